@@ -1,0 +1,182 @@
+"""Conversion between the shared value types and store rows, plus the row types the store
+returns. Kept apart from the SQL so the mapping can be read (and tested) in one place."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.model import (
+    Address,
+    MailRef,
+    MessageHeader,
+    Reason,
+    RecordRef,
+    TrackState,
+)
+
+#: Default tracking-token shape (``CRM:0001001``); the organisation may use another prefix,
+#: so Store.open takes a pattern. The column is an index hint; core/correlation decides.
+DEFAULT_TOKEN_PATTERN = re.compile(r"CRM:\d{4,}", re.IGNORECASE)
+
+_PREFIX = re.compile(r"^(\s*[\w]{1,4}\s?:\s*)+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One stored copy of a message (a Message-ID may have copies in several folders)."""
+
+    id: int
+    header: MessageHeader
+    track_state: TrackState
+    activity_id: str | None
+    regarding: RecordRef | None
+    reason: Reason | None
+    tracked_by_other: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One tracking decision as recorded: what was decided, when, why and by whom
+    (``source`` is e.g. ``"auto"``, ``"user"``, ``"sync"``)."""
+
+    id: int
+    message_id: str
+    at: datetime
+    source: str
+    track: bool
+    reason: Reason
+    regarding: RecordRef | None
+    details: dict[str, Any]
+
+
+def thread_root(thread_index: str | None) -> str | None:
+    """Hex of the 22-byte conversation-index header (same for every mail of a thread), or
+    None when the Thread-Index is missing or not valid base64 of at least 22 bytes."""
+    if not thread_index:
+        return None
+    try:
+        raw = base64.b64decode(thread_index.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < 22:
+        return None
+    return raw[:22].hex()
+
+
+def sort_key(text: str | None) -> str:
+    return (text or "").casefold().strip()
+
+
+def subject_sort_key(subject: str) -> str:
+    """Subjects sort without their reply/forward prefixes, as mail clients do."""
+    return sort_key(_PREFIX.sub("", subject or ""))
+
+
+def timestamp(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # naive dates are taken as UTC
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _addresses(values: tuple[Address, ...]) -> str:
+    return json.dumps([[a.email, a.name] for a in values], ensure_ascii=False)
+
+
+def _parse_addresses(text: str) -> tuple[Address, ...]:
+    return tuple(Address(email, name) for email, name in json.loads(text))
+
+
+def header_values(header: MessageHeader, token_pattern: re.Pattern[str]) -> tuple[Any, ...]:
+    """Column values in the order of ``HEADER_COLUMNS``."""
+    sender = header.sender
+    match = token_pattern.search(header.subject or "")
+    return (
+        header.ref.folder,
+        header.ref.uid,
+        header.message_id.strip(),
+        header.subject or "",
+        subject_sort_key(header.subject),
+        sender.email if sender else None,
+        sender.name if sender else None,
+        sender.key if sender else None,
+        sort_key((sender.name or sender.email) if sender else ""),
+        _addresses(header.to),
+        _addresses(header.cc),
+        header.date.isoformat() if header.date else None,
+        timestamp(header.date),
+        int(header.size),
+        int(header.has_attachments),
+        int(header.is_read),
+        header.thread_index,
+        thread_root(header.thread_index),
+        header.in_reply_to,
+        json.dumps(list(header.references), ensure_ascii=False),
+        json.dumps(list(header.keywords), ensure_ascii=False),
+        header.tracked_marker,
+        json.dumps(list(header.parse_errors), ensure_ascii=False),
+        match.group(0).upper() if match else None,
+    )
+
+
+HEADER_COLUMNS: tuple[str, ...] = (
+    "folder", "uid", "message_id", "subject", "subject_sort", "sender_email", "sender_name",
+    "sender_key", "sender_sort", "to_json", "cc_json", "date", "date_ts", "size",
+    "has_attachments", "is_read", "thread_index", "thread_root", "in_reply_to",
+    "references_json", "keywords_json", "tracked_marker", "parse_errors_json", "token",
+)
+
+TRACK_COLUMNS: tuple[str, ...] = (
+    "track_state", "activity_id", "regarding_entity", "regarding_id", "regarding_name",
+    "reason_code", "reason_text", "tracked_by_other",
+)
+
+ROW_COLUMNS = ("id", *HEADER_COLUMNS, *TRACK_COLUMNS)
+ROW_SELECT = ", ".join(ROW_COLUMNS)
+
+
+def record_ref(entity: str | None, id_: str | None, name: str | None) -> RecordRef | None:
+    if not entity or not id_:
+        return None
+    return RecordRef(entity, id_, name or "")
+
+
+def message_row(values: tuple[Any, ...]) -> MessageRow:
+    """Build a MessageRow from a ``SELECT ROW_SELECT`` result."""
+    r = dict(zip(ROW_COLUMNS, values, strict=True))
+    sender = Address(r["sender_email"], r["sender_name"] or "") if r["sender_email"] else None
+    header = MessageHeader(
+        ref=MailRef(r["folder"], r["uid"]),
+        message_id=r["message_id"],
+        subject=r["subject"],
+        sender=sender,
+        to=_parse_addresses(r["to_json"]),
+        cc=_parse_addresses(r["cc_json"]),
+        date=datetime.fromisoformat(r["date"]) if r["date"] else None,
+        size=r["size"],
+        has_attachments=bool(r["has_attachments"]),
+        is_read=bool(r["is_read"]),
+        thread_index=r["thread_index"],
+        in_reply_to=r["in_reply_to"],
+        references=tuple(json.loads(r["references_json"])),
+        keywords=tuple(json.loads(r["keywords_json"])),
+        tracked_marker=r["tracked_marker"],
+        parse_errors=tuple(json.loads(r["parse_errors_json"])),
+    )
+    reason = Reason(r["reason_code"], r["reason_text"] or "") if r["reason_code"] else None
+    return MessageRow(
+        id=r["id"],
+        header=header,
+        track_state=TrackState(r["track_state"]),
+        activity_id=r["activity_id"],
+        regarding=record_ref(r["regarding_entity"], r["regarding_id"], r["regarding_name"]),
+        reason=reason,
+        tracked_by_other=bool(r["tracked_by_other"]),
+    )

@@ -1,0 +1,506 @@
+"""The per-profile local store: one SQLite file (WAL, foreign keys on) behind sqlite-utils.
+
+Threading: a ``Store`` object belongs to one thread at a time (sqlite3 connections are not
+shared). A worker thread or process opens its own ``Store`` on the same file; WAL lets any
+number of readers run alongside one writer, and writers wait up to ``busy_timeout`` for each
+other. Every write method is one transaction; ``transaction()`` groups several calls (e.g. the
+outbox enqueueing an operation and marking the message *pending*) into one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from core.model import (
+    Decision,
+    Folder,
+    FolderRole,
+    MailRef,
+    MessageHeader,
+    Reason,
+    RecordRef,
+    TrackState,
+)
+from core.store.rows import (
+    DEFAULT_TOKEN_PATTERN,
+    HEADER_COLUMNS,
+    ROW_SELECT,
+    TRACK_COLUMNS,
+    AuditEntry,
+    MessageRow,
+    header_values,
+    message_row,
+    record_ref,
+    sort_key,
+)
+from core.store.schema import SCHEMA_VERSION, migrate, schema_version
+
+#: ``message_rows(order_by=…)`` → indexed column.
+ORDER_COLUMNS: dict[str, str] = {
+    "date": "date_ts",
+    "sender": "sender_sort",
+    "subject": "subject_sort",
+    "size": "size",
+    "track_state": "track_state",
+    "regarding": "regarding_sort",
+}
+
+DEFAULT_BODY_CACHE_BYTES = 256 * 1024 * 1024
+_BATCH = 1000
+
+_UPSERT_SQL = (
+    f"INSERT INTO messages ({', '.join(HEADER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in HEADER_COLUMNS)}) "
+    "ON CONFLICT (folder, uid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in HEADER_COLUMNS[2:])
+)
+# Copies of a Message-ID that arrive after it was tracked inherit its state.
+_INHERIT_SQL = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c} = t.{c}" for c in TRACK_COLUMNS)
+    + ", regarding_sort = lower(coalesce(nullif(t.regarding_name, ''), t.regarding_id, ''))"
+    " FROM tracking AS t WHERE messages.id > ? AND t.message_id = messages.message_id"
+)
+
+
+class StoreError(Exception):
+    """Root of the store's errors."""
+
+
+class Store:
+    """See the module docstring for the threading rule."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        path: str,
+        *,
+        token_pattern: re.Pattern[str] = DEFAULT_TOKEN_PATTERN,
+        body_cache_bytes: int = DEFAULT_BODY_CACHE_BYTES,
+    ) -> None:
+        self.db = db
+        self.path = path
+        self.token_pattern = token_pattern
+        self.body_cache_bytes = body_cache_bytes
+        self._depth = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        token_pattern: re.Pattern[str] | None = None,
+        body_cache_bytes: int = DEFAULT_BODY_CACHE_BYTES,
+        busy_timeout_ms: int = 10_000,
+    ) -> Store:
+        """Open (creating or migrating) the store at ``path``.
+
+        Raises ``core.store.SchemaTooNew`` when a newer Trackbox wrote the file.
+        """
+        text = str(path)
+        if text != ":memory:":
+            Path(text).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: we issue BEGIN/COMMIT ourselves so a "transaction" is exactly that.
+        conn = sqlite3.connect(text, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, text)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(
+            sqlite_utils.Database(conn),
+            text,
+            token_pattern=token_pattern or DEFAULT_TOKEN_PATTERN,
+            body_cache_bytes=body_cache_bytes,
+        )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self.db.conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested uses join the outer one."""
+        conn = self.db.conn
+        if self._depth:
+            self._depth += 1
+            try:
+                yield conn
+            finally:
+                self._depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield conn
+        except BaseException:
+            self._depth = 0
+            conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        conn.execute("COMMIT")
+
+    # -- folders -------------------------------------------------------------------------
+
+    def upsert_folders(self, folders: Iterable[Folder]) -> None:
+        rows = [(f.path, f.name, f.role.value if f.role else None, f.parent) for f in folders]
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO folders (path, name, role, parent) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET name = excluded.name, role = excluded.role, "
+                "parent = excluded.parent",
+                rows,
+            )
+
+    def folders(self) -> list[Folder]:
+        rows = self.conn.execute("SELECT path, name, role, parent FROM folders ORDER BY path")
+        return [Folder(p, n, FolderRole(r) if r else None, parent) for p, n, r, parent in rows]
+
+    def remove_folders(self, paths: Iterable[str]) -> int:
+        """Forget folders and every message stored in them (tracked state by Message-ID
+        stays, so copies elsewhere keep it)."""
+        removed = 0
+        with self.transaction() as conn:
+            for path in paths:
+                conn.execute("DELETE FROM messages WHERE folder = ?", (path,))
+                removed += conn.execute("DELETE FROM folders WHERE path = ?", (path,)).rowcount
+        return removed
+
+    def clear_folder(self, folder: str) -> int:
+        """Drop a folder's messages and sync state (e.g. after an IMAP UIDVALIDITY change)."""
+        with self.transaction() as conn:
+            count = conn.execute("DELETE FROM messages WHERE folder = ?", (folder,)).rowcount
+            conn.execute("UPDATE folders SET sync_state = NULL WHERE path = ?", (folder,))
+        return count
+
+    def folder_sync_state(self, folder: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT sync_state FROM folders WHERE path = ?", (folder,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_folder_sync_state(self, folder: str, state: str | None) -> None:
+        """Store the backend's opaque sync state; creates the folder row when unknown."""
+        name = folder.rsplit("/", 1)[-1]
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO folders (path, name, sync_state) VALUES (?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET sync_state = excluded.sync_state",
+                (folder, name, state),
+            )
+
+    # -- messages ------------------------------------------------------------------------
+
+    def upsert_headers(self, headers: Iterable[MessageHeader]) -> int:
+        """Insert or update headers keyed by (folder, uid); tracked state is kept, and new
+        copies of an already tracked Message-ID inherit its state. Returns rows written."""
+        written = 0
+        pattern = self.token_pattern
+        with self.transaction() as conn:
+            before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+            batch: list[tuple[Any, ...]] = []
+            for header in headers:
+                batch.append(header_values(header, pattern))
+                if len(batch) >= _BATCH:
+                    conn.executemany(_UPSERT_SQL, batch)
+                    written += len(batch)
+                    batch.clear()
+            if batch:
+                conn.executemany(_UPSERT_SQL, batch)
+                written += len(batch)
+            conn.execute(_INHERIT_SQL, (before,))
+        return written
+
+    def remove_messages(self, refs: Iterable[MailRef]) -> int:
+        with self.transaction() as conn:
+            cursor = conn.executemany(
+                "DELETE FROM messages WHERE folder = ? AND uid = ?",
+                ((r.folder, r.uid) for r in refs),
+            )
+            return cursor.rowcount
+
+    def message_count(self, folder: str) -> int:
+        row = self.conn.execute("SELECT count(*) FROM messages WHERE folder = ?", (folder,))
+        return int(row.fetchone()[0])
+
+    def message_rows(
+        self,
+        folder: str,
+        offset: int,
+        limit: int,
+        *,
+        order_by: str = "date",
+        descending: bool = True,
+    ) -> list[MessageRow]:
+        """One page of a folder's messages; every order has its own index (folder, col, id),
+        so a page costs the same at row 10 and at row 100,000 minus the offset walk."""
+        column = ORDER_COLUMNS.get(order_by)
+        if column is None:
+            raise ValueError(f"order_by must be one of {sorted(ORDER_COLUMNS)}, not {order_by!r}")
+        direction = "DESC" if descending else "ASC"
+        rows = self.conn.execute(
+            f"SELECT {ROW_SELECT} FROM messages WHERE folder = ? "
+            f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?",
+            (folder, int(limit), int(offset)),
+        )
+        return [message_row(r) for r in rows]
+
+    def message(self, row_id: int) -> MessageRow | None:
+        row = self.conn.execute(f"SELECT {ROW_SELECT} FROM messages WHERE id = ?", (row_id,))
+        found = row.fetchone()
+        return message_row(found) if found else None
+
+    def message_by_ref(self, ref: MailRef) -> MessageRow | None:
+        row = self.conn.execute(
+            f"SELECT {ROW_SELECT} FROM messages WHERE folder = ? AND uid = ?",
+            (ref.folder, ref.uid),
+        ).fetchone()
+        return message_row(row) if row else None
+
+    def messages_by_message_id(self, message_id: str) -> list[MessageRow]:
+        return self._rows_where("message_id = ?", message_id.strip())
+
+    def messages_by_token(self, token: str) -> list[MessageRow]:
+        """Copies whose subject carries this tracking token (see ``token_pattern``)."""
+        return self._rows_where("token = ?", token.upper())
+
+    def messages_by_thread_root(self, root: str) -> list[MessageRow]:
+        """Copies in the conversation whose Thread-Index header is ``root``
+        (hex of the first 22 bytes; see ``core.store.rows.thread_root``)."""
+        return self._rows_where("thread_root = ?", root)
+
+    def messages_from(self, address: str) -> list[MessageRow]:
+        return self._rows_where("sender_key = ?", address.strip().lower())
+
+    def _rows_where(self, where: str, value: object) -> list[MessageRow]:
+        rows = self.conn.execute(
+            f"SELECT {ROW_SELECT} FROM messages WHERE {where} ORDER BY date_ts DESC, id DESC",
+            (value,),
+        )
+        return [message_row(r) for r in rows]
+
+    # -- tracked state and audit -----------------------------------------------------------
+
+    def set_track_state(
+        self,
+        message_id: str,
+        state: TrackState,
+        *,
+        activity_id: str | None = None,
+        regarding: RecordRef | None = None,
+        reason: Reason | None = None,
+        tracked_by_other: bool | None = None,
+    ) -> int:
+        """Set the state of every copy of ``message_id`` (any folder), and of copies that
+        arrive later. ``tracked_by_other`` defaults to ``state is TRACKED_BY_OTHER``.
+        Returns the number of stored copies changed."""
+        message_id = message_id.strip()
+        by_other = state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (
+            tracked_by_other
+        )
+        values = (
+            state.value,
+            activity_id,
+            regarding.entity if regarding else None,
+            regarding.id if regarding else None,
+            regarding.name if regarding else None,
+            reason.code if reason else None,
+            reason.text if reason else None,
+            int(by_other),
+        )
+        regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
+        with self.transaction() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message_id, *values, _now()),
+            )
+            cursor = conn.execute(
+                "UPDATE messages SET "
+                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
+                + ", regarding_sort = ? WHERE message_id = ?",
+                (*values, regarding_sort, message_id),
+            )
+            return cursor.rowcount
+
+    def track_state_of(self, message_id: str) -> TrackState:
+        """State by Message-ID, whether or not a copy is stored."""
+        row = self.conn.execute(
+            "SELECT track_state FROM tracking WHERE message_id = ?", (message_id.strip(),)
+        ).fetchone()
+        return TrackState(row[0]) if row else TrackState.NOT_TRACKED
+
+    def record_decision(self, message_id: str, decision: Decision, *, source: str) -> None:
+        """Append the decision to the audit log (never updated, never pruned by the store)."""
+        details: dict[str, Any] = {
+            "needs_review": decision.needs_review,
+            "attachments_dropped": decision.attachments_dropped,
+            "crm_reason_code": decision.crm_reason_code,
+            "correlated_activity": decision.correlated_activity,
+            "correlation_method": decision.correlation_method,
+            "unresolved": [a.email for a in decision.unresolved],
+            "parties": [
+                {"role": p.role, "address": p.address.email,
+                 "records": [[r.entity, r.id] for r in p.records]}
+                for p in decision.parties
+            ],
+        }
+        reg = decision.regarding
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text,"
+                " regarding_entity, regarding_id, regarding_name, details_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id.strip(), _now(), source, int(decision.track),
+                    decision.reason.code, decision.reason.text,
+                    reg.entity if reg else None, reg.id if reg else None,
+                    reg.name if reg else None, json.dumps(details, ensure_ascii=False),
+                ),
+            )
+
+    def audit_log(self, message_id: str) -> list[AuditEntry]:
+        rows = self.conn.execute(
+            "SELECT id, message_id, at, source, track, reason_code, reason_text,"
+            " regarding_entity, regarding_id, regarding_name, details_json"
+            " FROM audit_log WHERE message_id = ? ORDER BY id",
+            (message_id.strip(),),
+        )
+        return [
+            AuditEntry(
+                id=i, message_id=m, at=datetime.fromisoformat(at), source=src, track=bool(t),
+                reason=Reason(code, text), regarding=record_ref(re_, ri, rn),
+                details=json.loads(details),
+            )
+            for i, m, at, src, t, code, text, re_, ri, rn, details in rows
+        ]
+
+    def track_state_counts(self) -> dict[TrackState, int]:
+        """Stored copies per state (a Message-ID in two folders counts twice), every state
+        present with 0 when empty."""
+        counts = dict.fromkeys(TrackState, 0)
+        rows = self.conn.execute("SELECT track_state, count(*) FROM messages GROUP BY 1")
+        for state, count in rows:
+            counts[TrackState(state)] = count
+        return counts
+
+    def messages_in_state(self, state: TrackState, offset: int, limit: int) -> list[MessageRow]:
+        """All folders' copies in ``state``, newest first (the cross-folder views)."""
+        rows = self.conn.execute(
+            f"SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
+            "ORDER BY date_ts DESC, id DESC LIMIT ? OFFSET ?",
+            (state.value, int(limit), int(offset)),
+        )
+        return [message_row(r) for r in rows]
+
+    # -- settings snapshot ---------------------------------------------------------------
+
+    def save_settings(self, kind: str, data: dict[str, Any]) -> None:
+        """Keep the last known settings of ``kind`` (e.g. ``"organization"``,
+        ``"usersettings"``) so tracking rules work offline."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings_snapshot (kind, data_json, saved_at)"
+                " VALUES (?, ?, ?)",
+                (kind, json.dumps(data, ensure_ascii=False, default=str), _now()),
+            )
+
+    def settings(self, kind: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT data_json FROM settings_snapshot WHERE kind = ?", (kind,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def settings_saved_at(self, kind: str) -> datetime | None:
+        row = self.conn.execute(
+            "SELECT saved_at FROM settings_snapshot WHERE kind = ?", (kind,)
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    # -- body cache ----------------------------------------------------------------------
+
+    def put_body(self, row_id: int, content: bytes) -> None:
+        """Cache a message's raw MIME; evicts least recently used bodies past the bound.
+        A body larger than the whole bound is not cached."""
+        if len(content) > self.body_cache_bytes:
+            return
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO bodies (message_row, content, size, fetched_at, last_used)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (row_id, content, len(content), _now(), time.time()),
+            )
+            self._evict(conn, self.body_cache_bytes, keep=row_id)
+
+    def body(self, row_id: int) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT content FROM bodies WHERE message_row = ?", (row_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        # Touch outside a transaction of its own would still be one; cheap enough.
+        self.conn.execute(
+            "UPDATE bodies SET last_used = ? WHERE message_row = ?", (time.time(), row_id)
+        )
+        return bytes(row[0])
+
+    def body_cache_size(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0])
+
+    def evict_bodies(self, max_bytes: int) -> int:
+        """Drop least recently used bodies until at most ``max_bytes`` remain."""
+        with self.transaction() as conn:
+            return self._evict(conn, max_bytes)
+
+    @staticmethod
+    def _evict(conn: sqlite3.Connection, max_bytes: int, keep: int | None = None) -> int:
+        total = int(conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0])
+        removed = 0
+        if total <= max_bytes:
+            return 0
+        victims = conn.execute(
+            "SELECT message_row, size FROM bodies ORDER BY last_used, message_row"
+        ).fetchall()
+        for row_id, size in victims:
+            if total <= max_bytes:
+                break
+            if row_id == keep:
+                continue
+            conn.execute("DELETE FROM bodies WHERE message_row = ?", (row_id,))
+            total -= size
+            removed += 1
+        return removed
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+__all__ = ["ORDER_COLUMNS", "SCHEMA_VERSION", "Store", "StoreError"]

@@ -1,0 +1,48 @@
+"""Client of the Dataverse / Dynamics 365 Web API (and of the trackbox-crm emulator).
+
+``CrmClient(base_url, auth)`` is the entry point; errors are in ``core.crm.errors``.
+"""
+
+from __future__ import annotations
+
+from core.crm.auth import BasicAuth, BearerAuth, CrmAuth
+from core.crm.client import API_PATH, CrmClient, entity_id_from_url, lookup_ref, odata_string
+from core.crm.errors import (
+    CrmAuthError,
+    CrmError,
+    CrmPermanentError,
+    CrmProtocolError,
+    CrmUnavailable,
+)
+from core.crm.types import (
+    Attachment,
+    BatchRequest,
+    BatchResponse,
+    DeltaPage,
+    DeltaResult,
+    EmailInfo,
+    WhoAmI,
+)
+
+__all__ = [
+    "API_PATH",
+    "Attachment",
+    "BasicAuth",
+    "BatchRequest",
+    "BatchResponse",
+    "BearerAuth",
+    "CrmAuth",
+    "CrmAuthError",
+    "CrmClient",
+    "CrmError",
+    "CrmPermanentError",
+    "CrmProtocolError",
+    "CrmUnavailable",
+    "DeltaPage",
+    "DeltaResult",
+    "EmailInfo",
+    "WhoAmI",
+    "entity_id_from_url",
+    "lookup_ref",
+    "odata_string",
+]

@@ -1,0 +1,582 @@
+"""Dataverse / Dynamics 365 Web API client (OData v4 over HTTPS), see
+``reference/dataverse-web-api.md``.
+
+One ``httpx.Client`` per ``CrmClient`` (connection reuse, one timeout policy). Every response
+is classified once, in ``_send``, into the typed errors of ``core.crm.errors``. Safe requests
+(GET) are retried a few times on transient failures, honouring Retry-After up to a cap; writes
+are never retried here: the outbox owns retries of writes, with idempotency keys.
+
+Thread-safety: httpx.Client is thread-safe, but keep one CrmClient per worker to keep things
+simple. Nothing here logs headers or bodies, so secrets and mail content never reach a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from core.crm.auth import CrmAuth
+from core.crm.batch import encode_batch, parse_batch
+from core.crm.errors import (
+    CrmAuthError,
+    CrmError,
+    CrmPermanentError,
+    CrmProtocolError,
+    CrmUnavailable,
+)
+from core.crm.types import (
+    Attachment,
+    BatchRequest,
+    BatchResponse,
+    DeltaPage,
+    DeltaResult,
+    EmailInfo,
+    WhoAmI,
+)
+from core.model import Address, RecordRef
+
+log = logging.getLogger("trackbox.crm")
+
+API_PATH = "/api/data/v9.2/"
+ODATA_HEADERS = {
+    "Accept": "application/json",
+    "OData-MaxVersion": "4.0",
+    "OData-Version": "4.0",
+}
+LOOKUP_ANNOTATIONS = (
+    'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname,'
+    'OData.Community.Display.V1.FormattedValue"'
+)
+_GUID = re.compile(
+    r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$"
+)
+_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+MESSAGE_ID_BATCH = 50
+
+
+def entity_id_from_url(url: str) -> str | None:
+    """The GUID at the end of an ``OData-EntityId`` URL (``…/contacts(<guid>)``)."""
+    match = _GUID.search(url)
+    return match.group(1).lower() if match else None
+
+
+def odata_string(value: str) -> str:
+    """A quoted OData string literal (``'`` doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_fields(response: httpx.Response) -> tuple[str, str]:
+    """The CRM's ``error.code`` and ``error.message``, tolerating any body."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return "", response.reason_phrase or ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", response.reason_phrase or ""
+    return str(error.get("code") or ""), str(error.get("message") or response.reason_phrase)
+
+
+def error_for(response: httpx.Response, method: str, url: str) -> CrmError:
+    """Classify a non-success response (also used for the parts of a ``$batch``)."""
+    status = response.status_code
+    code, message = _error_fields(response)
+    where = {"method": method, "url": url, "status": status}
+    if status == 401:
+        return CrmAuthError(message, **where)
+    if status in _TRANSIENT_STATUS:
+        return CrmUnavailable(message, retry_after=_retry_after(response), **where)
+    return CrmPermanentError(message, code=code, **where)
+
+
+def _safe_url(url: httpx.URL) -> str:
+    """The URL without its query (filters may hold addresses; keep logs lean)."""
+    return str(url.copy_with(query=None))
+
+
+class CrmClient:
+    """The Web API of one organisation. ``base_url`` is the org root
+    (``https://org.crm.dynamics.com`` or the emulator's ``http://127.0.0.1:PORT``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: CrmAuth,
+        *,
+        timeout: float = 30.0,
+        get_retries: int = 2,
+        max_retry_wait: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_url = self.base_url + API_PATH
+        self.auth = auth
+        self.get_retries = get_retries
+        self.max_retry_wait = max_retry_wait
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            auth=auth,
+            headers=ODATA_HEADERS,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CrmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CrmClient({self.base_url!r}, {self.auth.describe()})"
+
+    # -- wire ------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """One request, classified. GETs retry on transient failures."""
+        extra = dict(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False, default=_json_default).encode()
+            extra.setdefault("Content-Type", "application/json; charset=utf-8")
+        attempts = 1 + (self.get_retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            try:
+                # params=None keeps a nextLink/deltaLink byte for byte (merging re-encodes).
+                request = self._http.build_request(
+                    method, url, params=params or None, headers=extra, content=content
+                )
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                error: CrmError = CrmUnavailable(
+                    f"{type(exc).__name__}: {exc}", method=method, url=url
+                )
+                wait = min(self.max_retry_wait, 0.2 * 2**attempt)
+            else:
+                log.debug("%s %s -> %s", method, _safe_url(request.url), response.status_code)
+                if response.status_code < 400 or response.status_code == 304:
+                    return response
+                error = error_for(response, method, _safe_url(request.url))
+                if not isinstance(error, CrmUnavailable):
+                    raise error
+                wait = error.retry_after if error.retry_after is not None else 0.2 * 2**attempt
+                if wait > self.max_retry_wait:
+                    raise error
+            if attempt + 1 >= attempts:
+                raise error
+            log.info("%s %s unavailable (%s); retrying in %.1fs", method, url, error, wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise CrmProtocolError(
+                f"response is not JSON: {exc}", url=_safe_url(response.request.url),
+                status=response.status_code,
+            ) from None
+        if not isinstance(body, dict):
+            raise CrmProtocolError("response is not a JSON object",
+                                   url=_safe_url(response.request.url))
+        return body
+
+    # -- generic OData ---------------------------------------------------------------------
+
+    def get(
+        self,
+        entity_set: str,
+        id: str,
+        *,
+        select: Sequence[str] | None = None,
+        expand: str | None = None,
+        annotations: bool = False,
+    ) -> dict[str, Any]:
+        params: dict[str, str] = {}
+        if select:
+            params["$select"] = ",".join(select)
+        if expand:
+            params["$expand"] = expand
+        headers = {"Prefer": LOOKUP_ANNOTATIONS} if annotations else None
+        return self._json(self._send("GET", f"{entity_set}({id})", params=params,
+                                     headers=headers))
+
+    def query_pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        expand: str | None = None,
+        page_size: int | None = None,
+        annotations: bool = False,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a collection query, following ``@odata.nextLink`` unchanged."""
+        params: dict[str, str] = {}
+        if select:
+            params["$select"] = ",".join(select)
+        if filter:
+            params["$filter"] = filter
+        if orderby:
+            params["$orderby"] = orderby
+        if top is not None:
+            params["$top"] = str(top)
+        if expand:
+            params["$expand"] = expand
+        headers = {"Prefer": self._prefer(page_size=page_size, annotations=annotations)}
+        url: str | None = entity_set
+        while url is not None:
+            body = self._json(self._send("GET", url, params=params, headers=headers))
+            yield list(body.get("value", []))
+            url = body.get("@odata.nextLink")
+            params = {}  # the next link carries every option
+
+    def query(self, entity_set: str, **options: Any) -> Iterator[dict[str, Any]]:
+        """Rows of a collection query across pages (options as ``query_pages``)."""
+        for page in self.query_pages(entity_set, **options):
+            yield from page
+
+    def track_changes_pages(
+        self,
+        entity_set: str,
+        select: Sequence[str],
+        delta_link: str | None = None,
+        *,
+        page_size: int | None = None,
+    ) -> Iterator[DeltaPage]:
+        """Stream a change-tracking read: a full read with ``Prefer: odata.track-changes``
+        when ``delta_link`` is None, else the changes since it. The last page carries the
+        new delta link. Raises CrmPermanentError when the token has expired."""
+        headers = {"Prefer": self._prefer(page_size=page_size, track_changes=True)}
+        url: str | None
+        params: dict[str, str] = {}
+        if delta_link is None:
+            url = entity_set
+            params["$select"] = ",".join(select)
+        else:
+            url = delta_link
+        while url is not None:
+            body = self._json(self._send("GET", url, params=params, headers=headers))
+            params = {}
+            rows: list[dict[str, Any]] = []
+            deleted: list[str] = []
+            for item in body.get("value", []):
+                if _is_deleted(item):
+                    deleted.append(str(item.get("id", "")).lower())
+                else:
+                    rows.append(item)
+            url = body.get("@odata.nextLink")
+            link = None if url else body.get("@odata.deltaLink")
+            if url is None and link is None:
+                raise CrmProtocolError("change-tracking response without @odata.deltaLink",
+                                       url=entity_set)
+            yield DeltaPage(rows, deleted, link)
+
+    def track_changes(
+        self,
+        entity_set: str,
+        select: Sequence[str],
+        delta_link: str | None = None,
+        *,
+        page_size: int | None = None,
+    ) -> DeltaResult:
+        rows: list[dict[str, Any]] = []
+        deleted: list[str] = []
+        link = ""
+        for page in self.track_changes_pages(entity_set, select, delta_link,
+                                             page_size=page_size):
+            rows.extend(page.rows)
+            deleted.extend(page.deleted)
+            link = page.delta_link or link
+        return DeltaResult(rows, deleted, link)
+
+    def create(self, entity_set: str, data: Mapping[str, Any]) -> str:
+        """Create a record; returns its id (from OData-EntityId, Location or the body)."""
+        response = self._send("POST", entity_set, json_body=dict(data))
+        for header in ("OData-EntityId", "Location"):
+            value = response.headers.get(header)
+            if value and (found := entity_id_from_url(value)):
+                return found
+        body = self._json(response)
+        for key, value in body.items():
+            if key.endswith("id") and isinstance(value, str) and _looks_like_guid(value):
+                return value.lower()
+        raise CrmProtocolError("create answered without the new record's id", url=entity_set,
+                               status=response.status_code)
+
+    def update(
+        self,
+        entity_set: str,
+        id: str,
+        data: Mapping[str, Any],
+        *,
+        if_match: str | None = "*",
+    ) -> None:
+        """PATCH a record. ``if_match="*"`` (default) refuses to create a missing record
+        (404) instead of upserting; pass an etag for optimistic concurrency, None to upsert."""
+        headers = {"If-Match": if_match} if if_match else None
+        self._send("PATCH", f"{entity_set}({id})", json_body=dict(data), headers=headers)
+
+    def delete(self, entity_set: str, id: str) -> None:
+        self._send("DELETE", f"{entity_set}({id})")
+
+    def execute_action(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        bound_to: str | None = None,
+    ) -> dict[str, Any]:
+        """POST an action. ``bound_to`` is ``emails`` (collection-bound) or ``emails(<id>)``
+        (entity-bound); the action is then addressed as ``Microsoft.Dynamics.CRM.<name>``."""
+        path = f"{bound_to}/Microsoft.Dynamics.CRM.{name}" if bound_to else name
+        return self._json(self._send("POST", path, json_body=dict(params or {})))
+
+    def call_function(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET a function with its parameters passed as aliases (``Name(P=@p1)?@p1=…``)."""
+        params = dict(params or {})
+        aliases = {f"@p{i}": _literal(v) for i, v in enumerate(params.values(), start=1)}
+        inner = ",".join(f"{k}=@p{i}" for i, k in enumerate(params, start=1))
+        return self._json(self._send("GET", f"{name}({inner})", params=aliases))
+
+    def batch(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        change_set: bool = False,
+    ) -> list[BatchResponse]:
+        """Send several operations in one ``$batch``. In a change set they succeed or fail
+        together (one error response); otherwise each item carries its own outcome."""
+        boundary = f"batch_{uuid.uuid4()}"
+        body = encode_batch(requests, boundary, API_PATH, change_set=change_set)
+        response = self._send(
+            "POST", "$batch", content=body,
+            headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        )
+        return parse_batch(response, API_PATH)
+
+    # -- CRM messages ----------------------------------------------------------------------
+
+    def who_am_i(self) -> WhoAmI:
+        body = self._json(self._send("GET", "WhoAmI"))
+        try:
+            return WhoAmI(
+                user_id=str(body["UserId"]).lower(),
+                business_unit_id=str(body["BusinessUnitId"]).lower(),
+                organization_id=str(body["OrganizationId"]).lower(),
+            )
+        except KeyError as exc:
+            raise CrmProtocolError(f"WhoAmI answered without {exc}", url="WhoAmI") from None
+
+    def deliver_promote_email(
+        self,
+        *,
+        message_id: str,
+        subject: str,
+        sender: Address | str,
+        to: Sequence[Address | str],
+        cc: Sequence[Address | str] = (),
+        bcc: Sequence[Address | str] = (),
+        received_on: datetime | None,
+        body: str,
+        attachments: Sequence[Attachment] = (),
+        extra_properties: Mapping[str, Any] | None = None,
+        submitted_by: str | None = None,
+        importance: str | None = None,
+    ) -> str:
+        """"Track in CRM": the CRM creates (or, for a Message-ID it already has, returns)
+        the e-mail activity. Returns its id (``EmailId``)."""
+        params: dict[str, Any] = {
+            "MessageId": message_id,
+            "Subject": subject,
+            "From": _addr(sender),
+            "To": _addr_list(to),
+            "Cc": _addr_list(cc),
+            "Bcc": _addr_list(bcc),
+            "ReceivedOn": received_on.isoformat() if received_on else None,
+            "Body": body,
+            "Attachments": [
+                {
+                    "@odata.type": "Microsoft.Dynamics.CRM.activitymimeattachment",
+                    "filename": a.filename,
+                    "mimetype": a.mimetype,
+                    "body": _b64(a.content),
+                }
+                for a in attachments
+            ],
+        }
+        if submitted_by is not None:
+            params["SubmittedBy"] = submitted_by
+        if importance is not None:
+            params["Importance"] = importance
+        if extra_properties:
+            params["ExtraProperties"] = {
+                "@odata.type": "Microsoft.Dynamics.CRM.email", **extra_properties
+            }
+        params = {k: v for k, v in params.items() if v is not None}
+        result = self.execute_action("DeliverPromoteEmail", params, bound_to="emails")
+        email_id = result.get("EmailId") or result.get("activityid")
+        if not isinstance(email_id, str) or not _looks_like_guid(email_id):
+            raise CrmProtocolError("DeliverPromoteEmail answered without EmailId",
+                                   url="DeliverPromoteEmail")
+        return email_id.lower()
+
+    def find_emails_by_message_id(
+        self, ids: Sequence[str], *, batch_size: int = MESSAGE_ID_BATCH
+    ) -> dict[str, EmailInfo]:
+        """Which of these Message-IDs the CRM has as e-mail activities (anyone's). Sent as
+        ``$filter`` with ``or``, ``batch_size`` ids per request. Keys are the ids as given;
+        when the CRM holds several activities for one id, the oldest wins."""
+        wanted = list(dict.fromkeys(i for i in ids if i))
+        by_lower = {i.lower(): i for i in wanted}
+        found: dict[str, EmailInfo] = {}
+        select = ["activityid", "messageid", "subject", "statuscode", "_regardingobjectid_value",
+                  "_ownerid_value", "createdon"]
+        for start in range(0, len(wanted), batch_size):
+            chunk = wanted[start:start + batch_size]
+            filter_ = " or ".join(f"messageid eq {odata_string(i)}" for i in chunk)
+            for row in self.query("emails", select=select, filter=filter_,
+                                  orderby="createdon asc", annotations=True):
+                # The CRM compares strings case-insensitively; map back to the caller's id.
+                key = by_lower.get(str(row.get("messageid") or "").lower())
+                if key is None or key in found:
+                    continue
+                found[key] = EmailInfo(
+                    activity_id=str(row["activityid"]).lower(),
+                    message_id=str(row.get("messageid")),
+                    regarding=lookup_ref(row, "regardingobjectid"),
+                    owner_id=_lower(row.get("_ownerid_value")),
+                    subject=str(row.get("subject") or ""),
+                    status_code=row.get("statuscode"),
+                )
+        return found
+
+    def delete_email(self, activity_id: str) -> None:
+        self.delete("emails", activity_id)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _prefer(
+        *, page_size: int | None = None, annotations: bool = False, track_changes: bool = False
+    ) -> str:
+        parts = []
+        if page_size:
+            parts.append(f"odata.maxpagesize={int(page_size)}")
+        if annotations:
+            parts.append(LOOKUP_ANNOTATIONS)
+        if track_changes:
+            parts.append("odata.track-changes")
+        return ",".join(parts)
+
+
+def lookup_ref(row: Mapping[str, Any], attribute: str) -> RecordRef | None:
+    """A lookup column (``_<attribute>_value`` + annotations) as a RecordRef."""
+    value = row.get(f"_{attribute}_value")
+    if not value:
+        return None
+    key = f"_{attribute}_value"
+    entity = row.get(f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname") or ""
+    name = row.get(f"{key}@OData.Community.Display.V1.FormattedValue") or ""
+    return RecordRef(str(entity), str(value).lower(), str(name))
+
+
+def _is_deleted(item: Mapping[str, Any]) -> bool:
+    context = str(item.get("@odata.context", ""))
+    return context.endswith("$deletedEntity") or (
+        item.get("reason") == "deleted" and "id" in item
+    )
+
+
+def _looks_like_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).lower() if value else None
+
+
+def _addr(value: Address | str) -> str:
+    return value.email if isinstance(value, Address) else value
+
+
+def _addr_list(values: Sequence[Address | str]) -> str:
+    return ";".join(_addr(v) for v in values)
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def _literal(value: Any) -> str:
+    """An OData literal for a function parameter alias."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, default=_json_default)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return odata_string(str(value))
+
+
+__all__ = ["API_PATH", "CrmClient", "entity_id_from_url", "lookup_ref", "odata_string"]

@@ -1,0 +1,75 @@
+"""Typed errors of the CRM Web API client, classified once, at the wire.
+
+Callers decide on the class, never on text: ``CrmUnavailable`` means "try again later" (the
+outbox backs off, the sync engine goes offline), ``CrmAuthError`` means "ask the user for a new
+secret", ``CrmPermanentError`` means "this request will never succeed as is" and carries the
+CRM's own ``code`` and ``message`` for the user. Human wording lives in the UI layer.
+"""
+
+from __future__ import annotations
+
+
+class CrmError(Exception):
+    """Root of every error raised by ``core.crm``."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.url}" if self.method and self.url else (self.url or "")
+        status = f"HTTP {self.status}" if self.status is not None else ""
+        return ": ".join(p for p in (where, status, self.message) if p)
+
+
+class CrmUnavailable(CrmError):
+    """Transient: connection refused/reset, timeout, 429 throttling, 5xx. ``retry_after`` is
+    the server's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: object):
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class CrmAuthError(CrmError):
+    """401: the credentials were rejected or the token expired."""
+
+
+class CrmPermanentError(CrmError):
+    """400/403/404/405/409/412/501…: the request itself is wrong or not allowed. ``code`` is
+    the CRM's error code (``0x80040217`` …, may be empty)."""
+
+    def __init__(self, message: str = "", *, code: str = "", **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.code = code
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def precondition_failed(self) -> bool:
+        return self.status == 412
+
+
+class CrmProtocolError(CrmPermanentError):
+    """The server answered something this client cannot read (bad JSON, a missing id)."""
+
+
+__all__ = [
+    "CrmAuthError",
+    "CrmError",
+    "CrmPermanentError",
+    "CrmProtocolError",
+    "CrmUnavailable",
+]

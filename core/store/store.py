@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -71,6 +71,19 @@ _INHERIT_SQL = (
     + ", regarding_sort = lower(coalesce(nullif(t.regarding_name, ''), t.regarding_id, ''))"
     " FROM tracking AS t WHERE messages.id > ? AND t.message_id = messages.message_id"
 )
+
+
+class FlagChangeLike(Protocol):
+    """The shape of ``core.mail.base.FlagChange`` (the store does not import the backends)."""
+
+    @property
+    def ref(self) -> MailRef: ...
+    @property
+    def is_read(self) -> bool: ...
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+    @property
+    def tracked_marker(self) -> str | None: ...
 
 
 class StoreError(Exception):
@@ -237,6 +250,21 @@ class Store:
                 written += len(batch)
             conn.execute(_INHERIT_SQL, (before,))
         return written
+
+    def apply_flag_changes(self, changes: Iterable[FlagChangeLike]) -> int:
+        """Update read flag, keywords and tracked marker of stored copies (a mail backend's
+        ``FlagChange``); unknown refs are ignored. Returns rows changed."""
+        with self.transaction() as conn:
+            cursor = conn.executemany(
+                "UPDATE messages SET is_read = ?, keywords_json = ?, tracked_marker = ?"
+                " WHERE folder = ? AND uid = ?",
+                (
+                    (int(c.is_read), json.dumps(list(c.keywords), ensure_ascii=False),
+                     c.tracked_marker, c.ref.folder, c.ref.uid)
+                    for c in changes
+                ),
+            )
+            return cursor.rowcount
 
     def remove_messages(self, refs: Iterable[MailRef]) -> int:
         with self.transaction() as conn:

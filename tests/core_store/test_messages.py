@@ -257,3 +257,17 @@ def test_date_naive_is_utc_and_sorts_with_aware(store: Store) -> None:
     ])
     rows = store.message_rows("Inbox", 0, 10, descending=True)
     assert [r.header.ref.uid for r in rows] == ["1", "2", "3"]
+
+
+def test_apply_flag_changes(store: Store) -> None:
+    from core.mail.base import FlagChange
+
+    store.upsert_headers([make_header("Inbox", 1), make_header("Inbox", 2)])
+    changed = store.apply_flag_changes([
+        FlagChange(MailRef("Inbox", "1"), True, ("crm", "red"), "tracked"),
+        FlagChange(MailRef("Inbox", "404"), True),
+    ])
+    assert changed == 1
+    header = store.message_by_ref(MailRef("Inbox", "1")).header  # type: ignore[union-attr]
+    assert (header.is_read, header.keywords, header.tracked_marker) == (
+        True, ("crm", "red"), "tracked")

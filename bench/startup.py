@@ -1,0 +1,50 @@
+"""Figure ``startup``: process start → main window shown, in demo mode (warm data directory),
+against a bare PySide6 script that shows an empty QMainWindow, both measured here and now."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from bench._harness import figure, print_figures
+
+BARE = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv)
+w = QMainWindow(); w.resize(1200, 760); w.show()
+QTimer.singleShot(0, app.quit)
+app.exec()
+"""
+
+
+def _time_cmd(cmd: list[str], env: dict[str, str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def run(size: int | None = None) -> list[dict[str, Any]]:
+    repeat = size or 5
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    with tempfile.TemporaryDirectory(prefix="trackbox-bench-") as data_dir:
+        app_cmd = [sys.executable, "-m", "desktop.launcher", "demo", "--data-dir", data_dir,
+                   "--exit-when-shown"]
+        subprocess.run(app_cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # warm: demo data
+        ours = _time_cmd(app_cmd, env, repeat)
+    base = _time_cmd([sys.executable, "-c", BARE], env, repeat)
+    return [figure("startup", "startup", value=ours, unit="s", baseline=base,
+                   ratio=ours / base, target=None)]
+
+
+if __name__ == "__main__":
+    print_figures(run())

@@ -1,0 +1,71 @@
+"""What the reading pane shows for one message: headers, safe body, attachments, and the
+tracking banner's facts (state, regarding, reason, unresolved addresses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.html_sanitize import count_blocked_resources, sanitize_html
+from core.mail.parse import ParsedMessage
+from core.model import Address, MessageHeader, Reason, RecordRef, TrackState
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    row_id: int
+    header: MessageHeader
+    track_state: TrackState
+    regarding: RecordRef | None
+    reason: Reason | None
+    activity_id: str | None
+    activity_url: str | None
+    regarding_url: str | None
+    body_html: str | None  # sanitised; None for plain-text mail
+    body_text: str
+    attachments: tuple[AttachmentInfo, ...]
+    blocked_resources: int = 0
+    unresolved: tuple[Address, ...] = ()
+    parse_errors: tuple[str, ...] = ()
+
+
+def build_view(
+    row: object,
+    parsed: ParsedMessage,
+    *,
+    record_url: callable | None = None,  # type: ignore[valid-type]
+) -> MessageView:
+    """Combine a store row and the parsed MIME into what the pane shows.
+
+    ``record_url(entity, id)`` gives the CRM web page of a record, when the CRM has one.
+    """
+    html = parsed.html
+    regarding = getattr(row, "regarding", None)
+    activity_id = getattr(row, "activity_id", None)
+    return MessageView(
+        row_id=row.id,  # type: ignore[attr-defined]
+        header=row.header,  # type: ignore[attr-defined]
+        track_state=row.track_state,  # type: ignore[attr-defined]
+        regarding=regarding,
+        reason=getattr(row, "reason", None),
+        activity_id=activity_id,
+        activity_url=record_url("email", activity_id) if record_url and activity_id else None,
+        regarding_url=(
+            record_url(regarding.entity, regarding.id) if record_url and regarding else None
+        ),
+        body_html=sanitize_html(html) if html else None,
+        body_text=parsed.text,
+        attachments=tuple(
+            AttachmentInfo(a.filename, a.content_type, a.size)
+            for a in parsed.attachments
+            if not a.inline
+        ),
+        blocked_resources=count_blocked_resources(html) if html else 0,
+        parse_errors=parsed.parse_errors,
+    )

@@ -1,0 +1,122 @@
+"""Start the GUI: platform choice, the QApplication, and the demo run (live, screenshot, or
+headless).
+
+With no display (no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux) the app renders offscreen instead
+of crashing in Qt's platform plugin: ``trackbox demo`` then saves screenshots and says how to
+see the live window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+START = time.monotonic()
+log = logging.getLogger(__name__)
+
+
+def choose_platform() -> bool:
+    """Pick the Qt platform; returns True when nothing will be visible (offscreen)."""
+    chosen = os.environ.get("QT_QPA_PLATFORM", "")
+    if chosen:
+        return chosen.split(":")[0] in ("offscreen", "minimal")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return True
+    return False
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    headless = choose_platform()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from core.demo import DemoEnvironment, default_demo_dir, start_demo
+    from desktop.mainwindow import MainWindow
+    from desktop.workers import Workers
+
+    data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Trackbox")
+    app.setOrganizationName("Trackbox")
+    workers = Workers(app)
+    window = MainWindow(workers)
+    window.show()
+
+    if args.exit_when_shown:  # used by bench/startup.py: process start → window shown
+        QTimer.singleShot(0, app.quit)
+        app.exec()
+        return 0
+
+    env: dict[str, DemoEnvironment] = {}
+    outcome = {"code": 0}
+    screenshot_mode = args.screenshot is not None or headless
+    quit_after = args.quit_after if args.quit_after is not None else 0.0
+    shots: list[Path] = []
+
+    def save_shot(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path), "PNG"):
+            raise OSError(f"could not write {path}")
+        shots.append(path)
+
+    def finish() -> None:
+        try:
+            if args.screenshot is not None:
+                save_shot(Path(args.screenshot))
+            else:
+                save_shot(data_dir / "screenshots" / "main-window.png")
+        except OSError as exc:
+            print(f"trackbox: {exc}", file=sys.stderr)
+            outcome["code"] = 1
+        remaining = max(0.0, quit_after - (time.monotonic() - START))
+        QTimer.singleShot(int(remaining * 1000), app.quit)
+
+    def on_shown(_row_id: int) -> None:
+        if screenshot_mode and not shots:
+            # let the pane lay out and paint before grabbing
+            QTimer.singleShot(300, finish)
+
+    def ready(environment: DemoEnvironment) -> None:
+        env["demo"] = environment
+        window.set_workspace(environment.workspace)
+
+    def failed(exc: BaseException) -> None:
+        print(f"trackbox: the demo could not start: {exc}", file=sys.stderr)
+        outcome["code"] = 1
+        if screenshot_mode:
+            app.quit()
+        else:
+            window.statusBar().showMessage(f"The demo could not start: {exc}")
+
+    def give_up() -> None:
+        if not shots:
+            print("trackbox: no message was shown in time; saving the window as it is",
+                  file=sys.stderr)
+            outcome["code"] = 1
+            finish()
+
+    window.message_shown.connect(on_shown)
+    window.status_connection.setText("Preparing the demo…")
+    window.statusBar().showMessage(f"Preparing the demo in {data_dir}…")
+    workers.run(lambda: start_demo(data_dir), ready, failed)
+    if screenshot_mode:
+        QTimer.singleShot(int(max(120.0, quit_after) * 1000), give_up)
+    app.exec()
+    workers.wait()
+    if "demo" in env:
+        env["demo"].close()
+    if headless and args.screenshot is None and shots:
+        print("Trackbox demo ran without a display, so it rendered offscreen.")
+        for shot in shots:
+            print(f"Screenshot of the main window: {shot}")
+        print("To use the live window, run it on a desktop, or on a virtual screen:")
+        print('  xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/trackbox demo')
+        print(f"Demo data (mailbox, CRM database) is kept in {data_dir}")
+    return outcome["code"]

@@ -1,0 +1,29 @@
+"""Icons and short labels for the tracked-state column (one distinct SVG per state)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from PySide6.QtGui import QIcon
+
+from core.model import TrackState
+from desktop.resources import resource_path
+
+STATE_LABELS: dict[TrackState, str] = {
+    TrackState.NOT_TRACKED: "Not tracked in CRM",
+    TrackState.PENDING: "Tracking pending — waiting for the CRM",
+    TrackState.TRACKED: "Tracked in CRM",
+    TrackState.TRACKED_BY_OTHER: "Tracked in CRM by someone else",
+    TrackState.FAILED: "Tracking failed",
+    TrackState.NEEDS_ATTENTION: "Needs attention",
+}
+
+
+@cache
+def state_icon(state: TrackState) -> QIcon:
+    return QIcon(str(resource_path("icons", f"{state.value}.svg")))
+
+
+@cache
+def named_icon(name: str) -> QIcon:
+    return QIcon(str(resource_path("icons", f"{name}.svg")))

@@ -1,0 +1,69 @@
+"""The ``trackbox`` command: the GUI, the demo, and the headless commands of ``core.cli``.
+
+Nothing here imports Qt at module level, so ``trackbox --version`` and the headless commands
+start fast and work where Qt cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from core import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trackbox",
+        description="A desktop mail client that tracks your e-mail in Dynamics 365 / Dataverse "
+        "CRM. Run 'trackbox demo' to try it on an embedded demo CRM and mailbox.",
+    )
+    parser.add_argument("--version", action="version", version=f"trackbox {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo",
+        help="open the app on the embedded demo (local CRM emulator + demo mailbox)",
+        description="Open Trackbox on the embedded demo: a CRM emulator on loopback with a "
+        "demo organisation and a demo mailbox of realistic mail. Without a display it renders "
+        "offscreen and saves screenshots.",
+    )
+    demo.add_argument("--data-dir", type=Path, default=None,
+                      help="where the demo mailbox and CRM database live "
+                      "(default: the user data directory)")
+    demo.add_argument("--screenshot", type=Path, metavar="FILE.png",
+                      help="save a PNG of the main window with a message selected, then exit")
+    demo.add_argument("--quit-after", type=float, metavar="SECONDS",
+                      help="keep the window at least this long before exiting "
+                      "(with --screenshot)")
+    demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
+    demo.set_defaults(func=_run_demo)
+    from core.cli import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from desktop.app import run_demo
+
+    return run_demo(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

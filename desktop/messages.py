@@ -1,0 +1,294 @@
+"""The message list: a lazy table model over one folder of the local store.
+
+Rows are read from the store a page at a time, only when the view asks for them, so a folder of
+100,000 messages opens at once: ``rowCount`` is one indexed COUNT and the view only requests the
+rows it paints. Page reads are small indexed queries on the local SQLite file (no network, no
+mailbox access). Column numbers never change: saved view state depends on them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from core.model import TrackState
+from desktop.icons import STATE_LABELS, named_icon, state_icon
+from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
+
+PAGE_SIZE = 200
+MAX_CACHED_PAGES = 50
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(enum.IntEnum):
+    STATE = 0
+    ATTACHMENT = 1
+    FROM = 2
+    SUBJECT = 3
+    RECEIVED = 4
+    SIZE = 5
+    REGARDING = 6
+
+
+HEADERS = {
+    Column.STATE: "",
+    Column.ATTACHMENT: "",
+    Column.FROM: "From",
+    Column.SUBJECT: "Subject",
+    Column.RECEIVED: "Received",
+    Column.SIZE: "Size",
+    Column.REGARDING: "Regarding",
+}
+
+#: The store's sort keys per column (``Store.message_rows(order_by=...)``).
+SORT_KEYS = {
+    Column.STATE: "track_state",
+    Column.ATTACHMENT: "date",
+    Column.FROM: "sender",
+    Column.SUBJECT: "subject",
+    Column.RECEIVED: "date",
+    Column.SIZE: "size",
+    Column.REGARDING: "regarding",
+}
+
+TRACKED_COLOUR = QColor("#eaf5ee")
+
+
+class RowSource(Protocol):
+    """What the model reads from: a folder view of the store."""
+
+    def count(self) -> int: ...
+
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]: ...
+
+
+class StoreFolderSource:
+    """A :class:`RowSource` over ``Store.message_rows`` for one folder."""
+
+    def __init__(self, store: Any, folder: str) -> None:
+        self.store = store
+        self.folder = folder
+
+    def count(self) -> int:
+        return int(self.store.message_count(self.folder))
+
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]:
+        return list(
+            self.store.message_rows(
+                self.folder, offset, limit, order_by=order_by, descending=descending
+            )
+        )
+
+
+class StoreStateSource:
+    """A :class:`RowSource` over the messages in one tracked state (CRM views)."""
+
+    def __init__(self, store: Any, state: TrackState) -> None:
+        self.store = store
+        self.state = state
+
+    def count(self) -> int:
+        return int(self.store.track_state_counts().get(self.state, 0))
+
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]:
+        return list(self.store.messages_in_state(self.state, offset, limit))
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+class MessageListModel(QAbstractTableModel):
+    """Lazy, sortable list of ``MessageRow`` values (see ``core.store``)."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._source: RowSource | None = None
+        self._count = 0
+        self._pages: OrderedDict[int, list[Any]] = OrderedDict()
+        self._order_by = "date"
+        self._descending = True
+        self._overlay: dict[int, TrackState] = {}  # row id → state shown before the store knows
+        self.colour_tracked = True
+
+    # --- source -------------------------------------------------------------------------
+    def set_source(self, source: RowSource | None) -> None:
+        self.beginResetModel()
+        self._source = source
+        self._pages.clear()
+        self._overlay.clear()
+        self._count = source.count() if source else 0
+        self.endResetModel()
+
+    def source(self) -> RowSource | None:
+        return self._source
+
+    def refresh(self) -> None:
+        """Re-read from the store after a change; keeps the selection when the row count did
+        not change (only the painted rows are re-read)."""
+        if self._source is None:
+            return
+        new_count = self._source.count()
+        self._pages.clear()
+        if new_count != self._count:
+            self.beginResetModel()
+            self._count = new_count
+            self._overlay.clear()
+            self.endResetModel()
+        elif self._count:
+            self._overlay.clear()
+            self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, len(Column) - 1))
+
+    def show_state(self, row_ids: Iterable[int], state: TrackState) -> None:
+        """Show ``state`` for these rows at once (e.g. *pending* right after Track)."""
+        ids = set(row_ids)
+        for rid in ids:
+            self._overlay[rid] = state
+        for page_no, rows in self._pages.items():
+            for i, row in enumerate(rows):
+                if row.id in ids:
+                    idx = self.index(page_no * PAGE_SIZE + i, Column.STATE)
+                    self.dataChanged.emit(idx, idx)
+
+    # --- lazy rows ------------------------------------------------------------------------
+    def row_at(self, row: int) -> Any | None:
+        if self._source is None or not 0 <= row < self._count:
+            return None
+        page_no = row // PAGE_SIZE
+        page = self._pages.get(page_no)
+        if page is None:
+            page = self._source.rows(
+                page_no * PAGE_SIZE, PAGE_SIZE, self._order_by, self._descending
+            )
+            self._pages[page_no] = page
+            while len(self._pages) > MAX_CACHED_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_no)
+        offset = row - page_no * PAGE_SIZE
+        return page[offset] if offset < len(page) else None
+
+    def state_of(self, message: Any) -> TrackState:
+        return self._overlay.get(message.id, message.track_state)
+
+    # --- Qt model API ---------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._count
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        col = Column(section)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[col]
+        if role == Qt.ItemDataRole.DecorationRole:
+            if col == Column.STATE:
+                return state_icon(TrackState.TRACKED)
+            if col == Column.ATTACHMENT:
+                return named_icon("attachment")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {Column.STATE: "Tracked in CRM", Column.ATTACHMENT: "Attachments"}.get(
+                col, HEADERS[col]
+            )
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        message = self.row_at(index.row())
+        if message is None:
+            return "…" if role == Qt.ItemDataRole.DisplayRole else None
+        col = Column(index.column())
+        header = message.header
+        state = self.state_of(message)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(col, message)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if col == Column.STATE:
+                return state_icon(state)
+            if col == Column.ATTACHMENT and header.has_attachments:
+                return named_icon("attachment")
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == Column.STATE:
+                reason = message.reason.text if message.reason else ""
+                return f"{STATE_LABELS[state]}\n{reason}".strip()
+            if col == Column.FROM and header.sender:
+                return header.sender.display()
+            if col == Column.SUBJECT:
+                return header.subject
+            return None
+        if role == Qt.ItemDataRole.FontRole and not header.is_read:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.BackgroundRole and self.colour_tracked and state in (
+            TrackState.TRACKED,
+            TrackState.TRACKED_BY_OTHER,
+        ):
+            return QBrush(TRACKED_COLOUR)
+        if role == Qt.ItemDataRole.AccessibleTextRole and col == Column.STATE:
+            return STATE_LABELS[state]
+        if role == RowIdRole:
+            return message.id
+        if role == MessageIdRole:
+            return header.message_id
+        if role == TrackStateRole:
+            return state
+        if role == TrackReasonRole:
+            return message.reason.text if message.reason else ""
+        if role == SortKeyRole:
+            return self._display(col, message)
+        return None
+
+    @staticmethod
+    def _display(col: Column, message: Any) -> str | None:
+        header = message.header
+        if col == Column.FROM:
+            return header.sender.name or header.sender.email if header.sender else ""
+        if col == Column.SUBJECT:
+            return header.subject or "(no subject)"
+        if col == Column.RECEIVED:
+            return header.date.strftime("%Y-%m-%d %H:%M") if header.date else ""
+        if col == Column.SIZE:
+            return human_size(header.size)
+        if col == Column.REGARDING:
+            return message.regarding.name if message.regarding else ""
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(Column):
+            return
+        self.layoutAboutToBeChanged.emit()
+        self._order_by = SORT_KEYS[Column(column)]
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._pages.clear()
+        self.layoutChanged.emit()
+
+    def row_ids(self, rows: Iterable[int]) -> list[int]:
+        out = []
+        for r in rows:
+            message = self.row_at(r)
+            if message is not None:
+                out.append(message.id)
+        return out
+
+
+def make_source(store: Any, folder: str) -> StoreFolderSource:
+    return StoreFolderSource(store, folder)
+
+
+SourceFactory = Callable[[Any, str], RowSource]

@@ -1,0 +1,178 @@
+"""The reading pane: the tracking banner, headers, the (sanitised) body and attachments.
+
+The body is shown in a ``QTextBrowser``, which never fetches remote resources; the HTML it gets
+is already sanitised by ``core.html_sanitize``. Links open in the user's browser on click.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
+
+from core.model import TrackState
+from core.reading import MessageView
+from desktop.icons import STATE_LABELS, state_icon
+from desktop.messages import human_size
+
+BANNER_STYLES = {
+    TrackState.TRACKED: ("#e8f4ec", "#1f7a3f"),
+    TrackState.TRACKED_BY_OTHER: ("#e8f4ec", "#1f7a3f"),
+    TrackState.PENDING: ("#e9f0fa", "#2f6fbf"),
+    TrackState.FAILED: ("#fbeaea", "#c62828"),
+    TrackState.NEEDS_ATTENTION: ("#fdf3e1", "#a86a00"),
+    TrackState.NOT_TRACKED: ("#f3f4f6", "#59606a"),
+}
+
+
+class TrackingBanner(QFrame):
+    """Always says whether the message is tracked, regarding what (a link to the CRM record),
+    and why."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trackingBanner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        self.icon = QLabel()
+        self.icon.setFixedSize(18, 18)
+        self.text = QLabel()
+        self.text.setObjectName("trackingBannerText")
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setWordWrap(True)
+        self.text.setOpenExternalLinks(False)
+        self.text.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.text, 1)
+        self.show_view(None)
+
+    def show_view(self, view: MessageView | None, state: TrackState | None = None) -> None:
+        if view is None:
+            self.text.setText("")
+            self.icon.clear()
+            self.setVisible(False)
+            return
+        state = state or view.track_state
+        bg, fg = BANNER_STYLES[state]
+        self.setStyleSheet(
+            f"#trackingBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
+            f" #trackingBannerText {{ color: {fg}; }}"
+        )
+        self.icon.setPixmap(state_icon(state).pixmap(18, 18))
+        parts = [f"<b>{html.escape(STATE_LABELS[state])}</b>"]
+        if view.regarding is not None:
+            name = html.escape(view.regarding.name or view.regarding.entity)
+            kind = html.escape(view.regarding.entity)
+            if view.regarding_url:
+                name = f'<a href="{html.escape(view.regarding_url)}">{name}</a>'
+            parts.append(f"Regarding {name} ({kind})")
+        if view.reason is not None and state != TrackState.PENDING:
+            parts.append(html.escape(view.reason.text))
+        if view.activity_url and state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER):
+            parts.append(f'<a href="{html.escape(view.activity_url)}">View in CRM</a>')
+        if view.unresolved:
+            names = ", ".join(html.escape(a.email) for a in view.unresolved)
+            parts.append(f'<span style="color:#c62828">Unresolved: {names}</span>')
+        self.text.setText(" · ".join(parts))
+        self.setVisible(True)
+
+
+class ReadingPane(QWidget):
+    """Shows one :class:`~core.reading.MessageView`."""
+
+    link_clicked = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("readingPane")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.banner = TrackingBanner(self)
+        self.subject = QLabel()
+        self.subject.setObjectName("readingSubject")
+        self.subject.setWordWrap(True)
+        self.subject.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.subject.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.subject.setFont(font)
+        self.headers = QLabel()
+        self.headers.setObjectName("readingHeaders")
+        self.headers.setTextFormat(Qt.TextFormat.RichText)
+        self.headers.setWordWrap(True)
+        self.headers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice = QLabel()
+        self.notice.setObjectName("readingNotice")
+        self.notice.setStyleSheet("color: #59606a; font-style: italic;")
+        self.body = QTextBrowser()
+        self.body.setObjectName("readingBody")
+        self.body.setOpenLinks(False)
+        self.body.anchorClicked.connect(self._open_link)
+        self.attachments = QLabel()
+        self.attachments.setObjectName("readingAttachments")
+        self.attachments.setWordWrap(True)
+        for w in (self.banner, self.subject, self.headers, self.notice):
+            layout.addWidget(w)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.attachments)
+        self.view: MessageView | None = None
+        self.clear()
+
+    def clear(self, message: str = "Select a message to read it.") -> None:
+        self.view = None
+        self.banner.show_view(None)
+        self.subject.setText("")
+        self.headers.setText("")
+        self.notice.setVisible(False)
+        self.attachments.setVisible(False)
+        self.body.setPlainText(message)
+
+    def show_loading(self) -> None:
+        self.body.setPlainText("Loading…")
+
+    def show_error(self, text: str) -> None:
+        self.clear(text)
+
+    def show_view(self, view: MessageView, state: TrackState | None = None) -> None:
+        self.view = view
+        h = view.header
+        self.banner.show_view(view, state)
+        self.subject.setText(h.subject or "(no subject)")
+        rows = []
+        if h.sender:
+            rows.append(f"<b>From:</b> {html.escape(h.sender.display())}")
+        if h.to:
+            rows.append("<b>To:</b> " + html.escape("; ".join(a.display() for a in h.to)))
+        if h.cc:
+            rows.append("<b>Cc:</b> " + html.escape("; ".join(a.display() for a in h.cc)))
+        if h.date:
+            rows.append(f"<b>Date:</b> {h.date.strftime('%A %d %B %Y %H:%M')}")
+        self.headers.setText("<br>".join(rows))
+        notices = []
+        if view.blocked_resources:
+            notices.append(
+                f"{view.blocked_resources} remote image(s) blocked to protect your privacy."
+            )
+        if view.parse_errors:
+            notices.append("Parts of this message could not be read: "
+                           + "; ".join(view.parse_errors[:3]))
+        self.notice.setText(" ".join(notices))
+        self.notice.setVisible(bool(notices))
+        if view.body_html is not None:
+            self.body.setHtml(view.body_html)
+        else:
+            self.body.setPlainText(view.body_text)
+        if view.attachments:
+            self.attachments.setText(
+                "📎 " + ", ".join(f"{a.filename} ({human_size(a.size)})" for a in view.attachments)
+            )
+            self.attachments.setVisible(True)
+        else:
+            self.attachments.setVisible(False)
+
+    def _open_link(self, url: QUrl) -> None:
+        if url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)

@@ -1,0 +1,375 @@
+"""Profiles: one config file (TOML) + one data directory per mail/CRM account pair.
+
+Where they live: under ``$TRACKBOX_HOME`` when set (tests, scripts, portable installs)::
+
+    $TRACKBOX_HOME/profiles/<name>/profile.toml
+    $TRACKBOX_HOME/profiles/<name>/data/{store.sqlite, logs/}
+    $TRACKBOX_HOME/default-profile
+
+otherwise the config goes to platformdirs' user *config* dir and the data to its user *data*
+dir (``~/.config/trackbox/profiles/<name>.toml``, ``~/.local/share/trackbox/profiles/<name>/``
+on Linux).
+
+Config files are validated on load: a malformed file raises :class:`ProfileConfigError` naming
+the file, the key and the bad value. Secrets are never written here (see core/credentials.py);
+a config file that contains a password-like key is refused rather than silently used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+APP = "trackbox"
+CONFIG_NAME = "profile.toml"
+DEFAULT_PROFILE = "default"
+ADDRESS_BOOK_ENTITIES = ("contact", "account", "lead", "systemuser", "queue", "equipment")
+
+MAIL_SCHEMES = ("imaps", "imap", "imap+insecure", "ews", "ews+http", "ews+autodiscover",
+                "maildir")
+SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")
+CRM_SCHEMES = ("https", "http")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
+
+
+class ProfileError(Exception):
+    """Root of the profile errors."""
+
+
+class ProfileNotFound(ProfileError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name, known)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        known = ", ".join(self.known) or "none"
+        return f"No profile named {self.name!r} (known profiles: {known})"
+
+
+class ProfileExists(ProfileError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"A profile named {self.name!r} already exists"
+
+
+class ProfileConfigError(ProfileError):
+    """A config file (or a value given for one) is malformed. ``key``/``value`` are None for
+    a file that is not valid TOML at all."""
+
+    def __init__(self, path: Path | str, key: str | None, value: object, expected: str) -> None:
+        super().__init__(str(path), key, value, expected)
+        self.path = str(path)
+        self.key = key
+        self.value = value
+        self.expected = expected
+
+    def __str__(self) -> str:
+        if self.key is None:
+            return f"{self.path}: {self.expected}"
+        return f"{self.path}: key {self.key!r} has value {self.value!r}. {self.expected}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """What a profile's config file holds. URLs follow the CLI's schemes (``imaps://host:993``,
+    ``ews://host/EWS/Exchange.asmx``, ``maildir:/path`` …); ``folders`` empty = all folders."""
+
+    mail_url: str
+    crm_url: str
+    crm_user: str
+    mail_user: str = ""
+    smtp_url: str = ""
+    folders: tuple[str, ...] = ()
+    include_subfolders: bool = True
+    sync_interval_minutes: int = 15
+    contacts_scope: str = "owned"  # "owned" (contacts I own) or "all" (all I can see)
+    address_book_entities: tuple[str, ...] = ADDRESS_BOOK_ENTITIES
+    body_cache_mb: int = 256
+    options: Mapping[str, Any] = field(default_factory=dict)  # [options] table, free-form
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["folders"] = list(self.folders)
+        data["address_book_entities"] = list(self.address_book_entities)
+        data["options"] = dict(self.options)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    config_path: Path
+    data_dir: Path
+    config: ProfileConfig
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store.sqlite"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / "trackbox.log"
+
+
+def _expect(path: Path | str, key: str, value: object, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ProfileConfigError(path, key, value, expected)
+
+
+def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...]) -> None:
+    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    _expect(path, key, value, scheme in schemes,
+            f"Not a valid URL: expected one of the schemes {', '.join(schemes)}.")
+    if scheme in ("maildir", "ews+autodiscover"):
+        _expect(path, key, value, len(value.split(":", 1)[1]) > 0,
+                "Expected a path or address after the scheme.")
+        return
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    _expect(path, key, value, bool(parts.hostname) and port != -1,
+            "Not a valid URL: expected scheme://host[:port][/path].")
+
+
+def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
+    """Turn a parsed config mapping into a ProfileConfig, or raise ProfileConfigError."""
+    known = {f.name for f in dataclasses.fields(ProfileConfig)}
+    for key, value in data.items():
+        if _SECRET_KEY.search(key):
+            raise ProfileConfigError(
+                path, key, "…", "Secrets are never kept in config files: remove this key; "
+                "Trackbox keeps passwords in the system keyring.")
+        _expect(path, key, value, key in known,
+                f"Unknown key. Known keys: {', '.join(sorted(known))}.")
+    for key in ("mail_url", "crm_url", "crm_user"):
+        _expect(path, key, data.get(key), key in data, "This key is required.")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(ProfileConfig):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in ("folders", "address_book_entities"):
+            _expect(path, f.name, value,
+                    isinstance(value, list) and all(isinstance(v, str) and v for v in value),
+                    "Expected a list of non-empty strings.")
+            value = tuple(value)
+        elif f.name == "options":
+            _expect(path, f.name, value, isinstance(value, dict), "Expected a table.")
+        elif f.name == "include_subfolders":
+            _expect(path, f.name, value, isinstance(value, bool), "Not a valid bool.")
+        elif f.name in ("sync_interval_minutes", "body_cache_mb"):
+            _expect(path, f.name, value,
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                    "Expected a whole number of at least 1.")
+        else:
+            _expect(path, f.name, value, isinstance(value, str), "Expected a string.")
+            value = value.strip()
+        values[f.name] = value
+    _check_url(path, "mail_url", values["mail_url"], MAIL_SCHEMES)
+    _check_url(path, "crm_url", values["crm_url"], CRM_SCHEMES)
+    if values.get("smtp_url"):
+        _check_url(path, "smtp_url", values["smtp_url"], SMTP_SCHEMES)
+    _expect(path, "crm_user", values["crm_user"], bool(values["crm_user"]),
+            "Expected a user name.")
+    scope = values.get("contacts_scope", "owned")
+    _expect(path, "contacts_scope", scope, scope in ("owned", "all"),
+            "Expected 'owned' or 'all'.")
+    for entity in values.get("address_book_entities", ()):
+        _expect(path, "address_book_entities", entity, entity in ADDRESS_BOOK_ENTITIES,
+                f"Expected entities among {', '.join(ADDRESS_BOOK_ENTITIES)}.")
+    return ProfileConfig(**values)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON strings are TOML basic strings
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to a profile file")
+
+
+def dumps(config: ProfileConfig) -> str:
+    data = config.to_dict()
+    options = data.pop("options")
+    lines = ["# Trackbox profile. Passwords are kept in the system keyring, never here."]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
+    if options:
+        lines += ["", "[options]"]
+        lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+def load_config(path: Path) -> ProfileConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileConfigError(path, None, None, f"Not UTF-8 text: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileConfigError(path, None, None, f"Not valid TOML: {exc}") from None
+    return validate(data, path)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Profiles:
+    """The profiles of this user (or of ``home``; default ``$TRACKBOX_HOME``)."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        if home is None and os.environ.get("TRACKBOX_HOME"):
+            home = os.environ["TRACKBOX_HOME"]
+        self.home = Path(home) if home is not None else None
+
+    # Layout -------------------------------------------------------------------------------
+
+    @property
+    def config_root(self) -> Path:
+        if self.home is not None:
+            return self.home / "profiles"
+        return Path(platformdirs.user_config_dir(APP)) / "profiles"
+
+    @property
+    def data_root(self) -> Path:
+        if self.home is not None:
+            return self.home / "profiles"
+        return Path(platformdirs.user_data_dir(APP)) / "profiles"
+
+    def config_path(self, name: str) -> Path:
+        if self.home is not None:
+            return self.config_root / name / CONFIG_NAME
+        return self.config_root / f"{name}.toml"
+
+    def data_dir(self, name: str) -> Path:
+        if self.home is not None:
+            return self.data_root / name / "data"
+        return self.data_root / name
+
+    @property
+    def _default_file(self) -> Path:
+        return self.config_root.parent / "default-profile"
+
+    # Operations ---------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        root = self.config_root
+        if not root.is_dir():
+            return []
+        if self.home is not None:
+            found = [p.name for p in root.iterdir() if (p / CONFIG_NAME).is_file()]
+        else:
+            found = [p.stem for p in root.glob("*.toml")]
+        return sorted(n for n in found if _NAME.match(n))
+
+    def default_name(self) -> str:
+        """The profile used without ``--profile``: the one set as default, else
+        ``default``, else the only profile there is."""
+        try:
+            chosen = self._default_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            chosen = ""
+        names = self.names()
+        if chosen and chosen in names:
+            return chosen
+        if DEFAULT_PROFILE not in names and len(names) == 1:
+            return names[0]
+        return DEFAULT_PROFILE
+
+    def set_default(self, name: str) -> None:
+        self._require(name)
+        _write_atomically(self._default_file, name + "\n")
+
+    def load(self, name: str | None = None) -> Profile:
+        name = name or self.default_name()
+        self._check_name(name)
+        path = self.config_path(name)
+        if not path.is_file():
+            raise ProfileNotFound(name, self.names())
+        return Profile(name, path, self.data_dir(name), load_config(path))
+
+    def create(self, name: str, config: ProfileConfig | Mapping[str, Any]) -> Profile:
+        self._check_name(name)
+        if self.config_path(name).exists():
+            raise ProfileExists(name)
+        return self.save(name, config)
+
+    def save(self, name: str, config: ProfileConfig | Mapping[str, Any]) -> Profile:
+        """Write (validated) config for ``name``, creating its data directory."""
+        self._check_name(name)
+        path = self.config_path(name)
+        if not isinstance(config, ProfileConfig):
+            config = validate(config, path)
+        else:
+            config = validate(config.to_dict(), path)
+        _write_atomically(path, dumps(config))
+        data_dir = self.data_dir(name)
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        return Profile(name, path, data_dir, config)
+
+    def delete(self, name: str, *, keep_data: bool = False) -> None:
+        self._require(name)
+        path = self.config_path(name)
+        path.unlink()
+        if self.home is not None and not keep_data:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        elif not keep_data:
+            shutil.rmtree(self.data_dir(name), ignore_errors=True)
+
+    def _require(self, name: str) -> None:
+        self._check_name(name)
+        if not self.config_path(name).is_file():
+            raise ProfileNotFound(name, self.names())
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not _NAME.match(name):
+            raise ProfileConfigError(
+                "<profile name>", "name", name,
+                "Profile names are 1-64 letters, digits, '.', '_' or '-', not starting "
+                "with a dot or dash.")
+
+
+__all__ = [
+    "ADDRESS_BOOK_ENTITIES",
+    "Profile",
+    "ProfileConfig",
+    "ProfileConfigError",
+    "ProfileError",
+    "ProfileExists",
+    "ProfileNotFound",
+    "Profiles",
+    "dumps",
+    "load_config",
+    "validate",
+]

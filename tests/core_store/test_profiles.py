@@ -1,0 +1,130 @@
+"""Profile files: layout under TRACKBOX_HOME, validation with file/key/value, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.profiles import (
+    ProfileConfig,
+    ProfileConfigError,
+    ProfileExists,
+    ProfileNotFound,
+    Profiles,
+)
+
+GOOD = {
+    "mail_url": "imaps://mail.contoso.example:993",
+    "smtp_url": "smtps://mail.contoso.example:465",
+    "mail_user": "alex",
+    "crm_url": "https://contoso.crm.dynamics.com",
+    "crm_user": "alex.morgan@contoso.example",
+}
+
+
+def test_create_load_roundtrip(tmp_path: Path) -> None:
+    profiles = Profiles(tmp_path)
+    created = profiles.create("work", {**GOOD, "folders": ["Inbox", "Sent Items"],
+                                       "contacts_scope": "all", "options": {"dark": True}})
+    assert created.config_path == tmp_path / "profiles/work/profile.toml"
+    assert created.store_path == tmp_path / "profiles/work/data/store.sqlite"
+    assert created.log_dir.is_dir()
+    loaded = profiles.load("work")
+    assert loaded == created
+    assert loaded.config.folders == ("Inbox", "Sent Items")
+    assert loaded.config.sync_interval_minutes == 15
+    assert profiles.names() == ["work"]
+    assert profiles.load().name == "work"  # the only profile is the default
+    with pytest.raises(ProfileExists):
+        profiles.create("work", GOOD)
+
+
+def test_trackbox_home_env_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKBOX_HOME", str(tmp_path))
+    assert Profiles().config_path("x") == tmp_path / "profiles/x/profile.toml"
+
+
+def test_platformdirs_layout_without_home(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    monkeypatch.delenv("TRACKBOX_HOME", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    profiles = Profiles()
+    p = profiles.create("default", GOOD)
+    assert p.config_path == tmp_path / "cfg/trackbox/profiles/default.toml"
+    assert p.data_dir == tmp_path / "data/trackbox/profiles/default"
+    assert profiles.load().name == "default"
+
+
+def test_default_profile_choice(tmp_path: Path) -> None:
+    profiles = Profiles(tmp_path)
+    profiles.create("a", GOOD)
+    profiles.create("b", GOOD)
+    with pytest.raises(ProfileNotFound, match="known profiles: a, b"):
+        profiles.load()
+    profiles.set_default("b")
+    assert profiles.load().name == "b"
+    profiles.delete("b")
+    assert profiles.names() == ["a"] and profiles.load().name == "a"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('mail_url = "imaps://h"\ncrm_url = "https://c"\n', "crm_user", "required"),
+        ('mail_url = "pop3://h"\ncrm_url = "https://c"\ncrm_user = "u"\n', "mail_url",
+         "schemes"),
+        ('mail_url = "imaps://h:99999"\ncrm_url = "https://c"\ncrm_user = "u"\n', "mail_url",
+         "valid URL"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+         'sync_interval_minutes = "often"\n', "sync_interval_minutes", "whole number"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+         'include_subfolders = "yes"\n', "include_subfolders", "bool"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+         'contacts_scope = "mine"\n', "contacts_scope", "'owned' or 'all'"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\ncrm_ulr = "x"\n',
+         "crm_ulr", "Unknown key"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+         'crm_password = "hunter2"\n', "crm_password", "keyring"),
+        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+         'folders = ["Inbox", 3]\n', "folders", "list of non-empty strings"),
+    ],
+)
+def test_malformed_files_name_file_key_and_value(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    profiles = Profiles(tmp_path)
+    path = profiles.config_path("bad")
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.raises(ProfileConfigError) as info:
+        profiles.load("bad")
+    message = str(info.value)
+    assert str(path) in message and repr(key) in message and fragment in message
+    assert info.value.key == key
+    assert "hunter2" not in message
+
+
+def test_not_toml_at_all(tmp_path: Path) -> None:
+    profiles = Profiles(tmp_path)
+    path = profiles.config_path("bad")
+    path.parent.mkdir(parents=True)
+    path.write_text("mail_url = [unclosed\n")
+    with pytest.raises(ProfileConfigError, match="Not valid TOML") as info:
+        profiles.load("bad")
+    assert str(path) in str(info.value)
+
+
+def test_bad_profile_name(tmp_path: Path) -> None:
+    with pytest.raises(ProfileConfigError, match="Profile names"):
+        Profiles(tmp_path).create("../escape", GOOD)
+
+
+def test_saved_file_has_no_secret_and_reads_back(tmp_path: Path) -> None:
+    config = ProfileConfig(mail_url='maildir:/tmp/m "quoted"', crm_url="http://127.0.0.1:8080",
+                           crm_user="alex", folders=("Inbox/Ü",))
+    p = Profiles(tmp_path).save("x", config)
+    assert Profiles(tmp_path).load("x").config == config
+    assert "password" not in p.config_path.read_text().lower().replace(
+        "passwords are kept in the system keyring", "")

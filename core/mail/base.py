@@ -127,6 +127,10 @@ class MailBackend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def create_folder(self, path: str) -> Folder:
+        """Create ``path`` (and missing parents); an existing folder is not an error."""
+
+    @abc.abstractmethod
     def fetch(self, ref: MailRef) -> bytes:
         """The raw RFC 5322 message. Raises :class:`MailNotFound` if it is gone."""
 

@@ -43,6 +43,8 @@ from core.model import Folder, FolderRole, MailRef, MessageHeader
 _HEADER_READ = 64 * 1024  # bytes read for headers (and the attachment guess) of a big message
 _MTIME_SLACK_NS = 2_000_000_000  # a directory changed this recently may change again unseen
 _STATE_PREFIX = "md1:"
+#: Folders a new Maildir starts with (Exchange's names, so roles are found by name).
+STANDARD_FOLDERS = ("Sent Items", "Drafts", "Outbox", "Deleted Items", "Junk")
 
 
 class MaildirBackend(MailBackend):
@@ -50,12 +52,17 @@ class MaildirBackend(MailBackend):
 
     def __init__(self, root: Path | str, *, create: bool = True) -> None:
         self.root = Path(root)
-        if create:
-            for sub in ("cur", "new", "tmp"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
-        elif not (self.root / "cur").is_dir():
-            raise MailUnavailable("not a Maildir", server_says=str(self.root))
         self._paths: dict[str, dict[str, str]] = {}  # folder dir -> key -> file name
+        if not (self.root / "cur").is_dir():
+            if not create:
+                raise MailUnavailable("not a Maildir", server_says=str(self.root))
+            try:
+                for sub in ("cur", "new", "tmp"):
+                    (self.root / sub).mkdir(parents=True, exist_ok=True)
+                for name in STANDARD_FOLDERS:  # as a server's auto-created folders
+                    self.create_folder(name)
+            except OSError as exc:
+                raise MailUnavailable("cannot create Maildir", server_says=str(exc)) from exc
 
     # --- folders -----------------------------------------------------------------------------
 
@@ -95,6 +102,8 @@ class MaildirBackend(MailBackend):
              ) -> Iterator[SyncBatch]:
         d = self._dir(folder)
         old_mtimes, known = _decode_state(state)
+        # An unreadable state means we cannot tell what the caller knows: start over.
+        reset = state is not None and old_mtimes is None and not known
         mtimes = _mtimes(d)
         now = time.time_ns()
         if state is not None and mtimes == old_mtimes and all(
@@ -121,10 +130,12 @@ class MaildirBackend(MailBackend):
             seen[key] = current[key]
             if len(batch) >= batch_size:
                 yield SyncBatch(_encode_state(None, seen), tuple(batch),
-                                tuple(changed) if first else (), removed if first else ())
+                                tuple(changed) if first else (), removed if first else (),
+                                reset and first)
                 batch, first = [], False
         yield SyncBatch(_encode_state(mtimes, seen), tuple(batch),
-                        tuple(changed) if first else (), removed if first else ())
+                        tuple(changed) if first else (), removed if first else (),
+                        reset and first)
 
     # --- messages ----------------------------------------------------------------------------
 

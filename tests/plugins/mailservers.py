@@ -1,3 +1,331 @@
-"""Fixtures that run real mail servers on loopback (filled in by the mailbox work)."""
+"""Fixtures that run real mail servers on loopback: Dovecot (IMAP + LMTP), an SMTP server
+(aiosmtpd) that relays into Dovecot over LMTP so sent mail can be read back, and the fake EWS
+server (the one fake the project allows, see ``tests/fakes``).
+
+Each server starts once per session with its own config in a temporary directory, waits for its
+port with a timeout and a clear failure, and is always torn down. Tests get isolation by using a
+fresh mailbox user (:meth:`DovecotServer.new_user`): Dovecot's static passdb accepts any user
+name with :data:`PASSWORD`. A missing server binary skips locally and fails in CI (``CI=true``).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import itertools
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PASSWORD = "secret-pw"
+DOMAIN = "test.example"
+
+
+def require_binary(name: str, package: str) -> str:
+    """The binary's path; without it, skip (locally) or fail (in CI)."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    if path:
+        return path
+    msg = f"{name} not found: install the Debian package {package} (make test does, as root)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, what: str, log: Path | None = None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    text = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+    pytest.fail(f"{what} did not open port {port} within {timeout}s\n{text}", pytrace=False)
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only the test CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    """A throwaway CA and a server certificate for localhost / 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    d = Path(tempfile.mkdtemp(prefix="trackbox-tls-"))
+    os.chmod(d, 0o755)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Trackbox test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (d / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (d / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (d / "key.pem").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    os.chmod(d / "key.pem", 0o600)
+    yield TlsMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# --- Dovecot --------------------------------------------------------------------------------
+
+_users = itertools.count(1)
+
+
+@dataclass
+class DovecotServer:
+    root: Path
+    imap_port: int
+    imaps_port: int
+    lmtp_port: int
+    tls: TlsMaterial
+    password: str = PASSWORD
+    host: str = "127.0.0.1"
+
+    def new_user(self, prefix: str = "u") -> str:
+        """A fresh, empty mailbox: ``u7-1234@test.example``."""
+        return f"{prefix}{next(_users)}-{os.getpid()}@{DOMAIN}"
+
+    def maildir(self, user: str) -> Path:
+        """Where Dovecot keeps ``user``'s Maildir++ (for white-box checks only)."""
+        return self.root / "mail" / user
+
+    def url(self, scheme: str = "imap+insecure") -> str:
+        port = self.imaps_port if scheme == "imaps" else self.imap_port
+        return f"{scheme}://{self.host}:{port}"
+
+    def deliver(self, user: str, mime: bytes, mail_from: str = "sender@test.example") -> None:
+        """Deliver into ``user``'s INBOX the way an MTA would (LMTP)."""
+        with smtplib.LMTP(self.host, self.lmtp_port) as lmtp:
+            lmtp.sendmail(mail_from, [user], mime)
+
+
+_DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = trackbox-test-{pid}
+log_path = {root}/dovecot.log
+listen = 127.0.0.1
+protocols = imap lmtp
+default_internal_user = {internal}
+default_login_user = {login}
+default_internal_group = {group}
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login xoauth2 oauthbearer
+mail_location = maildir:{root}/mail/%u
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = 0
+first_valid_gid = 0
+imap_capability = +XLIST
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox "Sent Items" {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = subscribe
+  }}
+  mailbox "Deleted Items" {{
+    special_use = \\Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = subscribe
+  }}
+  mailbox Outbox {{
+    auto = subscribe
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+@pytest.fixture(scope="session")
+def dovecot(tls_material: TlsMaterial) -> Iterator[DovecotServer]:
+    """A private Dovecot with IMAP (STARTTLS), IMAPS and LMTP on loopback."""
+    binary = require_binary("dovecot", "dovecot-imapd dovecot-lmtpd")
+    root = Path(tempfile.mkdtemp(prefix="trackbox-dovecot-"))
+    os.chmod(root, 0o755)
+    if os.geteuid() == 0:
+        uid, gid, internal, login, group = "nobody", "nogroup", "dovecot", "dovenull", "dovecot"
+    else:
+        import grp
+        import pwd
+
+        uid = internal = login = pwd.getpwuid(os.geteuid()).pw_name
+        gid = group = grp.getgrgid(os.getegid()).gr_name
+    (root / "mail").mkdir()
+    (root / "home").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root / "mail", "nobody", "nogroup")
+        shutil.chown(root / "home", "nobody", "nogroup")
+    server = DovecotServer(root, free_port(), free_port(), free_port(), tls_material)
+    conf = root / "dovecot.conf"
+    conf.write_text(_DOVECOT_CONF.format(
+        root=root, pid=os.getpid(), cert=tls_material.cert_file, key=tls_material.key_file,
+        password=PASSWORD, uid=uid, gid=gid, internal=internal, login=login, group=group,
+        imap_port=server.imap_port, imaps_port=server.imaps_port,
+        lmtp_port=server.lmtp_port))
+    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for port in (server.imap_port, server.imaps_port, server.lmtp_port):
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                pytest.fail(f"dovecot exited at start-up:\n{out}", pytrace=False)
+            wait_for_port(port, "dovecot", root / "dovecot.log")
+        yield server
+    finally:
+        _stop(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- SMTP (aiosmtpd relaying into Dovecot over LMTP) ----------------------------------------
+
+@dataclass
+class SmtpServer:
+    port: int
+    received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    host: str = "127.0.0.1"
+
+    def url(self) -> str:
+        return f"smtp+insecure://{self.host}:{self.port}"
+
+
+class _RelayToLmtp:
+    """aiosmtpd handler: hand every message to Dovecot's LMTP, so a send can be read back."""
+
+    def __init__(self, dovecot: DovecotServer, record: SmtpServer) -> None:
+        self.dovecot = dovecot
+        self.record = record
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content or envelope.content
+        self.record.received.append((envelope.mail_from, list(envelope.rcpt_tos), data))
+        local = [r for r in envelope.rcpt_tos if r.lower().endswith("@" + DOMAIN)]
+        if local:
+            try:
+                with smtplib.LMTP(self.dovecot.host, self.dovecot.lmtp_port) as lmtp:
+                    lmtp.sendmail(envelope.mail_from, local, data)
+            except smtplib.SMTPException as exc:
+                return f"451 relay to LMTP failed: {exc}"
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp_server(dovecot: DovecotServer) -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    record = SmtpServer(free_port())
+    controller = Controller(_RelayToLmtp(dovecot, record), hostname="127.0.0.1",
+                            port=record.port)
+    controller.start()
+    try:
+        yield record
+    finally:
+        controller.stop()

@@ -1,0 +1,468 @@
+"""IMAP mailbox (imapclient) with SMTP for sending (:mod:`core.mail.smtp`).
+
+Sync follows RFC 4549 ("Synchronization Operations for Disconnected IMAP4 Clients") with the
+CONDSTORE shortcut of RFC 7162:
+
+- The state holds UIDVALIDITY, the highest UID seen, HIGHESTMODSEQ at the time of the sync and
+  the set of known UIDs as a compact sequence set (``1:4000,4002:9000``).
+- New UIDVALIDITY: the batch says ``reset`` and the folder is listed again; refs embed the
+  UIDVALIDITY (``"<uidvalidity>:<uid>"``) so a stale ref can never name another message.
+- New mail: ``UID SEARCH UID last+1:*``. Removed mail: only when ``EXISTS`` differs from what we
+  expect, ``UID SEARCH ALL`` against the known set. Changed flags: ``UID SEARCH MODSEQ n``
+  under CONDSTORE; without it, the flags of every known message are reported (correct, costlier).
+- Headers come as ``BODY.PEEK[HEADER.FIELDS (...)]``: only what the list needs travels.
+
+``$CRMTracked`` is set as a keyword when the folder's PERMANENTFLAGS allow keywords (``\\*``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import ssl
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
+
+from core.mail.base import (
+    TRACKED_KEYWORD,
+    FlagChange,
+    MailAuthError,
+    MailBackend,
+    MailError,
+    MailNotFound,
+    MailProtocolError,
+    MailUnavailable,
+    SyncBatch,
+    role_for_name,
+)
+from core.mail.parse import parse_headers
+from core.mail.smtp import SmtpSender
+from core.model import Folder, FolderRole, MailRef, MessageHeader
+
+T = TypeVar("T")
+
+_FIELDS = (b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO "
+           b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]")
+_FIELDS_KEY = b"BODY[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO " \
+    b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]"
+_SPECIAL_USE = {b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "deleted",
+                b"\\junk": "junk", b"\\inbox": "inbox"}
+_STATE_PREFIX = "imap1:"
+_UID_RESP = re.compile(rb"\[(?:APPENDUID|COPYUID) (\d+) (?:[\d:,]+ )?(\d+)\]")
+
+
+class ImapBackend(MailBackend):
+    """An IMAP account; ``security`` is ``"tls"`` (implicit), ``"starttls"`` (required) or
+    ``"none"`` (tests on loopback). Certificates are verified unless ``ssl_context`` says
+    otherwise. ``smtp_url`` enables :meth:`send`; ``save_sent=False`` for servers that file
+    sent mail themselves (Gmail)."""
+
+    def __init__(self, host: str, port: int, *, security: str = "tls", user: str,
+                 password: str = "", oauth_token: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, smtp_url: str | None = None,
+                 smtp_user: str | None = None, smtp_password: str | None = None,
+                 save_sent: bool = True, use_condstore: bool = True,
+                 timeout: float = 60.0) -> None:
+        if security not in ("tls", "starttls", "none"):
+            raise MailProtocolError("unknown IMAP security", server_says=security)
+        self.host, self.port, self.security = host, port, security
+        self.user, self.password, self.oauth_token = user, password, oauth_token
+        self.context = ssl_context or ssl.create_default_context()
+        self.timeout = timeout
+        self.save_sent = save_sent
+        self.use_condstore = use_condstore
+        self.smtp = (SmtpSender(smtp_url, user=smtp_user or user,
+                                password=smtp_password if smtp_password is not None else password,
+                                ssl_context=ssl_context) if smtp_url else None)
+        self._client: IMAPClient | None = None
+        self._condstore = False
+        self._selected: str | None = None
+        self._select_info: dict[bytes, Any] = {}
+        self._names: dict[str, str] = {}  # neutral path -> IMAP name
+        self._delimiter = "/"
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _connect(self) -> IMAPClient:
+        if self._client is not None:
+            return self._client
+        try:
+            client = IMAPClient(self.host, self.port, ssl=self.security == "tls",
+                                ssl_context=self.context, timeout=self.timeout)
+            if self.security == "starttls":
+                if b"STARTTLS" not in client.capabilities():
+                    raise MailProtocolError("server does not offer STARTTLS",
+                                            server_says=self.host)
+                client.starttls(self.context)
+            if self.oauth_token:
+                client.oauth2_login(self.user, self.oauth_token)
+            else:
+                client.login(self.user, self.password)
+            caps = client.capabilities()
+            self._condstore = self.use_condstore and b"CONDSTORE" in caps
+            if self._condstore and b"ENABLE" in caps:
+                client.enable("CONDSTORE")
+        except imap_exc.LoginError as exc:
+            raise MailAuthError("IMAP login refused", server_says=_text(exc)) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise MailProtocolError("IMAP server certificate not trusted",
+                                    server_says=str(exc)) from exc
+        except (OSError, socket.timeout) as exc:
+            raise MailUnavailable("IMAP server unreachable", server_says=str(exc)) from exc
+        except imap_exc.IMAPClientError as exc:
+            raise MailProtocolError("IMAP server refused the session",
+                                    server_says=_text(exc)) from exc
+        self._client = client
+        self._selected = None
+        return client
+
+    def _run(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
+        """Run ``fn`` on a live connection, reconnecting once if the old one died (servers
+        drop idle sessions after 30 minutes), and turn library errors into ours."""
+        for attempt in (1, 2):
+            client = self._connect()
+            try:
+                return fn(client)
+            except MailError:
+                raise
+            except (imap_exc.IMAPClientAbortError, OSError, socket.timeout) as exc:
+                self._drop()
+                if attempt == 2:
+                    raise MailUnavailable(f"IMAP connection lost during {what}",
+                                          server_says=str(exc)) from exc
+            except imap_exc.IMAPClientError as exc:
+                raise MailProtocolError(f"IMAP {what} failed", server_says=_text(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:
+                try:
+                    client.shutdown()
+                except Exception:
+                    pass
+
+    # --- folders -----------------------------------------------------------------------------
+
+    def folders(self) -> list[Folder]:
+        listing = self._run("LIST", lambda c: c.list_folders())
+        out: dict[str, Folder] = {}
+        names: dict[str, str] = {}
+        for flags, delim, name in listing:
+            flags_l = {f.lower() for f in flags}
+            if b"\\noselect" in flags_l or b"\\nonexistent" in flags_l:
+                continue
+            sep = (delim or b"/").decode()
+            self._delimiter = sep
+            parts = name.split(sep) if sep else [name]
+            if parts[0].upper() == "INBOX":
+                parts[0] = "Inbox"
+            path = "/".join(p.replace("/", "\u2215") for p in parts)
+            names[path] = name
+            role = next((_SPECIAL_USE[f] for f in flags_l if f in _SPECIAL_USE), None)
+            if role is None and len(parts) == 1:
+                role = role_for_name(parts[0])
+            parent = "/".join(parts[:-1]) or None
+            out[path] = Folder(path, parts[-1], FolderRole(role) if role else None, parent)
+        self._names = names
+        return sorted(out.values(), key=lambda f: (f.path.split("/")[0] != "Inbox",
+                                                   f.path.casefold().split("/")))
+
+    def create_folder(self, path: str) -> Folder:
+        """Create a folder (parents first); existing folders are fine."""
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub.casefold() == "inbox":
+                continue
+            name = self._delimiter.join(["INBOX", *parts[1:i]] if parts[0] == "Inbox"
+                                        else parts[:i])
+            try:
+                self._run("CREATE", lambda c, n=name: c.create_folder(n))
+            except MailProtocolError as exc:
+                if "exists" not in exc.server_says.lower():
+                    raise
+        return next(f for f in self.folders() if f.path == path)
+
+    def _imap_name(self, folder: str) -> str:
+        if folder.casefold() == "inbox":
+            return "INBOX"
+        if folder not in self._names:
+            self.folders()
+        if folder not in self._names:
+            raise MailNotFound("no such folder", folder=folder)
+        return self._names[folder]
+
+    def _select(self, c: IMAPClient, folder: str, *, readonly: bool = False) -> dict[bytes, Any]:
+        name = self._imap_name(folder)
+        if self._selected != folder or readonly is False and self._select_info.get(b"READ-ONLY"):
+            try:
+                self._select_info = c.select_folder(name, readonly=readonly)
+            except imap_exc.IMAPClientError as exc:
+                self._selected = None
+                raise MailNotFound("cannot open folder", server_says=_text(exc),
+                                   folder=folder) from exc
+            self._selected = folder
+        return self._select_info
+
+    # --- sync --------------------------------------------------------------------------------
+
+    def sync(self, folder: str, state: str | None, batch_size: int = 500
+             ) -> Iterator[SyncBatch]:
+        old = _decode_state(state)
+        info = self._run("SELECT", lambda c: _fresh_select(self, c, folder))
+        validity = int(info[b"UIDVALIDITY"])
+        modseq = int(info.get(b"HIGHESTMODSEQ", 0)) if self._condstore else 0
+        exists = int(info.get(b"EXISTS", 0))
+        # An unreadable state is treated like a new UIDVALIDITY: start over, without duplicates.
+        reset = state is not None and (old is None or old["v"] != validity)
+        if old is None or reset:
+            known: set[int] = set()
+            last = 0
+            all_uids = sorted(self._run("SEARCH", lambda c: c.search(["ALL"])))
+            new_uids = all_uids
+            removed: tuple[MailRef, ...] = ()
+            changed: list[FlagChange] = []
+        else:
+            known = _seqset_to_uids(old["u"])
+            last = old["l"]
+            new_uids = sorted(u for u in self._run(
+                "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
+            gone: set[int] = set()
+            if exists != len(known) + len(new_uids):
+                present = set(self._run("SEARCH", lambda c: c.search(["ALL"])))
+                gone = known - present
+                new_uids = sorted(u for u in present if u > last)
+            known -= gone
+            removed = tuple(MailRef(folder, f"{validity}:{u}") for u in sorted(gone))
+            changed = self._changes(folder, validity, known, old["m"], modseq)
+        yield from self._added(folder, validity, modseq, known, last, new_uids, batch_size,
+                               removed, changed, reset)
+
+    def _changes(self, folder: str, validity: int, known: set[int], since: int, modseq: int
+                 ) -> list[FlagChange]:
+        if not known:
+            return []
+        if self._condstore and since:
+            if modseq <= since:
+                return []
+            uids = [u for u in self._run("SEARCH", lambda c: c.search(["MODSEQ", str(since + 1)]))
+                    if u in known]
+        else:
+            uids = sorted(known)
+        out: list[FlagChange] = []
+        for chunk in _chunks(uids, 1000):
+            rows = self._run("FETCH", lambda c, ch=chunk: c.fetch(ch, ["FLAGS"]))
+            for uid, data in rows.items():
+                kws = _keywords(data.get(b"FLAGS", ()))
+                out.append(FlagChange(MailRef(folder, f"{validity}:{uid}"),
+                                      _is_read(data), kws,
+                                      TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
+        return out
+
+    def _added(self, folder: str, validity: int, modseq: int, known: set[int], last: int,
+               new_uids: list[int], batch_size: int, removed: tuple[MailRef, ...],
+               changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
+        first = True
+        chunks = list(_chunks(new_uids, max(1, batch_size))) or [[]]
+        for chunk in chunks:
+            headers: list[MessageHeader] = []
+            if chunk:
+                rows = self._run("FETCH", lambda c, ch=chunk: (
+                    self._select(c, folder),
+                    c.fetch(ch, ["FLAGS", "RFC822.SIZE", _FIELDS]))[1])
+                for uid in chunk:
+                    data = rows.get(uid)
+                    if data is None:  # expunged meanwhile
+                        continue
+                    kws = _keywords(data.get(b"FLAGS", ()))
+                    headers.append(parse_headers(
+                        data.get(_FIELDS_KEY) or b"", MailRef(folder, f"{validity}:{uid}"),
+                        size=int(data.get(b"RFC822.SIZE", 0)), is_read=_is_read(data),
+                        keywords=kws,
+                        tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
+                known.update(chunk)
+                last = max(last, chunk[-1])
+            state = _encode_state(validity, last, modseq, known)
+            yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
+                            removed if first else (), reset and first)
+            first = False
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def _uid(self, c: IMAPClient, ref: MailRef) -> int:
+        info = self._select(c, ref.folder)
+        validity, _, uid = ref.uid.partition(":")
+        if not uid.isdigit() or int(validity or -1) != int(info[b"UIDVALIDITY"]):
+            raise MailNotFound("message ref is stale (UIDVALIDITY changed)", ref=ref)
+        return int(uid)
+
+    def fetch(self, ref: MailRef) -> bytes:
+        def run(c: IMAPClient) -> bytes:
+            uid = self._uid(c, ref)
+            rows = c.fetch([uid], ["BODY.PEEK[]"])
+            if uid not in rows:
+                raise MailNotFound("message is gone", ref=ref)
+            return bytes(rows[uid][b"BODY[]"])
+        return self._run("FETCH", run)
+
+    def send(self, mime: bytes) -> None:
+        if self.smtp is None:
+            raise MailProtocolError("no SMTP server configured for sending")
+        self.smtp.send(mime)
+        if self.save_sent:
+            self.append(self.folder("sent").path, mime, is_read=True)
+
+    def append(self, folder: str, mime: bytes, *, is_read: bool = True) -> MailRef:
+        name = self._imap_name(folder)
+        flags = [b"\\Seen"] if is_read else []
+
+        def run(c: IMAPClient) -> MailRef:
+            resp = c.append(name, mime, flags, msg_time=datetime.now().astimezone())
+            m = _UID_RESP.search(resp if isinstance(resp, bytes) else str(resp).encode())
+            if m:
+                return MailRef(folder, f"{int(m.group(1))}:{int(m.group(2))}")
+            # No UIDPLUS: the newest message of the folder is ours.
+            self._selected = None
+            info = self._select(c, folder)
+            uids = c.search(["ALL"])
+            return MailRef(folder, f"{int(info[b'UIDVALIDITY'])}:{max(uids)}")
+        return self._run("APPEND", run)
+
+    def move(self, ref: MailRef, folder: str) -> MailRef:
+        dest = self._imap_name(folder)
+
+        def run(c: IMAPClient) -> MailRef:
+            uid = self._uid(c, ref)
+            untagged = c._imap.untagged_responses  # COPYUID arrives untagged with MOVE
+            untagged.pop("COPYUID", None)
+            if c.has_capability("MOVE"):
+                resp = c.move([uid], dest)
+            else:
+                resp = c.copy([uid], dest)
+                c.add_flags([uid], [b"\\Deleted"])
+                c.uid_expunge([uid]) if c.has_capability("UIDPLUS") else c.expunge()
+            text = b" ".join(b"[COPYUID " + v + b"]" for v in untagged.pop("COPYUID", []))
+            if isinstance(resp, bytes):
+                text += resp
+            m = _UID_RESP.search(text)
+            if not m:
+                raise MailProtocolError("server did not say where the message went (no UIDPLUS)",
+                                        ref=ref)
+            return MailRef(folder, f"{int(m.group(1))}:{int(m.group(2))}")
+        return self._run("MOVE", run)
+
+    def delete(self, ref: MailRef) -> None:
+        def run(c: IMAPClient) -> None:
+            uid = self._uid(c, ref)
+            if uid not in (c.add_flags([uid], [b"\\Deleted"]) or {}):
+                raise MailNotFound("message is gone", ref=ref)
+            c.uid_expunge([uid]) if c.has_capability("UIDPLUS") else c.expunge()
+        self._run("EXPUNGE", run)
+
+    def set_read(self, ref: MailRef, read: bool) -> None:
+        self._flag(ref, b"\\Seen", read)
+
+    def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
+        """``$CRMTracked`` keyword; the activity id itself stays in the local store (a keyword
+        per activity would exhaust servers' keyword tables)."""
+        def allowed(c: IMAPClient) -> bool:
+            return b"\\*" in self._select(c, ref.folder).get(b"PERMANENTFLAGS", ())
+        if self._run("SELECT", allowed):
+            self._flag(ref, TRACKED_KEYWORD.encode(), activity_id is not None)
+
+    def _flag(self, ref: MailRef, flag: bytes, on: bool) -> None:
+        def run(c: IMAPClient) -> None:
+            uid = self._uid(c, ref)
+            # Not silent: a STORE on a vanished UID "succeeds" with no FETCH reply.
+            result = (c.add_flags if on else c.remove_flags)([uid], [flag])
+            if uid not in (result or {}):
+                raise MailNotFound("message is gone", ref=ref)
+        self._run("STORE", run)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _fresh_select(backend: ImapBackend, c: IMAPClient, folder: str) -> dict[bytes, Any]:
+    backend._selected = None  # re-SELECT: EXISTS and HIGHESTMODSEQ must be current
+    return backend._select(c, folder)
+
+
+def _text(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
+def _is_read(data: dict[bytes, Any]) -> bool:
+    return b"\\Seen" in data.get(b"FLAGS", ())
+
+
+def _keywords(flags: Sequence[bytes]) -> tuple[str, ...]:
+    return tuple(f.decode("utf-8", "replace") for f in flags if not f.startswith(b"\\"))
+
+
+def _chunks(items: Sequence[int], n: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), n):
+        yield list(items[i:i + n])
+
+
+def _uids_to_seqset(uids: set[int]) -> str:
+    out: list[str] = []
+    start = prev = None
+    for u in sorted(uids):
+        if prev is not None and u == prev + 1:
+            prev = u
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}:{prev}")
+        start = prev = u
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}:{prev}")
+    return ",".join(out)
+
+
+def _seqset_to_uids(text: str) -> set[int]:
+    out: set[int] = set()
+    for part in filter(None, text.split(",")):
+        a, _, b = part.partition(":")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def _encode_state(validity: int, last: int, modseq: int, known: set[int]) -> str:
+    body = json.dumps({"v": validity, "l": last, "m": modseq, "u": _uids_to_seqset(known)},
+                      separators=(",", ":")).encode()
+    if len(body) > 512:
+        return _STATE_PREFIX + "z" + base64.b64encode(zlib.compress(body)).decode("ascii")
+    return _STATE_PREFIX + body.decode()
+
+
+def _decode_state(state: str | None) -> dict[str, Any] | None:
+    if not state or not state.startswith(_STATE_PREFIX):
+        return None
+    body = state[len(_STATE_PREFIX):]
+    try:
+        raw = zlib.decompress(base64.b64decode(body[1:])) if body.startswith("z") else body
+        data = json.loads(raw)
+        return {"v": int(data["v"]), "l": int(data["l"]), "m": int(data["m"]),
+                "u": str(data["u"])}
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None  # unreadable state: full resync (the caller's store dedupes by ref)

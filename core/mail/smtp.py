@@ -1,0 +1,100 @@
+"""Sending through SMTP (smtplib): submission with TLS verified by default.
+
+Used by the IMAP backend, which has no way to send on its own. Recipients come from To/Cc/Bcc;
+Bcc is removed from the copy that travels (RFC 5322 3.6.3).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+from urllib.parse import unquote, urlsplit
+
+from core.mail.base import MailAuthError, MailProtocolError, MailUnavailable
+from core.mail.parse import split_header_block
+
+_BCC_RE = None  # compiled lazily: most sends carry no Bcc
+
+
+def recipients_and_body(mime: bytes) -> tuple[str, list[str], bytes]:
+    """(envelope sender, envelope recipients, message without Bcc) for ``mime``."""
+    import re
+
+    global _BCC_RE
+    hdr = BytesHeaderParser(policy=compat32).parsebytes(mime)
+    rcpts = [a for _, a in getaddresses([str(v) for k in ("to", "cc", "bcc")
+                                         for v in hdr.get_all(k, [])]) if a]
+    sender = next((a for _, a in getaddresses([str(v) for k in ("sender", "from")
+                                               for v in hdr.get_all(k, [])]) if a), "")
+    if not rcpts:
+        raise MailProtocolError("message has no recipients")
+    if hdr.get("bcc") is not None:
+        if _BCC_RE is None:
+            _BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
+        head = split_header_block(mime)
+        mime = _BCC_RE.sub(b"", head) + mime[len(head):]
+    return sender, list(dict.fromkeys(rcpts)), mime
+
+
+class SmtpSender:
+    """One SMTP submission endpoint. A connection per send: sends are rare, and a connection
+    kept open would only time out between them."""
+
+    def __init__(self, url: str, *, user: str = "", password: str = "",
+                 ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        self.scheme = parts.scheme.lower()
+        if self.scheme not in ("smtps", "smtp", "smtp+insecure"):
+            raise MailProtocolError("unknown SMTP URL scheme", server_says=url)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or {"smtps": 465, "smtp": 587}.get(self.scheme, 25)
+        self.user = user or unquote(parts.username or "")
+        self.password = password or unquote(parts.password or "")
+        self.context = ssl_context or ssl.create_default_context()
+        self.timeout = timeout
+
+    def send(self, mime: bytes) -> None:
+        sender, rcpts, body = recipients_and_body(mime)
+        try:
+            if self.scheme == "smtps":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                                      context=self.context)
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with conn:
+                conn.ehlo()
+                if self.scheme == "smtp":
+                    if not conn.has_extn("starttls"):
+                        raise MailProtocolError("SMTP server does not offer STARTTLS",
+                                                server_says=self.host)
+                    conn.starttls(context=self.context)
+                    conn.ehlo()
+                if self.user and conn.has_extn("auth"):
+                    conn.login(self.user, self.password)
+                refused = conn.sendmail(sender, rcpts, body)
+                if refused:
+                    raise MailProtocolError("some recipients were refused",
+                                            server_says=str(refused))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailAuthError("SMTP login refused", server_says=_words(exc)) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise MailProtocolError("all recipients were refused",
+                                    server_says=str(exc.recipients)) from exc
+        except smtplib.SMTPResponseException as exc:
+            cls = MailUnavailable if 400 <= exc.smtp_code < 500 else MailProtocolError
+            raise cls("SMTP server refused the message", server_says=_words(exc)) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise MailProtocolError("SMTP server certificate not trusted",
+                                    server_says=str(exc)) from exc
+        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+            raise MailUnavailable("SMTP server unreachable", server_says=str(exc)) from exc
+
+
+def _words(exc: smtplib.SMTPResponseException) -> str:
+    msg = exc.smtp_error
+    text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+    return f"{exc.smtp_code} {text}"

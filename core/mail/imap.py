@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import ssl
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -114,7 +113,7 @@ class ImapBackend(MailBackend):
         except ssl.SSLCertVerificationError as exc:
             raise MailProtocolError("IMAP server certificate not trusted",
                                     server_says=str(exc)) from exc
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise MailUnavailable("IMAP server unreachable", server_says=str(exc)) from exc
         except imap_exc.IMAPClientError as exc:
             raise MailProtocolError("IMAP server refused the session",
@@ -132,7 +131,7 @@ class ImapBackend(MailBackend):
                 return fn(client)
             except MailError:
                 raise
-            except (imap_exc.IMAPClientAbortError, OSError, socket.timeout) as exc:
+            except (TimeoutError, imap_exc.IMAPClientAbortError, OSError) as exc:
                 self._drop()
                 if attempt == 2:
                     raise MailUnavailable(f"IMAP connection lost during {what}",

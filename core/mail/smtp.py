@@ -7,7 +7,6 @@ Bcc is removed from the copy that travels (RFC 5322 3.6.3).
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -90,7 +89,7 @@ class SmtpSender:
         except ssl.SSLCertVerificationError as exc:
             raise MailProtocolError("SMTP server certificate not trusted",
                                     server_says=str(exc)) from exc
-        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise MailUnavailable("SMTP server unreachable", server_says=str(exc)) from exc
 
 

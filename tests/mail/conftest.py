@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import pytest
 
 from core.mail import MailBackend, open_backend
 
 KINDS = ["maildir", "imap", "ews"]
+Opener: TypeAlias = "tuple[str, Callable[[], MailBackend]]"
 CUSTOM_FOLDERS = ("Inbox/Projects", "Inbox/Projects/Fabrikam", "Archive")
 
 
@@ -29,12 +31,12 @@ class Mailbox:
     reopen: Callable[[], MailBackend]
 
 
-def _maildir(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, Callable[[], MailBackend]]:
+def _maildir(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     root = tmp_path / "Maildir"
     return "me@test.example", lambda: open_backend(f"maildir:{root}")
 
 
-def _imap(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, Callable[[], MailBackend]]:
+def _imap(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     dovecot = request.getfixturevalue("dovecot")
     smtp = request.getfixturevalue("smtp_server")
     user = dovecot.new_user()
@@ -43,7 +45,7 @@ def _imap(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, Callable
         ssl_context=dovecot.tls.client_context(), smtp_url=smtp.url())
 
 
-def _ews(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, Callable[[], MailBackend]]:
+def _ews(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     ews = request.getfixturevalue("ews_server")
     user = ews.new_user()
     return user, lambda: open_backend(ews.url(), user=user, password=ews.password,

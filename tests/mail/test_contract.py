@@ -34,7 +34,8 @@ def test_folder_tree_has_roles_and_custom_folders(mailbox: Mailbox) -> None:
 def test_first_sync_then_nothing_new(mailbox: Mailbox) -> None:
     b = mailbox.backend
     extra = ("Cc: Mark Chen <mark.chen@fabrikam.example>\r\nIn-Reply-To: <a@x.example>\r\n"
-             "References: <r@x.example> <a@x.example>\r\nThread-Index: AdzbWpSLhYCPWGHctDxE6q2E\r\n")
+             "References: <r@x.example> <a@x.example>\r\n"
+             "Thread-Index: AdzbWpSLhYCPWGHctDxE6q2E\r\n")
     ref = b.append("Inbox", make_message(1, extra=extra), is_read=False)
     b.append("Inbox", make_message(2), is_read=True)
     rep = Replica()

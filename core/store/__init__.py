@@ -7,6 +7,7 @@ threading rule and ``core/store/schema.py`` for the schema and its migrations.
 
 from __future__ import annotations
 
+from core.store.correlation import SqliteCorrelationIndex
 from core.store.rows import AuditEntry, MessageRow, thread_root
 from core.store.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from core.store.store import ORDER_COLUMNS, Store, StoreError
@@ -18,6 +19,7 @@ __all__ = [
     "AuditEntry",
     "MessageRow",
     "SchemaTooNew",
+    "SqliteCorrelationIndex",
     "Store",
     "StoreError",
     "thread_root",

@@ -3,14 +3,13 @@ returns. Kept apart from the SQL so the mapping can be read (and tested) in one 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.conversation_index import parse_thread_index
 from core.model import (
     Address,
     MailRef,
@@ -19,10 +18,11 @@ from core.model import (
     RecordRef,
     TrackState,
 )
+from core.settings import TrackingTokenSettings
+from core.subjects import find_token
 
-#: Default tracking-token shape (``CRM:0001001``); the organisation may use another prefix,
-#: so Store.open takes a pattern. The column is an index hint; core/correlation decides.
-DEFAULT_TOKEN_PATTERN = re.compile(r"CRM:\d{4,}", re.IGNORECASE)
+#: Default tracking-token settings (``CRM:0001001``); Store.open takes the organisation's.
+DEFAULT_TOKENS = TrackingTokenSettings()
 
 _PREFIX = re.compile(r"^(\s*[\w]{1,4}\s?:\s*)+", re.UNICODE)
 
@@ -56,17 +56,10 @@ class AuditEntry:
 
 
 def thread_root(thread_index: str | None) -> str | None:
-    """Hex of the 22-byte conversation-index header (same for every mail of a thread), or
-    None when the Thread-Index is missing or not valid base64 of at least 22 bytes."""
-    if not thread_index:
-        return None
-    try:
-        raw = base64.b64decode(thread_index.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) < 22:
-        return None
-    return raw[:22].hex()
+    """The conversation root of a Thread-Index header (``ConversationIndex.root``, the same
+    key core/correlation uses), or None when missing or malformed."""
+    index = parse_thread_index(thread_index)
+    return index.root if index is not None else None
 
 
 def sort_key(text: str | None) -> str:
@@ -94,10 +87,9 @@ def _parse_addresses(text: str) -> tuple[Address, ...]:
     return tuple(Address(email, name) for email, name in json.loads(text))
 
 
-def header_values(header: MessageHeader, token_pattern: re.Pattern[str]) -> tuple[Any, ...]:
+def header_values(header: MessageHeader, tokens: TrackingTokenSettings) -> tuple[Any, ...]:
     """Column values in the order of ``HEADER_COLUMNS``."""
     sender = header.sender
-    match = token_pattern.search(header.subject or "")
     return (
         header.ref.folder,
         header.ref.uid,
@@ -122,7 +114,7 @@ def header_values(header: MessageHeader, token_pattern: re.Pattern[str]) -> tupl
         json.dumps(list(header.keywords), ensure_ascii=False),
         header.tracked_marker,
         json.dumps(list(header.parse_errors), ensure_ascii=False),
-        match.group(0).upper() if match else None,
+        find_token(header.subject or "", tokens),
     )
 
 

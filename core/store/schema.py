@@ -183,7 +183,34 @@ CREATE TABLE ab_sync (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# v3: the correlation index (tracked e-mails by Message-ID, token, conversation root,
+# smart-matching key), see core/store/correlation.py.
+V3 = """
+CREATE TABLE tracked_emails (
+    seq INTEGER PRIMARY KEY,
+    activity_id TEXT NOT NULL UNIQUE,
+    regarding_entity TEXT,
+    regarding_id TEXT,
+    regarding_name TEXT,
+    message_id TEXT,
+    token TEXT,
+    token_key TEXT,
+    conversation_index TEXT,
+    conversation_root TEXT,
+    smart_key TEXT NOT NULL DEFAULT '',
+    addresses_json TEXT NOT NULL DEFAULT '[]',
+    subject TEXT NOT NULL DEFAULT '',
+    sent_on TEXT
+);
+CREATE INDEX tracked_emails_message_id ON tracked_emails (message_id)
+    WHERE message_id IS NOT NULL;
+CREATE INDEX tracked_emails_token ON tracked_emails (token_key) WHERE token_key IS NOT NULL;
+CREATE INDEX tracked_emails_root ON tracked_emails (conversation_root)
+    WHERE conversation_root IS NOT NULL;
+CREATE INDEX tracked_emails_smart ON tracked_emails (smart_key) WHERE smart_key != '';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,7 +10,6 @@ outbox enqueueing an operation and marking the message *pending*) into one.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -31,8 +30,9 @@ from core.model import (
     RecordRef,
     TrackState,
 )
+from core.settings import TrackingTokenSettings
 from core.store.rows import (
-    DEFAULT_TOKEN_PATTERN,
+    DEFAULT_TOKENS,
     HEADER_COLUMNS,
     ROW_SELECT,
     TRACK_COLUMNS,
@@ -44,6 +44,7 @@ from core.store.rows import (
     sort_key,
 )
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
+from core.subjects import find_token
 
 #: ``message_rows(order_by=…)`` → indexed column.
 ORDER_COLUMNS: dict[str, str] = {
@@ -98,12 +99,12 @@ class Store:
         db: sqlite_utils.Database,
         path: str,
         *,
-        token_pattern: re.Pattern[str] = DEFAULT_TOKEN_PATTERN,
+        tokens: TrackingTokenSettings = DEFAULT_TOKENS,
         body_cache_bytes: int = DEFAULT_BODY_CACHE_BYTES,
     ) -> None:
         self.db = db
         self.path = path
-        self.token_pattern = token_pattern
+        self.tokens = tokens
         self.body_cache_bytes = body_cache_bytes
         self._depth = 0
 
@@ -112,13 +113,15 @@ class Store:
         cls,
         path: str | Path,
         *,
-        token_pattern: re.Pattern[str] | None = None,
+        tokens: TrackingTokenSettings | None = None,
         body_cache_bytes: int = DEFAULT_BODY_CACHE_BYTES,
         busy_timeout_ms: int = 10_000,
     ) -> Store:
         """Open (creating or migrating) the store at ``path``.
 
-        Raises ``core.store.SchemaTooNew`` when a newer Trackbox wrote the file.
+        ``tokens`` (the organisation's tracking-token settings) decides what the ``token``
+        column of new headers holds. Raises ``core.store.SchemaTooNew`` when a newer Trackbox
+        wrote the file.
         """
         text = str(path)
         if text != ":memory:":
@@ -137,7 +140,7 @@ class Store:
         return cls(
             sqlite_utils.Database(conn),
             text,
-            token_pattern=token_pattern or DEFAULT_TOKEN_PATTERN,
+            tokens=tokens or DEFAULT_TOKENS,
             body_cache_bytes=body_cache_bytes,
         )
 
@@ -235,12 +238,12 @@ class Store:
         """Insert or update headers keyed by (folder, uid); tracked state is kept, and new
         copies of an already tracked Message-ID inherit its state. Returns rows written."""
         written = 0
-        pattern = self.token_pattern
+        tokens = self.tokens
         with self.transaction() as conn:
             before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             batch: list[tuple[Any, ...]] = []
             for header in headers:
-                batch.append(header_values(header, pattern))
+                batch.append(header_values(header, tokens))
                 if len(batch) >= _BATCH:
                     conn.executemany(_UPSERT_SQL, batch)
                     written += len(batch)
@@ -316,8 +319,9 @@ class Store:
         return self._rows_where("message_id = ?", message_id.strip())
 
     def messages_by_token(self, token: str) -> list[MessageRow]:
-        """Copies whose subject carries this tracking token (see ``token_pattern``)."""
-        return self._rows_where("token = ?", token.upper())
+        """Copies whose subject carries this tracking token (canonical form, see
+        ``core.subjects.find_token``; any spelling of a known prefix is accepted)."""
+        return self._rows_where("token = ?", find_token(token, self.tokens) or token)
 
     def messages_by_thread_root(self, root: str) -> list[MessageRow]:
         """Copies in the conversation whose Thread-Index header is ``root``

@@ -56,8 +56,8 @@ def test_header_roundtrip_preserves_every_field(store: Store) -> None:
         "Inbox", 5, subject="Ünïcode “quotes” CRM:0001001",
         cc=(Address("cc@x.test", "C C"),), date=datetime(2024, 3, 1, 10, 0, tzinfo=tz),
         has_attachments=True, is_read=True, thread_index="AQHZ" + "A" * 28,
-        in_reply_to="<parent@x>", references=("<a@x>", "<parent@x>"), keywords=("crm",),
-        tracked_marker="tracked", parse_errors=("bad date",),
+        tracked_marker="tracked", in_reply_to="<parent@x>", references=("<a@x>", "<parent@x>"),
+        keywords=("crm",), parse_errors=("bad date",),
     )
     assert store.upsert_headers([header]) == 1
     (row,) = store.message_rows("Inbox", 0, 10)
@@ -208,14 +208,18 @@ def test_body_cache_is_bounded_lru(tmp_path: Path) -> None:
         assert store.evict_bodies(0) >= 1 and store.body_cache_size() == 0
 
 
-def test_thread_root() -> None:
-    import base64
-    head = bytes([1]) + bytes(range(21))
-    assert thread_root(base64.b64encode(head).decode()) == head.hex()
-    assert thread_root(base64.b64encode(head + b"12345").decode()) == head.hex()
-    assert thread_root("not base64!") is None
-    assert thread_root(base64.b64encode(b"short").decode()) is None
-    assert thread_root(None) is None
+def test_thread_root_and_lookup(store: Store) -> None:
+    from core.conversation_index import ConversationIndex
+
+    first = ConversationIndex.new()
+    reply = first.child()
+    assert thread_root(first.header) == thread_root(reply.header) == first.root
+    assert thread_root("not base64!") is None and thread_root(None) is None
+    store.upsert_headers([make_header("Inbox", 1, thread_index=first.header),
+                          make_header("Inbox", 2, thread_index=reply.header),
+                          make_header("Inbox", 3)])
+    rows = store.messages_by_thread_root(first.root)
+    assert sorted(r.header.ref.uid for r in rows) == ["1", "2"]
 
 
 def test_transaction_rolls_back_everything(store: Store) -> None:

@@ -1,0 +1,126 @@
+"""SQLite-backed :class:`core.correlation.CorrelationIndex` on the profile's store.
+
+Same semantics as ``InMemoryCorrelationIndex``: ``add`` replaces by activity id (and moves the
+e-mail to the end of the insertion order), ``by_token`` returns the first e-mail stored with a
+token, ``by_message_id`` the last one stored with that Message-ID. Every key is indexed, so a
+look-up costs one B-tree search whatever the number of tracked e-mails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from core.correlation import TrackedEmail
+from core.store.rows import record_ref
+from core.store.store import Store
+
+_COLUMNS = (
+    "activity_id", "regarding_entity", "regarding_id", "regarding_name", "message_id", "token",
+    "token_key", "conversation_index", "conversation_root", "smart_key", "addresses_json",
+    "subject", "sent_on",
+)
+_SELECT = ", ".join(_COLUMNS)
+
+
+def _values(email: TrackedEmail) -> tuple[Any, ...]:
+    reg = email.regarding
+    return (
+        email.activity_id,
+        reg.entity if reg else None, reg.id if reg else None, reg.name if reg else None,
+        email.message_id, email.token, email.token.casefold() if email.token else None,
+        email.conversation_index, email.conversation_root, email.smart_key or "",
+        json.dumps(sorted(email.addresses), ensure_ascii=False), email.subject,
+        email.sent_on.isoformat() if email.sent_on else None,
+    )
+
+
+def _email(row: Sequence[Any]) -> TrackedEmail:
+    r = dict(zip(_COLUMNS, row, strict=True))
+    return TrackedEmail(
+        activity_id=r["activity_id"],
+        regarding=record_ref(r["regarding_entity"], r["regarding_id"], r["regarding_name"]),
+        message_id=r["message_id"],
+        token=r["token"],
+        conversation_index=r["conversation_index"],
+        conversation_root=r["conversation_root"],
+        smart_key=r["smart_key"],
+        addresses=frozenset(json.loads(r["addresses_json"])),
+        subject=r["subject"],
+        sent_on=datetime.fromisoformat(r["sent_on"]) if r["sent_on"] else None,
+    )
+
+
+class SqliteCorrelationIndex:
+    """The correlation index kept in ``store`` (table ``tracked_emails``). Used from the
+    store's thread, like the store itself."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _one(self, where: str, value: object, order: str = "seq") -> TrackedEmail | None:
+        row = self.store.conn.execute(
+            f"SELECT {_SELECT} FROM tracked_emails WHERE {where} ORDER BY {order} LIMIT 1",
+            (value,),
+        ).fetchone()
+        return _email(row) if row else None
+
+    def _all(self, where: str, value: object) -> list[TrackedEmail]:
+        rows = self.store.conn.execute(
+            f"SELECT {_SELECT} FROM tracked_emails WHERE {where} ORDER BY seq", (value,)
+        )
+        return [_email(r) for r in rows]
+
+    def __len__(self) -> int:
+        return int(self.store.conn.execute("SELECT count(*) FROM tracked_emails").fetchone()[0])
+
+    def __iter__(self) -> Iterator[TrackedEmail]:
+        return iter(self._all("1 = ?", 1))
+
+    def get(self, activity_id: str) -> TrackedEmail | None:
+        return self._one("activity_id = ?", activity_id)
+
+    def by_message_id(self, message_id: str) -> TrackedEmail | None:
+        return self._one("message_id = ?", message_id, order="seq DESC")
+
+    def by_token(self, token: str) -> TrackedEmail | None:
+        return self._one("token_key = ?", token.casefold())
+
+    def by_conversation_root(self, root: str) -> Sequence[TrackedEmail]:
+        return self._all("conversation_root = ?", root)
+
+    def by_smart_key(self, key: str) -> Sequence[TrackedEmail]:
+        if not key:
+            return []
+        return self._all("smart_key = ?", key)
+
+    def add(self, email: TrackedEmail) -> None:
+        self.add_many([email])
+
+    def add_many(self, emails: Iterable[TrackedEmail]) -> int:
+        """Store many e-mails in one transaction (a refresh from the CRM)."""
+        sql = (
+            f"INSERT INTO tracked_emails ({_SELECT}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
+        count = 0
+        with self.store.transaction() as conn:
+            for email in emails:
+                # Delete + insert (not upsert): a replaced e-mail moves to the end of the order.
+                conn.execute("DELETE FROM tracked_emails WHERE activity_id = ?",
+                             (email.activity_id,))
+                conn.execute(sql, _values(email))
+                count += 1
+        return count
+
+    def remove(self, activity_id: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM tracked_emails WHERE activity_id = ?", (activity_id,))
+
+    def clear(self) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM tracked_emails")
+
+
+__all__ = ["SqliteCorrelationIndex"]

@@ -1,0 +1,431 @@
+"""The e-mail messages of the Web API (reference section 5) with their real parameter and
+response names: WhoAmI, GetTrackingTokenEmail, SendEmail, BackgroundSendEmail,
+CheckPromoteEmail, CheckIncomingEmail, DeliverPromoteEmail, DeliverIncomingEmail.
+
+Promotion is idempotent by Message-ID: the check and the insert run in one write transaction,
+so two users promoting the same message at the same moment still get one activity.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from email.utils import getaddresses
+from typing import Any
+
+from . import correlate
+from .entities import ENTITIES
+from .errors import ODataError, bad_request, not_found
+from .records import Caller, Records, coerce, new_guid
+from .storage import Row
+
+RESOLVE_ORDER = ("systemuser", "contact", "account", "lead", "equipment", "queue")
+REASON_DUPLICATE, REASON_NO_CORRELATION, REASON_CORRELATION = 0, 1, 2
+REASON_NO_RECIPIENT, REASON_INTERNAL, REASON_SENDER, REASON_ACCEPT_ALL = 3, 4, 5, 6
+MASKS = {"From": 1, "To": 2, "Cc": 3, "Bcc": 4}
+
+
+def org_row(records: Records) -> Row:
+    rows = records.storage.query("SELECT * FROM organization LIMIT 1")
+    if not rows:
+        raise ODataError(500, "0x80040216", "The organisation is not set up.")
+    return rows[0]
+
+
+def parse_addresses(value: Any) -> list[tuple[str, str]]:
+    """``"Jane <jane@x>; bob@y"`` → [(name, address)], skipping empty entries."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        value = ";".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise bad_request("Address parameters must be ';'-separated strings.")
+    parts = [p.strip() for p in value.replace(",", ";").split(";") if p.strip()]
+    out = []
+    for name, addr in getaddresses(parts):
+        if addr and "@" in addr:
+            out.append((name, addr.strip()))
+    return out
+
+
+def resolve_address(records: Records, address: str) -> list[tuple[str, str, int]]:
+    """Every active e-mail-enabled record with this address: (logical, id, column number)."""
+    found: list[tuple[str, str, int]] = []
+    for logical in RESOLVE_ORDER:
+        ent = ENTITIES[logical]
+        for num, col in enumerate(ent.email_attrs, start=1):
+            active = ("isdisabled = 0" if "isdisabled" in ent.attributes else "statecode = 0")
+            for row in records.storage.query(
+                    f'SELECT "{ent.key}" AS k FROM "{logical}" WHERE "{col}" = ? COLLATE NOCASE '
+                    f"AND {active}", (address,)):
+                if all(f[1] != row["k"] for f in found):
+                    found.append((logical, row["k"], num))
+    return found
+
+
+def _user_email(records: Records, user_id: str) -> str:
+    return str(records.storage.scalar(
+        "SELECT internalemailaddress FROM systemuser WHERE systemuserid = ?", (user_id,)) or "")
+
+
+def _importance(value: Any) -> int:
+    if value is None or value == "":
+        return 1
+    text = str(value).strip().lower()
+    mapping = {"0": 0, "1": 1, "2": 2, "low": 0, "normal": 1, "high": 2}
+    if text not in mapping:
+        raise bad_request(f"Importance '{value}' is not valid; use 0, 1 or 2.")
+    return mapping[text]
+
+
+def _text(params: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise bad_request(f"The parameter '{name}' is required.")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"The parameter '{name}' must be a string.")
+    return value
+
+
+def _extra_properties(records: Records, extra: Any) -> tuple[Row, dict[str, Any]]:
+    """ExtraProperties (an email entity) → (trusted columns, binds for the create body)."""
+    if extra is None:
+        return {}, {}
+    if isinstance(extra, list):  # SDK-style [{"Key":..., "Value":...}]
+        extra = {i.get("Key"): i.get("Value") for i in extra if isinstance(i, dict)}
+    if not isinstance(extra, dict):
+        raise bad_request("ExtraProperties must be an email entity object.")
+    email = ENTITIES["email"]
+    columns: Row = {}
+    binds: dict[str, Any] = {}
+    for key, value in extra.items():
+        if key.startswith("@") or key in ("activityid",):
+            continue
+        if key.endswith("@odata.bind"):
+            binds[key] = value
+            continue
+        attr = email.attributes.get(key)
+        if attr is None or attr.is_lookup:
+            raise bad_request(f"ExtraProperties: '{key}' is not an attribute of email.")
+        if key in ("inreplyto", "conversationindex", "trackingtoken", "correlationmethod"):
+            columns[key] = coerce(email, attr, value)
+        elif key in ("messageid", "statecode", "statuscode", "directioncode"):
+            continue
+        else:
+            binds[key] = value
+    return columns, binds
+
+
+def promote(records: Records, caller: Caller, params: dict[str, Any], *,
+            incoming: bool = False) -> str:
+    """DeliverPromoteEmail / DeliverIncomingEmail: create (or find) the e-mail activity."""
+    if not isinstance(params, dict):
+        raise bad_request("The request body must be a JSON object.")
+    message_id = _text(params, "MessageId", required=True)
+    assert message_id is not None
+    subject = _text(params, "Subject") or ""
+    body_html = _text(params, "Body")
+    senders = parse_addresses(params.get("From"))
+    lists = {role: parse_addresses(params.get(role)) for role in ("To", "Cc", "Bcc")}
+    received = _text(params, "ReceivedOn")
+    extra_cols, extra_binds = _extra_properties(records, params.get("ExtraProperties"))
+    attachments = params.get("Attachments") or []
+    if not isinstance(attachments, list):
+        raise bad_request("Attachments must be a collection of attachment entities.")
+    email = ENTITIES["email"]
+    org = org_row(records)
+    with records.storage.transaction():
+        existing = records.storage.scalar(
+            "SELECT activityid FROM email WHERE messageid = ? ORDER BY createdon LIMIT 1",
+            (message_id,))
+        if existing:
+            return str(existing)
+        me = _user_email(records, caller.user_id).lower()
+        outgoing = bool(senders) and senders[0][1].lower() == me and not incoming
+        trusted: Row = {
+            "messageid": message_id,
+            "directioncode": int(outgoing),
+            "statecode": 1,
+            "statuscode": 3 if outgoing else 4,
+            "submittedby": _text(params, "SubmittedBy"),
+            "prioritycode": _importance(params.get("Importance")),
+            **extra_cols,
+        }
+        if received:
+            trusted["actualend"] = coerce(email, email.attributes["actualend"], received)
+            if outgoing:
+                trusted["senton"] = trusted["actualend"]
+        token = correlate.find_token(subject, org)
+        if token:
+            trusted["trackingtoken"] = token
+        if trusted.get("conversationindex"):
+            trusted["baseconversationindexhash"] = correlate.index_hash(
+                trusted["conversationindex"])
+        body: dict[str, Any] = {"subject": subject[:800], "description": body_html,
+                                **extra_binds}
+        has_regarding = any(k.startswith("regardingobjectid") for k in extra_binds)
+        match = correlate.correlate(
+            records.storage, org, subject=subject, in_reply_to=trusted.get("inreplyto"),
+            conversation_index=trusted.get("conversationindex"))
+        if match is not None:
+            trusted["correlationmethod"] = match.method
+            trusted["correlatedactivityid"] = match.email["activityid"]
+            trusted["correlatedactivityid__type"] = "email"
+            if match.method in (correlate.IN_REPLY_TO, correlate.CONVERSATION_INDEX):
+                trusted["parentactivityid"] = match.email["activityid"]
+                trusted["parentactivityid__type"] = "email"
+            if not has_regarding and match.email.get("regardingobjectid"):
+                trusted["regardingobjectid"] = match.email["regardingobjectid"]
+                trusted["regardingobjectid__type"] = match.email["regardingobjectid__type"]
+        parties: list[dict[str, Any]] = []
+        for role, addrs in [("From", senders), *lists.items()]:
+            for _name, addr in addrs:
+                hits = resolve_address(records, addr)
+                if not hits:
+                    parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
+                for logical, key, num in hits:
+                    parties.append({
+                        f"partyid_{logical}@odata.bind": f"/{ENTITIES[logical].set_name}({key})",
+                        "addressused": addr, "addressusedemailcolumnnumber": num,
+                        "participationtypemask": MASKS[role]})
+        body["email_activity_parties"] = parties
+        kept, dropped = _attachments(attachments, int(org.get("maxuploadfilesize") or 0))
+        body["email_activity_mime_attachment"] = kept
+        if dropped:
+            trusted["notifications"] = 1
+        row = records.create(caller, email, body, trusted=trusted)
+        return str(row["activityid"])
+
+
+def _attachments(items: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
+    kept, dropped = [], 0
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise bad_request("Each attachment must be an object.")
+        def field(*names: str, item: dict[str, Any] = item) -> Any:
+            for name in names:
+                if name in item:
+                    return item[name]
+            return None
+        content = field("body", "Body", "documentbody") or ""
+        try:
+            size = len(base64.b64decode(content, validate=True))
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise bad_request("Attachment bodies must be base64.") from exc
+        if limit and size > limit:
+            dropped += 1
+            continue
+        kept.append({"filename": field("filename", "FileName", "Filename"),
+                     "mimetype": field("mimetype", "MimeType") or "application/octet-stream",
+                     "body": content, "subject": field("subject", "Subject"),
+                     "attachmentnumber": n})
+    return kept, dropped
+
+
+def who_am_i(records: Records, caller: Caller) -> dict[str, Any]:
+    return {"BusinessUnitId": caller.business_unit_id, "UserId": caller.user_id,
+            "OrganizationId": org_row(records)["organizationid"]}
+
+
+def next_tracking_token(records: Records, user_id: str) -> str:
+    """Allocate the caller's next token from usersettings (counter wraps at the org max)."""
+    org = org_row(records)
+    settings_ent = ENTITIES["usersettings"]
+    with records.storage.transaction():
+        row = records.storage.get(settings_ent, user_id)
+        if row is None:
+            raise not_found("usersettings", user_id)
+        counter = int(row.get("nexttrackingnumber") or 1)
+        maximum = int(org.get("maximumtrackingnumber") or 999)
+        token = correlate.make_token(org, int(row.get("trackingtokenid") or 1), counter)
+        records.storage.update(settings_ent, user_id, {
+            "nexttrackingnumber": counter + 1 if counter < maximum else 0})
+        return token
+
+
+def get_tracking_token(records: Records, caller: Caller, params: dict[str, Any]
+                       ) -> dict[str, Any]:
+    subject = _text(params, "Subject") or ""
+    org = org_row(records)
+    existing = correlate.find_token(subject, org)
+    return {"TrackingToken": existing or next_tracking_token(records, caller.user_id)}
+
+
+def sender_mailbox(records: Records, email_id: str, owner: str) -> Row | None:
+    rows = records.storage.query(
+        "SELECT partyid FROM activityparty WHERE activityid = ? AND participationtypemask = 1"
+        " AND partyid__type IN ('systemuser', 'queue') LIMIT 1", (email_id,))
+    regarding = rows[0]["partyid"] if rows else owner
+    boxes = records.storage.query(
+        "SELECT * FROM mailbox WHERE regardingobjectid = ? LIMIT 1", (regarding,))
+    return boxes[0] if boxes else None
+
+
+def send_email(records: Records, caller: Caller, email_id: str, params: dict[str, Any]
+               ) -> dict[str, Any]:
+    """SendEmail: add the token, then mark Sent (IssueSend false), leave it Pending Send for a
+    client-routed mailbox, or treat server-side sync as sent."""
+    ent = ENTITIES["email"]
+    row = records.storage.get(ent, email_id)
+    if row is None or not records.can_read(caller, ent, row):
+        raise not_found("email", email_id)
+    records.check_write(caller, ent, row)
+    if row["statecode"] != 0:
+        raise bad_request("Only an open (draft) e-mail can be sent.", "0x8004360d")
+    issue = params.get("IssueSend", True)
+    if not isinstance(issue, bool):
+        raise bad_request("IssueSend must be a Boolean.")
+    org = org_row(records)
+    token = _text(params, "TrackingToken")
+    subject = row.get("subject") or ""
+    if token is None and correlate.token_prefixes(org) and not correlate.find_token(subject, org):
+        token = next_tracking_token(records, caller.user_id)
+    token = token or correlate.find_token(subject, org)
+    if token and token not in subject:
+        subject = f"{subject} {token}".strip()
+    parties = records.storage.query(
+        "SELECT partyid, participationtypemask FROM activityparty WHERE activityid = ?",
+        (email_id,))
+    if not any(p["participationtypemask"] in (2, 3, 4) for p in parties):
+        raise bad_request("The e-mail must have at least one recipient before it can be sent.",
+                          "0x8004360c")
+    unresolved = [p for p in parties if p["partyid"] is None]
+    if issue and unresolved and not org.get("allowunresolvedpartiesonemailsend"):
+        raise bad_request("The e-mail contains one or more unresolved parties and the "
+                          "organisation does not allow sending to them.", "0x80048a00")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values: Row = {"subject": subject, "trackingtoken": token, "statecode": 1}
+    if not issue:
+        values.update(statuscode=3, senton=now, actualend=now)
+    else:
+        box = sender_mailbox(records, email_id, row.get("ownerid") or caller.user_id)
+        method = box.get("outgoingemaildeliverymethod") if box else 0
+        if method == 1:
+            values.update(statuscode=6)
+        elif method == 2:
+            values.update(statuscode=3, senton=now, actualend=now)
+        else:
+            raise bad_request("The sender's mailbox has no outgoing e-mail delivery method.",
+                              "0x8005e238")
+        if box is not None:
+            values["sendermailboxid"], values["sendermailboxid__type"] = box["mailboxid"], \
+                "mailbox"
+    records.update(caller, ent, email_id, {}, trusted=values)
+    return {"Subject": subject}
+
+
+def background_send(records: Records, caller: Caller, params: dict[str, Any],
+                    shape: Any) -> dict[str, Any]:
+    """BackgroundSendEmail: hand out the caller's Pending Send e-mails and mark them Sending
+    (7) in the same transaction, so no other caller gets them."""
+    query = params.get("Query") or {}
+    limit = 50
+    if isinstance(query, dict):
+        page = query.get("PageInfo") or {}
+        for candidate in (query.get("TopCount"), page.get("Count") if isinstance(page, dict)
+                          else None):
+            if isinstance(candidate, int) and candidate > 0:
+                limit = min(candidate, 500)
+    with records.storage.transaction():
+        rows = records.storage.query(
+            "SELECT * FROM email WHERE statuscode = 6 AND (ownerid = ? OR activityid IN ("
+            "SELECT activityid FROM activityparty WHERE participationtypemask = 1 AND "
+            "partyid = ?)) ORDER BY modifiedon, activityid LIMIT ?",
+            (caller.user_id, caller.user_id, limit))
+        handed = []
+        for row in rows:
+            updated = records.storage.update(ENTITIES["email"], row["activityid"],
+                                             {"statuscode": 7})
+            if updated is not None:
+                handed.append(updated)
+    has = [bool(r.get("attachmentcount")) for r in handed]
+    return {"EntityCollection": shape(handed), "HasAttachments": has}
+
+
+def check_promote(records: Records, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    message_id = _text(params, "MessageId", required=True)
+    if records.storage.scalar("SELECT 1 FROM email WHERE messageid = ? LIMIT 1", (message_id,)):
+        return {"ShouldPromote": False, "ReasonCode": REASON_DUPLICATE}
+    org = org_row(records)
+    subject = _text(params, "Subject")
+    match = correlate.correlate(records.storage, org, subject=subject, in_reply_to=None,
+                                conversation_index=None)
+    if match is not None:
+        return {"ShouldPromote": True, "ReasonCode": REASON_CORRELATION}
+    return {"ShouldPromote": True, "ReasonCode": REASON_ACCEPT_ALL}
+
+
+def check_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    """CheckIncomingEmail: duplicate check, internal-mail rule, then each internal recipient's
+    ``incomingemailfilteringmethod``."""
+    message_id = _text(params, "MessageId", required=True)
+    if records.storage.scalar("SELECT 1 FROM email WHERE messageid = ? LIMIT 1", (message_id,)):
+        return {"ShouldDeliver": False, "ReasonCode": REASON_DUPLICATE}
+    org = org_row(records)
+    senders = parse_addresses(params.get("From"))
+    if not senders:
+        return {"ShouldDeliver": False, "ReasonCode": 7}
+    sender_hits = resolve_address(records, senders[0][1])
+    internal = any(h[0] in ("systemuser", "queue") for h in sender_hits)
+    if internal and org.get("ignoreinternalemail"):
+        return {"ShouldDeliver": False, "ReasonCode": REASON_INTERNAL}
+    extra_cols, _ = _extra_properties(records, params.get("ExtraProperties"))
+    subject = _text(params, "Subject")
+    match = correlate.correlate(records.storage, org, subject=subject,
+                                in_reply_to=extra_cols.get("inreplyto"),
+                                conversation_index=extra_cols.get("conversationindex"))
+    best: tuple[bool, int] | None = None
+    for role in ("To", "Cc", "Bcc"):
+        for _name, addr in parse_addresses(params.get(role)):
+            for logical, key, _num in resolve_address(records, addr):
+                if logical not in ("systemuser", "queue"):
+                    continue
+                method = _filtering(records, logical, key)
+                verdict = _verdict(method, match is not None, sender_hits,
+                                   correlate.find_token(subject, org) is not None)
+                if verdict[0]:
+                    return {"ShouldDeliver": True, "ReasonCode": verdict[1]}
+                best = best or verdict
+    if best is None:
+        return {"ShouldDeliver": False, "ReasonCode": REASON_NO_RECIPIENT}
+    return {"ShouldDeliver": False, "ReasonCode": best[1]}
+
+
+def _filtering(records: Records, logical: str, key: str) -> int:
+    if logical == "queue":
+        return int(records.storage.scalar(
+            "SELECT incomingemailfilteringmethod FROM queue WHERE queueid = ?", (key,)) or 0)
+    value = records.storage.scalar(
+        "SELECT incomingemailfilteringmethod FROM usersettings WHERE systemuserid = ?", (key,))
+    return 1 if value is None else int(value)
+
+
+def _verdict(method: int, correlated: bool, sender_hits: list[tuple[str, str, int]],
+             has_token: bool) -> tuple[bool, int]:
+    if method == 0:
+        return True, REASON_ACCEPT_ALL
+    if correlated and method in (1, 2, 3):
+        return True, REASON_CORRELATION
+    if method == 2 and any(h[0] in ("contact", "account", "lead") for h in sender_hits):
+        return True, REASON_SENDER
+    if method == 3 and sender_hits:
+        return True, REASON_SENDER
+    if method == 1:
+        return False, REASON_NO_CORRELATION if has_token else REASON_NO_CORRELATION
+    return False, REASON_NO_RECIPIENT if method == 4 else 7
+
+
+def deliver_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> str:
+    if params.get("ValidateBeforeCreate"):
+        verdict = check_incoming(records, caller, params)
+        if not verdict["ShouldDeliver"] and verdict["ReasonCode"] != REASON_DUPLICATE:
+            raise bad_request(f"The e-mail was not delivered (ReasonCode "
+                              f"{verdict['ReasonCode']}).", "0x80048f0c")
+    return promote(records, caller, params, incoming=True)
+
+
+def new_message_id() -> str:
+    return f"<{new_guid()}@trackbox-crm>"

@@ -1,0 +1,162 @@
+"""``trackbox-crm``: serve, seed, manage users and registered applications."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from .storage import Storage
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import socket
+
+    import uvicorn
+
+    from .app import Settings, create_app
+
+    settings = Settings(db_path=args.db, seed=args.seed)
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"http://{shown}:{port}", flush=True)
+    print(f"Web API: http://{shown}:{port}/api/data/v9.2/", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level)).run(sockets=[sock])
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from .seed import seed_bulk, seed_demo
+
+    storage = Storage(args.db)
+    started = time.perf_counter()
+    if args.demo:
+        seed_demo(storage)
+    counts = seed_bulk(storage, accounts=args.accounts, contacts=args.contacts,
+                       leads=args.leads, users=args.users, opportunities=args.opportunities,
+                       incidents=args.incidents)
+    storage.close()
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    print(f"seeded {summary or 'nothing'} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _read_secret(args: argparse.Namespace, what: str) -> str:
+    if not args.password_stdin:
+        print(f"error: pass the {what} on standard input with --password-stdin",
+              file=sys.stderr)
+        raise SystemExit(2)
+    secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        print(f"error: the {what} is empty", file=sys.stderr)
+        raise SystemExit(2)
+    return secret
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from .seed import add_user
+
+    password = _read_secret(args, "password")
+    first, _, last = args.name.strip().rpartition(" ")
+    if not first:
+        first, last = last, ""
+    storage = Storage(args.db)
+    try:
+        uid = add_user(storage, first=first, last=last, email=args.email, password=password,
+                       admin=args.admin)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        storage.close()
+    print(uid)
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    storage = Storage(args.db)
+    for row in storage.query("SELECT systemuserid, fullname, internalemailaddress, "
+                             "tbx_isadministrator, isdisabled FROM systemuser "
+                             "ORDER BY internalemailaddress"):
+        flags = ("admin " if row["tbx_isadministrator"] else "") + \
+            ("disabled" if row["isdisabled"] else "")
+        print(f"{row['systemuserid']}  {row['internalemailaddress']:<40} {row['fullname']}"
+              f"{'  [' + flags.strip() + ']' if flags.strip() else ''}")
+    storage.close()
+    return 0
+
+
+def _app_add(args: argparse.Namespace) -> int:
+    from .auth import hash_password
+
+    secret = _read_secret(args, "client secret")
+    storage = Storage(args.db)
+    user = storage.scalar("SELECT systemuserid FROM systemuser WHERE internalemailaddress = ?"
+                          " COLLATE NOCASE", (args.user,))
+    if user is None:
+        print(f"error: no user with e-mail {args.user}", file=sys.stderr)
+        storage.close()
+        return 1
+    storage.add_application(args.client_id, hash_password(secret), user, args.name or "")
+    storage.close()
+    print(f"application {args.client_id} acts as {args.user}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trackbox-crm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the Web API server")
+    serve.add_argument("--db", required=True, help="SQLite file of the organisation")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5555, help="0 picks a free port")
+    serve.add_argument("--seed", choices=["demo"], help="seed an empty database")
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=_serve)
+
+    seed = sub.add_parser("seed", help="generate deterministic realistic data")
+    seed.add_argument("--db", required=True)
+    for name in ("accounts", "contacts", "leads", "users", "opportunities", "incidents"):
+        seed.add_argument(f"--{name}", type=int, default=0)
+    seed.add_argument("--demo", action="store_true", help="also seed the demo organisation")
+    seed.set_defaults(func=_seed)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action",
+                                                                       required=True)
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("--db", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--email", required=True)
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--admin", action="store_true", help="may change organisation settings")
+    add.set_defaults(func=_user_add)
+    lst = user.add_parser("list", help="list users")
+    lst.add_argument("--db", required=True)
+    lst.set_defaults(func=_user_list)
+
+    app = sub.add_parser("app", help="registered OAuth applications").add_subparsers(
+        dest="action", required=True)
+    app_add = app.add_parser("add", help="register a client_credentials application")
+    app_add.add_argument("--db", required=True)
+    app_add.add_argument("--client-id", required=True)
+    app_add.add_argument("--user", required=True, help="e-mail of the user it acts as")
+    app_add.add_argument("--name", default="")
+    app_add.add_argument("--password-stdin", action="store_true",
+                         help="read the client secret from standard input")
+    app_add.set_defaults(func=_app_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

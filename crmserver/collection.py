@@ -1,0 +1,272 @@
+"""Reading entity sets: one page of a collection, expansions, ``$count``, and change tracking
+(delta links with ``$deletedEntity`` entries).
+
+A delta reads "rows with versionnumber in (token, snapshot]" from the versionnumber index and
+the deletion log, so its cost follows the number of changes, not the size of the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from .entities import ENTITIES, Entity
+from .errors import QUERY_SYNTAX, bad_request
+from .query import (
+    MAX_EXPAND_ROWS,
+    MAX_PAGE,
+    Annotations,
+    Expand,
+    QueryOptions,
+    Shaper,
+    decode_skiptoken,
+    encode_skiptoken,
+    keyset_after,
+    read_predicate,
+)
+from .records import Caller, Records
+from .storage import Row
+
+
+@dataclass
+class PageRequest:
+    """What the route knows about the HTTP request besides the options."""
+
+    base: str  # .../api/data/v9.2
+    path: str  # entity set path as requested
+    params: list[tuple[str, str]]  # original query parameters, in order
+    page_size: int | None
+    tracking: bool
+    annotations: Annotations
+
+
+def context_url(base: str, entity: Entity, opts: QueryOptions, delta: bool = False) -> str:
+    sel = ""
+    if opts.select is not None:
+        sel = "(" + ",".join(a.value_name for a in opts.select) + ")"
+    return f"{base}/$metadata#{entity.set_name}{sel}" + ("/$delta" if delta else "")
+
+
+def count_rows(records: Records, entity: Entity, opts: QueryOptions, caller: Caller) -> int:
+    params: list[Any] = []
+    where = _where(records, entity, opts, caller, params)
+    return int(records.storage.scalar(
+        f'SELECT COUNT(*) FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else ""),
+        params))
+
+
+def _where(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
+           params: list[Any]) -> str:
+    clauses = []
+    rule = read_predicate(records, entity, caller, "t0", params)
+    if rule:
+        clauses.append(rule)
+    if opts.filter is not None:
+        clauses.append(opts.filter.sql)
+        params.extend(opts.filter.params)
+    return " AND ".join(clauses)
+
+
+def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
+              req: PageRequest) -> dict[str, Any]:
+    """One page of a collection (or of a delta when ``opts.deltatoken`` is set)."""
+    if opts.deltatoken is not None:
+        return read_delta(records, entity, opts, caller, req)
+    if req.tracking:
+        if not entity.change_tracking:
+            raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
+                              "0x80048269")
+        if opts.filter or opts.orderby or opts.expand or opts.top is not None:
+            raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
+                              "tracking.", QUERY_SYNTAX)
+    shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
+    params: list[Any] = []
+    where = _where(records, entity, opts, caller, params)
+    sort = [(f't0."{a.name}"', desc) for a, desc in opts.orderby]
+    sort_cols = [a.name for a, _ in opts.orderby]
+    sort.append((f't0."{entity.key}"', False))
+    sort_cols.append(entity.key)
+    page_no, extra = 1, {}
+    if opts.skiptoken:
+        page_no, last, extra = decode_skiptoken(opts.skiptoken)
+        after = keyset_after(sort, last, params)
+        where = f"{where} AND {after}" if where else after
+    snapshot = extra.get("v")
+    if req.tracking and snapshot is None:
+        snapshot = records.storage.current_version()
+    if req.page_size is not None:
+        limit = req.page_size
+    elif opts.top is not None:
+        limit = opts.top
+    else:
+        limit = MAX_PAGE
+    cols = sorted(set(shaper.columns()) | set(sort_cols))
+    sql = (f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} '
+           f'FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else "")
+           + " ORDER BY " + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
+           + " LIMIT ?")
+    params.append(limit + 1)
+    rows = records.storage.query(sql, params)
+    more = len(rows) > limit and (req.page_size is not None or opts.top is None)
+    rows = rows[:limit]
+    body: dict[str, Any] = {"@odata.context": context_url(req.base, entity, opts)}
+    if opts.count:
+        total = count_rows(records, entity, opts, caller)
+        body["@odata.count"] = min(total, 5000)
+        if total > 5000:
+            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+    values = shaper.shape_many(rows)
+    if opts.expand:
+        expand_rows(records, entity, rows, values, opts.expand, caller, req)
+    body["value"] = values
+    if more and rows:
+        last = [rows[-1][c] for c in sort_cols]
+        if snapshot is not None:
+            extra = {**extra, "v": snapshot}
+        token = encode_skiptoken(entity, page_no, last, rows[0][entity.key], extra)
+        body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
+    elif snapshot is not None:
+        body["@odata.deltaLink"] = next_link(req, {"$deltatoken": delta_token(snapshot)},
+                                             drop=("$skiptoken",))
+    return body
+
+
+def delta_token(version: int) -> str:
+    return f"{version}!{datetime.now(UTC).strftime('%m/%d/%Y %H:%M:%S')}"
+
+
+def parse_delta_token(token: str) -> int:
+    head = unquote(token).split("!", 1)[0]
+    if not head.isdigit():
+        raise bad_request("The $deltatoken is not valid.", "0x80044352")
+    return int(head)
+
+
+def next_link(req: PageRequest, add: dict[str, str], drop: tuple[str, ...] = ()) -> str:
+    kept = [(k, v) for k, v in req.params if k not in add and k not in drop]
+    query = urlencode([*kept, *add.items()], quote_via=quote, safe="$,()'@")
+    return f"{req.base}/{req.path}?{query}"
+
+
+def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
+               req: PageRequest) -> dict[str, Any]:
+    """Rows changed since the token (changed/new first, then deletions) and a new deltaLink."""
+    if not entity.change_tracking:
+        raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
+                          "0x80048269")
+    if opts.filter or opts.orderby or opts.expand or opts.top is not None:
+        raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
+                          "tracking.", QUERY_SYNTAX)
+    since = parse_delta_token(opts.deltatoken or "")
+    if since > records.storage.current_version():
+        raise bad_request("The $deltatoken is not valid.", "0x80044352")
+    shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
+    start = since
+    snapshot: int | None = None
+    if opts.skiptoken:
+        _, last, extra = decode_skiptoken(opts.skiptoken)
+        start, snapshot = int(last[0]), extra.get("v")
+    if snapshot is None:
+        snapshot = records.storage.current_version()
+    limit = req.page_size or MAX_PAGE
+    params: list[Any] = [start, snapshot]
+    where = 't0."versionnumber" > ? AND t0."versionnumber" <= ?'
+    rule = read_predicate(records, entity, caller, "t0", params)
+    if rule:
+        where += f" AND {rule}"
+    cols = shaper.columns()
+    rows = records.storage.query(
+        f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
+        f'"{entity.logical}" t0 WHERE {where} ORDER BY t0."versionnumber" LIMIT ?',
+        [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    body: dict[str, Any] = {"@odata.context": context_url(req.base, entity, opts, delta=True),
+                            "value": shaper.shape_many(rows)}
+    if more:
+        token = encode_skiptoken(entity, 1, [rows[-1]["versionnumber"]],
+                                 rows[0][entity.key], {"v": snapshot, "d": since})
+        body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
+        return body
+    first_since = since
+    if opts.skiptoken:
+        first_since = int(decode_skiptoken(opts.skiptoken)[2].get("d", since))
+    for key, version in records.storage.deleted_since(entity, first_since):
+        if version <= snapshot:
+            body["value"].append({
+                "@odata.context": f"{req.base}/$metadata#{entity.set_name}/$deletedEntity",
+                "id": key, "reason": "deleted"})
+    body["@odata.deltaLink"] = next_link(req, {"$deltatoken": delta_token(snapshot)},
+                                         drop=("$skiptoken",))
+    return body
+
+
+def expand_rows(records: Records, entity: Entity, rows: list[Row], values: list[dict[str, Any]],
+                expands: list[Expand], caller: Caller, req: PageRequest) -> None:
+    """Fill ``$expand`` navigation properties in place (one query per navigation)."""
+    for exp in expands:
+        if exp.collection is not None:
+            _expand_collection(records, entity, rows, values, exp, caller, req)
+        else:
+            _expand_single(records, entity, rows, values, exp, caller, req)
+
+
+def _expand_collection(records: Records, entity: Entity, rows: list[Row],
+                       values: list[dict[str, Any]], exp: Expand, caller: Caller,
+                       req: PageRequest) -> None:
+    assert exp.collection is not None
+    child = ENTITIES[exp.collection.child]
+    fk = exp.collection.child_attr
+    shaper = Shaper(records, child, exp.options.select, req.annotations, req.base)
+    keys = [r[entity.key] for r in rows]
+    by_parent: dict[str, list[Row]] = {k: [] for k in keys}
+    cols = sorted(set(shaper.columns()) | {fk})
+    order = ", ".join([f'"{a.name}" {"DESC" if d else "ASC"}' for a, d in exp.options.orderby]
+                      + ["rowid"])
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        params: list[Any] = list(chunk)
+        where = f'"{fk}" IN ({",".join("?" * len(chunk))})'
+        if exp.options.filter is not None:
+            where += f" AND {exp.options.filter.sql}"
+            params.extend(exp.options.filter.params)
+        sql = (f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
+               f'"{child.logical}" t0 WHERE {where} ORDER BY {order} LIMIT {MAX_EXPAND_ROWS}')
+        for r in records.storage.query(sql, params):
+            by_parent[r[fk]].append(r)
+    for row, obj in zip(rows, values, strict=True):
+        kids = by_parent[row[entity.key]]
+        if exp.options.top is not None:
+            kids = kids[:exp.options.top]
+        shaped = shaper.shape_many(kids)
+        if exp.options.expand:
+            expand_rows(records, child, kids, shaped, exp.options.expand, caller, req)
+        obj[exp.nav] = shaped
+
+
+def _expand_single(records: Records, entity: Entity, rows: list[Row],
+                   values: list[dict[str, Any]], exp: Expand, caller: Caller,
+                   req: PageRequest) -> None:
+    assert exp.lookup is not None and exp.target is not None
+    target = ENTITIES[exp.target]
+    shaper = Shaper(records, target, exp.options.select, req.annotations, req.base)
+    col = exp.lookup.name
+    ids = sorted({r[col] for r in rows
+                  if r.get(col) and (r.get(col + "__type") or exp.target) == exp.target})
+    found: dict[str, tuple[Row, dict[str, Any]]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        cols = shaper.columns()
+        got = records.storage.query(
+            f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
+            f'"{target.logical}" WHERE "{target.key}" IN ({",".join("?" * len(chunk))})', chunk)
+        got = [g for g in got if records.can_read(caller, target, g)]
+        for g, shaped in zip(got, shaper.shape_many(got), strict=True):
+            found[g[target.key]] = (g, shaped)
+    for row, obj in zip(rows, values, strict=True):
+        hit = found.get(row.get(col) or "")
+        ok = hit is not None and (row.get(col + "__type") or exp.target) == exp.target
+        obj[exp.nav] = hit[1] if ok and hit else None

@@ -1,0 +1,430 @@
+"""Record writes and access rules: JSON bodies → column values, ``@odata.bind`` lookups,
+deep insert of activity parties, owners, and who may read or write what.
+
+Rules (issue 3, "Security"): customer and reference records are readable organisation-wide;
+activities (and their parties and attachments) only by their owner and by the users who take
+part in them; writing a record owned by someone else is 403. An administrator
+(``tbx_isadministrator``) may change organisation settings, other users' settings and
+mailboxes, and records that are not activities — never someone else's e-mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .entities import ACTIVITY_ENTITIES, BY_SET, ENTITIES, Attribute, Entity
+from .errors import ODataError, bad_request, forbidden, not_found
+from .storage import Row, Storage
+
+GUID_RE = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                     r"[0-9a-fA-F]{12})\}?$")
+BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(\{?([0-9a-fA-F-]{36})\}?\)\s*$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user a request acts as."""
+
+    user_id: str
+    business_unit_id: str
+    is_admin: bool = False
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def parse_guid(text: str) -> str | None:
+    m = GUID_RE.match(text.strip())
+    return m.group(1).lower() if m else None
+
+
+def normalise_datetime(value: str) -> str:
+    """Accept ISO 8601 date or date-time (``Z`` or offset); store as UTC ``…Z``."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%dT00:00:00Z")
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise bad_request(f"'{value}' is not a valid date-time value.") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
+    """JSON value → stored value for one attribute, or a 400 that names the attribute."""
+    if value is None:
+        return None
+    t = attr.type
+    def wrong(kind: str) -> ODataError:
+        return bad_request(f"Cannot convert the literal '{value}' to the expected type "
+                           f"'{kind}' for attribute '{attr.name}' of entity '{entity.logical}'.")
+    if t in ("string", "memo"):
+        if not isinstance(value, str):
+            raise wrong("Edm.String")
+        if attr.max_length and len(value) > attr.max_length and t == "string":
+            raise bad_request(f"A validation error occurred. The length of the '{attr.name}' "
+                              f"attribute of the '{entity.logical}' entity exceeded the maximum "
+                              f"allowed length of '{attr.max_length}'.")
+        return value
+    if t == "bool":
+        if not isinstance(value, bool):
+            raise wrong("Edm.Boolean")
+        return int(value)
+    if t in ("int", "bigint", "picklist", "state", "status"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("Edm.Int32")
+        if attr.options and value not in attr.options:
+            raise bad_request(f"{value} is not a valid value for attribute '{attr.name}' of "
+                              f"entity '{entity.logical}'.")
+        return value
+    if t in ("money", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong("Edm.Decimal")
+        return float(value)
+    if t == "datetime":
+        if not isinstance(value, str):
+            raise wrong("Edm.DateTimeOffset")
+        return normalise_datetime(value)
+    if t == "guid":
+        guid = parse_guid(value) if isinstance(value, str) else None
+        if guid is None:
+            raise wrong("Edm.Guid")
+        return guid
+    raise bad_request(f"Attribute '{attr.name}' cannot be set directly; use "
+                      f"'{attr.name}@odata.bind'.")
+
+
+class Records:
+    """Record operations with the organisation's rules, shared by CRUD, actions and $batch."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    # -- look-ups ---------------------------------------------------------------------------
+
+    def find_activity(self, key: str) -> tuple[Entity, Row] | None:
+        for logical in ACTIVITY_ENTITIES:
+            ent = ENTITIES[logical]
+            row = self.storage.get(ent, key)
+            if row is not None:
+                return ent, row
+        return None
+
+    def resolve_bind(self, entity: Entity, attr: Attribute, target_hint: str | None,
+                     ref: Any) -> tuple[str, str]:
+        """``/contacts(<guid>)`` → (guid, target logical name), checked against the lookup."""
+        if not isinstance(ref, str) or not (m := BIND_RE.search(ref.strip())):
+            raise bad_request(f"Invalid @odata.bind value for '{attr.name}': {ref!r}.")
+        set_name, key = m.group(1), m.group(2).lower()
+        if set_name in ("activitypointers",):
+            found = self.find_activity(key)
+            if found is None:
+                raise not_found("activitypointer", key)
+            target = found[0].logical
+        else:
+            target_ent = BY_SET.get(set_name)
+            if target_ent is None:
+                raise bad_request(f"Resource not found for the segment '{set_name}'.")
+            target = target_ent.logical
+            if self.storage.get(target_ent, key) is None:
+                raise not_found(target, key)
+        if target not in attr.targets or (target_hint and target_hint != target):
+            raise bad_request(f"'{target}' is not a valid target for the lookup '{attr.name}' "
+                              f"of entity '{entity.logical}'.")
+        return key, target
+
+    # -- body → columns ---------------------------------------------------------------------
+
+    def parse_body(self, entity: Entity, body: Any, *, creating: bool
+                   ) -> tuple[Row, dict[str, list[Any]]]:
+        """Split a JSON body into column values and deep-insert collections."""
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        values: Row = {}
+        children: dict[str, list[Any]] = {}
+        for name, value in body.items():
+            if name.startswith("@odata.") or name.startswith("@"):
+                continue
+            if name.endswith("@odata.bind"):
+                nav = name[: -len("@odata.bind")]
+                found = entity.lookup_for_nav(nav)
+                if found is None:
+                    raise bad_request(f"An undeclared property '{nav}' which only has property "
+                                      f"annotations in the payload but no property value was "
+                                      f"found in the payload.")
+                attr, target = found
+                if value is None:
+                    values[attr.name], values[attr.name + "__type"] = None, None
+                    continue
+                key, target = self.resolve_bind(entity, attr, target, value)
+                values[attr.name], values[attr.name + "__type"] = key, target
+                continue
+            if "@" in name:
+                continue  # instance annotations sent back by clients
+            if name in entity.collection_navs:
+                if not creating or not isinstance(value, list):
+                    raise bad_request(f"Navigation property '{name}' can only be set on create, "
+                                      f"as an array.")
+                children[name] = value
+                continue
+            attr = entity.attributes.get(name)
+            if attr is None and name.startswith("_") and name.endswith("_value"):
+                attr = entity.attributes.get(name[1:-6])
+            if attr is None:
+                raise bad_request(f"The property '{name}' does not exist on type "
+                                  f"'Microsoft.Dynamics.CRM.{entity.logical}'. Make sure to "
+                                  f"only use property names that are defined by the type.")
+            if attr.is_lookup:
+                if value is None:
+                    values[attr.name], values[attr.name + "__type"] = None, None
+                    continue
+                raise bad_request(f"Set the lookup '{attr.name}' with "
+                                  f"'{attr.name}@odata.bind'.")
+            if attr.name in ("createdon", "modifiedon", "versionnumber"):
+                continue
+            values[attr.name] = coerce(entity, attr, value)
+        return values, children
+
+    # -- access -----------------------------------------------------------------------------
+
+    def can_read(self, caller: Caller, entity: Entity, row: Row) -> bool:
+        if entity.is_activity:
+            return row.get("ownerid") == caller.user_id or self._is_party(row[entity.key], caller)
+        if entity.logical in ("activityparty", "activitymimeattachment"):
+            parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+            found = self.find_activity(row.get(parent_attr) or "")
+            return found is not None and self.can_read(caller, found[0], found[1])
+        if entity.logical == "usersettings":
+            return caller.is_admin or row["systemuserid"] == caller.user_id
+        return True
+
+    def _is_party(self, activity_id: str, caller: Caller) -> bool:
+        return bool(self.storage.scalar(
+            "SELECT 1 FROM activityparty WHERE activityid=? AND partyid=? LIMIT 1",
+            (activity_id, caller.user_id)))
+
+    def check_write(self, caller: Caller, entity: Entity, row: Row | None) -> None:
+        """Raise 403 unless ``caller`` may change (or create, when ``row`` is None) it."""
+        name = entity.logical
+        if name in ("organization", "businessunit", "systemuser", "equipment"):
+            if caller.is_admin or (name == "systemuser" and row is not None
+                                   and row["systemuserid"] == caller.user_id):
+                return
+            raise forbidden(f"Principal user (Id={caller.user_id}) is missing "
+                            f"prv{'Write' if row else 'Create'}{name} privilege.")
+        if name == "usersettings":
+            if row is not None and (caller.is_admin or row["systemuserid"] == caller.user_id):
+                return
+            if row is None and caller.is_admin:
+                return
+            raise forbidden("You can only change your own user settings.")
+        if name in ("activityparty", "activitymimeattachment"):
+            if row is None:
+                return  # checked against the parent activity on create
+            parent_attr = "activityid" if name == "activityparty" else "objectid"
+            found = self.find_activity(row.get(parent_attr) or "")
+            if found is not None:
+                self.check_write(caller, found[0], found[1])
+            return
+        if row is None:
+            return
+        owner = row.get("ownerid")
+        if owner and owner != caller.user_id and not (caller.is_admin and not entity.is_activity):
+            raise forbidden(f"Principal user (Id={caller.user_id}) is missing "
+                            f"prvWrite{name} privilege on record {row[entity.key]} owned by "
+                            f"another user.")
+
+    # -- create / update / delete -------------------------------------------------------------
+
+    @staticmethod
+    def defaults(entity: Entity) -> Row:
+        return {a.name: a.default for a in entity.attributes.values() if a.default is not None}
+
+    def create(self, caller: Caller, entity: Entity, body: Any, key: str | None = None,
+               *, trusted: Row | None = None) -> Row:
+        """Create a record from a client body (plus ``trusted`` server-set columns)."""
+        if entity.read_only_set or entity.logical == "organization":
+            raise ODataError(405, "0x80040203", f"Create is not supported for "
+                                                f"{entity.logical}.")
+        values, children = self.parse_body(entity, body, creating=True)
+        values.update(trusted or {})
+        if entity.key in values and key is None:
+            key = values[entity.key]
+        self.check_write(caller, entity, None)
+        with self.storage.transaction():
+            row = self.defaults(entity)
+            row.update(values)
+            row[entity.key] = key or new_guid()
+            if self.storage.get(entity, row[entity.key]) is not None:
+                raise ODataError(412 if key else 400, "0x80040237",
+                                 "A record with matching key values already exists.")
+            row["createdby"] = row["modifiedby"] = caller.user_id
+            row["createdby__type"] = row["modifiedby__type"] = "systemuser"
+            if entity.ownership == "user" and not row.get("ownerid"):
+                row["ownerid"], row["ownerid__type"] = caller.user_id, "systemuser"
+            self._derive(entity, row)
+            self._check_parent(caller, entity, row)
+            self._check_state(entity, row)
+            stored = self.storage.insert(entity, row)
+            for nav_name, items in children.items():
+                nav = entity.collection_navs[nav_name]
+                child = ENTITIES[nav.child]
+                for item in items:
+                    if not isinstance(item, dict):
+                        raise bad_request(f"Items of '{nav_name}' must be objects.")
+                    self.create(caller, child, item, trusted={
+                        nav.child_attr: stored[entity.key],
+                        nav.child_attr + "__type": entity.logical,
+                        **({"objecttypecode": entity.logical}
+                           if nav.child == "activitymimeattachment" else {}),
+                    })
+            if children:
+                self.after_children(entity, stored[entity.key])
+                stored = self.storage.get(entity, stored[entity.key]) or stored
+            return stored
+
+    def update(self, caller: Caller, entity: Entity, key: str, body: Any,
+               *, trusted: Row | None = None) -> Row:
+        row = self.storage.get(entity, key)
+        if row is None or not self.can_read(caller, entity, row):
+            raise not_found(entity.logical, key)
+        values, children = self.parse_body(entity, body, creating=False)
+        values.update(trusted or {})
+        values.pop(entity.key, None)
+        self.check_write(caller, entity, row)
+        if entity.is_activity and row.get("statecode") in (1, 2) and not trusted:
+            changing_state = "statecode" in values or "statuscode" in values
+            if not changing_state:
+                raise bad_request("This activity is closed and cannot be edited; reopen it by "
+                                  "setting statecode and statuscode first.")
+        merged = {**row, **values}
+        self._derive(entity, merged)
+        self._check_state(entity, merged)
+        self._check_parent(caller, entity, merged)
+        for derived in ("fullname", "partyidname", "filesize"):
+            if derived in merged and merged.get(derived) != row.get(derived):
+                values[derived] = merged[derived]
+        values["modifiedby"], values["modifiedby__type"] = caller.user_id, "systemuser"
+        with self.storage.transaction():
+            updated = self.storage.update(entity, key, values)
+            assert updated is not None
+            if entity.logical in ("activityparty", "activitymimeattachment"):
+                parent = updated.get("activityid") or updated.get("objectid")
+                if parent:
+                    self.after_children(ENTITIES[updated.get("activityid__type")
+                                                 or updated.get("objectid__type") or "email"],
+                                        parent)
+            return updated
+
+    def delete(self, caller: Caller, entity: Entity, key: str) -> None:
+        row = self.storage.get(entity, key)
+        if row is None or not self.can_read(caller, entity, row):
+            raise not_found(entity.logical, key)
+        if entity.logical in ("organization", "usersettings"):
+            raise ODataError(405, "0x80040203", f"Delete is not supported for {entity.logical}.")
+        self.check_write(caller, entity, row)
+        with self.storage.transaction():
+            if entity.is_activity:
+                # cascade: parties and attachments belong to the activity
+                self.storage.execute("DELETE FROM activityparty WHERE activityid=?", (key,))
+                self.storage.execute("DELETE FROM activitymimeattachment WHERE objectid=?",
+                                     (key,))
+            self.storage.delete(entity, key)
+            if entity.logical in ("activityparty", "activitymimeattachment"):
+                parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+                if row.get(parent_attr):
+                    self.after_children(ENTITIES[row.get(parent_attr + "__type") or "email"],
+                                        row[parent_attr])
+
+    # -- derived columns ----------------------------------------------------------------------
+
+    def _derive(self, entity: Entity, row: Row) -> None:
+        if "fullname" in entity.attributes and entity.logical != "activityparty":
+            parts = [row.get("firstname"), row.get("lastname")]
+            full = " ".join(p for p in parts if p)
+            if full:
+                row["fullname"] = full
+        if entity.logical == "activityparty":
+            row["partyidname"] = self.primary_name(row.get("partyid__type"), row.get("partyid"))
+            if row.get("partyid") is None and not row.get("addressused"):
+                raise bad_request("An activity party needs a partyid or an addressused.")
+            if row.get("partyid") and not row.get("addressused"):
+                row["addressused"] = self.primary_email(row["partyid__type"], row["partyid"])
+        if entity.logical == "activitymimeattachment":
+            body = row.get("body")
+            if body:
+                try:
+                    row["filesize"] = len(base64.b64decode(body, validate=True))
+                except ValueError as exc:
+                    raise bad_request("The attachment body must be base64.") from exc
+            else:
+                row["filesize"] = 0
+
+    def _check_state(self, entity: Entity, row: Row) -> None:
+        state, status = entity.attributes.get("statecode"), entity.attributes.get("statuscode")
+        if state is None or status is None:
+            return
+        if entity.logical == "email" and row.get("statecode") is not None:
+            allowed = {0: (1, 8), 1: (2, 3, 4, 6, 7), 2: (5,)}.get(row["statecode"], ())
+            if row.get("statuscode") not in allowed:
+                row["statuscode"] = allowed[0] if allowed else row.get("statuscode")
+
+    def _check_parent(self, caller: Caller, entity: Entity, row: Row) -> None:
+        """Parties and attachments may only be added to activities the caller may write."""
+        if entity.logical not in ("activityparty", "activitymimeattachment"):
+            return
+        parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+        parent = row.get(parent_attr)
+        if not parent:
+            raise bad_request(f"'{parent_attr}' is required for {entity.logical}.")
+        found = self.find_activity(parent)
+        if found is None:
+            raise not_found("activitypointer", parent)
+        self.check_write(caller, found[0], found[1])
+
+    def after_children(self, entity: Entity, key: str) -> None:
+        """Recompute e-mail columns derived from parties/attachments (sender, torecipients,
+        attachmentcount), as Dataverse does on save."""
+        if entity.logical != "email":
+            return
+        parties = self.storage.query(
+            "SELECT addressused, participationtypemask FROM activityparty WHERE activityid=?"
+            " ORDER BY rowid", (key,))
+        senders = [p["addressused"] for p in parties
+                   if p["participationtypemask"] == 1 and p["addressused"]]
+        to: list[str] = []
+        for p in parties:
+            if p["participationtypemask"] == 2 and p["addressused"] and p["addressused"] not in to:
+                to.append(p["addressused"])
+        count = self.storage.scalar(
+            "SELECT COUNT(*) FROM activitymimeattachment WHERE objectid=?", (key,))
+        self.storage.update(ENTITIES["email"], key, {
+            "sender": senders[0] if senders else None,
+            "torecipients": ";".join(to)[:500] or None, "attachmentcount": count})
+
+    def primary_name(self, logical: str | None, key: str | None) -> str | None:
+        if not logical or not key or logical not in ENTITIES:
+            return None
+        ent = ENTITIES[logical]
+        if not ent.primary_name:
+            return None
+        return self.storage.scalar(
+            f'SELECT "{ent.primary_name}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))
+
+    def primary_email(self, logical: str | None, key: str | None) -> str | None:
+        if not logical or not key or logical not in ENTITIES:
+            return None
+        ent = ENTITIES[logical]
+        if not ent.email_attrs:
+            return None
+        return self.storage.scalar(
+            f'SELECT "{ent.email_attrs[0]}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))

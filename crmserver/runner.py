@@ -1,0 +1,86 @@
+"""Run the emulator on a background thread (for ``trackbox demo`` and for tests).
+
+The listening socket is bound before the thread starts, so port 0 works and ``url`` is known
+at once; :func:`run_in_thread` returns once uvicorn reports it is serving.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+
+import uvicorn
+
+from .app import Settings, create_app
+
+START_TIMEOUT = 30.0
+
+
+class RunningServer:
+    """A started emulator: ``url`` is the root (``http://127.0.0.1:PORT``); the Web API is at
+    ``url + "/api/data/v9.2/"``."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, sock: socket.socket,
+                 settings: Settings) -> None:
+        self._server = server
+        self._thread = thread
+        self._sock = sock
+        self.settings = settings
+        host, port = sock.getsockname()[:2]
+        self.host = host
+        self.port = int(port)
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/data/v9.2/"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start the emulator; raises RuntimeError if it does not come up."""
+    app = create_app(settings)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported to the starting thread
+            failure.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=serve, name="trackbox-crm", daemon=True)
+    thread.start()
+    waited = 0.0
+    while not server.started and not started.is_set() and waited < START_TIMEOUT:
+        started.wait(0.01)
+        waited += 0.01
+    if not server.started:
+        server.should_exit = True
+        sock.close()
+        raise RuntimeError(f"trackbox-crm did not start on {host}:{port}: "
+                           f"{failure[0] if failure else 'timeout'}")
+    return RunningServer(server, thread, sock, settings)

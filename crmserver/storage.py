@@ -1,0 +1,267 @@
+"""The SQL layer: schema, transactions, version numbers, the deletion log and credentials.
+
+Plain ``sqlite3`` behind this one class (the routes never see a connection). One connection
+is shared by the server threads under a re-entrant lock; SQLite in WAL mode makes the file
+safe for a second process (the CLI) to read while the server runs. Every write takes the next
+value of one organisation-wide counter as its ``versionnumber``: that gives the etags and lets
+change tracking read "rows with versionnumber > token" from an index, so a delta costs what
+changed, not the table size.
+
+Schema notes, so that PostgreSQL can follow: one table per logical entity, one column per
+attribute; polymorphic lookups carry a ``<attr>__type`` column with the target's logical name;
+strings compare case-insensitively (``COLLATE NOCASE``, as Dataverse does).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .entities import ENTITIES, Attribute, Entity
+
+SCHEMA_VERSION = 1
+Row = dict[str, Any]
+
+_SQL_TYPES = {
+    "guid": "TEXT", "string": "TEXT COLLATE NOCASE", "memo": "TEXT COLLATE NOCASE",
+    "int": "INTEGER", "bigint": "INTEGER", "bool": "INTEGER", "datetime": "TEXT",
+    "money": "REAL", "decimal": "REAL", "picklist": "INTEGER", "state": "INTEGER",
+    "status": "INTEGER", "lookup": "TEXT", "owner": "TEXT",
+}
+
+_INDEXED = (
+    "ownerid", "emailaddress1", "emailaddress2", "emailaddress3", "emailaddress",
+    "internalemailaddress", "messageid", "trackingtoken", "conversationindex",
+    "baseconversationindexhash", "regardingobjectid", "activityid", "partyid", "objectid",
+    "parentcustomerid", "customerid", "addressused", "inreplyto",
+)
+
+
+def now_iso() -> str:
+    """UTC time as Dataverse writes it: ``2026-11-22T13:35:40Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def columns(entity: Entity) -> list[str]:
+    cols = []
+    for attr in entity.attributes.values():
+        cols.append(attr.name)
+        if attr.is_lookup:
+            cols.append(attr.name + "__type")
+    return cols
+
+
+def _column_sql(entity: Entity, attr: Attribute) -> list[str]:
+    if attr.name == entity.key:
+        return [f'"{attr.name}" TEXT PRIMARY KEY']
+    out = [f'"{attr.name}" {_SQL_TYPES[attr.type]}']
+    if attr.is_lookup:
+        out.append(f'"{attr.name}__type" TEXT')
+    return out
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+class Storage:
+    """All persistence for one organisation (one SQLite file)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.lock = threading.RLock()
+        self._depth = 0
+        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self._create_schema()
+        self._columns = {name: columns(e) for name, e in ENTITIES.items()}
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self.transaction():
+            ex = self.conn.execute
+            ex("CREATE TABLE IF NOT EXISTS tbx_meta (key TEXT PRIMARY KEY, value TEXT)")
+            ex("INSERT OR IGNORE INTO tbx_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            ex("INSERT OR IGNORE INTO tbx_meta VALUES ('version', '1000')")
+            ex("CREATE TABLE IF NOT EXISTS tbx_deleted (entity TEXT NOT NULL, id TEXT NOT NULL,"
+               " versionnumber INTEGER NOT NULL)")
+            ex("CREATE INDEX IF NOT EXISTS tbx_deleted_v ON tbx_deleted (entity, versionnumber)")
+            ex("CREATE TABLE IF NOT EXISTS tbx_credential (systemuserid TEXT PRIMARY KEY,"
+               " password_hash TEXT NOT NULL)")
+            ex("CREATE TABLE IF NOT EXISTS tbx_application (client_id TEXT PRIMARY KEY,"
+               " secret_hash TEXT NOT NULL, systemuserid TEXT NOT NULL, name TEXT)")
+            ex("CREATE TABLE IF NOT EXISTS tbx_token (token_hash TEXT PRIMARY KEY,"
+               " systemuserid TEXT NOT NULL, expires REAL NOT NULL)")
+            for entity in ENTITIES.values():
+                cols = [c for a in entity.attributes.values() for c in _column_sql(entity, a)]
+                ex(f'CREATE TABLE IF NOT EXISTS "{entity.logical}" ({", ".join(cols)})')
+                ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__v" '
+                   f'ON "{entity.logical}" (versionnumber)')
+                for name in _INDEXED:
+                    if name in entity.attributes and name != entity.key:
+                        ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__{name}" '
+                           f'ON "{entity.logical}" ("{name}")')
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    # -- transactions and versions -------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested calls join the outer one."""
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def next_versions(self, n: int = 1) -> int:
+        """Reserve ``n`` version numbers; returns the first."""
+        with self.transaction():
+            cur = int(self.conn.execute(
+                "SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0])
+            self.conn.execute("UPDATE tbx_meta SET value=? WHERE key='version'", (cur + n,))
+            return cur + 1
+
+    def current_version(self) -> int:
+        with self.lock:
+            return int(self.conn.execute(
+                "SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0])
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def insert(self, entity: Entity, values: Row) -> Row:
+        """Insert one row; fills createdon/modifiedon/versionnumber. Returns the stored row."""
+        with self.transaction():
+            row = dict(values)
+            stamp = now_iso()
+            row.setdefault("createdon", stamp)
+            row["modifiedon"] = row.get("modifiedon") or stamp
+            row["versionnumber"] = self.next_versions()
+            names = [c for c in row if c in self._columns[entity.logical]]
+            self.conn.execute(
+                f'INSERT INTO "{entity.logical}" ({_names(names)})'
+                f' VALUES ({", ".join("?" * len(names))})',
+                [row[n] for n in names],
+            )
+            return self.get(entity, row[entity.key]) or row
+
+    def insert_many(self, entity: Entity, rows: Sequence[Row]) -> None:
+        """Bulk insert in the caller's transaction (seeding); rows share one column set."""
+        if not rows:
+            return
+        with self.transaction():
+            first = self.next_versions(len(rows))
+            stamp = now_iso()
+            names = [c for c in rows[0] if c in self._columns[entity.logical]]
+            names += [c for c in ("createdon", "modifiedon", "versionnumber") if c not in names]
+            sql = (f'INSERT INTO "{entity.logical}" ({_names(names)})'
+                   f' VALUES ({", ".join("?" * len(names))})')
+            data = []
+            for i, r in enumerate(rows):
+                extra = {"createdon": r.get("createdon") or stamp,
+                         "modifiedon": r.get("modifiedon") or stamp, "versionnumber": first + i}
+                data.append([r.get(n, extra.get(n)) if n not in extra else extra[n]
+                             for n in names])
+            self.conn.executemany(sql, data)
+
+    def update(self, entity: Entity, key: str, values: Row) -> Row | None:
+        """Update columns of one row, bumping its version; ``None`` when it does not exist."""
+        with self.transaction():
+            row = {k: v for k, v in values.items() if k in self._columns[entity.logical]}
+            row["modifiedon"] = now_iso()
+            row["versionnumber"] = self.next_versions()
+            sets = ", ".join(f'"{n}"=?' for n in row)
+            cur = self.conn.execute(
+                f'UPDATE "{entity.logical}" SET {sets} WHERE "{entity.key}"=?',
+                [*row.values(), key],
+            )
+            if cur.rowcount == 0:
+                return None
+            return self.get(entity, key)
+
+    def delete(self, entity: Entity, key: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute(
+                f'DELETE FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,))
+            if cur.rowcount and entity.change_tracking:
+                self.conn.execute("INSERT INTO tbx_deleted VALUES (?, ?, ?)",
+                                  (entity.logical, key, self.next_versions()))
+            return bool(cur.rowcount)
+
+    def get(self, entity: Entity, key: str) -> Row | None:
+        rows = self.query(f'SELECT * FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,))
+        return rows[0] if rows else None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a SELECT built by the query compiler (parameters only, never spliced values)."""
+        with self.lock:
+            cur = self.conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self.lock:
+            row = self.conn.execute(sql, params).fetchone()
+            return row[0] if row else None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.transaction():
+            return self.conn.execute(sql, params).rowcount
+
+    def deleted_since(self, entity: Entity, version: int) -> list[tuple[str, int]]:
+        with self.lock:
+            return list(self.conn.execute(
+                "SELECT id, versionnumber FROM tbx_deleted WHERE entity=? AND versionnumber>?"
+                " ORDER BY versionnumber", (entity.logical, version)))
+
+    # -- credentials ------------------------------------------------------------------------
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        self.execute("INSERT OR REPLACE INTO tbx_credential VALUES (?, ?)",
+                     (user_id, password_hash))
+
+    def password_hash(self, user_id: str) -> str | None:
+        return self.scalar("SELECT password_hash FROM tbx_credential WHERE systemuserid=?",
+                           (user_id,))
+
+    def add_application(self, client_id: str, secret_hash: str, user_id: str,
+                        name: str) -> None:
+        self.execute("INSERT OR REPLACE INTO tbx_application VALUES (?, ?, ?, ?)",
+                     (client_id, secret_hash, user_id, name))
+
+    def application(self, client_id: str) -> Row | None:
+        rows = self.query("SELECT * FROM tbx_application WHERE client_id=?", (client_id,))
+        return rows[0] if rows else None
+
+    def store_token(self, token_hash: str, user_id: str, expires: float) -> None:
+        self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
+
+    def token_user(self, token_hash: str, now: float) -> str | None:
+        return self.scalar("SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?",
+                           (token_hash, now))

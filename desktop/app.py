@@ -32,15 +32,25 @@ def choose_platform() -> bool:
     return False
 
 
+def _quiet_offscreen_messages(mode: object, context: object, message: str) -> None:
+    """The offscreen plugin warns about window features it cannot have; nobody can act on
+    that. Everything else still goes to stderr."""
+    if "does not support" in message:
+        return
+    print(message, file=sys.stderr)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     headless = choose_platform()
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from core.demo import DemoEnvironment, default_demo_dir, start_demo
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers
 
+    if headless:
+        qInstallMessageHandler(_quiet_offscreen_messages)
     data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Trackbox")

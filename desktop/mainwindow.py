@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.SUBJECT, QHeaderView.ResizeMode.Stretch)
         for col, width in ((Column.STATE, 28), (Column.ATTACHMENT, 24), (Column.FROM, 170),
-                           (Column.RECEIVED, 120), (Column.SIZE, 64), (Column.REGARDING, 150)):
+                           (Column.RECEIVED, 136), (Column.SIZE, 64), (Column.REGARDING, 150)):
             self.message_list.setColumnWidth(col, width)
 
         self.reading_pane = ReadingPane()

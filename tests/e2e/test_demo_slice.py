@@ -1,0 +1,87 @@
+"""The walking skeleton end to end: emulator over real HTTP, demo Maildir mailbox, the main
+window; Track a message from the window and find exactly one e-mail activity in the CRM; Untrack
+it and find none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QMessageBox
+
+from core import demo_data
+from core.demo import DemoEnvironment, start_demo
+from core.model import TrackState
+from desktop.mainwindow import MainWindow
+from desktop.messages import Column
+from desktop.roles import MessageIdRole, TrackStateRole
+from desktop.workers import Workers
+
+API = "/api/data/v9.2/"
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    env = start_demo(tmp_path / "demo", messages=300)
+    yield env
+    env.close()
+
+
+def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
+    literal = message_id.replace("'", "''")
+    response = httpx.get(
+        env.crm_url + API + "emails",
+        params={"$filter": f"messageid eq '{literal}'", "$select": "activityid,messageid,subject"},
+        auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
+        headers={"Accept": "application/json", "OData-Version": "4.0"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["value"]
+
+
+def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> None:
+    workers = Workers()
+    window = MainWindow(workers)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.message_shown, timeout=60_000):
+        window.set_workspace(demo.workspace)
+
+    model = window.message_model
+    assert model.rowCount() > 10, "the Inbox of the demo mailbox is listed"
+    row = 3
+    window.message_list.selectionModel().setCurrentIndex(
+        model.index(row, Column.SUBJECT),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+    )
+    message_id = model.data(model.index(row, Column.STATE), MessageIdRole)
+    assert message_id and crm_emails_with(demo, message_id) == []
+    assert model.data(model.index(row, Column.STATE), TrackStateRole) != TrackState.TRACKED
+
+    with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
+        window.action_track.trigger()
+        # shown as pending at once, before the CRM answers
+        assert model.data(model.index(row, Column.STATE), TrackStateRole) == TrackState.PENDING
+    assert done.args[0].errors == ()
+    assert model.data(model.index(row, Column.STATE), TrackStateRole) == TrackState.TRACKED
+    emails = crm_emails_with(demo, message_id)
+    assert len(emails) == 1, emails
+    qtbot.waitUntil(lambda: "Tracked in CRM" in window.reading_pane.banner.text.text(),
+                    timeout=10_000)
+
+    # Tracking again is idempotent: still exactly one activity.
+    with qtbot.waitSignal(window.tracking_done, timeout=30_000):
+        window.action_track.trigger()
+    assert len(crm_emails_with(demo, message_id)) == 1
+
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
+        window.action_untrack.trigger()
+    assert done.args[0].errors == ()
+    assert model.data(model.index(row, Column.STATE), TrackStateRole) == TrackState.NOT_TRACKED
+    assert crm_emails_with(demo, message_id) == []
+    workers.wait()

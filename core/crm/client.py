@@ -283,11 +283,13 @@ class CrmClient:
         delta_link: str | None = None,
         *,
         page_size: int | None = None,
+        annotations: bool = False,
     ) -> Iterator[DeltaPage]:
         """Stream a change-tracking read: a full read with ``Prefer: odata.track-changes``
         when ``delta_link`` is None, else the changes since it. The last page carries the
         new delta link. Raises CrmPermanentError when the token has expired."""
-        headers = {"Prefer": self._prefer(page_size=page_size, track_changes=True)}
+        headers = {"Prefer": self._prefer(page_size=page_size, track_changes=True,
+                                          annotations=annotations)}
         url: str | None
         params: dict[str, str] = {}
         if delta_link is None:
@@ -319,12 +321,13 @@ class CrmClient:
         delta_link: str | None = None,
         *,
         page_size: int | None = None,
+        annotations: bool = False,
     ) -> DeltaResult:
         rows: list[dict[str, Any]] = []
         deleted: list[str] = []
         link = ""
         for page in self.track_changes_pages(entity_set, select, delta_link,
-                                             page_size=page_size):
+                                             page_size=page_size, annotations=annotations):
             rows.extend(page.rows)
             deleted.extend(page.deleted)
             link = page.delta_link or link

@@ -5,6 +5,42 @@ its own :class:`~core.store.Store` connection on the same file (SQLite WAL lets 
 writer coexist); the mailbox backend is opened per call because backends are single-threaded.
 
 Verbs return a :class:`Changes` value saying what to refresh (after anki's ``OpChanges``).
+
+CONTRACT (to implement; also in docs/workspace-api.md — the GUI codes against it):
+The sync/outbox engineer OWNS and implements it; the GUI engineer only calls it. Every method
+blocks (the GUI runs it on `desktop/workers.py` workers). Existing, keep working as they are:
+`store()`, `close()`, `record_url(entity, id)`, `sync_mail(progress)`, `load_message(row_id) -> MessageView`,
+`mark_pending(row_ids) -> Changes`, `track(row_ids, regarding=None) -> Changes`,
+`untrack(row_ids) -> Changes`, `owner`, `crm`, `mailbox_name`, dataclass `Changes(folders, messages, row_ids, errors)`.
+To add (names fixed; add fields to the returned dataclasses freely):
+- `enqueue_track(row_ids, regarding: RecordRef | None = None) -> Changes` (fast: durable outbox
+  operations + rows shown PENDING; no network), `enqueue_untrack(row_ids)`,
+  `enqueue_set_regarding(row_ids, regarding: RecordRef)`; `replay_outbox(cancel: threading.Event | None = None) -> Changes`
+  (network; runs queued operations exactly once). `track/untrack` = enqueue + replay.
+- `set_regarding(row_ids, regarding) -> Changes` (= enqueue + replay).
+- `sync_cycle(progress: Callable[[SyncProgress], None] | None = None, cancel: threading.Event | None = None) -> SyncReport`
+  — the full cycle of issue 6; `SyncProgress(step: str, done: int, total: int | None)`;
+  `SyncReport(ok: bool, online: bool, started, finished, changes: Changes, errors: tuple[str, ...])`.
+- `online: bool` property; `set_work_offline(offline: bool) -> None` (when offline: nothing
+  touches the network; enqueue_* still work; going online replays).
+- `last_sync() -> SyncReport | None`.
+- `queue() -> list[QueuedOperation]` (`id, kind, message_id, subject, state ('queued'|'running'|'parked'), attempts, last_error, created`),
+  `retry(op_id) -> Changes`, `discard(op_id) -> Changes`.
+- `user_options() -> UserOptions` and `org_settings() -> OrgSettings` (types from `core/settings.py`,
+  as cached in the store's settings snapshot), `save_user_options(options: UserOptions) -> Changes`
+  (CRM per-user settings → `usersettingscollection` via the outbox when offline; local options → the profile).
+- `local_options() -> LocalOptions` / `save_local_options(LocalOptions)`: `sync_interval_minutes=15`, `folders_to_sync`
+  (None = all), `include_subfolders=True`, `show_tracking_banner=True`, `warn_before_sending_tracked=True`,
+  `colour_tracked=True`, `contacts_scope ('owned'|'all')`, `address_books` (tuple of entity names) —
+  dataclass in `core/profiles.py` or `core/options.py`.
+- `compose_decision(draft: Draft) -> Decision` (would this outgoing mail be tracked, and why — from `core.tracking`),
+  `send(draft: Draft) -> Changes` (through the mailbox; through the outbox when offline; tracked when
+  `draft.track` or the rules say so). `Draft(to, cc, bcc: tuple[Address, ...], subject, body_text,
+  body_html=None, track=False, regarding=None, in_reply_to: int | None = None (row id), attachments=())` in `core/compose.py`.
+- `resolve(addresses) -> list[Party]`, `unresolved_for(row_id) -> tuple[Address, ...]`.
+The GUI engineer owns `core/regarding.py` (search for the regarding picker: local cache first via
+`core/addressbook.py`, then the CRM for accounts, contacts, leads, opportunities, incidents; recently used) and calls it directly.
+
 """
 
 from __future__ import annotations

@@ -330,3 +330,38 @@ def smtp_server(dovecot: DovecotServer) -> Iterator[SmtpServer]:
         yield record
     finally:
         controller.stop()
+
+
+# --- fake EWS -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def ews_server() -> Iterator[Any]:
+    """The fake EWS server (``tests/fakes``) on loopback, over per-user Maildirs."""
+    from tests.fakes.ews_server import FakeEwsServer
+
+    root = Path(tempfile.mkdtemp(prefix="trackbox-ews-"))
+    server = FakeEwsServer(root, PASSWORD).start()
+    wait_for_port(server.port, "fake EWS server")
+    _running_ews.append(server)
+    try:
+        yield server
+    finally:
+        _running_ews.remove(server)
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_running_ews: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _ews_requests_understood() -> Iterator[None]:
+    """A test that made the fake EWS server see a request it does not understand fails."""
+    yield
+    problems: list[str] = []
+    for server in _running_ews:
+        problems += server.problems
+        server.problems.clear()
+    if problems:
+        pytest.fail("fake EWS server did not understand: " + "; ".join(problems),
+                    pytrace=False)

@@ -1,0 +1,366 @@
+"""Exchange mailbox over EWS (exchangelib).
+
+- Endpoint: explicit (``ews://host/EWS/Exchange.asmx``) or autodiscover from the address. Auth:
+  Basic, NTLM, or an OAuth bearer token the caller obtained (``oauth_token=``).
+- Folders: the tree under "Top of Information Store" (``msgfolderroot``); roles come from the
+  distinguished folder ids, so localised names ("Gesendete Elemente") still get theirs.
+- Sync: one ``SyncFolderItems`` call per batch; the server's SyncState after each page is the
+  batch's state, so an interrupted first sync resumes where it stopped. An expired state
+  (``ErrorInvalidSyncStateData``) restarts the folder with ``reset``.
+- Tracked marker: the category "Tracked to CRM" plus the named property ``crmid`` in
+  PS_PUBLIC_STRINGS holding the activity id — where the Dynamics CRM for Outlook add-in kept it,
+  so mailboxes tracked by the add-in show as tracked here and vice versa.
+- Fetch uses ``MimeContent``; send is ``CreateItem`` with ``SendAndSaveCopy`` to Sent Items.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import exchangelib as xl
+from exchangelib import errors as xe
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.folders import (
+    DeletedItems,
+    Drafts,
+    Inbox,
+    JunkEmail,
+    Outbox,
+    SentItems,
+)
+from exchangelib.items import HARD_DELETE
+from exchangelib.properties import ItemId
+from exchangelib.services import SyncFolderItems
+from exchangelib.version import Build, Version
+
+from core.mail.base import (
+    TRACKED_CATEGORY,
+    FlagChange,
+    MailAuthError,
+    MailBackend,
+    MailError,
+    MailNotFound,
+    MailProtocolError,
+    MailUnavailable,
+    SyncBatch,
+)
+from core.model import Address, Folder, FolderRole, MailRef, MessageHeader
+
+T = TypeVar("T")
+
+
+class CrmActivityId(ExtendedProperty):
+    """The CRM activity id of a tracked item (named property ``crmid``, PS_PUBLIC_STRINGS)."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "crmid"
+    property_type = "String"
+
+
+if "crm_activity_id" not in {f.name for f in xl.Message.FIELDS}:
+    xl.Message.register("crm_activity_id", CrmActivityId)
+
+_ROLES: tuple[tuple[type[Any], FolderRole], ...] = (
+    (Inbox, FolderRole.INBOX), (SentItems, FolderRole.SENT), (Drafts, FolderRole.DRAFTS),
+    (Outbox, FolderRole.OUTBOX), (DeletedItems, FolderRole.DELETED),
+    (JunkEmail, FolderRole.JUNK),
+)
+_HEADER_FIELDS = ("message_id", "subject", "sender", "author", "to_recipients",
+                  "cc_recipients", "datetime_sent", "size", "has_attachments", "is_read",
+                  "conversation_index", "in_reply_to", "references", "categories",
+                  "crm_activity_id")
+_AUTH = {"basic": xl.BASIC, "ntlm": xl.NTLM, "oauth": xl.OAUTH2}
+
+
+class EwsBackend(MailBackend):
+    """An Exchange mailbox. ``endpoint=None`` means autodiscover from ``email``. ``version``
+    (``"15.1.2507.6"``) skips exchangelib's version probe; ``auth_type`` is ``basic``, ``ntlm``
+    or ``oauth`` (implied by ``oauth_token``)."""
+
+    def __init__(self, *, endpoint: str | None, user: str, password: str = "",
+                 email: str | None = None, auth_type: str | None = None,
+                 oauth_token: str | None = None, version: str | None = "15.1.2507.6",
+                 max_connections: int = 2) -> None:
+        self.email = email or user
+        if oauth_token:
+            from oauthlib.oauth2 import OAuth2Token
+
+            creds: Any = xl.OAuth2AuthorizationCodeCredentials(
+                access_token=OAuth2Token({"access_token": oauth_token, "token_type": "Bearer"}))
+            auth_type = "oauth"
+        else:
+            creds = xl.Credentials(user, password)
+        try:
+            auth = _AUTH[(auth_type or "ntlm").lower()]
+        except KeyError:
+            raise MailProtocolError("unknown EWS auth type", server_says=str(auth_type)) from None
+        ver = Version(build=Build(*map(int, version.split(".")))) if version else None
+        try:
+            if endpoint is None:
+                self.account = xl.Account(self.email, credentials=creds, autodiscover=True,
+                                          access_type=xl.DELEGATE)
+            else:
+                config = xl.Configuration(service_endpoint=endpoint, credentials=creds,
+                                          auth_type=auth, version=ver,
+                                          max_connections=max_connections)
+                self.account = xl.Account(self.email, config=config, autodiscover=False,
+                                          access_type=xl.DELEGATE)
+        except Exception as exc:
+            raise _map_error(exc, "EWS connection") from exc
+        self._by_path: dict[str, Any] = {}
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except MailError:
+            raise
+        except Exception as exc:
+            raise _map_error(exc, what) from exc
+
+    # --- folders -----------------------------------------------------------------------------
+
+    def folders(self) -> list[Folder]:
+        return self._call("GetFolder", self._load_folders)
+
+    def _load_folders(self) -> list[Folder]:
+        root = self.account.msg_folder_root
+        role_by_id = {}
+        for cls, role in _ROLES:
+            f = self.account.root.get_default_folder(cls)
+            role_by_id[f.id] = role
+        found = list(root.walk())
+        by_id = {f.id: f for f in found}
+        paths: dict[str, Any] = {}
+        out = []
+        for f in found:
+            if f.folder_class not in (None, "IPF.Note") and f.id not in role_by_id:
+                continue
+            parts = [f.name]
+            parent = by_id.get(f.parent_folder_id.id if f.parent_folder_id else None)
+            while parent is not None:
+                parts.insert(0, parent.name)
+                parent = by_id.get(parent.parent_folder_id.id if parent.parent_folder_id
+                                   else None)
+            if role_by_id.get(_first_id(f, by_id)) is FolderRole.INBOX:
+                parts[0] = "Inbox"  # neutral name, whatever the server's language
+            path = "/".join(p.replace("/", "\u2215") for p in parts)
+            paths[path] = f
+            out.append(Folder(path, parts[-1], role_by_id.get(f.id),
+                              "/".join(parts[:-1]) or None))
+        self._by_path = paths
+        return sorted(out, key=lambda x: (x.path.split("/")[0] != "Inbox",
+                                          x.path.casefold().split("/")))
+
+    def _folder(self, path: str) -> Any:
+        if path not in self._by_path:
+            self.folders()
+        if path not in self._by_path:
+            raise MailNotFound("no such folder", folder=path)
+        return self._by_path[path]
+
+    def create_folder(self, path: str) -> Folder:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub not in self._by_path:
+                self.folders()
+            if sub in self._by_path:
+                continue
+            parent = (self._folder("/".join(parts[:i - 1])) if i > 1
+                      else self.account.msg_folder_root)
+            self._call("CreateFolder", lambda p=parent, n=parts[i - 1]: xl.Folder(
+                parent=p, name=n, folder_class="IPF.Note").save())
+            self._by_path.clear()
+        return next(f for f in self.folders() if f.path == path)
+
+    # --- sync --------------------------------------------------------------------------------
+
+    def sync(self, folder: str, state: str | None, batch_size: int = 500
+             ) -> Iterator[SyncBatch]:
+        f = self._folder(folder)
+        fields = {p for p in f.normalize_fields(fields=list(_HEADER_FIELDS))
+                  if not p.field.is_attribute}
+        reset = False
+        while True:
+            svc = SyncFolderItems(account=self.account)
+            try:
+                changes = self._call("SyncFolderItems", lambda s=state, svc=svc: list(svc.call(
+                    folder=f, shape="IdOnly", additional_fields=fields, sync_state=s,
+                    ignore=None, max_changes_returned=max(1, min(batch_size, 512)),
+                    sync_scope=None)))
+            except MailProtocolError as exc:
+                if "ErrorInvalidSyncStateData" in exc.server_says and state is not None:
+                    state, reset = None, True  # expired or foreign state: list again
+                    continue
+                raise
+            yield self._batch(folder, changes, svc.sync_state or state or "", reset)
+            reset = False
+            if svc.includes_last_item_in_range or svc.sync_state == state or not changes:
+                return
+            state = svc.sync_state
+
+    def _batch(self, folder: str, changes: list[Any], state: str, reset: bool) -> SyncBatch:
+        added: list[MessageHeader] = []
+        changed: list[FlagChange] = []
+        removed: list[MailRef] = []
+        for kind, item in changes:
+            if isinstance(item, Exception):
+                raise _map_error(item, "SyncFolderItems")
+            if kind == "create":
+                added.append(_header(folder, item))
+            elif kind == "update":
+                h = _header(folder, item)
+                changed.append(FlagChange(h.ref, h.is_read, h.keywords, h.tracked_marker))
+            elif kind == "delete":
+                removed.append(MailRef(folder, item.id))
+            elif kind == "read_flag_change":
+                iid, is_read = item
+                changed.append(self._flag_change(folder, iid.id, is_read))
+        return SyncBatch(state, tuple(added), tuple(changed), tuple(removed), reset)
+
+    def _flag_change(self, folder: str, item_id: str, is_read: bool) -> FlagChange:
+        # ReadFlagChange carries only the flag; categories come from a GetItem.
+        items = self._call("GetItem", lambda: list(self.account.fetch(
+            ids=[ItemId(id=item_id)], only_fields=["categories", "crm_activity_id"])))
+        item = items[0] if items and not isinstance(items[0], Exception) else None
+        cats = tuple(item.categories or ()) if item is not None else ()
+        marker = _marker(item) if item is not None else None
+        return FlagChange(MailRef(folder, item_id), is_read, cats, marker)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def _get(self, ref: MailRef, fields: list[str]) -> Any:
+        self._folder(ref.folder)
+        items = self._call("GetItem", lambda: list(self.account.fetch(
+            ids=[ItemId(id=ref.uid)], only_fields=fields)))
+        if not items or isinstance(items[0], Exception):
+            exc = items[0] if items else None
+            if exc is None or isinstance(exc, xe.ErrorItemNotFound | xe.ErrorInvalidIdMalformed):
+                raise MailNotFound("message is gone", ref=ref)
+            raise _map_error(exc, "GetItem")
+        return items[0]
+
+    def fetch(self, ref: MailRef) -> bytes:
+        item = self._get(ref, ["mime_content"])
+        mime = item.mime_content
+        return mime if isinstance(mime, bytes) else base64.b64decode(mime or b"")
+
+    def send(self, mime: bytes) -> None:
+        msg = xl.Message(account=self.account, folder=self.account.sent, mime_content=mime)
+        self._call("CreateItem", msg.send_and_save)
+
+    def append(self, folder: str, mime: bytes, *, is_read: bool = True) -> MailRef:
+        f = self._folder(folder)
+        msg = xl.Message(account=self.account, folder=f, mime_content=mime, is_read=is_read)
+        self._call("CreateItem", msg.save)
+        return MailRef(folder, msg.id)
+
+    def move(self, ref: MailRef, folder: str) -> MailRef:
+        dest = self._folder(folder)
+        self._folder(ref.folder)
+        res = self._call("MoveItem", lambda: list(self.account.bulk_move(
+            ids=[ItemId(id=ref.uid)], to_folder=dest)))
+        if not res or isinstance(res[0], Exception):
+            raise _not_found_or(res[0] if res else None, ref, "MoveItem")
+        return MailRef(folder, res[0][0])
+
+    def delete(self, ref: MailRef) -> None:
+        self._folder(ref.folder)
+        res = self._call("DeleteItem", lambda: list(self.account.bulk_delete(
+            ids=[ItemId(id=ref.uid)], delete_type=HARD_DELETE)))
+        if res and res[0] is not True:
+            raise _not_found_or(res[0] if isinstance(res[0], Exception) else None, ref,
+                                "DeleteItem")
+
+    def set_read(self, ref: MailRef, read: bool) -> None:
+        item = self._get(ref, ["is_read"])
+        item.is_read = read
+        self._call("UpdateItem", lambda: item.save(update_fields=["is_read"]))
+
+    def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
+        item = self._get(ref, ["categories", "crm_activity_id"])
+        cats = [c for c in (item.categories or []) if c != TRACKED_CATEGORY]
+        if activity_id is not None:
+            cats.append(TRACKED_CATEGORY)
+        item.categories = cats or None
+        item.crm_activity_id = activity_id
+        self._call("UpdateItem", lambda: item.save(
+            update_fields=["categories", "crm_activity_id"]))
+
+    def close(self) -> None:
+        try:
+            self.account.protocol.close()
+        except Exception:
+            pass
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _first_id(f: Any, by_id: dict[str, Any]) -> str | None:
+    """Id of the top-level ancestor of ``f`` (child of msgfolderroot)."""
+    cur = f
+    while cur.parent_folder_id is not None and cur.parent_folder_id.id in by_id:
+        cur = by_id[cur.parent_folder_id.id]
+    return cur.id
+
+
+def _addr(m: Any) -> Address | None:
+    if m is None or not getattr(m, "email_address", None):
+        return None
+    return Address(m.email_address, m.name or "")
+
+
+def _marker(item: Any) -> str | None:
+    activity = getattr(item, "crm_activity_id", None)
+    if activity:
+        return str(activity)
+    return TRACKED_CATEGORY if TRACKED_CATEGORY in (item.categories or ()) else None
+
+
+def _header(folder: str, item: Any) -> MessageHeader:
+    """A header from EWS item properties (no MIME download for the list)."""
+    from core.mail.parse import _MSGID_RE
+
+    refs = tuple(_MSGID_RE.findall(item.references or ""))
+    ci = item.conversation_index
+    errors: list[str] = []
+    if not item.message_id:
+        errors.append("no Message-ID")
+    if item.datetime_sent is None:  # Exchange drops a Date it cannot read
+        errors.append("date: missing or unreadable")
+    return MessageHeader(
+        ref=MailRef(folder, item.id), message_id=item.message_id or "",
+        subject=" ".join((item.subject or "").split()),
+        sender=_addr(item.author) or _addr(item.sender),
+        to=tuple(a for a in map(_addr, item.to_recipients or ()) if a),
+        cc=tuple(a for a in map(_addr, item.cc_recipients or ()) if a),
+        date=item.datetime_sent, size=int(item.size or 0),
+        has_attachments=bool(item.has_attachments), is_read=bool(item.is_read),
+        thread_index=base64.b64encode(ci).decode() if ci else None,
+        in_reply_to=item.in_reply_to or None, references=refs,
+        keywords=tuple(item.categories or ()), tracked_marker=_marker(item),
+        parse_errors=tuple(errors))
+
+
+def _not_found_or(exc: BaseException | None, ref: MailRef, what: str) -> MailError:
+    if exc is None or isinstance(exc, xe.ErrorItemNotFound | xe.ErrorInvalidIdMalformed):
+        return MailNotFound("message is gone", ref=ref)
+    return _map_error(exc, what)
+
+
+def _map_error(exc: BaseException, what: str) -> MailError:
+    """Classify once, at the wire (style anchors §2)."""
+    words = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, xe.UnauthorizedError | xe.ErrorAccessDenied |
+                  xe.ErrorNonExistentMailbox | xe.AutoDiscoverFailed):
+        return MailAuthError(f"EWS {what} refused", server_says=words)
+    if isinstance(exc, xe.ErrorItemNotFound | xe.ErrorFolderNotFound):
+        return MailNotFound(f"EWS {what}: not found", server_says=words)
+    if isinstance(exc, xe.TransportError | xe.RateLimitError | xe.ErrorServerBusy |
+                  xe.ErrorTimeoutExpired | xe.ErrorTooManyObjectsOpened |
+                  xe.ErrorMailboxStoreUnavailable | xe.ErrorInternalServerTransientError |
+                  ConnectionError | TimeoutError):
+        return MailUnavailable(f"EWS {what}: server unavailable", server_says=words)
+    return MailProtocolError(f"EWS {what} failed", server_says=words)

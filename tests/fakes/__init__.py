@@ -1,0 +1,3 @@
+"""Protocol fakes for servers that cannot run here. Only Exchange (EWS) qualifies."""
+
+from __future__ import annotations

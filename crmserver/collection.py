@@ -102,7 +102,7 @@ def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Call
         limit = opts.top
     else:
         limit = MAX_PAGE
-    cols = sorted(set(shaper.columns()) | set(sort_cols))
+    cols = sorted(set(shaper.columns()) | set(sort_cols) | expand_columns(opts))
     sql = (f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} '
            f'FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else "")
            + " ORDER BY " + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
@@ -204,6 +204,15 @@ def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Cal
     return body
 
 
+def expand_columns(opts: QueryOptions) -> set[str]:
+    """Lookup columns the single-valued expansions need from the parent rows."""
+    out = set()
+    for exp in opts.expand:
+        if exp.lookup is not None:
+            out |= {exp.lookup.name, exp.lookup.name + "__type"}
+    return out
+
+
 def expand_rows(records: Records, entity: Entity, rows: list[Row], values: list[dict[str, Any]],
                 expands: list[Expand], caller: Caller, req: PageRequest) -> None:
     """Fill ``$expand`` navigation properties in place (one query per navigation)."""
@@ -223,7 +232,7 @@ def _expand_collection(records: Records, entity: Entity, rows: list[Row],
     shaper = Shaper(records, child, exp.options.select, req.annotations, req.base)
     keys = [r[entity.key] for r in rows]
     by_parent: dict[str, list[Row]] = {k: [] for k in keys}
-    cols = sorted(set(shaper.columns()) | {fk})
+    cols = sorted(set(shaper.columns()) | {fk} | expand_columns(exp.options))
     order = ", ".join([f'"{a.name}" {"DESC" if d else "ASC"}' for a, d in exp.options.orderby]
                       + ["rowid"])
     for i in range(0, len(keys), 500):

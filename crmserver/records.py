@@ -135,11 +135,11 @@ class Records:
             if target_ent is None:
                 raise bad_request(f"Resource not found for the segment '{set_name}'.")
             target = target_ent.logical
-            if self.storage.get(target_ent, key) is None:
-                raise not_found(target, key)
         if target not in attr.targets or (target_hint and target_hint != target):
             raise bad_request(f"'{target}' is not a valid target for the lookup '{attr.name}' "
                               f"of entity '{entity.logical}'.")
+        if set_name != "activitypointers" and self.storage.get(ENTITIES[target], key) is None:
+            raise not_found(target, key)
         return key, target
 
     # -- body → columns ---------------------------------------------------------------------
@@ -171,9 +171,8 @@ class Records:
             if "@" in name:
                 continue  # instance annotations sent back by clients
             if name in entity.collection_navs:
-                if not creating or not isinstance(value, list):
-                    raise bad_request(f"Navigation property '{name}' can only be set on create, "
-                                      f"as an array.")
+                if not isinstance(value, list):
+                    raise bad_request(f"Navigation property '{name}' must be an array.")
                 children[name] = value
                 continue
             attr = entity.attributes.get(name)
@@ -275,22 +274,29 @@ class Records:
             self._check_parent(caller, entity, row)
             self._check_state(entity, row)
             stored = self.storage.insert(entity, row)
-            for nav_name, items in children.items():
-                nav = entity.collection_navs[nav_name]
-                child = ENTITIES[nav.child]
-                for item in items:
-                    if not isinstance(item, dict):
-                        raise bad_request(f"Items of '{nav_name}' must be objects.")
-                    self.create(caller, child, item, trusted={
-                        nav.child_attr: stored[entity.key],
-                        nav.child_attr + "__type": entity.logical,
-                        **({"objecttypecode": entity.logical}
-                           if nav.child == "activitymimeattachment" else {}),
-                    })
             if children:
-                self.after_children(entity, stored[entity.key])
+                self._create_children(caller, entity, stored, children, replace=False)
                 stored = self.storage.get(entity, stored[entity.key]) or stored
             return stored
+
+    def _create_children(self, caller: Caller, entity: Entity, parent: Row,
+                         children: dict[str, list[Any]], *, replace: bool) -> None:
+        for nav_name, items in children.items():
+            nav = entity.collection_navs[nav_name]
+            child = ENTITIES[nav.child]
+            if replace:
+                self.storage.execute(f'DELETE FROM "{child.logical}" WHERE "{nav.child_attr}"=?',
+                                     (parent[entity.key],))
+            for item in items:
+                if not isinstance(item, dict):
+                    raise bad_request(f"Items of '{nav_name}' must be objects.")
+                self.create(caller, child, item, trusted={
+                    nav.child_attr: parent[entity.key],
+                    nav.child_attr + "__type": entity.logical,
+                    **({"objecttypecode": entity.logical}
+                       if nav.child == "activitymimeattachment" else {}),
+                })
+        self.after_children(entity, parent[entity.key])
 
     def update(self, caller: Caller, entity: Entity, key: str, body: Any,
                *, trusted: Row | None = None) -> Row:
@@ -317,6 +323,10 @@ class Records:
         with self.storage.transaction():
             updated = self.storage.update(entity, key, values)
             assert updated is not None
+            if children:
+                # a party list in a PATCH replaces the activity's parties, as in Dataverse
+                self._create_children(caller, entity, updated, children, replace=True)
+                updated = self.storage.get(entity, key) or updated
             if entity.logical in ("activityparty", "activitymimeattachment"):
                 parent = updated.get("activityid") or updated.get("objectid")
                 if parent:

@@ -54,7 +54,9 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     """Start the emulator; raises RuntimeError if it does not come up."""
     app = create_app(settings)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP: asyncio only disables Nagle on sockets that say so, and
+    # without that every keep-alive response stalls ~40 ms on delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

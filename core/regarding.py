@@ -1,0 +1,292 @@
+"""Search for the regarding picker: which CRM record is this mail about?
+
+The picker must answer at once and keep working offline, so a search runs in two steps that
+the GUI calls separately (each on a worker):
+
+1. :meth:`RegardingSearch.local` — recently used records that match, then the cached address
+   books (``core.addressbook``: accounts, contacts, leads and any other e-mail-enabled type the
+   cache holds), through the FTS index. No network.
+2. :meth:`RegardingSearch.remote` — the CRM itself (``CrmClient.query`` with ``contains`` /
+   ``startswith`` filters) for accounts, contacts, leads and the records the cache never holds:
+   open opportunities and active cases.
+
+:meth:`RegardingSearch.related` gives, for a contact, the account it belongs to and the open
+opportunities and cases of that contact and account (what the CRM for Outlook showed under a
+contact). Recently used records are kept in the store's settings snapshot
+(``recent_regarding``), newest first.
+
+Results are :class:`RegardingHit` values, already ordered by :func:`group_hits`: recent first,
+then one group per entity type in :data:`GROUP_ORDER`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.addressbook import AddressBook
+from core.crm import CrmClient
+from core.crm.client import odata_string
+from core.model import RecordRef
+from core.store import Store
+
+RECENT_KIND = "recent_regarding"
+RECENT_LIMIT = 10
+
+#: Entities a mail can be regarding, in the order the picker groups them.
+GROUP_ORDER = ("account", "contact", "lead", "opportunity", "incident")
+#: Cached e-mail-enabled types that are people or resources, never a regarding record.
+NOT_REGARDING = frozenset({"systemuser", "queue", "equipment"})
+
+ENTITY_LABELS = {
+    "recent": "Recently used",
+    "account": "Accounts",
+    "contact": "Contacts",
+    "lead": "Leads",
+    "opportunity": "Opportunities",
+    "incident": "Cases",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CrmSearchSpec:
+    """How one entity is searched in the CRM: its set, key, primary name, the attributes a
+    ``contains`` filter looks at, the detail shown under the name, and the "open" filter."""
+
+    entity: str
+    set_name: str
+    key: str
+    name: str
+    search: tuple[str, ...]
+    detail: str | None = None
+    detail_lookup: str | None = None  # lookup whose formatted value is the detail
+    open_filter: str = "statecode eq 0"
+
+
+CRM_SPECS: dict[str, CrmSearchSpec] = {
+    s.entity: s
+    for s in (
+        CrmSearchSpec("account", "accounts", "accountid", "name", ("name", "emailaddress1"),
+                      detail="emailaddress1"),
+        CrmSearchSpec("contact", "contacts", "contactid", "fullname",
+                      ("fullname", "emailaddress1"), detail="emailaddress1",
+                      detail_lookup="parentcustomerid"),
+        CrmSearchSpec("lead", "leads", "leadid", "fullname",
+                      ("fullname", "companyname", "emailaddress1"), detail="companyname"),
+        CrmSearchSpec("opportunity", "opportunities", "opportunityid", "name", ("name",),
+                      detail_lookup="customerid"),
+        CrmSearchSpec("incident", "incidents", "incidentid", "title", ("title", "ticketnumber"),
+                      detail="ticketnumber", detail_lookup="customerid"),
+    )
+}
+
+FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+
+
+@dataclass(frozen=True, slots=True)
+class RegardingHit:
+    """One line of the picker. ``group`` is ``"recent"`` or the entity name; ``source`` says
+    where it came from (``recent``, ``cache``, ``crm``); ``parent`` is set on records listed
+    under a contact by :meth:`RegardingSearch.related`."""
+
+    record: RecordRef
+    group: str
+    detail: str = ""
+    source: str = "cache"
+    parent: RecordRef | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.record.entity, self.record.id.lower())
+
+
+def group_hits(hits: Iterable[RegardingHit]) -> list[RegardingHit]:
+    """Order hits for display: recent first, then by :data:`GROUP_ORDER` (other types last),
+    keeping each group's own order and dropping duplicates (the first occurrence wins)."""
+    rank = {g: i for i, g in enumerate(("recent", *GROUP_ORDER))}
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for hit in hits:
+        if hit.key not in seen:
+            seen.add(hit.key)
+            unique.append(hit)
+    order = sorted(range(len(unique)),
+                   key=lambda i: (rank.get(unique[i].group, len(rank)), unique[i].group, i))
+    return [unique[i] for i in order]
+
+
+def _matches(text: str, *fields: str) -> bool:
+    words = text.casefold().split()
+    hay = " ".join(fields).casefold()
+    return all(w in hay for w in words)
+
+
+class RegardingSearch:
+    """The picker's search. ``store`` is a callable giving this thread's store (e.g.
+    ``Workspace.store``): each method runs on whichever worker thread calls it."""
+
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        crm: CrmClient | None = None,
+        *,
+        entities: Sequence[str] = GROUP_ORDER,
+    ) -> None:
+        self._store = store
+        self.crm = crm
+        self.entities = tuple(entities)
+
+    # -- recently used -----------------------------------------------------------------------
+    def recent(self) -> list[RegardingHit]:
+        data = self._store().settings(RECENT_KIND) or {}
+        hits = []
+        for item in data.get("records", []):
+            try:
+                ref = RecordRef(str(item["entity"]), str(item["id"]), str(item.get("name", "")))
+            except (KeyError, TypeError):
+                continue  # a damaged entry is skipped, the rest still shows
+            hits.append(RegardingHit(ref, "recent", str(item.get("detail", "")), "recent"))
+        return hits
+
+    def remember(self, record: RecordRef, detail: str = "") -> None:
+        """Put ``record`` at the top of the recently used list (kept to RECENT_LIMIT)."""
+        items = [
+            {"entity": h.record.entity, "id": h.record.id, "name": h.record.name,
+             "detail": h.detail}
+            for h in self.recent()
+            if h.key != (record.entity, record.id.lower())
+        ]
+        items.insert(0, {"entity": record.entity, "id": record.id, "name": record.name,
+                         "detail": detail})
+        self._store().save_settings(RECENT_KIND, {"records": items[:RECENT_LIMIT]})
+
+    # -- step 1: local ------------------------------------------------------------------------
+    def local(self, text: str, *, limit: int = 30) -> list[RegardingHit]:
+        """Recent records matching ``text`` (all of them when ``text`` is blank), then the
+        cached address books. Never touches the network."""
+        text = text.strip()
+        recent = [h for h in self.recent() if not text or _matches(text, h.record.name, h.detail)]
+        if not text:
+            return recent
+        book = AddressBook(self._store())
+        cached = [e for e in book.search(text, limit=limit * 2)
+                  if e.record.entity not in NOT_REGARDING]
+        hits = [
+            RegardingHit(e.record, e.record.entity,
+                         " · ".join(p for p in (e.company, e.email) if p), "cache")
+            for e in cached[:limit]
+        ]
+        return group_hits([*recent, *hits])
+
+    # -- step 2: the CRM -------------------------------------------------------------------------
+    def remote(self, text: str, *, per_type: int = 10) -> list[RegardingHit]:
+        """Ask the CRM, one query per type. Raises ``CrmError`` (the picker says so and
+        keeps the local results)."""
+        text = text.strip()
+        if not text or self.crm is None:
+            return []
+        hits: list[RegardingHit] = []
+        for entity in self.entities:
+            spec = CRM_SPECS.get(entity)
+            if spec is None:
+                continue
+            hits.extend(self._query(spec, _contains_filter(spec, text), per_type))
+        return group_hits(hits)
+
+    def related(self, contact: RecordRef, *, per_type: int = 10) -> list[RegardingHit]:
+        """For a contact: its parent account, then the open opportunities and active cases of
+        the contact and of that account. Raises ``CrmError``."""
+        if self.crm is None or contact.entity != "contact":
+            return []
+        row = self.crm.get("contacts", contact.id, select=["contactid", "_parentcustomerid_value"],
+                           annotations=True)
+        parent_id = row.get("_parentcustomerid_value")
+        parent_type = row.get("_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname",
+                              "account")
+        hits: list[RegardingHit] = []
+        owners = [contact.id]
+        if parent_id and parent_type == "account":
+            name = str(row.get(f"_parentcustomerid_value{FORMATTED}") or "")
+            hits.append(RegardingHit(RecordRef("account", str(parent_id).lower(), name),
+                                     "account", "Account of this contact", "crm", contact))
+            owners.append(str(parent_id))
+        for entity, lookups in (("opportunity", ("customerid", "parentcontactid",
+                                                 "parentaccountid")),
+                                ("incident", ("customerid",))):
+            spec = CRM_SPECS[entity]
+            who = " or ".join(f"_{lk}_value eq {_guid(o)}" for lk in lookups for o in owners)
+            for hit in self._query(spec, f"({who}) and {spec.open_filter}", per_type):
+                hits.append(RegardingHit(hit.record, hit.group, hit.detail, "crm", contact))
+        return hits
+
+    def _query(self, spec: CrmSearchSpec, filter_: str, top: int) -> list[RegardingHit]:
+        assert self.crm is not None
+        select = [spec.key, spec.name]
+        if spec.detail:
+            select.append(spec.detail)
+        if spec.detail_lookup:
+            select.append(f"_{spec.detail_lookup}_value")
+        rows: list[dict[str, Any]] = []
+        for page in self.crm.query_pages(spec.set_name, select=select, filter=filter_,
+                                         orderby=spec.name, top=top,
+                                         annotations=spec.detail_lookup is not None):
+            rows.extend(page)
+            if len(rows) >= top:
+                break
+        hits = []
+        for row in rows[:top]:
+            record = RecordRef(spec.entity, str(row[spec.key]).lower(), str(row.get(spec.name)
+                                                                            or ""))
+            parts = []
+            if spec.detail_lookup:
+                parts.append(str(row.get(f"_{spec.detail_lookup}_value{FORMATTED}") or ""))
+            if spec.detail:
+                parts.append(str(row.get(spec.detail) or ""))
+            hits.append(RegardingHit(record, spec.entity, " · ".join(p for p in parts if p),
+                                     "crm"))
+        return hits
+
+
+def _contains_filter(spec: CrmSearchSpec, text: str) -> str:
+    """Every word must appear in one of the searched attributes; open records only."""
+    clauses = []
+    for word in text.split():
+        literal = odata_string(word)
+        ors = " or ".join(f"contains({attr},{literal})" for attr in spec.search)
+        clauses.append(f"({ors})")
+    return " and ".join([*clauses, spec.open_filter])
+
+
+def _guid(value: str) -> str:
+    """A GUID literal for ``$filter`` (only hex digits and dashes survive)."""
+    return "".join(ch for ch in value if ch in "0123456789abcdefABCDEF-")
+
+
+def browse(store: Store, entity: str | None = None, *, offset: int = 0,
+           limit: int = 200) -> list[RegardingHit]:
+    """A page of the cached address books by name (the address-book dialog's browse mode,
+    before anything is typed)."""
+    sql = "SELECT entity, record_id, name, email, company FROM ab_records"
+    args: list[Any] = []
+    if entity:
+        sql += " WHERE entity = ?"
+        args.append(entity)
+    sql += " ORDER BY name COLLATE NOCASE, record_id LIMIT ? OFFSET ?"
+    args.extend((int(limit), int(offset)))
+    return [
+        RegardingHit(RecordRef(e, rid, name or ""), e,
+                     " · ".join(p for p in (company, email) if p), "cache")
+        for e, rid, name, email, company in store.conn.execute(sql, args)
+    ]
+
+
+__all__ = [
+    "CRM_SPECS",
+    "ENTITY_LABELS",
+    "GROUP_ORDER",
+    "RegardingHit",
+    "RegardingSearch",
+    "browse",
+    "group_hits",
+]

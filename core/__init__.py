@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("trackbox")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+def __getattr__(name: str) -> str:
+    # Looked up lazily: importlib.metadata costs ~0.1 s, which every start-up would pay.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("trackbox")
+        except PackageNotFoundError:  # a source tree that is not installed
+            return "0.0.0+unknown"
+    raise AttributeError(f"module 'core' has no attribute {name!r}")

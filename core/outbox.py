@@ -1,0 +1,379 @@
+"""The durable queue of CRM operations (the ``outbox`` table of the store).
+
+Every user action that changes the CRM (track, untrack, set regarding, send a Pending Send
+mail, create a record, save per-user settings) becomes one row here *before* anything touches
+the network, so that work done offline, or interrupted by a crash, is carried out later — once.
+
+Exactly once, how:
+
+- The CRM side of each operation is idempotent, so replaying an operation whose effect already
+  happened is harmless: promotion is keyed by the MIME Message-ID (``DeliverPromoteEmail``
+  returns the existing activity), untracking an activity that no longer exists counts as done
+  (404 → done), set-regarding and settings are PATCHes, records are created by upsert on a
+  GUID chosen when the operation was queued.
+- The local side (tracked state, correlation index) is applied in the *same* SQLite
+  transaction that marks the operation done. A crash between the CRM's answer and that commit
+  therefore replays the (idempotent) CRM call and applies the local effect once.
+- Operations on the same message run in queue order: an operation waits while an earlier one
+  on its Message-ID is queued or parked (vdirsyncer-style "decide, then apply" per item).
+
+Failures: a transient one (connection, timeout, 429/5xx) backs off exponentially with jitter,
+capped, and stops the replay (the CRM is away: the next operations would fail the same way); a
+permanent one parks the operation with the CRM's own message for the user to retry or discard;
+an authentication error stops the replay without counting an attempt.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
+from core.mail import MailAuthError, MailError, MailUnavailable
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 15 * 60.0
+
+
+class OpKind(enum.StrEnum):
+    PROMOTE = "promote"
+    UNTRACK = "untrack"
+    SET_REGARDING = "set_regarding"
+    SEND_PENDING = "send_pending"
+    CREATE_RECORD = "create_record"
+    UPDATE_USER_SETTINGS = "update_user_settings"
+
+
+class OpState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # only ever in memory: on disk a running operation is still queued
+    PARKED = "parked"
+    DONE = "done"
+    DISCARDED = "discarded"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One queued operation as stored."""
+
+    id: int
+    kind: OpKind
+    key: str
+    message_id: str | None
+    payload: dict[str, Any]
+    state: OpState
+    attempts: int
+    next_attempt_at: float
+    last_error_code: str | None
+    last_error: str | None
+    result: dict[str, Any] | None
+    created: datetime
+    updated: datetime
+
+
+class PermanentFailure(Exception):
+    """Raised by an applier for a failure that retrying cannot fix (parks the operation)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class TransientFailure(Exception):
+    """Raised by an applier for a failure worth retrying later (e.g. the mailbox is away)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did. ``stopped`` says why it stopped early (``None``: queue drained of
+    everything that was ready)."""
+
+    done: list[int] = field(default_factory=list)
+    parked: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    stopped: str | None = None  # "offline" | "auth" | "cancelled"
+    error: str | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.stopped not in ("offline", "auth")
+
+
+#: ``apply(op, checkpoint) -> result``: performs the CRM side; ``checkpoint(dict)`` durably
+#: records progress of a multi-step operation (merged into ``op.result`` on a re-run).
+Applier = Callable[[Operation, Callable[[dict[str, Any]], None]], dict[str, Any]]
+#: ``commit(op, result)``: the local effect, run inside the transaction that marks it done.
+Committer = Callable[[Operation, dict[str, Any]], None]
+
+_COLUMNS = ("id, kind, idempotency_key, message_id, payload_json, state, attempts, "
+            "next_attempt_at, last_error_code, last_error_message, result_json, created_at, "
+            "updated_at")
+
+
+def _row(values: tuple[Any, ...]) -> Operation:
+    (id_, kind, key, mid, payload, state, attempts, nxt, code, msg, result, created,
+     updated) = values
+    return Operation(
+        id=id_, kind=OpKind(kind), key=key, message_id=mid, payload=json.loads(payload),
+        state=OpState(state), attempts=attempts, next_attempt_at=nxt, last_error_code=code,
+        last_error=msg, result=json.loads(result) if result else None,
+        created=datetime.fromisoformat(created), updated=datetime.fromisoformat(updated),
+    )
+
+
+def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S,
+                  rng: random.Random | None = None) -> float:
+    """Exponential backoff with "equal jitter": between half and all of ``base * 2**(n-1)``,
+    never more than ``cap``, so many clients do not retry in lockstep."""
+    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
+    return ceiling / 2 + (rng or random).random() * ceiling / 2
+
+
+class Outbox:
+    """The queue on one store connection (one thread). See the module docstring."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
+                 rng: random.Random | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.running: int | None = None
+
+    # -- enqueue ----------------------------------------------------------------------------
+
+    def enqueue(self, kind: OpKind, payload: dict[str, Any], *, key: str,
+                message_id: str | None = None) -> int:
+        """Queue an operation (joins the caller's transaction, if any). An identical operation
+        still queued as the last one for the same key is not queued twice."""
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+        now = _now()
+        with self.store.transaction() as conn:
+            last = conn.execute(
+                "SELECT id, kind, payload_json, state FROM outbox WHERE idempotency_key = ?"
+                " AND state IN ('queued', 'parked') ORDER BY id DESC LIMIT 1", (key,),
+            ).fetchone()
+            if last and last[1] == kind.value and last[2] == text and last[3] == "queued":
+                return int(last[0])
+            cursor = conn.execute(
+                "INSERT INTO outbox (kind, idempotency_key, message_id, payload_json, state,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (kind.value, key, message_id, text, now, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get(self, op_id: int) -> Operation | None:
+        row = self.store.conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (op_id,)).fetchone()
+        return self._with_running(_row(row)) if row else None
+
+    def pending(self) -> list[Operation]:
+        """Queued and parked operations, oldest first (what the queue view lists)."""
+        rows = self.store.conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state IN ('queued', 'parked') ORDER BY id")
+        return [self._with_running(_row(r)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("queued", "parked", "done", "discarded"), 0)
+        for state, n in self.store.conn.execute(
+                "SELECT state, count(*) FROM outbox GROUP BY state"):
+            counts[state] = n
+        return counts
+
+    def pending_for(self, message_id: str) -> list[Operation]:
+        rows = self.store.conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ? AND state IN "
+            "('queued', 'parked') ORDER BY id", (message_id,))
+        return [_row(r) for r in rows]
+
+    def ready(self, limit: int = 100) -> list[Operation]:
+        """Queued operations due now whose earlier operations on the same message are done."""
+        rows = self.store.conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox AS o WHERE state = 'queued' AND next_attempt_at <= ?"
+            " AND (message_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS e WHERE"
+            " e.message_id = o.message_id AND e.id < o.id AND e.state IN ('queued', 'parked')))"
+            " ORDER BY id LIMIT ?", (self.clock(), limit))
+        return [_row(r) for r in rows]
+
+    def _with_running(self, op: Operation) -> Operation:
+        if op.id == self.running and op.state is OpState.QUEUED:
+            return _replace_state(op, OpState.RUNNING)
+        return op
+
+    # -- user actions -----------------------------------------------------------------------
+
+    def retry(self, op_id: int) -> Operation:
+        """Queue a parked (or backing-off) operation again, to run at the next replay."""
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET state = 'queued', next_attempt_at = 0, updated_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'parked')", (_now(), op_id))
+            if cursor.rowcount == 0:
+                raise LookupError(f"no queued or parked operation {op_id}")
+        op = self.get(op_id)
+        assert op is not None
+        return op
+
+    def discard(self, op_id: int, on_discard: Callable[[Operation], None] | None = None
+                ) -> Operation:
+        """Give up an operation; ``on_discard`` undoes its local *pending* look in the same
+        transaction."""
+        with self.store.transaction() as conn:
+            op = self.get(op_id)
+            if op is None or op.state not in (OpState.QUEUED, OpState.PARKED, OpState.RUNNING):
+                raise LookupError(f"no queued or parked operation {op_id}")
+            conn.execute("UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ?",
+                         (_now(), op_id))
+            if on_discard:
+                on_discard(op)
+        return op
+
+    def purge_finished(self, older_than_s: float = 7 * 86400) -> int:
+        """Forget done/discarded operations older than the given age."""
+        cutoff = datetime.fromtimestamp(self.clock() - older_than_s, UTC).isoformat()
+        with self.store.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM outbox WHERE state IN ('done', 'discarded') AND updated_at < ?",
+                (cutoff,)).rowcount
+
+    # -- replay -----------------------------------------------------------------------------
+
+    def replay(self, apply: Applier, commit: Committer | None = None, *,
+               on_parked: Committer | None = None, cancel: threading.Event | None = None,
+               max_ops: int | None = None) -> ReplayResult:
+        """Run ready operations in order until none is ready, the CRM goes away, or
+        ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
+        ``on_parked(op, {"error": …})`` marks the local copy failed in the parking transaction.
+        """
+        result = ReplayResult()
+        seen: set[int] = set()
+        while True:
+            batch = [op for op in self.ready() if op.id not in seen]
+            if not batch:
+                return result
+            for op in batch:
+                if cancel is not None and cancel.is_set():
+                    result.stopped = "cancelled"
+                    return result
+                if max_ops is not None and len(seen) >= max_ops:
+                    return result
+                seen.add(op.id)
+                outcome = self._run_one(op, apply, commit, on_parked, result)
+                if outcome is not None:
+                    result.stopped = outcome
+                    return result
+
+    def _run_one(self, op: Operation, apply: Applier, commit: Committer | None,
+                 on_parked: Committer | None, result: ReplayResult) -> str | None:
+        self.running = op.id
+        try:
+            outcome = apply(op, lambda progress: self._checkpoint(op, progress))
+        except (CrmUnavailable, MailUnavailable, TransientFailure, TimeoutError,
+                ConnectionError) as exc:
+            retry_after = getattr(exc, "retry_after", None)
+            self._defer(op, exc, retry_after)
+            result.deferred.append(op.id)
+            result.error = str(exc)
+            log.info("outbox op=%d kind=%s deferred: %s", op.id, op.kind, _kind_of(exc))
+            return "offline"
+        except (CrmAuthError, MailAuthError) as exc:
+            result.error = str(exc)
+            log.warning("outbox op=%d kind=%s stopped: authentication refused", op.id, op.kind)
+            return "auth"
+        except (CrmPermanentError, MailError, PermanentFailure) as exc:
+            self._park(op, exc, on_parked)
+            result.parked.append(op.id)
+            log.warning("outbox op=%d kind=%s parked: %s", op.id, op.kind, _kind_of(exc))
+            return None
+        finally:
+            self.running = None
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'done', attempts = attempts + 1, result_json = ?,"
+                " last_error_code = NULL, last_error_message = NULL, updated_at = ?"
+                " WHERE id = ? AND state = 'queued'",
+                (json.dumps(outcome, default=str), _now(), op.id))
+            if commit is not None:
+                commit(op, outcome)
+        result.done.append(op.id)
+        log.debug("outbox op=%d kind=%s done", op.id, op.kind)
+        return None
+
+    def _checkpoint(self, op: Operation, progress: dict[str, Any]) -> None:
+        merged = {**(op.result or {}), **progress}
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE outbox SET result_json = ?, updated_at = ? WHERE id = ?",
+                         (json.dumps(merged, default=str), _now(), op.id))
+
+    def _defer(self, op: Operation, exc: BaseException, retry_after: float | None) -> None:
+        attempts = op.attempts + 1
+        delay = backoff_delay(attempts, rng=self.rng)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, BACKOFF_CAP_S))
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error_code = ?,"
+                " last_error_message = ?, updated_at = ? WHERE id = ?",
+                (attempts, self.clock() + delay, _kind_of(exc), str(exc)[:2000], _now(), op.id))
+
+    def _park(self, op: Operation, exc: BaseException, on_parked: Committer | None) -> None:
+        code = getattr(exc, "code", "") or _kind_of(exc)
+        message = getattr(exc, "message", "") or str(exc)
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'parked', attempts = attempts + 1,"
+                " last_error_code = ?, last_error_message = ?, updated_at = ? WHERE id = ?",
+                (code, message[:2000], _now(), op.id))
+            if on_parked is not None:
+                on_parked(op, {"error": message, "code": code})
+
+
+def _replace_state(op: Operation, state: OpState) -> Operation:
+    from dataclasses import replace
+
+    return replace(op, state=state)
+
+
+def _kind_of(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__}" + (f" {status}" if status else "")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def keys_for(ops: Iterable[Operation]) -> set[str]:
+    return {op.key for op in ops}
+
+
+__all__ = [
+    "BACKOFF_CAP_S",
+    "Applier",
+    "Committer",
+    "OpKind",
+    "OpState",
+    "Operation",
+    "Outbox",
+    "PermanentFailure",
+    "ReplayResult",
+    "TransientFailure",
+    "backoff_delay",
+]

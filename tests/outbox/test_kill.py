@@ -1,0 +1,120 @@
+"""Effect exactly once: a client process replaying a 500-operation outbox is SIGKILLed at
+random points, 20 times, and restarted; the CRM (read back over its HTTP API) must then hold
+every promoted mail exactly once, no untracked mail, and every regarding set."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from core import demo_data
+from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
+from core.outbox import OpKind, Outbox
+from core.store import Store
+from core.sync.operations import promote_payload, regarding_payload, untrack_payload
+from crmserver import RunningServer
+from tests.plugins.crm import crm_http_client
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLS = 20
+
+
+def _header(run: str, i: int) -> MessageHeader:
+    return MessageHeader(
+        ref=MailRef("Inbox", str(i)), message_id=f"<kill-{run}-{i}@test.example>",
+        subject=f"Order {i}", sender=Address("jane.doe@fabrikam.example", "Jane Doe"),
+        to=(Address(demo_data.ME.email, demo_data.ME.full_name),),
+    )
+
+
+def _build_queue(store: Store, run: str, rng: random.Random, contact: RecordRef
+                 ) -> tuple[set[str], set[str], set[str]]:
+    """380 promotions, 100 untracks (after their promotion), 20 set-regarding."""
+    outbox = Outbox(store)
+    promoted = [_header(run, i) for i in range(380)]
+    untracked = {h.message_id for h in rng.sample(promoted, 100)}
+    refiled = {h.message_id for h in rng.sample(
+        [h for h in promoted if h.message_id not in untracked], 20)}
+    ops: list[tuple[OpKind, dict, str]] = []
+    for h in promoted:
+        ops.append((OpKind.PROMOTE, promote_payload(
+            h, regarding=None, reason=Reason("manual", "test"), source="user",
+            body="<p>small</p>"), h.message_id))
+    # Follow-up operations go in at random later positions; per-message order is kept.
+    for mid in list(untracked) + list(refiled):
+        kind = OpKind.UNTRACK if mid in untracked else OpKind.SET_REGARDING
+        payload = (untrack_payload(mid, None) if kind is OpKind.UNTRACK
+                   else regarding_payload(mid, contact))
+        first = next(i for i, op in enumerate(ops) if op[2] == mid)
+        ops.insert(rng.randint(first + 1, len(ops)), (kind, payload, mid))
+    assert len(ops) == 500
+    with store.transaction():
+        for kind, payload, mid in ops:
+            outbox.enqueue(kind, payload, key=mid, message_id=mid)
+    return {h.message_id for h in promoted}, untracked, refiled
+
+
+def _run(args: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tests.outbox.replayer", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(
+        fresh_crm: RunningServer, tmp_path: Path) -> None:
+    rng = random.Random(int(os.environ.get("KILL_SEED", "0")) or None)
+    run = uuid.uuid4().hex[:8]
+    with crm_http_client(fresh_crm) as http:
+        contact = http.get("contacts", params={"$select": "contactid", "$top": "1"}).json()
+    contact_ref = RecordRef("contact", contact["value"][0]["contactid"])
+    store_path = tmp_path / "store.sqlite"
+    with Store.open(store_path) as store:
+        promoted, untracked, refiled = _build_queue(store, run, rng, contact_ref)
+    args = [str(store_path), fresh_crm.url, demo_data.ME.email, demo_data.DEMO_PASSWORD]
+
+    kills = 0
+    for _ in range(KILLS):
+        proc = _run(args)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.35))  # a random kill point, not a timing assertion
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        proc.stdout.close()
+    final = _run(args)
+    out, _ = final.communicate(timeout=300)
+    assert final.returncode == 0 and "drained" in out
+    assert kills >= KILLS // 2, "the replay finished before most kills: not a useful test"
+
+    found: dict[str, list[dict]] = {}
+    with crm_http_client(fresh_crm) as http:
+        url: str | None = "emails"
+        params: dict[str, str] | None = {
+            "$select": "activityid,messageid,_regardingobjectid_value",
+            "$filter": f"startswith(messageid,'<kill-{run}-')"}
+        while url:
+            body = http.get(url, params=params, headers={"Prefer": "odata.maxpagesize=500"})
+            body.raise_for_status()
+            data = body.json()
+            for row in data["value"]:
+                found.setdefault(row["messageid"], []).append(row)
+            url, params = data.get("@odata.nextLink"), None
+
+    duplicated = {m: len(r) for m, r in found.items() if len(r) > 1}
+    assert duplicated == {}, f"promoted more than once: {duplicated}"
+    assert set(found) == promoted - untracked
+    for mid in refiled:
+        assert found[mid][0]["_regardingobjectid_value"] == contact_ref.id
+    with Store.open(store_path) as store:
+        assert Outbox(store).counts()["done"] == 500
+        for mid in list(promoted)[:50]:
+            expected = TrackState.NOT_TRACKED if mid in untracked else TrackState.TRACKED
+            assert store.track_state_of(mid) is expected

@@ -101,9 +101,13 @@ def seed_demo(storage: Storage) -> bool:
         return False
     with storage.transaction():
         ensure_organisation(storage)
+        # One slow hash for the shared demo password keeps start-up fast (tests start many
+        # servers); users added later get their own salt.
+        shared = hash_password(demo.DEMO_PASSWORD)
         for i, user in enumerate(demo.USERS):
             add_user(storage, first=user.first, last=user.last, email=user.email,
-                     password=demo.DEMO_PASSWORD, title=user.title, admin=(i == 0))
+                     password=demo.DEMO_PASSWORD, title=user.title, admin=(i == 0),
+                     password_hash=shared)
         me = user_id(demo.ME.email)
         ins = storage.insert
         for acc in demo.ACCOUNTS:

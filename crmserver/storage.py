@@ -81,6 +81,7 @@ class Storage:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.conn.execute("PRAGMA busy_timeout=10000")
+        self.conn.execute("PRAGMA cache_size=-65536")  # 64 MB: paging reads whole tables
         self._create_schema()
         self._columns = {name: columns(e) for name, e in ENTITIES.items()}
 

@@ -31,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -137,6 +137,13 @@ def _row(values: tuple[Any, ...]) -> Operation:
     )
 
 
+@dataclass
+class OutboxStatus:
+    """Shared between the threads of one workspace: which operation is running now."""
+
+    running: int | None = None
+
+
 def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S,
                   rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter": between half and all of ``base * 2**(n-1)``,
@@ -149,11 +156,19 @@ class Outbox:
     """The queue on one store connection (one thread). See the module docstring."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, status: OutboxStatus | None = None) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
-        self.running: int | None = None
+        self.status = status or OutboxStatus()
+
+    @property
+    def running(self) -> int | None:
+        return self.status.running
+
+    @running.setter
+    def running(self, op_id: int | None) -> None:
+        self.status.running = op_id
 
     # -- enqueue ----------------------------------------------------------------------------
 
@@ -196,6 +211,11 @@ class Outbox:
                 "SELECT state, count(*) FROM outbox GROUP BY state"):
             counts[state] = n
         return counts
+
+    def all_of(self, kind: OpKind) -> list[Operation]:
+        rows = self.store.conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE kind = ? ORDER BY id", (kind.value,))
+        return [_row(r) for r in rows]
 
     def pending_for(self, message_id: str) -> list[Operation]:
         rows = self.store.conn.execute(
@@ -305,12 +325,13 @@ class Outbox:
         finally:
             self.running = None
         with self.store.transaction() as conn:
-            conn.execute(
+            marked = conn.execute(
                 "UPDATE outbox SET state = 'done', attempts = attempts + 1, result_json = ?,"
                 " last_error_code = NULL, last_error_message = NULL, updated_at = ?"
                 " WHERE id = ? AND state = 'queued'",
-                (json.dumps(outcome, default=str), _now(), op.id))
-            if commit is not None:
+                (json.dumps(outcome, default=str), _now(), op.id)).rowcount
+            # Discarded meanwhile, or finished by another replayer: the local effect is theirs.
+            if marked and commit is not None:
                 commit(op, outcome)
         result.done.append(op.id)
         log.debug("outbox op=%d kind=%s done", op.id, op.kind)
@@ -360,10 +381,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def keys_for(ops: Iterable[Operation]) -> set[str]:
-    return {op.key for op in ops}
-
-
 __all__ = [
     "BACKOFF_CAP_S",
     "Applier",
@@ -372,6 +389,7 @@ __all__ = [
     "OpState",
     "Operation",
     "Outbox",
+    "OutboxStatus",
     "PermanentFailure",
     "ReplayResult",
     "TransientFailure",

@@ -1,46 +1,15 @@
-"""One user's working set: local store + mailbox + CRM, and the verbs the GUI and CLI call.
+"""One user's working set: local store + mailbox + CRM, and the verbs the GUI and CLI call
+(contract: ``docs/workspace-api.md``).
 
 Every method blocks (disk, mailbox, network): the GUI runs them on workers. Each thread gets
 its own :class:`~core.store.Store` connection on the same file (SQLite WAL lets readers and one
 writer coexist); the mailbox backend is opened per call because backends are single-threaded.
 
-Verbs return a :class:`Changes` value saying what to refresh (after anki's ``OpChanges``).
-
-CONTRACT (to implement; also in docs/workspace-api.md — the GUI codes against it):
-The sync/outbox engineer OWNS and implements it; the GUI engineer only calls it. Every method
-blocks (the GUI runs it on `desktop/workers.py` workers). Existing, keep working as they are:
-`store()`, `close()`, `record_url(entity, id)`, `sync_mail(progress)`, `load_message(row_id) -> MessageView`,
-`mark_pending(row_ids) -> Changes`, `track(row_ids, regarding=None) -> Changes`,
-`untrack(row_ids) -> Changes`, `owner`, `crm`, `mailbox_name`, dataclass `Changes(folders, messages, row_ids, errors)`.
-To add (names fixed; add fields to the returned dataclasses freely):
-- `enqueue_track(row_ids, regarding: RecordRef | None = None) -> Changes` (fast: durable outbox
-  operations + rows shown PENDING; no network), `enqueue_untrack(row_ids)`,
-  `enqueue_set_regarding(row_ids, regarding: RecordRef)`; `replay_outbox(cancel: threading.Event | None = None) -> Changes`
-  (network; runs queued operations exactly once). `track/untrack` = enqueue + replay.
-- `set_regarding(row_ids, regarding) -> Changes` (= enqueue + replay).
-- `sync_cycle(progress: Callable[[SyncProgress], None] | None = None, cancel: threading.Event | None = None) -> SyncReport`
-  — the full cycle of issue 6; `SyncProgress(step: str, done: int, total: int | None)`;
-  `SyncReport(ok: bool, online: bool, started, finished, changes: Changes, errors: tuple[str, ...])`.
-- `online: bool` property; `set_work_offline(offline: bool) -> None` (when offline: nothing
-  touches the network; enqueue_* still work; going online replays).
-- `last_sync() -> SyncReport | None`.
-- `queue() -> list[QueuedOperation]` (`id, kind, message_id, subject, state ('queued'|'running'|'parked'), attempts, last_error, created`),
-  `retry(op_id) -> Changes`, `discard(op_id) -> Changes`.
-- `user_options() -> UserOptions` and `org_settings() -> OrgSettings` (types from `core/settings.py`,
-  as cached in the store's settings snapshot), `save_user_options(options: UserOptions) -> Changes`
-  (CRM per-user settings → `usersettingscollection` via the outbox when offline; local options → the profile).
-- `local_options() -> LocalOptions` / `save_local_options(LocalOptions)`: `sync_interval_minutes=15`, `folders_to_sync`
-  (None = all), `include_subfolders=True`, `show_tracking_banner=True`, `warn_before_sending_tracked=True`,
-  `colour_tracked=True`, `contacts_scope ('owned'|'all')`, `address_books` (tuple of entity names) —
-  dataclass in `core/profiles.py` or `core/options.py`.
-- `compose_decision(draft: Draft) -> Decision` (would this outgoing mail be tracked, and why — from `core.tracking`),
-  `send(draft: Draft) -> Changes` (through the mailbox; through the outbox when offline; tracked when
-  `draft.track` or the rules say so). `Draft(to, cc, bcc: tuple[Address, ...], subject, body_text,
-  body_html=None, track=False, regarding=None, in_reply_to: int | None = None (row id), attachments=())` in `core/compose.py`.
-- `resolve(addresses) -> list[Party]`, `unresolved_for(row_id) -> tuple[Address, ...]`.
-The GUI engineer owns `core/regarding.py` (search for the regarding picker: local cache first via
-`core/addressbook.py`, then the CRM for accounts, contacts, leads, opportunities, incidents; recently used) and calls it directly.
-
+Changes to the CRM never happen here directly: ``enqueue_*`` writes durable outbox operations
+and shows the messages *pending* (no network); ``replay_outbox`` carries them out exactly once
+(``core/outbox.py``). ``track``/``untrack``/``set_regarding`` are enqueue + replay. Offline —
+chosen (``set_work_offline``) or found (the CRM does not answer) — is a state: verbs keep
+working on the store and the queue, and the next cycle replays.
 """
 
 from __future__ import annotations
@@ -49,28 +18,48 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
-from core.crm import CrmClient, CrmError
-from core.mail import MailBackend, MailError, parse_message
-from core.model import Address, MessageHeader, Reason, RecordRef, TrackState
+from core.addressbook import AddressBook
+from core.compose import Draft, build_mime, draft_header
+from core.correlation import Correlator
+from core.crm import CrmClient
+from core.mail import MailBackend, parse_message
+from core.model import (
+    Address,
+    Decision,
+    MailRef,
+    MessageHeader,
+    Party,
+    Reason,
+    RecordRef,
+    TrackState,
+)
+from core.options import LOCAL_USER_OPTION_KEYS, LocalOptions
+from core.outbox import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
+from core.profiles import Profile, Profiles
 from core.reading import MessageView, build_view
-from core.store import Store
+from core.settings import AutoCreate, OrgSettings, ResolutionPolicy, UserOptions
+from core.store import SqliteCorrelationIndex, Store
+from core.sync.operations import (
+    CrmApplier,
+    LocalEffects,
+    promote_payload,
+    regarding_payload,
+    send_payload,
+    untrack_payload,
+)
+from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
+from core.tracking import TrackContext, decide
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-
-@dataclass(frozen=True)
-class Changes:
-    """What a verb changed, so that each view refreshes only what it shows."""
-
-    folders: bool = False
-    messages: bool = False
-    row_ids: frozenset[int] = frozenset()
-    errors: tuple[str, ...] = ()
+__all__ = ["Changes", "QueuedOperation", "SyncProgress", "SyncReport", "TrackOutcome",
+           "Workspace"]
 
 
 @dataclass(frozen=True)
@@ -88,9 +77,17 @@ class Workspace:
     crm: CrmClient
     owner: Address
     mailbox_name: str = "Mailbox"
+    profile: Profile | None = None
+    profiles: Profiles | None = None
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _stores: list[Store] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cycle_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _replay_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _status: OutboxStatus = field(default_factory=OutboxStatus, repr=False)
+    work_offline: bool = field(default=False, repr=False)
+    _reachable: bool = field(default=True, repr=False)
+    _last: SyncReport | None = field(default=None, repr=False)
 
     # --- plumbing -------------------------------------------------------------------------
     def store(self) -> Store:
@@ -120,33 +117,95 @@ class Workspace:
             "&pagetype=entityrecord"
         )
 
+    def outbox(self) -> Outbox:
+        return Outbox(self.store(), status=self._status)
+
+    # --- online / offline -----------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        return not self.work_offline and self._reachable
+
+    def set_work_offline(self, offline: bool) -> None:
+        """Work offline (nothing touches the network) or go back online, replaying the queue."""
+        self.work_offline = offline
+        log.info("work offline=%s", offline)
+        if not offline:
+            self._reachable = True
+            self.replay_outbox()
+
+    def note_reachable(self, reachable: bool) -> None:
+        if reachable != self._reachable:
+            log.info("crm reachable=%s", reachable)
+        self._reachable = reachable
+
+    # --- settings -------------------------------------------------------------------------
+    def user_id(self) -> str | None:
+        who = self.store().settings("whoami")
+        return str(who["UserId"]) if who else None
+
+    def org_settings(self) -> OrgSettings:
+        row = self.store().settings("organization")
+        return OrgSettings.from_crm(row) if row else OrgSettings()
+
+    def user_options(self) -> UserOptions:
+        store = self.store()
+        row = dict(store.settings("usersettings") or {})
+        local = store.settings("local_user_options") or {}
+        overrides: dict[str, Any] = {"mailbox_addresses": (self.owner.email,)}
+        if "track_replies_to_tracked" in local:
+            overrides["track_replies_to_tracked"] = bool(local["track_replies_to_tracked"])
+        if "resolution_policy" in local:
+            overrides["resolution_policy"] = ResolutionPolicy(local["resolution_policy"])
+        return UserOptions.from_crm(row, **overrides)
+
+    def save_user_options(self, options: UserOptions) -> Changes:
+        """CRM per-user settings go to ``usersettingscollection`` through the outbox;
+        Trackbox-only ones stay in the store."""
+        create = {AutoCreate.NONE: 0, AutoCreate.CONTACT: 1, AutoCreate.LEAD: 2}
+        data = {"incomingemailfilteringmethod": int(options.incoming_filter),
+                "autocreatecontactonpromote": create[options.auto_create]}
+        store = self.store()
+        with store.transaction():
+            row = dict(store.settings("usersettings") or {})
+            row.update(data)
+            store.save_settings("usersettings", row)
+            local = {k: getattr(options, k) for k in LOCAL_USER_OPTION_KEYS}
+            local["resolution_policy"] = options.resolution_policy.value
+            store.save_settings("local_user_options", local)
+            self.outbox().enqueue(OpKind.UPDATE_USER_SETTINGS,
+                                  {"user_id": self.user_id(), "data": data}, key="usersettings")
+        return self.replay_outbox().merge(Changes(settings=True, queue=True))
+
+    def local_options(self) -> LocalOptions:
+        if self.profile is not None:
+            return LocalOptions.from_profile(self.profile.config)
+        data = self.store().settings("local_options")
+        return LocalOptions.from_dict(data) if data else LocalOptions()
+
+    def save_local_options(self, options: LocalOptions) -> Changes:
+        if self.profile is not None:
+            profiles = self.profiles or Profiles()
+            self.profile = profiles.save(self.profile.name, options.apply_to(self.profile.config))
+        else:
+            self.store().save_settings("local_options", options.to_dict())
+        return Changes(settings=True)
+
+    def address_book(self, store: Store | None = None) -> AddressBook:
+        opts = self.local_options()
+        return AddressBook(store or self.store(), contacts_scope=opts.contacts_scope,
+                           entities=opts.address_books, user_id=self.user_id(),
+                           internal_domains=(self.owner.email.rpartition("@")[2],))
+
     # --- mail -----------------------------------------------------------------------------
     def sync_mail(self, progress: Progress | None = None) -> Changes:
-        """Bring the store's folders and headers up to date with the mailbox."""
-        store = self.store()
-        backend = self.open_mailbox()
-        try:
-            folders = backend.folders()
-            store.upsert_folders(folders)
-            total = 0
-            for folder in folders:
-                if progress:
-                    progress(f"Synchronising {folder.path}…")
-                state = store.folder_sync_state(folder.path)
-                for batch in backend.sync(folder.path, state):
-                    if batch.reset:
-                        store.clear_folder(folder.path)
-                    if batch.removed:
-                        store.remove_messages(batch.removed)
-                    if batch.added:
-                        total += store.upsert_headers(batch.added)
-                    if batch.changed:
-                        store.apply_flag_changes(batch.changed)
-                    store.set_folder_sync_state(folder.path, batch.state)
-        finally:
-            backend.close()
-        log.info("mail sync: %d headers stored", total)
-        return Changes(folders=True, messages=True)
+        """Bring the store's folders and headers up to date with the mailbox (no CRM)."""
+        from core.sync.cycle import SyncCycle
+
+        cycle = SyncCycle(self, (lambda p: progress(f"Synchronising {p.step}…"))
+                          if progress else None)
+        cycle.mail_online = True
+        cycle.mail()
+        return Changes(folders=True, messages=True, errors=tuple(cycle.errors))
 
     def load_message(self, row_id: int) -> MessageView:
         """Headers, safe body and tracking facts for the reading pane."""
@@ -154,15 +213,31 @@ class Workspace:
         row = store.message(row_id)
         if row is None:
             raise LookupError(f"message {row_id} is no longer in the store")
+        raw = self._raw(store, row_id, row.header)
+        return build_view(row, parse_message(raw, row.header.ref), record_url=self.record_url)
+
+    def _raw(self, store: Store, row_id: int, header: MessageHeader) -> bytes:
         raw = store.body(row_id)
         if raw is None:
-            backend = self.open_mailbox()
-            try:
-                raw = backend.fetch(row.header.ref)
-            finally:
-                backend.close()
+            with self.open_mailbox() as backend:
+                raw = backend.fetch(header.ref)
             store.put_body(row_id, raw)
-        return build_view(row, parse_message(raw, row.header.ref), record_url=self.record_url)
+        return raw
+
+    def _body_for(self, payload: dict[str, Any]) -> bytes:
+        store = self.store()
+        row = store.message_by_ref(MailRef(str(payload.get("folder")), str(payload.get("uid"))))
+        if row is None:
+            copies = store.messages_by_message_id(str(payload["message_id"]))
+            if not copies:
+                from core.outbox import PermanentFailure
+                raise PermanentFailure("the message is no longer in the mailbox")
+            row = copies[0]
+        return self._raw(store, row.id, row.header)
+
+    def _send_mime(self, mime: bytes) -> None:
+        with self.open_mailbox() as backend:
+            backend.send(mime)
 
     # --- tracking -------------------------------------------------------------------------
     def mark_pending(self, row_ids: Iterable[int]) -> Changes:
@@ -175,86 +250,219 @@ class Workspace:
                                       reason=Reason("manual-pending", "Waiting for the CRM"))
         return Changes(messages=True, row_ids=ids)
 
-    def track(self, row_ids: Sequence[int], regarding: RecordRef | None = None) -> Changes:
-        """Promote each message to an e-mail activity in the CRM (Track in CRM).
-
-        Idempotent by Message-ID: the CRM returns the existing activity for a message it has.
-        A failure on one message marks that message failed and the others carry on.
-        """
-        store = self.store()
-        errors = []
+    def enqueue_track(self, row_ids: Sequence[int], regarding: RecordRef | None = None
+                      ) -> Changes:
+        """Queue "Track in CRM" for each message and show it pending (no network)."""
+        store, outbox = self.store(), self.outbox()
+        reason = Reason("manual", f"Tracked manually by {self.owner.name or 'you'}")
         for rid in row_ids:
             row = store.message(rid)
             if row is None:
                 continue
-            header = row.header
-            try:
-                raw = self._raw(store, rid, header)
-                parsed = parse_message(raw, header.ref)
-                activity_id = self.crm.deliver_promote_email(
-                    message_id=header.message_id,
-                    subject=header.subject,
-                    sender=header.sender or "",
-                    to=header.to,
-                    cc=header.cc,
-                    received_on=header.date or datetime.now(UTC),
-                    body=parsed.html or parsed.text,
-                    extra_properties=_extra_properties(header),
-                )
-            except (CrmError, MailError) as exc:
-                errors.append(f"{header.subject or header.message_id}: {exc}")
-                store.set_track_state(header.message_id, TrackState.FAILED,
-                                      reason=Reason("track-failed", f"Tracking failed: {exc}"))
+            mid = row.header.message_id
+            if row.track_state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER):
+                if regarding is not None:
+                    self.enqueue_set_regarding([rid], regarding)
                 continue
-            info = self.crm.find_emails_by_message_id([header.message_id]).get(header.message_id)
-            store.set_track_state(
-                header.message_id,
-                TrackState.TRACKED,
-                activity_id=activity_id,
-                regarding=regarding or (info.regarding if info else None),
-                reason=Reason("manual", f"Tracked manually by {self.owner.name or 'you'}"),
-            )
-        return Changes(messages=True, row_ids=frozenset(row_ids), errors=tuple(errors))
+            with store.transaction():
+                outbox.enqueue(OpKind.PROMOTE, promote_payload(
+                    row.header, regarding=regarding, reason=reason, source="user"),
+                    key=mid, message_id=mid)
+                store.record_decision(mid, Decision(True, reason, regarding), source="user")
+                store.set_track_state(mid, TrackState.PENDING, regarding=regarding,
+                                      reason=Reason("manual-pending", "Waiting for the CRM"))
+        return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
+
+    def enqueue_untrack(self, row_ids: Sequence[int]) -> Changes:
+        store, outbox = self.store(), self.outbox()
+        for rid in row_ids:
+            row = store.message(rid)
+            if row is None:
+                continue
+            mid = row.header.message_id
+            with store.transaction():
+                outbox.enqueue(OpKind.UNTRACK, untrack_payload(mid, row.activity_id),
+                               key=mid, message_id=mid)
+                store.record_decision(mid, Decision(False, Reason("untracked", "Untracked by "
+                                                                  "you")), source="user")
+                store.set_track_state(mid, TrackState.PENDING, activity_id=row.activity_id,
+                                      reason=Reason("untrack-pending",
+                                                    "Waiting for the CRM to untrack"))
+        return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
+
+    def enqueue_set_regarding(self, row_ids: Sequence[int], regarding: RecordRef) -> Changes:
+        store, outbox = self.store(), self.outbox()
+        for rid in row_ids:
+            row = store.message(rid)
+            if row is None:
+                continue
+            mid = row.header.message_id
+            with store.transaction():
+                if row.track_state not in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
+                                           TrackState.PENDING):
+                    # Setting regarding on an untracked mail tracks it, as in Outlook.
+                    self.enqueue_track([rid], regarding)
+                    continue
+                outbox.enqueue(OpKind.SET_REGARDING, regarding_payload(mid, regarding),
+                               key=mid, message_id=mid)
+                store.set_track_state(mid, TrackState.PENDING, activity_id=row.activity_id,
+                                      regarding=regarding, reason=Reason(
+                                          "regarding-pending", "Waiting for the CRM"))
+        return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
+
+    def replay_now(self, cancel: threading.Event | None = None) -> ReplayResult:
+        """Run the queue (network). Serialised: one replay at a time per workspace."""
+        if self.work_offline:
+            return ReplayResult(stopped="offline")
+        store = self.store()
+        effects = LocalEffects(store, self.org_settings(), self.user_id(), self.owner.name)
+        applier = CrmApplier(self.crm, body_source=self._body_for, send=self._send_mime)
+        with self._replay_lock:
+            result = self.outbox().replay(applier, effects.commit, on_parked=effects.parked,
+                                          cancel=cancel)
+        if result.stopped == "offline":
+            self.note_reachable(False)
+        elif result.done:
+            self.note_reachable(True)
+        return result
+
+    def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
+        result = self.replay_now(cancel)
+        store = self.store()
+        errors = []
+        for op_id in result.parked:
+            op = self.outbox().get(op_id)
+            if op is not None:
+                errors.append(f"{_subject(op.payload) or op.message_id}: {op.last_error}")
+        if result.stopped == "auth":
+            errors.append(f"The CRM refused the sign-in: {result.error}")
+        rows: set[int] = set()
+        for op_id in (*result.done, *result.parked):
+            op = self.outbox().get(op_id)
+            if op is not None and op.message_id:
+                rows.update(r.id for r in store.messages_by_message_id(op.message_id))
+        return Changes(messages=True, row_ids=frozenset(rows), errors=tuple(errors), queue=True)
+
+    def track(self, row_ids: Sequence[int], regarding: RecordRef | None = None) -> Changes:
+        """Promote each message to an e-mail activity in the CRM (Track in CRM)."""
+        return self._with_replay(self.enqueue_track(row_ids, regarding), row_ids)
 
     def untrack(self, row_ids: Sequence[int]) -> Changes:
         """Delete the CRM's copy of each tracked message and mark it not tracked."""
+        return self._with_replay(self.enqueue_untrack(row_ids), row_ids)
+
+    def set_regarding(self, row_ids: Sequence[int], regarding: RecordRef) -> Changes:
+        return self._with_replay(self.enqueue_set_regarding(row_ids, regarding), row_ids)
+
+    def _with_replay(self, queued: Changes, row_ids: Sequence[int]) -> Changes:
+        replayed = self.replay_outbox()
+        return Changes(messages=True, row_ids=frozenset(row_ids) | replayed.row_ids,
+                       errors=replayed.errors, queue=True)
+
+    # --- queue ----------------------------------------------------------------------------
+    def queue(self) -> list[QueuedOperation]:
+        return [
+            QueuedOperation(id=op.id, kind=op.kind.value, message_id=op.message_id,
+                            subject=_subject(op.payload), state=op.state.value,
+                            attempts=op.attempts, last_error=op.last_error, created=op.created,
+                            next_attempt_at=op.next_attempt_at)
+            for op in self.outbox().pending()
+        ]
+
+    def retry(self, op_id: int) -> Changes:
+        self.outbox().retry(op_id)
+        return self.replay_outbox()
+
+    def discard(self, op_id: int) -> Changes:
         store = self.store()
-        errors = []
-        for rid in row_ids:
-            row = store.message(rid)
-            if row is None:
-                continue
-            try:
-                activity_id = row.activity_id
-                if activity_id is None:
-                    found = self.crm.find_emails_by_message_id([row.header.message_id])
-                    info = found.get(row.header.message_id)
-                    activity_id = info.activity_id if info else None
-                if activity_id:
-                    self.crm.delete_email(activity_id)
-            except CrmError as exc:
-                errors.append(f"{row.header.subject or row.header.message_id}: {exc}")
-                continue
-            store.set_track_state(row.header.message_id, TrackState.NOT_TRACKED,
-                                  reason=Reason("untracked", "Untracked by you"))
-        return Changes(messages=True, row_ids=frozenset(row_ids), errors=tuple(errors))
+        effects = LocalEffects(store, self.org_settings())
+        op = self.outbox().discard(op_id, effects.discarded)
+        rows = store.messages_by_message_id(op.message_id) if op.message_id else []
+        return Changes(messages=True, row_ids=frozenset(r.id for r in rows), queue=True)
 
-    def _raw(self, store: Store, row_id: int, header: MessageHeader) -> bytes:
-        raw = store.body(row_id)
-        if raw is None:
-            backend = self.open_mailbox()
-            try:
-                raw = backend.fetch(header.ref)
-            finally:
-                backend.close()
-            store.put_body(row_id, raw)
-        return raw
+    def queued_count(self) -> int:
+        counts = self.outbox().counts()
+        return counts[OpState.QUEUED.value] + counts[OpState.PARKED.value]
+
+    # --- sync -----------------------------------------------------------------------------
+    def sync_cycle(self, progress: Callable[[SyncProgress], None] | None = None,
+                   cancel: threading.Event | None = None) -> SyncReport:
+        """One full cycle (``core.sync.cycle``); never two at once: a call while one runs
+        waits for it and returns its report."""
+        from core.sync.cycle import SyncCycle
+
+        if not self._cycle_lock.acquire(blocking=False):
+            with self._cycle_lock:
+                assert self._last is not None
+                return self._last
+        try:
+            report = SyncCycle(self, progress, cancel).run()
+            self._last = report
+            self.store().save_settings("last_sync", report.to_dict())
+            return report
+        finally:
+            self._cycle_lock.release()
+
+    def last_sync(self) -> SyncReport | None:
+        if self._last is not None:
+            return self._last
+        data = self.store().settings("last_sync")
+        return SyncReport.from_dict(data) if data else None
+
+    # --- compose and addresses ------------------------------------------------------------
+    def _replied(self, draft: Draft) -> MessageHeader | None:
+        if draft.in_reply_to is None:
+            return None
+        row = self.store().message(draft.in_reply_to)
+        return row.header if row else None
+
+    def compose_decision(self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
+                         ) -> Decision:
+        """Would this outgoing mail be tracked, and why."""
+        store = self.store()
+        org = self.org_settings()
+        header = draft_header(draft, self.owner, message_id, self._replied(draft))
+        return decide(header, self.user_options(), org, self.address_book(store),
+                      Correlator(org, SqliteCorrelationIndex(store)),
+                      TrackContext(manual=draft.track, regarding=draft.regarding,
+                                   bcc=draft.bcc))
+
+    def send(self, draft: Draft) -> Changes:
+        """Send through the mailbox (via the outbox, so offline it waits), tracked when the
+        draft says so or the rules do."""
+        domain = self.owner.email.rpartition("@")[2] or "trackbox.invalid"
+        mid = make_msgid(domain=domain)
+        replied = self._replied(draft)
+        mime = build_mime(draft, self.owner, replied=replied, message_id=mid)
+        decision = self.compose_decision(draft, mid)
+        store, outbox = self.store(), self.outbox()
+        with store.transaction():
+            outbox.enqueue(OpKind.SEND_PENDING, send_payload(None, mid, mime, draft.subject),
+                           key=f"send:{mid}", message_id=mid)
+            store.record_decision(mid, decision, source="user")
+            if decision.track:
+                header = draft_header(draft, self.owner, mid, replied)
+                outbox.enqueue(OpKind.PROMOTE, promote_payload(
+                    header, regarding=decision.regarding or draft.regarding,
+                    reason=decision.reason, source="user",
+                    body=draft.body_html or draft.body_text), key=mid, message_id=mid)
+                store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
+        return self.replay_outbox().merge(Changes(queue=True))
+
+    def resolve(self, addresses: Iterable[Address]) -> list[Party]:
+        book = self.address_book()
+        return [Party(a, "to", tuple(book.lookup(a.key))) for a in addresses]
+
+    def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
+        row = self.store().message(row_id)
+        if row is None:
+            return ()
+        h = row.header
+        book = self.address_book()
+        candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
+        return tuple(a for a in candidates
+                     if a.key != self.owner.email.lower() and not book.lookup(a.key))
 
 
-def _extra_properties(header: MessageHeader) -> dict[str, str]:
-    extra = {}
-    if header.in_reply_to:
-        extra["inreplyto"] = header.in_reply_to
-    if header.thread_index:
-        extra["conversationindex"] = header.thread_index
-    return extra
+def _subject(payload: dict[str, Any]) -> str:
+    return str(payload.get("subject") or "")

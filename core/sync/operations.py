@@ -91,7 +91,7 @@ def regarding_payload(message_id: str, regarding: RecordRef) -> dict[str, Any]:
     return {"message_id": message_id, "regarding": _ref(regarding)}
 
 
-def send_payload(activity_id: str, message_id: str, mime: bytes, subject: str
+def send_payload(activity_id: str | None, message_id: str, mime: bytes, subject: str
                  ) -> dict[str, Any]:
     return {"activity_id": activity_id, "message_id": message_id, "subject": subject,
             "mime": base64.b64encode(mime).decode("ascii")}
@@ -192,6 +192,8 @@ class CrmApplier:
             self.send(base64.b64decode(p["mime"]))
             # Recorded at once: a crash after this never sends the mail a second time.
             checkpoint({"smtp_sent": True})
+        if not p.get("activity_id"):
+            return {"smtp_sent": True}  # a mail written here: nothing to mark in the CRM
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.crm.update("emails", p["activity_id"], {
             "statecode": 1, "statuscode": 3, "senton": now, "messageid": p["message_id"]})
@@ -206,7 +208,8 @@ class CrmApplier:
     def _settings(self, op: Operation, _cp: Callable[[dict[str, Any]], None]
                   ) -> dict[str, Any]:
         p = op.payload
-        self.crm.update("usersettingscollection", p["user_id"], p["data"])
+        user_id = p.get("user_id") or self.crm.who_am_i().user_id
+        self.crm.update("usersettingscollection", user_id, p["data"])
         return {}
 
 
@@ -255,7 +258,7 @@ class LocalEffects:
                 p["message_id"], TrackState.TRACKED, activity_id=result["activity_id"],
                 regarding=regarding,
                 reason=Reason("manual-regarding", f"Set regarding {_label(regarding)} by you"))
-        elif op.kind is OpKind.SEND_PENDING:
+        elif op.kind is OpKind.SEND_PENDING and p.get("activity_id"):
             self.store.set_track_state(
                 p["message_id"], TrackState.TRACKED, activity_id=p["activity_id"],
                 reason=Reason("pending-send", "Sent from the CRM through this mailbox"))

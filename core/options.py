@@ -1,0 +1,93 @@
+"""Options kept on this computer (not in the CRM): what to synchronise, how often, and how the
+window shows tracked mail. The CRM's per-user settings are ``core.settings.UserOptions``.
+
+``LocalOptions`` round-trips through the profile's config file (``core.profiles``) when the
+workspace has a profile, and through the store's settings snapshot otherwise (the demo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
+
+#: Trackbox-only user options (not columns of the CRM's usersettings) kept locally.
+LOCAL_USER_OPTION_KEYS = ("track_replies_to_tracked", "resolution_policy")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOptions:
+    sync_interval_minutes: int = 15
+    folders_to_sync: tuple[str, ...] | None = None  # None: every folder
+    include_subfolders: bool = True
+    show_tracking_banner: bool = True
+    warn_before_sending_tracked: bool = True
+    colour_tracked: bool = True
+    contacts_scope: str = "owned"  # "owned" | "all"
+    address_books: tuple[str, ...] = ADDRESS_BOOK_ENTITIES
+
+    def __post_init__(self) -> None:
+        if self.sync_interval_minutes < 1:
+            raise ValueError("sync_interval_minutes must be at least 1")
+        if self.contacts_scope not in ("owned", "all"):
+            raise ValueError("contacts_scope must be 'owned' or 'all'")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["folders_to_sync"] = (list(self.folders_to_sync)
+                                   if self.folders_to_sync is not None else None)
+        data["address_books"] = list(self.address_books)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LocalOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("folders_to_sync") is not None:
+            values["folders_to_sync"] = tuple(values["folders_to_sync"])
+        if "address_books" in values:
+            values["address_books"] = tuple(values["address_books"])
+        return cls(**values)
+
+    @classmethod
+    def from_profile(cls, config: ProfileConfig) -> LocalOptions:
+        opts = dict(config.options)
+        return cls(
+            sync_interval_minutes=config.sync_interval_minutes,
+            folders_to_sync=tuple(config.folders) or None,
+            include_subfolders=config.include_subfolders,
+            show_tracking_banner=bool(opts.get("show_tracking_banner", True)),
+            warn_before_sending_tracked=bool(opts.get("warn_before_sending_tracked", True)),
+            colour_tracked=bool(opts.get("colour_tracked", True)),
+            contacts_scope=config.contacts_scope,
+            address_books=tuple(config.address_book_entities),
+        )
+
+    def apply_to(self, config: ProfileConfig) -> ProfileConfig:
+        """``config`` with these options written into it (other keys kept)."""
+        opts = dict(config.options)
+        opts.update(show_tracking_banner=self.show_tracking_banner,
+                    warn_before_sending_tracked=self.warn_before_sending_tracked,
+                    colour_tracked=self.colour_tracked)
+        return dataclasses.replace(
+            config, sync_interval_minutes=self.sync_interval_minutes,
+            folders=tuple(self.folders_to_sync or ()), include_subfolders=self.include_subfolders,
+            contacts_scope=self.contacts_scope, address_book_entities=tuple(self.address_books),
+            options=opts)
+
+
+def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolders: bool) -> bool:
+    """Whether ``path`` is synchronised: every folder when nothing is chosen; a chosen folder
+    and, by default, its subfolders."""
+    if chosen is None or not chosen:
+        return True
+    for folder in chosen:
+        if path == folder or (include_subfolders and path.startswith(folder.rstrip("/") + "/")):
+            return True
+    return False
+
+
+__all__ = ["LOCAL_USER_OPTION_KEYS", "LocalOptions", "folder_selected"]

@@ -1,0 +1,112 @@
+"""Pending Send: e-mails created in the CRM for a user whose mail goes out through this client.
+
+Each cycle asks the CRM for them with ``BackgroundSendEmail`` (the CRM hands each one to one
+caller only, marking it *Sending*), builds the MIME once — subject with its tracking token,
+a fresh Message-ID — and queues a ``send_pending`` outbox operation, all before anything is
+sent. The outbox then sends it through the mailbox and marks it *Sent* with that Message-ID.
+
+Crash windows: a crash after the CRM handed mail out but before it was queued leaves it
+*Sending* in the CRM; ``orphans`` finds such mail of ours (older than ``ORPHAN_AGE``, so a
+second running client is not raced) and it is queued again. A crash after the SMTP server
+accepted a message but before the outbox recorded it would send it twice; the window is one
+local write wide.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.compose import Draft, build_mime
+from core.crm import CrmClient, odata_string
+from core.model import Address
+
+log = logging.getLogger(__name__)
+
+ORPHAN_AGE = timedelta(minutes=15)
+_MASK_ROLE = {1: "from", 2: "to", 3: "cc", 4: "bcc"}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMail:
+    activity_id: str
+    subject: str
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    body_html: str
+    owner_id: str | None = None
+
+
+def fetch_pending(crm: CrmClient, limit: int = 50) -> list[PendingMail]:
+    """Take this user's Pending Send mail from the CRM (it is *Sending* from now on)."""
+    query = {
+        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression", "EntityName": "email",
+        "ColumnSet": {"AllColumns": True}, "PageInfo": {"Count": limit, "PageNumber": 1},
+    }
+    result = crm.execute_action("BackgroundSendEmail", {"Query": query})
+    rows = result.get("EntityCollection") or []
+    if isinstance(rows, dict):
+        rows = rows.get("Entities") or rows.get("value") or []
+    return [_pending(crm, row) for row in rows if isinstance(row, dict)]
+
+
+def orphans(crm: CrmClient, user_id: str, known: set[str]) -> list[PendingMail]:
+    """Our mail left *Sending* by a crash between hand-out and queueing."""
+    cutoff = (datetime.now(UTC) - ORPHAN_AGE).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = crm.query("emails", filter=(
+        f"statuscode eq 7 and _ownerid_value eq {user_id} and modifiedon lt {cutoff}"),
+        expand="email_activity_parties($select=addressused,participationtypemask,"
+               "_partyid_value)")
+    return [_pending(crm, r) for r in rows if str(r.get("activityid")).lower() not in known]
+
+
+def _pending(crm: CrmClient, row: dict[str, Any]) -> PendingMail:
+    roles: dict[str, list[Address]] = {"to": [], "cc": [], "bcc": []}
+    for party in row.get("email_activity_parties") or []:
+        role = _MASK_ROLE.get(int(party.get("participationtypemask") or 0))
+        if role not in roles:
+            continue
+        email = party.get("addressused") or _party_email(crm, party)
+        if email:
+            roles[role].append(Address(email, party.get("partyidname") or ""))
+    return PendingMail(
+        activity_id=str(row["activityid"]).lower(), subject=str(row.get("subject") or ""),
+        to=tuple(roles["to"]), cc=tuple(roles["cc"]), bcc=tuple(roles["bcc"]),
+        body_html=str(row.get("description") or ""), owner_id=row.get("_ownerid_value"))
+
+
+def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
+    """A party bound by id without ``addressused``: read the record's primary address."""
+    party_id = party.get("_partyid_value")
+    if not party_id:
+        return None
+    for entity_set, column in (("contacts", "emailaddress1"), ("accounts", "emailaddress1"),
+                               ("leads", "emailaddress1"),
+                               ("systemusers", "internalemailaddress")):
+        rows = list(crm.query(entity_set, select=[column],
+                              filter=f"{entity_set[:-1]}id eq {party_id}"))
+        if rows and rows[0].get(column):
+            return str(rows[0][column])
+    return None
+
+
+def mime_for(mail: PendingMail, sender: Address, message_id: str) -> bytes:
+    import html as html_mod
+    import re
+
+    text = html_mod.unescape(re.sub(r"<[^>]+>", " ", mail.body_html)).strip()
+    draft = Draft(to=mail.to, cc=mail.cc, bcc=mail.bcc, subject=mail.subject, body_text=text,
+                  body_html=mail.body_html or None)
+    return build_mime(draft, sender, message_id=message_id)
+
+
+def message_id_for(mail: PendingMail, sender: Address) -> str:
+    domain = sender.email.rpartition("@")[2] or "trackbox.invalid"
+    return f"<crm.{mail.activity_id}@{domain}>"
+
+
+__all__ = ["ORPHAN_AGE", "PendingMail", "fetch_pending", "message_id_for", "mime_for",
+           "odata_string", "orphans"]

@@ -1,0 +1,82 @@
+"""Values the workspace verbs and the sync cycle hand back to the GUI and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a verb changed, so that each view refreshes only what it shows."""
+
+    folders: bool = False
+    messages: bool = False
+    row_ids: frozenset[int] = frozenset()
+    errors: tuple[str, ...] = ()
+    queue: bool = False
+    settings: bool = False
+
+    def merge(self, other: Changes) -> Changes:
+        return Changes(
+            folders=self.folders or other.folders, messages=self.messages or other.messages,
+            row_ids=self.row_ids | other.row_ids, errors=self.errors + other.errors,
+            queue=self.queue or other.queue, settings=self.settings or other.settings)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """One step of a running cycle: ``total`` is None when not known in advance."""
+
+    step: str
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """The outcome of one cycle. ``ok``: every step ran without error; ``online``: the CRM
+    answered. ``counts`` holds figures per step (headers, decisions, promoted, sent …)."""
+
+    ok: bool
+    online: bool
+    started: datetime
+    finished: datetime
+    changes: Changes = Changes()
+    errors: tuple[str, ...] = ()
+    cancelled: bool = False
+    mail_online: bool = True
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "online": self.online, "mail_online": self.mail_online,
+            "cancelled": self.cancelled, "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(), "errors": list(self.errors),
+            "counts": dict(self.counts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SyncReport:
+        return cls(ok=bool(data["ok"]), online=bool(data["online"]),
+                   mail_online=bool(data.get("mail_online", True)),
+                   cancelled=bool(data.get("cancelled")),
+                   started=datetime.fromisoformat(data["started"]),
+                   finished=datetime.fromisoformat(data["finished"]),
+                   errors=tuple(data.get("errors") or ()), counts=dict(data.get("counts") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedOperation:
+    """One outbox operation as the queue view shows it."""
+
+    id: int
+    kind: str
+    message_id: str | None
+    subject: str
+    state: str  # "queued" | "running" | "parked"
+    attempts: int
+    last_error: str | None
+    created: datetime
+    next_attempt_at: float = 0.0

@@ -8,8 +8,8 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from core.model import Folder, FolderRole, TrackState
-from desktop.icons import state_icon
-from desktop.roles import FolderPathRole, TrackStateRole
+from desktop.icons import named_icon, state_icon
+from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole
 
 ROLE_ORDER = {
     FolderRole.INBOX: 0,
@@ -20,9 +20,14 @@ ROLE_ORDER = {
     FolderRole.JUNK: 5,
 }
 
+#: The CRM views: label, the states they list (first one gives the icon), tooltip.
 CRM_VIEWS = (
-    ("Tracked in CRM", TrackState.TRACKED),
-    ("Needs attention", TrackState.NEEDS_ATTENTION),
+    ("Tracked in CRM", (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER),
+     "Every message tracked in the CRM, from all folders"),
+    ("Needs attention", (TrackState.NEEDS_ATTENTION, TrackState.FAILED),
+     "Unresolved or ambiguous addresses, mail flagged for review, failed operations"),
+    ("Pending (queued)", (TrackState.PENDING,),
+     "Messages waiting for the CRM (queued while offline or being sent)"),
 )
 
 
@@ -33,7 +38,11 @@ class FolderTreeModel(QStandardItemModel):
         super().__init__(parent)
         self.setHorizontalHeaderLabels(["Folders"])
 
-    def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox") -> None:
+    def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
+                    counts: dict[TrackState, int] | None = None,
+                    pending_send: str | None = None) -> None:
+        """``counts`` (messages per state) label the CRM views; ``pending_send`` is None when
+        the Pending Send view works, else the reason it is not available yet."""
         self.clear()
         self.setHorizontalHeaderLabels(["Folders"])
         root = QStandardItem(mailbox_name)
@@ -58,11 +67,20 @@ class FolderTreeModel(QStandardItemModel):
         crm.setEditable(False)
         crm.setSelectable(False)
         self.appendRow(crm)
-        for label, state in CRM_VIEWS:
-            view = QStandardItem(state_icon(state), label)
+        for label, states, tip in CRM_VIEWS:
+            n = sum((counts or {}).get(s, 0) for s in states)
+            view = QStandardItem(state_icon(states[0]), f"{label} ({n})" if counts else label)
             view.setEditable(False)
-            view.setData(state, TrackStateRole)
+            view.setData(states[0], TrackStateRole)
+            view.setData(tuple(states), TrackStatesRole)
+            view.setToolTip(tip)
             crm.appendRow(view)
+        send = QStandardItem(named_icon("compose"), "Pending Send")
+        send.setEditable(False)
+        send.setToolTip(pending_send or "CRM mail waiting to go out through this client")
+        if pending_send:
+            send.setEnabled(False)
+        crm.appendRow(send)
 
     def index_of_path(self, path: str) -> QModelIndex | None:
         flags = Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly

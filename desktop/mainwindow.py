@@ -1,51 +1,59 @@
-"""The main window: folder tree | message list over the reading pane, CRM actions.
+"""The main window: folder tree | message list over the reading pane, CRM actions, status bar.
 
 No business rule lives here: every decision comes from ``core`` (through the workspace), and
 every call that touches the mailbox, the CRM or the disk heavily runs on :class:`Workers`.
+Every verb returns a ``Changes`` value; :meth:`MainWindow.apply_changes` is the one place that
+refreshes views from it (after anki's ``operation_did_execute``).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QSplitter,
     QTableView,
-    QToolBar,
     QTreeView,
     QWidget,
 )
 
 from core.model import TrackState
 from core.workspace import Changes, Workspace
+from desktop import actions as actions_mod
+from desktop.capabilities import has, missing_tip
+from desktop.errors import describe
 from desktop.folders import FolderTreeModel
-from desktop.icons import named_icon, state_icon
-from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStateSource
+from desktop.icons import named_icon
+from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
 from desktop.reader import ReadingPane
-from desktop.roles import FolderPathRole, TrackStateRole
+from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole
+from desktop.statusbar import StatusPanel
+from desktop.syncing import SyncController
 from desktop.workers import Workers
 
 log = logging.getLogger(__name__)
 
-NOT_YET = "Not available yet: arrives with the {what}."
-
 
 class MainWindow(QMainWindow):
-    """Emits ``message_shown(row_id)`` when the reading pane shows a message and
-    ``tracking_done(Changes)`` when a Track/Untrack finishes (tests and screenshots use them)."""
+    """Emits ``message_shown(row_id)`` when the reading pane shows a message,
+    ``tracking_done(Changes)`` when a Track/Untrack/Set Regarding finished (replayed, or
+    queued while offline), ``changes_applied(Changes)`` after every refresh, ``mail_synced``
+    after each sync and ``queue_updated(count)`` when the queue count was read."""
 
     message_shown = Signal(int)
     tracking_done = Signal(object)
     mail_synced = Signal()
+    changes_applied = Signal(object)
+    queue_updated = Signal(int)
+    online_changed = Signal(bool)
 
     def __init__(self, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,8 +63,10 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.workers = workers
         self.workspace: Workspace | None = None
-        self._store: Any = None  # the GUI thread's own read connection
+        self.local_options: Any = None
+        self._store: Any = None  # the GUI thread's own read connection (paged list reads)
         self._load_serial = 0
+        self._dialogs: dict[str, Any] = {}
 
         self.folder_model = FolderTreeModel(self)
         self.folder_tree = QTreeView()
@@ -97,122 +107,166 @@ class MainWindow(QMainWindow):
         outer.setSizes([220, 1060])
         self.setCentralWidget(outer)
 
-        self._make_actions()
-        self._make_status_bar()
+        self.actions = actions_mod.make_actions(self)
+        self.context_menu = actions_mod.install(self, self.actions)
+        a = self.actions
+        # Names kept from the walking skeleton (tests use them).
+        self.action_track, self.action_untrack = a.track, a.untrack
+        self.action_set_regarding, self.action_sync_now = a.set_regarding, a.sync_now
+        self.action_work_offline, self.action_options = a.work_offline, a.options
+        self.action_quit = a.quit
+
+        self.status = StatusPanel(self.statusBar())
+        self.status_connection = self.status.connection
+        self.status_sync = self.status.last_sync
+        self.sync = SyncController(workers, self)
+        self.sync.started.connect(lambda: self.status.set_progress("Synchronising…", 0, None))
+        self.sync.progress.connect(self.status.set_progress)
+        self.sync.finished.connect(self._synced)
+        self.sync.failed.connect(self._sync_failed)
+
+        a.track.triggered.connect(self.track_selected)
+        a.untrack.triggered.connect(self.untrack_selected)
+        a.set_regarding.triggered.connect(self.set_regarding_selected)
+        a.view_in_crm.triggered.connect(self.view_in_crm)
+        a.sync_now.triggered.connect(self.sync_now)
+        a.work_offline.toggled.connect(self.set_work_offline)
+        a.options.triggered.connect(self.open_options)
+        a.new_mail.triggered.connect(lambda: self.open_compose("new"))
+        a.reply.triggered.connect(lambda: self.open_compose("reply"))
+        a.reply_all.triggered.connect(lambda: self.open_compose("reply_all"))
+        a.forward.triggered.connect(lambda: self.open_compose("forward"))
+        a.address_book.triggered.connect(lambda: self.open_address_book(""))
+        a.queue.triggered.connect(self.open_queue)
+        a.quit.triggered.connect(self.close)
+        self.status.queue_clicked.connect(self.open_queue)
+        self.reading_pane.banner.resolve_requested.connect(self.open_address_book)
 
         self.folder_tree.selectionModel().currentChanged.connect(self._folder_changed)
         self.message_list.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.message_list.customContextMenuRequested.connect(self._context_menu)
-
-    # --- construction -------------------------------------------------------------------
-    def _action(self, name: str, text: str, *, icon: str | None = None,
-                shortcut: str | None = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if icon:
-            action.setIcon(named_icon(icon) if "." not in icon else state_icon(TrackState(icon)))
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip or text)
-        action.setStatusTip(tip or text)
-        return action
-
-    def _make_actions(self) -> None:
-        self.action_track = self._action("actionTrack", "&Track in CRM", shortcut="Ctrl+T",
-                                         tip="Track the selected messages in the CRM")
-        self.action_track.setIcon(state_icon(TrackState.TRACKED))
-        self.action_untrack = self._action(
-            "actionUntrack", "&Untrack", shortcut="Ctrl+Shift+T",
-            tip="Stop tracking the selected messages and delete their CRM copies")
-        self.action_untrack.setIcon(state_icon(TrackState.NOT_TRACKED))
-        self.action_set_regarding = self._action(
-            "actionSetRegarding", "Set &Regarding…", shortcut="Ctrl+R",
-            tip=NOT_YET.format(what="regarding picker"))
-        self.action_sync_now = self._action("actionSyncNow", "&Sync now", shortcut="F9",
-                                            tip="Synchronise the mailbox now")
-        self.action_work_offline = self._action(
-            "actionWorkOffline", "Work &offline", tip=NOT_YET.format(what="offline queue"))
-        self.action_work_offline.setCheckable(True)
-        self.action_options = self._action("actionOptions", "&Options…",
-                                           tip=NOT_YET.format(what="options dialog"))
-        self.action_quit = self._action("actionQuit", "&Quit", shortcut="Ctrl+Q")
-
-        for action in (self.action_set_regarding, self.action_work_offline, self.action_options):
-            action.setEnabled(False)
-        self.action_track.setEnabled(False)
-        self.action_untrack.setEnabled(False)
-        self.action_sync_now.setEnabled(False)
-
-        self.action_track.triggered.connect(self.track_selected)
-        self.action_untrack.triggered.connect(self.untrack_selected)
-        self.action_sync_now.triggered.connect(self.sync_now)
-        self.action_quit.triggered.connect(self.close)
-
-        toolbar = QToolBar("CRM")
-        toolbar.setObjectName("crmToolBar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.setMovable(False)
-        for action in (self.action_track, self.action_untrack, self.action_set_regarding,
-                       self.action_sync_now, self.action_work_offline, self.action_options):
-            toolbar.addAction(action)
-        self.addToolBar(toolbar)
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.action_work_offline)
-        file_menu.addAction(self.action_options)
-        file_menu.addSeparator()
-        file_menu.addAction(self.action_quit)
-        crm_menu = menu.addMenu("&CRM")
-        for action in (self.action_track, self.action_untrack, self.action_set_regarding,
-                       self.action_sync_now):
-            crm_menu.addAction(action)
-
-    def _make_status_bar(self) -> None:
-        self.status_connection = QLabel("Starting…")
-        self.status_connection.setObjectName("statusConnection")
-        self.status_sync = QLabel("")
-        self.status_sync.setObjectName("statusLastSync")
-        self.statusBar().addPermanentWidget(self.status_sync)
-        self.statusBar().addPermanentWidget(self.status_connection)
+        self.message_list.customContextMenuRequested.connect(
+            lambda pos: self.context_menu.exec(self.message_list.viewport().mapToGlobal(pos)))
+        self._update_actions()
 
     # --- workspace ----------------------------------------------------------------------
     def set_workspace(self, workspace: Workspace) -> None:
-        """Attach the user's workspace and start the first mailbox sync."""
+        """Attach the user's workspace, read its options, and start the first sync."""
         self.workspace = workspace
+        self.sync.set_workspace(workspace)
         self.setWindowTitle(f"Trackbox — {workspace.owner.display()}")
-        self.status_connection.setText(f"Online · {workspace.crm.base_url}")
-        self.action_sync_now.setEnabled(True)
+        self._show_connection()
+        self._update_actions()
+        if has(workspace, "local_options"):
+            self.workers.run(workspace.local_options, self.apply_local_options,
+                             lambda exc: self._say(describe(exc)))
+        else:
+            self.sync.set_interval(15)
         self.sync_now()
 
-    def sync_now(self) -> None:
+    def apply_local_options(self, options: Any) -> None:
+        """Interval, colour coding and banner visibility from the profile's local options."""
+        self.local_options = options
+        self.sync.set_interval(getattr(options, "sync_interval_minutes", 15))
+        self.message_model.set_colour_tracked(bool(getattr(options, "colour_tracked", True)))
+        self.reading_pane.set_banner_enabled(bool(getattr(options, "show_tracking_banner",
+                                                          True)))
+
+    def _online(self) -> bool:
+        ws = self.workspace
+        if ws is None:
+            return False
+        return bool(getattr(ws, "online", True))
+
+    def _show_connection(self, detail: str = "") -> None:
         ws = self.workspace
         if ws is None:
             return
-        self.action_sync_now.setEnabled(False)
-        self.statusBar().showMessage("Synchronising mailbox…")
-        self.workers.run(ws.sync_mail, self._synced, self._sync_failed, serial=True)
+        self.status.set_connection(self._online(), ws.crm.base_url, detail)
 
-    def _synced(self, changes: Changes) -> None:
-        assert self.workspace is not None
+    def _say(self, text: str, msecs: int = 0) -> None:
+        self.statusBar().showMessage(text, msecs)
+
+    # --- sync -----------------------------------------------------------------------------
+    def sync_now(self) -> None:
+        if self.sync.sync_now():
+            self.action_sync_now.setEnabled(False)
+            self._say("Synchronising…")
+
+    def _synced(self, result: Any) -> None:
+        self.status.clear_progress()
         self.action_sync_now.setEnabled(True)
-        if self._store is None:
-            self._store = self.workspace.store()  # GUI-thread connection; reads only
-        current = self._current_folder_key()
-        self.folder_model.set_folders(self._store.folders(), self.workspace.mailbox_name)
-        self.folder_tree.expandAll()
-        self._select_folder(current or "Inbox")
-        self.message_model.refresh()
-        from datetime import datetime
-
-        self.status_sync.setText(f"Last sync {datetime.now().strftime('%H:%M')}")
-        self.statusBar().showMessage("Mailbox synchronised", 3000)
+        changes = getattr(result, "changes", result)
+        errors = tuple(getattr(result, "errors", ()) or ()) or changes.errors
+        if hasattr(result, "online"):
+            self._show_connection("" if result.online else "the CRM cannot be reached")
+        ok = bool(getattr(result, "ok", True))
+        when = getattr(result, "finished", None) or datetime.now()
+        if ok:
+            self.status.set_last_sync(when)
+        self.apply_changes(Changes(folders=True, messages=True, row_ids=changes.row_ids,
+                                   errors=errors))
+        self._say("; ".join(errors) if errors else "Synchronised", 0 if errors else 3000)
         self.mail_synced.emit()
 
     def _sync_failed(self, exc: BaseException) -> None:
+        self.status.clear_progress()
         self.action_sync_now.setEnabled(True)
-        self.statusBar().showMessage(f"Sync failed: {exc}")
-        self.status_connection.setText("Offline")
+        self._say(f"Sync failed. {describe(exc)}")
+        self._show_connection(describe(exc))
+        self.mail_synced.emit()
+
+    # --- refresh ----------------------------------------------------------------------------
+    def apply_changes(self, changes: Changes) -> None:
+        """Refresh what ``changes`` says changed; the one place views are refreshed."""
+        ws = self.workspace
+        if ws is None:
+            return
+        if self._store is None:
+            self._store = ws.store()
+        if changes.folders:
+            self._reload_folders()
+        if changes.messages:
+            self.message_model.refresh()
+        current = self.selected_row_ids()
+        if len(current) == 1 and (changes.messages and (not changes.row_ids
+                                                        or current[0] in changes.row_ids)):
+            self._load(current[0])
+        self.refresh_queue()
+        self.changes_applied.emit(changes)
+
+    def _reload_folders(self) -> None:
+        ws = self.workspace
+        assert ws is not None
+
+        def read() -> tuple[list[Any], dict[TrackState, int]]:
+            store = ws.store()
+            return store.folders(), store.track_state_counts()
+
+        def show(result: tuple[list[Any], dict[TrackState, int]]) -> None:
+            folders, counts = result
+            current = self._current_folder_key()
+            self.folder_model.set_folders(folders, ws.mailbox_name, counts,
+                                          pending_send=missing_tip(ws, "Pending Send",
+                                                                   "pending_send"))
+            self.folder_tree.expandAll()
+            self._select_folder(current or "Inbox")
+
+        self.workers.run(read, show, lambda exc: self._say(describe(exc)))
+
+    def refresh_queue(self) -> None:
+        ws = self.workspace
+        if not has(ws, "queue"):
+            return
+
+        def show(ops: list[Any]) -> None:
+            parked = sum(1 for op in ops if getattr(op, "state", "") == "parked")
+            self.status.set_queue(len(ops), parked)
+            self.queue_updated.emit(len(ops))
+            view = self._dialogs.get("queue")
+            if view is not None:
+                view.show_operations(ops)
+
+        self.workers.run(ws.queue, show, lambda exc: self._say(describe(exc)))  # type: ignore
 
     # --- folders ------------------------------------------------------------------------
     def _current_folder_key(self) -> str | None:
@@ -222,17 +276,22 @@ class MainWindow(QMainWindow):
     def _select_folder(self, path: str) -> None:
         index = self.folder_model.index_of_path(path)
         if index is not None:
-            self.folder_tree.setCurrentIndex(index)
+            if index == self.folder_tree.currentIndex():
+                self.message_model.refresh()
+            else:
+                self.folder_tree.setCurrentIndex(index)
 
     def _folder_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._store is None or not current.isValid():
             return
         path = current.data(FolderPathRole)
-        state = current.data(TrackStateRole)
+        states = current.data(TrackStatesRole) or (
+            (current.data(TrackStateRole),) if current.data(TrackStateRole) else None)
         if path:
             self.message_model.set_source(StoreFolderSource(self._store, path))
-        elif state:
-            self.message_model.set_source(StoreStateSource(self._store, TrackState(state)))
+        elif states:
+            self.message_model.set_source(StoreStatesSource(
+                self._store, tuple(TrackState(s) for s in states)))
         else:
             return
         self.reading_pane.clear()
@@ -249,6 +308,17 @@ class MainWindow(QMainWindow):
         rows = sorted({i.row() for i in self.message_list.selectionModel().selectedRows()})
         return self.message_model.row_ids(rows)
 
+    def select_rows(self, rows: list[int]) -> None:
+        """Select these list rows (tests and keyboard helpers)."""
+        sm = self.message_list.selectionModel()
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        sm.clearSelection()
+        for r in rows:
+            sm.select(self.message_model.index(r, Column.SUBJECT), flags)
+        if rows:
+            sm.setCurrentIndex(self.message_model.index(rows[0], Column.SUBJECT),
+                               QItemSelectionModel.SelectionFlag.NoUpdate)
+
     def _selection_changed(self, *_: Any) -> None:
         self._update_actions()
         ids = self.selected_row_ids()
@@ -256,11 +326,35 @@ class MainWindow(QMainWindow):
             self._load(ids[0])
         elif not ids:
             self.reading_pane.clear()
+        else:
+            self.reading_pane.clear(f"{len(ids)} messages selected.")
 
     def _update_actions(self) -> None:
-        has = bool(self.message_list.selectionModel().selectedRows())
-        self.action_track.setEnabled(has and self.workspace is not None)
-        self.action_untrack.setEnabled(has and self.workspace is not None)
+        ws = self.workspace
+        a = self.actions
+        count = len(self.message_list.selectionModel().selectedRows())
+        gates = {
+            a.track: (count > 0, missing_tip(ws, "Track", "track")),
+            a.untrack: (count > 0, missing_tip(ws, "Untrack", "untrack")),
+            a.set_regarding: (count > 0, missing_tip(ws, "Set Regarding", "set_regarding")),
+            a.view_in_crm: (count == 1 and bool(self.reading_pane.view
+                                                and self.reading_pane.view.activity_url),
+                            None),
+            a.sync_now: (not self.sync.running, missing_tip(ws, "Sync", "sync_mail")),
+            a.work_offline: (True, missing_tip(ws, "Work offline", "set_work_offline")),
+            a.options: (True, missing_tip(ws, "Options", "user_options", "local_options",
+                                          "save_user_options", "save_local_options")),
+            a.new_mail: (True, missing_tip(ws, "Writing mail", "send", "compose_decision")),
+            a.reply: (count == 1, missing_tip(ws, "Reply", "send", "compose_decision")),
+            a.reply_all: (count == 1, missing_tip(ws, "Reply all", "send", "compose_decision")),
+            a.forward: (count == 1, missing_tip(ws, "Forward", "send", "compose_decision")),
+            a.address_book: (True, missing_tip(ws, "Address book", "store")),
+            a.queue: (True, missing_tip(ws, "Queue", "queue", "retry", "discard")),
+        }
+        for action, (usable, tip) in gates.items():
+            action.setEnabled(usable and tip is None)
+            base = action.statusTip()
+            action.setToolTip(tip or base)
 
     def _load(self, row_id: int) -> None:
         ws = self.workspace
@@ -272,35 +366,64 @@ class MainWindow(QMainWindow):
 
         def shown(view: Any) -> None:
             if serial == self._load_serial:  # ignore a slow load the user already left
-                self.reading_pane.show_view(view)
+                self.reading_pane.show_view(view, self.message_model.overlay_state(row_id))
+                self._update_actions()
                 self.message_shown.emit(row_id)
 
         def failed(exc: BaseException) -> None:
             if serial == self._load_serial:
-                self.reading_pane.show_error(f"This message could not be opened: {exc}")
+                self.reading_pane.show_error(f"This message could not be opened. "
+                                             f"{describe(exc)}")
 
         self.workers.run(lambda: ws.load_message(row_id), shown, failed)
 
-    def _context_menu(self, pos: Any) -> None:
-        menu = QMenu(self)
-        for action in (self.action_track, self.action_untrack, self.action_set_regarding):
-            menu.addAction(action)
-        menu.exec(self.message_list.viewport().mapToGlobal(pos))
-
     # --- CRM actions --------------------------------------------------------------------
+    def _run_tracking(self, op: Any, what: str, count: int) -> None:
+        """Run a tracking verb (serial: it writes the store), then replay the outbox when
+        the workspace has one and is online."""
+        ws = self.workspace
+        assert ws is not None
+        self._say(f"{what} {count} message(s)…")
+        queued = has(ws, "replay_outbox")
+
+        def done(changes: Changes) -> None:
+            self.apply_changes(changes)
+            if queued and self._online():
+                self.workers.run(ws.replay_outbox, replayed,  # type: ignore[attr-defined]
+                                 self._tracking_failed, serial=True)
+            else:
+                if queued:
+                    self._say(f"{count} operation(s) queued; they run when you are online.")
+                else:
+                    self._report(changes)
+                self.tracking_done.emit(changes)
+
+        def replayed(changes: Changes) -> None:
+            self.apply_changes(changes)
+            self._report(changes)
+            self.tracking_done.emit(changes)
+
+        self.workers.run(op, done, self._tracking_failed, serial=True)
+
+    def _report(self, changes: Changes) -> None:
+        if changes.errors:
+            self._say("; ".join(changes.errors))
+        else:
+            self._say("Done", 3000)
+
     def track_selected(self) -> None:
         ws = self.workspace
         ids = self.selected_row_ids()
         if ws is None or not ids:
             return
         self.message_model.show_state(ids, TrackState.PENDING)
-        self.statusBar().showMessage(f"Tracking {len(ids)} message(s) in the CRM…")
-
-        def op() -> Changes:
-            ws.mark_pending(ids)
-            return ws.track(ids)
-
-        self.workers.run(op, self._tracking_finished, self._tracking_failed, serial=True)
+        if has(ws, "enqueue_track"):
+            op = lambda: ws.enqueue_track(ids)  # type: ignore[attr-defined]  # noqa: E731
+        else:
+            def op() -> Changes:
+                ws.mark_pending(ids)
+                return ws.track(ids)
+        self._run_tracking(op, "Tracking", len(ids))
 
     def untrack_selected(self) -> None:
         ws = self.workspace
@@ -313,28 +436,141 @@ class MainWindow(QMainWindow):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        self.statusBar().showMessage(f"Untracking {len(ids)} message(s)…")
-        self.workers.run(lambda: ws.untrack(ids), self._tracking_finished,
-                         self._tracking_failed, serial=True)
-
-    def _tracking_finished(self, changes: Changes) -> None:
-        self.message_model.refresh()
-        if changes.errors:
-            self.statusBar().showMessage("; ".join(changes.errors))
+        if has(ws, "enqueue_untrack"):
+            op = lambda: ws.enqueue_untrack(ids)  # type: ignore[attr-defined]  # noqa: E731
         else:
-            self.statusBar().showMessage("Done", 3000)
-        current = self.selected_row_ids()
-        if len(current) == 1 and current[0] in changes.row_ids:
-            self._load(current[0])
-        self.tracking_done.emit(changes)
+            op = lambda: ws.untrack(ids)  # noqa: E731
+        self._run_tracking(op, "Untracking", len(ids))
+
+    def set_regarding_selected(self) -> None:
+        """Open the picker; tracked messages get the new regarding, untracked ones are
+        tracked regarding it (what "Set Regarding" did in the CRM for Outlook)."""
+        ws = self.workspace
+        ids = self.selected_row_ids()
+        if ws is None or not ids or not has(ws, "set_regarding"):
+            return
+        from core.regarding import RegardingSearch
+        from desktop.regarding import RegardingPicker
+
+        picker = RegardingPicker(RegardingSearch(ws.store, ws.crm), self.workers,
+                                 online=self._online(), parent=self)
+        self._dialogs["regarding"] = picker
+
+        def chosen() -> None:
+            ref = picker.selected()
+            if ref is None:
+                return
+            states = self.message_model.states_for_ids(ids)
+            untracked = [i for i in ids if states.get(i) in (TrackState.NOT_TRACKED,
+                                                              TrackState.FAILED, None)]
+            tracked = [i for i in ids if i not in untracked]
+            self.message_model.show_state(ids, TrackState.PENDING)
+
+            def op() -> Changes:
+                out: list[Changes] = []
+                if has(ws, "enqueue_set_regarding"):
+                    if tracked:
+                        out.append(ws.enqueue_set_regarding(tracked, ref))  # type: ignore
+                    if untracked:
+                        out.append(ws.enqueue_track(untracked, ref))  # type: ignore
+                else:
+                    if tracked:
+                        out.append(ws.set_regarding(tracked, ref))  # type: ignore
+                    if untracked:
+                        out.append(ws.track(untracked, ref))
+                return Changes(messages=True, row_ids=frozenset(ids),
+                               errors=tuple(e for c in out for e in c.errors))
+
+            self._run_tracking(op, f"Setting regarding {ref.name} on", len(ids))
+
+        picker.accepted.connect(chosen)
+        picker.open()
+
+    def view_in_crm(self) -> None:
+        view = self.reading_pane.view
+        if view is not None and view.activity_url:
+            QDesktopServices.openUrl(QUrl(view.activity_url))
 
     def _tracking_failed(self, exc: BaseException) -> None:
         self.message_model.refresh()
-        self.statusBar().showMessage(f"Tracking failed: {exc}")
-        self.tracking_done.emit(Changes(messages=True, errors=(str(exc),)))
+        self._say(f"Tracking failed. {describe(exc)}")
+        self.tracking_done.emit(Changes(messages=True, errors=(describe(exc),)))
+
+    # --- offline ------------------------------------------------------------------------------
+    def set_work_offline(self, offline: bool) -> None:
+        ws = self.workspace
+        if ws is None or not has(ws, "set_work_offline"):
+            return
+
+        def op() -> Changes:
+            ws.set_work_offline(offline)  # type: ignore[attr-defined]
+            if not offline and has(ws, "replay_outbox"):
+                return ws.replay_outbox()  # type: ignore[attr-defined]
+            return Changes()
+
+        def done(changes: Changes) -> None:
+            self._show_connection("working offline" if offline else "")
+            self.online_changed.emit(not offline)
+            self.apply_changes(changes)
+            if not offline:
+                self._report(changes)
+                self.sync_now()
+
+        self.workers.run(op, done, lambda exc: self._say(describe(exc)), serial=True)
+
+    # --- dialogs --------------------------------------------------------------------------------
+    def open_options(self) -> None:
+        from desktop.options import OptionsDialog
+
+        if self.workspace is None:
+            return
+        dialog = OptionsDialog(self.workspace, self.workers, parent=self)
+        self._dialogs["options"] = dialog
+        dialog.saved.connect(self.apply_local_options)
+        dialog.open()
+
+    def open_compose(self, mode: str) -> None:
+        from desktop.compose import ComposeWindow
+
+        if self.workspace is None:
+            return
+        view = self.reading_pane.view if mode != "new" else None
+        window = ComposeWindow(self.workspace, self.workers, online=self._online(),
+                               warn_tracked=bool(getattr(self.local_options,
+                                                         "warn_before_sending_tracked", True)))
+        if view is not None:
+            window.prefill(mode, view, self.workspace.owner)
+        window.sent.connect(self.apply_changes)
+        self._dialogs["compose"] = window
+        window.show()
+
+    def open_address_book(self, text: str = "") -> None:
+        from desktop.addressbook import AddressBookDialog
+
+        if self.workspace is None:
+            return
+        dialog = AddressBookDialog(self.workspace.store, self.workers, parent=self)
+        self._dialogs["addressbook"] = dialog
+        if text:
+            dialog.search.setText(text)
+        dialog.open()
+
+    def open_queue(self) -> None:
+        from desktop.queueview import QueueView
+
+        ws = self.workspace
+        if not has(ws, "queue"):
+            return
+        view = QueueView(ws, self.workers, parent=self)
+        view.changed.connect(self.apply_changes)
+        self._dialogs["queue"] = view
+        view.open()
+        self.refresh_queue()
 
     # --- shutdown -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.statusBar().showMessage("Finishing background work…")
+        self._say("Finishing background work…")
+        self.sync.cancel()
+        self.sync.set_interval(0)
         self.workers.wait(10_000)
         super().closeEvent(event)

@@ -86,18 +86,36 @@ class StoreFolderSource:
         )
 
 
-class StoreStateSource:
-    """A :class:`RowSource` over the messages in one tracked state (CRM views)."""
+class StoreStatesSource:
+    """A :class:`RowSource` over the messages in one or more tracked states (the CRM views:
+    "Needs attention" shows flagged and failed messages), newest first per state."""
 
-    def __init__(self, store: Any, state: TrackState) -> None:
+    def __init__(self, store: Any, states: tuple[TrackState, ...]) -> None:
         self.store = store
-        self.state = state
+        self.states = states
+        self._counts: list[int] = []
 
     def count(self) -> int:
-        return int(self.store.track_state_counts().get(self.state, 0))
+        counts = self.store.track_state_counts()
+        self._counts = [int(counts.get(s, 0)) for s in self.states]
+        return sum(self._counts)
 
     def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]:
-        return list(self.store.messages_in_state(self.state, offset, limit))
+        if not self._counts:
+            self.count()
+        out: list[Any] = []
+        start = 0
+        for state, n in zip(self.states, self._counts, strict=True):
+            lo, hi = max(offset, start), min(offset + limit, start + n)
+            if lo < hi:
+                out.extend(self.store.messages_in_state(state, lo - start, hi - lo))
+            start += n
+        return out
+
+
+def StoreStateSource(store: Any, state: TrackState) -> StoreStatesSource:  # noqa: N802
+    """One state (kept for callers of the walking skeleton)."""
+    return StoreStatesSource(store, (state,))
 
 
 def human_size(size: int) -> str:
@@ -180,6 +198,25 @@ class MessageListModel(QAbstractTableModel):
 
     def state_of(self, message: Any) -> TrackState:
         return self._overlay.get(message.id, message.track_state)
+
+    def states_for_ids(self, row_ids: Iterable[int]) -> dict[int, TrackState]:
+        """The shown state of these rows, for those in the cached pages."""
+        wanted = set(row_ids)
+        return {row.id: self.state_of(row) for rows in self._pages.values() for row in rows
+                if row.id in wanted}
+
+    def overlay_state(self, row_id: int) -> TrackState | None:
+        """The state shown ahead of the store (e.g. *pending* right after Track), if any."""
+        return self._overlay.get(row_id)
+
+    def set_colour_tracked(self, on: bool) -> None:
+        """The "colour codes" privacy option: tint rows of tracked mail."""
+        if on != self.colour_tracked:
+            self.colour_tracked = on
+            if self._count:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(self._count - 1, len(Column) - 1),
+                                      [Qt.ItemDataRole.BackgroundRole])
 
     # --- Qt model API ---------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008

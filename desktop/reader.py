@@ -31,8 +31,11 @@ class TrackingBanner(QFrame):
     """Always says whether the message is tracked, regarding what (a link to the CRM record),
     and why."""
 
+    resolve_requested = Signal(str)  # an unresolved address the user wants to resolve
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.enabled_by_user = True
         self.setObjectName("trackingBanner")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
@@ -44,13 +47,19 @@ class TrackingBanner(QFrame):
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setWordWrap(True)
         self.text.setOpenExternalLinks(False)
-        self.text.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        self.text.linkActivated.connect(self._link)
         layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.text, 1)
         self.show_view(None)
 
+    def _link(self, url: str) -> None:
+        if url.startswith("resolve:"):
+            self.resolve_requested.emit(url.removeprefix("resolve:"))
+        else:
+            QDesktopServices.openUrl(QUrl(url))
+
     def show_view(self, view: MessageView | None, state: TrackState | None = None) -> None:
-        if view is None:
+        if view is None or not self.enabled_by_user:
             self.text.setText("")
             self.icon.clear()
             self.setVisible(False)
@@ -74,8 +83,11 @@ class TrackingBanner(QFrame):
         if view.activity_url and state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER):
             parts.append(f'<a href="{html.escape(view.activity_url)}">View in CRM</a>')
         if view.unresolved:
-            names = ", ".join(html.escape(a.email) for a in view.unresolved)
-            parts.append(f'<span style="color:#c62828">Unresolved: {names}</span>')
+            names = ", ".join(
+                f'<span style="color:#c62828">{html.escape(a.display())}</span> '
+                f'<a href="resolve:{html.escape(a.email)}">resolve…</a>'
+                for a in view.unresolved)
+            parts.append(f'<span style="color:#c62828">Unresolved:</span> {names}')
         self.text.setText(" · ".join(parts))
         self.setVisible(True)
 
@@ -120,6 +132,14 @@ class ReadingPane(QWidget):
         layout.addWidget(self.attachments)
         self.view: MessageView | None = None
         self.clear()
+
+    def set_banner_enabled(self, on: bool) -> None:
+        """The "show tracking banner" privacy option."""
+        self.banner.enabled_by_user = on
+        if self.view is not None:
+            self.banner.show_view(self.view)
+        else:
+            self.banner.show_view(None)
 
     def clear(self, message: str = "Select a message to read it.") -> None:
         self.view = None

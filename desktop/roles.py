@@ -14,3 +14,7 @@ TrackStateRole = Qt.ItemDataRole.UserRole + 3  # core.model.TrackState
 TrackReasonRole = Qt.ItemDataRole.UserRole + 4  # str: the decision's reason, for people
 FolderPathRole = Qt.ItemDataRole.UserRole + 5  # str: folder path in the mailbox
 SortKeyRole = Qt.ItemDataRole.UserRole + 6  # raw value a column sorts by
+RegardingHitRole = Qt.ItemDataRole.UserRole + 7  # core.regarding.RegardingHit (picker rows)
+AddressEntryRole = Qt.ItemDataRole.UserRole + 8  # core.regarding.RegardingHit (address book)
+QueuedOperationRole = Qt.ItemDataRole.UserRole + 9  # the workspace's QueuedOperation
+TrackStatesRole = Qt.ItemDataRole.UserRole + 10  # tuple[TrackState, ...]: a CRM view

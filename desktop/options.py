@@ -1,0 +1,327 @@
+"""The Options dialog (``OptionsDialog``): E-mail tracking, Address book, Synchronisation,
+Privacy, Accounts.
+
+It edits the values the workspace returns (``user_options()``: the CRM's per-user settings;
+``local_options()``: this profile's own) with ``dataclasses.replace`` and hands them back to
+``save_user_options`` / ``save_local_options`` on a worker; where they go (the CRM's
+``usersettingscollection``, queued when offline, or the profile) is the workspace's business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.settings import AutoCreate, IncomingFilter
+from desktop.errors import describe
+from desktop.workers import Workers
+
+INCOMING_LABELS = {
+    IncomingFilter.ALL: "All e-mail messages",
+    IncomingFilter.RESPONSES_TO_CRM: "E-mail messages in response to CRM e-mail",
+    IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS:
+        "E-mail messages from CRM leads, contacts and accounts",
+    IncomingFilter.FROM_EMAIL_ENABLED_RECORDS:
+        "E-mail messages from CRM records that are e-mail enabled",
+    IncomingFilter.NONE: "No e-mail messages (track only what I choose)",
+}
+AUTO_CREATE_LABELS = {
+    AutoCreate.NONE: "Do not create records",
+    AutoCreate.CONTACT: "Create contacts for unknown senders",
+    AutoCreate.LEAD: "Create leads for unknown senders",
+}
+BOOK_LABELS = {
+    "contact": "Contacts", "account": "Accounts", "lead": "Leads", "systemuser": "Users",
+    "queue": "Queues", "equipment": "Facilities/equipment",
+}
+
+
+def _page(*widgets: QWidget) -> QWidget:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    for w in widgets:
+        layout.addWidget(w)
+    layout.addStretch(1)
+    return page
+
+
+class OptionsDialog(QDialog):
+    """``loaded`` after the current values are shown; ``saved(local_options)`` after both
+    saves succeeded (the main window applies interval, colours, banner)."""
+
+    loaded = Signal()
+    saved = Signal(object)
+    save_failed = Signal(str)
+
+    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("OptionsDialog")
+        self.setWindowTitle("Options")
+        self.resize(620, 500)
+        self.workspace = workspace
+        self.workers = workers
+        self.user: Any = None
+        self.local: Any = None
+        self.org: Any = None
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("optionsTabs")
+        self.tabs.addTab(self._tracking_tab(), "E-mail tracking")
+        self.tabs.addTab(self._address_book_tab(), "Address book")
+        self.tabs.addTab(self._sync_tab(), "Synchronisation")
+        self.tabs.addTab(self._privacy_tab(), "Privacy")
+        self.tabs.addTab(self._accounts_tab(), "Accounts")
+        self.status = QLabel("Loading your options…")
+        self.status.setObjectName("optionsStatus")
+        self.status.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setObjectName("optionsSave")
+        self.save_button.setEnabled(False)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        self.tabs.setEnabled(False)
+        self._load()
+
+    # --- tabs ---------------------------------------------------------------------------------
+    def _tracking_tab(self) -> QWidget:
+        box = QGroupBox("Track these incoming e-mail messages in the CRM")
+        inner = QVBoxLayout(box)
+        self.incoming = QButtonGroup(self)
+        for value, label in INCOMING_LABELS.items():
+            radio = QRadioButton(label)
+            radio.setObjectName(f"incomingFilter{int(value)}")
+            self.incoming.addButton(radio, int(value))
+            inner.addWidget(radio)
+        self.track_replies = QCheckBox("Track replies to tracked mail, whatever the option "
+                                       "above says")
+        self.track_replies.setObjectName("trackReplies")
+        self.auto_create = QComboBox()
+        self.auto_create.setObjectName("autoCreate")
+        for value, label in AUTO_CREATE_LABELS.items():
+            self.auto_create.addItem(label, value)
+        self.admin_note = QLabel()
+        self.admin_note.setObjectName("automaticTrackingNote")
+        self.admin_note.setWordWrap(True)
+        self.admin_note.setStyleSheet("color: #a86a00;")
+        self.admin_note.setVisible(False)
+        self.crm_note = QLabel("These options are saved to your CRM user settings (queued "
+                               "when you are offline).")
+        self.crm_note.setWordWrap(True)
+        self.crm_note.setStyleSheet("color: #59606a;")
+        return _page(box, self.track_replies, self.auto_create, self.admin_note, self.crm_note)
+
+    def _address_book_tab(self) -> QWidget:
+        self.contacts_scope = QComboBox()
+        self.contacts_scope.setObjectName("contactsScope")
+        self.contacts_scope.addItem("Only the contacts I own (synchronised contacts)", "owned")
+        self.contacts_scope.addItem("All contacts I can see in the CRM", "all")
+        self.books: dict[str, QCheckBox] = {}
+        box = QGroupBox("Address books kept on this computer")
+        inner = QVBoxLayout(box)
+        for entity, label in BOOK_LABELS.items():
+            check = QCheckBox(label)
+            check.setObjectName(f"addressBook_{entity}")
+            self.books[entity] = check
+            inner.addWidget(check)
+        form = QFormLayout()
+        holder = QWidget()
+        holder.setLayout(form)
+        form.addRow("Contacts:", self.contacts_scope)
+        return _page(holder, box)
+
+    def _sync_tab(self) -> QWidget:
+        self.interval = QSpinBox()
+        self.interval.setObjectName("syncInterval")
+        self.interval.setRange(1, 24 * 60)
+        self.interval.setSuffix(" minutes")
+        self.all_folders = QCheckBox("Synchronise every folder")
+        self.all_folders.setObjectName("syncAllFolders")
+        self.folders = QListWidget()
+        self.folders.setObjectName("syncFolders")
+        self.all_folders.toggled.connect(lambda on: self.folders.setEnabled(not on))
+        self.subfolders = QCheckBox("Include subfolders of the chosen folders")
+        self.subfolders.setObjectName("includeSubfolders")
+        form = QFormLayout()
+        holder = QWidget()
+        holder.setLayout(form)
+        form.addRow("Synchronise every:", self.interval)
+        return _page(holder, self.all_folders, self.folders, self.subfolders)
+
+    def _privacy_tab(self) -> QWidget:
+        self.show_banner = QCheckBox("Show the tracking banner above every message")
+        self.show_banner.setObjectName("showTrackingBanner")
+        self.warn_tracked = QCheckBox("Warn me before sending a message that will be tracked")
+        self.warn_tracked.setObjectName("warnBeforeSendingTracked")
+        self.colour_tracked = QCheckBox("Colour tracked messages in the message list")
+        self.colour_tracked.setObjectName("colourTracked")
+        return _page(self.show_banner, self.warn_tracked, self.colour_tracked)
+
+    def _accounts_tab(self) -> QWidget:
+        ws = self.workspace
+        self.crm_url = QLineEdit(ws.crm.base_url)
+        self.crm_url.setObjectName("accountCrmUrl")
+        self.crm_url.setReadOnly(True)
+        self.mailbox = QLineEdit(ws.mailbox_name)
+        self.mailbox.setObjectName("accountMailbox")
+        self.mailbox.setReadOnly(True)
+        self.test_button = QPushButton("Test the CRM connection")
+        self.test_button.setObjectName("accountTest")
+        self.test_result = QLabel()
+        self.test_result.setObjectName("accountTestResult")
+        self.test_result.setWordWrap(True)
+        self.test_button.clicked.connect(self.test_connection)
+        form = QFormLayout()
+        holder = QWidget()
+        holder.setLayout(form)
+        form.addRow("CRM:", self.crm_url)
+        form.addRow("Mailbox:", self.mailbox)
+        note = QLabel("Passwords are kept in the system keyring only. To change an account, "
+                      "run the setup again (trackbox setup) or edit the profile.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #59606a;")
+        return _page(holder, self.test_button, self.test_result, note)
+
+    # --- load ---------------------------------------------------------------------------------
+    def _load(self) -> None:
+        ws = self.workspace
+
+        def read() -> tuple[Any, Any, Any, list[str]]:
+            folders = [f.path for f in ws.store().folders()]
+            return ws.user_options(), ws.org_settings(), ws.local_options(), folders
+
+        def show(result: tuple[Any, Any, Any, list[str]]) -> None:
+            self.user, self.org, self.local, folders = result
+            self._fill(folders)
+            self.tabs.setEnabled(True)
+            self.save_button.setEnabled(True)
+            self.status.setText("")
+            self.loaded.emit()
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(f"Your options could not be read. {describe(exc)}")
+
+        self.workers.run(read, show, failed)
+
+    def _fill(self, folders: list[str]) -> None:
+        u, loc = self.user, self.local
+        button = self.incoming.button(int(u.incoming_filter))
+        if button is not None:
+            button.setChecked(True)
+        self.track_replies.setChecked(u.track_replies_to_tracked)
+        self.auto_create.setCurrentIndex(max(0, self.auto_create.findData(u.auto_create)))
+        if not u.automatic_tracking_enabled:
+            self.admin_note.setText("Your administrator turned automatic tracking off for you: "
+                                    "only the mail you track yourself goes to the CRM.")
+            self.admin_note.setVisible(True)
+        self.contacts_scope.setCurrentIndex(max(0, self.contacts_scope.findData(
+            loc.contacts_scope)))
+        for entity, check in self.books.items():
+            check.setChecked(entity in tuple(loc.address_books))
+        self.interval.setValue(int(loc.sync_interval_minutes))
+        chosen = None if loc.folders_to_sync is None else set(loc.folders_to_sync)
+        self.folders.clear()
+        for path in folders:
+            item = QListWidgetItem(path)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if chosen is None or path in chosen
+                               else Qt.CheckState.Unchecked)
+            self.folders.addItem(item)
+        self.all_folders.setChecked(chosen is None)
+        self.folders.setEnabled(chosen is not None)
+        self.subfolders.setChecked(loc.include_subfolders)
+        self.show_banner.setChecked(loc.show_tracking_banner)
+        self.warn_tracked.setChecked(loc.warn_before_sending_tracked)
+        self.colour_tracked.setChecked(loc.colour_tracked)
+
+    # --- save ---------------------------------------------------------------------------------
+    def edited(self) -> tuple[Any, Any]:
+        """The options as the dialog now shows them (new values; nothing saved)."""
+        user = dataclasses.replace(
+            self.user,
+            incoming_filter=IncomingFilter(self.incoming.checkedId()),
+            track_replies_to_tracked=self.track_replies.isChecked(),
+            auto_create=AutoCreate(self.auto_create.currentData()),
+        )
+        folders = None
+        if not self.all_folders.isChecked():
+            folders = tuple(self.folders.item(i).text() for i in range(self.folders.count())
+                            if self.folders.item(i).checkState() == Qt.CheckState.Checked)
+        local = dataclasses.replace(
+            self.local,
+            sync_interval_minutes=self.interval.value(),
+            folders_to_sync=folders,
+            include_subfolders=self.subfolders.isChecked(),
+            show_tracking_banner=self.show_banner.isChecked(),
+            warn_before_sending_tracked=self.warn_tracked.isChecked(),
+            colour_tracked=self.colour_tracked.isChecked(),
+            contacts_scope=self.contacts_scope.currentData(),
+            address_books=tuple(e for e, c in self.books.items() if c.isChecked()),
+        )
+        return user, local
+
+    def save(self) -> None:
+        if self.user is None or self.local is None:
+            return
+        user, local = self.edited()
+        ws = self.workspace
+        self.save_button.setEnabled(False)
+        self.status.setText("Saving…")
+
+        def op() -> Any:
+            ws.save_local_options(local)
+            if user != self.user:
+                ws.save_user_options(user)
+            return local
+
+        def done(saved: Any) -> None:
+            self.saved.emit(saved)
+            self.accept()
+
+        def failed(exc: BaseException) -> None:
+            self.save_button.setEnabled(True)
+            self.status.setText(f"Your options could not be saved. {describe(exc)}")
+            self.save_failed.emit(describe(exc))
+
+        self.workers.run(op, done, failed, serial=True)
+
+    def test_connection(self) -> None:
+        crm = self.workspace.crm
+        self.test_button.setEnabled(False)
+        self.test_result.setText("Connecting…")
+
+        def done(who: Any) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(f"Connected to the CRM as user {who.user_id}.")
+
+        def failed(exc: BaseException) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(describe(exc))
+
+        self.workers.run(crm.who_am_i, done, failed)

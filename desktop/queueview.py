@@ -1,0 +1,158 @@
+"""The queue view (``QueueView``): operations waiting for the CRM, with Retry and Discard.
+
+Rows are the workspace's ``QueuedOperation`` values (``id, kind, message_id, subject, state,
+attempts, last_error, created``); the main window feeds fresh lists after every change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.errors import describe
+from desktop.roles import QueuedOperationRole
+from desktop.workers import Workers
+
+_Index = QModelIndex | QPersistentModelIndex
+HEADERS = ("Operation", "Message", "State", "Attempts", "Last error", "Queued")
+KIND_LABELS = {"promote": "Track", "track": "Track", "untrack": "Untrack",
+               "set_regarding": "Set regarding", "send": "Send", "create_record": "Create record",
+               "user_settings": "Save options"}
+STATE_LABELS = {"queued": "Waiting", "running": "Running",
+                "parked": "Stopped — needs you"}
+
+
+class QueueModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._ops: list[Any] = []
+
+    def set_operations(self, ops: list[Any]) -> None:
+        self.beginResetModel()
+        self._ops = list(ops)
+        self.endResetModel()
+
+    def operation(self, row: int) -> Any:
+        return self._ops[row] if 0 <= row < len(self._ops) else None
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ops)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
+                and 0 <= section < len(HEADERS)):
+            return HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ops):
+            return None
+        op = self._ops[index.row()]
+        state = str(getattr(op, "state", ""))
+        if role == Qt.ItemDataRole.DisplayRole:
+            created = getattr(op, "created", None)
+            if isinstance(created, datetime):
+                created = created.astimezone().strftime("%Y-%m-%d %H:%M")
+            kind = str(getattr(op, "kind", ""))
+            return (KIND_LABELS.get(kind, kind),
+                    getattr(op, "subject", "") or getattr(op, "message_id", "") or "",
+                    STATE_LABELS.get(state, state),
+                    str(getattr(op, "attempts", 0)),
+                    getattr(op, "last_error", "") or "",
+                    str(created or ""))[index.column()]
+        if role == Qt.ItemDataRole.ForegroundRole and state == "parked":
+            return QBrush(QColor("#c62828"))
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
+            return getattr(op, "last_error", "") or None
+        if role == QueuedOperationRole:
+            return op
+        return None
+
+
+class QueueView(QDialog):
+    """``changed(Changes)`` after a retry or discard (the main window refreshes from it)."""
+
+    changed = Signal(object)
+
+    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("QueueView")
+        self.setWindowTitle("Queued operations")
+        self.resize(820, 360)
+        self.workspace = workspace
+        self.workers = workers
+        self.model = QueueModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("queueTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.status = QLabel()
+        self.status.setObjectName("queueStatus")
+        self.status.setWordWrap(True)
+        self.retry_button = QPushButton("Retry now")
+        self.retry_button.setObjectName("queueRetry")
+        self.discard_button = QPushButton("Discard")
+        self.discard_button.setObjectName("queueDiscard")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.retry_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.discard_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+        self.retry_button.clicked.connect(lambda: self._act("retry"))
+        self.discard_button.clicked.connect(lambda: self._act("discard"))
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update())
+        self._update()
+
+    def show_operations(self, ops: list[Any]) -> None:
+        self.model.set_operations(ops)
+        self.status.setText(f"{len(ops)} operation(s) waiting for the CRM." if ops
+                            else "Nothing is waiting: every operation reached the CRM.")
+        if ops:
+            self.table.selectRow(0)
+        self._update()
+
+    def selected(self) -> Any:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.operation(rows[0].row()) if rows else None
+
+    def _update(self) -> None:
+        has = self.selected() is not None
+        self.retry_button.setEnabled(has)
+        self.discard_button.setEnabled(has)
+
+    def _act(self, verb: str) -> None:
+        op = self.selected()
+        if op is None:
+            return
+        call = getattr(self.workspace, verb)
+        op_id = op.id
+        self.status.setText("Retrying…" if verb == "retry" else "Discarding…")
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(describe(exc))
+
+        self.workers.run(lambda: call(op_id), self.changed.emit, failed, serial=True)

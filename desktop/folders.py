@@ -9,7 +9,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from core.model import Folder, FolderRole, TrackState
 from desktop.icons import named_icon, state_icon
-from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole
+from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
 
 ROLE_ORDER = {
     FolderRole.INBOX: 0,
@@ -40,9 +40,9 @@ class FolderTreeModel(QStandardItemModel):
 
     def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
                     counts: dict[TrackState, int] | None = None,
-                    pending_send: str | None = None) -> None:
-        """``counts`` (messages per state) label the CRM views; ``pending_send`` is None when
-        the Pending Send view works, else the reason it is not available yet."""
+                    pending_send: int | None = None) -> None:
+        """``counts`` (messages per state) label the CRM views; ``pending_send`` is the
+        number of CRM mails waiting to go out (None: unknown)."""
         self.clear()
         self.setHorizontalHeaderLabels(["Folders"])
         root = QStandardItem(mailbox_name)
@@ -75,11 +75,11 @@ class FolderTreeModel(QStandardItemModel):
             view.setData(tuple(states), TrackStatesRole)
             view.setToolTip(tip)
             crm.appendRow(view)
-        send = QStandardItem(named_icon("compose"), "Pending Send")
+        label = "Pending Send" if pending_send is None else f"Pending Send ({pending_send})"
+        send = QStandardItem(named_icon("compose"), label)
         send.setEditable(False)
-        send.setToolTip(pending_send or "CRM mail waiting to go out through this client")
-        if pending_send:
-            send.setEnabled(False)
+        send.setData("pending_send", ViewRole)
+        send.setToolTip("CRM mail waiting to go out through this client (opens the queue)")
         crm.appendRow(send)
 
     def index_of_path(self, path: str) -> QModelIndex | None:

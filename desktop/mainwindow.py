@@ -34,12 +34,15 @@ from desktop.folders import FolderTreeModel
 from desktop.icons import named_icon
 from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
 from desktop.reader import ReadingPane
-from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole
+from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
 from desktop.statusbar import StatusPanel
 from desktop.syncing import SyncController
 from desktop.workers import Workers
 
 log = logging.getLogger(__name__)
+
+#: Outbox operation kinds listed by the "Pending Send" view.
+PENDING_SEND_KINDS = ("send_pending",)
 
 
 class MainWindow(QMainWindow):
@@ -137,9 +140,9 @@ class MainWindow(QMainWindow):
         a.reply_all.triggered.connect(lambda: self.open_compose("reply_all"))
         a.forward.triggered.connect(lambda: self.open_compose("forward"))
         a.address_book.triggered.connect(lambda: self.open_address_book(""))
-        a.queue.triggered.connect(self.open_queue)
+        a.queue.triggered.connect(lambda: self.open_queue())
         a.quit.triggered.connect(self.close)
-        self.status.queue_clicked.connect(self.open_queue)
+        self.status.queue_clicked.connect(lambda: self.open_queue())
         self.reading_pane.banner.resolve_requested.connect(self.open_address_book)
 
         self.folder_tree.selectionModel().currentChanged.connect(self._folder_changed)
@@ -238,16 +241,18 @@ class MainWindow(QMainWindow):
         ws = self.workspace
         assert ws is not None
 
-        def read() -> tuple[list[Any], dict[TrackState, int]]:
+        def read() -> tuple[list[Any], dict[TrackState, int], int | None]:
             store = ws.store()
-            return store.folders(), store.track_state_counts()
+            sends = None
+            if has(ws, "queue"):
+                sends = sum(1 for op in ws.queue()  # type: ignore[attr-defined]
+                            if op.kind in PENDING_SEND_KINDS)
+            return store.folders(), store.track_state_counts(), sends
 
-        def show(result: tuple[list[Any], dict[TrackState, int]]) -> None:
-            folders, counts = result
+        def show(result: tuple[list[Any], dict[TrackState, int], int | None]) -> None:
+            folders, counts, sends = result
             current = self._current_folder_key()
-            self.folder_model.set_folders(folders, ws.mailbox_name, counts,
-                                          pending_send=missing_tip(ws, "Pending Send",
-                                                                   "pending_send"))
+            self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends)
             self.folder_tree.expandAll()
             self._select_folder(current or "Inbox")
 
@@ -283,6 +288,9 @@ class MainWindow(QMainWindow):
 
     def _folder_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._store is None or not current.isValid():
+            return
+        if current.data(ViewRole) == "pending_send":
+            self.open_queue(kinds=PENDING_SEND_KINDS)
             return
         path = current.data(FolderPathRole)
         states = current.data(TrackStatesRole) or (
@@ -443,8 +451,8 @@ class MainWindow(QMainWindow):
         self._run_tracking(op, "Untracking", len(ids))
 
     def set_regarding_selected(self) -> None:
-        """Open the picker; tracked messages get the new regarding, untracked ones are
-        tracked regarding it (what "Set Regarding" did in the CRM for Outlook)."""
+        """Open the picker, then set the chosen record on the selection (core tracks the
+        untracked ones regarding it, as the CRM for Outlook did)."""
         ws = self.workspace
         ids = self.selected_row_ids()
         if ws is None or not ids or not has(ws, "set_regarding"):
@@ -460,28 +468,12 @@ class MainWindow(QMainWindow):
             ref = picker.selected()
             if ref is None:
                 return
-            states = self.message_model.states_for_ids(ids)
-            untracked = [i for i in ids if states.get(i) in (TrackState.NOT_TRACKED,
-                                                              TrackState.FAILED, None)]
-            tracked = [i for i in ids if i not in untracked]
             self.message_model.show_state(ids, TrackState.PENDING)
-
-            def op() -> Changes:
-                out: list[Changes] = []
-                if has(ws, "enqueue_set_regarding"):
-                    if tracked:
-                        out.append(ws.enqueue_set_regarding(tracked, ref))  # type: ignore
-                    if untracked:
-                        out.append(ws.enqueue_track(untracked, ref))  # type: ignore
-                else:
-                    if tracked:
-                        out.append(ws.set_regarding(tracked, ref))  # type: ignore
-                    if untracked:
-                        out.append(ws.track(untracked, ref))
-                return Changes(messages=True, row_ids=frozenset(ids),
-                               errors=tuple(e for c in out for e in c.errors))
-
-            self._run_tracking(op, f"Setting regarding {ref.name} on", len(ids))
+            if has(ws, "enqueue_set_regarding"):
+                op = lambda: ws.enqueue_set_regarding(ids, ref)  # type: ignore  # noqa: E731
+            else:
+                op = lambda: ws.set_regarding(ids, ref)  # type: ignore  # noqa: E731
+            self._run_tracking(op, f"Setting regarding {ref.name or ref.entity} on", len(ids))
 
         picker.accepted.connect(chosen)
         picker.open()
@@ -503,10 +495,8 @@ class MainWindow(QMainWindow):
             return
 
         def op() -> Changes:
-            ws.set_work_offline(offline)  # type: ignore[attr-defined]
-            if not offline and has(ws, "replay_outbox"):
-                return ws.replay_outbox()  # type: ignore[attr-defined]
-            return Changes()
+            ws.set_work_offline(offline)  # type: ignore[attr-defined]  # online: replays
+            return Changes(messages=True, queue=True)
 
         def done(changes: Changes) -> None:
             self._show_connection("working offline" if offline else "")
@@ -555,13 +545,13 @@ class MainWindow(QMainWindow):
             dialog.search.setText(text)
         dialog.open()
 
-    def open_queue(self) -> None:
+    def open_queue(self, kinds: tuple[str, ...] | None = None) -> None:
         from desktop.queueview import QueueView
 
         ws = self.workspace
         if not has(ws, "queue"):
             return
-        view = QueueView(ws, self.workers, parent=self)
+        view = QueueView(ws, self.workers, kinds=kinds, parent=self)
         view.changed.connect(self.apply_changes)
         self._dialogs["queue"] = view
         view.open()

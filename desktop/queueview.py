@@ -29,9 +29,9 @@ from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Operation", "Message", "State", "Attempts", "Last error", "Queued")
-KIND_LABELS = {"promote": "Track", "track": "Track", "untrack": "Untrack",
-               "set_regarding": "Set regarding", "send": "Send", "create_record": "Create record",
-               "user_settings": "Save options"}
+KIND_LABELS = {"promote": "Track", "untrack": "Untrack", "set_regarding": "Set regarding",
+               "send_pending": "Send", "create_record": "Create record",
+               "update_user_settings": "Save options"}
 STATE_LABELS = {"queued": "Waiting", "running": "Running",
                 "parked": "Stopped — needs you"}
 
@@ -91,10 +91,13 @@ class QueueView(QDialog):
 
     changed = Signal(object)
 
-    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Any, workers: Workers, *, kinds: tuple[str, ...] | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("QueueView")
-        self.setWindowTitle("Queued operations")
+        self.kinds = kinds
+        self.setWindowTitle("Pending Send" if kinds == ("send_pending",)
+                            else "Queued operations")
         self.resize(820, 360)
         self.workspace = workspace
         self.workers = workers
@@ -128,6 +131,8 @@ class QueueView(QDialog):
         self._update()
 
     def show_operations(self, ops: list[Any]) -> None:
+        if self.kinds is not None:
+            ops = [op for op in ops if op.kind in self.kinds]
         self.model.set_operations(ops)
         self.status.setText(f"{len(ops)} operation(s) waiting for the CRM." if ops
                             else "Nothing is waiting: every operation reached the CRM.")

@@ -18,3 +18,4 @@ RegardingHitRole = Qt.ItemDataRole.UserRole + 7  # core.regarding.RegardingHit (
 AddressEntryRole = Qt.ItemDataRole.UserRole + 8  # core.regarding.RegardingHit (address book)
 QueuedOperationRole = Qt.ItemDataRole.UserRole + 9  # the workspace's QueuedOperation
 TrackStatesRole = Qt.ItemDataRole.UserRole + 10  # tuple[TrackState, ...]: a CRM view
+ViewRole = Qt.ItemDataRole.UserRole + 11  # str: a special folder-tree view ("pending_send")

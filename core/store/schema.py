@@ -211,7 +211,7 @@ CREATE INDEX tracked_emails_smart ON tracked_emails (smart_key) WHERE smart_key 
 """
 
 # v4: address-book search index rebuilt: the default tokenizer (so "contoso" finds
-# "alex@contoso.example"), prefix indexes for type-ahead, and triggers that stand aside while
+# "alex@contoso.example") and triggers that stand aside while
 # ab_bulk holds a row, so a first population loads plain rows and rebuilds the index once
 # (three times faster than row-by-row trigger inserts).
 V4 = """
@@ -223,7 +223,7 @@ CREATE TABLE ab_bulk (active INTEGER PRIMARY KEY);
 CREATE VIRTUAL TABLE ab_fts USING fts5 (
     name, email, company,
     content = 'ab_records', content_rowid = 'rowid',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3'
+    tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER ab_records_ai AFTER INSERT ON ab_records
 WHEN NOT EXISTS (SELECT 1 FROM ab_bulk) BEGIN

@@ -133,6 +133,8 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # 32 MiB page cache: 100,000-row folders and address books stay in memory.
+            conn.execute("PRAGMA cache_size = -32768")
             migrate(conn, text)
         except BaseException:
             conn.close()

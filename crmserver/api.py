@@ -55,9 +55,9 @@ class Api:
         rest = request.path_params.get("rest", "")
         base = f"{str(request.base_url).rstrip('/')}/api/data/v{version}"
         segments = split_path(rest)
+        caller = self.service.auth.authenticate(request)
         if segments and segments[0].name == "$metadata" and len(segments) == 1:
             return await self.service.metadata.csdl(request)
-        caller = self.service.auth.authenticate(request)
         if not segments:
             return self.service.metadata.service_document(base)
         first = segments[0]

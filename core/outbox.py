@@ -265,6 +265,12 @@ class Outbox:
                 on_discard(op)
         return op
 
+    def reset_backoff(self) -> int:
+        """Make every queued operation due now (the CRM is back: no reason to wait)."""
+        with self.store.transaction() as conn:
+            return conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'"
+                                " AND next_attempt_at > 0").rowcount
+
     def purge_finished(self, older_than_s: float = 7 * 86400) -> int:
         """Forget done/discarded operations older than the given age."""
         cutoff = datetime.fromtimestamp(self.clock() - older_than_s, UTC).isoformat()

@@ -130,12 +130,16 @@ class Workspace:
         self.work_offline = offline
         log.info("work offline=%s", offline)
         if not offline:
-            self._reachable = True
+            self.note_reachable(True)
+            self.outbox().reset_backoff()
             self.replay_outbox()
 
     def note_reachable(self, reachable: bool) -> None:
+        """The CRM answered (or not). Back from unreachable, queued work is due at once."""
         if reachable != self._reachable:
             log.info("crm reachable=%s", reachable)
+            if reachable:
+                self.outbox().reset_backoff()
         self._reachable = reachable
 
     # --- settings -------------------------------------------------------------------------
@@ -260,7 +264,9 @@ class Workspace:
             if row is None:
                 continue
             mid = row.header.message_id
-            if row.track_state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER):
+            # Tracked by someone else: tracking it too links the same activity (one per
+            # Message-ID in the CRM) and shows it as mine.
+            if row.track_state is TrackState.TRACKED:
                 if regarding is not None:
                     self.enqueue_set_regarding([rid], regarding)
                 continue

@@ -11,38 +11,50 @@ from core.model import MailRef, TrackState
 from core.store import SCHEMA_VERSION, SchemaTooNew, Store
 from core.store.schema import migrate
 
-V1_SQL = (Path(__file__).parent / "schema_v1.sql").read_text()
+HERE = Path(__file__).parent
+V1_SQL = (HERE / "schema_v1.sql").read_text()
+SAMPLE = """
+INSERT INTO folders (path, name, role, sync_state) VALUES ('Inbox', 'Inbox', 'inbox', 's1');
+INSERT INTO messages (folder, uid, message_id, subject, date, date_ts, track_state,
+                      activity_id, reason_code, reason_text)
+VALUES ('Inbox', '7', '<old@x>', 'Old mail', '2023-05-01T10:00:00+00:00', 1682935200,
+        'tracked', 'act-1', 'manual', 'Tracked by you.');
+INSERT INTO tracking (message_id, track_state, activity_id, updated_at)
+VALUES ('<old@x>', 'tracked', 'act-1', '2023-05-01T10:00:00+00:00');
+INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text)
+VALUES ('<old@x>', '2023-05-01T10:00:00+00:00', 'user', 1, 'manual', 'Tracked by you.');
+INSERT INTO settings_snapshot VALUES ('organization', '{"trackingprefix": "CRM:"}',
+                                      '2023-05-01T10:00:00+00:00');
+"""
+# Rows for tables that later versions added, inserted when the version has them.
+SAMPLE_SINCE = {
+    2: """
+INSERT INTO ab_records (entity, record_id, name, email, email_key, company)
+VALUES ('contact', 'c-1', 'Nancy Davolio', 'nancy@fabrikam.example',
+        'nancy@fabrikam.example', 'Fabrikam Inc.');
+""",
+    3: """
+INSERT INTO tracked_emails (activity_id, message_id, token, token_key, smart_key)
+VALUES ('act-1', '<old@x>', 'CRM:0001001', 'crm:0001001', 'old mail');
+""",
+}
 
 
-def _make_v1(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    conn.executescript(V1_SQL)
-    conn.executescript(
-        """
-        INSERT INTO folders (path, name, role, sync_state) VALUES ('Inbox', 'Inbox', 'inbox', 's1');
-        INSERT INTO messages (folder, uid, message_id, subject, date, date_ts, track_state,
-                              activity_id, reason_code, reason_text)
-        VALUES ('Inbox', '7', '<old@x>', 'Old mail', '2023-05-01T10:00:00+00:00', 1682935200,
-                'tracked', 'act-1', 'manual', 'Tracked by you.');
-        INSERT INTO tracking (message_id, track_state, activity_id, updated_at)
-        VALUES ('<old@x>', 'tracked', 'act-1', '2023-05-01T10:00:00+00:00');
-        INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text)
-        VALUES ('<old@x>', '2023-05-01T10:00:00+00:00', 'user', 1, 'manual', 'Tracked by you.');
-        INSERT INTO settings_snapshot VALUES ('organization', '{"trackingprefix": "CRM:"}',
-                                              '2023-05-01T10:00:00+00:00');
-        PRAGMA user_version = 1;
-        """
-    )
-    conn.close()
+def frozen_schema(version: int) -> str:
+    """The DDL of ``version`` as released (tests/core_store/schema_v<N>.sql)."""
+    return (HERE / f"schema_v{version}.sql").read_text()
 
 
 def _make_version(path: Path, version: int) -> None:
-    if version == 1:
-        _make_v1(path)
-        return
-    _make_v1(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn, str(path), target=version)
+    """A database exactly as Trackbox with schema ``version`` left it, with sample rows."""
+    conn = sqlite3.connect(path)
+    conn.executescript(frozen_schema(version))
+    conn.executescript(SAMPLE)
+    for since, sql in SAMPLE_SINCE.items():
+        if version >= since:
+            conn.executescript(sql)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
     conn.close()
 
 
@@ -58,19 +70,39 @@ def test_opens_every_earlier_version(tmp_path: Path, version: int) -> None:
         assert store.folder_sync_state("Inbox") == "s1"
         assert store.audit_log("<old@x>")[0].reason.code == "manual"
         assert store.settings("organization") == {"trackingprefix": "CRM:"}
+        if version >= 2:  # the search index is rebuilt by v4 and finds old rows
+            from core.addressbook import AddressBook
+
+            book = AddressBook(store)
+            assert [r.id for r in book.lookup("NANCY@fabrikam.example")] == ["c-1"]
+            assert [e.record.id for e in book.search("fabrikam")] == ["c-1"]
+        if version >= 3:
+            from core.store import SqliteCorrelationIndex
+
+            found = SqliteCorrelationIndex(store).by_token("CRM:0001001")
+            assert found is not None and found.activity_id == "act-1"
 
 
-def test_v1_fixture_matches_migration_1(tmp_path: Path) -> None:
-    """The frozen v1 DDL and MIGRATIONS[0] must produce the same schema."""
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_released_migrations_are_unchanged(tmp_path: Path, version: int) -> None:
+    """The frozen DDL of every released version equals what MIGRATIONS[:version] builds:
+    editing a released migration (instead of adding one) fails here."""
     frozen = sqlite3.connect(tmp_path / "a.sqlite")
-    frozen.executescript(V1_SQL)
+    frozen.executescript(frozen_schema(version))
     built = sqlite3.connect(tmp_path / "b.sqlite", isolation_level=None)
-    migrate(built, "b", target=1)
+    migrate(built, "b", target=version)
 
     def schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-        return conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+        return conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        ).fetchall()
 
     assert schema(frozen) == schema(built)
+
+
+def test_every_earlier_version_has_a_frozen_schema() -> None:
+    for version in range(1, SCHEMA_VERSION):
+        assert frozen_schema(version).strip()
 
 
 def test_reopen_is_idempotent(tmp_path: Path) -> None:

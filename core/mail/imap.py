@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
+from imapclient.response_parser import parse_fetch_response
 
 from core.mail.base import (
     TRACKED_KEYWORD,
@@ -49,8 +50,6 @@ T = TypeVar("T")
 
 _FIELDS = (b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO "
            b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]")
-_FIELDS_KEY = b"BODY[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO " \
-    b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]"
 _SPECIAL_USE = {b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "deleted",
                 b"\\junk": "junk", b"\\inbox": "inbox"}
 _STATE_PREFIX = "imap1:"
@@ -68,7 +67,7 @@ class ImapBackend(MailBackend):
                  ssl_context: ssl.SSLContext | None = None, smtp_url: str | None = None,
                  smtp_user: str | None = None, smtp_password: str | None = None,
                  save_sent: bool = True, use_condstore: bool = True,
-                 timeout: float = 60.0) -> None:
+                 use_qresync: bool = True, timeout: float = 60.0) -> None:
         if security not in ("tls", "starttls", "none"):
             raise MailProtocolError("unknown IMAP security", server_says=security)
         self.host, self.port, self.security = host, port, security
@@ -77,11 +76,13 @@ class ImapBackend(MailBackend):
         self.timeout = timeout
         self.save_sent = save_sent
         self.use_condstore = use_condstore
+        self.use_qresync = use_qresync
         self.smtp = (SmtpSender(smtp_url, user=smtp_user or user,
                                 password=smtp_password if smtp_password is not None else password,
                                 ssl_context=ssl_context) if smtp_url else None)
         self._client: IMAPClient | None = None
         self._condstore = False
+        self._qresync = False
         self._selected: str | None = None
         self._select_info: dict[bytes, Any] = {}
         self._names: dict[str, str] = {}  # neutral path -> IMAP name
@@ -106,7 +107,11 @@ class ImapBackend(MailBackend):
                 client.login(self.user, self.password)
             caps = client.capabilities()
             self._condstore = self.use_condstore and b"CONDSTORE" in caps
-            if self._condstore and b"ENABLE" in caps:
+            self._qresync = (self._condstore and self.use_qresync and b"QRESYNC" in caps
+                             and b"ENABLE" in caps)
+            if self._qresync:
+                client.enable("QRESYNC")  # implies CONDSTORE
+            elif self._condstore and b"ENABLE" in caps:
                 client.enable("CONDSTORE")
         except imap_exc.LoginError as exc:
             raise MailAuthError("IMAP login refused", server_says=_text(exc)) from exc
@@ -215,6 +220,8 @@ class ImapBackend(MailBackend):
         if self._selected != folder or readonly is False and self._select_info.get(b"READ-ONLY"):
             try:
                 self._select_info = c.select_folder(name, readonly=readonly)
+            except imap_exc.IMAPClientAbortError:
+                raise  # connection lost: _run reconnects
             except imap_exc.IMAPClientError as exc:
                 self._selected = None
                 raise MailNotFound("cannot open folder", server_says=_text(exc),
@@ -245,14 +252,20 @@ class ImapBackend(MailBackend):
             last = old["l"]
             new_uids = sorted(u for u in self._run(
                 "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
-            gone: set[int] = set()
-            if exists != len(known) + len(new_uids):
-                present = set(self._run("SEARCH", lambda c: c.search(["ALL"])))
-                gone = known - present
-                new_uids = sorted(u for u in present if u > last)
+            if self._qresync and old["m"] and known:
+                # One round trip: flags changed since the old MODSEQ, and VANISHED UIDs.
+                changed, gone = self._qresync_changes(folder, validity, known, last,
+                                                      old["m"], modseq)
+            else:
+                gone = set()
+                if exists != len(known) + len(new_uids):
+                    present = set(self._run("SEARCH", lambda c: c.search(["ALL"])))
+                    gone = known - present
+                    new_uids = sorted(u for u in present if u > last)
+                changed = self._changes(folder, validity, known - gone, old["m"], modseq)
             known -= gone
+            changed = [c for c in changed if int(c.ref.uid.partition(":")[2]) in known]
             removed = tuple(MailRef(folder, f"{validity}:{u}") for u in sorted(gone))
-            changed = self._changes(folder, validity, known, old["m"], modseq)
         yield from self._added(folder, validity, modseq, known, last, new_uids, batch_size,
                                removed, changed, reset)
 
@@ -277,6 +290,28 @@ class ImapBackend(MailBackend):
                                       TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
         return out
 
+    def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
+                         since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
+        if modseq <= since:
+            return [], set()
+
+        def run(c: IMAPClient) -> tuple[dict[int, Any], list[bytes]]:
+            untagged = c._imap.untagged_responses
+            untagged.pop("VANISHED", None)
+            rows = _fetch_range(c, f"1:{last}", ["FLAGS"],
+                                [f"CHANGEDSINCE {since}", "VANISHED"])
+            return rows, untagged.pop("VANISHED", [])
+        rows, vanished = self._run("FETCH", run)
+        gone: set[int] = set()
+        for line in vanished:
+            gone |= _seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
+        gone &= known
+        out = [FlagChange(MailRef(folder, f"{validity}:{uid}"), _is_read(data),
+                          kws := _keywords(data.get(b"FLAGS", ())),
+                          TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+               for uid, data in sorted(rows.items()) if uid in known and uid not in gone]
+        return out, gone
+
     def _added(self, folder: str, validity: int, modseq: int, known: set[int], last: int,
                new_uids: list[int], batch_size: int, removed: tuple[MailRef, ...],
                changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
@@ -287,18 +322,21 @@ class ImapBackend(MailBackend):
             if chunk:
                 rows = self._run("FETCH", lambda c, ch=chunk: (
                     self._select(c, folder),
-                    c.fetch(ch, ["FLAGS", "RFC822.SIZE", _FIELDS]))[1])
+                    _fetch_range(c, _uids_to_seqset(set(ch)), ["FLAGS", "RFC822.SIZE", _FIELDS],
+                                 []))[1])
                 for uid in chunk:
                     data = rows.get(uid)
                     if data is None:  # expunged meanwhile
                         continue
                     kws = _keywords(data.get(b"FLAGS", ()))
+                    block = next((v for k, v in data.items()
+                                  if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
                     headers.append(parse_headers(
-                        data.get(_FIELDS_KEY) or b"", MailRef(folder, f"{validity}:{uid}"),
+                        bytes(block or b""), MailRef(folder, f"{validity}:{uid}"),
                         size=int(data.get(b"RFC822.SIZE", 0)), is_read=_is_read(data),
                         keywords=kws,
                         tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
-                known.update(chunk)
+                known.update(u for u in chunk if u in rows)  # an expunged one is not "known"
                 last = max(last, chunk[-1])
             state = _encode_state(validity, last, modseq, known)
             yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
@@ -399,6 +437,21 @@ class ImapBackend(MailBackend):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+def _fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: list[str]
+                 ) -> dict[int, Any]:
+    """UID FETCH over a sequence-set string (``1:5000``). imapclient's ``fetch`` only takes
+    lists of single UIDs, which makes a 10,000-UID command line; this sends the range."""
+    items = " ".join(d.decode() if isinstance(d, bytes) else d for d in data)
+    args = ["UID", "FETCH", seqset, f"({items})"]
+    if modifiers:
+        args.append("(" + " ".join(modifiers) + ")")
+    tag = c._imap._command(*args)
+    typ, resp = c._imap._command_complete("FETCH", tag)
+    c._checkok("fetch", typ, resp)
+    typ, resp = c._imap._untagged_response(typ, resp, "FETCH")
+    return dict(parse_fetch_response(resp, c.normalise_times, True))
+
 
 def _fresh_select(backend: ImapBackend, c: IMAPClient, folder: str) -> dict[bytes, Any]:
     backend._selected = None  # re-SELECT: EXISTS and HIGHESTMODSEQ must be current

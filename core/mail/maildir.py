@@ -48,10 +48,13 @@ STANDARD_FOLDERS = ("Sent Items", "Drafts", "Outbox", "Deleted Items", "Junk")
 
 
 class MaildirBackend(MailBackend):
-    """A Maildir++ tree at ``root`` (created if missing)."""
+    """A Maildir++ tree at ``root`` (created, with the standard folders, if missing).
+    ``owner`` is the mailbox owner's address: :meth:`send` delivers mail addressed to it."""
 
-    def __init__(self, root: Path | str, *, create: bool = True) -> None:
+    def __init__(self, root: Path | str, *, create: bool = True, owner: str | None = None
+                 ) -> None:
         self.root = Path(root)
+        self.owner = (owner or "").strip().lower()
         self._paths: dict[str, dict[str, str]] = {}  # folder dir -> key -> file name
         if not (self.root / "cur").is_dir():
             if not create:
@@ -153,7 +156,7 @@ class MaildirBackend(MailBackend):
         when it is addressed to the mailbox's owner (so the demo has a send → receive loop)."""
         sent = self._role_path("sent", "Sent Items")
         self.append(sent, mime, is_read=True)
-        owner = os.environ.get("TRACKBOX_MAILDIR_OWNER", "").lower()
+        owner = self.owner
         if owner:
             hdr = BytesHeaderParser().parsebytes(mime)
             rcpts = {a.lower() for _, a in getaddresses(

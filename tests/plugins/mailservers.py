@@ -60,7 +60,7 @@ def wait_for_port(port: int, what: str, log: Path | None = None, timeout: float 
         except OSError:
             time.sleep(0.02)
     text = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-    pytest.fail(f"{what} did not open port {port} within {timeout}s\n{text}", pytrace=False)
+    _fail(f"{what} did not open port {port} within {timeout}s\n{text}")
 
 
 # --- TLS ------------------------------------------------------------------------------------
@@ -77,14 +77,23 @@ class TlsMaterial:
 
 
 @pytest.fixture(scope="session")
-def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+def tls_material() -> Iterator[TlsMaterial]:
     """A throwaway CA and a server certificate for localhost / 127.0.0.1."""
+    d = Path(tempfile.mkdtemp(prefix="trackbox-tls-"))
+    try:
+        yield make_tls_material(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def make_tls_material(d: Path) -> TlsMaterial:
+    """Write a CA and a server certificate for localhost / 127.0.0.1 into ``d``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    d = Path(tempfile.mkdtemp(prefix="trackbox-tls-"))
+    d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)
     now = dt.datetime.now(dt.UTC)
     start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
@@ -119,8 +128,7 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     (d / "key.pem").write_bytes(key.private_bytes(
         pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
     os.chmod(d / "key.pem", 0o600)
-    yield TlsMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
-    shutil.rmtree(d, ignore_errors=True)
+    return TlsMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
 
 
 # --- Dovecot --------------------------------------------------------------------------------
@@ -172,6 +180,7 @@ ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:{root}/mail/%u
+mail_fsync = never
 mail_uid = {uid}
 mail_gid = {gid}
 first_valid_uid = 0
@@ -240,6 +249,16 @@ service stats {{
 def dovecot(tls_material: TlsMaterial) -> Iterator[DovecotServer]:
     """A private Dovecot with IMAP (STARTTLS), IMAPS and LMTP on loopback."""
     binary = require_binary("dovecot", "dovecot-imapd dovecot-lmtpd")
+    server, proc = start_dovecot(binary, tls_material)
+    try:
+        yield server
+    finally:
+        stop_dovecot(server, proc)
+
+
+def start_dovecot(binary: str, tls: TlsMaterial) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
+    """Start Dovecot with its own config in a new temporary directory (also used by
+    ``bench/mail_sync.py``). Raises ``RuntimeError`` (or fails the test) if it does not come up."""
     root = Path(tempfile.mkdtemp(prefix="trackbox-dovecot-"))
     os.chmod(root, 0o755)
     if os.geteuid() == 0:
@@ -255,25 +274,38 @@ def dovecot(tls_material: TlsMaterial) -> Iterator[DovecotServer]:
     if os.geteuid() == 0:
         shutil.chown(root / "mail", "nobody", "nogroup")
         shutil.chown(root / "home", "nobody", "nogroup")
-    server = DovecotServer(root, free_port(), free_port(), free_port(), tls_material)
+    server = DovecotServer(root, free_port(), free_port(), free_port(), tls)
     conf = root / "dovecot.conf"
     conf.write_text(_DOVECOT_CONF.format(
-        root=root, pid=os.getpid(), cert=tls_material.cert_file, key=tls_material.key_file,
+        root=root, pid=os.getpid(), cert=tls.cert_file, key=tls.key_file,
         password=PASSWORD, uid=uid, gid=gid, internal=internal, login=login, group=group,
         imap_port=server.imap_port, imaps_port=server.imaps_port,
         lmtp_port=server.lmtp_port))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for port in (server.imap_port, server.imaps_port, server.lmtp_port):
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                pytest.fail(f"dovecot exited at start-up:\n{out}", pytrace=False)
+    for port in (server.imap_port, server.imaps_port, server.lmtp_port):
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            stop_dovecot(server, proc)
+            _fail(f"dovecot exited at start-up:\n{out}")
+        try:
             wait_for_port(port, "dovecot", root / "dovecot.log")
-        yield server
-    finally:
-        _stop(proc)
-        shutil.rmtree(root, ignore_errors=True)
+        except BaseException:
+            stop_dovecot(server, proc)
+            raise
+    return server, proc
+
+
+def stop_dovecot(server: DovecotServer, proc: subprocess.Popen[bytes]) -> None:
+    _stop(proc)
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+def _fail(msg: str) -> None:
+    """Fail the test (under pytest) or raise (in a benchmark)."""
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        pytest.fail(msg, pytrace=False)
+    raise RuntimeError(msg)
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
@@ -309,10 +341,12 @@ class _RelayToLmtp:
         data = envelope.original_content or envelope.content
         self.record.received.append((envelope.mail_from, list(envelope.rcpt_tos), data))
         local = [r for r in envelope.rcpt_tos if r.lower().endswith("@" + DOMAIN)]
-        if local:
+        # One LMTP transaction per recipient: LMTP answers DATA once per recipient, which
+        # smtplib's sendmail does not read.
+        for rcpt in local:
             try:
                 with smtplib.LMTP(self.dovecot.host, self.dovecot.lmtp_port) as lmtp:
-                    lmtp.sendmail(envelope.mail_from, local, data)
+                    lmtp.sendmail(envelope.mail_from, [rcpt], data)
             except smtplib.SMTPException as exc:
                 return f"451 relay to LMTP failed: {exc}"
         return "250 OK"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.addressbook import AddressBook
 from core.compose import Draft, build_mime, draft_header
@@ -53,6 +53,9 @@ from core.sync.operations import (
 )
 from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
 from core.tracking import TrackContext, decide
+
+if TYPE_CHECKING:
+    from core.sync.scheduler import SyncScheduler
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +411,14 @@ class Workspace:
             return report
         finally:
             self._cycle_lock.release()
+
+    def start_interval_sync(self) -> SyncScheduler:
+        """A running scheduler: a cycle now, then every ``sync_interval_minutes``."""
+        from core.sync.scheduler import SyncScheduler
+
+        scheduler = SyncScheduler(self.sync_cycle, self.local_options().sync_interval_minutes * 60)
+        scheduler.start()
+        return scheduler
 
     def last_sync(self) -> SyncReport | None:
         if self._last is not None:

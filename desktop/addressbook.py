@@ -172,7 +172,7 @@ class AddressBookDialog(QDialog):
                 self.status.setText(describe(exc))
                 self.results_changed.emit(-1)
 
-        self._workers.run(op, done, failed)
+        self._workers.run(op, done, failed, owner=self)
 
 
 class AddressCompleter(QObject):
@@ -222,7 +222,7 @@ class AddressCompleter(QObject):
             self.completer.complete()
             self.suggestions_ready.emit(items)
 
-        self._workers.run(op, done, lambda _e: None)
+        self._workers.run(op, done, lambda _e: None, owner=self)
 
     def insert(self, chosen: str) -> None:
         text = self.edit.text()

@@ -169,7 +169,7 @@ class ComposeWindow(QWidget):
                 self.status.setText(f"Cannot tell whether this will be tracked. "
                                     f"{describe(exc)}")
 
-        self.workers.run(lambda: ws.compose_decision(draft), done, failed)
+        self.workers.run(lambda: ws.compose_decision(draft), done, failed, owner=self)
 
     # --- actions -------------------------------------------------------------------------------
     def prefill(self, mode: str, view: Any, owner: Address) -> None:
@@ -251,4 +251,4 @@ class ComposeWindow(QWidget):
             self.status.setText(f"Not sent. {describe(exc)}")
             self.send_failed.emit(describe(exc))
 
-        self.workers.run(lambda: ws.send(draft), done, failed, serial=True)
+        self.workers.run(lambda: ws.send(draft), done, failed, serial=True, owner=self)

@@ -166,6 +166,16 @@ class MainWindow(QMainWindow):
             self.sync.set_interval(15)
         self.sync_now()
 
+    def detach_workspace(self) -> None:
+        """Forget the workspace (before it is closed): late results are then ignored."""
+        self.sync.set_interval(0)
+        self.sync.cancel()
+        self.workers.wait()
+        self.workspace = None
+        self._store = None
+        self.sync.set_workspace(None)
+        self.message_model.set_source(None)
+
     def apply_local_options(self, options: Any) -> None:
         """Interval, colour coding and banner visibility from the profile's local options."""
         self.local_options = options
@@ -196,6 +206,8 @@ class MainWindow(QMainWindow):
             self._say("Synchronising…")
 
     def _synced(self, result: Any) -> None:
+        if self.workspace is None:
+            return
         self.status.clear_progress()
         self.action_sync_now.setEnabled(True)
         changes = getattr(result, "changes", result)
@@ -250,6 +262,8 @@ class MainWindow(QMainWindow):
             return store.folders(), store.track_state_counts(), sends
 
         def show(result: tuple[list[Any], dict[TrackState, int], int | None]) -> None:
+            if self.workspace is not ws:
+                return
             folders, counts, sends = result
             current = self._current_folder_key()
             self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends)
@@ -264,6 +278,8 @@ class MainWindow(QMainWindow):
             return
 
         def show(ops: list[Any]) -> None:
+            if self.workspace is not ws:
+                return
             parked = sum(1 for op in ops if getattr(op, "state", "") == "parked")
             self.status.set_queue(len(ops), parked)
             self.queue_updated.emit(len(ops))

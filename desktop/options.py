@@ -227,7 +227,7 @@ class OptionsDialog(QDialog):
         def failed(exc: BaseException) -> None:
             self.status.setText(f"Your options could not be read. {describe(exc)}")
 
-        self.workers.run(read, show, failed)
+        self.workers.run(read, show, failed, owner=self)
 
     def _fill(self, folders: list[str]) -> None:
         u, loc = self.user, self.local
@@ -309,7 +309,7 @@ class OptionsDialog(QDialog):
             self.status.setText(f"Your options could not be saved. {describe(exc)}")
             self.save_failed.emit(describe(exc))
 
-        self.workers.run(op, done, failed, serial=True)
+        self.workers.run(op, done, failed, serial=True, owner=self)
 
     def test_connection(self) -> None:
         crm = self.workspace.crm
@@ -324,4 +324,4 @@ class OptionsDialog(QDialog):
             self.test_button.setEnabled(True)
             self.test_result.setText(describe(exc))
 
-        self.workers.run(crm.who_am_i, done, failed)
+        self.workers.run(crm.who_am_i, done, failed, owner=self)

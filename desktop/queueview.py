@@ -160,4 +160,4 @@ class QueueView(QDialog):
         def failed(exc: BaseException) -> None:
             self.status.setText(describe(exc))
 
-        self.workers.run(lambda: call(op_id), self.changed.emit, failed, serial=True)
+        self.workers.run(lambda: call(op_id), self.changed.emit, failed, serial=True, owner=self)

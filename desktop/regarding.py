@@ -211,7 +211,7 @@ class RegardingPicker(QDialog):
                 self.status.setText("Offline: showing records from the address book cache.")
                 return
             self.status.setText("Searching the CRM…")
-            self._workers.run(lambda: search.remote(text), remote_done, remote_failed)
+            self._workers.run(lambda: search.remote(text), remote_done, remote_failed, owner=self)
 
         def remote_done(hits: list[RegardingHit]) -> None:
             if serial != self._serial:
@@ -233,7 +233,7 @@ class RegardingPicker(QDialog):
                 self.status.setText(describe(exc))
                 self.results_changed.emit("error")
 
-        self._workers.run(lambda: search.local(text), local_done, local_failed)
+        self._workers.run(lambda: search.local(text), local_done, local_failed, owner=self)
 
     def _show(self) -> None:
         current = self.current_hit()
@@ -265,7 +265,7 @@ class RegardingPicker(QDialog):
                 self.model.add_related(hit.record, related)
                 self.results_changed.emit("related")
 
-        self._workers.run(lambda: search.related(hit.record), done, lambda _e: None)
+        self._workers.run(lambda: search.related(hit.record), done, lambda _e: None, owner=self)
 
     # --- keyboard -----------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -313,7 +313,7 @@ class RegardingPicker(QDialog):
         self._selected = hit
         search = self._search
         self._workers.run(lambda: search.remember(hit.record, hit.detail), None,
-                          lambda _e: None, serial=True)
+                          lambda _e: None, serial=True, owner=self)
         super().accept()
 
     def selected(self) -> RecordRef | None:

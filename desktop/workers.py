@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ class Workers(QObject):
         failure: Callable[[BaseException], None] | None = None,
         *,
         serial: bool = False,
+        owner: QObject | None = None,
     ) -> None:
-        """Start ``op`` in the background. ``serial=True`` queues it behind other writers."""
+        """Start ``op`` in the background. ``serial=True`` queues it behind other writers.
+        With ``owner`` (a window or dialog), the callbacks are dropped when the owner was
+        deleted meanwhile (a dialog closed before its search answered)."""
         relay = _Relay()
         self._relays.add(relay)  # keep the Python object alive until the job reports
 
@@ -77,6 +81,8 @@ class Workers(QObject):
             self._relays.discard(relay)
             self._running -= 1
             self.busy_changed.emit(self._running)
+            if owner is not None and not shiboken6.isValid(owner):
+                return
             if exc is not None:
                 if failure is not None:
                     failure(exc)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from core.demo import DemoEnvironment, start_demo
 from desktop.mainwindow import MainWindow
@@ -36,5 +37,6 @@ def window(qtbot, demo: DemoEnvironment, workers: Workers) -> Iterator[MainWindo
         win.set_workspace(demo.workspace)
     qtbot.waitUntil(lambda: win.actions.sync_now.isEnabled(), timeout=60_000)
     yield win
-    win.sync.set_interval(0)
+    win.detach_workspace()
+    QApplication.processEvents()  # deliver late results while the window ignores them
     workers.wait()

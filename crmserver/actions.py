@@ -158,23 +158,18 @@ def promote(records: Records, caller: Caller, params: dict[str, Any], *,
             trusted["actualend"] = coerce(email, email.attributes["actualend"], received)
             if outgoing:
                 trusted["senton"] = trusted["actualend"]
-        token = correlate.find_token(subject, org)
-        if token:
-            trusted["trackingtoken"] = token
-        if trusted.get("conversationindex"):
-            trusted["baseconversationindexhash"] = correlate.index_hash(
-                trusted["conversationindex"])
         body: dict[str, Any] = {"subject": subject[:800], "description": body_html,
                                 **extra_binds}
         has_regarding = any(k.startswith("regardingobjectid") for k in extra_binds)
         match = correlate.correlate(
             records.storage, org, subject=subject, in_reply_to=trusted.get("inreplyto"),
-            conversation_index=trusted.get("conversationindex"))
+            conversation_index=trusted.get("conversationindex"), message_id=message_id,
+            sender=senders[0] if senders else None, to=lists["To"], cc=lists["Cc"])
         if match is not None:
             trusted["correlationmethod"] = match.method
             trusted["correlatedactivityid"] = match.email["activityid"]
             trusted["correlatedactivityid__type"] = "email"
-            if match.method in (correlate.IN_REPLY_TO, correlate.CONVERSATION_INDEX):
+            if match.sets_parent:
                 trusted["parentactivityid"] = match.email["activityid"]
                 trusted["parentactivityid__type"] = "email"
             if not has_regarding and match.email.get("regardingobjectid"):
@@ -281,7 +276,7 @@ def send_email(records: Records, caller: Caller, email_id: str, params: dict[str
     org = org_row(records)
     token = _text(params, "TrackingToken")
     subject = row.get("subject") or ""
-    if token is None and correlate.token_prefixes(org) and not correlate.find_token(subject, org):
+    if token is None and not correlate.find_token(subject, org):
         token = next_tracking_token(records, caller.user_id)
     token = token or correlate.find_token(subject, org)
     if token and token not in subject:
@@ -376,7 +371,10 @@ def check_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> 
     subject = _text(params, "Subject")
     match = correlate.correlate(records.storage, org, subject=subject,
                                 in_reply_to=extra_cols.get("inreplyto"),
-                                conversation_index=extra_cols.get("conversationindex"))
+                                conversation_index=extra_cols.get("conversationindex"),
+                                message_id=message_id, sender=senders[0],
+                                to=parse_addresses(params.get("To")),
+                                cc=parse_addresses(params.get("Cc")))
     best: tuple[bool, int] | None = None
     for role in ("To", "Cc", "Bcc"):
         for _name, addr in parse_addresses(params.get(role)):

@@ -1,133 +1,190 @@
-"""E-mail correlation inside the emulator: which stored e-mail an incoming or promoted one
-continues (reference section 8), and tracking-token generation (section 6).
+"""E-mail correlation in the emulator, through ``core.correlation`` so that the server and
+the client agree on tokens, threads and smart matching (DESIGN: "crmserver reuses
+core/correlation.py").
 
-This is the stop-gap until ``core/correlation.py`` (issue 4) lands; the functions keep the
-same small surface (find a token, match a thread) so the switch is local to this module.
-Order: In-Reply-To (3), tracking token (4), conversation index (5); token-only mode keeps only
-the token step, and ``emailcorrelationenabled`` switches all of them off.
+The database is the correlation index: look-ups read the indexed e-mail columns
+(``messageid``, ``trackingtoken``, ``baseconversationindexhash`` and the Trackbox column
+``tbx_smartkey``, the subject key smart matching compares). :func:`derived_columns` keeps
+those columns current whenever an e-mail is written.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from core.conversation_index import parse_thread_index
+from core.correlation import (
+    CorrelationMethod,
+    Correlator,
+    TrackedEmail,
+    message_id_keys,
+    smart_match_key,
+)
+from core.model import Address, MailRef, MessageHeader, RecordRef
+from core.settings import OrgSettings, SettingsError
+from core.subjects import find_token as _find_token
+from core.subjects import format_token
+
+from .entities import ENTITIES
+from .errors import bad_request
 from .storage import Row, Storage
 
-IN_REPLY_TO, TRACKING_TOKEN, CONVERSATION_INDEX = 3, 4, 5
+IN_REPLY_TO, TRACKING_TOKEN, CONVERSATION_INDEX, SMART_MATCHING = 3, 4, 5, 6
 
 
-def token_prefixes(org: Row) -> list[str]:
-    """``trackingprefix`` is a history list; the first entry is the current prefix."""
-    raw = org.get("trackingprefix") or "CRM:"
-    return [p.strip() for p in raw.split(";") if p.strip()] or ["CRM:"]
-
-
-def counter_digits(org: Row) -> int:
-    return len(str(org.get("maximumtrackingnumber") or 999))
+def org_settings(org: Row) -> OrgSettings:
+    """The ``organizations`` row (as stored) → core's OrgSettings; 400 if it is invalid."""
+    ent = ENTITIES["organization"]
+    api_row = {k: (bool(v) if k in ent.attributes and ent.attributes[k].type == "bool"
+                   and v is not None else v) for k, v in org.items()}
+    try:
+        return OrgSettings.from_crm(api_row)
+    except SettingsError as exc:
+        raise bad_request(f"Organisation setting '{exc.key}' has value {exc.value!r}. "
+                          f"{exc.expected}") from exc
 
 
 def find_token(subject: str | None, org: Row) -> str | None:
-    """The tracking token in a subject (any prefix of the history list), or None."""
-    if not subject:
-        return None
-    digits = int(org.get("trackingtokeniddigits") or 3)
-    for prefix in token_prefixes(org):
-        m = re.search(re.escape(prefix) + rf"(\d{{{digits + 2},}})", subject, re.IGNORECASE)
-        if m:
-            return prefix + m.group(1)
-    return None
+    """The tracking token in a subject in canonical form (any prefix of the history)."""
+    return _find_token(subject or "", org_settings(org).tokens)
 
 
 def make_token(org: Row, user_number: int, counter: int) -> str:
-    """``<prefix>0<user number, zero-padded><counter>`` e.g. ``CRM:0001001``."""
-    digits = int(org.get("trackingtokeniddigits") or 3)
-    base = int(org.get("trackingtokenidbase") or 0)
-    return (token_prefixes(org)[0] + "0" + str(base + user_number).zfill(digits)
-            + str(counter).zfill(counter_digits(org)))
+    """``<prefix>0<user number><counter>`` e.g. ``CRM:0001001``."""
+    return format_token(org_settings(org).tokens, user_number, counter)
 
 
-def decode_index(value: str | None) -> bytes | None:
-    if not value:
-        return None
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if len(raw) >= 22 and (len(raw) - 22) % 5 == 0 else None
+def derived_columns(org: Row, row: Row) -> Row:
+    """Correlation keys stored with an e-mail: token (from the subject when it has none),
+    conversation hash and the smart-matching subject key."""
+    settings = org_settings(org)
+    out: Row = {}
+    subject = row.get("subject") or ""
+    out["tbx_smartkey"] = smart_match_key(
+        subject, filter_keywords=settings.hash_filter_keywords, tokens=settings.tokens,
+        max_words=settings.hash_max_count)[:800] or None
+    if not row.get("trackingtoken"):
+        out["trackingtoken"] = _find_token(subject, settings.tokens)
+    index = parse_thread_index(row.get("conversationindex"))
+    out["baseconversationindexhash"] = index.root_hash if index is not None else None
+    return out
 
 
-def index_hash(value: str | None) -> int | None:
-    """``baseconversationindexhash``: a signed 32-bit hash of the 22-byte header."""
-    raw = decode_index(value)
-    if raw is None:
-        return None
-    return int.from_bytes(hashlib.sha1(raw[:22]).digest()[:4], "big", signed=True)
+class SqlCorrelationIndex:
+    """``core.correlation.CorrelationIndex`` over the ``email`` table."""
+
+    def __init__(self, storage: Storage, exclude: str | None = None,
+                 max_candidates: int = 200) -> None:
+        self.storage = storage
+        self.exclude = exclude
+        self.max_candidates = max_candidates
+
+    def _emails(self, where: str, params: Sequence[Any], limit: int,
+                order: str = "createdon, versionnumber") -> list[TrackedEmail]:
+        rows = self.storage.query(
+            f"SELECT activityid, regardingobjectid, regardingobjectid__type, messageid, "
+            f"trackingtoken, conversationindex, tbx_smartkey, subject, senton, actualend, "
+            f"createdon FROM email WHERE {where} AND activityid IS NOT ? ORDER BY {order} "
+            f"LIMIT ?", [*params, self.exclude, limit])
+        addresses = self._addresses([r["activityid"] for r in rows])
+        return [_tracked(r, addresses.get(r["activityid"], frozenset())) for r in rows]
+
+    def _addresses(self, ids: list[str]) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in self.storage.query(
+                    f"SELECT activityid, addressused FROM activityparty WHERE activityid IN "
+                    f"({','.join('?' * len(chunk))}) AND addressused IS NOT NULL", chunk):
+                out.setdefault(r["activityid"], set()).add(r["addressused"].strip().lower())
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def by_message_id(self, message_id: str) -> TrackedEmail | None:
+        bare = message_id.strip("<>")
+        found = self._emails("messageid IN (?, ?)", [message_id, bare], 1)
+        return found[0] if found else None
+
+    def by_token(self, token: str) -> TrackedEmail | None:
+        found = self._emails("trackingtoken = ? COLLATE NOCASE", [token], 1)
+        return found[0] if found else None
+
+    def by_conversation_root(self, root: str) -> Sequence[TrackedEmail]:
+        index = parse_thread_index(root)
+        if index is None:
+            return []
+        same_hash = self._emails("baseconversationindexhash = ?", [index.root_hash],
+                                 self.max_candidates, "createdon DESC")
+        return [e for e in same_hash if e.conversation_root == index.root]
+
+    def by_smart_key(self, key: str) -> Sequence[TrackedEmail]:
+        return self._emails("tbx_smartkey = ?", [key], self.max_candidates, "createdon DESC")
+
+    def add(self, email: TrackedEmail) -> None:
+        """Nothing to do: the e-mail row itself is the index entry."""
+
+    def remove(self, activity_id: str) -> None:
+        """Nothing to do: deleting the e-mail row removes it."""
+
+
+def _tracked(row: Row, addresses: frozenset[str]) -> TrackedEmail:
+    regarding = None
+    if row.get("regardingobjectid"):
+        regarding = RecordRef(row.get("regardingobjectid__type") or "", row["regardingobjectid"])
+    index = parse_thread_index(row.get("conversationindex"))
+    when = row.get("senton") or row.get("actualend") or row.get("createdon")
+    sent_on = None
+    if when:
+        try:
+            sent_on = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+        except ValueError:
+            sent_on = None
+    return TrackedEmail(
+        activity_id=row["activityid"], regarding=regarding,
+        message_id=(message_id_keys(row.get("messageid")) or [None])[0],
+        token=row.get("trackingtoken"), conversation_index=row.get("conversationindex"),
+        conversation_root=index.root if index is not None else None,
+        smart_key=row.get("tbx_smartkey") or "", addresses=addresses,
+        subject=row.get("subject") or "", sent_on=sent_on)
 
 
 @dataclass(frozen=True)
 class Match:
+    """A correlation result in the CRM's terms."""
+
     email: Row
     method: int
 
+    @property
+    def sets_parent(self) -> bool:
+        return self.method in (IN_REPLY_TO, CONVERSATION_INDEX)
+
+
+def _addresses(values: Iterable[tuple[str, str]]) -> tuple[Address, ...]:
+    return tuple(Address(addr, name) for name, addr in values)
+
 
 def correlate(storage: Storage, org: Row, *, subject: str | None, in_reply_to: str | None,
-              conversation_index: str | None, exclude: str | None = None) -> Match | None:
-    """The stored e-mail this one continues, with the correlation method."""
-    if not org.get("emailcorrelationenabled", True):
+              conversation_index: str | None, message_id: str | None = None,
+              sender: tuple[str, str] | None = None,
+              to: Iterable[tuple[str, str]] = (), cc: Iterable[tuple[str, str]] = (),
+              references: Sequence[str] = (), exclude: str | None = None) -> Match | None:
+    """The stored e-mail this message continues, by the organisation's rules."""
+    header = MessageHeader(
+        ref=MailRef("crm", message_id or ""), message_id=message_id or "",
+        subject=subject or "", sender=Address(sender[1], sender[0]) if sender else None,
+        to=_addresses(to), cc=_addresses(cc), thread_index=conversation_index,
+        in_reply_to=in_reply_to, references=tuple(references))
+    found = Correlator(org_settings(org), SqlCorrelationIndex(storage, exclude)).correlate(header)
+    if found is None:
         return None
-    token_only = bool(org.get("tbx_tokenonlycorrelation"))
-    steps: list[Any] = []
-    if not token_only:
-        steps.append(lambda: _by_messageid(storage, in_reply_to, exclude))
-    steps.append(lambda: _by_token(storage, org, subject, exclude))
-    if not token_only:
-        steps.append(lambda: _by_index(storage, conversation_index, exclude))
-    for step in steps:
-        found = step()
-        if found is not None:
-            return found
-    return None
-
-
-def _one(storage: Storage, sql: str, params: list[Any]) -> Row | None:
-    rows = storage.query(sql + " ORDER BY createdon DESC, versionnumber DESC LIMIT 1", params)
-    return rows[0] if rows else None
-
-
-def _by_messageid(storage: Storage, in_reply_to: str | None, exclude: str | None
-                  ) -> Match | None:
-    if not in_reply_to:
+    rows = storage.query("SELECT * FROM email WHERE activityid = ?", (found.activity.activity_id,))
+    if not rows:
         return None
-    row = _one(storage, "SELECT * FROM email WHERE messageid = ? AND activityid IS NOT ?",
-               [in_reply_to.strip(), exclude])
-    return Match(row, IN_REPLY_TO) if row else None
+    return Match(rows[0], found.method.crm_value)
 
 
-def _by_token(storage: Storage, org: Row, subject: str | None, exclude: str | None
-              ) -> Match | None:
-    token = find_token(subject, org)
-    if token is None:
-        return None
-    row = _one(storage, "SELECT * FROM email WHERE trackingtoken = ? AND activityid IS NOT ?",
-               [token, exclude])
-    return Match(row, TRACKING_TOKEN) if row else None
-
-
-def _by_index(storage: Storage, index: str | None, exclude: str | None) -> Match | None:
-    raw = decode_index(index)
-    if raw is None:
-        return None
-    if len(raw) > 22:
-        parent = base64.b64encode(raw[:-5]).decode()
-        row = _one(storage, "SELECT * FROM email WHERE conversationindex = ? "
-                            "AND activityid IS NOT ?", [parent, exclude])
-        if row:
-            return Match(row, CONVERSATION_INDEX)
-    row = _one(storage, "SELECT * FROM email WHERE baseconversationindexhash = ? "
-                        "AND activityid IS NOT ?", [index_hash(index), exclude])
-    return Match(row, CONVERSATION_INDEX) if row else None
+__all__ = ["CorrelationMethod", "Match", "SqlCorrelationIndex", "correlate", "derived_columns",
+           "find_token", "make_token", "org_settings"]

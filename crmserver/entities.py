@@ -215,6 +215,9 @@ def build_entities() -> dict[str, Entity]:
             _a("trackingtokeniddigits", "int", default=3),
             _a("maximumtrackingnumber", "int", default=999),
             _a("emailcorrelationenabled", "bool", default=True),
+            _a("tbx_correlateinreplyto", "bool", default=True),
+            _a("tbx_correlatetrackingtoken", "bool", default=True),
+            _a("tbx_correlateconversationindex", "bool", default=True),
             _a("enablesmartmatching", "bool", default=False),
             _s("hashfilterkeywords", 1000, default=r"^[\s]*([\w]+\s?:[\s]*)+"),
             _a("hashmaxcount", "int", default=20),
@@ -322,6 +325,7 @@ def build_entities() -> dict[str, Entity]:
             _a("sendermailboxid", "lookup", "mailbox"),
             _a("receivingmailboxid", "lookup", "mailbox"),
             _a("delayedemailsendtime", "datetime"),
+            _s("tbx_smartkey", 800, readonly=True),
         ], EMAIL_STATUS, 1),
         _activity("appointment", "appointments", 4201, [
             _s("location", 200), _a("isalldayevent", "bool", default=False),

@@ -316,7 +316,8 @@ class Records:
         self._derive(entity, merged)
         self._check_state(entity, merged)
         self._check_parent(caller, entity, merged)
-        for derived in ("fullname", "partyidname", "filesize"):
+        for derived in ("fullname", "partyidname", "filesize", "tbx_smartkey", "trackingtoken",
+                        "baseconversationindexhash"):
             if derived in merged and merged.get(derived) != row.get(derived):
                 values[derived] = merged[derived]
         values["modifiedby"], values["modifiedby__type"] = caller.user_id, "systemuser"
@@ -357,7 +358,17 @@ class Records:
 
     # -- derived columns ----------------------------------------------------------------------
 
+    def org(self) -> Row:
+        rows = self.storage.query("SELECT * FROM organization LIMIT 1")
+        return rows[0] if rows else {}
+
     def _derive(self, entity: Entity, row: Row) -> None:
+        if entity.logical == "email":
+            from .correlate import derived_columns
+            row.update(derived_columns(self.org(), row))
+        if entity.logical == "organization":
+            from .correlate import org_settings
+            org_settings(row)  # 400 with the key and value when a setting is invalid
         if "fullname" in entity.attributes and entity.logical != "activityparty":
             parts = [row.get("firstname"), row.get("lastname")]
             full = " ".join(p for p in parts if p)

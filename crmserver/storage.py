@@ -38,7 +38,7 @@ _INDEXED = (
     "ownerid", "emailaddress1", "emailaddress2", "emailaddress3", "emailaddress",
     "internalemailaddress", "messageid", "trackingtoken", "conversationindex",
     "baseconversationindexhash", "regardingobjectid", "activityid", "partyid", "objectid",
-    "parentcustomerid", "customerid", "addressused", "inreplyto",
+    "parentcustomerid", "customerid", "addressused", "inreplyto", "tbx_smartkey",
 )
 
 

@@ -181,3 +181,49 @@ def test_settings_need_administrator(crm_server: RunningServer) -> None:
             "$filter": f"_regardingobjectid_value eq {user_id(PRIYA)}"}).json()["value"]
         assert boxes[0]["outgoingemaildeliverymethod"] == 1
         assert boxes[0]["incomingemaildeliverymethod"] == 1
+
+
+def test_conversation_index_correlation(crm_client: httpx.Client) -> None:
+    from core.conversation_index import ConversationIndex
+
+    root = ConversationIndex.new()
+    first = promote(crm_client, ExtraProperties={
+        "conversationindex": base64.b64encode(root.raw).decode(),
+        "regardingobjectid_account_email@odata.bind": f"/accounts({FABRIKAM})"})
+    child = base64.b64encode(root.raw + b"\x00\x00\x01\x02\x03").decode()
+    reply = promote(crm_client, Subject="Something else", ExtraProperties={
+        "conversationindex": child})
+    row = crm_client.get(f"emails({reply})").json()
+    assert row["correlationmethod"] == 5
+    assert row["_parentactivityid_value"] == first
+    assert row["_regardingobjectid_value"] == FABRIKAM
+    assert row["baseconversationindexhash"] == root.root_hash
+
+
+def test_smart_matching_when_enabled(fresh_crm: RunningServer) -> None:
+    with client(fresh_crm) as c:
+        first = promote(c, Subject="Quarterly figures", From=JANE, To=f"{ME};{PRIYA}",
+                        ExtraProperties={"regardingobjectid_account_email@odata.bind":
+                                         f"/accounts({FABRIKAM})"})
+        # smart matching is off by default: the same subject and people do not correlate
+        r = c.get("CheckPromoteEmail(MessageId=@m,Subject=@s)",
+                  params={"@m": "'<x@y>'", "@s": "'RE: quarterly figures'"})
+        assert r.json()["ReasonCode"] == 6
+        c.patch(f"organizations({org_id(c)})", json={"enablesmartmatching": True})
+        reply = promote(c, Subject="Re: Quarterly Figures", From=PRIYA, To=f"{JANE};{ME}")
+        row = c.get(f"emails({reply})").json()
+        assert row["correlationmethod"] == 6
+        assert row["_regardingobjectid_value"] == FABRIKAM
+        assert row["_correlatedactivityid_value"] == first
+
+
+def test_invalid_org_settings_are_400(fresh_crm: RunningServer) -> None:
+    with client(fresh_crm) as c:
+        oid = org_id(c)
+        err = assert_odata_error(c.patch(f"organizations({oid})",
+                                         json={"trackingprefix": "X" * 30}), 400)
+        assert "trackingprefix" in err["message"]
+        assert_odata_error(c.patch(f"organizations({oid})",
+                                   json={"trackingtokeniddigits": 0}), 400)
+        assert_odata_error(c.post("organizations", json={"name": "second"}), 405)
+        assert_odata_error(c.delete(f"organizations({oid})"), 405)

@@ -12,6 +12,7 @@ e-mails are looked up through a :class:`CorrelationIndex` (in memory here, SQLit
 
 from __future__ import annotations
 
+import binascii
 import enum
 import re
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,12 @@ from core.conversation_index import (
 )
 from core.model import Address, MessageHeader, RecordRef
 from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, OrgSettings, TrackingTokenSettings
-from core.subjects import find_token, format_token, normalize_subject, strip_token
+from core.subjects import (
+    find_token,
+    format_token,
+    normalize_subject,
+    strip_token,
+)
 
 __all__ = [
     "Correlation",
@@ -40,6 +46,7 @@ __all__ = [
     "SmartMatcher",
     "TrackedEmail",
     "TrackingTokenSettings",
+    "clear_caches",
     "find_token",
     "format_token",
     "message_id_key",
@@ -239,7 +246,6 @@ def message_id_key(value: str | None) -> str | None:
 _WORD_RE = re.compile(r"\w+")
 
 
-@lru_cache(maxsize=65_536)
 def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
                     tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> str:
     """The subject as smart matching compares it: tokens and reply prefixes removed,
@@ -248,9 +254,14 @@ def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_
 
     ``""`` means the subject says nothing (empty once filtered) and must not smart-match.
     """
+    return _smart_key(subject, _filter_re(filter_keywords), tokens, max_words)
+
+
+@lru_cache(maxsize=65_536)
+def _smart_key(subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None,
+               max_words: int) -> str:
     text = strip_token(subject, tokens) if tokens is not None else subject
-    text = normalize_subject(text)
-    text = _filter_re(filter_keywords).sub(" ", text)
+    text = filter_re.sub(" ", normalize_subject(text))
     return " ".join(_WORD_RE.findall(text.casefold())[:max_words])
 
 
@@ -258,8 +269,13 @@ def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_
 def _filter_re(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, re.IGNORECASE)
-    except re.error:
+    except re.error:  # OrgSettings.from_crm already warned about it
         return re.compile(DEFAULT_HASH_FILTER_KEYWORDS, re.IGNORECASE)
+
+
+def clear_caches() -> None:
+    """Forget memoised subject keys (benchmarks use this to time cold look-ups)."""
+    _smart_key.cache_clear()
 
 
 class SmartMatcher:
@@ -279,6 +295,7 @@ class SmartMatcher:
         self.filter_keywords = filter_keywords
         self.tokens = tokens
         self.max_words = max_words
+        self._filter = _filter_re(filter_keywords)
 
     @classmethod
     def from_settings(cls, org: OrgSettings) -> SmartMatcher:
@@ -287,8 +304,7 @@ class SmartMatcher:
                    max_words=org.hash_max_count)
 
     def key(self, subject: str) -> str:
-        return smart_match_key(subject, filter_keywords=self.filter_keywords,
-                               tokens=self.tokens, max_words=self.max_words)
+        return _smart_key(subject, self._filter, self.tokens, self.max_words)
 
     def candidates(self, subject: str, addresses: Iterable[str],
                    tracked: CorrelationIndex | Iterable[TrackedEmail]) -> list[TrackedEmail]:
@@ -300,16 +316,24 @@ class SmartMatcher:
             pool: Iterable[TrackedEmail] = tracked.by_smart_key(key)
         else:
             pool = (t for t in tracked if t.smart_key == key)
+        return self.sharing_addresses(pool, addresses)
+
+    def sharing_addresses(self, pool: Iterable[TrackedEmail],
+                          addresses: Iterable[str]) -> list[TrackedEmail]:
+        """Those of ``pool`` that share at least ``min_addresses`` of ``addresses``."""
         wanted = frozenset(a.strip().lower() for a in addresses)
         need = self.min_addresses
         return [t for t in pool if len(wanted & t.addresses) >= need]
 
-    def match(self, subject: str, addresses: Iterable[str],
-              tracked: CorrelationIndex | Iterable[TrackedEmail]) -> TrackedEmail | None:
-        found = self.candidates(subject, addresses, tracked)
+    def choose(self, found: Sequence[TrackedEmail]) -> TrackedEmail | None:
+        """The newest candidate, or none when there are too many to tell."""
         if not found or len(found) > self.max_candidates:
             return None
         return _newest(found)
+
+    def match(self, subject: str, addresses: Iterable[str],
+              tracked: CorrelationIndex | Iterable[TrackedEmail]) -> TrackedEmail | None:
+        return self.choose(self.candidates(subject, addresses, tracked))
 
 
 def _newest(emails: Sequence[TrackedEmail]) -> TrackedEmail:
@@ -435,18 +459,22 @@ class Correlator:
         best_len = -1
         raw = index.raw
         for email in thread:
-            other = parse_thread_index(email.conversation_index)
-            if other is None or len(other.raw) >= len(raw) or not raw.startswith(other.raw):
+            other = _raw_index(email.conversation_index)
+            if len(other) >= len(raw) or not raw.startswith(other):
                 continue
-            if len(other.raw) > best_len:
-                best, best_len = email, len(other.raw)
+            if len(other) > best_len:
+                best, best_len = email, len(other)
         if best is None:
-            best = _newest([e for e in thread if e.message_id != message_id_key(
-                message.message_id)] or list(thread))
+            own = message_id_key(message.message_id)
+            best = _newest([e for e in thread if e.message_id != own] or list(thread))
         return Correlation(CorrelationMethod.CONVERSATION_INDEX, best, index.root)
 
     def _by_smart_match(self, message: MessageHeader) -> Correlation | None:
-        email = self.smart.match(message.subject, _address_keys(message), self.index)
+        key = self.smart.key(message.subject)
+        pool = self.index.by_smart_key(key) if key else ()
+        if not pool:  # most mail: no tracked e-mail has this subject, skip the addresses
+            return None
+        email = self.smart.choose(self.smart.sharing_addresses(pool, _address_keys(message)))
         if email is None:
             return None
         return Correlation(CorrelationMethod.SMART_MATCH, email, email.smart_key)
@@ -483,6 +511,16 @@ class Correlator:
         email = self.tracked_email(message, activity_id, regarding, token=token)
         self.index.add(email)
         return email
+
+
+def _raw_index(header: str | None) -> bytes:
+    """The bytes of a stored Thread-Index (stored ones were validated when tracked)."""
+    if not header:
+        return b""
+    try:
+        return binascii.a2b_base64(header)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _address_keys(message: MessageHeader) -> list[str]:

@@ -144,3 +144,16 @@ def test_smart_match_key_ignores_case_prefixes_and_token() -> None:
     key = smart_match_key("RE: Quote for 200 licences CRM:0010023", tokens=DEFAULT)
     assert key == smart_match_key("quote FOR 200 licences", tokens=DEFAULT)
     assert smart_match_key("RE:") == ""
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["CRM:", "crm:", "Crm:", "x", "_", " ", "0", "1", "0001001",
+                                 "00010012", "RE: ", "é", "ß", "-", "K"]), max_size=12))
+def test_fast_token_search_agrees_with_the_regex(parts: list[str]) -> None:
+    from core.subjects import _canonical_prefix, _compile_token_re
+
+    subject = "".join(parts)
+    match = _compile_token_re(DEFAULT).search(subject)
+    expected = (None if match is None
+                else _canonical_prefix(DEFAULT, match.group("prefix")) + match.group("digits"))
+    assert find_token(subject, DEFAULT) == expected

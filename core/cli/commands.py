@@ -1,0 +1,293 @@
+"""The handlers of the headless commands; each returns an exit code (``core.cli.context``)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from core.cli.context import (
+    CREDENTIALS,
+    FAILED,
+    OFFLINE,
+    OK,
+    USAGE,
+    CliError,
+    load_profile,
+    needs_mail_secret,
+    normalise_message_id,
+    open_workspace,
+    warn_insecure,
+)
+from core.credentials import CredentialsError, SecretKind, from_environment, set_secret
+from core.model import RecordRef, TrackState
+from core.profiles import ProfileError, Profiles, validate
+from core.sync.report import SyncReport
+from core.workspace import Workspace
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+# -- account ------------------------------------------------------------------------------
+
+def account_add(args: argparse.Namespace) -> int:
+    profiles = Profiles()
+    name = args.profile or "default"
+    data: dict[str, Any] = {"mail_url": args.mail_url, "crm_url": args.crm_url,
+                            "crm_user": args.crm_user}
+    if args.mail_user:
+        data["mail_user"] = args.mail_user
+    if args.smtp_url:
+        data["smtp_url"] = args.smtp_url
+    if args.folder:
+        data["folders"] = list(args.folder)
+    try:
+        if profiles.config_path(name).exists() and not args.replace:
+            raise CliError(f"Profile {name!r} exists already; pass --replace to overwrite it "
+                           "or --profile NAME for another one.")
+        validate(data, profiles.config_path(name))
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    warn_insecure(args.mail_url, args.smtp_url or "", args.crm_url)
+    stored = []
+    try:
+        stored.append(_store_secret(name, SecretKind.CRM, args.crm_user, "CRM"))
+        if needs_mail_secret(args.mail_url):
+            stored.append(_store_secret(name, SecretKind.MAIL,
+                                        args.mail_user or args.crm_user, "mail"))
+    except CredentialsError as exc:
+        raise CliError(f"The passwords could not be stored, so profile {name!r} was not "
+                       f"saved: {exc}", CREDENTIALS) from None
+    try:
+        profile = profiles.save(name, data)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    where = "the system keyring" if any(stored) else "nowhere (taken from the environment)"
+    print(f"Profile {name!r} saved ({profile.config_path}); passwords kept in {where}.")
+    return OK
+
+
+def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool:
+    if from_environment(kind) is not None:
+        return False  # scripts and CI: the variable is used by every command, nothing stored
+    if not sys.stdin.isatty():
+        raise CliError(f"No terminal to ask for the {label} password of {user!r}: set "
+                       f"TRACKBOX_{kind.value.upper()}_PASSWORD.", CREDENTIALS)
+    secret = getpass.getpass(f"{label} password for {user}: ")
+    if not secret:
+        raise CliError(f"An empty {label} password was given.", CREDENTIALS)
+    return set_secret(profile, kind, user, secret)
+
+
+# -- sync ---------------------------------------------------------------------------------
+
+def _report_code(report: SyncReport) -> int:
+    if report.ok:
+        return OK
+    if any("refused the user name or password" in e for e in report.errors):
+        return CREDENTIALS
+    if not report.online or not report.mail_online:
+        return OFFLINE
+    return FAILED
+
+
+def sync(args: argparse.Namespace) -> int:
+    opened = open_workspace(args.profile)
+    ws = opened.workspace
+    try:
+        if not args.once:
+            return _sync_forever(ws)
+        report = ws.sync_cycle()
+        if args.json:
+            _print_json({**report.to_dict(), "queue": len(ws.queue())})
+        else:
+            _print_report(report, len(ws.queue()))
+        return _report_code(report)
+    finally:
+        ws.close()
+
+
+def _print_report(report: SyncReport, queued: int) -> None:
+    state = "online" if report.online else "offline (CRM not reachable)"
+    if not report.mail_online:
+        state += ", mail server not reachable"
+    print(f"Sync {'done' if report.ok else 'finished with problems'}: {state}; "
+          f"{queued} operation(s) queued.")
+    for key, value in sorted(report.counts.items()):
+        print(f"  {key}: {value}")
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+
+
+def _sync_forever(ws: Workspace) -> int:
+    scheduler = ws.start_interval_sync()
+    print("Synchronising every "
+          f"{ws.local_options().sync_interval_minutes} min; Ctrl+C to stop.")
+    try:
+        while True:
+            done = scheduler.cycles
+            scheduler.wait_for_cycles(done + 1)
+            if scheduler.last is not None:
+                _print_report(scheduler.last, len(ws.queue()))
+    except KeyboardInterrupt:
+        scheduler.stop()
+        return OK
+
+
+# -- track / untrack ----------------------------------------------------------------------
+
+def _rows(ws: Workspace, message_id: str) -> list[int]:
+    rows = ws.store().messages_by_message_id(normalise_message_id(message_id))
+    if not rows:
+        raise CliError(f"No message {normalise_message_id(message_id)} in the local store; "
+                       "run 'trackbox sync --once' first.")
+    return [r.id for r in rows]
+
+
+def _parse_regarding(value: str | None) -> RecordRef | None:
+    if not value:
+        return None
+    entity, sep, record_id = value.partition(":")
+    if not sep or not entity or not record_id:
+        raise CliError(f"--regarding expects ENTITY:ID (e.g. account:<guid>), not {value!r}.")
+    return RecordRef(entity.strip().lower(), record_id.strip().strip("{}").lower())
+
+
+def _outcome(ws: Workspace, message_id: str, errors: tuple[str, ...], verb: str) -> int:
+    rows = ws.store().messages_by_message_id(normalise_message_id(message_id))
+    state = rows[0].track_state if rows else TrackState.NOT_TRACKED
+    if errors:
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return FAILED
+    if state is TrackState.PENDING:
+        print(f"{verb} queued: the CRM is not reachable now; it runs on the next sync.")
+        return OFFLINE
+    reason = rows[0].reason.text if rows and rows[0].reason else ""
+    print(f"{normalise_message_id(message_id)}: {state.value}" + (f" — {reason}" if reason
+                                                                   else ""))
+    return OK
+
+
+def track(args: argparse.Namespace) -> int:
+    regarding = _parse_regarding(args.regarding)
+    ws = open_workspace(args.profile).workspace
+    try:
+        changes = ws.track(_rows(ws, args.message_id), regarding)
+        return _outcome(ws, args.message_id, changes.errors, "Track")
+    finally:
+        ws.close()
+
+
+def untrack(args: argparse.Namespace) -> int:
+    ws = open_workspace(args.profile).workspace
+    try:
+        changes = ws.untrack(_rows(ws, args.message_id))
+        return _outcome(ws, args.message_id, changes.errors, "Untrack")
+    finally:
+        ws.close()
+
+
+# -- queue --------------------------------------------------------------------------------
+
+def queue(args: argparse.Namespace) -> int:
+    ws = open_workspace(args.profile, need_mail=args.action != "list").workspace
+    try:
+        if args.action == "list":
+            ops = ws.queue()
+            if args.json:
+                _print_json([_op_dict(op) for op in ops])
+                return OK
+            if not ops:
+                print("The queue is empty.")
+            for op in ops:
+                error = f"  {op.last_error}" if op.last_error else ""
+                print(f"{op.id:>6}  {op.state:<7} {op.kind:<20} attempts={op.attempts}  "
+                      f"{op.message_id or '-'}  {op.subject}{error}")
+            return OK
+        if args.id is None:
+            raise CliError(f"'trackbox queue {args.action}' needs an operation id "
+                           "(see 'trackbox queue list').")
+        try:
+            changes = ws.retry(args.id) if args.action == "retry" else ws.discard(args.id)
+        except LookupError as exc:
+            raise CliError(str(exc).capitalize() + " (see 'trackbox queue list').") from None
+        for error in changes.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(f"Operation {args.id} {'retried' if args.action == 'retry' else 'discarded'}.")
+        return FAILED if changes.errors else OK
+    finally:
+        ws.close()
+
+
+def _op_dict(op: Any) -> dict[str, Any]:
+    fields = ("id", "kind", "message_id", "subject", "state", "attempts", "last_error",
+              "created")
+    return {f: getattr(op, f) for f in fields}
+
+
+# -- list ---------------------------------------------------------------------------------
+
+def list_messages(args: argparse.Namespace) -> int:
+    _, profile = load_profile(args.profile)
+    from core.store import Store
+
+    with Store.open(profile.store_path) as store:
+        folder = args.folder or "Inbox"
+        known = {f.path for f in store.folders()}
+        if folder not in known:
+            raise CliError(f"No folder {folder!r} in the local store. Known: "
+                           f"{', '.join(sorted(known)) or 'none (run trackbox sync --once)'}.")
+        rows = store.message_rows(folder, 0, args.limit)
+    items = [{
+        "message_id": r.header.message_id, "date": r.header.date, "subject": r.header.subject,
+        "from": r.header.sender.email if r.header.sender else None,
+        "state": r.track_state.value, "activity_id": r.activity_id,
+        "regarding": ({"entity": r.regarding.entity, "id": r.regarding.id,
+                       "name": r.regarding.name} if r.regarding else None),
+        "reason": r.reason.text if r.reason else None,
+    } for r in rows]
+    if args.json:
+        _print_json(items)
+        return OK
+    for item in items:
+        reg = item["regarding"]
+        regarding = f"  re: {reg['name'] or reg['entity'] + ':' + reg['id']}" if reg else ""
+        print(f"{item['state']:<16} {str(item['date'] or '')[:16]:<16} "
+              f"{(item['from'] or '')[:30]:<30} {item['subject']}{regarding}"
+              + (f"  ({item['reason']})" if item["reason"] else ""))
+    return OK
+
+
+def diagnose(args: argparse.Namespace) -> int:
+    from core.diagnostics import run_diagnostics
+
+    report = run_diagnostics(args.profile)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.text())
+    return OK if report.healthy else FAILED
+
+
+def main_guard(func: Any) -> Any:
+    """Run a handler; user errors print one line and exit with their code, no traceback."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except CliError as exc:
+            print(f"trackbox: {exc.message}", file=sys.stderr)
+            return exc.code
+        except KeyboardInterrupt:
+            return USAGE
+    run.__name__ = getattr(func, "__name__", "command")
+    return run
+
+
+__all__ = ["account_add", "diagnose", "list_messages", "main_guard", "queue", "sync",
+           "track", "untrack"]

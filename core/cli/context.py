@@ -1,0 +1,109 @@
+"""Opening a profile's workspace for a headless command, and the exit codes.
+
+Exit codes: 0 done; 1 the CRM or mail server refused an operation (parked in the queue);
+2 a usage error (unknown profile or message, bad argument); 3 offline (work queued, it runs on
+the next sync); 4 credentials (no keyring, no secret stored, sign-in refused).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from core import logs
+from core.credentials import CredentialsError, SecretKind, get_secret
+from core.crm import BasicAuth, CrmClient
+from core.mail import MailBackend, open_backend
+from core.model import Address
+from core.profiles import Profile, ProfileError, Profiles
+from core.workspace import Workspace
+
+OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
+INSECURE = ("imap+insecure", "smtp+insecure", "ews+http", "http")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed without a traceback, exits with ``code``."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def needs_mail_secret(mail_url: str) -> bool:
+    return not mail_url.lower().startswith("maildir:")
+
+
+def load_profile(name: str | None) -> tuple[Profiles, Profile]:
+    profiles = Profiles()
+    try:
+        profile = profiles.load(name)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    logs.setup(profile.log_path)
+    return profiles, profile
+
+
+def _secret(profile: Profile, kind: SecretKind, user: str) -> str:
+    try:
+        secret = get_secret(profile.name, kind, user)
+    except CredentialsError as exc:
+        raise CliError(str(exc), CREDENTIALS) from None
+    if not secret:
+        var = "TRACKBOX_CRM_PASSWORD" if kind is SecretKind.CRM else "TRACKBOX_MAIL_PASSWORD"
+        raise CliError(f"No {kind.value} password stored for {user!r} in profile "
+                       f"{profile.name!r}: run 'trackbox account add' again or set {var}.",
+                       CREDENTIALS)
+    logs.register_secret(secret)
+    return secret
+
+
+def owner_of(profile: Profile) -> Address:
+    cfg = profile.config
+    email = cfg.crm_user if "@" in cfg.crm_user else cfg.mail_user
+    return Address(email or cfg.crm_user)
+
+
+@dataclass
+class Opened:
+    profiles: Profiles
+    profile: Profile
+    workspace: Workspace
+
+
+def open_workspace(name: str | None, *, need_mail: bool = True) -> Opened:
+    """The workspace of profile ``name`` with its secrets from the environment or keyring."""
+    profiles, profile = load_profile(name)
+    cfg = profile.config
+    crm_secret = _secret(profile, SecretKind.CRM, cfg.crm_user)
+    mail_secret = ""
+    if need_mail and needs_mail_secret(cfg.mail_url):
+        mail_secret = _secret(profile, SecretKind.MAIL, cfg.mail_user or cfg.crm_user)
+
+    def open_mailbox() -> MailBackend:
+        options: dict[str, Any] = {}
+        if cfg.smtp_url and cfg.mail_url.lower().startswith("imap"):
+            options["smtp_url"] = cfg.smtp_url
+        return open_backend(cfg.mail_url, user=cfg.mail_user or cfg.crm_user,
+                            password=mail_secret, **options)
+
+    crm = CrmClient(cfg.crm_url, BasicAuth(cfg.crm_user, crm_secret), timeout=30)
+    owner = owner_of(profile)
+    ws = Workspace(store_path=profile.store_path, open_mailbox=open_mailbox, crm=crm,
+                   owner=owner, mailbox_name=owner.email, profile=profile, profiles=profiles)
+    return Opened(profiles, profile, ws)
+
+
+def warn_insecure(*urls: str) -> None:
+    for url in urls:
+        scheme = url.split(":", 1)[0].lower() if url else ""
+        if scheme in INSECURE:
+            print(f"warning: {url} is not encrypted; use it only for a local test server.",
+                  file=sys.stderr)
+
+
+def normalise_message_id(value: str) -> str:
+    value = value.strip()
+    return value if value.startswith("<") else f"<{value}>"

@@ -1,0 +1,172 @@
+"""``trackbox diagnose``: what a user attaches to a bug report — versions, the profile (never a
+secret), reachability and sign-in checks against the mail server and the CRM, the last sync's
+result and the state of the queue. Every check catches its own failure: a diagnosis never
+crashes on the problem it is diagnosing."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from core.cli.context import CliError, open_workspace
+from core.credentials import describe_backend
+from core.crm import CrmAuthError, CrmError, CrmUnavailable
+from core.mail import MailAuthError, MailError, MailUnavailable
+from core.outbox import Outbox
+from core.profiles import ProfileError, Profiles
+from core.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DiagnosticReport:
+    versions: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    last_sync: dict[str, Any] | None = None
+    queue: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"versions": self.versions, "profile": self.profile,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
+                           for c in self.checks],
+                "last_sync": self.last_sync, "queue": self.queue, "healthy": self.healthy}
+
+    def text(self) -> str:
+        lines = ["Trackbox diagnostics", "", "Versions:"]
+        lines += [f"  {k}: {v}" for k, v in self.versions.items()]
+        lines += ["", "Profile:"]
+        lines += [f"  {k}: {v}" for k, v in self.profile.items()]
+        lines += ["", "Checks:"]
+        lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+        lines += ["", "Last sync:"]
+        if self.last_sync:
+            lines += [f"  {k}: {v}" for k, v in self.last_sync.items()]
+        else:
+            lines.append("  never")
+        lines += ["", "Queue:"]
+        lines += [f"  {k}: {v}" for k, v in self.queue.items()]
+        return "\n".join(lines)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def versions() -> dict[str, str]:
+    return {
+        "trackbox": _version("trackbox"), "python": sys.version.split()[0],
+        "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
+        "httpx": _version("httpx"), "imapclient": _version("imapclient"),
+        "exchangelib": _version("exchangelib"), "keyring": describe_backend(),
+    }
+
+
+def strip_userinfo(url: str) -> str:
+    """A URL without any ``user:password@`` part."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+
+
+def _port_open(url: str, default: int) -> Check:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or default
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return Check("smtp reachable", True, f"{host}:{port} accepts connections")
+    except OSError as exc:
+        return Check("smtp reachable", False, f"{host}:{port}: {exc.strerror or exc}")
+
+
+def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
+    report = DiagnosticReport(versions=versions())
+    profiles = Profiles()
+    try:
+        profile = profiles.load(profile_name)
+    except ProfileError as exc:
+        report.checks.append(Check("profile", False, str(exc)))
+        return report
+    cfg = profile.config.to_dict()
+    for key in ("mail_url", "smtp_url", "crm_url"):
+        if cfg.get(key):
+            cfg[key] = strip_userinfo(cfg[key])
+    report.profile = {"name": profile.name, "config": str(profile.config_path),
+                      "data": str(profile.data_dir), "log": str(profile.log_path), **cfg}
+    report.checks.append(Check("profile", True, "loaded and valid"))
+    try:
+        opened = open_workspace(profile.name)
+    except CliError as exc:
+        report.checks.append(Check("credentials", False, exc.message))
+        _local_state(report, profile.store_path)
+        return report
+    ws = opened.workspace
+    try:
+        report.checks.append(Check("credentials", True, "found (values not shown)"))
+        try:
+            me = ws.crm.who_am_i()
+            report.checks.append(Check("crm sign-in", True, f"WhoAmI user {me.user_id}"))
+        except CrmAuthError as exc:
+            report.checks.append(Check("crm sign-in", False, f"credentials refused ({exc})"))
+        except CrmUnavailable as exc:
+            report.checks.append(Check("crm reachable", False, str(exc)))
+        except CrmError as exc:
+            report.checks.append(Check("crm", False, str(exc)))
+        try:
+            with ws.open_mailbox() as backend:
+                count = len(backend.folders())
+            report.checks.append(Check("mail sign-in", True, f"{count} folders"))
+        except MailAuthError as exc:
+            report.checks.append(Check("mail sign-in", False, f"credentials refused ({exc})"))
+        except MailUnavailable as exc:
+            report.checks.append(Check("mail reachable", False, str(exc)))
+        except MailError as exc:
+            report.checks.append(Check("mail", False, str(exc)))
+        smtp = profile.config.smtp_url
+        if smtp:
+            report.checks.append(_port_open(smtp, 465 if smtp.startswith("smtps") else 587))
+    finally:
+        ws.close()
+    _local_state(report, profile.store_path)
+    return report
+
+
+def _local_state(report: DiagnosticReport, store_path: Any) -> None:
+    if not store_path.exists():
+        report.queue = {"store": "not created yet (no sync has run)"}
+        return
+    with Store.open(store_path) as store:
+        report.last_sync = store.settings("last_sync")
+        outbox = Outbox(store)
+        report.queue = dict(outbox.counts())
+        parked = [op for op in outbox.pending() if op.state.value == "parked"]
+        for op in parked[:20]:
+            report.queue[f"parked #{op.id}"] = f"{op.kind.value} {op.message_id}: {op.last_error}"
+        if parked:
+            report.checks.append(Check("queue", False, f"{len(parked)} operation(s) parked: "
+                                       "see 'trackbox queue list'"))
+
+
+__all__ = ["Check", "DiagnosticReport", "run_diagnostics", "strip_userinfo", "versions"]

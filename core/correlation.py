@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from core.conversation_index import (
@@ -29,9 +28,13 @@ from core.conversation_index import (
 from core.model import Address, MessageHeader, RecordRef
 from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, OrgSettings, TrackingTokenSettings
 from core.subjects import (
+    cached_smart_key,
+    clear_caches,
+    compile_filter_keywords,
     find_token,
     format_token,
     normalize_subject,
+    smart_match_key,
     strip_token,
 )
 
@@ -243,41 +246,6 @@ def message_id_key(value: str | None) -> str | None:
 
 # --- smart matching --------------------------------------------------------------------------
 
-_WORD_RE = re.compile(r"\w+")
-
-
-def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
-                    tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> str:
-    """The subject as smart matching compares it: tokens and reply prefixes removed,
-    ``hashfilterkeywords`` matches removed, case-folded words (the first ``max_words``,
-    as the CRM hashes at most ``hashmaxcount`` subject words) joined by one space.
-
-    ``""`` means the subject says nothing (empty once filtered) and must not smart-match.
-    """
-    return _smart_key(subject, _filter_re(filter_keywords), tokens, max_words)
-
-
-@lru_cache(maxsize=65_536)
-def _smart_key(subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None,
-               max_words: int) -> str:
-    text = strip_token(subject, tokens) if tokens is not None else subject
-    text = filter_re.sub(" ", normalize_subject(text))
-    return " ".join(_WORD_RE.findall(text.casefold())[:max_words])
-
-
-@lru_cache(maxsize=32)
-def _filter_re(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:  # OrgSettings.from_crm already warned about it
-        return re.compile(DEFAULT_HASH_FILTER_KEYWORDS, re.IGNORECASE)
-
-
-def clear_caches() -> None:
-    """Forget memoised subject keys (benchmarks use this to time cold look-ups)."""
-    _smart_key.cache_clear()
-
-
 class SmartMatcher:
     """The CRM's smart matching over tracked e-mails (reference section 9).
 
@@ -295,7 +263,7 @@ class SmartMatcher:
         self.filter_keywords = filter_keywords
         self.tokens = tokens
         self.max_words = max_words
-        self._filter = _filter_re(filter_keywords)
+        self._filter = compile_filter_keywords(filter_keywords)
 
     @classmethod
     def from_settings(cls, org: OrgSettings) -> SmartMatcher:
@@ -304,7 +272,7 @@ class SmartMatcher:
                    max_words=org.hash_max_count)
 
     def key(self, subject: str) -> str:
-        return _smart_key(subject, self._filter, self.tokens, self.max_words)
+        return cached_smart_key(subject, self._filter, self.tokens, self.max_words)
 
     def candidates(self, subject: str, addresses: Iterable[str],
                    tracked: CorrelationIndex | Iterable[TrackedEmail]) -> list[TrackedEmail]:

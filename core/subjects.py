@@ -5,6 +5,8 @@ languages they actually use (prefix lists from the localised Outlook, Thunderbir
 and Gmail builds; see Wikipedia "List of email subject abbreviations"), plus the tags that mail
 gateways add (``[EXTERNAL]``). It is a fixpoint of one stripping step, hence idempotent.
 
+``smart_match_key`` is the subject as the CRM's smart matching compares it (section 9).
+
 Tracking tokens follow the CRM's format ``<prefix><0><user number><counter>`` (reference
 section 6): the prefix is matched case-insensitively and a token never matches inside a longer
 word or number.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from core.settings import TrackingTokenSettings
+from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, TrackingTokenSettings
 
 # Reply and forward abbreviations, matched case-insensitively as whole words before a colon.
 _PREFIX_WORDS = (
@@ -211,3 +213,40 @@ def _canonical_prefix(settings: TrackingTokenSettings, found: str) -> str:
         if prefix.casefold() == folded:
             return prefix
     return found  # unreachable in practice: the regex only matches configured prefixes
+
+
+# --- smart matching keys -------------------------------------------------------------------
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
+                    tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> str:
+    """The subject as smart matching compares it: tokens and reply prefixes removed,
+    ``hashfilterkeywords`` matches removed, case-folded words (the first ``max_words``,
+    as the CRM hashes at most ``hashmaxcount`` subject words) joined by one space.
+
+    ``""`` means the subject says nothing (empty once filtered) and must not smart-match.
+    """
+    return cached_smart_key(subject, compile_filter_keywords(filter_keywords), tokens, max_words)
+
+
+@lru_cache(maxsize=65_536)
+def cached_smart_key(subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None,
+               max_words: int) -> str:
+    text = strip_token(subject, tokens) if tokens is not None else subject
+    text = filter_re.sub(" ", normalize_subject(text))
+    return " ".join(_WORD_RE.findall(text.casefold())[:max_words])
+
+
+@lru_cache(maxsize=32)
+def compile_filter_keywords(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error:  # OrgSettings.from_crm already warned about it
+        return re.compile(DEFAULT_HASH_FILTER_KEYWORDS, re.IGNORECASE)
+
+
+def clear_caches() -> None:
+    """Forget memoised subject keys (benchmarks use this to time cold look-ups)."""
+    cached_smart_key.cache_clear()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from core.model import Address, MailRef, MessageHeader
 from core.settings import IncomingFilter, OrgSettings, UserOptions
 from core.tracking import CrmReasonCode, Direction, promote_response
 from tests.core import JANE, OPPORTUNITY, PRIYA, STRANGER, World, X, message, reply
@@ -177,3 +180,30 @@ def test_promote_response_shape() -> None:
     decision = world.decide(message("Hello", sender=JANE))
     assert promote_response(decision) == {"ShouldPromote": True, "ShouldDeliver": True,
                                           "ReasonCode": 6}
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+header_text = st.one_of(st.none(), st.text(max_size=60))
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=st.text(max_size=80), in_reply_to=header_text, thread_index=header_text,
+       references=st.lists(st.text(max_size=30), max_size=3), sender=st.one_of(
+           st.none(), st.builds(Address, st.text(max_size=30), st.text(max_size=20))),
+       size=st.integers(0, 50 * MB), option=st.sampled_from(list(IncomingFilter)),
+       token_only=st.booleans())
+def test_decide_never_raises_on_any_headers(subject: str, in_reply_to: str | None,
+                                            thread_index: str | None, references: list[str],
+                                            sender: Address | None, size: int,
+                                            option: IncomingFilter, token_only: bool) -> None:
+    world = World(org=OrgSettings(smart_matching=True, token_only=token_only),
+                  options=UserOptions(incoming_filter=option))
+    world.send_from_crm("Quote for 200 licences", to=JANE)
+    mail = MessageHeader(ref=MailRef("Inbox", "1"), message_id=subject[:20], subject=subject,
+                         sender=sender, to=(X,), in_reply_to=in_reply_to,
+                         references=tuple(references), thread_index=thread_index, size=size,
+                         has_attachments=True)
+    decision = world.decide(mail)
+    assert decision.reason.code and decision.reason.text
+    assert not (decision.track and decision.reason.text.startswith("Not tracked"))

@@ -138,10 +138,20 @@ def delta_token(version: int) -> str:
     return f"{version}!{datetime.now(UTC).strftime('%m/%d/%Y %H:%M:%S')}"
 
 
-def parse_delta_token(token: str) -> int:
-    head = unquote(token).split("!", 1)[0]
+def parse_delta_token(token: str, expire_days: int = 0) -> int:
+    """``<version>!<MM/dd/yyyy HH:mm:ss>`` → version; 400 when malformed or older than the
+    organisation's ``expirechangetrackingindays``."""
+    head, _, stamp = unquote(token).partition("!")
     if not head.isdigit():
         raise bad_request("The $deltatoken is not valid.", "0x80044352")
+    if expire_days > 0 and stamp:
+        try:
+            issued = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise bad_request("The $deltatoken is not valid.", "0x80044352") from exc
+        if (datetime.now(UTC) - issued).days >= expire_days:
+            raise bad_request("Version stamp associated with the client has expired. Please "
+                              "perform a full sync.", "0x80044352")
     return int(head)
 
 
@@ -160,7 +170,8 @@ def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Cal
     if opts.filter or opts.orderby or opts.expand or opts.top is not None:
         raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
                           "tracking.", QUERY_SYNTAX)
-    since = parse_delta_token(opts.deltatoken or "")
+    expire = int(records.org().get("expirechangetrackingindays") or 0)
+    since = parse_delta_token(opts.deltatoken or "", expire)
     if since > records.storage.current_version():
         raise bad_request("The $deltatoken is not valid.", "0x80044352")
     shaper = Shaper(records, entity, opts.select, req.annotations, req.base)

@@ -88,3 +88,9 @@ def test_track_changes_rejects_filter_and_bad_tokens(crm_client: httpx.Client) -
     assert_odata_error(crm_client.get("contacts", params={"$deltatoken": "99999999999!x"}),
                        400)
     assert_odata_error(crm_client.get("organizations", headers=TRACK), 400)
+
+
+def test_expired_delta_token(crm_client: httpx.Client) -> None:
+    r = crm_client.get("contacts", params={"$deltatoken": "1001!01/01/2020 00:00:00"})
+    err = assert_odata_error(r, 400)
+    assert "expired" in err["message"]

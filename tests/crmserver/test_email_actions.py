@@ -227,3 +227,22 @@ def test_invalid_org_settings_are_400(fresh_crm: RunningServer) -> None:
                                    json={"trackingtokeniddigits": 0}), 400)
         assert_odata_error(c.post("organizations", json={"name": "second"}), 405)
         assert_odata_error(c.delete(f"organizations({oid})"), 405)
+
+
+def test_check_incoming_email_follows_user_filter(fresh_crm: RunningServer) -> None:
+    def check(c: httpx.Client, sender: str, to: str, subject: str = "Hi") -> dict[str, object]:
+        r = c.get("CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t)", params={
+            "@m": f"'{unique_message_id()}'", "@s": f"'{subject}'", "@f": f"'{sender}'",
+            "@t": f"'{to}'"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    with client(fresh_crm, PRIYA) as p:
+        # default 1: only responses to CRM e-mail
+        assert check(p, JANE, PRIYA)["ShouldDeliver"] is False
+        p.patch(f"usersettingscollection({user_id(PRIYA)})",
+                json={"incomingemailfilteringmethod": 2})
+        verdict = check(p, JANE, PRIYA)
+        assert verdict["ShouldDeliver"] is True and verdict["ReasonCode"] == 5
+        assert check(p, "stranger@nowhere.example", PRIYA)["ShouldDeliver"] is False
+        assert check(p, JANE, "nobody@nowhere.example")["ReasonCode"] == 3

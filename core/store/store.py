@@ -64,13 +64,26 @@ _UPSERT_SQL = (
     f"VALUES ({', '.join('?' for _ in HEADER_COLUMNS)}) "
     "ON CONFLICT (folder, uid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in HEADER_COLUMNS[2:])
+    # A ref that now holds another Message-ID (a backend reusing ids) loses the old state;
+    # _INHERIT_SQL then gives it the new Message-ID's state, if any.
+    + ", "
+    + ", ".join(
+        f"{c} = CASE WHEN message_id = excluded.message_id THEN {c} ELSE {d} END"
+        for c, d in (("track_state", "'not_tracked'"), ("activity_id", "NULL"),
+                     ("regarding_entity", "NULL"), ("regarding_id", "NULL"),
+                     ("regarding_name", "NULL"), ("regarding_sort", "''"),
+                     ("reason_code", "NULL"), ("reason_text", "NULL"),
+                     ("tracked_by_other", "0"))
+    )
 )
-# Copies of a Message-ID that arrive after it was tracked inherit its state.
+# Copies of a Message-ID that arrive after it was tracked (or before a header arrived)
+# take the state recorded for it; temp.upsert_ids holds the Message-IDs of this upsert.
 _INHERIT_SQL = (
     "UPDATE messages SET "
     + ", ".join(f"{c} = t.{c}" for c in TRACK_COLUMNS)
     + ", regarding_sort = lower(coalesce(nullif(t.regarding_name, ''), t.regarding_id, ''))"
-    " FROM tracking AS t WHERE messages.id > ? AND t.message_id = messages.message_id"
+    " FROM tracking AS t WHERE t.message_id IN (SELECT message_id FROM temp.upsert_ids)"
+    " AND messages.message_id = t.message_id"
 )
 
 
@@ -242,19 +255,27 @@ class Store:
         written = 0
         tokens = self.tokens
         with self.transaction() as conn:
-            before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS upsert_ids (message_id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.upsert_ids")
             batch: list[tuple[Any, ...]] = []
             for header in headers:
                 batch.append(header_values(header, tokens))
                 if len(batch) >= _BATCH:
-                    conn.executemany(_UPSERT_SQL, batch)
-                    written += len(batch)
-                    batch.clear()
+                    written += self._write_batch(conn, batch)
             if batch:
-                conn.executemany(_UPSERT_SQL, batch)
-                written += len(batch)
-            conn.execute(_INHERIT_SQL, (before,))
+                written += self._write_batch(conn, batch)
+            conn.execute(_INHERIT_SQL)
+            conn.execute("DELETE FROM temp.upsert_ids")
         return written
+
+    @staticmethod
+    def _write_batch(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:
+        conn.executemany(_UPSERT_SQL, batch)
+        conn.executemany("INSERT OR IGNORE INTO temp.upsert_ids VALUES (?)",
+                         ((values[2],) for values in batch))
+        count = len(batch)
+        batch.clear()
+        return count
 
     def apply_flag_changes(self, changes: Iterable[FlagChangeLike]) -> int:
         """Update read flag, keywords and tracked marker of stored copies (a mail backend's

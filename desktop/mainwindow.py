@@ -8,6 +8,7 @@ refreshes views from it (after anki's ``operation_did_execute``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -399,7 +400,14 @@ class MainWindow(QMainWindow):
                 self.reading_pane.show_error(f"This message could not be opened. "
                                              f"{describe(exc)}")
 
-        self.workers.run(lambda: ws.load_message(row_id), shown, failed)
+        def op() -> Any:
+            view = ws.load_message(row_id)
+            if has(ws, "unresolved_for") and not view.unresolved:
+                unresolved = ws.unresolved_for(row_id)  # type: ignore[attr-defined]
+                view = dataclasses.replace(view, unresolved=tuple(unresolved))
+            return view
+
+        self.workers.run(op, shown, failed)
 
     # --- CRM actions --------------------------------------------------------------------
     def _run_tracking(self, op: Any, what: str, count: int) -> None:

@@ -350,17 +350,24 @@ def _not_found_or(exc: BaseException | None, ref: MailRef, what: str) -> MailErr
     return _map_error(exc, what)
 
 
+_TRANSIENT = (xe.ErrorServerBusy, xe.ErrorTimeoutExpired, xe.ErrorTooManyObjectsOpened,
+              xe.ErrorMailboxStoreUnavailable, xe.ErrorInternalServerTransientError,
+              xe.ErrorMailboxMoveInProgress, xe.ErrorConnectionFailed)
+
+
 def _map_error(exc: BaseException, what: str) -> MailError:
-    """Classify once, at the wire (style anchors §2)."""
+    """Classify once, at the wire (style anchors §2). In exchangelib every server response
+    code is also a ``TransportError``, so codes are sorted out first."""
     words = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, xe.UnauthorizedError | xe.ErrorAccessDenied |
                   xe.ErrorNonExistentMailbox | xe.AutoDiscoverFailed):
         return MailAuthError(f"EWS {what} refused", server_says=words)
     if isinstance(exc, xe.ErrorItemNotFound | xe.ErrorFolderNotFound):
         return MailNotFound(f"EWS {what}: not found", server_says=words)
-    if isinstance(exc, xe.TransportError | xe.RateLimitError | xe.ErrorServerBusy |
-                  xe.ErrorTimeoutExpired | xe.ErrorTooManyObjectsOpened |
-                  xe.ErrorMailboxStoreUnavailable | xe.ErrorInternalServerTransientError |
-                  ConnectionError | TimeoutError):
-        return MailUnavailable(f"EWS {what}: server unavailable", server_says=words)
+    if isinstance(exc, (*_TRANSIENT, xe.RateLimitError)):
+        return MailUnavailable(f"EWS {what}: server busy", server_says=words)
+    if isinstance(exc, xe.ResponseMessageError):
+        return MailProtocolError(f"EWS {what} failed", server_says=words)
+    if isinstance(exc, xe.TransportError | ConnectionError | TimeoutError | OSError):
+        return MailUnavailable(f"EWS {what}: server unreachable", server_says=words)
     return MailProtocolError(f"EWS {what} failed", server_says=words)

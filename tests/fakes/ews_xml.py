@@ -61,9 +61,13 @@ def ok(op: str, inner: str = "") -> str:
 
 
 def error(op: str, code: str, text: str) -> str:
+    # Exchange's SyncFolderItems errors still carry an (empty) SyncState and
+    # IncludesLastItemInRange, and exchangelib reads them before the error code.
+    extra = ("<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
+             if op == "SyncFolderItems" else "")
     return (f'<m:{op}ResponseMessage ResponseClass="Error"><m:MessageText>{escape(text)}'
             f'</m:MessageText><m:ResponseCode>{code}</m:ResponseCode>'
-            f'<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:{op}ResponseMessage>')
+            f'<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}</m:{op}ResponseMessage>')
 
 
 def folder_xml(path: str, unread: int, total: int, children: int) -> str:

@@ -84,7 +84,7 @@ class Authenticator:
         key = hmac.new(self._key, f"{email.lower()}\0{password}".encode(), "sha256").digest()
         hit = self._verified.get(key)
         if hit is not None and hit == (user["systemuserid"], stored):
-            return user["systemuserid"]
+            return str(user["systemuserid"])
         if not verify_password(password, stored):
             return None
         if len(self._verified) > 10_000:

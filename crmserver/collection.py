@@ -88,7 +88,7 @@ def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Call
     sort_cols = [a.name for a, _ in opts.orderby]
     sort.append((f't0."{entity.key}"', False))
     sort_cols.append(entity.key)
-    page_no, extra = 1, {}
+    page_no, extra = 1, dict[str, Any]()
     if opts.skiptoken:
         page_no, last, extra = decode_skiptoken(opts.skiptoken)
         after = keyset_after(sort, last, params)

@@ -143,7 +143,7 @@ def _tracked(row: Row, addresses: frozenset[str]) -> TrackedEmail:
             sent_on = None
     return TrackedEmail(
         activity_id=row["activityid"], regarding=regarding,
-        message_id=(message_id_keys(row.get("messageid")) or [None])[0],
+        message_id=next(iter(message_id_keys(row.get("messageid"))), None),
         token=row.get("trackingtoken"), conversation_index=row.get("conversationindex"),
         conversation_root=index.root if index is not None else None,
         smart_key=row.get("tbx_smartkey") or "", addresses=addresses,

@@ -28,7 +28,8 @@ def split_path(path: str) -> list[Segment]:
     """``emails(<id>)/Microsoft.Dynamics.CRM.SendEmail`` → segments; slashes inside quotes or
     parentheses (Message-IDs in function parameters) do not split."""
     parts: list[str] = []
-    depth, quoted, cur = 0, False, []
+    cur: list[str] = []
+    depth, quoted = 0, False
     for ch in path:
         if ch == "'":
             quoted = not quoted

@@ -57,7 +57,9 @@ class QueryOptions:
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside parentheses and quotes."""
-    out, depth, quoted, cur = [], 0, False, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quoted = 0, False
     for ch in text:
         if ch == "'":
             quoted = not quoted
@@ -158,6 +160,7 @@ def _parse_expand(entity: Entity, item: str, user_id: str | None, depth: int) ->
         raise bad_request(f"Could not find a property named '{nav}' on type "
                           f"'Microsoft.Dynamics.CRM.{entity.logical}'.", QUERY_SYNTAX)
     attr, target = found
+    assert target is not None
     if any(k != "$select" for k in params):
         raise bad_request("Only $select is allowed when expanding a single-valued "
                           "navigation property.", QUERY_SYNTAX)

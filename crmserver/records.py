@@ -175,13 +175,14 @@ class Records:
                     raise bad_request(f"Navigation property '{name}' must be an array.")
                 children[name] = value
                 continue
-            attr = entity.attributes.get(name)
-            if attr is None and name.startswith("_") and name.endswith("_value"):
-                attr = entity.attributes.get(name[1:-6])
-            if attr is None:
+            found_attr = entity.attributes.get(name)
+            if found_attr is None and name.startswith("_") and name.endswith("_value"):
+                found_attr = entity.attributes.get(name[1:-6])
+            if found_attr is None:
                 raise bad_request(f"The property '{name}' does not exist on type "
                                   f"'Microsoft.Dynamics.CRM.{entity.logical}'. Make sure to "
                                   f"only use property names that are defined by the type.")
+            attr = found_attr
             if attr.is_lookup:
                 if value is None:
                     values[attr.name], values[attr.name + "__type"] = None, None
@@ -438,8 +439,9 @@ class Records:
         ent = ENTITIES[logical]
         if not ent.primary_name:
             return None
-        return self.storage.scalar(
+        value = self.storage.scalar(
             f'SELECT "{ent.primary_name}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))
+        return None if value is None else str(value)
 
     def primary_email(self, logical: str | None, key: str | None) -> str | None:
         if not logical or not key or logical not in ENTITIES:
@@ -447,5 +449,6 @@ class Records:
         ent = ENTITIES[logical]
         if not ent.email_attrs:
             return None
-        return self.storage.scalar(
+        value = self.storage.scalar(
             f'SELECT "{ent.email_attrs[0]}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))
+        return None if value is None else str(value)

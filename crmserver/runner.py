@@ -62,7 +62,7 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     sock.listen(128)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn installs signal handlers only on the main thread, so none are taken here.
     started = threading.Event()
     failure: list[BaseException] = []
 

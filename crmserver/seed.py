@@ -191,8 +191,8 @@ def seed_bulk(storage: Storage, *, accounts: int = 0, contacts: int = 0, leads: 
     one_hash = hash_password(password) if users else None
     for i in range(users):
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
-        email = f"{_slug(first)}.{_slug(last)}{start + i}@crm-users.example"
-        owners.append(add_user(storage, first=first, last=last, email=email, password=password,
+        address = f"{_slug(first)}.{_slug(last)}{start + i}@crm-users.example"
+        owners.append(add_user(storage, first=first, last=last, email=address, password=password,
                                title="Sales", password_hash=one_hash))
     if not owners:
         raise ValueError("Create at least one user first (--users N or 'user add').")
@@ -205,7 +205,7 @@ def seed_bulk(storage: Storage, *, accounts: int = 0, contacts: int = 0, leads: 
                     f"{SUFFIX[i % len(SUFFIX)]} {i // 225 + 1}")
             aid = guid("account", f"bulk:{i}")
             acc_ids.append(aid)
-            email = None if rng.random() < 0.05 else f"info@{_slug(name)}.example"
+            email: str | None = None if rng.random() < 0.05 else f"info@{_slug(name)}.example"
             rows.append(_base("account", {"accountid": aid, "name": name,
                                           "emailaddress1": email, "telephone1": None,
                                           "address1_city": rng.choice(CITIES)},
@@ -215,7 +215,7 @@ def seed_bulk(storage: Storage, *, accounts: int = 0, contacts: int = 0, leads: 
         rows, contact_emails = [], []
         for i in range(contacts):
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            acc = acc_ids[i % len(acc_ids)] if acc_ids else None
+            parent = acc_ids[i % len(acc_ids)] if acc_ids else None
             email = None if rng.random() < 0.05 else \
                 f"{_slug(first)}.{_slug(last)}.{i}@customer{i % 997}.example"
             if email:
@@ -224,7 +224,8 @@ def seed_bulk(storage: Storage, *, accounts: int = 0, contacts: int = 0, leads: 
                 "contactid": guid("contact", f"bulk:{i}"), "firstname": first, "lastname": last,
                 "emailaddress1": email, "emailaddress2": None, "jobtitle": "Buyer",
                 "telephone1": f"+1 555 {i:07d}", "address1_city": CITIES[i % len(CITIES)],
-                "parentcustomerid": acc, "parentcustomerid__type": "account" if acc else None,
+                "parentcustomerid": parent,
+                "parentcustomerid__type": "account" if parent else None,
             }, owners[i % len(owners)]))
         storage.insert_many(ENTITIES["contact"], rows)
         counts["contact"] = len(rows)
@@ -232,7 +233,7 @@ def seed_bulk(storage: Storage, *, accounts: int = 0, contacts: int = 0, leads: 
         for i in range(leads):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             if contact_emails and rng.random() < 0.02:
-                email: str | None = rng.choice(contact_emails)
+                email = rng.choice(contact_emails)
             elif rng.random() < 0.05:
                 email = None
             else:

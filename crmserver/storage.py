@@ -248,8 +248,9 @@ class Storage:
                      (user_id, password_hash))
 
     def password_hash(self, user_id: str) -> str | None:
-        return self.scalar("SELECT password_hash FROM tbx_credential WHERE systemuserid=?",
-                           (user_id,))
+        value = self.scalar("SELECT password_hash FROM tbx_credential WHERE systemuserid=?",
+                            (user_id,))
+        return None if value is None else str(value)
 
     def add_application(self, client_id: str, secret_hash: str, user_id: str,
                         name: str) -> None:
@@ -264,5 +265,6 @@ class Storage:
         self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
 
     def token_user(self, token_hash: str, now: float) -> str | None:
-        return self.scalar("SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?",
-                           (token_hash, now))
+        value = self.scalar("SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?",
+                            (token_hash, now))
+        return None if value is None else str(value)

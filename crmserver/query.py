@@ -19,7 +19,8 @@ from urllib.parse import quote, unquote
 
 from .entities import ENTITIES, Attribute, CollectionNav, Entity
 from .errors import QUERY_SYNTAX, ODataError, bad_request
-from .odata_filter import Compiled, FilterError, compile_filter, resolve_property
+from .filter_sql import Compiled, compile_filter, resolve_property
+from .odata_filter import FilterError
 from .records import Caller, Records
 from .storage import Row
 

@@ -9,7 +9,7 @@ our own fall-backs where it gives up.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -78,6 +78,9 @@ def parse_headers(raw: bytes, ref: MailRef, *, size: int | None = None,
     if not message_id:
         errors.append("no Message-ID")
     subject = _clean(src.text("subject"))
+    if "\ufffd" in subject and "=?" in src.raw("subject"):
+        errors.append("subject: undecodable encoded word")
+        subject = _clean(src.raw("subject"))
     sender = _first(src.addresses("from")) or _first(src.addresses("sender"))
     to = tuple(src.addresses("to"))
     cc = tuple(src.addresses("cc"))
@@ -87,6 +90,19 @@ def parse_headers(raw: bytes, ref: MailRef, *, size: int | None = None,
     thread_index = src.text("thread-index").strip() or None
     if has_attachments is None:
         has_attachments = _guess_attachments(src, raw)
+    if src.fields is None and not src.block.isascii():
+        try:
+            src.block.decode("utf-8")  # RFC 6532 UTF-8 headers are not an error
+            errors[:] = [e for e in errors if "UndecodableBytesDefect" not in e]
+        except UnicodeDecodeError:
+            errors.append("8-bit header bytes that are not UTF-8")
+    # Every string leaves here as valid Unicode (no lone surrogates from 8-bit bytes): the
+    # store, the GUI and the CRM would each choke on them differently.
+    message_id, in_reply_to = _clean(message_id), _clean(in_reply_to or "") or None
+    references = tuple(_clean(r) for r in references)
+    thread_index = _clean(thread_index or "") or None
+    sender = _clean_address(sender) if sender else None
+    to, cc = tuple(map(_clean_address, to)), tuple(map(_clean_address, cc))
     return MessageHeader(
         ref=ref, message_id=message_id, subject=subject, sender=sender, to=to, cc=cc,
         date=date, size=len(raw) if size is None else size, has_attachments=has_attachments,
@@ -101,6 +117,10 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
     ref = ref or MailRef("", "")
     header = parse_headers(raw, ref)
     errors = list(header.parse_errors)
+    block = split_header_block(raw)
+    fixed = _repair(block, [])
+    if fixed is not block:  # lines without a colon would end the headers early
+        raw = fixed + raw[len(block):]
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:
@@ -109,11 +129,11 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
     text_parts: list[str] = []
     html: str | None = None
     attachments: list[Attachment] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _walk(msg):
         for d in part.defects:
             errors.append(f"part: {type(d).__name__}")
+        if part.get_content_maintype() == "multipart":
+            continue
         ctype = part.get_content_type()
         try:
             disposition = part.get_content_disposition()
@@ -167,7 +187,7 @@ class _Source:
     """
 
     def __init__(self, block: bytes, errors: list[str]) -> None:
-        self.block = block
+        self.block = _repair(block, errors)
         self.errors = errors
         self.fields = _plain_fields(block)
         self._msg: Message | None = None
@@ -199,6 +219,10 @@ class _Source:
                 return ""
             if "=?" not in value:
                 return value
+        else:
+            value = self.raw(name)
+            if "=?" not in value and any("\udc80" <= c <= "\udcff" for c in value):
+                return value  # raw 8-bit text: _clean decodes it (UTF-8 or Windows-1252)
         return _get(self.msg, name, self.errors)
 
     def addresses(self, name: str) -> list[Address]:
@@ -224,6 +248,31 @@ class _Source:
     def modern_addresses(self, name: str) -> list[Address]:
         """The modern policy's answer, for tests that compare the two paths."""
         return _addresses(self.msg, name, self.errors)
+
+
+_HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:")
+
+
+def _repair(block: bytes, errors: list[str]) -> bytes:
+    """Drop header lines that are neither ``Name: value`` nor a continuation (the stdlib
+    parser would take such a line as the start of the body and lose every header after it).
+    A block whose first line is not a header is left alone: it has no headers."""
+    lines = block.split(b"\n")
+    if not lines or not _HEADER_LINE_RE.match(lines[0]):
+        return block
+    kept = []
+    dropped = 0
+    for line in lines:
+        if line in (b"", b"\r") or line[:1] in (b" ", b"\t") or _HEADER_LINE_RE.match(line):
+            kept.append(line)
+            if line in (b"", b"\r"):
+                break
+        else:
+            dropped += 1
+    if not dropped:
+        return block
+    errors.append(f"{dropped} header line(s) without a colon skipped")
+    return b"\n".join(kept)
 
 
 def _plain_fields(block: bytes) -> dict[str, str] | None:
@@ -266,6 +315,8 @@ def simple_addresses(value: str) -> list[Address] | None:
     pos, end = 0, len(value)
     if not value.strip():
         return out
+    if "=?" in value or "(" in value:
+        return None  # encoded words and comments: the full parser
     while pos < end:
         m = _ADDR_ITEM_RE.match(value, pos)
         if m is None or m.end() == pos:
@@ -277,6 +328,15 @@ def simple_addresses(value: str) -> list[Address] | None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _walk(part: Message) -> Iterator[Message]:
+    """Like ``Message.walk`` but a forwarded message (message/rfc822) is one leaf, shown as
+    an attachment, not spliced into the outer message's text."""
+    yield part
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        for sub in part.get_payload():  # type: ignore[union-attr]
+            if isinstance(sub, Message):
+                yield from _walk(sub)
 
 def _get(msg: Message, name: str, errors: list[str]) -> str:
     """A header as text; on a header the policy cannot parse, the raw value, decoded loosely."""
@@ -296,15 +356,27 @@ def _get(msg: Message, name: str, errors: list[str]) -> str:
 
 
 def _loose(value: Any) -> str:
+    """A raw header value as text; 8-bit bytes stay as surrogates for :func:`_clean`."""
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
 
 
 def _clean(text: str) -> str:
-    """Collapse folding whitespace and drop control characters (they break list rendering)."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """Collapse folding whitespace and drop control characters (they break list rendering).
+    Raw 8-bit bytes (kept by the parser as surrogates) are UTF-8 (RFC 6532) or, failing
+    that, taken as Windows-1252, what such mail nearly always is."""
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", "replace")
     return " ".join("".join(c if c >= " " or c == "\t" else " " for c in text).split())
+
+
+def _clean_address(a: Address) -> Address:
+    return Address(_clean(a.email).replace(" ", ""), _clean(a.name))
 
 
 def _msgid(text: str) -> str | None:
@@ -362,26 +434,34 @@ def _guess_attachments(src: _Source, raw: bytes) -> bool:
 
 
 def _text(part: Message, errors: list[str]) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, bytes):
-            return content.decode("utf-8", "replace")
-        return str(content)
-    except (LookupError, UnicodeError, AssertionError, ValueError) as exc:
-        # Unknown or lying charset: decode bytes as UTF-8, then Latin-1, rather than fail.
-        errors.append(f"body charset: {exc}")
-        payload = part.get_payload(decode=True) or b""
-        if not isinstance(payload, bytes):
-            return str(payload)
+    """The part's text: its declared charset if that decodes cleanly, else UTF-8, else
+    Windows-1252 (mislabelled and unlabelled 8-bit mail), noting the fall-back."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(part.get_payload())
+    declared = part.get_content_charset() or "us-ascii"
+    for charset in dict.fromkeys([declared, "utf-8"]):
         try:
-            return payload.decode("utf-8")
+            text = payload.decode(charset)
+        except LookupError:
+            errors.append(f"body charset: unknown encoding: {declared}")
+            continue
         except UnicodeDecodeError:
-            return payload.decode("latin-1")
+            if charset == declared and declared not in ("us-ascii", "ascii"):
+                errors.append(f"body charset: not {declared}")
+            continue
+        return text
+    return payload.decode("cp1252", "replace")
 
 
 def _attachment(part: Message, ctype: str, filename: str | None, cid: str | None,
                 disposition: str | None, errors: list[str]) -> Attachment:
     def payload() -> bytes:
+        if ctype == "message/rfc822":  # a forwarded message: its bytes, as an .eml
+            inner = part.get_payload()
+            msg = inner[0] if isinstance(inner, list) and inner else inner
+            if isinstance(msg, Message):
+                return msg.as_bytes(policy=policy.SMTP)
         data = part.get_payload(decode=True)
         if isinstance(data, bytes):
             return data
@@ -393,7 +473,10 @@ def _attachment(part: Message, ctype: str, filename: str | None, cid: str | None
         errors.append(f"attachment {filename!r}: {exc}")
         size = 0
     if not filename:
-        ext = {"message/rfc822": ".eml", "text/calendar": ".ics"}.get(ctype, "")
+        import mimetypes
+
+        ext = {"message/rfc822": ".eml", "text/calendar": ".ics"}.get(ctype) or (
+            mimetypes.guess_extension(ctype) or "")
         filename = f"attachment{ext}"
     inline = disposition == "inline" or (disposition is None and cid is not None)
     return Attachment(_clean(filename), ctype, size, cid, inline, payload)

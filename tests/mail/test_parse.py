@@ -1,0 +1,169 @@
+"""MIME parsing: the corpus of unusual and broken messages (``tests/corpus``), and properties.
+
+Every corpus file must parse without raising, and what can be read must be read. The fast
+header path must give the modern policy's answers.
+"""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.mail.parse import _Source, parse_headers, parse_message, simple_addresses
+from core.model import Address, MailRef
+
+CORPUS = Path(__file__).parent.parent / "corpus"
+REF = MailRef("Inbox", "1")
+
+
+def _load(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.eml")), ids=lambda p: p.name)
+def test_every_corpus_message_parses_and_is_clean_unicode(path: Path) -> None:
+    raw = path.read_bytes()
+    h = parse_headers(raw, REF)
+    m = parse_message(raw, REF)
+    texts = [h.subject, h.message_id, h.in_reply_to or "", *h.references, m.text, m.html or "",
+             *(a.email + a.name for a in (*h.to, *h.cc, *([h.sender] if h.sender else []))),
+             *(a.filename for a in m.attachments)]
+    for t in texts:
+        t.encode("utf-8")  # no lone surrogates anywhere
+    for a in m.attachments:
+        assert len(a.payload()) == a.size
+
+
+EXPECTED_SUBJECTS = {
+    "rfc2047-utf8-b.eml": "Angebot für Lizenzen",
+    "rfc2047-q-adjacent.eml": "Résumé de la réunion",  # no space between adjacent words
+    "rfc2047-mixed-charsets.eml": "€ price and 中文",
+    "8bit-headers.eml": "Grüße raw UTF-8 header",
+    "latin1-raw-header.eml": "café raw latin-1",
+    "header-without-colon.eml": "after a broken line",
+    "bad-encoded-word.eml": "=?utf-8?b?not base64 at all!?= tail",
+    "nul-bytes.eml": "nul in header",
+    "duplicate-headers.eml": "one",
+}
+
+
+@pytest.mark.parametrize("name,subject", sorted(EXPECTED_SUBJECTS.items()))
+def test_subjects(name: str, subject: str) -> None:
+    assert parse_headers(_load(name), REF).subject == subject
+
+
+def test_encoded_display_names_and_address_syntax() -> None:
+    h = parse_headers(_load("rfc2047-utf8-b.eml"), REF)
+    assert h.sender == Address("juergen.maass@litware.example", "Jürgen Maaß")
+    h = parse_headers(_load("rfc2047-mixed-charsets.eml"), REF)
+    assert h.sender == Address("r@x.example", "Renée “Q”")
+    assert [a.email for a in h.to] == ["ivan@y.example", "plain@y.example"]
+    assert h.to[0].name == "Привет"
+    h = parse_headers(_load("rfc2047-q-adjacent.eml"), REF)
+    assert h.sender == Address("fd@tailspin.example", "François Dupont")
+    h = parse_headers(_load("groups-and-comments.eml"), REF)
+    assert h.sender == Address("jane.doe@fabrikam.example", "Doe, Jane")
+    assert h.to == ()  # "undisclosed-recipients:;" is an empty group
+    assert [a.email for a in h.cc] == ["mark.chen@fabrikam.example", "pat@fabrikam.example"]
+    assert h.cc[1].name == "O'Brien, Pat"
+    assert len(parse_headers(_load("long-header-line.eml"), REF).to) == 400
+
+
+def test_threading_headers_and_ids() -> None:
+    h = parse_headers(_load("outlook-winmail.eml"), REF)
+    assert h.thread_index == "AdzbWpSLhYCPWGHctDxE6q2ELU255QAxNXEE"
+    assert h.in_reply_to == "<p1@contoso.example>"
+    assert h.references == ("<p0@fabrikam.example>", "<p1@contoso.example>")
+    assert h.has_attachments
+    h = parse_headers(_load("msgid-without-brackets.eml"), REF)
+    assert h.message_id == "<bare-id@x.example>"
+    assert h.in_reply_to == "<parent@x.example>"
+    assert h.references == ("<r1@x.example>", "<r2@x.example>", "<r3@x.example>")
+
+
+def test_broken_messages_show_what_can_be_read() -> None:
+    for name in ("binary-garbage.eml", "no-headers.eml", "empty.eml"):
+        h = parse_headers(_load(name), REF)
+        assert h.message_id == "" and "no Message-ID" in h.parse_errors
+    h = parse_headers(_load("bad-encoded-word.eml"), REF)
+    assert "subject: undecodable encoded word" in h.parse_errors
+    assert h.sender is not None and h.sender.email == "odd@broken.example"
+    h = parse_headers(_load("header-without-colon.eml"), REF)
+    assert h.message_id == "<c12@x.example>" and h.parse_errors
+    assert parse_headers(_load("latin1-raw-header.eml"), REF).parse_errors
+    assert not parse_headers(_load("8bit-headers.eml"), REF).parse_errors  # RFC 6532
+    assert parse_headers(_load("bad-date-zone.eml"), REF).date is not None
+
+
+def test_bodies_charsets_and_attachments() -> None:
+    assert parse_message(_load("odd-charset-body.eml")).text.strip() == "Привет, мир"
+    m = parse_message(_load("lying-charset.eml"))
+    assert m.text.strip() == "café crème" and m.parse_errors
+    m = parse_message(_load("unknown-charset.eml"))
+    assert m.text.strip() == "café" and m.parse_errors
+    m = parse_message(_load("rfc2231-filename.eml"))
+    assert [a.filename for a in m.attachments] == ["Angebot für Lizenzen – 2027.pdf"]
+    assert m.attachments[0].payload() == b"%PDF-1.4 fake"
+    m = parse_message(_load("missing-boundary.eml"))
+    assert m.text.strip() == "first part, no end" and m.parse_errors
+    m = parse_message(_load("nested-rfc822.eml"))
+    assert m.text.strip() == "see below"  # the forwarded message is not spliced in
+    assert [a.content_type for a in m.attachments] == ["message/rfc822"]
+    assert b"<inner@z.example>" in m.attachments[0].payload()
+    m = parse_message(_load("html-only-cid.eml"))
+    assert m.html and "cid:logo@x" in m.html and m.text.strip() == "Logo:"
+    assert m.attachments[0].content_id == "<logo@x>" and m.attachments[0].inline
+    assert not m.header.has_attachments  # an inline image is not an attachment
+    m = parse_message(_load("truncated-base64.eml"))
+    assert m.header.has_attachments and m.attachments[0].filename == "x.png"
+
+
+# --- properties ---------------------------------------------------------------------------
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_parse_without_raising(raw: bytes) -> None:
+    h = parse_headers(raw, REF)
+    m = parse_message(raw, REF)
+    (h.subject + h.message_id + m.text).encode("utf-8")
+
+
+_atext = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+                 min_size=1, max_size=10)
+_email = st.builds(lambda a, b, c: f"{a}@{b}.{c}", _atext, _atext, st.sampled_from(
+    ["example", "com", "co.uk"]))
+_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,'-",
+                max_size=20)
+
+
+def _render(name: str, email: str, quote: bool) -> str:
+    if not name.strip():
+        return email
+    if quote or "," in name:
+        return f'"{name}" <{email}>'
+    return f"{name} <{email}>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_name, _email, st.booleans()), min_size=1, max_size=5))
+def test_fast_address_path_agrees_with_the_modern_policy(items: list) -> None:
+    value = ", ".join(_render(n, e, q) for n, e, q in items)
+    fast = simple_addresses(value)
+    block = f"To: {value}\r\n\r\n".encode()
+    modern = _Source(block, []).modern_addresses("to")
+    if fast is not None:
+        assert fast == modern
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80))
+def test_fast_subject_path_agrees_with_the_modern_policy(subject: str) -> None:
+    raw = f"Subject: {subject}\r\nMessage-ID: <a@b>\r\n\r\n".encode()
+    fast = parse_headers(raw, REF).subject
+    modern = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    assert fast == " ".join(str(modern["subject"] or "").split())

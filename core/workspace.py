@@ -14,6 +14,7 @@ working on the store and the queue, and the next cycle replays.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -275,7 +276,8 @@ class Workspace:
                 continue
             with store.transaction():
                 outbox.enqueue(OpKind.PROMOTE, promote_payload(
-                    row.header, regarding=regarding, reason=reason, source="user"),
+                    row.header, regarding=regarding, reason=reason, source="user",
+                    attachment_limit=self.org_settings().max_upload_bytes),
                     key=mid, message_id=mid)
                 store.record_decision(mid, Decision(True, reason, regarding), source="user")
                 store.set_track_state(mid, TrackState.PENDING, regarding=regarding,
@@ -459,10 +461,13 @@ class Workspace:
             store.record_decision(mid, decision, source="user")
             if decision.track:
                 header = draft_header(draft, self.owner, mid, replied)
-                outbox.enqueue(OpKind.PROMOTE, promote_payload(
+                payload = promote_payload(
                     header, regarding=decision.regarding or draft.regarding,
                     reason=decision.reason, source="user",
-                    body=draft.body_html or draft.body_text), key=mid, message_id=mid)
+                    attachments=not decision.attachments_dropped,
+                    attachment_limit=self.org_settings().max_upload_bytes)
+                payload["mime"] = base64.b64encode(mime).decode("ascii")
+                outbox.enqueue(OpKind.PROMOTE, payload, key=mid, message_id=mid)
                 store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
         return self.replay_outbox().merge(Changes(queue=True))
 

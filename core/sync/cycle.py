@@ -217,7 +217,9 @@ class SyncCycle:
                 if decision.track:
                     outbox.enqueue(OpKind.PROMOTE, promote_payload(
                         header, regarding=decision.regarding, reason=decision.reason,
-                        source="auto"), key=header.message_id, message_id=header.message_id)
+                        source="auto", attachments=not decision.attachments_dropped,
+                        attachment_limit=org.max_upload_bytes),
+                        key=header.message_id, message_id=header.message_id)
                     self.store.set_track_state(header.message_id, TrackState.PENDING,
                                                regarding=decision.regarding,
                                                reason=decision.reason)

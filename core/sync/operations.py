@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.correlation import Correlator
-from core.crm import CrmClient, CrmPermanentError
+from core.crm import Attachment, CrmClient, CrmPermanentError
 from core.mail import parse_message
 from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.outbox import Operation, OpKind, PermanentFailure
@@ -53,7 +53,8 @@ def ref_from(data: dict[str, Any] | None) -> RecordRef | None:
 
 
 def promote_payload(header: MessageHeader, *, regarding: RecordRef | None, reason: Reason,
-                    source: str, body: str | None = None) -> dict[str, Any]:
+                    source: str, body: str | None = None, attachments: bool = True,
+                    attachment_limit: int = 0) -> dict[str, Any]:
     """Everything promotion needs except the body, which is read at replay time (from the
     body cache, else the mailbox) unless given here."""
     return {
@@ -65,6 +66,8 @@ def promote_payload(header: MessageHeader, *, regarding: RecordRef | None, reaso
         "folder": header.ref.folder, "uid": header.ref.uid,
         "regarding": _ref(regarding), "reason": [reason.code, reason.text],
         "source": source, "body": body,
+        # False when the size policy dropped them; a limit of 0 means "no limit known".
+        "attachments": attachments, "attachment_limit": attachment_limit,
     }
 
 
@@ -121,11 +124,23 @@ class CrmApplier:
         p = op.payload
         header = header_from_payload(p)
         body = p.get("body")
-        if body is None:
+        attachments: list[Attachment] = []
+        raw: bytes | None = None
+        if p.get("mime"):
+            raw = base64.b64decode(p["mime"])  # a mail written here: the bytes as sent
+        elif body is None:
             if self.body_source is None:
                 raise PermanentFailure("the message body is not available")
-            parsed = parse_message(self.body_source(p), header.ref)
+            raw = self.body_source(p)
+        if raw is not None:
+            parsed = parse_message(raw, header.ref)
             body = parsed.html or parsed.text
+            if p.get("attachments", True):
+                attachments = [Attachment(a.filename or "attachment", a.content_type,
+                                          a.payload()) for a in parsed.attachments]
+                limit = int(p.get("attachment_limit") or 0)
+                if limit and sum(len(a.content) for a in attachments) > limit:
+                    attachments = []  # the size policy: the mail without its attachments
         regarding = ref_from(p.get("regarding"))
         extra: dict[str, Any] = {}
         if header.in_reply_to:
@@ -137,7 +152,8 @@ class CrmApplier:
         activity_id = self.crm.deliver_promote_email(
             message_id=header.message_id, subject=header.subject,
             sender=header.sender or "", to=header.to, cc=header.cc,
-            received_on=header.date, body=body, extra_properties=extra or None,
+            received_on=header.date, body=body, attachments=attachments,
+            extra_properties=extra or None,
         )
         info = self.crm.find_emails_by_message_id([header.message_id]).get(header.message_id)
         current = info.regarding if info else None

@@ -1,0 +1,106 @@
+"""Workspace verbs the GUI calls, end to end on real servers: send a tracked mail with an
+attachment, user options to the CRM (queued while offline), set regarding, resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.compose import Draft, DraftAttachment
+from core.model import Address, RecordRef, TrackState
+from core.options import LocalOptions
+from core.settings import IncomingFilter
+from crmserver import RunningServer
+from tests.plugins.mailservers import DovecotServer, SmtpServer
+from tests.sync.env import ME, Env, mime
+
+C = Address("jane.doe@fabrikam.example", "Jane Doe")
+
+
+@pytest.fixture
+def env(fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer,
+        tmp_path: Path) -> Env:
+    return Env(fresh_crm, dovecot, smtp_server, tmp_path)
+
+
+def test_send_a_tracked_mail_with_an_attachment(env: Env) -> None:
+    ws, _ = env.workspace("send")
+    assert ws.sync_cycle().ok
+    draft = Draft(to=(C,), subject="Signed contract", body_text="Attached.", track=True,
+                  attachments=(DraftAttachment("contract.pdf", b"%PDF-1.4 tiny",
+                                               "application/pdf"),))
+    decision = ws.compose_decision(draft)
+    assert decision.track and decision.reason.text
+    before = len(env.smtp.received)
+    assert ws.send(draft).errors == ()
+    assert len(env.smtp.received) == before + 1
+    _, rcpts, data = env.smtp.received[-1]
+    assert rcpts == [C.email] and b"Signed contract" in data
+    ws.sync_cycle()
+    [sent] = [r for r in ws.store().message_rows("Sent Items", 0, 50)
+              if r.header.subject == "Signed contract"]
+    assert sent.track_state is TrackState.TRACKED
+    [email] = env.emails(sent.header.message_id)
+    with env.http() as http:
+        atts = http.get("activitymimeattachments", params={
+            "$filter": f"_objectid_value eq {email['activityid']}",
+            "$select": "filename"}).json()["value"]
+    assert [a["filename"] for a in atts] == ["contract.pdf"]
+    assert ws.queue() == []
+    ws.close()
+
+
+def test_user_options_go_to_the_crm_and_wait_while_offline(env: Env) -> None:
+    ws, _ = env.workspace("opts")
+    assert ws.sync_cycle().ok
+    options = ws.user_options()
+    ws.set_work_offline(True)
+    from dataclasses import replace
+    changed = replace(options, incoming_filter=IncomingFilter.NONE,
+                      track_replies_to_tracked=True)
+    ws.save_user_options(changed)
+    assert ws.user_options().incoming_filter is IncomingFilter.NONE  # at once, locally
+    assert ws.user_options().track_replies_to_tracked
+    assert [q.kind for q in ws.queue()] == ["update_user_settings"]
+    with env.http() as http:
+        row = http.get(f"usersettingscollection({env.user_id()})").json()
+    assert row["incomingemailfilteringmethod"] != 4
+    ws.set_work_offline(False)
+    with env.http() as http:
+        row = http.get(f"usersettingscollection({env.user_id()})").json()
+    assert row["incomingemailfilteringmethod"] == 4
+    assert ws.queue() == []
+    ws.sync_cycle()  # the snapshot read back keeps the local-only option
+    assert ws.user_options().track_replies_to_tracked
+    local = LocalOptions(sync_interval_minutes=5, folders_to_sync=("Inbox",))
+    ws.save_local_options(local)
+    assert ws.local_options() == local
+    ws.close()
+
+
+def test_set_regarding_resolve_and_unresolved(env: Env) -> None:
+    ws, user = env.workspace("reg")
+    assert ws.sync_cycle().ok
+    stranger = Address("someone@unknown.example")
+    mid, raw = mime(C, (ME, stranger), "Where is my order?")
+    env.dovecot.deliver(user, raw)
+    ws.sync_mail()
+    row = ws.store().messages_by_message_id(mid)[0]
+    assert ws.unresolved_for(row.id) == (stranger,)
+    parties = ws.resolve([C, stranger])
+    assert parties[0].resolved and not parties[1].resolved
+    with env.http() as http:
+        account = http.get("accounts", params={"$top": "1", "$select": "accountid,name"}
+                           ).json()["value"][0]
+    ref = RecordRef("account", account["accountid"], account["name"])
+    # Set Regarding on an untracked mail tracks it regarding that record.
+    assert ws.set_regarding([row.id], ref).errors == ()
+    [email] = env.emails(mid)
+    assert email["_regardingobjectid_value"] == ref.id
+    other = RecordRef("contact", env.create_contact("buyer@fabrikam.example"))
+    assert ws.set_regarding([row.id], other).errors == ()
+    assert env.emails(mid)[0]["_regardingobjectid_value"] == other.id
+    stored = ws.store().messages_by_message_id(mid)[0]
+    assert stored.track_state is TrackState.TRACKED and stored.regarding == other
+    ws.close()

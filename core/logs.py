@@ -65,6 +65,8 @@ def setup(log_path: Path, *, level: int = logging.INFO) -> logging.Handler:
     handler.addFilter(RedactSecrets())
     previous = root.level if root.level != logging.NOTSET else logging.WARNING
     for other in root.handlers:
+        if type(other) is not logging.StreamHandler:  # not ours to change (e.g. pytest's)
+            continue
         # Console handlers keep printing what they printed before the file asked for more.
         if other.level == logging.NOTSET:
             other.setLevel(previous)

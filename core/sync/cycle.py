@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_BATCH = 50
+REFRESH_DAYS = 30
 
 
 class Cancelled(Exception):
@@ -270,12 +272,18 @@ class SyncCycle:
 
     def refresh(self) -> None:
         """Which stored messages the CRM has (anyone's), by Message-ID in batches."""
+        # Untracked mail is checked while recent (someone else may track it); tracked mail
+        # always (someone may untrack it). Checking a 100,000-message mailbox every cycle
+        # would cost 2,000 requests for nothing.
+        since = time.time() - REFRESH_DAYS * 86400
         rows = self.store.conn.execute(
             "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id"
-            " FROM (SELECT DISTINCT message_id FROM messages) AS m"
-            " LEFT JOIN tracking AS t USING (message_id)"
-            " WHERE m.message_id NOT IN (SELECT message_id FROM outbox WHERE"
-            " state IN ('queued', 'parked') AND message_id IS NOT NULL)").fetchall()
+            " FROM (SELECT message_id, max(date_ts) AS d FROM messages GROUP BY message_id)"
+            " AS m LEFT JOIN tracking AS t USING (message_id)"
+            " WHERE (m.d IS NULL OR m.d >= ? OR t.track_state IN ('tracked',"
+            " 'tracked_by_other')) AND m.message_id NOT IN (SELECT message_id FROM outbox"
+            " WHERE state IN ('queued', 'parked') AND message_id IS NOT NULL)",
+            (since,)).fetchall()
         local: dict[str, tuple[TrackState, str | None]] = {
             mid: (TrackState(state), act) for mid, state, act in rows
             if state in ("not_tracked", "tracked", "tracked_by_other")}

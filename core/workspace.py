@@ -47,6 +47,7 @@ from core.store import SqliteCorrelationIndex, Store
 from core.sync.operations import (
     CrmApplier,
     LocalEffects,
+    enqueue_new_records,
     promote_payload,
     regarding_payload,
     send_payload,
@@ -263,6 +264,7 @@ class Workspace:
         """Queue "Track in CRM" for each message and show it pending (no network)."""
         store, outbox = self.store(), self.outbox()
         reason = Reason("manual", f"Tracked manually by {self.owner.name or 'you'}")
+        options, book = self.user_options(), self.address_book(store)
         for rid in row_ids:
             row = store.message(rid)
             if row is None:
@@ -275,6 +277,7 @@ class Workspace:
                     self.enqueue_set_regarding([rid], regarding)
                 continue
             with store.transaction():
+                enqueue_new_records(outbox, row.header, options.auto_create, book)
                 outbox.enqueue(OpKind.PROMOTE, promote_payload(
                     row.header, regarding=regarding, reason=reason, source="user",
                     attachment_limit=self.org_settings().max_upload_bytes),

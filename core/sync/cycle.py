@@ -27,7 +27,7 @@ from core.outbox import OpKind, Outbox
 from core.pending_send import fetch_pending, message_id_for, mime_for, orphans
 from core.settings import SettingsError
 from core.store import SqliteCorrelationIndex
-from core.sync.operations import promote_payload, send_payload
+from core.sync.operations import enqueue_new_records, promote_payload, send_payload
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.tracking import decide
 
@@ -217,6 +217,7 @@ class SyncCycle:
             with self.store.transaction():
                 self.store.record_decision(header.message_id, decision, source="auto")
                 if decision.track:
+                    enqueue_new_records(outbox, header, opts.auto_create, resolver)
                     outbox.enqueue(OpKind.PROMOTE, promote_payload(
                         header, regarding=decision.regarding, reason=decision.reason,
                         source="auto", attachments=not decision.attachments_dropped,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +18,9 @@ from core.correlation import Correlator
 from core.crm import Attachment, CrmClient, CrmPermanentError
 from core.mail import parse_message
 from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox import Operation, OpKind, PermanentFailure
-from core.settings import OrgSettings
+from core.outbox import Operation, OpKind, Outbox, PermanentFailure
+from core.resolution import Resolver, plan_new_records
+from core.settings import AutoCreate, OrgSettings
 from core.store import SqliteCorrelationIndex, Store
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,23 @@ def untrack_payload(message_id: str, activity_id: str | None) -> dict[str, Any]:
 
 def regarding_payload(message_id: str, regarding: RecordRef) -> dict[str, Any]:
     return {"message_id": message_id, "regarding": _ref(regarding)}
+
+
+def enqueue_new_records(outbox: Outbox, header: MessageHeader, auto_create: AutoCreate,
+                        resolver: Resolver) -> int:
+    """"Automatically create records": a contact or lead for an unknown sender, queued
+    before the promotion of ``header`` (same message: it runs first). The GUID is chosen
+    now, so a replay upserts the same record instead of creating a second one."""
+    count = 0
+    for new in plan_new_records(header, auto_create, resolver, tracked=True):
+        data = {"firstname": new.first_name, "lastname": new.last_name,
+                "emailaddress1": new.email}
+        outbox.enqueue(OpKind.CREATE_RECORD, {
+            "entity_set": ENTITY_SETS[new.entity], "id": str(uuid.uuid4()), "data": data,
+            "subject": f"New {new.entity} {new.email}"}, key=header.message_id,
+            message_id=header.message_id)
+        count += 1
+    return count
 
 
 def send_payload(activity_id: str | None, message_id: str, mime: bytes, subject: str

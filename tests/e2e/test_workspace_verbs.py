@@ -104,3 +104,26 @@ def test_set_regarding_resolve_and_unresolved(env: Env) -> None:
     stored = ws.store().messages_by_message_id(mid)[0]
     assert stored.track_state is TrackState.TRACKED and stored.regarding == other
     ws.close()
+
+
+def test_tracking_mail_from_an_unknown_sender_creates_a_contact_once(env: Env) -> None:
+    with env.http() as http:
+        http.patch(f"usersettingscollection({env.user_id()})",
+                   json={"autocreatecontactonpromote": 1}).raise_for_status()
+    ws, user = env.workspace("create")
+    assert ws.sync_cycle().ok
+    robin = Address("robin.new@newco.example", "Robin Newman")
+    mid, raw = mime(robin, ME, "First contact")
+    env.dovecot.deliver(user, raw)
+    ws.sync_mail()
+    row = ws.store().messages_by_message_id(mid)[0]
+    assert ws.track([row.id]).errors == ()
+    with env.http() as http:
+        found = http.get("contacts", params={
+            "$filter": f"emailaddress1 eq '{robin.email}'",
+            "$select": "contactid,firstname,lastname"}).json()["value"]
+    assert [(c["firstname"], c["lastname"]) for c in found] == [("Robin", "Newman")]
+    assert len(env.emails(mid)) == 1
+    ws.sync_cycle()  # the address book now knows Robin: nothing more is created
+    assert ws.resolve([robin])[0].resolved
+    ws.close()

@@ -410,7 +410,8 @@ class ImapBackend(MailBackend):
     def delete(self, ref: MailRef) -> None:
         def run(c: IMAPClient) -> None:
             uid = self._uid(c, ref)
-            if uid not in (c.add_flags([uid], [b"\\Deleted"]) or {}):
+            result = c.add_flags([uid], [b"\\Deleted"])
+            if uid not in (result or {}) and uid not in c.search(["UID", str(uid)]):
                 raise MailNotFound("message is gone", ref=ref)
             c.uid_expunge([uid]) if c.has_capability("UIDPLUS") else c.expunge()
         self._run("EXPUNGE", run)
@@ -429,9 +430,10 @@ class ImapBackend(MailBackend):
     def _flag(self, ref: MailRef, flag: bytes, on: bool) -> None:
         def run(c: IMAPClient) -> None:
             uid = self._uid(c, ref)
-            # Not silent: a STORE on a vanished UID "succeeds" with no FETCH reply.
+            # A STORE on a vanished UID "succeeds"; no FETCH reply (also the case when the flag
+            # was already so) means: ask whether the message is still there.
             result = (c.add_flags if on else c.remove_flags)([uid], [flag])
-            if uid not in (result or {}):
+            if uid not in (result or {}) and uid not in c.search(["UID", str(uid)]):
                 raise MailNotFound("message is gone", ref=ref)
         self._run("STORE", run)
 

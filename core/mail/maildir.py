@@ -177,9 +177,15 @@ class MaildirBackend(MailBackend):
         key = ref.uid
         if any(n.split(":", 1)[0] == key for n in _names(dst_dir)):
             key = new_key()
-        name = key + (":" + src.name.split(":", 1)[1] if ":" in src.name else ":2,")
-        if dst_dir != self._dir(ref.folder) and not self._same_keywords(ref, dst_dir):
-            name = key + ":2," + "".join(c for c in _flags(src.name) if c.isupper())
+        flags = _flags(src.name)
+        src_dir = self._dir(ref.folder)
+        if src_dir != dst_dir and any("a" <= c <= "z" for c in flags):
+            # Keyword letters are per folder: translate them through the keyword tables.
+            table = _keyword_table(src_dir)
+            flags = "".join(c if not "a" <= c <= "z" else
+                            _keyword_letter(dst_dir, table[c], create=True) if c in table else ""
+                            for c in flags)
+        name = f"{key}:2,{''.join(sorted(flags))}"
         try:
             os.rename(src, dst_dir / "cur" / name)
         except FileNotFoundError as exc:
@@ -276,9 +282,6 @@ class MaildirBackend(MailBackend):
         table = _keyword_table(d)
         kws = tuple(table[c] for c in letters if c in table)
         return kws, (TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
-
-    def _same_keywords(self, ref: MailRef, dst: Path) -> bool:
-        return _keyword_table(self._dir(ref.folder)) == _keyword_table(dst)
 
     def _set_flag(self, ref: MailRef, flag: str, on: bool) -> None:
         path = self._file(ref)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import binascii
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from core.conversation_index import (
     ConversationIndex,
@@ -323,10 +323,10 @@ def _later(a: TrackedEmail, b: TrackedEmail) -> bool:
 # --- correlator ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Correlation:
+class Correlation(NamedTuple):
     """A message matched to a tracked e-mail. ``evidence`` is what matched: the Message-ID,
-    the token, the conversation root or the smart-matching key."""
+    the token, the conversation root or the smart-matching key. (A named tuple: immutable and
+    made once per correlated message, so it must be cheap.)"""
 
     method: CorrelationMethod
     activity: TrackedEmail
@@ -363,6 +363,20 @@ class Correlator:
         self.index = index
         self.smart = SmartMatcher.from_settings(org_settings)
         self._tokens = org_settings.tokens
+        self._steps = self._enabled_steps(org_settings)
+
+    def _enabled_steps(self, org: OrgSettings,
+                       ) -> tuple[Callable[[MessageHeader], Correlation | None], ...]:
+        """The steps in the CRM's order, decided once (settings are immutable)."""
+        if not org.correlation_enabled:
+            return ()
+        if org.token_only:
+            return (self._by_token,)
+        wanted = ((org.correlate_in_reply_to, self._by_headers),
+                  (org.correlate_tracking_token, self._by_token),
+                  (org.correlate_conversation_index, self._by_conversation),
+                  (org.smart_matching, self._by_smart_match))
+        return tuple(step for on, step in wanted if on)
 
     def find_token(self, message: MessageHeader) -> str | None:
         """The tracking token in the message's subject (canonical form), if any."""
@@ -371,31 +385,21 @@ class Correlator:
     def correlate(self, message: MessageHeader) -> Correlation | None:
         """The tracked e-mail ``message`` belongs to, or ``None``. Never raises for bad
         headers: a malformed Thread-Index or Message-ID just skips that step."""
-        org = self.settings
-        if not org.correlation_enabled:
-            return None
-        if org.token_only:
-            return self._by_token(message)
-        if org.correlate_in_reply_to:
-            found = self._by_headers(message)
-            if found:
+        for step in self._steps:
+            found = step(message)
+            if found is not None:
                 return found
-        if org.correlate_tracking_token:
-            found = self._by_token(message)
-            if found:
-                return found
-        if org.correlate_conversation_index and message.thread_index:
-            found = self._by_conversation(message)
-            if found:
-                return found
-        if org.smart_matching:
-            return self._by_smart_match(message)
         return None
 
     def _by_headers(self, message: MessageHeader) -> Correlation | None:
         lookup = self.index.by_message_id
-        if message.in_reply_to:
-            for key in message_id_keys(message.in_reply_to):
+        irt = message.in_reply_to
+        if irt:
+            if irt[0] == "<" and irt[-1] == ">" and irt.count("<") == 1 and " " not in irt:
+                email = lookup(irt)  # the usual, already normal form: skip the parsing
+                if email is not None:
+                    return Correlation(CorrelationMethod.IN_REPLY_TO, email, irt)
+            for key in message_id_keys(irt):
                 email = lookup(key)
                 if email is not None:
                     return Correlation(CorrelationMethod.IN_REPLY_TO, email, key)
@@ -416,6 +420,8 @@ class Correlator:
         return None if email is None else Correlation(CorrelationMethod.TOKEN, email, token)
 
     def _by_conversation(self, message: MessageHeader) -> Correlation | None:
+        if not message.thread_index:
+            return None
         index = parse_thread_index(message.thread_index)
         if index is None:
             return None

@@ -131,10 +131,13 @@ def sender_order_key(record: RecordRef) -> int:
 
 def resolve(message: MessageHeader, resolver: Resolver,
             policy: ResolutionPolicy = ResolutionPolicy.ALL_MATCHES,
-            owner: RecordRef | None = None, *, bcc: Sequence[Address] = ()) -> Resolution:
+            owner: RecordRef | None = None, *, bcc: Sequence[Address] = (),
+            unresolve_multiple: bool = False) -> Resolution:
     """Resolve sender and recipients of ``message`` under ``policy``.
 
     ``owner`` is the mailbox owner's systemuser record, used by the unique-sender policy.
+    ``unresolve_multiple`` is the org's ``unresolveemailaddressifmultiplematch``: an address
+    that several records share is left unresolved instead of linked to all (or the first).
     """
     parties: list[Party] = []
     unresolved: dict[str, Address] = {}
@@ -157,7 +160,7 @@ def resolve(message: MessageHeader, resolver: Resolver,
                           f"Sender {sender.display()} matches {len(persons)} person records "
                           f"in the CRM")
         else:
-            linked = matches[:1]
+            linked = () if unresolve_multiple and len(matches) > 1 else matches[:1]
             if not linked:
                 unresolved.setdefault(sender.key, sender)
         parties.append(Party(sender, "from", linked))
@@ -166,6 +169,8 @@ def resolve(message: MessageHeader, resolver: Resolver,
             if not address.key:
                 continue
             records = tuple(resolver.lookup(address.key))
+            if unresolve_multiple and len(records) > 1:
+                records = ()
             parties.append(Party(address, role, records))
             if not records:
                 unresolved.setdefault(address.key, address)

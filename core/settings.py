@@ -119,6 +119,7 @@ class OrgSettings:
     hash_delta_subject_count: int = 0
     hash_min_address_count: int = 2
     ignore_internal_email: bool = False
+    unresolve_if_multiple_match: bool = False
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     #: Problems met while reading the settings that were recovered from (shown to the admin).
     warnings: tuple[str, ...] = ()
@@ -170,6 +171,8 @@ class OrgSettings:
             hash_delta_subject_count=_int(row, "hashdeltasubjectcount", 0, minimum=0),
             hash_min_address_count=_int(row, "hashminaddresscount", 2, minimum=0),
             ignore_internal_email=_bool(row, "ignoreinternalemail", False),
+            unresolve_if_multiple_match=_bool(row, "unresolveemailaddressifmultiplematch",
+                                              False),
             max_upload_bytes=upload,
             warnings=tuple(warnings),
         )

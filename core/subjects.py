@@ -129,8 +129,19 @@ class _TokenMatcher:
                 self.lowered.setdefault(prefix.lower(), prefix)
         digits = 1 + settings.user_digits + settings.counter_digits
         self.digits = re.compile(rf"[0-9]{{{digits}}}(?!\w)")
+        # The last subject searched and the result: correlation looks for the token, then
+        # strips it for the smart-matching key, in the same subject. One tuple: thread-safe.
+        self._last: tuple[str | None, re.Match[str] | tuple[str, str] | None] = (None, None)
 
     def find(self, subject: str) -> re.Match[str] | tuple[str, str] | None:
+        last = self._last
+        if last[0] is subject:
+            return last[1]
+        found = self._find(subject)
+        self._last = (subject, found)
+        return found
+
+    def _find(self, subject: str) -> re.Match[str] | tuple[str, str] | None:
         if not (self.lowered and subject.isascii()):
             return self.regex.search(subject)
         low = subject.lower()
@@ -223,8 +234,9 @@ _WORD_RE = re.compile(r"\w+")
 def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
                     tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> str:
     """The subject as smart matching compares it: tokens and reply prefixes removed,
-    ``hashfilterkeywords`` matches removed, case-folded words (the first ``max_words``,
-    as the CRM hashes at most ``hashmaxcount`` subject words) joined by one space.
+    ``hashfilterkeywords`` matches removed, then the case-folded words (the first
+    ``max_words``, as the CRM hashes at most ``hashmaxcount`` subject words) sorted and joined
+    by one space — the CRM compares per-word hashes, so word order does not count.
 
     ``""`` means the subject says nothing (empty once filtered) and must not smart-match.
     """
@@ -234,9 +246,11 @@ def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_
 @lru_cache(maxsize=65_536)
 def cached_smart_key(subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None,
                max_words: int) -> str:
-    text = strip_token(subject, tokens) if tokens is not None else subject
-    text = filter_re.sub(" ", normalize_subject(text))
-    return " ".join(_WORD_RE.findall(text.casefold())[:max_words])
+    text = subject
+    if tokens is not None and _matcher(tokens).find(subject) is not None:
+        text = strip_token(subject, tokens)
+    text = filter_re.sub(" ", _normalize(text))
+    return " ".join(sorted(_WORD_RE.findall(text.casefold())[:max_words]))
 
 
 @lru_cache(maxsize=32)

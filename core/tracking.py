@@ -50,6 +50,13 @@ class Direction(enum.StrEnum):
     INCOMING = "incoming"
     OUTGOING = "outgoing"
 
+    @classmethod
+    def from_crm(cls, code: int | bool | None) -> Direction | None:
+        """``DirectionCode`` of CheckPromoteEmail (0 in, 1 out) or ``directioncode`` (bool)."""
+        if code is None:
+            return None
+        return cls.OUTGOING if int(code) == 1 else cls.INCOMING
+
 
 class CrmReasonCode(enum.IntEnum):
     """``ReasonCode`` of CheckIncomingEmail / CheckPromoteEmail (reference section 5)."""
@@ -129,7 +136,8 @@ def decide(message: MessageHeader, user_options: UserOptions, org_settings: OrgS
     correlation = correlator.correlate(message)
     token = correlator.find_token(message)
     resolution = resolve(message, resolver, user_options.resolution_policy,
-                         user_options.mailbox_owner, bcc=ctx.bcc)
+                         user_options.mailbox_owner, bcc=ctx.bcc,
+                         unresolve_multiple=org_settings.unresolve_if_multiple_match)
     verdict = _verdict(message, direction, ctx, user_options, org_settings, correlator,
                        correlation, token, resolution)
     dropped = False

@@ -257,3 +257,19 @@ def test_in_memory_index_meets_protocol_and_forgets() -> None:
     index.remove("a")
     assert index.by_token("CRM:0001001") is None and not index.by_smart_key("k")
     assert len(index) == 0
+
+
+def test_smart_key_ignores_word_order_like_the_crms_word_hashes() -> None:
+    matcher = SmartMatcher()
+    assert matcher.key("RE: licences for Quote") == matcher.key("Quote for licences")
+
+
+def test_tracked_email_entry_carries_normalised_keys() -> None:
+    correlator, sent = tracked_thread()
+    entry = correlator.index.by_message_id("<q1@contoso.example>")
+    assert entry is not None
+    assert entry.token == "CRM:0010023" and entry.regarding == OPPORTUNITY
+    assert entry.subject == "Quote for 200 licences"
+    assert entry.addresses == frozenset({X.key, C.key, M.key})
+    assert entry.conversation_root == ConversationIndex(sent.thread_index or "").root
+    assert entry.smart_key == correlator.smart.key("RE: Quote for 200 licences")

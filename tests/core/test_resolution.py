@@ -83,3 +83,11 @@ def test_split_name() -> None:
     assert split_name(Address("a@x", "Doe, Jane")) == ("Jane", "Doe")
     assert split_name(Address("a@x", "Mary Ann Smith")) == ("Mary Ann", "Smith")
     assert split_name(Address("jd@x", "")) == ("", "jd")
+
+
+def test_org_can_leave_shared_addresses_unresolved() -> None:
+    mail = message("Hi", sender=RUTH, to=(X, RUTH))
+    result = resolve(mail, BOOK, unresolve_multiple=True)
+    assert result.sender is not None and not result.sender.resolved
+    assert RUTH in result.unresolved
+    assert all(p.resolved for p in result.parties if p.address == X)

@@ -321,7 +321,7 @@ def _marker(item: Any) -> str | None:
 
 def _header(folder: str, item: Any) -> MessageHeader:
     """A header from EWS item properties (no MIME download for the list)."""
-    from core.mail.parse import _MSGID_RE
+    from core.mail.headers import MSGID_RE as _MSGID_RE
 
     refs = tuple(_MSGID_RE.findall(item.references or ""))
     ci = item.conversation_index

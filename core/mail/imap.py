@@ -17,11 +17,8 @@ CONDSTORE shortcut of RFC 7162:
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import ssl
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +39,7 @@ from core.mail.base import (
     SyncBatch,
     role_for_name,
 )
+from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.parse import parse_headers
 from core.mail.smtp import SmtpSender
 from core.model import Folder, FolderRole, MailRef, MessageHeader
@@ -52,7 +50,6 @@ _FIELDS = (b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID 
            b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]")
 _SPECIAL_USE = {b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "deleted",
                 b"\\junk": "junk", b"\\inbox": "inbox"}
-_STATE_PREFIX = "imap1:"
 _UID_RESP = re.compile(rb"\[(?:APPENDUID|COPYUID) (\d+) (?:[\d:,]+ )?(\d+)\]")
 
 
@@ -233,7 +230,7 @@ class ImapBackend(MailBackend):
 
     def sync(self, folder: str, state: str | None, batch_size: int = 500
              ) -> Iterator[SyncBatch]:
-        old = _decode_state(state)
+        old = decode_state(state)
         info = self._run("SELECT", lambda c: _fresh_select(self, c, folder))
         validity = int(info[b"UIDVALIDITY"])
         modseq = int(info.get(b"HIGHESTMODSEQ", 0)) if self._condstore else 0
@@ -248,7 +245,7 @@ class ImapBackend(MailBackend):
             removed: tuple[MailRef, ...] = ()
             changed: list[FlagChange] = []
         else:
-            known = _seqset_to_uids(old["u"])
+            known = seqset_to_uids(old["u"])
             last = old["l"]
             new_uids = sorted(u for u in self._run(
                 "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
@@ -304,7 +301,7 @@ class ImapBackend(MailBackend):
         rows, vanished = self._run("FETCH", run)
         gone: set[int] = set()
         for line in vanished:
-            gone |= _seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
+            gone |= seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
         gone &= known
         out = [FlagChange(MailRef(folder, f"{validity}:{uid}"), _is_read(data),
                           kws := _keywords(data.get(b"FLAGS", ())),
@@ -322,7 +319,7 @@ class ImapBackend(MailBackend):
             if chunk:
                 rows = self._run("FETCH", lambda c, ch=chunk: (
                     self._select(c, folder),
-                    _fetch_range(c, _uids_to_seqset(set(ch)), ["FLAGS", "RFC822.SIZE", _FIELDS],
+                    _fetch_range(c, uids_to_seqset(set(ch)), ["FLAGS", "RFC822.SIZE", _FIELDS],
                                  []))[1])
                 for uid in chunk:
                     data = rows.get(uid)
@@ -338,7 +335,7 @@ class ImapBackend(MailBackend):
                         tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
                 known.update(u for u in chunk if u in rows)  # an expunged one is not "known"
                 last = max(last, chunk[-1])
-            state = _encode_state(validity, last, modseq, known)
+            state = encode_state(validity, last, modseq, known)
             yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
                             removed if first else (), reset and first)
             first = False
@@ -476,47 +473,3 @@ def _keywords(flags: Sequence[bytes]) -> tuple[str, ...]:
 def _chunks(items: Sequence[int], n: int) -> Iterator[list[int]]:
     for i in range(0, len(items), n):
         yield list(items[i:i + n])
-
-
-def _uids_to_seqset(uids: set[int]) -> str:
-    out: list[str] = []
-    start = prev = None
-    for u in sorted(uids):
-        if prev is not None and u == prev + 1:
-            prev = u
-            continue
-        if start is not None:
-            out.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = u
-    if start is not None:
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)
-
-
-def _seqset_to_uids(text: str) -> set[int]:
-    out: set[int] = set()
-    for part in filter(None, text.split(",")):
-        a, _, b = part.partition(":")
-        out.update(range(int(a), int(b or a) + 1))
-    return out
-
-
-def _encode_state(validity: int, last: int, modseq: int, known: set[int]) -> str:
-    body = json.dumps({"v": validity, "l": last, "m": modseq, "u": _uids_to_seqset(known)},
-                      separators=(",", ":")).encode()
-    if len(body) > 512:
-        return _STATE_PREFIX + "z" + base64.b64encode(zlib.compress(body)).decode("ascii")
-    return _STATE_PREFIX + body.decode()
-
-
-def _decode_state(state: str | None) -> dict[str, Any] | None:
-    if not state or not state.startswith(_STATE_PREFIX):
-        return None
-    body = state[len(_STATE_PREFIX):]
-    try:
-        raw = zlib.decompress(base64.b64decode(body[1:])) if body.startswith("z") else body
-        data = json.loads(raw)
-        return {"v": int(data["v"]), "l": int(data["l"]), "m": int(data["m"]),
-                "u": str(data["u"])}
-    except (ValueError, KeyError, TypeError, zlib.error):
-        return None  # unreadable state: full resync (the caller's store dedupes by ref)

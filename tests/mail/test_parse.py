@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.mail.parse import _Source, parse_headers, parse_message, simple_addresses
+from core.mail.headers import _Source, simple_addresses
+from core.mail.parse import parse_headers, parse_message
 from core.model import Address, MailRef
 
 CORPUS = Path(__file__).parent.parent / "corpus"

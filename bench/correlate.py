@@ -13,7 +13,7 @@ included. The incoming mix is what a busy sales mailbox sees:
 Baseline, measured in the same run: plain ``dict.get`` look-ups over the same keys the
 correlator looks up for each message, extracted beforehand (so the ratio is the whole cost of
 parsing headers and subjects, normalising and choosing, per look-up done). Caches are cleared
-before each timed run so that repeats do not flatter us. Both are timed in CPU time, five
+before each timed run so that repeats do not flatter us. Both are timed in CPU time, three
 times each, alternately; the best times are compared. Target: ratio <= 5.
 """
 
@@ -199,7 +199,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
 
 
 def _interleaved(ours: Callable[[], None], baseline: Callable[[], None],
-                 repeat: int = 5) -> tuple[float, float]:
+                 repeat: int = 3) -> tuple[float, float]:
     """Best CPU times of both, run alternately so that both see the same machine.
 
     CPU time (``process_time``), not wall time: the work is single-threaded and CPU-bound,

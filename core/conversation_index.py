@@ -1,4 +1,5 @@
-"""Outlook's conversation index (``Thread-Index`` header, PidTagConversationIndex).
+"""Thread headers: Outlook's conversation index (``Thread-Index``, PidTagConversationIndex)
+and the RFC 5322 Message-IDs of In-Reply-To and References.
 
 Layout ([MS-OXOMSG] 2.2.1.3): a 22-byte header block — one reserved byte ``0x01``, five bytes
 of FILETIME (with the reserved byte, the high 48 bits of a UTC FILETIME), a 16-byte GUID — then
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 import uuid
 import zlib
@@ -163,3 +165,40 @@ def _filetime(when: datetime) -> int:
         when = when.replace(tzinfo=UTC)
     delta = when - _FILETIME_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def raw_thread_index(header: str | None) -> bytes:
+    """The bytes of a stored Thread-Index (stored ones were validated when tracked)."""
+    if not header:
+        return b""
+    try:
+        return binascii.a2b_base64(header)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+# --- Message-IDs -----------------------------------------------------------------------------
+
+_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+
+
+def message_id_keys(value: str | None) -> list[str]:
+    """The Message-IDs in a header value (In-Reply-To may hold several), as ``<id>``.
+
+    A bare id without angle brackets (some gateways drop them) is accepted and wrapped.
+    """
+    if not value:
+        return []
+    if value[0] == "<" and value[-1] == ">" and value.count("<") == 1:
+        return [value] if " " not in value else [f"<{value[1:-1].strip()}>"]
+    found = _MSGID_RE.findall(value)
+    if found:
+        return [f"<{f}>" for f in found]
+    bare = value.strip().split()
+    return [f"<{bare[0]}>"] if bare and "@" in bare[0] else []
+
+
+def message_id_key(value: str | None) -> str | None:
+    """The normalised form of one Message-ID (``<id>``), or ``None``."""
+    keys = message_id_keys(value)
+    return keys[0] if keys else None

@@ -12,9 +12,7 @@ e-mails are looked up through a :class:`CorrelationIndex` (in memory here, SQLit
 
 from __future__ import annotations
 
-import binascii
 import enum
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +21,10 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from core.conversation_index import (
     ConversationIndex,
     ConversationIndexError,
+    message_id_key,
+    message_id_keys,
     parse_thread_index,
+    raw_thread_index,
 )
 from core.model import Address, MessageHeader, RecordRef
 from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, OrgSettings, TrackingTokenSettings
@@ -182,17 +183,26 @@ class InMemoryCorrelationIndex:
         return self._by_smart_key.get(key, ())
 
     def add(self, email: TrackedEmail) -> None:
-        if email.activity_id in self._by_id:
-            self.remove(email.activity_id)
-        self._by_id[email.activity_id] = email
+        activity_id = email.activity_id
+        if activity_id in self._by_id:
+            self.remove(activity_id)
+        self._by_id[activity_id] = email
         if email.message_id:
             self._by_message_id[email.message_id] = email
         if email.token:
-            self._by_token.setdefault(email.token.casefold(), []).append(email)
+            _append(self._by_token, email.token.casefold(), email)
         if email.conversation_root:
-            self._by_root.setdefault(email.conversation_root, []).append(email)
+            _append(self._by_root, email.conversation_root, email)
         if email.smart_key:
-            self._by_smart_key.setdefault(email.smart_key, []).append(email)
+            _append(self._by_smart_key, email.smart_key, email)
+
+    def add_many(self, emails: Iterable[TrackedEmail]) -> int:
+        """Store many e-mails (a refresh from the CRM); returns how many."""
+        count = 0
+        for email in emails:
+            self.add(email)
+            count += 1
+        return count
 
     def remove(self, activity_id: str) -> None:
         email = self._by_id.pop(activity_id, None)
@@ -208,6 +218,14 @@ class InMemoryCorrelationIndex:
             _discard(self._by_smart_key, email.smart_key, email)
 
 
+def _append(table: dict[str, list[TrackedEmail]], key: str, email: TrackedEmail) -> None:
+    items = table.get(key)
+    if items is None:
+        table[key] = [email]  # no setdefault: it would build a list for every call
+    else:
+        items.append(email)
+
+
 def _discard(table: dict[str, list[TrackedEmail]], key: str, email: TrackedEmail) -> None:
     items = table.get(key)
     if items is None:
@@ -215,33 +233,6 @@ def _discard(table: dict[str, list[TrackedEmail]], key: str, email: TrackedEmail
     items[:] = [e for e in items if e is not email]
     if not items:
         del table[key]
-
-
-# --- Message-IDs -----------------------------------------------------------------------------
-
-_MSGID_RE = re.compile(r"<([^<>\s]+)>")
-
-
-def message_id_keys(value: str | None) -> list[str]:
-    """The Message-IDs in a header value (In-Reply-To may hold several), as ``<id>``.
-
-    A bare id without angle brackets (some gateways drop them) is accepted and wrapped.
-    """
-    if not value:
-        return []
-    if value[0] == "<" and value[-1] == ">" and value.count("<") == 1:
-        return [value] if " " not in value else [f"<{value[1:-1].strip()}>"]
-    found = _MSGID_RE.findall(value)
-    if found:
-        return [f"<{f}>" for f in found]
-    bare = value.strip().split()
-    return [f"<{bare[0]}>"] if bare and "@" in bare[0] else []
-
-
-def message_id_key(value: str | None) -> str | None:
-    """The normalised form of one Message-ID (``<id>``), or ``None``."""
-    keys = message_id_keys(value)
-    return keys[0] if keys else None
 
 
 # --- smart matching --------------------------------------------------------------------------
@@ -433,7 +424,7 @@ class Correlator:
         best_len = -1
         raw = index.raw
         for email in thread:
-            other = _raw_index(email.conversation_index)
+            other = raw_thread_index(email.conversation_index)
             if len(other) >= len(raw) or not raw.startswith(other):
                 continue
             if len(other) > best_len:
@@ -485,16 +476,6 @@ class Correlator:
         email = self.tracked_email(message, activity_id, regarding, token=token)
         self.index.add(email)
         return email
-
-
-def _raw_index(header: str | None) -> bytes:
-    """The bytes of a stored Thread-Index (stored ones were validated when tracked)."""
-    if not header:
-        return b""
-    try:
-        return binascii.a2b_base64(header)
-    except (binascii.Error, ValueError):
-        return b""
 
 
 def _address_keys(message: MessageHeader) -> list[str]:

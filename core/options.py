@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
+from core.settings import AutoCreate, ResolutionPolicy, UserOptions
 
 #: Trackbox-only user options (not columns of the CRM's usersettings) kept locally.
 LOCAL_USER_OPTION_KEYS = ("track_replies_to_tracked", "resolution_policy")
@@ -79,6 +80,31 @@ class LocalOptions:
             options=opts)
 
 
+def user_options_from(usersettings: Mapping[str, Any] | None,
+                      local: Mapping[str, Any] | None, owner_email: str) -> UserOptions:
+    """The user's tracking options: the CRM's usersettings row, Trackbox-only options kept
+    locally, and the mailbox's own address (to tell outgoing mail)."""
+    local = local or {}
+    overrides: dict[str, Any] = {"mailbox_addresses": (owner_email,)}
+    if "track_replies_to_tracked" in local:
+        overrides["track_replies_to_tracked"] = bool(local["track_replies_to_tracked"])
+    if "resolution_policy" in local:
+        overrides["resolution_policy"] = ResolutionPolicy(local["resolution_policy"])
+    return UserOptions.from_crm(dict(usersettings or {}), **overrides)
+
+
+def usersettings_data(options: UserOptions) -> dict[str, Any]:
+    """The usersettings columns the CRM keeps for these options."""
+    create = {AutoCreate.NONE: 0, AutoCreate.CONTACT: 1, AutoCreate.LEAD: 2}
+    return {"incomingemailfilteringmethod": int(options.incoming_filter),
+            "autocreatecontactonpromote": create[options.auto_create]}
+
+
+def local_user_options(options: UserOptions) -> dict[str, Any]:
+    return {"track_replies_to_tracked": options.track_replies_to_tracked,
+            "resolution_policy": options.resolution_policy.value}
+
+
 def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolders: bool) -> bool:
     """Whether ``path`` is synchronised: every folder when nothing is chosen; a chosen folder
     and, by default, its subfolders."""
@@ -90,4 +116,5 @@ def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolder
     return False
 
 
-__all__ = ["LOCAL_USER_OPTION_KEYS", "LocalOptions", "folder_selected"]
+__all__ = ["LOCAL_USER_OPTION_KEYS", "LocalOptions", "folder_selected", "local_user_options",
+           "user_options_from", "usersettings_data"]

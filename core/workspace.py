@@ -27,7 +27,7 @@ from core.addressbook import AddressBook
 from core.compose import Draft, build_mime, draft_header
 from core.correlation import Correlator
 from core.crm import CrmClient
-from core.mail import MailBackend, parse_message
+from core.mail import MailBackend, MailError, parse_message
 from core.model import (
     Address,
     Decision,
@@ -38,11 +38,16 @@ from core.model import (
     RecordRef,
     TrackState,
 )
-from core.options import LOCAL_USER_OPTION_KEYS, LocalOptions
+from core.options import (
+    LocalOptions,
+    local_user_options,
+    user_options_from,
+    usersettings_data,
+)
 from core.outbox import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
 from core.profiles import Profile, Profiles
 from core.reading import MessageView, build_view
-from core.settings import AutoCreate, OrgSettings, ResolutionPolicy, UserOptions
+from core.settings import OrgSettings, UserOptions
 from core.store import SqliteCorrelationIndex, Store
 from core.sync.operations import (
     CrmApplier,
@@ -158,29 +163,19 @@ class Workspace:
 
     def user_options(self) -> UserOptions:
         store = self.store()
-        row = dict(store.settings("usersettings") or {})
-        local = store.settings("local_user_options") or {}
-        overrides: dict[str, Any] = {"mailbox_addresses": (self.owner.email,)}
-        if "track_replies_to_tracked" in local:
-            overrides["track_replies_to_tracked"] = bool(local["track_replies_to_tracked"])
-        if "resolution_policy" in local:
-            overrides["resolution_policy"] = ResolutionPolicy(local["resolution_policy"])
-        return UserOptions.from_crm(row, **overrides)
+        return user_options_from(store.settings("usersettings"),
+                                 store.settings("local_user_options"), self.owner.email)
 
     def save_user_options(self, options: UserOptions) -> Changes:
         """CRM per-user settings go to ``usersettingscollection`` through the outbox;
         Trackbox-only ones stay in the store."""
-        create = {AutoCreate.NONE: 0, AutoCreate.CONTACT: 1, AutoCreate.LEAD: 2}
-        data = {"incomingemailfilteringmethod": int(options.incoming_filter),
-                "autocreatecontactonpromote": create[options.auto_create]}
+        data = usersettings_data(options)
         store = self.store()
         with store.transaction():
             row = dict(store.settings("usersettings") or {})
             row.update(data)
             store.save_settings("usersettings", row)
-            local = {k: getattr(options, k) for k in LOCAL_USER_OPTION_KEYS}
-            local["resolution_policy"] = options.resolution_policy.value
-            store.save_settings("local_user_options", local)
+            store.save_settings("local_user_options", local_user_options(options))
             self.outbox().enqueue(OpKind.UPDATE_USER_SETTINGS,
                                   {"user_id": self.user_id(), "data": data}, key="usersettings")
         return self.replay_outbox().merge(Changes(settings=True, queue=True))
@@ -338,7 +333,28 @@ class Workspace:
             self.note_reachable(False)
         elif result.done:
             self.note_reachable(True)
+            self._mark_on_server(result.done)
         return result
+
+    def _mark_on_server(self, done: Sequence[int]) -> None:
+        """Best effort: the tracked marker (IMAP keyword, EWS category) on the mail server,
+        so that other devices see it. The CRM, not the marker, is the truth."""
+        marks = []
+        for op_id in done:
+            op = self.outbox().get(op_id)
+            if op is None or op.kind not in (OpKind.PROMOTE, OpKind.UNTRACK) or not op.message_id:
+                continue
+            activity = (op.result or {}).get("activity_id") if op.kind is OpKind.PROMOTE else None
+            for row in self.store().messages_by_message_id(op.message_id):
+                marks.append((row.header.ref, activity))
+        if not marks:
+            return
+        try:
+            with self.open_mailbox() as backend:
+                for ref, activity in marks:
+                    backend.set_tracked(ref, activity)
+        except MailError as exc:
+            log.info("tracked marker not set on the mail server: %s", type(exc).__name__)
 
     def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
         result = self.replay_now(cancel)

@@ -103,6 +103,12 @@ def test_set_regarding_resolve_and_unresolved(env: Env) -> None:
     assert env.emails(mid)[0]["_regardingobjectid_value"] == other.id
     stored = ws.store().messages_by_message_id(mid)[0]
     assert stored.track_state is TrackState.TRACKED and stored.regarding == other
+    # Other devices see it: the tracked keyword is on the IMAP message.
+    ws.sync_mail()
+    assert ws.store().messages_by_message_id(mid)[0].header.tracked_marker == "$CRMTracked"
+    ws.untrack([row.id])
+    ws.sync_mail()
+    assert ws.store().messages_by_message_id(mid)[0].header.tracked_marker is None
     ws.close()
 
 

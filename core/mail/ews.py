@@ -205,6 +205,7 @@ class EwsBackend(MailBackend):
         added: list[MessageHeader] = []
         changed: list[FlagChange] = []
         removed: list[MailRef] = []
+        read_flags: dict[str, bool] = {}
         for kind, item in changes:
             if isinstance(item, Exception):
                 raise _map_error(item, "SyncFolderItems")
@@ -217,17 +218,24 @@ class EwsBackend(MailBackend):
                 removed.append(MailRef(folder, item.id))
             elif kind == "read_flag_change":
                 iid, is_read = item
-                changed.append(self._flag_change(folder, iid.id, is_read))
+                read_flags[iid.id] = is_read
+        if read_flags:
+            changed.extend(self._read_flag_changes(folder, read_flags))
         return SyncBatch(state, tuple(added), tuple(changed), tuple(removed), reset)
 
-    def _flag_change(self, folder: str, item_id: str, is_read: bool) -> FlagChange:
-        # ReadFlagChange carries only the flag; categories come from a GetItem.
+    def _read_flag_changes(self, folder: str, flags: dict[str, bool]) -> list[FlagChange]:
+        """ReadFlagChange carries only the flag; a FlagChange also needs the categories and
+        the tracked marker: one GetItem for the whole batch."""
+        ids = list(flags)
         items = self._call("GetItem", lambda: list(self.account.fetch(
-            ids=[ItemId(id=item_id)], only_fields=["categories", "crm_activity_id"])))
-        item = items[0] if items and not isinstance(items[0], Exception) else None
-        cats = tuple(item.categories or ()) if item is not None else ()
-        marker = _marker(item) if item is not None else None
-        return FlagChange(MailRef(folder, item_id), is_read, cats, marker)
+            ids=[ItemId(id=i) for i in ids], only_fields=["categories", "crm_activity_id"])))
+        out = []
+        for iid, item in zip(ids, items, strict=False):
+            if isinstance(item, Exception):  # deleted since: the next sync reports it
+                continue
+            out.append(FlagChange(MailRef(folder, iid), flags[iid],
+                                  tuple(item.categories or ()), _marker(item)))
+        return out
 
     # --- messages ----------------------------------------------------------------------------
 

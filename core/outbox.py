@@ -109,6 +109,7 @@ class ReplayResult:
     deferred: list[int] = field(default_factory=list)
     stopped: str | None = None  # "offline" | "auth" | "cancelled"
     error: str | None = None
+    mail_offline: bool = False
 
     @property
     def online(self) -> bool:
@@ -311,10 +312,16 @@ class Outbox:
         self.running = op.id
         try:
             outcome = apply(op, lambda progress: self._checkpoint(op, progress))
-        except (CrmUnavailable, MailUnavailable, TransientFailure, TimeoutError,
-                ConnectionError) as exc:
-            retry_after = getattr(exc, "retry_after", None)
-            self._defer(op, exc, retry_after)
+        except (MailUnavailable, TransientFailure) as exc:
+            # The mailbox is away (or the applier asked to wait): this operation waits, the
+            # ones that need only the CRM go on.
+            self._defer(op, exc, getattr(exc, "retry_after", None))
+            result.deferred.append(op.id)
+            result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
+            log.info("outbox op=%d kind=%s deferred: %s", op.id, op.kind, _kind_of(exc))
+            return None
+        except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
+            self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.error = str(exc)
             log.info("outbox op=%d kind=%s deferred: %s", op.id, op.kind, _kind_of(exc))

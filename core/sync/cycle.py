@@ -257,9 +257,14 @@ class SyncCycle:
         self.counts["pending_send"] = len(mails)
 
     def replay(self) -> None:
+        last = self.ws.last_sync()
+        if last is not None and not last.mail_online and self.mail_online:
+            Outbox(self.store).reset_backoff()  # the mail server is back: sends are due now
         result = self.ws.replay_now(self.cancel)
         self.counts["outbox_done"] = len(result.done)
         self.counts["outbox_parked"] = len(result.parked)
+        if result.mail_offline:
+            self.mail_online = False
         if result.stopped == "offline":
             self.crm_online = False
             self.ws.note_reachable(False)

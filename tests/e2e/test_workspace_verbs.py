@@ -133,3 +133,28 @@ def test_tracking_mail_from_an_unknown_sender_creates_a_contact_once(env: Env) -
     ws.sync_cycle()  # the address book now knows Robin: nothing more is created
     assert ws.resolve([robin])[0].resolved
     ws.close()
+
+
+def test_mail_sent_while_the_mail_server_is_away_waits_in_the_outbox(env: Env) -> None:
+    from core.mail import open_backend
+
+    ws, _ = env.workspace("mailaway")
+    assert ws.sync_cycle().ok
+    working = ws.open_mailbox
+    ws.open_mailbox = lambda: open_backend("imap+insecure://127.0.0.1:9", user="x",
+                                           password="y", smtp_url="smtp+insecure://127.0.0.1:9")
+    before = len(env.smtp.received)
+    draft = Draft(to=(C,), subject="Sent while away", body_text="Later.", track=True)
+    assert ws.send(draft).errors == ()
+    assert [q.kind for q in ws.queue()] == ["send_pending", "promote"]
+    report = ws.sync_cycle()
+    assert report.online and not report.mail_online and report.errors == ()
+    assert len(env.smtp.received) == before
+    ws.open_mailbox = working
+    assert ws.sync_cycle().ok  # the mail server is back: the send is due at once
+    assert len(env.smtp.received) == before + 1 and ws.queue() == []
+    ws.sync_cycle()  # the copy in Sent Items arrives
+    mid = [r for r in ws.store().message_rows("Sent Items", 0, 50)
+           if r.header.subject == "Sent while away"][0].header.message_id
+    assert len(env.emails(mid)) == 1
+    ws.close()

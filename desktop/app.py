@@ -43,7 +43,7 @@ def _quiet_offscreen_messages(mode: object, context: object, message: str) -> No
 def run_demo(args: argparse.Namespace) -> int:
     headless = choose_platform()
     from PySide6.QtCore import QTimer, qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QWidget
 
     from core.demo import DemoEnvironment, default_demo_dir, start_demo
     from desktop.mainwindow import MainWindow
@@ -69,6 +69,8 @@ def run_demo(args: argparse.Namespace) -> int:
     screenshot_mode = args.screenshot is not None or headless
     quit_after = args.quit_after if args.quit_after is not None else 0.0
     shots: list[Path] = []
+    staged: list[bool] = []
+    dialog_name = getattr(args, "screenshot_dialog", None)
 
     def save_shot(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,25 @@ def run_demo(args: argparse.Namespace) -> int:
             raise OSError(f"could not write {path}")
         shots.append(path)
 
+    def save_widget(widget: QWidget) -> None:
+        try:
+            path = Path(args.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not widget.grab().save(str(path), "PNG"):
+                raise OSError(f"could not write {path}")
+            shots.append(path)
+        except OSError as exc:
+            print(f"trackbox: {exc}", file=sys.stderr)
+            outcome["code"] = 1
+        remaining = max(0.0, quit_after - (time.monotonic() - START))
+        QTimer.singleShot(int(remaining * 1000), app.quit)
+
     def finish() -> None:
+        if dialog_name and args.screenshot is not None:
+            from desktop.screenshots import stage
+
+            stage(window, dialog_name, save_widget)
+            return
         try:
             if args.screenshot is not None:
                 save_shot(Path(args.screenshot))
@@ -89,7 +109,8 @@ def run_demo(args: argparse.Namespace) -> int:
         QTimer.singleShot(int(remaining * 1000), app.quit)
 
     def on_shown(_row_id: int) -> None:
-        if screenshot_mode and not shots:
+        if screenshot_mode and not shots and not staged:
+            staged.append(True)
             # let the pane lay out and paint before grabbing
             QTimer.singleShot(300, finish)
 

@@ -37,6 +37,8 @@ class FolderTreeModel(QStandardItemModel):
     def __init__(self, parent: object | None = None) -> None:
         super().__init__(parent)
         self.setHorizontalHeaderLabels(["Folders"])
+        self._views: list[tuple[QStandardItem, str, tuple[TrackState, ...]]] = []
+        self._send: QStandardItem | None = None
 
     def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
                     counts: dict[TrackState, int] | None = None,
@@ -67,20 +69,32 @@ class FolderTreeModel(QStandardItemModel):
         crm.setEditable(False)
         crm.setSelectable(False)
         self.appendRow(crm)
+        self._views = []
         for label, states, tip in CRM_VIEWS:
-            n = sum((counts or {}).get(s, 0) for s in states)
-            view = QStandardItem(state_icon(states[0]), f"{label} ({n})" if counts else label)
+            view = QStandardItem(state_icon(states[0]), label)
+            self._views.append((view, label, tuple(states)))
             view.setEditable(False)
             view.setData(states[0], TrackStateRole)
             view.setData(tuple(states), TrackStatesRole)
             view.setToolTip(tip)
             crm.appendRow(view)
-        label = "Pending Send" if pending_send is None else f"Pending Send ({pending_send})"
-        send = QStandardItem(named_icon("compose"), label)
+        send = QStandardItem(named_icon("compose"), "Pending Send")
+        self._send = send
         send.setEditable(False)
         send.setData("pending_send", ViewRole)
         send.setToolTip("CRM mail waiting to go out through this client (opens the queue)")
         crm.appendRow(send)
+        self.update_counts(counts, pending_send)
+
+    def update_counts(self, counts: dict[TrackState, int] | None,
+                      pending_send: int | None = None) -> None:
+        """Relabel the CRM views in place (the tree and its selection stay as they are)."""
+        for item, label, states in self._views:
+            n = sum((counts or {}).get(s, 0) for s in states)
+            item.setText(f"{label} ({n})" if counts is not None else label)
+        if self._send is not None:
+            self._send.setText("Pending Send" if pending_send is None
+                               else f"Pending Send ({pending_send})")
 
     def index_of_path(self, path: str) -> QModelIndex | None:
         flags = Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly

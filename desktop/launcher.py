@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quit-after", type=float, metavar="SECONDS",
                       help="keep the window at least this long before exiting "
                       "(with --screenshot)")
+    demo.add_argument("--screenshot-dialog", metavar="NAME",
+                      choices=("main", "regarding", "options", "compose", "addressbook",
+                               "queue"),
+                      help="with --screenshot: stage the window or a dialog on the demo data "
+                      "and save a PNG of it: main (tracks three messages first), regarding, "
+                      "options, compose, addressbook, queue")
     demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=_run_demo)
     from core.cli import add_commands

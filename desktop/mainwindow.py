@@ -239,8 +239,8 @@ class MainWindow(QMainWindow):
             return
         if self._store is None:
             self._store = ws.store()
-        if changes.folders:
-            self._reload_folders()
+        if changes.folders or changes.messages or getattr(changes, "queue", False):
+            self._reload_folders(structure=changes.folders)
         if changes.messages:
             self.message_model.refresh()
         current = self.selected_row_ids()
@@ -250,7 +250,9 @@ class MainWindow(QMainWindow):
         self.refresh_queue()
         self.changes_applied.emit(changes)
 
-    def _reload_folders(self) -> None:
+    def _reload_folders(self, structure: bool = True) -> None:
+        """Re-read folders and CRM view counts; the tree is rebuilt only when ``structure``
+        (the folder list may have changed), else only the counts are relabelled."""
         ws = self.workspace
         assert ws is not None
 
@@ -266,6 +268,9 @@ class MainWindow(QMainWindow):
             if self.workspace is not ws:
                 return
             folders, counts, sends = result
+            if not structure and self.folder_model.rowCount():
+                self.folder_model.update_counts(counts, sends)
+                return
             current = self._current_folder_key()
             self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends)
             self.folder_tree.expandAll()

@@ -135,7 +135,9 @@ class OptionsDialog(QDialog):
                                "when you are offline).")
         self.crm_note.setWordWrap(True)
         self.crm_note.setStyleSheet("color: #59606a;")
-        return _page(box, self.track_replies, self.auto_create, self.admin_note, self.crm_note)
+        create_label = QLabel("When tracked mail comes from a sender the CRM does not know:")
+        return _page(box, self.track_replies, create_label, self.auto_create, self.admin_note,
+                     self.crm_note)
 
     def _address_book_tab(self) -> QWidget:
         self.contacts_scope = QComboBox()

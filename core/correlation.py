@@ -396,11 +396,11 @@ class Correlator:
                     return Correlation(CorrelationMethod.IN_REPLY_TO, email, key)
         # References lists the thread oldest first: the nearest ancestor is the last one.
         for ref in reversed(message.references):
-            key = message_id_key(ref)
-            if key is not None:
-                email = lookup(key)
+            ref_key = message_id_key(ref)
+            if ref_key is not None:
+                email = lookup(ref_key)
                 if email is not None:
-                    return Correlation(CorrelationMethod.IN_REPLY_TO, email, key)
+                    return Correlation(CorrelationMethod.IN_REPLY_TO, email, ref_key)
         return None
 
     def _by_token(self, message: MessageHeader) -> Correlation | None:

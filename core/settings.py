@@ -257,7 +257,7 @@ def _bool(row: Mapping[str, Any], key: str, default: bool) -> bool:
 
 
 def _int(row: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
-    value = row.get(key, default)
+    value: object = row.get(key, default)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):

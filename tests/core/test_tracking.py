@@ -207,3 +207,10 @@ def test_decide_never_raises_on_any_headers(subject: str, in_reply_to: str | Non
     decision = world.decide(mail)
     assert decision.reason.code and decision.reason.text
     assert not (decision.track and decision.reason.text.startswith("Not tracked"))
+
+
+def test_direction_from_crm_codes() -> None:
+    assert Direction.from_crm(1) is Direction.OUTGOING
+    assert Direction.from_crm(True) is Direction.OUTGOING
+    assert Direction.from_crm(0) is Direction.INCOMING
+    assert Direction.from_crm(None) is None

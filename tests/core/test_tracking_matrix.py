@@ -79,3 +79,27 @@ def test_matrix(sender_kind: str, kind: str, option: IncomingFilter,
         assert decision.regarding is not None and decision.regarding.name == "200 licences"
     # Whatever the option, the user can still track it by hand.
     assert world.decide(mail, manual=True).track
+
+
+def test_token_only_table() -> None:
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    start = lines.index("<!-- matrix:token-only -->")
+    rows = {}
+    for line in lines[start + 3:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = (cells[1] == "T", cells[2] == "T")
+    assert len(rows) == 4
+    for token_only in (False, True):
+        world = World(org=OrgSettings(token_only=token_only))
+        sent = world.send_from_crm("Quote for 200 licences", to=JANE)
+        token = sent.subject.split()[-1]
+        mails = {
+            "reply with the token": reply(sent, JANE),
+            "reply without token, same thread": reply(sent, JANE, keep_token=False),
+            "new mail with a pasted token": message(f"Invoice {token}", sender=JANE),
+            "new mail, no token": message("Invoice", sender=JANE),
+        }
+        for name, mail in mails.items():
+            assert world.decide(mail).track is rows[name][token_only], (name, token_only)

@@ -130,6 +130,8 @@ def decide(message: MessageHeader, user_options: UserOptions, org_settings: OrgS
 
     Pure: reads the correlator's index and the resolver, changes nothing. Manual tracking and
     mail created in the CRM ignore the filters; the size limit applies to everything.
+    ``correlator`` must have been built with the same ``org_settings``. A mail already in the
+    index (same Message-ID) is a duplicate: not tracked again (ReasonCode 0).
     """
     ctx = context or TrackContext()
     direction = ctx.direction or _direction(message, user_options)

@@ -157,3 +157,13 @@ def test_fast_token_search_agrees_with_the_regex(parts: list[str]) -> None:
     expected = (None if match is None
                 else _canonical_prefix(DEFAULT, match.group("prefix")) + match.group("digits"))
     assert find_token(subject, DEFAULT) == expected
+
+
+@pytest.mark.parametrize("subject", ["RE: caf\udce9 CRM:0001001", "\udcff", "Re:\x00\x1c x",
+                                     "[Fwd: \u2028]", "回复：" * 50])
+def test_undecodable_and_control_characters_do_not_break_subject_handling(subject: str) -> None:
+    once = normalize_subject(subject)
+    assert normalize_subject(once) == once
+    find_token(subject, DEFAULT)
+    strip_token(subject, DEFAULT)
+    smart_match_key(subject, tokens=DEFAULT)

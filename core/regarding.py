@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.addressbook import AddressBook
+from core.addressbook import AddressBook, AddressBookEntry
 from core.crm import CrmClient
 from core.crm.client import odata_string
 from core.model import RecordRef
@@ -264,10 +264,10 @@ def _guid(value: str) -> str:
 
 
 def browse(store: Store, entity: str | None = None, *, offset: int = 0,
-           limit: int = 200) -> list[RegardingHit]:
+           limit: int = 200) -> list[AddressBookEntry]:
     """A page of the cached address books by name (the address-book dialog's browse mode,
     before anything is typed)."""
-    sql = "SELECT entity, record_id, name, email, company FROM ab_records"
+    sql = "SELECT entity, record_id, name, email, company, owner_id FROM ab_records"
     args: list[Any] = []
     if entity:
         sql += " WHERE entity = ?"
@@ -275,9 +275,8 @@ def browse(store: Store, entity: str | None = None, *, offset: int = 0,
     sql += " ORDER BY name COLLATE NOCASE, record_id LIMIT ? OFFSET ?"
     args.extend((int(limit), int(offset)))
     return [
-        RegardingHit(RecordRef(e, rid, name or ""), e,
-                     " · ".join(p for p in (company, email) if p), "cache")
-        for e, rid, name, email, company in store.conn.execute(sql, args)
+        AddressBookEntry(RecordRef(e, rid, name or ""), email, company or "", owner)
+        for e, rid, name, email, company, owner in store.conn.execute(sql, args)
     ]
 
 

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.addressbook import AddressBook
-from core.regarding import RegardingHit, browse
+from core.addressbook import AddressBook, AddressBookEntry
+from core.regarding import browse
 from desktop.errors import describe
 from desktop.roles import AddressEntryRole
 from desktop.workers import Workers
@@ -44,17 +44,18 @@ TYPES = (("", "All address books"), ("contact", "Contacts"), ("account", "Accoun
          ("equipment", "Facilities/equipment"))
 TYPE_NAMES = {"contact": "Contact", "account": "Account", "lead": "Lead",
               "systemuser": "User", "queue": "Queue", "equipment": "Facility/equipment"}
-HEADERS = ("Name", "E-mail / company", "Type")
+HEADERS = ("Name", "E-mail", "Company", "Type")
 
 
 class AddressBookModel(QAbstractTableModel):
-    """Rows of cached address-book records (``AddressEntryRole`` gives the raw hit)."""
+    """Rows of cached address-book records (``AddressEntryRole`` gives the raw
+    ``AddressBookEntry``)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[RegardingHit] = []
+        self._rows: list[AddressBookEntry] = []
 
-    def set_rows(self, rows: list[RegardingHit]) -> None:
+    def set_rows(self, rows: list[AddressBookEntry]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self.endResetModel()
@@ -74,12 +75,12 @@ class AddressBookModel(QAbstractTableModel):
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
-        hit = self._rows[index.row()]
+        entry = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return (hit.record.name, hit.detail,
-                    TYPE_NAMES.get(hit.record.entity, hit.record.entity))[index.column()]
+            return (entry.record.name, entry.email, entry.company,
+                    TYPE_NAMES.get(entry.record.entity, entry.record.entity))[index.column()]
         if role == AddressEntryRole:
-            return hit
+            return entry
         return None
 
 
@@ -112,8 +113,12 @@ class AddressBookDialog(QDialog):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for col in (0, 1, 2):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setShowGrid(False)
         self.status = QLabel()
         self.status.setObjectName("addressBookStatus")
@@ -140,18 +145,15 @@ class AddressBookDialog(QDialog):
         entity = self.kind.currentData() or None
         store = self._store
 
-        def op() -> tuple[list[RegardingHit], int]:
+        def op() -> tuple[list[AddressBookEntry], int]:
             s = store()
             book = AddressBook(s)
             total = book.count(entity)
             if not text:
                 return browse(s, entity, limit=500), total
-            entries = book.search(text, limit=500, entities=[entity] if entity else None)
-            return [RegardingHit(e.record, e.record.entity,
-                                 " · ".join(p for p in (e.email, e.company) if p))
-                    for e in entries], total
+            return book.search(text, limit=500, entities=[entity] if entity else None), total
 
-        def done(result: tuple[list[RegardingHit], int]) -> None:
+        def done(result: tuple[list[AddressBookEntry], int]) -> None:
             if serial != self._serial:
                 return
             rows, total = result

@@ -43,6 +43,8 @@ from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
 DEBOUNCE_MS = 120
+SINGULAR = {"account": "Account", "contact": "Contact", "lead": "Lead",
+            "opportunity": "Opportunity", "incident": "Case"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ class RegardingResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             name = hit.record.name or hit.record.id
             if hit.parent is not None:
-                kind = ENTITY_LABELS.get(hit.record.entity, hit.record.entity).rstrip("s")
+                kind = SINGULAR.get(hit.record.entity, hit.record.entity)
                 name = f"    ↳ {kind}: {name}"
             else:
                 name = f"  {name}"
@@ -163,6 +165,7 @@ class RegardingPicker(QDialog):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setUniformItemSizes(True)
+        self.list.setSpacing(1)
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search box keeps the keys
         self.status = QLabel()
         self.status.setObjectName("regardingStatus")

@@ -44,7 +44,7 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
         window.select_rows([0, 1])
         window.set_regarding_selected()
         picker = window._dialogs["regarding"]
-        picker.resize(620, 520)
+        picker.resize(600, 400)
         state = {"typed": False}
 
         def changed(source: str) -> None:

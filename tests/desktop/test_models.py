@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
+from core.addressbook import AddressBookEntry
 from core.model import Folder, FolderRole, RecordRef, TrackState
 from core.regarding import RegardingHit, RegardingSearch
 from core.store import Store
@@ -73,8 +74,8 @@ def test_folder_tree_model(qtbot) -> None:
 def test_address_book_and_queue_models(qtbot) -> None:
     book = AddressBookModel()
     QAbstractItemModelTester(book, FATAL)
-    book.set_rows(hits())
-    assert book.index(0, 2).data() == "Account"
+    book.set_rows([AddressBookEntry(h.record, "x@y.example", "Co") for h in hits()])
+    assert book.index(0, 3).data() == "Account" and book.index(0, 1).data() == "x@y.example"
     queue = QueueModel()
     QAbstractItemModelTester(queue, FATAL)
 

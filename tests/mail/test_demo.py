@@ -87,3 +87,19 @@ def test_html_newsletter_has_remote_image_and_script(demo: Path,
     msg = parse_message(box.fetch(news.ref), news.ref)
     assert msg.html and "<script" in msg.html and 'src="http://' in msg.html
     assert "document.location" not in msg.text  # text rendering drops scripts
+
+
+def test_thread_index_chains_follow_replies(headers: dict[str, list[MessageHeader]]) -> None:
+    from core.conversation_index import ConversationIndex
+
+    allh = {h.message_id: h for v in headers.values() for h in v}
+    checked = 0
+    for h in allh.values():
+        parent = allh.get(h.in_reply_to or "")
+        if parent is None or not (h.thread_index and parent.thread_index):
+            continue
+        child, par = ConversationIndex(h.thread_index), ConversationIndex(parent.thread_index)
+        assert child.is_descendant_of(par) and child.same_thread(par)
+        assert child.depth >= par.depth + 1
+        checked += 1
+    assert checked > 50

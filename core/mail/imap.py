@@ -247,8 +247,12 @@ class ImapBackend(MailBackend):
         else:
             known = seqset_to_uids(old["u"])
             last = old["l"]
-            new_uids = sorted(u for u in self._run(
-                "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
+            uidnext = int(info.get(b"UIDNEXT", 0))
+            if uidnext and uidnext <= last + 1:
+                new_uids = []  # UIDNEXT says nothing arrived: no SEARCH round trip
+            else:
+                new_uids = sorted(u for u in self._run(
+                    "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
             if self._qresync and old["m"] and known:
                 # One round trip: flags changed since the old MODSEQ, and VANISHED UIDs.
                 changed, gone = self._qresync_changes(folder, validity, known, last,

@@ -95,7 +95,7 @@ class AddressBookDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("AddressBookDialog")
         self.setWindowTitle("Address book")
-        self.resize(720, 520)
+        self.resize(820, 520)
         self._store = store
         self._workers = workers
         self._serial = 0
@@ -114,9 +114,10 @@ class AddressBookDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        for col in (0, 1, 2):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(0, 190)
+        self.table.setColumnWidth(2, 170)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setShowGrid(False)

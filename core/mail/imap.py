@@ -344,6 +344,24 @@ class ImapBackend(MailBackend):
                             removed if first else (), reset and first)
             first = False
 
+    def wait_for_changes(self, folder: str, timeout: float) -> bool:
+        """IMAP IDLE (RFC 2177): block until the server reports a change in ``folder`` or
+        ``timeout`` seconds pass; True if something changed (then :meth:`sync`). Without IDLE
+        support, returns False at once and the caller keeps its interval."""
+        def run(c: IMAPClient) -> bool:
+            if not c.has_capability("IDLE"):
+                return False
+            self._selected = None
+            self._select(c, folder)
+            c.idle()
+            try:
+                responses = c.idle_check(timeout=timeout)
+            finally:
+                c.idle_done()
+            return any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED")
+                       for r in responses if isinstance(r, tuple) and len(r) > 1)
+        return self._run("IDLE", run)
+
     # --- messages ----------------------------------------------------------------------------
 
     def _uid(self, c: IMAPClient, ref: MailRef) -> int:

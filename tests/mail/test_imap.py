@@ -134,3 +134,13 @@ def test_send_without_smtp_is_refused(account) -> None:
     _, b = account
     with pytest.raises(MailProtocolError):
         b.send(make_message(1))
+
+
+def test_idle_wakes_up_on_new_mail(dovecot, account) -> None:
+    import threading
+
+    user, b = account
+    assert b.wait_for_changes("Inbox", timeout=0.2) is False  # nothing happens
+    threading.Timer(0.3, dovecot.deliver, (user, make_message(1))).start()
+    assert b.wait_for_changes("Inbox", timeout=30) is True
+    assert Replica().sync(b, "Inbox")[0].added

@@ -135,3 +135,43 @@ def test_offline_queue_retry_and_discard(env: Env, tmp_path: Path) -> None:
     assert [m["state"] for m in listed] == ["not_tracked"]
     diagnosis = cli("diagnose", "--profile", "away")
     assert diagnosis.returncode == 1 and "[FAIL] crm reachable" in diagnosis.stdout
+
+
+def test_account_add_without_a_usable_keyring_says_how_to_fix_it(tmp_path: Path) -> None:
+    """The password is asked for at a prompt (a pseudo-terminal here); with no keyring
+    backend the command explains what to do, stores nothing and saves no profile."""
+    import pty
+    import select
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOX_")}
+    env.update(PYTHONPATH=str(ROOT), TRACKBOX_HOME=str(tmp_path / "home"),
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desktop.launcher", "account", "add", "--mail-url",
+         "maildir:/tmp/nowhere", "--crm-url", "https://crm.example", "--crm-user",
+         "me@example.com"], cwd=ROOT, env=env, stdin=slave, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)  # no controlling tty
+    os.close(slave)
+    assert proc.stderr is not None
+    # getpass flushes pending input when it turns echo off: answer once it has asked.
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "password for" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096).decode()
+            if not chunk:
+                break
+            seen += chunk
+    os.write(master, b"typed-secret\n")
+    out, err = proc.communicate(timeout=60)
+    err = seen + err
+    os.close(master)
+    assert proc.returncode == 4, (out, err)
+    assert "Traceback" not in err and "No usable keyring" in err
+    assert "PYTHON_KEYRING_BACKEND" in err and "TRACKBOX_CRM_PASSWORD" in err
+    assert not list((tmp_path / "home").rglob("profile.toml"))
+    for path in (tmp_path / "home").rglob("*"):
+        assert not path.is_file() or b"typed-secret" not in path.read_bytes()

@@ -35,6 +35,12 @@ done
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 
+# paths given relative to where we were started keep working after the `cd` below
+absolute() { case "$1" in /*) printf '%s\n' "$1" ;; */*) printf '%s\n' "$PWD/$1" ;; *) printf '%s\n' "$1" ;; esac; }
+python="$(absolute "$python")"
+dist_dir="$(absolute "$dist_dir")"
+work_dir="$(absolute "$work_dir")"
+
 [ -x "$python" ] || command -v "$python" >/dev/null 2>&1 \
     || die "no Python at $python (run 'make venv', or pass --python)"
 "$python" -c 'import PyInstaller' 2>/dev/null \

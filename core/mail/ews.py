@@ -25,13 +25,14 @@ from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.folders import (
     DeletedItems,
     Drafts,
+    FolderCollection,
     Inbox,
     JunkEmail,
     Outbox,
     SentItems,
 )
 from exchangelib.items import HARD_DELETE
-from exchangelib.properties import ItemId
+from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 from exchangelib.services import SyncFolderItems
 from exchangelib.version import Build, Version
 
@@ -110,6 +111,9 @@ class EwsBackend(MailBackend):
         except Exception as exc:
             raise _map_error(exc, "EWS connection") from exc
         self._by_path: dict[str, Any] = {}
+        self._tree: dict[str, Any] = {}  # folder id -> exchangelib folder, from the hierarchy sync
+        self._hierarchy_state: str | None = None
+        self._role_by_id: dict[str, FolderRole] | None = None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -122,20 +126,35 @@ class EwsBackend(MailBackend):
     # --- folders -----------------------------------------------------------------------------
 
     def folders(self) -> list[Folder]:
-        return self._call("GetFolder", self._load_folders)
+        return self._call("SyncFolderHierarchy", self._load_folders)
 
     def _load_folders(self) -> list[Folder]:
+        """The tree from ``SyncFolderHierarchy`` on msgfolderroot: the first call lists every
+        folder, later calls only what changed since (the state is kept per backend)."""
         root = self.account.msg_folder_root
-        role_by_id = {}
-        for cls, role in _ROLES:
-            f = self.account.root.get_default_folder(cls)
-            role_by_id[f.id] = role
-        found = list(root.walk())
-        by_id = {f.id: f for f in found}
+        if self._role_by_id is None:
+            self._role_by_id = self._distinguished_roles()
+        changes = list(root.sync_hierarchy(sync_state=self._hierarchy_state,
+                                           only_fields=["name", "folder_class",
+                                                        "parent_folder_id"]))
+        for kind, f in changes:
+            if isinstance(f, Exception):
+                raise _map_error(f, "SyncFolderHierarchy")
+            if kind == "delete":
+                self._tree.pop(f.id, None)
+            else:
+                # exchangelib parses these with the class of the synced root (MsgFolderRoot),
+                # which would address them by the *distinguished* id: make plain folders.
+                self._tree[f.id] = xl.Folder(
+                    root=self.account.root, id=f.id, changekey=f.changekey, name=f.name,
+                    folder_class=f.folder_class, parent_folder_id=f.parent_folder_id)
+        self._hierarchy_state = root.folder_sync_state
+        roles = self._role_by_id
+        by_id = self._tree
         paths: dict[str, Any] = {}
         out = []
-        for f in found:
-            if f.folder_class not in (None, "IPF.Note") and f.id not in role_by_id:
+        for f in by_id.values():
+            if f.folder_class not in (None, "IPF.Note") and f.id not in roles:
                 continue
             parts = [f.name]
             parent = by_id.get(f.parent_folder_id.id if f.parent_folder_id else None)
@@ -143,15 +162,28 @@ class EwsBackend(MailBackend):
                 parts.insert(0, parent.name)
                 parent = by_id.get(parent.parent_folder_id.id if parent.parent_folder_id
                                    else None)
-            if role_by_id.get(_first_id(f, by_id)) is FolderRole.INBOX:
+            if roles.get(_first_id(f, by_id)) is FolderRole.INBOX:
                 parts[0] = "Inbox"  # neutral name, whatever the server's language
             path = "/".join(p.replace("/", "\u2215") for p in parts)
             paths[path] = f
-            out.append(Folder(path, parts[-1], role_by_id.get(f.id),
-                              "/".join(parts[:-1]) or None))
+            out.append(Folder(path, parts[-1], roles.get(f.id), "/".join(parts[:-1]) or None))
         self._by_path = paths
         return sorted(out, key=lambda x: (x.path.split("/")[0] != "Inbox",
                                           x.path.casefold().split("/")))
+
+    def _distinguished_roles(self) -> dict[str, FolderRole]:
+        """Ids of Inbox, Sent Items, … in one GetFolder (their names are localised)."""
+        mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+        wanted = [cls(_distinguished_id=DistinguishedFolderId(
+            id=cls.DISTINGUISHED_FOLDER_ID, mailbox=mailbox), root=self.account.root)
+            for cls, _ in _ROLES]
+        out: dict[str, FolderRole] = {}
+        for (_, role), f in zip(_ROLES, FolderCollection(account=self.account,
+                                                          folders=wanted).resolve(),
+                                strict=False):
+            if not isinstance(f, Exception):
+                out[f.id] = role
+        return out
 
     def _folder(self, path: str) -> Any:
         if path not in self._by_path:

@@ -28,6 +28,8 @@ from tests.fakes.ews_store import (
     FakeEwsError,
     Props,
     UserMailbox,
+    decode_state,
+    encode_state,
     folder_id,
     path_of_folder_id,
 )
@@ -332,6 +334,29 @@ def sync_folder_items(req: Request) -> bytes:
     return response("SyncFolderItems", [ok("SyncFolderItems", inner)])
 
 
+def sync_folder_hierarchy(req: Request) -> bytes:
+    """Folder changes since the state: a snapshot of folder paths, like the item sync's."""
+    req.children({"FolderShape", "SyncFolderId", "SyncState"})
+    req.shape("m:FolderShape")
+    sync_id = req.op.find(q("m:SyncFolderId"))
+    if sync_id is None or req.folder_path(sync_id[0]) != "":
+        raise NotUnderstood("SyncFolderHierarchy is only implemented for msgfolderroot")
+    try:
+        known = set(decode_state(req.op.findtext(q("m:SyncState"))))
+    except FakeEwsError as exc:
+        return response("SyncFolderHierarchy", [error("SyncFolderHierarchy", exc.code,
+                                                      exc.text)])
+    now = req.box.folder_paths()
+    parts = [f'<t:Delete><t:FolderId Id="{folder_id(p)}"/></t:Delete>'
+             for p in sorted(known - set(now))]
+    parts += [f"<t:Create>{_folder(req, p)}</t:Create>"
+              for p in sorted((p for p in now if p not in known), key=lambda p: p.count("/"))]
+    state = encode_state(dict.fromkeys(now, ""))
+    inner = (f"<m:SyncState>{state}</m:SyncState><m:IncludesLastFolderInRange>true"
+             f"</m:IncludesLastFolderInRange><m:Changes>{''.join(parts)}</m:Changes>")
+    return response("SyncFolderHierarchy", [ok("SyncFolderHierarchy", inner)])
+
+
 def get_item(req: Request) -> bytes:
     req.children({"ItemShape", "ItemIds"})
     fields, ext = req.shape("m:ItemShape")
@@ -454,6 +479,7 @@ def delete_item(req: Request) -> bytes:
 
 _OPS: dict[str, Handler] = {
     "GetFolder": get_folder, "FindFolder": find_folder, "CreateFolder": create_folder,
-    "SyncFolderItems": sync_folder_items, "GetItem": get_item, "CreateItem": create_item,
+    "SyncFolderItems": sync_folder_items, "SyncFolderHierarchy": sync_folder_hierarchy,
+    "GetItem": get_item, "CreateItem": create_item,
     "UpdateItem": update_item, "MoveItem": move_item, "DeleteItem": delete_item,
 }

@@ -61,10 +61,12 @@ def ok(op: str, inner: str = "") -> str:
 
 
 def error(op: str, code: str, text: str) -> str:
-    # Exchange's SyncFolderItems errors still carry an (empty) SyncState and
-    # IncludesLastItemInRange, and exchangelib reads them before the error code.
-    extra = ("<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
-             if op == "SyncFolderItems" else "")
+    # Exchange's Sync* errors still carry an (empty) SyncState and IncludesLast…InRange,
+    # and exchangelib reads them before the error code.
+    extra = {"SyncFolderItems": "<m:SyncState/><m:IncludesLastItemInRange>true"
+                                "</m:IncludesLastItemInRange>",
+             "SyncFolderHierarchy": "<m:SyncState/><m:IncludesLastFolderInRange>true"
+                                    "</m:IncludesLastFolderInRange>"}.get(op, "")
     return (f'<m:{op}ResponseMessage ResponseClass="Error"><m:MessageText>{escape(text)}'
             f'</m:MessageText><m:ResponseCode>{code}</m:ResponseCode>'
             f'<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}</m:{op}ResponseMessage>')

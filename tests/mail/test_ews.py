@@ -111,3 +111,18 @@ def test_the_fake_fails_on_requests_it_does_not_understand(ews_server) -> None:
         list(account.inbox.filter(subject="x"))  # FindItem with a Restriction
     assert any("FindItem" in p for p in ews_server.problems)
     ews_server.problems.clear()  # handled here: do not fail the test in teardown
+
+
+def test_folder_tree_follows_the_hierarchy_sync(ews_server) -> None:
+    import shutil
+
+    user = ews_server.new_user()
+    with _open(ews_server, user) as b, _open(ews_server, user) as other:
+        assert "Projects" not in {f.path for f in b.folders()}
+        other.create_folder("Projects/Fabrikam")
+        ews_server.requests.clear()
+        paths = {f.path for f in b.folders()}  # incremental: only the changes travel
+        assert {"Projects", "Projects/Fabrikam"} <= paths
+        assert ews_server.requests == ["SyncFolderHierarchy"]
+        shutil.rmtree(ews_server.root / user / ".Projects.Fabrikam")  # deleted on the server
+        assert "Projects/Fabrikam" not in {f.path for f in b.folders()}

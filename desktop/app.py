@@ -151,3 +151,53 @@ def run_demo(args: argparse.Namespace) -> int:
         print('  xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/trackbox demo')
         print(f"Demo data (mailbox, CRM database) is kept in {data_dir}")
     return outcome["code"]
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """The client on a real profile; the setup wizard first when there is none."""
+    choose_platform()
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from core.profiles import Profiles
+    from desktop.mainwindow import MainWindow
+    from desktop.wizard import SetupWizard
+    from desktop.workers import Workers
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Trackbox")
+    app.setOrganizationName("Trackbox")
+    workers = Workers(app)
+    window = MainWindow(workers)
+    opened: dict[str, object] = {}
+
+    def open_profile(name: str | None) -> None:
+        from core.cli.context import CliError, open_workspace
+
+        window.show()
+        window.statusBar().showMessage("Opening your profile…")
+
+        def failed(exc: BaseException) -> None:
+            text = exc.message if isinstance(exc, CliError) else str(exc)
+            window.statusBar().showMessage(text)
+            QMessageBox.warning(window, "Trackbox", f"The profile could not be opened: {text}")
+
+        def ready(result: object) -> None:
+            opened["ws"] = result.workspace  # type: ignore[attr-defined]
+            window.set_workspace(result.workspace)  # type: ignore[attr-defined]
+
+        workers.run(lambda: open_workspace(name), ready, failed)
+
+    if args.setup or not Profiles().names():
+        wizard = SetupWizard(workers)
+        wizard.profile_saved.connect(open_profile)
+        wizard.rejected.connect(app.quit)
+        wizard.show()
+    else:
+        open_profile(args.profile)
+    app.exec()
+    if window.workspace is not None:
+        window.detach_workspace()
+    workers.wait()
+    if "ws" in opened:
+        opened["ws"].close()  # type: ignore[attr-defined]
+    return 0

@@ -46,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
                       "options, compose, addressbook, queue")
     demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=_run_demo)
+    gui = sub.add_parser(
+        "open", help="open the mail client on a profile (first run: the setup wizard)",
+        description="Open Trackbox on a profile's mailbox and CRM. Without any profile, the "
+        "setup wizard asks for the mail and CRM accounts first.")
+    gui.add_argument("--profile", metavar="NAME", default=None,
+                     help="the profile to open (default: the default profile)")
+    gui.add_argument("--setup", action="store_true",
+                     help="run the setup wizard even when a profile exists")
+    gui.set_defaults(func=_run_gui)
     from core.cli import add_commands
 
     add_commands(sub)
@@ -56,6 +65,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     from desktop.app import run_demo
 
     return run_demo(args)
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from desktop.app import run_gui
+
+    return run_gui(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,15 +23,14 @@ Threading: like the store it sits on, one ``AddressBook`` per thread.
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from core.crm import CrmClient, CrmPermanentError
+from core.crm.paging import prefetched
 from core.model import Address, RecordRef
 from core.store import Store
 
@@ -446,51 +445,6 @@ class AddressBook:
         )
         args += [SEARCH_CANDIDATES, int(limit)]
         return [_entry(r) for r in self.store.conn.execute(sql, args)]
-
-
-_T = TypeVar("_T")
-
-
-def prefetched(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
-    """Iterate ``items`` on a helper thread, ``depth`` ahead of the consumer. Exceptions
-    reach the consumer at the point they happened; closing early stops the helper after the
-    item it is producing."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put((kind, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-            return
-        put("end", None)
-
-    worker = threading.Thread(target=produce, name="trackbox-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _entry(row: Sequence[Any]) -> AddressBookEntry:

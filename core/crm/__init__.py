@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from core.crm.auth import BasicAuth, BearerAuth, CrmAuth
-from core.crm.client import API_PATH, CrmClient, entity_id_from_url, lookup_ref, odata_string
+from core.crm.client import API_PATH, CrmClient
 from core.crm.errors import (
     CrmAuthError,
     CrmError,
@@ -23,6 +23,7 @@ from core.crm.types import (
     EmailInfo,
     WhoAmI,
 )
+from core.crm.wire import entity_id_from_url, lookup_ref, odata_string
 
 __all__ = [
     "API_PATH",

@@ -15,6 +15,7 @@ import httpx
 
 from core.crm.errors import CrmError, CrmProtocolError
 from core.crm.types import BatchRequest, BatchResponse
+from core.crm.wire import error_for
 
 
 def _part(request: BatchRequest, api_path: str, content_id: int | None) -> bytes:
@@ -72,8 +73,6 @@ def _parse_http(payload: bytes, url: str) -> BatchResponse:
             parsed = body.decode("utf-8", "replace")
     error: CrmError | None = None
     if status >= 400:
-        from core.crm.client import error_for
-
         error = error_for(httpx.Response(status, content=body, headers=headers), "BATCH", url)
     return BatchResponse(status, headers, parsed, error)
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,9 +25,7 @@ import httpx
 from core.crm.auth import CrmAuth
 from core.crm.batch import encode_batch, parse_batch
 from core.crm.errors import (
-    CrmAuthError,
     CrmError,
-    CrmPermanentError,
     CrmProtocolError,
     CrmUnavailable,
 )
@@ -42,7 +38,22 @@ from core.crm.types import (
     EmailInfo,
     WhoAmI,
 )
-from core.model import Address, RecordRef
+from core.crm.wire import (
+    addr,
+    addr_list,
+    b64,
+    entity_id_from_url,
+    error_for,
+    is_deleted,
+    json_default,
+    literal,
+    looks_like_guid,
+    lookup_ref,
+    lower,
+    odata_string,
+    safe_url,
+)
+from core.model import Address
 
 log = logging.getLogger("trackbox.crm")
 
@@ -52,70 +63,11 @@ ODATA_HEADERS = {
     "OData-MaxVersion": "4.0",
     "OData-Version": "4.0",
 }
+MESSAGE_ID_BATCH = 50
 LOOKUP_ANNOTATIONS = (
     'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname,'
     'OData.Community.Display.V1.FormattedValue"'
 )
-_GUID = re.compile(
-    r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$"
-)
-_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
-MESSAGE_ID_BATCH = 50
-
-
-def entity_id_from_url(url: str) -> str | None:
-    """The GUID at the end of an ``OData-EntityId`` URL (``…/contacts(<guid>)``)."""
-    match = _GUID.search(url)
-    return match.group(1).lower() if match else None
-
-
-def odata_string(value: str) -> str:
-    """A quoted OData string literal (``'`` doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _error_fields(response: httpx.Response) -> tuple[str, str]:
-    """The CRM's ``error.code`` and ``error.message``, tolerating any body."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return "", response.reason_phrase or ""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return "", response.reason_phrase or ""
-    return str(error.get("code") or ""), str(error.get("message") or response.reason_phrase)
-
-
-def error_for(response: httpx.Response, method: str, url: str) -> CrmError:
-    """Classify a non-success response (also used for the parts of a ``$batch``)."""
-    status = response.status_code
-    code, message = _error_fields(response)
-    where = {"method": method, "url": url, "status": status}
-    if status == 401:
-        return CrmAuthError(message, **where)
-    if status in _TRANSIENT_STATUS:
-        return CrmUnavailable(message, retry_after=_retry_after(response), **where)
-    return CrmPermanentError(message, code=code, **where)
-
-
-def _safe_url(url: httpx.URL) -> str:
-    """The URL without its query (filters may hold addresses; keep logs lean)."""
-    return str(url.copy_with(query=None))
 
 
 class CrmClient:
@@ -173,7 +125,7 @@ class CrmClient:
         """One request, classified. GETs retry on transient failures."""
         extra = dict(headers or {})
         if json_body is not None:
-            content = json.dumps(json_body, ensure_ascii=False, default=_json_default).encode()
+            content = json.dumps(json_body, ensure_ascii=False, default=json_default).encode()
             extra.setdefault("Content-Type", "application/json; charset=utf-8")
         attempts = 1 + (self.get_retries if method == "GET" else 0)
         for attempt in range(attempts):
@@ -189,10 +141,10 @@ class CrmClient:
                 )
                 wait = min(self.max_retry_wait, 0.2 * 2**attempt)
             else:
-                log.debug("%s %s -> %s", method, _safe_url(request.url), response.status_code)
+                log.debug("%s %s -> %s", method, safe_url(request.url), response.status_code)
                 if response.status_code < 400 or response.status_code == 304:
                     return response
-                error = error_for(response, method, _safe_url(request.url))
+                error = error_for(response, method, safe_url(request.url))
                 if not isinstance(error, CrmUnavailable):
                     raise error
                 wait = error.retry_after if error.retry_after is not None else 0.2 * 2**attempt
@@ -211,12 +163,12 @@ class CrmClient:
             body = response.json()
         except ValueError as exc:
             raise CrmProtocolError(
-                f"response is not JSON: {exc}", url=_safe_url(response.request.url),
+                f"response is not JSON: {exc}", url=safe_url(response.request.url),
                 status=response.status_code,
             ) from None
         if not isinstance(body, dict):
             raise CrmProtocolError("response is not a JSON object",
-                                   url=_safe_url(response.request.url))
+                                   url=safe_url(response.request.url))
         return body
 
     # -- generic OData ---------------------------------------------------------------------
@@ -303,7 +255,7 @@ class CrmClient:
             rows: list[dict[str, Any]] = []
             deleted: list[str] = []
             for item in body.get("value", []):
-                if _is_deleted(item):
+                if is_deleted(item):
                     deleted.append(str(item.get("id", "")).lower())
                 else:
                     rows.append(item)
@@ -342,7 +294,7 @@ class CrmClient:
                 return found
         body = self._json(response)
         for key, value in body.items():
-            if key.endswith("id") and isinstance(value, str) and _looks_like_guid(value):
+            if key.endswith("id") and isinstance(value, str) and looks_like_guid(value):
                 return value.lower()
         raise CrmProtocolError("create answered without the new record's id", url=entity_set,
                                status=response.status_code)
@@ -378,7 +330,7 @@ class CrmClient:
     def call_function(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET a function with its parameters passed as aliases (``Name(P=@p1)?@p1=…``)."""
         params = dict(params or {})
-        aliases = {f"@p{i}": _literal(v) for i, v in enumerate(params.values(), start=1)}
+        aliases = {f"@p{i}": literal(v) for i, v in enumerate(params.values(), start=1)}
         inner = ",".join(f"{k}=@p{i}" for i, k in enumerate(params, start=1))
         return self._json(self._send("GET", f"{name}({inner})", params=aliases))
 
@@ -432,10 +384,10 @@ class CrmClient:
         params: dict[str, Any] = {
             "MessageId": message_id,
             "Subject": subject,
-            "From": _addr(sender),
-            "To": _addr_list(to),
-            "Cc": _addr_list(cc),
-            "Bcc": _addr_list(bcc),
+            "From": addr(sender),
+            "To": addr_list(to),
+            "Cc": addr_list(cc),
+            "Bcc": addr_list(bcc),
             "ReceivedOn": received_on.isoformat() if received_on else None,
             "Body": body,
             "Attachments": [
@@ -443,7 +395,7 @@ class CrmClient:
                     "@odata.type": "Microsoft.Dynamics.CRM.activitymimeattachment",
                     "filename": a.filename,
                     "mimetype": a.mimetype,
-                    "body": _b64(a.content),
+                    "body": b64(a.content),
                 }
                 for a in attachments
             ],
@@ -459,7 +411,7 @@ class CrmClient:
         params = {k: v for k, v in params.items() if v is not None}
         result = self.execute_action("DeliverPromoteEmail", params, bound_to="emails")
         email_id = result.get("EmailId") or result.get("activityid")
-        if not isinstance(email_id, str) or not _looks_like_guid(email_id):
+        if not isinstance(email_id, str) or not looks_like_guid(email_id):
             raise CrmProtocolError("DeliverPromoteEmail answered without EmailId",
                                    url="DeliverPromoteEmail")
         return email_id.lower()
@@ -488,7 +440,7 @@ class CrmClient:
                     activity_id=str(row["activityid"]).lower(),
                     message_id=str(row.get("messageid")),
                     regarding=lookup_ref(row, "regardingobjectid"),
-                    owner_id=_lower(row.get("_ownerid_value")),
+                    owner_id=lower(row.get("_ownerid_value")),
                     subject=str(row.get("subject") or ""),
                     status_code=row.get("statuscode"),
                 )
@@ -513,73 +465,5 @@ class CrmClient:
         return ",".join(parts)
 
 
-def lookup_ref(row: Mapping[str, Any], attribute: str) -> RecordRef | None:
-    """A lookup column (``_<attribute>_value`` + annotations) as a RecordRef."""
-    value = row.get(f"_{attribute}_value")
-    if not value:
-        return None
-    key = f"_{attribute}_value"
-    entity = row.get(f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname") or ""
-    name = row.get(f"{key}@OData.Community.Display.V1.FormattedValue") or ""
-    return RecordRef(str(entity), str(value).lower(), str(name))
-
-
-def _is_deleted(item: Mapping[str, Any]) -> bool:
-    context = str(item.get("@odata.context", ""))
-    return context.endswith("$deletedEntity") or (
-        item.get("reason") == "deleted" and "id" in item
-    )
-
-
-def _looks_like_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _lower(value: Any) -> str | None:
-    return str(value).lower() if value else None
-
-
-def _addr(value: Address | str) -> str:
-    return value.email if isinstance(value, Address) else value
-
-
-def _addr_list(values: Sequence[Address | str]) -> str:
-    return ";".join(_addr(v) for v in values)
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")
-
-
-def _literal(value: Any) -> str:
-    """An OData literal for a function parameter alias."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping | list):
-        return json.dumps(value, default=_json_default)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return odata_string(str(value))
-
-
 __all__ = ["API_PATH", "CrmClient", "entity_id_from_url", "lookup_ref", "odata_string"]
+

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.crm.errors import CrmError
+from core.crm.wire import entity_id_from_url
 from core.model import RecordRef
 
 
@@ -78,8 +79,6 @@ class BatchResponse:
     @property
     def entity_id(self) -> str | None:
         """The id of a record created by this operation (from OData-EntityId)."""
-        from core.crm.client import entity_id_from_url
-
         url = self.headers.get("odata-entityid") or self.headers.get("location")
         return entity_id_from_url(url) if url else None
 

@@ -11,39 +11,32 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
 
 from core.model import (
-    Decision,
     Folder,
     FolderRole,
     MailRef,
     MessageHeader,
-    Reason,
-    RecordRef,
-    TrackState,
 )
 from core.settings import TrackingTokenSettings
+from core.store.cache import CacheMixin
 from core.store.rows import (
     DEFAULT_TOKENS,
     HEADER_COLUMNS,
     ROW_SELECT,
     TRACK_COLUMNS,
-    AuditEntry,
     MessageRow,
     header_values,
     message_row,
-    record_ref,
-    sort_key,
 )
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
+from core.store.tracking import TrackingMixin
 from core.subjects import find_token
 
 #: ``message_rows(order_by=…)`` → indexed column.
@@ -104,7 +97,7 @@ class StoreError(Exception):
     """Root of the store's errors."""
 
 
-class Store:
+class Store(TrackingMixin, CacheMixin):
     """See the module docstring for the threading rule."""
 
     def __init__(
@@ -360,202 +353,6 @@ class Store:
             (value,),
         )
         return [message_row(r) for r in rows]
-
-    # -- tracked state and audit -----------------------------------------------------------
-
-    def set_track_state(
-        self,
-        message_id: str,
-        state: TrackState,
-        *,
-        activity_id: str | None = None,
-        regarding: RecordRef | None = None,
-        reason: Reason | None = None,
-        tracked_by_other: bool | None = None,
-    ) -> int:
-        """Set the state of every copy of ``message_id`` (any folder), and of copies that
-        arrive later. ``tracked_by_other`` defaults to ``state is TRACKED_BY_OTHER``.
-        Returns the number of stored copies changed."""
-        message_id = message_id.strip()
-        by_other = state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (
-            tracked_by_other
-        )
-        values = (
-            state.value,
-            activity_id,
-            regarding.entity if regarding else None,
-            regarding.id if regarding else None,
-            regarding.name if regarding else None,
-            reason.code if reason else None,
-            reason.text if reason else None,
-            int(by_other),
-        )
-        regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
-        with self.transaction() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message_id, *values, _now()),
-            )
-            cursor = conn.execute(
-                "UPDATE messages SET "
-                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
-                + ", regarding_sort = ? WHERE message_id = ?",
-                (*values, regarding_sort, message_id),
-            )
-            return cursor.rowcount
-
-    def track_state_of(self, message_id: str) -> TrackState:
-        """State by Message-ID, whether or not a copy is stored."""
-        row = self.conn.execute(
-            "SELECT track_state FROM tracking WHERE message_id = ?", (message_id.strip(),)
-        ).fetchone()
-        return TrackState(row[0]) if row else TrackState.NOT_TRACKED
-
-    def record_decision(self, message_id: str, decision: Decision, *, source: str) -> None:
-        """Append the decision to the audit log (never updated, never pruned by the store)."""
-        details: dict[str, Any] = {
-            "needs_review": decision.needs_review,
-            "attachments_dropped": decision.attachments_dropped,
-            "crm_reason_code": decision.crm_reason_code,
-            "correlated_activity": decision.correlated_activity,
-            "correlation_method": decision.correlation_method,
-            "unresolved": [a.email for a in decision.unresolved],
-            "parties": [
-                {"role": p.role, "address": p.address.email,
-                 "records": [[r.entity, r.id] for r in p.records]}
-                for p in decision.parties
-            ],
-        }
-        reg = decision.regarding
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text,"
-                " regarding_entity, regarding_id, regarding_name, details_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message_id.strip(), _now(), source, int(decision.track),
-                    decision.reason.code, decision.reason.text,
-                    reg.entity if reg else None, reg.id if reg else None,
-                    reg.name if reg else None, json.dumps(details, ensure_ascii=False),
-                ),
-            )
-
-    def audit_log(self, message_id: str) -> list[AuditEntry]:
-        rows = self.conn.execute(
-            "SELECT id, message_id, at, source, track, reason_code, reason_text,"
-            " regarding_entity, regarding_id, regarding_name, details_json"
-            " FROM audit_log WHERE message_id = ? ORDER BY id",
-            (message_id.strip(),),
-        )
-        return [
-            AuditEntry(
-                id=i, message_id=m, at=datetime.fromisoformat(at), source=src, track=bool(t),
-                reason=Reason(code, text), regarding=record_ref(re_, ri, rn),
-                details=json.loads(details),
-            )
-            for i, m, at, src, t, code, text, re_, ri, rn, details in rows
-        ]
-
-    def track_state_counts(self) -> dict[TrackState, int]:
-        """Stored copies per state (a Message-ID in two folders counts twice), every state
-        present with 0 when empty."""
-        counts = dict.fromkeys(TrackState, 0)
-        rows = self.conn.execute("SELECT track_state, count(*) FROM messages GROUP BY 1")
-        for state, count in rows:
-            counts[TrackState(state)] = count
-        return counts
-
-    def messages_in_state(self, state: TrackState, offset: int, limit: int) -> list[MessageRow]:
-        """All folders' copies in ``state``, newest first (the cross-folder views)."""
-        rows = self.conn.execute(
-            f"SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
-            "ORDER BY date_ts DESC, id DESC LIMIT ? OFFSET ?",
-            (state.value, int(limit), int(offset)),
-        )
-        return [message_row(r) for r in rows]
-
-    # -- settings snapshot ---------------------------------------------------------------
-
-    def save_settings(self, kind: str, data: dict[str, Any]) -> None:
-        """Keep the last known settings of ``kind`` (e.g. ``"organization"``,
-        ``"usersettings"``) so tracking rules work offline."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO settings_snapshot (kind, data_json, saved_at)"
-                " VALUES (?, ?, ?)",
-                (kind, json.dumps(data, ensure_ascii=False, default=str), _now()),
-            )
-
-    def settings(self, kind: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT data_json FROM settings_snapshot WHERE kind = ?", (kind,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def settings_saved_at(self, kind: str) -> datetime | None:
-        row = self.conn.execute(
-            "SELECT saved_at FROM settings_snapshot WHERE kind = ?", (kind,)
-        ).fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
-
-    # -- body cache ----------------------------------------------------------------------
-
-    def put_body(self, row_id: int, content: bytes) -> None:
-        """Cache a message's raw MIME; evicts least recently used bodies past the bound.
-        A body larger than the whole bound is not cached."""
-        if len(content) > self.body_cache_bytes:
-            return
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO bodies (message_row, content, size, fetched_at, last_used)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (row_id, content, len(content), _now(), time.time()),
-            )
-            self._evict(conn, self.body_cache_bytes, keep=row_id)
-
-    def body(self, row_id: int) -> bytes | None:
-        row = self.conn.execute(
-            "SELECT content FROM bodies WHERE message_row = ?", (row_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        # Touch outside a transaction of its own would still be one; cheap enough.
-        self.conn.execute(
-            "UPDATE bodies SET last_used = ? WHERE message_row = ?", (time.time(), row_id)
-        )
-        return bytes(row[0])
-
-    def body_cache_size(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0])
-
-    def evict_bodies(self, max_bytes: int) -> int:
-        """Drop least recently used bodies until at most ``max_bytes`` remain."""
-        with self.transaction() as conn:
-            return self._evict(conn, max_bytes)
-
-    @staticmethod
-    def _evict(conn: sqlite3.Connection, max_bytes: int, keep: int | None = None) -> int:
-        total = int(conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0])
-        removed = 0
-        if total <= max_bytes:
-            return 0
-        victims = conn.execute(
-            "SELECT message_row, size FROM bodies ORDER BY last_used, message_row"
-        ).fetchall()
-        for row_id, size in victims:
-            if total <= max_bytes:
-                break
-            if row_id == keep:
-                continue
-            conn.execute("DELETE FROM bodies WHERE message_row = ?", (row_id,))
-            total -= size
-            removed += 1
-        return removed
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 __all__ = ["ORDER_COLUMNS", "SCHEMA_VERSION", "Store", "StoreError"]

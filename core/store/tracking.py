@@ -1,0 +1,146 @@
+"""Tracked state by Message-ID and the audit log: the part of the store the tracking rules,
+the outbox and the "Tracked in CRM" / "Needs attention" views use."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from core.model import Decision, Reason, RecordRef, TrackState
+from core.store.rows import (
+    ROW_SELECT,
+    TRACK_COLUMNS,
+    AuditEntry,
+    MessageRow,
+    message_row,
+    record_ref,
+    sort_key,
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class TrackingMixin:
+    """Mixed into ``Store``; relies on its ``conn`` and ``transaction()``."""
+
+    if TYPE_CHECKING:
+        @property
+        def conn(self) -> sqlite3.Connection: ...
+        def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def set_track_state(
+        self,
+        message_id: str,
+        state: TrackState,
+        *,
+        activity_id: str | None = None,
+        regarding: RecordRef | None = None,
+        reason: Reason | None = None,
+        tracked_by_other: bool | None = None,
+    ) -> int:
+        """Set the state of every copy of ``message_id`` (any folder), and of copies that
+        arrive later. ``tracked_by_other`` defaults to ``state is TRACKED_BY_OTHER``.
+        Returns the number of stored copies changed."""
+        message_id = message_id.strip()
+        by_other = state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (
+            tracked_by_other
+        )
+        values = (
+            state.value,
+            activity_id,
+            regarding.entity if regarding else None,
+            regarding.id if regarding else None,
+            regarding.name if regarding else None,
+            reason.code if reason else None,
+            reason.text if reason else None,
+            int(by_other),
+        )
+        regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
+        with self.transaction() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message_id, *values, _now()),
+            )
+            cursor = conn.execute(
+                "UPDATE messages SET "
+                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
+                + ", regarding_sort = ? WHERE message_id = ?",
+                (*values, regarding_sort, message_id),
+            )
+            return cursor.rowcount
+
+    def track_state_of(self, message_id: str) -> TrackState:
+        """State by Message-ID, whether or not a copy is stored."""
+        row = self.conn.execute(
+            "SELECT track_state FROM tracking WHERE message_id = ?", (message_id.strip(),)
+        ).fetchone()
+        return TrackState(row[0]) if row else TrackState.NOT_TRACKED
+
+    def record_decision(self, message_id: str, decision: Decision, *, source: str) -> None:
+        """Append the decision to the audit log (never updated, never pruned by the store)."""
+        details: dict[str, Any] = {
+            "needs_review": decision.needs_review,
+            "attachments_dropped": decision.attachments_dropped,
+            "crm_reason_code": decision.crm_reason_code,
+            "correlated_activity": decision.correlated_activity,
+            "correlation_method": decision.correlation_method,
+            "unresolved": [a.email for a in decision.unresolved],
+            "parties": [
+                {"role": p.role, "address": p.address.email,
+                 "records": [[r.entity, r.id] for r in p.records]}
+                for p in decision.parties
+            ],
+        }
+        reg = decision.regarding
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text,"
+                " regarding_entity, regarding_id, regarding_name, details_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id.strip(), _now(), source, int(decision.track),
+                    decision.reason.code, decision.reason.text,
+                    reg.entity if reg else None, reg.id if reg else None,
+                    reg.name if reg else None, json.dumps(details, ensure_ascii=False),
+                ),
+            )
+
+    def audit_log(self, message_id: str) -> list[AuditEntry]:
+        rows = self.conn.execute(
+            "SELECT id, message_id, at, source, track, reason_code, reason_text,"
+            " regarding_entity, regarding_id, regarding_name, details_json"
+            " FROM audit_log WHERE message_id = ? ORDER BY id",
+            (message_id.strip(),),
+        )
+        return [
+            AuditEntry(
+                id=i, message_id=m, at=datetime.fromisoformat(at), source=src, track=bool(t),
+                reason=Reason(code, text), regarding=record_ref(re_, ri, rn),
+                details=json.loads(details),
+            )
+            for i, m, at, src, t, code, text, re_, ri, rn, details in rows
+        ]
+
+    def track_state_counts(self) -> dict[TrackState, int]:
+        """Stored copies per state (a Message-ID in two folders counts twice), every state
+        present with 0 when empty."""
+        counts = dict.fromkeys(TrackState, 0)
+        rows = self.conn.execute("SELECT track_state, count(*) FROM messages GROUP BY 1")
+        for state, count in rows:
+            counts[TrackState(state)] = count
+        return counts
+
+    def messages_in_state(self, state: TrackState, offset: int, limit: int) -> list[MessageRow]:
+        """All folders' copies in ``state``, newest first (the cross-folder views)."""
+        rows = self.conn.execute(
+            f"SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
+            "ORDER BY date_ts DESC, id DESC LIMIT ? OFFSET ?",
+            (state.value, int(limit), int(offset)),
+        )
+        return [message_row(r) for r in rows]

@@ -388,6 +388,18 @@ class AddressBook:
             ).fetchone()
         return int(row[0])
 
+    def browse(self, entity: str | None = None, *, offset: int = 0,
+               limit: int = 200) -> list[AddressBookEntry]:
+        """A page of cached records by name (case-insensitive), all entities or one."""
+        sql = "SELECT entity, record_id, name, email, company, owner_id FROM ab_records"
+        args: list[Any] = []
+        if entity:
+            sql += " WHERE entity = ?"
+            args.append(entity)
+        sql += " ORDER BY name COLLATE NOCASE, record_id LIMIT ? OFFSET ?"
+        args += [int(limit), int(offset)]
+        return [_entry(r) for r in self.store.conn.execute(sql, args)]
+
     def lookup(self, address: str) -> list[RecordRef]:
         """Every cached record whose primary e-mail is ``address`` (case-insensitive), in
         the CRM's resolution order."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any, Protocol
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -20,8 +21,8 @@ from core.model import TrackState
 from desktop.icons import STATE_LABELS, named_icon, state_icon
 from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
 
-PAGE_SIZE = 200
-MAX_CACHED_PAGES = 50
+PAGE_SIZE = 64  # ~3 screenfuls: the first paint of a folder reads one small page
+MAX_CACHED_PAGES = 120
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -58,6 +59,27 @@ SORT_KEYS = {
 }
 
 TRACKED_COLOUR = QColor("#eaf5ee")
+
+
+@cache
+def _bold() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
+
+
+@cache
+def _tracked_brush() -> QBrush:
+    return QBrush(TRACKED_COLOUR)
+
+
+#: Every role ``MessageListModel.data`` answers.
+_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.BackgroundRole,
+    Qt.ItemDataRole.AccessibleTextRole, RowIdRole, MessageIdRole, TrackStateRole,
+    TrackReasonRole, SortKeyRole,
+})
 
 
 class RowSource(Protocol):
@@ -243,7 +265,9 @@ class MessageListModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # The view asks ~10 roles per painted cell; most are answered "nothing" before any
+        # row is looked up (this is the hot path of opening and scrolling a folder).
+        if role not in _ROLES or not index.isValid():
             return None
         message = self.row_at(index.row())
         if message is None:
@@ -269,14 +293,12 @@ class MessageListModel(QAbstractTableModel):
                 return header.subject
             return None
         if role == Qt.ItemDataRole.FontRole and not header.is_read:
-            font = QFont()
-            font.setBold(True)
-            return font
+            return _bold()
         if role == Qt.ItemDataRole.BackgroundRole and self.colour_tracked and state in (
             TrackState.TRACKED,
             TrackState.TRACKED_BY_OTHER,
         ):
-            return QBrush(TRACKED_COLOUR)
+            return _tracked_brush()
         if role == Qt.ItemDataRole.AccessibleTextRole and col == Column.STATE:
             return STATE_LABELS[state]
         if role == RowIdRole:

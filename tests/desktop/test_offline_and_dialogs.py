@@ -13,7 +13,8 @@ from desktop.compose import ComposeWindow
 from desktop.messages import Column
 from desktop.options import OptionsDialog
 from desktop.queueview import QueueView
-from desktop.roles import TrackStateRole
+from desktop.roles import MessageIdRole, TrackStateRole
+from tests.desktop.conftest import crm_emails_with
 
 FATAL = QAbstractItemModelTester.FailureReportingMode.Fatal
 
@@ -45,6 +46,9 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
     qtbot.waitUntil(lambda: window.status.queue.isVisible()
                     and window.status.queue.text().startswith("3 queued"), timeout=10_000)
     assert states(window, rows) == [TrackState.PENDING] * 3
+    model = window.message_model
+    ids = [model.data(model.index(r, Column.STATE), MessageIdRole) for r in rows]
+    assert all(crm_emails_with(demo, m) == [] for m in ids), "offline: nothing reached the CRM"
 
     # The queue view lists them; discard one (it goes back to not tracked).
     window.status.queue.click()
@@ -67,6 +71,7 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
         [TrackState.TRACKED, TrackState.TRACKED, TrackState.NOT_TRACKED], key=str),
         timeout=10_000)
     assert not window.status.queue.isVisible()
+    assert sorted(len(crm_emails_with(demo, m)) for m in ids) == [0, 1, 1]  # exactly once
 
 
 def test_options_round_trip(qtbot, window) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core import demo_data
@@ -16,6 +16,7 @@ from core.demo import DemoEnvironment, start_demo
 from core.model import TrackState
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
+from desktop.regarding import RegardingPicker
 from desktop.roles import MessageIdRole, TrackStateRole
 from desktop.workers import Workers
 
@@ -33,7 +34,8 @@ def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
     literal = message_id.replace("'", "''")
     response = httpx.get(
         env.crm_url + API + "emails",
-        params={"$filter": f"messageid eq '{literal}'", "$select": "activityid,messageid,subject"},
+        params={"$filter": f"messageid eq '{literal}'",
+            "$select": "activityid,messageid,subject,_regardingobjectid_value"},
         auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
         headers={"Accept": "application/json", "OData-Version": "4.0"},
         timeout=10,
@@ -76,6 +78,24 @@ def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> No
     with qtbot.waitSignal(window.tracking_done, timeout=30_000):
         window.action_track.trigger()
     assert len(crm_emails_with(demo, message_id)) == 1
+
+    # Set Regarding through the picker (keyboard only): the CRM's copy points at the account.
+    window.action_set_regarding.trigger()
+    picker = window.findChild(RegardingPicker, "RegardingPicker")
+    with qtbot.waitSignal(picker.results_changed, timeout=10_000,
+                          check_params_cb=lambda source: source == "crm"):
+        qtbot.keyClicks(picker.edit, "litware")
+    hits = picker.model.hits()
+    assert hits[0].record.name == "Litware GmbH" and hits[0].record.entity == "account"
+    with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
+        qtbot.keyClick(picker.edit, Qt.Key.Key_Return)
+    assert done.args[0].errors == ()
+    (email,) = crm_emails_with(demo, message_id)
+    assert email["_regardingobjectid_value"] == hits[0].record.id
+    qtbot.waitUntil(lambda: model.data(model.index(row, Column.REGARDING)) == "Litware GmbH",
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: "Litware GmbH" in window.reading_pane.banner.text.text(),
+                    timeout=10_000)
 
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: QMessageBox.StandardButton.Yes)

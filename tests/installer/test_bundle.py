@@ -197,7 +197,8 @@ def test_tarball_layout(built: Built) -> None:
     for needed in ("trackbox", "trackbox-crm", "install.sh"):
         assert members[f"{top}/{needed}"].mode & 0o111, f"{needed} is not executable"
     assert f"{top}/share/applications/trackbox.desktop" in members
-    assert f"{top}/_internal/resources/icons/trackbox.svg" in members
+    for svg in sorted((ROOT / "resources" / "icons").glob("*.svg")):  # resource_path() finds them
+        assert f"{top}/_internal/resources/icons/{svg.name}" in members
     for size in ICON_SIZES:
         assert f"{top}/share/icons/hicolor/{size}x{size}/apps/trackbox.png" in members
 
@@ -249,7 +250,7 @@ def test_install_and_uninstall(built: Built, unpacked: Path, tmp_path: Path) -> 
     assert crm.returncode == 0, crm.stderr
 
     entry = desktop.read_text()
-    assert f'Exec="{libdir}/trackbox"\n' in entry
+    assert f'Exec="{libdir}/trackbox" open\n' in entry
     assert f'Exec="{libdir}/trackbox" demo\n' in entry
     assert "Icon=trackbox\n" in entry and "Type=Application\n" in entry
     if shutil.which("desktop-file-validate"):

@@ -41,7 +41,7 @@ def test_desktop_entry() -> None:
     main = entry["Desktop Entry"]
     assert main["Type"] == "Application"
     assert main["Name"] == "Trackbox"
-    assert main["Exec"] == "trackbox"  # install.sh rewrites it to the installed path
+    assert main["Exec"] == "trackbox open"  # install.sh rewrites `trackbox` to the installed path
     assert main["Icon"] == "trackbox"
     assert "Email" in main["Categories"].split(";")
     assert entry["Desktop Action demo"]["Exec"] == "trackbox demo"

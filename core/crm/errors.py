@@ -36,8 +36,16 @@ class CrmUnavailable(CrmError):
     """Transient: connection refused/reset, timeout, 429 throttling, 5xx. ``retry_after`` is
     the server's Retry-After in seconds, when it sent one."""
 
-    def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: object):
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, status=status)
         self.retry_after = retry_after
 
 
@@ -49,8 +57,16 @@ class CrmPermanentError(CrmError):
     """400/403/404/405/409/412/501…: the request itself is wrong or not allowed. ``code`` is
     the CRM's error code (``0x80040217`` …, may be empty)."""
 
-    def __init__(self, message: str = "", *, code: str = "", **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str = "",
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, status=status)
         self.code = code
 
     @property

@@ -66,12 +66,12 @@ def error_for(response: httpx.Response, method: str, url: str) -> CrmError:
     """Classify a non-success response (also used for the parts of a ``$batch``)."""
     status = response.status_code
     code, message = _error_fields(response)
-    where = {"method": method, "url": url, "status": status}
     if status == 401:
-        return CrmAuthError(message, **where)
+        return CrmAuthError(message, method=method, url=url, status=status)
     if status in _TRANSIENT_STATUS:
-        return CrmUnavailable(message, retry_after=retry_after(response), **where)
-    return CrmPermanentError(message, code=code, **where)
+        return CrmUnavailable(message, retry_after=retry_after(response), method=method,
+                              url=url, status=status)
+    return CrmPermanentError(message, code=code, method=method, url=url, status=status)
 
 
 def safe_url(url: httpx.URL) -> str:

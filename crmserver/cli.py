@@ -27,7 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"http://{shown}:{port}", flush=True)
     print(f"Web API: http://{shown}:{port}/api/data/v9.2/", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level)).run(sockets=[sock])
+    from .runner import MAX_HEAD_BYTES
+
+    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level,
+                                  h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+                   ).run(sockets=[sock])
     return 0
 
 

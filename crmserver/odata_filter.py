@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-MAX_LENGTH = 8000
+MAX_LENGTH = 32_768  # Dataverse accepts URLs up to 32 KB
 MAX_DEPTH = 60
 
 

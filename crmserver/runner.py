@@ -15,6 +15,8 @@ import uvicorn
 from .app import Settings, create_app
 
 START_TIMEOUT = 30.0
+#: Request line + headers: long ``$filter``s (50 Message-IDs ORed) pass h11's 16 KiB default.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class RunningServer:
@@ -60,7 +62,8 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only on the main thread, so none are taken here.
     started = threading.Event()

@@ -201,3 +201,12 @@ def test_paging_property(shared: httpx.Client, size: int, order: str) -> None:
         everything = c.get("contacts", params=params).json()["value"]
         rows = page_all(c, "contacts", params, size)
         assert [r["contactid"] for r in rows] == [r["contactid"] for r in everything]
+
+
+def test_long_or_filter_of_message_ids(crm_client: httpx.Client) -> None:
+    """The client asks for 50 Message-IDs at a time in one $filter."""
+    ids = [f"<{'x' * 200}.{i}@long.example>" for i in range(50)]
+    flt = " or ".join(f"messageid eq '{i}'" for i in ids)
+    r = crm_client.get("emails", params={"$filter": flt, "$select": "messageid"})
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["value"] == []

@@ -26,6 +26,7 @@ from .records import Caller
 from .storage import Storage
 
 TOKEN_LIFETIME = 3600
+MAX_FORM_BYTES = 16 * 1024
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 REALM = 'Basic realm="trackbox-crm", charset="UTF-8", Bearer realm="trackbox-crm"'
 
@@ -111,8 +112,9 @@ class Authenticator:
 
     def issue_token(self, user_id: str) -> dict[str, Any]:
         token = secrets.token_urlsafe(32)
+        now = time.time()
         self.storage.store_token(hashlib.sha256(token.encode()).hexdigest(), user_id,
-                                 time.time() + TOKEN_LIFETIME)
+                                 now + TOKEN_LIFETIME, now)
         return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                 "ext_expires_in": TOKEN_LIFETIME}
 
@@ -127,7 +129,11 @@ class Authenticator:
 
     async def token_endpoint(self, request: Request) -> Response:
         """``POST /oauth2/v2.0/token`` (form-encoded)."""
-        form = await request.form()
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+            return _oauth_error(413 if declared.isdigit() else 411, "invalid_request",
+                                "The token request must be a small form with a length.")
+        form = await request.form(max_files=0, max_fields=20)
         fields = {k: str(v) for k, v in form.items()}
         client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
         header = request.headers.get("authorization", "")

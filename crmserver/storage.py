@@ -261,8 +261,10 @@ class Storage:
         rows = self.query("SELECT * FROM tbx_application WHERE client_id=?", (client_id,))
         return rows[0] if rows else None
 
-    def store_token(self, token_hash: str, user_id: str, expires: float) -> None:
-        self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
+    def store_token(self, token_hash: str, user_id: str, expires: float, now: float) -> None:
+        with self.transaction():
+            self.execute("DELETE FROM tbx_token WHERE expires <= ?", (now,))
+            self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
 
     def token_user(self, token_hash: str, now: float) -> str | None:
         value = self.scalar("SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?",

@@ -107,3 +107,16 @@ def test_lookup_by_message_id_and_delete(crm_client: httpx.Client) -> None:
     r = crm_client.get("activityparties", params={
         "$filter": f"_activityid_value eq {email_id}"})
     assert r.json()["value"] == []
+
+
+def test_promote_bound_forms(crm_client: httpx.Client) -> None:
+    mid = unique_message_id()
+    params = {"MessageId": mid, "Subject": "Bound", "From": JANE, "To": ME}
+    r = crm_client.post("emails/Microsoft.Dynamics.CRM.DeliverPromoteEmail", json=params)
+    assert r.status_code == 200, r.text
+    first = r.json()["EmailId"]
+    r = crm_client.post(f"emails({first})/Microsoft.Dynamics.CRM.DeliverPromoteEmail",
+                        json=params)
+    assert r.json()["EmailId"] == first
+    assert_odata_error(crm_client.post("DeliverPromoteEmail", json={"Subject": "no id"}), 400)
+    assert_odata_error(crm_client.get("DeliverPromoteEmail"), 405)

@@ -129,6 +129,7 @@ class AddressBook:
     asks the CRM. ``contacts_scope`` is ``"owned"`` or ``"all"``. ``internal_domains`` are
     the organisation's own mail domains, for ``is_internal``. ``sources`` maps entity names
     to how they are read (default ``SOURCES``; custom e-mail-enabled tables can be added).
+    ``bulk_rows`` is how many rows a full read writes per transaction.
     """
 
     def __init__(
@@ -140,6 +141,7 @@ class AddressBook:
         user_id: str | None = None,
         internal_domains: Iterable[str] = (),
         sources: Mapping[str, Source] = SOURCES,
+        bulk_rows: int = BULK_ROWS,
     ) -> None:
         if contacts_scope not in ("owned", "all"):
             raise ValueError(f"contacts_scope must be 'owned' or 'all', not {contacts_scope!r}")
@@ -148,6 +150,7 @@ class AddressBook:
             raise ValueError(f"not address-book entities: {', '.join(unknown)}")
         self.store = store
         self.sources = sources
+        self.bulk_rows = bulk_rows
         self.contacts_scope = contacts_scope
         self.entities = tuple(entities)
         self.user_id = user_id.lower() if user_id else None
@@ -296,7 +299,7 @@ class AddressBook:
             link = page.delta_link or link
             # A few pages per transaction: random-keyed index pages are then written once
             # instead of once per page (4x less I/O), and the write lock is still short.
-            if len(buffer) >= BULK_ROWS or link is not None:
+            if len(buffer) >= self.bulk_rows or link is not None:
                 count, _, ids = self._apply(source, buffer, (), bulk=True)
                 buffer = []
                 upserted += count

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from .api import Api
 from .auth import Authenticator
 from .batch import Batch
+from .entities import ENTITIES
 from .errors import (
     ODataError,
     http_exception_handler,
@@ -36,13 +37,22 @@ class Settings:
     ``db_path``: the organisation's SQLite file (created when missing).
     ``seed``: ``"demo"`` fills an empty database with the demo organisation.
     ``max_request_bytes``: larger bodies are answered with 413.
+    ``owner_only``: user-owned entities (e.g. ``("lead",)``) that only their owner and
+    administrators may read; by default customer records are readable organisation-wide.
     """
 
     db_path: str | Path
     seed: str | None = None
     max_request_bytes: int = 32 * 1024 * 1024
+    owner_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        allowed = {e.logical for e in ENTITIES.values()
+                   if e.ownership == "user" and not e.is_activity}
+        for name in self.owner_only:
+            if name not in allowed:
+                raise ValueError(f"Setting 'owner_only' has value {name!r}. Expected one of "
+                                 f"{', '.join(sorted(allowed))}.")
         if self.seed not in (None, "", "demo"):
             raise ValueError(f"Setting 'seed' has value {self.seed!r}. Expected 'demo' or None.")
         if not isinstance(self.max_request_bytes, int) or self.max_request_bytes <= 0:
@@ -56,7 +66,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage = Storage(settings.db_path)
-        self.records = Records(self.storage)
+        self.records = Records(self.storage, frozenset(settings.owner_only))
         self.auth = Authenticator(self.storage)
         self.metadata = Metadata(self)
         self.batch = Batch(self)

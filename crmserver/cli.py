@@ -17,7 +17,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import Settings, create_app
 
-    settings = Settings(db_path=args.db, seed=args.seed)
+    owner_only = tuple(n.strip() for n in (args.owner_only or "").split(",") if n.strip())
+    try:
+        settings = Settings(db_path=args.db, seed=args.seed, owner_only=owner_only)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET,
                          socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -123,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=5555, help="0 picks a free port")
     serve.add_argument("--seed", choices=["demo"], help="seed an empty database")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--owner-only", metavar="ENTITIES",
+                       help="comma-separated user-owned entities (e.g. lead,opportunity) that "
+                            "only their owner may read")
     serve.set_defaults(func=_serve)
 
     seed = sub.add_parser("seed", help="generate deterministic realistic data")

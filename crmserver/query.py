@@ -389,6 +389,9 @@ def read_predicate(records: Records, entity: Entity, caller: Caller, alias: str,
     if entity.logical == "usersettings" and not caller.is_admin:
         params.append(caller.user_id)
         return f'{alias}."systemuserid" = ?'
+    if entity.logical in records.owner_only and not caller.is_admin:
+        params.append(caller.user_id)
+        return f'{alias}."ownerid" = ?'
     return None
 
 

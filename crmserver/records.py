@@ -106,8 +106,10 @@ def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
 class Records:
     """Record operations with the organisation's rules, shared by CRUD, actions and $batch."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, owner_only: frozenset[str] = frozenset()) -> None:
         self.storage = storage
+        #: user-owned entities that only their owner (and administrators) may read
+        self.owner_only = owner_only
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -205,6 +207,8 @@ class Records:
             return found is not None and self.can_read(caller, found[0], found[1])
         if entity.logical == "usersettings":
             return caller.is_admin or row["systemuserid"] == caller.user_id
+        if entity.logical in self.owner_only:
+            return caller.is_admin or row.get("ownerid") == caller.user_id
         return True
 
     def _is_party(self, activity_id: str, caller: Caller) -> bool:

@@ -103,3 +103,19 @@ def test_versions_and_service_document(crm_server: RunningServer) -> None:
     r = httpx.get(f"{crm_server.url}/api/data/v9.2/", auth=(ME, "demo"))
     sets = {v["name"] for v in r.json()["value"]}
     assert {"contacts", "emails", "usersettingscollection", "mailboxes"} <= sets
+
+
+def test_owner_only_reading_is_configurable(tmp_path) -> None:
+    import pytest
+
+    from crmserver import Settings, run_in_thread
+
+    with pytest.raises(ValueError, match="owner_only"):
+        Settings(db_path=tmp_path / "x.db", owner_only=("email",))
+    settings = Settings(db_path=tmp_path / "o.db", seed="demo", owner_only=("lead",))
+    with run_in_thread(settings) as server, client(server, PRIYA) as p, client(server) as me:
+        assert me.get("leads/$count").text == "4"  # the demo leads belong to ME
+        assert p.get("leads/$count").text == "0"
+        assert p.get("contacts/$count").text == "10"  # still organisation-wide
+        lead = me.get("leads", params={"$top": "1"}).json()["value"][0]["leadid"]
+        assert_odata_error(p.get(f"leads({lead})"), 404)

@@ -47,7 +47,7 @@ from core.options import (
 from core.outbox import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
 from core.profiles import Profile, Profiles
 from core.reading import MessageView, build_view
-from core.settings import OrgSettings, UserOptions
+from core.settings import OrgSettings, SettingsError, UserOptions
 from core.store import SqliteCorrelationIndex, Store
 from core.sync.operations import (
     CrmApplier,
@@ -158,13 +158,23 @@ class Workspace:
         return str(who["UserId"]) if who else None
 
     def org_settings(self) -> OrgSettings:
+        """From the snapshot; the CRM's defaults when there is none or it cannot be read
+        (the sync report says so)."""
         row = self.store().settings("organization")
-        return OrgSettings.from_crm(row) if row else OrgSettings()
+        try:
+            return OrgSettings.from_crm(row) if row else OrgSettings()
+        except SettingsError:
+            log.warning("organization settings unreadable; using the defaults")
+            return OrgSettings()
 
     def user_options(self) -> UserOptions:
         store = self.store()
-        return user_options_from(store.settings("usersettings"),
-                                 store.settings("local_user_options"), self.owner.email)
+        local = store.settings("local_user_options")
+        try:
+            return user_options_from(store.settings("usersettings"), local, self.owner.email)
+        except SettingsError:
+            log.warning("user settings unreadable; using the defaults")
+            return user_options_from({}, local, self.owner.email)
 
     def save_user_options(self, options: UserOptions) -> Changes:
         """CRM per-user settings go to ``usersettingscollection`` through the outbox;
@@ -423,8 +433,9 @@ class Workspace:
 
         if not self._cycle_lock.acquire(blocking=False):
             with self._cycle_lock:
-                assert self._last is not None
-                return self._last
+                if self._last is not None:
+                    return self._last
+            self._cycle_lock.acquire()  # the other cycle left no report: run our own
         try:
             report = SyncCycle(self, progress, cancel).run()
             self._last = report

@@ -25,9 +25,10 @@ from core.model import MessageHeader, Reason, TrackState
 from core.options import folder_selected
 from core.outbox import OpKind, Outbox
 from core.pending_send import fetch_pending, message_id_for, mime_for, orphans
-from core.settings import SettingsError
+from core.settings import OrgSettings, SettingsError, UserOptions
 from core.store import SqliteCorrelationIndex
 from core.sync.operations import enqueue_new_records, promote_payload, send_payload
+from core.sync.plan import plan_refresh
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.tracking import decide
 
@@ -82,7 +83,13 @@ class SyncCycle:
                     log.info("sync step=%s skipped (offline)", name.replace(" ", "_"))
                     continue
                 self._progress(name)
-                step()
+                try:
+                    step()
+                except (Cancelled, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a bug or bad data in one step: the rest still runs
+                    log.exception("sync step=%s failed", name.replace(" ", "_"))
+                    self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         except Cancelled:
             cancelled = True
             log.info("sync cancelled")
@@ -125,17 +132,17 @@ class SyncCycle:
             org = next(iter(crm.query("organizations", top=1)), None)
             if org is not None:
                 self.store.save_settings("organization", org)
-            self.store.save_settings("usersettings",
-                                     crm.get("usersettingscollection", me.user_id))
+            user = crm.get("usersettingscollection", me.user_id)
+            self.store.save_settings("usersettings", user)
         except CrmError as exc:
             self._crm_failed(exc, "reading the CRM settings")
             return
         self.ws.note_reachable(True)
-        try:
-            self.ws.org_settings()
-            self.ws.user_options()
+        try:  # the workspace falls back to the defaults; the user hears why here
+            OrgSettings.from_crm(org or {})
+            UserOptions.from_crm(user)
         except SettingsError as exc:
-            self.errors.append(f"CRM settings: {exc}")
+            self.errors.append(f"CRM settings: {exc}; the defaults are used")
         self.changes = self.changes.merge(Changes(settings=True))
 
     def address_books(self) -> None:
@@ -213,7 +220,12 @@ class SyncCycle:
                 continue
             if outbox.pending_for(header.message_id):
                 continue
-            decision = decide(header, opts, org, resolver, correlator)
+            try:
+                decision = decide(header, opts, org, resolver, correlator)
+            except Exception as exc:  # one unreadable message never stops the others
+                log.exception("sync decision failed message=%s", header.message_id)
+                self.errors.append(f"tracking decision for {header.message_id}: {exc}")
+                continue
             with self.store.transaction():
                 self.store.record_decision(header.message_id, decision, source="auto")
                 if decision.track:
@@ -294,7 +306,6 @@ class SyncCycle:
             mid: (TrackState(state), act) for mid, state, act in rows
             if state in ("not_tracked", "tracked", "tracked_by_other")}
         ids = list(local)
-        me = self.ws.user_id()
         found: dict[str, Any] = {}
         try:
             for start in range(0, len(ids), REFRESH_BATCH * 10):
@@ -306,34 +317,21 @@ class SyncCycle:
         except CrmError as exc:
             self._crm_failed(exc, "refreshing the tracked state")
             return
-        org = self.ws.org_settings()
-        correlator = Correlator(org, SqliteCorrelationIndex(self.store))
-        changed = 0
+        changes = plan_refresh(local, found, self.ws.user_id())
+        correlator = Correlator(self.ws.org_settings(), SqliteCorrelationIndex(self.store))
         with self.store.transaction():
-            for mid, (state, activity) in local.items():
-                info = found.get(mid)
-                if info is None:
-                    if state is not TrackState.NOT_TRACKED:
-                        self.store.set_track_state(mid, TrackState.NOT_TRACKED, reason=Reason(
-                            "untracked-in-crm", "No longer tracked in the CRM"))
-                        if activity:
-                            correlator.index.remove(activity)
-                        changed += 1
-                    continue
-                mine = me is None or info.owner_id is None or info.owner_id == me
-                if state is TrackState.TRACKED and activity == info.activity_id:
-                    continue
-                if state is TrackState.TRACKED_BY_OTHER and activity == info.activity_id:
-                    continue
-                new_state = TrackState.TRACKED if mine else TrackState.TRACKED_BY_OTHER
-                reason = (Reason("tracked-in-crm", "Tracked in the CRM") if mine else
-                          Reason("tracked-by-other", "Tracked in the CRM by someone else"))
-                self.store.set_track_state(mid, new_state, activity_id=info.activity_id,
-                                           regarding=info.regarding, reason=reason)
-                copies = self.store.messages_by_message_id(mid)
-                if copies:
-                    correlator.track(copies[0].header, info.activity_id, info.regarding)
-                changed += 1
+            for change in changes:
+                self.store.set_track_state(change.message_id, change.state,
+                                           activity_id=change.activity_id,
+                                           regarding=change.regarding, reason=change.reason)
+                if change.forget:
+                    correlator.index.remove(change.forget)
+                if change.remember and change.activity_id:
+                    copies = self.store.messages_by_message_id(change.message_id)
+                    if copies:
+                        correlator.track(copies[0].header, change.activity_id,
+                                         change.regarding)
+        changed = len(changes)
         self.counts["tracked_state_checked"] = len(ids)
         self.counts["tracked_state_changed"] = changed
         if changed:

@@ -259,7 +259,8 @@ def dovecot(tls_material: TlsMaterial) -> Iterator[DovecotServer]:
 def start_dovecot(binary: str, tls: TlsMaterial, extra_conf: str = ""
                   ) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
     """Start Dovecot with its own config in a new temporary directory (also used by
-    ``bench/mail_sync.py``). Raises ``RuntimeError`` (or fails the test) if it does not come up."""
+    ``bench/mail_sync.py``); ``extra_conf`` is appended (``{root}`` is that directory).
+    Raises ``RuntimeError`` (or fails the test) if it does not come up."""
     root = Path(tempfile.mkdtemp(prefix="trackbox-dovecot-"))
     os.chmod(root, 0o755)
     if os.geteuid() == 0:
@@ -281,7 +282,7 @@ def start_dovecot(binary: str, tls: TlsMaterial, extra_conf: str = ""
         root=root, pid=os.getpid(), cert=tls.cert_file, key=tls.key_file,
         password=PASSWORD, uid=uid, gid=gid, internal=internal, login=login, group=group,
         imap_port=server.imap_port, imaps_port=server.imaps_port,
-        lmtp_port=server.lmtp_port) + extra_conf)
+        lmtp_port=server.lmtp_port) + extra_conf.replace("{root}", str(root)))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     for port in (server.imap_port, server.imaps_port, server.lmtp_port):

@@ -113,6 +113,10 @@ class SyncCycle:
         if isinstance(exc, CrmUnavailable):
             self.crm_online = False
             log.info("sync crm offline during %s: %s", what, type(exc).__name__)
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in exc.message.lower():
+                # Not "away": the user must act (wrong URL, interception, missing CA).
+                self.errors.append(f"The CRM's TLS certificate is not trusted ({what}): "
+                                   f"{exc.message}")
         elif isinstance(exc, CrmAuthError):
             self.crm_online = False
             self.errors.append(f"The CRM refused the user name or password ({what}).")

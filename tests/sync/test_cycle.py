@@ -194,3 +194,12 @@ def test_same_message_in_two_mailboxes_is_one_activity(env: Env) -> None:
     assert row_of(mine, mid).track_state is TrackState.TRACKED
     mine.close()
     hers.close()
+
+
+def test_an_untrusted_crm_certificate_is_reported_not_just_offline(env: Env) -> None:
+    # Dovecot's IMAPS port speaks TLS with a certificate no CA here vouches for.
+    ws, _ = env.workspace("tls", crm_url=f"https://127.0.0.1:{env.dovecot.imaps_port}")
+    report = ws.sync_cycle()
+    assert not report.online and report.mail_online
+    assert any("certificate is not trusted" in e for e in report.errors), report.errors
+    ws.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.correlation import Correlator
 from core.crm import Attachment, CrmClient, CrmPermanentError
-from core.mail import parse_message
+from core.mail import MailAuthError, MailError, MailUnavailable, parse_message
 from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.outbox import Operation, OpKind, Outbox, PermanentFailure
 from core.resolution import Resolver, plan_new_records
@@ -224,7 +224,16 @@ class CrmApplier:
         if not (op.result or {}).get("smtp_sent"):
             if self.send is None:
                 raise PermanentFailure("no mailbox to send through")
-            self.send(base64.b64decode(p["mime"]))
+            try:
+                self.send(base64.b64decode(p["mime"]))
+            except (MailUnavailable, MailAuthError):
+                raise
+            except MailError as exc:
+                if p.get("activity_id"):
+                    # Tell the CRM: the e-mail shows Failed there instead of Sending forever.
+                    self.crm.update("emails", p["activity_id"],
+                                    {"statecode": 0, "statuscode": 8})
+                raise PermanentFailure(f"The mail server refused it: {exc}") from exc
             # Recorded at once: a crash after this never sends the mail a second time.
             checkpoint({"smtp_sent": True})
         if not p.get("activity_id"):

@@ -203,3 +203,43 @@ def test_an_untrusted_crm_certificate_is_reported_not_just_offline(env: Env) -> 
     assert not report.online and report.mail_online
     assert any("certificate is not trusted" in e for e in report.errors), report.errors
     ws.close()
+
+
+class _Refuse:
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        return "550 5.1.1 mailbox unavailable"
+
+
+def test_pending_send_refused_by_the_mail_server_parks_and_shows_failed_in_the_crm(
+        env: Env) -> None:
+    from aiosmtpd.controller import Controller
+
+    from core.mail import open_backend
+    from tests.plugins.mailservers import PASSWORD, free_port
+
+    port = free_port()
+    controller = Controller(_Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        ws, user = env.workspace("refused")
+        ws.open_mailbox = lambda: open_backend(  # type: ignore[method-assign]
+            env.mailbox_url(), user=user, password=PASSWORD,
+            smtp_url=f"smtp+insecure://127.0.0.1:{port}")
+        assert ws.sync_cycle().ok
+        contact = env.create_contact(env.dovecot.new_user("r"))
+        with env.http() as http:
+            r = http.post("emails", json={"subject": "Refused", "email_activity_parties": [
+                {"partyid_contact@odata.bind": f"/contacts({contact})",
+                 "participationtypemask": 2}]})
+            activity = r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+            http.post(f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail",
+                      json={"IssueSend": True}).raise_for_status()
+        report = ws.sync_cycle()
+        assert report.online and report.counts["outbox_parked"] == 1
+        [op] = ws.queue()
+        assert op.state == "parked" and "550" in (op.last_error or "")
+        with env.http() as http:
+            assert http.get(f"emails({activity})").json()["statuscode"] == 8  # Failed
+        ws.close()
+    finally:
+        controller.stop()

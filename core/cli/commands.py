@@ -244,7 +244,7 @@ def list_messages(args: argparse.Namespace) -> int:
             raise CliError(f"No folder {folder!r} in the local store. Known: "
                            f"{', '.join(sorted(known)) or 'none (run trackbox sync --once)'}.")
         rows = store.message_rows(folder, 0, args.limit)
-    items = [{
+    items: list[dict[str, Any]] = [{
         "message_id": r.header.message_id, "date": r.header.date, "subject": r.header.subject,
         "from": r.header.sender.email if r.header.sender else None,
         "state": r.track_state.value, "activity_id": r.activity_id,

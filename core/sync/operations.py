@@ -171,7 +171,7 @@ class CrmApplier:
         activity_id = self.crm.deliver_promote_email(
             message_id=header.message_id, subject=header.subject,
             sender=header.sender or "", to=header.to, cc=header.cc,
-            received_on=header.date, body=body, attachments=attachments,
+            received_on=header.date, body=str(body or ""), attachments=attachments,
             extra_properties=extra or None,
         )
         info = self.crm.find_emails_by_message_id([header.message_id]).get(header.message_id)

@@ -149,7 +149,8 @@ def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_S, cap: float = B
                   rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter": between half and all of ``base * 2**(n-1)``,
     never more than ``cap``, so many clients do not retry in lockstep."""
-    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
+    exponent = min(max(0, attempts - 1), 60)  # no float overflow after years of retries
+    ceiling = min(cap, base * float(2**exponent))
     return ceiling / 2 + (rng or random).random() * ceiling / 2
 
 

@@ -1,4 +1,8 @@
-"""PyInstaller entry point of the ``trackbox-crm`` executable (the CRM emulator)."""
+"""PyInstaller entry point of the ``trackbox-crm`` executable (the CRM emulator).
+
+This script is not analysed by PyInstaller (the spec reuses the GUI's analysis, which lists
+``crmserver.cli`` as a hidden import): import nothing here that the emulator does not import.
+"""
 
 from __future__ import annotations
 

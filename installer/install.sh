@@ -35,7 +35,9 @@ done
 case "$prefix" in
     *[\"\`\$\\%]*|*$'\n'*) die "--prefix must not contain \", \`, \$, \\, % or a newline (the desktop entry could not name it)" ;;
 esac
-mkdir -p "$prefix" 2>/dev/null || [ "$action" = uninstall ] || die "cannot create $prefix"
+if [ "$action" = install ]; then
+    mkdir -p "$prefix" 2>/dev/null || die "cannot create $prefix"
+fi
 if [ -d "$prefix" ]; then
     prefix="$(cd "$prefix" && pwd -P)"
 fi

@@ -94,7 +94,8 @@ def _parse_http(part: bytes) -> InnerRequest:
         raise bad_request("Each $batch part must be application/http.")
     payload = _strip_trailing_newline(payload).lstrip(b"\r\n")
     line_end = payload.find(b"\n")
-    request_line = (payload if line_end < 0 else payload[:line_end]).decode().strip()
+    request_line = (payload if line_end < 0 else payload[:line_end]).decode(
+        "utf-8", "replace").strip()
     bits = request_line.split()
     if len(bits) < 2 or bits[0] not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
         raise bad_request(f"Invalid request line in $batch: '{request_line}'.")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
 
-def prefetched(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+def prefetched(items: Iterator[_T], depth: int = 2) -> Generator[_T, None, None]:
     """Iterate ``items`` on a helper thread, ``depth`` ahead of the consumer. Exceptions
     reach the consumer at the point they happened; closing early stops the helper after the
     item it is producing."""

@@ -103,6 +103,37 @@ def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
                       f"'{attr.name}@odata.bind'.")
 
 
+def provision_user(storage: Storage, user: Row, mailbox_id: str | None = None) -> None:
+    """What Dataverse creates with every user: a usersettings row (with the next free
+    tracking-token user number) and a mailbox routed through the client, as Trackbox
+    expects for Pending Send."""
+    uid = user["systemuserid"]
+    with storage.transaction():
+        settings = ENTITIES["usersettings"]
+        if storage.get(settings, uid) is None:
+            number = int(storage.scalar(
+                "SELECT COALESCE(MAX(trackingtokenid), 0) FROM usersettings")) + 1
+            storage.insert(settings, {
+                **Records.defaults(settings), "systemuserid": uid, "trackingtokenid": number,
+                "businessunitid": user.get("businessunitid"),
+                "businessunitid__type": "businessunit" if user.get("businessunitid") else None,
+                "createdby": uid, "createdby__type": "systemuser", "modifiedby": uid,
+                "modifiedby__type": "systemuser"})
+        if user.get("defaultmailbox"):
+            return
+        mailbox = ENTITIES["mailbox"]
+        box = mailbox_id or new_guid()
+        storage.insert(mailbox, {
+            **Records.defaults(mailbox), "mailboxid": box,
+            "name": user.get("fullname") or user.get("internalemailaddress"),
+            "emailaddress": user.get("internalemailaddress"), "regardingobjectid": uid,
+            "regardingobjectid__type": "systemuser", "ownerid": uid, "ownerid__type": "systemuser",
+            "createdby": uid, "createdby__type": "systemuser", "modifiedby": uid,
+            "modifiedby__type": "systemuser"})
+        storage.update(ENTITIES["systemuser"], uid, {"defaultmailbox": box,
+                                                     "defaultmailbox__type": "mailbox"})
+
+
 class Records:
     """Record operations with the organisation's rules, shared by CRUD, actions and $batch."""
 
@@ -279,6 +310,9 @@ class Records:
             self._check_parent(caller, entity, row)
             self._check_state(entity, row)
             stored = self.storage.insert(entity, row)
+            if entity.logical == "systemuser":
+                provision_user(self.storage, stored)
+                stored = self.storage.get(entity, stored[entity.key]) or stored
             if children:
                 self._create_children(caller, entity, stored, children, replace=False)
                 stored = self.storage.get(entity, stored[entity.key]) or stored

@@ -15,7 +15,7 @@ from core import demo_data as demo
 
 from .auth import hash_password
 from .entities import ENTITIES
-from .records import Records
+from .records import Records, provision_user
 from .storage import Row, Storage
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trackbox.example/crm-emulator")
@@ -75,22 +75,14 @@ def add_user(storage: Storage, *, first: str, last: str, email: str, password: s
     with storage.transaction():
         if storage.get(ENTITIES["systemuser"], uid) is not None:
             raise ValueError(f"A user with e-mail {email} already exists.")
-        number = int(storage.scalar("SELECT COALESCE(MAX(trackingtokenid), 0) FROM usersettings")
-                     ) + 1
         storage.insert(ENTITIES["systemuser"], _base("systemuser", {
             "systemuserid": uid, "firstname": first, "lastname": last,
             "fullname": f"{first} {last}".strip(), "internalemailaddress": email,
             "domainname": email, "title": title, "businessunitid": bu,
             "businessunitid__type": "businessunit", "tbx_isadministrator": int(admin)}, None))
-        storage.insert(ENTITIES["usersettings"], _base("usersettings", {
-            "systemuserid": uid, "trackingtokenid": number, "businessunitid": bu,
-            "businessunitid__type": "businessunit"}, uid))
-        box = guid("mailbox", email)
-        storage.insert(ENTITIES["mailbox"], _base("mailbox", {
-            "mailboxid": box, "name": f"{first} {last}".strip(), "emailaddress": email,
-            "regardingobjectid": uid, "regardingobjectid__type": "systemuser"}, uid))
-        storage.update(ENTITIES["systemuser"], uid, {"defaultmailbox": box,
-                                                     "defaultmailbox__type": "mailbox"})
+        user = storage.get(ENTITIES["systemuser"], uid)
+        assert user is not None
+        provision_user(storage, user, guid("mailbox", email))
         storage.set_password_hash(uid, password_hash or hash_password(password))
     return uid
 

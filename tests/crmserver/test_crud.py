@@ -157,3 +157,17 @@ def test_other_users_record_is_403(crm_server: RunningServer) -> None:
     with client(crm_server, "tomas.ferreira@contoso.example") as tomas:
         assert_odata_error(tomas.patch(f"contacts({key})", json={"lastname": "x"}), 403)
         assert_odata_error(tomas.delete(f"contacts({key})"), 403)
+
+
+def test_new_user_gets_settings_and_mailbox(fresh_crm: RunningServer) -> None:
+    with client(fresh_crm) as admin, client(fresh_crm, PRIYA) as priya:
+        assert_odata_error(priya.post("systemusers", json={"lastname": "X"}), 403)
+        key = create(admin, "systemusers", {"firstname": "Nia", "lastname": "New",
+                                            "internalemailaddress": "nia@contoso.example"})
+        settings = admin.get(f"usersettingscollection({key})").json()
+        assert settings["incomingemailfilteringmethod"] == 1
+        assert settings["trackingtokenid"] == 5
+        user = admin.get(f"systemusers({key})").json()
+        box = admin.get(f"mailboxes({user['_defaultmailbox_value']})").json()
+        assert box["emailaddress"] == "nia@contoso.example"
+        assert box["_regardingobjectid_value"] == key

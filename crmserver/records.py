@@ -389,6 +389,10 @@ class Records:
                 self.storage.execute("DELETE FROM activitymimeattachment WHERE objectid=?",
                                      (key,))
             self.storage.delete(entity, key)
+            if entity.email_attrs:
+                # parties keep the address but say the record is gone, as in Dataverse
+                self.storage.execute("UPDATE activityparty SET ispartydeleted = 1 "
+                                     "WHERE partyid = ?", (key,))
             if entity.logical in ("activityparty", "activitymimeattachment"):
                 parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
                 if row.get(parent_attr):

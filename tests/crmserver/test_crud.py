@@ -171,3 +171,14 @@ def test_new_user_gets_settings_and_mailbox(fresh_crm: RunningServer) -> None:
         box = admin.get(f"mailboxes({user['_defaultmailbox_value']})").json()
         assert box["emailaddress"] == "nia@contoso.example"
         assert box["_regardingobjectid_value"] == key
+
+
+def test_deleting_a_party_record_marks_the_party(crm_client: httpx.Client) -> None:
+    key = create(crm_client, "contacts", {"lastname": "Leaving",
+                                          "emailaddress1": "leaving@gone.example"})
+    from .helpers import promote
+    email_id = promote(crm_client, From="leaving@gone.example")
+    assert crm_client.delete(f"contacts({key})").status_code == 204
+    parties = crm_client.get(f"emails({email_id})/email_activity_parties").json()["value"]
+    sender = next(p for p in parties if p["participationtypemask"] == 1)
+    assert sender["ispartydeleted"] is True and sender["addressused"] == "leaving@gone.example"

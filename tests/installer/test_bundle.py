@@ -71,7 +71,7 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     base = tmp_path_factory.mktemp("installer")
     dist, work = base / "dist", base / "work"
     started = time.monotonic()
@@ -88,7 +88,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     scratch = base / "run"
     scratch.mkdir()
     name = f"trackbox-{VERSION}-linux-{platform.machine()}"
-    return Built(dist, dist / "trackbox", dist / f"{name}.tar.gz", scratch)
+    yield Built(dist, dist / "trackbox", dist / f"{name}.tar.gz", scratch)
+    shutil.rmtree(base, ignore_errors=True)  # ~0.5 GB; pytest would keep three runs of it
 
 
 def test_version(built: Built) -> None:
@@ -221,6 +222,7 @@ def unpacked(built: Built, tmp_path: Path) -> Iterator[Path]:
     with tarfile.open(built.tarball) as archive:
         archive.extractall(tmp_path, filter="tar")
     yield tmp_path / built.tarball.name.removesuffix(".tar.gz")
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_install_and_uninstall(built: Built, unpacked: Path, tmp_path: Path) -> None:

@@ -10,11 +10,14 @@ options); it is asked again, debounced, after every edit. Sending is ``workspace
 from __future__ import annotations
 
 import email.utils
+import mimetypes
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -89,6 +92,14 @@ class ComposeWindow(QWidget):
         self.body = QTextEdit()
         self.body.setObjectName("composeBody")
         self.body.setAcceptRichText(False)
+        self.attach_button = QPushButton("Attach…")
+        self.attach_button.setObjectName("composeAttach")
+        self.attach_button.clicked.connect(self.choose_attachments)
+        self.attachment_list = QLabel()
+        self.attachment_list.setObjectName("composeAttachments")
+        self.attachment_list.setWordWrap(True)
+        self.attachment_list.setVisible(False)
+        self.attachments: list[Any] = []
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("composeSend")
         self.send_button.setDefault(True)
@@ -105,6 +116,7 @@ class ComposeWindow(QWidget):
         crm_row.addWidget(self.track)
         crm_row.addWidget(self.regarding_button)
         crm_row.addStretch(1)
+        crm_row.addWidget(self.attach_button)
         bottom = QHBoxLayout()
         bottom.addWidget(self.status, 1)
         bottom.addWidget(self.send_button)
@@ -113,6 +125,7 @@ class ComposeWindow(QWidget):
         layout.addLayout(crm_row)
         layout.addWidget(self.notice)
         layout.addWidget(self.body, 1)
+        layout.addWidget(self.attachment_list)
         layout.addLayout(bottom)
 
         self._debounce = QTimer(self, singleShot=True, interval=200)
@@ -144,6 +157,7 @@ class ComposeWindow(QWidget):
             track=self.track.isChecked(),
             regarding=self.regarding,
             in_reply_to=self.in_reply_to,
+            attachments=tuple(self.attachments),
         )
 
     def refresh_decision(self) -> None:
@@ -201,6 +215,33 @@ class ComposeWindow(QWidget):
         self.setWindowTitle(subject)
         if view.regarding is not None:
             self.set_regarding(view.regarding)
+
+    def choose_attachments(self) -> None:
+        names, _filter = QFileDialog.getOpenFileNames(self, "Attach files")
+        if names:
+            self.attach_files(names)
+
+    def attach_files(self, paths: list[str]) -> None:
+        """Read the files on a worker (they may be large or on a network share)."""
+        def read() -> list[Any]:
+            from core.compose import DraftAttachment
+
+            out = []
+            for path in paths:
+                p = Path(path)
+                kind = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+                out.append(DraftAttachment(p.name, p.read_bytes(), kind))
+            return out
+
+        def done(read_files: list[Any]) -> None:
+            self.attachments.extend(read_files)
+            self.attachment_list.setText("📎 " + ", ".join(
+                f"{a.filename} ({len(a.content) // 1024 + 1} KB)" for a in self.attachments))
+            self.attachment_list.setVisible(True)
+            self._debounce.start()  # the size limit is part of the decision
+
+        self.workers.run(read, done, lambda exc: self.status.setText(describe(exc)),
+                         owner=self)
 
     def set_regarding(self, ref: RecordRef | None) -> None:
         self.regarding = ref

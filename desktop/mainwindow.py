@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._store: Any = None  # the GUI thread's own read connection (paged list reads)
         self._load_serial = 0
         self._dialogs: dict[str, Any] = {}
+        self._folder_sizes: dict[str, int] = {}  # counted on a worker; used once per folder
 
         self.folder_model = FolderTreeModel(self)
         self.folder_tree = QTreeView()
@@ -262,12 +263,15 @@ class MainWindow(QMainWindow):
             if has(ws, "queue"):
                 sends = sum(1 for op in ws.queue()  # type: ignore[attr-defined]
                             if op.kind in PENDING_SEND_KINDS)
-            return store.folders(), store.track_state_counts(), sends
+            folders = store.folders()
+            sizes = {f.path: store.message_count(f.path) for f in folders}
+            return folders, store.track_state_counts(), sends, sizes
 
-        def show(result: tuple[list[Any], dict[TrackState, int], int | None]) -> None:
+        def show(result: tuple[list[Any], dict[TrackState, int], int | None,
+                               dict[str, int]]) -> None:
             if self.workspace is not ws:
                 return
-            folders, counts, sends = result
+            folders, counts, sends, self._folder_sizes = result
             if not structure and self.folder_model.rowCount():
                 self.folder_model.update_counts(counts, sends)
                 return
@@ -318,7 +322,8 @@ class MainWindow(QMainWindow):
         states = current.data(TrackStatesRole) or (
             (current.data(TrackStateRole),) if current.data(TrackStateRole) else None)
         if path:
-            self.message_model.set_source(StoreFolderSource(self._store, path))
+            self.message_model.set_source(StoreFolderSource(
+                self._store, path, self._folder_sizes.pop(path, None)))
         elif states:
             self.message_model.set_source(StoreStatesSource(
                 self._store, tuple(TrackState(s) for s in states)))

@@ -199,13 +199,27 @@ class OptionsDialog(QDialog):
         self.test_result.setObjectName("accountTestResult")
         self.test_result.setWordWrap(True)
         self.test_button.clicked.connect(self.test_connection)
+        self.crm_password = QLineEdit()
+        self.crm_password.setObjectName("accountCrmPassword")
+        self.crm_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.crm_password.setPlaceholderText("new CRM password")
+        self.save_password = QPushButton("Save to the keyring")
+        self.save_password.setObjectName("accountSavePassword")
+        self.save_password.clicked.connect(self.store_crm_password)
+        profile = getattr(ws, "profile", None)
+        if profile is None:
+            for w in (self.crm_password, self.save_password):
+                w.setEnabled(False)
+                w.setToolTip("The demo has no profile: its passwords are built in.")
         form = QFormLayout()
         holder = QWidget()
         holder.setLayout(form)
         form.addRow("CRM:", self.crm_url)
         form.addRow("Mailbox:", self.mailbox)
+        form.addRow("CRM password:", self.crm_password)
+        form.addRow("", self.save_password)
         note = QLabel("Passwords are kept in the system keyring only. To change an account, "
-                      "run the setup again (trackbox setup) or edit the profile.")
+                      "run the setup again (trackbox open --setup) or edit the profile.")
         note.setWordWrap(True)
         note.setStyleSheet("color: #59606a;")
         return _page(holder, self.test_button, self.test_result, note)
@@ -312,6 +326,31 @@ class OptionsDialog(QDialog):
             self.save_failed.emit(describe(exc))
 
         self.workers.run(op, done, failed, serial=True, owner=self)
+
+    def store_crm_password(self) -> None:
+        """Keep a new CRM password in the keyring (takes effect when the profile is opened
+        again)."""
+        from core.credentials import SecretKind, set_secret
+
+        profile = self.workspace.profile
+        secret = self.crm_password.text()
+        if profile is None or not secret:
+            return
+        self.save_password.setEnabled(False)
+
+        def done(_stored: Any) -> None:
+            self.save_password.setEnabled(True)
+            self.crm_password.clear()
+            self.test_result.setText("The new password is in the system keyring; it is used "
+                                     "the next time Trackbox opens this profile.")
+
+        def failed(exc: BaseException) -> None:
+            self.save_password.setEnabled(True)
+            self.test_result.setText(f"The password was not stored: {exc}")
+
+        self.workers.run(lambda: set_secret(profile.name, SecretKind.CRM,
+                                            profile.config.crm_user, secret),
+                         done, failed, owner=self)
 
     def test_connection(self) -> None:
         crm = self.workspace.crm

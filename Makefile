@@ -3,6 +3,7 @@
 #   make test   the whole test suite against real servers on loopback
 #   make bench  the benchmarks (ratios against baselines measured in the same run)
 #   make lint   ruff
+#   make installer  the self-contained desktop bundle and tarball in dist/
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,10 +16,11 @@ DEBS_QT := libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libxkbcommon0 
 	fonts-dejavu-core
 DEBS_X11 := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
-# Real servers the tests talk to on loopback.
-DEBS_TEST := dovecot-imapd dovecot-lmtpd isync
+# Real servers the tests talk to on loopback; Xvfb for the real-window checks; strip for the
+# installer bundle.
+DEBS_TEST := dovecot-imapd dovecot-lmtpd isync binutils
 
-.PHONY: demo test bench lint venv debs-test debs-demo clean
+.PHONY: demo test bench lint installer venv debs-test debs-demo clean
 
 venv: $(STAMPS)/venv
 
@@ -30,7 +32,7 @@ $(STAMPS)/venv: pyproject.toml
 	@touch $@
 
 debs-test:
-	@scripts/ensure-debs.sh $(DEBS_QT) $(DEBS_TEST)
+	@scripts/ensure-debs.sh $(DEBS_QT) $(DEBS_X11) $(DEBS_TEST)
 
 debs-demo:
 	@scripts/ensure-debs.sh $(DEBS_QT) $(DEBS_X11)
@@ -43,6 +45,10 @@ test: venv debs-test
 
 bench: venv debs-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench all
+
+installer: $(STAMPS)/venv debs-test
+	@$(PY) -c 'import PyInstaller' 2>/dev/null || $(PY) -m pip install -q 'pyinstaller>=6.10,<7'
+	installer/build.sh --python $(PY)
 
 lint: venv
 	$(VENV)/bin/ruff check .

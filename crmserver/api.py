@@ -18,7 +18,7 @@ from . import actions
 from .collection import PageRequest, read_page
 from .entities import BY_SET, ENTITIES, Entity
 from .errors import ODataError, bad_request, not_found
-from .http import (
+from .protocol import (
     Prefer,
     Segment,
     annotations_of,

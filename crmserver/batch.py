@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import ODataError, bad_request, error_response
-from .http import read_body
+from .protocol import read_body
 from .records import Caller
 
 if TYPE_CHECKING:

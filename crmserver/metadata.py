@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from .entities import ENTITIES, Attribute, Entity
 from .errors import QUERY_SYNTAX, ODataError, bad_request
-from .http import Segment, json_response
 from .odata_filter import BoolOp, Call, Compare, FilterError, Literal, Node, Not, Path, parse_filter
+from .protocol import Segment, json_response
 
 if TYPE_CHECKING:
     from .app import Service

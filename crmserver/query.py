@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .entities import ENTITIES, Attribute, CollectionNav, Entity
-from .errors import QUERY_SYNTAX, ODataError, bad_request
+from .errors import QUERY_SYNTAX, bad_request
 from .filter_sql import Compiled, compile_filter, resolve_property
 from .odata_filter import FilterError
 from .records import Caller, Records
@@ -393,7 +393,3 @@ def read_predicate(records: Records, entity: Entity, caller: Caller, alias: str,
         params.append(caller.user_id)
         return f'{alias}."ownerid" = ?'
     return None
-
-
-def raise_if_error(exc: Exception) -> ODataError:
-    return exc if isinstance(exc, ODataError) else bad_request(str(exc), QUERY_SYNTAX)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ from core.mail.base import (
     MailUnavailable,
     SyncBatch,
 )
+from core.mail.headers import MSGID_RE
 from core.model import Address, Folder, FolderRole, MailRef, MessageHeader
 
 T = TypeVar("T")
@@ -157,12 +159,12 @@ class EwsBackend(MailBackend):
             if f.folder_class not in (None, "IPF.Note") and f.id not in roles:
                 continue
             parts = [f.name]
-            parent = by_id.get(f.parent_folder_id.id if f.parent_folder_id else None)
+            parent = by_id.get(f.parent_folder_id.id if f.parent_folder_id else "")
             while parent is not None:
                 parts.insert(0, parent.name)
                 parent = by_id.get(parent.parent_folder_id.id if parent.parent_folder_id
-                                   else None)
-            if roles.get(_first_id(f, by_id)) is FolderRole.INBOX:
+                                   else "")
+            if roles.get(_first_id(f, by_id) or "") is FolderRole.INBOX:
                 parts[0] = "Inbox"  # neutral name, whatever the server's language
             path = "/".join(p.replace("/", "\u2215") for p in parts)
             paths[path] = f
@@ -202,8 +204,8 @@ class EwsBackend(MailBackend):
                 continue
             parent = (self._folder("/".join(parts[:i - 1])) if i > 1
                       else self.account.msg_folder_root)
-            self._call("CreateFolder", lambda p=parent, n=parts[i - 1]: xl.Folder(
-                parent=p, name=n, folder_class="IPF.Note").save())
+            new = xl.Folder(parent=parent, name=parts[i - 1], folder_class="IPF.Note")
+            self._call("CreateFolder", new.save)
             self._by_path.clear()
         return next(f for f in self.folders() if f.path == path)
 
@@ -218,10 +220,12 @@ class EwsBackend(MailBackend):
         while True:
             svc = SyncFolderItems(account=self.account)
             try:
-                changes = self._call("SyncFolderItems", lambda s=state, svc=svc: list(svc.call(
-                    folder=f, shape="IdOnly", additional_fields=fields, sync_state=s,
-                    ignore=None, max_changes_returned=max(1, min(batch_size, 512)),
-                    sync_scope=None)))
+                call = functools.partial(
+                    svc.call, folder=f, shape="IdOnly", additional_fields=fields,
+                    sync_state=state, ignore=None,
+                    max_changes_returned=max(1, min(batch_size, 512)), sync_scope=None)
+                changes: list[Any] = self._call("SyncFolderItems",
+                                                functools.partial(_listed, call))
             except MailProtocolError as exc:
                 if "ErrorInvalidSyncStateData" in exc.server_says and state is not None:
                     state, reset = None, True  # expired or foreign state: list again
@@ -338,6 +342,10 @@ class EwsBackend(MailBackend):
 
 # --- helpers --------------------------------------------------------------------------------
 
+def _listed(call: Callable[[], Any]) -> list[Any]:
+    return list(call())
+
+
 def _first_id(f: Any, by_id: dict[str, Any]) -> str | None:
     """Id of the top-level ancestor of ``f`` (child of msgfolderroot)."""
     cur = f
@@ -361,9 +369,7 @@ def _marker(item: Any) -> str | None:
 
 def _header(folder: str, item: Any) -> MessageHeader:
     """A header from EWS item properties (no MIME download for the list)."""
-    from core.mail.headers import MSGID_RE as _MSGID_RE
-
-    refs = tuple(_MSGID_RE.findall(item.references or ""))
+    refs = tuple(MSGID_RE.findall(item.references or ""))
     ci = item.conversation_index
     errors: list[str] = []
     if not item.message_id:

@@ -307,7 +307,7 @@ def _addresses(msg: Message, name: str, errors: list[str]) -> list[Address]:
         if value is None:
             return []
         if isinstance(value, AddressHeader):
-            for d in value.defects:
+            for d in getattr(value, "defects", ()):
                 errors.append(f"{name}: {type(d).__name__}")
             out = [Address(a.addr_spec.strip("<>"), _clean(a.display_name))
                    for a in value.addresses if a.addr_spec and a.addr_spec != "<>"]

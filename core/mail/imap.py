@@ -17,6 +17,7 @@ CONDSTORE shortcut of RFC 7162:
 
 from __future__ import annotations
 
+import functools
 import re
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -197,7 +198,7 @@ class ImapBackend(MailBackend):
             name = self._delimiter.join(["INBOX", *parts[1:i]] if parts[0] == "Inbox"
                                         else parts[:i])
             try:
-                self._run("CREATE", lambda c, n=name: c.create_folder(n))
+                self._run("CREATE", functools.partial(_create, name=name))
             except MailProtocolError as exc:
                 if "exists" not in exc.server_says.lower():
                     raise
@@ -283,13 +284,17 @@ class ImapBackend(MailBackend):
             uids = sorted(known)
         out: list[FlagChange] = []
         for chunk in _chunks(uids, 1000):
-            rows = self._run("FETCH", lambda c, ch=chunk: c.fetch(ch, ["FLAGS"]))
+            rows: dict[int, Any] = self._run("FETCH", functools.partial(_flags_of, uids=chunk))
             for uid, data in rows.items():
                 kws = _keywords(data.get(b"FLAGS", ()))
                 out.append(FlagChange(MailRef(folder, f"{validity}:{uid}"),
                                       _is_read(data), kws,
                                       TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
         return out
+
+    def _headers_of(self, c: IMAPClient, folder: str, uids: list[int]) -> dict[int, Any]:
+        self._select(c, folder)
+        return _fetch_range(c, uids_to_seqset(set(uids)), ["FLAGS", "RFC822.SIZE", _FIELDS], [])
 
     def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
                          since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
@@ -321,10 +326,8 @@ class ImapBackend(MailBackend):
         for chunk in chunks:
             headers: list[MessageHeader] = []
             if chunk:
-                rows = self._run("FETCH", lambda c, ch=chunk: (
-                    self._select(c, folder),
-                    _fetch_range(c, uids_to_seqset(set(ch)), ["FLAGS", "RFC822.SIZE", _FIELDS],
-                                 []))[1])
+                rows = self._run("FETCH", functools.partial(self._headers_of, folder=folder,
+                                                            uids=chunk))
                 for uid in chunk:
                     data = rows.get(uid)
                     if data is None:  # expunged meanwhile
@@ -458,6 +461,14 @@ class ImapBackend(MailBackend):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+def _create(c: IMAPClient, name: str) -> Any:
+    return c.create_folder(name)
+
+
+def _flags_of(c: IMAPClient, uids: list[int]) -> dict[int, Any]:
+    return dict(c.fetch(uids, ["FLAGS"]))
+
 
 def _fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: list[str]
                  ) -> dict[int, Any]:

@@ -103,3 +103,13 @@ def test_thread_index_chains_follow_replies(headers: dict[str, list[MessageHeade
         assert child.depth >= par.depth + 1
         checked += 1
     assert checked > 50
+
+
+def test_tracking_tokens_are_in_the_organisations_format(
+        headers: dict[str, list[MessageHeader]]) -> None:
+    from core.settings import TrackingTokenSettings
+    from core.subjects import find_token
+
+    tokens = {find_token(h.subject, TrackingTokenSettings())
+              for v in headers.values() for h in v if "CRM:" in h.subject}
+    assert None not in tokens and len(tokens) > 20

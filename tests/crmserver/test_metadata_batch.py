@@ -184,3 +184,22 @@ def test_cli_user_and_seed(tmp_path: Path) -> None:
     again = run_cli("seed", "--db", str(tmp_path / "det.db"), "--contacts", "5", "--users",
                     "1")
     assert again.returncode == 0, again.stderr
+
+
+def test_cli_serve_prints_its_url(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmserver.cli", "serve", "--db", str(tmp_path / "s.db"),
+         "--port", "0", "--seed", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        r = httpx.get(url + "/api/data/v9.2/WhoAmI", auth=(ME, "demo"), timeout=30)
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -150,10 +150,20 @@ def test_broken_messages_never_stop_a_sync(mailbox: Mailbox) -> None:
     assert {"<msg-1@fabrikam.example>", "<msg-2@fabrikam.example>"} <= set(rep.by_msgid())
 
 
+def test_empty_folder_still_gives_a_state(mailbox: Mailbox) -> None:
+    b = mailbox.backend
+    first = list(b.sync("Outbox", None))
+    assert len(first) == 1 and first[0].empty and first[0].state
+    again = list(b.sync("Outbox", first[0].state))
+    assert again and all(x.empty for x in again)
+
+
 def test_unknown_folder_and_stale_ref(mailbox: Mailbox) -> None:
     b = mailbox.backend
     with pytest.raises(MailNotFound):
         list(b.sync("No Such Folder", None))
+    with pytest.raises(MailNotFound):
+        b.append("No Such Folder", make_message(1))
     ref = b.append("Inbox", make_message(1))
     b.delete(ref)
     with pytest.raises(MailNotFound):

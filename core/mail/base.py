@@ -89,8 +89,10 @@ class SyncBatch:
 
     Apply in this order: if ``reset``, forget every ref the caller knows in this folder (the
     server invalidated them, e.g. a new IMAP UIDVALIDITY or an expired EWS sync state: the
-    folder is then listed again from scratch in ``added``, so nothing is duplicated); then
-    ``removed``, ``changed``, ``added``. Then store ``state`` for the folder.
+    folder is then listed again from scratch in ``added``, so nothing is duplicated; where the
+    backend still knows the void refs, e.g. IMAP from its old state, they are in ``removed``
+    too); then ``removed``, ``changed``, ``added``. Then store ``state`` for the folder.
+    Only the first batch of a sync carries ``reset``, ``removed`` and ``changed``.
     """
 
     state: str

@@ -243,7 +243,11 @@ class ImapBackend(MailBackend):
             last = 0
             all_uids = sorted(self._run("SEARCH", lambda c: c.search(["ALL"])))
             new_uids = all_uids
-            removed: tuple[MailRef, ...] = ()
+            # After a UIDVALIDITY change every ref the caller holds is void: say which ones,
+            # besides ``reset``, so a caller that only applies ``removed`` is right as well.
+            removed: tuple[MailRef, ...] = tuple(
+                MailRef(folder, f"{old['v']}:{u}") for u in sorted(seqset_to_uids(old["u"]))
+            ) if old is not None else ()
             changed: list[FlagChange] = []
         else:
             known = seqset_to_uids(old["u"])

@@ -69,7 +69,7 @@ def test_uidvalidity_change_resyncs_without_duplicates(dovecot, account) -> None
     c.create_folder("Archive")
     b.append("Archive", make_message(9))
     batches = rep.sync(b, "Archive")
-    assert batches[0].reset
+    assert batches[0].reset and set(batches[0].removed) == set(old)
     assert [h.message_id for h in rep.headers.values()] == ["<msg-9@fabrikam.example>"]
     assert not set(old) & set(rep.headers)
     with pytest.raises(MailProtocolError):

@@ -19,9 +19,12 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
     """Open dialog ``name`` over ``window`` and call ``ready(widget)`` once it is filled."""
     settle = lambda w: QTimer.singleShot(250, lambda: ready(w))  # noqa: E731  (paint first)
     if name == "main":
-        # Track three messages with the real action, then show one of them.
+        # Track three messages and file one regarding an account, with the real verbs (the
+        # picker's search and Set Regarding), then show it.
+        from core.regarding import RegardingSearch
+
+        ws = window.workspace
         model = window.message_model
-        window.select_rows([1, 3, 4])
         state = {"shown": False}
 
         def shown(_row_id: int) -> None:
@@ -29,14 +32,29 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
                 state["shown"] = True
                 settle(window)
 
-        def tracked(_changes: Any) -> None:
-            window.tracking_done.disconnect(tracked)
+        def regarding_set(_changes: Any) -> None:
+            window.tracking_done.disconnect(regarding_set)
             window.message_shown.connect(shown)
             window.select_rows([])
             window.select_rows([3])
 
+        def found(hits: list[Any]) -> None:
+            window.tracking_done.connect(regarding_set)
+            ids = window.selected_row_ids()
+            ref = hits[0].record
+            window._run_tracking(lambda: ws.enqueue_set_regarding(ids, ref),
+                                 "Setting regarding on", len(ids))
+
+        def tracked(_changes: Any) -> None:
+            window.tracking_done.disconnect(tracked)
+            window.select_rows([3])
+            search = RegardingSearch(ws.store, ws.crm)
+            window.workers.run(lambda: search.remote("tailspin"), found,
+                               lambda _e: regarding_set(None))
+
         window.tracking_done.connect(tracked)
         if model.rowCount() > 4:
+            window.select_rows([1, 3, 4])
             window.track_selected()
         else:
             settle(window)
@@ -75,7 +93,7 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
         compose.cc.setText("Mark Chen <mark.chen@fabrikam.example>")
         compose.subject.setText("Renewal quote for 2027")
         compose.body.setPlainText(
-            "Hi Jane,\n\nas promised, the renewal quote for next year is attached. "
+            "Hi Jane,\n\nas promised, here is the renewal quote for next year: 25,000 EUR. "
             "The price holds until the end of the month.\n\nBest regards,\nAlex")
         done = {"shot": False}
 
@@ -84,8 +102,17 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
                 done["shot"] = True
                 settle(compose)
 
-        compose.decided.connect(decided)
-        compose.track.setChecked(True)
+        def found(hits: list[Any]) -> None:
+            opportunities = [h for h in hits if h.record.entity == "opportunity"]
+            if opportunities:
+                compose.set_regarding(opportunities[0].record)
+            compose.decided.connect(decided)
+            compose.track.setChecked(True)
+
+        from core.regarding import RegardingSearch
+
+        search = RegardingSearch(window.workspace.store, window.workspace.crm)
+        window.workers.run(lambda: search.remote("renewal"), found, lambda _e: found([]))
     elif name == "addressbook":
         window.open_address_book("")
         dialog = window._dialogs["addressbook"]

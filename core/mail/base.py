@@ -92,7 +92,7 @@ class SyncBatch:
     folder is then listed again from scratch in ``added``, so nothing is duplicated; where the
     backend still knows the void refs, e.g. IMAP from its old state, they are in ``removed``
     too); then ``removed``, ``changed``, ``added``. Then store ``state`` for the folder.
-    Only the first batch of a sync carries ``reset``, ``removed`` and ``changed``.
+    Only the first batch carries ``reset``; ``removed`` and ``changed`` may come in any batch.
     """
 
     state: str

@@ -73,7 +73,7 @@ class Entity:
 
     @property
     def is_activity(self) -> bool:
-        return self.logical in ACTIVITY_ENTITIES
+        return self.logical in ACTIVITY_ENTITIES or self.logical == "activitypointer"
 
     def lookup_for_nav(self, nav: str) -> tuple[Attribute, str | None] | None:
         """Map a single-valued navigation name to (lookup attribute, target or None).
@@ -199,6 +199,26 @@ def _activity(logical: str, set_name: str, code: int, extra: list[Attribute],
     return _entity(logical, set_name, "activityid", "subject", attrs, state=EMAIL_STATE,
                    status=status, status_default=status_default, collection_navs=navs,
                    object_type_code=code)
+
+
+#: Columns every activity table has: ``activitypointers`` is the union of them (read-only).
+POINTER_COLUMNS = (
+    "activityid", "createdon", "modifiedon", "versionnumber", "createdby", "modifiedby",
+    "statecode", "statuscode", "ownerid", "subject", "description", "regardingobjectid",
+    "actualstart", "actualend", "scheduledstart", "scheduledend", "prioritycode",
+    "activitytypecode",
+)
+
+
+def _activity_pointer() -> Entity:
+    """``activitypointer``: every activity, whatever its type, for "activities of a record"
+    queries (``activitypointers?$filter=_regardingobjectid_value eq …``)."""
+    email = _activity("email", "emails", 4202, [], EMAIL_STATUS, 1)
+    attrs = {name: email.attributes[name] for name in POINTER_COLUMNS}
+    attrs["statuscode"] = _a("statuscode", "status", default=1)
+    return Entity("activitypointer", "activitypointers", "activityid", "subject", attrs,
+                  ownership="user", change_tracking=False, object_type_code=4200,
+                  read_only_set=True)
 
 
 def _email_enabled(n: int) -> list[Attribute]:
@@ -336,6 +356,7 @@ def build_entities() -> dict[str, Entity]:
             _a("directioncode", "bool", default=True)], ACTIVITY_STATUS, 1),
         _activity("letter", "letters", 4207, [
             _s("address", 200), _a("directioncode", "bool", default=True)], ACTIVITY_STATUS, 1),
+        _activity_pointer(),
         _entity("activityparty", "activityparties", "activitypartyid", "partyidname", [
             _a("activityid", "lookup", *ACTIVITY_ENTITIES),
             _a("partyid", "lookup", *PARTY_TARGETS),

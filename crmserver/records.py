@@ -339,6 +339,9 @@ class Records:
 
     def update(self, caller: Caller, entity: Entity, key: str, body: Any,
                *, trusted: Row | None = None) -> Row:
+        if entity.read_only_set:
+            raise ODataError(405, "0x80040203", f"{entity.set_name} is read-only; change the "
+                                                f"activity through its own entity set.")
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)
@@ -376,6 +379,9 @@ class Records:
             return updated
 
     def delete(self, caller: Caller, entity: Entity, key: str) -> None:
+        if entity.read_only_set:
+            raise ODataError(405, "0x80040203", f"{entity.set_name} is read-only; delete the "
+                                                f"activity through its own entity set.")
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)

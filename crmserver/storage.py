@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .entities import ENTITIES, Attribute, Entity
+from .entities import ACTIVITY_ENTITIES, ENTITIES, Attribute, Entity
 
 SCHEMA_VERSION = 1
 Row = dict[str, Any]
@@ -103,6 +103,8 @@ class Storage:
             ex("CREATE TABLE IF NOT EXISTS tbx_token (token_hash TEXT PRIMARY KEY,"
                " systemuserid TEXT NOT NULL, expires REAL NOT NULL)")
             for entity in ENTITIES.values():
+                if entity.read_only_set:
+                    continue
                 cols = [c for a in entity.attributes.values() for c in _column_sql(entity, a)]
                 ex(f'CREATE TABLE IF NOT EXISTS "{entity.logical}" ({", ".join(cols)})')
                 ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__v" '
@@ -111,6 +113,11 @@ class Storage:
                     if name in entity.attributes and name != entity.key:
                         ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__{name}" '
                            f'ON "{entity.logical}" ("{name}")')
+            pointer = ENTITIES["activitypointer"]
+            shared = ", ".join(f'"{c}"' for c in columns(pointer))
+            ex("DROP VIEW IF EXISTS activitypointer")
+            ex("CREATE VIEW activitypointer AS " + " UNION ALL ".join(
+                f'SELECT {shared} FROM "{logical}"' for logical in ACTIVITY_ENTITIES))
 
     def close(self) -> None:
         with self.lock:

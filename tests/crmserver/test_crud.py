@@ -182,3 +182,28 @@ def test_deleting_a_party_record_marks_the_party(crm_client: httpx.Client) -> No
     parties = crm_client.get(f"emails({email_id})/email_activity_parties").json()["value"]
     sender = next(p for p in parties if p["participationtypemask"] == 1)
     assert sender["ispartydeleted"] is True and sender["addressused"] == "leaving@gone.example"
+
+
+def test_activitypointers_lists_all_activities_of_a_record(crm_client: httpx.Client) -> None:
+    from .helpers import promote
+    account = create(crm_client, "accounts", {"name": "Pointer Ltd"})
+    bind = {"regardingobjectid_account_task@odata.bind": f"/accounts({account})",
+            "subject": "Call back"}
+    task = create(crm_client, "tasks", bind)
+    email = promote(crm_client, ExtraProperties={
+        "regardingobjectid_account_email@odata.bind": f"/accounts({account})"})
+    r = crm_client.get("activitypointers", params={
+        "$filter": f"_regardingobjectid_value eq {account}",
+        "$select": "subject,activitytypecode", "$orderby": "activitytypecode"})
+    assert r.status_code == 200, r.text
+    rows = r.json()["value"]
+    assert [(x["activityid"], x["activitytypecode"]) for x in rows] == [
+        (email, "email"), (task, "task")]
+    assert_odata_error(crm_client.patch(f"activitypointers({task})", json={"subject": "x"}),
+                       405)
+    assert_odata_error(crm_client.post("activitypointers", json={"subject": "x"}), 405)
+    # the privacy rule holds on the union too
+    with httpx.Client(base_url=crm_client.base_url, auth=(PRIYA, "demo")) as other:
+        r = other.get("activitypointers", params={
+            "$filter": f"_regardingobjectid_value eq {account}"})
+        assert r.json()["value"] == []

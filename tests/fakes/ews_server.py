@@ -234,6 +234,11 @@ class FakeEwsServer:
         except NotUnderstood as exc:
             self.problems.append(f"{name}: {exc}")
             return 200, response(name, [error(name, "ErrorInvalidOperation", str(exc))])
+        except Exception as exc:  # a bug in the fake: fail the test, say where
+            import traceback
+
+            self.problems.append(f"{name}: fake server crashed: {traceback.format_exc()}")
+            return 500, response(name, [error(name, "ErrorInternalServerError", repr(exc))])
 
 
 # --- operations -----------------------------------------------------------------------------

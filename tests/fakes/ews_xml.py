@@ -180,12 +180,13 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
 def _decoded(value: object) -> str:
     if value is None:
         return ""
+    from email.errors import HeaderParseError
     from email.header import decode_header, make_header
 
     try:
         return str(make_header(decode_header(str(value))))
-    except (UnicodeError, LookupError, ValueError):
-        return str(value)
+    except (UnicodeError, LookupError, ValueError, HeaderParseError):
+        return str(value)  # Exchange shows a broken encoded word as it is
 
 
 def ext_uri(elem: etree._Element) -> tuple[str, str, str]:

@@ -126,3 +126,13 @@ def test_folder_tree_follows_the_hierarchy_sync(ews_server) -> None:
         assert ews_server.requests == ["SyncFolderHierarchy"]
         shutil.rmtree(ews_server.root / user / ".Projects.Fabrikam")  # deleted on the server
         assert "Projects/Fabrikam" not in {f.path for f in b.folders()}
+
+
+def test_demo_mailbox_through_ews_including_its_broken_messages(ews_server) -> None:
+    from core.mail.demo import create_demo_mailbox
+
+    user = ews_server.new_user()
+    create_demo_mailbox(ews_server.root / user, messages=300, seed=3)
+    with _open(ews_server, user) as b:
+        total = sum(len(x.added) for f in b.folders() for x in b.sync(f.path, None, 100))
+    assert total == 300

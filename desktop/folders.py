@@ -31,6 +31,15 @@ CRM_VIEWS = (
 )
 
 
+def read_folder_counts(store: object) -> dict[str, tuple[int, int]]:
+    """``{folder path: (messages, unread)}`` in one grouped read of the local store (run it
+    on a worker). The store has no such query yet; this is the only SQL in ``desktop/`` and
+    belongs in ``core.store`` once it offers folder counts."""
+    rows = store.conn.execute(  # type: ignore[attr-defined]
+        "SELECT folder, count(*), sum(is_read = 0) FROM messages GROUP BY folder")
+    return {path: (int(total), int(unread or 0)) for path, total, unread in rows}
+
+
 class FolderTreeModel(QStandardItemModel):
     """Items carry ``FolderPathRole`` (mailbox folders) or ``TrackStateRole`` (CRM views)."""
 
@@ -39,10 +48,12 @@ class FolderTreeModel(QStandardItemModel):
         self.setHorizontalHeaderLabels(["Folders"])
         self._views: list[tuple[QStandardItem, str, tuple[TrackState, ...]]] = []
         self._send: QStandardItem | None = None
+        self._folders: dict[str, tuple[QStandardItem, str]] = {}
 
     def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
                     counts: dict[TrackState, int] | None = None,
-                    pending_send: int | None = None) -> None:
+                    pending_send: int | None = None,
+                    sizes: dict[str, tuple[int, int]] | None = None) -> None:
         """``counts`` (messages per state) label the CRM views; ``pending_send`` is the
         number of CRM mails waiting to go out (None: unknown)."""
         self.clear()
@@ -57,11 +68,13 @@ class FolderTreeModel(QStandardItemModel):
             role_rank = ROLE_ORDER.get(f.role, 99) if f.role else 99
             return (f.path.count("/"), role_rank, f.name.casefold())
 
+        self._folders = {}
         for folder in sorted(folders, key=order):
             item = QStandardItem(folder.name)
             item.setEditable(False)
             item.setData(folder.path, FolderPathRole)
             item.setToolTip(folder.path)
+            self._folders[folder.path] = (item, folder.name)
             parent = items.get(folder.parent or "", root) if folder.parent else root
             parent.appendRow(item)
             items[folder.path] = item
@@ -84,11 +97,20 @@ class FolderTreeModel(QStandardItemModel):
         send.setData("pending_send", ViewRole)
         send.setToolTip("CRM mail waiting to go out through this client (opens the queue)")
         crm.appendRow(send)
-        self.update_counts(counts, pending_send)
+        self.update_counts(counts, pending_send, sizes)
 
     def update_counts(self, counts: dict[TrackState, int] | None,
-                      pending_send: int | None = None) -> None:
-        """Relabel the CRM views in place (the tree and its selection stay as they are)."""
+                      pending_send: int | None = None,
+                      sizes: dict[str, tuple[int, int]] | None = None) -> None:
+        """Relabel folders (unread counts, in bold) and the CRM views in place (the tree
+        and its selection stay as they are)."""
+        for path, (item, name) in self._folders.items():
+            total, unread = (sizes or {}).get(path, (0, 0))
+            item.setText(f"{name} ({unread})" if unread else name)
+            font = item.font()
+            font.setBold(bool(unread))
+            item.setFont(font)
+            item.setToolTip(f"{path}: {total:,} messages, {unread:,} unread")
         for item, label, states in self._views:
             n = sum((counts or {}).get(s, 0) for s in states)
             item.setText(f"{label} ({n})" if counts is not None else label)

@@ -31,7 +31,7 @@ from core.workspace import Changes, Workspace
 from desktop import actions as actions_mod
 from desktop.capabilities import has, missing_tip
 from desktop.errors import describe
-from desktop.folders import FolderTreeModel
+from desktop.folders import FolderTreeModel, read_folder_counts
 from desktop.icons import named_icon
 from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
 from desktop.reader import ReadingPane
@@ -263,20 +263,20 @@ class MainWindow(QMainWindow):
             if has(ws, "queue"):
                 sends = sum(1 for op in ws.queue()  # type: ignore[attr-defined]
                             if op.kind in PENDING_SEND_KINDS)
-            folders = store.folders()
-            sizes = {f.path: store.message_count(f.path) for f in folders}
-            return folders, store.track_state_counts(), sends, sizes
+            return store.folders(), store.track_state_counts(), sends, read_folder_counts(store)
 
         def show(result: tuple[list[Any], dict[TrackState, int], int | None,
-                               dict[str, int]]) -> None:
+                               dict[str, tuple[int, int]]]) -> None:
             if self.workspace is not ws:
                 return
-            folders, counts, sends, self._folder_sizes = result
+            folders, counts, sends, sizes = result
+            self._folder_sizes = {path: total for path, (total, _unread) in sizes.items()}
             if not structure and self.folder_model.rowCount():
-                self.folder_model.update_counts(counts, sends)
+                self.folder_model.update_counts(counts, sends, sizes)
                 return
             current = self._current_folder_key()
-            self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends)
+            self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends,
+                                          sizes=sizes)
             self.folder_tree.expandAll()
             self._select_folder(current or "Inbox")
 

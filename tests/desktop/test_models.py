@@ -59,8 +59,14 @@ def test_folder_tree_model(qtbot) -> None:
                Folder("Sent", "Sent", FolderRole.SENT)]
     counts = dict.fromkeys(TrackState, 0) | {TrackState.TRACKED: 3, TrackState.FAILED: 2,
                                               TrackState.NEEDS_ATTENTION: 1}
-    model.set_folders(folders, "me@x", counts, pending_send=4)
+    model.set_folders(folders, "me@x", counts, pending_send=4,
+                      sizes={"Inbox": (10, 3), "Sent": (5, 0)})
     assert model.index_of_path("Inbox/Projects").data(FolderPathRole) == "Inbox/Projects"
+    inbox = model.index_of_path("Inbox")
+    assert inbox.data() == "Inbox (3)" and inbox.data(Qt.ItemDataRole.FontRole).bold()
+    assert model.index_of_path("Sent").data() == "Sent"
+    model.update_counts(counts, 4, {"Inbox": (10, 0)})
+    assert model.index_of_path("Inbox").data() == "Inbox"
     crm = model.index(1, 0)
     labels = [model.index(r, 0, crm).data() for r in range(model.rowCount(crm))]
     assert labels == ["Tracked in CRM (3)", "Needs attention (3)", "Pending (queued) (0)",

@@ -20,13 +20,12 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
-from imapclient.response_parser import parse_fetch_response
 
 from core.mail.base import (
     TRACKED_KEYWORD,
@@ -41,6 +40,15 @@ from core.mail.base import (
     role_for_name,
 )
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
+from core.mail.imap_wire import (
+    chunks,
+    create,
+    error_text,
+    fetch_range,
+    flags_of,
+    is_read,
+    keywords,
+)
 from core.mail.parse import parse_headers
 from core.mail.smtp import SmtpSender
 from core.model import Folder, FolderRole, MailRef, MessageHeader
@@ -112,7 +120,7 @@ class ImapBackend(MailBackend):
             elif self._condstore and b"ENABLE" in caps:
                 client.enable("CONDSTORE")
         except imap_exc.LoginError as exc:
-            raise MailAuthError("IMAP login refused", server_says=_text(exc)) from exc
+            raise MailAuthError("IMAP login refused", server_says=error_text(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
             raise MailProtocolError("IMAP server certificate not trusted",
                                     server_says=str(exc)) from exc
@@ -120,7 +128,7 @@ class ImapBackend(MailBackend):
             raise MailUnavailable("IMAP server unreachable", server_says=str(exc)) from exc
         except imap_exc.IMAPClientError as exc:
             raise MailProtocolError("IMAP server refused the session",
-                                    server_says=_text(exc)) from exc
+                                    server_says=error_text(exc)) from exc
         self._client = client
         self._selected = None
         return client
@@ -140,7 +148,7 @@ class ImapBackend(MailBackend):
                     raise MailUnavailable(f"IMAP connection lost during {what}",
                                           server_says=str(exc)) from exc
             except imap_exc.IMAPClientError as exc:
-                raise MailProtocolError(f"IMAP {what} failed", server_says=_text(exc)) from exc
+                raise MailProtocolError(f"IMAP {what} failed", server_says=error_text(exc)) from exc
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:
@@ -198,7 +206,7 @@ class ImapBackend(MailBackend):
             name = self._delimiter.join(["INBOX", *parts[1:i]] if parts[0] == "Inbox"
                                         else parts[:i])
             try:
-                self._run("CREATE", functools.partial(_create, name=name))
+                self._run("CREATE", functools.partial(create, name=name))
             except MailProtocolError as exc:
                 if "exists" not in exc.server_says.lower():
                     raise
@@ -222,7 +230,7 @@ class ImapBackend(MailBackend):
                 raise  # connection lost: _run reconnects
             except imap_exc.IMAPClientError as exc:
                 self._selected = None
-                raise MailNotFound("cannot open folder", server_says=_text(exc),
+                raise MailNotFound("cannot open folder", server_says=error_text(exc),
                                    folder=folder) from exc
             self._selected = folder
         return self._select_info
@@ -287,18 +295,18 @@ class ImapBackend(MailBackend):
         else:
             uids = sorted(known)
         out: list[FlagChange] = []
-        for chunk in _chunks(uids, 1000):
-            rows: dict[int, Any] = self._run("FETCH", functools.partial(_flags_of, uids=chunk))
+        for chunk in chunks(uids, 1000):
+            rows: dict[int, Any] = self._run("FETCH", functools.partial(flags_of, uids=chunk))
             for uid, data in rows.items():
-                kws = _keywords(data.get(b"FLAGS", ()))
+                kws = keywords(data.get(b"FLAGS", ()))
                 out.append(FlagChange(MailRef(folder, f"{validity}:{uid}"),
-                                      _is_read(data), kws,
+                                      is_read(data), kws,
                                       TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
         return out
 
     def _headers_of(self, c: IMAPClient, folder: str, uids: list[int]) -> dict[int, Any]:
         self._select(c, folder)
-        return _fetch_range(c, uids_to_seqset(set(uids)), ["FLAGS", "RFC822.SIZE", _FIELDS], [])
+        return fetch_range(c, uids_to_seqset(set(uids)), ["FLAGS", "RFC822.SIZE", _FIELDS], [])
 
     def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
                          since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
@@ -308,7 +316,7 @@ class ImapBackend(MailBackend):
         def run(c: IMAPClient) -> tuple[dict[int, Any], list[bytes]]:
             untagged = c._imap.untagged_responses
             untagged.pop("VANISHED", None)
-            rows = _fetch_range(c, f"1:{last}", ["FLAGS"],
+            rows = fetch_range(c, f"1:{last}", ["FLAGS"],
                                 [f"CHANGEDSINCE {since}", "VANISHED"])
             return rows, untagged.pop("VANISHED", [])
         rows, vanished = self._run("FETCH", run)
@@ -316,8 +324,8 @@ class ImapBackend(MailBackend):
         for line in vanished:
             gone |= seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
         gone &= known
-        out = [FlagChange(MailRef(folder, f"{validity}:{uid}"), _is_read(data),
-                          kws := _keywords(data.get(b"FLAGS", ())),
+        out = [FlagChange(MailRef(folder, f"{validity}:{uid}"), is_read(data),
+                          kws := keywords(data.get(b"FLAGS", ())),
                           TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
                for uid, data in sorted(rows.items()) if uid in known and uid not in gone]
         return out, gone
@@ -326,8 +334,8 @@ class ImapBackend(MailBackend):
                new_uids: list[int], batch_size: int, removed: tuple[MailRef, ...],
                changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
         first = True
-        chunks = list(_chunks(new_uids, max(1, batch_size))) or [[]]
-        for chunk in chunks:
+        pieces = list(chunks(new_uids, max(1, batch_size))) or [[]]
+        for chunk in pieces:
             headers: list[MessageHeader] = []
             if chunk:
                 rows = self._run("FETCH", functools.partial(self._headers_of, folder=folder,
@@ -336,12 +344,12 @@ class ImapBackend(MailBackend):
                     data = rows.get(uid)
                     if data is None:  # expunged meanwhile
                         continue
-                    kws = _keywords(data.get(b"FLAGS", ()))
+                    kws = keywords(data.get(b"FLAGS", ()))
                     block = next((v for k, v in data.items()
                                   if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
                     headers.append(parse_headers(
                         bytes(block or b""), MailRef(folder, f"{validity}:{uid}"),
-                        size=int(data.get(b"RFC822.SIZE", 0)), is_read=_is_read(data),
+                        size=int(data.get(b"RFC822.SIZE", 0)), is_read=is_read(data),
                         keywords=kws,
                         tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
                 known.update(u for u in chunk if u in rows)  # an expunged one is not "known"
@@ -466,47 +474,6 @@ class ImapBackend(MailBackend):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _create(c: IMAPClient, name: str) -> Any:
-    return c.create_folder(name)
-
-
-def _flags_of(c: IMAPClient, uids: list[int]) -> dict[int, Any]:
-    return dict(c.fetch(uids, ["FLAGS"]))
-
-
-def _fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: list[str]
-                 ) -> dict[int, Any]:
-    """UID FETCH over a sequence-set string (``1:5000``). imapclient's ``fetch`` only takes
-    lists of single UIDs, which makes a 10,000-UID command line; this sends the range."""
-    items = " ".join(d.decode() if isinstance(d, bytes) else d for d in data)
-    args = ["UID", "FETCH", seqset, f"({items})"]
-    if modifiers:
-        args.append("(" + " ".join(modifiers) + ")")
-    tag = c._imap._command(*args)
-    typ, resp = c._imap._command_complete("FETCH", tag)
-    c._checkok("fetch", typ, resp)
-    typ, resp = c._imap._untagged_response(typ, resp, "FETCH")
-    return dict(parse_fetch_response(resp, c.normalise_times, True))
-
-
 def _fresh_select(backend: ImapBackend, c: IMAPClient, folder: str) -> dict[bytes, Any]:
     backend._selected = None  # re-SELECT: EXISTS and HIGHESTMODSEQ must be current
     return backend._select(c, folder)
-
-
-def _text(exc: BaseException) -> str:
-    arg = exc.args[0] if exc.args else exc
-    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-
-
-def _is_read(data: dict[bytes, Any]) -> bool:
-    return b"\\Seen" in data.get(b"FLAGS", ())
-
-
-def _keywords(flags: Sequence[bytes]) -> tuple[str, ...]:
-    return tuple(f.decode("utf-8", "replace") for f in flags if not f.startswith(b"\\"))
-
-
-def _chunks(items: Sequence[int], n: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), n):
-        yield list(items[i:i + n])

@@ -348,8 +348,8 @@ def keyset_after(sort: list[tuple[str, bool]], last: list[Any],
     ors = []
     for i, (col, desc) in enumerate(sort):
         ands = []
-        for col_j, _ in sort[:i]:
-            v = last[sort.index((col_j, _))]
+        for j, (col_j, _desc) in enumerate(sort[:i]):
+            v = last[j]
             if v is None:
                 ands.append(f"{col_j} IS NULL")
             else:

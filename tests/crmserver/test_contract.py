@@ -120,3 +120,19 @@ def test_promote_bound_forms(crm_client: httpx.Client) -> None:
     assert r.json()["EmailId"] == first
     assert_odata_error(crm_client.post("DeliverPromoteEmail", json={"Subject": "no id"}), 400)
     assert_odata_error(crm_client.get("DeliverPromoteEmail"), 405)
+
+
+def test_concurrent_promotions_of_one_message_make_one_activity(
+        crm_server: RunningServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    mid = unique_message_id()
+    users = [ME, *(u.email for u in demo_data.COLLEAGUES)]
+
+    def track(email: str) -> str:
+        with client(crm_server, email) as c:
+            return promote(c, MessageId=mid, To=";".join(users))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = set(pool.map(track, users * 2))
+    assert len(ids) == 1

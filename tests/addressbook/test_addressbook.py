@@ -190,3 +190,20 @@ def test_browse_by_name(store: Store, crm: CrmClient) -> None:
     assert names == sorted(names, key=str.casefold) and len(names) == book.count()
     page = book.browse("account", offset=1, limit=2)
     assert [e.record.name for e in page] == sorted(a.name for a in demo_data.ACCOUNTS)[1:3]
+
+
+def test_non_ascii_addresses_match_address_key(store: Store, crm: CrmClient) -> None:
+    from core.model import Address
+
+    crm.create("contacts", {"firstname": "Émile", "lastname": "Zoë",
+                            "emailaddress1": "  ÉMILE.Zoë@Exämple.test "})
+    book = AddressBook(store, contacts_scope="all", entities=["contact"])
+    book.sync(crm)  # full read: SQLite's JSON path
+    key = Address("émile.zoë@exämple.test").key
+    assert [r.name for r in book.lookup(key)] == ["Émile Zoë"]
+    assert book.lookup("ÉMILE.ZOË@EXÄMPLE.TEST")
+    crm.create("contacts", {"firstname": "Ödön", "lastname": "Ü",
+                            "emailaddress1": "ÖDÖN@Exämple.test"})
+    book.sync(crm)  # delta: the Python path
+    assert [r.name for r in book.lookup(Address("Ödön@exämple.test").key)] == ["Ödön Ü"]
+    assert book.search("exämple") and book.search("emile")

@@ -161,6 +161,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Trackbox — {workspace.owner.display()}")
         self._show_connection()
         self._update_actions()
+        if has(workspace, "last_sync"):
+            def shown_last(report: Any) -> None:
+                if report is not None and self.workspace is workspace:
+                    self.status.set_last_sync(report.finished, ok=report.ok)
+
+            self.workers.run(workspace.last_sync, shown_last, lambda _e: None)  # type: ignore
         if has(workspace, "local_options"):
             self.workers.run(workspace.local_options, self.apply_local_options,
                              lambda exc: self._say(describe(exc)))
@@ -218,8 +224,7 @@ class MainWindow(QMainWindow):
             self._show_connection("" if result.online else "the CRM cannot be reached")
         ok = bool(getattr(result, "ok", True))
         when = getattr(result, "finished", None) or datetime.now()
-        if ok:
-            self.status.set_last_sync(when)
+        self.status.set_last_sync(when, ok=ok)
         self.apply_changes(Changes(folders=True, messages=True, row_ids=changes.row_ids,
                                    errors=errors))
         self._say("; ".join(errors) if errors else "Synchronised", 0 if errors else 3000)

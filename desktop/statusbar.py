@@ -51,13 +51,22 @@ class StatusPanel(QWidget):
         self.connection.setToolTip(detail or where)
 
     def set_last_sync(self, when: datetime | None, ok: bool = True) -> None:
+        """The last *successful* sync; an incomplete one is added beside it, it never
+        replaces it."""
         if when is None:
             self.last_sync.setText("Not synchronised yet")
             return
         local = when.astimezone() if when.tzinfo else when
-        label = "Last sync" if ok else "Last successful sync"
-        self.last_sync.setText(f"{label} {local.strftime('%H:%M')}")
-        self.last_sync.setToolTip(local.strftime("%Y-%m-%d %H:%M:%S"))
+        if ok:
+            self._last_ok = local
+            self.last_sync.setText(f"Last sync {local.strftime('%H:%M')}")
+            self.last_sync.setToolTip(f"Last successful sync: {local:%Y-%m-%d %H:%M:%S}")
+            return
+        done = getattr(self, "_last_ok", None)
+        head = f"Last sync {done.strftime('%H:%M')} · " if done else ""
+        self.last_sync.setText(f"{head}attempt at {local.strftime('%H:%M')} incomplete")
+        self.last_sync.setToolTip("The last cycle could not finish every step (offline or "
+                                  "an error); see the status message.")
 
     def set_queue(self, count: int, parked: int = 0) -> None:
         self.queue.setVisible(count > 0)

@@ -174,17 +174,18 @@ class AddressBook:
             self.user_id = crm.who_am_i().user_id
         self._rebuild_if_stale()
         results = []
-        try:
-            for logical in self.entities:
-                try:
-                    results.append(self.sync_entity(crm, logical, page_size=page_size,
-                                                    progress=progress, rebuild=False))
-                except CrmPermanentError as exc:
-                    results.append(EntitySyncResult(logical, full=True, error=exc))
-            # Entities dropped from the configuration leave the cache.
-            self._forget_other_entities()
-        finally:
-            self._rebuild_if_stale()
+        with self.store.deferred_checkpoint():
+            try:
+                for logical in self.entities:
+                    try:
+                        results.append(self.sync_entity(crm, logical, page_size=page_size,
+                                                        progress=progress, rebuild=False))
+                    except CrmPermanentError as exc:
+                        results.append(EntitySyncResult(logical, full=True, error=exc))
+                # Entities dropped from the configuration leave the cache.
+                self._forget_other_entities()
+            finally:
+                self._rebuild_if_stale()
         return results
 
     def sync_entity(
@@ -213,7 +214,8 @@ class AddressBook:
                 # days): read everything again. A real refusal fails again below and surfaces.
                 pass
         try:
-            return self._full(crm, source, scope, page_size, progress)
+            with self.store.deferred_checkpoint():
+                return self._full(crm, source, scope, page_size, progress)
         finally:
             if rebuild:
                 self._rebuild_if_stale()
@@ -308,17 +310,11 @@ class AddressBook:
         # The next page downloads while this one is written: the store stays on this thread
         # (sqlite3 connections are per thread), only HTTP + JSON run on the helper.
         stream = prefetched(pages, depth=4)
-        # No checkpoint (and its fsyncs) after every few megabytes of a bulk load: one at the
-        # end. The WAL grows by the size of the load meanwhile.
-        conn = self.store.conn
-        checkpoint_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
-            upserted, seen, link = self._load(source, stream, had_rows, progress)
+            with self.store.deferred_checkpoint():
+                upserted, seen, link = self._load(source, stream, had_rows, progress)
         finally:
             stream.close()
-            conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         removed = self._drop_unseen(source.logical, seen) if had_rows else 0
         self._save_state(source.logical, scope, link)
         return EntitySyncResult(source.logical, True, upserted, removed)

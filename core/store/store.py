@@ -10,7 +10,9 @@ outbox enqueueing an operation and marking the message *pending*) into one.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,8 @@ from core.store.rows import (
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
 from core.store.tracking import TrackingMixin
 from core.subjects import find_token
+
+log = logging.getLogger("trackbox.store")
 
 #: ``message_rows(order_by=…)`` → indexed column.
 ORDER_COLUMNS: dict[str, str] = {
@@ -113,6 +117,7 @@ class Store(TrackingMixin, CacheMixin):
         self.tokens = tokens
         self.body_cache_bytes = body_cache_bytes
         self._depth = 0
+        self._deferring = False
 
     @classmethod
     def open(
@@ -190,6 +195,27 @@ class Store(TrackingMixin, CacheMixin):
             raise
         self._depth = 0
         conn.execute("COMMIT")
+
+    @contextmanager
+    def deferred_checkpoint(self) -> Iterator[None]:
+        """For bulk loads: no WAL checkpoint (and its fsyncs) every few megabytes; the WAL
+        grows by the size of the load, and one checkpoint runs afterwards on a helper thread
+        with its own connection, so the caller does not wait for the disk. Nests."""
+        if self._deferring:
+            yield
+            return
+        conn = self.db.conn
+        pages = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+            if self.path != ":memory:":
+                threading.Thread(target=_checkpoint, args=(self.path,),
+                                 name="trackbox-checkpoint", daemon=True).start()
 
     # -- folders -------------------------------------------------------------------------
 
@@ -353,6 +379,19 @@ class Store(TrackingMixin, CacheMixin):
             (value,),
         )
         return [message_row(r) for r in rows]
+
+
+def _checkpoint(path: str) -> None:
+    """Fold the WAL into the database file (PASSIVE: never blocks readers or writers)."""
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=rw", uri=True,
+                               timeout=10)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+    except sqlite3.Error:  # the store went away (tests) or is busy: the next one will do
+        log.debug("background checkpoint of %s skipped", path, exc_info=True)
 
 
 __all__ = ["ORDER_COLUMNS", "SCHEMA_VERSION", "Store", "StoreError"]

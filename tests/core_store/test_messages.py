@@ -275,3 +275,17 @@ def test_apply_flag_changes(store: Store) -> None:
     header = store.message_by_ref(MailRef("Inbox", "1")).header  # type: ignore[union-attr]
     assert (header.is_read, header.keywords, header.tracked_marker) == (
         True, ("crm", "red"), "tracked")
+
+
+def test_deferred_checkpoint_nests_and_restores(store: Store) -> None:
+    def autocheckpoint() -> int:
+        return int(store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+    before = autocheckpoint()
+    with store.deferred_checkpoint():
+        assert autocheckpoint() == 0
+        with store.deferred_checkpoint():
+            store.upsert_headers(make_header("Inbox", i) for i in range(50))
+        assert autocheckpoint() == 0
+    assert autocheckpoint() == before
+    assert store.message_count("Inbox") == 50

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from core.addressbook import AddressBook, AddressBookEntry
 from core.regarding import browse
 from desktop.errors import describe
+from desktop.icons import entity_icon
 from desktop.roles import AddressEntryRole
 from desktop.workers import Workers
 
@@ -79,6 +80,8 @@ class AddressBookModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (entry.record.name, entry.email, entry.company,
                     TYPE_NAMES.get(entry.record.entity, entry.record.entity))[index.column()]
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
+            return entity_icon(entry.record.entity)
         if role == AddressEntryRole:
             return entry
         return None

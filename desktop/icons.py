@@ -27,3 +27,11 @@ def state_icon(state: TrackState) -> QIcon:
 @cache
 def named_icon(name: str) -> QIcon:
     return QIcon(str(resource_path("icons", f"{name}.svg")))
+
+
+@cache
+def entity_icon(entity: str) -> QIcon:
+    """The icon of a CRM record type (account, contact, lead, opportunity, incident, …);
+    an empty icon for types without one."""
+    path = resource_path("icons", f"entity_{entity}.svg")
+    return QIcon(str(path)) if path.exists() else QIcon()

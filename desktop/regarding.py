@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 from core.model import RecordRef
 from core.regarding import ENTITY_LABELS, RegardingHit, RegardingSearch, group_hits
 from desktop.errors import describe
+from desktop.icons import entity_icon
 from desktop.roles import RegardingHitRole
 from desktop.workers import Workers
 
@@ -121,6 +123,8 @@ class RegardingResultsModel(QAbstractListModel):
             else:
                 name = f"  {name}"
             return f"{name}  —  {hit.detail}" if hit.detail else name
+        if role == Qt.ItemDataRole.DecorationRole:
+            return entity_icon(hit.record.entity)
         if role == Qt.ItemDataRole.ToolTipRole:
             where = {"recent": "recently used", "cache": "from the address book cache",
                      "crm": "from the CRM"}.get(hit.source, hit.source)
@@ -166,6 +170,7 @@ class RegardingPicker(QDialog):
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setUniformItemSizes(True)
         self.list.setSpacing(1)
+        self.list.setIconSize(QSize(16, 16))
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search box keeps the keys
         self.status = QLabel()
         self.status.setObjectName("regardingStatus")

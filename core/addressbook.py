@@ -306,7 +306,7 @@ class AddressBook:
         if had_rows:  # rows get updated and dropped without the triggers: rebuild at the end
             self._mark_stale()
         pages = crm.track_changes_pages(source.set_name, source.select(), page_size=page_size,
-                                        annotations=source.company_lookup is not None)
+                                        annotations=_annotations(source))
         # The next page downloads while this one is written: the store stays on this thread
         # (sqlite3 connections are per thread), only HTTP + JSON run on the helper.
         stream = prefetched(pages, depth=4)
@@ -347,7 +347,7 @@ class AddressBook:
         new_link = None
         for page in crm.track_changes_pages(source.set_name, source.select(), link,
                                             page_size=page_size,
-                                            annotations=source.company_lookup is not None):
+                                            annotations=_annotations(source)):
             count, gone, _ = self._apply(source, page.rows, page.deleted)
             upserted += count
             removed += gone
@@ -490,6 +490,11 @@ class AddressBook:
         )
         args += [SEARCH_CANDIDATES, int(limit)]
         return [_entry(r) for r in self.store.conn.execute(sql, args)]
+
+
+def _annotations(source: Source) -> str:
+    """Only the formatted values, and only when a company comes from a lookup."""
+    return "OData.Community.Display.V1.FormattedValue" if source.company_lookup else ""
 
 
 def _entry(row: Sequence[Any]) -> AddressBookEntry:

@@ -235,7 +235,7 @@ class CrmClient:
         delta_link: str | None = None,
         *,
         page_size: int | None = None,
-        annotations: bool = False,
+        annotations: bool | str = False,
     ) -> Iterator[DeltaPage]:
         """Stream a change-tracking read: a full read with ``Prefer: odata.track-changes``
         when ``delta_link`` is None, else the changes since it. The last page carries the
@@ -273,7 +273,7 @@ class CrmClient:
         delta_link: str | None = None,
         *,
         page_size: int | None = None,
-        annotations: bool = False,
+        annotations: bool | str = False,
     ) -> DeltaResult:
         rows: list[dict[str, Any]] = []
         deleted: list[str] = []
@@ -453,12 +453,17 @@ class CrmClient:
 
     @staticmethod
     def _prefer(
-        *, page_size: int | None = None, annotations: bool = False, track_changes: bool = False
+        *, page_size: int | None = None, annotations: bool | str = False,
+        track_changes: bool = False,
     ) -> str:
+        """``annotations``: True for lookup names and formatted values, or the exact
+        ``odata.include-annotations`` list (fewer annotations, smaller pages)."""
         parts = []
         if page_size:
             parts.append(f"odata.maxpagesize={int(page_size)}")
-        if annotations:
+        if isinstance(annotations, str) and annotations:
+            parts.append(f'odata.include-annotations="{annotations}"')
+        elif annotations:
             parts.append(LOOKUP_ANNOTATIONS)
         if track_changes:
             parts.append("odata.track-changes")

@@ -52,6 +52,7 @@ from core.store import SqliteCorrelationIndex, Store
 from core.sync.operations import (
     CrmApplier,
     LocalEffects,
+    MailSession,
     enqueue_new_records,
     promote_payload,
     regarding_payload,
@@ -230,15 +231,19 @@ class Workspace:
         raw = self._raw(store, row_id, row.header)
         return build_view(row, parse_message(raw, row.header.ref), record_url=self.record_url)
 
-    def _raw(self, store: Store, row_id: int, header: MessageHeader) -> bytes:
+    def _raw(self, store: Store, row_id: int, header: MessageHeader,
+             session: MailSession | None = None) -> bytes:
         raw = store.body(row_id)
         if raw is None:
-            with self.open_mailbox() as backend:
-                raw = backend.fetch(header.ref)
+            if session is not None:
+                raw = session.fetch(header.ref)
+            else:
+                with self.open_mailbox() as backend:
+                    raw = backend.fetch(header.ref)
             store.put_body(row_id, raw)
         return raw
 
-    def _body_for(self, payload: dict[str, Any]) -> bytes:
+    def _body_for(self, payload: dict[str, Any], session: MailSession) -> bytes:
         store = self.store()
         row = store.message_by_ref(MailRef(str(payload.get("folder")), str(payload.get("uid"))))
         if row is None:
@@ -247,11 +252,7 @@ class Workspace:
                 from core.outbox import PermanentFailure
                 raise PermanentFailure("the message is no longer in the mailbox")
             row = copies[0]
-        return self._raw(store, row.id, row.header)
-
-    def _send_mime(self, mime: bytes) -> None:
-        with self.open_mailbox() as backend:
-            backend.send(mime)
+        return self._raw(store, row.id, row.header, session)
 
     # --- tracking -------------------------------------------------------------------------
     def mark_pending(self, row_ids: Iterable[int]) -> Changes:
@@ -335,10 +336,15 @@ class Workspace:
             return ReplayResult(stopped="offline")
         store = self.store()
         effects = LocalEffects(store, self.org_settings(), self.user_id(), self.owner.name)
-        applier = CrmApplier(self.crm, body_source=self._body_for, send=self._send_mime)
-        with self._replay_lock:
-            result = self.outbox().replay(applier, effects.commit, on_parked=effects.parked,
-                                          cancel=cancel)
+        session = MailSession(self.open_mailbox)
+        applier = CrmApplier(self.crm, body_source=lambda p: self._body_for(p, session),
+                             send=session.send)
+        try:
+            with self._replay_lock:
+                result = self.outbox().replay(applier, effects.commit,
+                                              on_parked=effects.parked, cancel=cancel)
+        finally:
+            session.close()
         if result.stopped == "offline":
             self.note_reachable(False)
         elif result.done:

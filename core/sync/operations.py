@@ -16,7 +16,7 @@ from typing import Any
 
 from core.correlation import Correlator
 from core.crm import Attachment, CrmClient, CrmPermanentError
-from core.mail import MailAuthError, MailError, MailUnavailable, parse_message
+from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, parse_message
 from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.outbox import Operation, OpKind, Outbox, PermanentFailure
 from core.resolution import Resolver, plan_new_records
@@ -117,6 +117,42 @@ def send_payload(activity_id: str | None, message_id: str, mime: bytes, subject:
                  ) -> dict[str, Any]:
     return {"activity_id": activity_id, "message_id": message_id, "subject": subject,
             "mime": base64.b64encode(mime).decode("ascii")}
+
+
+class MailSession:
+    """One mailbox connection for a whole replay, opened on first use (a replay of 500
+    promotions must not log in 500 times); dropped after an error so the next use reconnects."""
+
+    def __init__(self, open_mailbox: Callable[[], MailBackend]) -> None:
+        self.open_mailbox = open_mailbox
+        self._backend: MailBackend | None = None
+
+    def backend(self) -> MailBackend:
+        if self._backend is None:
+            self._backend = self.open_mailbox()
+        return self._backend
+
+    def fetch(self, ref: MailRef) -> bytes:
+        try:
+            return self.backend().fetch(ref)
+        except MailError:
+            self.close()
+            raise
+
+    def send(self, mime: bytes) -> None:
+        try:
+            self.backend().send(mime)
+        except MailError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            try:
+                backend.close()
+            except MailError:
+                log.debug("closing the mailbox failed", exc_info=True)
 
 
 # -- the CRM side -----------------------------------------------------------------------------

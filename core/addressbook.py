@@ -7,11 +7,13 @@ queues and facilities/equipment that have a *primary* e-mail address (``emailadd
 Outlook default, "contacts I synchronise") or all I can see.
 
 How: the first population is a change-tracking read (``Prefer: odata.track-changes``) streamed
-page by page into the store, one short transaction per page so the mail sync and the outbox
-keep writing meanwhile; it ends with a delta link. Every later sync reads only that delta
-(changed rows, then ``$deletedEntity`` entries). An expired or refused delta token, or a change
-of scope, falls back to a full read that also drops rows no longer seen. The owner filter is
-applied here, not in ``$filter``: Dataverse rejects ``$filter`` together with track-changes.
+into the store while the next pages download (``prefetched``), ``bulk_rows`` records per
+transaction so the mail sync and the outbox keep writing in between, WAL checkpoints deferred
+to the end (``Store.deferred_checkpoint``); it ends with a delta link. Every later sync reads
+only that delta (changed rows, then ``$deletedEntity`` entries). An expired or refused delta
+token, or a change of scope, falls back to a full read that also drops rows no longer seen.
+The owner filter is applied here, not in ``$filter``: Dataverse rejects ``$filter`` together
+with track-changes.
 
 Search uses an FTS5 index over name, e-mail and company (prefix queries, diacritics folded).
 A full read loads rows with the index triggers standing aside (``ab_bulk``): a first
@@ -20,6 +22,7 @@ population indexes each batch of new rows with one INSERT … SELECT in the same
 index "stale" in the settings snapshot and rebuilds it once at the end of the sync. The mark
 makes the next sync rebuild first should the process die in between (a delta must never
 update an index that lacks the rows it deletes).
+
 Threading: like the store it sits on, one ``AddressBook`` per thread.
 """
 

@@ -6,24 +6,42 @@ Run by ``test_kill.py`` as a subprocess that is SIGKILLed at random points: it p
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from core.crm import BasicAuth, CrmClient
-from core.outbox import Outbox
+from core.outbox import Operation, Outbox
 from core.settings import OrgSettings
 from core.store import Store
 from core.sync.operations import CrmApplier, LocalEffects
 
 
-def main(store_path: str, crm_url: str, user: str, password: str) -> int:
+def main(store_path: str, crm_url: str, user: str, password: str,
+         crash_after_apply: str = "0") -> int:
+    """``crash_after_apply`` = k > 0: SIGKILL this process right after the k-th CRM call
+    returns, before the outbox records it — the exact crash window under test."""
     store = Store.open(store_path)
     crm = CrmClient(crm_url, BasicAuth(user, password), timeout=30)
     outbox = Outbox(store)
     effects = LocalEffects(store, OrgSettings())
+    applier = CrmApplier(crm)
+    applied = [0]
+
+    def apply(op: Operation, checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        result = applier(op, checkpoint)
+        applied[0] += 1
+        if applied[0] == int(crash_after_apply):
+            print(f"crashing after {op.kind.value} {op.message_id}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
     print("ready", flush=True)
     while True:
-        result = outbox.replay(CrmApplier(crm), effects.commit, on_parked=effects.parked)
+        result = outbox.replay(apply, effects.commit, on_parked=effects.parked)
         waiting = store.conn.execute(
             "SELECT count(*) FROM outbox WHERE state = 'queued' AND next_attempt_at > ?",
             (time.time(),)).fetchone()[0]
@@ -35,4 +53,4 @@ def main(store_path: str, crm_url: str, user: str, password: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:5]))
+    sys.exit(main(*sys.argv[1:6]))

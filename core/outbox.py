@@ -192,7 +192,9 @@ class Outbox:
                 " created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
                 (kind.value, key, message_id, text, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            op_id = int(cursor.lastrowid or 0)
+        log.info("outbox op=%d kind=%s queued message=%s", op_id, kind.value, message_id or "-")
+        return op_id
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -319,22 +321,25 @@ class Outbox:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
-            log.info("outbox op=%d kind=%s deferred: %s", op.id, op.kind, _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value,
+                     _kind_of(exc))
             return None
         except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.error = str(exc)
-            log.info("outbox op=%d kind=%s deferred: %s", op.id, op.kind, _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value,
+                     _kind_of(exc))
             return "offline"
         except (CrmAuthError, MailAuthError) as exc:
             result.error = str(exc)
-            log.warning("outbox op=%d kind=%s stopped: authentication refused", op.id, op.kind)
+            log.warning("outbox op=%d kind=%s stopped error=auth", op.id, op.kind.value)
             return "auth"
         except (CrmPermanentError, MailError, PermanentFailure) as exc:
             self._park(op, exc, on_parked)
             result.parked.append(op.id)
-            log.warning("outbox op=%d kind=%s parked: %s", op.id, op.kind, _kind_of(exc))
+            log.warning("outbox op=%d kind=%s parked error=%s", op.id, op.kind.value,
+                        _kind_of(exc))
             return None
         finally:
             self.running = None
@@ -348,7 +353,8 @@ class Outbox:
             if marked and commit is not None:
                 commit(op, outcome)
         result.done.append(op.id)
-        log.debug("outbox op=%d kind=%s done", op.id, op.kind)
+        log.info("outbox op=%d kind=%s done message=%s", op.id, op.kind.value,
+                 op.message_id or "-")
         return None
 
     def _checkpoint(self, op: Operation, progress: dict[str, Any]) -> None:

@@ -144,7 +144,7 @@ class _Source:
                 return value
         else:
             value = self.raw(name)
-            if "=?" not in value and any("\udc80" <= c <= "\udcff" for c in value):
+            if "=?" not in value and _SURROGATE_RE.search(value):
                 return value  # raw 8-bit text: _clean decodes it (UTF-8 or Windows-1252)
         return _get(self.msg, name, self.errors)
 
@@ -274,17 +274,21 @@ def _loose(value: Any) -> str:
     return str(value)
 
 
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _clean(text: str) -> str:
     """Collapse folding whitespace and drop control characters (they break list rendering).
     Raw 8-bit bytes (kept by the parser as surrogates) are UTF-8 (RFC 6532) or, failing
     that, taken as Windows-1252, what such mail nearly always is."""
-    if any("\udc80" <= c <= "\udcff" for c in text):
+    if not text.isascii() and _SURROGATE_RE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = raw.decode("cp1252", "replace")
-    return " ".join("".join(c if c >= " " or c == "\t" else " " for c in text).split())
+    return " ".join(_CONTROL_RE.sub(" ", text).split())
 
 
 def _clean_address(a: Address) -> Address:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,7 +30,39 @@ def fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: 
     typ, resp = c._imap._command_complete("FETCH", tag)
     c._checkok("fetch", typ, resp)
     typ, resp = c._imap._untagged_response(typ, resp, "FETCH")
+    fast = _header_fetch(resp)
+    if fast is not None:
+        return fast
     return dict(parse_fetch_response(resp, c.normalise_times, True))
+
+
+_UID_RE = re.compile(rb"\bUID (\d+)")
+_FLAGS_RE = re.compile(rb"\bFLAGS \(([^()]*)\)")
+_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_LITERAL_RE = re.compile(rb"(BODY\[HEADER\.FIELDS \([^()]*\)\]) \{\d+\}$")
+
+
+def _header_fetch(resp: list[Any]) -> dict[int, Any] | None:
+    """The replies to our header FETCH (``UID FLAGS RFC822.SIZE BODY[HEADER.FIELDS …]``),
+    read with four regular expressions instead of imapclient's general lexer, which cost a
+    third of a first sync. Anything else in the reply (an unsolicited FETCH, a quoted instead
+    of a literal header block) returns None: the caller uses the general parser."""
+    out: dict[int, Any] = {}
+    i, n = 0, len(resp)
+    while i < n:
+        item = resp[i]
+        if not (isinstance(item, tuple) and len(item) == 2 and i + 1 < n
+                and resp[i + 1] == b")"):
+            return None
+        head, literal = item
+        uid, flags, size = _UID_RE.search(head), _FLAGS_RE.search(head), _SIZE_RE.search(head)
+        body = _LITERAL_RE.search(head)
+        if not (uid and flags and size and body):
+            return None
+        out[int(uid.group(1))] = {b"FLAGS": tuple(flags.group(1).split()),
+                                  b"RFC822.SIZE": int(size.group(1)), body.group(1): literal}
+        i += 2
+    return out
 
 
 def error_text(exc: BaseException) -> str:

@@ -144,3 +144,28 @@ def test_idle_wakes_up_on_new_mail(dovecot, account) -> None:
     threading.Timer(0.3, dovecot.deliver, (user, make_message(1))).start()
     assert b.wait_for_changes("Inbox", timeout=30) is True
     assert Replica().sync(b, "Inbox")[0].added
+
+
+def test_fast_fetch_reader_agrees_with_imapclient(account) -> None:
+    from imapclient.response_parser import parse_fetch_response
+
+    from core.mail import imap_wire
+    from core.mail.imap import _FIELDS
+
+    _, b = account
+    for n in range(3):
+        b.append("Inbox", make_message(n, subject=f"=?utf-8?q?Gr=C3=BC=C3=9Fe_{n}?="),
+                 is_read=bool(n % 2))
+    b.set_tracked(Replica().sync(b, "Inbox")[0].added[0].ref, "act")
+    c = b._connect()
+    b._selected = None
+    b._select(c, "Inbox")
+    tag = c._imap._command("UID", "FETCH", "1:*", f"(FLAGS RFC822.SIZE {_FIELDS.decode()})")
+    typ, resp = c._imap._command_complete("FETCH", tag)
+    typ, resp = c._imap._untagged_response(typ, resp, "FETCH")
+    fast = imap_wire._header_fetch(resp)
+    slow = parse_fetch_response(resp, True, True)
+    assert fast is not None and set(fast) == set(slow)
+    for uid, row in fast.items():
+        for key, value in row.items():
+            assert slow[uid][key] == value

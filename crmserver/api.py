@@ -171,6 +171,9 @@ class Api:
                 seg.name.startswith("_") and seg.name[1:-6] in entity.attributes)
             if is_attr and method == "GET" and len(rest) == 1:
                 return self.get_property(request, caller, entity, key, seg.name, base)
+            if is_attr and method in ("PUT", "DELETE") and len(rest) == 1 \
+                    and seg.name in entity.attributes:
+                return await self.set_property(request, caller, entity, key, seg.name)
             raise ODataError(404, "0x80060888", f"Resource not found for the segment "
                                                 f"'{seg.name}'.")
         pref = parse_prefer(request)
@@ -246,6 +249,20 @@ class Api:
             value = bool(value)
         return json_response({"@odata.context": f"{base}/$metadata#{entity.set_name}({key})/"
                                                 f"{name}", "value": value})
+
+    async def set_property(self, request: Request, caller: Caller, entity: Entity, key: str,
+                           name: str) -> Response:
+        """``PUT <set>(<id>)/<attr>`` with ``{"value": …}``; ``DELETE`` sets it to null."""
+        self.readable(caller, entity, key)
+        if request.method == "DELETE":
+            value = None
+        else:
+            body = await self.body(request)
+            if not isinstance(body, dict) or "value" not in body:
+                raise bad_request('The body of a single-property PUT is {"value": …}.')
+            value = body["value"]
+        self.records.update(caller, entity, key, {name: value})
+        return empty_response(204)
 
     def get_nav_collection(self, request: Request, caller: Caller, entity: Entity, key: str,
                            nav_name: str, base: str) -> Response:

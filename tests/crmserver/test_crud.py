@@ -207,3 +207,13 @@ def test_activitypointers_lists_all_activities_of_a_record(crm_client: httpx.Cli
         r = other.get("activitypointers", params={
             "$filter": f"_regardingobjectid_value eq {account}"})
         assert r.json()["value"] == []
+
+
+def test_single_property_put_get_delete(crm_client: httpx.Client) -> None:
+    key = create(crm_client, "contacts", {"lastname": "Prop", "jobtitle": "Old"})
+    assert crm_client.put(f"contacts({key})/jobtitle", json={"value": "New"}).status_code == 204
+    assert crm_client.get(f"contacts({key})/jobtitle").json()["value"] == "New"
+    assert crm_client.delete(f"contacts({key})/jobtitle").status_code == 204
+    assert crm_client.get(f"contacts({key})/jobtitle").json()["value"] is None
+    assert_odata_error(crm_client.put(f"contacts({key})/jobtitle", json={"v": 1}), 400)
+    assert_odata_error(crm_client.put(f"contacts({key})/jobtitle", json={"value": 5}), 400)

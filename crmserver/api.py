@@ -165,6 +165,9 @@ class Api:
             if action in RECORD_BOUND and method == "POST" and len(rest) == 1:
                 return await RECORD_BOUND[action](self, request, caller,
                                                   {"entity": entity, "key": key, "base": base})
+            if len(rest) == 2 and rest[1].name == "$ref" and method in ("PUT", "DELETE") \
+                    and entity.lookup_for_nav(seg.name) is not None:
+                return await self.set_reference(request, caller, entity, key, seg.name)
             if seg.name in entity.collection_navs and method == "GET" and len(rest) == 1:
                 return self.get_nav_collection(request, caller, entity, key, seg.name, base)
             is_attr = seg.name in entity.attributes or (
@@ -262,6 +265,20 @@ class Api:
                 raise bad_request('The body of a single-property PUT is {"value": …}.')
             value = body["value"]
         self.records.update(caller, entity, key, {name: value})
+        return empty_response(204)
+
+    async def set_reference(self, request: Request, caller: Caller, entity: Entity, key: str,
+                            nav: str) -> Response:
+        """``PUT <set>(<id>)/<nav>/$ref`` with ``{"@odata.id": "<url>"}`` sets a lookup;
+        ``DELETE`` clears it."""
+        self.readable(caller, entity, key)
+        target: Any = None
+        if request.method == "PUT":
+            body = await self.body(request)
+            target = body.get("@odata.id") if isinstance(body, dict) else None
+            if not isinstance(target, str):
+                raise bad_request('The body of a $ref PUT is {"@odata.id": "<record URL>"}.')
+        self.records.update(caller, entity, key, {f"{nav}@odata.bind": target})
         return empty_response(204)
 
     def get_nav_collection(self, request: Request, caller: Caller, entity: Entity, key: str,

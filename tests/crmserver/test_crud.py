@@ -217,3 +217,15 @@ def test_single_property_put_get_delete(crm_client: httpx.Client) -> None:
     assert crm_client.get(f"contacts({key})/jobtitle").json()["value"] is None
     assert_odata_error(crm_client.put(f"contacts({key})/jobtitle", json={"v": 1}), 400)
     assert_odata_error(crm_client.put(f"contacts({key})/jobtitle", json={"value": 5}), 400)
+
+
+def test_lookup_ref_put_and_delete(crm_client: httpx.Client) -> None:
+    key = create(crm_client, "contacts", {"lastname": "Reffy"})
+    url = f"{crm_client.base_url}accounts({FABRIKAM})"
+    r = crm_client.put(f"contacts({key})/parentcustomerid_account/$ref", json={"@odata.id": url})
+    assert r.status_code == 204, r.text
+    assert crm_client.get(f"contacts({key})").json()["_parentcustomerid_value"] == FABRIKAM
+    assert crm_client.delete(f"contacts({key})/parentcustomerid_account/$ref").status_code == 204
+    assert crm_client.get(f"contacts({key})").json()["_parentcustomerid_value"] is None
+    assert_odata_error(crm_client.put(f"contacts({key})/parentcustomerid_account/$ref",
+                                      json={}), 400)

@@ -27,7 +27,7 @@ from core.addressbook import AddressBook
 from core.compose import Draft, build_mime, draft_header
 from core.correlation import Correlator
 from core.crm import CrmClient
-from core.mail import MailBackend, MailError, parse_message
+from core.mail import MailBackend, parse_message
 from core.model import (
     Address,
     Decision,
@@ -53,6 +53,7 @@ from core.sync.operations import (
     CrmApplier,
     LocalEffects,
     MailSession,
+    ProcessLock,
     enqueue_new_records,
     promote_payload,
     regarding_payload,
@@ -339,12 +340,17 @@ class Workspace:
         session = MailSession(self.open_mailbox)
         applier = CrmApplier(self.crm, body_source=lambda p: self._body_for(p, session),
                              send=session.send)
-        try:
-            with self._replay_lock:
+        other_process = ProcessLock(Path(self.store_path).with_name("outbox.lock"))
+        with self._replay_lock:
+            if not other_process.acquire():
+                log.info("outbox replay skipped: another process on this profile replays")
+                return ReplayResult()
+            try:
                 result = self.outbox().replay(applier, effects.commit,
                                               on_parked=effects.parked, cancel=cancel)
-        finally:
-            session.close()
+            finally:
+                other_process.release()
+                session.close()
         if result.stopped == "offline":
             self.note_reachable(False)
         elif result.done:
@@ -369,7 +375,7 @@ class Workspace:
             with self.open_mailbox() as backend:
                 for ref, activity in marks:
                     backend.set_tracked(ref, activity)
-        except MailError as exc:
+        except Exception as exc:  # best effort: never lose a replay's result over a marker
             log.info("tracked marker not set on the mail server: %s", type(exc).__name__)
 
     def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:

@@ -12,7 +12,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from core.correlation import Correlator
 from core.crm import Attachment, CrmClient, CrmPermanentError
@@ -117,6 +118,36 @@ def send_payload(activity_id: str | None, message_id: str, mime: bytes, subject:
                  ) -> dict[str, Any]:
     return {"activity_id": activity_id, "message_id": message_id, "subject": subject,
             "mime": base64.b64encode(mime).decode("ascii")}
+
+
+class ProcessLock:
+    """An exclusive lock on a file, across processes (the GUI and ``trackbox sync`` on the
+    same profile): only one of them replays the outbox at a time, so a Pending Send mail is
+    never handed to SMTP twice. Non-blocking: ``acquire`` says whether we got it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: the in-process lock is all there is
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+b")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the lock
+            self._file = None
 
 
 class MailSession:

@@ -213,3 +213,21 @@ def test_replay_applies_each_operation_once_in_per_message_order(
         for msg in {m for m, _ in applied}:
             seq = [i for m, i in applied if m == msg]
             assert seq == sorted(seq)
+
+
+def test_only_one_process_replays_a_profile_at_a_time(tmp_path, crm: CrmClient) -> None:  # type: ignore[no-untyped-def]
+    """Another process holding the profile's outbox lock: this one leaves the queue alone."""
+    import fcntl
+
+    from core.workspace import Workspace
+
+    ws = Workspace(store_path=tmp_path / "store.sqlite", open_mailbox=lambda: None,  # type: ignore[arg-type, return-value]
+                   crm=crm, owner=Address(demo_data.ME.email))
+    h = header()
+    promote(ws.outbox(), h)
+    with open(tmp_path / "outbox.lock", "a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert ws.replay_now().done == []
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert len(ws.replay_now().done) == 1
+    assert h.message_id in crm.find_emails_by_message_id([h.message_id])

@@ -181,3 +181,46 @@ def test_address_book_browse_and_search(qtbot, window) -> None:
     dialog.table.setFocus()
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
+
+
+def test_a_refused_operation_needs_attention_retry_then_discard(qtbot, window) -> None:
+    from core.model import RecordRef
+    from desktop.folders import CRM_VIEWS
+
+    ws = window.workspace
+    window.select_rows([0])
+    with qtbot.waitSignal(window.tracking_done, timeout=30_000):
+        window.actions.track.trigger()
+    (row_id,) = window.selected_row_ids()
+    ghost = RecordRef("account", "00000000-0000-0000-0000-000000000001", "Ghost")
+    changes = ws.set_regarding([row_id], ghost)  # the CRM refuses: no such account
+    assert changes.errors
+    with qtbot.waitSignal(window.queue_updated, timeout=10_000):
+        window.apply_changes(changes)
+    qtbot.waitUntil(lambda: "1 need attention" in window.status.queue.text(), timeout=10_000)
+    assert states(window, [0]) == [TrackState.FAILED]
+
+    # The "Needs attention" view lists it.
+    crm = window.folder_model.index(1, 0)
+    label = CRM_VIEWS[1][0]
+    view_index = next(window.folder_model.index(r, 0, crm)
+                      for r in range(window.folder_model.rowCount(crm))
+                      if window.folder_model.index(r, 0, crm).data().startswith(label))
+    qtbot.waitUntil(lambda: view_index.data() == f"{label} (1)", timeout=10_000)
+    window.folder_tree.setCurrentIndex(view_index)
+    assert window.message_model.rowCount() == 1
+
+    window.status.queue.click()
+    view = window.findChild(QueueView, "QueueView")
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1, timeout=10_000)
+    assert view.model.index(0, 2).data().startswith("Stopped")
+    assert "Does Not Exist" in view.model.index(0, 4).data()
+    with qtbot.waitSignal(view.changed, timeout=30_000) as retried:
+        view.retry_button.click()
+    assert retried.args[0].errors  # refused again, still parked
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1
+                    and view.model.operation(0).attempts == 2, timeout=10_000)
+    with qtbot.waitSignal(window.queue_updated, timeout=10_000,
+                          check_params_cb=lambda n: n == 0):
+        view.discard_button.click()
+    assert not window.status.queue.isVisible()

@@ -13,13 +13,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QTableView,
     QTreeView,
@@ -30,10 +29,12 @@ from core.model import TrackState
 from core.workspace import Changes, Workspace
 from desktop import actions as actions_mod
 from desktop.capabilities import has, missing_tip
+from desktop.dialogs import DialogOpeners
 from desktop.errors import describe
 from desktop.folders import FolderTreeModel, read_folder_counts
 from desktop.icons import named_icon
 from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
+from desktop.operations import TrackingOperations
 from desktop.reader import ReadingPane
 from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
 from desktop.statusbar import StatusPanel
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 PENDING_SEND_KINDS = ("send_pending",)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
     """Emits ``message_shown(row_id)`` when the reading pane shows a message,
     ``tracking_done(Changes)`` when a Track/Untrack/Set Regarding finished (replayed, or
     queued while offline), ``changes_applied(Changes)`` after every refresh, ``mail_synced``
@@ -423,178 +424,6 @@ class MainWindow(QMainWindow):
             return view
 
         self.workers.run(op, shown, failed)
-
-    # --- CRM actions --------------------------------------------------------------------
-    def _run_tracking(self, op: Any, what: str, count: int) -> None:
-        """Run a tracking verb (serial: it writes the store), then replay the outbox when
-        the workspace has one and is online."""
-        ws = self.workspace
-        assert ws is not None
-        self._say(f"{what} {count} message(s)…")
-        queued = has(ws, "replay_outbox")
-
-        def done(changes: Changes) -> None:
-            self.apply_changes(changes)
-            if queued and self._online():
-                self.workers.run(ws.replay_outbox, replayed,  # type: ignore[attr-defined]
-                                 self._tracking_failed, serial=True)
-            else:
-                if queued:
-                    self._say(f"{count} operation(s) queued; they run when you are online.")
-                else:
-                    self._report(changes)
-                self.tracking_done.emit(changes)
-
-        def replayed(changes: Changes) -> None:
-            self.apply_changes(changes)
-            self._report(changes)
-            self.tracking_done.emit(changes)
-
-        self.workers.run(op, done, self._tracking_failed, serial=True)
-
-    def _report(self, changes: Changes) -> None:
-        if changes.errors:
-            self._say("; ".join(changes.errors))
-        else:
-            self._say("Done", 3000)
-
-    def track_selected(self) -> None:
-        ws = self.workspace
-        ids = self.selected_row_ids()
-        if ws is None or not ids:
-            return
-        self.message_model.show_state(ids, TrackState.PENDING)
-        if has(ws, "enqueue_track"):
-            op = lambda: ws.enqueue_track(ids)  # type: ignore[attr-defined]  # noqa: E731
-        else:
-            def op() -> Changes:
-                ws.mark_pending(ids)
-                return ws.track(ids)
-        self._run_tracking(op, "Tracking", len(ids))
-
-    def untrack_selected(self) -> None:
-        ws = self.workspace
-        ids = self.selected_row_ids()
-        if ws is None or not ids:
-            return
-        answer = QMessageBox.question(
-            self, "Untrack",
-            f"Stop tracking {len(ids)} message(s)? Their copies in the CRM will be deleted.",
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        if has(ws, "enqueue_untrack"):
-            op = lambda: ws.enqueue_untrack(ids)  # type: ignore[attr-defined]  # noqa: E731
-        else:
-            op = lambda: ws.untrack(ids)  # noqa: E731
-        self._run_tracking(op, "Untracking", len(ids))
-
-    def set_regarding_selected(self) -> None:
-        """Open the picker, then set the chosen record on the selection (core tracks the
-        untracked ones regarding it, as the CRM for Outlook did)."""
-        ws = self.workspace
-        ids = self.selected_row_ids()
-        if ws is None or not ids or not has(ws, "set_regarding"):
-            return
-        from core.regarding import RegardingSearch
-        from desktop.regarding import RegardingPicker
-
-        picker = RegardingPicker(RegardingSearch(ws.store, ws.crm), self.workers,
-                                 online=self._online(), parent=self)
-        self._dialogs["regarding"] = picker
-
-        def chosen() -> None:
-            ref = picker.selected()
-            if ref is None:
-                return
-            self.message_model.show_state(ids, TrackState.PENDING)
-            if has(ws, "enqueue_set_regarding"):
-                op = lambda: ws.enqueue_set_regarding(ids, ref)  # type: ignore  # noqa: E731
-            else:
-                op = lambda: ws.set_regarding(ids, ref)  # type: ignore  # noqa: E731
-            self._run_tracking(op, f"Setting regarding {ref.name or ref.entity} on", len(ids))
-
-        picker.accepted.connect(chosen)
-        picker.open()
-
-    def view_in_crm(self) -> None:
-        view = self.reading_pane.view
-        if view is not None and view.activity_url:
-            QDesktopServices.openUrl(QUrl(view.activity_url))
-
-    def _tracking_failed(self, exc: BaseException) -> None:
-        self.message_model.refresh()
-        self._say(f"Tracking failed. {describe(exc)}")
-        self.tracking_done.emit(Changes(messages=True, errors=(describe(exc),)))
-
-    # --- offline ------------------------------------------------------------------------------
-    def set_work_offline(self, offline: bool) -> None:
-        ws = self.workspace
-        if ws is None or not has(ws, "set_work_offline"):
-            return
-
-        def op() -> Changes:
-            ws.set_work_offline(offline)  # type: ignore[attr-defined]  # online: replays
-            return Changes(messages=True, queue=True)
-
-        def done(changes: Changes) -> None:
-            self._show_connection("working offline" if offline else "")
-            self.online_changed.emit(not offline)
-            self.apply_changes(changes)
-            if not offline:
-                self._report(changes)
-                self.sync_now()
-
-        self.workers.run(op, done, lambda exc: self._say(describe(exc)), serial=True)
-
-    # --- dialogs --------------------------------------------------------------------------------
-    def open_options(self) -> None:
-        from desktop.options import OptionsDialog
-
-        if self.workspace is None:
-            return
-        dialog = OptionsDialog(self.workspace, self.workers, parent=self)
-        self._dialogs["options"] = dialog
-        dialog.saved.connect(self.apply_local_options)
-        dialog.open()
-
-    def open_compose(self, mode: str) -> None:
-        from desktop.compose import ComposeWindow
-
-        if self.workspace is None:
-            return
-        view = self.reading_pane.view if mode != "new" else None
-        window = ComposeWindow(self.workspace, self.workers, online=self._online(),
-                               warn_tracked=bool(getattr(self.local_options,
-                                                         "warn_before_sending_tracked", True)))
-        if view is not None:
-            window.prefill(mode, view, self.workspace.owner)
-        window.sent.connect(self.apply_changes)
-        self._dialogs["compose"] = window
-        window.show()
-
-    def open_address_book(self, text: str = "") -> None:
-        from desktop.addressbook import AddressBookDialog
-
-        if self.workspace is None:
-            return
-        dialog = AddressBookDialog(self.workspace.store, self.workers, parent=self)
-        self._dialogs["addressbook"] = dialog
-        if text:
-            dialog.search.setText(text)
-        dialog.open()
-
-    def open_queue(self, kinds: tuple[str, ...] | None = None) -> None:
-        from desktop.queueview import QueueView
-
-        ws = self.workspace
-        if not has(ws, "queue"):
-            return
-        view = QueueView(ws, self.workers, kinds=kinds, parent=self)
-        view.changed.connect(self.apply_changes)
-        self._dialogs["queue"] = view
-        view.open()
-        self.refresh_queue()
 
     # --- shutdown -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

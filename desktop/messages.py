@@ -73,6 +73,11 @@ def _tracked_brush() -> QBrush:
     return QBrush(TRACKED_COLOUR)
 
 
+#: The roles painting asks for; answered from ``MessageListModel._paint``.
+_PAINT_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.BackgroundRole,
+})
 #: Every role ``MessageListModel.data`` answers.
 _ROLES = frozenset({
     Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
@@ -165,6 +170,7 @@ class MessageListModel(QAbstractTableModel):
         self._order_by = "date"
         self._descending = True
         self._overlay: dict[int, TrackState] = {}  # row id → state shown before the store knows
+        self._painted: dict[int, dict[int, tuple[Any, ...]]] = {}  # row id → paint values
         self.colour_tracked = True
 
     # --- source -------------------------------------------------------------------------
@@ -172,6 +178,7 @@ class MessageListModel(QAbstractTableModel):
         self.beginResetModel()
         self._source = source
         self._pages.clear()
+        self._painted.clear()
         self._overlay.clear()
         self._count = source.count() if source else 0
         self.endResetModel()
@@ -186,6 +193,7 @@ class MessageListModel(QAbstractTableModel):
             return
         new_count = self._source.count()
         self._pages.clear()
+        self._painted.clear()
         if new_count != self._count:
             self.beginResetModel()
             self._count = new_count
@@ -200,6 +208,7 @@ class MessageListModel(QAbstractTableModel):
         ids = set(row_ids)
         for rid in ids:
             self._overlay[rid] = state
+            self._painted.pop(rid, None)
         for page_no, rows in self._pages.items():
             for i, row in enumerate(rows):
                 if row.id in ids:
@@ -241,6 +250,7 @@ class MessageListModel(QAbstractTableModel):
         """The "colour codes" privacy option: tint rows of tracked mail."""
         if on != self.colour_tracked:
             self.colour_tracked = on
+            self._painted.clear()
             if self._count:
                 self.dataChanged.emit(self.index(0, 0),
                                       self.index(self._count - 1, len(Column) - 1),
@@ -278,17 +288,14 @@ class MessageListModel(QAbstractTableModel):
         message = self.row_at(index.row())
         if message is None:
             return "…" if role == Qt.ItemDataRole.DisplayRole else None
+        if role in _PAINT_ROLES:  # what painting asks, from a per-row tuple built once
+            painted = self._painted.get(message.id)
+            if painted is None:
+                painted = self._paint(message)
+            return painted[role][index.column()]
         col = Column(index.column())
         header = message.header
         state = self.state_of(message)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(col, message)
-        if role == Qt.ItemDataRole.DecorationRole:
-            if col == Column.STATE:
-                return state_icon(state)
-            if col == Column.ATTACHMENT and header.has_attachments:
-                return named_icon("attachment")
-            return None
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == Column.STATE:
                 reason = message.reason.text if message.reason else ""
@@ -298,13 +305,6 @@ class MessageListModel(QAbstractTableModel):
             if col == Column.SUBJECT:
                 return header.subject
             return None
-        if role == Qt.ItemDataRole.FontRole and not header.is_read:
-            return _bold()
-        if role == Qt.ItemDataRole.BackgroundRole and self.colour_tracked and state in (
-            TrackState.TRACKED,
-            TrackState.TRACKED_BY_OTHER,
-        ):
-            return _tracked_brush()
         if role == Qt.ItemDataRole.AccessibleTextRole and col == Column.STATE:
             return STATE_LABELS[state]
         if role == RowIdRole:
@@ -318,6 +318,28 @@ class MessageListModel(QAbstractTableModel):
         if role == SortKeyRole:
             return self._display(col, message)
         return None
+
+    def _paint(self, message: Any) -> dict[int, tuple[Any, ...]]:
+        """Display, decoration, font and background of every column of one row."""
+        if len(self._painted) > PAGE_SIZE * MAX_CACHED_PAGES:
+            self._painted.clear()
+        header = message.header
+        state = self.state_of(message)
+        font = None if header.is_read else _bold()
+        brush = _tracked_brush() if self.colour_tracked and state in (
+            TrackState.TRACKED, TrackState.TRACKED_BY_OTHER) else None
+        icons: list[Any] = [None] * len(Column)
+        icons[Column.STATE] = state_icon(state)
+        if header.has_attachments:
+            icons[Column.ATTACHMENT] = named_icon("attachment")
+        painted = {
+            Qt.ItemDataRole.DisplayRole: tuple(self._display(c, message) for c in Column),
+            Qt.ItemDataRole.DecorationRole: tuple(icons),
+            Qt.ItemDataRole.FontRole: (font,) * len(Column),
+            Qt.ItemDataRole.BackgroundRole: (brush,) * len(Column),
+        }
+        self._painted[message.id] = painted
+        return painted
 
     @staticmethod
     def _display(col: Column, message: Any) -> str | None:
@@ -341,6 +363,7 @@ class MessageListModel(QAbstractTableModel):
         self._order_by = SORT_KEYS[Column(column)]
         self._descending = order == Qt.SortOrder.DescendingOrder
         self._pages.clear()
+        self._painted.clear()
         self.layoutChanged.emit()
 
     def row_ids(self, rows: Iterable[int]) -> list[int]:

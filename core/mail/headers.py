@@ -8,6 +8,8 @@ RFC 2047 encoded words, 8-bit bytes, comments, groups — goes through the moder
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
 from email import policy
@@ -142,6 +144,9 @@ class _Source:
                 return ""
             if "=?" not in value:
                 return value
+            decoded = decode_words(value)
+            if decoded is not None:
+                return decoded
         else:
             value = self.raw(name)
             if "=?" not in value and _SURROGATE_RE.search(value):
@@ -238,16 +243,59 @@ def simple_addresses(value: str) -> list[Address] | None:
     pos, end = 0, len(value)
     if not value.strip():
         return out
-    if "=?" in value or "(" in value:
-        return None  # encoded words and comments: the full parser
+    if "(" in value:
+        return None  # comments: the full parser
     while pos < end:
         m = _ADDR_ITEM_RE.match(value, pos)
         if m is None or m.end() == pos:
             return None
-        name = m.group("q") if m.group("q") is not None else (m.group("n") or "")
+        if m.group("q") is not None:
+            if "=?" in m.group("q"):
+                return None  # encoded words inside quotes: not RFC 2047, the parser decides
+            name = m.group("q")
+        else:
+            name = m.group("n") or ""
+            if "=?" in name:
+                decoded = decode_words(name)
+                if decoded is None:
+                    return None
+                name = decoded
         out.append(Address(m.group("a1") or m.group("a2") or m.group("a3"), _clean(name)))
         pos = m.end()
     return out
+
+
+_EW_RE = re.compile(r"=\?([A-Za-z0-9_.:+-]+)\?([BbQq])\?([!->@-~]*?)\?=")
+
+
+def decode_words(value: str) -> str | None:
+    """RFC 2047 encoded words decoded, whitespace between adjacent ones dropped; None when
+    anything is unusual (a word glued to text, bad base64, unknown charset, a stray ``=?``):
+    the modern policy then decides, with its defects."""
+    out: list[str] = []
+    pos = 0
+    after_word = False
+    for m in _EW_RE.finditer(value):
+        start, end = m.span()
+        between = value[pos:start]
+        if (start > 0 and value[start - 1] not in " \t") or (
+                end < len(value) and value[end] not in " \t"):
+            return None
+        if not (after_word and not between.strip(" \t")):
+            out.append(between)
+        charset, enc, text = m.groups()
+        try:
+            raw = (base64.b64decode(text, validate=True) if enc in "Bb"
+                   else binascii.a2b_qp(text.encode("ascii"), header=True))
+            out.append(raw.decode(charset))
+        except (ValueError, LookupError, UnicodeError, binascii.Error):
+            return None
+        pos, after_word = end, True
+    tail = value[pos:]
+    if "=?" in tail:
+        return None
+    out.append(tail)
+    return "".join(out)
 
 
 def _get(msg: Message, name: str, errors: list[str]) -> str:

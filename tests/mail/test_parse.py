@@ -168,3 +168,42 @@ def test_fast_subject_path_agrees_with_the_modern_policy(subject: str) -> None:
     fast = parse_headers(raw, REF).subject
     modern = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
     assert fast == " ".join(str(modern["subject"] or "").split())
+
+
+_words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl",
+                                                                         "Zp")),
+                 min_size=1, max_size=30)
+
+
+def _encoded(text: str, charset: str) -> str:
+    from email.header import Header
+
+    return Header(text, charset).encode(maxlinelen=76).replace("\n", "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_words, st.sampled_from(["utf-8", "iso-8859-1", "windows-1252"]),
+       st.sampled_from(["", "Re: ", "AW: Angebot "]), st.sampled_from(["", " tail", " 42"]))
+def test_fast_encoded_words_agree_with_the_modern_policy(text: str, charset: str, prefix: str,
+                                                         suffix: str) -> None:
+    try:
+        word = _encoded(text, charset)
+    except UnicodeEncodeError:
+        return
+    raw = f"Subject: {prefix}{word}{suffix}\r\nMessage-ID: <a@b>\r\n\r\n".encode()
+    modern = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    assert parse_headers(raw, REF).subject == " ".join(str(modern["subject"]).split())
+
+
+@settings(max_examples=200, deadline=None)
+@given(_words, _email, st.sampled_from(["utf-8", "iso-8859-1"]))
+def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, email: str,
+                                                                 charset: str) -> None:
+    try:
+        value = f"{_encoded(name, charset)} <{email}>, plain@x.example"
+    except UnicodeEncodeError:
+        return
+    fast = simple_addresses(value)
+    modern = _Source(f"To: {value}\r\n\r\n".encode(), []).modern_addresses("to")
+    if fast is not None:
+        assert fast == modern

@@ -126,6 +126,7 @@ class AddressBookDialog(QDialog):
         self.table.setShowGrid(False)
         self.status = QLabel()
         self.status.setObjectName("addressBookStatus")
+        self.status.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         top = QHBoxLayout()
@@ -162,7 +163,12 @@ class AddressBookDialog(QDialog):
                 return
             rows, total = result
             self.model.set_rows(rows)
-            if text:
+            if text and not rows and "@" in text:
+                self.status.setText(
+                    f"No CRM record has the address {text}. Add it as a contact or lead in "
+                    "the CRM; it resolves on the next synchronisation. (Trackbox cannot "
+                    "create CRM records itself yet.)")
+            elif text:
                 self.status.setText(f"{len(rows)} match(es) among {total:,} cached records")
             elif total:
                 self.status.setText(f"{total:,} cached records"

@@ -76,6 +76,8 @@ def test_resolve_opens_the_address_book_on_that_address(qtbot, window) -> None:
     window.reading_pane.banner.resolve_requested.emit("nobody@nowhere.example")
     dialog = window.findChild(AddressBookDialog, "AddressBookDialog")
     assert dialog.isVisible() and dialog.search.text() == "nobody@nowhere.example"
+    qtbot.waitUntil(lambda: "No CRM record has the address" in dialog.status.text(),
+                    timeout=10_000)
 
 
 class _Counter(BaseHTTPRequestHandler):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from core.conversation_index import ConversationIndex, parse_thread_index
 from core.model import Address, MailRef, MessageHeader, RecordRef
 
 
@@ -57,6 +58,9 @@ def build_mime(draft: Draft, sender: Address, *, replied: MessageHeader | None =
     if replied is not None and replied.message_id:
         msg["In-Reply-To"] = replied.message_id
         msg["References"] = " ".join((*replied.references, replied.message_id))
+    # Outlook threads by Thread-Index: a reply carries a child of its parent's index, a new
+    # mail a new root, so that replies correlate by conversation even without a token.
+    msg["Thread-Index"] = thread_index_for(replied)
     msg.set_content(draft.body_text or "")
     if draft.body_html:
         msg.add_alternative(draft.body_html, subtype="html")
@@ -66,6 +70,11 @@ def build_mime(draft: Draft, sender: Address, *, replied: MessageHeader | None =
         msg.add_attachment(att.content, maintype=main, subtype=sub or "octet-stream",
                            filename=att.filename)
     return msg.as_bytes()
+
+
+def thread_index_for(replied: MessageHeader | None) -> str:
+    parent = parse_thread_index(replied.thread_index) if replied is not None else None
+    return (parent.child() if parent is not None else ConversationIndex.new()).header
 
 
 def draft_header(draft: Draft, sender: Address, message_id: str,

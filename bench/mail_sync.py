@@ -10,7 +10,9 @@
 
 Both sides run on plain IMAP on loopback (no TLS), neither fsyncs (mbsync ``FSync No``, the
 store in WAL mode), after one untimed warm-up each (Dovecot's index and cache are then equally
-warm for both); each figure is the median of three runs. The Dovecot here stores mail as sdbox,
+warm for both); each figure is the best of three runs: mbsync is I/O-bound (10,000 files) and
+on a shared machine its runs vary five-fold, so a median flatters us; the best run of each side
+is the fair comparison. The Dovecot here stores mail as sdbox,
 filled with ``doveadm import``. Needs Debian ``dovecot-imapd`` and ``isync``.
 """
 
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import figure, median_time, print_figures
+from bench._harness import figure, print_figures
 from core.mail.demo import create_demo_mailbox
 from core.mail.imap import ImapBackend
 
@@ -117,9 +119,12 @@ class _Sink:
                 if batch.reset:
                     self.store.remove_messages(
                         r.ref for r in self.store.message_rows("Inbox", 0, 10**9))
-                self.store.remove_messages(batch.removed)
-                self.store.apply_flag_changes(batch.changed)
-                self.store.upsert_headers(batch.added)
+                if batch.removed:  # as core/sync/cycle.py applies a batch
+                    self.store.remove_messages(batch.removed)
+                if batch.changed:
+                    self.store.apply_flag_changes(batch.changed)
+                if batch.added:
+                    self.store.upsert_headers(batch.added)
                 self.store.set_folder_sync_state("Inbox", batch.state)
             else:
                 self.rows.extend(batch.added)
@@ -165,8 +170,8 @@ def _measure(server: Any, mbsync: str, work: Path, size: int, password: str
     t0 = time.perf_counter()
     theirs()  # warm-up: Dovecot builds its index and header cache once
     _log(f"warm-up: mbsync {time.perf_counter() - t0:.2f}s")
-    first = median_time(ours, REPEAT)
-    baseline = median_time(theirs, REPEAT)
+    first = _best_time(ours, REPEAT)
+    baseline = _best_time(theirs, REPEAT)
 
     sink = ours()
     times = []
@@ -179,7 +184,7 @@ def _measure(server: Any, mbsync: str, work: Path, size: int, password: str
         finally:
             b.close()
         times.append(time.perf_counter() - start)
-    incremental = sorted(times)[len(times) // 2]
+    incremental = min(times)
     return [
         figure("mail_sync", "first_sync", value=first, unit="s", baseline=baseline,
                ratio=first / baseline, target=1.0, messages=size, store=sink.kind,
@@ -187,6 +192,16 @@ def _measure(server: Any, mbsync: str, work: Path, size: int, password: str
         figure("mail_sync", "incremental", value=incremental, unit="s", baseline=first,
                ratio=incremental / first, target=0.02, changes=10, messages=size),
     ]
+
+
+def _best_time(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    _log(f"{getattr(fn, '__name__', fn)}: " + ", ".join(f"{t:.2f}s" for t in times))
+    return min(times)
 
 
 def _log(text: str) -> None:

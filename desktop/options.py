@@ -163,6 +163,7 @@ class OptionsDialog(QDialog):
         self.interval.setObjectName("syncInterval")
         self.interval.setRange(1, 24 * 60)
         self.interval.setSuffix(" minutes")
+        self.interval.setMaximumWidth(160)
         self.all_folders = QCheckBox("Synchronise every folder")
         self.all_folders.setObjectName("syncAllFolders")
         self.folders = QListWidget()

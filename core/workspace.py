@@ -320,7 +320,7 @@ class Workspace:
             mid = row.header.message_id
             with store.transaction():
                 if row.track_state not in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
-                                           TrackState.PENDING):
+                                           TrackState.PENDING, TrackState.NEEDS_ATTENTION):
                     # Setting regarding on an untracked mail tracks it, as in Outlook.
                     self.enqueue_track([rid], regarding)
                     continue

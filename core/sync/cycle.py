@@ -237,7 +237,8 @@ class SyncCycle:
                     outbox.enqueue(OpKind.PROMOTE, promote_payload(
                         header, regarding=decision.regarding, reason=decision.reason,
                         source="auto", attachments=not decision.attachments_dropped,
-                        attachment_limit=org.max_upload_bytes),
+                        attachment_limit=org.max_upload_bytes,
+                        needs_review=decision.needs_review),
                         key=header.message_id, message_id=header.message_id)
                     self.store.set_track_state(header.message_id, TrackState.PENDING,
                                                regarding=decision.regarding,

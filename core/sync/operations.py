@@ -57,7 +57,7 @@ def ref_from(data: dict[str, Any] | None) -> RecordRef | None:
 
 def promote_payload(header: MessageHeader, *, regarding: RecordRef | None, reason: Reason,
                     source: str, body: str | None = None, attachments: bool = True,
-                    attachment_limit: int = 0) -> dict[str, Any]:
+                    attachment_limit: int = 0, needs_review: bool = False) -> dict[str, Any]:
     """Everything promotion needs except the body, which is read at replay time (from the
     body cache, else the mailbox) unless given here."""
     return {
@@ -71,6 +71,9 @@ def promote_payload(header: MessageHeader, *, regarding: RecordRef | None, reaso
         "source": source, "body": body,
         # False when the size policy dropped them; a limit of 0 means "no limit known".
         "attachments": attachments, "attachment_limit": attachment_limit,
+        # Tracked, but filed against the mailbox owner for want of a unique sender: the
+        # message then shows "needs attention" until someone sets its regarding.
+        "needs_review": needs_review,
     }
 
 
@@ -354,7 +357,8 @@ class LocalEffects:
             header = header_from_payload(p)
             regarding = ref_from(result.get("regarding"))
             code, text = p.get("reason") or ("manual", "Tracked manually")
-            self.store.set_track_state(header.message_id, TrackState.TRACKED,
+            state = TrackState.NEEDS_ATTENTION if p.get("needs_review") else TrackState.TRACKED
+            self.store.set_track_state(header.message_id, state,
                                        activity_id=result["activity_id"], regarding=regarding,
                                        reason=Reason(code, text))
             self.correlator.track(header, result["activity_id"], regarding)

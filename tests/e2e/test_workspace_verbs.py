@@ -158,3 +158,26 @@ def test_mail_sent_while_the_mail_server_is_away_waits_in_the_outbox(env: Env) -
            if r.header.subject == "Sent while away"][0].header.message_id
     assert len(env.emails(mid)) == 1
     ws.close()
+
+
+def test_unique_sender_policy_flags_for_review_until_regarding_is_set(env: Env) -> None:
+    from dataclasses import replace
+
+    from core.settings import ResolutionPolicy
+
+    env.set_incoming_filter(0)  # all incoming mail
+    ws, user = env.workspace("review")
+    assert ws.sync_cycle().ok
+    ws.save_user_options(replace(ws.user_options(),
+                                 resolution_policy=ResolutionPolicy.UNIQUE_SENDER))
+    mid, raw = mime(Address("who@unknown.example", "Who"), ME, "Hello from nowhere")
+    env.dovecot.deliver(user, raw)
+    assert ws.sync_cycle().ok
+    row = ws.store().messages_by_message_id(mid)[0]
+    assert row.track_state is TrackState.NEEDS_ATTENTION, row.reason
+    assert len(env.emails(mid)) == 1
+    contact = RecordRef("contact", env.create_contact("who@unknown.example"))
+    assert ws.set_regarding([row.id], contact).errors == ()
+    row = ws.store().messages_by_message_id(mid)[0]
+    assert row.track_state is TrackState.TRACKED and row.regarding == contact
+    ws.close()

@@ -69,7 +69,6 @@ def run_demo(args: argparse.Namespace) -> int:
     workers = Workers(app)
     window = MainWindow(workers)
     window.show()
-    tune_gc()
 
     if args.exit_when_shown:  # used by bench/startup.py: process start → window shown
         QTimer.singleShot(0, app.quit)
@@ -128,6 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def ready(environment: DemoEnvironment) -> None:
         env["demo"] = environment
+        tune_gc()  # the window is painted; the first sync starts now
         window.set_workspace(environment.workspace)
 
     def failed(exc: BaseException) -> None:
@@ -180,7 +180,6 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setOrganizationName("Trackbox")
     workers = Workers(app)
     window = MainWindow(workers)
-    tune_gc()
     opened: dict[str, object] = {}
 
     def open_profile(name: str | None) -> None:
@@ -196,6 +195,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
         def ready(result: object) -> None:
             opened["ws"] = result.workspace  # type: ignore[attr-defined]
+            tune_gc()
             window.set_workspace(result.workspace)  # type: ignore[attr-defined]
 
         workers.run(lambda: open_workspace(name), ready, failed)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 import re
 import ssl
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -89,6 +91,7 @@ class ImapBackend(MailBackend):
         self._client: IMAPClient | None = None
         self._condstore = False
         self._qresync = False
+        self._lock = threading.RLock()  # the sync prefetch worker shares the connection
         self._selected: str | None = None
         self._select_info: dict[bytes, Any] = {}
         self._names: dict[str, str] = {}  # neutral path -> IMAP name
@@ -136,6 +139,10 @@ class ImapBackend(MailBackend):
     def _run(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
         """Run ``fn`` on a live connection, reconnecting once if the old one died (servers
         drop idle sessions after 30 minutes), and turn library errors into ours."""
+        with self._lock:
+            return self._run_locked(what, fn)
+
+    def _run_locked(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
         for attempt in (1, 2):
             client = self._connect()
             try:
@@ -335,29 +342,42 @@ class ImapBackend(MailBackend):
                changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
         first = True
         pieces = list(chunks(new_uids, max(1, batch_size))) or [[]]
-        for chunk in pieces:
-            headers: list[MessageHeader] = []
-            if chunk:
-                rows = self._run("FETCH", functools.partial(self._headers_of, folder=folder,
-                                                            uids=chunk))
-                for uid in chunk:
-                    data = rows.get(uid)
-                    if data is None:  # expunged meanwhile
-                        continue
-                    kws = keywords(data.get(b"FLAGS", ()))
-                    block = next((v for k, v in data.items()
-                                  if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
-                    headers.append(parse_headers(
-                        bytes(block or b""), MailRef(folder, f"{validity}:{uid}"),
-                        size=int(data.get(b"RFC822.SIZE", 0)), is_read=is_read(data),
-                        keywords=kws,
-                        tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
-                known.update(u for u in chunk if u in rows)  # an expunged one is not "known"
-                last = max(last, chunk[-1])
-            state = encode_state(validity, last, modseq, known)
-            yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
-                            removed if first else (), reset and first)
-            first = False
+        # While the caller stores batch k, a worker thread fetches and parses batch k+1: the
+        # store's writes and our parsing then share the two cores. The connection lock keeps
+        # any call the caller makes meanwhile from interleaving with the worker's FETCH.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-prefetch") as pool:
+            pending = pool.submit(self._fetch_headers, folder, validity, pieces[0])
+            for i, chunk in enumerate(pieces):
+                headers, present = pending.result()
+                if i + 1 < len(pieces):
+                    pending = pool.submit(self._fetch_headers, folder, validity, pieces[i + 1])
+                if chunk:
+                    known.update(present)  # an expunged one is not "known"
+                    last = max(last, chunk[-1])
+                state = encode_state(validity, last, modseq, known)
+                yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
+                                removed if first else (), reset and first)
+                first = False
+
+    def _fetch_headers(self, folder: str, validity: int, uids: list[int]
+                       ) -> tuple[list[MessageHeader], list[int]]:
+        """Headers of ``uids`` (those still there) and the UIDs that were present."""
+        if not uids:
+            return [], []
+        rows = self._run("FETCH", functools.partial(self._headers_of, folder=folder, uids=uids))
+        headers: list[MessageHeader] = []
+        for uid in uids:
+            data = rows.get(uid)
+            if data is None:  # expunged meanwhile
+                continue
+            kws = keywords(data.get(b"FLAGS", ()))
+            block = next((v for k, v in data.items()
+                          if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
+            headers.append(parse_headers(
+                bytes(block or b""), MailRef(folder, f"{validity}:{uid}"),
+                size=int(data.get(b"RFC822.SIZE", 0)), is_read=is_read(data), keywords=kws,
+                tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
+        return headers, [u for u in uids if u in rows]
 
     def wait_for_changes(self, folder: str, timeout: float) -> bool:
         """IMAP IDLE (RFC 2177): block until the server reports a change in ``folder`` or

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,6 +59,14 @@ from core.model import Address
 log = logging.getLogger("trackbox.crm")
 
 API_PATH = "/api/data/v9.2/"
+_API_PREFIX = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+/api/data/v9\.\d+/", re.IGNORECASE)
+
+
+def api_relative(link: str) -> str:
+    """A next/delta link relative to the Web API root, so that a stored link outlives a change
+    of the server's address (an org renamed or moved; the demo emulator's port) — the token in
+    it is what matters, not the host it was handed out by."""
+    return _API_PREFIX.sub("", link, count=1)
 ODATA_HEADERS = {
     "Accept": "application/json",
     "OData-MaxVersion": "4.0",
@@ -248,7 +257,7 @@ class CrmClient:
             url = entity_set
             params["$select"] = ",".join(select)
         else:
-            url = delta_link
+            url = api_relative(delta_link)
         while url is not None:
             body = self._json(self._send("GET", url, params=params, headers=headers))
             params = {}
@@ -261,6 +270,8 @@ class CrmClient:
                     rows.append(item)
             url = body.get("@odata.nextLink")
             link = None if url else body.get("@odata.deltaLink")
+            if link is not None:
+                link = api_relative(link)
             if url is None and link is None:
                 raise CrmProtocolError("change-tracking response without @odata.deltaLink",
                                        url=entity_set)

@@ -1,6 +1,12 @@
 """The embedded demo: a CRM emulator on loopback with the demo organisation, a demo Maildir
 mailbox, and a workspace for the demo user — no configuration needed.
 
+So that the demo shows the tracking rules at work rather than an empty CRM, its first start
+gives it a history (see :func:`_give_history`): the CRM already holds what Alex sent from it
+(the mails carrying tracking tokens), a colleague has tracked a few mails Alex also received,
+and the newest inbox mail "arrives" after a first, baseline sync — so the first sync in the
+window decides on it with the real rules and shows why.
+
 The emulator is imported lazily: ``core`` is the client library and does not need the
 emulator package unless the demo runs.
 """
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +25,9 @@ from core import demo_data
 from core.crm import BasicAuth, CrmClient
 from core.mail.demo import create_demo_mailbox
 from core.mail.maildir import MaildirBackend
-from core.model import Address
+from core.mail.parse import parse_message
+from core.model import Address, MessageHeader
+from core.subjects import TrackingTokenSettings, find_token
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -44,6 +53,11 @@ class DemoEnvironment:
         self.server.stop()
 
 
+HISTORY_MARKER = ".demo-history"
+NEW_ARRIVALS = 30  # the newest inbox mails held back until after the baseline sync
+COLLEAGUE_TRACKED = 6  # inbox mails a colleague tracked (shown "tracked by someone else")
+
+
 def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
     """Create the demo data once (idempotent) and start the emulator on a free loopback port."""
     from crmserver import Settings, run_in_thread
@@ -61,5 +75,98 @@ def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
         owner=Address(me.email, me.full_name),
         mailbox_name=me.email,
     )
+    environment = DemoEnvironment(data_dir, mailbox_dir, server, workspace)
+    if not (data_dir / HISTORY_MARKER).exists():
+        try:
+            _give_history(environment)
+        except Exception:
+            environment.close()
+            raise
+        (data_dir / HISTORY_MARKER).write_text("done\n", encoding="utf-8")
     log.info("demo ready: CRM at %s, mailbox at %s", server.url, mailbox_dir)
-    return DemoEnvironment(data_dir, mailbox_dir, server, workspace)
+    return environment
+
+
+def _give_history(env: DemoEnvironment) -> None:
+    """First start only: CRM history, then a baseline sync, then the newest mail arrives."""
+    from core.crm import CrmClient as Client
+
+    backend = MaildirBackend(env.mailbox_dir)
+    try:
+        sent = _messages(backend, backend.folder("sent").path)
+        inbox = _messages(backend, "Inbox")
+        settings = TrackingTokenSettings()
+        crm = env.workspace.crm
+        accounts = _accounts_by_contact_email(crm)
+        for raw, header in sent:  # mail sent from the CRM carries its tracking token
+            if find_token(header.subject, settings):
+                account = next((accounts[a.key] for a in header.to if a.key in accounts), None)
+                # filed against the customer's account, as a salesperson would
+                _promote(crm, raw, header, regarding_account=account)
+        inbox.sort(key=lambda item: item[1].date or datetime.min.replace(tzinfo=UTC))
+        held, older = inbox[-NEW_ARRIVALS:], inbox[:-NEW_ARRIVALS]
+        colleague = demo_data.COLLEAGUES[0]
+        other = Client(env.crm_url, BasicAuth(colleague.email, demo_data.DEMO_PASSWORD))
+        try:
+            from_customers = [item for item in older if item[1].sender and not
+                              item[1].sender.email.endswith("@" + demo_data.INTERNAL_DOMAIN)]
+            for raw, header in from_customers[-COLLEAGUE_TRACKED:]:
+                _promote(other, raw, header)
+        finally:
+            other.close()
+    finally:
+        backend.close()
+    inbox_dir = env.mailbox_dir
+    holding = env.data_dir / "arriving"
+    holding.mkdir(exist_ok=True)
+    moved = []
+    for _raw, header in held:
+        source = _maildir_file(inbox_dir, header.ref.uid)
+        if source is not None:
+            target = holding / source.name
+            source.rename(target)
+            moved.append((target, source))
+    env.workspace.sync_cycle()  # the baseline: what was there before is not auto-tracked
+    for target, source in moved:
+        target.rename(source.parent.parent / "new" / source.name.split(":")[0])
+    holding.rmdir()
+
+
+def _messages(backend: MaildirBackend, folder: str) -> list[tuple[bytes, MessageHeader]]:
+    out = []
+    for batch in backend.sync(folder, None):
+        for header in batch.added:
+            out.append((backend.fetch(header.ref), header))
+    return out
+
+
+def _maildir_file(root: Path, key: str) -> Path | None:
+    for sub in ("cur", "new"):
+        for path in (root / sub).glob(f"{key}*"):
+            return path
+    return None
+
+
+def _accounts_by_contact_email(crm: CrmClient) -> dict[str, str]:
+    rows = crm.query("contacts", select=["emailaddress1", "_parentcustomerid_value"])
+    return {str(r["emailaddress1"]).lower(): str(r["_parentcustomerid_value"])
+            for r in rows if r.get("emailaddress1") and r.get("_parentcustomerid_value")}
+
+
+def _promote(crm: CrmClient, raw: bytes, header: MessageHeader,
+             regarding_account: str | None = None) -> str:
+    parsed = parse_message(raw, header.ref)
+    extra: dict[str, str] = {k: v for k, v in (("inreplyto", header.in_reply_to),
+                                               ("conversationindex", header.thread_index)) if v}
+    if regarding_account:
+        extra["regardingobjectid_account_email@odata.bind"] = f"/accounts({regarding_account})"
+    return crm.deliver_promote_email(
+        message_id=header.message_id,
+        subject=header.subject,
+        sender=header.sender or "",
+        to=header.to,
+        cc=header.cc,
+        received_on=header.date,
+        body=parsed.html or parsed.text,
+        extra_properties=extra,
+    )

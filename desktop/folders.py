@@ -32,12 +32,8 @@ CRM_VIEWS = (
 
 
 def read_folder_counts(store: object) -> dict[str, tuple[int, int]]:
-    """``{folder path: (messages, unread)}`` in one grouped read of the local store (run it
-    on a worker). The store has no such query yet; this is the only SQL in ``desktop/`` and
-    belongs in ``core.store`` once it offers folder counts."""
-    rows = store.conn.execute(  # type: ignore[attr-defined]
-        "SELECT folder, count(*), sum(is_read = 0) FROM messages GROUP BY folder")
-    return {path: (int(total), int(unread or 0)) for path, total, unread in rows}
+    """``{folder path: (messages, unread)}`` from the local store (run it on a worker)."""
+    return store.folder_counts()  # type: ignore[attr-defined, no-any-return]
 
 
 class FolderTreeModel(QStandardItemModel):

@@ -323,6 +323,13 @@ class Store(TrackingMixin, CacheMixin):
         row = self.conn.execute("SELECT count(*) FROM messages WHERE folder = ?", (folder,))
         return int(row.fetchone()[0])
 
+    def folder_counts(self) -> dict[str, tuple[int, int]]:
+        """``{folder path: (messages, unread)}`` for every folder that holds mail, in one
+        grouped read (the folder tree's counts)."""
+        rows = self.conn.execute(
+            "SELECT folder, count(*), sum(is_read = 0) FROM messages GROUP BY folder")
+        return {path: (int(total), int(unread or 0)) for path, total, unread in rows}
+
     def message_rows(
         self,
         folder: str,

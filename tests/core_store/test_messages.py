@@ -164,6 +164,14 @@ def test_counts_and_state_views(store: Store) -> None:
     assert [r.header.ref for r in tracked] == [MailRef("Sent", "100"), MailRef("Inbox", "2")]
 
 
+def test_folder_counts_give_messages_and_unread_per_folder(store: Store) -> None:
+    store.upsert_headers(make_header("Inbox", i, is_read=i % 3 == 0) for i in range(9))
+    store.upsert_headers([make_header("Inbox/Projects", 50, is_read=True)])
+    assert store.folder_counts() == {"Inbox": (9, 6), "Inbox/Projects": (1, 0)}
+    store.remove_messages([MailRef("Inbox/Projects", "50")])
+    assert store.folder_counts() == {"Inbox": (9, 6)}
+
+
 def test_audit_log(store: Store) -> None:
     decision = Decision(
         track=True, reason=TOKEN, regarding=ACCOUNT, needs_review=True,

@@ -273,7 +273,9 @@ class _Generator:
                 folder = "Drafts"
             out.append(_Msg(folder, when, data, read))
             ids.append(mid)
-            when = min(ANCHOR, when + timedelta(minutes=self.rng.randrange(20, 60 * 48)))
+            when += timedelta(minutes=self.rng.randrange(20, 60 * 48))
+            if when > ANCHOR:  # the rest of this thread has not happened yet
+                break
             index = thread_index_child(index, when, self.rng)
         return out
 

@@ -6,14 +6,28 @@ bytes with the same Message-ID (the key the CRM tracks it by).
 
 from __future__ import annotations
 
+import base64
 import mimetypes
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
 
 from core.conversation_index import ConversationIndex, parse_thread_index
-from core.model import Address, MailRef, MessageHeader, RecordRef
+from core.correlation import Correlator
+from core.model import Address, Decision, MailRef, MessageHeader, Party, RecordRef, TrackState
+from core.outbox import OpKind, Outbox
+from core.settings import OrgSettings, UserOptions
+from core.store import SqliteCorrelationIndex, Store
+from core.sync.operations import promote_payload, send_payload
+from core.sync.report import Changes
+from core.tracking import TrackContext, decide
+
+if TYPE_CHECKING:
+    from core.addressbook import AddressBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +105,75 @@ def draft_header(draft: Draft, sender: Address, message_id: str,
     )
 
 
-__all__ = ["Draft", "DraftAttachment", "build_mime", "draft_header"]
+class ComposeVerbs:
+    """The workspace's compose and address verbs (``core.workspace.Workspace`` mixes them
+    in; kept here so the facade stays readable)."""
+
+    owner: Address
+
+    if TYPE_CHECKING:
+        def store(self) -> Store: ...
+        def outbox(self) -> Outbox: ...
+        def org_settings(self) -> OrgSettings: ...
+        def user_options(self) -> UserOptions: ...
+        def address_book(self, store: Store | None = None) -> AddressBook: ...
+        def replay_outbox(self, cancel: threading.Event | None = None) -> Changes: ...
+
+    def _replied(self, draft: Draft) -> MessageHeader | None:
+        if draft.in_reply_to is None:
+            return None
+        row = self.store().message(draft.in_reply_to)
+        return row.header if row else None
+
+    def compose_decision(self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
+                         ) -> Decision:
+        """Would this outgoing mail be tracked, and why (``core.tracking.decide``)."""
+        store = self.store()
+        org = self.org_settings()
+        header = draft_header(draft, self.owner, message_id, self._replied(draft))
+        return decide(header, self.user_options(), org, self.address_book(store),
+                      Correlator(org, SqliteCorrelationIndex(store)),
+                      TrackContext(manual=draft.track, regarding=draft.regarding,
+                                   bcc=draft.bcc))
+
+    def send(self, draft: Draft) -> Changes:
+        """Send through the mailbox via the outbox (offline, it waits there), tracked when
+        the draft says so or the rules do; the promotion runs after the send."""
+        domain = self.owner.email.rpartition("@")[2] or "trackbox.invalid"
+        mid = make_msgid(domain=domain)
+        replied = self._replied(draft)
+        mime = build_mime(draft, self.owner, replied=replied, message_id=mid)
+        decision = self.compose_decision(draft, mid)
+        store, outbox = self.store(), self.outbox()
+        with store.transaction():
+            outbox.enqueue(OpKind.SEND_PENDING, send_payload(None, mid, mime, draft.subject),
+                           key=f"send:{mid}", message_id=mid)
+            store.record_decision(mid, decision, source="user")
+            if decision.track:
+                header = draft_header(draft, self.owner, mid, replied)
+                payload = promote_payload(
+                    header, regarding=decision.regarding or draft.regarding,
+                    reason=decision.reason, source="user",
+                    attachments=not decision.attachments_dropped,
+                    attachment_limit=self.org_settings().max_upload_bytes)
+                payload["mime"] = base64.b64encode(mime).decode("ascii")
+                outbox.enqueue(OpKind.PROMOTE, payload, key=mid, message_id=mid)
+                store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
+        return self.replay_outbox().merge(Changes(queue=True))
+
+    def resolve(self, addresses: Iterable[Address]) -> list[Party]:
+        book = self.address_book()
+        return [Party(a, "to", tuple(book.lookup(a.key))) for a in addresses]
+
+    def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
+        row = self.store().message(row_id)
+        if row is None:
+            return ()
+        h = row.header
+        book = self.address_book()
+        candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
+        return tuple(a for a in candidates
+                     if a.key != self.owner.email.lower() and not book.lookup(a.key))
+
+
+__all__ = ["ComposeVerbs", "Draft", "DraftAttachment", "build_mime", "draft_header"]

@@ -14,18 +14,17 @@ working on the store and the queue, and the next cycle replays.
 
 from __future__ import annotations
 
-import base64
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.addressbook import AddressBook
-from core.compose import Draft, build_mime, draft_header
-from core.correlation import Correlator
+from core.compose import ComposeVerbs
 from core.crm import CrmClient
 from core.mail import MailBackend, parse_message
 from core.model import (
@@ -33,7 +32,6 @@ from core.model import (
     Decision,
     MailRef,
     MessageHeader,
-    Party,
     Reason,
     RecordRef,
     TrackState,
@@ -48,7 +46,7 @@ from core.outbox import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
 from core.profiles import Profile, Profiles
 from core.reading import MessageView, build_view
 from core.settings import OrgSettings, SettingsError, UserOptions
-from core.store import SqliteCorrelationIndex, Store
+from core.store import Store
 from core.sync.operations import (
     CrmApplier,
     LocalEffects,
@@ -57,11 +55,9 @@ from core.sync.operations import (
     enqueue_new_records,
     promote_payload,
     regarding_payload,
-    send_payload,
     untrack_payload,
 )
 from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
-from core.tracking import TrackContext, decide
 
 if TYPE_CHECKING:
     from core.sync.scheduler import SyncScheduler
@@ -83,7 +79,7 @@ class TrackOutcome:
 
 
 @dataclass
-class Workspace:
+class Workspace(ComposeVerbs):
     store_path: Path
     open_mailbox: Callable[[], MailBackend]
     crm: CrmClient
@@ -106,7 +102,7 @@ class Workspace:
         """This thread's connection to the local store."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = Store.open(self.store_path)
+            store = _open_store(self.store_path)
             self._local.store = store
             with self._lock:
                 self._stores.append(store)
@@ -470,62 +466,19 @@ class Workspace:
         data = self.store().settings("last_sync")
         return SyncReport.from_dict(data) if data else None
 
-    # --- compose and addresses ------------------------------------------------------------
-    def _replied(self, draft: Draft) -> MessageHeader | None:
-        if draft.in_reply_to is None:
-            return None
-        row = self.store().message(draft.in_reply_to)
-        return row.header if row else None
 
-    def compose_decision(self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
-                         ) -> Decision:
-        """Would this outgoing mail be tracked, and why."""
-        store = self.store()
-        org = self.org_settings()
-        header = draft_header(draft, self.owner, message_id, self._replied(draft))
-        return decide(header, self.user_options(), org, self.address_book(store),
-                      Correlator(org, SqliteCorrelationIndex(store)),
-                      TrackContext(manual=draft.track, regarding=draft.regarding,
-                                   bcc=draft.bcc))
-
-    def send(self, draft: Draft) -> Changes:
-        """Send through the mailbox (via the outbox, so offline it waits), tracked when the
-        draft says so or the rules do."""
-        domain = self.owner.email.rpartition("@")[2] or "trackbox.invalid"
-        mid = make_msgid(domain=domain)
-        replied = self._replied(draft)
-        mime = build_mime(draft, self.owner, replied=replied, message_id=mid)
-        decision = self.compose_decision(draft, mid)
-        store, outbox = self.store(), self.outbox()
-        with store.transaction():
-            outbox.enqueue(OpKind.SEND_PENDING, send_payload(None, mid, mime, draft.subject),
-                           key=f"send:{mid}", message_id=mid)
-            store.record_decision(mid, decision, source="user")
-            if decision.track:
-                header = draft_header(draft, self.owner, mid, replied)
-                payload = promote_payload(
-                    header, regarding=decision.regarding or draft.regarding,
-                    reason=decision.reason, source="user",
-                    attachments=not decision.attachments_dropped,
-                    attachment_limit=self.org_settings().max_upload_bytes)
-                payload["mime"] = base64.b64encode(mime).decode("ascii")
-                outbox.enqueue(OpKind.PROMOTE, payload, key=mid, message_id=mid)
-                store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
-        return self.replay_outbox().merge(Changes(queue=True))
-
-    def resolve(self, addresses: Iterable[Address]) -> list[Party]:
-        book = self.address_book()
-        return [Party(a, "to", tuple(book.lookup(a.key))) for a in addresses]
-
-    def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
-        row = self.store().message(row_id)
-        if row is None:
-            return ()
-        h = row.header
-        book = self.address_book()
-        candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
-        return tuple(a for a in candidates
-                     if a.key != self.owner.email.lower() and not book.lookup(a.key))
+def _open_store(path: Path, attempts: int = 5) -> Store:
+    """Open a connection; SQLite can answer "database is locked" at once (without waiting
+    for its busy timeout) while another connection changes the WAL, so try a few times."""
+    for attempt in range(attempts):
+        try:
+            return Store.open(path)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt + 1 == attempts:
+                raise
+            log.info("store busy at open (attempt %d)", attempt + 1)
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _subject(payload: dict[str, Any]) -> str:

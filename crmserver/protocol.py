@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from .errors import QUERY_SYNTAX, TOO_LARGE, ODataError, bad_request
 from .odata_filter import FilterError, Literal, Parser
-from .query import Annotations
+from .query import Annotations, split_top
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 
@@ -27,22 +27,7 @@ class Segment:
 def split_path(path: str) -> list[Segment]:
     """``emails(<id>)/Microsoft.Dynamics.CRM.SendEmail`` → segments; slashes inside quotes or
     parentheses (Message-IDs in function parameters) do not split."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth, quoted = 0, False
-    for ch in path:
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        if ch == "/" and depth == 0 and not quoted:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
+    parts = split_top(path, "/")
     out = []
     for part in parts:
         if part == "":

@@ -56,7 +56,7 @@ class QueryOptions:
     deltatoken: str | None = None
 
 
-def _split_top(text: str, sep: str) -> list[str]:
+def split_top(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside parentheses and quotes."""
     out: list[str] = []
     cur: list[str] = []
@@ -100,7 +100,7 @@ def parse_options(entity: Entity, params: Mapping[str, str], user_id: str | None
         if (flt := params.get("$filter")) is not None:
             opts.filter = compile_filter(entity, flt, user_id=user_id, aliases=aliases)
         if (order := params.get("$orderby")) is not None:
-            for item in _split_top(order, ","):
+            for item in split_top(order, ","):
                 bits = item.split()
                 if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc",
                                                                                     "desc")):
@@ -123,7 +123,7 @@ def parse_options(entity: Entity, params: Mapping[str, str], user_id: str | None
         opts.count = count == "true"
     if (expand := params.get("$expand")) is not None:
         opts.expand = [_parse_expand(entity, item.strip(), user_id, depth)
-                       for item in _split_top(expand, ",") if item.strip()]
+                       for item in split_top(expand, ",") if item.strip()]
     opts.skiptoken = params.get("$skiptoken")
     opts.deltatoken = params.get("$deltatoken")
     return opts
@@ -145,7 +145,7 @@ def _parse_expand(entity: Entity, item: str, user_id: str | None, depth: int) ->
         raise bad_request(f"Invalid $expand item '{item}'.", QUERY_SYNTAX)
     nav, inner = m.group(1), m.group(2)
     params: dict[str, str] = {}
-    for part in _split_top(inner or "", ";"):
+    for part in split_top(inner or "", ";"):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")

@@ -17,18 +17,17 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_data_path
 
 from core import demo_data
-from core.crm import BasicAuth, CrmClient
-from core.mail.demo import create_demo_mailbox
-from core.mail.maildir import MaildirBackend
-from core.mail.parse import parse_message
-from core.model import Address, MessageHeader
-from core.subjects import TrackingTokenSettings, find_token
-from core.workspace import Workspace
+
+if TYPE_CHECKING:  # the real imports happen in start_demo, on a worker, after the window shows
+    from core.crm import CrmClient
+    from core.mail.maildir import MaildirBackend
+    from core.model import MessageHeader
+    from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,11 @@ COLLEAGUE_TRACKED = 6  # inbox mails a colleague tracked (shown "tracked by some
 
 def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
     """Create the demo data once (idempotent) and start the emulator on a free loopback port."""
+    from core.crm import BasicAuth, CrmClient
+    from core.mail.demo import create_demo_mailbox
+    from core.mail.maildir import MaildirBackend
+    from core.model import Address
+    from core.workspace import Workspace
     from crmserver import Settings, run_in_thread
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,10 @@ def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
 
 def _give_history(env: DemoEnvironment) -> None:
     """First start only: CRM history, then a baseline sync, then the newest mail arrives."""
+    from core.crm import BasicAuth
     from core.crm import CrmClient as Client
+    from core.mail.maildir import MaildirBackend
+    from core.subjects import TrackingTokenSettings, find_token
 
     backend = MaildirBackend(env.mailbox_dir)
     try:
@@ -155,6 +162,8 @@ def _accounts_by_contact_email(crm: CrmClient) -> dict[str, str]:
 
 def _promote(crm: CrmClient, raw: bytes, header: MessageHeader,
              regarding_account: str | None = None) -> str:
+    from core.mail.parse import parse_message
+
     parsed = parse_message(raw, header.ref)
     extra: dict[str, str] = {k: v for k, v in (("inreplyto", header.in_reply_to),
                                                ("conversationindex", header.thread_index)) if v}

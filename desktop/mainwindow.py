@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QCloseEvent
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.model import TrackState
-from core.workspace import Changes, Workspace
+from core.sync.report import Changes
 from desktop import actions as actions_mod
 from desktop.capabilities import has, missing_tip
 from desktop.dialogs import DialogOpeners
@@ -40,6 +40,9 @@ from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewR
 from desktop.statusbar import StatusPanel
 from desktop.syncing import SyncController
 from desktop.workers import Workers
+
+if TYPE_CHECKING:  # the workspace (and all of core behind it) loads on a worker
+    from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

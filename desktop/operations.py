@@ -15,7 +15,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 from core.model import TrackState
-from core.workspace import Changes
+from core.sync.report import Changes
 from desktop.capabilities import has
 from desktop.errors import describe
 

@@ -8,9 +8,20 @@ Every command takes ``--profile NAME``; ``TRACKBOX_HOME`` moves profiles and dat
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from core.cli import commands
-from core.cli.commands import main_guard
+
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command ``core.cli.commands.<name>``, imported only when it runs: registering the
+    parsers must stay cheap, because every start of the GUI builds them too (importing the
+    implementations cost 0.4 s of start-up)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from core.cli import commands
+
+        return commands.main_guard(getattr(commands, name))(args)
+
+    return run
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,40 +49,40 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     add.add_argument("--folder", action="append", metavar="PATH",
                      help="a folder to synchronise (repeatable; default: all)")
     add.add_argument("--replace", action="store_true", help="overwrite an existing profile")
-    add.set_defaults(func=main_guard(commands.account_add))
+    add.set_defaults(func=_command("account_add"))
 
     sync = subparsers.add_parser("sync", parents=[common], help="synchronise with the CRM")
     sync.add_argument("--once", action="store_true", help="run one cycle and exit")
     sync.add_argument("--json", action="store_true", help="print the report as JSON")
-    sync.set_defaults(func=main_guard(commands.sync))
+    sync.set_defaults(func=_command("sync"))
 
     track = subparsers.add_parser("track", parents=[common], help="track a message in the CRM")
     track.add_argument("message_id", metavar="MESSAGE-ID")
     track.add_argument("--regarding", metavar="ENTITY:ID",
                        help="file it regarding this record, e.g. account:<guid>")
-    track.set_defaults(func=main_guard(commands.track))
+    track.set_defaults(func=_command("track"))
 
     untrack = subparsers.add_parser("untrack", parents=[common],
                                     help="delete a message's copy in the CRM")
     untrack.add_argument("message_id", metavar="MESSAGE-ID")
-    untrack.set_defaults(func=main_guard(commands.untrack))
+    untrack.set_defaults(func=_command("untrack"))
 
     queue = subparsers.add_parser("queue", parents=[common],
                                   help="list, retry or discard queued CRM operations")
     queue.add_argument("action", choices=("list", "retry", "discard"))
     queue.add_argument("id", nargs="?", type=int, help="operation id (retry, discard)")
     queue.add_argument("--json", action="store_true")
-    queue.set_defaults(func=main_guard(commands.queue))
+    queue.set_defaults(func=_command("queue"))
 
     lst = subparsers.add_parser("list", parents=[common],
                                 help="a folder's messages with their tracked state")
     lst.add_argument("--folder", metavar="PATH", default=None, help="default: Inbox")
     lst.add_argument("--limit", type=int, default=200)
     lst.add_argument("--json", action="store_true")
-    lst.set_defaults(func=main_guard(commands.list_messages))
+    lst.set_defaults(func=_command("list_messages"))
 
     diagnose = subparsers.add_parser(
         "diagnose", parents=[common],
         help="versions, profile, reachability and sign-in checks, last sync, queue")
     diagnose.add_argument("--json", action="store_true")
-    diagnose.set_defaults(func=main_guard(commands.diagnose))
+    diagnose.set_defaults(func=_command("diagnose"))

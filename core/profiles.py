@@ -42,6 +42,13 @@ SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")
 CRM_SCHEMES = ("https", "http")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BLANK_INSIDE = re.compile(r"\s")
+_IMAP_SCHEMES = ("imaps", "imap", "imap+insecure")
+#: Schemes that send passwords and mail unencrypted: for a local test server only.
+INSECURE_SCHEMES = ("imap+insecure", "smtp+insecure", "ews+http", "http")
+#: The keys of a profile that say where the mailbox and the CRM are and who signs in.
+CONNECTION_KEYS = ("mail_url", "smtp_url", "mail_user", "crm_url", "crm_user")
 
 
 class ProfileError(Exception):
@@ -153,6 +160,54 @@ def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...])
             "Not a valid URL: expected scheme://host[:port][/path].")
 
 
+def _check_mail_url(path: Path | str, values: Mapping[str, Any]) -> None:
+    mail_url = values["mail_url"]
+    _check_url(path, "mail_url", mail_url, MAIL_SCHEMES)
+    if mail_scheme(mail_url) == "ews+autodiscover":
+        _expect(path, "mail_url", mail_url, bool(_ADDRESS.match(mail_url.split(":", 1)[1])),
+                "Autodiscover needs an e-mail address: ews+autodiscover:user@domain.")
+
+
+def _check_smtp_url(path: Path | str, values: Mapping[str, Any]) -> None:
+    smtp_url = values.get("smtp_url", "")
+    if not smtp_url:
+        return
+    _check_url(path, "smtp_url", smtp_url, SMTP_SCHEMES)
+    # Only IMAP sends through SMTP: EWS sends through Exchange, a Maildir does not send.
+    _expect(path, "smtp_url", smtp_url, mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
+            "An SMTP server is used only with an IMAP mailbox: leave it empty.")
+
+
+def _check_user(key: str, required: bool) -> Any:
+    def check(path: Path | str, values: Mapping[str, Any]) -> None:
+        user = values.get(key, "")
+        if required:
+            _expect(path, key, user, bool(user), "Expected a user name.")
+        _expect(path, key, user, not _BLANK_INSIDE.search(user),
+                "A user name cannot contain spaces.")
+    return check
+
+
+def _check_crm_url(path: Path | str, values: Mapping[str, Any]) -> None:
+    _check_url(path, "crm_url", values["crm_url"], CRM_SCHEMES)
+
+
+#: One check per connection key, in the order a form shows them (each sees all the values:
+#: the SMTP check depends on the mail URL).
+_CONNECTION_CHECKS = {
+    "mail_url": _check_mail_url,
+    "smtp_url": _check_smtp_url,
+    "mail_user": _check_user("mail_user", required=False),
+    "crm_url": _check_crm_url,
+    "crm_user": _check_user("crm_user", required=True),
+}
+
+
+def _check_connection(path: Path | str, values: Mapping[str, Any]) -> None:
+    for check in _CONNECTION_CHECKS.values():
+        check(path, values)
+
+
 def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
     """Turn a parsed config mapping into a ProfileConfig, or raise ProfileConfigError."""
     known = {f.name for f in dataclasses.fields(ProfileConfig)}
@@ -187,12 +242,7 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
             _expect(path, f.name, value, isinstance(value, str), "Expected a string.")
             value = value.strip()
         values[f.name] = value
-    _check_url(path, "mail_url", values["mail_url"], MAIL_SCHEMES)
-    _check_url(path, "crm_url", values["crm_url"], CRM_SCHEMES)
-    if values.get("smtp_url"):
-        _check_url(path, "smtp_url", values["smtp_url"], SMTP_SCHEMES)
-    _expect(path, "crm_user", values["crm_user"], bool(values["crm_user"]),
-            "Expected a user name.")
+    _check_connection(path, values)
     scope = values.get("contacts_scope", "owned")
     _expect(path, "contacts_scope", scope, scope in ("owned", "all"),
             "Expected 'owned' or 'all'.")
@@ -360,8 +410,89 @@ class Profiles:
                 "with a dot or dash.")
 
 
+# Editing a profile's connection (Options › Accounts) ---------------------------------------
+
+
+def mail_scheme(url: str) -> str:
+    return url.split(":", 1)[0].strip().lower() if ":" in url else ""
+
+
+def needs_mail_password(mail_url: str) -> bool:
+    """A local Maildir has no account; every server does."""
+    return mail_scheme(mail_url) != "maildir"
+
+
+def insecure_urls(*urls: str) -> list[str]:
+    """The URLs whose scheme sends passwords in the clear (test servers only)."""
+    return [u for u in urls if u and mail_scheme(u) in INSECURE_SCHEMES]
+
+
+def account_name(config: ProfileConfig, kind: str) -> str:
+    """The user name a secret of ``kind`` ("crm"/"mail") is stored under: the mail user,
+    else the CRM user (as the CLI signs in)."""
+    return config.crm_user if kind == "crm" else (config.mail_user or config.crm_user)
+
+
+def connection_problems(config: ProfileConfig, changes: Mapping[str, str],
+                        path: Path | str = "<form>") -> dict[str, str]:
+    """Every problem of ``config`` with the connection ``changes``, by key (empty: none), so
+    that a form can show each next to its field."""
+    values = {**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}
+    problems: dict[str, str] = {}
+    for key, check in _CONNECTION_CHECKS.items():
+        try:
+            check(path, values)
+        except ProfileConfigError as exc:
+            problems[key] = exc.expected
+    return problems
+
+
+def with_connection(config: ProfileConfig, changes: Mapping[str, str],
+                    path: Path | str = "<form>") -> ProfileConfig:
+    """``config`` with new connection values (validated; ProfileConfigError otherwise)."""
+    unknown = set(changes) - set(CONNECTION_KEYS)
+    if unknown:
+        raise ProfileConfigError(path, sorted(unknown)[0], "…",
+                                 f"Not a connection key: {', '.join(CONNECTION_KEYS)}.")
+    return validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
+
+
+def save_connection(profiles: Profiles, name: str, changes: Mapping[str, str], *,
+                    crm_password: str = "", mail_password: str = "") -> Profile:
+    """Write profile ``name`` with a new connection; passwords go to the keyring only.
+
+    An empty password keeps the stored one; when the user name changed it is moved to the
+    new name (secrets are stored per user name). Secrets are written before the file, so a
+    keyring failure leaves the profile as it was. Raises ProfileError, CredentialsError."""
+    from core.credentials import SecretKind
+
+    old = profiles.load(name)
+    config = with_connection(old.config, changes, old.config_path)
+    _keep_secret(name, SecretKind.CRM, account_name(old.config, "crm"),
+                 account_name(config, "crm"), crm_password)
+    if needs_mail_password(config.mail_url):
+        _keep_secret(name, SecretKind.MAIL, account_name(old.config, "mail"),
+                     account_name(config, "mail"), mail_password)
+    return profiles.save(name, config)
+
+
+def _keep_secret(profile: str, kind: Any, old_user: str, new_user: str, typed: str) -> None:
+    from core.credentials import delete_secret, get_secret, set_secret
+
+    if typed:
+        set_secret(profile, kind, new_user, typed)
+        return
+    if new_user == old_user:
+        return
+    stored = get_secret(profile, kind, old_user)
+    if stored and set_secret(profile, kind, new_user, stored):
+        delete_secret(profile, kind, old_user)
+
+
 __all__ = [
     "ADDRESS_BOOK_ENTITIES",
+    "CONNECTION_KEYS",
+    "INSECURE_SCHEMES",
     "Profile",
     "ProfileConfig",
     "ProfileConfigError",
@@ -369,7 +500,14 @@ __all__ = [
     "ProfileExists",
     "ProfileNotFound",
     "Profiles",
+    "account_name",
+    "connection_problems",
     "dumps",
+    "insecure_urls",
     "load_config",
+    "mail_scheme",
+    "needs_mail_password",
+    "save_connection",
     "validate",
+    "with_connection",
 ]

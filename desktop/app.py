@@ -200,6 +200,15 @@ def run_gui(args: argparse.Namespace) -> int:
 
         workers.run(lambda: open_workspace(name), ready, failed)
 
+    def reconnect(name: str) -> None:
+        """Options › Accounts saved a new connection: drop the workspace, open it again."""
+        window.detach_workspace()
+        old = opened.pop("ws", None)
+        if old is not None:
+            old.close()  # type: ignore[attr-defined]
+        open_profile(name)
+
+    window.reconnect_requested.connect(reconnect)
     if args.setup or not Profiles().names():
         wizard = SetupWizard(workers)
         wizard.profile_saved.connect(open_profile)

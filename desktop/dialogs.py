@@ -26,7 +26,14 @@ class DialogOpeners:
         dialog = OptionsDialog(self.workspace, self.workers, parent=self)
         self._dialogs["options"] = dialog
         dialog.saved.connect(self.apply_local_options)
+        dialog.connection_saved.connect(self._connection_saved)
         dialog.open()
+
+    def _connection_saved(self, profile: str) -> None:
+        """The account changed: say so, and ask whoever opened the profile to reconnect."""
+        self.statusBar().showMessage(  # type: ignore[attr-defined]
+            "The account settings were saved; Trackbox reconnects with them now.")
+        self.reconnect_requested.emit(profile)  # type: ignore[attr-defined]
 
     def open_compose(self, mode: str) -> None:
         from desktop.compose import ComposeWindow

@@ -40,3 +40,14 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"A file or network operation failed: {exc}"
     return f"Something went wrong: {exc.__class__.__name__}: {exc}"
+
+
+def server_words(exc: BaseException) -> str:
+    """What the server itself answered (IMAP response text, SOAP fault, the CRM's error
+    message and HTTP status), to be shown verbatim beside our own sentence."""
+    if isinstance(exc, MailError):
+        return exc.server_says
+    if isinstance(exc, CrmError):
+        status = f" (HTTP {exc.status})" if exc.status is not None else ""
+        return f"{exc.message}{status}" if exc.message else status.strip(" ()")
+    return ""

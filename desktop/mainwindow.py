@@ -62,6 +62,7 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
     changes_applied = Signal(object)
     queue_updated = Signal(int)
     online_changed = Signal(bool)
+    reconnect_requested = Signal(str)  # profile whose connection changed (Options › Accounts)
 
     def __init__(self, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -22,10 +22,8 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QTabWidget,
@@ -34,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.settings import AutoCreate, IncomingFilter
+from desktop.accounts import AccountsTab, save_edit
 from desktop.errors import describe
 from desktop.workers import Workers
 
@@ -68,11 +67,13 @@ def _page(*widgets: QWidget) -> QWidget:
 
 class OptionsDialog(QDialog):
     """``loaded`` after the current values are shown; ``saved(local_options)`` after both
-    saves succeeded (the main window applies interval, colours, banner)."""
+    saves succeeded (the main window applies interval, colours, banner);
+    ``connection_saved(profile)`` when the Accounts tab changed the connection."""
 
     loaded = Signal()
     saved = Signal(object)
     save_failed = Signal(str)
+    connection_saved = Signal(str)  # profile name: its connection changed, reconnect
 
     def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,43 +188,9 @@ class OptionsDialog(QDialog):
         return _page(self.show_banner, self.warn_tracked, self.colour_tracked)
 
     def _accounts_tab(self) -> QWidget:
-        ws = self.workspace
-        self.crm_url = QLineEdit(ws.crm.base_url)
-        self.crm_url.setObjectName("accountCrmUrl")
-        self.crm_url.setReadOnly(True)
-        self.mailbox = QLineEdit(ws.mailbox_name)
-        self.mailbox.setObjectName("accountMailbox")
-        self.mailbox.setReadOnly(True)
-        self.test_button = QPushButton("Test the CRM connection")
-        self.test_button.setObjectName("accountTest")
-        self.test_result = QLabel()
-        self.test_result.setObjectName("accountTestResult")
-        self.test_result.setWordWrap(True)
-        self.test_button.clicked.connect(self.test_connection)
-        self.crm_password = QLineEdit()
-        self.crm_password.setObjectName("accountCrmPassword")
-        self.crm_password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.crm_password.setPlaceholderText("new CRM password")
-        self.save_password = QPushButton("Save to the keyring")
-        self.save_password.setObjectName("accountSavePassword")
-        self.save_password.clicked.connect(self.store_crm_password)
-        profile = getattr(ws, "profile", None)
-        if profile is None:
-            for w in (self.crm_password, self.save_password):
-                w.setEnabled(False)
-                w.setToolTip("The demo has no profile: its passwords are built in.")
-        form = QFormLayout()
-        holder = QWidget()
-        holder.setLayout(form)
-        form.addRow("CRM:", self.crm_url)
-        form.addRow("Mailbox:", self.mailbox)
-        form.addRow("CRM password:", self.crm_password)
-        form.addRow("", self.save_password)
-        note = QLabel("Passwords are kept in the system keyring only. To change an account, "
-                      "run the setup again (trackbox open --setup) or edit the profile.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #59606a;")
-        return _page(holder, self.test_button, self.test_result, note)
+        self.accounts = AccountsTab(self.workspace, self.workers)
+        self.accounts.setObjectName("accountsTab")
+        return self.accounts
 
     # --- load ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -306,7 +273,15 @@ class OptionsDialog(QDialog):
     def save(self) -> None:
         if self.user is None or self.local is None:
             return
+        if not self.accounts.check():
+            self.tabs.setCurrentWidget(self.accounts)
+            self.status.setText("Nothing was saved: fix the fields marked on the Accounts tab.")
+            self.save_failed.emit("accounts")
+            return
         user, local = self.edited()
+        connection = self.accounts.edit()
+        if connection is not None and not connection.changed:
+            connection = None
         ws = self.workspace
         self.save_button.setEnabled(False)
         self.status.setText("Saving…")
@@ -315,10 +290,14 @@ class OptionsDialog(QDialog):
             ws.save_local_options(local)
             if user != self.user:
                 ws.save_user_options(user)
-            return local
+            # After the local options: both write the profile, and this one reads it back.
+            return save_edit(ws, connection) if connection is not None else None
 
-        def done(saved: Any) -> None:
-            self.saved.emit(saved)
+        def done(profile: Any) -> None:
+            self.saved.emit(local)
+            if profile is not None:
+                self.accounts.saved(profile)
+                self.connection_saved.emit(profile.name)
             self.accept()
 
         def failed(exc: BaseException) -> None:
@@ -327,43 +306,3 @@ class OptionsDialog(QDialog):
             self.save_failed.emit(describe(exc))
 
         self.workers.run(op, done, failed, serial=True, owner=self)
-
-    def store_crm_password(self) -> None:
-        """Keep a new CRM password in the keyring (takes effect when the profile is opened
-        again)."""
-        from core.credentials import SecretKind, set_secret
-
-        profile = self.workspace.profile
-        secret = self.crm_password.text()
-        if profile is None or not secret:
-            return
-        self.save_password.setEnabled(False)
-
-        def done(_stored: Any) -> None:
-            self.save_password.setEnabled(True)
-            self.crm_password.clear()
-            self.test_result.setText("The new password is in the system keyring; it is used "
-                                     "the next time Trackbox opens this profile.")
-
-        def failed(exc: BaseException) -> None:
-            self.save_password.setEnabled(True)
-            self.test_result.setText(f"The password was not stored: {exc}")
-
-        self.workers.run(lambda: set_secret(profile.name, SecretKind.CRM,
-                                            profile.config.crm_user, secret),
-                         done, failed, owner=self)
-
-    def test_connection(self) -> None:
-        crm = self.workspace.crm
-        self.test_button.setEnabled(False)
-        self.test_result.setText("Connecting…")
-
-        def done(who: Any) -> None:
-            self.test_button.setEnabled(True)
-            self.test_result.setText(f"Connected to the CRM as user {who.user_id}.")
-
-        def failed(exc: BaseException) -> None:
-            self.test_button.setEnabled(True)
-            self.test_result.setText(describe(exc))
-
-        self.workers.run(crm.who_am_i, done, failed, owner=self)

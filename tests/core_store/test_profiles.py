@@ -128,3 +128,65 @@ def test_saved_file_has_no_secret_and_reads_back(tmp_path: Path) -> None:
     assert Profiles(tmp_path).load("x").config == config
     assert "password" not in p.config_path.read_text().lower().replace(
         "passwords are kept in the system keyring", "")
+
+
+# --- the connection, as Options › Accounts edits it ------------------------------------------
+
+
+def test_connection_problems_name_every_bad_field() -> None:
+    from core.profiles import connection_problems, validate
+
+    config = validate(GOOD, "<test>")
+    assert connection_problems(config, {}) == {}
+    problems = connection_problems(config, {
+        "mail_url": "ews+autodiscover:alex", "smtp_url": "smtps://mail.contoso.example:465",
+        "mail_user": "alex morgan", "crm_url": "ftp://crm", "crm_user": " "})
+    assert set(problems) == {"mail_url", "smtp_url", "mail_user", "crm_url", "crm_user"}
+    assert "user@domain" in problems["mail_url"]
+    assert "only with an IMAP mailbox" in problems["smtp_url"]
+    assert "spaces" in problems["mail_user"]
+    assert "https, http" in problems["crm_url"]
+    assert problems["crm_user"] == "Expected a user name."
+    for good in ("imap://mail.contoso.example", "ews://mail.contoso.example/EWS/Exchange.asmx",
+                 "ews+autodiscover:alex@contoso.example", "maildir:/home/alex/Maildir"):
+        smtp = "" if not good.startswith("imap") else GOOD["smtp_url"]
+        assert connection_problems(config, {"mail_url": good, "smtp_url": smtp}) == {}, good
+
+
+def test_insecure_schemes_are_recognised() -> None:
+    from core.profiles import insecure_urls
+
+    assert insecure_urls("imap+insecure://127.0.0.1:1143", "imaps://h", "",
+                         "http://127.0.0.1:8080", "ews+http://h/EWS/Exchange.asmx") == [
+        "imap+insecure://127.0.0.1:1143", "http://127.0.0.1:8080",
+        "ews+http://h/EWS/Exchange.asmx"]
+
+
+def test_save_connection_keeps_or_moves_secrets(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.credentials import SecretKind, get_secret, set_secret
+    from core.profiles import save_connection
+
+    for var in ("TRACKBOX_CRM_PASSWORD", "TRACKBOX_MAIL_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    profiles = Profiles(tmp_path)
+    profiles.create("conn", {**GOOD, "sync_interval_minutes": 20})
+    set_secret("conn", SecretKind.CRM, GOOD["crm_user"], "crm-old")
+    set_secret("conn", SecretKind.MAIL, "alex", "mail-old")
+    # New mail user, empty passwords: the stored mail secret follows the user name.
+    saved = save_connection(profiles, "conn", {"mail_user": "alex2",
+                                               "crm_url": "https://fabrikam.example"})
+    assert saved.config.mail_user == "alex2" and saved.config.sync_interval_minutes == 20
+    assert get_secret("conn", SecretKind.MAIL, "alex2") == "mail-old"
+    assert get_secret("conn", SecretKind.MAIL, "alex") is None
+    assert get_secret("conn", SecretKind.CRM, GOOD["crm_user"]) == "crm-old"
+    # A typed password replaces the stored one and never reaches the file.
+    save_connection(profiles, "conn", {}, crm_password="crm-new-Zq9")
+    assert get_secret("conn", SecretKind.CRM, GOOD["crm_user"]) == "crm-new-Zq9"
+    assert "crm-new-Zq9" not in profiles.config_path("conn").read_text()
+    assert profiles.load("conn").config.crm_url == "https://fabrikam.example"
+    # A bad value changes nothing, not even the keyring.
+    with pytest.raises(ProfileConfigError) as bad:
+        save_connection(profiles, "conn", {"crm_url": "crm"}, crm_password="never")
+    assert bad.value.key == "crm_url"
+    assert get_secret("conn", SecretKind.CRM, GOOD["crm_user"]) == "crm-new-Zq9"

@@ -78,8 +78,8 @@ class SlowMaildir(MaildirBackend):
         time.sleep(DELAY_S)
         return super().folders()
 
-    def sync(self, folder, state):  # type: ignore[no-untyped-def]
-        for batch in super().sync(folder, state):
+    def sync(self, folder, state, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for batch in super().sync(folder, state, *args, **kwargs):
             SlowMaildir.calls += 1
             time.sleep(DELAY_S)
             yield batch

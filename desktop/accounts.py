@@ -1,0 +1,303 @@
+"""Options › Accounts (``AccountsTab``): the mail and CRM connection of the open profile.
+
+The form edits the profile's connection keys (``core.profiles.CONNECTION_KEYS``); every rule
+about them — which schemes, which are test-only, which user a secret is stored under, what an
+empty password means — is ``core.profiles``'. Here: show the values, show each problem next to
+its field, run the connection test on a worker against what the form says (not what is saved),
+and hand the save to ``core.profiles.save_connection`` (passwords to the keyring only).
+
+The demo has no profile: the tab shows its built-in connection read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.profiles import (
+    CONNECTION_KEYS,
+    Profile,
+    account_name,
+    connection_problems,
+    insecure_urls,
+    needs_mail_password,
+)
+from desktop.errors import describe, server_words
+from desktop.workers import Workers
+
+FIELDS = {  # key -> (label, objectName, placeholder)
+    "mail_url": ("Mail server:", "accountMailUrl",
+                 "imaps://mail.example.com:993, ews://host/EWS/Exchange.asmx, maildir:/path"),
+    "smtp_url": ("Outgoing (SMTP):", "accountSmtpUrl", "smtps://mail.example.com:465 (IMAP only)"),
+    "mail_user": ("Mail user:", "accountMailUser", "empty: the CRM user"),
+    "crm_url": ("CRM address:", "accountCrmUrl", "https://contoso.crm.dynamics.com"),
+    "crm_user": ("CRM user:", "accountCrmUser", "alex@contoso.com"),
+}
+ERROR_STYLE = "color: #b3261e;"
+WARNING_STYLE = "color: #a86a00;"
+NOTE_STYLE = "color: #59606a;"
+
+
+@dataclass(frozen=True)
+class ConnectionEdit:
+    """What the form says, copied for a worker (never read widgets off the GUI thread)."""
+
+    profile: Profile
+    values: dict[str, str]
+    crm_password: str
+    mail_password: str
+
+    @property
+    def changed(self) -> bool:
+        old = self.profile.config
+        return bool(self.crm_password or self.mail_password) or any(
+            getattr(old, k) != v for k, v in self.values.items())
+
+
+def _password(name: str, placeholder: str) -> QLineEdit:
+    edit = QLineEdit()
+    edit.setObjectName(name)
+    edit.setEchoMode(QLineEdit.EchoMode.Password)
+    edit.setPlaceholderText(placeholder)
+    return edit
+
+
+def _label(name: str, style: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.setVisible(False)
+    return label
+
+
+class AccountsTab(QWidget):
+    """``tested`` once a connection test reported (both results are shown)."""
+
+    tested = Signal()
+
+    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.workers = workers
+        self.profile: Profile | None = getattr(workspace, "profile", None)
+        self.fields: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for key, (label, name, placeholder) in FIELDS.items():
+            edit = QLineEdit()
+            edit.setObjectName(name)
+            edit.setPlaceholderText(placeholder)
+            edit.textChanged.connect(self._show_insecure)
+            edit.editingFinished.connect(self.check)
+            self.fields[key] = edit
+            self.errors[key] = _label(name + "Error", ERROR_STYLE)
+            form.addRow(label, edit)
+            form.addRow("", self.errors[key])
+            if key == "mail_user":
+                self.mail_password = _password("accountMailPassword", "unchanged")
+                form.addRow("Mail password:", self.mail_password)
+        self.crm_password = _password("accountCrmPassword", "unchanged")
+        form.addRow("CRM password:", self.crm_password)
+        self.insecure = _label("accountInsecureWarning", WARNING_STYLE)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setObjectName("accountTest")
+        self.test_button.clicked.connect(self.test_connection)
+        self.mail_result = _label("accountMailResult", NOTE_STYLE)
+        self.crm_result = _label("accountCrmResult", NOTE_STYLE)
+        self.note = QLabel()
+        self.note.setObjectName("accountNote")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet(NOTE_STYLE)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for w in (self.insecure, self.test_button, self.mail_result, self.crm_result, self.note):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        if self.profile is None:
+            self._show_demo()
+        else:
+            self._show_profile(self.profile)
+
+    # --- showing ------------------------------------------------------------------------------
+    def _show_profile(self, profile: Profile) -> None:
+        for key, edit in self.fields.items():
+            edit.setText(getattr(profile.config, key))
+        self.note.setText(f"Profile “{profile.name}”. Passwords are kept in the system keyring "
+                          "only; leave a password empty to keep the stored one. Saving "
+                          "reconnects Trackbox with the new settings.")
+
+    def _show_demo(self) -> None:
+        ws = self.workspace
+        crm = getattr(ws, "crm", None)
+        self.fields["crm_url"].setText(getattr(crm, "base_url", ""))
+        self.fields["crm_user"].setText(getattr(getattr(crm, "auth", None), "user", ""))
+        self.fields["mail_url"].setText("built-in demo mailbox")
+        self.fields["mail_user"].setText(getattr(ws, "mailbox_name", ""))
+        for w in (*self.fields.values(), self.mail_password, self.crm_password):
+            w.setReadOnly(True)
+            w.setPlaceholderText("")
+        self.note.setText("This is the embedded demo: its CRM emulator and mailbox are built "
+                          "into Trackbox, so the connection cannot be changed here. Run "
+                          "'trackbox open' to use your own accounts.")
+
+    def _show_insecure(self) -> None:
+        urls = insecure_urls(*(self.fields[k].text().strip()
+                               for k in ("mail_url", "smtp_url", "crm_url")))
+        self.insecure.setText("Not encrypted: " + ", ".join(urls) + " sends your password "
+                              "and mail in the clear. Use it only for a local test server."
+                              if urls else "")
+        self.insecure.setVisible(bool(urls))
+
+    # --- the form's values -------------------------------------------------------------------
+    def values(self) -> dict[str, str]:
+        return {k: self.fields[k].text().strip() for k in CONNECTION_KEYS}
+
+    def edit(self) -> ConnectionEdit | None:
+        """The form's connection (None in the demo)."""
+        if self.profile is None:
+            return None
+        return ConnectionEdit(self.profile, self.values(), self.crm_password.text(),
+                              self.mail_password.text())
+
+    def check(self) -> bool:
+        """Show each problem next to its field; True when there is none."""
+        if self.profile is None:
+            return True
+        problems = connection_problems(self.profile.config, self.values())
+        for key, label in self.errors.items():
+            label.setText(problems.get(key, ""))
+            label.setVisible(key in problems)
+        return not problems
+
+    def saved(self, profile: Profile) -> None:
+        """The profile as written: the form now edits it, passwords are in the keyring."""
+        self.profile = profile
+        self.crm_password.clear()
+        self.mail_password.clear()
+
+    # --- connection test ---------------------------------------------------------------------
+    def test_connection(self) -> None:
+        if not self.check():
+            self._say(self.mail_result, "Fix the fields marked above first.", ERROR_STYLE)
+            self.crm_result.setVisible(False)
+            return
+        probe = self._demo_probe() if self.profile is None else _form_probe(self.edit())
+        self.test_button.setEnabled(False)
+        self._say(self.mail_result, "Mail: connecting…", NOTE_STYLE)
+        self._say(self.crm_result, "CRM: connecting…", NOTE_STYLE)
+
+        def done(result: tuple[Any, Any]) -> None:
+            mail, crm = result
+            self.test_button.setEnabled(True)
+            self._report(self.mail_result, "Mail", mail,
+                         lambda n: f"Mail: connected; the mailbox has {n} folders.")
+            self._report(self.crm_result, "CRM", crm,
+                         lambda who: f"CRM: connected; the CRM knows you as user "
+                                     f"{who.user_id}.")
+            self.tested.emit()
+
+        def failed(exc: BaseException) -> None:  # the probe itself broke (no keyring …)
+            self.test_button.setEnabled(True)
+            self._say(self.mail_result, describe(exc), ERROR_STYLE)
+            self.crm_result.setVisible(False)
+            self.tested.emit()
+
+        self.workers.run(probe, done, failed, owner=self)
+
+    def _demo_probe(self) -> Callable[[], tuple[Any, Any]]:
+        ws = self.workspace
+
+        def mail() -> int:
+            with ws.open_mailbox() as mailbox:
+                return len(mailbox.folders())
+
+        return lambda: (_attempt(mail), _attempt(ws.crm.who_am_i))
+
+    def _report(self, label: QLabel, what: str, outcome: Any,
+                ok: Callable[[Any], str]) -> None:
+        if isinstance(outcome, BaseException):
+            words = server_words(outcome)
+            text = f"{what}: {describe(outcome)}"
+            if words:
+                text += f" The server said: “{words}”"
+            self._say(label, text, ERROR_STYLE)
+        elif outcome is None:
+            self._say(label, f"{what}: nothing to test (a local folder).", NOTE_STYLE)
+        else:
+            self._say(label, ok(outcome), NOTE_STYLE)
+
+    @staticmethod
+    def _say(label: QLabel, text: str, style: str) -> None:
+        label.setStyleSheet(style)
+        label.setText(text)
+        label.setVisible(True)
+
+
+def _attempt(fn: Callable[[], Any]) -> Any:
+    """The result, or the exception: mail and CRM are reported separately."""
+    try:
+        return fn()
+    except Exception as exc:
+        return exc
+
+
+def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
+    """Sign in to the mailbox and the CRM the form names, with the typed passwords or, when
+    left empty, the stored ones (keyring access happens on the worker too)."""
+    assert edit is not None
+
+    def run() -> tuple[Any, Any]:
+        from core.credentials import SecretKind, get_secret
+        from core.crm import BasicAuth, CrmClient
+        from core.mail import open_backend
+        from core.profiles import with_connection
+
+        old = edit.profile
+        config = with_connection(old.config, edit.values)
+
+        def secret(kind: SecretKind, typed: str) -> str:
+            return typed or get_secret(old.name, kind, account_name(old.config, kind.value)
+                                       ) or ""
+
+        def mail() -> int | None:
+            options: dict[str, Any] = {}
+            if config.smtp_url:
+                options["smtp_url"] = config.smtp_url
+            password = secret(SecretKind.MAIL, edit.mail_password) \
+                if needs_mail_password(config.mail_url) else ""
+            with open_backend(config.mail_url, user=account_name(config, "mail"),
+                              password=password, **options) as mailbox:
+                return len(mailbox.folders())
+
+        def crm() -> Any:
+            auth = BasicAuth(config.crm_user, secret(SecretKind.CRM, edit.crm_password))
+            with CrmClient(config.crm_url, auth, timeout=15) as client:
+                return client.who_am_i()
+
+        return _attempt(mail), _attempt(crm)
+
+    return run
+
+
+def save_edit(workspace: Any, edit: ConnectionEdit) -> Profile:
+    """Write the connection (runs on a worker). The workspace keeps the new profile so that
+    a later save of the local options does not write the old connection back."""
+    from core.profiles import Profiles, save_connection
+
+    profiles = getattr(workspace, "profiles", None) or Profiles()
+    profile = save_connection(profiles, edit.profile.name, edit.values,
+                              crm_password=edit.crm_password, mail_password=edit.mail_password)
+    workspace.profile = profile
+    return profile

@@ -113,21 +113,13 @@ class _Sink:
         self.state: str | None = None
 
     def sync(self, backend: ImapBackend) -> int:
+        if self.store is not None:  # exactly as the sync cycle stores a folder
+            from core.sync.mailbox import sync_folder
+
+            return sync_folder(self.store, backend, "Inbox")
         n = 0
         for batch in backend.sync("Inbox", self.state, 500):
-            if self.store is not None:
-                if batch.reset:
-                    self.store.remove_messages(
-                        r.ref for r in self.store.message_rows("Inbox", 0, 10**9))
-                if batch.removed:  # as core/sync/cycle.py applies a batch
-                    self.store.remove_messages(batch.removed)
-                if batch.changed:
-                    self.store.apply_flag_changes(batch.changed)
-                if batch.added:
-                    self.store.upsert_headers(batch.added)
-                self.store.set_folder_sync_state("Inbox", batch.state)
-            else:
-                self.rows.extend(batch.added)
+            self.rows.extend(batch.added)
             self.state = batch.state
             n += len(batch.added)
         return n

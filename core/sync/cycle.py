@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.correlation import Correlator
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
-from core.mail import MailAuthError, MailError, MailUnavailable
+from core.mail import MailAuthError, MailError, MailUnavailable, SyncBatch
 from core.model import MessageHeader, Reason, TrackState
 from core.options import folder_selected
 from core.outbox import OpKind, Outbox
 from core.pending_send import fetch_pending, message_id_for, mime_for, orphans
 from core.settings import OrgSettings, SettingsError, UserOptions
 from core.store import SqliteCorrelationIndex
+from core.sync.mailbox import sync_folder
 from core.sync.operations import enqueue_new_records, promote_payload, send_payload
 from core.sync.plan import plan_refresh
 from core.sync.report import Changes, SyncProgress, SyncReport
@@ -176,23 +177,18 @@ class SyncCycle:
                       if folder_selected(f.path, opts.folders_to_sync, opts.include_subfolders)]
             for n, folder in enumerate(chosen):
                 self._progress(f"mail: {folder.path}", n, len(chosen))
-                state = self.store.folder_sync_state(folder.path)
-                baseline = state is None  # first sync: old mail is not tracked automatically
-                for batch in backend.sync(folder.path, state):
-                    if self.cancel.is_set():
-                        raise Cancelled
-                    with self.store.transaction():
-                        if batch.reset:
-                            self.store.clear_folder(folder.path)
-                        if batch.removed:
-                            self.store.remove_messages(batch.removed)
-                        if batch.changed:
-                            self.store.apply_flag_changes(batch.changed)
-                        if batch.added:
-                            stored += self.store.upsert_headers(batch.added)
-                        self.store.set_folder_sync_state(folder.path, batch.state)
+                # first sync of a folder: old mail is not tracked automatically
+                baseline = self.store.folder_sync_state(folder.path) is None
+
+                def stored_batch(batch: SyncBatch, baseline: bool = baseline) -> None:
                     if not baseline and not batch.reset:
                         self.new_headers.extend(batch.added)
+                    if self.cancel.is_set():
+                        raise Cancelled
+
+                if self.cancel.is_set():
+                    raise Cancelled
+                stored += sync_folder(self.store, backend, folder.path, on_batch=stored_batch)
         except MailError as exc:
             self._mail_failed(exc)
         finally:

@@ -79,8 +79,17 @@ def timestamp(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+# One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new encoder per
+# call, which was a fifth of a first sync's store time (five columns per header).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json_list(values: tuple[Any, ...] | list[Any]) -> str:
+    return _encode(list(values)) if values else "[]"
+
+
 def _addresses(values: tuple[Address, ...]) -> str:
-    return json.dumps([[a.email, a.name] for a in values], ensure_ascii=False)
+    return _encode([[a.email, a.name] for a in values]) if values else "[]"
 
 
 def _parse_addresses(text: str) -> tuple[Address, ...]:
@@ -110,10 +119,10 @@ def header_values(header: MessageHeader, tokens: TrackingTokenSettings) -> tuple
         header.thread_index,
         thread_root(header.thread_index),
         header.in_reply_to,
-        json.dumps(list(header.references), ensure_ascii=False),
-        json.dumps(list(header.keywords), ensure_ascii=False),
+        _json_list(header.references),
+        _json_list(header.keywords),
         header.tracked_marker,
-        json.dumps(list(header.parse_errors), ensure_ascii=False),
+        _json_list(header.parse_errors),
         find_token(header.subject or "", tokens),
     )
 

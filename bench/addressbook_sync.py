@@ -2,8 +2,9 @@
 
 ``first_population``: the first sync of 100,000 contacts + 10,000 accounts + 10,000 leads
 (``size`` = contacts; accounts and leads are a tenth each) from the emulator on loopback into a
-fresh store, search index included, against fetching the same change-tracking pages with a
-bare httpx client and discarding them. Target: ratio <= 1.5.
+fresh store, search index included, at the app's page size (``core.addressbook.PAGE_SIZE``),
+against fetching the same change-tracking rows in 5,000-row pages with a bare httpx client and
+discarding them. Target: ratio <= 1.5.
 
 ``delta``: a sync after 100 contacts changed, against one 100-row page of contacts fetched
 with a bare client. Target: ratio <= 3.
@@ -126,7 +127,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
                     stores.append(store)
                     book = AddressBook(store, contacts_scope="all", entities=entities)
                     t0 = time.perf_counter()
-                    book.sync(crm, page_size=PAGE)
+                    book.sync(crm)  # the app's page size (core.addressbook.PAGE_SIZE)
                     our_times.append(time.perf_counter() - t0)
                     cached = book.count()
                 ours = statistics.median(our_times)
@@ -146,11 +147,11 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
                         crm.update("contacts", cid, {"jobtitle": f"Changed {round_}.{n}",
                                                      "lastname": f"Changed{round_}x{n}"})
                     t0 = time.perf_counter()
-                    result = book.sync_entity(crm, "contact", page_size=PAGE)
+                    result = book.sync_entity(crm, "contact")
                     ours_times.append(time.perf_counter() - t0)
                     assert result.upserted == CHANGES and not result.full, result
                     t0 = time.perf_counter()
-                    book.sync(crm, page_size=PAGE)  # all three sets, nothing changed
+                    book.sync(crm)  # all three sets, nothing changed
                     whole_times.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     _bare_page(api)

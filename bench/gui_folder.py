@@ -175,7 +175,7 @@ def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]
     from core.model import Address
     from core.options import LocalOptions
     from core.workspace import Workspace
-    from desktop.app import tune_gc
+    from desktop.app import tune_gc, tune_gil
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers
 
@@ -195,6 +195,7 @@ def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]
             window.show()
             app.processEvents()
             tune_gc()  # as the app does after start-up
+            tune_gil()
             idle_end = time.perf_counter() + 2.0
             idle = _measure_gaps(app, lambda: time.perf_counter() > idle_end, 10)
             done: list[Any] = []

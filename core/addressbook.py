@@ -125,6 +125,12 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _INDEX_STATE = "addressbook.search_index"
 SEARCH_CANDIDATES = 2000
 BULK_ROWS = 20_000
+#: Rows per page asked of the CRM (``odata.maxpagesize``). Decoding a page is one ``json.loads``
+#: that holds the GIL throughout: 5,000 rows took 20-25 ms and froze the GUI thread that long
+#: (bench/gui_folder.py max_stall); 2,000 rows stay near 5 ms, and the round trips added
+#: stay within bench/addressbook_sync.py's target. Transactions still gather
+#: ``bulk_rows`` rows, so the store sees no more commits than before.
+PAGE_SIZE = 2000
 
 
 class AddressBook:
@@ -167,7 +173,7 @@ class AddressBook:
         self,
         crm: CrmClient,
         *,
-        page_size: int = 5000,
+        page_size: int = PAGE_SIZE,
         progress: Progress | None = None,
     ) -> list[EntitySyncResult]:
         """Bring every configured entity up to date: a delta when a delta link is stored,
@@ -196,7 +202,7 @@ class AddressBook:
         crm: CrmClient,
         logical: str,
         *,
-        page_size: int = 5000,
+        page_size: int = PAGE_SIZE,
         progress: Progress | None = None,
         rebuild: bool = True,
     ) -> EntitySyncResult:
@@ -312,7 +318,9 @@ class AddressBook:
                                         annotations=_annotations(source))
         # The next page downloads while this one is written: the store stays on this thread
         # (sqlite3 connections are per thread), only HTTP + JSON run on the helper.
-        stream = prefetched(pages, depth=4)
+        # As many pages ahead as one transaction holds, so that downloading never waits
+        # while a batch is written.
+        stream = prefetched(pages, depth=max(4, self.bulk_rows // max(1, page_size)))
         try:
             with self.store.deferred_checkpoint():
                 upserted, seen, link = self._load(source, stream, had_rows, progress)

@@ -160,40 +160,45 @@ def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...])
             "Not a valid URL: expected scheme://host[:port][/path].")
 
 
-def _check_mail_url(path: Path | str, values: Mapping[str, Any]) -> None:
+# Connection checks, one per key, in the order a form shows them (each sees all the values:
+# the SMTP check depends on the mail URL). ``editing``: the stricter checks for a value a
+# person is typing now; a file that loaded before them must keep loading.
+
+
+def _check_mail_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
     mail_url = values["mail_url"]
     _check_url(path, "mail_url", mail_url, MAIL_SCHEMES)
-    if mail_scheme(mail_url) == "ews+autodiscover":
+    if editing and mail_scheme(mail_url) == "ews+autodiscover":
         _expect(path, "mail_url", mail_url, bool(_ADDRESS.match(mail_url.split(":", 1)[1])),
                 "Autodiscover needs an e-mail address: ews+autodiscover:user@domain.")
 
 
-def _check_smtp_url(path: Path | str, values: Mapping[str, Any]) -> None:
+def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
     smtp_url = values.get("smtp_url", "")
     if not smtp_url:
         return
     _check_url(path, "smtp_url", smtp_url, SMTP_SCHEMES)
     # Only IMAP sends through SMTP: EWS sends through Exchange, a Maildir does not send.
-    _expect(path, "smtp_url", smtp_url, mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
-            "An SMTP server is used only with an IMAP mailbox: leave it empty.")
+    if editing:
+        _expect(path, "smtp_url", smtp_url, mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
+                "An SMTP server is used only with an IMAP mailbox: leave it empty.")
 
 
 def _check_user(key: str, required: bool) -> Any:
-    def check(path: Path | str, values: Mapping[str, Any]) -> None:
+    def check(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
         user = values.get(key, "")
         if required:
             _expect(path, key, user, bool(user), "Expected a user name.")
-        _expect(path, key, user, not _BLANK_INSIDE.search(user),
-                "A user name cannot contain spaces.")
+        if editing:
+            _expect(path, key, user, not _BLANK_INSIDE.search(user),
+                    "A user name cannot contain spaces.")
     return check
 
 
-def _check_crm_url(path: Path | str, values: Mapping[str, Any]) -> None:
+def _check_crm_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
     _check_url(path, "crm_url", values["crm_url"], CRM_SCHEMES)
 
 
-#: One check per connection key, in the order a form shows them (each sees all the values:
-#: the SMTP check depends on the mail URL).
 _CONNECTION_CHECKS = {
     "mail_url": _check_mail_url,
     "smtp_url": _check_smtp_url,
@@ -203,9 +208,10 @@ _CONNECTION_CHECKS = {
 }
 
 
-def _check_connection(path: Path | str, values: Mapping[str, Any]) -> None:
+def _check_connection(path: Path | str, values: Mapping[str, Any], *,
+                      editing: bool = False) -> None:
     for check in _CONNECTION_CHECKS.values():
-        check(path, values)
+        check(path, values, editing)
 
 
 def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
@@ -441,7 +447,7 @@ def connection_problems(config: ProfileConfig, changes: Mapping[str, str],
     problems: dict[str, str] = {}
     for key, check in _CONNECTION_CHECKS.items():
         try:
-            check(path, values)
+            check(path, values, True)
         except ProfileConfigError as exc:
             problems[key] = exc.expected
     return problems
@@ -454,7 +460,9 @@ def with_connection(config: ProfileConfig, changes: Mapping[str, str],
     if unknown:
         raise ProfileConfigError(path, sorted(unknown)[0], "…",
                                  f"Not a connection key: {', '.join(CONNECTION_KEYS)}.")
-    return validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
+    new = validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
+    _check_connection(path, new.to_dict(), editing=True)
+    return new
 
 
 def save_connection(profiles: Profiles, name: str, changes: Mapping[str, str], *,

@@ -190,3 +190,16 @@ def test_save_connection_keeps_or_moves_secrets(tmp_path: Path,
         save_connection(profiles, "conn", {"crm_url": "crm"}, crm_password="never")
     assert bad.value.key == "crm_url"
     assert get_secret("conn", SecretKind.CRM, GOOD["crm_user"]) == "crm-new-Zq9"
+
+
+def test_stricter_form_checks_do_not_break_files_that_loaded_before(tmp_path: Path) -> None:
+    from core.profiles import with_connection
+
+    profiles = Profiles(tmp_path)
+    old = {**GOOD, "mail_url": "ews://mail.contoso.example/EWS/Exchange.asmx",
+           "smtp_url": "smtps://mail.contoso.example:465", "mail_user": "Alex Morgan"}
+    created = profiles.create("older", old)  # written by an earlier version: still loads
+    assert profiles.load("older").config == created.config
+    with pytest.raises(ProfileConfigError) as edited:  # but the form does not accept it
+        with_connection(created.config, {"crm_url": "https://fabrikam.example"})
+    assert edited.value.key == "smtp_url"

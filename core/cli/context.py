@@ -16,11 +16,10 @@ from core.credentials import CredentialsError, SecretKind, get_secret
 from core.crm import BasicAuth, CrmClient
 from core.mail import MailBackend, open_backend
 from core.model import Address
-from core.profiles import Profile, ProfileError, Profiles
+from core.profiles import Profile, ProfileError, Profiles, insecure_urls
 from core.workspace import Workspace
 
 OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
-INSECURE = ("imap+insecure", "smtp+insecure", "ews+http", "http")
 
 
 class CliError(Exception):
@@ -97,11 +96,9 @@ def open_workspace(name: str | None, *, need_mail: bool = True) -> Opened:
 
 
 def warn_insecure(*urls: str) -> None:
-    for url in urls:
-        scheme = url.split(":", 1)[0].lower() if url else ""
-        if scheme in INSECURE:
-            print(f"warning: {url} is not encrypted; use it only for a local test server.",
-                  file=sys.stderr)
+    for url in insecure_urls(*urls):
+        print(f"warning: {url} is not encrypted; use it only for a local test server.",
+              file=sys.stderr)
 
 
 def normalise_message_id(value: str) -> str:

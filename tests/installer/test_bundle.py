@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from core import demo_data
+from tests.plugins.mailservers import require_binary
 
 pytestmark = [pytest.mark.installer, pytest.mark.timeout(1200)]
 
@@ -170,12 +171,11 @@ def test_demo_screenshot(built: Built) -> None:
 
 def test_demo_on_a_virtual_x_screen(built: Built) -> None:
     """The bundled xcb platform plugin (what a Linux desktop uses), on Xvfb."""
-    if not shutil.which("xvfb-run"):
-        pytest.skip("xvfb-run is not installed (Debian: xvfb xauth; `make debs-demo`)")
+    xvfb_run = require_binary("xvfb-run", "xvfb")  # make test installs it; CI fails without
     shot = built.scratch / "shots" / "xcb.png"
     env = built.env() | {"QT_QPA_PLATFORM": "xcb"}
     result = subprocess.run(
-        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", str(built.bundle / "trackbox"), "demo",
+        [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", str(built.bundle / "trackbox"), "demo",
          "--screenshot", str(shot), "--quit-after", "2", "--data-dir",
          str(built.scratch / "demo-data-xcb")],
         cwd=built.scratch, env=env, capture_output=True, text=True, timeout=240, check=False,

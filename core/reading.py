@@ -3,11 +3,16 @@ tracking banner's facts (state, regarding, reason, unresolved addresses)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.html_sanitize import count_blocked_resources, sanitize_html
 from core.mail.parse import ParsedMessage
 from core.model import Address, MessageHeader, Reason, RecordRef, TrackState
+
+if TYPE_CHECKING:
+    from core.store import MessageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +41,24 @@ class MessageView:
 
 
 def build_view(
-    row: object,
+    row: MessageRow,
     parsed: ParsedMessage,
     *,
-    record_url: callable | None = None,  # type: ignore[valid-type]
+    record_url: Callable[[str, str], str] | None = None,
 ) -> MessageView:
     """Combine a store row and the parsed MIME into what the pane shows.
 
     ``record_url(entity, id)`` gives the CRM web page of a record, when the CRM has one.
     """
     html = parsed.html
-    regarding = getattr(row, "regarding", None)
-    activity_id = getattr(row, "activity_id", None)
+    regarding = row.regarding
+    activity_id = row.activity_id
     return MessageView(
-        row_id=row.id,  # type: ignore[attr-defined]
-        header=row.header,  # type: ignore[attr-defined]
-        track_state=row.track_state,  # type: ignore[attr-defined]
+        row_id=row.id,
+        header=row.header,
+        track_state=row.track_state,
         regarding=regarding,
-        reason=getattr(row, "reason", None),
+        reason=row.reason,
         activity_id=activity_id,
         activity_url=record_url("email", activity_id) if record_url and activity_id else None,
         regarding_url=(

@@ -267,17 +267,7 @@ def browse(store: Store, entity: str | None = None, *, offset: int = 0,
            limit: int = 200) -> list[AddressBookEntry]:
     """A page of the cached address books by name (the address-book dialog's browse mode,
     before anything is typed)."""
-    sql = "SELECT entity, record_id, name, email, company, owner_id FROM ab_records"
-    args: list[Any] = []
-    if entity:
-        sql += " WHERE entity = ?"
-        args.append(entity)
-    sql += " ORDER BY name COLLATE NOCASE, record_id LIMIT ? OFFSET ?"
-    args.extend((int(limit), int(offset)))
-    return [
-        AddressBookEntry(RecordRef(e, rid, name or ""), email, company or "", owner)
-        for e, rid, name, email, company, owner in store.conn.execute(sql, args)
-    ]
+    return AddressBook(store).browse(entity, offset=offset, limit=limit)
 
 
 __all__ = [

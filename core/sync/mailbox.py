@@ -43,30 +43,29 @@ def prefetched(batches: Iterator[SyncBatch], depth: int = 2) -> Iterator[SyncBat
     box: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Hand ``item`` over unless the consumer has left; False when it has."""
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
+        item: object = _DONE
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        box.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(batch):
                     return
-            item: object = _DONE
         except BaseException as exc:  # handed to the consumer, which raises it
             item = exc
         finally:
             close = getattr(batches, "close", None)
             if close is not None and stop.is_set():
                 close()
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     producer = threading.Thread(target=produce, name="mail-sync-prefetch", daemon=True)
     producer.start()

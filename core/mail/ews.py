@@ -1,7 +1,15 @@
 """Exchange mailbox over EWS (exchangelib).
 
-- Endpoint: explicit (``ews://host/EWS/Exchange.asmx``) or autodiscover from the address. Auth:
-  Basic, NTLM, or an OAuth bearer token the caller obtained (``oauth_token=``).
+- Endpoint: explicit (``ews://host/EWS/Exchange.asmx``) or autodiscover from the address
+  (exchangelib's SOAP autodiscover: ``https://<domain>/autodiscover/autodiscover.svc``, then
+  ``autodiscover.<domain>``, then the DNS SRV record ``_autodiscover._tcp.<domain>``; it also
+  learns the server version there and, unless told, probes the auth type from the EWS
+  endpoint's ``WWW-Authenticate``). Auth: Basic, NTLM (user ``DOMAIN\\user``, or a UPN), or an
+  OAuth bearer token the caller obtained (``oauth_token=``). TLS is verified against
+  requests' CA bundle (certifi) or the one ``REQUESTS_CA_BUNDLE`` names.
+- Failures are fast (exchangelib's fail-fast policy: the sync engine decides when to retry). An
+  autodiscover that found nothing is :class:`MailUnavailable` (offline, off VPN and a domain
+  without the service look the same to it) and says what was tried.
 - Folders: the tree under "Top of Information Store" (``msgfolderroot``); roles come from the
   distinguished folder ids, so localised names ("Gesendete Elemente") still get theirs.
 - Sync: one ``SyncFolderItems`` call per batch; the server's SyncState after each page is the
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -75,12 +84,15 @@ _HEADER_FIELDS = ("message_id", "subject", "sender", "author", "to_recipients",
                   "conversation_index", "in_reply_to", "references", "categories",
                   "crm_activity_id")
 _AUTH = {"basic": xl.BASIC, "ntlm": xl.NTLM, "oauth": xl.OAUTH2}
+_SCHEME_NAMES = {xl.BASIC: "Basic", xl.NTLM: "NTLM", xl.OAUTH2: "Bearer"}  # in WWW-Authenticate
 
 
 class EwsBackend(MailBackend):
     """An Exchange mailbox. ``endpoint=None`` means autodiscover from ``email``. ``version``
-    (``"15.1.2507.6"``) skips exchangelib's version probe; ``auth_type`` is ``basic``, ``ntlm``
-    or ``oauth`` (implied by ``oauth_token``)."""
+    (``"15.1.2507.6"``) skips exchangelib's version probe on an explicit endpoint (autodiscover
+    reports the version itself); ``auth_type`` is ``basic``, ``ntlm`` (the default) or
+    ``oauth`` (implied by ``oauth_token``) — with autodiscover, no ``auth_type`` means "ask the
+    server"."""
 
     def __init__(self, *, endpoint: str | None, user: str, password: str = "",
                  email: str | None = None, auth_type: str | None = None,
@@ -102,16 +114,21 @@ class EwsBackend(MailBackend):
         ver = Version(build=Build(*map(int, version.split(".")))) if version else None
         try:
             if endpoint is None:
-                self.account = xl.Account(self.email, credentials=creds, autodiscover=True,
+                config = xl.Configuration(credentials=creds, auth_type=auth if auth_type else None,
+                                          retry_policy=xl.FailFast(),
+                                          max_connections=max_connections)
+                self.account = xl.Account(self.email, config=config, autodiscover=True,
                                           access_type=xl.DELEGATE)
             else:
                 config = xl.Configuration(service_endpoint=endpoint, credentials=creds,
-                                          auth_type=auth, version=ver,
+                                          auth_type=auth, version=ver, retry_policy=xl.FailFast(),
                                           max_connections=max_connections)
                 self.account = xl.Account(self.email, config=config, autodiscover=False,
                                           access_type=xl.DELEGATE)
+        except xe.AutoDiscoverError as exc:
+            raise _autodiscover_failed(exc, self.email) from exc
         except Exception as exc:
-            raise _map_error(exc, "EWS connection") from exc
+            raise _map_error(exc, "autodiscover" if endpoint is None else "connection") from exc
         self._by_path: dict[str, Any] = {}
         self._tree: dict[str, Any] = {}  # folder id -> exchangelib folder, from the hierarchy sync
         self._hierarchy_state: str | None = None
@@ -122,8 +139,24 @@ class EwsBackend(MailBackend):
             return fn()
         except MailError:
             raise
+        except xe.UnauthorizedError as exc:
+            raise self._refused(exc, what) from exc
         except Exception as exc:
             raise _map_error(exc, what) from exc
+
+    def _refused(self, exc: xe.UnauthorizedError, what: str) -> MailError:
+        """exchangelib says only "Invalid credentials"; when the server does not even offer
+        our auth scheme (Basic against an NTLM-only Exchange), say so: the password is fine."""
+        err = _map_error(exc, what)
+        protocol = self.account.protocol
+        ours = _SCHEME_NAMES.get(protocol.config.auth_type)
+        if ours is None:
+            return err
+        offered = _offered_schemes(protocol)
+        if offered and ours.lower() not in {o.lower() for o in offered}:
+            err = MailAuthError(err.detail, server_says=f"{err.server_says}; the server offers "
+                                f"{', '.join(offered)}, not {ours}")
+        return err
 
     # --- folders -----------------------------------------------------------------------------
 
@@ -401,13 +434,49 @@ _TRANSIENT = (xe.ErrorServerBusy, xe.ErrorTimeoutExpired, xe.ErrorTooManyObjects
               xe.ErrorMailboxMoveInProgress, xe.ErrorConnectionFailed)
 
 
+def _offered_schemes(protocol: Any) -> list[str]:
+    """The auth schemes the EWS endpoint offers an unauthenticated POST (``WWW-Authenticate``);
+    empty if it cannot be asked."""
+    try:
+        with protocol.raw_session(protocol.service_endpoint) as session:
+            r = session.post(protocol.service_endpoint, data=b"", allow_redirects=False,
+                             timeout=10)
+    except Exception:
+        return []
+    header = r.headers.get("WWW-Authenticate", "") if r.status_code == 401 else ""
+    return re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s|,|$)", header)
+
+
+def _autodiscover_failed(exc: xe.AutoDiscoverError, email: str = "") -> MailError:
+    """exchangelib's "All steps in the autodiscover protocol failed" means no URL answered:
+    the domain has no autodiscover service, or we are offline / off the VPN, or its
+    certificate is not trusted — it cannot tell which, so neither can we: unavailable (as an
+    unresolvable IMAP host is), with what was tried. Any other AutoDiscoverError is the
+    server's answer (InvalidDomain, a redirect loop, …)."""
+    words = f"{type(exc).__name__}: {exc}"
+    if not str(exc).startswith("All steps in the autodiscover protocol failed"):
+        return MailProtocolError("EWS autodiscover failed", server_says=words)
+    domain = email.rpartition("@")[2]
+    if not domain:
+        return MailUnavailable("EWS autodiscover found no Exchange server", server_says=words)
+    return MailUnavailable(
+        f"EWS autodiscover found no Exchange server for {domain} (tried https://{domain}"
+        f"/autodiscover/autodiscover.svc, https://autodiscover.{domain}/autodiscover/"
+        f"autodiscover.svc, http://autodiscover.{domain} and DNS SRV _autodiscover._tcp."
+        f"{domain}; none answered or its certificate is not trusted). Check the address and "
+        "the network, or give the EWS URL instead (ews://host/EWS/Exchange.asmx)",
+        server_says=words)
+
+
 def _map_error(exc: BaseException, what: str) -> MailError:
     """Classify once, at the wire (style anchors §2). In exchangelib every server response
     code is also a ``TransportError``, so codes are sorted out first."""
     words = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, xe.UnauthorizedError | xe.ErrorAccessDenied |
-                  xe.ErrorNonExistentMailbox | xe.AutoDiscoverFailed):
+                  xe.ErrorNonExistentMailbox):
         return MailAuthError(f"EWS {what} refused", server_says=words)
+    if isinstance(exc, xe.AutoDiscoverError):
+        return _autodiscover_failed(exc)
     if isinstance(exc, xe.ErrorItemNotFound | xe.ErrorFolderNotFound):
         return MailNotFound(f"EWS {what}: not found", server_says=words)
     if isinstance(exc, (*_TRANSIENT, xe.RateLimitError)):

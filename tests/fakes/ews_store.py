@@ -185,12 +185,12 @@ class UserMailbox:
             if iid not in known:
                 changes.append(("Create", it, it.is_read))
         page, more = changes[:limit], len(changes) > limit
-        for kind, it, _ in page:
+        for kind, change, _ in page:
             if kind == "Delete":
-                known.pop(str(it), None)
+                known.pop(str(change), None)
             else:
-                assert isinstance(it, Item)
-                known[it.id] = it.version
+                assert isinstance(change, Item)
+                known[change.id] = change.version
         return page, encode_state(known), not more
 
 

@@ -25,9 +25,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fakes.dns_server import FakeDnsServer
+    from tests.fakes.ews_auth import NtlmAccounts
+    from tests.fakes.ews_server import FakeEwsServer
 
 PASSWORD = "secret-pw"
 DOMAIN = "test.example"
@@ -39,7 +44,11 @@ def require_binary(name: str, package: str) -> str:
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
     if path:
         return path
-    msg = f"{name} not found: install the Debian package {package} (make test does, as root)"
+    missing(f"{name} not found: install the Debian package {package} (make test does, as root)")
+
+
+def missing(msg: str) -> NoReturn:
+    """Something a test needs is not here: skip locally, fail in CI (``CI=true``)."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
@@ -372,18 +381,100 @@ def smtp_server(dovecot: DovecotServer) -> Iterator[SmtpServer]:
 
 @pytest.fixture(scope="session")
 def ews_server() -> Iterator[Any]:
-    """The fake EWS server (``tests/fakes``) on loopback, over per-user Maildirs."""
+    """The fake EWS server (``tests/fakes``) on loopback, over per-user Maildirs: Basic and
+    Bearer auth, plain HTTP."""
     from tests.fakes.ews_server import FakeEwsServer
 
-    root = Path(tempfile.mkdtemp(prefix="trackbox-ews-"))
-    server = FakeEwsServer(root, PASSWORD).start()
-    wait_for_port(server.port, "fake EWS server")
-    _running_ews.append(server)
+    yield from _run_ews(lambda root: FakeEwsServer(root, PASSWORD).start())
+
+
+@pytest.fixture(scope="session")
+def ntlm_accounts() -> Iterator[NtlmAccounts]:
+    """The NTLM account file the fake servers' acceptor (pyspnego) reads: ``NTLM_USER_FILE``
+    names it for the session (the variable is process-wide), and is restored afterwards."""
+    from tests.fakes.ews_auth import NtlmAccounts
+
+    d = Path(tempfile.mkdtemp(prefix="trackbox-ntlm-"))
+    before = os.environ.get("NTLM_USER_FILE")
+    accounts = NtlmAccounts(d / "ntlm_users")
+    os.environ["NTLM_USER_FILE"] = str(accounts.path)
     try:
-        yield server
+        yield accounts
     finally:
-        _running_ews.remove(server)
-        server.stop()
+        if before is None:
+            os.environ.pop("NTLM_USER_FILE", None)
+        else:
+            os.environ["NTLM_USER_FILE"] = before
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ews_ntlm_server(ntlm_accounts: NtlmAccounts) -> Iterator[FakeEwsServer]:
+    """An NTLM-only fake EWS server, as an on-premises Exchange usually is; plain HTTP.
+    Accounts: :meth:`FakeEwsServer.add_ntlm_user`."""
+    from tests.fakes.ews_server import FakeEwsServer
+
+    yield from _run_ews(lambda root: FakeEwsServer(
+        root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts).start())
+
+
+@dataclass
+class ExchangeSite:
+    """An on-premises Exchange as a client finds it: the fake EWS server at
+    ``https://localhost`` (127.0.0.1:443, NTLM only) answering autodiscover too, and the DNS
+    zone clients resolve names in (``localhost`` → 127.0.0.1; add SRV records as needed)."""
+
+    server: FakeEwsServer
+    dns: FakeDnsServer
+    tls: TlsMaterial
+
+
+@pytest.fixture
+def exchange_site(tls_material: TlsMaterial, ntlm_accounts: NtlmAccounts
+                  ) -> Iterator[ExchangeSite]:
+    """A fresh :class:`ExchangeSite` for one test (port 443 is held only that long)."""
+    from tests.fakes.dns_server import FakeDnsServer
+    from tests.fakes.ews_server import FakeEwsServer
+
+    def start(root: Path) -> FakeEwsServer:
+        server = FakeEwsServer(root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts,
+                               host="localhost")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return server.start(443, (tls_material.cert_file, tls_material.key_file))
+            except PermissionError as exc:
+                missing(f"cannot listen on 127.0.0.1:443 for the autodiscover tests ({exc}): "
+                        "run as root (make test in CI does) or lower "
+                        "net.ipv4.ip_unprivileged_port_start")
+            except OSError as exc:  # another test run holds it for a moment
+                if time.monotonic() > deadline:
+                    missing(f"127.0.0.1:443 stayed busy for 10 s ({exc})")
+                time.sleep(0.1)
+
+    dns = FakeDnsServer().start()
+    dns.add("localhost", "A", "127.0.0.1")
+    try:
+        for server in _run_ews(start):
+            yield ExchangeSite(server, dns, tls_material)
+    finally:
+        dns.stop()
+
+
+def _run_ews(start: Any) -> Iterator[Any]:
+    """Start a fake EWS server over a new temporary directory, watch its ``problems`` (see
+    :func:`_ews_requests_understood`), and tear it down."""
+    root = Path(tempfile.mkdtemp(prefix="trackbox-ews-"))
+    try:
+        server = start(root)
+        wait_for_port(server.port, "fake EWS server")
+        _running_ews.append(server)
+        try:
+            yield server
+        finally:
+            _running_ews.remove(server)
+            server.stop()
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from core.mail import MailBackend, open_backend
 
-KINDS = ["maildir", "imap", "ews"]
+KINDS = ["maildir", "imap", "ews", "ews-ntlm"]
 Opener: TypeAlias = "tuple[str, Callable[[], MailBackend]]"
 CUSTOM_FOLDERS = ("Inbox/Projects", "Inbox/Projects/Fabrikam", "Archive")
 
@@ -52,7 +52,17 @@ def _ews(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
                                       auth_type="basic")
 
 
-_FACTORIES = {"maildir": _maildir, "imap": _imap, "ews": _ews}
+def _ews_ntlm(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
+    """EWS as on-premises Exchange asks for it: NTLM only, user ``CORP\\name``."""
+    ews = request.getfixturevalue("ews_ntlm_server")
+    user = ews.new_user("ntlm")
+    principal = "CORP\\" + user.split("@")[0]
+    ews.add_ntlm_user(principal, ews.password, user)
+    return user, lambda: open_backend(ews.url(), user=principal, password=ews.password,
+                                      email=user, auth_type="ntlm")
+
+
+_FACTORIES = {"maildir": _maildir, "imap": _imap, "ews": _ews, "ews-ntlm": _ews_ntlm}
 
 
 @pytest.fixture(params=KINDS)

@@ -1,4 +1,5 @@
-"""The contract every mailbox backend honours (Maildir, IMAP on Dovecot, EWS on the fake server).
+"""The contract every mailbox backend honours (Maildir, IMAP on Dovecot, EWS on the fake server
+with Basic and with NTLM).
 
 Parametrised by the ``mailbox`` fixture in ``conftest.py``; a test here must pass unchanged for
 every backend (vdirsyncer's ``StorageTests``).

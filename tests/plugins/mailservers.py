@@ -445,7 +445,7 @@ def exchange_site(tls_material: TlsMaterial, ntlm_accounts: NtlmAccounts
                 return server.start(443, (tls_material.cert_file, tls_material.key_file))
             except PermissionError as exc:
                 missing(f"cannot listen on 127.0.0.1:443 for the autodiscover tests ({exc}): "
-                        "run as root (make test in CI does) or lower "
+                        "run as root (as CI does) or lower "
                         "net.ipv4.ip_unprivileged_port_start")
             except OSError as exc:  # another test run holds it for a moment
                 if time.monotonic() > deadline:

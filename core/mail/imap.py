@@ -22,7 +22,6 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,11 +42,13 @@ from core.mail.base import (
 )
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.imap_wire import (
+    FetchedHeader,
     chunks,
     create,
     error_text,
     fetch_range,
     flags_of,
+    header_fetch,
     is_read,
     keywords,
 )
@@ -311,9 +312,9 @@ class ImapBackend(MailBackend):
                                       TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
         return out
 
-    def _headers_of(self, c: IMAPClient, folder: str, uids: list[int]) -> dict[int, Any]:
+    def _headers_of(self, c: IMAPClient, folder: str, uids: list[int]) -> list[FetchedHeader]:
         self._select(c, folder)
-        return fetch_range(c, uids_to_seqset(set(uids)), ["FLAGS", "RFC822.SIZE", _FIELDS], [])
+        return header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS)
 
     def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
                          since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
@@ -341,43 +342,34 @@ class ImapBackend(MailBackend):
                new_uids: list[int], batch_size: int, removed: tuple[MailRef, ...],
                changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
         first = True
-        pieces = list(chunks(new_uids, max(1, batch_size))) or [[]]
-        # While the caller stores batch k, a worker thread fetches and parses batch k+1: the
-        # store's writes and our parsing then share the two cores. The connection lock keeps
-        # any call the caller makes meanwhile from interleaving with the worker's FETCH.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-prefetch") as pool:
-            pending = pool.submit(self._fetch_headers, folder, validity, pieces[0])
-            for i, chunk in enumerate(pieces):
-                headers, present = pending.result()
-                if i + 1 < len(pieces):
-                    pending = pool.submit(self._fetch_headers, folder, validity, pieces[i + 1])
-                if chunk:
-                    known.update(present)  # an expunged one is not "known"
-                    last = max(last, chunk[-1])
-                state = encode_state(validity, last, modseq, known)
-                yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
-                                removed if first else (), reset and first)
-                first = False
+        # Batches are fetched and parsed as they are asked for: the caller decides about
+        # overlap (core.sync.mailbox runs this iterator on its own thread while it stores).
+        for chunk in list(chunks(new_uids, max(1, batch_size))) or [[]]:
+            headers, present = self._fetch_headers(folder, validity, chunk)
+            if chunk:
+                known.update(present)  # an expunged one is not "known"
+                last = max(last, chunk[-1])
+            state = encode_state(validity, last, modseq, known)
+            yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
+                            removed if first else (), reset and first)
+            first = False
 
     def _fetch_headers(self, folder: str, validity: int, uids: list[int]
                        ) -> tuple[list[MessageHeader], list[int]]:
         """Headers of ``uids`` (those still there) and the UIDs that were present."""
         if not uids:
             return [], []
-        rows = self._run("FETCH", functools.partial(self._headers_of, folder=folder, uids=uids))
+        got = self._run("FETCH", functools.partial(self._headers_of, folder=folder, uids=uids))
+        by_uid = {row.uid: row for row in got}
+        rows = [by_uid[u] for u in uids if u in by_uid]  # a gap: expunged meanwhile
         headers: list[MessageHeader] = []
-        for uid in uids:
-            data = rows.get(uid)
-            if data is None:  # expunged meanwhile
-                continue
-            kws = keywords(data.get(b"FLAGS", ()))
-            block = next((v for k, v in data.items()
-                          if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
+        for row in rows:
+            kws = keywords(row.flags)
             headers.append(parse_headers(
-                bytes(block or b""), MailRef(folder, f"{validity}:{uid}"),
-                size=int(data.get(b"RFC822.SIZE", 0)), is_read=is_read(data), keywords=kws,
+                row.block, MailRef(folder, f"{validity}:{row.uid}"), size=row.size,
+                is_read=b"\\Seen" in row.flags, keywords=kws,
                 tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
-        return headers, [u for u in uids if u in rows]
+        return headers, [row.uid for row in rows]
 
     def wait_for_changes(self, folder: str, timeout: float) -> bool:
         """IMAP IDLE (RFC 2177): block until the server reports a change in ``folder`` or

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
 from imapclient.response_parser import parse_fetch_response
 
 
@@ -30,39 +31,100 @@ def fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: 
     typ, resp = c._imap._command_complete("FETCH", tag)
     c._checkok("fetch", typ, resp)
     typ, resp = c._imap._untagged_response(typ, resp, "FETCH")
-    fast = _header_fetch(resp)
-    if fast is not None:
-        return fast
     return dict(parse_fetch_response(resp, c.normalise_times, True))
 
 
+class FetchedHeader(NamedTuple):
+    """One message of a header FETCH: what the message list needs from the server."""
+
+    uid: int
+    flags: tuple[bytes, ...]
+    size: int
+    block: bytes
+
+
+_LITERAL_END_RE = re.compile(rb"\{(\d+)\}\r\n\Z")
+_FETCH_RE = re.compile(rb"\* (\d+) FETCH (.*)", re.S)
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _FLAGS_RE = re.compile(rb"\bFLAGS \(([^()]*)\)")
 _SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
-_LITERAL_RE = re.compile(rb"(BODY\[HEADER\.FIELDS \([^()]*\)\]) \{\d+\}$")
+_BODY_RE = re.compile(rb"\bBODY\[HEADER\.FIELDS \([^()]*\)\] \{\d+\}\Z")
 
 
-def _header_fetch(resp: list[Any]) -> dict[int, Any] | None:
-    """The replies to our header FETCH (``UID FLAGS RFC822.SIZE BODY[HEADER.FIELDS …]``),
-    read with four regular expressions instead of imapclient's general lexer, which cost a
-    third of a first sync. Anything else in the reply (an unsolicited FETCH, a quoted instead
-    of a literal header block) returns None: the caller uses the general parser."""
-    out: dict[int, Any] = {}
-    i, n = 0, len(resp)
-    while i < n:
-        item = resp[i]
-        if not (isinstance(item, tuple) and len(item) == 2 and i + 1 < n
-                and resp[i + 1] == b")"):
-            return None
-        head, literal = item
-        uid, flags, size = _UID_RE.search(head), _FLAGS_RE.search(head), _SIZE_RE.search(head)
-        body = _LITERAL_RE.search(head)
-        if not (uid and flags and size and body):
-            return None
-        out[int(uid.group(1))] = {b"FLAGS": tuple(flags.group(1).split()),
-                                  b"RFC822.SIZE": int(size.group(1)), body.group(1): literal}
-        i += 2
-    return out
+def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> list[FetchedHeader]:
+    """``UID FETCH seqset (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (…)])``, read straight
+    off the connection.
+
+    imaplib's general reader (a regular expression per line, every line logged and kept in
+    a list) and imapclient's lexer together cost more than parsing the headers: a third of
+    a 10,000-message first sync. Here each reply is one line, its literal and a ``)``, read
+    with four regular expressions; a reply of another shape (items in another order, a
+    quoted header block, several literals) goes through imapclient's parser, and untagged
+    replies that are not FETCH (``EXISTS``, ``EXPUNGE``) are of no use here and skipped.
+    """
+    imap = c._imap
+    tag = imap._new_tag()
+    try:
+        imap.send(b"%s UID FETCH %s (%s)\r\n" % (tag, seqset.encode("ascii"), items))
+        out: list[FetchedHeader] = []
+        while True:
+            line = _line(imap)
+            if line.startswith(b"* "):
+                parts: list[tuple[bytes, bytes]] = []
+                while (m := _LITERAL_END_RE.search(line)) is not None:
+                    parts.append((line[:-2], imap.read(int(m.group(1)))))
+                    line = _line(imap)
+                got = _one_reply(c, parts, line.rstrip(b"\r\n"))
+                if got is not None:
+                    out.append(got)
+            elif line.startswith(tag + b" "):
+                status, _, text = line[len(tag) + 1:].rstrip(b"\r\n").partition(b" ")
+                if status != b"OK":
+                    raise imap_exc.IMAPClientError(
+                        f"fetch failed: {text.decode('utf-8', 'replace')}")
+                return out
+            else:
+                raise imap_exc.IMAPClientAbortError(
+                    f"unexpected reply to FETCH: {line[:80]!r}")
+    finally:
+        imap.tagged_commands.pop(tag, None)
+
+
+def _line(imap: Any) -> bytes:
+    line: bytes = imap.readline()
+    if not line.endswith(b"\n"):
+        raise imap_exc.IMAPClientAbortError("connection closed during FETCH")
+    return line
+
+
+def _one_reply(c: IMAPClient, parts: list[tuple[bytes, bytes]], tail: bytes
+               ) -> FetchedHeader | None:
+    """One untagged reply (its literals in ``parts``, the rest of the line in ``tail``) as a
+    header, or None if it is not a header FETCH."""
+    first = parts[0][0] if parts else tail
+    if first.startswith(b"* BYE"):
+        raise imap_exc.IMAPClientAbortError(first.decode("utf-8", "replace"))
+    if len(parts) == 1 and tail == b")":
+        head, literal = parts[0]
+        uid, flags = _UID_RE.search(head), _FLAGS_RE.search(head)
+        size, body = _SIZE_RE.search(head), _BODY_RE.search(head)
+        if uid and flags and size and body and head.startswith(b"* "):
+            return FetchedHeader(int(uid.group(1)), tuple(flags.group(1).split()),
+                                 int(size.group(1)), literal)
+    m = _FETCH_RE.match(first)
+    if m is None:
+        return None  # EXISTS, EXPUNGE, OK [...]: nothing for the message list
+    # imaplib's shape for imapclient's parser: "<seq> (<items>" and literals as tuples.
+    lead = b"%s %s" % (m.group(1), m.group(2))
+    resp: list[Any] = ([(lead, parts[0][1]), *parts[1:], tail] if parts else [lead])
+    for uid, data in parse_fetch_response(resp, c.normalise_times, True).items():
+        block = next((v for k, v in data.items()
+                      if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), None)
+        if block is None or b"RFC822.SIZE" not in data:
+            return None  # an unsolicited FETCH (flags changed meanwhile)
+        return FetchedHeader(int(uid), tuple(data.get(b"FLAGS", ())),
+                             int(data[b"RFC822.SIZE"]), bytes(block))
+    return None
 
 
 def error_text(exc: BaseException) -> str:

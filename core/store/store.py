@@ -31,6 +31,7 @@ from core.store.cache import CacheMixin
 from core.store.rows import (
     DEFAULT_TOKENS,
     HEADER_COLUMNS,
+    JSON_COLUMNS,
     ROW_SELECT,
     TRACK_COLUMNS,
     MessageRow,
@@ -56,9 +57,13 @@ ORDER_COLUMNS: dict[str, str] = {
 DEFAULT_BODY_CACHE_BYTES = 256 * 1024 * 1024
 _BATCH = 1000
 
+# One batch of rows goes to SQLite as one JSON array of ``header_values`` arrays and is
+# written by one statement (see _write_batch); ``->`` keeps a JSON column's JSON text.
 _UPSERT_SQL = (
-    f"INSERT INTO messages ({', '.join(HEADER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in HEADER_COLUMNS)}) "
+    f"INSERT INTO messages ({', '.join(HEADER_COLUMNS)}) SELECT "
+    + ", ".join(f"value {'->' if c in JSON_COLUMNS else '->>'} {i}"
+                for i, c in enumerate(HEADER_COLUMNS))
+    + " FROM json_each(?) WHERE true "  # "WHERE true": SQLite's rule for an upsert from SELECT
     "ON CONFLICT (folder, uid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in HEADER_COLUMNS[2:])
     # A ref that now holds another Message-ID (a backend reusing ids) loses the old state;
@@ -73,6 +78,10 @@ _UPSERT_SQL = (
                      ("tracked_by_other", "0"))
     )
 )
+_UPSERT_IDS_SQL = (
+    "INSERT OR IGNORE INTO temp.upsert_ids SELECT value ->> 2 FROM json_each(?) WHERE true"
+)
+_encode_rows = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 # Copies of a Message-ID that arrive after it was tracked (or before a header arrived)
 # take the state recorded for it; temp.upsert_ids holds the Message-IDs of this upsert.
 _INHERIT_SQL = (
@@ -289,9 +298,13 @@ class Store(TrackingMixin, CacheMixin):
 
     @staticmethod
     def _write_batch(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:
-        conn.executemany(_UPSERT_SQL, batch)
-        conn.executemany("INSERT OR IGNORE INTO temp.upsert_ids VALUES (?)",
-                         ((values[2],) for values in batch))
+        # The batch goes to SQLite as one JSON array, written by one statement: SQLite then
+        # keeps the GIL released for the whole batch instead of taking it back for every
+        # row, so a mail-sync thread parsing the next batch runs alongside (executemany
+        # handed the GIL over 2 times a row and the two threads ended up taking turns).
+        rows = _encode_rows(batch)
+        conn.execute(_UPSERT_SQL, (rows,))
+        conn.execute(_UPSERT_IDS_SQL, (rows,))
         count = len(batch)
         batch.clear()
         return count

@@ -14,7 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.mail.headers import _Source, simple_addresses
+from core.mail.headers import (
+    _parse_date,
+    _parse_general,
+    _plain_fields,
+    _Source,
+    simple_addresses,
+    split_header_block,
+)
 from core.mail.parse import parse_headers, parse_message
 from core.model import Address, MailRef
 
@@ -207,3 +214,96 @@ def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, emai
     modern = _Source(f"To: {value}\r\n\r\n".encode(), []).modern_addresses("to")
     if fast is not None:
         assert fast == modern
+
+
+# --- the plain-header shortcut gives the general path's answers ----------------------------
+
+_ascii = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+_msgid_value = st.one_of(
+    st.builds(lambda a, b: f"<{a}@{b}>", _atext, _atext), _atext, st.just(""), _ascii,
+    st.builds(lambda a, b: f"<{a}@{b}> (comment)", _atext, _atext))
+_address_list = st.one_of(
+    st.lists(st.tuples(_name, _email, st.booleans()), max_size=3).map(
+        lambda items: ", ".join(_render(n, e, q) for n, e, q in items)),
+    st.sampled_from(["Undisclosed recipients:;", "a@b.example (Alice)", "<>", "@@", "x",
+                     "=?utf-8?q?J=C3=BCrgen?= <j@x.example>", "\"=?utf-8?q?a?=\" <a@b.c>",
+                     "Team: a@b.example, c@d.example;"]),
+    _ascii)
+_dates = st.one_of(
+    st.builds(lambda wd, d, mon, y, hh, mm, ss, zone: f"{wd}{d} {mon} {y} {hh:02d}:{mm:02d}"
+              f"{ss} {zone}",
+              st.sampled_from(["", "Mon, ", "Tue,", "Xyz, "]), st.integers(0, 32),
+              st.sampled_from(["Jan", "feb", "MAR", "Apr", "Foo", "Dec"]),
+              st.sampled_from(["2026", "1999", "0000", "26", "10000"]),
+              st.integers(0, 25), st.integers(0, 61),
+              st.sampled_from(["", ":00", ":59", ":60", ":7"]),
+              st.sampled_from(["+0000", "-0000", "+0530", "-0800", "+2400", "+0099", "GMT",
+                               "EST", "+00", ""])),
+    _ascii)
+
+
+@st.composite
+def _header_blocks(draw: st.DrawFn) -> tuple[bytes, dict]:
+    fields = {
+        "Message-ID": _msgid_value, "In-Reply-To": _msgid_value,
+        "References": st.lists(_msgid_value, max_size=3).map(" ".join),
+        "Subject": st.one_of(_ascii, st.builds(_encoded, _words, st.just("utf-8")).map(
+            lambda w: f"Re: {w}"), st.sampled_from(["=?bogus?q?x?=", "=?utf-8?b?!!?=",
+                                                     "a=?utf-8?q?b?=", "\x01bell"])),
+        "From": _address_list, "Sender": _address_list, "To": _address_list,
+        "Cc": _address_list, "Date": _dates,
+        "Thread-Index": st.sampled_from(["AdzbN8prJefbaDJNPeNDVrOFgAHIQw==", "", "x", " a "]),
+        "Content-Type": st.sampled_from(["text/plain", "multipart/mixed; boundary=x",
+                                         "Multipart/Mixed", "bogus", ""]),
+        "X-Other": _ascii,
+    }
+    names = draw(st.lists(st.sampled_from(sorted(fields)), max_size=12))
+    lines = []
+    for name in names:
+        value = draw(fields[name])
+        if draw(st.booleans()) and " " in value.strip():  # fold at a space
+            i = value.strip().index(" ")
+            value = value.strip()[:i] + "\r\n " + value.strip()[i + 1:]
+        lines.append(f"{draw(st.sampled_from([name, name.lower(), name.upper()]))}: {value}")
+    newline = draw(st.sampled_from(["\r\n", "\n"]))
+    raw = (newline.join(lines) + newline + newline).replace("\r\n", newline).encode()
+    raw += draw(st.sampled_from([b"", b"body\r\n", b"Content-Disposition: attachment\r\n"]))
+    kw = draw(st.fixed_dictionaries({"size": st.none() | st.integers(0, 10**6),
+                                     "has_attachments": st.none() | st.booleans()}))
+    return raw, kw
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_header_blocks())
+def test_plain_header_shortcut_agrees_with_the_general_path(case: tuple[bytes, dict]) -> None:
+    raw, kw = case
+    block = split_header_block(raw)
+    general = _parse_general(raw, block, _plain_fields(block), REF, is_read=False,
+                             keywords=(), tracked_marker=None, **kw)
+    assert parse_headers(raw, REF, **kw) == general
+
+
+@settings(max_examples=500, deadline=None)
+@given(_dates)
+def test_date_shortcut_agrees_with_email_utils(value: str) -> None:
+    from datetime import UTC
+    from email.utils import parsedate_to_datetime
+
+    try:
+        want = parsedate_to_datetime(value.strip()) if value.strip() else None
+    except (TypeError, ValueError, IndexError):
+        want = None
+    if want is not None and want.tzinfo is None:
+        want = want.replace(tzinfo=UTC)
+    got = _parse_date(value, errors := [])
+    assert got == want and (got is None or got.utcoffset() == want.utcoffset())
+    assert bool(errors) == (want is None and bool(value.strip()))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: bytes(b"a\r\n:"[x % 4] for x in b)))
+def test_header_block_end_is_the_first_blank_line(raw: bytes) -> None:
+    import re
+
+    m = re.search(rb"\r?\n\r?\n", raw)
+    assert split_header_block(raw) == (raw[:m.end()] if m else raw)

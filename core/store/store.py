@@ -9,6 +9,7 @@ outbox enqueueing an operation and marking the message *pending*) into one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -31,7 +32,6 @@ from core.store.cache import CacheMixin
 from core.store.rows import (
     DEFAULT_TOKENS,
     HEADER_COLUMNS,
-    JSON_COLUMNS,
     ROW_SELECT,
     TRACK_COLUMNS,
     MessageRow,
@@ -57,13 +57,8 @@ ORDER_COLUMNS: dict[str, str] = {
 DEFAULT_BODY_CACHE_BYTES = 256 * 1024 * 1024
 _BATCH = 1000
 
-# One batch of rows goes to SQLite as one JSON array of ``header_values`` arrays and is
-# written by one statement (see _write_batch); ``->`` keeps a JSON column's JSON text.
 _UPSERT_SQL = (
-    f"INSERT INTO messages ({', '.join(HEADER_COLUMNS)}) SELECT "
-    + ", ".join(f"value {'->' if c in JSON_COLUMNS else '->>'} {i}"
-                for i, c in enumerate(HEADER_COLUMNS))
-    + " FROM json_each(?) WHERE true "  # "WHERE true": SQLite's rule for an upsert from SELECT
+    f"INSERT INTO messages ({', '.join(HEADER_COLUMNS)}) VALUES {{rows}} "
     "ON CONFLICT (folder, uid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in HEADER_COLUMNS[2:])
     # A ref that now holds another Message-ID (a backend reusing ids) loses the old state;
@@ -78,10 +73,17 @@ _UPSERT_SQL = (
                      ("tracked_by_other", "0"))
     )
 )
-_UPSERT_IDS_SQL = (
-    "INSERT OR IGNORE INTO temp.upsert_ids SELECT value ->> 2 FROM json_each(?) WHERE true"
-)
-_encode_rows = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+_ROW = "(" + ", ".join("?" for _ in HEADER_COLUMNS) + ")"
+
+
+@functools.lru_cache(maxsize=8)
+def _upsert_sql(rows: int) -> tuple[str, str]:
+    """The upsert of ``rows`` rows as one statement (multi-row VALUES), and the insert of
+    their Message-IDs into ``temp.upsert_ids``; see :meth:`Store._write_batch`."""
+    return (_UPSERT_SQL.format(rows=", ".join([_ROW] * rows)),
+            "INSERT OR IGNORE INTO temp.upsert_ids VALUES " + ", ".join(["(?)"] * rows))
+
+
 # Copies of a Message-ID that arrive after it was tracked (or before a header arrived)
 # take the state recorded for it; temp.upsert_ids holds the Message-IDs of this upsert.
 _INHERIT_SQL = (
@@ -298,13 +300,17 @@ class Store(TrackingMixin, CacheMixin):
 
     @staticmethod
     def _write_batch(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:
-        # The batch goes to SQLite as one JSON array, written by one statement: SQLite then
-        # keeps the GIL released for the whole batch instead of taking it back for every
-        # row, so a mail-sync thread parsing the next batch runs alongside (executemany
-        # handed the GIL over 2 times a row and the two threads ended up taking turns).
-        rows = _encode_rows(batch)
-        conn.execute(_UPSERT_SQL, (rows,))
-        conn.execute(_UPSERT_IDS_SQL, (rows,))
+        # Many rows per statement, not executemany: SQLite then keeps the GIL released for
+        # the whole batch instead of taking it back for every row, so a mail-sync thread
+        # parsing the next batch runs alongside (with executemany the two threads took
+        # turns, each row waiting for the other's switch interval).
+        per = max(1, min(len(batch), conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                         // len(HEADER_COLUMNS)))
+        for i in range(0, len(batch), per):
+            part = batch[i:i + per]
+            upsert, ids = _upsert_sql(len(part))
+            conn.execute(upsert, [value for values in part for value in values])
+            conn.execute(ids, [values[2] for values in part])
         count = len(batch)
         batch.clear()
         return count

@@ -42,7 +42,6 @@ from core.mail.base import (
 )
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.imap_wire import (
-    FetchedHeader,
     chunks,
     create,
     error_text,
@@ -312,9 +311,19 @@ class ImapBackend(MailBackend):
                                       TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
         return out
 
-    def _headers_of(self, c: IMAPClient, folder: str, uids: list[int]) -> list[FetchedHeader]:
+    def _headers_of(self, c: IMAPClient, folder: str, validity: int, uids: list[int]
+                    ) -> dict[int, MessageHeader]:
+        """Headers by UID, each parsed as soon as it is read (the server sends the next
+        ones meanwhile)."""
         self._select(c, folder)
-        return header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS)
+        out: dict[int, MessageHeader] = {}
+        for row in header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS):
+            kws = keywords(row.flags)
+            out[row.uid] = parse_headers(
+                row.block, MailRef(folder, f"{validity}:{row.uid}"), size=row.size,
+                is_read=b"\\Seen" in row.flags, keywords=kws,
+                tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+        return out
 
     def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
                          since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
@@ -359,17 +368,10 @@ class ImapBackend(MailBackend):
         """Headers of ``uids`` (those still there) and the UIDs that were present."""
         if not uids:
             return [], []
-        got = self._run("FETCH", functools.partial(self._headers_of, folder=folder, uids=uids))
-        by_uid = {row.uid: row for row in got}
-        rows = [by_uid[u] for u in uids if u in by_uid]  # a gap: expunged meanwhile
-        headers: list[MessageHeader] = []
-        for row in rows:
-            kws = keywords(row.flags)
-            headers.append(parse_headers(
-                row.block, MailRef(folder, f"{validity}:{row.uid}"), size=row.size,
-                is_read=b"\\Seen" in row.flags, keywords=kws,
-                tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
-        return headers, [row.uid for row in rows]
+        got = self._run("FETCH", functools.partial(self._headers_of, folder=folder,
+                                                    validity=validity, uids=uids))
+        present = [u for u in uids if u in got]  # a gap: expunged meanwhile
+        return [got[u] for u in present], present
 
     def wait_for_changes(self, folder: str, timeout: float) -> bool:
         """IMAP IDLE (RFC 2177): block until the server reports a change in ``folder`` or

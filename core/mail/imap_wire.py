@@ -51,9 +51,10 @@ _SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _BODY_RE = re.compile(rb"\bBODY\[HEADER\.FIELDS \([^()]*\)\] \{\d+\}\Z")
 
 
-def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> list[FetchedHeader]:
+def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> Iterator[FetchedHeader]:
     """``UID FETCH seqset (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (…)])``, read straight
-    off the connection.
+    off the connection, each message handed over as soon as it is read: the caller parses
+    it while the server is still sending the next ones.
 
     imaplib's general reader (a regular expression per line, every line logged and kept in
     a list) and imapclient's lexer together cost more than parsing the headers: a third of
@@ -61,12 +62,13 @@ def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> list[FetchedHeader
     with four regular expressions; a reply of another shape (items in another order, a
     quoted header block, several literals) goes through imapclient's parser, and untagged
     replies that are not FETCH (``EXISTS``, ``EXPUNGE``) are of no use here and skipped.
+    Leaving the loop early closes the connection: the rest of the reply would be in the way.
     """
     imap = c._imap
     tag = imap._new_tag()
+    done = False
     try:
         imap.send(b"%s UID FETCH %s (%s)\r\n" % (tag, seqset.encode("ascii"), items))
-        out: list[FetchedHeader] = []
         while True:
             line = _line(imap)
             if line.startswith(b"* "):
@@ -76,18 +78,21 @@ def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> list[FetchedHeader
                     line = _line(imap)
                 got = _one_reply(c, parts, line.rstrip(b"\r\n"))
                 if got is not None:
-                    out.append(got)
+                    yield got
             elif line.startswith(tag + b" "):
+                done = True
                 status, _, text = line[len(tag) + 1:].rstrip(b"\r\n").partition(b" ")
                 if status != b"OK":
                     raise imap_exc.IMAPClientError(
                         f"fetch failed: {text.decode('utf-8', 'replace')}")
-                return out
+                return
             else:
                 raise imap_exc.IMAPClientAbortError(
                     f"unexpected reply to FETCH: {line[:80]!r}")
     finally:
         imap.tagged_commands.pop(tag, None)
+        if not done:
+            imap.shutdown()  # out of step with the server: the next call reconnects
 
 
 def _line(imap: Any) -> bytes:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from core.store.correlation import SqliteCorrelationIndex
 from core.store.rows import AuditEntry, MessageRow, thread_root
 from core.store.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
-from core.store.store import ORDER_COLUMNS, Store, StoreError
+from core.store.store import ORDER_COLUMNS, HeaderRows, Store, StoreError
 
 __all__ = [
     "MIGRATIONS",
     "ORDER_COLUMNS",
     "SCHEMA_VERSION",
     "AuditEntry",
+    "HeaderRows",
     "MessageRow",
     "SchemaTooNew",
     "SqliteCorrelationIndex",

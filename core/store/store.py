@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,23 +77,33 @@ _UPSERT_SQL = (
 _ROW = "(" + ", ".join("?" for _ in HEADER_COLUMNS) + ")"
 
 
-@functools.lru_cache(maxsize=8)
-def _upsert_sql(rows: int) -> tuple[str, str]:
-    """The upsert of ``rows`` rows as one statement (multi-row VALUES), and the insert of
-    their Message-IDs into ``temp.upsert_ids``; see :meth:`Store._write_batch`."""
-    return (_UPSERT_SQL.format(rows=", ".join([_ROW] * rows)),
-            "INSERT OR IGNORE INTO temp.upsert_ids VALUES " + ", ".join(["(?)"] * rows))
-
-
 # Copies of a Message-ID that arrive after it was tracked (or before a header arrived)
-# take the state recorded for it; temp.upsert_ids holds the Message-IDs of this upsert.
+# take the state recorded for it: one UPDATE for the Message-IDs of one upsert statement.
 _INHERIT_SQL = (
     "UPDATE messages SET "
     + ", ".join(f"{c} = t.{c}" for c in TRACK_COLUMNS)
     + ", regarding_sort = lower(coalesce(nullif(t.regarding_name, ''), t.regarding_id, ''))"
-    " FROM tracking AS t WHERE t.message_id IN (SELECT message_id FROM temp.upsert_ids)"
-    " AND messages.message_id = t.message_id"
+    " FROM tracking AS t WHERE t.message_id IN ({ids}) AND messages.message_id = t.message_id"
 )
+
+
+@functools.lru_cache(maxsize=8)
+def _upsert_sql(rows: int) -> tuple[str, str]:
+    """The upsert of ``rows`` rows as one statement (multi-row VALUES), and the inheritance
+    of tracked state for their Message-IDs; see :meth:`Store._write_batch`."""
+    return (_UPSERT_SQL.format(rows=", ".join([_ROW] * rows)),
+            _INHERIT_SQL.format(ids=", ".join(["?"] * rows)))
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRows:
+    """Headers turned into store rows (:meth:`Store.header_rows`): per upsert statement, the
+    row count, the bound values and the rows' Message-IDs."""
+
+    statements: tuple[tuple[int, list[Any], list[str]], ...]
+
+    def __len__(self) -> int:
+        return sum(count for count, _, _ in self.statements)
 
 
 class FlagChangeLike(Protocol):
@@ -129,6 +140,8 @@ class Store(TrackingMixin, CacheMixin):
         self.body_cache_bytes = body_cache_bytes
         self._depth = 0
         self._deferring = False
+        self._rows_per_statement = max(1, min(
+            _BATCH, db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(HEADER_COLUMNS)))
 
     @classmethod
     def open(
@@ -279,41 +292,32 @@ class Store(TrackingMixin, CacheMixin):
 
     # -- messages ------------------------------------------------------------------------
 
-    def upsert_headers(self, headers: Iterable[MessageHeader]) -> int:
+    def header_rows(self, headers: Iterable[MessageHeader]) -> HeaderRows:
+        """``headers`` as rows ready for :meth:`upsert_headers`, without touching the
+        database: a sync thread prepares them while the store's thread writes the previous
+        ones (then the writing thread holds the GIL hardly at all)."""
+        tokens = self.tokens
+        rows = [header_values(header, tokens) for header in headers]
+        per = self._rows_per_statement
+        return HeaderRows(tuple(
+            (len(part), [value for values in part for value in values],
+             [values[2] for values in part])
+            for part in (rows[i:i + per] for i in range(0, len(rows), per))))
+
+    def upsert_headers(self, headers: Iterable[MessageHeader] | HeaderRows) -> int:
         """Insert or update headers keyed by (folder, uid); tracked state is kept, and new
         copies of an already tracked Message-ID inherit its state. Returns rows written."""
-        written = 0
-        tokens = self.tokens
+        prepared = headers if isinstance(headers, HeaderRows) else self.header_rows(headers)
         with self.transaction() as conn:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS upsert_ids (message_id TEXT PRIMARY KEY)")
-            conn.execute("DELETE FROM temp.upsert_ids")
-            batch: list[tuple[Any, ...]] = []
-            for header in headers:
-                batch.append(header_values(header, tokens))
-                if len(batch) >= _BATCH:
-                    written += self._write_batch(conn, batch)
-            if batch:
-                written += self._write_batch(conn, batch)
-            conn.execute(_INHERIT_SQL)
-            conn.execute("DELETE FROM temp.upsert_ids")
-        return written
-
-    @staticmethod
-    def _write_batch(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:
-        # Many rows per statement, not executemany: SQLite then keeps the GIL released for
-        # the whole batch instead of taking it back for every row, so a mail-sync thread
-        # parsing the next batch runs alongside (with executemany the two threads took
-        # turns, each row waiting for the other's switch interval).
-        per = max(1, min(len(batch), conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                         // len(HEADER_COLUMNS)))
-        for i in range(0, len(batch), per):
-            part = batch[i:i + per]
-            upsert, ids = _upsert_sql(len(part))
-            conn.execute(upsert, [value for values in part for value in values])
-            conn.execute(ids, [values[2] for values in part])
-        count = len(batch)
-        batch.clear()
-        return count
+            # Many rows per statement, not executemany: SQLite keeps the GIL released for
+            # the whole statement instead of taking it back for every row, so the sync
+            # thread parsing the next batch runs alongside (with executemany the two
+            # threads took turns, each row waiting out the other's switch interval).
+            for count, params, message_ids in prepared.statements:
+                upsert, inherit = _upsert_sql(count)
+                conn.execute(upsert, params)
+                conn.execute(inherit, message_ids)
+        return len(prepared)
 
     def apply_flag_changes(self, changes: Iterable[FlagChangeLike]) -> int:
         """Update read flag, keywords and tracked marker of stored copies (a mail backend's

@@ -163,7 +163,7 @@ def test_header_fetch_reader_agrees_with_imapclient(account) -> None:
     b._selected = None
     b._select(c, "Inbox")
     slow = c.fetch(c.search(["ALL"]), ["FLAGS", "RFC822.SIZE", _FIELDS.decode()])
-    got = imap_wire.header_fetch(c, "1:*", b"FLAGS RFC822.SIZE " + _FIELDS)
+    got = list(imap_wire.header_fetch(c, "1:*", b"FLAGS RFC822.SIZE " + _FIELDS))
     assert [row.uid for row in got] == sorted(slow) and len(got) == 4
     for row in got:
         want = slow[row.uid]
@@ -182,6 +182,10 @@ class _ScriptedImap:
         self.stream = io.BytesIO(reply)
         self.sent: list[bytes] = []
         self.tagged_commands: dict[bytes, object] = {}
+        self.closed = False
+
+    def shutdown(self) -> None:
+        self.closed = True
 
     def _new_tag(self) -> bytes:
         self.tagged_commands[b"T1"] = None
@@ -219,15 +223,21 @@ def test_header_fetch_reader_takes_odd_replies_and_refuses_bad_ones() -> None:
         b"* 1 EXPUNGE\r\n"
         b"T1 OK done\r\n" % (len(head), head))
     c = _ScriptedClient(reply)
-    got = imap_wire.header_fetch(c, "1:*", b"FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+    items = b"FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)]"
+    got = list(imap_wire.header_fetch(c, "1:*", items))
     assert c._imap.sent == [b"T1 UID FETCH 1:* (FLAGS RFC822.SIZE "
                             b"BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"]
     assert got == [imap_wire.FetchedHeader(7, (b"\\Seen",), 99, head),
                    imap_wire.FetchedHeader(8, (), 5, b"")]
     assert c._imap.tagged_commands == {}
     with pytest.raises(imap_exc.IMAPClientError, match="no such message"):
-        imap_wire.header_fetch(_ScriptedClient(b"T1 NO no such message\r\n"), "1", b"FLAGS")
+        list(imap_wire.header_fetch(_ScriptedClient(b"T1 NO no such message\r\n"), "1",
+                                    b"FLAGS"))
     for cut in (b"* 1 FETCH (UID 7 BODY[HEADER.FIELDS (SUBJECT)] {40}\r\nSubject:",
                 b"* BYE shutting down\r\n", b"* 1 FETCH (UID 7 FLAGS ()"):
         with pytest.raises(imap_exc.IMAPClientAbortError):
-            imap_wire.header_fetch(_ScriptedClient(cut), "1", b"FLAGS")
+            list(imap_wire.header_fetch(_ScriptedClient(cut), "1", b"FLAGS"))
+    # a reader left half-way closes the connection: the rest of the reply is in the way
+    c = _ScriptedClient(reply)
+    next(imap_wire.header_fetch(c, "1:*", items))
+    assert c._imap.closed

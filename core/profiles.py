@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from core.mailurl import EWS_SCHEMES, MailUrlError, ews_options, is_address, split_autodiscover
+
 APP = "trackbox"
 CONFIG_NAME = "profile.toml"
 DEFAULT_PROFILE = "default"
@@ -42,7 +44,6 @@ SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")
 CRM_SCHEMES = ("https", "http")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
-_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BLANK_INSIDE = re.compile(r"\s")
 _IMAP_SCHEMES = ("imaps", "imap", "imap+insecure")
 #: Schemes that send passwords and mail unencrypted: for a local test server only.
@@ -148,7 +149,7 @@ def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...])
     _expect(path, key, value, scheme in schemes,
             f"Not a valid URL: expected one of the schemes {', '.join(schemes)}.")
     if scheme in ("maildir", "ews+autodiscover"):
-        _expect(path, key, value, len(value.split(":", 1)[1]) > 0,
+        _expect(path, key, value, len(value.split(":", 1)[1].partition("?")[0]) > 0,
                 "Expected a path or address after the scheme.")
         return
     parts = urlsplit(value)
@@ -168,9 +169,23 @@ def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...])
 def _check_mail_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
     mail_url = values["mail_url"]
     _check_url(path, "mail_url", mail_url, MAIL_SCHEMES)
-    if editing and mail_scheme(mail_url) == "ews+autodiscover":
-        _expect(path, "mail_url", mail_url, bool(_ADDRESS.match(mail_url.split(":", 1)[1])),
+    scheme = mail_scheme(mail_url)
+    if scheme not in EWS_SCHEMES:
+        return
+    try:
+        options = ews_options(mail_url)
+    except MailUrlError as exc:
+        raise ProfileConfigError(path, "mail_url", mail_url, f"{exc}.") from None
+    if not editing:
+        return
+    if scheme == "ews+autodiscover":
+        _expect(path, "mail_url", mail_url, is_address(split_autodiscover(mail_url)[0]),
                 "Autodiscover needs an e-mail address: ews+autodiscover:user@domain.")
+    else:
+        user = values.get("mail_user") or values.get("crm_user", "")
+        _expect(path, "mail_url", mail_url, "email" in options or is_address(user),
+                f"The sign-in name {user!r} is not the mailbox's e-mail address: add "
+                "?mailbox=you@example.com to the URL.")
 
 
 def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:

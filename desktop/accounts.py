@@ -44,6 +44,11 @@ FIELDS = {  # key -> (label, objectName, placeholder)
     "crm_url": ("CRM address:", "accountCrmUrl", "https://contoso.crm.dynamics.com"),
     "crm_user": ("CRM user:", "accountCrmUser", "alex@contoso.com"),
 }
+TOOLTIPS = {
+    "mail_url": "Exchange: ews://host/EWS/Exchange.asmx, or ews+autodiscover:you@example.com.\n"
+                "Add ?auth=basic for a server without NTLM, and ?mailbox=you@example.com when\n"
+                "you sign in as DOMAIN\\user.",
+}
 ERROR_STYLE = "color: #b3261e;"
 WARNING_STYLE = "color: #a86a00;"
 NOTE_STYLE = "color: #59606a;"
@@ -99,6 +104,7 @@ class AccountsTab(QWidget):
             edit = QLineEdit()
             edit.setObjectName(name)
             edit.setPlaceholderText(placeholder)
+            edit.setToolTip(TOOLTIPS.get(key, ""))
             edit.textChanged.connect(self._show_insecure)
             edit.editingFinished.connect(self.check)
             self.fields[key] = edit

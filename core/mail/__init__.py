@@ -12,6 +12,9 @@
 ``ews+autodiscover:user@domain``                EWS, endpoint found by autodiscover
 ==============================================  ============================================
 
+EWS URLs take ``?auth=ntlm|basic`` (NTLM by default) and, when the sign-in name is not the
+mailbox's address (``CORP\\alex``), ``&mailbox=alex@example.com`` (:mod:`core.mailurl`).
+
 IMAP takes ``smtp_url=`` for sending: ``smtps://host[:465]``, ``smtp://host[:587]`` (STARTTLS
 required) or ``smtp+insecure://host:port`` (tests). Other keyword options go to the backend's
 constructor (e.g. ``ssl_context=``, ``auth_type=``, ``oauth_token=``).
@@ -35,6 +38,7 @@ from core.mail.base import (
     SyncBatch,
 )
 from core.mail.parse import Attachment, ParsedMessage, parse_headers, parse_message
+from core.mailurl import EWS_SCHEMES, MailUrlError, ews_options, is_address, split_autodiscover
 
 __all__ = [
     "TRACKED_CATEGORY", "TRACKED_KEYWORD", "Attachment", "FlagChange", "MailAuthError",
@@ -67,17 +71,25 @@ def open_backend(url: str, *, user: str | None = None, password: str | None = No
         return ImapBackend(parts.hostname or "localhost", port, security=security,
                            user=user or unquote(parts.username or ""),
                            password=password or unquote(parts.password or ""), **options)
-    if scheme in ("ews", "ews+http"):
+    if scheme in EWS_SCHEMES:
         from core.mail.ews import EwsBackend
 
+        try:
+            options = {**ews_options(url), **options}
+        except MailUrlError as exc:
+            raise MailProtocolError("bad Exchange mailbox URL", server_says=str(exc)) from None
+        if scheme == "ews+autodiscover":
+            address = unquote(split_autodiscover(url)[0])
+            return EwsBackend(endpoint=None, email=address, user=user or address,
+                              password=password or "", **options)
         parts = urlsplit(url)
         endpoint = ("https" if scheme == "ews" else "http") + "://" + parts.netloc.rpartition(
             "@")[2] + (parts.path or "/EWS/Exchange.asmx")
+        if not options.get("email") and not is_address(user or ""):
+            raise MailProtocolError(
+                "the Exchange mailbox needs its e-mail address",
+                server_says=f"the sign-in name {user!r} is not one: add "
+                            "?mailbox=you@example.com to the mailbox URL")
         return EwsBackend(endpoint=endpoint, user=user or "", password=password or "",
                           **options)
-    if scheme == "ews+autodiscover":
-        from core.mail.ews import EwsBackend
-
-        return EwsBackend(endpoint=None, email=unquote(rest), user=user or unquote(rest),
-                          password=password or "", **options)
     raise MailProtocolError("unknown mailbox URL scheme", server_says=scheme)

@@ -150,7 +150,33 @@ def test_connection_problems_name_every_bad_field() -> None:
     for good in ("imap://mail.contoso.example", "ews://mail.contoso.example/EWS/Exchange.asmx",
                  "ews+autodiscover:alex@contoso.example", "maildir:/home/alex/Maildir"):
         smtp = "" if not good.startswith("imap") else GOOD["smtp_url"]
-        assert connection_problems(config, {"mail_url": good, "smtp_url": smtp}) == {}, good
+        user = "" if good.startswith("ews:") else GOOD["mail_user"]  # signs in as crm_user
+        assert connection_problems(config, {"mail_url": good, "smtp_url": smtp,
+                                            "mail_user": user}) == {}, good
+
+
+def test_exchange_url_options_are_checked() -> None:
+    """``?auth=`` and ``?mailbox=`` on an EWS URL: what a person types is checked before it is
+    saved, and a Windows sign-in name needs the mailbox's address."""
+    from core.profiles import connection_problems, validate
+
+    config = validate(GOOD, "<test>")
+    server = "ews://mail.contoso.example/EWS/Exchange.asmx"
+    for good, user in ((f"{server}?auth=basic", "alex@contoso.example"),
+                       (f"{server}?auth=ntlm&mailbox=alex@contoso.example", "CORP\\alex"),
+                       ("ews+autodiscover:alex@contoso.example?auth=basic", "CORP\\alex")):
+        assert connection_problems(config, {"mail_url": good, "smtp_url": "",
+                                            "mail_user": user}) == {}, good
+    for bad, user, words in (
+            (f"{server}?auth=kerberos", "alex@contoso.example", "expected one of ntlm, basic"),
+            (f"{server}?mailbox=alex", "CORP\\alex", "is not an e-mail address"),
+            (f"{server}?port=1", "alex@contoso.example", "unknown option 'port'"),
+            (server, "CORP\\alex", "add ?mailbox=you@example.com"),
+            ("ews+autodiscover:alex@contoso.example?mailbox=b@contoso.example", "alex",
+             "autodiscover uses the address")):
+        problems = connection_problems(config, {"mail_url": bad, "smtp_url": "",
+                                                "mail_user": user})
+        assert words in problems.get("mail_url", ""), (bad, problems)
 
 
 def test_insecure_schemes_are_recognised() -> None:
@@ -202,4 +228,5 @@ def test_stricter_form_checks_do_not_break_files_that_loaded_before(tmp_path: Pa
     assert profiles.load("older").config == created.config
     with pytest.raises(ProfileConfigError) as edited:  # but the form does not accept it
         with_connection(created.config, {"crm_url": "https://fabrikam.example"})
-    assert edited.value.key == "smtp_url"
+    assert edited.value.key == "mail_url"  # the first field in the form's order: no mailbox=
+    assert "?mailbox=" in str(edited.value)

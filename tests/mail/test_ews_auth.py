@@ -123,6 +123,29 @@ def test_basic_against_an_ntlm_only_server_says_what_it_offers(ews_ntlm_server) 
                for r in server.auth_log.refusals[before:])
 
 
+def test_the_mailbox_url_says_auth_and_mailbox(ews_ntlm_server) -> None:
+    """What a profile holds: ``?auth=`` and ``?mailbox=`` on the URL, a Windows sign-in name."""
+    from core.mail import MailProtocolError
+
+    server = ews_ntlm_server
+    principal, mailbox = _ntlm_user(server, "urlopts")
+    with open_backend(f"{server.url()}?auth=ntlm&mailbox={mailbox}", user=principal,
+                      password=server.password) as b:
+        assert b.email == mailbox
+        assert "Inbox" in {f.path for f in b.folders()}
+    assert ("ntlm", principal) in server.auth_log.signins
+    with open_backend(f"{server.url()}?auth=basic", user=mailbox,
+                      password=server.password) as b, pytest.raises(MailAuthError) as err:
+        b.folders()
+    assert "the server offers NTLM, not Basic" in err.value.server_says
+    with pytest.raises(MailProtocolError) as err:
+        open_backend(server.url(), user=principal, password=server.password)
+    assert "?mailbox=you@example.com" in err.value.server_says
+    with pytest.raises(MailProtocolError) as err:
+        open_backend(f"{server.url()}?auth=kerberos", user=mailbox, password="x")
+    assert "expected one of ntlm, basic" in err.value.server_says
+
+
 # --- autodiscover ----------------------------------------------------------------------------
 
 def test_autodiscover_finds_ews_from_the_address(site: ExchangeSite) -> None:

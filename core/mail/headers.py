@@ -195,11 +195,11 @@ class _Source:
     once, on first need.
     """
 
-    def __init__(self, block: bytes, errors: list[str],
-                 fields: dict[str, str] | None | bool = False) -> None:
+    def __init__(self, block: bytes, errors: list[str], fields: dict[str, str] | None) -> None:
+        """``fields`` is ``_plain_fields(block)``, which the caller has at hand."""
         self.block = block
         self.errors = errors
-        self.fields = _plain_fields(block) if fields is False else fields
+        self.fields = fields
         self._msg: Message | None = None
 
     @property

@@ -11,19 +11,14 @@ the backend back when ``sync_folder`` returns.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from core.mail.base import MailBackend, SyncBatch
+from core.prefetch import prefetched_groups
 
 if TYPE_CHECKING:
     from core.store import HeaderRows, Store
-
-T = TypeVar("T")
-_DONE = object()
-
 
 def apply_batch(store: Store, folder: str, batch: SyncBatch,
                 rows: HeaderRows | None = None) -> int:
@@ -42,78 +37,6 @@ def apply_batch(store: Store, folder: str, batch: SyncBatch,
             added = store.upsert_headers(rows if rows is not None else batch.added)
         store.set_folder_sync_state(folder, batch.state)
     return added
-
-
-class _Prefetch(Generic[T]):
-    """Runs an iterator on a producer thread, at most ``depth`` items ahead."""
-
-    def __init__(self, items: Iterator[T], depth: int) -> None:
-        self.items = items
-        self.box: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._produce, name="mail-sync-prefetch",
-                                       daemon=True)
-
-    def _put(self, item: object) -> bool:
-        """Hand ``item`` over unless the consumer has left; False when it has."""
-        while not self.stop.is_set():
-            try:
-                self.box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        last: object = _DONE
-        try:
-            for item in self.items:
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            last = exc
-        finally:
-            close = getattr(self.items, "close", None)
-            if close is not None and self.stop.is_set():
-                close()
-        self._put(last)
-
-    def groups(self, size: Callable[[T], int], max_size: int) -> Iterator[list[T]]:
-        """Every item the producer has ready, up to ``max_size`` by ``size``, at least one;
-        an error in the producer is raised here, after the items before it."""
-        self.thread.start()
-        try:
-            pending: object = None  # taken from the box, not handed over yet
-            while True:
-                item = self.box.get() if pending is None else pending
-                pending = None
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                group: list[T] = [item]  # type: ignore[list-item]
-                total = size(group[0])
-                while total < max_size:
-                    try:
-                        more = self.box.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is _DONE or isinstance(more, BaseException):
-                        pending = more
-                        break
-                    group.append(more)  # type: ignore[arg-type]
-                    total += size(more)  # type: ignore[arg-type]
-                yield group
-        finally:
-            self.stop.set()
-            self.thread.join()
-
-
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Iterate ``items`` on a producer thread, at most ``depth`` items ahead. An error in the
-    producer is raised here; leaving the loop early stops the producer."""
-    for group in _Prefetch(items, depth).groups(lambda _: 1, 1):
-        yield from group
 
 
 def sync_folder(
@@ -138,7 +61,8 @@ def sync_folder(
 
     added = 0
     state = store.folder_sync_state(folder)
-    for group in _Prefetch(prepared(), 2).groups(lambda item: len(item[0].added), max_group):
+    for group in prefetched_groups(prepared(), 2, size=lambda item: len(item[0].added),
+                                   max_size=max_group, name="mail-sync-prefetch"):
         with store.transaction():
             for batch, rows in group:
                 added += apply_batch(store, folder, batch, rows)

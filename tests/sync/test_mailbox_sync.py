@@ -12,8 +12,9 @@ from core.mail.base import SyncBatch
 from core.mail.demo import create_demo_mailbox
 from core.mail.maildir import MaildirBackend
 from core.model import MailRef, MessageHeader
+from core.prefetch import prefetched
 from core.store import Store
-from core.sync.mailbox import apply_batch, prefetched, sync_folder
+from core.sync.mailbox import apply_batch, sync_folder
 
 
 def header(uid: int) -> MessageHeader:
@@ -40,9 +41,9 @@ def test_prefetched_keeps_order_and_runs_ahead_on_another_thread() -> None:
             threads.add(threading.current_thread().name)
             yield SyncBatch(f"s{i}", added=(header(i),))
 
-    got = [b.state for b in prefetched(source())]
+    got = [b.state for b in prefetched(source(), name="sync-test-prefetch")]
     assert got == [f"s{i}" for i in range(20)]
-    assert threads == {"mail-sync-prefetch"}
+    assert threads == {"sync-test-prefetch"}
 
 
 def test_an_error_in_the_mailbox_reaches_the_caller_after_the_good_batches() -> None:
@@ -90,7 +91,8 @@ def test_sync_folder_resumes_from_the_last_stored_batch(tmp_path: Path) -> None:
         raise Stop
 
     with pytest.raises(Stop):
-        sync_folder(store, backend, "Inbox", batch_size=20, on_batch=stop_after_first)
+        sync_folder(store, backend, "Inbox", batch_size=20, on_batch=stop_after_first,
+                    max_group=20)  # one batch per write: the stop lands after the first
     first = store.message_count("Inbox")
     assert first == 20 and store.folder_sync_state("Inbox") is not None
     rest = sync_folder(store, backend, "Inbox", batch_size=20)

@@ -163,7 +163,7 @@ def test_fast_address_path_agrees_with_the_modern_policy(items: list) -> None:
     value = ", ".join(_render(n, e, q) for n, e, q in items)
     fast = simple_addresses(value)
     block = f"To: {value}\r\n\r\n".encode()
-    modern = _Source(block, []).modern_addresses("to")
+    modern = _Source(block, [], None).modern_addresses("to")
     if fast is not None:
         assert fast == modern
 
@@ -211,7 +211,7 @@ def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, emai
     except UnicodeEncodeError:
         return
     fast = simple_addresses(value)
-    modern = _Source(f"To: {value}\r\n\r\n".encode(), []).modern_addresses("to")
+    modern = _Source(f"To: {value}\r\n\r\n".encode(), [], None).modern_addresses("to")
     if fast is not None:
         assert fast == modern
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.headerregistry import AddressHeader
@@ -82,18 +84,18 @@ def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailR
             or "=?" in thread_index_v):
         return None
     value = get("from")
-    senders = simple_addresses(value) if value is not None else []
+    senders = simple_addresses(value) if value is not None else ()
     if senders is None:
         return None
     if not senders:
         value = get("sender")
-        senders = simple_addresses(value) if value is not None else []
+        senders = simple_addresses(value) if value is not None else ()
         if senders is None:
             return None
     value = get("to")
-    to = simple_addresses(value) if value is not None else []
+    to = simple_addresses(value) if value is not None else ()
     value = get("cc")
-    cc = simple_addresses(value) if value is not None else []
+    cc = simple_addresses(value) if value is not None else ()
     if to is None or cc is None:
         return None
     if has_attachments is None:
@@ -115,11 +117,11 @@ def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailR
     # Addresses from simple_addresses are clean already; the rest as in _parse_general.
     return MessageHeader(
         ref=ref, message_id=_clean(message_id), subject=_clean(subject),
-        sender=senders[0] if senders else None, to=tuple(to), cc=tuple(cc), date=date,
+        sender=senders[0] if senders else None, to=to, cc=cc, date=date,
         size=len(raw) if size is None else size, has_attachments=has_attachments,
         is_read=is_read, thread_index=_clean(thread_index_v.strip()) or None,
         in_reply_to=_clean(_msgid(in_reply_to_v) or "") or None,
-        references=tuple(_clean(r) for r in _MSGID_RE.findall(references_v)),
+        references=_references(references_v),
         keywords=tuple(keywords), tracked_marker=tracked_marker, parse_errors=tuple(errors),
     )
 
@@ -240,7 +242,7 @@ class _Source:
                 return value  # raw 8-bit text: _clean decodes it (UTF-8 or Windows-1252)
         return _get(self.msg, name, self.errors)
 
-    def addresses(self, name: str) -> list[Address]:
+    def addresses(self, name: str) -> Sequence[Address]:
         if self.fields is not None:
             value = self.fields.get(name)
             if value is None:
@@ -329,13 +331,17 @@ def _plain_fields(block: bytes) -> dict[str, str] | None:
     return fields
 
 
-def simple_addresses(value: str) -> list[Address] | None:
+@functools.lru_cache(maxsize=4096)
+def simple_addresses(value: str) -> tuple[Address, ...] | None:
     """Addresses of a plain address list (``Name <a@b>``, ``"Doe, Jane" <a@b>``, ``a@b``),
-    or None when the value needs the full RFC 5322 parser."""
+    or None when the value needs the full RFC 5322 parser.
+
+    Cached: a mailbox's From, To and Cc lines repeat (the same correspondents, the same
+    team lists), and reading one was a fifth of parsing a header; the answer is immutable."""
     out: list[Address] = []
     pos, end = 0, len(value)
     if not value.strip():
-        return out
+        return ()
     if "(" in value:
         return None  # comments: the full parser
     while pos < end:
@@ -355,7 +361,7 @@ def simple_addresses(value: str) -> list[Address] | None:
                 name = decoded
         out.append(Address(m.group("a1") or m.group("a2") or m.group("a3"), _clean(name)))
         pos = m.end()
-    return out
+    return tuple(out)
 
 
 _EW_RE = re.compile(r"=\?([A-Za-z0-9_.:+-]+)\?([BbQq])\?([!->@-~]*?)\?=")
@@ -439,6 +445,13 @@ def _clean_address(a: Address) -> Address:
     return Address(_clean(a.email).replace(" ", ""), _clean(a.name))
 
 
+def _references(value: str) -> tuple[str, ...]:
+    """The Message-IDs of a References field. They hold no white space, so a printable
+    value needs no cleaning (the common case: a long thread's list is most of a header)."""
+    found = _MSGID_RE.findall(value)
+    return tuple(found) if value.isprintable() else tuple(_clean(r) for r in found)
+
+
 def _msgid(text: str) -> str | None:
     if not text:
         return None
@@ -468,7 +481,7 @@ def _addresses(msg: Message, name: str, errors: list[str]) -> list[Address]:
     return [Address(addr, _clean(n)) for n, addr in getaddresses(raws) if addr]
 
 
-def _first(items: list[Address]) -> Address | None:
+def _first(items: Sequence[Address]) -> Address | None:
     return items[0] if items else None
 
 

@@ -165,7 +165,7 @@ def test_fast_address_path_agrees_with_the_modern_policy(items: list) -> None:
     block = f"To: {value}\r\n\r\n".encode()
     modern = _Source(block, [], None).modern_addresses("to")
     if fast is not None:
-        assert fast == modern
+        assert list(fast) == modern
 
 
 @settings(max_examples=200, deadline=None)
@@ -212,8 +212,12 @@ def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, emai
         return
     fast = simple_addresses(value)
     modern = _Source(f"To: {value}\r\n\r\n".encode(), [], None).modern_addresses("to")
-    if fast is not None:
-        assert fast == modern
+    if fast is None:
+        return
+    # RFC 2047 6.2: the white space between adjacent encoded words is not part of the name.
+    assert fast[0].name == " ".join(name.split())
+    if "?= =?" not in value:  # CPython puts a space there, so compare single words only
+        assert list(fast) == modern
 
 
 # --- the plain-header shortcut gives the general path's answers ----------------------------

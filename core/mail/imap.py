@@ -270,6 +270,10 @@ class ImapBackend(MailBackend):
             uidnext = int(info.get(b"UIDNEXT", 0))
             if uidnext and uidnext <= last + 1:
                 new_uids = []  # UIDNEXT says nothing arrived: no SEARCH round trip
+            elif uidnext and uidnext - last - 1 <= batch_size:
+                # A few arrived: fetch every UID they can have, without a SEARCH round
+                # trip; the FETCH leaves out those expunged meanwhile.
+                new_uids = list(range(last + 1, uidnext))
             else:
                 new_uids = sorted(u for u in self._run(
                     "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)

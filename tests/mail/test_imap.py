@@ -94,6 +94,27 @@ def test_condstore_without_qresync_and_plain_uid_ranges(dovecot) -> None:
                 b.delete(r)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"use_qresync": False}, {"use_condstore": False}],
+                         ids=["qresync", "condstore", "plain"])
+def test_new_mail_with_a_gap_and_more_than_a_batch(dovecot, kwargs) -> None:
+    """An incremental sync fetches the UIDs below UIDNEXT without a SEARCH: one expunged
+    before the sync must not be listed, and more new mail than a batch still all arrives."""
+    user = dovecot.new_user()
+    with open_backend(dovecot.url(), user=user, password=dovecot.password, **kwargs) as b:
+        b.append("Inbox", make_message(0))
+        rep = Replica()
+        rep.sync(b, "Inbox", batch_size=3)
+        new = [b.append("Inbox", make_message(n)) for n in range(1, 4)]
+        b.delete(new[1])  # arrived and went before this client looked
+        rep.sync(b, "Inbox", batch_size=3)
+        assert {r for r in rep.headers if r in new} == {new[0], new[2]}
+        more = [b.append("Inbox", make_message(n)) for n in range(4, 11)]  # > batch_size
+        batches = rep.sync(b, "Inbox", batch_size=3)
+        assert {h.ref for x in batches for h in x.added} == set(more)
+        assert len(rep.headers) == 1 + 2 + 7
+        assert not any(x.added for x in rep.sync(b, "Inbox", batch_size=3))
+
+
 def test_reconnects_after_the_server_drops_the_session(account) -> None:
     _, b = account
     ref = b.append("Inbox", make_message(1))

@@ -242,7 +242,12 @@ service imap-login {{
   }}
 }}
 service imap {{
-  process_min_avail = 2  # an IMAP process is waiting when a login arrives
+  # Every mailbox here belongs to one system user, so one IMAP process may serve several
+  # sessions, as on production servers with virtual users: a login is then handed to a
+  # running process (~1 ms) instead of one that must first start up (~2.3 ms).
+  service_count = 0
+  client_limit = 10
+  process_min_avail = 2
 }}
 service lmtp {{
   inet_listener lmtp {{

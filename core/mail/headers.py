@@ -468,6 +468,13 @@ def _addresses(msg: Message, name: str, errors: list[str]) -> list[Address]:
         if value is None:
             return []
         if isinstance(value, AddressHeader):
+            raw = next((_loose(v) for k, v in msg.raw_items() if k.lower() == name), "")
+            if _EW_RUN_RE.search(raw):
+                try:
+                    value = policy.default.header_factory(
+                        name, _merge_encoded_words(_FOLD_RE.sub("", raw)))
+                except Exception:
+                    pass  # the parse above stands, with its defects
             for d in getattr(value, "defects", ()):
                 errors.append(f"{name}: {type(d).__name__}")
             out = [Address(a.addr_spec.strip("<>"), _clean(a.display_name))
@@ -479,6 +486,28 @@ def _addresses(msg: Message, name: str, errors: list[str]) -> list[Address]:
     # Fall back to the lenient parser of email.utils on the raw value.
     raws = [_loose(v) for k, v in msg.raw_items() if k.lower() == name]
     return [Address(addr, _clean(n)) for n, addr in getaddresses(raws) if addr]
+
+
+# Two or more encoded words with only white space between them: one piece of text (RFC 2047
+# 6.2), but CPython's address parser keeps a space between them in display names, so a name
+# split in two by the sender's encoder ("J=C3=BCrgen_M?= =?utf-8?q?=C3=BCller") would read
+# "Jürgen M üller".
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
+_EW_RUN_RE = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)+")
+
+
+def _merge_encoded_words(value: str) -> str:
+    """``value`` with each run of adjacent encoded words made one (UTF-8) encoded word; a run
+    that does not decode cleanly is left for the parser to report."""
+    def merged(m: re.Match[str]) -> str:
+        if value.count('"', 0, m.start()) % 2:
+            return m.group(0)  # inside a quoted string: not encoded words (RFC 2047 5)
+        text = decode_words(" ".join(m.group(0).split()))
+        if text is None:
+            return m.group(0)
+        return "=?utf-8?b?" + base64.b64encode(text.encode("utf-8", "surrogatepass")).decode(
+            "ascii") + "?="
+    return _EW_RUN_RE.sub(merged, value)
 
 
 def _first(items: Sequence[Address]) -> Address | None:

@@ -181,6 +181,17 @@ class MailBackend(abc.ABC):
         self.close()
 
 
+def folder_path(parts: list[str]) -> str:
+    """A folder's neutral path from its names, top first ("/" inside a name is kept apart)."""
+    return "/".join(p.replace("/", "\u2215") for p in parts)
+
+
+def tree_order(path: str) -> tuple[bool, list[str]]:
+    """Sort key of folder paths: Inbox and its subfolders first, then the rest; parents
+    before their children."""
+    return path.split("/")[0] != "Inbox", path.casefold().split("/")
+
+
 def role_for_name(name: str) -> str | None:
     """Well-known role of a top-level folder from its (localised) name, for servers without
     SPECIAL-USE and for Maildir. Returns the :class:`core.model.FolderRole` value or None."""

@@ -21,7 +21,6 @@ import base64
 import os
 import random
 import shutil
-import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from core import demo_data as dd
+from core.conversation_index import ConversationIndex
 from core.mail.maildir import deliver
 
 #: Fixed "now" of the demo mailbox (deterministic dates).
@@ -38,7 +38,6 @@ ANCHOR = datetime(2026, 10, 30, 17, 0, tzinfo=UTC)
 FOLDERS = ("Sent Items", "Drafts", "Outbox", "Deleted Items", "Junk", "Archive",
            "Inbox/Projects", "Inbox/Projects/Fabrikam")
 _MARKER = ".trackbox-demo"
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7) -> Path:
@@ -69,28 +68,6 @@ def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7) -> P
     (tmp / _MARKER).write_text(f"seed={seed} messages={messages}\n", "utf-8")
     os.rename(tmp, root)
     return root
-
-
-# --- Outlook conversation index ---------------------------------------------------------------
-
-def _filetime(t: datetime) -> int:
-    return int((t - _FILETIME_EPOCH).total_seconds() * 10_000_000)
-
-
-def thread_index_root(t: datetime, guid: uuid.UUID) -> bytes:
-    """22-byte header block: FILETIME's six high bytes (the first is the reserved 0x01) + GUID."""
-    return struct.pack(">Q", _filetime(t))[:6] + guid.bytes
-
-
-def thread_index_child(parent: bytes, t: datetime, rng: random.Random) -> bytes:
-    """``parent`` + one 5-byte child block for a reply sent at ``t`` (MS-OXOMSG 2.2.1.3)."""
-    header_time = struct.unpack(">Q", parent[:6] + b"\0\0")[0]
-    delta = max(0, _filetime(t) - header_time)
-    if delta < (1 << 49):
-        block = (delta >> 18) & 0x7FFFFFFF
-    else:
-        block = (1 << 31) | ((delta >> 23) & 0x7FFFFFFF)
-    return parent + struct.pack(">IB", block, (rng.randrange(16) << 4) | (len(parent) // 5 % 16))
 
 
 # --- content ----------------------------------------------------------------------------------
@@ -239,7 +216,7 @@ class _Generator:
         n = self.rng.choices([1, 2, 3, 4, 5, 6], weights=[25, 30, 20, 12, 8, 5])[0]
         start = self._date()
         guid = uuid.UUID(int=self.rng.getrandbits(128))
-        index = thread_index_root(start, guid)
+        index = ConversationIndex.new(start, guid)
         out: list[_Msg] = []
         ids: list[str] = []
         when = start
@@ -253,7 +230,7 @@ class _Generator:
                 subject = f"{subject} {t.token}"
             headers = {"Thread-Topic": _subject(t.topic, "utf-8")} if sender.outlook else {}
             if sender.outlook:
-                headers["Thread-Index"] = base64.b64encode(index).decode()
+                headers["Thread-Index"] = index.header
             mid = self._msgid(sender)
             irt = ids[-1] if ids else None
             refs = ids[-10:]
@@ -276,7 +253,8 @@ class _Generator:
             when += timedelta(minutes=self.rng.randrange(20, 60 * 48))
             if when > ANCHOR:  # the rest of this thread has not happened yet
                 break
-            index = thread_index_child(index, when, self.rng)
+            index = index.child(when, random_byte=(self.rng.randrange(16) << 4)
+                                | (len(index.raw) // 5 % 16))
         return out
 
     # -- single messages --

@@ -56,6 +56,8 @@ from core.mail.base import (
     MailProtocolError,
     MailUnavailable,
     SyncBatch,
+    folder_path,
+    tree_order,
 )
 from core.mail.headers import MSGID_RE
 from core.model import Address, Folder, FolderRole, MailRef, MessageHeader
@@ -199,12 +201,11 @@ class EwsBackend(MailBackend):
                                    else "")
             if roles.get(_first_id(f, by_id) or "") is FolderRole.INBOX:
                 parts[0] = "Inbox"  # neutral name, whatever the server's language
-            path = "/".join(p.replace("/", "\u2215") for p in parts)
+            path = folder_path(parts)
             paths[path] = f
             out.append(Folder(path, parts[-1], roles.get(f.id), "/".join(parts[:-1]) or None))
         self._by_path = paths
-        return sorted(out, key=lambda x: (x.path.split("/")[0] != "Inbox",
-                                          x.path.casefold().split("/")))
+        return sorted(out, key=lambda x: tree_order(x.path))
 
     def _distinguished_roles(self) -> dict[str, FolderRole]:
         """Ids of Inbox, Sent Items, … in one GetFolder (their names are localised)."""
@@ -313,10 +314,7 @@ class EwsBackend(MailBackend):
         items = self._call("GetItem", lambda: list(self.account.fetch(
             ids=[ItemId(id=ref.uid)], only_fields=fields)))
         if not items or isinstance(items[0], Exception):
-            exc = items[0] if items else None
-            if exc is None or isinstance(exc, xe.ErrorItemNotFound | xe.ErrorInvalidIdMalformed):
-                raise MailNotFound("message is gone", ref=ref)
-            raise _map_error(exc, "GetItem")
+            raise _not_found_or(items[0] if items else None, ref, "GetItem")
         return items[0]
 
     def fetch(self, ref: MailRef) -> bytes:

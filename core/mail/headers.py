@@ -99,11 +99,8 @@ def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailR
     if to is None or cc is None:
         return None
     if has_attachments is None:
-        if b"ttachment" in raw.lower() and _ATTACH_RE.search(raw):
-            has_attachments = True
-        elif len(raw) > block_len + 2:
-            has_attachments = False  # the whole message was there, none is an attachment
-        else:
+        has_attachments = _attachments_in_body(raw, block_len)
+        if has_attachments is None:
             value = get("content-type", "")
             m = _CTYPE_RE.match(value)
             if m is None and value:
@@ -552,9 +549,16 @@ def _parse_date(raw: str, errors: list[str]) -> datetime | None:
     return value
 
 
-def _guess_attachments(src: _Source, raw: bytes) -> bool:
+def _attachments_in_body(raw: bytes, block_len: int) -> bool | None:
+    """Whether ``raw`` has a part marked as an attachment; None when ``raw`` is the header
+    block alone (then the top-level Content-Type decides)."""
     if b"ttachment" in raw.lower() and _ATTACH_RE.search(raw):
         return True
-    if len(raw) > len(src.block) + 2:
+    if len(raw) > block_len + 2:
         return False  # the whole message was there and nothing is an attachment
-    return src.content_type() == "multipart/mixed"
+    return None
+
+
+def _guess_attachments(src: _Source, raw: bytes) -> bool:
+    found = _attachments_in_body(raw, len(src.block))
+    return src.content_type() == "multipart/mixed" if found is None else found

@@ -38,7 +38,9 @@ from core.mail.base import (
     MailProtocolError,
     MailUnavailable,
     SyncBatch,
+    folder_path,
     role_for_name,
+    tree_order,
 )
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.imap_wire import (
@@ -192,7 +194,7 @@ class ImapBackend(MailBackend):
             parts = name.split(sep) if sep else [name]
             if parts[0].upper() == "INBOX":
                 parts[0] = "Inbox"
-            path = "/".join(p.replace("/", "\u2215") for p in parts)
+            path = folder_path(parts)
             names[path] = name
             role = next((_SPECIAL_USE[f] for f in flags_l if f in _SPECIAL_USE), None)
             if role is None and len(parts) == 1:
@@ -200,8 +202,7 @@ class ImapBackend(MailBackend):
             parent = "/".join(parts[:-1]) or None
             out[path] = Folder(path, parts[-1], FolderRole(role) if role else None, parent)
         self._names = names
-        return sorted(out.values(), key=lambda f: (f.path.split("/")[0] != "Inbox",
-                                                   f.path.casefold().split("/")))
+        return sorted(out.values(), key=lambda f: tree_order(f.path))
 
     def create_folder(self, path: str) -> Folder:
         """Create a folder (parents first); existing folders are fine."""
@@ -228,11 +229,13 @@ class ImapBackend(MailBackend):
             raise MailNotFound("no such folder", folder=folder)
         return self._names[folder]
 
-    def _select(self, c: IMAPClient, folder: str, *, readonly: bool = False) -> dict[bytes, Any]:
+    def _select(self, c: IMAPClient, folder: str, *, fresh: bool = False) -> dict[bytes, Any]:
+        """SELECT ``folder`` unless it is selected already (read-write); ``fresh``: again
+        anyway, when EXISTS, UIDNEXT and HIGHESTMODSEQ must be current."""
         name = self._imap_name(folder)
-        if self._selected != folder or readonly is False and self._select_info.get(b"READ-ONLY"):
+        if fresh or self._selected != folder or self._select_info.get(b"READ-ONLY"):
             try:
-                self._select_info = c.select_folder(name, readonly=readonly)
+                self._select_info = c.select_folder(name)
             except imap_exc.IMAPClientAbortError:
                 raise  # connection lost: _run reconnects
             except imap_exc.IMAPClientError as exc:
@@ -247,7 +250,7 @@ class ImapBackend(MailBackend):
     def sync(self, folder: str, state: str | None, batch_size: int = 500
              ) -> Iterator[SyncBatch]:
         old = decode_state(state)
-        info = self._run("SELECT", lambda c: _fresh_select(self, c, folder))
+        info = self._run("SELECT", lambda c: self._select(c, folder, fresh=True))
         validity = int(info[b"UIDVALIDITY"])
         modseq = int(info.get(b"HIGHESTMODSEQ", 0)) if self._condstore else 0
         exists = int(info.get(b"EXISTS", 0))
@@ -308,11 +311,7 @@ class ImapBackend(MailBackend):
         out: list[FlagChange] = []
         for chunk in chunks(uids, 1000):
             rows: dict[int, Any] = self._run("FETCH", functools.partial(flags_of, uids=chunk))
-            for uid, data in rows.items():
-                kws = keywords(data.get(b"FLAGS", ()))
-                out.append(FlagChange(MailRef(folder, f"{validity}:{uid}"),
-                                      is_read(data), kws,
-                                      TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None))
+            out.extend(_flag_change(folder, validity, uid, data) for uid, data in rows.items())
         return out
 
     def _headers_of(self, c: IMAPClient, folder: str, validity: int, uids: list[int]
@@ -325,8 +324,7 @@ class ImapBackend(MailBackend):
             kws = keywords(row.flags)
             out[row.uid] = parse_headers(
                 row.block, MailRef(folder, f"{validity}:{row.uid}"), size=row.size,
-                is_read=b"\\Seen" in row.flags, keywords=kws,
-                tracked_marker=TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+                is_read=b"\\Seen" in row.flags, keywords=kws, tracked_marker=_marker(kws))
         return out
 
     def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
@@ -345,9 +343,7 @@ class ImapBackend(MailBackend):
         for line in vanished:
             gone |= seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
         gone &= known
-        out = [FlagChange(MailRef(folder, f"{validity}:{uid}"), is_read(data),
-                          kws := keywords(data.get(b"FLAGS", ())),
-                          TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+        out = [_flag_change(folder, validity, uid, data)
                for uid, data in sorted(rows.items()) if uid in known and uid not in gone]
         return out, gone
 
@@ -384,8 +380,7 @@ class ImapBackend(MailBackend):
         def run(c: IMAPClient) -> bool:
             if not c.has_capability("IDLE"):
                 return False
-            self._selected = None
-            self._select(c, folder)
+            self._select(c, folder, fresh=True)
             c.idle()
             try:
                 responses = c.idle_check(timeout=timeout)
@@ -430,8 +425,7 @@ class ImapBackend(MailBackend):
             if m:
                 return MailRef(folder, f"{int(m.group(1))}:{int(m.group(2))}")
             # No UIDPLUS: the newest message of the folder is ours.
-            self._selected = None
-            info = self._select(c, folder)
+            info = self._select(c, folder, fresh=True)
             uids = c.search(["ALL"])
             return MailRef(folder, f"{int(info[b'UIDVALIDITY'])}:{max(uids)}")
         return self._run("APPEND", run)
@@ -492,6 +486,12 @@ class ImapBackend(MailBackend):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _fresh_select(backend: ImapBackend, c: IMAPClient, folder: str) -> dict[bytes, Any]:
-    backend._selected = None  # re-SELECT: EXISTS and HIGHESTMODSEQ must be current
-    return backend._select(c, folder)
+def _marker(kws: tuple[str, ...]) -> str | None:
+    """The tracked marker a message's keywords carry, if any."""
+    return TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None
+
+
+def _flag_change(folder: str, validity: int, uid: int, data: dict[bytes, Any]) -> FlagChange:
+    """A FETCH reply's FLAGS as a :class:`FlagChange` of ``uid``."""
+    kws = keywords(data.get(b"FLAGS", ()))
+    return FlagChange(MailRef(folder, f"{validity}:{uid}"), is_read(data), kws, _marker(kws))

@@ -15,15 +15,14 @@ message once compressed) plus the directories' mtimes: a rescan with unchanged m
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import socket
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.mail.base import (
@@ -36,8 +35,10 @@ from core.mail.base import (
     MailUnavailable,
     SyncBatch,
     role_for_name,
+    tree_order,
 )
 from core.mail.parse import parse_headers
+from core.mail.smtp import recipients
 from core.model import Folder, FolderRole, MailRef, MessageHeader
 
 _HEADER_READ = 64 * 1024  # bytes read for headers (and the attachment guess) of a big message
@@ -83,7 +84,7 @@ class MaildirBackend(MailBackend):
                 for i in range(1, len(parts) + 1):  # implied parents are folders too
                     paths.add("/".join(parts[:i]))
         out = []
-        for path in sorted(paths, key=_tree_order):
+        for path in sorted(paths, key=tree_order):
             parent, _, name = path.rpartition("/")
             role = role_for_name(name) if not parent else None
             out.append(Folder(path, name, FolderRole(role) if role else None, parent or None))
@@ -114,12 +115,13 @@ class MaildirBackend(MailBackend):
             yield SyncBatch(state=state)
             return
         current = self._scan(d)
+        table = functools.cache(functools.partial(_keyword_table, d))  # read once, if needed
         removed = tuple(MailRef(folder, k) for k in known if k not in current)
         changed = []
         for key, flags in current.items():
             if key in known and known[key] != flags:
                 changed.append(FlagChange(MailRef(folder, key), "S" in flags,
-                                          *self._keywords_and_marker(d, flags)))
+                                          *_keywords_and_marker(flags, table)))
         seen = {k: f for k, f in known.items() if k in current}
         for c in changed:
             seen[c.ref.uid] = current[c.ref.uid]
@@ -129,7 +131,7 @@ class MaildirBackend(MailBackend):
         batch: list[MessageHeader] = []
         first = True
         for key in new_keys:
-            batch.append(self._header(d, folder, key, current[key]))
+            batch.append(self._header(d, folder, key, current[key], table))
             seen[key] = current[key]
             if len(batch) >= batch_size:
                 yield SyncBatch(_encode_state(None, seen), tuple(batch),
@@ -154,15 +156,14 @@ class MaildirBackend(MailBackend):
     def send(self, mime: bytes) -> None:
         """A Maildir cannot send: the message is filed in Sent Items, and delivered to the Inbox
         when it is addressed to the mailbox's owner (so the demo has a send → receive loop)."""
-        sent = self._role_path("sent", "Sent Items")
+        try:
+            sent = self.folder("sent").path
+        except MailNotFound:
+            sent = self.create_folder("Sent Items").path
         self.append(sent, mime, is_read=True)
         owner = self.owner
-        if owner:
-            hdr = BytesHeaderParser().parsebytes(mime)
-            rcpts = {a.lower() for _, a in getaddresses(
-                [str(v) for k in ("to", "cc", "bcc") for v in hdr.get_all(k, [])])}
-            if owner in rcpts:
-                self.append("Inbox", mime, is_read=False)
+        if owner and owner in {a.lower() for a in recipients(mime)}:
+            self.append("Inbox", mime, is_read=False)
 
     def append(self, folder: str, mime: bytes, *, is_read: bool = True) -> MailRef:
         d = self._dir(folder)
@@ -215,13 +216,6 @@ class MaildirBackend(MailBackend):
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _role_path(self, role: str, default: str) -> str:
-        for f in self.folders():
-            if f.role is not None and f.role.value == role:
-                return f.path
-        self.create_folder(default)
-        return default
-
     def _dir(self, folder: str, *, must_exist: bool = True) -> Path:
         if folder.casefold() == "inbox":
             d = self.root
@@ -262,10 +256,11 @@ class MaildirBackend(MailBackend):
             raise MailNotFound("message is gone", ref=ref)
         return d / names[ref.uid]
 
-    def _header(self, d: Path, folder: str, key: str, flags: str) -> MessageHeader:
+    def _header(self, d: Path, folder: str, key: str, flags: str,
+                table: Callable[[], dict[str, str]]) -> MessageHeader:
         path = d / self._paths[str(d)][key]
         ref = MailRef(folder, key)
-        keywords, marker = self._keywords_and_marker(d, flags)
+        keywords, marker = _keywords_and_marker(flags, table)
         try:
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -274,14 +269,6 @@ class MaildirBackend(MailBackend):
             return _unreadable(ref, flags, exc)
         return parse_headers(raw, ref, size=size, is_read="S" in flags, keywords=keywords,
                              tracked_marker=marker)
-
-    def _keywords_and_marker(self, d: Path, flags: str) -> tuple[tuple[str, ...], str | None]:
-        letters = [c for c in flags if "a" <= c <= "z"]
-        if not letters:
-            return (), None
-        table = _keyword_table(d)
-        kws = tuple(table[c] for c in letters if c in table)
-        return kws, (TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
 
     def _set_flag(self, ref: MailRef, flag: str, on: bool) -> None:
         path = self._file(ref)
@@ -371,6 +358,18 @@ def _decode_state(state: str | None) -> tuple[list[int] | None, dict[str, str]]:
     return json.loads(head), entries
 
 
+def _keywords_and_marker(flags: str, table: Callable[[], dict[str, str]]
+                         ) -> tuple[tuple[str, ...], str | None]:
+    """The keywords of a file's flag letters (``table`` gives the folder's letters) and the
+    tracked marker among them."""
+    letters = [c for c in flags if "a" <= c <= "z"]
+    if not letters:
+        return (), None
+    words = table()
+    kws = tuple(words[c] for c in letters if c in words)
+    return kws, (TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+
+
 def _keyword_table(d: Path) -> dict[str, str]:
     table: dict[str, str] = {}
     try:
@@ -395,11 +394,6 @@ def _keyword_letter(d: Path, word: str, *, create: bool) -> str:
     with open(d / "dovecot-keywords", "a", encoding="utf-8") as fh:
         fh.write(f"{num} {word}\n")
     return chr(ord("a") + num)
-
-
-def _tree_order(path: str) -> tuple[bool, list[str]]:
-    """Inbox and its subfolders first, then the rest; parents before their children."""
-    return path.split("/")[0] != "Inbox", path.casefold().split("/")
 
 
 def _escape(name: str) -> str:

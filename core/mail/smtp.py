@@ -6,8 +6,10 @@ Bcc is removed from the copy that travels (RFC 5322 3.6.3).
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -16,24 +18,28 @@ from urllib.parse import unquote, urlsplit
 from core.mail.base import MailAuthError, MailProtocolError, MailUnavailable
 from core.mail.parse import split_header_block
 
-_BCC_RE = None  # compiled lazily: most sends carry no Bcc
+_BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
+
+
+def _addresses(hdr: Message, *names: str) -> list[str]:
+    return [a for _, a in getaddresses([str(v) for k in names for v in hdr.get_all(k, [])])
+            if a]
+
+
+def recipients(mime: bytes) -> list[str]:
+    """The envelope recipients of ``mime``: its To, Cc and Bcc addresses, each once."""
+    return list(dict.fromkeys(_addresses(BytesHeaderParser(policy=compat32).parsebytes(mime),
+                                         "to", "cc", "bcc")))
 
 
 def recipients_and_body(mime: bytes) -> tuple[str, list[str], bytes]:
     """(envelope sender, envelope recipients, message without Bcc) for ``mime``."""
-    import re
-
-    global _BCC_RE
     hdr = BytesHeaderParser(policy=compat32).parsebytes(mime)
-    rcpts = [a for _, a in getaddresses([str(v) for k in ("to", "cc", "bcc")
-                                         for v in hdr.get_all(k, [])]) if a]
-    sender = next((a for _, a in getaddresses([str(v) for k in ("sender", "from")
-                                               for v in hdr.get_all(k, [])]) if a), "")
+    rcpts = _addresses(hdr, "to", "cc", "bcc")
+    sender = next(iter(_addresses(hdr, "sender", "from")), "")
     if not rcpts:
         raise MailProtocolError("message has no recipients")
     if hdr.get("bcc") is not None:
-        if _BCC_RE is None:
-            _BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
         head = split_header_block(mime)
         mime = _BCC_RE.sub(b"", head) + mime[len(head):]
     return sender, list(dict.fromkeys(rcpts)), mime

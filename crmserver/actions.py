@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from email.utils import getaddresses
 from typing import Any
 
 from . import correlate
 from .entities import ENTITIES
 from .errors import ODataError, bad_request, not_found
-from .records import Caller, Records, coerce, new_guid
-from .storage import Row
+from .records import Caller, Records, coerce
+from .storage import Row, now_iso
 
 RESOLVE_ORDER = ("systemuser", "contact", "account", "lead", "equipment", "queue")
 REASON_DUPLICATE, REASON_NO_CORRELATION, REASON_CORRELATION = 0, 1, 2
@@ -291,7 +291,7 @@ def send_email(records: Records, caller: Caller, email_id: str, params: dict[str
     if issue and unresolved and not org.get("allowunresolvedpartiesonemailsend"):
         raise bad_request("The e-mail contains one or more unresolved parties and the "
                           "organisation does not allow sending to them.", "0x80048a00")
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = now_iso()
     values: Row = {"subject": subject, "trackingtoken": token, "statecode": 1}
     if not issue:
         values.update(statuscode=3, senton=now, actualend=now)
@@ -369,24 +369,27 @@ def check_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> 
         return {"ShouldDeliver": False, "ReasonCode": REASON_INTERNAL}
     extra_cols, _ = _extra_properties(records, params.get("ExtraProperties"))
     subject = _text(params, "Subject")
+    to, cc = parse_addresses(params.get("To")), parse_addresses(params.get("Cc"))
     match = correlate.correlate(records.storage, org, subject=subject,
                                 in_reply_to=extra_cols.get("inreplyto"),
                                 conversation_index=extra_cols.get("conversationindex"),
-                                message_id=message_id, sender=senders[0],
-                                to=parse_addresses(params.get("To")),
-                                cc=parse_addresses(params.get("Cc")))
+                                message_id=message_id, sender=senders[0], to=to, cc=cc)
+
+    def recipients() -> Iterator[tuple[str, str]]:
+        yield from to
+        yield from cc
+        yield from parse_addresses(params.get("Bcc"))  # read only if To and Cc decide nothing
+
     best: tuple[bool, int] | None = None
-    for role in ("To", "Cc", "Bcc"):
-        for _name, addr in parse_addresses(params.get(role)):
-            for logical, key, _num in resolve_address(records, addr):
-                if logical not in ("systemuser", "queue"):
-                    continue
-                method = _filtering(records, logical, key)
-                verdict = _verdict(method, match is not None, sender_hits,
-                                   correlate.find_token(subject, org) is not None)
-                if verdict[0]:
-                    return {"ShouldDeliver": True, "ReasonCode": verdict[1]}
-                best = best or verdict
+    for _name, addr in recipients():
+        for logical, key, _num in resolve_address(records, addr):
+            if logical not in ("systemuser", "queue"):
+                continue
+            method = _filtering(records, logical, key)
+            verdict = _verdict(method, match is not None, sender_hits)
+            if verdict[0]:
+                return {"ShouldDeliver": True, "ReasonCode": verdict[1]}
+            best = best or verdict
     if best is None:
         return {"ShouldDeliver": False, "ReasonCode": REASON_NO_RECIPIENT}
     return {"ShouldDeliver": False, "ReasonCode": best[1]}
@@ -401,8 +404,8 @@ def _filtering(records: Records, logical: str, key: str) -> int:
     return 1 if value is None else int(value)
 
 
-def _verdict(method: int, correlated: bool, sender_hits: list[tuple[str, str, int]],
-             has_token: bool) -> tuple[bool, int]:
+def _verdict(method: int, correlated: bool,
+             sender_hits: list[tuple[str, str, int]]) -> tuple[bool, int]:
     if method == 0:
         return True, REASON_ACCEPT_ALL
     if correlated and method in (1, 2, 3):
@@ -412,7 +415,7 @@ def _verdict(method: int, correlated: bool, sender_hits: list[tuple[str, str, in
     if method == 3 and sender_hits:
         return True, REASON_SENDER
     if method == 1:
-        return False, REASON_NO_CORRELATION if has_token else REASON_NO_CORRELATION
+        return False, REASON_NO_CORRELATION
     return False, REASON_NO_RECIPIENT if method == 4 else 7
 
 
@@ -423,7 +426,3 @@ def deliver_incoming(records: Records, caller: Caller, params: dict[str, Any]) -
             raise bad_request(f"The e-mail was not delivered (ReasonCode "
                               f"{verdict['ReasonCode']}).", "0x80048f0c")
     return promote(records, caller, params, incoming=True)
-
-
-def new_message_id() -> str:
-    return f"<{new_guid()}@trackbox-crm>"

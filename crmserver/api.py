@@ -31,7 +31,7 @@ from .protocol import (
     read_body,
     split_path,
 )
-from .query import Shaper, parse_options
+from .query import Shaper, etag, parse_options
 from .records import Caller, parse_guid
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class Api:
         pref = parse_prefer(request)
         if method == "GET":
             row = self.readable(caller, entity, key)
-            tag = f'W/"{row["versionnumber"]}"'
+            tag = etag(row)
             if request.headers.get("if-none-match") in (tag, "*"):
                 return empty_response(304, [("ETag", tag)])
             obj = self.represent(request, caller, entity, row, base, pref)
@@ -210,7 +210,7 @@ class Api:
         if match.strip() == "*":
             return
         tags = [t.strip() for t in match.split(",")]
-        if row is None or f'W/"{row["versionnumber"]}"' not in tags:
+        if row is None or etag(row) not in tags:
             raise ODataError(412, "0x80060882", "The version of the existing record doesn't "
                                                 "match the RowVersion property provided.")
 
@@ -233,7 +233,7 @@ class Api:
                                                 "exists.")
         self.check_if_match(request, row)
         updated = self.records.update(caller, entity, key, body)
-        headers = [("OData-EntityId", url), ("ETag", f'W/"{updated["versionnumber"]}"')]
+        headers = [("OData-EntityId", url), ("ETag", etag(updated))]
         if pref.representation:
             return json_response(self.represent(request, caller, entity, updated, base, pref),
                                  200, headers + applied(pref, representation=True))

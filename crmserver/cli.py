@@ -11,8 +11,6 @@ from .storage import Storage
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import socket
-
     import uvicorn
 
     from .app import Settings, create_app
@@ -24,17 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET,
-                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)  # connections queue from now on, so the printed URL works at once
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"http://{shown}:{port}", flush=True)
-    print(f"Web API: http://{shown}:{port}/api/data/v9.2/", file=sys.stderr, flush=True)
-    from .runner import MAX_HEAD_BYTES
+    from .runner import MAX_HEAD_BYTES, listen, root_url
 
+    sock = listen(args.host, args.port)  # connections queue now, so the printed URL works
+    url = root_url(*sock.getsockname()[:2])
+    print(url, flush=True)
+    print(f"Web API: {url}/api/data/v9.2/", file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level=args.log_level,
                                   h11_max_incomplete_event_size=MAX_HEAD_BYTES)
                    ).run(sockets=[sock])

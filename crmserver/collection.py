@@ -69,18 +69,23 @@ def _where(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
     return " AND ".join(clauses)
 
 
+def _check_tracking(entity: Entity, opts: QueryOptions) -> None:
+    """400 unless change tracking may be used on ``entity`` with these options."""
+    if not entity.change_tracking:
+        raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
+                          "0x80048269")
+    if opts.filter or opts.orderby or opts.expand or opts.top is not None:
+        raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
+                          "tracking.", QUERY_SYNTAX)
+
+
 def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
               req: PageRequest) -> dict[str, Any]:
     """One page of a collection (or of a delta when ``opts.deltatoken`` is set)."""
     if opts.deltatoken is not None:
         return read_delta(records, entity, opts, caller, req)
     if req.tracking:
-        if not entity.change_tracking:
-            raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
-                              "0x80048269")
-        if opts.filter or opts.orderby or opts.expand or opts.top is not None:
-            raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
-                              "tracking.", QUERY_SYNTAX)
+        _check_tracking(entity, opts)
     shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
     params: list[Any] = []
     where = _where(records, entity, opts, caller, params)
@@ -164,12 +169,7 @@ def next_link(req: PageRequest, add: dict[str, str], drop: tuple[str, ...] = ())
 def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
                req: PageRequest) -> dict[str, Any]:
     """Rows changed since the token (changed/new first, then deletions) and a new deltaLink."""
-    if not entity.change_tracking:
-        raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
-                          "0x80048269")
-    if opts.filter or opts.orderby or opts.expand or opts.top is not None:
-        raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
-                          "tracking.", QUERY_SYNTAX)
+    _check_tracking(entity, opts)
     expire = int(records.org().get("expirechangetrackingindays") or 0)
     since = parse_delta_token(opts.deltatoken or "", expire)
     if since > records.storage.current_version():
@@ -177,6 +177,7 @@ def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Cal
     shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
     start = since
     snapshot: int | None = None
+    extra: dict[str, Any] = {}
     if opts.skiptoken:
         _, last, extra = decode_skiptoken(opts.skiptoken)
         start, snapshot = int(last[0]), extra.get("v")
@@ -202,9 +203,7 @@ def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Cal
                                  rows[0][entity.key], {"v": snapshot, "d": since})
         body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
         return body
-    first_since = since
-    if opts.skiptoken:
-        first_since = int(decode_skiptoken(opts.skiptoken)[2].get("d", since))
+    first_since = int(extra.get("d", since))
     for key, version in records.storage.deleted_since(entity, first_since):
         if version <= snapshot:
             body["value"].append({

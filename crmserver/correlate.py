@@ -17,6 +17,7 @@ from typing import Any
 
 from core.conversation_index import parse_thread_index
 from core.correlation import (
+    Correlation,
     CorrelationMethod,
     Correlator,
     TrackedEmail,
@@ -31,8 +32,6 @@ from core.subjects import format_token
 from .entities import ENTITIES
 from .errors import bad_request
 from .storage import Row, Storage
-
-IN_REPLY_TO, TRACKING_TOKEN, CONVERSATION_INDEX, SMART_MATCHING = 3, 4, 5, 6
 
 
 def org_settings(org: Row) -> OrgSettings:
@@ -152,14 +151,19 @@ def _tracked(row: Row, addresses: frozenset[str]) -> TrackedEmail:
 
 @dataclass(frozen=True)
 class Match:
-    """A correlation result in the CRM's terms."""
+    """A correlation result in the CRM's terms: the stored e-mail row and core's result."""
 
     email: Row
-    method: int
+    correlation: Correlation
+
+    @property
+    def method(self) -> int:
+        """The CRM's ``correlationmethod`` value."""
+        return self.correlation.method.crm_value
 
     @property
     def sets_parent(self) -> bool:
-        return self.method in (IN_REPLY_TO, CONVERSATION_INDEX)
+        return self.correlation.sets_parent
 
 
 def _addresses(values: Iterable[tuple[str, str]]) -> tuple[Address, ...]:
@@ -183,7 +187,7 @@ def correlate(storage: Storage, org: Row, *, subject: str | None, in_reply_to: s
     rows = storage.query("SELECT * FROM email WHERE activityid = ?", (found.activity.activity_id,))
     if not rows:
         return None
-    return Match(rows[0], found.method.crm_value)
+    return Match(rows[0], found)
 
 
 __all__ = ["CorrelationMethod", "Match", "SqlCorrelationIndex", "correlate", "derived_columns",

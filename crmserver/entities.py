@@ -17,7 +17,8 @@ AttrType = Literal[
 ]
 
 ACTIVITY_ENTITIES = ("email", "appointment", "task", "fax", "letter")
-CUSTOMER_ENTITIES = ("contact", "account", "lead", "opportunity", "incident")
+#: Child entities of an activity → the lookup column holding their parent activity.
+ACTIVITY_CHILD_PARENT = {"activityparty": "activityid", "activitymimeattachment": "objectid"}
 REGARDING_TARGETS = ("account", "contact", "lead", "opportunity", "incident")
 PARTY_TARGETS = (
     "systemuser", "contact", "account", "lead", "queue", "equipment", "opportunity", "incident",
@@ -405,4 +406,3 @@ def build_entities() -> dict[str, Entity]:
 
 ENTITIES: dict[str, Entity] = build_entities()
 BY_SET: dict[str, Entity] = {e.set_name: e for e in ENTITIES.values()}
-EMAIL_ENABLED = ("systemuser", "contact", "account", "lead", "equipment", "queue")

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 
 from .entities import ENTITIES, Entity
 from .errors import ODataError
-from .records import Caller, parse_guid
+from .records import parse_guid
 
 if TYPE_CHECKING:
     from .app import Service
@@ -82,16 +82,16 @@ async def record_page(service: Service, request: Request) -> Response:
     if row is None or not service.records.can_read(caller, entity, row):
         return _page("Not found", f"<p>{html.escape(etn)} with id {html.escape(key)} does not "
                                   f"exist or you may not see it.</p>", 404)
-    return _page(_title(service, entity, row), _render(service, caller, entity, row))
+    return _page(_title(entity, row), _render(service, entity, row))
 
 
-def _title(service: Service, entity: Entity, row: dict[str, Any]) -> str:
+def _title(entity: Entity, row: dict[str, Any]) -> str:
     name = row.get(entity.primary_name) if entity.primary_name else None
     return f"{entity.logical}: {name or row[entity.key]}"
 
 
-def _render(service: Service, caller: Caller, entity: Entity, row: dict[str, Any]) -> str:
-    parts = [f"<h1>{html.escape(_title(service, entity, row))}</h1>"]
+def _render(service: Service, entity: Entity, row: dict[str, Any]) -> str:
+    parts = [f"<h1>{html.escape(_title(entity, row))}</h1>"]
     if entity.logical == "email":
         parts.append(_email_summary(service, row))
     parts.append("<h2>All fields</h2><table>")

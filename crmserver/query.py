@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .entities import ENTITIES, Attribute, CollectionNav, Entity
+from .entities import (
+    ACTIVITY_CHILD_PARENT,
+    ACTIVITY_ENTITIES,
+    ENTITIES,
+    Attribute,
+    CollectionNav,
+    Entity,
+)
 from .errors import QUERY_SYNTAX, bad_request
 from .filter_sql import Compiled, compile_filter, resolve_property
 from .odata_filter import FilterError
@@ -191,7 +198,8 @@ class Annotations:
 
 
 def etag(row: Row) -> str:
-    return f'W/"{row.get("versionnumber")}"'
+    """The weak ETag of a stored row (its version number)."""
+    return f'W/"{row["versionnumber"]}"'
 
 
 class Shaper:
@@ -232,7 +240,7 @@ class Shaper:
             names = self._lookup_names(rows)
         out = []
         for row in rows:
-            obj: dict[str, Any] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
+            obj: dict[str, Any] = {"@odata.etag": etag(row)}
             for col, name, conv in self.plan:
                 obj[name] = conv(row[col])
             if self.fmt or self.lookup_ann or self.nav_ann:
@@ -377,10 +385,10 @@ def read_predicate(records: Records, entity: Entity, caller: Caller, alias: str,
         params.extend([caller.user_id, caller.user_id])
         return (f'({alias}."ownerid" = ? OR {alias}."activityid" IN '
                 f'(SELECT activityid FROM activityparty WHERE partyid = ?))')
-    if entity.logical in ("activityparty", "activitymimeattachment"):
-        col = "activityid" if entity.logical == "activityparty" else "objectid"
+    if entity.logical in ACTIVITY_CHILD_PARENT:
+        col = ACTIVITY_CHILD_PARENT[entity.logical]
         parts = []
-        for logical in ("email", "appointment", "task", "fax", "letter"):
+        for logical in ACTIVITY_ENTITIES:
             parts.append(f'SELECT activityid FROM "{logical}" WHERE ownerid = ?')
             params.append(caller.user_id)
         parts.append("SELECT activityid FROM activityparty WHERE partyid = ?")

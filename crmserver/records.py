@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .entities import ACTIVITY_ENTITIES, BY_SET, ENTITIES, Attribute, Entity
+from .entities import (
+    ACTIVITY_CHILD_PARENT,
+    ACTIVITY_ENTITIES,
+    BY_SET,
+    ENTITIES,
+    Attribute,
+    Entity,
+)
 from .errors import ODataError, bad_request, forbidden, not_found
 from .storage import Row, Storage
 
@@ -177,8 +184,7 @@ class Records:
 
     # -- body → columns ---------------------------------------------------------------------
 
-    def parse_body(self, entity: Entity, body: Any, *, creating: bool
-                   ) -> tuple[Row, dict[str, list[Any]]]:
+    def parse_body(self, entity: Entity, body: Any) -> tuple[Row, dict[str, list[Any]]]:
         """Split a JSON body into column values and deep-insert collections."""
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
@@ -232,8 +238,8 @@ class Records:
     def can_read(self, caller: Caller, entity: Entity, row: Row) -> bool:
         if entity.is_activity:
             return row.get("ownerid") == caller.user_id or self._is_party(row[entity.key], caller)
-        if entity.logical in ("activityparty", "activitymimeattachment"):
-            parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+        if entity.logical in ACTIVITY_CHILD_PARENT:
+            parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
             found = self.find_activity(row.get(parent_attr) or "")
             return found is not None and self.can_read(caller, found[0], found[1])
         if entity.logical == "usersettings":
@@ -262,10 +268,10 @@ class Records:
             if row is None and caller.is_admin:
                 return
             raise forbidden("You can only change your own user settings.")
-        if name in ("activityparty", "activitymimeattachment"):
+        if name in ACTIVITY_CHILD_PARENT:
             if row is None:
                 return  # checked against the parent activity on create
-            parent_attr = "activityid" if name == "activityparty" else "objectid"
+            parent_attr = ACTIVITY_CHILD_PARENT[name]
             found = self.find_activity(row.get(parent_attr) or "")
             if found is not None:
                 self.check_write(caller, found[0], found[1])
@@ -290,7 +296,7 @@ class Records:
         if entity.read_only_set or entity.logical == "organization":
             raise ODataError(405, "0x80040203", f"Create is not supported for "
                                                 f"{entity.logical}.")
-        values, children = self.parse_body(entity, body, creating=True)
+        values, children = self.parse_body(entity, body)
         values.update(trusted or {})
         if entity.key in values and key is None:
             key = values[entity.key]
@@ -345,7 +351,7 @@ class Records:
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)
-        values, children = self.parse_body(entity, body, creating=False)
+        values, children = self.parse_body(entity, body)
         values.update(trusted or {})
         values.pop(entity.key, None)
         self.check_write(caller, entity, row)
@@ -370,11 +376,11 @@ class Records:
                 # a party list in a PATCH replaces the activity's parties, as in Dataverse
                 self._create_children(caller, entity, updated, children, replace=True)
                 updated = self.storage.get(entity, key) or updated
-            if entity.logical in ("activityparty", "activitymimeattachment"):
-                parent = updated.get("activityid") or updated.get("objectid")
+            if entity.logical in ACTIVITY_CHILD_PARENT:
+                parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
+                parent = updated.get(parent_attr)
                 if parent:
-                    self.after_children(ENTITIES[updated.get("activityid__type")
-                                                 or updated.get("objectid__type") or "email"],
+                    self.after_children(ENTITIES[updated.get(parent_attr + "__type") or "email"],
                                         parent)
             return updated
 
@@ -399,8 +405,8 @@ class Records:
                 # parties keep the address but say the record is gone, as in Dataverse
                 self.storage.execute("UPDATE activityparty SET ispartydeleted = 1 "
                                      "WHERE partyid = ?", (key,))
-            if entity.logical in ("activityparty", "activitymimeattachment"):
-                parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+            if entity.logical in ACTIVITY_CHILD_PARENT:
+                parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
                 if row.get(parent_attr):
                     self.after_children(ENTITIES[row.get(parent_attr + "__type") or "email"],
                                         row[parent_attr])
@@ -450,9 +456,9 @@ class Records:
 
     def _check_parent(self, caller: Caller, entity: Entity, row: Row) -> None:
         """Parties and attachments may only be added to activities the caller may write."""
-        if entity.logical not in ("activityparty", "activitymimeattachment"):
+        if entity.logical not in ACTIVITY_CHILD_PARENT:
             return
-        parent_attr = "activityid" if entity.logical == "activityparty" else "objectid"
+        parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
         parent = row.get(parent_attr)
         if not parent:
             raise bad_request(f"'{parent_attr}' is required for {entity.logical}.")

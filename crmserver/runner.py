@@ -32,8 +32,7 @@ class RunningServer:
         host, port = sock.getsockname()[:2]
         self.host = host
         self.port = int(port)
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = root_url(host, self.port)
 
     @property
     def api_url(self) -> str:
@@ -52,9 +51,9 @@ class RunningServer:
         self.stop()
 
 
-def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start the emulator; raises RuntimeError if it does not come up."""
-    app = create_app(settings)
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: any free port) and listening, so
+    connections queue from now on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP: asyncio only disables Nagle on sockets that say so, and
     # without that every keep-alive response stalls ~40 ms on delayed ACKs.
@@ -62,6 +61,19 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
+    return sock
+
+
+def root_url(host: str, port: int) -> str:
+    """``http://host:port`` (an IPv6 host in brackets)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start the emulator; raises RuntimeError if it does not come up."""
+    app = create_app(settings)
+    sock = listen(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     server = uvicorn.Server(config)

@@ -15,9 +15,6 @@ from typing import Any
 from core.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
 from core.settings import AutoCreate, ResolutionPolicy, UserOptions
 
-#: Trackbox-only user options (not columns of the CRM's usersettings) kept locally.
-LOCAL_USER_OPTION_KEYS = ("track_replies_to_tracked", "resolution_policy")
-
 
 @dataclass(frozen=True, slots=True)
 class LocalOptions:
@@ -116,5 +113,5 @@ def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolder
     return False
 
 
-__all__ = ["LOCAL_USER_OPTION_KEYS", "LocalOptions", "folder_selected", "local_user_options",
+__all__ = ["LocalOptions", "folder_selected", "local_user_options",
            "user_options_from", "usersettings_data"]

@@ -216,10 +216,12 @@ class Outbox:
             counts[state] = n
         return counts
 
-    def all_of(self, kind: OpKind) -> list[Operation]:
+    def keys_of(self, kind: OpKind) -> set[str]:
+        """The idempotency keys of every operation of ``kind`` ever queued (payloads, which
+        may hold whole messages, are not read)."""
         rows = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE kind = ? ORDER BY id", (kind.value,))
-        return [_row(r) for r in rows]
+            "SELECT idempotency_key FROM outbox WHERE kind = ?", (kind.value,))
+        return {key for key, in rows}
 
     def pending_for(self, message_id: str) -> list[Operation]:
         rows = self.store.conn.execute(
@@ -274,14 +276,6 @@ class Outbox:
         with self.store.transaction() as conn:
             return conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'"
                                 " AND next_attempt_at > 0").rowcount
-
-    def purge_finished(self, older_than_s: float = 7 * 86400) -> int:
-        """Forget done/discarded operations older than the given age."""
-        cutoff = datetime.fromtimestamp(self.clock() - older_than_s, UTC).isoformat()
-        with self.store.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM outbox WHERE state IN ('done', 'discarded') AND updated_at < ?",
-                (cutoff,)).rowcount
 
     # -- replay -----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.compose import Draft, build_mime
-from core.crm import CrmClient, odata_string
+from core.crm import CrmClient
 from core.model import Address
 
 log = logging.getLogger(__name__)
@@ -109,4 +109,4 @@ def message_id_for(mail: PendingMail, sender: Address) -> str:
 
 
 __all__ = ["ORPHAN_AGE", "PendingMail", "fetch_pending", "message_id_for", "mime_for",
-           "odata_string", "orphans"]
+           "orphans"]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.addressbook import AddressBook, AddressBookEntry
+from core.addressbook import FORMATTED, AddressBook, AddressBookEntry
 from core.crm import CrmClient
 from core.crm.client import odata_string
 from core.model import RecordRef
@@ -80,9 +80,6 @@ CRM_SPECS: dict[str, CrmSearchSpec] = {
                       detail="ticketnumber", detail_lookup="customerid"),
     )
 }
-
-FORMATTED = "@OData.Community.Display.V1.FormattedValue"
-
 
 @dataclass(frozen=True, slots=True)
 class RegardingHit:

@@ -268,6 +268,7 @@ class Workspace(ComposeVerbs):
         store, outbox = self.store(), self.outbox()
         reason = Reason("manual", f"Tracked manually by {self.owner.name or 'you'}")
         options, book = self.user_options(), self.address_book(store)
+        attachment_limit = self.org_settings().max_upload_bytes
         for rid in row_ids:
             row = store.message(rid)
             if row is None:
@@ -283,7 +284,7 @@ class Workspace(ComposeVerbs):
                 enqueue_new_records(outbox, row.header, options.auto_create, book)
                 outbox.enqueue(OpKind.PROMOTE, promote_payload(
                     row.header, regarding=regarding, reason=reason, source="user",
-                    attachment_limit=self.org_settings().max_upload_bytes),
+                    attachment_limit=attachment_limit),
                     key=mid, message_id=mid)
                 store.record_decision(mid, Decision(True, reason, regarding), source="user")
                 store.set_track_state(mid, TrackState.PENDING, regarding=regarding,
@@ -332,7 +333,7 @@ class Workspace(ComposeVerbs):
         if self.work_offline:
             return ReplayResult(stopped="offline")
         store = self.store()
-        effects = LocalEffects(store, self.org_settings(), self.user_id(), self.owner.name)
+        effects = LocalEffects(store, self.org_settings())
         session = MailSession(self.open_mailbox)
         applier = CrmApplier(self.crm, body_source=lambda p: self._body_for(p, session),
                              send=session.send)
@@ -393,16 +394,19 @@ class Workspace(ComposeVerbs):
 
     def track(self, row_ids: Sequence[int], regarding: RecordRef | None = None) -> Changes:
         """Promote each message to an e-mail activity in the CRM (Track in CRM)."""
-        return self._with_replay(self.enqueue_track(row_ids, regarding), row_ids)
+        self.enqueue_track(row_ids, regarding)
+        return self._with_replay(row_ids)
 
     def untrack(self, row_ids: Sequence[int]) -> Changes:
         """Delete the CRM's copy of each tracked message and mark it not tracked."""
-        return self._with_replay(self.enqueue_untrack(row_ids), row_ids)
+        self.enqueue_untrack(row_ids)
+        return self._with_replay(row_ids)
 
     def set_regarding(self, row_ids: Sequence[int], regarding: RecordRef) -> Changes:
-        return self._with_replay(self.enqueue_set_regarding(row_ids, regarding), row_ids)
+        self.enqueue_set_regarding(row_ids, regarding)
+        return self._with_replay(row_ids)
 
-    def _with_replay(self, queued: Changes, row_ids: Sequence[int]) -> Changes:
+    def _with_replay(self, row_ids: Sequence[int]) -> Changes:
         replayed = self.replay_outbox()
         return Changes(messages=True, row_ids=frozenset(row_ids) | replayed.row_ids,
                        errors=replayed.errors, queue=True)

@@ -400,9 +400,6 @@ class Store(TrackingMixin, CacheMixin):
         (hex of the first 22 bytes; see ``core.store.rows.thread_root``)."""
         return self._rows_where("thread_root = ?", root)
 
-    def messages_from(self, address: str) -> list[MessageRow]:
-        return self._rows_where("sender_key = ?", address.strip().lower())
-
     def _rows_where(self, where: str, value: object) -> list[MessageRow]:
         rows = self.conn.execute(
             f"SELECT {ROW_SELECT} FROM messages WHERE {where} ORDER BY date_ts DESC, id DESC",

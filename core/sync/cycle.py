@@ -252,7 +252,7 @@ class SyncCycle:
         sender = self.ws.owner
         try:
             mails = fetch_pending(self.ws.crm)
-            known = {op.key.removeprefix("send:") for op in outbox.all_of(OpKind.SEND_PENDING)}
+            known = {key.removeprefix("send:") for key in outbox.keys_of(OpKind.SEND_PENDING)}
             user_id = self.ws.user_id()
             if user_id:
                 mails += orphans(self.ws.crm, user_id, known)

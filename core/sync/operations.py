@@ -344,11 +344,8 @@ class LocalEffects:
     """Applies a finished operation to the store: tracked state, correlation index. Runs
     inside the outbox's transaction; never touches the network."""
 
-    def __init__(self, store: Store, org: OrgSettings, user_id: str | None = None,
-                 owner_name: str = "") -> None:
+    def __init__(self, store: Store, org: OrgSettings) -> None:
         self.store = store
-        self.user_id = user_id
-        self.owner_name = owner_name
         self.correlator = Correlator(org, SqliteCorrelationIndex(store))
 
     def commit(self, op: Operation, result: dict[str, Any]) -> None:

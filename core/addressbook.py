@@ -37,11 +37,8 @@ from typing import Any
 from core.crm import CrmClient, CrmPermanentError, DeltaPage
 from core.crm.paging import prefetched
 from core.model import Address, RecordRef
+from core.resolution import sender_order_key
 from core.store import Store
-
-#: Order in which the CRM resolves a From address that matches several records
-#: (reference section 1); To/Cc list all matches, in the same order.
-RESOLUTION_ORDER = ("systemuser", "contact", "account", "lead", "equipment", "queue")
 
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 
@@ -321,9 +318,8 @@ class AddressBook:
         # As many pages ahead as one transaction holds, so that downloading never waits
         # while a batch is written.
         stream = prefetched(pages, depth=max(4, self.bulk_rows // max(1, page_size)))
-        try:
-            with self.store.deferred_checkpoint():
-                upserted, seen, link = self._load(source, stream, had_rows, progress)
+        try:  # within sync_entity's deferred_checkpoint
+            upserted, seen, link = self._load(source, stream, had_rows, progress)
         finally:
             stream.close()
         removed = self._drop_unseen(source.logical, seen) if had_rows else 0
@@ -467,8 +463,8 @@ class AddressBook:
             " WHERE email_key = ?", (address.strip().lower(),)
         ).fetchall()
         entries = [_entry(r) for r in rows]
-        entries.sort(key=lambda e: (RESOLUTION_ORDER.index(e.record.entity), e.record.name,
-                                    e.record.id))
+        # The CRM's resolution order (a From address takes the first; To/Cc list them all).
+        entries.sort(key=lambda e: (sender_order_key(e.record), e.record.name, e.record.id))
         return entries
 
     def search(
@@ -514,7 +510,6 @@ def _entry(row: Sequence[Any]) -> AddressBookEntry:
 
 
 __all__ = [
-    "RESOLUTION_ORDER",
     "SOURCES",
     "AddressBook",
     "AddressBookEntry",

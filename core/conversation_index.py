@@ -107,10 +107,6 @@ class ConversationIndex:
         return ConversationIndex(self.raw[:-CHILD_LEN])
 
     @property
-    def guid(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self.raw[6:HEADER_LEN])
-
-    @property
     def filetime(self) -> int:
         """The header's FILETIME (100 ns ticks since 1601), low 16 bits zero."""
         return int.from_bytes(self.raw[:6], "big") << 16

@@ -26,7 +26,7 @@ from core.conversation_index import (
     parse_thread_index,
     raw_thread_index,
 )
-from core.model import Address, MessageHeader, RecordRef
+from core.model import MessageHeader, RecordRef
 from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, OrgSettings, TrackingTokenSettings
 from core.subjects import (
     cached_smart_key,
@@ -195,14 +195,6 @@ class InMemoryCorrelationIndex:
             _append(self._by_root, email.conversation_root, email)
         if email.smart_key:
             _append(self._by_smart_key, email.smart_key, email)
-
-    def add_many(self, emails: Iterable[TrackedEmail]) -> int:
-        """Store many e-mails (a refresh from the CRM); returns how many."""
-        count = 0
-        for email in emails:
-            self.add(email)
-            count += 1
-        return count
 
     def remove(self, activity_id: str) -> None:
         email = self._by_id.pop(activity_id, None)
@@ -386,11 +378,7 @@ class Correlator:
         lookup = self.index.by_message_id
         irt = message.in_reply_to
         if irt:
-            if irt[0] == "<" and irt[-1] == ">" and irt.count("<") == 1 and " " not in irt:
-                email = lookup(irt)  # the usual, already normal form: skip the parsing
-                if email is not None:
-                    return Correlation(CorrelationMethod.IN_REPLY_TO, email, irt)
-            for key in message_id_keys(irt):
+            for key in message_id_keys(irt):  # the usual single <id>: returned as it is
                 email = lookup(key)
                 if email is not None:
                     return Correlation(CorrelationMethod.IN_REPLY_TO, email, key)
@@ -447,33 +435,27 @@ class Correlator:
     # -- building index entries -------------------------------------------------------------
 
     def tracked_email(self, message: MessageHeader, activity_id: str,
-                      regarding: RecordRef | None = None, *, token: str | None = None,
-                      bcc: Sequence[Address] = ()) -> TrackedEmail:
-        """The index entry for ``message`` once tracked as activity ``activity_id``.
-
-        ``token`` is the activity's own tracking token when the CRM assigned one (outgoing
-        mail); otherwise the token found in the subject, if any, is recorded.
-        """
+                      regarding: RecordRef | None = None) -> TrackedEmail:
+        """The index entry for ``message`` once tracked as activity ``activity_id``; the
+        token found in the subject, if any, is recorded."""
         index = parse_thread_index(message.thread_index)
-        addresses = set(_address_keys(message))
-        addresses.update(a.key for a in bcc)
         return TrackedEmail(
             activity_id=activity_id,
             regarding=regarding,
             message_id=message_id_key(message.message_id),
-            token=token or self.find_token(message),
+            token=self.find_token(message),
             conversation_index=index.header if index else None,
             conversation_root=index.root if index else None,
             smart_key=self.smart.key(message.subject),
-            addresses=frozenset(addresses),
+            addresses=frozenset(_address_keys(message)),
             subject=normalize_subject(strip_token(message.subject, self._tokens)),
             sent_on=message.date,
         )
 
     def track(self, message: MessageHeader, activity_id: str,
-              regarding: RecordRef | None = None, *, token: str | None = None) -> TrackedEmail:
+              regarding: RecordRef | None = None) -> TrackedEmail:
         """Record ``message`` as tracked in the index and return the entry."""
-        email = self.tracked_email(message, activity_id, regarding, token=token)
+        email = self.tracked_email(message, activity_id, regarding)
         self.index.add(email)
         return email
 

@@ -233,7 +233,8 @@ def _incoming(message: MessageHeader, options: UserOptions, org: OrgSettings,
                         "Not tracked: internal mail is ignored",
                         CrmReasonCode.INTERNAL_EMAIL_REJECT)
     if org.token_only and correlation is None:
-        return _unknown_token(token or "")
+        assert token is not None  # _verdict has turned down token-only mail without a token
+        return _unknown_token(token)
     regarding = correlation.regarding if correlation else None
     if method is IncomingFilter.ALL:
         if correlation is not None:
@@ -272,9 +273,6 @@ def _incoming(message: MessageHeader, options: UserOptions, org: OrgSettings,
 
 
 def _unknown_token(token: str) -> _Verdict:
-    if not token:
-        return _Verdict(False, TrackReason.TOKEN_ONLY_NO_TOKEN,
-                        "Not tracked: token-only mode and no token", CrmReasonCode.UNKNOWN)
     return _Verdict(False, TrackReason.TOKEN_UNKNOWN,
                     f"Not tracked: tracking token {token} matches no tracked e-mail",
                     CrmReasonCode.NO_CORRELATION_MATCH)

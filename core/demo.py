@@ -100,25 +100,25 @@ def _give_history(env: DemoEnvironment) -> None:
 
     backend = MaildirBackend(env.mailbox_dir)
     try:
-        sent = _messages(backend, backend.folder("sent").path)
-        inbox = _messages(backend, "Inbox")
+        sent = _headers(backend, backend.folder("sent").path)
+        inbox = _headers(backend, "Inbox")
         settings = TrackingTokenSettings()
         crm = env.workspace.crm
         accounts = _accounts_by_contact_email(crm)
-        for raw, header in sent:  # mail sent from the CRM carries its tracking token
+        for header in sent:  # mail sent from the CRM carries its tracking token
             if find_token(header.subject, settings):
                 account = next((accounts[a.key] for a in header.to if a.key in accounts), None)
                 # filed against the customer's account, as a salesperson would
-                _promote(crm, raw, header, regarding_account=account)
-        inbox.sort(key=lambda item: item[1].date or datetime.min.replace(tzinfo=UTC))
+                _promote(crm, backend.fetch(header.ref), header, regarding_account=account)
+        inbox.sort(key=lambda header: header.date or datetime.min.replace(tzinfo=UTC))
         held, older = inbox[-NEW_ARRIVALS:], inbox[:-NEW_ARRIVALS]
         colleague = demo_data.COLLEAGUES[0]
         other = Client(env.crm_url, BasicAuth(colleague.email, demo_data.DEMO_PASSWORD))
         try:
-            from_customers = [item for item in older if item[1].sender and not
-                              item[1].sender.email.endswith("@" + demo_data.INTERNAL_DOMAIN)]
-            for raw, header in from_customers[-COLLEAGUE_TRACKED:]:
-                _promote(other, raw, header)
+            from_customers = [header for header in older if header.sender and not
+                              header.sender.email.endswith("@" + demo_data.INTERNAL_DOMAIN)]
+            for header in from_customers[-COLLEAGUE_TRACKED:]:
+                _promote(other, backend.fetch(header.ref), header)
         finally:
             other.close()
     finally:
@@ -126,9 +126,10 @@ def _give_history(env: DemoEnvironment) -> None:
     inbox_dir = env.mailbox_dir
     holding = env.data_dir / "arriving"
     holding.mkdir(exist_ok=True)
+    files = _maildir_files(inbox_dir)
     moved = []
-    for _raw, header in held:
-        source = _maildir_file(inbox_dir, header.ref.uid)
+    for header in held:
+        source = files.get(header.ref.uid)
         if source is not None:
             target = holding / source.name
             source.rename(target)
@@ -139,19 +140,19 @@ def _give_history(env: DemoEnvironment) -> None:
     holding.rmdir()
 
 
-def _messages(backend: MaildirBackend, folder: str) -> list[tuple[bytes, MessageHeader]]:
-    out = []
-    for batch in backend.sync(folder, None):
-        for header in batch.added:
-            out.append((backend.fetch(header.ref), header))
-    return out
+def _headers(backend: MaildirBackend, folder: str) -> list[MessageHeader]:
+    return [header for batch in backend.sync(folder, None) for header in batch.added]
 
 
-def _maildir_file(root: Path, key: str) -> Path | None:
-    for sub in ("cur", "new"):
-        for path in (root / sub).glob(f"{key}*"):
-            return path
-    return None
+def _maildir_files(root: Path) -> dict[str, Path]:
+    """The files of the Maildir folder at ``root`` by key (one listing for all the look-ups);
+    a key in both ``cur`` and ``new`` gives the one in ``cur``."""
+    files: dict[str, Path] = {}
+    for sub in ("new", "cur"):
+        for path in (root / sub).iterdir():
+            if not path.name.startswith("."):
+                files[path.name.split(":", 1)[0]] = path
+    return files
 
 
 def _accounts_by_contact_email(crm: CrmClient) -> dict[str, str]:

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.cli.context import CliError, open_workspace
+from core.cli.context import CliError, load_profile, workspace_of
 from core.credentials import describe_backend
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox import Outbox
-from core.profiles import ProfileError, Profiles
 from core.store import Store
 
 
@@ -103,11 +102,10 @@ def _port_open(url: str, default: int) -> Check:
 
 def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
     report = DiagnosticReport(versions=versions())
-    profiles = Profiles()
     try:
-        profile = profiles.load(profile_name)
-    except ProfileError as exc:
-        report.checks.append(Check("profile", False, str(exc)))
+        profiles, profile = load_profile(profile_name)
+    except CliError as exc:
+        report.checks.append(Check("profile", False, exc.message))
         return report
     cfg = profile.config.to_dict()
     for key in ("mail_url", "smtp_url", "crm_url"):
@@ -117,7 +115,7 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
                       "data": str(profile.data_dir), "log": str(profile.log_path), **cfg}
     report.checks.append(Check("profile", True, "loaded and valid"))
     try:
-        opened = open_workspace(profile.name)
+        opened = workspace_of(profiles, profile)
     except CliError as exc:
         report.checks.append(Check("credentials", False, exc.message))
         _local_state(report, profile.store_path)

@@ -16,14 +16,13 @@ from core.cli.context import (
     USAGE,
     CliError,
     load_profile,
-    needs_mail_secret,
     normalise_message_id,
     open_workspace,
     warn_insecure,
 )
-from core.credentials import CredentialsError, SecretKind, from_environment, set_secret
+from core.credentials import ENV_VARS, CredentialsError, SecretKind, from_environment, set_secret
 from core.model import RecordRef, TrackState
-from core.profiles import ProfileError, Profiles, validate
+from core.profiles import ProfileError, Profiles, needs_mail_password, validate
 from core.sync.report import SyncReport
 from core.workspace import Workspace
 
@@ -57,7 +56,7 @@ def account_add(args: argparse.Namespace) -> int:
     stored = []
     try:
         stored.append(_store_secret(name, SecretKind.CRM, args.crm_user, "CRM"))
-        if needs_mail_secret(args.mail_url):
+        if needs_mail_password(args.mail_url):
             stored.append(_store_secret(name, SecretKind.MAIL,
                                         args.mail_user or args.crm_user, "mail"))
     except CredentialsError as exc:
@@ -77,7 +76,7 @@ def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool
         return False  # scripts and CI: the variable is used by every command, nothing stored
     if not sys.stdin.isatty():
         raise CliError(f"No terminal to ask for the {label} password of {user!r}: set "
-                       f"TRACKBOX_{kind.value.upper()}_PASSWORD.", CREDENTIALS)
+                       f"{ENV_VARS[kind.value]}.", CREDENTIALS)
     secret = getpass.getpass(f"{label} password for {user}: ")
     if not secret:
         raise CliError(f"An empty {label} password was given.", CREDENTIALS)

@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import logs
-from core.credentials import CredentialsError, SecretKind, get_secret
+from core.credentials import ENV_VARS, CredentialsError, SecretKind, get_secret
 from core.crm import BasicAuth, CrmClient
 from core.mail import MailBackend, open_backend
 from core.model import Address
-from core.profiles import Profile, ProfileError, Profiles, insecure_urls
+from core.profiles import (
+    Profile,
+    ProfileError,
+    Profiles,
+    account_name,
+    insecure_urls,
+    mail_scheme,
+    needs_mail_password,
+)
 from core.workspace import Workspace
 
 OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
@@ -29,10 +37,6 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-def needs_mail_secret(mail_url: str) -> bool:
-    return not mail_url.lower().startswith("maildir:")
 
 
 def load_profile(name: str | None) -> tuple[Profiles, Profile]:
@@ -51,9 +55,9 @@ def _secret(profile: Profile, kind: SecretKind, user: str) -> str:
     except CredentialsError as exc:
         raise CliError(str(exc), CREDENTIALS) from None
     if not secret:
-        var = "TRACKBOX_CRM_PASSWORD" if kind is SecretKind.CRM else "TRACKBOX_MAIL_PASSWORD"
         raise CliError(f"No {kind.value} password stored for {user!r} in profile "
-                       f"{profile.name!r}: run 'trackbox account add' again or set {var}.",
+                       f"{profile.name!r}: run 'trackbox account add' again or set "
+                       f"{ENV_VARS[kind.value]}.",
                        CREDENTIALS)
     logs.register_secret(secret)
     return secret
@@ -75,18 +79,23 @@ class Opened:
 def open_workspace(name: str | None, *, need_mail: bool = True) -> Opened:
     """The workspace of profile ``name`` with its secrets from the environment or keyring."""
     profiles, profile = load_profile(name)
+    return workspace_of(profiles, profile, need_mail=need_mail)
+
+
+def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True) -> Opened:
+    """The workspace of a loaded ``profile`` (see :func:`open_workspace`)."""
     cfg = profile.config
-    crm_secret = _secret(profile, SecretKind.CRM, cfg.crm_user)
+    crm_secret = _secret(profile, SecretKind.CRM, account_name(cfg, "crm"))
+    mail_user = account_name(cfg, "mail")
     mail_secret = ""
-    if need_mail and needs_mail_secret(cfg.mail_url):
-        mail_secret = _secret(profile, SecretKind.MAIL, cfg.mail_user or cfg.crm_user)
+    if need_mail and needs_mail_password(cfg.mail_url):
+        mail_secret = _secret(profile, SecretKind.MAIL, mail_user)
 
     def open_mailbox() -> MailBackend:
         options: dict[str, Any] = {}
-        if cfg.smtp_url and cfg.mail_url.lower().startswith("imap"):
+        if cfg.smtp_url and mail_scheme(cfg.mail_url).startswith("imap"):
             options["smtp_url"] = cfg.smtp_url
-        return open_backend(cfg.mail_url, user=cfg.mail_user or cfg.crm_user,
-                            password=mail_secret, **options)
+        return open_backend(cfg.mail_url, user=mail_user, password=mail_secret, **options)
 
     crm = CrmClient(cfg.crm_url, BasicAuth(cfg.crm_user, crm_secret), timeout=30)
     owner = owner_of(profile)

@@ -364,10 +364,9 @@ class Records:
         self._derive(entity, merged)
         self._check_state(entity, merged)
         self._check_parent(caller, entity, merged)
-        for derived in ("fullname", "partyidname", "filesize", "tbx_smartkey", "trackingtoken",
-                        "baseconversationindexhash"):
-            if derived in merged and merged.get(derived) != row.get(derived):
-                values[derived] = merged[derived]
+        # Whatever deriving and the state rules changed is saved too (a statecode alone
+        # brings its default statuscode, as in Dataverse).
+        values.update({k: v for k, v in merged.items() if k not in values and v != row.get(k)})
         values["modifiedby"], values["modifiedby__type"] = caller.user_id, "systemuser"
         with self.storage.transaction():
             updated = self.storage.update(entity, key, values)

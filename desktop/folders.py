@@ -45,13 +45,28 @@ class FolderTreeModel(QStandardItemModel):
         self._views: list[tuple[QStandardItem, str, tuple[TrackState, ...]]] = []
         self._send: QStandardItem | None = None
         self._folders: dict[str, tuple[QStandardItem, str]] = {}
+        self._shape: tuple[object, ...] | None = None  # what the current tree was built from
 
     def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
                     counts: dict[TrackState, int] | None = None,
                     pending_send: int | None = None,
-                    sizes: dict[str, tuple[int, int]] | None = None) -> None:
+                    sizes: dict[str, tuple[int, int]] | None = None) -> bool:
         """``counts`` (messages per state) label the CRM views; ``pending_send`` is the
-        number of CRM mails waiting to go out (None: unknown)."""
+        number of CRM mails waiting to go out (None: unknown).
+
+        When the folders are the ones the tree already shows (every sync reads them again),
+        the tree is kept and only relabelled, so the views' current index and selection
+        survive. Returns whether the tree was rebuilt."""
+
+        def order(f: Folder) -> tuple[int, int, str]:
+            role_rank = ROLE_ORDER.get(f.role, 99) if f.role else 99
+            return (f.path.count("/"), role_rank, f.name.casefold())
+
+        ordered = sorted(folders, key=order)
+        shape = (mailbox_name, *((f.path, f.name, f.parent) for f in ordered))
+        if shape == self._shape and self.rowCount():
+            self.update_counts(counts, pending_send, sizes)
+            return False
         self.clear()
         self.setHorizontalHeaderLabels(["Folders"])
         root = QStandardItem(mailbox_name)
@@ -59,13 +74,8 @@ class FolderTreeModel(QStandardItemModel):
         root.setSelectable(False)
         self.appendRow(root)
         items: dict[str, QStandardItem] = {}
-
-        def order(f: Folder) -> tuple[int, int, str]:
-            role_rank = ROLE_ORDER.get(f.role, 99) if f.role else 99
-            return (f.path.count("/"), role_rank, f.name.casefold())
-
         self._folders = {}
-        for folder in sorted(folders, key=order):
+        for folder in ordered:
             item = QStandardItem(folder.name)
             item.setEditable(False)
             item.setData(folder.path, FolderPathRole)
@@ -93,7 +103,9 @@ class FolderTreeModel(QStandardItemModel):
         send.setData("pending_send", ViewRole)
         send.setToolTip("CRM mail waiting to go out through this client (opens the queue)")
         crm.appendRow(send)
+        self._shape = shape
         self.update_counts(counts, pending_send, sizes)
+        return True
 
     def update_counts(self, counts: dict[TrackState, int] | None,
                       pending_send: int | None = None,

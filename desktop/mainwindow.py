@@ -263,7 +263,8 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
     def _reload_folders(self, structure: bool = True) -> None:
         """Re-read folders and CRM view counts; the tree is rebuilt only when ``structure``
-        (the folder list may have changed), else only the counts are relabelled."""
+        (the folder list may have changed) and the folders really differ, else only the
+        counts are relabelled."""
         ws = self.workspace
         assert ws is not None
 
@@ -285,8 +286,9 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
                 self.folder_model.update_counts(counts, sends, sizes)
                 return
             current = self._current_folder_key()
-            self.folder_model.set_folders(folders, ws.mailbox_name, counts, pending_send=sends,
-                                          sizes=sizes)
+            if not self.folder_model.set_folders(folders, ws.mailbox_name, counts,
+                                                 pending_send=sends, sizes=sizes):
+                return  # same folders: relabelled in place, current folder and list kept
             self.folder_tree.expandAll()
             self._select_folder(current or "Inbox")
 

@@ -38,6 +38,7 @@ from core.store.rows import (
     MessageRow,
     header_values,
     message_row,
+    sort_key,
 )
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
 from core.store.tracking import TrackingMixin
@@ -82,7 +83,7 @@ _ROW = "(" + ", ".join("?" for _ in HEADER_COLUMNS) + ")"
 _INHERIT_SQL = (
     "UPDATE messages SET "
     + ", ".join(f"{c} = t.{c}" for c in TRACK_COLUMNS)
-    + ", regarding_sort = lower(coalesce(nullif(t.regarding_name, ''), t.regarding_id, ''))"
+    + ", regarding_sort = sort_key(coalesce(nullif(t.regarding_name, ''), t.regarding_id))"
     " FROM tracking AS t WHERE t.message_id IN ({ids}) AND messages.message_id = t.message_id"
 )
 
@@ -170,6 +171,9 @@ class Store(TrackingMixin, CacheMixin):
             conn.execute("PRAGMA synchronous = NORMAL")
             # 32 MiB page cache: 100,000-row folders and address books stay in memory.
             conn.execute("PRAGMA cache_size = -32768")
+            # The sort keys SQL writes are the ones Python writes (SQLite's lower() folds
+            # ASCII only and keeps padding).
+            conn.create_function("sort_key", 1, sort_key, deterministic=True)
             migrate(conn, text)
         except BaseException:
             conn.close()

@@ -297,3 +297,15 @@ def test_deferred_checkpoint_nests_and_restores(store: Store) -> None:
         assert autocheckpoint() == 0
     assert autocheckpoint() == before
     assert store.message_count("Inbox") == 50
+
+
+def test_a_later_copy_sorts_by_regarding_like_the_first(store: Store) -> None:
+    """A copy that inherits its tracked state gets the same Regarding sort key as the
+    copies that were there when the state was set (case folding beyond ASCII, no padding)."""
+    regarding = RecordRef("account", "22222222-2222-2222-2222-222222222222", "Ärzte Straße ")
+    store.upsert_headers([make_header("Inbox", 1, message_id="<m2@example.test>")])
+    store.set_track_state("<m2@example.test>", TrackState.TRACKED, regarding=regarding)
+    store.upsert_headers([make_header("Archive", 2, message_id="<m2@example.test>")])
+    keys = [k for k, in store.conn.execute(
+        "SELECT regarding_sort FROM messages WHERE message_id = ?", ("<m2@example.test>",))]
+    assert keys == ["ärzte strasse", "ärzte strasse"]

@@ -250,37 +250,42 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
             return
         if self._store is None:
             self._store = ws.store()
-        if changes.folders or changes.messages or getattr(changes, "queue", False):
-            self._reload_folders(structure=changes.folders)
+        reload = changes.folders or changes.messages or getattr(changes, "queue", False)
+        if reload:
+            self._reload_folders(structure=changes.folders)  # shows the queue too
         if changes.messages:
             self.message_model.refresh()
         current = self.selected_row_ids()
         if len(current) == 1 and (changes.messages and (not changes.row_ids
                                                         or current[0] in changes.row_ids)):
             self._load(current[0])
-        self.refresh_queue()
+        if not reload:
+            self.refresh_queue()
         self.changes_applied.emit(changes)
 
     def _reload_folders(self, structure: bool = True) -> None:
-        """Re-read folders and CRM view counts; the tree is rebuilt only when ``structure``
-        (the folder list may have changed) and the folders really differ, else only the
-        counts are relabelled."""
+        """Re-read folders, CRM view counts and the outbox queue (read once: it gives the
+        "Pending Send" count and the status bar's queue); the tree is rebuilt only when
+        ``structure`` (the folder list may have changed) and the folders really differ, else
+        only the counts are relabelled."""
         ws = self.workspace
         assert ws is not None
 
-        def read() -> tuple[list[Any], dict[TrackState, int], int | None]:
+        def read() -> tuple[list[Any], dict[TrackState, int], list[Any] | None,
+                            dict[str, tuple[int, int]]]:
             store = ws.store()
-            sends = None
-            if has(ws, "queue"):
-                sends = sum(1 for op in ws.queue()  # type: ignore[attr-defined]
-                            if op.kind in PENDING_SEND_KINDS)
-            return store.folders(), store.track_state_counts(), sends, read_folder_counts(store)
+            ops = ws.queue() if has(ws, "queue") else None  # type: ignore[attr-defined]
+            return store.folders(), store.track_state_counts(), ops, read_folder_counts(store)
 
-        def show(result: tuple[list[Any], dict[TrackState, int], int | None,
+        def show(result: tuple[list[Any], dict[TrackState, int], list[Any] | None,
                                dict[str, tuple[int, int]]]) -> None:
             if self.workspace is not ws:
                 return
-            folders, counts, sends, sizes = result
+            folders, counts, ops, sizes = result
+            sends = None
+            if ops is not None:
+                self._show_queue(ops)
+                sends = sum(1 for op in ops if op.kind in PENDING_SEND_KINDS)
             self._folder_sizes = {path: total for path, (total, _unread) in sizes.items()}
             if not structure and self.folder_model.rowCount():
                 self.folder_model.update_counts(counts, sends, sizes)
@@ -300,16 +305,19 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
             return
 
         def show(ops: list[Any]) -> None:
-            if self.workspace is not ws:
-                return
-            parked = sum(1 for op in ops if getattr(op, "state", "") == "parked")
-            self.status.set_queue(len(ops), parked)
-            self.queue_updated.emit(len(ops))
-            view = self._dialogs.get("queue")
-            if view is not None:
-                view.show_operations(ops)
+            if self.workspace is ws:
+                self._show_queue(ops)
 
         self.workers.run(ws.queue, show, lambda exc: self._say(describe(exc)))  # type: ignore
+
+    def _show_queue(self, ops: list[Any]) -> None:
+        """The status bar's queue count, ``queue_updated`` and an open queue view."""
+        parked = sum(1 for op in ops if getattr(op, "state", "") == "parked")
+        self.status.set_queue(len(ops), parked)
+        self.queue_updated.emit(len(ops))
+        view = self._dialogs.get("queue")
+        if view is not None:
+            view.show_operations(ops)
 
     # --- folders ------------------------------------------------------------------------
     def _current_folder_key(self) -> str | None:

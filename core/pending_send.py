@@ -21,6 +21,7 @@ from typing import Any
 
 from core.compose import Draft, build_mime
 from core.crm import CrmClient
+from core.mail.parse import html_to_text
 from core.model import Address
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,7 @@ def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
 
 
 def mime_for(mail: PendingMail, sender: Address, message_id: str) -> bytes:
-    import html as html_mod
-    import re
-
-    text = html_mod.unescape(re.sub(r"<[^>]+>", " ", mail.body_html)).strip()
+    text = html_to_text(mail.body_html)
     draft = Draft(to=mail.to, cc=mail.cc, bcc=mail.bcc, subject=mail.subject, body_text=text,
                   body_html=mail.body_html or None)
     return build_mime(draft, sender, message_id=message_id)

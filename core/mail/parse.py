@@ -25,7 +25,7 @@ from core.mail.headers import (
 )
 from core.model import MailRef, MessageHeader
 
-__all__ = ["Attachment", "ParsedMessage", "parse_headers", "parse_message",
+__all__ = ["Attachment", "ParsedMessage", "html_to_text", "parse_headers", "parse_message",
            "split_header_block", "MSGID_RE"]
 
 
@@ -99,7 +99,7 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
         attachments.append(_attachment(part, ctype, filename, cid, disposition, errors))
     text = "\n".join(text_parts)
     if not text and html:
-        text = _html_to_text(html)
+        text = html_to_text(html)
     header = _with_attachments(header, any(not a.inline for a in attachments))
     return ParsedMessage(header, text, html, tuple(attachments),
                          tuple(dict.fromkeys(errors)))
@@ -168,7 +168,7 @@ def _attachment(part: Message, ctype: str, filename: str | None, cid: str | None
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
 
 
-def _html_to_text(html: str) -> str:
+def html_to_text(html: str) -> str:
     """A plain-text rendering for previews and CRM descriptions (no markup, no scripts)."""
     import html as _html
 

@@ -30,12 +30,6 @@ class Actions:
     queue: QAction
     quit: QAction
 
-    def on_selection(self) -> tuple[QAction, ...]:
-        return (self.track, self.untrack, self.set_regarding, self.view_in_crm)
-
-    def compose(self) -> tuple[QAction, ...]:
-        return (self.reply, self.reply_all, self.forward)
-
 
 def _action(window: QMainWindow, name: str, text: str, tip: str, *, shortcut: str | None = None,
             icon: str | None = None, state: TrackState | None = None) -> QAction:

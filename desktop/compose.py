@@ -44,22 +44,14 @@ def parse_addresses(text: str) -> tuple[Address, ...]:
     return tuple(Address(addr.strip(), name.strip()) for name, addr in pairs if "@" in addr)
 
 
-def _draft_type() -> Any:
-    from core.compose import Draft  # arrives with the sync/outbox engine
-
-    return Draft
-
-
 class ComposeWindow(QWidget):
     """``decided(decision)`` after each tracking decision; ``sent(changes)`` after sending."""
 
     decided = Signal(object)
     sent = Signal(object)
-    send_failed = Signal(str)
 
     def __init__(self, workspace: Any, workers: Workers, *, online: bool = True,
-                 warn_tracked: bool = True, draft_type: Any = None,
-                 parent: QWidget | None = None) -> None:
+                 warn_tracked: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ComposeWindow")
         self.setWindowTitle("New message")
@@ -68,7 +60,6 @@ class ComposeWindow(QWidget):
         self.workers = workers
         self.online = online
         self.warn_tracked = warn_tracked
-        self._draft_type = draft_type
         self.regarding: RecordRef | None = None
         self.in_reply_to: int | None = None
         self.decision: Any = None
@@ -147,8 +138,9 @@ class ComposeWindow(QWidget):
 
     # --- draft and decision -------------------------------------------------------------------
     def draft(self) -> Any:
-        make = self._draft_type or _draft_type()
-        return make(
+        from core.compose import Draft
+
+        return Draft(
             to=parse_addresses(self.to.text()),
             cc=parse_addresses(self.cc.text()),
             bcc=parse_addresses(self.bcc.text()),
@@ -290,6 +282,5 @@ class ComposeWindow(QWidget):
         def failed(exc: BaseException) -> None:
             self.send_button.setEnabled(True)
             self.status.setText(f"Not sent. {describe(exc)}")
-            self.send_failed.emit(describe(exc))
 
         self.workers.run(lambda: ws.send(draft), done, failed, serial=True, owner=self)

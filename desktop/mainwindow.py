@@ -53,13 +53,12 @@ PENDING_SEND_KINDS = ("send_pending",)
 class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
     """Emits ``message_shown(row_id)`` when the reading pane shows a message,
     ``tracking_done(Changes)`` when a Track/Untrack/Set Regarding finished (replayed, or
-    queued while offline), ``changes_applied(Changes)`` after every refresh, ``mail_synced``
-    after each sync and ``queue_updated(count)`` when the queue count was read."""
+    queued while offline), ``mail_synced`` after each sync and ``queue_updated(count)`` when
+    the queue count was read."""
 
     message_shown = Signal(int)
     tracking_done = Signal(object)
     mail_synced = Signal()
-    changes_applied = Signal(object)
     queue_updated = Signal(int)
     online_changed = Signal(bool)
     reconnect_requested = Signal(str)  # profile whose connection changed (Options › Accounts)
@@ -128,7 +127,6 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
         self.status = StatusPanel(self.statusBar())
         self.status_connection = self.status.connection
-        self.status_sync = self.status.last_sync
         self.sync = SyncController(workers, self)
         self.sync.started.connect(lambda: self.status.set_progress("Synchronising…", 0, None))
         self.sync.progress.connect(self.status.set_progress)
@@ -261,7 +259,6 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
             self._load(current[0])
         if not reload:
             self.refresh_queue()
-        self.changes_applied.emit(changes)
 
     def _reload_folders(self, structure: bool = True) -> None:
         """Re-read folders, CRM view counts and the outbox queue (read once: it gives the

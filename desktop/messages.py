@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import cache
 from typing import Any, Protocol
 
@@ -146,11 +146,6 @@ class StoreStatesSource:
         return out
 
 
-def StoreStateSource(store: Any, state: TrackState) -> StoreStatesSource:  # noqa: N802
-    """One state (kept for callers of the walking skeleton)."""
-    return StoreStatesSource(store, (state,))
-
-
 def human_size(size: int) -> str:
     if size < 1024:
         return f"{size} B"
@@ -182,9 +177,6 @@ class MessageListModel(QAbstractTableModel):
         self._overlay.clear()
         self._count = source.count() if source else 0
         self.endResetModel()
-
-    def source(self) -> RowSource | None:
-        return self._source
 
     def refresh(self) -> None:
         """Re-read from the store after a change; keeps the selection when the row count did
@@ -235,12 +227,6 @@ class MessageListModel(QAbstractTableModel):
 
     def state_of(self, message: Any) -> TrackState:
         return self._overlay.get(message.id, message.track_state)
-
-    def states_for_ids(self, row_ids: Iterable[int]) -> dict[int, TrackState]:
-        """The shown state of these rows, for those in the cached pages."""
-        wanted = set(row_ids)
-        return {row.id: self.state_of(row) for rows in self._pages.values() for row in rows
-                if row.id in wanted}
 
     def overlay_state(self, row_id: int) -> TrackState | None:
         """The state shown ahead of the store (e.g. *pending* right after Track), if any."""
@@ -373,10 +359,3 @@ class MessageListModel(QAbstractTableModel):
             if message is not None:
                 out.append(message.id)
         return out
-
-
-def make_source(store: Any, folder: str) -> StoreFolderSource:
-    return StoreFolderSource(store, folder)
-
-
-SourceFactory = Callable[[Any, str], RowSource]

@@ -95,8 +95,6 @@ class TrackingBanner(QFrame):
 class ReadingPane(QWidget):
     """Shows one :class:`~core.reading.MessageView`."""
 
-    link_clicked = Signal(QUrl)
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("readingPane")

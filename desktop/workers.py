@@ -2,8 +2,8 @@
 
 One helper for every background job (after anki's ``QueryOp`` and picard's ``run_task``):
 ``op`` runs on a pool thread and must not touch widgets; ``success(result)`` or
-``failure(exc)`` run on the GUI thread, delivered through a queued signal. Jobs are counted so
-that shutdown can wait for them.
+``failure(exc)`` run on the GUI thread, delivered through a queued signal. Shutdown waits
+for both pools to drain (:meth:`Workers.wait`).
 """
 
 from __future__ import annotations
@@ -46,20 +46,13 @@ class Workers(QObject):
     """The application's job runner: a pool for reads and network calls, and a one-thread
     queue for writes to the store so that writers never race each other."""
 
-    busy_changed = Signal(int)  # number of running jobs
-
     def __init__(self, parent: QObject | None = None, *, max_threads: int = 4) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._serial = QThreadPool(self)
         self._serial.setMaxThreadCount(1)
-        self._running = 0
         self._relays: set[_Relay] = set()
-
-    @property
-    def running(self) -> int:
-        return self._running
 
     def run(
         self,
@@ -79,8 +72,6 @@ class Workers(QObject):
         @Slot(object, object)
         def done(result: Any, exc: BaseException | None) -> None:
             self._relays.discard(relay)
-            self._running -= 1
-            self.busy_changed.emit(self._running)
             if owner is not None and not shiboken6.isValid(owner):
                 return
             if exc is not None:
@@ -92,8 +83,6 @@ class Workers(QObject):
                 success(result)
 
         relay.finished.connect(done)
-        self._running += 1
-        self.busy_changed.emit(self._running)
         (self._serial if serial else self._pool).start(_Job(op, relay))
 
     def wait(self, msecs: int = 30_000) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from desktop.capabilities import has
-
 
 class DialogOpeners:
     """Each dialog is kept in ``_dialogs`` (tests and screenshots find it there)."""
@@ -65,7 +63,7 @@ class DialogOpeners:
         from desktop.queueview import QueueView
 
         ws = self.workspace
-        if not has(ws, "queue"):
+        if ws is None:
             return
         view = QueueView(ws, self.workers, kinds=kinds, parent=self)
         view.changed.connect(self.apply_changes)

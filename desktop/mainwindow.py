@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 from core.model import TrackState
 from core.sync.report import Changes
 from desktop import actions as actions_mod
-from desktop.capabilities import has, missing_tip
 from desktop.dialogs import DialogOpeners
 from desktop.errors import describe
 from desktop.folders import FolderTreeModel, read_folder_counts
@@ -164,17 +163,14 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         self.setWindowTitle(f"Trackbox — {workspace.owner.display()}")
         self._show_connection()
         self._update_actions()
-        if has(workspace, "last_sync"):
-            def shown_last(report: Any) -> None:
-                if report is not None and self.workspace is workspace:
-                    self.status.set_last_sync(report.finished, ok=report.ok)
 
-            self.workers.run(workspace.last_sync, shown_last, lambda _e: None)  # type: ignore
-        if has(workspace, "local_options"):
-            self.workers.run(workspace.local_options, self.apply_local_options,
-                             lambda exc: self._say(describe(exc)))
-        else:
-            self.sync.set_interval(15)
+        def shown_last(report: Any) -> None:
+            if report is not None and self.workspace is workspace:
+                self.status.set_last_sync(report.finished, ok=report.ok)
+
+        self.workers.run(workspace.last_sync, shown_last, lambda _e: None)
+        self.workers.run(workspace.local_options, self.apply_local_options,
+                         lambda exc: self._say(describe(exc)))
         self.sync_now()
 
     def detach_workspace(self) -> None:
@@ -268,21 +264,19 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         ws = self.workspace
         assert ws is not None
 
-        def read() -> tuple[list[Any], dict[TrackState, int], list[Any] | None,
+        def read() -> tuple[list[Any], dict[TrackState, int], list[Any],
                             dict[str, tuple[int, int]]]:
             store = ws.store()
-            ops = ws.queue() if has(ws, "queue") else None  # type: ignore[attr-defined]
-            return store.folders(), store.track_state_counts(), ops, read_folder_counts(store)
+            return (store.folders(), store.track_state_counts(), ws.queue(),
+                    read_folder_counts(store))
 
-        def show(result: tuple[list[Any], dict[TrackState, int], list[Any] | None,
+        def show(result: tuple[list[Any], dict[TrackState, int], list[Any],
                                dict[str, tuple[int, int]]]) -> None:
             if self.workspace is not ws:
                 return
             folders, counts, ops, sizes = result
-            sends = None
-            if ops is not None:
-                self._show_queue(ops)
-                sends = sum(1 for op in ops if op.kind in PENDING_SEND_KINDS)
+            self._show_queue(ops)
+            sends = sum(1 for op in ops if op.kind in PENDING_SEND_KINDS)
             self._folder_sizes = {path: total for path, (total, _unread) in sizes.items()}
             if not structure and self.folder_model.rowCount():
                 self.folder_model.update_counts(counts, sends, sizes)
@@ -298,14 +292,14 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
     def refresh_queue(self) -> None:
         ws = self.workspace
-        if not has(ws, "queue"):
+        if ws is None:
             return
 
         def show(ops: list[Any]) -> None:
             if self.workspace is ws:
                 self._show_queue(ops)
 
-        self.workers.run(ws.queue, show, lambda exc: self._say(describe(exc)))  # type: ignore
+        self.workers.run(ws.queue, show, lambda exc: self._say(describe(exc)))
 
     def _show_queue(self, ops: list[Any]) -> None:
         """The status bar's queue count, ``queue_updated`` and an open queue view."""
@@ -385,23 +379,27 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         ws = self.workspace
         a = self.actions
         count = len(self.message_list.selectionModel().selectedRows())
+
+        def offline_tip(what: str) -> str | None:
+            """None when attached to a workspace; else why ``what`` is disabled."""
+            return None if ws is not None else f"{what}: not connected to a mailbox yet."
+
         gates = {
-            a.track: (count > 0, missing_tip(ws, "Track", "track")),
-            a.untrack: (count > 0, missing_tip(ws, "Untrack", "untrack")),
-            a.set_regarding: (count > 0, missing_tip(ws, "Set Regarding", "set_regarding")),
+            a.track: (count > 0, offline_tip("Track")),
+            a.untrack: (count > 0, offline_tip("Untrack")),
+            a.set_regarding: (count > 0, offline_tip("Set Regarding")),
             a.view_in_crm: (count == 1 and bool(self.reading_pane.view
                                                 and self.reading_pane.view.activity_url),
                             None),
-            a.sync_now: (not self.sync.running, missing_tip(ws, "Sync", "sync_mail")),
-            a.work_offline: (True, missing_tip(ws, "Work offline", "set_work_offline")),
-            a.options: (True, missing_tip(ws, "Options", "user_options", "local_options",
-                                          "save_user_options", "save_local_options")),
-            a.new_mail: (True, missing_tip(ws, "Writing mail", "send", "compose_decision")),
-            a.reply: (count == 1, missing_tip(ws, "Reply", "send", "compose_decision")),
-            a.reply_all: (count == 1, missing_tip(ws, "Reply all", "send", "compose_decision")),
-            a.forward: (count == 1, missing_tip(ws, "Forward", "send", "compose_decision")),
-            a.address_book: (True, missing_tip(ws, "Address book", "store")),
-            a.queue: (True, missing_tip(ws, "Queue", "queue", "retry", "discard")),
+            a.sync_now: (not self.sync.running, offline_tip("Sync")),
+            a.work_offline: (True, offline_tip("Work offline")),
+            a.options: (True, offline_tip("Options")),
+            a.new_mail: (True, offline_tip("Writing mail")),
+            a.reply: (count == 1, offline_tip("Reply")),
+            a.reply_all: (count == 1, offline_tip("Reply all")),
+            a.forward: (count == 1, offline_tip("Forward")),
+            a.address_book: (True, offline_tip("Address book")),
+            a.queue: (True, offline_tip("Queue")),
         }
         for action, (usable, tip) in gates.items():
             action.setEnabled(usable and tip is None)
@@ -429,8 +427,8 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
         def op() -> Any:
             view = ws.load_message(row_id)
-            if has(ws, "unresolved_for") and not view.unresolved:
-                unresolved = ws.unresolved_for(row_id)  # type: ignore[attr-defined]
+            if not view.unresolved:
+                unresolved = ws.unresolved_for(row_id)
                 view = dataclasses.replace(view, unresolved=tuple(unresolved))
             return view
 

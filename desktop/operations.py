@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QMessageBox
 
 from core.model import TrackState
 from core.sync.report import Changes
-from desktop.capabilities import has
 from desktop.errors import describe
 
 
@@ -41,22 +40,18 @@ class TrackingOperations:
     # --- CRM actions --------------------------------------------------------------------
     def _run_tracking(self, op: Any, what: str, count: int) -> None:
         """Run a tracking verb (serial: it writes the store), then replay the outbox when
-        the workspace has one and is online."""
+        online."""
         ws = self.workspace
         assert ws is not None
         self._say(f"{what} {count} message(s)…")
-        queued = has(ws, "replay_outbox")
 
         def done(changes: Changes) -> None:
             self.apply_changes(changes)
-            if queued and self._online():
-                self.workers.run(ws.replay_outbox, replayed,  # type: ignore[attr-defined]
-                                 self._tracking_failed, serial=True)
+            if self._online():
+                self.workers.run(ws.replay_outbox, replayed, self._tracking_failed,
+                                 serial=True)
             else:
-                if queued:
-                    self._say(f"{count} operation(s) queued; they run when you are online.")
-                else:
-                    self._report(changes)
+                self._say(f"{count} operation(s) queued; they run when you are online.")
                 self.tracking_done.emit(changes)
 
         def replayed(changes: Changes) -> None:
@@ -78,13 +73,7 @@ class TrackingOperations:
         if ws is None or not ids:
             return
         self.message_model.show_state(ids, TrackState.PENDING)
-        if has(ws, "enqueue_track"):
-            op = lambda: ws.enqueue_track(ids)  # type: ignore[attr-defined]  # noqa: E731
-        else:
-            def op() -> Changes:
-                ws.mark_pending(ids)
-                return ws.track(ids)
-        self._run_tracking(op, "Tracking", len(ids))
+        self._run_tracking(lambda: ws.enqueue_track(ids), "Tracking", len(ids))
 
     def untrack_selected(self) -> None:
         ws = self.workspace
@@ -97,18 +86,14 @@ class TrackingOperations:
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        if has(ws, "enqueue_untrack"):
-            op = lambda: ws.enqueue_untrack(ids)  # type: ignore[attr-defined]  # noqa: E731
-        else:
-            op = lambda: ws.untrack(ids)  # noqa: E731
-        self._run_tracking(op, "Untracking", len(ids))
+        self._run_tracking(lambda: ws.enqueue_untrack(ids), "Untracking", len(ids))
 
     def set_regarding_selected(self) -> None:
         """Open the picker, then set the chosen record on the selection (core tracks the
         untracked ones regarding it, as the CRM for Outlook did)."""
         ws = self.workspace
         ids = self.selected_row_ids()
-        if ws is None or not ids or not has(ws, "set_regarding"):
+        if ws is None or not ids:
             return
         from core.regarding import RegardingSearch
         from desktop.regarding import RegardingPicker
@@ -122,11 +107,8 @@ class TrackingOperations:
             if ref is None:
                 return
             self.message_model.show_state(ids, TrackState.PENDING)
-            if has(ws, "enqueue_set_regarding"):
-                op = lambda: ws.enqueue_set_regarding(ids, ref)  # type: ignore  # noqa: E731
-            else:
-                op = lambda: ws.set_regarding(ids, ref)  # type: ignore  # noqa: E731
-            self._run_tracking(op, f"Setting regarding {ref.name or ref.entity} on", len(ids))
+            self._run_tracking(lambda: ws.enqueue_set_regarding(ids, ref),
+                               f"Setting regarding {ref.name or ref.entity} on", len(ids))
 
         picker.accepted.connect(chosen)
         picker.open()
@@ -144,11 +126,11 @@ class TrackingOperations:
     # --- offline ------------------------------------------------------------------------------
     def set_work_offline(self, offline: bool) -> None:
         ws = self.workspace
-        if ws is None or not has(ws, "set_work_offline"):
+        if ws is None:
             return
 
         def op() -> Changes:
-            ws.set_work_offline(offline)  # type: ignore[attr-defined]  # online: replays
+            ws.set_work_offline(offline)  # online: replays
             return Changes(messages=True, queue=True)
 
         def done(changes: Changes) -> None:

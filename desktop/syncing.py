@@ -1,9 +1,8 @@
 """Runs the sync cycle on a worker: on "Sync now", on the interval timer, on reconnect.
 
-``workspace.sync_cycle`` (the full cycle of issue 6) is used when the workspace has it; until
-then the mailbox-only ``sync_mail``. Progress callbacks arrive on the worker thread and are
-relayed to the GUI thread through a queued signal, at most every 50 ms so that a sync of
-100,000 records cannot flood the event loop.
+Each run is ``workspace.sync_cycle`` (the full cycle of issue 6). Progress callbacks arrive on
+the worker thread and are relayed to the GUI thread through a queued signal, at most every
+50 ms so that a sync of 100,000 records cannot flood the event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.capabilities import has
 from desktop.workers import Workers
 
 PROGRESS_EVERY_S = 0.05
@@ -26,7 +24,7 @@ class _ProgressRelay(QObject):
 
 class SyncController(QObject):
     """``started``; ``progress(step, done, total)``; ``finished(result)`` with a
-    ``SyncReport`` (or ``Changes`` from ``sync_mail``); ``failed(exc)``."""
+    ``SyncReport``; ``failed(exc)``."""
 
     started = Signal()
     progress = Signal(str, int, object)
@@ -70,19 +68,15 @@ class SyncController(QObject):
         relay = self._relay
         last = [0.0]
 
-        def report(step: str, done: int, total: int | None, force: bool = False) -> None:
+        def report(step: str, done: int, total: int | None) -> None:
             now = time.monotonic()
-            if force or now - last[0] >= PROGRESS_EVERY_S:
+            if now - last[0] >= PROGRESS_EVERY_S:
                 last[0] = now
                 relay.progress.emit(step, done, total)
 
-        if has(ws, "sync_cycle"):
-            def op() -> Any:
-                return ws.sync_cycle(
-                    progress=lambda p: report(p.step, p.done, p.total), cancel=cancel)
-        else:
-            def op() -> Any:
-                return ws.sync_mail(lambda text: report(text, 0, None, True))
+        def op() -> Any:
+            return ws.sync_cycle(
+                progress=lambda p: report(p.step, p.done, p.total), cancel=cancel)
 
         self.started.emit()
         self.workers.run(op, self._done, self._fail, serial=True)

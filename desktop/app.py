@@ -14,6 +14,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from desktop.mainwindow import MainWindow
+    from desktop.workers import Workers
 
 START = time.monotonic()
 log = logging.getLogger(__name__)
@@ -60,23 +65,40 @@ def _quiet_offscreen_messages(mode: object, context: object, message: str) -> No
     print(message, file=sys.stderr)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    headless = choose_platform()
-    from PySide6.QtCore import QTimer, qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication, QWidget
+def _start_window() -> tuple[Any, Workers, MainWindow]:
+    """The QApplication (named for settings and the window manager), the job runner and the
+    main window, as every entry point starts them."""
+    from PySide6.QtWidgets import QApplication
 
-    from core.demo import DemoEnvironment, default_demo_dir, start_demo
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers
 
-    if headless:
-        qInstallMessageHandler(_quiet_offscreen_messages)
-    data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Trackbox")
     app.setOrganizationName("Trackbox")
     workers = Workers(app)
-    window = MainWindow(workers)
+    return app, workers, MainWindow(workers)
+
+
+def _attach(window: MainWindow, workspace: Any) -> None:
+    """The window is painted and the workspace open: tune the runtime for a GUI thread that
+    shares the GIL with syncs, then attach the workspace (its first sync starts now)."""
+    tune_gc()
+    tune_gil()
+    window.set_workspace(workspace)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    headless = choose_platform()
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
+    from PySide6.QtWidgets import QWidget
+
+    from core.demo import DemoEnvironment, default_demo_dir, start_demo
+
+    if headless:
+        qInstallMessageHandler(_quiet_offscreen_messages)
+    data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
+    app, workers, window = _start_window()
     window.show()
 
     if args.exit_when_shown:  # used by bench/startup.py: process start → window shown
@@ -91,20 +113,16 @@ def run_demo(args: argparse.Namespace) -> int:
     shots: list[Path] = []
     staged: list[bool] = []
     dialog_name = getattr(args, "screenshot_dialog", None)
-
-    def save_shot(path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
-        shots.append(path)
+    shot_path = (Path(args.screenshot) if args.screenshot is not None
+                 else data_dir / "screenshots" / "main-window.png")
 
     def save_widget(widget: QWidget) -> None:
+        """Save a PNG of ``widget``, then quit once ``--quit-after`` has passed."""
         try:
-            path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not widget.grab().save(str(path), "PNG"):
-                raise OSError(f"could not write {path}")
-            shots.append(path)
+            shot_path.parent.mkdir(parents=True, exist_ok=True)
+            if not widget.grab().save(str(shot_path), "PNG"):
+                raise OSError(f"could not write {shot_path}")
+            shots.append(shot_path)
         except OSError as exc:
             print(f"trackbox: {exc}", file=sys.stderr)
             outcome["code"] = 1
@@ -116,17 +134,8 @@ def run_demo(args: argparse.Namespace) -> int:
             from desktop.screenshots import stage
 
             stage(window, dialog_name, save_widget)
-            return
-        try:
-            if args.screenshot is not None:
-                save_shot(Path(args.screenshot))
-            else:
-                save_shot(data_dir / "screenshots" / "main-window.png")
-        except OSError as exc:
-            print(f"trackbox: {exc}", file=sys.stderr)
-            outcome["code"] = 1
-        remaining = max(0.0, quit_after - (time.monotonic() - START))
-        QTimer.singleShot(int(remaining * 1000), app.quit)
+        else:
+            save_widget(window)
 
     def on_shown(_row_id: int) -> None:
         if screenshot_mode and not shots and not staged:
@@ -136,9 +145,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def ready(environment: DemoEnvironment) -> None:
         env["demo"] = environment
-        tune_gc()  # the window is painted; the first sync starts now
-        tune_gil()
-        window.set_workspace(environment.workspace)
+        _attach(window, environment.workspace)
 
     def failed(exc: BaseException) -> None:
         print(f"trackbox: the demo could not start: {exc}", file=sys.stderr)
@@ -178,18 +185,12 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_gui(args: argparse.Namespace) -> int:
     """The client on a real profile; the setup wizard first when there is none."""
     choose_platform()
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
     from core.profiles import Profiles
-    from desktop.mainwindow import MainWindow
     from desktop.wizard import SetupWizard
-    from desktop.workers import Workers
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Trackbox")
-    app.setOrganizationName("Trackbox")
-    workers = Workers(app)
-    window = MainWindow(workers)
+    app, workers, window = _start_window()
     opened: dict[str, object] = {}
 
     def open_profile(name: str | None) -> None:
@@ -205,9 +206,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
         def ready(result: object) -> None:
             opened["ws"] = result.workspace  # type: ignore[attr-defined]
-            tune_gc()
-            tune_gil()
-            window.set_workspace(result.workspace)  # type: ignore[attr-defined]
+            _attach(window, result.workspace)  # type: ignore[attr-defined]
 
         workers.run(lambda: open_workspace(name), ready, failed)
 

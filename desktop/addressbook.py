@@ -40,9 +40,11 @@ from desktop.roles import AddressEntryRole
 from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
-TYPES = (("", "All address books"), ("contact", "Contacts"), ("account", "Accounts"),
-         ("lead", "Leads"), ("systemuser", "Users"), ("queue", "Queues"),
-         ("equipment", "Facilities/equipment"))
+#: The CRM address books (entity → label), in the order the dialog and Options list them.
+BOOK_LABELS = {
+    "contact": "Contacts", "account": "Accounts", "lead": "Leads", "systemuser": "Users",
+    "queue": "Queues", "equipment": "Facilities/equipment",
+}
 TYPE_NAMES = {"contact": "Contact", "account": "Account", "lead": "Lead",
               "systemuser": "User", "queue": "Queue", "equipment": "Facility/equipment"}
 HEADERS = ("Name", "E-mail", "Company", "Type")
@@ -108,7 +110,7 @@ class AddressBookDialog(QDialog):
         self.search.setClearButtonEnabled(True)
         self.kind = QComboBox()
         self.kind.setObjectName("addressBookType")
-        for value, label in TYPES:
+        for value, label in (("", "All address books"), *BOOK_LABELS.items()):
             self.kind.addItem(label, value)
         self.model = AddressBookModel(self)
         self.table = QTableView()

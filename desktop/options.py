@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from core.settings import AutoCreate, IncomingFilter
 from desktop.accounts import AccountsTab, save_edit
+from desktop.addressbook import BOOK_LABELS
 from desktop.errors import describe
 from desktop.workers import Workers
 
@@ -49,10 +50,6 @@ AUTO_CREATE_LABELS = {
     AutoCreate.NONE: "Do not create records",
     AutoCreate.CONTACT: "Create contacts for unknown senders",
     AutoCreate.LEAD: "Create leads for unknown senders",
-}
-BOOK_LABELS = {
-    "contact": "Contacts", "account": "Accounts", "lead": "Leads", "systemuser": "Users",
-    "queue": "Queues", "equipment": "Facilities/equipment",
 }
 
 

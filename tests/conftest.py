@@ -15,6 +15,8 @@ os.environ.setdefault("TRACKBOX_HOME", tempfile.mkdtemp(prefix="trackbox-test-ho
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+from tests.plugins.ci import in_ci  # noqa: E402
+
 # Property tests: ``dev`` locally; ``ci`` under CI=true (no deadline: the machine is shared and
 # noisy, and a slow example is not a wrong one); ``deterministic`` to reproduce a failure with
 # a fixed seed (HYPOTHESIS_PROFILE=deterministic).
@@ -23,7 +25,7 @@ settings.register_profile("ci", deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("deterministic", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev")
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev")
 )
 
 pytest_plugins = ["tests.plugins.crm", "tests.plugins.mailservers"]

@@ -8,7 +8,6 @@ import httpx
 
 from core import demo_data
 from crmserver import RunningServer
-from crmserver.seed import guid, user_id
 from tests.plugins.crm import crm_http_client
 
 ME = demo_data.ME.email
@@ -41,5 +40,3 @@ def assert_odata_error(r: httpx.Response, status: int) -> dict[str, str]:
     assert "Traceback" not in r.text
     return err  # type: ignore[no-any-return]
 
-
-__all__ = ["guid", "user_id"]

@@ -47,13 +47,6 @@ def profile_ws(home: Path, crm_server, dovecot, mail_user: str) -> Iterator[obje
     opened.workspace.close()
 
 
-@pytest.fixture
-def workers() -> Iterator[Workers]:
-    w = Workers()
-    yield w
-    w.wait()
-
-
 def open_dialog(qtbot, ws, workers: Workers) -> OptionsDialog:
     dialog = OptionsDialog(ws, workers)
     qtbot.addWidget(dialog)

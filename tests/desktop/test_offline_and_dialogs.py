@@ -14,7 +14,7 @@ from desktop.messages import Column
 from desktop.options import OptionsDialog
 from desktop.queueview import QueueView
 from desktop.roles import MessageIdRole, TrackStateRole
-from tests.desktop.conftest import crm_emails_with
+from tests.plugins.crm import crm_emails_with
 
 FATAL = QAbstractItemModelTester.FailureReportingMode.Fatal
 

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core import demo_data
-from core.demo import DemoEnvironment, start_demo
+from core.demo import start_demo
 from core.model import TrackState
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
 from desktop.regarding import RegardingPicker
 from desktop.roles import MessageIdRole, TrackStateRole
 from desktop.workers import Workers
-
-API = "/api/data/v9.2/"
+from tests.plugins.crm import crm_emails_with
 
 
 @pytest.fixture
@@ -28,20 +25,6 @@ def demo(tmp_path: Path):
     env = start_demo(tmp_path / "demo", messages=300)
     yield env
     env.close()
-
-
-def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
-    literal = message_id.replace("'", "''")
-    response = httpx.get(
-        env.crm_url + API + "emails",
-        params={"$filter": f"messageid eq '{literal}'",
-            "$select": "activityid,messageid,subject,_regardingobjectid_value"},
-        auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
-        headers={"Accept": "application/json", "OData-Version": "4.0"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()["value"]
 
 
 def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> None:

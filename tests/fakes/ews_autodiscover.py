@@ -16,31 +16,14 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-S = "http://schemas.xmlsoap.org/soap/envelope/"
-A = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
-WSA = "http://www.w3.org/2005/08/addressing"
+from tests.fakes.ews_xml import WSA, A, NotUnderstood, S, only_children, q
+
 ACTION = "http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings"
 #: What Exchange 2016 CU (build 15.1.2507.6) reports.
 SUPPORTED_SCHEMAS = ("Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, "
                      "Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2015, "
                      "Exchange2016")
 _SETTING_NAME = re.compile(r"^[A-Za-z0-9]+$")
-
-
-class NotUnderstood(Exception):
-    """The autodiscover request contains something this fake does not implement."""
-
-
-def _q(ns: str, local: str) -> str:
-    return f"{{{ns}}}{local}"
-
-
-def _only(elem: etree._Element, allowed: set[str]) -> None:
-    for child in elem:
-        if not isinstance(child.tag, str):
-            continue
-        if child.tag not in allowed:
-            raise NotUnderstood(f"{child.tag} in {elem.tag}")
 
 
 def get_user_settings(body: bytes, settings_for: Callable[[str], dict[str, str] | None],
@@ -52,23 +35,23 @@ def get_user_settings(body: bytes, settings_for: Callable[[str], dict[str, str] 
         doc = etree.fromstring(body)
     except etree.XMLSyntaxError as exc:
         raise NotUnderstood(f"unparseable request: {exc}") from exc
-    header, soap_body = doc.find(_q(S, "Header")), doc.find(_q(S, "Body"))
-    if doc.tag != _q(S, "Envelope") or header is None or soap_body is None:
+    header, soap_body = doc.find(q("s:Header")), doc.find(q("s:Body"))
+    if doc.tag != q("s:Envelope") or header is None or soap_body is None:
         raise NotUnderstood("not a SOAP 1.1 envelope with Header and Body")
-    _only(header, {_q(A, "RequestedServerVersion"), _q(WSA, "Action"), _q(WSA, "To")})
-    if header.findtext(_q(WSA, "Action")) != ACTION:
-        raise NotUnderstood(f"action {header.findtext(_q(WSA, 'Action'))!r}")
-    if (header.findtext(_q(WSA, "To")) or "").lower() != endpoint.lower():
-        raise NotUnderstood(f"wsa:To {header.findtext(_q(WSA, 'To'))!r}, this is {endpoint}")
-    msg = soap_body.find(_q(A, "GetUserSettingsRequestMessage"))
+    only_children(header, {q("a:RequestedServerVersion"), q("wsa:Action"), q("wsa:To")})
+    if header.findtext(q("wsa:Action")) != ACTION:
+        raise NotUnderstood(f"action {header.findtext(q('wsa:Action'))!r}")
+    if (header.findtext(q("wsa:To")) or "").lower() != endpoint.lower():
+        raise NotUnderstood(f"wsa:To {header.findtext(q('wsa:To'))!r}, this is {endpoint}")
+    msg = soap_body.find(q("a:GetUserSettingsRequestMessage"))
     if msg is None or len(soap_body) != 1:
         raise NotUnderstood(f"body {[c.tag for c in soap_body]}")
-    _only(msg, {_q(A, "Request")})
-    request = msg.find(_q(A, "Request"))
+    only_children(msg, {q("a:Request")})
+    request = msg.find(q("a:Request"))
     if request is None:
         raise NotUnderstood("no Request")
-    _only(request, {_q(A, "Users"), _q(A, "RequestedSettings")})
-    users = [u.findtext(_q(A, "Mailbox")) or ""
+    only_children(request, {q("a:Users"), q("a:RequestedSettings")})
+    users = [u.findtext(q("a:Mailbox")) or ""
              for u in request.iterfind(f"{{{A}}}Users/{{{A}}}User")]
     wanted = [s.text or "" for s in request.iterfind(f"{{{A}}}RequestedSettings/{{{A}}}Setting")]
     if not users or not wanted or not all(_SETTING_NAME.match(s) for s in wanted):

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from tests.fakes.ews_auth import ConnectionAuth, Verdict
-from tests.fakes.ews_autodiscover import NotUnderstood, fault, get_user_settings
+from tests.fakes.ews_autodiscover import fault, get_user_settings
+from tests.fakes.ews_xml import NotUnderstood
 
 if TYPE_CHECKING:
     from tests.fakes.ews_server import FakeEwsServer

@@ -28,11 +28,13 @@ from tests.fakes.ews_xml import (
     CRMID,
     FOLDER_FIELDS,
     ITEM_FIELDS,
+    NotUnderstood,
     error,
     ext_uri,
     folder_xml,
     item_xml,
     ok,
+    only_children,
     q,
     response,
 )
@@ -41,10 +43,6 @@ if TYPE_CHECKING:
     from tests.fakes.ews_server import FakeEwsServer
 
 Handler = Callable[["Request"], bytes]
-
-
-class NotUnderstood(Exception):
-    """The request contains something this fake does not implement."""
 
 
 class Request:
@@ -57,13 +55,9 @@ class Request:
         self.box = server.mailbox(user)
 
     def children(self, allowed: set[str], elem: etree._Element | None = None) -> None:
-        """Fail on any child element we do not implement."""
-        for child in (self.op if elem is None else elem):
-            if not isinstance(child.tag, str):
-                continue
-            local = child.tag.split("}", 1)[1]
-            if local not in allowed:
-                raise NotUnderstood(f"<{local}> in <{(elem if elem is not None else self.op).tag}>")
+        """Fail on any child element (of the operation, or of ``elem``) we do not implement;
+        ``allowed`` holds names without namespace."""
+        only_children(self.op if elem is None else elem, allowed, local_names=True)
 
     def shape(self, tag: str) -> tuple[set[str], set[tuple[str, str, str]]]:
         shape = self.op.find(q(tag))
@@ -256,7 +250,6 @@ def create_item(req: Request) -> bytes:
         if not mime:
             raise NotUnderstood("CreateItem without MimeContent")
         if disposition == "SendAndSaveCopy":
-            req.server.sent.append(mime)
             _deliver(req, mime)
             req.box.create(folder, mime, True)
             return "<m:Items/>"

@@ -27,9 +27,9 @@ from lxml import etree
 
 from tests.fakes.ews_auth import SCHEMES, AuthLog, NtlmAccounts
 from tests.fakes.ews_autodiscover import mailbox_settings
-from tests.fakes.ews_ops import OPS, NotUnderstood, Request
+from tests.fakes.ews_ops import OPS, Request
 from tests.fakes.ews_store import UserMailbox
-from tests.fakes.ews_xml import error, q, response
+from tests.fakes.ews_xml import NotUnderstood, error, q, response
 
 
 class FakeEwsServer:
@@ -60,7 +60,6 @@ class FakeEwsServer:
         self.problems: list[str] = []
         self.requests: list[str] = []  # EWS operations, once authenticated
         self.http_log: list[str] = []  # "POST /path -> 401", every request, for tests
-        self.sent: list[bytes] = []
         self._fail: list[str] = []
         self._boxes: dict[str, UserMailbox] = {}
         self._lock = threading.Lock()

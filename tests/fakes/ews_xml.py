@@ -8,7 +8,7 @@ from datetime import UTC
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -17,7 +17,9 @@ from tests.fakes.ews_store import PATH_TO_DISTINGUISHED, Item, folder_id
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
-NS = {"s": S, "m": M, "t": T}
+A = "http://schemas.microsoft.com/exchange/2010/Autodiscover"  # SOAP autodiscover
+WSA = "http://www.w3.org/2005/08/addressing"
+NS = {"s": S, "m": M, "t": T, "a": A, "wsa": WSA}
 
 #: Item field URIs this server can answer (anything else requested fails the test).
 ITEM_FIELDS = {
@@ -36,8 +38,26 @@ CRMID = ("PublicStrings", "crmid", "String")
 
 
 def q(tag: str) -> str:
+    """``"m:Items"`` → ``"{http://...messages}Items"`` (prefixes: :data:`NS`)."""
     prefix, _, local = tag.partition(":")
     return f"{{{NS[prefix]}}}{local}"
+
+
+class NotUnderstood(Exception):
+    """The request contains something this fake does not implement (EWS or autodiscover): the
+    server answers with an error and records it as a test failure."""
+
+
+def only_children(elem: etree._Element, allowed: set[str], *, local_names: bool = False
+                  ) -> None:
+    """Raise :class:`NotUnderstood` for a child element of ``elem`` not in ``allowed``:
+    qualified tags (``q("a:Request")``), or with ``local_names`` tags without namespace."""
+    for child in elem:
+        if not isinstance(child.tag, str):  # a comment or processing instruction
+            continue
+        name = child.tag.split("}", 1)[1] if local_names else child.tag
+        if name not in allowed:
+            raise NotUnderstood(f"<{name}> in <{elem.tag}>")
 
 
 def envelope(body: str) -> bytes:
@@ -193,7 +213,3 @@ def ext_uri(elem: etree._Element) -> tuple[str, str, str]:
     return (elem.get("DistinguishedPropertySetId") or elem.get("PropertySetId") or "",
             elem.get("PropertyName") or elem.get("PropertyTag") or "",
             elem.get("PropertyType") or "")
-
-
-def attr(value: str) -> str:
-    return quoteattr(value)

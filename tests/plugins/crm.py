@@ -10,20 +10,26 @@
   that change organisation settings or need to know every row.
 - ``crm_client`` (function): an ``httpx.Client`` on ``crm_server``'s Web API, logged in as the
   demo user ``ME`` with the OData headers set.
+
+Helpers: :func:`crm_http_client` (such a client on any emulator, as any user) and
+:func:`crm_emails_with` (the e-mail activities with a Message-ID in a demo environment's CRM).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from core import demo_data
+from core.crm.client import ODATA_HEADERS
 from crmserver import RunningServer, Settings, run_in_thread
 
-ODATA_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+if TYPE_CHECKING:
+    from core.demo import DemoEnvironment
 
 
 def crm_http_client(server: RunningServer, email: str = demo_data.ME.email,
@@ -31,6 +37,18 @@ def crm_http_client(server: RunningServer, email: str = demo_data.ME.email,
     """An httpx client on the server's Web API (v9.2) with Basic auth as ``email``."""
     return httpx.Client(base_url=server.url + "/api/data/v9.2/", auth=(email, password),
                         headers=ODATA_HEADERS, timeout=30)
+
+
+def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
+    """The CRM's e-mail activities with this Message-ID in the demo environment's emulator,
+    asked over HTTP as the demo user ``ME`` (not via the app)."""
+    literal = message_id.replace("'", "''")
+    with crm_http_client(env.server) as client:
+        response = client.get("emails", params={
+            "$filter": f"messageid eq '{literal}'",
+            "$select": "activityid,messageid,subject,_regardingobjectid_value"})
+    response.raise_for_status()
+    return response.json()["value"]
 
 
 @pytest.fixture(scope="session")

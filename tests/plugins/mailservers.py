@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from tests.plugins.ci import in_ci
+
 if TYPE_CHECKING:
     from tests.fakes.dns_server import FakeDnsServer
     from tests.fakes.ews_auth import NtlmAccounts
@@ -48,8 +50,11 @@ def require_binary(name: str, package: str) -> str:
 
 
 def missing(msg: str) -> NoReturn:
-    """Something a test needs is not here: skip locally, fail in CI (``CI=true``)."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    """Something a test needs is not here: skip locally, fail in CI (``CI=true``); outside
+    pytest (a benchmark) raise ``RuntimeError``, as :func:`_fail` does."""
+    if "PYTEST_CURRENT_TEST" not in os.environ:
+        raise RuntimeError(msg)
+    if in_ci():
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
 
@@ -158,10 +163,6 @@ class DovecotServer:
     def new_user(self, prefix: str = "u") -> str:
         """A fresh, empty mailbox: ``u7-1234@test.example``."""
         return f"{prefix}{next(_users)}-{os.getpid()}@{DOMAIN}"
-
-    def maildir(self, user: str) -> Path:
-        """Where Dovecot keeps ``user``'s Maildir++ (for white-box checks only)."""
-        return self.root / "mail" / user
 
     def url(self, scheme: str = "imap+insecure") -> str:
         port = self.imaps_port if scheme == "imaps" else self.imap_port
@@ -478,8 +479,7 @@ def _run_ews(start: Any) -> Iterator[Any]:
     :func:`_ews_requests_understood`), and tear it down."""
     root = Path(tempfile.mkdtemp(prefix="trackbox-ews-"))
     try:
-        server = start(root)
-        wait_for_port(server.port, "fake EWS server")
+        server = start(root)  # listening once start() returns
         _running_ews.append(server)
         try:
             yield server

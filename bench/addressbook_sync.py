@@ -31,6 +31,7 @@ from bench._harness import figure, print_figures
 from core import demo_data
 from core.addressbook import SOURCES, AddressBook
 from core.crm import BasicAuth, CrmClient
+from core.crm.client import ODATA_HEADERS
 from core.store import Store
 
 BENCH = "addressbook_sync"
@@ -38,7 +39,6 @@ DEFAULT_SIZE = 100_000
 PAGE = 5000
 CHANGES = 100
 ROUNDS = 3
-HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
 
 
 def _seed(db: Path, contacts: int) -> None:
@@ -75,7 +75,7 @@ def _emulator(db: Path) -> Iterator[str]:
 def _bare_fetch(api: str, entities: list[str]) -> int:
     """Fetch every change-tracking page of ``entities`` and throw the rows away."""
     rows = 0
-    with httpx.Client(base_url=api, headers=HEADERS, timeout=120,
+    with httpx.Client(base_url=api, headers=ODATA_HEADERS, timeout=120,
                       auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD)) as client:
         for logical in entities:
             source = SOURCES[logical]
@@ -93,7 +93,7 @@ def _bare_fetch(api: str, entities: list[str]) -> int:
 
 
 def _bare_page(api: str) -> int:
-    with httpx.Client(base_url=api, headers=HEADERS, timeout=60,
+    with httpx.Client(base_url=api, headers=ODATA_HEADERS, timeout=60,
                       auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD)) as client:
         body = client.get("contacts", params={"$select": ",".join(SOURCES["contact"].select())},
                           headers={"Prefer": f"odata.maxpagesize={CHANGES}"}).json()

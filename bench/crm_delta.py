@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from bench._harness import figure, print_figures
-from bench.crm_paging import DEFAULT_SIZE, best_of, client, seeded_server
+from bench._harness import figure, median_time, print_figures
+from bench.crm_paging import DEFAULT_SIZE, client, seeded_server
 
 CHANGES = 100
 
@@ -40,8 +40,8 @@ def run(size: int | None = None) -> list[dict[str, object]]:
                          headers={"Prefer": f"odata.maxpagesize={CHANGES}"}).json()
             assert len(body["value"]) == CHANGES
 
-        ours = best_of(5, delta)
-        base = best_of(5, plain_page)
+        ours = median_time(delta, repeat=5)
+        base = median_time(plain_page, repeat=5)
     return [figure("crm_delta", "delta", value=ours, unit="s", baseline=base,
                    ratio=ours / base, target=3, size=size, changes=CHANGES)]
 

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,11 +47,6 @@ def client(server: RunningServer) -> httpx.Client:
                         timeout=300)
 
 
-def best_of(n: int, fn: Callable[[], object]) -> float:
-    """Median wall time of ``n`` runs (the harness's measure)."""
-    return median_time(fn, repeat=n)
-
-
 def page_all_http(c: httpx.Client) -> int:
     rows = 0
     headers = {"Prefer": f"odata.maxpagesize={PAGE}"}
@@ -84,8 +79,8 @@ def run(size: int | None = None) -> list[dict[str, object]]:
     with seeded_server(size) as (server, db), client(server) as c:
         got = page_all_http(c)
         assert got == size, f"paged {got} contacts, expected {size}"
-        ours = best_of(3, lambda: page_all_http(c))
-        base = best_of(3, lambda: read_db_json(db))
+        ours = median_time(lambda: page_all_http(c), repeat=3)
+        base = median_time(lambda: read_db_json(db), repeat=3)
     return [figure("crm_paging", "page_all", value=ours, unit="s", baseline=base,
                    ratio=ours / base, target=3, size=size, page=PAGE)]
 

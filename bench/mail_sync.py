@@ -2,8 +2,8 @@
 
 - ``first_sync``: the first sync of a 10,000-message INBOX (messages from the demo generator:
   threads, HTML, attachments), headers parsed and written to the local store
-  (``core.store.Store``; an in-memory list if the store cannot be imported). Baseline, same run,
-  same server: ``mbsync`` (Debian ``isync``) downloading the same folder to an empty Maildir.
+  (``core.store.Store``). Baseline, same run, same server: ``mbsync`` (Debian ``isync``)
+  downloading the same folder to an empty Maildir.
   Target: ratio <= 1.
 - ``incremental``: a sync after 10 changes (4 read flags, 3 expunges, 3 new messages), on a new
   connection, as a sync cycle does. Baseline: our own first sync. Target: ratio <= 0.02.
@@ -34,6 +34,8 @@ from typing import Any
 from bench._harness import figure, print_figures
 from core.mail.demo import create_demo_mailbox
 from core.mail.imap import ImapBackend
+from core.store import Store
+from core.sync.mailbox import sync_folder
 
 DEFAULT_SIZE = 10_000
 USER = "bench@test.example"
@@ -43,7 +45,6 @@ REPEAT = 3
 def run(size: int | None = None) -> list[dict[str, Any]]:
     size = size or DEFAULT_SIZE
     from tests.plugins.mailservers import (
-        PASSWORD,
         make_tls_material,
         require_binary,
         start_dovecot,
@@ -66,7 +67,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
             os.chmod(work, 0o755)
             _populate(server, work, size)
             _log(f"populated {size} messages in {time.perf_counter() - t0:.1f}s")
-            return _measure(server, mbsync, work, size, PASSWORD)
+            return _measure(server, mbsync, work, size)
         finally:
             stop_dovecot(server, proc)
     finally:
@@ -103,34 +104,18 @@ def _populate(server: Any, work: Path, size: int) -> None:
 
 
 class _Sink:
-    """Where synced headers go: the real store if it is there, else a list."""
+    """Where synced headers go: the app's store, filled exactly as the sync cycle fills it."""
+
+    kind = "core.store.Store"
 
     def __init__(self, path: Path) -> None:
-        try:
-            from core.store import Store
-
-            self.store: Any = Store.open(path)
-            self.kind = "core.store.Store"
-        except ImportError:
-            self.store, self.kind = None, "in-memory list"
-        self.rows: list[Any] = []
-        self.state: str | None = None
+        self.store = Store.open(path)
 
     def sync(self, backend: ImapBackend) -> int:
-        if self.store is not None:  # exactly as the sync cycle stores a folder
-            from core.sync.mailbox import sync_folder
-
-            return sync_folder(self.store, backend, "Inbox")
-        n = 0
-        for batch in backend.sync("Inbox", self.state, 500):
-            self.rows.extend(batch.added)
-            self.state = batch.state
-            n += len(batch.added)
-        return n
+        return sync_folder(self.store, backend, "Inbox")
 
 
-def _measure(server: Any, mbsync: str, work: Path, size: int, password: str
-             ) -> list[dict[str, Any]]:
+def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, Any]]:
     runs = iter(range(1000))
 
     def ours() -> _Sink:
@@ -148,8 +133,8 @@ def _measure(server: Any, mbsync: str, work: Path, size: int, password: str
         d = work / f"mbsync-{next(runs)}"
         (d / "mail").mkdir(parents=True)
         conf = d / "mbsyncrc"
-        conf.write_text(_MBSYNC_CONF.format(port=server.imap_port, user=USER, password=password,
-                                            dir=d / "mail"))
+        conf.write_text(_MBSYNC_CONF.format(port=server.imap_port, user=USER,
+                                            password=server.password, dir=d / "mail"))
         out = subprocess.run([mbsync, "-c", str(conf), "-q", "bench"], capture_output=True,
                              text=True, timeout=600)
         if out.returncode != 0:

@@ -7,10 +7,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
-from bench._harness import figure, print_figures
+from bench._harness import figure, median_time, print_figures
 
 BARE = """
 import sys
@@ -24,13 +23,8 @@ app.exec()
 
 
 def _time_cmd(cmd: list[str], env: dict[str, str], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+    return median_time(lambda: subprocess.run(cmd, env=env, check=True,
+                                              stdout=subprocess.DEVNULL), repeat)
 
 
 def run(size: int | None = None) -> list[dict[str, Any]]:

@@ -113,6 +113,7 @@ class TrackedEmail:
     addresses: frozenset[str] = frozenset()
     subject: str = ""
     sent_on: datetime | None = None
+    owner_id: str | None = None  # the CRM's owner of the activity, when known
 
 
 @runtime_checkable
@@ -451,6 +452,39 @@ class Correlator:
             subject=normalize_subject(strip_token(message.subject, self._tokens)),
             sent_on=message.date,
         )
+
+    def crm_email(self, activity_id: str, *, subject: str = "", message_id: str | None = None,
+                  token: str | None = None, conversation_index: str | None = None,
+                  addresses: Iterable[str] = (), sent_on: datetime | None = None,
+                  regarding: RecordRef | None = None,
+                  owner_id: str | None = None) -> TrackedEmail:
+        """The index entry for an e-mail activity read from the CRM (its own columns rather
+        than a local message's headers): the same keys, so both kinds are found alike. The
+        keys depend on the settings: see :meth:`key_settings`."""
+        index = parse_thread_index(conversation_index) if conversation_index else None
+        canonical = find_token(token, self._tokens) if token else None
+        smart = self.settings.smart_matching  # keys only smart matching reads: skipped when off
+        return TrackedEmail(
+            activity_id=activity_id,
+            regarding=regarding,
+            message_id=message_id_key(message_id),
+            token=canonical or find_token(subject, self._tokens),
+            conversation_index=index.header if index else None,
+            conversation_root=index.root if index else None,
+            smart_key=self.smart.key(subject) if smart else "",
+            addresses=frozenset(a.strip().casefold() for a in addresses if a.strip())
+            if smart else frozenset(),
+            subject=normalize_subject(strip_token(subject, self._tokens)),
+            sent_on=sent_on,
+            owner_id=owner_id,
+        )
+
+    def key_settings(self) -> str:
+        """What the stored keys of :meth:`crm_email` depend on: when it changes, e-mails read
+        from the CRM must be read again (smart matching switched on, a new token prefix)."""
+        org = self.settings
+        smart = (org.hash_filter_keywords, org.hash_max_count) if org.smart_matching else None
+        return repr((org.tokens, smart))
 
     def track(self, message: MessageHeader, activity_id: str,
               regarding: RecordRef | None = None) -> TrackedEmail:

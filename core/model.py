@@ -95,6 +95,9 @@ class TrackState(enum.StrEnum):
     TRACKED_BY_OTHER = "tracked_by_other"
     FAILED = "failed"
     NEEDS_ATTENTION = "needs_attention"
+    #: New mail whose decision needs an answer only the CRM has (a token, a reply or a
+    #: conversation the local index does not know) while the CRM cannot be reached.
+    UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ CRM_VIEWS = (
      "Every message tracked in the CRM, from all folders"),
     ("Needs attention", (TrackState.NEEDS_ATTENTION, TrackState.FAILED),
      "Unresolved or ambiguous addresses, mail flagged for review, failed operations"),
-    ("Pending (queued)", (TrackState.PENDING,),
-     "Messages waiting for the CRM (queued while offline or being sent)"),
+    ("Pending (queued)", (TrackState.PENDING, TrackState.UNDECIDED),
+     "Messages waiting for the CRM: queued while offline or being sent, or new mail whose "
+     "tracking decision needs the CRM's answer"),
 )
 
 

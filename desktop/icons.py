@@ -16,6 +16,7 @@ STATE_LABELS: dict[TrackState, str] = {
     TrackState.TRACKED_BY_OTHER: "Tracked in CRM by someone else",
     TrackState.FAILED: "Tracking failed",
     TrackState.NEEDS_ATTENTION: "Needs attention",
+    TrackState.UNDECIDED: "Pending decision — the CRM must answer first",
 }
 
 

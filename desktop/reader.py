@@ -21,6 +21,7 @@ BANNER_STYLES = {
     TrackState.TRACKED: ("#e8f4ec", "#1f7a3f"),
     TrackState.TRACKED_BY_OTHER: ("#e8f4ec", "#1f7a3f"),
     TrackState.PENDING: ("#e9f0fa", "#2f6fbf"),
+    TrackState.UNDECIDED: ("#e9f0fa", "#2f6fbf"),
     TrackState.FAILED: ("#fbeaea", "#c62828"),
     TrackState.NEEDS_ATTENTION: ("#fdf3e1", "#a86a00"),
     TrackState.NOT_TRACKED: ("#f3f4f6", "#59606a"),

@@ -247,8 +247,9 @@ class CrmClient:
         annotations: bool | str = False,
     ) -> Iterator[DeltaPage]:
         """Stream a change-tracking read: a full read with ``Prefer: odata.track-changes``
-        when ``delta_link`` is None, else the changes since it. The last page carries the
-        new delta link. Raises CrmPermanentError when the token has expired."""
+        when ``delta_link`` is None, else the changes since it (or the rest of a read from
+        one of its pages' ``next_link``). The last page carries the new delta link. Raises
+        CrmPermanentError when the token has expired."""
         headers = {"Prefer": self._prefer(page_size=page_size, track_changes=True,
                                           annotations=annotations)}
         url: str | None
@@ -275,7 +276,7 @@ class CrmClient:
             if url is None and link is None:
                 raise CrmProtocolError("change-tracking response without @odata.deltaLink",
                                        url=entity_set)
-            yield DeltaPage(rows, deleted, link)
+            yield DeltaPage(rows, deleted, link, api_relative(url) if url else None)
 
     def track_changes(
         self,

@@ -40,11 +40,13 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class DeltaPage:
-    """One page of a change-tracking read. ``delta_link`` is set on the last page only."""
+    """One page of a change-tracking read. ``delta_link`` is set on the last page only;
+    ``next_link`` on the others (it resumes the read where this page ended)."""
 
     rows: list[dict[str, Any]]
     deleted: list[str]
     delta_link: str | None
+    next_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from core.store.store import Store
 _COLUMNS = (
     "activity_id", "regarding_entity", "regarding_id", "regarding_name", "message_id", "token",
     "token_key", "conversation_index", "conversation_root", "smart_key", "addresses_json",
-    "subject", "sent_on",
+    "subject", "sent_on", "owner_id",
 )
 _SELECT = ", ".join(_COLUMNS)
 
@@ -32,8 +32,9 @@ def _values(email: TrackedEmail) -> tuple[Any, ...]:
         reg.entity if reg else None, reg.id if reg else None, reg.name if reg else None,
         email.message_id, email.token, email.token.casefold() if email.token else None,
         email.conversation_index, email.conversation_root, email.smart_key or "",
-        json.dumps(sorted(email.addresses), ensure_ascii=False), email.subject,
-        email.sent_on.isoformat() if email.sent_on else None,
+        json.dumps(sorted(email.addresses), ensure_ascii=False) if email.addresses else "[]",
+        email.subject,
+        email.sent_on.isoformat() if email.sent_on else None, email.owner_id,
     )
 
 
@@ -50,6 +51,7 @@ def _email(row: Sequence[Any]) -> TrackedEmail:
         addresses=frozenset(json.loads(r["addresses_json"])),
         subject=r["subject"],
         sent_on=datetime.fromisoformat(r["sent_on"]) if r["sent_on"] else None,
+        owner_id=r["owner_id"],
     )
 
 
@@ -99,24 +101,34 @@ class SqliteCorrelationIndex:
     def add(self, email: TrackedEmail) -> None:
         self.add_many([email])
 
-    def add_many(self, emails: Iterable[TrackedEmail]) -> int:
-        """Store many e-mails in one transaction (a refresh from the CRM)."""
+    def add_many(self, emails: Iterable[TrackedEmail], *, pull_mark: int | None = None) -> int:
+        """Store many e-mails in one transaction (a page read from the CRM). ``pull_mark``:
+        the full pull that saw them (see ``core.store.crm_emails``); None for e-mails
+        tracked from here, which no pull has confirmed yet."""
+        # OR REPLACE (not upsert): a replaced e-mail is deleted and inserted again, so it
+        # moves to the end of the order.
         sql = (
-            f"INSERT INTO tracked_emails ({_SELECT}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+            f"INSERT OR REPLACE INTO tracked_emails ({_SELECT}, pull_mark) "
+            f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
         )
-        count = 0
+        rows = [(*_values(e), pull_mark) for e in emails]
         with self.store.transaction() as conn:
-            for email in emails:
-                # Delete + insert (not upsert): a replaced e-mail moves to the end of the order.
-                conn.execute("DELETE FROM tracked_emails WHERE activity_id = ?",
-                             (email.activity_id,))
-                conn.execute(sql, _values(email))
-                count += 1
-        return count
+            conn.executemany(sql, rows)
+        return len(rows)
 
     def remove(self, activity_id: str) -> None:
+        self.remove_many([activity_id])
+
+    def remove_many(self, activity_ids: Iterable[str]) -> list[str]:
+        """Drop these activities; returns the Message-IDs they had (their copies' tracked
+        state may change)."""
+        ids = [(a,) for a in activity_ids]
         with self.store.transaction() as conn:
-            conn.execute("DELETE FROM tracked_emails WHERE activity_id = ?", (activity_id,))
+            gone = [r[0] for a in ids for r in conn.execute(
+                "SELECT message_id FROM tracked_emails WHERE activity_id = ?"
+                " AND message_id IS NOT NULL", a)]
+            conn.executemany("DELETE FROM tracked_emails WHERE activity_id = ?", ids)
+        return gone
 
     def clear(self) -> None:
         with self.store.transaction() as conn:

@@ -260,7 +260,25 @@ DROP INDEX ab_records_name;
 DROP INDEX ab_records_entity_name;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# v7: the correlation index doubles as the local copy of the CRM's e-mail activities the user
+# can see (issue 13): who owns each one, which full pull last saw it (a pull ends by dropping
+# the entries it did not see), and the state of that pull and of the delta that follows it,
+# with the settings its keys were computed under.
+V7 = """
+ALTER TABLE tracked_emails ADD COLUMN owner_id TEXT;
+ALTER TABLE tracked_emails ADD COLUMN pull_mark INTEGER;
+CREATE TABLE crm_email_sync (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL DEFAULT 0,
+    key_settings TEXT,
+    next_link TEXT,
+    delta_link TEXT,
+    pulled_at TEXT,
+    synced_at TEXT
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

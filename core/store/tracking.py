@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,36 @@ class TrackingMixin:
                 + ", regarding_sort = ? WHERE message_id = ?",
                 (*values, regarding_sort, message_id),
             )
+            return cursor.rowcount
+
+    def set_track_states(
+        self,
+        items: Iterable[tuple[str, TrackState, str | None, RecordRef | None, Reason | None]],
+    ) -> int:
+        """``set_track_state`` for many Message-IDs in one transaction (a page of the CRM's
+        e-mails): ``(message id, state, activity id, regarding, reason)`` each."""
+        now = _now()
+        track_rows, message_rows = [], []
+        for message_id, state, activity_id, regarding, reason in items:
+            values = (
+                state.value, activity_id,
+                regarding.entity if regarding else None, regarding.id if regarding else None,
+                regarding.name if regarding else None,
+                reason.code if reason else None, reason.text if reason else None,
+                int(state is TrackState.TRACKED_BY_OTHER),
+            )
+            mid = message_id.strip()
+            track_rows.append((mid, *values, now))
+            message_rows.append((*values, sort_key((regarding.name or regarding.id)
+                                                   if regarding else ""), mid))
+        with self.transaction() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", track_rows)
+            cursor = conn.executemany(
+                "UPDATE messages SET "
+                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
+                + ", regarding_sort = ? WHERE message_id = ?", message_rows)
             return cursor.rowcount
 
     def track_state_of(self, message_id: str) -> TrackState:

@@ -1,7 +1,8 @@
 """One synchronisation cycle (issue 6), in the order the CRM for Outlook used:
 
-settings snapshot → address-book deltas → mailbox sync of the chosen folders → automatic
-tracking decisions → Pending Send → outbox replay → refresh of the tracked state.
+settings snapshot → address-book deltas → mailbox sync of the chosen folders → tracked state
+from the CRM's change tracking (so that decisions see the CRM's truth) → automatic tracking
+decisions (asking the CRM what the local index cannot answer) → Pending Send → outbox replay.
 
 Decide, then apply (after vdirsyncer's ``sync()``): the decision steps read the store and
 produce outbox operations; only the outbox talks to the CRM to change it. A step that finds
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.correlation import Correlator
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
@@ -27,10 +27,11 @@ from core.outbox import OpKind, Outbox
 from core.pending_send import fetch_pending, message_id_for, mime_for, orphans
 from core.settings import OrgSettings, SettingsError, UserOptions
 from core.store import SqliteCorrelationIndex
+from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
 from core.sync.operations import enqueue_new_records, promote_payload, send_payload
-from core.sync.plan import plan_refresh
 from core.sync.report import Changes, SyncProgress, SyncReport
+from core.sync.tracked_state import TrackedStateRefresh
 from core.tracking import decide
 
 if TYPE_CHECKING:
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFRESH_BATCH = 50
-REFRESH_DAYS = 30
+#: Undecided mail taken up per cycle (more waits for the next one).
+MAX_UNDECIDED = 5000
+UNDECIDED_REASON = Reason(
+    "undecided", "Waiting for the CRM: it must say whether this mail belongs to tracked mail")
 
 
 class Cancelled(Exception):
@@ -71,10 +74,10 @@ class SyncCycle:
             ("settings", self.settings, True, False),
             ("address books", self.address_books, True, False),
             ("mail", self.mail, False, True),
+            ("tracked state", self.refresh, True, False),
             ("decisions", self.decisions, False, False),
             ("pending send", self.pending_send, True, True),
             ("outbox", self.replay, True, False),
-            ("tracked state", self.refresh, True, False),
         ]
         try:
             for name, step, needs_crm, needs_mail in steps:
@@ -206,19 +209,37 @@ class SyncCycle:
         log.info("sync mail offline: %s", type(exc).__name__)
 
     def decisions(self) -> None:
-        """Automatic tracking of new mail: every decision goes to the audit log with its
-        reason; decisions to track become outbox operations (nothing is sent from here)."""
-        if not self.new_headers:
+        """Automatic tracking of new mail (and of mail left undecided while the CRM was away):
+        every decision goes to the audit log with its reason; decisions to track become
+        outbox operations (nothing is sent from here). What the local index cannot answer is
+        asked of the CRM first; offline, such mail stays undecided until a cycle reaches it."""
+        candidates = self._undecided_and_new()
+        if not candidates:
             return
         org, opts = self.ws.org_settings(), self.ws.user_options()
         resolver = self.ws.address_book(self.store)
         correlator = Correlator(org, SqliteCorrelationIndex(self.store))
+        questions = {h.message_id: unanswered(h, correlator) for h in candidates
+                     if decision_may_correlate(h, opts, correlator)}
+        waiting = {mid for mid, q in questions.items() if q}
+        if waiting and self.crm_online:
+            asked = Questions()
+            for mid in waiting:
+                asked.add(questions[mid])
+            try:
+                found = ask_crm(self.ws.crm, correlator, asked)
+                self.counts["crm_lookups_found"] = len(found)
+                waiting = set()
+            except CrmError as exc:
+                self._crm_failed(exc, "asking the CRM about replies to tracked mail")
         outbox = Outbox(self.store)
-        tracked = 0
-        for header in self.new_headers:
-            if self.store.track_state_of(header.message_id) is not TrackState.NOT_TRACKED:
-                continue
-            if outbox.pending_for(header.message_id):
+        tracked = undecided = 0
+        for header in candidates:
+            if header.message_id in waiting:
+                if self.store.track_state_of(header.message_id) is not TrackState.UNDECIDED:
+                    self.store.set_track_state(header.message_id, TrackState.UNDECIDED,
+                                               reason=UNDECIDED_REASON)
+                undecided += 1
                 continue
             try:
                 decision = decide(header, opts, org, resolver, correlator)
@@ -243,9 +264,34 @@ class SyncCycle:
                 else:
                     self.store.set_track_state(header.message_id, TrackState.NOT_TRACKED,
                                                reason=decision.reason)
-        self.counts["decisions"] = len(self.new_headers)
+        self.counts["decisions"] = len(candidates) - undecided
         self.counts["auto_tracked"] = tracked
-        log.info("sync decisions=%d auto_tracked=%d", len(self.new_headers), tracked)
+        self.counts["undecided"] = undecided
+        if undecided or len(candidates) > len(self.new_headers):
+            self.changes = self.changes.merge(Changes(messages=True))
+        log.info("sync decisions=%d auto_tracked=%d undecided=%d",
+                 len(candidates) - undecided, tracked, undecided)
+
+    def _undecided_and_new(self) -> list[MessageHeader]:
+        """Mail left undecided by an earlier cycle, then this cycle's new mail that nothing
+        has decided or queued yet; one header per Message-ID."""
+        outbox = Outbox(self.store)
+        seen: set[str] = set()
+        out: list[MessageHeader] = []
+        waiting = [row.header for row in self.store.messages_in_state(
+            TrackState.UNDECIDED, 0, MAX_UNDECIDED)]
+        for header in [*waiting, *self.new_headers]:
+            mid = header.message_id
+            if mid in seen:
+                continue
+            seen.add(mid)
+            if self.store.track_state_of(mid) not in (TrackState.NOT_TRACKED,
+                                                      TrackState.UNDECIDED):
+                continue
+            if outbox.pending_for(mid):
+                continue
+            out.append(header)
+        return out
 
     def pending_send(self) -> None:
         outbox = Outbox(self.store)
@@ -290,50 +336,21 @@ class SyncCycle:
             self.changes = self.changes.merge(Changes(messages=True, queue=True))
 
     def refresh(self) -> None:
-        """Which stored messages the CRM has (anyone's), by Message-ID in batches."""
-        # Untracked mail is checked while recent (someone else may track it); tracked mail
-        # always (someone may untrack it). Checking a 100,000-message mailbox every cycle
-        # would cost 2,000 requests for nothing.
-        since = time.time() - REFRESH_DAYS * 86400
-        rows = self.store.conn.execute(
-            "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id"
-            " FROM (SELECT message_id, max(date_ts) AS d FROM messages GROUP BY message_id)"
-            " AS m LEFT JOIN tracking AS t USING (message_id)"
-            " WHERE (m.d IS NULL OR m.d >= ? OR t.track_state IN ('tracked',"
-            " 'tracked_by_other')) AND m.message_id NOT IN (SELECT message_id FROM outbox"
-            " WHERE state IN ('queued', 'parked') AND message_id IS NOT NULL)",
-            (since,)).fetchall()
-        local: dict[str, tuple[TrackState, str | None]] = {
-            mid: (TrackState(state), act) for mid, state, act in rows
-            if state in ("not_tracked", "tracked", "tracked_by_other")}
-        ids = list(local)
-        found: dict[str, Any] = {}
+        """The tracked state of stored mail from the CRM: a full pull the first time, then
+        the CRM's change-tracking delta (see ``core.sync.tracked_state``)."""
+        correlator = Correlator(self.ws.org_settings(), SqliteCorrelationIndex(self.store))
+        refresh = TrackedStateRefresh(
+            self.store, self.ws.crm, correlator, self.ws.user_id(), cancel=self.cancel,
+            progress=lambda n: self._progress("tracked state", n))
         try:
-            for start in range(0, len(ids), REFRESH_BATCH * 10):
-                if self.cancel.is_set():
-                    raise Cancelled
-                self._progress("tracked state", start, len(ids))
-                found.update(self.ws.crm.find_emails_by_message_id(
-                    ids[start:start + REFRESH_BATCH * 10], batch_size=REFRESH_BATCH))
+            result = refresh.run()
         except CrmError as exc:
             self._crm_failed(exc, "refreshing the tracked state")
             return
-        changes = plan_refresh(local, found, self.ws.user_id())
-        correlator = Correlator(self.ws.org_settings(), SqliteCorrelationIndex(self.store))
-        with self.store.transaction():
-            for change in changes:
-                self.store.set_track_state(change.message_id, change.state,
-                                           activity_id=change.activity_id,
-                                           regarding=change.regarding, reason=change.reason)
-                if change.forget:
-                    correlator.index.remove(change.forget)
-                if change.remember and change.activity_id:
-                    copies = self.store.messages_by_message_id(change.message_id)
-                    if copies:
-                        correlator.track(copies[0].header, change.activity_id,
-                                         change.regarding)
-        changed = len(changes)
-        self.counts["tracked_state_checked"] = len(ids)
-        self.counts["tracked_state_changed"] = changed
-        if changed:
+        self.counts["tracked_state_full"] = int(result.full)
+        self.counts["tracked_state_emails"] = result.emails
+        self.counts["tracked_state_changed"] = len(result.changes)
+        if result.changes:
             self.changes = self.changes.merge(Changes(messages=True))
+        if result.cancelled:
+            raise Cancelled

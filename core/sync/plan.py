@@ -14,20 +14,19 @@ from core.model import Reason, RecordRef, TrackState
 UNTRACKED_IN_CRM = Reason("untracked-in-crm", "No longer tracked in the CRM")
 TRACKED_IN_CRM = Reason("tracked-in-crm", "Tracked in the CRM")
 TRACKED_BY_OTHER = Reason("tracked-by-other", "Tracked in the CRM by someone else")
+#: States that say "the CRM has it" (needs attention: tracked, and flagged for review).
+SHOWN_TRACKED = (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER, TrackState.NEEDS_ATTENTION)
 
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """Set ``message_id`` to ``state``; ``forget`` is an activity to drop from the
-    correlation index, ``remember`` says to index the message under ``activity_id``."""
+    """Set ``message_id`` to ``state`` (with the CRM's activity and regarding record)."""
 
     message_id: str
     state: TrackState
     activity_id: str | None = None
     regarding: RecordRef | None = None
     reason: Reason | None = None
-    forget: str | None = None
-    remember: bool = False
 
 
 def plan_refresh(local: Mapping[str, tuple[TrackState, str | None]],
@@ -38,24 +37,23 @@ def plan_refresh(local: Mapping[str, tuple[TrackState, str | None]],
     - The CRM has it and someone else owns it: TRACKED_BY_OTHER — unless I track the same
       activity already (tracking it myself links the one activity; it stays mine).
     - The CRM does not have it but we showed it tracked: NOT_TRACKED (untracked elsewhere).
+    - A message tracked and flagged for review keeps its flag while the activity is the same.
     Messages that already show the right thing produce no change.
     """
     changes = []
     for mid, (state, activity) in local.items():
         info = found.get(mid)
         if info is None:
-            if state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER):
-                changes.append(StateChange(mid, TrackState.NOT_TRACKED, reason=UNTRACKED_IN_CRM,
-                                           forget=activity))
+            if state in SHOWN_TRACKED:
+                changes.append(StateChange(mid, TrackState.NOT_TRACKED, reason=UNTRACKED_IN_CRM))
             continue
-        if state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER) \
-                and activity == info.activity_id:
+        if state in SHOWN_TRACKED and activity == info.activity_id:
             continue
         mine = me is None or info.owner_id is None or info.owner_id == me
         changes.append(StateChange(
             mid, TrackState.TRACKED if mine else TrackState.TRACKED_BY_OTHER,
             activity_id=info.activity_id, regarding=info.regarding,
-            reason=TRACKED_IN_CRM if mine else TRACKED_BY_OTHER, remember=True))
+            reason=TRACKED_IN_CRM if mine else TRACKED_BY_OTHER))
     return changes
 
 

@@ -27,12 +27,15 @@ ME = Address(demo_data.ME.email, demo_data.ME.full_name)
 
 def mime(sender: Address, to: Address | tuple[Address, ...], subject: str, *,
          message_id: str | None = None, in_reply_to: str | None = None,
-         body: str = "Hello.") -> tuple[str, bytes]:
+         body: str = "Hello.", date: datetime | None = None,
+         thread_index: str | None = None) -> tuple[str, bytes]:
     msg = EmailMessage()
     msg["From"] = sender.display()
     msg["To"] = ", ".join(a.display() for a in (to if isinstance(to, tuple) else (to,)))
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    if thread_index:
+        msg["Thread-Index"] = thread_index
     mid = message_id or f"<{uuid.uuid4().hex}@{sender.email.rpartition('@')[2]}>"
     msg["Message-ID"] = mid
     if in_reply_to:

@@ -28,13 +28,14 @@ def test_rules() -> None:
     found = {"a": info("y1"), "b": info("y2", OTHER), "d": info("x2"), "e": info("x3", OTHER)}
     changes = {c.message_id: c for c in plan_refresh(local, found, ME)}
     assert set(changes) == {"a", "b", "c"}
-    assert changes["a"].state is TrackState.TRACKED and changes["a"].remember
+    assert changes["a"].state is TrackState.TRACKED and changes["a"].activity_id == "y1"
     assert changes["b"].state is TrackState.TRACKED_BY_OTHER
-    assert changes["c"].state is TrackState.NOT_TRACKED and changes["c"].forget == "x1"
+    assert changes["c"].state is TrackState.NOT_TRACKED and changes["c"].activity_id is None
 
 
 STATES = st.sampled_from([TrackState.NOT_TRACKED, TrackState.TRACKED,
-                          TrackState.TRACKED_BY_OTHER])
+                          TrackState.TRACKED_BY_OTHER, TrackState.UNDECIDED,
+                          TrackState.NEEDS_ATTENTION])
 LOCAL = st.dictionaries(st.text("abcdef", min_size=1, max_size=3),
                         st.tuples(STATES, st.sampled_from([None, "x", "y"])), max_size=20)
 OWNERS = st.sampled_from([ME, OTHER, None])
@@ -49,7 +50,10 @@ def test_one_refresh_converges(local: dict, data: st.DataObject) -> None:  # typ
     assert plan_refresh(after, found, ME) == []  # a second refresh changes nothing
     for mid, (state, activity) in after.items():
         if mid in found:
-            assert state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER)
+            assert state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
+                             TrackState.NEEDS_ATTENTION)
             assert activity == found[mid].activity_id
+        elif local[mid][0] is TrackState.UNDECIDED:
+            assert state is TrackState.UNDECIDED  # the CRM has nothing: still to decide
         else:
             assert state is TrackState.NOT_TRACKED

@@ -1,0 +1,168 @@
+"""The local copy of the CRM's e-mail activities that the user can see (issue 13).
+
+The CRM is the truth about which mail is tracked. Its e-mail activities are read once in full
+(paged, resumable: the next page's link is saved with each page) and then followed through
+change tracking, into the correlation index (``tracked_emails``), so that correlation and the
+tracked-state column answer from the CRM's truth at the cost of a local look-up. A full pull
+marks every e-mail it sees with its generation and ends by dropping the ones it did not see
+(deleted in the CRM while no delta could tell); e-mails tracked from here in between carry no
+mark and are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.model import RecordRef, TrackState
+from core.store.store import Store
+
+#: Local states that the CRM's answer may change (pending, failed and undecided mail is the
+#: outbox's or the decision step's business; undecided mail that the CRM has is decided).
+REFRESHED_STATES = (
+    TrackState.NOT_TRACKED, TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
+    TrackState.NEEDS_ATTENTION, TrackState.UNDECIDED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRow:
+    """A stored Message-ID's local state beside the CRM e-mail stored for it (if any)."""
+
+    message_id: str
+    state: TrackState
+    activity_id: str | None
+    crm_activity_id: str | None
+    crm_owner_id: str | None
+    crm_regarding: RecordRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSyncState:
+    """Where the pull of the CRM's e-mails stands: ``next_link`` while a full pull is under
+    way, then ``delta_link``; ``generation`` numbers the full pulls."""
+
+    generation: int = 0
+    key_settings: str | None = None
+    next_link: str | None = None
+    delta_link: str | None = None
+    pulled_at: datetime | None = None
+    synced_at: datetime | None = None
+
+    @property
+    def pulling(self) -> bool:
+        return self.next_link is not None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class CrmEmailCopy:
+    """Pull state, sweeps and the local side of a tracked-state refresh. Used from the
+    store's thread, like the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def state(self) -> EmailSyncState:
+        row = self.store.conn.execute(
+            "SELECT generation, key_settings, next_link, delta_link, pulled_at, synced_at"
+            " FROM crm_email_sync WHERE id = 1").fetchone()
+        if row is None:
+            return EmailSyncState()
+        return EmailSyncState(int(row[0]), row[1], row[2], row[3], _when(row[4]),
+                              _when(row[5]))
+
+    def _save(self, **values: object) -> None:
+        names = list(values)
+        with self.store.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO crm_email_sync (id) VALUES (1)")
+            conn.execute(
+                f"UPDATE crm_email_sync SET {', '.join(f'{n} = ?' for n in names)} WHERE id = 1",
+                [values[n] for n in names])
+
+    def begin_pull(self, key_settings: str) -> int:
+        """Start a new full pull, computing keys under ``key_settings``; returns its
+        generation. Entries already stored count as "seen before": the pull's sweep drops
+        those it does not see again."""
+        generation = self.state().generation + 1
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE tracked_emails SET pull_mark = 0 WHERE pull_mark IS NULL")
+            self._save(generation=generation, next_link="", delta_link=None,
+                       key_settings=key_settings)
+        return generation
+
+    def save_next_link(self, link: str) -> None:
+        """The page to resume the full pull from (saved in the transaction of the page)."""
+        self._save(next_link=link)
+
+    def finish_pull(self, generation: int, delta_link: str) -> list[str]:
+        """End a full pull: drop what it did not see, keep the delta link. Returns the
+        Message-IDs of the dropped e-mails."""
+        now = datetime.now(UTC).isoformat()
+        with self.store.transaction() as conn:
+            gone = [r[0] for r in conn.execute(
+                "SELECT message_id FROM tracked_emails WHERE pull_mark IS NOT NULL"
+                " AND pull_mark != ? AND message_id IS NOT NULL", (generation,))]
+            conn.execute("DELETE FROM tracked_emails WHERE pull_mark IS NOT NULL"
+                         " AND pull_mark != ?", (generation,))
+            self._save(next_link=None, delta_link=delta_link, pulled_at=now, synced_at=now)
+        return gone
+
+    def save_delta_link(self, link: str) -> None:
+        self._save(delta_link=link, synced_at=datetime.now(UTC).isoformat())
+
+    def forget(self) -> None:
+        """Read everything again at the next refresh (an expired or refused delta link)."""
+        self._save(next_link=None, delta_link=None)
+
+    def refresh_rows(self, message_ids: Iterable[str]) -> list[RefreshRow]:
+        """For each stored Message-ID among ``message_ids`` whose state a refresh may change
+        (stored copies only, nothing the outbox still has to do): its local state and
+        activity, and the stored CRM e-mail with that Message-ID (the latest), if any. One
+        query for a page of the CRM's e-mails."""
+        wanted = json.dumps(sorted({m for m in message_ids if m}))
+        refreshed = {s.value for s in REFRESHED_STATES}
+        rows = self.store.conn.execute(
+            "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id,"
+            " e.activity_id, e.owner_id, e.regarding_entity, e.regarding_id, e.regarding_name"
+            " FROM (SELECT DISTINCT message_id FROM messages WHERE message_id IN"
+            " (SELECT value FROM json_each(?))) AS m"
+            " LEFT JOIN tracking AS t USING (message_id)"
+            " LEFT JOIN tracked_emails AS e ON e.seq = (SELECT max(seq) FROM tracked_emails"
+            " WHERE message_id = m.message_id)"
+            " WHERE NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = m.message_id"
+            " AND o.state IN ('queued', 'parked'))", (wanted,))
+        out = []
+        for mid, state, activity, crm_activity, owner, ent, rid, name in rows:
+            if state in refreshed:
+                regarding = RecordRef(ent, rid, name or "") if ent and rid else None
+                out.append(RefreshRow(mid, TrackState(state), activity, crm_activity, owner,
+                                      regarding))
+        return out
+
+    def shown_tracked_without_email(self) -> list[str]:
+        """Message-IDs shown tracked here that no stored CRM e-mail carries (after a full
+        pull: untracked while nobody could see it)."""
+        rows = self.store.conn.execute(
+            "SELECT t.message_id FROM tracking AS t WHERE t.track_state IN"
+            " ('tracked', 'tracked_by_other', 'needs_attention') AND NOT EXISTS"
+            " (SELECT 1 FROM tracked_emails AS e WHERE e.message_id = t.message_id)")
+        return [r[0] for r in rows]
+
+    def message_ids_of(self, activity_ids: Iterable[str]) -> list[str]:
+        """The stored Message-IDs of these activities (before a change replaces them)."""
+        ids = list(activity_ids)
+        out: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out.extend(r[0] for r in self.store.conn.execute(
+                "SELECT message_id FROM tracked_emails WHERE message_id IS NOT NULL AND"
+                f" activity_id IN ({', '.join('?' * len(chunk))})", chunk))
+        return out
+
+
+__all__ = ["REFRESHED_STATES", "CrmEmailCopy", "EmailSyncState", "RefreshRow"]

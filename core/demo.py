@@ -7,13 +7,21 @@ gives it a history (see :func:`_give_history`): the CRM already holds what Alex 
 and the newest inbox mail "arrives" after a first, baseline sync — so the first sync in the
 window decides on it with the real rules and shows why.
 
+A demo is anchored on the hour it is created (:func:`demo_anchor`): its mail lies in the six
+months before, so it looks recent on any day, and the CRM history, made from that mail, agrees.
+The anchor is kept in the demo's directory so later starts see the same demo; a directory from
+before anchors were kept has the old fixed one. ``TRACKBOX_DEMO_NOW`` sets the clock a new demo
+is anchored on (tests, screenshots of a given day).
+
 The emulator is imported lazily: ``core`` is the client library and does not need the
 emulator package unless the demo runs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +50,7 @@ class DemoEnvironment:
     mailbox_dir: Path
     server: Any  # crmserver.RunningServer
     workspace: Workspace
+    anchor: datetime  # the demo's "now": no mail is dated after it
 
     @property
     def crm_url(self) -> str:
@@ -53,12 +62,19 @@ class DemoEnvironment:
 
 
 HISTORY_MARKER = ".demo-history"
+ANCHOR_FILE = "anchor.json"
+NOW_VARIABLE = "TRACKBOX_DEMO_NOW"
 NEW_ARRIVALS = 30  # the newest inbox mails held back until after the baseline sync
 COLLEAGUE_TRACKED = 6  # inbox mails a colleague tracked (shown "tracked by someone else")
 
 
-def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
-    """Create the demo data once (idempotent) and start the emulator on a free loopback port."""
+def start_demo(data_dir: Path, *, messages: int = 2000,
+               anchor: datetime | None = None) -> DemoEnvironment:
+    """Create the demo data once (idempotent) and start the emulator on a free loopback port.
+
+    ``anchor`` is the clock a new demo is anchored on (default :func:`demo_now`); a demo that
+    exists keeps its own.
+    """
     from core.crm import BasicAuth, CrmClient
     from core.mail.demo import create_demo_mailbox
     from core.mail.maildir import MaildirBackend
@@ -68,7 +84,8 @@ def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     mailbox_dir = data_dir / "mailbox"
-    create_demo_mailbox(mailbox_dir, messages=messages)
+    anchor = demo_anchor(data_dir, anchor)
+    create_demo_mailbox(mailbox_dir, messages=messages, anchor=anchor)
     server = run_in_thread(Settings(db_path=data_dir / "crm.sqlite", seed="demo"))
     me = demo_data.ME
     crm = CrmClient(server.url, BasicAuth(me.email, demo_data.DEMO_PASSWORD))
@@ -79,7 +96,7 @@ def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
         owner=Address(me.email, me.full_name),
         mailbox_name=me.email,
     )
-    environment = DemoEnvironment(data_dir, mailbox_dir, server, workspace)
+    environment = DemoEnvironment(data_dir, mailbox_dir, server, workspace, anchor)
     if not (data_dir / HISTORY_MARKER).exists():
         try:
             _give_history(environment)
@@ -87,8 +104,65 @@ def start_demo(data_dir: Path, *, messages: int = 2000) -> DemoEnvironment:
             environment.close()
             raise
         (data_dir / HISTORY_MARKER).write_text("done\n", encoding="utf-8")
-    log.info("demo ready: CRM at %s, mailbox at %s", server.url, mailbox_dir)
+    log.info("demo ready: CRM at %s, mailbox at %s, anchored at %s", server.url, mailbox_dir,
+             anchor.isoformat())
     return environment
+
+
+def demo_now() -> datetime:
+    """The clock a new demo is anchored on: ``TRACKBOX_DEMO_NOW`` (ISO 8601; a date alone is
+    its midnight, a time without offset is UTC) when set, so a demo of any day can be made
+    and checked without touching the system clock; else now."""
+    from core.mail.demo import as_utc
+
+    value = os.environ.get(NOW_VARIABLE, "").strip()
+    if not value:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{NOW_VARIABLE} has value {value!r}. Expected an ISO 8601 date or "
+                         "time, such as 2026-12-06 or 2026-12-06T09:30:00+01:00.") from None
+    return as_utc(when)
+
+
+def demo_anchor(data_dir: Path, clock: datetime | None = None) -> datetime:
+    """The anchor of the demo in ``data_dir``: the recorded one, else chosen now and recorded.
+
+    A new demo is anchored on ``clock`` (default :func:`demo_now`) rounded down to the hour,
+    in UTC: no mail is in the future, and demos made in the same hour are alike. A directory
+    that already holds demo data but no anchor was made with the old fixed anchor, which it
+    keeps: its mailbox and CRM history were made from it.
+    """
+    from core.mail.demo import ANCHOR, as_utc
+
+    path = data_dir / ANCHOR_FILE
+    if path.exists():
+        return _read_anchor(path)
+    existing = ((data_dir / "mailbox" / "cur").is_dir() or (data_dir / HISTORY_MARKER).exists()
+                or (data_dir / "crm.sqlite").exists())
+    if existing:
+        anchor = ANCHOR
+    else:
+        when = as_utc(demo_now() if clock is None else clock)
+        anchor = when.replace(minute=0, second=0, microsecond=0)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    partial.write_text(json.dumps({"anchor": anchor.isoformat()}) + "\n", encoding="utf-8")
+    os.replace(partial, path)  # whole or absent: a torn file would change the demo's dates
+    return anchor
+
+
+def _read_anchor(path: Path) -> datetime:
+    from core.mail.demo import as_utc
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["anchor"]
+        anchor = datetime.fromisoformat(value)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"The demo's anchor in {path} cannot be read ({exc}). Delete the demo "
+                         "directory to make a new demo.") from None
+    return as_utc(anchor)
 
 
 def _give_history(env: DemoEnvironment) -> None:

@@ -12,7 +12,10 @@ Built from :mod:`core.demo_data` so the demo CRM knows the senders. What it cont
 - a few large attachments (total size stays well under 30 MB), non-ASCII text, RFC 2047 subjects
   in UTF-8 and ISO-8859-1, RFC 2231 file names, and a few malformed messages.
 
-Dates lie in the six months before :data:`ANCHOR`, so the same seed gives the same bytes.
+Dates lie in the six months before an anchor, the demo's "now": ``trackbox demo`` anchors a new
+demo on the day it is created (:mod:`core.demo`), so its newest mail is recent whatever the
+date. Tests and benches leave it at :data:`ANCHOR`. The same seed and anchor give the same bytes:
+every random choice is an offset from the anchor, never a reading of the clock.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
@@ -33,26 +36,32 @@ from core import demo_data as dd
 from core.conversation_index import ConversationIndex
 from core.mail.maildir import deliver
 
-#: Fixed "now" of the demo mailbox (deterministic dates).
+#: The default "now" of the demo mailbox, and the one of demos made before anchors were
+#: chosen at creation (they have no record of theirs).
 ANCHOR = datetime(2026, 10, 30, 17, 0, tzinfo=UTC)
 FOLDERS = ("Sent Items", "Drafts", "Outbox", "Deleted Items", "Junk", "Archive",
            "Inbox/Projects", "Inbox/Projects/Fabrikam")
 _MARKER = ".trackbox-demo"
+# English month names whatever the locale (Qt sets the C library's locale from the user's).
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7) -> Path:
+def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7,
+                        anchor: datetime | None = None) -> Path:
     """Write the demo Maildir at ``root`` unless one is already there; returns ``root``.
 
-    Written to a sibling temporary directory and renamed into place, so an interrupted run
-    never leaves half a mailbox that later runs would take as complete.
+    ``anchor`` is the demo's "now" (default :data:`ANCHOR`): no mail is dated after it. Written
+    to a sibling temporary directory and renamed into place, so an interrupted run never
+    leaves half a mailbox that later runs would take as complete.
     """
     root = Path(root)
+    anchor = ANCHOR if anchor is None else as_utc(anchor)
     if (root / "cur").is_dir():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    gen = _Generator(random.Random(seed), seed)
+    gen = _Generator(random.Random(seed), seed, anchor)
     dirs = {"Inbox": tmp}
     for f in FOLDERS:
         d = tmp / ("." + f.replace("/", "."))
@@ -65,9 +74,16 @@ def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7) -> P
     for i, m in enumerate(gen.messages(messages)):
         key = f"{int(m.date.timestamp())}.M{i:06d}P{seed}.demo"
         deliver(dirs[m.folder], key, m.data, "S" if m.read else "")
-    (tmp / _MARKER).write_text(f"seed={seed} messages={messages}\n", "utf-8")
+    (tmp / _MARKER).write_text(
+        f"seed={seed} messages={messages} anchor={anchor.isoformat()}\n", "utf-8")
     os.rename(tmp, root)
     return root
+
+
+def as_utc(when: datetime) -> datetime:
+    """``when`` in UTC; a naive time is taken as UTC (an anchor is a point in time, and the
+    demo must not depend on the machine's time zone)."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 # --- content ----------------------------------------------------------------------------------
@@ -138,9 +154,10 @@ class _Generator:
     """Makes the message stream. One ``random.Random`` drives every choice: same seed, same
     mailbox."""
 
-    def __init__(self, rng: random.Random, seed: int) -> None:
+    def __init__(self, rng: random.Random, seed: int, anchor: datetime) -> None:
         self.rng = rng
         self.seed = seed
+        self.anchor = anchor
         self.serial = 0
         self.token_no = 1000
         self.me = _Person(dd.ME.full_name, dd.ME.email, True, "en", dd.ORGANISATION_NAME)
@@ -240,9 +257,10 @@ class _Generator:
                 attach = self._attachment(big=self.big_left > 0 and self.rng.random() < 0.3)
             data = self._mime(sender, [rcpt], t.cc, subject, when, mid, body, headers,
                               irt, refs, attach)
-            read = when < ANCHOR - timedelta(days=3) or self.rng.random() < 0.5
+            read = when < self.anchor - timedelta(days=3) or self.rng.random() < 0.5
             folder = "Sent Items" if from_me else t.folder
-            if not from_me and when < ANCHOR - timedelta(days=120) and self.rng.random() < 0.3:
+            old = when < self.anchor - timedelta(days=120)
+            if not from_me and old and self.rng.random() < 0.3:
                 folder = "Archive"
             if self.rng.random() < 0.02:
                 folder = "Deleted Items"
@@ -251,7 +269,7 @@ class _Generator:
             out.append(_Msg(folder, when, data, read))
             ids.append(mid)
             when += timedelta(minutes=self.rng.randrange(20, 60 * 48))
-            if when > ANCHOR:  # the rest of this thread has not happened yet
+            if when > self.anchor:  # the rest of this thread has not happened yet
                 break
             index = index.child(when, random_byte=(self.rng.randrange(16) << 4)
                                 | (len(index.raw) // 5 % 16))
@@ -300,37 +318,39 @@ class _Generator:
     def _specials(self) -> Iterator[_Msg]:
         """Hand-written oddities, spread through the mailbox."""
         ruth = next(p for p in self.contacts if p.email.startswith("ruth.alvarez"))
-        when = ANCHOR - timedelta(days=2, hours=3)
+        when = self.anchor - timedelta(days=2, hours=3)
         yield _Msg("Inbox", when, self._mime(
             ruth, [self.me], [], "Renewal of our bulk licences", when, self._msgid(ruth),
             "Hi Alex,\n\nWe are reviewing the bulk licence renewal.\n\nRuth", {}), False)
         latin1 = "Résumé de la réunion : prochaines étapes"
-        when = ANCHOR - timedelta(days=9)
+        when = self.anchor - timedelta(days=9)
         cam = next(p for p in self.contacts if p.lang == "fr")
         yield _Msg("Inbox", when, self._mime(
             cam, [self.me], [], latin1, when, self._msgid(cam),
             "Voici le résumé de la réunion. À bientôt.", {}, charset="iso-8859-1"))
-        when = ANCHOR - timedelta(days=1)
+        when = self.anchor - timedelta(days=1)
         yield _Msg("Outbox", when, self._mime(
             self.me, [self.contacts[0]], [], "Updated proposal", when, self._msgid(self.me),
             "Hi Jane,\n\nThe updated proposal is attached.\n\nAlex", {},
             attach=("Proposal – Fabrikam.pdf", "application/pdf", b"%PDF-1.4\n" * 200)), True)
-        when = ANCHOR - timedelta(days=30)
+        when = self.anchor - timedelta(days=30)
         yield _Msg("Drafts", when, self._mime(
             self.me, [self.leads[1]], [], "Premium plan pricing", when, self._msgid(self.me),
             "Hi Kenji,\n\n(draft)", {}), True)
-        for i, raw in enumerate(_malformed(self.me.email)):
-            yield _Msg("Inbox", ANCHOR - timedelta(days=40 + i), raw, i % 2 == 0)
+        for i, raw in enumerate(_malformed(self.me.email, self.anchor)):
+            yield _Msg("Inbox", self.anchor - timedelta(days=40 + i), raw, i % 2 == 0)
 
     # -- helpers --
 
     def _fill(self, topic: str, them: _Person) -> str:
-        return topic.format(n=self.rng.randrange(10, 9999), y=ANCHOR.year + 1,
-                            d=(ANCHOR - timedelta(days=self.rng.randrange(180))).strftime("%d %b"),
+        n = self.rng.randrange(10, 9999)  # drawn in this order: the seed's mailbox depends on it
+        day = self.anchor - timedelta(days=self.rng.randrange(180))
+        return topic.format(n=n, y=self.anchor.year + 1,
+                            d=f"{day.day:02d} {_MONTHS[day.month - 1]}",
                             q=self.rng.randrange(1, 5), c=self.rng.choice(self.accounts).name)
 
     def _date(self) -> datetime:
-        return ANCHOR - timedelta(seconds=self.rng.randrange(180 * 86400))
+        return self.anchor - timedelta(seconds=self.rng.randrange(180 * 86400))
 
     def _msgid(self, sender: _Person) -> str:
         self.serial += 1
@@ -425,8 +445,11 @@ def _text_part(text: str, charset: str, sub: str = "plain") -> str:
             f"Content-Transfer-Encoding: base64\n\n{data}")
 
 
-def _malformed(me: str) -> list[bytes]:
+def _malformed(me: str, anchor: datetime) -> list[bytes]:
     """Broken messages as found in the wild: each must still list with what can be read."""
+    # Five months before the anchor, written as a mail client in Central Europe would.
+    cest = (anchor - timedelta(days=151, hours=9)).astimezone(timezone(timedelta(hours=2)))
+    date = format_datetime(cest).replace(", 0", ", ", 1)  # "Mon, 1 Jun", not "Mon, 01 Jun"
     return [
         # No Message-ID, no Date, bare LF-less last line.
         f"From: someone@broken.example\nTo: {me}\nSubject: no id, no date\n\nbody".encode(),
@@ -436,7 +459,7 @@ def _malformed(me: str) -> list[bytes]:
          "Message-ID: <broken-2@broken.example>\n\nhi\n").encode("latin-1"),
         # Multipart whose boundary never comes, unknown charset.
         (f"From: \"Unclosed <list@broken.example>\nTo: {me}\nSubject: missing boundary\n"
-         "Date: Mon, 1 Jun 2026 10:00:00 +0200\nMessage-ID: <broken-3@broken.example>\n"
+         f"Date: {date}\nMessage-ID: <broken-3@broken.example>\n"
          "Content-Type: multipart/mixed; boundary=\"nowhere\"\n\n"
          "--elsewhere\nContent-Type: text/plain; charset=x-unknown-8\n\ntext\n").encode(),
         # Garbage: not a message at all.

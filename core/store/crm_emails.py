@@ -28,15 +28,12 @@ REFRESHED_STATES = (
 
 
 @dataclass(frozen=True, slots=True)
-class RefreshRow:
-    """A stored Message-ID's local state beside the CRM e-mail stored for it (if any)."""
+class CrmEmail:
+    """What the tracked state needs of a stored CRM e-mail."""
 
-    message_id: str
-    state: TrackState
-    activity_id: str | None
-    crm_activity_id: str | None
-    crm_owner_id: str | None
-    crm_regarding: RecordRef | None
+    activity_id: str
+    owner_id: str | None
+    regarding: RecordRef | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,30 +116,34 @@ class CrmEmailCopy:
         """Read everything again at the next refresh (an expired or refused delta link)."""
         self._save(next_link=None, delta_link=None)
 
-    def refresh_rows(self, message_ids: Iterable[str]) -> list[RefreshRow]:
-        """For each stored Message-ID among ``message_ids`` whose state a refresh may change
-        (stored copies only, nothing the outbox still has to do): its local state and
-        activity, and the stored CRM e-mail with that Message-ID (the latest), if any. One
+    def local_states(self, message_ids: Iterable[str]
+                     ) -> dict[str, tuple[TrackState, str | None]]:
+        """State and activity of the stored Message-IDs among ``message_ids`` whose state a
+        refresh may change: stored copies only, nothing the outbox still has to do. One
         query for a page of the CRM's e-mails."""
         wanted = json.dumps(sorted({m for m in message_ids if m}))
         refreshed = {s.value for s in REFRESHED_STATES}
         rows = self.store.conn.execute(
-            "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id,"
-            " e.activity_id, e.owner_id, e.regarding_entity, e.regarding_id, e.regarding_name"
+            "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id"
             " FROM (SELECT DISTINCT message_id FROM messages WHERE message_id IN"
             " (SELECT value FROM json_each(?))) AS m"
             " LEFT JOIN tracking AS t USING (message_id)"
-            " LEFT JOIN tracked_emails AS e ON e.seq = (SELECT max(seq) FROM tracked_emails"
-            " WHERE message_id = m.message_id)"
             " WHERE NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = m.message_id"
             " AND o.state IN ('queued', 'parked'))", (wanted,))
-        out = []
-        for mid, state, activity, crm_activity, owner, ent, rid, name in rows:
-            if state in refreshed:
-                regarding = RecordRef(ent, rid, name or "") if ent and rid else None
-                out.append(RefreshRow(mid, TrackState(state), activity, crm_activity, owner,
-                                      regarding))
-        return out
+        return {mid: (TrackState(state), activity) for mid, state, activity in rows
+                if state in refreshed}
+
+    def crm_emails(self, message_ids: Iterable[str]) -> dict[str, CrmEmail]:
+        """The stored CRM e-mail of each of these Message-IDs (the latest stored when the
+        CRM has several)."""
+        wanted = json.dumps(sorted(set(message_ids)))
+        rows = self.store.conn.execute(
+            "SELECT message_id, activity_id, owner_id, regarding_entity, regarding_id,"
+            " regarding_name FROM tracked_emails WHERE message_id IN"
+            " (SELECT value FROM json_each(?)) ORDER BY seq", (wanted,))
+        return {mid: CrmEmail(activity, owner,
+                              RecordRef(ent, rid, name or "") if ent and rid else None)
+                for mid, activity, owner, ent, rid, name in rows}
 
     def shown_tracked_without_email(self) -> list[str]:
         """Message-IDs shown tracked here that no stored CRM e-mail carries (after a full
@@ -165,4 +166,4 @@ class CrmEmailCopy:
         return out
 
 
-__all__ = ["REFRESHED_STATES", "CrmEmailCopy", "EmailSyncState", "RefreshRow"]
+__all__ = ["REFRESHED_STATES", "CrmEmailCopy", "CrmEmail", "EmailSyncState"]

@@ -25,7 +25,7 @@ from core.crm.client import LOOKUP_ANNOTATIONS
 from core.crm.wire import lookup_ref
 from core.prefetch import prefetched
 from core.store import SqliteCorrelationIndex, Store
-from core.store.crm_emails import CrmEmailCopy
+from core.store.crm_emails import CrmEmail, CrmEmailCopy
 from core.sync.plan import StateChange, plan_refresh
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class TrackedStateRefresh:
         for page, entries in self._pages(resume):
             with self.store.transaction():
                 self.index.add_many(entries, pull_mark=generation)
-                result.changes += self._apply(e.message_id for e in entries)
+                result.changes += self._apply((e.message_id for e in entries), entries)
                 if page.next_link:
                     self.copy.save_next_link(page.next_link)
                 else:
@@ -209,16 +209,22 @@ class TrackedStateRefresh:
 
     # -- local side -----------------------------------------------------------------------
 
-    def _apply(self, message_ids: Iterable[str | None]) -> list[StateChange]:
-        """Bring the stored copies of these Message-IDs to what the CRM copy says."""
-        rows = self.copy.refresh_rows(m for m in message_ids if m)
-        if not rows:
+    def _apply(self, message_ids: Iterable[str | None],
+               page: Iterable[TrackedEmail] | None = None) -> list[StateChange]:
+        """Bring the stored copies of these Message-IDs to what the CRM copy says; ``page``:
+        the e-mails just stored, which answer for their own Message-IDs (a pull's pages:
+        no look-up of what was just written)."""
+        local = self.copy.local_states(m for m in message_ids if m)
+        if not local:
             return []
-        local = {r.message_id: (r.state, r.activity_id) for r in rows}
-        found = {r.message_id: EmailInfo(activity_id=r.crm_activity_id,
-                                         message_id=r.message_id, regarding=r.crm_regarding,
-                                         owner_id=r.crm_owner_id)
-                 for r in rows if r.crm_activity_id}
+        if page is None:
+            crm = self.copy.crm_emails(local)
+        else:
+            crm = {e.message_id: CrmEmail(e.activity_id, e.owner_id, e.regarding)
+                   for e in page if e.message_id in local}
+        found = {mid: EmailInfo(activity_id=e.activity_id, message_id=mid,
+                                regarding=e.regarding, owner_id=e.owner_id)
+                 for mid, e in crm.items()}
         changes = plan_refresh(local, found, self.me)
         self.store.set_track_states(
             (c.message_id, c.state, c.activity_id, c.regarding, c.reason) for c in changes)

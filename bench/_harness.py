@@ -1,11 +1,15 @@
-"""Shared helpers for the benchmarks: timing and the figure format."""
+"""Shared helpers for the benchmarks: timing, the figure format, the emulator in a process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -47,3 +51,24 @@ def figure(
 def print_figures(figures: list[dict[str, Any]]) -> None:
     for fig in figures:
         print(json.dumps(fig, ensure_ascii=False), flush=True)
+
+
+@contextlib.contextmanager
+def emulator_process(db: Path) -> Iterator[str]:
+    """``trackbox-crm serve`` over ``db`` in its own process, as a CRM is: in-process it would
+    compete with the client for the GIL and the figures would measure that, not the client.
+    Yields the server's URL."""
+    code = "import sys; from crmserver.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--db", str(db), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"trackbox-crm serve did not start (said {url!r})")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

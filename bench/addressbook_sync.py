@@ -15,19 +15,16 @@ Run: ``python -m bench.addressbook_sync [--size N]`` or ``python -m bench addres
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench._harness import figure, print_figures
+from bench._harness import emulator_process, figure, print_figures
 from core import demo_data
 from core.addressbook import SOURCES, AddressBook
 from core.crm import BasicAuth, CrmClient
@@ -50,26 +47,6 @@ def _seed(db: Path, contacts: int) -> None:
     seed_bulk(storage, contacts=contacts, accounts=max(1, contacts // 10),
               leads=max(1, contacts // 10))
     storage.conn.close()
-
-
-@contextlib.contextmanager
-def _emulator(db: Path) -> Iterator[str]:
-    """The emulator in its own process, as a CRM is: in-process it would compete with the
-    client for the GIL and the figures would measure that, not the client."""
-    code = "import sys; from crmserver.cli import main; sys.exit(main())"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--db", str(db), "--port", "0"],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"trackbox-crm serve did not start (said {url!r})")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _bare_fetch(api: str, entities: list[str]) -> int:
@@ -109,7 +86,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
         _seed(db, contacts)
         print(f"# seeded {contacts} contacts in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)
-        with _emulator(db) as url:
+        with emulator_process(db) as url:
             api = url + "/api/data/v9.2/"
             _bare_page(api)  # warm up: connection, auth cache
             auth = BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD)

@@ -17,17 +17,14 @@ Run: ``python -m bench tracked_state [--size N]`` (N = mailbox size; a fifth of 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from bench._harness import figure, median_time, print_figures
+from bench._harness import emulator_process, figure, median_time, print_figures
 from core.correlation import Correlator
 from core.crm import BasicAuth, CrmClient
 from core.model import Address, MailRef, MessageHeader
@@ -91,23 +88,6 @@ def seed_store(path: Path, size: int) -> None:
     store.close()
 
 
-@contextmanager
-def crm_process(db: Path) -> Iterator[str]:
-    """``trackbox-crm serve`` on a free loopback port in a child process; yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crmserver.cli", "serve", "--db", str(db), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"the emulator did not start (exit code {proc.poll()})")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
 def refresh(store: Store, crm: CrmClient, me: str) -> RefreshResult:
     correlator = Correlator(OrgSettings(), SqliteCorrelationIndex(store))
     return TrackedStateRefresh(store, crm, correlator, me).run()
@@ -135,7 +115,7 @@ def run(size: int | None = None) -> list[dict[str, object]]:
         root = Path(tmp)
         me = seed_crm(root / "crm.db", tracked)
         seed_store(root / "seed.sqlite", size)
-        with crm_process(root / "crm.db") as url, \
+        with emulator_process(root / "crm.db") as url, \
                 CrmClient(url, BasicAuth(USER, PASSWORD), timeout=300) as crm, \
                 httpx.Client(base_url=url + "/api/data/v9.2/", auth=(USER, PASSWORD),
                              headers={"Accept": "application/json", "OData-Version": "4.0"},

@@ -28,6 +28,7 @@ from core.compose import ComposeVerbs
 from core.crm import CrmClient
 from core.mail import MailBackend, parse_message
 from core.model import (
+    UNTRACKABLE_STATES,
     Address,
     Decision,
     MailRef,
@@ -292,11 +293,15 @@ class Workspace(ComposeVerbs):
         return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
 
     def enqueue_untrack(self, row_ids: Sequence[int]) -> Changes:
+        """Queue Untrack for those of ``row_ids`` the CRM has (or is about to have); mail
+        that is not tracked is left alone."""
         store, outbox = self.store(), self.outbox()
+        done = []
         for rid in row_ids:
             row = store.message(rid)
-            if row is None:
+            if row is None or row.track_state not in UNTRACKABLE_STATES:
                 continue
+            done.append(rid)
             mid = row.header.message_id
             with store.transaction():
                 outbox.enqueue(OpKind.UNTRACK, untrack_payload(mid, row.activity_id),
@@ -306,7 +311,7 @@ class Workspace(ComposeVerbs):
                 store.set_track_state(mid, TrackState.PENDING, activity_id=row.activity_id,
                                       reason=Reason("untrack-pending",
                                                     "Waiting for the CRM to untrack"))
-        return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
+        return Changes(messages=True, row_ids=frozenset(done), queue=bool(done))
 
     def enqueue_set_regarding(self, row_ids: Sequence[int], regarding: RecordRef) -> Changes:
         store, outbox = self.store(), self.outbox()
@@ -316,8 +321,7 @@ class Workspace(ComposeVerbs):
                 continue
             mid = row.header.message_id
             with store.transaction():
-                if row.track_state not in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
-                                           TrackState.PENDING, TrackState.NEEDS_ATTENTION):
+                if row.track_state not in UNTRACKABLE_STATES:
                     # Setting regarding on an untracked mail tracks it, as in Outlook.
                     self.enqueue_track([rid], regarding)
                     continue

@@ -32,7 +32,13 @@ from desktop.dialogs import DialogOpeners
 from desktop.errors import describe
 from desktop.folders import FolderTreeModel, read_folder_counts
 from desktop.icons import named_icon
-from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
+from desktop.messages import (
+    UNTRACKABLE,
+    Column,
+    MessageListModel,
+    StoreFolderSource,
+    StoreStatesSource,
+)
 from desktop.operations import TrackingOperations
 from desktop.reader import ReadingPane
 from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
@@ -75,6 +81,9 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         self._load_serial = 0
         self._dialogs: dict[str, Any] = {}
         self._folder_sizes: dict[str, int] = {}  # counted on a worker; used once per folder
+        self._pane_row: int | None = None  # the message the reading pane shows or loads
+        self._pane_note: str | None = None  # the text shown instead of a message
+        self._all_selected = False  # every row was selected when the list's layout changed
 
         self.folder_model = FolderTreeModel(self)
         self.folder_tree = QTreeView()
@@ -100,8 +109,14 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.SUBJECT, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((Column.STATE, 28), (Column.ATTACHMENT, 24), (Column.FROM, 170),
-                           (Column.RECEIVED, 136), (Column.SIZE, 64), (Column.REGARDING, 150)):
+        for col, width in (
+            (Column.STATE, 28),
+            (Column.ATTACHMENT, 24),
+            (Column.FROM, 170),
+            (Column.RECEIVED, 136),
+            (Column.SIZE, 64),
+            (Column.REGARDING, 150),
+        ):
             self.message_list.setColumnWidth(col, width)
 
         self.reading_pane = ReadingPane()
@@ -151,8 +166,13 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
         self.folder_tree.selectionModel().currentChanged.connect(self._folder_changed)
         self.message_list.selectionModel().selectionChanged.connect(self._selection_changed)
+        # After the selection model moved the selection with its messages (it was connected
+        # first): the reading pane and the actions follow.
+        self.message_model.layoutAboutToBeChanged.connect(self._layout_about_to_change)
+        self.message_model.layoutChanged.connect(self._layout_changed)
         self.message_list.customContextMenuRequested.connect(
-            lambda pos: self.context_menu.exec(self.message_list.viewport().mapToGlobal(pos)))
+            lambda pos: self.context_menu.exec(self.message_list.viewport().mapToGlobal(pos))
+        )
         self._update_actions()
 
     # --- workspace ----------------------------------------------------------------------
@@ -169,8 +189,9 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
                 self.status.set_last_sync(report.finished, ok=report.ok)
 
         self.workers.run(workspace.last_sync, shown_last, lambda _e: None)
-        self.workers.run(workspace.local_options, self.apply_local_options,
-                         lambda exc: self._say(describe(exc)))
+        self.workers.run(
+            workspace.local_options, self.apply_local_options, lambda exc: self._say(describe(exc))
+        )
         self.sync_now()
 
     def detach_workspace(self) -> None:
@@ -188,8 +209,7 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         self.local_options = options
         self.sync.set_interval(getattr(options, "sync_interval_minutes", 15))
         self.message_model.set_colour_tracked(bool(getattr(options, "colour_tracked", True)))
-        self.reading_pane.set_banner_enabled(bool(getattr(options, "show_tracking_banner",
-                                                          True)))
+        self.reading_pane.set_banner_enabled(bool(getattr(options, "show_tracking_banner", True)))
 
     def _online(self) -> bool:
         ws = self.workspace
@@ -224,8 +244,9 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         ok = bool(getattr(result, "ok", True))
         when = getattr(result, "finished", None) or datetime.now()
         self.status.set_last_sync(when, ok=ok)
-        self.apply_changes(Changes(folders=True, messages=True, row_ids=changes.row_ids,
-                                   errors=errors))
+        self.apply_changes(
+            Changes(folders=True, messages=True, row_ids=changes.row_ids, errors=errors)
+        )
         self._say("; ".join(errors) if errors else "Synchronised", 0 if errors else 3000)
         self.mail_synced.emit()
 
@@ -248,11 +269,16 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         if reload:
             self._reload_folders(structure=changes.folders)  # shows the queue too
         if changes.messages:
-            self.message_model.refresh()
-        current = self.selected_row_ids()
-        if len(current) == 1 and (changes.messages and (not changes.row_ids
-                                                        or current[0] in changes.row_ids)):
-            self._load(current[0])
+            shown = self._pane_row
+            self.message_model.refresh()  # the pane follows the selection (_layout_changed)
+            current = self._selected_rows()
+            if (
+                len(current) == 1
+                and shown is not None
+                and self._pane_row == shown
+                and (not changes.row_ids or shown in changes.row_ids)
+            ):
+                self._load(shown)  # the same message, changed: show its new state
         if not reload:
             self.refresh_queue()
 
@@ -264,14 +290,20 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         ws = self.workspace
         assert ws is not None
 
-        def read() -> tuple[list[Any], dict[TrackState, int], list[Any],
-                            dict[str, tuple[int, int]]]:
+        def read() -> tuple[
+            list[Any], dict[TrackState, int], list[Any], dict[str, tuple[int, int]]
+        ]:
             store = ws.store()
-            return (store.folders(), store.track_state_counts(), ws.queue(),
-                    read_folder_counts(store))
+            return (
+                store.folders(),
+                store.track_state_counts(),
+                ws.queue(),
+                read_folder_counts(store),
+            )
 
-        def show(result: tuple[list[Any], dict[TrackState, int], list[Any],
-                               dict[str, tuple[int, int]]]) -> None:
+        def show(
+            result: tuple[list[Any], dict[TrackState, int], list[Any], dict[str, tuple[int, int]]],
+        ) -> None:
             if self.workspace is not ws:
                 return
             folders, counts, ops, sizes = result
@@ -282,8 +314,9 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
                 self.folder_model.update_counts(counts, sends, sizes)
                 return
             current = self._current_folder_key()
-            if not self.folder_model.set_folders(folders, ws.mailbox_name, counts,
-                                                 pending_send=sends, sizes=sizes):
+            if not self.folder_model.set_folders(
+                folders, ws.mailbox_name, counts, pending_send=sends, sizes=sizes
+            ):
                 return  # same folders: relabelled in place, current folder and list kept
             self.folder_tree.expandAll()
             self._select_folder(current or "Inbox")
@@ -331,16 +364,19 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
             return
         path = current.data(FolderPathRole)
         states = current.data(TrackStatesRole) or (
-            (current.data(TrackStateRole),) if current.data(TrackStateRole) else None)
+            (current.data(TrackStateRole),) if current.data(TrackStateRole) else None
+        )
         if path:
-            self.message_model.set_source(StoreFolderSource(
-                self._store, path, self._folder_sizes.pop(path, None)))
+            self.message_model.set_source(
+                StoreFolderSource(self._store, path, self._folder_sizes.pop(path, None))
+            )
         elif states:
-            self.message_model.set_source(StoreStatesSource(
-                self._store, tuple(TrackState(s) for s in states)))
+            self.message_model.set_source(
+                StoreStatesSource(self._store, tuple(TrackState(s) for s in states))
+            )
         else:
             return
-        self.reading_pane.clear()
+        self._clear_pane()
         if self.message_model.rowCount():
             self.message_list.selectionModel().setCurrentIndex(
                 self.message_model.index(0, Column.SUBJECT),
@@ -350,9 +386,24 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         self._update_actions()
 
     # --- selection and reading ----------------------------------------------------------
+    def _selected_rows(self) -> list[int]:
+        """The highlighted rows, ascending, from the selection's ranges (a Ctrl+A of 100,000
+        rows is one range: no index per row is built)."""
+        sm = self.message_list.selectionModel()
+        selection = sm.selection()
+        last = self.message_model.columnCount() - 1
+        rows: set[int] = set()
+        for i in range(selection.count()):
+            rng = selection.at(i)
+            if rng.left() != 0 or rng.right() != last:  # part of a row: ask Qt row by row
+                return sorted({index.row() for index in sm.selectedRows()})
+            rows.update(range(rng.top(), rng.bottom() + 1))
+        return sorted(rows)
+
     def selected_row_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.message_list.selectionModel().selectedRows()})
-        return self.message_model.row_ids(rows)
+        """The ids of exactly the highlighted messages (the list's layout changes keep the
+        selection on its messages, so this is what the user sees selected)."""
+        return self.message_model.row_ids(self._selected_rows())
 
     def select_rows(self, rows: list[int]) -> None:
         """Select these list rows (tests and keyboard helpers)."""
@@ -362,23 +413,93 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
         for r in rows:
             sm.select(self.message_model.index(r, Column.SUBJECT), flags)
         if rows:
-            sm.setCurrentIndex(self.message_model.index(rows[0], Column.SUBJECT),
-                               QItemSelectionModel.SelectionFlag.NoUpdate)
+            sm.setCurrentIndex(
+                self.message_model.index(rows[0], Column.SUBJECT),
+                QItemSelectionModel.SelectionFlag.NoUpdate,
+            )
 
     def _selection_changed(self, *_: Any) -> None:
         self._update_actions()
-        ids = self.selected_row_ids()
-        if len(ids) == 1:
+        self._follow_selection(reload=True)
+
+    def _layout_about_to_change(self, *_: Any) -> None:
+        self._all_selected = self._all_rows_selected()
+
+    def _layout_changed(self, *_: Any) -> None:
+        """A sort, refresh or source swap: states may have changed, and a selected message
+        may be gone (then the selection shrank without ``selectionChanged``).
+
+        A select-all stays one: Qt keeps a selection of every cell of a big table (over 1,000
+        cells) as its two corners, which a layout change with a new row count shifts or
+        drops (a removed top message emptied it). Ctrl+A means the whole list, so mail that
+        arrived meanwhile is selected too."""
+        if self._all_selected and not self._all_rows_selected():
+            self.message_list.selectAll()  # selectionChanged: actions and pane follow
+        self._all_selected = False
+        self._update_actions()
+        self._follow_selection(reload=False)
+
+    def _all_rows_selected(self) -> bool:
+        """Whether every row is highlighted (one range when it comes from Ctrl+A)."""
+        count = self.message_model.rowCount()
+        selection = self.message_list.selectionModel().selection()
+        if not count or selection.isEmpty():
+            return False
+        if selection.count() == 1:
+            rng = selection.at(0)
+            return (rng.top(), rng.bottom(), rng.left(), rng.right()) == (
+                0,
+                count - 1,
+                0,
+                self.message_model.columnCount() - 1,
+            )
+        return len(self._selected_rows()) == count
+
+    def _follow_selection(self, reload: bool) -> None:
+        """Show the one selected message (loaded again only with ``reload`` when already
+        shown), a count for several, or nothing."""
+        rows = self._selected_rows()
+        if len(rows) > 1:
+            self._clear_pane(f"{len(rows)} messages selected.")
+            return
+        ids = self.message_model.row_ids(rows)
+        if not ids:
+            self._clear_pane()
+        elif reload or ids[0] != self._pane_row:
             self._load(ids[0])
-        elif not ids:
-            self.reading_pane.clear()
+
+    def _clear_pane(self, text: str = "") -> None:
+        """No message in the pane (``text`` instead, or the pane's hint); a load under way is
+        no longer wanted. Nothing is redone when the pane already shows that."""
+        if self._pane_row is None and self._pane_note == text:
+            return
+        self._pane_row, self._pane_note = None, text
+        self._load_serial += 1
+        if text:
+            self.reading_pane.clear(text)
         else:
-            self.reading_pane.clear(f"{len(ids)} messages selected.")
+            self.reading_pane.clear()
+
+    def _shown_row(self) -> int | None:
+        """The message the reading pane has on screen (not one it is still loading)."""
+        view = self.reading_pane.view
+        return view.row_id if view is not None and view.row_id == self._pane_row else None
+
+    def _untrack_usable(self, rows: list[int]) -> bool:
+        """Untrack is for tracked (or pending) mail: some selected message must be in such a
+        state; undecided within the cap of rows read (a huge selection), it is offered and
+        the verb then picks the tracked ones."""
+        return self.message_model.any_state_at(rows, UNTRACKABLE) is not False
 
     def _update_actions(self) -> None:
         ws = self.workspace
         a = self.actions
-        count = len(self.message_list.selectionModel().selectedRows())
+        rows = self._selected_rows()
+        count = len(rows)
+        # Reply, Forward and View in CRM use the reading pane's message: only once it shows
+        # the selected one (not while it loads it, nor a message the list no longer selects).
+        pane = self._shown_row()
+        shown = count == 1 and pane is not None and self.message_model.row_ids(rows) == [pane]
 
         def offline_tip(what: str) -> str | None:
             """None when attached to a workspace; else why ``what`` is disabled."""
@@ -386,25 +507,31 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
         gates = {
             a.track: (count > 0, offline_tip("Track")),
-            a.untrack: (count > 0, offline_tip("Untrack")),
+            a.untrack: (count > 0 and self._untrack_usable(rows), offline_tip("Untrack")),
             a.set_regarding: (count > 0, offline_tip("Set Regarding")),
-            a.view_in_crm: (count == 1 and bool(self.reading_pane.view
-                                                and self.reading_pane.view.activity_url),
-                            None),
+            a.view_in_crm: (
+                shown and bool(self.reading_pane.view and self.reading_pane.view.activity_url),
+                None,
+            ),
             a.sync_now: (not self.sync.running, offline_tip("Sync")),
             a.work_offline: (True, offline_tip("Work offline")),
             a.options: (True, offline_tip("Options")),
             a.new_mail: (True, offline_tip("Writing mail")),
-            a.reply: (count == 1, offline_tip("Reply")),
-            a.reply_all: (count == 1, offline_tip("Reply all")),
-            a.forward: (count == 1, offline_tip("Forward")),
+            a.reply: (shown, offline_tip("Reply")),
+            a.reply_all: (shown, offline_tip("Reply all")),
+            a.forward: (shown, offline_tip("Forward")),
             a.address_book: (True, offline_tip("Address book")),
             a.queue: (True, offline_tip("Queue")),
         }
+        # Only what changed is set: this runs on every selection and layout change, and
+        # PySide6 6.12 on CPython 3.11 drops a reference to None on each void call.
         for action, (usable, tip) in gates.items():
-            action.setEnabled(usable and tip is None)
-            base = action.statusTip()
-            action.setToolTip(tip or base)
+            enabled = usable and tip is None
+            if action.isEnabled() != enabled:
+                action.setEnabled(enabled)
+            text = tip or action.statusTip()
+            if action.toolTip() != text:
+                action.setToolTip(text)
 
     def _load(self, row_id: int) -> None:
         ws = self.workspace
@@ -412,6 +539,7 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
             return
         self._load_serial += 1
         serial = self._load_serial
+        self._pane_row, self._pane_note = row_id, None
         self.reading_pane.show_loading()
 
         def shown(view: Any) -> None:
@@ -422,8 +550,7 @@ class MainWindow(TrackingOperations, DialogOpeners, QMainWindow):
 
         def failed(exc: BaseException) -> None:
             if serial == self._load_serial:
-                self.reading_pane.show_error(f"This message could not be opened. "
-                                             f"{describe(exc)}")
+                self.reading_pane.show_error(f"This message could not be opened. {describe(exc)}")
 
         def op() -> Any:
             view = ws.load_message(row_id)

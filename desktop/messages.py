@@ -4,25 +4,47 @@ Rows are read from the store a page at a time, only when the view asks for them,
 100,000 messages opens at once: ``rowCount`` is one indexed COUNT and the view only requests the
 rows it paints. Page reads are small indexed queries on the local SQLite file (no network, no
 mailbox access). Column numbers never change: saved view state depends on them.
+
+A selection belongs to messages, not to row numbers: a sort, a refresh after a sync and a
+narrower or wider source are layout changes that move every persistent index (the view's
+selection and current index) to the new row of its message, found with an indexed count per
+message (or one id scan for large selections) instead of reading the rows in between.
 """
 
 from __future__ import annotations
 
 import enum
+from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import cache
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.model import TrackState
+from core.model import UNTRACKABLE_STATES, TrackState
 from desktop.icons import STATE_LABELS, named_icon, state_icon
 from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
 
 PAGE_SIZE = 40  # ~2 screenfuls: opening a folder reads one small page (rows cost ~0.1 ms)
 MAX_CACHED_PAGES = 120
+#: Placing more messages than this after a layout change reads the order's ids in one index
+#: scan (~40 ms per 100,000 rows) instead of one indexed count per message (0-7 ms each).
+LOCATE_BY_COUNT = 20
+#: Finding the ids of more unread pages than this reads the order's ids in one scan too.
+READ_PAGES_AT_MOST = 8
+#: States that can be untracked (the Untrack action is offered for them).
+UNTRACKABLE = UNTRACKABLE_STATES  # what Untrack applies to (one home: core.model)
+_UNKNOWN = -1  # a row whose message id this layout has not read yet
+_MISSING = object()  # a message not in memory
+_LAYOUT_SIGNATURE = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChangeHint"
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -61,6 +83,12 @@ SORT_KEYS = {
 TRACKED_COLOUR = QColor("#eaf5ee")
 
 
+def _hinted(signal: Any) -> Any:
+    """The overload of a layout signal that carries a hint: PySide picks overloads by
+    signature, and ``emit([], hint)`` on the plain signal raises a TypeError."""
+    return signal[_LAYOUT_SIGNATURE]
+
+
 @cache
 def _bold() -> QFont:
     font = QFont()
@@ -74,17 +102,30 @@ def _tracked_brush() -> QBrush:
 
 
 #: The roles painting asks for; answered from ``MessageListModel._paint``.
-_PAINT_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.FontRole,
-    Qt.ItemDataRole.BackgroundRole,
-})
+_PAINT_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.BackgroundRole,
+    }
+)
 #: Every role ``MessageListModel.data`` answers.
-_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
-    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.BackgroundRole,
-    Qt.ItemDataRole.AccessibleTextRole, RowIdRole, MessageIdRole, TrackStateRole,
-    TrackReasonRole, SortKeyRole,
-})
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.BackgroundRole,
+        Qt.ItemDataRole.AccessibleTextRole,
+        RowIdRole,
+        MessageIdRole,
+        TrackStateRole,
+        TrackReasonRole,
+        SortKeyRole,
+    }
+)
 
 
 class RowSource(Protocol):
@@ -93,6 +134,20 @@ class RowSource(Protocol):
     def count(self) -> int: ...
 
     def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]: ...
+
+    def positions(
+        self, row_ids: Collection[int], order_by: str, descending: bool
+    ) -> dict[int, int]:
+        """The row of each message in this order; messages no longer here are left out."""
+        ...
+
+    def ids(self, order_by: str, descending: bool) -> list[int]:
+        """Every message's row id in this order (for placing many messages at once)."""
+        ...
+
+    def message(self, row_id: int) -> Any | None:
+        """One message by id, if still here (the state of a selected row scrolled away)."""
+        ...
 
 
 class StoreFolderSource:
@@ -117,6 +172,26 @@ class StoreFolderSource:
                 self.folder, offset, limit, order_by=order_by, descending=descending
             )
         )
+
+    def positions(
+        self, row_ids: Collection[int], order_by: str, descending: bool
+    ) -> dict[int, int]:
+        """One indexed count per message (``Store.message_position``)."""
+        out = {}
+        for rid in row_ids:
+            row = self.store.message_position(
+                self.folder, rid, order_by=order_by, descending=descending
+            )
+            if row is not None:
+                out[rid] = row
+        return out
+
+    def ids(self, order_by: str, descending: bool) -> list[int]:
+        return list(self.store.message_ids(self.folder, order_by=order_by, descending=descending))
+
+    def message(self, row_id: int) -> Any | None:
+        row = self.store.message(row_id)
+        return row if row is not None and row.header.ref.folder == self.folder else None
 
 
 class StoreStatesSource:
@@ -145,6 +220,35 @@ class StoreStatesSource:
             start += n
         return out
 
+    def positions(
+        self, row_ids: Collection[int], order_by: str, descending: bool
+    ) -> dict[int, int]:
+        """The row in the states' blocks (newest first within each; the order asked for is
+        ignored, as in :meth:`rows`)."""
+        if not self._counts:
+            self.count()
+        out = {}
+        for rid in row_ids:
+            start = 0
+            for state, n in zip(self.states, self._counts, strict=True):
+                row = self.store.message_position(None, rid, state=state)
+                if row is not None:
+                    if row < n:
+                        out[rid] = start + row
+                    break
+                start += n
+        return out
+
+    def ids(self, order_by: str, descending: bool) -> list[int]:
+        out: list[int] = []
+        for state in self.states:
+            out.extend(self.store.message_ids(None, state=state))
+        return out
+
+    def message(self, row_id: int) -> Any | None:
+        row = self.store.message(row_id)
+        return row if row is not None and row.track_state in self.states else None
+
 
 def human_size(size: int) -> str:
     if size < 1024:
@@ -166,34 +270,125 @@ class MessageListModel(QAbstractTableModel):
         self._descending = True
         self._overlay: dict[int, TrackState] = {}  # row id → state shown before the store knows
         self._painted: dict[int, dict[int, tuple[Any, ...]]] = {}  # row id → paint values
+        # The message id of each row as this layout showed it (kept when pages are evicted:
+        # 8 bytes a row), so a later layout change moves selected rows by their messages.
+        self._page_ids: dict[int, array[int]] = {}
+        self._placed: dict[int, int] = {}  # row → id, messages placed by the last layout change
+        self._order_ids: list[int] | None = None  # every row's id, once a layout read them
+        self._by_id: dict[int, Any] = {}  # messages read by id in this layout (None: gone)
         self.colour_tracked = True
 
     # --- source -------------------------------------------------------------------------
-    def set_source(self, source: RowSource | None) -> None:
+    def set_source(self, source: RowSource | None, keep_selection: bool = False) -> None:
+        """Show another folder or view (a reset: views drop their selection), or with
+        ``keep_selection`` the same mail narrowed or widened (a search): see
+        :meth:`replace_source`."""
+        if keep_selection:
+            self.replace_source(source)
+            return
         self.beginResetModel()
         self._source = source
-        self._pages.clear()
-        self._painted.clear()
+        self._forget_layout()
         self._overlay.clear()
         self._count = source.count() if source else 0
         self.endResetModel()
 
+    def replace_source(self, source: RowSource | None) -> None:
+        """Swap the rows shown (e.g. a search narrowing the folder, or clearing it) without
+        a reset: selected messages that are still listed stay selected at their new rows, the
+        others are deselected."""
+
+        def swap() -> None:
+            self._source = source
+            self._count = source.count() if source else 0
+
+        self._relayout(swap)
+
     def refresh(self) -> None:
-        """Re-read from the store after a change; keeps the selection when the row count did
-        not change (only the painted rows are re-read)."""
+        """Re-read from the store after a change (a sync, a tracking verb). Rows may have come,
+        gone or moved (a state change re-sorts a list sorted by state): a layout change keeps
+        the selection and the current index on their messages, and drops the selected
+        messages that are gone."""
         if self._source is None:
             return
-        new_count = self._source.count()
+        source = self._source
+
+        def reread() -> None:
+            self._count = source.count()
+            self._overlay.clear()
+
+        self._relayout(reread)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort in the store (an indexed order per column); selected rows follow their
+        messages. The same order again changes nothing (``QTableView.sortByColumn`` asks
+        twice)."""
+        if not 0 <= column < len(Column):
+            return
+        order_by, descending = SORT_KEYS[Column(column)], order == Qt.SortOrder.DescendingOrder
+        if (order_by, descending) == (self._order_by, self._descending):
+            return
+
+        def reorder() -> None:
+            self._order_by, self._descending = order_by, descending
+
+        self._relayout(reorder)
+
+    def _forget_layout(self) -> None:
+        """Drop everything tied to row numbers (after the order or the rows changed)."""
         self._pages.clear()
         self._painted.clear()
-        if new_count != self._count:
-            self.beginResetModel()
-            self._count = new_count
-            self._overlay.clear()
-            self.endResetModel()
-        elif self._count:
-            self._overlay.clear()
-            self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, len(Column) - 1))
+        self._page_ids.clear()
+        self._placed.clear()
+        self._order_ids = None
+        self._by_id.clear()
+
+    def _relayout(self, change: Callable[[], None]) -> None:
+        """Apply ``change`` (new order, new count or new source) as a layout change that moves
+        every persistent index to its message's new row (invalid when the message is gone).
+
+        Views and selection models turn their state into persistent indexes on
+        ``layoutAboutToBeChanged`` (with the vertical-sort hint the selection model keeps one
+        per selected row, and the horizontal header nothing), so this is what keeps the
+        selection and the current index on their messages."""
+        hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
+        _hinted(self.layoutAboutToBeChanged).emit([], hint)
+        old = self.persistentIndexList()
+        try:
+            rows = sorted({index.row() for index in old})
+            ids = dict(zip(rows, self.ids_at(rows), strict=True))
+            change()
+            self._forget_layout()
+            where = self._locate({rid for rid in ids.values() if rid is not None})
+            new = []
+            for index in old:
+                rid = ids.get(index.row())
+                row = where.get(rid) if rid is not None else None
+                new.append(self.index(row, index.column()) if row is not None else QModelIndex())
+            self.changePersistentIndexList(old, new)
+        except BaseException:
+            # The store failed half-way: no index may point at a row that is not there.
+            self._forget_layout()
+            self.changePersistentIndexList(old, [QModelIndex()] * len(old))
+            raise
+        finally:
+            _hinted(self.layoutChanged).emit([], hint)
+
+    def _locate(self, row_ids: set[int]) -> dict[int, int]:
+        """New row of each message still listed: an indexed count each, or for many one scan
+        of the order's ids (kept, so the rows' ids are then known without reading them)."""
+        source = self._source
+        if source is None or not row_ids:
+            return {}
+        if len(row_ids) > LOCATE_BY_COUNT:
+            order = source.ids(self._order_by, self._descending)
+            self._order_ids = order
+            found = {rid: row for row, rid in enumerate(order) if rid in row_ids}
+        else:
+            found = source.positions(row_ids, self._order_by, self._descending)
+        found = {rid: row for rid, row in found.items() if 0 <= row < self._count}
+        self._placed = {row: rid for rid, row in found.items()}
+        return found
 
     def show_state(self, row_ids: Iterable[int], state: TrackState) -> None:
         """Show ``state`` for these rows at once (e.g. *pending* right after Track)."""
@@ -218,12 +413,119 @@ class MessageListModel(QAbstractTableModel):
                 page_no * PAGE_SIZE, PAGE_SIZE, self._order_by, self._descending
             )
             self._pages[page_no] = page
+            self._page_ids[page_no] = array("q", [message.id for message in page])
             while len(self._pages) > MAX_CACHED_PAGES:
                 self._pages.popitem(last=False)
         else:
             self._pages.move_to_end(page_no)
         offset = row - page_no * PAGE_SIZE
         return page[offset] if offset < len(page) else None
+
+    def _known_id(self, row: int) -> int | None:
+        """The id this layout has for ``row`` without reading: what a page showed, where the
+        last layout change placed a message, or the order's id list; ``_UNKNOWN`` if none,
+        None for a row without a message."""
+        if not 0 <= row < self._count:
+            return None
+        page_no, offset = divmod(row, PAGE_SIZE)
+        page = self._page_ids.get(page_no)
+        if page is not None:
+            return page[offset] if offset < len(page) else None
+        placed = self._placed.get(row)
+        if placed is not None:
+            return placed
+        if self._order_ids is not None:
+            return self._order_ids[row] if row < len(self._order_ids) else None
+        return _UNKNOWN
+
+    def ids_at(self, rows: Sequence[int]) -> list[int | None]:
+        """The message id of each row (None: no message there), in this layout; reads at
+        most a few pages, else the order's ids in one scan (a large range selected without
+        being scrolled through, e.g. Ctrl+A)."""
+        if self._source is None:
+            return [None] * len(rows)
+        unknown = {row // PAGE_SIZE for row in rows if self._known_id(row) == _UNKNOWN}
+        if len(unknown) > READ_PAGES_AT_MOST:
+            self._order_ids = self._source.ids(self._order_by, self._descending)
+        else:
+            for page_no in unknown:
+                self.row_at(page_no * PAGE_SIZE)
+        out: list[int | None] = []
+        for row in rows:
+            rid = self._known_id(row)
+            out.append(None if rid == _UNKNOWN else rid)
+        return out
+
+    def any_state_at(
+        self, rows: Iterable[int], states: Collection[TrackState], reads: int = 20, most: int = 5000
+    ) -> bool | None:
+        """Whether a message of these rows is shown in one of ``states`` (with the overlay).
+        A row not in memory costs a read by id (~0.1 ms; a page deep in a big folder costs
+        ~10 ms), at most ``reads`` of them, and at most ``most`` rows are looked at, so a
+        huge selection never freezes the window: None when that did not decide it."""
+        for seen, row in enumerate(rows):
+            if seen >= most:
+                return None
+            message = self._row_in_memory(row)
+            if message is _MISSING:
+                reads -= 1
+                if reads < 0:
+                    return None
+                message = self._read_row(row)
+            if message is not None and self.state_of(message) in states:
+                return True
+        return False
+
+    def _row_in_memory(self, row: int) -> Any:
+        """The message at ``row`` from a cached page or an earlier read by id; ``_MISSING``
+        when it would take a read."""
+        page = self._pages.get(row // PAGE_SIZE)
+        if page is not None:
+            offset = row % PAGE_SIZE
+            return page[offset] if offset < len(page) else None
+        rid = self._known_id(row)
+        if rid is None:
+            return None
+        return self._by_id.get(rid, _MISSING) if rid != _UNKNOWN else _MISSING
+
+    def _read_row(self, row: int) -> Any:
+        """The message at ``row``: by id when this layout knows it (one indexed read), else
+        its page."""
+        rid = self._known_id(row)
+        if rid == _UNKNOWN:
+            return self.row_at(row)
+        if rid is None or self._source is None:
+            return None
+        return self._message(rid)
+
+    def _message(self, rid: int) -> Any:
+        if len(self._by_id) > PAGE_SIZE * MAX_CACHED_PAGES:
+            self._by_id.clear()
+        if rid not in self._by_id and self._source is not None:
+            self._by_id[rid] = self._source.message(rid)
+        return self._by_id.get(rid)
+
+    def states_of(self, row_ids: Collection[int], reads: int = 200) -> dict[int, TrackState]:
+        """The shown state (with the overlay) of those of these messages that are in memory
+        or read by id within ``reads`` reads; the others (and messages gone) are left out,
+        for the caller to read on a worker."""
+        wanted = set(row_ids)
+        out = {rid: state for rid, state in self._overlay.items() if rid in wanted}
+        for page in self._pages.values():
+            for message in page:
+                if message.id in wanted and message.id not in out:
+                    out[message.id] = message.track_state
+        for rid in row_ids:
+            if rid in out:
+                continue
+            if rid not in self._by_id:
+                if reads <= 0:
+                    continue
+                reads -= 1
+            message = self._message(rid)
+            if message is not None:
+                out[rid] = message.track_state
+        return out
 
     def state_of(self, message: Any) -> TrackState:
         return self._overlay.get(message.id, message.track_state)
@@ -238,9 +540,11 @@ class MessageListModel(QAbstractTableModel):
             self.colour_tracked = on
             self._painted.clear()
             if self._count:
-                self.dataChanged.emit(self.index(0, 0),
-                                      self.index(self._count - 1, len(Column) - 1),
-                                      [Qt.ItemDataRole.BackgroundRole])
+                self.dataChanged.emit(
+                    self.index(0, 0),
+                    self.index(self._count - 1, len(Column) - 1),
+                    [Qt.ItemDataRole.BackgroundRole],
+                )
 
     # --- Qt model API ---------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -312,8 +616,11 @@ class MessageListModel(QAbstractTableModel):
         header = message.header
         state = self.state_of(message)
         font = None if header.is_read else _bold()
-        brush = _tracked_brush() if self.colour_tracked and state in (
-            TrackState.TRACKED, TrackState.TRACKED_BY_OTHER) else None
+        brush = (
+            _tracked_brush()
+            if self.colour_tracked and state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER)
+            else None
+        )
         icons: list[Any] = [None] * len(Column)
         icons[Column.STATE] = state_icon(state)
         if header.has_attachments:
@@ -342,20 +649,6 @@ class MessageListModel(QAbstractTableModel):
             return message.regarding.name if message.regarding else ""
         return None
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(Column):
-            return
-        self.layoutAboutToBeChanged.emit()
-        self._order_by = SORT_KEYS[Column(column)]
-        self._descending = order == Qt.SortOrder.DescendingOrder
-        self._pages.clear()
-        self._painted.clear()
-        self.layoutChanged.emit()
-
     def row_ids(self, rows: Iterable[int]) -> list[int]:
-        out = []
-        for r in rows:
-            message = self.row_at(r)
-            if message is not None:
-                out.append(message.id)
-        return out
+        """The message ids of these rows, in their order (rows without one left out)."""
+        return [rid for rid in self.ids_at(list(rows)) if rid is not None]

@@ -17,11 +17,14 @@ def states(window, rows):
     return [model.data(model.index(r, Column.STATE), TrackStateRole) for r in rows]
 
 
-def untracked_rows(window, n):
-    rows = [r for r in range(window.message_model.rowCount())
-            if states(window, [r])[0] == TrackState.NOT_TRACKED]
+def rows_in(window, state, n):
+    rows = [r for r in range(window.message_model.rowCount()) if states(window, [r])[0] == state]
     assert len(rows) >= n
     return rows[:n]
+
+
+def untracked_rows(window, n):
+    return rows_in(window, TrackState.NOT_TRACKED, n)
 
 
 def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) -> None:
@@ -40,8 +43,9 @@ def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) 
     window.actions.set_regarding.trigger()
     picker = window.findChild(RegardingPicker, "RegardingPicker")
     assert picker is not None and picker.isVisible()
-    with qtbot.waitSignal(picker.results_changed, timeout=10_000,
-                          check_params_cb=lambda s: s == "crm"):
+    with qtbot.waitSignal(
+        picker.results_changed, timeout=10_000, check_params_cb=lambda s: s == "crm"
+    ):
         qtbot.keyClicks(picker.edit, "northwind")
     names = [h.record.name for h in picker.model.hits()]
     assert "Northwind Traders" in names
@@ -54,8 +58,12 @@ def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) 
         qtbot.keyClick(picker.edit, Qt.Key.Key_Return)
     assert done.args[0].errors == ()
     model = window.message_model
-    qtbot.waitUntil(lambda: all(model.data(model.index(r, Column.REGARDING))
-                                == "Northwind Traders" for r in rows), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: all(
+            model.data(model.index(r, Column.REGARDING)) == "Northwind Traders" for r in rows
+        ),
+        timeout=10_000,
+    )
     assert states(window, rows) == [TrackState.TRACKED] * 3
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
@@ -63,20 +71,20 @@ def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) 
     with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
         window.actions.untrack.trigger()
     assert done.args[0].errors == ()
-    qtbot.waitUntil(lambda: states(window, rows) == [TrackState.NOT_TRACKED] * 3,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: states(window, rows) == [TrackState.NOT_TRACKED] * 3, timeout=10_000)
 
 
 def test_untrack_asks_first_and_cancel_changes_nothing(qtbot, window, monkeypatch) -> None:
-    rows = untracked_rows(window, 1)
+    rows = rows_in(window, TrackState.TRACKED, 1)  # Untrack is offered for tracked mail only
     window.select_rows(rows)
     asked = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
+    )
     with qtbot.assertNotEmitted(window.tracking_done, wait=200):
         window.actions.untrack.trigger()
     assert asked
-    assert states(window, rows) == [TrackState.NOT_TRACKED]
+    assert states(window, rows) == [TrackState.TRACKED]
 
 
 def test_actions_follow_the_selection(qtbot, window) -> None:
@@ -84,7 +92,7 @@ def test_actions_follow_the_selection(qtbot, window) -> None:
     a = window.actions
     assert not a.track.isEnabled() and not a.set_regarding.isEnabled()
     assert not a.reply.isEnabled()
-    window.select_rows([0, 1])
+    window.select_rows([*untracked_rows(window, 1), *rows_in(window, TrackState.TRACKED, 1)])
     assert a.track.isEnabled() and a.untrack.isEnabled() and not a.reply.isEnabled()
     assert a.options.isEnabled() and a.work_offline.isEnabled() and a.new_mail.isEnabled()
     for action in (a.track, a.untrack, a.set_regarding, a.sync_now, a.work_offline, a.options):

@@ -167,7 +167,8 @@ def _measure_gaps(app: QApplication, until: Any, timeout_s: float) -> float:
 
 
 def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]:
-    from bench.addressbook_sync import _emulator, _seed
+    from bench._harness import emulator_process
+    from bench.addressbook_sync import _seed
     from core import demo_data
     from core.crm import BasicAuth, CrmClient
     from core.mail.demo import create_demo_mailbox
@@ -183,7 +184,7 @@ def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]
         root = Path(tmp)
         _seed(root / "crm.sqlite", contacts)
         mailbox = create_demo_mailbox(root / "mailbox", messages=messages)
-        with _emulator(root / "crm.sqlite") as url:
+        with emulator_process(root / "crm.sqlite") as url:
             me = demo_data.ME
             ws = Workspace(store_path=root / "store.sqlite",
                            open_mailbox=lambda: MaildirBackend(mailbox),

@@ -22,8 +22,9 @@ def available() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("name", help=f"one of: all, {', '.join(available())}")
-    parser.add_argument("--size", type=int, default=None,
-                        help="problem size (default: the issue's)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="problem size (default: the issue's)"
+    )
     args = parser.parse_args(argv)
     names = available() if args.name == "all" else [args.name]
     unknown = [n for n in names if n not in available()]

@@ -61,7 +61,9 @@ def emulator_process(db: Path) -> Iterator[str]:
     code = "import sys; from crmserver.cli import main; sys.exit(main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--db", str(db), "--port", "0"],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
         assert proc.stdout is not None

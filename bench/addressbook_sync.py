@@ -44,16 +44,21 @@ def _seed(db: Path, contacts: int) -> None:
 
     storage = Storage(db)
     seed_demo(storage)
-    seed_bulk(storage, contacts=contacts, accounts=max(1, contacts // 10),
-              leads=max(1, contacts // 10))
+    seed_bulk(
+        storage, contacts=contacts, accounts=max(1, contacts // 10), leads=max(1, contacts // 10)
+    )
     storage.conn.close()
 
 
 def _bare_fetch(api: str, entities: list[str]) -> int:
     """Fetch every change-tracking page of ``entities`` and throw the rows away."""
     rows = 0
-    with httpx.Client(base_url=api, headers=ODATA_HEADERS, timeout=120,
-                      auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD)) as client:
+    with httpx.Client(
+        base_url=api,
+        headers=ODATA_HEADERS,
+        timeout=120,
+        auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
+    ) as client:
         for logical in entities:
             source = SOURCES[logical]
             url: str | None = source.set_name
@@ -70,10 +75,17 @@ def _bare_fetch(api: str, entities: list[str]) -> int:
 
 
 def _bare_page(api: str) -> int:
-    with httpx.Client(base_url=api, headers=ODATA_HEADERS, timeout=60,
-                      auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD)) as client:
-        body = client.get("contacts", params={"$select": ",".join(SOURCES["contact"].select())},
-                          headers={"Prefer": f"odata.maxpagesize={CHANGES}"}).json()
+    with httpx.Client(
+        base_url=api,
+        headers=ODATA_HEADERS,
+        timeout=60,
+        auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
+    ) as client:
+        body = client.get(
+            "contacts",
+            params={"$select": ",".join(SOURCES["contact"].select())},
+            headers={"Prefer": f"odata.maxpagesize={CHANGES}"},
+        ).json()
         return len(body["value"])
 
 
@@ -84,8 +96,10 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
         db = Path(tmp) / "org.db"
         started = time.perf_counter()
         _seed(db, contacts)
-        print(f"# seeded {contacts} contacts in {time.perf_counter() - started:.1f} s",
-              file=sys.stderr)
+        print(
+            f"# seeded {contacts} contacts in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
         with emulator_process(db) as url:
             api = url + "/api/data/v9.2/"
             _bare_page(api)  # warm up: connection, auth cache
@@ -109,20 +123,41 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
                     cached = book.count()
                 ours = statistics.median(our_times)
                 baseline = statistics.median(base_times)
-                first = figure(BENCH, "first_population", value=ours, unit="s",
-                               baseline=baseline, ratio=ours / baseline, target=1.5,
-                               rows_fetched=fetched, rows_cached=cached, rounds=ROUNDS)
+                first = figure(
+                    BENCH,
+                    "first_population",
+                    value=ours,
+                    unit="s",
+                    baseline=baseline,
+                    ratio=ours / baseline,
+                    target=1.5,
+                    rows_fetched=fetched,
+                    rows_cached=cached,
+                    rounds=ROUNDS,
+                )
 
                 # delta: 100 changed contacts per round, three rounds; the figure is the contacts
                 # delta (one entity set, as the baseline is one page of one set)
-                ids = [r["contactid"] for r in crm.query(
-                    "contacts", select=["contactid"], top=CHANGES * 3,
-                    filter="emailaddress1 ne null")]
+                ids = [
+                    r["contactid"]
+                    for r in crm.query(
+                        "contacts",
+                        select=["contactid"],
+                        top=CHANGES * 3,
+                        filter="emailaddress1 ne null",
+                    )
+                ]
                 ours_times, base_times, whole_times = [], [], []
                 for round_ in range(3):
-                    for n, cid in enumerate(ids[round_ * CHANGES:(round_ + 1) * CHANGES]):
-                        crm.update("contacts", cid, {"jobtitle": f"Changed {round_}.{n}",
-                                                     "lastname": f"Changed{round_}x{n}"})
+                    for n, cid in enumerate(ids[round_ * CHANGES : (round_ + 1) * CHANGES]):
+                        crm.update(
+                            "contacts",
+                            cid,
+                            {
+                                "jobtitle": f"Changed {round_}.{n}",
+                                "lastname": f"Changed{round_}x{n}",
+                            },
+                        )
                     t0 = time.perf_counter()
                     result = book.sync_entity(crm, "contact")
                     ours_times.append(time.perf_counter() - t0)
@@ -135,17 +170,26 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
                     base_times.append(time.perf_counter() - t0)
                 d_ours = statistics.median(ours_times)
                 d_base = statistics.median(base_times)
-                delta = figure(BENCH, "delta", value=d_ours, unit="s", baseline=d_base,
-                               ratio=d_ours / d_base, target=3.0, changes=CHANGES,
-                               idle_sync_all_sets_s=round(statistics.median(whole_times), 6))
+                delta = figure(
+                    BENCH,
+                    "delta",
+                    value=d_ours,
+                    unit="s",
+                    baseline=d_base,
+                    ratio=d_ours / d_base,
+                    target=3.0,
+                    changes=CHANGES,
+                    idle_sync_all_sets_s=round(statistics.median(whole_times), 6),
+                )
                 for store in stores:
                     store.close()
     return [first, delta]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.addressbook_sync",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.addressbook_sync", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--size", type=int, default=None, help="contacts (default 100,000)")
     args = parser.parse_args(argv)
     print_figures(run(args.size))

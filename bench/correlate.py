@@ -69,8 +69,11 @@ def build_index(tracked: int) -> InMemoryCorrelationIndex:
     tokens = ORG.tokens
     for i in (0, 7, tracked - 1):
         assert _smart_key(i) == smart_match_key(
-            _subject(i), filter_keywords=ORG.hash_filter_keywords, tokens=tokens,
-            max_words=ORG.hash_max_count)
+            _subject(i),
+            filter_keywords=ORG.hash_filter_keywords,
+            tokens=tokens,
+            max_words=ORG.hash_max_count,
+        )
         assert _token(i) == subjects.format_token(tokens, i // 1000 + 1, i % 1000)
     index = InMemoryCorrelationIndex()
     add = index.add
@@ -78,17 +81,19 @@ def build_index(tracked: int) -> InMemoryCorrelationIndex:
     b64 = base64.b64encode
     for i in range(tracked):
         header = b64(_root(i)).decode("ascii")
-        add(TrackedEmail(
-            activity_id=f"act-{i}",
-            regarding=regardings[i % 5000],
-            message_id=f"<t{i}@contoso.example>",
-            token=_token(i),
-            conversation_index=header,
-            conversation_root=header,
-            smart_key=_smart_key(i),
-            addresses=frozenset((OWNER, f"customer{i % 50_000}@fabrikam.example")),
-            subject=_subject(i),
-        ))
+        add(
+            TrackedEmail(
+                activity_id=f"act-{i}",
+                regarding=regardings[i % 5000],
+                message_id=f"<t{i}@contoso.example>",
+                token=_token(i),
+                conversation_index=header,
+                conversation_root=header,
+                smart_key=_smart_key(i),
+                addresses=frozenset((OWNER, f"customer{i % 50_000}@fabrikam.example")),
+                subject=_subject(i),
+            )
+        )
     return index
 
 
@@ -119,10 +124,17 @@ def build_messages(size: int, tracked: int, seed: int = 4) -> list[MessageHeader
         elif kind >= 0.60:
             customer = Address(f"someone{n}@northwind.example", "Someone")
             subject = f"Question {n} about the catalogue"
-        messages.append(MessageHeader(
-            ref=MailRef("Inbox", str(n)), message_id=f"<in{n}@fabrikam.example>",
-            subject=subject, sender=customer, to=(owner,), in_reply_to=in_reply_to,
-            thread_index=thread_index))
+        messages.append(
+            MessageHeader(
+                ref=MailRef("Inbox", str(n)),
+                message_id=f"<in{n}@fabrikam.example>",
+                subject=subject,
+                sender=customer,
+                to=(owner,),
+                in_reply_to=in_reply_to,
+                thread_index=thread_index,
+            )
+        )
     return messages
 
 
@@ -132,8 +144,10 @@ def _child_header(i: int, n: int) -> str:
     return base64.b64encode(_root(i) + block).decode("ascii")
 
 
-def baseline_keys(messages: list[MessageHeader], correlator: Correlator,
-                  ) -> list[list[tuple[dict[str, Any], str]]]:
+def baseline_keys(
+    messages: list[MessageHeader],
+    correlator: Correlator,
+) -> list[list[tuple[dict[str, Any], str]]]:
     """Per message, the (table, key) look-ups the correlator makes, in order, extracted
     outside the timed region; tables are plain dicts with the index's contents."""
     index = correlator.index
@@ -193,13 +207,25 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
         gc.unfreeze()
     matched = sum(r is not None for r in results)
     rate = size / ours_s
-    return [figure("correlate", "throughput", value=rate, unit="messages/s",
-                   baseline=size / base_s, ratio=ours_s / base_s, target=5.0,
-                   messages=size, tracked=tracked, matched=matched)]
+    return [
+        figure(
+            "correlate",
+            "throughput",
+            value=rate,
+            unit="messages/s",
+            baseline=size / base_s,
+            ratio=ours_s / base_s,
+            target=5.0,
+            messages=size,
+            tracked=tracked,
+            matched=matched,
+        )
+    ]
 
 
-def _interleaved(ours: Callable[[], None], baseline: Callable[[], None],
-                 repeat: int = 3) -> tuple[float, float]:
+def _interleaved(
+    ours: Callable[[], None], baseline: Callable[[], None], repeat: int = 3
+) -> tuple[float, float]:
     """Best CPU times of both, run alternately so that both see the same machine.
 
     CPU time (``process_time``), not wall time: the work is single-threaded and CPU-bound,

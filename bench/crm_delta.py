@@ -36,14 +36,28 @@ def run(size: int | None = None) -> list[dict[str, object]]:
             assert len(body["value"]) == CHANGES, len(body["value"])
 
         def plain_page() -> None:
-            body = c.get("contacts", params={"$select": "fullname,emailaddress1"},
-                         headers={"Prefer": f"odata.maxpagesize={CHANGES}"}).json()
+            body = c.get(
+                "contacts",
+                params={"$select": "fullname,emailaddress1"},
+                headers={"Prefer": f"odata.maxpagesize={CHANGES}"},
+            ).json()
             assert len(body["value"]) == CHANGES
 
         ours = median_time(delta, repeat=5)
         base = median_time(plain_page, repeat=5)
-    return [figure("crm_delta", "delta", value=ours, unit="s", baseline=base,
-                   ratio=ours / base, target=3, size=size, changes=CHANGES)]
+    return [
+        figure(
+            "crm_delta",
+            "delta",
+            value=ours,
+            unit="s",
+            baseline=base,
+            ratio=ours / base,
+            target=3,
+            size=size,
+            changes=CHANGES,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def seeded_server(size: int) -> Iterator[tuple[RunningServer, Path]]:
         db = Path(tmp) / "bench.db"
         storage = Storage(db)
         from crmserver.seed import add_user
+
         add_user(storage, first="Bench", last="User", email=USER, password="bench")
         seed_bulk(storage, accounts=max(1, size // 100), contacts=size)
         storage.close()
@@ -42,9 +43,12 @@ def seeded_server(size: int) -> Iterator[tuple[RunningServer, Path]]:
 
 
 def client(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url + "/api/data/v9.2/", auth=(USER, "bench"),
-                        headers={"Accept": "application/json", "OData-Version": "4.0"},
-                        timeout=300)
+    return httpx.Client(
+        base_url=server.url + "/api/data/v9.2/",
+        auth=(USER, "bench"),
+        headers={"Accept": "application/json", "OData-Version": "4.0"},
+        timeout=300,
+    )
 
 
 def page_all_http(c: httpx.Client) -> int:
@@ -81,8 +85,19 @@ def run(size: int | None = None) -> list[dict[str, object]]:
         assert got == size, f"paged {got} contacts, expected {size}"
         ours = median_time(lambda: page_all_http(c), repeat=3)
         base = median_time(lambda: read_db_json(db), repeat=3)
-    return [figure("crm_paging", "page_all", value=ours, unit="s", baseline=base,
-                   ratio=ours / base, target=3, size=size, page=PAGE)]
+    return [
+        figure(
+            "crm_paging",
+            "page_all",
+            value=ours,
+            unit="s",
+            baseline=base,
+            ratio=ours / base,
+            target=3,
+            size=size,
+            page=PAGE,
+        )
+    ]
 
 
 if __name__ == "__main__":

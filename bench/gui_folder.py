@@ -89,11 +89,18 @@ def _big_store(path: Path, size: int) -> None:
     base = datetime(2020, 1, 1, tzinfo=UTC)
     batch = []
     for i in range(size):
-        batch.append(MessageHeader(
-            MailRef("Inbox", str(i)), f"<bench-{i}@x.example>", subject=f"Quarterly report {i}",
-            sender=Address(f"person{i % 977}@x.example", f"Person {i % 977}"),
-            to=(Address("me@contoso.example", "Me"),), date=base + timedelta(minutes=i),
-            size=1000 + i % 5000, is_read=bool(i % 3)))
+        batch.append(
+            MessageHeader(
+                MailRef("Inbox", str(i)),
+                f"<bench-{i}@x.example>",
+                subject=f"Quarterly report {i}",
+                sender=Address(f"person{i % 977}@x.example", f"Person {i % 977}"),
+                to=(Address("me@contoso.example", "Me"),),
+                date=base + timedelta(minutes=i),
+                size=1000 + i % 5000,
+                is_read=bool(i % 3),
+            )
+        )
         if len(batch) == 5000:
             store.upsert_headers(batch)
             batch = []
@@ -140,8 +147,16 @@ def first_paint(app: QApplication, size: int) -> dict[str, Any]:
             view.close()
         store.close()
     value, base = statistics.median(ours[1:]), statistics.median(bare[1:])
-    return figure(BENCH, "first_paint", value=value, unit="s", baseline=base,
-                  ratio=value / base, target=3.0, messages=size)
+    return figure(
+        BENCH,
+        "first_paint",
+        value=value,
+        unit="s",
+        baseline=base,
+        ratio=value / base,
+        target=3.0,
+        messages=size,
+    )
 
 
 def _measure_gaps(app: QApplication, until: Any, timeout_s: float) -> float:
@@ -154,8 +169,9 @@ def _measure_gaps(app: QApplication, until: Any, timeout_s: float) -> float:
     loop = QEventLoop()
     check = QTimer()
     check.setInterval(5)
-    check.timeout.connect(lambda: loop.quit() if until() or time.perf_counter() > deadline
-                          else None)
+    check.timeout.connect(
+        lambda: loop.quit() if until() or time.perf_counter() > deadline else None
+    )
     check.start()
     loop.exec()  # the real event loop: what a user's window runs
     check.stop()
@@ -186,10 +202,13 @@ def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]
         mailbox = create_demo_mailbox(root / "mailbox", messages=messages)
         with emulator_process(root / "crm.sqlite") as url:
             me = demo_data.ME
-            ws = Workspace(store_path=root / "store.sqlite",
-                           open_mailbox=lambda: MaildirBackend(mailbox),
-                           crm=CrmClient(url, BasicAuth(me.email, demo_data.DEMO_PASSWORD)),
-                           owner=Address(me.email, me.full_name), mailbox_name=me.email)
+            ws = Workspace(
+                store_path=root / "store.sqlite",
+                open_mailbox=lambda: MaildirBackend(mailbox),
+                crm=CrmClient(url, BasicAuth(me.email, demo_data.DEMO_PASSWORD)),
+                owner=Address(me.email, me.full_name),
+                mailbox_name=me.email,
+            )
             ws.save_local_options(LocalOptions(contacts_scope="all"))
             workers = Workers()
             window = MainWindow(workers)
@@ -213,10 +232,21 @@ def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]
             workers.wait()
             window.close()
             ws.close()
-    return figure(BENCH, "max_stall", value=stall, unit="ms", baseline=STALL_BUDGET_MS,
-                  ratio=stall / STALL_BUDGET_MS, target=1.0, idle_stall_ms=round(idle, 1),
-                  sync_seconds=round(seconds, 1), messages=messages, contacts=contacts,
-                  cached_records=cached, inbox_rows=listed)
+    return figure(
+        BENCH,
+        "max_stall",
+        value=stall,
+        unit="ms",
+        baseline=STALL_BUDGET_MS,
+        ratio=stall / STALL_BUDGET_MS,
+        target=1.0,
+        idle_stall_ms=round(idle, 1),
+        sync_seconds=round(seconds, 1),
+        messages=messages,
+        contacts=contacts,
+        cached_records=cached,
+        inbox_rows=listed,
+    )
 
 
 def run(size: int | None = None) -> list[dict[str, Any]]:
@@ -226,8 +256,13 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
     n = size or DEFAULT_SIZE
     figures = [first_paint(app, n)]
     scale = n / DEFAULT_SIZE
-    figures.append(max_stall(app, contacts=max(100, int(SYNC_CONTACTS * scale)),
-                             messages=max(100, int(SYNC_MESSAGES * scale))))
+    figures.append(
+        max_stall(
+            app,
+            contacts=max(100, int(SYNC_CONTACTS * scale)),
+            messages=max(100, int(SYNC_MESSAGES * scale)),
+        )
+    )
     return figures
 
 

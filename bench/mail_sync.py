@@ -60,8 +60,11 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
         # The server stores mail as sdbox (Dovecot's own format): on a Maildir every SELECT
         # of a 10,000-message folder costs Dovecot ~0.5 s here, whichever client asks, which
         # would swamp the incremental figure with server time.
-        server, proc = start_dovecot(require_binary("dovecot", "dovecot-imapd"), tls,
-                                     "mail_location = sdbox:{root}/mail/%u\n")
+        server, proc = start_dovecot(
+            require_binary("dovecot", "dovecot-imapd"),
+            tls,
+            "mail_location = sdbox:{root}/mail/%u\n",
+        )
         try:
             t0 = time.perf_counter()
             os.chmod(work, 0o755)
@@ -75,8 +78,9 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
 
 
 def _backend(server: Any) -> ImapBackend:
-    return ImapBackend(server.host, server.imap_port, security="none", user=USER,
-                       password=server.password)
+    return ImapBackend(
+        server.host, server.imap_port, security="none", user=USER, password=server.password
+    )
 
 
 def _populate(server: Any, work: Path, size: int) -> None:
@@ -96,9 +100,22 @@ def _populate(server: Any, work: Path, size: int) -> None:
         for path in [src, *src.rglob("*")]:
             shutil.chown(path, "nobody", "nogroup")
     doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
-    out = subprocess.run([doveadm, "-c", str(server.root / "dovecot.conf"), "import", "-u", USER,
-                          f"maildir:{src}", "", "all"], capture_output=True, text=True,
-                         timeout=1200)
+    out = subprocess.run(
+        [
+            doveadm,
+            "-c",
+            str(server.root / "dovecot.conf"),
+            "import",
+            "-u",
+            USER,
+            f"maildir:{src}",
+            "",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"doveadm import failed: {out.stderr.strip()[:500]}")
 
@@ -133,14 +150,19 @@ def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, 
         d = work / f"mbsync-{next(runs)}"
         (d / "mail").mkdir(parents=True)
         conf = d / "mbsyncrc"
-        conf.write_text(_MBSYNC_CONF.format(port=server.imap_port, user=USER,
-                                            password=server.password, dir=d / "mail"))
-        out = subprocess.run([mbsync, "-c", str(conf), "-q", "bench"], capture_output=True,
-                             text=True, timeout=600)
+        conf.write_text(
+            _MBSYNC_CONF.format(
+                port=server.imap_port, user=USER, password=server.password, dir=d / "mail"
+            )
+        )
+        out = subprocess.run(
+            [mbsync, "-c", str(conf), "-q", "bench"], capture_output=True, text=True, timeout=600
+        )
         if out.returncode != 0:
             raise RuntimeError(f"mbsync failed: {out.stderr.strip()[:500]}")
         got = sum(1 for _ in (d / "mail" / "INBOX" / "cur").iterdir()) + sum(
-            1 for _ in (d / "mail" / "INBOX" / "new").iterdir())
+            1 for _ in (d / "mail" / "INBOX" / "new").iterdir()
+        )
         if not size - 5 <= got <= size:  # mbsync rejects the demo's deliberately broken ones
             raise RuntimeError(f"mbsync fetched {got} messages, expected {size}")
         shutil.rmtree(d)
@@ -167,11 +189,29 @@ def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, 
         times.append(time.perf_counter() - start)
     incremental = min(times)
     return [
-        figure("mail_sync", "first_sync", value=first, unit="s", baseline=baseline,
-               ratio=first / baseline, target=1.0, messages=size, store=sink.kind,
-               baseline_tool="mbsync (isync)"),
-        figure("mail_sync", "incremental", value=incremental, unit="s", baseline=first,
-               ratio=incremental / first, target=0.02, changes=10, messages=size),
+        figure(
+            "mail_sync",
+            "first_sync",
+            value=first,
+            unit="s",
+            baseline=baseline,
+            ratio=first / baseline,
+            target=1.0,
+            messages=size,
+            store=sink.kind,
+            baseline_tool="mbsync (isync)",
+        ),
+        figure(
+            "mail_sync",
+            "incremental",
+            value=incremental,
+            unit="s",
+            baseline=first,
+            ratio=incremental / first,
+            target=0.02,
+            changes=10,
+            messages=size,
+        ),
     ]
 
 
@@ -197,14 +237,18 @@ def _ten_changes(server: Any, round_no: int) -> None:
     try:
         c = b._connect()
         c.select_folder("INBOX")
-        uids = sorted(c.search(["UNSEEN"]))[round_no * 7:round_no * 7 + 7]
+        uids = sorted(c.search(["UNSEEN"]))[round_no * 7 : round_no * 7 + 7]
         c.add_flags(uids[:4], [b"\\Seen"], silent=True)
         c.add_flags(uids[4:7], [b"\\Deleted"], silent=True)
         c.uid_expunge(uids[4:7])
         for i in range(3):
-            c.append("INBOX", (f"From: bench@test.example\r\nTo: {USER}\r\nSubject: new {i}\r\n"
-                               f"Message-ID: <bench-{round_no}-{i}@test.example>\r\n\r\nhi\r\n")
-                     .encode())
+            c.append(
+                "INBOX",
+                (
+                    f"From: bench@test.example\r\nTo: {USER}\r\nSubject: new {i}\r\n"
+                    f"Message-ID: <bench-{round_no}-{i}@test.example>\r\n\r\nhi\r\n"
+                ).encode(),
+            )
     finally:
         b.close()
 

@@ -23,21 +23,38 @@ app.exec()
 
 
 def _time_cmd(cmd: list[str], env: dict[str, str], repeat: int) -> float:
-    return median_time(lambda: subprocess.run(cmd, env=env, check=True,
-                                              stdout=subprocess.DEVNULL), repeat)
+    return median_time(
+        lambda: subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL), repeat
+    )
 
 
 def run(size: int | None = None) -> list[dict[str, Any]]:
     repeat = size or 5
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     with tempfile.TemporaryDirectory(prefix="trackbox-bench-") as data_dir:
-        app_cmd = [sys.executable, "-m", "desktop.launcher", "demo", "--data-dir", data_dir,
-                   "--exit-when-shown"]
+        app_cmd = [
+            sys.executable,
+            "-m",
+            "desktop.launcher",
+            "demo",
+            "--data-dir",
+            data_dir,
+            "--exit-when-shown",
+        ]
         subprocess.run(app_cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # warm: demo data
         ours = _time_cmd(app_cmd, env, repeat)
     base = _time_cmd([sys.executable, "-c", BARE], env, repeat)
-    return [figure("startup", "startup", value=ours, unit="s", baseline=base,
-                   ratio=ours / base, target=None)]
+    return [
+        figure(
+            "startup",
+            "startup",
+            value=ours,
+            unit="s",
+            baseline=base,
+            ratio=ours / base,
+            target=None,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -27,40 +27,70 @@ DEFAULT_SIZE = 500
 
 
 def _header(run: str, i: int) -> MessageHeader:
-    return MessageHeader(ref=MailRef("Inbox", str(i)), message_id=f"<bench-{run}-{i}@x.example>",
-                         subject=f"Order {i}", sender=Address("jane.doe@fabrikam.example"),
-                         to=(Address(demo_data.ME.email),))
+    return MessageHeader(
+        ref=MailRef("Inbox", str(i)),
+        message_id=f"<bench-{run}-{i}@x.example>",
+        subject=f"Order {i}",
+        sender=Address("jane.doe@fabrikam.example"),
+        to=(Address(demo_data.ME.email),),
+    )
 
 
 def run(size: int | None = None) -> list[dict[str, Any]]:
     from crmserver import Settings, run_in_thread
 
     n = size or DEFAULT_SIZE
-    with tempfile.TemporaryDirectory() as tmp, \
-            run_in_thread(Settings(db_path=Path(tmp) / "org.db", seed="demo")) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        run_in_thread(Settings(db_path=Path(tmp) / "org.db", seed="demo")) as server,
+    ):
         crm = CrmClient(server.url, BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD))
         direct_run, queued_run = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
         start = time.perf_counter()
         for i in range(n):
             h = _header(direct_run, i)
-            crm.deliver_promote_email(message_id=h.message_id, subject=h.subject,
-                                      sender=h.sender or "", to=h.to, received_on=None,
-                                      body="<p>small</p>")
+            crm.deliver_promote_email(
+                message_id=h.message_id,
+                subject=h.subject,
+                sender=h.sender or "",
+                to=h.to,
+                received_on=None,
+                body="<p>small</p>",
+            )
         baseline = time.perf_counter() - start
         with Store.open(Path(tmp) / "store.sqlite") as store:
             outbox = Outbox(store)
             with store.transaction():
                 for i in range(n):
                     h = _header(queued_run, i)
-                    outbox.enqueue(OpKind.PROMOTE, promote_payload(
-                        h, regarding=None, reason=Reason("manual", "bench"), source="user",
-                        body="<p>small</p>"), key=h.message_id, message_id=h.message_id)
+                    outbox.enqueue(
+                        OpKind.PROMOTE,
+                        promote_payload(
+                            h,
+                            regarding=None,
+                            reason=Reason("manual", "bench"),
+                            source="user",
+                            body="<p>small</p>",
+                        ),
+                        key=h.message_id,
+                        message_id=h.message_id,
+                    )
             effects = LocalEffects(store, OrgSettings())
             start = time.perf_counter()
             result = outbox.replay(CrmApplier(crm), effects.commit)
             value = time.perf_counter() - start
             assert len(result.done) == n, result
         crm.close()
-    return [figure("sync_cycle", "replay", value=value, unit="s", baseline=baseline,
-                   ratio=value / baseline, target=2.5, operations=n,
-                   per_operation_ms=round(value / n * 1000, 2))]
+    return [
+        figure(
+            "sync_cycle",
+            "replay",
+            value=value,
+            unit="s",
+            baseline=baseline,
+            ratio=value / baseline,
+            target=2.5,
+            operations=n,
+            per_operation_ms=round(value / n * 1000, 2),
+        )
+    ]

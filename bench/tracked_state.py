@@ -58,14 +58,26 @@ def seed_crm(db: Path, tracked: int) -> str:
     ensure_organisation(storage)
     me = add_user(storage, first="Bench", last="User", email=USER, password=PASSWORD)
     start = datetime(2020, 1, 1, tzinfo=UTC)
-    rows = [_base("email", {
-        "activityid": f"00000000-0000-4000-8000-{n:012d}",
-        "subject": f"Order {n} CRM:0001{n % 1000:03d}", "messageid": message_id(n),
-        "directioncode": False, "sender": f"buyer{n}@customer{n % 997}.example",
-        "torecipients": USER, "senton": (start + timedelta(minutes=n)).isoformat(),
-        "statecode": 1, "statuscode": 4}, me) for n in range(tracked)]
+    rows = [
+        _base(
+            "email",
+            {
+                "activityid": f"00000000-0000-4000-8000-{n:012d}",
+                "subject": f"Order {n} CRM:0001{n % 1000:03d}",
+                "messageid": message_id(n),
+                "directioncode": False,
+                "sender": f"buyer{n}@customer{n % 997}.example",
+                "torecipients": USER,
+                "senton": (start + timedelta(minutes=n)).isoformat(),
+                "statecode": 1,
+                "statuscode": 4,
+            },
+            me,
+        )
+        for n in range(tracked)
+    ]
     for i in range(0, len(rows), 5000):
-        storage.insert_many(ENTITIES["email"], rows[i:i + 5000])
+        storage.insert_many(ENTITIES["email"], rows[i : i + 5000])
     storage.close()
     return me
 
@@ -77,10 +89,17 @@ def seed_store(path: Path, size: int) -> None:
     batch: list[MessageHeader] = []
     for n in range(size):
         mid = message_id(n // 5) if n % 5 == 0 else f"<local.{n}@mail.example>"
-        batch.append(MessageHeader(
-            MailRef("Inbox", str(n + 1)), mid, subject=f"Order {n}",
-            sender=Address(f"buyer{n}@customer{n % 997}.example"), to=(Address(USER),),
-            date=start + timedelta(minutes=n), size=4000))
+        batch.append(
+            MessageHeader(
+                MailRef("Inbox", str(n + 1)),
+                mid,
+                subject=f"Order {n}",
+                sender=Address(f"buyer{n}@customer{n % 997}.example"),
+                to=(Address(USER),),
+                date=start + timedelta(minutes=n),
+                size=4000,
+            )
+        )
         if len(batch) == 5000:
             store.upsert_headers(batch)
             batch = []
@@ -95,8 +114,10 @@ def refresh(store: Store, crm: CrmClient, me: str) -> RefreshResult:
 
 def bare_pull(c: httpx.Client) -> int:
     """Baseline: the same pages, read and decoded, nothing kept."""
-    headers = {"Prefer": f'odata.track-changes,odata.maxpagesize={PAGE_SIZE},'
-                         f'odata.include-annotations="{EMAIL_ANNOTATIONS}"'}
+    headers = {
+        "Prefer": f"odata.track-changes,odata.maxpagesize={PAGE_SIZE},"
+        f'odata.include-annotations="{EMAIL_ANNOTATIONS}"'
+    }
     r = c.get("emails", params={"$select": ",".join(EMAIL_COLUMNS)}, headers=headers)
     rows = 0
     while True:
@@ -115,11 +136,16 @@ def run(size: int | None = None) -> list[dict[str, object]]:
         root = Path(tmp)
         me = seed_crm(root / "crm.db", tracked)
         seed_store(root / "seed.sqlite", size)
-        with emulator_process(root / "crm.db") as url, \
-                CrmClient(url, BasicAuth(USER, PASSWORD), timeout=300) as crm, \
-                httpx.Client(base_url=url + "/api/data/v9.2/", auth=(USER, PASSWORD),
-                             headers={"Accept": "application/json", "OData-Version": "4.0"},
-                             timeout=300) as c:
+        with (
+            emulator_process(root / "crm.db") as url,
+            CrmClient(url, BasicAuth(USER, PASSWORD), timeout=300) as crm,
+            httpx.Client(
+                base_url=url + "/api/data/v9.2/",
+                auth=(USER, PASSWORD),
+                headers={"Accept": "application/json", "OData-Version": "4.0"},
+                timeout=300,
+            ) as c,
+        ):
             assert bare_pull(c) == tracked
             stores: list[Store] = []
 
@@ -133,9 +159,19 @@ def run(size: int | None = None) -> list[dict[str, object]]:
 
             ours = median_time(first_pull, repeat=3)
             base = median_time(lambda: bare_pull(c), repeat=3)
-            figures = [figure("tracked_state", "first_pull", value=ours, unit="s",
-                              baseline=base, ratio=ours / base, target=1.5, size=size,
-                              tracked=tracked)]
+            figures = [
+                figure(
+                    "tracked_state",
+                    "first_pull",
+                    value=ours,
+                    unit="s",
+                    baseline=base,
+                    ratio=ours / base,
+                    target=1.5,
+                    size=size,
+                    tracked=tracked,
+                )
+            ]
 
             store = stores[-1]
             copy = CrmEmailCopy(store)
@@ -143,12 +179,16 @@ def run(size: int | None = None) -> list[dict[str, object]]:
             assert link
             for i in range(CHANGES):
                 if i % 3 == 2:  # untracked in the CRM
-                    c.delete(f"emails(00000000-0000-4000-8000-{i * 37:012d})"
-                             ).raise_for_status()
+                    c.delete(f"emails(00000000-0000-4000-8000-{i * 37:012d})").raise_for_status()
                 else:  # tracked in the CRM (from elsewhere) among mail not tracked here
-                    c.post("emails", json={"subject": f"Tracked elsewhere {i}",
-                                           "messageid": f"<local.{i * 5 + 1}@mail.example>",
-                                           "directioncode": False}).raise_for_status()
+                    c.post(
+                        "emails",
+                        json={
+                            "subject": f"Tracked elsewhere {i}",
+                            "messageid": f"<local.{i * 5 + 1}@mail.example>",
+                            "directioncode": False,
+                        },
+                    ).raise_for_status()
 
             def one_refresh() -> None:
                 copy.save_delta_link(link)  # the same 10 changes each time
@@ -156,15 +196,28 @@ def run(size: int | None = None) -> list[dict[str, object]]:
                 assert not result.full and result.emails + result.removed == CHANGES, result
 
             def plain_page() -> None:
-                body = c.get("emails", params={"$select": ",".join(EMAIL_COLUMNS)},
-                             headers={"Prefer": "odata.maxpagesize=100"}).json()
+                body = c.get(
+                    "emails",
+                    params={"$select": ",".join(EMAIL_COLUMNS)},
+                    headers={"Prefer": "odata.maxpagesize=100"},
+                ).json()
                 assert len(body["value"]) == 100
 
             ours = median_time(one_refresh, repeat=5)
             base = median_time(plain_page, repeat=5)
-            figures.append(figure("tracked_state", "refresh", value=ours, unit="s",
-                                  baseline=base, ratio=ours / base, target=3, size=size,
-                                  changes=CHANGES))
+            figures.append(
+                figure(
+                    "tracked_state",
+                    "refresh",
+                    value=ours,
+                    unit="s",
+                    baseline=base,
+                    ratio=ours / base,
+                    target=3,
+                    size=size,
+                    changes=CHANGES,
+                )
+            )
             for s in stores:
                 s.close()
     return figures

@@ -73,15 +73,35 @@ class Source:
 SOURCES: dict[str, Source] = {
     s.logical: s
     for s in (
-        Source("contact", "contacts", "contactid", "fullname", "emailaddress1",
-               company_lookup="parentcustomerid"),
+        Source(
+            "contact",
+            "contacts",
+            "contactid",
+            "fullname",
+            "emailaddress1",
+            company_lookup="parentcustomerid",
+        ),
         Source("account", "accounts", "accountid", "name", "emailaddress1"),
         Source("lead", "leads", "leadid", "fullname", "emailaddress1", company="companyname"),
-        Source("systemuser", "systemusers", "systemuserid", "fullname", "internalemailaddress",
-               owned=False, disabled_flag="isdisabled"),
+        Source(
+            "systemuser",
+            "systemusers",
+            "systemuserid",
+            "fullname",
+            "internalemailaddress",
+            owned=False,
+            disabled_flag="isdisabled",
+        ),
         Source("queue", "queues", "queueid", "name", "emailaddress"),
-        Source("equipment", "equipments", "equipmentid", "name", "emailaddress", owned=False,
-               disabled_flag="isdisabled"),
+        Source(
+            "equipment",
+            "equipments",
+            "equipmentid",
+            "name",
+            "emailaddress",
+            owned=False,
+            disabled_flag="isdisabled",
+        ),
     )
 }
 
@@ -184,8 +204,11 @@ class AddressBook:
             try:
                 for logical in self.entities:
                     try:
-                        results.append(self.sync_entity(crm, logical, page_size=page_size,
-                                                        progress=progress, rebuild=False))
+                        results.append(
+                            self.sync_entity(
+                                crm, logical, page_size=page_size, progress=progress, rebuild=False
+                            )
+                        )
                     except CrmPermanentError as exc:
                         results.append(EntitySyncResult(logical, full=True, error=exc))
                 # Entities dropped from the configuration leave the cache.
@@ -242,8 +265,10 @@ class AddressBook:
             return None
         owner = row.get("_ownerid_value")
         owner = str(owner).lower() if owner else None
-        if source.logical == "contact" and self.contacts_scope == "owned" and (
-            owner != self.user_id
+        if (
+            source.logical == "contact"
+            and self.contacts_scope == "owned"
+            and (owner != self.user_id)
         ):
             return None
         if source.company:
@@ -253,12 +278,25 @@ class AddressBook:
         else:
             company = ""
         record_id = str(row[source.key]).lower()
-        return (source.logical, record_id, str(row.get(source.name) or ""), email,
-                email.lower(), company, owner)
+        return (
+            source.logical,
+            record_id,
+            str(row.get(source.name) or ""),
+            email,
+            email.lower(),
+            company,
+            owner,
+        )
 
-    def _apply(self, source: Source, rows: Iterable[Mapping[str, Any]],
-               deleted: Iterable[str], *, bulk: bool = False,
-               index_inserts: bool = False) -> tuple[int, int, list[str]]:
+    def _apply(
+        self,
+        source: Source,
+        rows: Iterable[Mapping[str, Any]],
+        deleted: Iterable[str],
+        *,
+        bulk: bool = False,
+        index_inserts: bool = False,
+    ) -> tuple[int, int, list[str]]:
         """Write one batch. ``bulk``: the search-index triggers stand aside. With
         ``index_inserts`` (a first population) the new rows are indexed in the same
         transaction by one INSERT … SELECT; anything else than pure inserts marks the index
@@ -291,7 +329,9 @@ class AddressBook:
                 if after[0] - before == len(upserts) and not removed:
                     conn.execute(
                         "INSERT INTO ab_fts (rowid, name, email, company) SELECT rowid, name,"
-                        " email, company FROM ab_records WHERE rowid > ?", (before,))
+                        " email, company FROM ab_records WHERE rowid > ?",
+                        (before,),
+                    )
                 else:  # a record seen twice in one read: let the rebuild sort it out
                     self._mark_stale()
         return len(upserts), removed, [u[1] for u in upserts]
@@ -306,13 +346,15 @@ class AddressBook:
         if not (self.store.settings(_INDEX_STATE) or {}).get("stale"):
             self.store.save_settings(_INDEX_STATE, {"stale": True})
 
-    def _full(self, crm: CrmClient, source: Source, scope: str, page_size: int,
-              progress: Progress | None) -> EntitySyncResult:
+    def _full(
+        self, crm: CrmClient, source: Source, scope: str, page_size: int, progress: Progress | None
+    ) -> EntitySyncResult:
         had_rows = self.count(source.logical) > 0
         if had_rows:  # rows get updated and dropped without the triggers: rebuild at the end
             self._mark_stale()
-        pages = crm.track_changes_pages(source.set_name, source.select(), page_size=page_size,
-                                        annotations=_annotations(source))
+        pages = crm.track_changes_pages(
+            source.set_name, source.select(), page_size=page_size, annotations=_annotations(source)
+        )
         # The next page downloads while this one is written: the store stays on this thread
         # (sqlite3 connections are per thread), only HTTP + JSON run on the helper.
         # As many pages ahead as one transaction holds, so that downloading never waits
@@ -326,8 +368,9 @@ class AddressBook:
         self._save_state(source.logical, scope, link)
         return EntitySyncResult(source.logical, True, upserted, removed)
 
-    def _load(self, source: Source, pages: Iterator[DeltaPage], had_rows: bool,
-              progress: Progress | None) -> tuple[int, set[str], str | None]:
+    def _load(
+        self, source: Source, pages: Iterator[DeltaPage], had_rows: bool, progress: Progress | None
+    ) -> tuple[int, set[str], str | None]:
         buffer: list[Mapping[str, Any]] = []
         seen: set[str] = set()
         upserted = 0
@@ -338,8 +381,9 @@ class AddressBook:
             # A few pages per transaction: random-keyed index pages are then written once
             # instead of once per page (4x less I/O), and the write lock is still short.
             if len(buffer) >= self.bulk_rows or link is not None:
-                count, _, ids = self._apply(source, buffer, (), bulk=True,
-                                            index_inserts=not had_rows)
+                count, _, ids = self._apply(
+                    source, buffer, (), bulk=True, index_inserts=not had_rows
+                )
                 buffer = []
                 upserted += count
                 if had_rows:
@@ -348,13 +392,18 @@ class AddressBook:
                     progress(source.logical, upserted)
         return upserted, seen, link
 
-    def _delta(self, crm: CrmClient, source: Source, link: str, page_size: int,
-               progress: Progress | None) -> EntitySyncResult:
+    def _delta(
+        self, crm: CrmClient, source: Source, link: str, page_size: int, progress: Progress | None
+    ) -> EntitySyncResult:
         upserted = removed = 0
         new_link = None
-        for page in crm.track_changes_pages(source.set_name, source.select(), link,
-                                            page_size=page_size,
-                                            annotations=_annotations(source)):
+        for page in crm.track_changes_pages(
+            source.set_name,
+            source.select(),
+            link,
+            page_size=page_size,
+            annotations=_annotations(source),
+        ):
             count, gone, _ = self._apply(source, page.rows, page.deleted)
             upserted += count
             removed += gone
@@ -369,11 +418,11 @@ class AddressBook:
             conn.execute("INSERT OR IGNORE INTO ab_bulk VALUES (1)")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS ab_seen (id TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM temp.ab_seen")
-            conn.executemany("INSERT OR IGNORE INTO temp.ab_seen VALUES (?)",
-                             ((i,) for i in seen))
+            conn.executemany("INSERT OR IGNORE INTO temp.ab_seen VALUES (?)", ((i,) for i in seen))
             removed = conn.execute(
                 "DELETE FROM ab_records WHERE entity = ? AND record_id NOT IN "
-                "(SELECT id FROM temp.ab_seen)", (logical,)
+                "(SELECT id FROM temp.ab_seen)",
+                (logical,),
             ).rowcount
             conn.execute("DELETE FROM temp.ab_seen")
             conn.execute("DELETE FROM ab_bulk")
@@ -392,12 +441,12 @@ class AddressBook:
         marks = ", ".join("?" for _ in self.entities)
         with self.store.transaction() as conn:
             conn.execute(f"DELETE FROM ab_sync WHERE entity NOT IN ({marks})", self.entities)
-            if conn.execute(f"SELECT 1 FROM ab_records WHERE entity NOT IN ({marks}) LIMIT 1",
-                            self.entities).fetchone():
+            if conn.execute(
+                f"SELECT 1 FROM ab_records WHERE entity NOT IN ({marks}) LIMIT 1", self.entities
+            ).fetchone():
                 self._mark_stale()
                 conn.execute("INSERT OR IGNORE INTO ab_bulk VALUES (1)")
-                conn.execute(f"DELETE FROM ab_records WHERE entity NOT IN ({marks})",
-                             self.entities)
+                conn.execute(f"DELETE FROM ab_records WHERE entity NOT IN ({marks})", self.entities)
                 conn.execute("DELETE FROM ab_bulk")
 
     def reset(self, entity: str | None = None) -> None:
@@ -428,8 +477,9 @@ class AddressBook:
             ).fetchone()
         return int(row[0])
 
-    def browse(self, entity: str | None = None, *, offset: int = 0,
-               limit: int = 200) -> list[AddressBookEntry]:
+    def browse(
+        self, entity: str | None = None, *, offset: int = 0, limit: int = 200
+    ) -> list[AddressBookEntry]:
         """A page of cached records by name (case-insensitive), all entities or one."""
         sql = "SELECT entity, record_id, name, email, company, owner_id FROM ab_records"
         args: list[Any] = []
@@ -450,7 +500,8 @@ class AddressBook:
         key = address_key.strip().lower()
         row = self.store.conn.execute(
             "SELECT 1 FROM ab_records WHERE email_key = ? AND entity IN ('systemuser', 'queue')"
-            " LIMIT 1", (key,)
+            " LIMIT 1",
+            (key,),
         ).fetchone()
         if row:
             return True
@@ -460,7 +511,8 @@ class AddressBook:
     def entries_for(self, address: str) -> list[AddressBookEntry]:
         rows = self.store.conn.execute(
             "SELECT entity, record_id, name, email, company, owner_id FROM ab_records"
-            " WHERE email_key = ?", (address.strip().lower(),)
+            " WHERE email_key = ?",
+            (address.strip().lower(),),
         ).fetchall()
         entries = [_entry(r) for r in rows]
         # The CRM's resolution order (a From address takes the first; To/Cc list them all).

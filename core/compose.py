@@ -54,8 +54,14 @@ class Draft:
     attachments: tuple[DraftAttachment, ...] = ()
 
 
-def build_mime(draft: Draft, sender: Address, *, replied: MessageHeader | None = None,
-               message_id: str | None = None, date: datetime | None = None) -> bytes:
+def build_mime(
+    draft: Draft,
+    sender: Address,
+    *,
+    replied: MessageHeader | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> bytes:
     """RFC 5322 bytes for ``draft`` sent by ``sender``."""
     msg = EmailMessage()
     msg["From"] = sender.display()
@@ -81,8 +87,9 @@ def build_mime(draft: Draft, sender: Address, *, replied: MessageHeader | None =
     for att in draft.attachments:
         kind = att.mimetype or mimetypes.guess_type(att.filename)[0] or "application/octet-stream"
         main, _, sub = kind.partition("/")
-        msg.add_attachment(att.content, maintype=main, subtype=sub or "octet-stream",
-                           filename=att.filename)
+        msg.add_attachment(
+            att.content, maintype=main, subtype=sub or "octet-stream", filename=att.filename
+        )
     return msg.as_bytes()
 
 
@@ -91,12 +98,18 @@ def thread_index_for(replied: MessageHeader | None) -> str:
     return (parent.child() if parent is not None else ConversationIndex.new()).header
 
 
-def draft_header(draft: Draft, sender: Address, message_id: str,
-                 replied: MessageHeader | None = None) -> MessageHeader:
+def draft_header(
+    draft: Draft, sender: Address, message_id: str, replied: MessageHeader | None = None
+) -> MessageHeader:
     """The header the tracking rules see for an outgoing draft."""
     return MessageHeader(
-        ref=MailRef("", ""), message_id=message_id, subject=draft.subject, sender=sender,
-        to=draft.to, cc=draft.cc, date=datetime.now(UTC),
+        ref=MailRef("", ""),
+        message_id=message_id,
+        subject=draft.subject,
+        sender=sender,
+        to=draft.to,
+        cc=draft.cc,
+        date=datetime.now(UTC),
         size=len(draft.body_text) + sum(len(a.content) for a in draft.attachments),
         has_attachments=bool(draft.attachments),
         in_reply_to=replied.message_id if replied else None,
@@ -112,6 +125,7 @@ class ComposeVerbs:
     owner: Address
 
     if TYPE_CHECKING:
+
         def store(self) -> Store: ...
         def outbox(self) -> Outbox: ...
         def org_settings(self) -> OrgSettings: ...
@@ -125,16 +139,21 @@ class ComposeVerbs:
         row = self.store().message(draft.in_reply_to)
         return row.header if row else None
 
-    def compose_decision(self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
-                         ) -> Decision:
+    def compose_decision(
+        self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
+    ) -> Decision:
         """Would this outgoing mail be tracked, and why (``core.tracking.decide``)."""
         store = self.store()
         org = self.org_settings()
         header = draft_header(draft, self.owner, message_id, self._replied(draft))
-        return decide(header, self.user_options(), org, self.address_book(store),
-                      Correlator(org, SqliteCorrelationIndex(store)),
-                      TrackContext(manual=draft.track, regarding=draft.regarding,
-                                   bcc=draft.bcc))
+        return decide(
+            header,
+            self.user_options(),
+            org,
+            self.address_book(store),
+            Correlator(org, SqliteCorrelationIndex(store)),
+            TrackContext(manual=draft.track, regarding=draft.regarding, bcc=draft.bcc),
+        )
 
     def send(self, draft: Draft) -> Changes:
         """Send through the mailbox via the outbox (offline, it waits there), tracked when
@@ -146,16 +165,23 @@ class ComposeVerbs:
         decision = self.compose_decision(draft, mid)
         store, outbox = self.store(), self.outbox()
         with store.transaction():
-            outbox.enqueue(OpKind.SEND_PENDING, send_payload(None, mid, mime, draft.subject),
-                           key=f"send:{mid}", message_id=mid)
+            outbox.enqueue(
+                OpKind.SEND_PENDING,
+                send_payload(None, mid, mime, draft.subject),
+                key=f"send:{mid}",
+                message_id=mid,
+            )
             store.record_decision(mid, decision, source="user")
             if decision.track:
                 header = draft_header(draft, self.owner, mid, replied)
                 payload = promote_payload(
-                    header, regarding=decision.regarding or draft.regarding,
-                    reason=decision.reason, source="user",
+                    header,
+                    regarding=decision.regarding or draft.regarding,
+                    reason=decision.reason,
+                    source="user",
                     attachments=not decision.attachments_dropped,
-                    attachment_limit=self.org_settings().max_upload_bytes)
+                    attachment_limit=self.org_settings().max_upload_bytes,
+                )
                 payload["mime"] = base64.b64encode(mime).decode("ascii")
                 outbox.enqueue(OpKind.PROMOTE, payload, key=mid, message_id=mid)
                 store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
@@ -172,8 +198,9 @@ class ComposeVerbs:
         h = row.header
         book = self.address_book()
         candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
-        return tuple(a for a in candidates
-                     if a.key != self.owner.email.lower() and not book.lookup(a.key))
+        return tuple(
+            a for a in candidates if a.key != self.owner.email.lower() and not book.lookup(a.key)
+        )
 
 
 __all__ = ["ComposeVerbs", "Draft", "DraftAttachment", "build_mime", "draft_header"]

@@ -64,8 +64,11 @@ class ConversationIndex:
             head = bytes([_RESERVED]) + head[1:]
         return cls(head + guid.bytes)
 
-    def child(self, when: datetime | None = None, random_byte: int | None = None,
-              ) -> ConversationIndex:
+    def child(
+        self,
+        when: datetime | None = None,
+        random_byte: int | None = None,
+    ) -> ConversationIndex:
         """The index of a reply to this message: this index plus one child block."""
         when = when or datetime.now(UTC)
         delta = max(0, _filetime(when) - self.filetime)

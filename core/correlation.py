@@ -230,6 +230,7 @@ def _discard(table: dict[str, list[TrackedEmail]], key: str, email: TrackedEmail
 
 # --- smart matching --------------------------------------------------------------------------
 
+
 class SmartMatcher:
     """The CRM's smart matching over tracked e-mails (reference section 9).
 
@@ -239,9 +240,15 @@ class SmartMatcher:
     candidate wins. Only ``hashdeltasubjectcount`` = 0 (exact subject) is implemented.
     """
 
-    def __init__(self, *, min_addresses: int = 2, max_candidates: int = 20,
-                 filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
-                 tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        min_addresses: int = 2,
+        max_candidates: int = 20,
+        filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
+        tokens: TrackingTokenSettings | None = None,
+        max_words: int = 20,
+    ) -> None:
         self.min_addresses = min_addresses
         self.max_candidates = max_candidates
         self.filter_keywords = filter_keywords
@@ -251,15 +258,23 @@ class SmartMatcher:
 
     @classmethod
     def from_settings(cls, org: OrgSettings) -> SmartMatcher:
-        return cls(min_addresses=org.hash_min_address_count, max_candidates=org.hash_max_count,
-                   filter_keywords=org.hash_filter_keywords, tokens=org.tokens,
-                   max_words=org.hash_max_count)
+        return cls(
+            min_addresses=org.hash_min_address_count,
+            max_candidates=org.hash_max_count,
+            filter_keywords=org.hash_filter_keywords,
+            tokens=org.tokens,
+            max_words=org.hash_max_count,
+        )
 
     def key(self, subject: str) -> str:
         return cached_smart_key(subject, self._filter, self.tokens, self.max_words)
 
-    def candidates(self, subject: str, addresses: Iterable[str],
-                   tracked: CorrelationIndex | Iterable[TrackedEmail]) -> list[TrackedEmail]:
+    def candidates(
+        self,
+        subject: str,
+        addresses: Iterable[str],
+        tracked: CorrelationIndex | Iterable[TrackedEmail],
+    ) -> list[TrackedEmail]:
         """Tracked e-mails sharing the key and enough addresses (case-folded ``addresses``)."""
         key = self.key(subject)
         if not key:
@@ -270,8 +285,9 @@ class SmartMatcher:
             pool = (t for t in tracked if t.smart_key == key)
         return self.sharing_addresses(pool, addresses)
 
-    def sharing_addresses(self, pool: Iterable[TrackedEmail],
-                          addresses: Iterable[str]) -> list[TrackedEmail]:
+    def sharing_addresses(
+        self, pool: Iterable[TrackedEmail], addresses: Iterable[str]
+    ) -> list[TrackedEmail]:
         """Those of ``pool`` that share at least ``min_addresses`` of ``addresses``."""
         wanted = frozenset(a.strip().lower() for a in addresses)
         need = self.min_addresses
@@ -283,8 +299,12 @@ class SmartMatcher:
             return None
         return _newest(found)
 
-    def match(self, subject: str, addresses: Iterable[str],
-              tracked: CorrelationIndex | Iterable[TrackedEmail]) -> TrackedEmail | None:
+    def match(
+        self,
+        subject: str,
+        addresses: Iterable[str],
+        tracked: CorrelationIndex | Iterable[TrackedEmail],
+    ) -> TrackedEmail | None:
         return self.choose(self.candidates(subject, addresses, tracked))
 
 
@@ -324,8 +344,7 @@ class Correlation(NamedTuple):
     @property
     def sets_parent(self) -> bool:
         """The CRM sets ``parentactivityid`` only for In-Reply-To and conversation index."""
-        return self.method in (CorrelationMethod.IN_REPLY_TO,
-                               CorrelationMethod.CONVERSATION_INDEX)
+        return self.method in (CorrelationMethod.IN_REPLY_TO, CorrelationMethod.CONVERSATION_INDEX)
 
     def describe(self) -> str:
         """One sentence for a person, e.g. "Reply to tracked e-mail CRM:0010023 (tracking
@@ -349,17 +368,21 @@ class Correlator:
         self._tokens = org_settings.tokens
         self._steps = self._enabled_steps(org_settings)
 
-    def _enabled_steps(self, org: OrgSettings,
-                       ) -> tuple[Callable[[MessageHeader], Correlation | None], ...]:
+    def _enabled_steps(
+        self,
+        org: OrgSettings,
+    ) -> tuple[Callable[[MessageHeader], Correlation | None], ...]:
         """The steps in the CRM's order, decided once (settings are immutable)."""
         if not org.correlation_enabled:
             return ()
         if org.token_only:
             return (self._by_token,)
-        wanted = ((org.correlate_in_reply_to, self._by_headers),
-                  (org.correlate_tracking_token, self._by_token),
-                  (org.correlate_conversation_index, self._by_conversation),
-                  (org.smart_matching, self._by_smart_match))
+        wanted = (
+            (org.correlate_in_reply_to, self._by_headers),
+            (org.correlate_tracking_token, self._by_token),
+            (org.correlate_conversation_index, self._by_conversation),
+            (org.smart_matching, self._by_smart_match),
+        )
         return tuple(step for on, step in wanted if on)
 
     def find_token(self, message: MessageHeader) -> str | None:
@@ -435,8 +458,9 @@ class Correlator:
 
     # -- building index entries -------------------------------------------------------------
 
-    def tracked_email(self, message: MessageHeader, activity_id: str,
-                      regarding: RecordRef | None = None) -> TrackedEmail:
+    def tracked_email(
+        self, message: MessageHeader, activity_id: str, regarding: RecordRef | None = None
+    ) -> TrackedEmail:
         """The index entry for ``message`` once tracked as activity ``activity_id``; the
         token found in the subject, if any, is recorded."""
         index = parse_thread_index(message.thread_index)
@@ -453,11 +477,19 @@ class Correlator:
             sent_on=message.date,
         )
 
-    def crm_email(self, activity_id: str, *, subject: str = "", message_id: str | None = None,
-                  token: str | None = None, conversation_index: str | None = None,
-                  addresses: Iterable[str] = (), sent_on: datetime | None = None,
-                  regarding: RecordRef | None = None,
-                  owner_id: str | None = None) -> TrackedEmail:
+    def crm_email(
+        self,
+        activity_id: str,
+        *,
+        subject: str = "",
+        message_id: str | None = None,
+        token: str | None = None,
+        conversation_index: str | None = None,
+        addresses: Iterable[str] = (),
+        sent_on: datetime | None = None,
+        regarding: RecordRef | None = None,
+        owner_id: str | None = None,
+    ) -> TrackedEmail:
         """The index entry for an e-mail activity read from the CRM (its own columns rather
         than a local message's headers): the same keys, so both kinds are found alike. The
         keys depend on the settings: see :meth:`key_settings`."""
@@ -473,7 +505,8 @@ class Correlator:
             conversation_root=index.root if index else None,
             smart_key=self.smart.key(subject) if smart else "",
             addresses=frozenset(a.strip().casefold() for a in addresses if a.strip())
-            if smart else frozenset(),
+            if smart
+            else frozenset(),
             subject=normalize_subject(strip_token(subject, self._tokens)),
             sent_on=sent_on,
             owner_id=owner_id,
@@ -486,8 +519,9 @@ class Correlator:
         smart = (org.hash_filter_keywords, org.hash_max_count) if org.smart_matching else None
         return repr((org.tokens, smart))
 
-    def track(self, message: MessageHeader, activity_id: str,
-              regarding: RecordRef | None = None) -> TrackedEmail:
+    def track(
+        self, message: MessageHeader, activity_id: str, regarding: RecordRef | None = None
+    ) -> TrackedEmail:
         """Record ``message`` as tracked in the index and return the entry."""
         email = self.tracked_email(message, activity_id, regarding)
         self.index.add(email)

@@ -68,8 +68,9 @@ NEW_ARRIVALS = 30  # the newest inbox mails held back until after the baseline s
 COLLEAGUE_TRACKED = 6  # inbox mails a colleague tracked (shown "tracked by someone else")
 
 
-def start_demo(data_dir: Path, *, messages: int = 2000,
-               anchor: datetime | None = None) -> DemoEnvironment:
+def start_demo(
+    data_dir: Path, *, messages: int = 2000, anchor: datetime | None = None
+) -> DemoEnvironment:
     """Create the demo data once (idempotent) and start the emulator on a free loopback port.
 
     ``anchor`` is the clock a new demo is anchored on (default :func:`demo_now`); a demo that
@@ -104,8 +105,12 @@ def start_demo(data_dir: Path, *, messages: int = 2000,
             environment.close()
             raise
         (data_dir / HISTORY_MARKER).write_text("done\n", encoding="utf-8")
-    log.info("demo ready: CRM at %s, mailbox at %s, anchored at %s", server.url, mailbox_dir,
-             anchor.isoformat())
+    log.info(
+        "demo ready: CRM at %s, mailbox at %s, anchored at %s",
+        server.url,
+        mailbox_dir,
+        anchor.isoformat(),
+    )
     return environment
 
 
@@ -121,8 +126,10 @@ def demo_now() -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{NOW_VARIABLE} has value {value!r}. Expected an ISO 8601 date or "
-                         "time, such as 2026-12-06 or 2026-12-06T09:30:00+01:00.") from None
+        raise ValueError(
+            f"{NOW_VARIABLE} has value {value!r}. Expected an ISO 8601 date or "
+            "time, such as 2026-12-06 or 2026-12-06T09:30:00+01:00."
+        ) from None
     return as_utc(when)
 
 
@@ -139,8 +146,11 @@ def demo_anchor(data_dir: Path, clock: datetime | None = None) -> datetime:
     path = data_dir / ANCHOR_FILE
     if path.exists():
         return _read_anchor(path)
-    existing = ((data_dir / "mailbox" / "cur").is_dir() or (data_dir / HISTORY_MARKER).exists()
-                or (data_dir / "crm.sqlite").exists())
+    existing = (
+        (data_dir / "mailbox" / "cur").is_dir()
+        or (data_dir / HISTORY_MARKER).exists()
+        or (data_dir / "crm.sqlite").exists()
+    )
     if existing:
         anchor = ANCHOR
     else:
@@ -160,8 +170,10 @@ def _read_anchor(path: Path) -> datetime:
         value = json.loads(path.read_text(encoding="utf-8"))["anchor"]
         anchor = datetime.fromisoformat(value)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"The demo's anchor in {path} cannot be read ({exc}). Delete the demo "
-                         "directory to make a new demo.") from None
+        raise ValueError(
+            f"The demo's anchor in {path} cannot be read ({exc}). Delete the demo "
+            "directory to make a new demo."
+        ) from None
     return as_utc(anchor)
 
 
@@ -189,8 +201,12 @@ def _give_history(env: DemoEnvironment) -> None:
         colleague = demo_data.COLLEAGUES[0]
         other = Client(env.crm_url, BasicAuth(colleague.email, demo_data.DEMO_PASSWORD))
         try:
-            from_customers = [header for header in older if header.sender and not
-                              header.sender.email.endswith("@" + demo_data.INTERNAL_DOMAIN)]
+            from_customers = [
+                header
+                for header in older
+                if header.sender
+                and not header.sender.email.endswith("@" + demo_data.INTERNAL_DOMAIN)
+            ]
             for header in from_customers[-COLLEAGUE_TRACKED:]:
                 _promote(other, backend.fetch(header.ref), header)
         finally:
@@ -231,17 +247,24 @@ def _maildir_files(root: Path) -> dict[str, Path]:
 
 def _accounts_by_contact_email(crm: CrmClient) -> dict[str, str]:
     rows = crm.query("contacts", select=["emailaddress1", "_parentcustomerid_value"])
-    return {str(r["emailaddress1"]).lower(): str(r["_parentcustomerid_value"])
-            for r in rows if r.get("emailaddress1") and r.get("_parentcustomerid_value")}
+    return {
+        str(r["emailaddress1"]).lower(): str(r["_parentcustomerid_value"])
+        for r in rows
+        if r.get("emailaddress1") and r.get("_parentcustomerid_value")
+    }
 
 
-def _promote(crm: CrmClient, raw: bytes, header: MessageHeader,
-             regarding_account: str | None = None) -> str:
+def _promote(
+    crm: CrmClient, raw: bytes, header: MessageHeader, regarding_account: str | None = None
+) -> str:
     from core.mail.parse import parse_message
 
     parsed = parse_message(raw, header.ref)
-    extra: dict[str, str] = {k: v for k, v in (("inreplyto", header.in_reply_to),
-                                               ("conversationindex", header.thread_index)) if v}
+    extra: dict[str, str] = {
+        k: v
+        for k, v in (("inreplyto", header.in_reply_to), ("conversationindex", header.thread_index))
+        if v
+    }
     if regarding_account:
         extra["regardingobjectid_account_email@odata.bind"] = f"/accounts({regarding_account})"
     return crm.deliver_promote_email(

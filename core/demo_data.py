@@ -74,8 +74,9 @@ USERS: tuple[DemoUser, ...] = (ME, *COLLEAGUES)
 ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("Fabrikam Inc.", "fabrikam.example", "info@fabrikam.example", "Seattle"),
     DemoAccount("Northwind Traders", "northwind.example", "office@northwind.example", "London"),
-    DemoAccount("Adventure Works", "adventure-works.example", "hello@adventure-works.example",
-                "Denver"),
+    DemoAccount(
+        "Adventure Works", "adventure-works.example", "hello@adventure-works.example", "Denver"
+    ),
     DemoAccount("Litware GmbH", "litware.example", "kontakt@litware.example", "München"),
     DemoAccount("Tailspin Toys", "tailspin.example", "sales@tailspin.example", "Lyon"),
     DemoAccount("Wingtip Solutions", "wingtip.example", "contact@wingtip.example", "Madrid"),
@@ -84,33 +85,62 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
 CONTACTS: tuple[DemoContact, ...] = (
     DemoContact("Jane", "Doe", "jane.doe@fabrikam.example", "Fabrikam Inc.", "Purchasing Manager"),
     DemoContact("Mark", "Chen", "mark.chen@fabrikam.example", "Fabrikam Inc.", "CTO"),
-    DemoContact("Olivia", "Brooks", "olivia.brooks@northwind.example", "Northwind Traders",
-                "Operations Lead"),
-    DemoContact("Samuel", "Okafor", "samuel.okafor@northwind.example", "Northwind Traders",
-                "Finance"),
+    DemoContact(
+        "Olivia",
+        "Brooks",
+        "olivia.brooks@northwind.example",
+        "Northwind Traders",
+        "Operations Lead",
+    ),
+    DemoContact(
+        "Samuel", "Okafor", "samuel.okafor@northwind.example", "Northwind Traders", "Finance"
+    ),
     DemoContact("Lena", "Vogel", "lena.vogel@litware.example", "Litware GmbH", "Einkauf"),
-    DemoContact("Jürgen", "Maaß", "juergen.maass@litware.example", "Litware GmbH",
-                "Geschäftsführer"),
-    DemoContact("Camille", "Durand", "camille.durand@tailspin.example", "Tailspin Toys",
-                "Responsable achats"),
-    DemoContact("Diego", "Martín", "diego.martin@wingtip.example", "Wingtip Solutions",
-                "IT Manager"),
-    DemoContact("Grace", "Kim", "grace.kim@adventure-works.example", "Adventure Works",
-                "Project Manager"),
+    DemoContact(
+        "Jürgen", "Maaß", "juergen.maass@litware.example", "Litware GmbH", "Geschäftsführer"
+    ),
+    DemoContact(
+        "Camille",
+        "Durand",
+        "camille.durand@tailspin.example",
+        "Tailspin Toys",
+        "Responsable achats",
+    ),
+    DemoContact(
+        "Diego", "Martín", "diego.martin@wingtip.example", "Wingtip Solutions", "IT Manager"
+    ),
+    DemoContact(
+        "Grace", "Kim", "grace.kim@adventure-works.example", "Adventure Works", "Project Manager"
+    ),
     # Shares her address with a lead below: resolution must find both records.
-    DemoContact("Ruth", "Alvarez", "ruth.alvarez@adventure-works.example", "Adventure Works",
-                "Buyer"),
+    DemoContact(
+        "Ruth", "Alvarez", "ruth.alvarez@adventure-works.example", "Adventure Works", "Buyer"
+    ),
 )
 
 LEADS: tuple[DemoLead, ...] = (
-    DemoLead("Ruth", "Alvarez", "ruth.alvarez@adventure-works.example", "Adventure Works",
-             "Bulk licence renewal"),
-    DemoLead("Kenji", "Watanabe", "kenji.watanabe@proseware.example", "Proseware",
-             "Interested in the premium plan"),
-    DemoLead("Fatima", "Haddad", "fatima.haddad@blueyonder.example", "Blue Yonder Airlines",
-             "Fleet tracking pilot"),
-    DemoLead("Noah", "Williams", "noah.williams@coho.example", "Coho Winery",
-             "Webinar follow-up"),
+    DemoLead(
+        "Ruth",
+        "Alvarez",
+        "ruth.alvarez@adventure-works.example",
+        "Adventure Works",
+        "Bulk licence renewal",
+    ),
+    DemoLead(
+        "Kenji",
+        "Watanabe",
+        "kenji.watanabe@proseware.example",
+        "Proseware",
+        "Interested in the premium plan",
+    ),
+    DemoLead(
+        "Fatima",
+        "Haddad",
+        "fatima.haddad@blueyonder.example",
+        "Blue Yonder Airlines",
+        "Fleet tracking pilot",
+    ),
+    DemoLead("Noah", "Williams", "noah.williams@coho.example", "Coho Winery", "Webinar follow-up"),
 )
 
 #: People the CRM does not know: their mail must not be tracked by sender rules.

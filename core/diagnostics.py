@@ -41,10 +41,14 @@ class DiagnosticReport:
         return all(c.ok for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"versions": self.versions, "profile": self.profile,
-                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
-                           for c in self.checks],
-                "last_sync": self.last_sync, "queue": self.queue, "healthy": self.healthy}
+        return {
+            "versions": self.versions,
+            "profile": self.profile,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "last_sync": self.last_sync,
+            "queue": self.queue,
+            "healthy": self.healthy,
+        }
 
     def text(self) -> str:
         lines = ["Trackbox diagnostics", "", "Versions:"]
@@ -74,10 +78,14 @@ def _version(package: str) -> str:
 
 def versions() -> dict[str, str]:
     return {
-        "trackbox": _version("trackbox"), "python": sys.version.split()[0],
-        "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
-        "httpx": _version("httpx"), "imapclient": _version("imapclient"),
-        "exchangelib": _version("exchangelib"), "keyring": describe_backend(),
+        "trackbox": _version("trackbox"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+        "httpx": _version("httpx"),
+        "imapclient": _version("imapclient"),
+        "exchangelib": _version("exchangelib"),
+        "keyring": describe_backend(),
     }
 
 
@@ -111,8 +119,13 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
     for key in ("mail_url", "smtp_url", "crm_url"):
         if cfg.get(key):
             cfg[key] = strip_userinfo(cfg[key])
-    report.profile = {"name": profile.name, "config": str(profile.config_path),
-                      "data": str(profile.data_dir), "log": str(profile.log_path), **cfg}
+    report.profile = {
+        "name": profile.name,
+        "config": str(profile.config_path),
+        "data": str(profile.data_dir),
+        "log": str(profile.log_path),
+        **cfg,
+    }
     report.checks.append(Check("profile", True, "loaded and valid"))
     try:
         opened = workspace_of(profiles, profile)
@@ -163,8 +176,11 @@ def _local_state(report: DiagnosticReport, store_path: Any) -> None:
         for op in parked[:20]:
             report.queue[f"parked #{op.id}"] = f"{op.kind.value} {op.message_id}: {op.last_error}"
         if parked:
-            report.checks.append(Check("queue", False, f"{len(parked)} operation(s) parked: "
-                                       "see 'trackbox queue list'"))
+            report.checks.append(
+                Check(
+                    "queue", False, f"{len(parked)} operation(s) parked: see 'trackbox queue list'"
+                )
+            )
 
 
 __all__ = ["Check", "DiagnosticReport", "run_diagnostics", "strip_userinfo", "versions"]

@@ -15,8 +15,24 @@ import nh3
 _RESOURCE_ATTRS = {"src", "srcset", "background", "poster", "lowsrc", "dynsrc"}
 _SAFE_RESOURCE_PREFIXES = ("cid:", "data:image/")
 
-_TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center", "span", "div", "table", "thead", "tbody",
-                                  "tfoot", "tr", "td", "th", "img", "hr", "br", "p", "u"}
+_TAGS = set(nh3.ALLOWED_TAGS) | {
+    "font",
+    "center",
+    "span",
+    "div",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "img",
+    "hr",
+    "br",
+    "p",
+    "u",
+}
 _ATTRIBUTES: dict[str, set[str]] = {
     "*": {"align", "valign", "width", "height", "colspan", "rowspan", "title", "dir", "lang"},
     "a": {"href"},

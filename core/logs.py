@@ -17,8 +17,16 @@ from pathlib import Path
 MAX_BYTES = 1_000_000
 BACKUPS = 5
 FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s thread=%(threadName)s %(message)s"
-QUIET = ("imapclient", "httpcore", "httpx", "exchangelib", "urllib3", "requests_ntlm",
-         "aiosmtpd", "mail.log")
+QUIET = (
+    "imapclient",
+    "httpcore",
+    "httpx",
+    "exchangelib",
+    "urllib3",
+    "requests_ntlm",
+    "aiosmtpd",
+    "mail.log",
+)
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -55,11 +63,14 @@ def setup(log_path: Path, *, level: int = logging.INFO) -> logging.Handler:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     for handler in root.handlers:
-        if isinstance(handler, logging.handlers.RotatingFileHandler) and \
-                Path(handler.baseFilename) == log_path.resolve():
+        if (
+            isinstance(handler, logging.handlers.RotatingFileHandler)
+            and Path(handler.baseFilename) == log_path.resolve()
+        ):
             return handler
-    handler = logging.handlers.RotatingFileHandler(log_path, maxBytes=MAX_BYTES,
-                                                   backupCount=BACKUPS, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        log_path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+    )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactSecrets())

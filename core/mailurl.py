@@ -36,8 +36,9 @@ def ews_options(url: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        raise MailUrlError(f"cannot read the options {query!r}: expected "
-                           "?auth=ntlm|basic&mailbox=address") from None
+        raise MailUrlError(
+            f"cannot read the options {query!r}: expected ?auth=ntlm|basic&mailbox=address"
+        ) from None
     out: dict[str, str] = {}
     for key, value in pairs:
         if key == "auth":
@@ -46,8 +47,9 @@ def ews_options(url: str) -> dict[str, str]:
             out["auth_type"] = value.lower()
         elif key == "mailbox":
             if scheme == "ews+autodiscover":
-                raise MailUrlError("mailbox= is for an explicit server; autodiscover uses the "
-                                   "address in the URL")
+                raise MailUrlError(
+                    "mailbox= is for an explicit server; autodiscover uses the address in the URL"
+                )
             if not _ADDRESS.match(value):
                 raise MailUrlError(f"mailbox={value!r} is not an e-mail address")
             out["email"] = value

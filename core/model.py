@@ -102,10 +102,14 @@ class TrackState(enum.StrEnum):
 
 #: States in which the CRM has the mail, or is about to: Untrack applies to them (to no other),
 #: and Set Regarding changes their regarding record instead of tracking them.
-UNTRACKABLE_STATES = frozenset({
-    TrackState.TRACKED, TrackState.TRACKED_BY_OTHER, TrackState.PENDING,
-    TrackState.NEEDS_ATTENTION,
-})
+UNTRACKABLE_STATES = frozenset(
+    {
+        TrackState.TRACKED,
+        TrackState.TRACKED_BY_OTHER,
+        TrackState.PENDING,
+        TrackState.NEEDS_ATTENTION,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

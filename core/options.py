@@ -35,8 +35,9 @@ class LocalOptions:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["folders_to_sync"] = (list(self.folders_to_sync)
-                                   if self.folders_to_sync is not None else None)
+        data["folders_to_sync"] = (
+            list(self.folders_to_sync) if self.folders_to_sync is not None else None
+        )
         data["address_books"] = list(self.address_books)
         return data
 
@@ -67,18 +68,25 @@ class LocalOptions:
     def apply_to(self, config: ProfileConfig) -> ProfileConfig:
         """``config`` with these options written into it (other keys kept)."""
         opts = dict(config.options)
-        opts.update(show_tracking_banner=self.show_tracking_banner,
-                    warn_before_sending_tracked=self.warn_before_sending_tracked,
-                    colour_tracked=self.colour_tracked)
+        opts.update(
+            show_tracking_banner=self.show_tracking_banner,
+            warn_before_sending_tracked=self.warn_before_sending_tracked,
+            colour_tracked=self.colour_tracked,
+        )
         return dataclasses.replace(
-            config, sync_interval_minutes=self.sync_interval_minutes,
-            folders=tuple(self.folders_to_sync or ()), include_subfolders=self.include_subfolders,
-            contacts_scope=self.contacts_scope, address_book_entities=tuple(self.address_books),
-            options=opts)
+            config,
+            sync_interval_minutes=self.sync_interval_minutes,
+            folders=tuple(self.folders_to_sync or ()),
+            include_subfolders=self.include_subfolders,
+            contacts_scope=self.contacts_scope,
+            address_book_entities=tuple(self.address_books),
+            options=opts,
+        )
 
 
-def user_options_from(usersettings: Mapping[str, Any] | None,
-                      local: Mapping[str, Any] | None, owner_email: str) -> UserOptions:
+def user_options_from(
+    usersettings: Mapping[str, Any] | None, local: Mapping[str, Any] | None, owner_email: str
+) -> UserOptions:
     """The user's tracking options: the CRM's usersettings row, Trackbox-only options kept
     locally, and the mailbox's own address (to tell outgoing mail)."""
     local = local or {}
@@ -93,13 +101,17 @@ def user_options_from(usersettings: Mapping[str, Any] | None,
 def usersettings_data(options: UserOptions) -> dict[str, Any]:
     """The usersettings columns the CRM keeps for these options."""
     create = {AutoCreate.NONE: 0, AutoCreate.CONTACT: 1, AutoCreate.LEAD: 2}
-    return {"incomingemailfilteringmethod": int(options.incoming_filter),
-            "autocreatecontactonpromote": create[options.auto_create]}
+    return {
+        "incomingemailfilteringmethod": int(options.incoming_filter),
+        "autocreatecontactonpromote": create[options.auto_create],
+    }
 
 
 def local_user_options(options: UserOptions) -> dict[str, Any]:
-    return {"track_replies_to_tracked": options.track_replies_to_tracked,
-            "resolution_policy": options.resolution_policy.value}
+    return {
+        "track_replies_to_tracked": options.track_replies_to_tracked,
+        "resolution_policy": options.resolution_policy.value,
+    }
 
 
 def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolders: bool) -> bool:
@@ -113,5 +125,10 @@ def folder_selected(path: str, chosen: tuple[str, ...] | None, include_subfolder
     return False
 
 
-__all__ = ["LocalOptions", "folder_selected", "local_user_options",
-           "user_options_from", "usersettings_data"]
+__all__ = [
+    "LocalOptions",
+    "folder_selected",
+    "local_user_options",
+    "user_options_from",
+    "usersettings_data",
+]

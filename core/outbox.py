@@ -122,19 +122,31 @@ Applier = Callable[[Operation, Callable[[dict[str, Any]], None]], dict[str, Any]
 #: ``commit(op, result)``: the local effect, run inside the transaction that marks it done.
 Committer = Callable[[Operation, dict[str, Any]], None]
 
-_COLUMNS = ("id, kind, idempotency_key, message_id, payload_json, state, attempts, "
-            "next_attempt_at, last_error_code, last_error_message, result_json, created_at, "
-            "updated_at")
+_COLUMNS = (
+    "id, kind, idempotency_key, message_id, payload_json, state, attempts, "
+    "next_attempt_at, last_error_code, last_error_message, result_json, created_at, "
+    "updated_at"
+)
 
 
 def _row(values: tuple[Any, ...]) -> Operation:
-    (id_, kind, key, mid, payload, state, attempts, nxt, code, msg, result, created,
-     updated) = values
+    (id_, kind, key, mid, payload, state, attempts, nxt, code, msg, result, created, updated) = (
+        values
+    )
     return Operation(
-        id=id_, kind=OpKind(kind), key=key, message_id=mid, payload=json.loads(payload),
-        state=OpState(state), attempts=attempts, next_attempt_at=nxt, last_error_code=code,
-        last_error=msg, result=json.loads(result) if result else None,
-        created=datetime.fromisoformat(created), updated=datetime.fromisoformat(updated),
+        id=id_,
+        kind=OpKind(kind),
+        key=key,
+        message_id=mid,
+        payload=json.loads(payload),
+        state=OpState(state),
+        attempts=attempts,
+        next_attempt_at=nxt,
+        last_error_code=code,
+        last_error=msg,
+        result=json.loads(result) if result else None,
+        created=datetime.fromisoformat(created),
+        updated=datetime.fromisoformat(updated),
     )
 
 
@@ -145,8 +157,13 @@ class OutboxStatus:
     running: int | None = None
 
 
-def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S,
-                  rng: random.Random | None = None) -> float:
+def backoff_delay(
+    attempts: int,
+    *,
+    base: float = BACKOFF_BASE_S,
+    cap: float = BACKOFF_CAP_S,
+    rng: random.Random | None = None,
+) -> float:
     """Exponential backoff with "equal jitter": between half and all of ``base * 2**(n-1)``,
     never more than ``cap``, so many clients do not retry in lockstep."""
     exponent = min(max(0, attempts - 1), 60)  # no float overflow after years of retries
@@ -157,8 +174,14 @@ def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_S, cap: float = B
 class Outbox:
     """The queue on one store connection (one thread). See the module docstring."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, status: OutboxStatus | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        status: OutboxStatus | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
@@ -174,8 +197,9 @@ class Outbox:
 
     # -- enqueue ----------------------------------------------------------------------------
 
-    def enqueue(self, kind: OpKind, payload: dict[str, Any], *, key: str,
-                message_id: str | None = None) -> int:
+    def enqueue(
+        self, kind: OpKind, payload: dict[str, Any], *, key: str, message_id: str | None = None
+    ) -> int:
         """Queue an operation (joins the caller's transaction, if any). An identical operation
         still queued as the last one for the same key is not queued twice."""
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
@@ -183,7 +207,8 @@ class Outbox:
         with self.store.transaction() as conn:
             last = conn.execute(
                 "SELECT id, kind, payload_json, state FROM outbox WHERE idempotency_key = ?"
-                " AND state IN ('queued', 'parked') ORDER BY id DESC LIMIT 1", (key,),
+                " AND state IN ('queued', 'parked') ORDER BY id DESC LIMIT 1",
+                (key,),
             ).fetchone()
             if last and last[1] == kind.value and last[2] == text and last[3] == "queued":
                 return int(last[0])
@@ -200,19 +225,22 @@ class Outbox:
 
     def get(self, op_id: int) -> Operation | None:
         row = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (op_id,)).fetchone()
+            f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (op_id,)
+        ).fetchone()
         return self._with_running(_row(row)) if row else None
 
     def pending(self) -> list[Operation]:
         """Queued and parked operations, oldest first (what the queue view lists)."""
         rows = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state IN ('queued', 'parked') ORDER BY id")
+            f"SELECT {_COLUMNS} FROM outbox WHERE state IN ('queued', 'parked') ORDER BY id"
+        )
         return [self._with_running(_row(r)) for r in rows]
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("queued", "parked", "done", "discarded"), 0)
         for state, n in self.store.conn.execute(
-                "SELECT state, count(*) FROM outbox GROUP BY state"):
+            "SELECT state, count(*) FROM outbox GROUP BY state"
+        ):
             counts[state] = n
         return counts
 
@@ -220,13 +248,16 @@ class Outbox:
         """The idempotency keys of every operation of ``kind`` ever queued (payloads, which
         may hold whole messages, are not read)."""
         rows = self.store.conn.execute(
-            "SELECT idempotency_key FROM outbox WHERE kind = ?", (kind.value,))
-        return {key for key, in rows}
+            "SELECT idempotency_key FROM outbox WHERE kind = ?", (kind.value,)
+        )
+        return {key for (key,) in rows}
 
     def pending_for(self, message_id: str) -> list[Operation]:
         rows = self.store.conn.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ? AND state IN "
-            "('queued', 'parked') ORDER BY id", (message_id,))
+            "('queued', 'parked') ORDER BY id",
+            (message_id,),
+        )
         return [_row(r) for r in rows]
 
     def ready(self, limit: int = 100) -> list[Operation]:
@@ -235,7 +266,9 @@ class Outbox:
             f"SELECT {_COLUMNS} FROM outbox AS o WHERE state = 'queued' AND next_attempt_at <= ?"
             " AND (message_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS e WHERE"
             " e.message_id = o.message_id AND e.id < o.id AND e.state IN ('queued', 'parked')))"
-            " ORDER BY id LIMIT ?", (self.clock(), limit))
+            " ORDER BY id LIMIT ?",
+            (self.clock(), limit),
+        )
         return [_row(r) for r in rows]
 
     def _with_running(self, op: Operation) -> Operation:
@@ -250,23 +283,28 @@ class Outbox:
         with self.store.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE outbox SET state = 'queued', next_attempt_at = 0, updated_at = ?"
-                " WHERE id = ? AND state IN ('queued', 'parked')", (_now(), op_id))
+                " WHERE id = ? AND state IN ('queued', 'parked')",
+                (_now(), op_id),
+            )
             if cursor.rowcount == 0:
                 raise LookupError(f"no queued or parked operation {op_id}")
         op = self.get(op_id)
         assert op is not None
         return op
 
-    def discard(self, op_id: int, on_discard: Callable[[Operation], None] | None = None
-                ) -> Operation:
+    def discard(
+        self, op_id: int, on_discard: Callable[[Operation], None] | None = None
+    ) -> Operation:
         """Give up an operation; ``on_discard`` undoes its local *pending* look in the same
         transaction."""
         with self.store.transaction() as conn:
             op = self.get(op_id)
             if op is None or op.state not in (OpState.QUEUED, OpState.PARKED, OpState.RUNNING):
                 raise LookupError(f"no queued or parked operation {op_id}")
-            conn.execute("UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ?",
-                         (_now(), op_id))
+            conn.execute(
+                "UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ?",
+                (_now(), op_id),
+            )
             if on_discard:
                 on_discard(op)
         return op
@@ -274,14 +312,22 @@ class Outbox:
     def reset_backoff(self) -> int:
         """Make every queued operation due now (the CRM is back: no reason to wait)."""
         with self.store.transaction() as conn:
-            return conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'"
-                                " AND next_attempt_at > 0").rowcount
+            return conn.execute(
+                "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'"
+                " AND next_attempt_at > 0"
+            ).rowcount
 
     # -- replay -----------------------------------------------------------------------------
 
-    def replay(self, apply: Applier, commit: Committer | None = None, *,
-               on_parked: Committer | None = None, cancel: threading.Event | None = None,
-               max_ops: int | None = None) -> ReplayResult:
+    def replay(
+        self,
+        apply: Applier,
+        commit: Committer | None = None,
+        *,
+        on_parked: Committer | None = None,
+        cancel: threading.Event | None = None,
+        max_ops: int | None = None,
+    ) -> ReplayResult:
         """Run ready operations in order until none is ready, the CRM goes away, or
         ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
         ``on_parked(op, {"error": …})`` marks the local copy failed in the parking transaction.
@@ -304,8 +350,14 @@ class Outbox:
                     result.stopped = outcome
                     return result
 
-    def _run_one(self, op: Operation, apply: Applier, commit: Committer | None,
-                 on_parked: Committer | None, result: ReplayResult) -> str | None:
+    def _run_one(
+        self,
+        op: Operation,
+        apply: Applier,
+        commit: Committer | None,
+        on_parked: Committer | None,
+        result: ReplayResult,
+    ) -> str | None:
         self.running = op.id
         try:
             outcome = apply(op, lambda progress: self._checkpoint(op, progress))
@@ -315,15 +367,13 @@ class Outbox:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
-            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value,
-                     _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value, _kind_of(exc))
             return None
         except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.error = str(exc)
-            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value,
-                     _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value, _kind_of(exc))
             return "offline"
         except (CrmAuthError, MailAuthError) as exc:
             result.error = str(exc)
@@ -332,8 +382,7 @@ class Outbox:
         except (CrmPermanentError, MailError, PermanentFailure) as exc:
             self._park(op, exc, on_parked)
             result.parked.append(op.id)
-            log.warning("outbox op=%d kind=%s parked error=%s", op.id, op.kind.value,
-                        _kind_of(exc))
+            log.warning("outbox op=%d kind=%s parked error=%s", op.id, op.kind.value, _kind_of(exc))
             return None
         finally:
             self.running = None
@@ -342,20 +391,22 @@ class Outbox:
                 "UPDATE outbox SET state = 'done', attempts = attempts + 1, result_json = ?,"
                 " last_error_code = NULL, last_error_message = NULL, updated_at = ?"
                 " WHERE id = ? AND state = 'queued'",
-                (json.dumps(outcome, default=str), _now(), op.id)).rowcount
+                (json.dumps(outcome, default=str), _now(), op.id),
+            ).rowcount
             # Discarded meanwhile, or finished by another replayer: the local effect is theirs.
             if marked and commit is not None:
                 commit(op, outcome)
         result.done.append(op.id)
-        log.info("outbox op=%d kind=%s done message=%s", op.id, op.kind.value,
-                 op.message_id or "-")
+        log.info("outbox op=%d kind=%s done message=%s", op.id, op.kind.value, op.message_id or "-")
         return None
 
     def _checkpoint(self, op: Operation, progress: dict[str, Any]) -> None:
         merged = {**(op.result or {}), **progress}
         with self.store.transaction() as conn:
-            conn.execute("UPDATE outbox SET result_json = ?, updated_at = ? WHERE id = ?",
-                         (json.dumps(merged, default=str), _now(), op.id))
+            conn.execute(
+                "UPDATE outbox SET result_json = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(merged, default=str), _now(), op.id),
+            )
 
     def _defer(self, op: Operation, exc: BaseException, retry_after: float | None) -> None:
         attempts = op.attempts + 1
@@ -366,7 +417,8 @@ class Outbox:
             conn.execute(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error_code = ?,"
                 " last_error_message = ?, updated_at = ? WHERE id = ?",
-                (attempts, self.clock() + delay, _kind_of(exc), str(exc)[:2000], _now(), op.id))
+                (attempts, self.clock() + delay, _kind_of(exc), str(exc)[:2000], _now(), op.id),
+            )
 
     def _park(self, op: Operation, exc: BaseException, on_parked: Committer | None) -> None:
         code = getattr(exc, "code", "") or _kind_of(exc)
@@ -375,7 +427,8 @@ class Outbox:
             conn.execute(
                 "UPDATE outbox SET state = 'parked', attempts = attempts + 1,"
                 " last_error_code = ?, last_error_message = ?, updated_at = ? WHERE id = ?",
-                (code, message[:2000], _now(), op.id))
+                (code, message[:2000], _now(), op.id),
+            )
             if on_parked is not None:
                 on_parked(op, {"error": message, "code": code})
 

@@ -44,8 +44,10 @@ class PendingMail:
 def fetch_pending(crm: CrmClient, limit: int = 50) -> list[PendingMail]:
     """Take this user's Pending Send mail from the CRM (it is *Sending* from now on)."""
     query = {
-        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression", "EntityName": "email",
-        "ColumnSet": {"AllColumns": True}, "PageInfo": {"Count": limit, "PageNumber": 1},
+        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression",
+        "EntityName": "email",
+        "ColumnSet": {"AllColumns": True},
+        "PageInfo": {"Count": limit, "PageNumber": 1},
     }
     result = crm.execute_action("BackgroundSendEmail", {"Query": query})
     rows = result.get("EntityCollection") or []
@@ -57,10 +59,11 @@ def fetch_pending(crm: CrmClient, limit: int = 50) -> list[PendingMail]:
 def orphans(crm: CrmClient, user_id: str, known: set[str]) -> list[PendingMail]:
     """Our mail left *Sending* by a crash between hand-out and queueing."""
     cutoff = (datetime.now(UTC) - ORPHAN_AGE).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = crm.query("emails", filter=(
-        f"statuscode eq 7 and _ownerid_value eq {user_id} and modifiedon lt {cutoff}"),
-        expand="email_activity_parties($select=addressused,participationtypemask,"
-               "_partyid_value)")
+    rows = crm.query(
+        "emails",
+        filter=(f"statuscode eq 7 and _ownerid_value eq {user_id} and modifiedon lt {cutoff}"),
+        expand="email_activity_parties($select=addressused,participationtypemask,_partyid_value)",
+    )
     return [_pending(crm, r) for r in rows if str(r.get("activityid")).lower() not in known]
 
 
@@ -74,9 +77,14 @@ def _pending(crm: CrmClient, row: dict[str, Any]) -> PendingMail:
         if email:
             roles[role].append(Address(email, party.get("partyidname") or ""))
     return PendingMail(
-        activity_id=str(row["activityid"]).lower(), subject=str(row.get("subject") or ""),
-        to=tuple(roles["to"]), cc=tuple(roles["cc"]), bcc=tuple(roles["bcc"]),
-        body_html=str(row.get("description") or ""), owner_id=row.get("_ownerid_value"))
+        activity_id=str(row["activityid"]).lower(),
+        subject=str(row.get("subject") or ""),
+        to=tuple(roles["to"]),
+        cc=tuple(roles["cc"]),
+        bcc=tuple(roles["bcc"]),
+        body_html=str(row.get("description") or ""),
+        owner_id=row.get("_ownerid_value"),
+    )
 
 
 def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
@@ -84,11 +92,15 @@ def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
     party_id = party.get("_partyid_value")
     if not party_id:
         return None
-    for entity_set, column in (("contacts", "emailaddress1"), ("accounts", "emailaddress1"),
-                               ("leads", "emailaddress1"),
-                               ("systemusers", "internalemailaddress")):
-        rows = list(crm.query(entity_set, select=[column],
-                              filter=f"{entity_set[:-1]}id eq {party_id}"))
+    for entity_set, column in (
+        ("contacts", "emailaddress1"),
+        ("accounts", "emailaddress1"),
+        ("leads", "emailaddress1"),
+        ("systemusers", "internalemailaddress"),
+    ):
+        rows = list(
+            crm.query(entity_set, select=[column], filter=f"{entity_set[:-1]}id eq {party_id}")
+        )
         if rows and rows[0].get(column):
             return str(rows[0][column])
     return None
@@ -96,8 +108,14 @@ def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
 
 def mime_for(mail: PendingMail, sender: Address, message_id: str) -> bytes:
     text = html_to_text(mail.body_html)
-    draft = Draft(to=mail.to, cc=mail.cc, bcc=mail.bcc, subject=mail.subject, body_text=text,
-                  body_html=mail.body_html or None)
+    draft = Draft(
+        to=mail.to,
+        cc=mail.cc,
+        bcc=mail.bcc,
+        subject=mail.subject,
+        body_text=text,
+        body_html=mail.body_html or None,
+    )
     return build_mime(draft, sender, message_id=message_id)
 
 
@@ -106,5 +124,4 @@ def message_id_for(mail: PendingMail, sender: Address) -> str:
     return f"<crm.{mail.activity_id}@{domain}>"
 
 
-__all__ = ["ORPHAN_AGE", "PendingMail", "fetch_pending", "message_id_for", "mime_for",
-           "orphans"]
+__all__ = ["ORPHAN_AGE", "PendingMail", "fetch_pending", "message_id_for", "mime_for", "orphans"]

@@ -78,8 +78,9 @@ class _Prefetch(Generic[T]):
             self.thread.join()
 
 
-def prefetched(items: Iterator[T], depth: int = 2, *, name: str = "trackbox-prefetch"
-               ) -> Generator[T, None, None]:
+def prefetched(
+    items: Iterator[T], depth: int = 2, *, name: str = "trackbox-prefetch"
+) -> Generator[T, None, None]:
     """Iterate ``items`` on a helper thread, ``depth`` ahead of the consumer. Exceptions
     reach the consumer at the point they happened; closing early stops the helper after the
     item it is producing."""
@@ -87,8 +88,14 @@ def prefetched(items: Iterator[T], depth: int = 2, *, name: str = "trackbox-pref
         yield from group
 
 
-def prefetched_groups(items: Iterator[T], depth: int, *, size: Callable[[T], int],
-                      max_size: int, name: str = "trackbox-prefetch") -> Iterator[list[T]]:
+def prefetched_groups(
+    items: Iterator[T],
+    depth: int,
+    *,
+    size: Callable[[T], int],
+    max_size: int,
+    name: str = "trackbox-prefetch",
+) -> Iterator[list[T]]:
     """Like :func:`prefetched`, but each step takes every item that is ready (up to
     ``max_size`` as counted by ``size``): a consumer that fell behind catches up in one go."""
     return _Prefetch(items, depth, name).groups(size, max_size)

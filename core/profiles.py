@@ -38,8 +38,7 @@ CONFIG_NAME = "profile.toml"
 DEFAULT_PROFILE = "default"
 ADDRESS_BOOK_ENTITIES = ("contact", "account", "lead", "systemuser", "queue", "equipment")
 
-MAIL_SCHEMES = ("imaps", "imap", "imap+insecure", "ews", "ews+http", "ews+autodiscover",
-                "maildir")
+MAIL_SCHEMES = ("imaps", "imap", "imap+insecure", "ews", "ews+http", "ews+autodiscover", "maildir")
 SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")
 CRM_SCHEMES = ("https", "http")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -146,19 +145,34 @@ def _expect(path: Path | str, key: str, value: object, ok: bool, expected: str) 
 
 def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...]) -> None:
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-    _expect(path, key, value, scheme in schemes,
-            f"Not a valid URL: expected one of the schemes {', '.join(schemes)}.")
+    _expect(
+        path,
+        key,
+        value,
+        scheme in schemes,
+        f"Not a valid URL: expected one of the schemes {', '.join(schemes)}.",
+    )
     if scheme in ("maildir", "ews+autodiscover"):
-        _expect(path, key, value, len(value.split(":", 1)[1].partition("?")[0]) > 0,
-                "Expected a path or address after the scheme.")
+        _expect(
+            path,
+            key,
+            value,
+            len(value.split(":", 1)[1].partition("?")[0]) > 0,
+            "Expected a path or address after the scheme.",
+        )
         return
     parts = urlsplit(value)
     try:
         port = parts.port
     except ValueError:
         port = -1
-    _expect(path, key, value, bool(parts.hostname) and port != -1,
-            "Not a valid URL: expected scheme://host[:port][/path].")
+    _expect(
+        path,
+        key,
+        value,
+        bool(parts.hostname) and port != -1,
+        "Not a valid URL: expected scheme://host[:port][/path].",
+    )
 
 
 # Connection checks, one per key, in the order a form shows them (each sees all the values:
@@ -179,13 +193,23 @@ def _check_mail_url(path: Path | str, values: Mapping[str, Any], editing: bool) 
     if not editing:
         return
     if scheme == "ews+autodiscover":
-        _expect(path, "mail_url", mail_url, is_address(split_autodiscover(mail_url)[0]),
-                "Autodiscover needs an e-mail address: ews+autodiscover:user@domain.")
+        _expect(
+            path,
+            "mail_url",
+            mail_url,
+            is_address(split_autodiscover(mail_url)[0]),
+            "Autodiscover needs an e-mail address: ews+autodiscover:user@domain.",
+        )
     else:
         user = values.get("mail_user") or values.get("crm_user", "")
-        _expect(path, "mail_url", mail_url, "email" in options or is_address(user),
-                f"The sign-in name {user!r} is not the mailbox's e-mail address: add "
-                "?mailbox=you@example.com to the URL.")
+        _expect(
+            path,
+            "mail_url",
+            mail_url,
+            "email" in options or is_address(user),
+            f"The sign-in name {user!r} is not the mailbox's e-mail address: add "
+            "?mailbox=you@example.com to the URL.",
+        )
 
 
 def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
@@ -195,8 +219,13 @@ def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) 
     _check_url(path, "smtp_url", smtp_url, SMTP_SCHEMES)
     # Only IMAP sends through SMTP: EWS sends through Exchange, a Maildir does not send.
     if editing:
-        _expect(path, "smtp_url", smtp_url, mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
-                "An SMTP server is used only with an IMAP mailbox: leave it empty.")
+        _expect(
+            path,
+            "smtp_url",
+            smtp_url,
+            mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
+            "An SMTP server is used only with an IMAP mailbox: leave it empty.",
+        )
 
 
 def _check_user(key: str, required: bool) -> Any:
@@ -205,8 +234,14 @@ def _check_user(key: str, required: bool) -> Any:
         if required:
             _expect(path, key, user, bool(user), "Expected a user name.")
         if editing:
-            _expect(path, key, user, not _BLANK_INSIDE.search(user),
-                    "A user name cannot contain spaces.")
+            _expect(
+                path,
+                key,
+                user,
+                not _BLANK_INSIDE.search(user),
+                "A user name cannot contain spaces.",
+            )
+
     return check
 
 
@@ -223,8 +258,9 @@ _CONNECTION_CHECKS = {
 }
 
 
-def _check_connection(path: Path | str, values: Mapping[str, Any], *,
-                      editing: bool = False) -> None:
+def _check_connection(
+    path: Path | str, values: Mapping[str, Any], *, editing: bool = False
+) -> None:
     for check in _CONNECTION_CHECKS.values():
         check(path, values, editing)
 
@@ -235,10 +271,15 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
     for key, value in data.items():
         if _SECRET_KEY.search(key):
             raise ProfileConfigError(
-                path, key, "…", "Secrets are never kept in config files: remove this key; "
-                "Trackbox keeps passwords in the system keyring.")
-        _expect(path, key, value, key in known,
-                f"Unknown key. Known keys: {', '.join(sorted(known))}.")
+                path,
+                key,
+                "…",
+                "Secrets are never kept in config files: remove this key; "
+                "Trackbox keeps passwords in the system keyring.",
+            )
+        _expect(
+            path, key, value, key in known, f"Unknown key. Known keys: {', '.join(sorted(known))}."
+        )
     for key in ("mail_url", "crm_url", "crm_user"):
         _expect(path, key, data.get(key), key in data, "This key is required.")
     values: dict[str, Any] = {}
@@ -247,29 +288,41 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
             continue
         value = data[f.name]
         if f.name in ("folders", "address_book_entities"):
-            _expect(path, f.name, value,
-                    isinstance(value, list) and all(isinstance(v, str) and v for v in value),
-                    "Expected a list of non-empty strings.")
+            _expect(
+                path,
+                f.name,
+                value,
+                isinstance(value, list) and all(isinstance(v, str) and v for v in value),
+                "Expected a list of non-empty strings.",
+            )
             value = tuple(value)
         elif f.name == "options":
             _expect(path, f.name, value, isinstance(value, dict), "Expected a table.")
         elif f.name == "include_subfolders":
             _expect(path, f.name, value, isinstance(value, bool), "Not a valid bool.")
         elif f.name in ("sync_interval_minutes", "body_cache_mb"):
-            _expect(path, f.name, value,
-                    isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                    "Expected a whole number of at least 1.")
+            _expect(
+                path,
+                f.name,
+                value,
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                "Expected a whole number of at least 1.",
+            )
         else:
             _expect(path, f.name, value, isinstance(value, str), "Expected a string.")
             value = value.strip()
         values[f.name] = value
     _check_connection(path, values)
     scope = values.get("contacts_scope", "owned")
-    _expect(path, "contacts_scope", scope, scope in ("owned", "all"),
-            "Expected 'owned' or 'all'.")
+    _expect(path, "contacts_scope", scope, scope in ("owned", "all"), "Expected 'owned' or 'all'.")
     for entity in values.get("address_book_entities", ()):
-        _expect(path, "address_book_entities", entity, entity in ADDRESS_BOOK_ENTITIES,
-                f"Expected entities among {', '.join(ADDRESS_BOOK_ENTITIES)}.")
+        _expect(
+            path,
+            "address_book_entities",
+            entity,
+            entity in ADDRESS_BOOK_ENTITIES,
+            f"Expected entities among {', '.join(ADDRESS_BOOK_ENTITIES)}.",
+        )
     return ProfileConfig(**values)
 
 
@@ -426,9 +479,12 @@ class Profiles:
     def _check_name(name: str) -> None:
         if not _NAME.match(name):
             raise ProfileConfigError(
-                "<profile name>", "name", name,
+                "<profile name>",
+                "name",
+                name,
                 "Profile names are 1-64 letters, digits, '.', '_' or '-', not starting "
-                "with a dot or dash.")
+                "with a dot or dash.",
+            )
 
 
 # Editing a profile's connection (Options › Accounts) ---------------------------------------
@@ -454,8 +510,9 @@ def account_name(config: ProfileConfig, kind: str) -> str:
     return config.crm_user if kind == "crm" else (config.mail_user or config.crm_user)
 
 
-def connection_problems(config: ProfileConfig, changes: Mapping[str, str],
-                        path: Path | str = "<form>") -> dict[str, str]:
+def connection_problems(
+    config: ProfileConfig, changes: Mapping[str, str], path: Path | str = "<form>"
+) -> dict[str, str]:
     """Every problem of ``config`` with the connection ``changes``, by key (empty: none), so
     that a form can show each next to its field."""
     values = {**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}
@@ -468,20 +525,28 @@ def connection_problems(config: ProfileConfig, changes: Mapping[str, str],
     return problems
 
 
-def with_connection(config: ProfileConfig, changes: Mapping[str, str],
-                    path: Path | str = "<form>") -> ProfileConfig:
+def with_connection(
+    config: ProfileConfig, changes: Mapping[str, str], path: Path | str = "<form>"
+) -> ProfileConfig:
     """``config`` with new connection values (validated; ProfileConfigError otherwise)."""
     unknown = set(changes) - set(CONNECTION_KEYS)
     if unknown:
-        raise ProfileConfigError(path, sorted(unknown)[0], "…",
-                                 f"Not a connection key: {', '.join(CONNECTION_KEYS)}.")
+        raise ProfileConfigError(
+            path, sorted(unknown)[0], "…", f"Not a connection key: {', '.join(CONNECTION_KEYS)}."
+        )
     new = validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
     _check_connection(path, new.to_dict(), editing=True)
     return new
 
 
-def save_connection(profiles: Profiles, name: str, changes: Mapping[str, str], *,
-                    crm_password: str = "", mail_password: str = "") -> Profile:
+def save_connection(
+    profiles: Profiles,
+    name: str,
+    changes: Mapping[str, str],
+    *,
+    crm_password: str = "",
+    mail_password: str = "",
+) -> Profile:
     """Write profile ``name`` with a new connection; passwords go to the keyring only.
 
     An empty password keeps the stored one; when the user name changed it is moved to the
@@ -491,11 +556,21 @@ def save_connection(profiles: Profiles, name: str, changes: Mapping[str, str], *
 
     old = profiles.load(name)
     config = with_connection(old.config, changes, old.config_path)
-    _keep_secret(name, SecretKind.CRM, account_name(old.config, "crm"),
-                 account_name(config, "crm"), crm_password)
+    _keep_secret(
+        name,
+        SecretKind.CRM,
+        account_name(old.config, "crm"),
+        account_name(config, "crm"),
+        crm_password,
+    )
     if needs_mail_password(config.mail_url):
-        _keep_secret(name, SecretKind.MAIL, account_name(old.config, "mail"),
-                     account_name(config, "mail"), mail_password)
+        _keep_secret(
+            name,
+            SecretKind.MAIL,
+            account_name(old.config, "mail"),
+            account_name(config, "mail"),
+            mail_password,
+        )
     return profiles.save(name, config)
 
 

@@ -67,19 +67,51 @@ class CrmSearchSpec:
 CRM_SPECS: dict[str, CrmSearchSpec] = {
     s.entity: s
     for s in (
-        CrmSearchSpec("account", "accounts", "accountid", "name", ("name", "emailaddress1"),
-                      detail="emailaddress1"),
-        CrmSearchSpec("contact", "contacts", "contactid", "fullname",
-                      ("fullname", "emailaddress1"), detail="emailaddress1",
-                      detail_lookup="parentcustomerid"),
-        CrmSearchSpec("lead", "leads", "leadid", "fullname",
-                      ("fullname", "companyname", "emailaddress1"), detail="companyname"),
-        CrmSearchSpec("opportunity", "opportunities", "opportunityid", "name", ("name",),
-                      detail_lookup="customerid"),
-        CrmSearchSpec("incident", "incidents", "incidentid", "title", ("title", "ticketnumber"),
-                      detail="ticketnumber", detail_lookup="customerid"),
+        CrmSearchSpec(
+            "account",
+            "accounts",
+            "accountid",
+            "name",
+            ("name", "emailaddress1"),
+            detail="emailaddress1",
+        ),
+        CrmSearchSpec(
+            "contact",
+            "contacts",
+            "contactid",
+            "fullname",
+            ("fullname", "emailaddress1"),
+            detail="emailaddress1",
+            detail_lookup="parentcustomerid",
+        ),
+        CrmSearchSpec(
+            "lead",
+            "leads",
+            "leadid",
+            "fullname",
+            ("fullname", "companyname", "emailaddress1"),
+            detail="companyname",
+        ),
+        CrmSearchSpec(
+            "opportunity",
+            "opportunities",
+            "opportunityid",
+            "name",
+            ("name",),
+            detail_lookup="customerid",
+        ),
+        CrmSearchSpec(
+            "incident",
+            "incidents",
+            "incidentid",
+            "title",
+            ("title", "ticketnumber"),
+            detail="ticketnumber",
+            detail_lookup="customerid",
+        ),
     )
 }
+
 
 @dataclass(frozen=True, slots=True)
 class RegardingHit:
@@ -108,8 +140,9 @@ def group_hits(hits: Iterable[RegardingHit]) -> list[RegardingHit]:
         if hit.key not in seen:
             seen.add(hit.key)
             unique.append(hit)
-    order = sorted(range(len(unique)),
-                   key=lambda i: (rank.get(unique[i].group, len(rank)), unique[i].group, i))
+    order = sorted(
+        range(len(unique)), key=lambda i: (rank.get(unique[i].group, len(rank)), unique[i].group, i)
+    )
     return [unique[i] for i in order]
 
 
@@ -149,13 +182,18 @@ class RegardingSearch:
     def remember(self, record: RecordRef, detail: str = "") -> None:
         """Put ``record`` at the top of the recently used list (kept to RECENT_LIMIT)."""
         items = [
-            {"entity": h.record.entity, "id": h.record.id, "name": h.record.name,
-             "detail": h.detail}
+            {
+                "entity": h.record.entity,
+                "id": h.record.id,
+                "name": h.record.name,
+                "detail": h.detail,
+            }
             for h in self.recent()
             if h.key != (record.entity, record.id.lower())
         ]
-        items.insert(0, {"entity": record.entity, "id": record.id, "name": record.name,
-                         "detail": detail})
+        items.insert(
+            0, {"entity": record.entity, "id": record.id, "name": record.name, "detail": detail}
+        )
         self._store().save_settings(RECENT_KIND, {"records": items[:RECENT_LIMIT]})
 
     # -- step 1: local ------------------------------------------------------------------------
@@ -167,11 +205,13 @@ class RegardingSearch:
         if not text:
             return recent
         book = AddressBook(self._store())
-        cached = [e for e in book.search(text, limit=limit * 2)
-                  if e.record.entity not in NOT_REGARDING]
+        cached = [
+            e for e in book.search(text, limit=limit * 2) if e.record.entity not in NOT_REGARDING
+        ]
         hits = [
-            RegardingHit(e.record, e.record.entity,
-                         " · ".join(p for p in (e.company, e.email) if p), "cache")
+            RegardingHit(
+                e.record, e.record.entity, " · ".join(p for p in (e.company, e.email) if p), "cache"
+            )
             for e in cached[:limit]
         ]
         return group_hits([*recent, *hits])
@@ -196,21 +236,34 @@ class RegardingSearch:
         the contact and of that account. Raises ``CrmError``."""
         if self.crm is None or contact.entity != "contact":
             return []
-        row = self.crm.get("contacts", contact.id, select=["contactid", "_parentcustomerid_value"],
-                           annotations=True)
+        row = self.crm.get(
+            "contacts",
+            contact.id,
+            select=["contactid", "_parentcustomerid_value"],
+            annotations=True,
+        )
         parent_id = row.get("_parentcustomerid_value")
-        parent_type = row.get("_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname",
-                              "account")
+        parent_type = row.get(
+            "_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "account"
+        )
         hits: list[RegardingHit] = []
         owners = [contact.id]
         if parent_id and parent_type == "account":
             name = str(row.get(f"_parentcustomerid_value{FORMATTED}") or "")
-            hits.append(RegardingHit(RecordRef("account", str(parent_id).lower(), name),
-                                     "account", "Account of this contact", "crm", contact))
+            hits.append(
+                RegardingHit(
+                    RecordRef("account", str(parent_id).lower(), name),
+                    "account",
+                    "Account of this contact",
+                    "crm",
+                    contact,
+                )
+            )
             owners.append(str(parent_id))
-        for entity, lookups in (("opportunity", ("customerid", "parentcontactid",
-                                                 "parentaccountid")),
-                                ("incident", ("customerid",))):
+        for entity, lookups in (
+            ("opportunity", ("customerid", "parentcontactid", "parentaccountid")),
+            ("incident", ("customerid",)),
+        ):
             spec = CRM_SPECS[entity]
             who = " or ".join(f"_{lk}_value eq {_guid(o)}" for lk in lookups for o in owners)
             for hit in self._query(spec, f"({who}) and {spec.open_filter}", per_type):
@@ -225,23 +278,28 @@ class RegardingSearch:
         if spec.detail_lookup:
             select.append(f"_{spec.detail_lookup}_value")
         rows: list[dict[str, Any]] = []
-        for page in self.crm.query_pages(spec.set_name, select=select, filter=filter_,
-                                         orderby=spec.name, top=top,
-                                         annotations=spec.detail_lookup is not None):
+        for page in self.crm.query_pages(
+            spec.set_name,
+            select=select,
+            filter=filter_,
+            orderby=spec.name,
+            top=top,
+            annotations=spec.detail_lookup is not None,
+        ):
             rows.extend(page)
             if len(rows) >= top:
                 break
         hits = []
         for row in rows[:top]:
-            record = RecordRef(spec.entity, str(row[spec.key]).lower(), str(row.get(spec.name)
-                                                                            or ""))
+            record = RecordRef(
+                spec.entity, str(row[spec.key]).lower(), str(row.get(spec.name) or "")
+            )
             parts = []
             if spec.detail_lookup:
                 parts.append(str(row.get(f"_{spec.detail_lookup}_value{FORMATTED}") or ""))
             if spec.detail:
                 parts.append(str(row.get(spec.detail) or ""))
-            hits.append(RegardingHit(record, spec.entity, " · ".join(p for p in parts if p),
-                                     "crm"))
+            hits.append(RegardingHit(record, spec.entity, " · ".join(p for p in parts if p), "crm"))
         return hits
 
 
@@ -260,8 +318,9 @@ def _guid(value: str) -> str:
     return "".join(ch for ch in value if ch in "0123456789abcdefABCDEF-")
 
 
-def browse(store: Store, entity: str | None = None, *, offset: int = 0,
-           limit: int = 200) -> list[AddressBookEntry]:
+def browse(
+    store: Store, entity: str | None = None, *, offset: int = 0, limit: int = 200
+) -> list[AddressBookEntry]:
     """A page of the cached address books by name (the address-book dialog's browse mode,
     before anything is typed)."""
     return AddressBook(store).browse(entity, offset=offset, limit=limit)

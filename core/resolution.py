@@ -61,8 +61,9 @@ AddressBook = Resolver
 class InMemoryResolver:
     """A :class:`Resolver` over a dictionary, for tests, the emulator and the demo."""
 
-    def __init__(self, entries: Iterable[tuple[str, RecordRef]] = (),
-                 internal_domains: Iterable[str] = ()) -> None:
+    def __init__(
+        self, entries: Iterable[tuple[str, RecordRef]] = (), internal_domains: Iterable[str] = ()
+    ) -> None:
         self._records: dict[str, list[RecordRef]] = {}
         self._internal_domains = frozenset(d.lower().lstrip("@") for d in internal_domains)
         for address, record in entries:
@@ -93,8 +94,9 @@ class InMemoryResolver:
         for account in demo.ACCOUNTS:
             entries.append((account.email, demo_record("account", account.email, account.name)))
         for contact in demo.CONTACTS:
-            entries.append((contact.email,
-                            demo_record("contact", contact.email, contact.full_name)))
+            entries.append(
+                (contact.email, demo_record("contact", contact.email, contact.full_name))
+            )
         for lead in demo.LEADS:
             entries.append((lead.email, demo_record("lead", lead.email, lead.full_name)))
         return cls(entries, internal_domains=[demo.INTERNAL_DOMAIN])
@@ -129,10 +131,15 @@ def sender_order_key(record: RecordRef) -> int:
         return len(SENDER_ORDER)  # queues, custom tables: after the documented ones
 
 
-def resolve(message: MessageHeader, resolver: Resolver,
-            policy: ResolutionPolicy = ResolutionPolicy.ALL_MATCHES,
-            owner: RecordRef | None = None, *, bcc: Sequence[Address] = (),
-            unresolve_multiple: bool = False) -> Resolution:
+def resolve(
+    message: MessageHeader,
+    resolver: Resolver,
+    policy: ResolutionPolicy = ResolutionPolicy.ALL_MATCHES,
+    owner: RecordRef | None = None,
+    *,
+    bcc: Sequence[Address] = (),
+    unresolve_multiple: bool = False,
+) -> Resolution:
     """Resolve sender and recipients of ``message`` under ``policy``.
 
     ``owner`` is the mailbox owner's systemuser record, used by the unique-sender policy.
@@ -155,10 +162,12 @@ def resolve(message: MessageHeader, resolver: Resolver,
             else:
                 linked = (owner,) if owner is not None else ()
                 unresolved.setdefault(sender.key, sender)
-                review = (f"Sender {sender.display()} matches no person record in the CRM"
-                          if not persons else
-                          f"Sender {sender.display()} matches {len(persons)} person records "
-                          f"in the CRM")
+                review = (
+                    f"Sender {sender.display()} matches no person record in the CRM"
+                    if not persons
+                    else f"Sender {sender.display()} matches {len(persons)} person records "
+                    f"in the CRM"
+                )
         else:
             linked = () if unresolve_multiple and len(matches) > 1 else matches[:1]
             if not linked:
@@ -174,13 +183,20 @@ def resolve(message: MessageHeader, resolver: Resolver,
             parties.append(Party(address, role, records))
             if not records:
                 unresolved.setdefault(address.key, address)
-    return Resolution(tuple(parties), tuple(unresolved.values()), matches, internal,
-                      needs_review=bool(review), review_note=review)
+    return Resolution(
+        tuple(parties),
+        tuple(unresolved.values()),
+        matches,
+        internal,
+        needs_review=bool(review),
+        review_note=review,
+    )
 
 
-def describe_sender(sender: Address | None, matches: Sequence[RecordRef],
-                    allowed: frozenset[str] | None = None) -> str:
-    """"Sender Jane Doe is a CRM contact" for the first match (in ``allowed`` entities)."""
+def describe_sender(
+    sender: Address | None, matches: Sequence[RecordRef], allowed: frozenset[str] | None = None
+) -> str:
+    """ "Sender Jane Doe is a CRM contact" for the first match (in ``allowed`` entities)."""
     pool = [r for r in matches if allowed is None or r.entity in allowed]
     who = display_name(sender, pool[0] if pool else None)
     if not pool:
@@ -211,14 +227,21 @@ class NewRecord:
     last_name: str
 
 
-def plan_new_records(message: MessageHeader, auto_create: AutoCreate,
-                     resolver: Resolver, *, tracked: bool) -> tuple[NewRecord, ...]:
+def plan_new_records(
+    message: MessageHeader, auto_create: AutoCreate, resolver: Resolver, *, tracked: bool
+) -> tuple[NewRecord, ...]:
     """The record to create for the sender of a tracked mail when nobody in the CRM has the
     address (never for internal or ambiguous senders). The caller creates it, then tracks."""
     sender = message.sender
-    if (not tracked or auto_create is AutoCreate.NONE or sender is None or not sender.key
-            or "@" not in sender.key or resolver.lookup(sender.key)
-            or resolver.is_internal(sender.key)):
+    if (
+        not tracked
+        or auto_create is AutoCreate.NONE
+        or sender is None
+        or not sender.key
+        or "@" not in sender.key
+        or resolver.lookup(sender.key)
+        or resolver.is_internal(sender.key)
+    ):
         return ()
     first, last = split_name(sender)
     return (NewRecord(auto_create.value, sender.email.strip(), first, last),)

@@ -59,8 +59,9 @@ class TrackingTokenSettings:
         if not 1 <= self.user_digits <= 10:
             raise SettingsError("trackingtokeniddigits", self.user_digits, "Expected 1 to 10.")
         if not 1 <= self.counter_digits <= 10:
-            raise SettingsError("maximumtrackingnumber", self.counter_digits,
-                                "Expected 1 to 10 counter digits.")
+            raise SettingsError(
+                "maximumtrackingnumber", self.counter_digits, "Expected 1 to 10 counter digits."
+            )
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ class ResolutionPolicy(enum.StrEnum):
 
 
 class AutoCreate(enum.StrEnum):
-    """"Automatically create records" for unknown senders of tracked mail."""
+    """ "Automatically create records" for unknown senders of tracked mail."""
 
     NONE = "none"
     CONTACT = "contact"
@@ -152,8 +153,10 @@ class OrgSettings:
             try:
                 re.compile(keywords)
             except re.error as exc:
-                warnings.append(f"hashfilterkeywords {keywords!r} is not a valid regular "
-                                f"expression here ({exc}); the CRM's default is used instead.")
+                warnings.append(
+                    f"hashfilterkeywords {keywords!r} is not a valid regular "
+                    f"expression here ({exc}); the CRM's default is used instead."
+                )
                 keywords = DEFAULT_HASH_FILTER_KEYWORDS
         upload = _int(row, "maxuploadfilesize", DEFAULT_MAX_UPLOAD_BYTES, minimum=0)
         if 0 < upload < _KB_THRESHOLD:
@@ -171,8 +174,7 @@ class OrgSettings:
             hash_delta_subject_count=_int(row, "hashdeltasubjectcount", 0, minimum=0),
             hash_min_address_count=_int(row, "hashminaddresscount", 2, minimum=0),
             ignore_internal_email=_bool(row, "ignoreinternalemail", False),
-            unresolve_if_multiple_match=_bool(row, "unresolveemailaddressifmultiplematch",
-                                              False),
+            unresolve_if_multiple_match=_bool(row, "unresolveemailaddressifmultiplematch", False),
             max_upload_bytes=upload,
             warnings=tuple(warnings),
         )
@@ -219,8 +221,9 @@ class UserOptions:
         try:
             policy = ResolutionPolicy(policy_raw)
         except ValueError:
-            raise SettingsError("tbx_resolutionpolicy", policy_raw,
-                                "Expected 'all_matches' or 'unique_sender'.") from None
+            raise SettingsError(
+                "tbx_resolutionpolicy", policy_raw, "Expected 'all_matches' or 'unique_sender'."
+            ) from None
         owner_id = row.get("systemuserid")
         values: dict[str, Any] = {
             "incoming_filter": IncomingFilter(method),

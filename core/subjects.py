@@ -22,20 +22,62 @@ from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, TrackingTokenSettings
 # Reply and forward abbreviations, matched case-insensitively as whole words before a colon.
 _PREFIX_WORDS = (
     # English, and what most localised clients still send
-    "re", "fwd", "fw",
+    "re",
+    "fwd",
+    "fw",
     # German AW/WG (Lotus Notes: Antwort); Dutch Antw/Doorst; French RE/TR; Spanish RE/RV;
     # Italian R/RIF/I; Portuguese RES/ENC
-    "aw", "wg", "antwort", "antw", "doorst", "tr", "rv", "rif", "r", "i", "res", "enc",
+    "aw",
+    "wg",
+    "antwort",
+    "antw",
+    "doorst",
+    "tr",
+    "rv",
+    "rif",
+    "r",
+    "i",
+    "res",
+    "enc",
     # Nordic: Danish/Norwegian/Swedish SV, VS, VB; Finnish VS, VL; Icelandic SV, FS
-    "sv", "vs", "vb", "vl", "fs",
+    "sv",
+    "vs",
+    "vb",
+    "vl",
+    "fs",
     # Polish Odp/PD; Czech Odp/PŘ; Turkish YNT/İLT; Hungarian VÁ/TOV
-    "odp", "pd", "př", "ynt", "ilt", "İlt", "vá", "tov",
+    "odp",
+    "pd",
+    "př",
+    "ynt",
+    "ilt",
+    "İlt",
+    "vá",
+    "tov",
     # Greek
-    "απ", "σχετ", "πρθ",
+    "απ",
+    "σχετ",
+    "πρθ",
     # Russian, Hebrew, Arabic, Korean (clients localise these too)
-    "отв", "пересл", "השב", "הועבר", "رد", "توجيه", "회신", "전달",
+    "отв",
+    "пересл",
+    "השב",
+    "הועבר",
+    "رد",
+    "توجيه",
+    "회신",
+    "전달",
     # Chinese and Japanese (Outlook, Foxmail, Thunderbird localisations)
-    "回复", "回覆", "答复", "答覆", "转发", "轉寄", "转寄", "轉發", "返信", "転送",
+    "回复",
+    "回覆",
+    "答复",
+    "答覆",
+    "转发",
+    "轉寄",
+    "转寄",
+    "轉發",
+    "返信",
+    "転送",
 )
 
 _PREFIXES = frozenset(w.casefold() for w in _PREFIX_WORDS)
@@ -91,10 +133,10 @@ _TAG_OPENERS = frozenset("[(*")
 def _strip_one(text: str) -> str:
     prefix = _PREFIX_RE.match(text)
     if prefix is not None and prefix.group(1).casefold() in _PREFIXES:
-        return text[prefix.end():].strip()
+        return text[prefix.end() :].strip()
     tag = _TAG_RE.match(text)
     if tag is not None:
-        return text[tag.end():].strip()
+        return text[tag.end() :].strip()
     bracketed = _BRACKETED_RE.match(text)
     if bracketed is not None and bracketed.group(1).casefold() in _PREFIXES:
         return bracketed.group(2).strip()
@@ -109,8 +151,9 @@ def _compile_token_re(settings: TrackingTokenSettings) -> re.Pattern[str]:
     prefixes = "|".join(re.escape(p) for p in sorted(settings.prefixes, key=len, reverse=True))
     digits = 1 + settings.user_digits + settings.counter_digits
     # Not inside a longer word or number: no word character on either side.
-    return re.compile(rf"(?<!\w)(?P<prefix>{prefixes})(?P<digits>[0-9]{{{digits}}})(?![\w])",
-                      re.IGNORECASE)
+    return re.compile(
+        rf"(?<!\w)(?P<prefix>{prefixes})(?P<digits>[0-9]{{{digits}}})(?![\w])", re.IGNORECASE
+    )
 
 
 class _TokenMatcher:
@@ -188,8 +231,7 @@ def format_token(settings: TrackingTokenSettings, user_number: int, counter: int
     if user >= 10**settings.user_digits:
         raise ValueError(f"user number {user} does not fit in {settings.user_digits} digits")
     wrapped = counter % 10**settings.counter_digits
-    return (f"{settings.prefix}0{user:0{settings.user_digits}d}"
-            f"{wrapped:0{settings.counter_digits}d}")
+    return f"{settings.prefix}0{user:0{settings.user_digits}d}{wrapped:0{settings.counter_digits}d}"
 
 
 def find_token(subject: str, settings: TrackingTokenSettings) -> str | None:
@@ -231,8 +273,13 @@ def _canonical_prefix(settings: TrackingTokenSettings, found: str) -> str:
 _WORD_RE = re.compile(r"\w+")
 
 
-def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
-                    tokens: TrackingTokenSettings | None = None, max_words: int = 20) -> str:
+def smart_match_key(
+    subject: str,
+    *,
+    filter_keywords: str = DEFAULT_HASH_FILTER_KEYWORDS,
+    tokens: TrackingTokenSettings | None = None,
+    max_words: int = 20,
+) -> str:
     """The subject as smart matching compares it: tokens and reply prefixes removed,
     ``hashfilterkeywords`` matches removed, then the case-folded words (the first
     ``max_words``, as the CRM hashes at most ``hashmaxcount`` subject words) sorted and joined
@@ -244,8 +291,9 @@ def smart_match_key(subject: str, *, filter_keywords: str = DEFAULT_HASH_FILTER_
 
 
 @lru_cache(maxsize=65_536)
-def cached_smart_key(subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None,
-               max_words: int) -> str:
+def cached_smart_key(
+    subject: str, filter_re: re.Pattern[str], tokens: TrackingTokenSettings | None, max_words: int
+) -> str:
     text = subject
     if tokens is not None and _matcher(tokens).find(subject) is not None:
         text = strip_token(subject, tokens)

@@ -123,9 +123,14 @@ class _Verdict:
     regarding: RecordRef | None = None
 
 
-def decide(message: MessageHeader, user_options: UserOptions, org_settings: OrgSettings,
-           resolver: Resolver, correlator: Correlator,
-           context: TrackContext | None = None) -> Decision:
+def decide(
+    message: MessageHeader,
+    user_options: UserOptions,
+    org_settings: OrgSettings,
+    resolver: Resolver,
+    correlator: Correlator,
+    context: TrackContext | None = None,
+) -> Decision:
     """Whether ``message`` is tracked, why, regarding what, and with which parties.
 
     Pure: reads the correlator's index and the resolver, changes nothing. Manual tracking and
@@ -137,11 +142,25 @@ def decide(message: MessageHeader, user_options: UserOptions, org_settings: OrgS
     direction = ctx.direction or _direction(message, user_options)
     correlation = correlator.correlate(message)
     token = correlator.find_token(message)
-    resolution = resolve(message, resolver, user_options.resolution_policy,
-                         user_options.mailbox_owner, bcc=ctx.bcc,
-                         unresolve_multiple=org_settings.unresolve_if_multiple_match)
-    verdict = _verdict(message, direction, ctx, user_options, org_settings, correlator,
-                       correlation, token, resolution)
+    resolution = resolve(
+        message,
+        resolver,
+        user_options.resolution_policy,
+        user_options.mailbox_owner,
+        bcc=ctx.bcc,
+        unresolve_multiple=org_settings.unresolve_if_multiple_match,
+    )
+    verdict = _verdict(
+        message,
+        direction,
+        ctx,
+        user_options,
+        org_settings,
+        correlator,
+        correlation,
+        token,
+        resolution,
+    )
     dropped = False
     if verdict.track:
         verdict, dropped = _apply_size_limit(verdict, message, org_settings, ctx)
@@ -162,8 +181,11 @@ def decide(message: MessageHeader, user_options: UserOptions, org_settings: OrgS
 
 def promote_response(decision: Decision) -> dict[str, object]:
     """The body of a ``CheckPromoteEmail`` / ``CheckIncomingEmail`` response."""
-    return {"ShouldPromote": decision.track, "ShouldDeliver": decision.track,
-            "ReasonCode": decision.crm_reason_code}
+    return {
+        "ShouldPromote": decision.track,
+        "ShouldDeliver": decision.track,
+        "ReasonCode": decision.crm_reason_code,
+    }
 
 
 def _direction(message: MessageHeader, options: UserOptions) -> Direction:
@@ -173,84 +195,147 @@ def _direction(message: MessageHeader, options: UserOptions) -> Direction:
     return Direction.INCOMING
 
 
-def _verdict(message: MessageHeader, direction: Direction, ctx: TrackContext,
-             options: UserOptions, org: OrgSettings, correlator: Correlator,
-             correlation: Correlation | None, token: str | None,
-             resolution: Resolution) -> _Verdict:
+def _verdict(
+    message: MessageHeader,
+    direction: Direction,
+    ctx: TrackContext,
+    options: UserOptions,
+    org: OrgSettings,
+    correlator: Correlator,
+    correlation: Correlation | None,
+    token: str | None,
+    resolution: Resolution,
+) -> _Verdict:
     inherited = correlation.regarding if correlation else None
     chosen = ctx.regarding or inherited
     if ctx.created_in_crm:
-        return _Verdict(True, TrackReason.CREATED_IN_CRM, "Sent from the CRM",
-                        CrmReasonCode.ACCEPT_ALL, chosen)
+        return _Verdict(
+            True, TrackReason.CREATED_IN_CRM, "Sent from the CRM", CrmReasonCode.ACCEPT_ALL, chosen
+        )
     if ctx.manual:
-        text = ("Tracked because you marked it when sending" if direction is Direction.OUTGOING
-                else "Tracked by you")
+        text = (
+            "Tracked because you marked it when sending"
+            if direction is Direction.OUTGOING
+            else "Tracked by you"
+        )
         if chosen is not None and chosen.name:
             text += f", regarding {chosen.name}"
         return _Verdict(True, TrackReason.MANUAL, text, CrmReasonCode.ACCEPT_ALL, chosen)
     existing = correlator.index.by_message_id(message_id_key(message.message_id) or "")
     if existing is not None:
-        return _Verdict(False, TrackReason.ALREADY_TRACKED,
-                        "Already tracked in the CRM", CrmReasonCode.DUPLICATE)
+        return _Verdict(
+            False,
+            TrackReason.ALREADY_TRACKED,
+            "Already tracked in the CRM",
+            CrmReasonCode.DUPLICATE,
+        )
     if not options.automatic_tracking_enabled:
-        return _Verdict(False, TrackReason.AUTOMATIC_OFF,
-                        "Not tracked: your administrator turned automatic tracking off "
-                        "for you (you can still track it yourself)", CrmReasonCode.UNKNOWN)
+        return _Verdict(
+            False,
+            TrackReason.AUTOMATIC_OFF,
+            "Not tracked: your administrator turned automatic tracking off "
+            "for you (you can still track it yourself)",
+            CrmReasonCode.UNKNOWN,
+        )
     if org.token_only and token is None:
-        return _Verdict(False, TrackReason.TOKEN_ONLY_NO_TOKEN,
-                        "Not tracked: token-only mode and no token", CrmReasonCode.UNKNOWN)
+        return _Verdict(
+            False,
+            TrackReason.TOKEN_ONLY_NO_TOKEN,
+            "Not tracked: token-only mode and no token",
+            CrmReasonCode.UNKNOWN,
+        )
     if direction is Direction.OUTGOING:
         return _outgoing(options, org, correlation, token)
     return _incoming(message, options, org, correlation, token, resolution)
 
 
-def _outgoing(options: UserOptions, org: OrgSettings, correlation: Correlation | None,
-              token: str | None) -> _Verdict:
+def _outgoing(
+    options: UserOptions, org: OrgSettings, correlation: Correlation | None, token: str | None
+) -> _Verdict:
     if correlation is not None and options.track_replies_to_tracked:
-        return _Verdict(True, TrackReason.REPLY_TO_TRACKED, correlation.describe(),
-                        CrmReasonCode.CORRELATION_MATCH, correlation.regarding)
+        return _Verdict(
+            True,
+            TrackReason.REPLY_TO_TRACKED,
+            correlation.describe(),
+            CrmReasonCode.CORRELATION_MATCH,
+            correlation.regarding,
+        )
     if correlation is not None:
-        return _Verdict(False, TrackReason.REPLY_OPTION_OFF,
-                        "Not tracked: reply to a tracked e-mail, but your option to track "
-                        "replies is off", CrmReasonCode.UNKNOWN)
+        return _Verdict(
+            False,
+            TrackReason.REPLY_OPTION_OFF,
+            "Not tracked: reply to a tracked e-mail, but your option to track replies is off",
+            CrmReasonCode.UNKNOWN,
+        )
     if token is not None and org.correlation_enabled:
         return _unknown_token(token)
-    return _Verdict(False, TrackReason.OUTGOING_NOT_MARKED,
-                    "Not tracked: sent from the mail client and not marked for tracking",
-                    CrmReasonCode.UNKNOWN)
+    return _Verdict(
+        False,
+        TrackReason.OUTGOING_NOT_MARKED,
+        "Not tracked: sent from the mail client and not marked for tracking",
+        CrmReasonCode.UNKNOWN,
+    )
 
 
-def _incoming(message: MessageHeader, options: UserOptions, org: OrgSettings,
-              correlation: Correlation | None, token: str | None,
-              resolution: Resolution) -> _Verdict:
+def _incoming(
+    message: MessageHeader,
+    options: UserOptions,
+    org: OrgSettings,
+    correlation: Correlation | None,
+    token: str | None,
+    resolution: Resolution,
+) -> _Verdict:
     method = options.incoming_filter
     if method is IncomingFilter.NONE:
-        return _Verdict(False, TrackReason.FILTER_NONE,
-                        "Not tracked: your options track no incoming e-mail automatically",
-                        CrmReasonCode.UNKNOWN)
+        return _Verdict(
+            False,
+            TrackReason.FILTER_NONE,
+            "Not tracked: your options track no incoming e-mail automatically",
+            CrmReasonCode.UNKNOWN,
+        )
     if org.ignore_internal_email and resolution.sender_internal:
-        return _Verdict(False, TrackReason.INTERNAL_IGNORED,
-                        "Not tracked: internal mail is ignored",
-                        CrmReasonCode.INTERNAL_EMAIL_REJECT)
+        return _Verdict(
+            False,
+            TrackReason.INTERNAL_IGNORED,
+            "Not tracked: internal mail is ignored",
+            CrmReasonCode.INTERNAL_EMAIL_REJECT,
+        )
     if org.token_only and correlation is None:
         assert token is not None  # _verdict has turned down token-only mail without a token
         return _unknown_token(token)
     regarding = correlation.regarding if correlation else None
     if method is IncomingFilter.ALL:
         if correlation is not None:
-            return _Verdict(True, TrackReason.CORRELATED, correlation.describe(),
-                            CrmReasonCode.CORRELATION_MATCH, regarding)
-        return _Verdict(True, TrackReason.ALL_EMAIL,
-                        "Tracked: your options track all incoming e-mail",
-                        CrmReasonCode.ACCEPT_ALL)
+            return _Verdict(
+                True,
+                TrackReason.CORRELATED,
+                correlation.describe(),
+                CrmReasonCode.CORRELATION_MATCH,
+                regarding,
+            )
+        return _Verdict(
+            True,
+            TrackReason.ALL_EMAIL,
+            "Tracked: your options track all incoming e-mail",
+            CrmReasonCode.ACCEPT_ALL,
+        )
     if method is IncomingFilter.RESPONSES_TO_CRM:
         if correlation is not None:
-            return _Verdict(True, TrackReason.CORRELATED, correlation.describe(),
-                            CrmReasonCode.CORRELATION_MATCH, regarding)
+            return _Verdict(
+                True,
+                TrackReason.CORRELATED,
+                correlation.describe(),
+                CrmReasonCode.CORRELATION_MATCH,
+                regarding,
+            )
         if token is not None and org.correlation_enabled:
             return _unknown_token(token)
-        return _Verdict(False, TrackReason.NOT_A_RESPONSE,
-                        "Not tracked: not a reply to a tracked e-mail", CrmReasonCode.UNKNOWN)
+        return _Verdict(
+            False,
+            TrackReason.NOT_A_RESPONSE,
+            "Not tracked: not a reply to a tracked e-mail",
+            CrmReasonCode.UNKNOWN,
+        )
     # Sender-based options track by who sent the mail, not by thread (the CRM's wording:
     # "only if they originate from someone with a lead, contact or account record").
     allowed = CUSTOMER_ENTITIES if method is IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS else None
@@ -260,38 +345,55 @@ def _incoming(message: MessageHeader, options: UserOptions, org: OrgSettings,
         if correlation is not None:
             said = correlation.describe()
             text += f"; {said[0].lower()}{said[1:]}"
-        return _Verdict(True, TrackReason.SENDER_RECORD, text, CrmReasonCode.SENDER_MATCH,
-                        regarding)
+        return _Verdict(
+            True, TrackReason.SENDER_RECORD, text, CrmReasonCode.SENDER_MATCH, regarding
+        )
     who = display_name(message.sender)
     if allowed is not None:
-        return _Verdict(False, TrackReason.SENDER_NOT_CUSTOMER,
-                        f"Not tracked: sender {who} is not a CRM lead, contact or account",
-                        CrmReasonCode.INVALID_SENDER)
-    return _Verdict(False, TrackReason.SENDER_NOT_IN_CRM,
-                    f"Not tracked: sender {who} is not a CRM record",
-                    CrmReasonCode.INVALID_SENDER)
+        return _Verdict(
+            False,
+            TrackReason.SENDER_NOT_CUSTOMER,
+            f"Not tracked: sender {who} is not a CRM lead, contact or account",
+            CrmReasonCode.INVALID_SENDER,
+        )
+    return _Verdict(
+        False,
+        TrackReason.SENDER_NOT_IN_CRM,
+        f"Not tracked: sender {who} is not a CRM record",
+        CrmReasonCode.INVALID_SENDER,
+    )
 
 
 def _unknown_token(token: str) -> _Verdict:
-    return _Verdict(False, TrackReason.TOKEN_UNKNOWN,
-                    f"Not tracked: tracking token {token} matches no tracked e-mail",
-                    CrmReasonCode.NO_CORRELATION_MATCH)
+    return _Verdict(
+        False,
+        TrackReason.TOKEN_UNKNOWN,
+        f"Not tracked: tracking token {token} matches no tracked e-mail",
+        CrmReasonCode.NO_CORRELATION_MATCH,
+    )
 
 
-def _apply_size_limit(verdict: _Verdict, message: MessageHeader, org: OrgSettings,
-                      ctx: TrackContext) -> tuple[_Verdict, bool]:
+def _apply_size_limit(
+    verdict: _Verdict, message: MessageHeader, org: OrgSettings, ctx: TrackContext
+) -> tuple[_Verdict, bool]:
     limit = org.max_upload_bytes
     if limit <= 0 or message.size <= limit:
         return verdict, False
     # Attachment sizes unknown: assume the attachments are what makes the mail big.
     rest = message.size - ctx.attachment_bytes if ctx.attachment_bytes is not None else 0
     if message.has_attachments and rest <= limit:
-        text = (f"{verdict.text}; attachments left out: the e-mail ({_mb(message.size)}) is "
-                f"over the organisation's limit of {_mb(limit)}")
+        text = (
+            f"{verdict.text}; attachments left out: the e-mail ({_mb(message.size)}) is "
+            f"over the organisation's limit of {_mb(limit)}"
+        )
         return _Verdict(True, verdict.code, text, verdict.crm, verdict.regarding), True
-    return _Verdict(False, TrackReason.TOO_LARGE,
-                    f"Not tracked: the e-mail ({_mb(message.size)}) is over the "
-                    f"organisation's limit of {_mb(limit)}", CrmReasonCode.UNKNOWN), False
+    return _Verdict(
+        False,
+        TrackReason.TOO_LARGE,
+        f"Not tracked: the e-mail ({_mb(message.size)}) is over the "
+        f"organisation's limit of {_mb(limit)}",
+        CrmReasonCode.UNKNOWN,
+    ), False
 
 
 def _mb(size: int) -> str:

@@ -67,8 +67,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-__all__ = ["Changes", "QueuedOperation", "SyncProgress", "SyncReport", "TrackOutcome",
-           "Workspace"]
+__all__ = ["Changes", "QueuedOperation", "SyncProgress", "SyncReport", "TrackOutcome", "Workspace"]
 
 
 @dataclass(frozen=True)
@@ -185,8 +184,11 @@ class Workspace(ComposeVerbs):
             row.update(data)
             store.save_settings("usersettings", row)
             store.save_settings("local_user_options", local_user_options(options))
-            self.outbox().enqueue(OpKind.UPDATE_USER_SETTINGS,
-                                  {"user_id": self.user_id(), "data": data}, key="usersettings")
+            self.outbox().enqueue(
+                OpKind.UPDATE_USER_SETTINGS,
+                {"user_id": self.user_id(), "data": data},
+                key="usersettings",
+            )
         return self.replay_outbox().merge(Changes(settings=True, queue=True))
 
     def local_options(self) -> LocalOptions:
@@ -205,17 +207,22 @@ class Workspace(ComposeVerbs):
 
     def address_book(self, store: Store | None = None) -> AddressBook:
         opts = self.local_options()
-        return AddressBook(store or self.store(), contacts_scope=opts.contacts_scope,
-                           entities=opts.address_books, user_id=self.user_id(),
-                           internal_domains=(self.owner.email.rpartition("@")[2],))
+        return AddressBook(
+            store or self.store(),
+            contacts_scope=opts.contacts_scope,
+            entities=opts.address_books,
+            user_id=self.user_id(),
+            internal_domains=(self.owner.email.rpartition("@")[2],),
+        )
 
     # --- mail -----------------------------------------------------------------------------
     def sync_mail(self, progress: Progress | None = None) -> Changes:
         """Bring the store's folders and headers up to date with the mailbox (no CRM)."""
         from core.sync.cycle import SyncCycle
 
-        cycle = SyncCycle(self, (lambda p: progress(f"Synchronising {p.step}…"))
-                          if progress else None)
+        cycle = SyncCycle(
+            self, (lambda p: progress(f"Synchronising {p.step}…")) if progress else None
+        )
         cycle.mail_online = True
         cycle.mail()
         return Changes(folders=True, messages=True, errors=tuple(cycle.errors))
@@ -229,8 +236,9 @@ class Workspace(ComposeVerbs):
         raw = self._raw(store, row_id, row.header)
         return build_view(row, parse_message(raw, row.header.ref), record_url=self.record_url)
 
-    def _raw(self, store: Store, row_id: int, header: MessageHeader,
-             session: MailSession | None = None) -> bytes:
+    def _raw(
+        self, store: Store, row_id: int, header: MessageHeader, session: MailSession | None = None
+    ) -> bytes:
         raw = store.body(row_id)
         if raw is None:
             if session is not None:
@@ -248,6 +256,7 @@ class Workspace(ComposeVerbs):
             copies = store.messages_by_message_id(str(payload["message_id"]))
             if not copies:
                 from core.outbox import PermanentFailure
+
                 raise PermanentFailure("the message is no longer in the mailbox")
             row = copies[0]
         return self._raw(store, row.id, row.header, session)
@@ -259,12 +268,14 @@ class Workspace(ComposeVerbs):
         for rid in ids:
             row = store.message(rid)
             if row is not None and row.track_state != TrackState.TRACKED:
-                store.set_track_state(row.header.message_id, TrackState.PENDING,
-                                      reason=Reason("manual-pending", "Waiting for the CRM"))
+                store.set_track_state(
+                    row.header.message_id,
+                    TrackState.PENDING,
+                    reason=Reason("manual-pending", "Waiting for the CRM"),
+                )
         return Changes(messages=True, row_ids=ids)
 
-    def enqueue_track(self, row_ids: Sequence[int], regarding: RecordRef | None = None
-                      ) -> Changes:
+    def enqueue_track(self, row_ids: Sequence[int], regarding: RecordRef | None = None) -> Changes:
         """Queue "Track in CRM" for each message and show it pending (no network)."""
         store, outbox = self.store(), self.outbox()
         reason = Reason("manual", f"Tracked manually by {self.owner.name or 'you'}")
@@ -283,13 +294,25 @@ class Workspace(ComposeVerbs):
                 continue
             with store.transaction():
                 enqueue_new_records(outbox, row.header, options.auto_create, book)
-                outbox.enqueue(OpKind.PROMOTE, promote_payload(
-                    row.header, regarding=regarding, reason=reason, source="user",
-                    attachment_limit=attachment_limit),
-                    key=mid, message_id=mid)
+                outbox.enqueue(
+                    OpKind.PROMOTE,
+                    promote_payload(
+                        row.header,
+                        regarding=regarding,
+                        reason=reason,
+                        source="user",
+                        attachment_limit=attachment_limit,
+                    ),
+                    key=mid,
+                    message_id=mid,
+                )
                 store.record_decision(mid, Decision(True, reason, regarding), source="user")
-                store.set_track_state(mid, TrackState.PENDING, regarding=regarding,
-                                      reason=Reason("manual-pending", "Waiting for the CRM"))
+                store.set_track_state(
+                    mid,
+                    TrackState.PENDING,
+                    regarding=regarding,
+                    reason=Reason("manual-pending", "Waiting for the CRM"),
+                )
         return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
 
     def enqueue_untrack(self, row_ids: Sequence[int]) -> Changes:
@@ -304,13 +327,18 @@ class Workspace(ComposeVerbs):
             done.append(rid)
             mid = row.header.message_id
             with store.transaction():
-                outbox.enqueue(OpKind.UNTRACK, untrack_payload(mid, row.activity_id),
-                               key=mid, message_id=mid)
-                store.record_decision(mid, Decision(False, Reason("untracked", "Untracked by "
-                                                                  "you")), source="user")
-                store.set_track_state(mid, TrackState.PENDING, activity_id=row.activity_id,
-                                      reason=Reason("untrack-pending",
-                                                    "Waiting for the CRM to untrack"))
+                outbox.enqueue(
+                    OpKind.UNTRACK, untrack_payload(mid, row.activity_id), key=mid, message_id=mid
+                )
+                store.record_decision(
+                    mid, Decision(False, Reason("untracked", "Untracked by you")), source="user"
+                )
+                store.set_track_state(
+                    mid,
+                    TrackState.PENDING,
+                    activity_id=row.activity_id,
+                    reason=Reason("untrack-pending", "Waiting for the CRM to untrack"),
+                )
         return Changes(messages=True, row_ids=frozenset(done), queue=bool(done))
 
     def enqueue_set_regarding(self, row_ids: Sequence[int], regarding: RecordRef) -> Changes:
@@ -325,11 +353,16 @@ class Workspace(ComposeVerbs):
                     # Setting regarding on an untracked mail tracks it, as in Outlook.
                     self.enqueue_track([rid], regarding)
                     continue
-                outbox.enqueue(OpKind.SET_REGARDING, regarding_payload(mid, regarding),
-                               key=mid, message_id=mid)
-                store.set_track_state(mid, TrackState.PENDING, activity_id=row.activity_id,
-                                      regarding=regarding, reason=Reason(
-                                          "regarding-pending", "Waiting for the CRM"))
+                outbox.enqueue(
+                    OpKind.SET_REGARDING, regarding_payload(mid, regarding), key=mid, message_id=mid
+                )
+                store.set_track_state(
+                    mid,
+                    TrackState.PENDING,
+                    activity_id=row.activity_id,
+                    regarding=regarding,
+                    reason=Reason("regarding-pending", "Waiting for the CRM"),
+                )
         return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
 
     def replay_now(self, cancel: threading.Event | None = None) -> ReplayResult:
@@ -339,16 +372,18 @@ class Workspace(ComposeVerbs):
         store = self.store()
         effects = LocalEffects(store, self.org_settings())
         session = MailSession(self.open_mailbox)
-        applier = CrmApplier(self.crm, body_source=lambda p: self._body_for(p, session),
-                             send=session.send)
+        applier = CrmApplier(
+            self.crm, body_source=lambda p: self._body_for(p, session), send=session.send
+        )
         other_process = ProcessLock(Path(self.store_path).with_name("outbox.lock"))
         with self._replay_lock:
             if not other_process.acquire():
                 log.info("outbox replay skipped: another process on this profile replays")
                 return ReplayResult()
             try:
-                result = self.outbox().replay(applier, effects.commit,
-                                              on_parked=effects.parked, cancel=cancel)
+                result = self.outbox().replay(
+                    applier, effects.commit, on_parked=effects.parked, cancel=cancel
+                )
             finally:
                 other_process.release()
                 session.close()
@@ -412,16 +447,27 @@ class Workspace(ComposeVerbs):
 
     def _with_replay(self, row_ids: Sequence[int]) -> Changes:
         replayed = self.replay_outbox()
-        return Changes(messages=True, row_ids=frozenset(row_ids) | replayed.row_ids,
-                       errors=replayed.errors, queue=True)
+        return Changes(
+            messages=True,
+            row_ids=frozenset(row_ids) | replayed.row_ids,
+            errors=replayed.errors,
+            queue=True,
+        )
 
     # --- queue ----------------------------------------------------------------------------
     def queue(self) -> list[QueuedOperation]:
         return [
-            QueuedOperation(id=op.id, kind=op.kind.value, message_id=op.message_id,
-                            subject=_subject(op.payload), state=op.state.value,
-                            attempts=op.attempts, last_error=op.last_error, created=op.created,
-                            next_attempt_at=op.next_attempt_at)
+            QueuedOperation(
+                id=op.id,
+                kind=op.kind.value,
+                message_id=op.message_id,
+                subject=_subject(op.payload),
+                state=op.state.value,
+                attempts=op.attempts,
+                last_error=op.last_error,
+                created=op.created,
+                next_attempt_at=op.next_attempt_at,
+            )
             for op in self.outbox().pending()
         ]
 
@@ -441,8 +487,11 @@ class Workspace(ComposeVerbs):
         return counts[OpState.QUEUED.value] + counts[OpState.PARKED.value]
 
     # --- sync -----------------------------------------------------------------------------
-    def sync_cycle(self, progress: Callable[[SyncProgress], None] | None = None,
-                   cancel: threading.Event | None = None) -> SyncReport:
+    def sync_cycle(
+        self,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncReport:
         """One full cycle (``core.sync.cycle``); never two at once: a call while one runs
         waits for it and returns its report."""
         from core.sync.cycle import SyncCycle

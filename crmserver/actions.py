@@ -55,18 +55,24 @@ def resolve_address(records: Records, address: str) -> list[tuple[str, str, int]
     for logical in RESOLVE_ORDER:
         ent = ENTITIES[logical]
         for num, col in enumerate(ent.email_attrs, start=1):
-            active = ("isdisabled = 0" if "isdisabled" in ent.attributes else "statecode = 0")
+            active = "isdisabled = 0" if "isdisabled" in ent.attributes else "statecode = 0"
             for row in records.storage.query(
-                    f'SELECT "{ent.key}" AS k FROM "{logical}" WHERE "{col}" = ? COLLATE NOCASE '
-                    f"AND {active}", (address,)):
+                f'SELECT "{ent.key}" AS k FROM "{logical}" WHERE "{col}" = ? COLLATE NOCASE '
+                f"AND {active}",
+                (address,),
+            ):
                 if all(f[1] != row["k"] for f in found):
                     found.append((logical, row["k"], num))
     return found
 
 
 def _user_email(records: Records, user_id: str) -> str:
-    return str(records.storage.scalar(
-        "SELECT internalemailaddress FROM systemuser WHERE systemuserid = ?", (user_id,)) or "")
+    return str(
+        records.storage.scalar(
+            "SELECT internalemailaddress FROM systemuser WHERE systemuserid = ?", (user_id,)
+        )
+        or ""
+    )
 
 
 def _importance(value: Any) -> int:
@@ -119,8 +125,9 @@ def _extra_properties(records: Records, extra: Any) -> tuple[Row, dict[str, Any]
     return columns, binds
 
 
-def promote(records: Records, caller: Caller, params: dict[str, Any], *,
-            incoming: bool = False) -> str:
+def promote(
+    records: Records, caller: Caller, params: dict[str, Any], *, incoming: bool = False
+) -> str:
     """DeliverPromoteEmail / DeliverIncomingEmail: create (or find) the e-mail activity."""
     if not isinstance(params, dict):
         raise bad_request("The request body must be a JSON object.")
@@ -140,7 +147,8 @@ def promote(records: Records, caller: Caller, params: dict[str, Any], *,
     with records.storage.transaction():
         existing = records.storage.scalar(
             "SELECT activityid FROM email WHERE messageid = ? ORDER BY createdon LIMIT 1",
-            (message_id,))
+            (message_id,),
+        )
         if existing:
             return str(existing)
         me = _user_email(records, caller.user_id).lower()
@@ -158,13 +166,19 @@ def promote(records: Records, caller: Caller, params: dict[str, Any], *,
             trusted["actualend"] = coerce(email, email.attributes["actualend"], received)
             if outgoing:
                 trusted["senton"] = trusted["actualend"]
-        body: dict[str, Any] = {"subject": subject[:800], "description": body_html,
-                                **extra_binds}
+        body: dict[str, Any] = {"subject": subject[:800], "description": body_html, **extra_binds}
         has_regarding = any(k.startswith("regardingobjectid") for k in extra_binds)
         match = correlate.correlate(
-            records.storage, org, subject=subject, in_reply_to=trusted.get("inreplyto"),
-            conversation_index=trusted.get("conversationindex"), message_id=message_id,
-            sender=senders[0] if senders else None, to=lists["To"], cc=lists["Cc"])
+            records.storage,
+            org,
+            subject=subject,
+            in_reply_to=trusted.get("inreplyto"),
+            conversation_index=trusted.get("conversationindex"),
+            message_id=message_id,
+            sender=senders[0] if senders else None,
+            to=lists["To"],
+            cc=lists["Cc"],
+        )
         if match is not None:
             trusted["correlationmethod"] = match.method
             trusted["correlatedactivityid"] = match.email["activityid"]
@@ -182,10 +196,15 @@ def promote(records: Records, caller: Caller, params: dict[str, Any], *,
                 if not hits:
                     parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
                 for logical, key, num in hits:
-                    parties.append({
-                        f"partyid_{logical}@odata.bind": f"/{ENTITIES[logical].set_name}({key})",
-                        "addressused": addr, "addressusedemailcolumnnumber": num,
-                        "participationtypemask": MASKS[role]})
+                    bind = f"/{ENTITIES[logical].set_name}({key})"
+                    parties.append(
+                        {
+                            f"partyid_{logical}@odata.bind": bind,
+                            "addressused": addr,
+                            "addressusedemailcolumnnumber": num,
+                            "participationtypemask": MASKS[role],
+                        }
+                    )
         body["email_activity_parties"] = parties
         kept, dropped = _attachments(attachments, int(org.get("maxuploadfilesize") or 0))
         body["email_activity_mime_attachment"] = kept
@@ -200,11 +219,13 @@ def _attachments(items: list[Any], limit: int) -> tuple[list[dict[str, Any]], in
     for n, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise bad_request("Each attachment must be an object.")
+
         def field(*names: str, item: dict[str, Any] = item) -> Any:
             for name in names:
                 if name in item:
                     return item[name]
             return None
+
         content = field("body", "Body", "documentbody") or ""
         try:
             size = len(base64.b64decode(content, validate=True))
@@ -213,16 +234,24 @@ def _attachments(items: list[Any], limit: int) -> tuple[list[dict[str, Any]], in
         if limit and size > limit:
             dropped += 1
             continue
-        kept.append({"filename": field("filename", "FileName", "Filename"),
-                     "mimetype": field("mimetype", "MimeType") or "application/octet-stream",
-                     "body": content, "subject": field("subject", "Subject"),
-                     "attachmentnumber": n})
+        kept.append(
+            {
+                "filename": field("filename", "FileName", "Filename"),
+                "mimetype": field("mimetype", "MimeType") or "application/octet-stream",
+                "body": content,
+                "subject": field("subject", "Subject"),
+                "attachmentnumber": n,
+            }
+        )
     return kept, dropped
 
 
 def who_am_i(records: Records, caller: Caller) -> dict[str, Any]:
-    return {"BusinessUnitId": caller.business_unit_id, "UserId": caller.user_id,
-            "OrganizationId": org_row(records)["organizationid"]}
+    return {
+        "BusinessUnitId": caller.business_unit_id,
+        "UserId": caller.user_id,
+        "OrganizationId": org_row(records)["organizationid"],
+    }
 
 
 def next_tracking_token(records: Records, user_id: str) -> str:
@@ -236,13 +265,13 @@ def next_tracking_token(records: Records, user_id: str) -> str:
         counter = int(row.get("nexttrackingnumber") or 1)
         maximum = int(org.get("maximumtrackingnumber") or 999)
         token = correlate.make_token(org, int(row.get("trackingtokenid") or 1), counter)
-        records.storage.update(settings_ent, user_id, {
-            "nexttrackingnumber": counter + 1 if counter < maximum else 0})
+        records.storage.update(
+            settings_ent, user_id, {"nexttrackingnumber": counter + 1 if counter < maximum else 0}
+        )
         return token
 
 
-def get_tracking_token(records: Records, caller: Caller, params: dict[str, Any]
-                       ) -> dict[str, Any]:
+def get_tracking_token(records: Records, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     subject = _text(params, "Subject") or ""
     org = org_row(records)
     existing = correlate.find_token(subject, org)
@@ -252,15 +281,19 @@ def get_tracking_token(records: Records, caller: Caller, params: dict[str, Any]
 def sender_mailbox(records: Records, email_id: str, owner: str) -> Row | None:
     rows = records.storage.query(
         "SELECT partyid FROM activityparty WHERE activityid = ? AND participationtypemask = 1"
-        " AND partyid__type IN ('systemuser', 'queue') LIMIT 1", (email_id,))
+        " AND partyid__type IN ('systemuser', 'queue') LIMIT 1",
+        (email_id,),
+    )
     regarding = rows[0]["partyid"] if rows else owner
     boxes = records.storage.query(
-        "SELECT * FROM mailbox WHERE regardingobjectid = ? LIMIT 1", (regarding,))
+        "SELECT * FROM mailbox WHERE regardingobjectid = ? LIMIT 1", (regarding,)
+    )
     return boxes[0] if boxes else None
 
 
-def send_email(records: Records, caller: Caller, email_id: str, params: dict[str, Any]
-               ) -> dict[str, Any]:
+def send_email(
+    records: Records, caller: Caller, email_id: str, params: dict[str, Any]
+) -> dict[str, Any]:
     """SendEmail: add the token, then mark Sent (IssueSend false), leave it Pending Send for a
     client-routed mailbox, or treat server-side sync as sent."""
     ent = ENTITIES["email"]
@@ -282,15 +315,19 @@ def send_email(records: Records, caller: Caller, email_id: str, params: dict[str
     if token and token not in subject:
         subject = f"{subject} {token}".strip()
     parties = records.storage.query(
-        "SELECT partyid, participationtypemask FROM activityparty WHERE activityid = ?",
-        (email_id,))
+        "SELECT partyid, participationtypemask FROM activityparty WHERE activityid = ?", (email_id,)
+    )
     if not any(p["participationtypemask"] in (2, 3, 4) for p in parties):
-        raise bad_request("The e-mail must have at least one recipient before it can be sent.",
-                          "0x8004360c")
+        raise bad_request(
+            "The e-mail must have at least one recipient before it can be sent.", "0x8004360c"
+        )
     unresolved = [p for p in parties if p["partyid"] is None]
     if issue and unresolved and not org.get("allowunresolvedpartiesonemailsend"):
-        raise bad_request("The e-mail contains one or more unresolved parties and the "
-                          "organisation does not allow sending to them.", "0x80048a00")
+        raise bad_request(
+            "The e-mail contains one or more unresolved parties and the "
+            "organisation does not allow sending to them.",
+            "0x80048a00",
+        )
     now = now_iso()
     values: Row = {"subject": subject, "trackingtoken": token, "statecode": 1}
     if not issue:
@@ -303,25 +340,28 @@ def send_email(records: Records, caller: Caller, email_id: str, params: dict[str
         elif method == 2:
             values.update(statuscode=3, senton=now, actualend=now)
         else:
-            raise bad_request("The sender's mailbox has no outgoing e-mail delivery method.",
-                              "0x8005e238")
+            raise bad_request(
+                "The sender's mailbox has no outgoing e-mail delivery method.", "0x8005e238"
+            )
         if box is not None:
-            values["sendermailboxid"], values["sendermailboxid__type"] = box["mailboxid"], \
-                "mailbox"
+            values["sendermailboxid"], values["sendermailboxid__type"] = box["mailboxid"], "mailbox"
     records.update(caller, ent, email_id, {}, trusted=values)
     return {"Subject": subject}
 
 
-def background_send(records: Records, caller: Caller, params: dict[str, Any],
-                    shape: Any) -> dict[str, Any]:
+def background_send(
+    records: Records, caller: Caller, params: dict[str, Any], shape: Any
+) -> dict[str, Any]:
     """BackgroundSendEmail: hand out the caller's Pending Send e-mails and mark them Sending
     (7) in the same transaction, so no other caller gets them."""
     query = params.get("Query") or {}
     limit = 50
     if isinstance(query, dict):
         page = query.get("PageInfo") or {}
-        for candidate in (query.get("TopCount"), page.get("Count") if isinstance(page, dict)
-                          else None):
+        for candidate in (
+            query.get("TopCount"),
+            page.get("Count") if isinstance(page, dict) else None,
+        ):
             if isinstance(candidate, int) and candidate > 0:
                 limit = min(candidate, 500)
     with records.storage.transaction():
@@ -329,11 +369,13 @@ def background_send(records: Records, caller: Caller, params: dict[str, Any],
             "SELECT * FROM email WHERE statuscode = 6 AND (ownerid = ? OR activityid IN ("
             "SELECT activityid FROM activityparty WHERE participationtypemask = 1 AND "
             "partyid = ?)) ORDER BY modifiedon, activityid LIMIT ?",
-            (caller.user_id, caller.user_id, limit))
+            (caller.user_id, caller.user_id, limit),
+        )
         handed = []
         for row in rows:
-            updated = records.storage.update(ENTITIES["email"], row["activityid"],
-                                             {"statuscode": 7})
+            updated = records.storage.update(
+                ENTITIES["email"], row["activityid"], {"statuscode": 7}
+            )
             if updated is not None:
                 handed.append(updated)
     has = [bool(r.get("attachmentcount")) for r in handed]
@@ -346,8 +388,9 @@ def check_promote(records: Records, caller: Caller, params: dict[str, Any]) -> d
         return {"ShouldPromote": False, "ReasonCode": REASON_DUPLICATE}
     org = org_row(records)
     subject = _text(params, "Subject")
-    match = correlate.correlate(records.storage, org, subject=subject, in_reply_to=None,
-                                conversation_index=None)
+    match = correlate.correlate(
+        records.storage, org, subject=subject, in_reply_to=None, conversation_index=None
+    )
     if match is not None:
         return {"ShouldPromote": True, "ReasonCode": REASON_CORRELATION}
     return {"ShouldPromote": True, "ReasonCode": REASON_ACCEPT_ALL}
@@ -370,10 +413,17 @@ def check_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> 
     extra_cols, _ = _extra_properties(records, params.get("ExtraProperties"))
     subject = _text(params, "Subject")
     to, cc = parse_addresses(params.get("To")), parse_addresses(params.get("Cc"))
-    match = correlate.correlate(records.storage, org, subject=subject,
-                                in_reply_to=extra_cols.get("inreplyto"),
-                                conversation_index=extra_cols.get("conversationindex"),
-                                message_id=message_id, sender=senders[0], to=to, cc=cc)
+    match = correlate.correlate(
+        records.storage,
+        org,
+        subject=subject,
+        in_reply_to=extra_cols.get("inreplyto"),
+        conversation_index=extra_cols.get("conversationindex"),
+        message_id=message_id,
+        sender=senders[0],
+        to=to,
+        cc=cc,
+    )
 
     def recipients() -> Iterator[tuple[str, str]]:
         yield from to
@@ -397,15 +447,21 @@ def check_incoming(records: Records, caller: Caller, params: dict[str, Any]) -> 
 
 def _filtering(records: Records, logical: str, key: str) -> int:
     if logical == "queue":
-        return int(records.storage.scalar(
-            "SELECT incomingemailfilteringmethod FROM queue WHERE queueid = ?", (key,)) or 0)
+        return int(
+            records.storage.scalar(
+                "SELECT incomingemailfilteringmethod FROM queue WHERE queueid = ?", (key,)
+            )
+            or 0
+        )
     value = records.storage.scalar(
-        "SELECT incomingemailfilteringmethod FROM usersettings WHERE systemuserid = ?", (key,))
+        "SELECT incomingemailfilteringmethod FROM usersettings WHERE systemuserid = ?", (key,)
+    )
     return 1 if value is None else int(value)
 
 
-def _verdict(method: int, correlated: bool,
-             sender_hits: list[tuple[str, str, int]]) -> tuple[bool, int]:
+def _verdict(
+    method: int, correlated: bool, sender_hits: list[tuple[str, str, int]]
+) -> tuple[bool, int]:
     if method == 0:
         return True, REASON_ACCEPT_ALL
     if correlated and method in (1, 2, 3):
@@ -423,6 +479,7 @@ def deliver_incoming(records: Records, caller: Caller, params: dict[str, Any]) -
     if params.get("ValidateBeforeCreate"):
         verdict = check_incoming(records, caller, params)
         if not verdict["ShouldDeliver"] and verdict["ReasonCode"] != REASON_DUPLICATE:
-            raise bad_request(f"The e-mail was not delivered (ReasonCode "
-                              f"{verdict['ReasonCode']}).", "0x80048f0c")
+            raise bad_request(
+                f"The e-mail was not delivered (ReasonCode {verdict['ReasonCode']}).", "0x80048f0c"
+            )
     return promote(records, caller, params, incoming=True)

@@ -47,17 +47,22 @@ class Settings:
     owner_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        allowed = {e.logical for e in ENTITIES.values()
-                   if e.ownership == "user" and not e.is_activity}
+        allowed = {
+            e.logical for e in ENTITIES.values() if e.ownership == "user" and not e.is_activity
+        }
         for name in self.owner_only:
             if name not in allowed:
-                raise ValueError(f"Setting 'owner_only' has value {name!r}. Expected one of "
-                                 f"{', '.join(sorted(allowed))}.")
+                raise ValueError(
+                    f"Setting 'owner_only' has value {name!r}. Expected one of "
+                    f"{', '.join(sorted(allowed))}."
+                )
         if self.seed not in (None, "", "demo"):
             raise ValueError(f"Setting 'seed' has value {self.seed!r}. Expected 'demo' or None.")
         if not isinstance(self.max_request_bytes, int) or self.max_request_bytes <= 0:
-            raise ValueError(f"Setting 'max_request_bytes' has value "
-                             f"{self.max_request_bytes!r}. Not a positive integer.")
+            raise ValueError(
+                f"Setting 'max_request_bytes' has value "
+                f"{self.max_request_bytes!r}. Not a positive integer."
+            )
 
 
 class Service:
@@ -73,6 +78,7 @@ class Service:
         self.api = Api(self)
         if settings.seed == "demo":
             from .seed import seed_demo
+
             seed_demo(self.storage)
 
 
@@ -88,12 +94,16 @@ def create_app(settings: Settings) -> Starlette:
 
     async def record_page(request: Request) -> Response:
         from .pages import record_page as render
+
         return await render(service, request)
 
     async def root(request: Request) -> Response:
-        return Response(f"<!doctype html><title>trackbox-crm</title><p>trackbox-crm: the "
-                        f"Web API is at <code>{html.escape(str(request.base_url))}api/data/"
-                        f"v9.2/</code>.</p>", media_type="text/html; charset=utf-8")
+        return Response(
+            f"<!doctype html><title>trackbox-crm</title><p>trackbox-crm: the "
+            f"Web API is at <code>{html.escape(str(request.base_url))}api/data/"
+            f"v9.2/</code>.</p>",
+            media_type="text/html; charset=utf-8",
+        )
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     routes = [

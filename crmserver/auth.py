@@ -42,8 +42,9 @@ def verify_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32,
-                             n=int(n), r=int(r), p=int(p))
+        got = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), dklen=32, n=int(n), r=int(r), p=int(p)
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -64,15 +65,18 @@ class Authenticator:
     def user_by_email(self, email: str) -> dict[str, Any] | None:
         rows = self.storage.query(
             "SELECT systemuserid, businessunitid, isdisabled, tbx_isadministrator FROM systemuser"
-            " WHERE internalemailaddress = ? COLLATE NOCASE", (email.strip(),))
+            " WHERE internalemailaddress = ? COLLATE NOCASE",
+            (email.strip(),),
+        )
         return rows[0] if rows else None
 
     def caller(self, user_id: str) -> Caller:
         row = self.storage.get(ENTITIES["systemuser"], user_id)
         if row is None or row.get("isdisabled"):
             raise unauthorized("The user is disabled or does not exist.")
-        return Caller(user_id, row.get("businessunitid") or "",
-                      bool(row.get("tbx_isadministrator")))
+        return Caller(
+            user_id, row.get("businessunitid") or "", bool(row.get("tbx_isadministrator"))
+        )
 
     def check_password(self, email: str, password: str) -> str | None:
         """The user id when ``email``/``password`` are valid, else None."""
@@ -113,10 +117,15 @@ class Authenticator:
     def issue_token(self, user_id: str) -> dict[str, Any]:
         token = secrets.token_urlsafe(32)
         now = time.time()
-        self.storage.store_token(hashlib.sha256(token.encode()).hexdigest(), user_id,
-                                 now + TOKEN_LIFETIME, now)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
-                "ext_expires_in": TOKEN_LIFETIME}
+        self.storage.store_token(
+            hashlib.sha256(token.encode()).hexdigest(), user_id, now + TOKEN_LIFETIME, now
+        )
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "ext_expires_in": TOKEN_LIFETIME,
+        }
 
     def check_client(self, client_id: str, secret: str) -> str | None:
         """A registered application, or (when none has this id) a user's e-mail/password."""
@@ -131,8 +140,11 @@ class Authenticator:
         """``POST /oauth2/v2.0/token`` (form-encoded)."""
         declared = request.headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-            return _oauth_error(413 if declared.isdigit() else 411, "invalid_request",
-                                "The token request must be a small form with a length.")
+            return _oauth_error(
+                413 if declared.isdigit() else 411,
+                "invalid_request",
+                "The token request must be a small form with a length.",
+            )
         form = await request.form(max_files=0, max_fields=20)
         fields = {k: str(v) for k, v in form.items()}
         client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
@@ -148,22 +160,27 @@ class Authenticator:
             if user_id is None:
                 return _oauth_error(401, "invalid_client", "Client authentication failed.")
         elif grant == "password":
-            if client_id and secret and self.storage.application(client_id) is not None \
-                    and self.check_client(client_id, secret) is None:
+            if (
+                client_id
+                and secret
+                and self.storage.application(client_id) is not None
+                and self.check_client(client_id, secret) is None
+            ):
                 return _oauth_error(401, "invalid_client", "Client authentication failed.")
-            user_id = self.check_password(fields.get("username", ""),
-                                          fields.get("password", ""))
+            user_id = self.check_password(fields.get("username", ""), fields.get("password", ""))
             if user_id is None:
                 return _oauth_error(400, "invalid_grant", "Invalid user name or password.")
         else:
-            return _oauth_error(400, "unsupported_grant_type",
-                                f"Grant type '{grant}' is not supported.")
+            return _oauth_error(
+                400, "unsupported_grant_type", f"Grant type '{grant}' is not supported."
+            )
         try:
             self.caller(user_id)
         except ODataError:
             return _oauth_error(400, "invalid_grant", "The user is disabled.")
-        return JSONResponse(self.issue_token(user_id),
-                            headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return JSONResponse(
+            self.issue_token(user_id), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        )
 
 
 def _basic(value: str) -> tuple[str, str]:
@@ -181,5 +198,6 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="trackbox-crm"'
-    return JSONResponse({"error": error, "error_description": description},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )

@@ -72,7 +72,7 @@ def _head_body(data: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if m is None:
         head, rest = data, b""
     else:
-        head, rest = data[:m.start()], data[m.end():]
+        head, rest = data[: m.start()], data[m.end() :]
     headers = []
     for line in head.decode("utf-8", "replace").splitlines():
         if ":" in line:
@@ -94,14 +94,14 @@ def _parse_http(part: bytes) -> InnerRequest:
         raise bad_request("Each $batch part must be application/http.")
     payload = _strip_trailing_newline(payload).lstrip(b"\r\n")
     line_end = payload.find(b"\n")
-    request_line = (payload if line_end < 0 else payload[:line_end]).decode(
-        "utf-8", "replace").strip()
+    request_line = (
+        (payload if line_end < 0 else payload[:line_end]).decode("utf-8", "replace").strip()
+    )
     bits = request_line.split()
     if len(bits) < 2 or bits[0] not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
         raise bad_request(f"Invalid request line in $batch: '{request_line}'.")
-    headers, body = _head_body(b"" if line_end < 0 else payload[line_end + 1:])
-    return InnerRequest(bits[0], bits[1], headers, body.strip(b"\r\n"),
-                        mime.get("content-id"))
+    headers, body = _head_body(b"" if line_end < 0 else payload[line_end + 1 :])
+    return InnerRequest(bits[0], bits[1], headers, body.strip(b"\r\n"), mime.get("content-id"))
 
 
 def parse_batch(body: bytes, content_type: str) -> list[InnerRequest | ChangeSet]:
@@ -136,9 +136,12 @@ class Batch:
         out: list[bytes] = []
         for item in items:
             if isinstance(item, ChangeSet):
-                out.append(b"Content-Type: multipart/mixed; boundary=" +
-                           (cs_boundary := f"changesetresponse_{uuid.uuid4()}").encode() +
-                           b"\r\n\r\n" + await self.change_set(request, item, cs_boundary))
+                out.append(
+                    b"Content-Type: multipart/mixed; boundary="
+                    + (cs_boundary := f"changesetresponse_{uuid.uuid4()}").encode()
+                    + b"\r\n\r\n"
+                    + await self.change_set(request, item, cs_boundary)
+                )
                 failed = b"HTTP/1.1 4" in out[-1] or b"HTTP/1.1 5" in out[-1]
             else:
                 resp = await self.run_one(request, item, {})
@@ -170,18 +173,19 @@ class Batch:
                     done.append((resp, req.content_id))
         except _Abort as abort:
             done = [(abort.response, abort.content_id)]
-        parts = [b"--" + boundary.encode() + b"\r\n" + _part(r, cid) + b"\r\n"
-                 for r, cid in done]
+        parts = [b"--" + boundary.encode() + b"\r\n" + _part(r, cid) + b"\r\n" for r, cid in done]
         return b"".join(parts) + b"--" + boundary.encode() + b"--\r\n"
 
-    async def run_one(self, outer: Request, inner: InnerRequest, refs: dict[str, str]
-                      ) -> Response:
+    async def run_one(self, outer: Request, inner: InnerRequest, refs: dict[str, str]) -> Response:
         url = inner.url
         m = re.match(r"^\$([\w-]+)(.*)$", url)
         if m:
             if m.group(1) not in refs:
-                return error_response(bad_request(f"Content-ID reference '${m.group(1)}' is "
-                                                  f"not defined in this change set."))
+                return error_response(
+                    bad_request(
+                        f"Content-ID reference '${m.group(1)}' is not defined in this change set."
+                    )
+                )
             url = refs[m.group(1)] + m.group(2)
         body = inner.body
         if refs and body:
@@ -193,16 +197,22 @@ class Batch:
             version, rest = vm.group(1), vm.group(2)
         else:
             version, rest = outer.path_params.get("version", "9.2"), path.lstrip("/")
-        headers = [(k.lower().encode(), v.encode()) for k, v in inner.headers
-                   if k.lower() not in ("authorization", "content-length", "host")]
-        headers += [(k, v) for k, v in outer.scope["headers"]
-                    if k in (b"authorization", b"host")]
+        headers = [
+            (k.lower().encode(), v.encode())
+            for k, v in inner.headers
+            if k.lower() not in ("authorization", "content-length", "host")
+        ]
+        headers += [(k, v) for k, v in outer.scope["headers"] if k in (b"authorization", b"host")]
         headers.append((b"content-length", str(len(body)).encode()))
         scope = dict(outer.scope)
-        scope.update(method=inner.method, path=f"/api/data/v{version}/{rest}",
-                     raw_path=f"/api/data/v{version}/{rest}".encode(),
-                     query_string=parts.query.encode(), headers=headers,
-                     path_params={"version": version, "rest": rest})
+        scope.update(
+            method=inner.method,
+            path=f"/api/data/v{version}/{rest}",
+            raw_path=f"/api/data/v{version}/{rest}".encode(),
+            query_string=parts.query.encode(),
+            headers=headers,
+            path_params={"version": version, "rest": rest},
+        )
         sent = False
 
         async def receive() -> dict[str, Any]:
@@ -249,5 +259,6 @@ def _part(resp: Response, content_id: str | None) -> bytes:
     phrase = HTTPStatus(resp.status_code).phrase
     lines = [f"HTTP/1.1 {resp.status_code} {phrase}"]
     lines += [f"{k}: {v}" for k, v in resp.headers.items() if k.lower() != "content-length"]
-    return ("\r\n".join(head) + "\r\n\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + \
-        bytes(resp.body)
+    return ("\r\n".join(head) + "\r\n\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + bytes(
+        resp.body
+    )

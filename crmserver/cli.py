@@ -28,9 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
     url = root_url(*sock.getsockname()[:2])
     print(url, flush=True)
     print(f"Web API: {url}/api/data/v9.2/", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level,
-                                  h11_max_incomplete_event_size=MAX_HEAD_BYTES)
-                   ).run(sockets=[sock])
+    uvicorn.Server(
+        uvicorn.Config(app, log_level=args.log_level, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+    ).run(sockets=[sock])
     return 0
 
 
@@ -41,9 +41,15 @@ def _seed(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.demo:
         seed_demo(storage)
-    counts = seed_bulk(storage, accounts=args.accounts, contacts=args.contacts,
-                       leads=args.leads, users=args.users, opportunities=args.opportunities,
-                       incidents=args.incidents)
+    counts = seed_bulk(
+        storage,
+        accounts=args.accounts,
+        contacts=args.contacts,
+        leads=args.leads,
+        users=args.users,
+        opportunities=args.opportunities,
+        incidents=args.incidents,
+    )
     storage.close()
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     print(f"seeded {summary or 'nothing'} in {time.perf_counter() - started:.1f} s")
@@ -52,8 +58,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _read_secret(args: argparse.Namespace, what: str) -> str:
     if not args.password_stdin:
-        print(f"error: pass the {what} on standard input with --password-stdin",
-              file=sys.stderr)
+        print(f"error: pass the {what} on standard input with --password-stdin", file=sys.stderr)
         raise SystemExit(2)
     secret = sys.stdin.readline().rstrip("\r\n")
     if not secret:
@@ -71,8 +76,9 @@ def _user_add(args: argparse.Namespace) -> int:
         first, last = last, ""
     storage = Storage(args.db)
     try:
-        uid = add_user(storage, first=first, last=last, email=args.email, password=password,
-                       admin=args.admin)
+        uid = add_user(
+            storage, first=first, last=last, email=args.email, password=password, admin=args.admin
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -84,13 +90,18 @@ def _user_add(args: argparse.Namespace) -> int:
 
 def _user_list(args: argparse.Namespace) -> int:
     storage = Storage(args.db)
-    for row in storage.query("SELECT systemuserid, fullname, internalemailaddress, "
-                             "tbx_isadministrator, isdisabled FROM systemuser "
-                             "ORDER BY internalemailaddress"):
-        flags = ("admin " if row["tbx_isadministrator"] else "") + \
-            ("disabled" if row["isdisabled"] else "")
-        print(f"{row['systemuserid']}  {row['internalemailaddress']:<40} {row['fullname']}"
-              f"{'  [' + flags.strip() + ']' if flags.strip() else ''}")
+    for row in storage.query(
+        "SELECT systemuserid, fullname, internalemailaddress, "
+        "tbx_isadministrator, isdisabled FROM systemuser "
+        "ORDER BY internalemailaddress"
+    ):
+        flags = ("admin " if row["tbx_isadministrator"] else "") + (
+            "disabled" if row["isdisabled"] else ""
+        )
+        print(
+            f"{row['systemuserid']}  {row['internalemailaddress']:<40} {row['fullname']}"
+            f"{'  [' + flags.strip() + ']' if flags.strip() else ''}"
+        )
     storage.close()
     return 0
 
@@ -100,8 +111,10 @@ def _app_add(args: argparse.Namespace) -> int:
 
     secret = _read_secret(args, "client secret")
     storage = Storage(args.db)
-    user = storage.scalar("SELECT systemuserid FROM systemuser WHERE internalemailaddress = ?"
-                          " COLLATE NOCASE", (args.user,))
+    user = storage.scalar(
+        "SELECT systemuserid FROM systemuser WHERE internalemailaddress = ? COLLATE NOCASE",
+        (args.user,),
+    )
     if user is None:
         print(f"error: no user with e-mail {args.user}", file=sys.stderr)
         storage.close()
@@ -122,9 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=5555, help="0 picks a free port")
     serve.add_argument("--seed", choices=["demo"], help="seed an empty database")
     serve.add_argument("--log-level", default="warning")
-    serve.add_argument("--owner-only", metavar="ENTITIES",
-                       help="comma-separated user-owned entities (e.g. lead,opportunity) that "
-                            "only their owner may read")
+    serve.add_argument(
+        "--owner-only",
+        metavar="ENTITIES",
+        help="comma-separated user-owned entities (e.g. lead,opportunity) that "
+        "only their owner may read",
+    )
     serve.set_defaults(func=_serve)
 
     seed = sub.add_parser("seed", help="generate deterministic realistic data")
@@ -134,8 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true", help="also seed the demo organisation")
     seed.set_defaults(func=_seed)
 
-    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action",
-                                                                       required=True)
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user")
     add.add_argument("--db", required=True)
     add.add_argument("--name", required=True)
@@ -148,14 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_user_list)
 
     app = sub.add_parser("app", help="registered OAuth applications").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     app_add = app.add_parser("add", help="register a client_credentials application")
     app_add.add_argument("--db", required=True)
     app_add.add_argument("--client-id", required=True)
     app_add.add_argument("--user", required=True, help="e-mail of the user it acts as")
     app_add.add_argument("--name", default="")
-    app_add.add_argument("--password-stdin", action="store_true",
-                         help="read the client secret from standard input")
+    app_add.add_argument(
+        "--password-stdin", action="store_true", help="read the client secret from standard input"
+    )
     app_add.set_defaults(func=_app_add)
     return parser
 

@@ -52,13 +52,17 @@ def context_url(base: str, entity: Entity, opts: QueryOptions, delta: bool = Fal
 def count_rows(records: Records, entity: Entity, opts: QueryOptions, caller: Caller) -> int:
     params: list[Any] = []
     where = _where(records, entity, opts, caller, params)
-    return int(records.storage.scalar(
-        f'SELECT COUNT(*) FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else ""),
-        params))
+    return int(
+        records.storage.scalar(
+            f'SELECT COUNT(*) FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else ""),
+            params,
+        )
+    )
 
 
-def _where(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
-           params: list[Any]) -> str:
+def _where(
+    records: Records, entity: Entity, opts: QueryOptions, caller: Caller, params: list[Any]
+) -> str:
     clauses = []
     rule = read_predicate(records, entity, caller, "t0", params)
     if rule:
@@ -72,15 +76,18 @@ def _where(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
 def _check_tracking(entity: Entity, opts: QueryOptions) -> None:
     """400 unless change tracking may be used on ``entity`` with these options."""
     if not entity.change_tracking:
-        raise bad_request(f"Change tracking is not enabled for entity '{entity.logical}'.",
-                          "0x80048269")
+        raise bad_request(
+            f"Change tracking is not enabled for entity '{entity.logical}'.", "0x80048269"
+        )
     if opts.filter or opts.orderby or opts.expand or opts.top is not None:
-        raise bad_request("$filter, $orderby, $expand and $top cannot be used with change "
-                          "tracking.", QUERY_SYNTAX)
+        raise bad_request(
+            "$filter, $orderby, $expand and $top cannot be used with change tracking.", QUERY_SYNTAX
+        )
 
 
-def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
-              req: PageRequest) -> dict[str, Any]:
+def read_page(
+    records: Records, entity: Entity, opts: QueryOptions, caller: Caller, req: PageRequest
+) -> dict[str, Any]:
     """One page of a collection (or of a delta when ``opts.deltatoken`` is set)."""
     if opts.deltatoken is not None:
         return read_delta(records, entity, opts, caller, req)
@@ -108,10 +115,14 @@ def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Call
     else:
         limit = MAX_PAGE
     cols = sorted(set(shaper.columns()) | set(sort_cols) | expand_columns(opts))
-    sql = (f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} '
-           f'FROM "{entity.logical}" t0' + (f" WHERE {where}" if where else "")
-           + " ORDER BY " + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
-           + " LIMIT ?")
+    sql = (
+        f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} "
+        f'FROM "{entity.logical}" t0'
+        + (f" WHERE {where}" if where else "")
+        + " ORDER BY "
+        + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
+        + " LIMIT ?"
+    )
     params.append(limit + 1)
     rows = records.storage.query(sql, params)
     more = len(rows) > limit and (req.page_size is not None or opts.top is None)
@@ -134,8 +145,9 @@ def read_page(records: Records, entity: Entity, opts: QueryOptions, caller: Call
         token = encode_skiptoken(entity, page_no, last, rows[0][entity.key], extra)
         body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
     elif snapshot is not None:
-        body["@odata.deltaLink"] = next_link(req, {"$deltatoken": delta_token(snapshot)},
-                                             drop=("$skiptoken",))
+        body["@odata.deltaLink"] = next_link(
+            req, {"$deltatoken": delta_token(snapshot)}, drop=("$skiptoken",)
+        )
     return body
 
 
@@ -155,8 +167,10 @@ def parse_delta_token(token: str, expire_days: int = 0) -> int:
         except ValueError as exc:
             raise bad_request("The $deltatoken is not valid.", "0x80044352") from exc
         if (datetime.now(UTC) - issued).days >= expire_days:
-            raise bad_request("Version stamp associated with the client has expired. Please "
-                              "perform a full sync.", "0x80044352")
+            raise bad_request(
+                "Version stamp associated with the client has expired. Please perform a full sync.",
+                "0x80044352",
+            )
     return int(head)
 
 
@@ -166,8 +180,9 @@ def next_link(req: PageRequest, add: dict[str, str], drop: tuple[str, ...] = ())
     return f"{req.base}/{req.path}?{query}"
 
 
-def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Caller,
-               req: PageRequest) -> dict[str, Any]:
+def read_delta(
+    records: Records, entity: Entity, opts: QueryOptions, caller: Caller, req: PageRequest
+) -> dict[str, Any]:
     """Rows changed since the token (changed/new first, then deletions) and a new deltaLink."""
     _check_tracking(entity, opts)
     expire = int(records.org().get("expirechangetrackingindays") or 0)
@@ -191,26 +206,35 @@ def read_delta(records: Records, entity: Entity, opts: QueryOptions, caller: Cal
         where += f" AND {rule}"
     cols = shaper.columns()
     rows = records.storage.query(
-        f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
+        f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} FROM "
         f'"{entity.logical}" t0 WHERE {where} ORDER BY t0."versionnumber" LIMIT ?',
-        [*params, limit + 1])
+        [*params, limit + 1],
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    body: dict[str, Any] = {"@odata.context": context_url(req.base, entity, opts, delta=True),
-                            "value": shaper.shape_many(rows)}
+    body: dict[str, Any] = {
+        "@odata.context": context_url(req.base, entity, opts, delta=True),
+        "value": shaper.shape_many(rows),
+    }
     if more:
-        token = encode_skiptoken(entity, 1, [rows[-1]["versionnumber"]],
-                                 rows[0][entity.key], {"v": snapshot, "d": since})
+        token = encode_skiptoken(
+            entity, 1, [rows[-1]["versionnumber"]], rows[0][entity.key], {"v": snapshot, "d": since}
+        )
         body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
         return body
     first_since = int(extra.get("d", since))
     for key, version in records.storage.deleted_since(entity, first_since):
         if version <= snapshot:
-            body["value"].append({
-                "@odata.context": f"{req.base}/$metadata#{entity.set_name}/$deletedEntity",
-                "id": key, "reason": "deleted"})
-    body["@odata.deltaLink"] = next_link(req, {"$deltatoken": delta_token(snapshot)},
-                                         drop=("$skiptoken",))
+            body["value"].append(
+                {
+                    "@odata.context": f"{req.base}/$metadata#{entity.set_name}/$deletedEntity",
+                    "id": key,
+                    "reason": "deleted",
+                }
+            )
+    body["@odata.deltaLink"] = next_link(
+        req, {"$deltatoken": delta_token(snapshot)}, drop=("$skiptoken",)
+    )
     return body
 
 
@@ -223,8 +247,15 @@ def expand_columns(opts: QueryOptions) -> set[str]:
     return out
 
 
-def expand_rows(records: Records, entity: Entity, rows: list[Row], values: list[dict[str, Any]],
-                expands: list[Expand], caller: Caller, req: PageRequest) -> None:
+def expand_rows(
+    records: Records,
+    entity: Entity,
+    rows: list[Row],
+    values: list[dict[str, Any]],
+    expands: list[Expand],
+    caller: Caller,
+    req: PageRequest,
+) -> None:
     """Fill ``$expand`` navigation properties in place (one query per navigation)."""
     for exp in expands:
         if exp.collection is not None:
@@ -233,9 +264,15 @@ def expand_rows(records: Records, entity: Entity, rows: list[Row], values: list[
             _expand_single(records, entity, rows, values, exp, caller, req)
 
 
-def _expand_collection(records: Records, entity: Entity, rows: list[Row],
-                       values: list[dict[str, Any]], exp: Expand, caller: Caller,
-                       req: PageRequest) -> None:
+def _expand_collection(
+    records: Records,
+    entity: Entity,
+    rows: list[Row],
+    values: list[dict[str, Any]],
+    exp: Expand,
+    caller: Caller,
+    req: PageRequest,
+) -> None:
     assert exp.collection is not None
     child = ENTITIES[exp.collection.child]
     fk = exp.collection.child_attr
@@ -243,45 +280,57 @@ def _expand_collection(records: Records, entity: Entity, rows: list[Row],
     keys = [r[entity.key] for r in rows]
     by_parent: dict[str, list[Row]] = {k: [] for k in keys}
     cols = sorted(set(shaper.columns()) | {fk} | expand_columns(exp.options))
-    order = ", ".join([f'"{a.name}" {"DESC" if d else "ASC"}' for a, d in exp.options.orderby]
-                      + ["rowid"])
+    order = ", ".join(
+        [f'"{a.name}" {"DESC" if d else "ASC"}' for a, d in exp.options.orderby] + ["rowid"]
+    )
     for i in range(0, len(keys), 500):
-        chunk = keys[i:i + 500]
+        chunk = keys[i : i + 500]
         params: list[Any] = list(chunk)
         where = f'"{fk}" IN ({",".join("?" * len(chunk))})'
         if exp.options.filter is not None:
             where += f" AND {exp.options.filter.sql}"
             params.extend(exp.options.filter.params)
-        sql = (f'SELECT {", ".join(f"t0.{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
-               f'"{child.logical}" t0 WHERE {where} ORDER BY {order} LIMIT {MAX_EXPAND_ROWS}')
+        sql = (
+            f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} FROM "
+            f'"{child.logical}" t0 WHERE {where} ORDER BY {order} LIMIT {MAX_EXPAND_ROWS}'
+        )
         for r in records.storage.query(sql, params):
             by_parent[r[fk]].append(r)
     for row, obj in zip(rows, values, strict=True):
         kids = by_parent[row[entity.key]]
         if exp.options.top is not None:
-            kids = kids[:exp.options.top]
+            kids = kids[: exp.options.top]
         shaped = shaper.shape_many(kids)
         if exp.options.expand:
             expand_rows(records, child, kids, shaped, exp.options.expand, caller, req)
         obj[exp.nav] = shaped
 
 
-def _expand_single(records: Records, entity: Entity, rows: list[Row],
-                   values: list[dict[str, Any]], exp: Expand, caller: Caller,
-                   req: PageRequest) -> None:
+def _expand_single(
+    records: Records,
+    entity: Entity,
+    rows: list[Row],
+    values: list[dict[str, Any]],
+    exp: Expand,
+    caller: Caller,
+    req: PageRequest,
+) -> None:
     assert exp.lookup is not None and exp.target is not None
     target = ENTITIES[exp.target]
     shaper = Shaper(records, target, exp.options.select, req.annotations, req.base)
     col = exp.lookup.name
-    ids = sorted({r[col] for r in rows
-                  if r.get(col) and (r.get(col + "__type") or exp.target) == exp.target})
+    ids = sorted(
+        {r[col] for r in rows if r.get(col) and (r.get(col + "__type") or exp.target) == exp.target}
+    )
     found: dict[str, tuple[Row, dict[str, Any]]] = {}
     for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
+        chunk = ids[i : i + 500]
         cols = shaper.columns()
         got = records.storage.query(
-            f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM '
-            f'"{target.logical}" WHERE "{target.key}" IN ({",".join("?" * len(chunk))})', chunk)
+            f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)} FROM "
+            f'"{target.logical}" WHERE "{target.key}" IN ({",".join("?" * len(chunk))})',
+            chunk,
+        )
         got = [g for g in got if records.can_read(caller, target, g)]
         for g, shaped in zip(got, shaper.shape_many(got), strict=True):
             found[g[target.key]] = (g, shaped)

@@ -37,13 +37,20 @@ from .storage import Row, Storage
 def org_settings(org: Row) -> OrgSettings:
     """The ``organizations`` row (as stored) → core's OrgSettings; 400 if it is invalid."""
     ent = ENTITIES["organization"]
-    api_row = {k: (bool(v) if k in ent.attributes and ent.attributes[k].type == "bool"
-                   and v is not None else v) for k, v in org.items()}
+    api_row = {
+        k: (
+            bool(v)
+            if k in ent.attributes and ent.attributes[k].type == "bool" and v is not None
+            else v
+        )
+        for k, v in org.items()
+    }
     try:
         return OrgSettings.from_crm(api_row)
     except SettingsError as exc:
-        raise bad_request(f"Organisation setting '{exc.key}' has value {exc.value!r}. "
-                          f"{exc.expected}") from exc
+        raise bad_request(
+            f"Organisation setting '{exc.key}' has value {exc.value!r}. {exc.expected}"
+        ) from exc
 
 
 def find_token(subject: str | None, org: Row) -> str | None:
@@ -62,9 +69,15 @@ def derived_columns(org: Row, row: Row) -> Row:
     settings = org_settings(org)
     out: Row = {}
     subject = row.get("subject") or ""
-    out["tbx_smartkey"] = smart_match_key(
-        subject, filter_keywords=settings.hash_filter_keywords, tokens=settings.tokens,
-        max_words=settings.hash_max_count)[:800] or None
+    out["tbx_smartkey"] = (
+        smart_match_key(
+            subject,
+            filter_keywords=settings.hash_filter_keywords,
+            tokens=settings.tokens,
+            max_words=settings.hash_max_count,
+        )[:800]
+        or None
+    )
     if not row.get("trackingtoken"):
         out["trackingtoken"] = _find_token(subject, settings.tokens)
     index = parse_thread_index(row.get("conversationindex"))
@@ -75,29 +88,35 @@ def derived_columns(org: Row, row: Row) -> Row:
 class SqlCorrelationIndex:
     """``core.correlation.CorrelationIndex`` over the ``email`` table."""
 
-    def __init__(self, storage: Storage, exclude: str | None = None,
-                 max_candidates: int = 200) -> None:
+    def __init__(
+        self, storage: Storage, exclude: str | None = None, max_candidates: int = 200
+    ) -> None:
         self.storage = storage
         self.exclude = exclude
         self.max_candidates = max_candidates
 
-    def _emails(self, where: str, params: Sequence[Any], limit: int,
-                order: str = "createdon, versionnumber") -> list[TrackedEmail]:
+    def _emails(
+        self, where: str, params: Sequence[Any], limit: int, order: str = "createdon, versionnumber"
+    ) -> list[TrackedEmail]:
         rows = self.storage.query(
             f"SELECT activityid, regardingobjectid, regardingobjectid__type, messageid, "
             f"trackingtoken, conversationindex, tbx_smartkey, subject, senton, actualend, "
             f"createdon FROM email WHERE {where} AND activityid IS NOT ? ORDER BY {order} "
-            f"LIMIT ?", [*params, self.exclude, limit])
+            f"LIMIT ?",
+            [*params, self.exclude, limit],
+        )
         addresses = self._addresses([r["activityid"] for r in rows])
         return [_tracked(r, addresses.get(r["activityid"], frozenset())) for r in rows]
 
     def _addresses(self, ids: list[str]) -> dict[str, frozenset[str]]:
         out: dict[str, set[str]] = {}
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             for r in self.storage.query(
-                    f"SELECT activityid, addressused FROM activityparty WHERE activityid IN "
-                    f"({','.join('?' * len(chunk))}) AND addressused IS NOT NULL", chunk):
+                f"SELECT activityid, addressused FROM activityparty WHERE activityid IN "
+                f"({','.join('?' * len(chunk))}) AND addressused IS NOT NULL",
+                chunk,
+            ):
                 out.setdefault(r["activityid"], set()).add(r["addressused"].strip().lower())
         return {k: frozenset(v) for k, v in out.items()}
 
@@ -114,8 +133,12 @@ class SqlCorrelationIndex:
         index = parse_thread_index(root)
         if index is None:
             return []
-        same_hash = self._emails("baseconversationindexhash = ?", [index.root_hash],
-                                 self.max_candidates, "createdon DESC")
+        same_hash = self._emails(
+            "baseconversationindexhash = ?",
+            [index.root_hash],
+            self.max_candidates,
+            "createdon DESC",
+        )
         return [e for e in same_hash if e.conversation_root == index.root]
 
     def by_smart_key(self, key: str) -> Sequence[TrackedEmail]:
@@ -141,12 +164,17 @@ def _tracked(row: Row, addresses: frozenset[str]) -> TrackedEmail:
         except ValueError:
             sent_on = None
     return TrackedEmail(
-        activity_id=row["activityid"], regarding=regarding,
+        activity_id=row["activityid"],
+        regarding=regarding,
         message_id=next(iter(message_id_keys(row.get("messageid"))), None),
-        token=row.get("trackingtoken"), conversation_index=row.get("conversationindex"),
+        token=row.get("trackingtoken"),
+        conversation_index=row.get("conversationindex"),
         conversation_root=index.root if index is not None else None,
-        smart_key=row.get("tbx_smartkey") or "", addresses=addresses,
-        subject=row.get("subject") or "", sent_on=sent_on)
+        smart_key=row.get("tbx_smartkey") or "",
+        addresses=addresses,
+        subject=row.get("subject") or "",
+        sent_on=sent_on,
+    )
 
 
 @dataclass(frozen=True)
@@ -170,17 +198,32 @@ def _addresses(values: Iterable[tuple[str, str]]) -> tuple[Address, ...]:
     return tuple(Address(addr, name) for name, addr in values)
 
 
-def correlate(storage: Storage, org: Row, *, subject: str | None, in_reply_to: str | None,
-              conversation_index: str | None, message_id: str | None = None,
-              sender: tuple[str, str] | None = None,
-              to: Iterable[tuple[str, str]] = (), cc: Iterable[tuple[str, str]] = (),
-              references: Sequence[str] = (), exclude: str | None = None) -> Match | None:
+def correlate(
+    storage: Storage,
+    org: Row,
+    *,
+    subject: str | None,
+    in_reply_to: str | None,
+    conversation_index: str | None,
+    message_id: str | None = None,
+    sender: tuple[str, str] | None = None,
+    to: Iterable[tuple[str, str]] = (),
+    cc: Iterable[tuple[str, str]] = (),
+    references: Sequence[str] = (),
+    exclude: str | None = None,
+) -> Match | None:
     """The stored e-mail this message continues, by the organisation's rules."""
     header = MessageHeader(
-        ref=MailRef("crm", message_id or ""), message_id=message_id or "",
-        subject=subject or "", sender=Address(sender[1], sender[0]) if sender else None,
-        to=_addresses(to), cc=_addresses(cc), thread_index=conversation_index,
-        in_reply_to=in_reply_to, references=tuple(references))
+        ref=MailRef("crm", message_id or ""),
+        message_id=message_id or "",
+        subject=subject or "",
+        sender=Address(sender[1], sender[0]) if sender else None,
+        to=_addresses(to),
+        cc=_addresses(cc),
+        thread_index=conversation_index,
+        in_reply_to=in_reply_to,
+        references=tuple(references),
+    )
     found = Correlator(org_settings(org), SqlCorrelationIndex(storage, exclude)).correlate(header)
     if found is None:
         return None
@@ -190,5 +233,13 @@ def correlate(storage: Storage, org: Row, *, subject: str | None, in_reply_to: s
     return Match(rows[0], found)
 
 
-__all__ = ["CorrelationMethod", "Match", "SqlCorrelationIndex", "correlate", "derived_columns",
-           "find_token", "make_token", "org_settings"]
+__all__ = [
+    "CorrelationMethod",
+    "Match",
+    "SqlCorrelationIndex",
+    "correlate",
+    "derived_columns",
+    "find_token",
+    "make_token",
+    "org_settings",
+]

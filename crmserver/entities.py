@@ -12,8 +12,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 AttrType = Literal[
-    "guid", "string", "memo", "int", "bigint", "bool", "datetime", "money", "decimal",
-    "picklist", "state", "status", "lookup", "owner",
+    "guid",
+    "string",
+    "memo",
+    "int",
+    "bigint",
+    "bool",
+    "datetime",
+    "money",
+    "decimal",
+    "picklist",
+    "state",
+    "status",
+    "lookup",
+    "owner",
 ]
 
 ACTIVITY_ENTITIES = ("email", "appointment", "task", "fax", "letter")
@@ -21,7 +33,14 @@ ACTIVITY_ENTITIES = ("email", "appointment", "task", "fax", "letter")
 ACTIVITY_CHILD_PARENT = {"activityparty": "activityid", "activitymimeattachment": "objectid"}
 REGARDING_TARGETS = ("account", "contact", "lead", "opportunity", "incident")
 PARTY_TARGETS = (
-    "systemuser", "contact", "account", "lead", "queue", "equipment", "opportunity", "incident",
+    "systemuser",
+    "contact",
+    "account",
+    "lead",
+    "queue",
+    "equipment",
+    "opportunity",
+    "incident",
 )
 
 
@@ -89,7 +108,7 @@ class Entity:
         for attr in self.attributes.values():
             if not attr.is_lookup or not nav.startswith(attr.name + "_"):
                 continue
-            rest = nav[len(attr.name) + 1:]
+            rest = nav[len(attr.name) + 1 :]
             for target in attr.targets:
                 if rest in (target, f"{target}_{self.logical}"):
                     return attr, target
@@ -117,15 +136,28 @@ STATE_ACTIVE = {0: "Active", 1: "Inactive"}
 STATUS_ACTIVE = {1: "Active", 2: "Inactive"}
 EMAIL_STATE = {0: "Open", 1: "Completed", 2: "Canceled"}
 EMAIL_STATUS = {
-    1: "Draft", 2: "Completed", 3: "Sent", 4: "Received", 5: "Canceled", 6: "Pending Send",
-    7: "Sending", 8: "Failed",
+    1: "Draft",
+    2: "Completed",
+    3: "Sent",
+    4: "Received",
+    5: "Canceled",
+    6: "Pending Send",
+    7: "Sending",
+    8: "Failed",
 }
 ACTIVITY_STATUS = {1: "Open", 2: "Completed", 3: "Canceled", 4: "Scheduled", 5: "Busy"}
 PRIORITY = {0: "Low", 1: "Normal", 2: "High"}
-DELIVERY = {0: "None", 1: "Microsoft Dynamics 365 for Outlook", 2: "Server-Side Synchronization",
-            3: "Forward Mailbox"}
-OUT_DELIVERY = {0: "None", 1: "Microsoft Dynamics 365 for Outlook",
-                2: "Server-Side Synchronization"}
+DELIVERY = {
+    0: "None",
+    1: "Microsoft Dynamics 365 for Outlook",
+    2: "Server-Side Synchronization",
+    3: "Forward Mailbox",
+}
+OUT_DELIVERY = {
+    0: "None",
+    1: "Microsoft Dynamics 365 for Outlook",
+    2: "Server-Side Synchronization",
+}
 FILTERING = {
     0: "All email messages",
     1: "Email messages in response to Dynamics 365 email",
@@ -134,11 +166,30 @@ FILTERING = {
     4: "No email messages",
 }
 APPROVAL = {0: "Empty", 1: "Approved", 2: "Pending Approval", 3: "Rejected"}
-CORRELATION = {0: "None", 1: "Skipped", 2: "XHeader", 3: "InReplyTo", 4: "TrackingToken",
-               5: "ConversationIndex", 6: "SmartMatching", 7: "CustomCorrelation"}
-PARTICIPATION = {1: "Sender", 2: "To Recipient", 3: "CC Recipient", 4: "BCC Recipient",
-                 5: "Required attendee", 6: "Optional attendee", 7: "Organizer", 8: "Regarding",
-                 9: "Owner", 10: "Resource", 11: "Customer", 12: "Chat Participant"}
+CORRELATION = {
+    0: "None",
+    1: "Skipped",
+    2: "XHeader",
+    3: "InReplyTo",
+    4: "TrackingToken",
+    5: "ConversationIndex",
+    6: "SmartMatching",
+    7: "CustomCorrelation",
+}
+PARTICIPATION = {
+    1: "Sender",
+    2: "To Recipient",
+    3: "CC Recipient",
+    4: "BCC Recipient",
+    5: "Required attendee",
+    6: "Optional attendee",
+    7: "Organizer",
+    8: "Regarding",
+    9: "Owner",
+    10: "Resource",
+    11: "Customer",
+    12: "Chat Participant",
+}
 
 
 def _a(name: str, type_: AttrType, *targets: str, **kw: object) -> Attribute:
@@ -149,8 +200,9 @@ def _s(name: str, length: int = 100, **kw: object) -> Attribute:
     return Attribute(name, "string", max_length=length, **kw)  # type: ignore[arg-type]
 
 
-def _common(key: str, owned: bool, state: dict[int, str], status: dict[int, str],
-            status_default: int = 1) -> list[Attribute]:
+def _common(
+    key: str, owned: bool, state: dict[int, str], status: dict[int, str], status_default: int = 1
+) -> list[Attribute]:
     attrs = [
         _a(key, "guid"),
         _a("createdon", "datetime", readonly=True),
@@ -166,47 +218,95 @@ def _common(key: str, owned: bool, state: dict[int, str], status: dict[int, str]
     return attrs
 
 
-def _entity(logical: str, set_name: str, key: str, primary: str | None, attrs: list[Attribute],
-            *, owned: bool = True, state: dict[int, str] | None = None,
-            status: dict[int, str] | None = None, status_default: int = 1,
-            **kw: object) -> Entity:
+def _entity(
+    logical: str,
+    set_name: str,
+    key: str,
+    primary: str | None,
+    attrs: list[Attribute],
+    *,
+    owned: bool = True,
+    state: dict[int, str] | None = None,
+    status: dict[int, str] | None = None,
+    status_default: int = 1,
+    **kw: object,
+) -> Entity:
     common = _common(key, owned, state or STATE_ACTIVE, status or STATUS_ACTIVE, status_default)
     merged = {a.name: a for a in common}
     merged.update({a.name: a for a in attrs})
-    return Entity(logical, set_name, key, primary, merged,
-                  ownership="user" if owned else kw.pop("ownership", "org"),  # type: ignore[arg-type]
-                  **kw)  # type: ignore[arg-type]
+    return Entity(
+        logical,
+        set_name,
+        key,
+        primary,
+        merged,
+        ownership="user" if owned else kw.pop("ownership", "org"),  # type: ignore[arg-type]
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def _activity(logical: str, set_name: str, code: int, extra: list[Attribute],
-              status: dict[int, str], status_default: int) -> Entity:
+def _activity(
+    logical: str,
+    set_name: str,
+    code: int,
+    extra: list[Attribute],
+    status: dict[int, str],
+    status_default: int,
+) -> Entity:
     attrs = [
         _s("subject", 800 if logical == "email" else 200),
         _a("description", "memo"),
         _a("regardingobjectid", "lookup", *REGARDING_TARGETS),
-        _a("actualstart", "datetime"), _a("actualend", "datetime"),
-        _a("scheduledstart", "datetime"), _a("scheduledend", "datetime"),
+        _a("actualstart", "datetime"),
+        _a("actualend", "datetime"),
+        _a("scheduledstart", "datetime"),
+        _a("scheduledend", "datetime"),
         _a("prioritycode", "picklist", default=1, options=PRIORITY),
         _s("activitytypecode", 64, default=logical, readonly=True),
         *extra,
     ]
     navs = {
         f"{logical}_activity_parties": CollectionNav(
-            f"{logical}_activity_parties", "activityparty", "activityid"),
+            f"{logical}_activity_parties", "activityparty", "activityid"
+        ),
     }
     if logical == "email":
         navs["email_activity_mime_attachment"] = CollectionNav(
-            "email_activity_mime_attachment", "activitymimeattachment", "objectid")
-    return _entity(logical, set_name, "activityid", "subject", attrs, state=EMAIL_STATE,
-                   status=status, status_default=status_default, collection_navs=navs,
-                   object_type_code=code)
+            "email_activity_mime_attachment", "activitymimeattachment", "objectid"
+        )
+    return _entity(
+        logical,
+        set_name,
+        "activityid",
+        "subject",
+        attrs,
+        state=EMAIL_STATE,
+        status=status,
+        status_default=status_default,
+        collection_navs=navs,
+        object_type_code=code,
+    )
 
 
 #: Columns every activity table has: ``activitypointers`` is the union of them (read-only).
 POINTER_COLUMNS = (
-    "activityid", "createdon", "modifiedon", "versionnumber", "createdby", "modifiedby",
-    "statecode", "statuscode", "ownerid", "subject", "description", "regardingobjectid",
-    "actualstart", "actualend", "scheduledstart", "scheduledend", "prioritycode",
+    "activityid",
+    "createdon",
+    "modifiedon",
+    "versionnumber",
+    "createdby",
+    "modifiedby",
+    "statecode",
+    "statuscode",
+    "ownerid",
+    "subject",
+    "description",
+    "regardingobjectid",
+    "actualstart",
+    "actualend",
+    "scheduledstart",
+    "scheduledend",
+    "prioritycode",
     "activitytypecode",
 )
 
@@ -217,9 +317,17 @@ def _activity_pointer() -> Entity:
     email = _activity("email", "emails", 4202, [], EMAIL_STATUS, 1)
     attrs = {name: email.attributes[name] for name in POINTER_COLUMNS}
     attrs["statuscode"] = _a("statuscode", "status", default=1)
-    return Entity("activitypointer", "activitypointers", "activityid", "subject", attrs,
-                  ownership="user", change_tracking=False, object_type_code=4200,
-                  read_only_set=True)
+    return Entity(
+        "activitypointer",
+        "activitypointers",
+        "activityid",
+        "subject",
+        attrs,
+        ownership="user",
+        change_tracking=False,
+        object_type_code=4200,
+        read_only_set=True,
+    )
 
 
 def _email_enabled(n: int) -> list[Attribute]:
@@ -229,177 +337,389 @@ def _email_enabled(n: int) -> list[Attribute]:
 def build_entities() -> dict[str, Entity]:
     """The entity model, keyed by logical name."""
     ents = [
-        _entity("organization", "organizations", "organizationid", "name", [
-            _s("name", 160),
-            _s("trackingprefix", 256, default="CRM:"),
-            _a("trackingtokenidbase", "int", default=0),
-            _a("trackingtokeniddigits", "int", default=3),
-            _a("maximumtrackingnumber", "int", default=999),
-            _a("emailcorrelationenabled", "bool", default=True),
-            _a("tbx_correlateinreplyto", "bool", default=True),
-            _a("tbx_correlatetrackingtoken", "bool", default=True),
-            _a("tbx_correlateconversationindex", "bool", default=True),
-            _a("enablesmartmatching", "bool", default=False),
-            _s("hashfilterkeywords", 1000, default=r"^[\s]*([\w]+\s?:[\s]*)+"),
-            _a("hashmaxcount", "int", default=20),
-            _a("hashdeltasubjectcount", "int", default=0),
-            _a("hashminaddresscount", "int", default=2),
-            _a("ignoreinternalemail", "bool", default=False),
-            _a("maxuploadfilesize", "int", default=5_242_880),
-            _a("tbx_tokenonlycorrelation", "bool", default=False),
-            _a("allowunresolvedpartiesonemailsend", "bool", default=False),
-            _a("unresolveemailaddressifmultiplematch", "bool", default=False),
-            _a("resolvesimilarunresolvedemailaddress", "bool", default=False),
-            _a("requireapprovalforuseremail", "bool", default=False),
-            _a("requireapprovalforqueueemail", "bool", default=False),
-            _a("emailconnectionchannel", "picklist", default=0,
-               options={0: "Server-Side Synchronization",
-                        1: "Microsoft Dynamics 365 Email Router"}),
-            _a("tagpollingperiod", "int", default=10),
-            _a("emailsendpollingperiod", "int", default=10),
-            _a("allowoutlookscheduledsyncs", "bool", default=True),
-            _a("minoutlooksyncinterval", "int", default=15),
-            _a("allowofflinescheduledsyncs", "bool", default=True),
-            _a("minofflinesyncinterval", "int", default=15),
-            _a("allowaddressbooksyncs", "bool", default=True),
-            _a("minaddressbooksyncinterval", "int", default=60),
-            _a("expirechangetrackingindays", "int", default=7),
-        ], owned=False, change_tracking=False, object_type_code=1019),
-        _entity("businessunit", "businessunits", "businessunitid", "name", [
-            _s("name", 160),
-            _a("organizationid", "lookup", "organization", readonly=True),
-            _a("parentbusinessunitid", "lookup", "businessunit"),
-        ], owned=False, change_tracking=False, object_type_code=10),
-        _entity("systemuser", "systemusers", "systemuserid", "fullname", [
-            _s("firstname", 64), _s("lastname", 64), _s("fullname", 200),
-            _s("internalemailaddress", 100), _s("domainname", 1024), _s("title", 128),
-            _a("businessunitid", "lookup", "businessunit"),
-            _a("isdisabled", "bool", default=False),
-            _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
-            _a("defaultmailbox", "lookup", "mailbox", readonly=True),
-            _a("tbx_isadministrator", "bool", default=False),
-        ], owned=False, email_attrs=("internalemailaddress",), object_type_code=8),
-        _entity("contact", "contacts", "contactid", "fullname", [
-            _s("firstname", 50), _s("lastname", 50), _s("fullname", 160),
-            *_email_enabled(3),
-            _s("jobtitle", 100), _s("telephone1", 50), _s("address1_city", 80),
-            _a("parentcustomerid", "lookup", "account", "contact"),
-            _a("donotemail", "bool", default=False),
-        ], email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"), object_type_code=2),
-        _entity("account", "accounts", "accountid", "name", [
-            _s("name", 160), *_email_enabled(3), _s("telephone1", 50), _s("address1_city", 80),
-            _s("websiteurl", 200), _a("primarycontactid", "lookup", "contact"),
-            _a("donotemail", "bool", default=False),
-        ], email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"), object_type_code=1),
-        _entity("lead", "leads", "leadid", "fullname", [
-            _s("firstname", 50), _s("lastname", 50), _s("fullname", 160), _s("subject", 300),
-            _s("companyname", 100), *_email_enabled(3), _s("telephone1", 50),
-            _a("donotemail", "bool", default=False),
-        ], state={0: "Open", 1: "Qualified", 2: "Disqualified"},
-            status={1: "New", 2: "Contacted", 3: "Qualified", 4: "Lost", 5: "Cannot Contact",
-                    6: "No Longer Interested", 7: "Canceled"},
-            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"), object_type_code=4),
-        _entity("queue", "queues", "queueid", "name", [
-            _s("name", 160), _s("emailaddress", 100), _s("description", 2000),
-            _a("incomingemailfilteringmethod", "picklist", default=0, options=FILTERING),
-            _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
-            _a("defaultmailbox", "lookup", "mailbox", readonly=True),
-        ], email_attrs=("emailaddress",), object_type_code=2020),
-        _entity("equipment", "equipments", "equipmentid", "name", [
-            _s("name", 160), _s("emailaddress", 100),
-            _a("businessunitid", "lookup", "businessunit"),
-            _a("isdisabled", "bool", default=False),
-        ], owned=False, email_attrs=("emailaddress",), object_type_code=4000),
-        _entity("opportunity", "opportunities", "opportunityid", "name", [
-            _s("name", 300), _a("customerid", "lookup", "account", "contact"),
-            _a("parentaccountid", "lookup", "account"),
-            _a("parentcontactid", "lookup", "contact"),
-            _a("estimatedvalue", "money"), _a("description", "memo"),
-        ], state={0: "Open", 1: "Won", 2: "Lost"},
+        _entity(
+            "organization",
+            "organizations",
+            "organizationid",
+            "name",
+            [
+                _s("name", 160),
+                _s("trackingprefix", 256, default="CRM:"),
+                _a("trackingtokenidbase", "int", default=0),
+                _a("trackingtokeniddigits", "int", default=3),
+                _a("maximumtrackingnumber", "int", default=999),
+                _a("emailcorrelationenabled", "bool", default=True),
+                _a("tbx_correlateinreplyto", "bool", default=True),
+                _a("tbx_correlatetrackingtoken", "bool", default=True),
+                _a("tbx_correlateconversationindex", "bool", default=True),
+                _a("enablesmartmatching", "bool", default=False),
+                _s("hashfilterkeywords", 1000, default=r"^[\s]*([\w]+\s?:[\s]*)+"),
+                _a("hashmaxcount", "int", default=20),
+                _a("hashdeltasubjectcount", "int", default=0),
+                _a("hashminaddresscount", "int", default=2),
+                _a("ignoreinternalemail", "bool", default=False),
+                _a("maxuploadfilesize", "int", default=5_242_880),
+                _a("tbx_tokenonlycorrelation", "bool", default=False),
+                _a("allowunresolvedpartiesonemailsend", "bool", default=False),
+                _a("unresolveemailaddressifmultiplematch", "bool", default=False),
+                _a("resolvesimilarunresolvedemailaddress", "bool", default=False),
+                _a("requireapprovalforuseremail", "bool", default=False),
+                _a("requireapprovalforqueueemail", "bool", default=False),
+                _a(
+                    "emailconnectionchannel",
+                    "picklist",
+                    default=0,
+                    options={
+                        0: "Server-Side Synchronization",
+                        1: "Microsoft Dynamics 365 Email Router",
+                    },
+                ),
+                _a("tagpollingperiod", "int", default=10),
+                _a("emailsendpollingperiod", "int", default=10),
+                _a("allowoutlookscheduledsyncs", "bool", default=True),
+                _a("minoutlooksyncinterval", "int", default=15),
+                _a("allowofflinescheduledsyncs", "bool", default=True),
+                _a("minofflinesyncinterval", "int", default=15),
+                _a("allowaddressbooksyncs", "bool", default=True),
+                _a("minaddressbooksyncinterval", "int", default=60),
+                _a("expirechangetrackingindays", "int", default=7),
+            ],
+            owned=False,
+            change_tracking=False,
+            object_type_code=1019,
+        ),
+        _entity(
+            "businessunit",
+            "businessunits",
+            "businessunitid",
+            "name",
+            [
+                _s("name", 160),
+                _a("organizationid", "lookup", "organization", readonly=True),
+                _a("parentbusinessunitid", "lookup", "businessunit"),
+            ],
+            owned=False,
+            change_tracking=False,
+            object_type_code=10,
+        ),
+        _entity(
+            "systemuser",
+            "systemusers",
+            "systemuserid",
+            "fullname",
+            [
+                _s("firstname", 64),
+                _s("lastname", 64),
+                _s("fullname", 200),
+                _s("internalemailaddress", 100),
+                _s("domainname", 1024),
+                _s("title", 128),
+                _a("businessunitid", "lookup", "businessunit"),
+                _a("isdisabled", "bool", default=False),
+                _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
+                _a("defaultmailbox", "lookup", "mailbox", readonly=True),
+                _a("tbx_isadministrator", "bool", default=False),
+            ],
+            owned=False,
+            email_attrs=("internalemailaddress",),
+            object_type_code=8,
+        ),
+        _entity(
+            "contact",
+            "contacts",
+            "contactid",
+            "fullname",
+            [
+                _s("firstname", 50),
+                _s("lastname", 50),
+                _s("fullname", 160),
+                *_email_enabled(3),
+                _s("jobtitle", 100),
+                _s("telephone1", 50),
+                _s("address1_city", 80),
+                _a("parentcustomerid", "lookup", "account", "contact"),
+                _a("donotemail", "bool", default=False),
+            ],
+            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
+            object_type_code=2,
+        ),
+        _entity(
+            "account",
+            "accounts",
+            "accountid",
+            "name",
+            [
+                _s("name", 160),
+                *_email_enabled(3),
+                _s("telephone1", 50),
+                _s("address1_city", 80),
+                _s("websiteurl", 200),
+                _a("primarycontactid", "lookup", "contact"),
+                _a("donotemail", "bool", default=False),
+            ],
+            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
+            object_type_code=1,
+        ),
+        _entity(
+            "lead",
+            "leads",
+            "leadid",
+            "fullname",
+            [
+                _s("firstname", 50),
+                _s("lastname", 50),
+                _s("fullname", 160),
+                _s("subject", 300),
+                _s("companyname", 100),
+                *_email_enabled(3),
+                _s("telephone1", 50),
+                _a("donotemail", "bool", default=False),
+            ],
+            state={0: "Open", 1: "Qualified", 2: "Disqualified"},
+            status={
+                1: "New",
+                2: "Contacted",
+                3: "Qualified",
+                4: "Lost",
+                5: "Cannot Contact",
+                6: "No Longer Interested",
+                7: "Canceled",
+            },
+            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
+            object_type_code=4,
+        ),
+        _entity(
+            "queue",
+            "queues",
+            "queueid",
+            "name",
+            [
+                _s("name", 160),
+                _s("emailaddress", 100),
+                _s("description", 2000),
+                _a("incomingemailfilteringmethod", "picklist", default=0, options=FILTERING),
+                _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
+                _a("defaultmailbox", "lookup", "mailbox", readonly=True),
+            ],
+            email_attrs=("emailaddress",),
+            object_type_code=2020,
+        ),
+        _entity(
+            "equipment",
+            "equipments",
+            "equipmentid",
+            "name",
+            [
+                _s("name", 160),
+                _s("emailaddress", 100),
+                _a("businessunitid", "lookup", "businessunit"),
+                _a("isdisabled", "bool", default=False),
+            ],
+            owned=False,
+            email_attrs=("emailaddress",),
+            object_type_code=4000,
+        ),
+        _entity(
+            "opportunity",
+            "opportunities",
+            "opportunityid",
+            "name",
+            [
+                _s("name", 300),
+                _a("customerid", "lookup", "account", "contact"),
+                _a("parentaccountid", "lookup", "account"),
+                _a("parentcontactid", "lookup", "contact"),
+                _a("estimatedvalue", "money"),
+                _a("description", "memo"),
+            ],
+            state={0: "Open", 1: "Won", 2: "Lost"},
             status={1: "In Progress", 2: "On Hold", 3: "Won", 4: "Canceled", 5: "Out-Sold"},
-            object_type_code=3),
-        _entity("incident", "incidents", "incidentid", "title", [
-            _s("title", 200), _s("ticketnumber", 100),
-            _a("customerid", "lookup", "account", "contact"), _a("description", "memo"),
-        ], state={0: "Active", 1: "Resolved", 2: "Canceled"},
-            status={1: "In Progress", 2: "On Hold", 3: "Waiting for Details", 4: "Researching",
-                    5: "Problem Solved", 6: "Canceled"}, object_type_code=112),
-        _activity("email", "emails", 4202, [
-            _a("directioncode", "bool", default=True),
-            _s("sender", 250, readonly=True), _s("torecipients", 500, readonly=True),
-            _s("trackingtoken", 50), _s("messageid", 320), _s("inreplyto", 320),
-            _s("conversationindex", 2048), _a("baseconversationindexhash", "int"),
-            _a("conversationtrackingid", "guid"), _a("emailtrackingid", "guid"),
-            _a("correlatedactivityid", "lookup", "email"),
-            _a("parentactivityid", "lookup", "email"),
-            _a("correlationmethod", "picklist", default=0, options=CORRELATION),
-            _a("correlatedsubjectchanged", "bool", default=False),
-            _s("submittedby", 250), _a("senton", "datetime"),
-            _a("deliveryprioritycode", "picklist", default=1, options=PRIORITY),
-            _a("attachmentcount", "int", default=0, readonly=True),
-            _a("notifications", "picklist", default=0,
-               options={0: "None", 1: "The message was saved as a Microsoft Dynamics 365 email "
+            object_type_code=3,
+        ),
+        _entity(
+            "incident",
+            "incidents",
+            "incidentid",
+            "title",
+            [
+                _s("title", 200),
+                _s("ticketnumber", 100),
+                _a("customerid", "lookup", "account", "contact"),
+                _a("description", "memo"),
+            ],
+            state={0: "Active", 1: "Resolved", 2: "Canceled"},
+            status={
+                1: "In Progress",
+                2: "On Hold",
+                3: "Waiting for Details",
+                4: "Researching",
+                5: "Problem Solved",
+                6: "Canceled",
+            },
+            object_type_code=112,
+        ),
+        _activity(
+            "email",
+            "emails",
+            4202,
+            [
+                _a("directioncode", "bool", default=True),
+                _s("sender", 250, readonly=True),
+                _s("torecipients", 500, readonly=True),
+                _s("trackingtoken", 50),
+                _s("messageid", 320),
+                _s("inreplyto", 320),
+                _s("conversationindex", 2048),
+                _a("baseconversationindexhash", "int"),
+                _a("conversationtrackingid", "guid"),
+                _a("emailtrackingid", "guid"),
+                _a("correlatedactivityid", "lookup", "email"),
+                _a("parentactivityid", "lookup", "email"),
+                _a("correlationmethod", "picklist", default=0, options=CORRELATION),
+                _a("correlatedsubjectchanged", "bool", default=False),
+                _s("submittedby", 250),
+                _a("senton", "datetime"),
+                _a("deliveryprioritycode", "picklist", default=1, options=PRIORITY),
+                _a("attachmentcount", "int", default=0, readonly=True),
+                _a(
+                    "notifications",
+                    "picklist",
+                    default=0,
+                    options={
+                        0: "None",
+                        1: "The message was saved as a Microsoft Dynamics 365 email "
                         "record, but not all the attachments could be saved with it.",
-                        2: "Body was truncated."}),
-            _a("readreceiptrequested", "bool", default=False),
-            _a("deliveryreceiptrequested", "bool", default=False),
-            _a("sendermailboxid", "lookup", "mailbox"),
-            _a("receivingmailboxid", "lookup", "mailbox"),
-            _a("delayedemailsendtime", "datetime"),
-            _s("tbx_smartkey", 800, readonly=True),
-        ], EMAIL_STATUS, 1),
-        _activity("appointment", "appointments", 4201, [
-            _s("location", 200), _a("isalldayevent", "bool", default=False),
-        ], ACTIVITY_STATUS, 1),
+                        2: "Body was truncated.",
+                    },
+                ),
+                _a("readreceiptrequested", "bool", default=False),
+                _a("deliveryreceiptrequested", "bool", default=False),
+                _a("sendermailboxid", "lookup", "mailbox"),
+                _a("receivingmailboxid", "lookup", "mailbox"),
+                _a("delayedemailsendtime", "datetime"),
+                _s("tbx_smartkey", 800, readonly=True),
+            ],
+            EMAIL_STATUS,
+            1,
+        ),
+        _activity(
+            "appointment",
+            "appointments",
+            4201,
+            [
+                _s("location", 200),
+                _a("isalldayevent", "bool", default=False),
+            ],
+            ACTIVITY_STATUS,
+            1,
+        ),
         _activity("task", "tasks", 4212, [_a("percentcomplete", "int")], ACTIVITY_STATUS, 2),
-        _activity("fax", "faxes", 4204, [
-            _s("faxnumber", 200), _a("numberofpages", "int"),
-            _a("directioncode", "bool", default=True)], ACTIVITY_STATUS, 1),
-        _activity("letter", "letters", 4207, [
-            _s("address", 200), _a("directioncode", "bool", default=True)], ACTIVITY_STATUS, 1),
+        _activity(
+            "fax",
+            "faxes",
+            4204,
+            [
+                _s("faxnumber", 200),
+                _a("numberofpages", "int"),
+                _a("directioncode", "bool", default=True),
+            ],
+            ACTIVITY_STATUS,
+            1,
+        ),
+        _activity(
+            "letter",
+            "letters",
+            4207,
+            [_s("address", 200), _a("directioncode", "bool", default=True)],
+            ACTIVITY_STATUS,
+            1,
+        ),
         _activity_pointer(),
-        _entity("activityparty", "activityparties", "activitypartyid", "partyidname", [
-            _a("activityid", "lookup", *ACTIVITY_ENTITIES),
-            _a("partyid", "lookup", *PARTY_TARGETS),
-            _s("partyidname", 400, readonly=True),
-            _s("addressused", 320), _a("addressusedemailcolumnnumber", "int"),
-            _a("participationtypemask", "picklist", default=1, options=PARTICIPATION),
-            _a("ispartydeleted", "bool", default=False, readonly=True),
-            _s("unresolvedpartyname", 400),
-            _a("donotemail", "bool", default=False),
-        ], owned=False, ownership="none", change_tracking=False, object_type_code=135),
-        _entity("activitymimeattachment", "activitymimeattachments",
-                "activitymimeattachmentid", "filename", [
-            _a("objectid", "lookup", *ACTIVITY_ENTITIES),
-            _s("objecttypecode", 64),
-            _s("filename", 255), _s("mimetype", 256), _a("body", "memo"), _s("subject", 2000),
-            _a("attachmentnumber", "int"), _a("filesize", "int", readonly=True),
-        ], owned=False, ownership="none", change_tracking=False, object_type_code=1001),
-        _entity("usersettings", "usersettingscollection", "systemuserid", None, [
-            _a("incomingemailfilteringmethod", "picklist", default=1, options=FILTERING),
-            _a("outlooksyncinterval", "int", default=15),
-            _a("offlinesyncinterval", "int", default=15),
-            _a("addressbooksyncinterval", "int", default=1440),
-            _a("autocreatecontactonpromote", "int", default=0),
-            _a("trackingtokenid", "int", default=1),
-            _a("nexttrackingnumber", "int", default=1),
-            _a("isduplicatedetectionenabledwhengoingonline", "bool", default=False),
-            _a("synccontactcompany", "bool", default=True),
-            _a("usecrmformforemail", "bool", default=True),
-            _a("usecrmformforappointment", "bool", default=True),
-            _a("usecrmformforcontact", "bool", default=True),
-            _a("usecrmformfortask", "bool", default=True),
-            _a("issendasallowed", "bool", default=False),
-            _a("businessunitid", "lookup", "businessunit"),
-        ], owned=False, ownership="none", change_tracking=False, object_type_code=150),
-        _entity("mailbox", "mailboxes", "mailboxid", "name", [
-            _s("name", 200), _s("emailaddress", 100),
-            _a("regardingobjectid", "lookup", "systemuser", "queue"),
-            _a("incomingemaildeliverymethod", "picklist", default=1, options=DELIVERY),
-            _a("outgoingemaildeliverymethod", "picklist", default=1, options=OUT_DELIVERY),
-            _a("actdeliverymethod", "picklist", default=0, options=DELIVERY),
-            _a("isforwardmailbox", "bool", default=False),
-        ], change_tracking=False, object_type_code=9606),
+        _entity(
+            "activityparty",
+            "activityparties",
+            "activitypartyid",
+            "partyidname",
+            [
+                _a("activityid", "lookup", *ACTIVITY_ENTITIES),
+                _a("partyid", "lookup", *PARTY_TARGETS),
+                _s("partyidname", 400, readonly=True),
+                _s("addressused", 320),
+                _a("addressusedemailcolumnnumber", "int"),
+                _a("participationtypemask", "picklist", default=1, options=PARTICIPATION),
+                _a("ispartydeleted", "bool", default=False, readonly=True),
+                _s("unresolvedpartyname", 400),
+                _a("donotemail", "bool", default=False),
+            ],
+            owned=False,
+            ownership="none",
+            change_tracking=False,
+            object_type_code=135,
+        ),
+        _entity(
+            "activitymimeattachment",
+            "activitymimeattachments",
+            "activitymimeattachmentid",
+            "filename",
+            [
+                _a("objectid", "lookup", *ACTIVITY_ENTITIES),
+                _s("objecttypecode", 64),
+                _s("filename", 255),
+                _s("mimetype", 256),
+                _a("body", "memo"),
+                _s("subject", 2000),
+                _a("attachmentnumber", "int"),
+                _a("filesize", "int", readonly=True),
+            ],
+            owned=False,
+            ownership="none",
+            change_tracking=False,
+            object_type_code=1001,
+        ),
+        _entity(
+            "usersettings",
+            "usersettingscollection",
+            "systemuserid",
+            None,
+            [
+                _a("incomingemailfilteringmethod", "picklist", default=1, options=FILTERING),
+                _a("outlooksyncinterval", "int", default=15),
+                _a("offlinesyncinterval", "int", default=15),
+                _a("addressbooksyncinterval", "int", default=1440),
+                _a("autocreatecontactonpromote", "int", default=0),
+                _a("trackingtokenid", "int", default=1),
+                _a("nexttrackingnumber", "int", default=1),
+                _a("isduplicatedetectionenabledwhengoingonline", "bool", default=False),
+                _a("synccontactcompany", "bool", default=True),
+                _a("usecrmformforemail", "bool", default=True),
+                _a("usecrmformforappointment", "bool", default=True),
+                _a("usecrmformforcontact", "bool", default=True),
+                _a("usecrmformfortask", "bool", default=True),
+                _a("issendasallowed", "bool", default=False),
+                _a("businessunitid", "lookup", "businessunit"),
+            ],
+            owned=False,
+            ownership="none",
+            change_tracking=False,
+            object_type_code=150,
+        ),
+        _entity(
+            "mailbox",
+            "mailboxes",
+            "mailboxid",
+            "name",
+            [
+                _s("name", 200),
+                _s("emailaddress", 100),
+                _a("regardingobjectid", "lookup", "systemuser", "queue"),
+                _a("incomingemaildeliverymethod", "picklist", default=1, options=DELIVERY),
+                _a("outgoingemaildeliverymethod", "picklist", default=1, options=OUT_DELIVERY),
+                _a("actdeliverymethod", "picklist", default=0, options=DELIVERY),
+                _a("isforwardmailbox", "bool", default=False),
+            ],
+            change_tracking=False,
+            object_type_code=9606,
+        ),
     ]
     return {e.logical: e for e in ents}
 

@@ -30,6 +30,7 @@ from .odata_filter import (
 
 # -- compiler ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Compiled:
     sql: str
@@ -45,8 +46,10 @@ def resolve_property(entity: Entity, name: str) -> Attribute:
         attr = entity.attributes.get(name[1:-6])
         if attr is not None and attr.is_lookup:
             return attr
-    raise FilterError(f"Could not find a property named '{name}' on type "
-                      f"'Microsoft.Dynamics.CRM.{entity.logical}'.")
+    raise FilterError(
+        f"Could not find a property named '{name}' on type "
+        f"'Microsoft.Dynamics.CRM.{entity.logical}'."
+    )
 
 
 def format_datetime(text: str) -> str:
@@ -64,8 +67,13 @@ def format_datetime(text: str) -> str:
 class Compiler:
     """Compiles one tree for one entity; ``alias`` is the SQL alias of the entity's table."""
 
-    def __init__(self, entity: Entity, alias: str = "t0", user_id: str | None = None,
-                 counter: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        entity: Entity,
+        alias: str = "t0",
+        user_id: str | None = None,
+        counter: list[int] | None = None,
+    ) -> None:
         self.entity = entity
         self.alias = alias
         self.user_id = user_id
@@ -150,18 +158,24 @@ class Compiler:
             return int(value) if kind == "bool" else value
         fam = _family(attr)
         ok = {
-            "string": ("string",), "number": ("number",), "bool": ("bool",),
-            "guid": ("guid", "string"), "datetime": ("datetime", "date", "string"),
+            "string": ("string",),
+            "number": ("number",),
+            "bool": ("bool",),
+            "guid": ("guid", "string"),
+            "datetime": ("datetime", "date", "string"),
         }[fam]
         if kind not in ok:
-            raise FilterError(f"A binary operator with incompatible types was detected: "
-                              f"'{attr.name}' is {fam}, the literal '{value}' is {kind}.")
+            raise FilterError(
+                f"A binary operator with incompatible types was detected: "
+                f"'{attr.name}' is {fam}, the literal '{value}' is {kind}."
+            )
         if fam == "bool":
             return int(value)
         if fam == "guid":
             text = str(value).strip("{}").lower()
-            if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                                text):
+            if not re.fullmatch(
+                r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text
+            ):
                 raise FilterError(f"'{value}' is not a valid GUID.")
             return text
         if fam == "datetime":
@@ -182,8 +196,10 @@ class Compiler:
             # single-valued navigation: primarycontactid/fullname
             found = entity.lookup_for_nav(parts[0])
             if found is None:
-                raise FilterError(f"Could not find a navigation property named '{parts[0]}' on "
-                                  f"type 'Microsoft.Dynamics.CRM.{entity.logical}'.")
+                raise FilterError(
+                    f"Could not find a navigation property named '{parts[0]}' on "
+                    f"type 'Microsoft.Dynamics.CRM.{entity.logical}'."
+                )
             lookup, target = found
             if target is None:
                 raise FilterError(f"Use a typed navigation property instead of '{parts[0]}'.")
@@ -191,15 +207,19 @@ class Compiler:
             attr = resolve_property(tent, parts[1])
             self.counter[0] += 1
             sub = f"n{self.counter[0]}"
-            return (f'(SELECT {sub}."{attr.name}" FROM "{tent.logical}" {sub} '
-                    f'WHERE {sub}."{tent.key}" = {alias}."{lookup.name}" AND '
-                    f'{alias}."{lookup.name}__type" = \'{tent.logical}\')'), attr
+            return (
+                f'(SELECT {sub}."{attr.name}" FROM "{tent.logical}" {sub} '
+                f'WHERE {sub}."{tent.key}" = {alias}."{lookup.name}" AND '
+                f"{alias}.\"{lookup.name}__type\" = '{tent.logical}')"
+            ), attr
         raise FilterError(f"The property path '{'/'.join(node.parts)}' is not supported.")
 
     def lambda_(self, node: Lambda) -> str:
         if len(node.path) != 1 or node.path[0] not in self.entity.collection_navs:
-            raise FilterError(f"'{'/'.join(node.path)}' is not a collection-valued navigation "
-                              f"property of '{self.entity.logical}'.")
+            raise FilterError(
+                f"'{'/'.join(node.path)}' is not a collection-valued navigation "
+                f"property of '{self.entity.logical}'."
+            )
         nav = self.entity.collection_navs[node.path[0]]
         child = ENTITIES[nav.child]
         self.counter[0] += 1
@@ -216,8 +236,10 @@ class Compiler:
         self.vars = saved
         if node.kind == "any":
             return f'EXISTS (SELECT 1 FROM "{child.logical}" {alias} WHERE {link} AND {body})'
-        return (f'NOT EXISTS (SELECT 1 FROM "{child.logical}" {alias} WHERE {link} '
-                f'AND NOT COALESCE({body}, 0))')
+        return (
+            f'NOT EXISTS (SELECT 1 FROM "{child.logical}" {alias} WHERE {link} '
+            f"AND NOT COALESCE({body}, 0))"
+        )
 
     def call(self, node: Call) -> str:
         name = node.name
@@ -231,8 +253,9 @@ class Compiler:
             if not isinstance(needle, Literal) or needle.kind != "string":
                 raise FilterError(f"The second argument of '{name}' must be a string literal.")
             text = needle.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = {"contains": f"%{text}%", "startswith": f"{text}%",
-                       "endswith": f"%{text}"}[name]
+            pattern = {"contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[
+                name
+            ]
             return f"({col} LIKE {self.param(pattern)} ESCAPE '\\')"
         short = name.removeprefix("Microsoft.Dynamics.CRM.")
         if short != name and short in _CRM_FUNCTIONS:
@@ -274,6 +297,7 @@ def _in(negate: bool) -> Callable[[Compiler, dict[str, Node]], str]:
         vals = _values(c, attr, named, "PropertyValues")
         marks = ", ".join(c.param(v) for v in vals)
         return f"({col} {'NOT IN' if negate else 'IN'} ({marks}))"
+
     return fn
 
 
@@ -285,6 +309,7 @@ def _between(negate: bool) -> Callable[[Compiler, dict[str, Node]], str]:
             raise FilterError("Between needs exactly two values.")
         sql = f"({col} BETWEEN {c.param(vals[0])} AND {c.param(vals[1])})"
         return f"(NOT {sql})" if negate else sql
+
     return fn
 
 
@@ -292,6 +317,7 @@ def _null(negate: bool) -> Callable[[Compiler, dict[str, Node]], str]:
     def fn(c: Compiler, named: dict[str, Node]) -> str:
         col, _ = c.crm_property(named)
         return f"({col} IS {'NOT ' if negate else ''}NULL)"
+
     return fn
 
 
@@ -301,6 +327,7 @@ def _user(negate: bool) -> Callable[[Compiler, dict[str, Node]], str]:
         if _family(attr) != "guid":
             raise FilterError("EqualUserId needs a lookup property.")
         return f"({col} {'<>' if negate else '='} {c.param(c.user_id)})"
+
     return fn
 
 
@@ -314,14 +341,26 @@ def _last_days(c: Compiler, named: dict[str, Node]) -> str:
 
 
 _CRM_FUNCTIONS: dict[str, Callable[[Compiler, dict[str, Node]], str]] = {
-    "In": _in(False), "NotIn": _in(True), "Between": _between(False),
-    "NotBetween": _between(True), "Null": _null(False), "NotNull": _null(True),
-    "EqualUserId": _user(False), "NotEqualUserId": _user(True), "LastXDays": _last_days,
+    "In": _in(False),
+    "NotIn": _in(True),
+    "Between": _between(False),
+    "NotBetween": _between(True),
+    "Null": _null(False),
+    "NotNull": _null(True),
+    "EqualUserId": _user(False),
+    "NotEqualUserId": _user(True),
+    "LastXDays": _last_days,
 }
 
 
-def compile_filter(entity: Entity, text: str, *, alias: str = "t0", user_id: str | None = None,
-                   aliases: dict[str, str] | None = None) -> Compiled:
+def compile_filter(
+    entity: Entity,
+    text: str,
+    *,
+    alias: str = "t0",
+    user_id: str | None = None,
+    aliases: dict[str, str] | None = None,
+) -> Compiled:
     """Parse and compile ``$filter`` text for ``entity``; raises FilterError."""
     try:
         tree = parse_filter(text, aliases)

@@ -31,7 +31,8 @@ class FilterError(ValueError):
 
 # -- tokens ----------------------------------------------------------------------------------
 
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^']|'')*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)
@@ -41,7 +42,9 @@ _TOKEN_RE = re.compile(r"""
   | (?P<alias>@[A-Za-z_]\w*)
   | (?P<name>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)
   | (?P<punct>[()/,:\[\]=])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 COMPARE_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
@@ -70,6 +73,7 @@ def tokenize(text: str) -> list[Token]:
 
 
 # -- syntax tree -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Literal:
@@ -152,8 +156,9 @@ class Parser:
     def expect(self, text: str) -> None:
         tok = self.take()
         if tok.text != text:
-            raise FilterError(f"Syntax error: expected '{text}' at position {tok.pos}, "
-                              f"found '{tok.text}'.")
+            raise FilterError(
+                f"Syntax error: expected '{text}' at position {tok.pos}, found '{tok.text}'."
+            )
 
     def is_word(self, word: str) -> bool:
         tok = self.peek()
@@ -221,8 +226,7 @@ class Parser:
             self.take()
             name = self.take()
             if name.kind != "name":
-                raise FilterError(f"Syntax error: expected a property name at position "
-                                  f"{name.pos}.")
+                raise FilterError(f"Syntax error: expected a property name at position {name.pos}.")
             if name.text in ("any", "all") and (p := self.peek()) is not None and p.text == "(":
                 return self.lambda_(tuple(parts), name.text)
             parts.append(name.text)
@@ -323,13 +327,13 @@ def _json_strings(text: str) -> str:
                 if text[j] == "'" and (j + 1 >= len(text) or text[j + 1] != "'"):
                     break
                 j += 2 if text[j] == "'" else 1
-            out.append(text[i:j + 1])
+            out.append(text[i : j + 1])
             i = j + 1
         elif ch == '"':
             j = text.find('"', i + 1)
             if j < 0:
                 raise FilterError("Syntax error: unterminated string.")
-            out.append("'" + text[i + 1:j].replace("'", "''") + "'")
+            out.append("'" + text[i + 1 : j].replace("'", "''") + "'")
             i = j + 1
         else:
             out.append(ch)

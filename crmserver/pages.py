@@ -22,18 +22,25 @@ if TYPE_CHECKING:
     from .app import Service
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
-STYLE = ("body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:"
-         "collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;"
-         "vertical-align:top}th{color:#555;font-weight:600}h1{font-size:20px}"
-         "h2{font-size:16px;margin-top:1.5em}")
+STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:"
+    "collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;"
+    "vertical-align:top}th{color:#555;font-weight:600}h1{font-size:20px}"
+    "h2{font-size:16px;margin-top:1.5em}"
+)
 ROLES = {1: "From", 2: "To", 3: "Cc", 4: "Bcc", 5: "Required", 6: "Optional", 7: "Organizer"}
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-           f"</title><style>{STYLE}</style></head><body>{body}</body></html>")
-    return HTMLResponse(doc, status_code=status, headers={
-        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+    return HTMLResponse(
+        doc,
+        status_code=status,
+        headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def record_url(logical: str, key: str) -> str:
@@ -44,8 +51,10 @@ def _link(service: Service, logical: str | None, key: str | None) -> str:
     if not logical or not key:
         return ""
     name = service.records.primary_name(logical, key) or key
-    return (f"<a href='{html.escape(record_url(logical, key), quote=True)}'>"
-            f"{html.escape(str(name))}</a> <small>({html.escape(logical)})</small>")
+    return (
+        f"<a href='{html.escape(record_url(logical, key), quote=True)}'>"
+        f"{html.escape(str(name))}</a> <small>({html.escape(logical)})</small>"
+    )
 
 
 def _value(service: Service, entity: Entity, name: str, row: dict[str, Any]) -> str:
@@ -69,8 +78,7 @@ async def record_page(service: Service, request: Request) -> Response:
     try:
         caller = service.auth.authenticate(request)
     except ODataError as err:
-        resp = _page("Sign in", "<p>Sign in with your CRM e-mail address and password.</p>",
-                     401)
+        resp = _page("Sign in", "<p>Sign in with your CRM e-mail address and password.</p>", 401)
         resp.headers.update(err.headers)
         return resp
     etn = request.query_params.get("etn", "")
@@ -80,8 +88,12 @@ async def record_page(service: Service, request: Request) -> Response:
         return _page("Not found", "<p>Unknown record type or id.</p>", 404)
     row = service.storage.get(entity, key)
     if row is None or not service.records.can_read(caller, entity, row):
-        return _page("Not found", f"<p>{html.escape(etn)} with id {html.escape(key)} does not "
-                                  f"exist or you may not see it.</p>", 404)
+        return _page(
+            "Not found",
+            f"<p>{html.escape(etn)} with id {html.escape(key)} does not "
+            f"exist or you may not see it.</p>",
+            404,
+        )
     return _page(_title(entity, row), _render(service, entity, row))
 
 
@@ -106,28 +118,34 @@ def _render(service: Service, entity: Entity, row: dict[str, Any]) -> str:
 def _email_summary(service: Service, row: dict[str, Any]) -> str:
     key = row["activityid"]
     email = ENTITIES["email"]
-    out = ["<table>",
-           f"<tr><th>Regarding</th><td>{_value(service, email, 'regardingobjectid', row)}"
-           f"</td></tr>",
-           f"<tr><th>Correlation</th><td>{_value(service, email, 'correlationmethod', row)}"
-           f"</td></tr>",
-           f"<tr><th>Status</th><td>{_value(service, email, 'statuscode', row)}</td></tr>",
-           "</table><h2>Parties</h2><table><tr><th>Role</th><th>Address</th><th>Record</th>"
-           "</tr>"]
+    out = [
+        "<table>",
+        f"<tr><th>Regarding</th><td>{_value(service, email, 'regardingobjectid', row)}</td></tr>",
+        f"<tr><th>Correlation</th><td>{_value(service, email, 'correlationmethod', row)}</td></tr>",
+        f"<tr><th>Status</th><td>{_value(service, email, 'statuscode', row)}</td></tr>",
+        "</table><h2>Parties</h2><table><tr><th>Role</th><th>Address</th><th>Record</th></tr>",
+    ]
     for p in service.storage.query(
-            "SELECT * FROM activityparty WHERE activityid = ? ORDER BY participationtypemask, "
-            "rowid", (key,)):
-        record = _link(service, p.get("partyid__type"), p.get("partyid")) or \
-            "<em>unresolved</em>"
-        out.append(f"<tr><td>{html.escape(ROLES.get(p['participationtypemask'], '?'))}</td>"
-                   f"<td>{html.escape(p.get('addressused') or '')}</td><td>{record}</td></tr>")
-    out.append("</table><h2>Attachments</h2><table><tr><th>File</th><th>Type</th>"
-               "<th>Size</th></tr>")
+        "SELECT * FROM activityparty WHERE activityid = ? ORDER BY participationtypemask, rowid",
+        (key,),
+    ):
+        record = _link(service, p.get("partyid__type"), p.get("partyid")) or "<em>unresolved</em>"
+        out.append(
+            f"<tr><td>{html.escape(ROLES.get(p['participationtypemask'], '?'))}</td>"
+            f"<td>{html.escape(p.get('addressused') or '')}</td><td>{record}</td></tr>"
+        )
+    out.append(
+        "</table><h2>Attachments</h2><table><tr><th>File</th><th>Type</th><th>Size</th></tr>"
+    )
     for a in service.storage.query(
-            "SELECT filename, mimetype, filesize FROM activitymimeattachment WHERE objectid = ?"
-            " ORDER BY attachmentnumber", (key,)):
-        out.append(f"<tr><td>{html.escape(a['filename'] or '')}</td>"
-                   f"<td>{html.escape(a['mimetype'] or '')}</td>"
-                   f"<td>{html.escape(str(a['filesize'] or 0))} bytes</td></tr>")
+        "SELECT filename, mimetype, filesize FROM activitymimeattachment WHERE objectid = ?"
+        " ORDER BY attachmentnumber",
+        (key,),
+    ):
+        out.append(
+            f"<tr><td>{html.escape(a['filename'] or '')}</td>"
+            f"<td>{html.escape(a['mimetype'] or '')}</td>"
+            f"<td>{html.escape(str(a['filesize'] or 0))} bytes</td></tr>"
+        )
     out.append("</table>")
     return "".join(out)

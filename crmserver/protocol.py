@@ -76,15 +76,17 @@ def annotations_of(pref: Prefer) -> Annotations:
     return Annotations(list(pref.annotations))
 
 
-def applied(pref: Prefer, *, representation: bool = False, paging: bool = False,
-            tracking: bool = False) -> list[tuple[str, str]]:
+def applied(
+    pref: Prefer, *, representation: bool = False, paging: bool = False, tracking: bool = False
+) -> list[tuple[str, str]]:
     """One ``Preference-Applied`` header per honoured preference."""
     out = []
     if representation and pref.representation:
         out.append(("Preference-Applied", "return=representation"))
     if pref.annotations:
-        out.append(("Preference-Applied",
-                    f'odata.include-annotations="{",".join(pref.annotations)}"'))
+        out.append(
+            ("Preference-Applied", f'odata.include-annotations="{",".join(pref.annotations)}"')
+        )
     if paging and pref.maxpagesize:
         out.append(("Preference-Applied", f"odata.maxpagesize={pref.maxpagesize}"))
     if tracking and pref.track_changes:
@@ -92,8 +94,9 @@ def applied(pref: Prefer, *, representation: bool = False, paging: bool = False,
     return out
 
 
-def json_response(body: Any, status: int = 200,
-                  headers: list[tuple[str, str]] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+) -> Response:
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     resp = Response(data, status_code=status, media_type=JSON_TYPE)
     resp.headers["OData-Version"] = "4.0"

@@ -86,8 +86,9 @@ def split_top(text: str, sep: str) -> list[str]:
     return out
 
 
-def parse_options(entity: Entity, params: Mapping[str, str], user_id: str | None,
-                  depth: int = 0) -> QueryOptions:
+def parse_options(
+    entity: Entity, params: Mapping[str, str], user_id: str | None, depth: int = 0
+) -> QueryOptions:
     """Validate and parse ``$select $filter $orderby $top $count $expand`` (400 on error)."""
     opts = QueryOptions(entity)
     aliases = {k: v for k, v in params.items() if k.startswith("@")}
@@ -95,8 +96,15 @@ def parse_options(entity: Entity, params: Mapping[str, str], user_id: str | None
         if key in UNSUPPORTED:
             raise bad_request(f"The query parameter {key} is not supported", "0x80060888")
         if key.startswith("$") and key not in (
-                "$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken",
-                "$deltatoken"):
+            "$select",
+            "$filter",
+            "$orderby",
+            "$top",
+            "$count",
+            "$expand",
+            "$skiptoken",
+            "$deltatoken",
+        ):
             raise bad_request(f"The query parameter {key} is not supported", QUERY_SYNTAX)
     try:
         if (sel := params.get("$select")) is not None:
@@ -109,28 +117,35 @@ def parse_options(entity: Entity, params: Mapping[str, str], user_id: str | None
         if (order := params.get("$orderby")) is not None:
             for item in split_top(order, ","):
                 bits = item.split()
-                if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc",
-                                                                                    "desc")):
+                if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc", "desc")):
                     raise bad_request(f"Invalid $orderby item '{item}'.", QUERY_SYNTAX)
                 name = aliases.get(bits[0], bits[0]) if bits[0].startswith("@") else bits[0]
-                opts.orderby.append((resolve_property(entity, name.strip("'")),
-                                     len(bits) == 2 and bits[1] == "desc"))
+                opts.orderby.append(
+                    (
+                        resolve_property(entity, name.strip("'")),
+                        len(bits) == 2 and bits[1] == "desc",
+                    )
+                )
     except FilterError as exc:
         raise bad_request(str(exc), QUERY_SYNTAX) from exc
     if (top := params.get("$top")) is not None:
         if not top.isdigit() or int(top) < 0:
             raise bad_request(f"Invalid value '{top}' for $top query option.", QUERY_SYNTAX)
         if int(top) > MAX_TOP:
-            raise bad_request(f"The $top value {top} exceeds the maximum of {MAX_TOP}.",
-                              QUERY_SYNTAX)
+            raise bad_request(
+                f"The $top value {top} exceeds the maximum of {MAX_TOP}.", QUERY_SYNTAX
+            )
         opts.top = int(top)
     if (count := params.get("$count")) is not None:
         if count not in ("true", "false"):
             raise bad_request(f"Invalid value '{count}' for $count.", QUERY_SYNTAX)
         opts.count = count == "true"
     if (expand := params.get("$expand")) is not None:
-        opts.expand = [_parse_expand(entity, item.strip(), user_id, depth)
-                       for item in split_top(expand, ",") if item.strip()]
+        opts.expand = [
+            _parse_expand(entity, item.strip(), user_id, depth)
+            for item in split_top(expand, ",")
+            if item.strip()
+        ]
     opts.skiptoken = params.get("$skiptoken")
     opts.deltatoken = params.get("$deltatoken")
     return opts
@@ -145,8 +160,7 @@ def _select_attr(entity: Entity, name: str) -> Attribute:
 
 def _parse_expand(entity: Entity, item: str, user_id: str | None, depth: int) -> Expand:
     if depth + 1 > MAX_EXPAND_DEPTH:
-        raise bad_request(f"$expand nesting is limited to {MAX_EXPAND_DEPTH} levels.",
-                          QUERY_SYNTAX)
+        raise bad_request(f"$expand nesting is limited to {MAX_EXPAND_DEPTH} levels.", QUERY_SYNTAX)
     m = re.fullmatch(r"([A-Za-z_]\w*)\s*(?:\((.*)\))?", item, re.S)
     if m is None:
         raise bad_request(f"Invalid $expand item '{item}'.", QUERY_SYNTAX)
@@ -165,18 +179,25 @@ def _parse_expand(entity: Entity, item: str, user_id: str | None, depth: int) ->
         return Expand(nav, parse_options(child, params, user_id, depth + 1), collection=cnav)
     found = entity.lookup_for_nav(nav)
     if found is None or found[1] is None:
-        raise bad_request(f"Could not find a property named '{nav}' on type "
-                          f"'Microsoft.Dynamics.CRM.{entity.logical}'.", QUERY_SYNTAX)
+        raise bad_request(
+            f"Could not find a property named '{nav}' on type "
+            f"'Microsoft.Dynamics.CRM.{entity.logical}'.",
+            QUERY_SYNTAX,
+        )
     attr, target = found
     assert target is not None
     if any(k != "$select" for k in params):
-        raise bad_request("Only $select is allowed when expanding a single-valued "
-                          "navigation property.", QUERY_SYNTAX)
-    return Expand(nav, parse_options(ENTITIES[target], params, user_id, depth + 1),
-                  lookup=attr, target=target)
+        raise bad_request(
+            "Only $select is allowed when expanding a single-valued navigation property.",
+            QUERY_SYNTAX,
+        )
+    return Expand(
+        nav, parse_options(ENTITIES[target], params, user_id, depth + 1), lookup=attr, target=target
+    )
 
 
 # -- annotations and shaping ----------------------------------------------------------------
+
 
 class Annotations:
     """The ``odata.include-annotations`` preference as a matcher."""
@@ -205,8 +226,14 @@ def etag(row: Row) -> str:
 class Shaper:
     """Turns stored rows into response objects for one entity, select and annotation set."""
 
-    def __init__(self, records: Records, entity: Entity, select: list[Attribute] | None,
-                 annotations: Annotations, base: str) -> None:
+    def __init__(
+        self,
+        records: Records,
+        entity: Entity,
+        select: list[Attribute] | None,
+        annotations: Annotations,
+        base: str,
+    ) -> None:
         self.records = records
         self.entity = entity
         attrs = list(entity.attributes.values()) if select is None else select
@@ -248,8 +275,9 @@ class Shaper:
             out.append(obj)
         return out
 
-    def _annotate(self, row: Row, obj: dict[str, Any],
-                  names: dict[tuple[str, str], str | None]) -> None:
+    def _annotate(
+        self, row: Row, obj: dict[str, Any], names: dict[tuple[str, str], str | None]
+    ) -> None:
         for a in self.attrs:
             value = row.get(a.name)
             if value is None:
@@ -282,8 +310,9 @@ class Shaper:
                 continue
             for row in rows:
                 if row.get(a.name):
-                    wanted.setdefault(row.get(a.name + "__type") or a.targets[0],
-                                      set()).add(row[a.name])
+                    wanted.setdefault(row.get(a.name + "__type") or a.targets[0], set()).add(
+                        row[a.name]
+                    )
         names: dict[tuple[str, str], str | None] = {}
         for target, ids in wanted.items():
             ent = ENTITIES[target]
@@ -291,11 +320,12 @@ class Shaper:
                 continue
             id_list = sorted(ids)
             for i in range(0, len(id_list), 500):
-                chunk = id_list[i:i + 500]
+                chunk = id_list[i : i + 500]
                 for r in self.records.storage.query(
-                        f'SELECT "{ent.key}" AS k, "{ent.primary_name}" AS n FROM '
-                        f'"{ent.logical}" WHERE "{ent.key}" IN ({",".join("?" * len(chunk))})',
-                        chunk):
+                    f'SELECT "{ent.key}" AS k, "{ent.primary_name}" AS n FROM '
+                    f'"{ent.logical}" WHERE "{ent.key}" IN ({",".join("?" * len(chunk))})',
+                    chunk,
+                ):
                     names[(target, r["k"])] = r["n"]
         return names
 
@@ -320,15 +350,22 @@ def _format_date(value: str) -> str:
 
 # -- paging cookie ----------------------------------------------------------------------------
 
-def encode_skiptoken(entity: Entity, page: int, last: list[Any], first_key: str,
-                     extra: dict[str, Any]) -> str:
+
+def encode_skiptoken(
+    entity: Entity, page: int, last: list[Any], first_key: str, extra: dict[str, Any]
+) -> str:
     payload = base64.urlsafe_b64encode(
-        json.dumps({"k": last, **extra}, separators=(",", ":")).encode()).decode()
-    inner = (f'<cookie page="{page}" tbx="{payload}"><{entity.key} last="{{{last[-1]}}}" '
-             f'first="{{{first_key}}}" /></cookie>')
+        json.dumps({"k": last, **extra}, separators=(",", ":")).encode()
+    ).decode()
+    inner = (
+        f'<cookie page="{page}" tbx="{payload}"><{entity.key} last="{{{last[-1]}}}" '
+        f'first="{{{first_key}}}" /></cookie>'
+    )
     tracking = "True" if "v" in extra else "False"
-    return (f'<cookie pagenumber="{page + 1}" pagingcookie="{quote(quote(inner))}" '
-            f'istracking="{tracking}" />')
+    return (
+        f'<cookie pagenumber="{page + 1}" pagingcookie="{quote(quote(inner))}" '
+        f'istracking="{tracking}" />'
+    )
 
 
 def decode_skiptoken(token: str) -> tuple[int, list[Any], dict[str, Any]]:
@@ -347,8 +384,7 @@ def decode_skiptoken(token: str) -> tuple[int, list[Any], dict[str, Any]]:
     return int(m.group(1)), last, data
 
 
-def keyset_after(sort: list[tuple[str, bool]], last: list[Any],
-                 params: list[Any]) -> str:
+def keyset_after(sort: list[tuple[str, bool]], last: list[Any], params: list[Any]) -> str:
     """SQL for "strictly after ``last``" in the order ``sort`` (NULLs first ascending, as
     SQLite sorts them)."""
     if len(last) != len(sort):
@@ -378,13 +414,16 @@ def keyset_after(sort: list[tuple[str, bool]], last: list[Any],
     return "(" + (" OR ".join(ors) or "0") + ")"
 
 
-def read_predicate(records: Records, entity: Entity, caller: Caller, alias: str,
-                   params: list[Any]) -> str | None:
+def read_predicate(
+    records: Records, entity: Entity, caller: Caller, alias: str, params: list[Any]
+) -> str | None:
     """Row-level read rule as SQL (see records.Records.can_read)."""
     if entity.is_activity:
         params.extend([caller.user_id, caller.user_id])
-        return (f'({alias}."ownerid" = ? OR {alias}."activityid" IN '
-                f'(SELECT activityid FROM activityparty WHERE partyid = ?))')
+        return (
+            f'({alias}."ownerid" = ? OR {alias}."activityid" IN '
+            f"(SELECT activityid FROM activityparty WHERE partyid = ?))"
+        )
     if entity.logical in ACTIVITY_CHILD_PARENT:
         col = ACTIVITY_CHILD_PARENT[entity.logical]
         parts = []

@@ -28,8 +28,10 @@ from .entities import (
 from .errors import ODataError, bad_request, forbidden, not_found
 from .storage import Row, Storage
 
-GUID_RE = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{12})\}?$")
+GUID_RE = re.compile(
+    r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12})\}?$"
+)
 BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(\{?([0-9a-fA-F-]{36})\}?\)\s*$")
 
 
@@ -71,16 +73,22 @@ def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
     if value is None:
         return None
     t = attr.type
+
     def wrong(kind: str) -> ODataError:
-        return bad_request(f"Cannot convert the literal '{value}' to the expected type "
-                           f"'{kind}' for attribute '{attr.name}' of entity '{entity.logical}'.")
+        return bad_request(
+            f"Cannot convert the literal '{value}' to the expected type "
+            f"'{kind}' for attribute '{attr.name}' of entity '{entity.logical}'."
+        )
+
     if t in ("string", "memo"):
         if not isinstance(value, str):
             raise wrong("Edm.String")
         if attr.max_length and len(value) > attr.max_length and t == "string":
-            raise bad_request(f"A validation error occurred. The length of the '{attr.name}' "
-                              f"attribute of the '{entity.logical}' entity exceeded the maximum "
-                              f"allowed length of '{attr.max_length}'.")
+            raise bad_request(
+                f"A validation error occurred. The length of the '{attr.name}' "
+                f"attribute of the '{entity.logical}' entity exceeded the maximum "
+                f"allowed length of '{attr.max_length}'."
+            )
         return value
     if t == "bool":
         if not isinstance(value, bool):
@@ -90,8 +98,10 @@ def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong("Edm.Int32")
         if attr.options and value not in attr.options:
-            raise bad_request(f"{value} is not a valid value for attribute '{attr.name}' of "
-                              f"entity '{entity.logical}'.")
+            raise bad_request(
+                f"{value} is not a valid value for attribute '{attr.name}' of "
+                f"entity '{entity.logical}'."
+            )
         return value
     if t in ("money", "decimal"):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -106,8 +116,9 @@ def coerce(entity: Entity, attr: Attribute, value: Any) -> Any:
         if guid is None:
             raise wrong("Edm.Guid")
         return guid
-    raise bad_request(f"Attribute '{attr.name}' cannot be set directly; use "
-                      f"'{attr.name}@odata.bind'.")
+    raise bad_request(
+        f"Attribute '{attr.name}' cannot be set directly; use '{attr.name}@odata.bind'."
+    )
 
 
 def provision_user(storage: Storage, user: Row, mailbox_id: str | None = None) -> None:
@@ -118,27 +129,48 @@ def provision_user(storage: Storage, user: Row, mailbox_id: str | None = None) -
     with storage.transaction():
         settings = ENTITIES["usersettings"]
         if storage.get(settings, uid) is None:
-            number = int(storage.scalar(
-                "SELECT COALESCE(MAX(trackingtokenid), 0) FROM usersettings")) + 1
-            storage.insert(settings, {
-                **Records.defaults(settings), "systemuserid": uid, "trackingtokenid": number,
-                "businessunitid": user.get("businessunitid"),
-                "businessunitid__type": "businessunit" if user.get("businessunitid") else None,
-                "createdby": uid, "createdby__type": "systemuser", "modifiedby": uid,
-                "modifiedby__type": "systemuser"})
+            number = (
+                int(storage.scalar("SELECT COALESCE(MAX(trackingtokenid), 0) FROM usersettings"))
+                + 1
+            )
+            storage.insert(
+                settings,
+                {
+                    **Records.defaults(settings),
+                    "systemuserid": uid,
+                    "trackingtokenid": number,
+                    "businessunitid": user.get("businessunitid"),
+                    "businessunitid__type": "businessunit" if user.get("businessunitid") else None,
+                    "createdby": uid,
+                    "createdby__type": "systemuser",
+                    "modifiedby": uid,
+                    "modifiedby__type": "systemuser",
+                },
+            )
         if user.get("defaultmailbox"):
             return
         mailbox = ENTITIES["mailbox"]
         box = mailbox_id or new_guid()
-        storage.insert(mailbox, {
-            **Records.defaults(mailbox), "mailboxid": box,
-            "name": user.get("fullname") or user.get("internalemailaddress"),
-            "emailaddress": user.get("internalemailaddress"), "regardingobjectid": uid,
-            "regardingobjectid__type": "systemuser", "ownerid": uid, "ownerid__type": "systemuser",
-            "createdby": uid, "createdby__type": "systemuser", "modifiedby": uid,
-            "modifiedby__type": "systemuser"})
-        storage.update(ENTITIES["systemuser"], uid, {"defaultmailbox": box,
-                                                     "defaultmailbox__type": "mailbox"})
+        storage.insert(
+            mailbox,
+            {
+                **Records.defaults(mailbox),
+                "mailboxid": box,
+                "name": user.get("fullname") or user.get("internalemailaddress"),
+                "emailaddress": user.get("internalemailaddress"),
+                "regardingobjectid": uid,
+                "regardingobjectid__type": "systemuser",
+                "ownerid": uid,
+                "ownerid__type": "systemuser",
+                "createdby": uid,
+                "createdby__type": "systemuser",
+                "modifiedby": uid,
+                "modifiedby__type": "systemuser",
+            },
+        )
+        storage.update(
+            ENTITIES["systemuser"], uid, {"defaultmailbox": box, "defaultmailbox__type": "mailbox"}
+        )
 
 
 class Records:
@@ -159,8 +191,9 @@ class Records:
                 return ent, row
         return None
 
-    def resolve_bind(self, entity: Entity, attr: Attribute, target_hint: str | None,
-                     ref: Any) -> tuple[str, str]:
+    def resolve_bind(
+        self, entity: Entity, attr: Attribute, target_hint: str | None, ref: Any
+    ) -> tuple[str, str]:
         """``/contacts(<guid>)`` → (guid, target logical name), checked against the lookup."""
         if not isinstance(ref, str) or not (m := BIND_RE.search(ref.strip())):
             raise bad_request(f"Invalid @odata.bind value for '{attr.name}': {ref!r}.")
@@ -176,8 +209,10 @@ class Records:
                 raise bad_request(f"Resource not found for the segment '{set_name}'.")
             target = target_ent.logical
         if target not in attr.targets or (target_hint and target_hint != target):
-            raise bad_request(f"'{target}' is not a valid target for the lookup '{attr.name}' "
-                              f"of entity '{entity.logical}'.")
+            raise bad_request(
+                f"'{target}' is not a valid target for the lookup '{attr.name}' "
+                f"of entity '{entity.logical}'."
+            )
         if set_name != "activitypointers" and self.storage.get(ENTITIES[target], key) is None:
             raise not_found(target, key)
         return key, target
@@ -197,9 +232,11 @@ class Records:
                 nav = name[: -len("@odata.bind")]
                 found = entity.lookup_for_nav(nav)
                 if found is None:
-                    raise bad_request(f"An undeclared property '{nav}' which only has property "
-                                      f"annotations in the payload but no property value was "
-                                      f"found in the payload.")
+                    raise bad_request(
+                        f"An undeclared property '{nav}' which only has property "
+                        f"annotations in the payload but no property value was "
+                        f"found in the payload."
+                    )
                 attr, target = found
                 if value is None:
                     values[attr.name], values[attr.name + "__type"] = None, None
@@ -218,16 +255,17 @@ class Records:
             if found_attr is None and name.startswith("_") and name.endswith("_value"):
                 found_attr = entity.attributes.get(name[1:-6])
             if found_attr is None:
-                raise bad_request(f"The property '{name}' does not exist on type "
-                                  f"'Microsoft.Dynamics.CRM.{entity.logical}'. Make sure to "
-                                  f"only use property names that are defined by the type.")
+                raise bad_request(
+                    f"The property '{name}' does not exist on type "
+                    f"'Microsoft.Dynamics.CRM.{entity.logical}'. Make sure to "
+                    f"only use property names that are defined by the type."
+                )
             attr = found_attr
             if attr.is_lookup:
                 if value is None:
                     values[attr.name], values[attr.name + "__type"] = None, None
                     continue
-                raise bad_request(f"Set the lookup '{attr.name}' with "
-                                  f"'{attr.name}@odata.bind'.")
+                raise bad_request(f"Set the lookup '{attr.name}' with '{attr.name}@odata.bind'.")
             if attr.name in ("createdon", "modifiedon", "versionnumber"):
                 continue
             values[attr.name] = coerce(entity, attr, value)
@@ -249,19 +287,25 @@ class Records:
         return True
 
     def _is_party(self, activity_id: str, caller: Caller) -> bool:
-        return bool(self.storage.scalar(
-            "SELECT 1 FROM activityparty WHERE activityid=? AND partyid=? LIMIT 1",
-            (activity_id, caller.user_id)))
+        return bool(
+            self.storage.scalar(
+                "SELECT 1 FROM activityparty WHERE activityid=? AND partyid=? LIMIT 1",
+                (activity_id, caller.user_id),
+            )
+        )
 
     def check_write(self, caller: Caller, entity: Entity, row: Row | None) -> None:
         """Raise 403 unless ``caller`` may change (or create, when ``row`` is None) it."""
         name = entity.logical
         if name in ("organization", "businessunit", "systemuser", "equipment"):
-            if caller.is_admin or (name == "systemuser" and row is not None
-                                   and row["systemuserid"] == caller.user_id):
+            if caller.is_admin or (
+                name == "systemuser" and row is not None and row["systemuserid"] == caller.user_id
+            ):
                 return
-            raise forbidden(f"Principal user (Id={caller.user_id}) is missing "
-                            f"prv{'Write' if row else 'Create'}{name} privilege.")
+            raise forbidden(
+                f"Principal user (Id={caller.user_id}) is missing "
+                f"prv{'Write' if row else 'Create'}{name} privilege."
+            )
         if name == "usersettings":
             if row is not None and (caller.is_admin or row["systemuserid"] == caller.user_id):
                 return
@@ -280,9 +324,11 @@ class Records:
             return
         owner = row.get("ownerid")
         if owner and owner != caller.user_id and not (caller.is_admin and not entity.is_activity):
-            raise forbidden(f"Principal user (Id={caller.user_id}) is missing "
-                            f"prvWrite{name} privilege on record {row[entity.key]} owned by "
-                            f"another user.")
+            raise forbidden(
+                f"Principal user (Id={caller.user_id}) is missing "
+                f"prvWrite{name} privilege on record {row[entity.key]} owned by "
+                f"another user."
+            )
 
     # -- create / update / delete -------------------------------------------------------------
 
@@ -290,12 +336,18 @@ class Records:
     def defaults(entity: Entity) -> Row:
         return {a.name: a.default for a in entity.attributes.values() if a.default is not None}
 
-    def create(self, caller: Caller, entity: Entity, body: Any, key: str | None = None,
-               *, trusted: Row | None = None) -> Row:
+    def create(
+        self,
+        caller: Caller,
+        entity: Entity,
+        body: Any,
+        key: str | None = None,
+        *,
+        trusted: Row | None = None,
+    ) -> Row:
         """Create a record from a client body (plus ``trusted`` server-set columns)."""
         if entity.read_only_set or entity.logical == "organization":
-            raise ODataError(405, "0x80040203", f"Create is not supported for "
-                                                f"{entity.logical}.")
+            raise ODataError(405, "0x80040203", f"Create is not supported for {entity.logical}.")
         values, children = self.parse_body(entity, body)
         values.update(trusted or {})
         if entity.key in values and key is None:
@@ -306,8 +358,11 @@ class Records:
             row.update(values)
             row[entity.key] = key or new_guid()
             if self.storage.get(entity, row[entity.key]) is not None:
-                raise ODataError(412 if key else 400, "0x80040237",
-                                 "A record with matching key values already exists.")
+                raise ODataError(
+                    412 if key else 400,
+                    "0x80040237",
+                    "A record with matching key values already exists.",
+                )
             row["createdby"] = row["modifiedby"] = caller.user_id
             row["createdby__type"] = row["modifiedby__type"] = "systemuser"
             if entity.ownership == "user" and not row.get("ownerid"):
@@ -324,30 +379,51 @@ class Records:
                 stored = self.storage.get(entity, stored[entity.key]) or stored
             return stored
 
-    def _create_children(self, caller: Caller, entity: Entity, parent: Row,
-                         children: dict[str, list[Any]], *, replace: bool) -> None:
+    def _create_children(
+        self,
+        caller: Caller,
+        entity: Entity,
+        parent: Row,
+        children: dict[str, list[Any]],
+        *,
+        replace: bool,
+    ) -> None:
         for nav_name, items in children.items():
             nav = entity.collection_navs[nav_name]
             child = ENTITIES[nav.child]
             if replace:
-                self.storage.execute(f'DELETE FROM "{child.logical}" WHERE "{nav.child_attr}"=?',
-                                     (parent[entity.key],))
+                self.storage.execute(
+                    f'DELETE FROM "{child.logical}" WHERE "{nav.child_attr}"=?',
+                    (parent[entity.key],),
+                )
             for item in items:
                 if not isinstance(item, dict):
                     raise bad_request(f"Items of '{nav_name}' must be objects.")
-                self.create(caller, child, item, trusted={
-                    nav.child_attr: parent[entity.key],
-                    nav.child_attr + "__type": entity.logical,
-                    **({"objecttypecode": entity.logical}
-                       if nav.child == "activitymimeattachment" else {}),
-                })
+                self.create(
+                    caller,
+                    child,
+                    item,
+                    trusted={
+                        nav.child_attr: parent[entity.key],
+                        nav.child_attr + "__type": entity.logical,
+                        **(
+                            {"objecttypecode": entity.logical}
+                            if nav.child == "activitymimeattachment"
+                            else {}
+                        ),
+                    },
+                )
         self.after_children(entity, parent[entity.key])
 
-    def update(self, caller: Caller, entity: Entity, key: str, body: Any,
-               *, trusted: Row | None = None) -> Row:
+    def update(
+        self, caller: Caller, entity: Entity, key: str, body: Any, *, trusted: Row | None = None
+    ) -> Row:
         if entity.read_only_set:
-            raise ODataError(405, "0x80040203", f"{entity.set_name} is read-only; change the "
-                                                f"activity through its own entity set.")
+            raise ODataError(
+                405,
+                "0x80040203",
+                f"{entity.set_name} is read-only; change the activity through its own entity set.",
+            )
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)
@@ -358,8 +434,10 @@ class Records:
         if entity.is_activity and row.get("statecode") in (1, 2) and not trusted:
             changing_state = "statecode" in values or "statuscode" in values
             if not changing_state:
-                raise bad_request("This activity is closed and cannot be edited; reopen it by "
-                                  "setting statecode and statuscode first.")
+                raise bad_request(
+                    "This activity is closed and cannot be edited; reopen it by "
+                    "setting statecode and statuscode first."
+                )
         merged = {**row, **values}
         self._derive(entity, merged)
         self._check_state(entity, merged)
@@ -379,14 +457,18 @@ class Records:
                 parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
                 parent = updated.get(parent_attr)
                 if parent:
-                    self.after_children(ENTITIES[updated.get(parent_attr + "__type") or "email"],
-                                        parent)
+                    self.after_children(
+                        ENTITIES[updated.get(parent_attr + "__type") or "email"], parent
+                    )
             return updated
 
     def delete(self, caller: Caller, entity: Entity, key: str) -> None:
         if entity.read_only_set:
-            raise ODataError(405, "0x80040203", f"{entity.set_name} is read-only; delete the "
-                                                f"activity through its own entity set.")
+            raise ODataError(
+                405,
+                "0x80040203",
+                f"{entity.set_name} is read-only; delete the activity through its own entity set.",
+            )
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)
@@ -397,18 +479,19 @@ class Records:
             if entity.is_activity:
                 # cascade: parties and attachments belong to the activity
                 self.storage.execute("DELETE FROM activityparty WHERE activityid=?", (key,))
-                self.storage.execute("DELETE FROM activitymimeattachment WHERE objectid=?",
-                                     (key,))
+                self.storage.execute("DELETE FROM activitymimeattachment WHERE objectid=?", (key,))
             self.storage.delete(entity, key)
             if entity.email_attrs:
                 # parties keep the address but say the record is gone, as in Dataverse
-                self.storage.execute("UPDATE activityparty SET ispartydeleted = 1 "
-                                     "WHERE partyid = ?", (key,))
+                self.storage.execute(
+                    "UPDATE activityparty SET ispartydeleted = 1 WHERE partyid = ?", (key,)
+                )
             if entity.logical in ACTIVITY_CHILD_PARENT:
                 parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
                 if row.get(parent_attr):
-                    self.after_children(ENTITIES[row.get(parent_attr + "__type") or "email"],
-                                        row[parent_attr])
+                    self.after_children(
+                        ENTITIES[row.get(parent_attr + "__type") or "email"], row[parent_attr]
+                    )
 
     # -- derived columns ----------------------------------------------------------------------
 
@@ -419,9 +502,11 @@ class Records:
     def _derive(self, entity: Entity, row: Row) -> None:
         if entity.logical == "email":
             from .correlate import derived_columns
+
             row.update(derived_columns(self.org(), row))
         if entity.logical == "organization":
             from .correlate import org_settings
+
             org_settings(row)  # 400 with the key and value when a setting is invalid
         if "fullname" in entity.attributes and entity.logical != "activityparty":
             parts = [row.get("firstname"), row.get("lastname")]
@@ -473,18 +558,30 @@ class Records:
             return
         parties = self.storage.query(
             "SELECT addressused, participationtypemask FROM activityparty WHERE activityid=?"
-            " ORDER BY rowid", (key,))
-        senders = [p["addressused"] for p in parties
-                   if p["participationtypemask"] == 1 and p["addressused"]]
+            " ORDER BY rowid",
+            (key,),
+        )
+        senders = [
+            p["addressused"]
+            for p in parties
+            if p["participationtypemask"] == 1 and p["addressused"]
+        ]
         to: list[str] = []
         for p in parties:
             if p["participationtypemask"] == 2 and p["addressused"] and p["addressused"] not in to:
                 to.append(p["addressused"])
         count = self.storage.scalar(
-            "SELECT COUNT(*) FROM activitymimeattachment WHERE objectid=?", (key,))
-        self.storage.update(ENTITIES["email"], key, {
-            "sender": senders[0] if senders else None,
-            "torecipients": ";".join(to)[:500] or None, "attachmentcount": count})
+            "SELECT COUNT(*) FROM activitymimeattachment WHERE objectid=?", (key,)
+        )
+        self.storage.update(
+            ENTITIES["email"],
+            key,
+            {
+                "sender": senders[0] if senders else None,
+                "torecipients": ";".join(to)[:500] or None,
+                "attachmentcount": count,
+            },
+        )
 
     def primary_name(self, logical: str | None, key: str | None) -> str | None:
         if not logical or not key or logical not in ENTITIES:
@@ -493,7 +590,8 @@ class Records:
         if not ent.primary_name:
             return None
         value = self.storage.scalar(
-            f'SELECT "{ent.primary_name}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))
+            f'SELECT "{ent.primary_name}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,)
+        )
         return None if value is None else str(value)
 
     def primary_email(self, logical: str | None, key: str | None) -> str | None:
@@ -503,5 +601,6 @@ class Records:
         if not ent.email_attrs:
             return None
         value = self.storage.scalar(
-            f'SELECT "{ent.email_attrs[0]}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,))
+            f'SELECT "{ent.email_attrs[0]}" FROM "{ent.logical}" WHERE "{ent.key}"=?', (key,)
+        )
         return None if value is None else str(value)

@@ -23,8 +23,13 @@ class RunningServer:
     """A started emulator: ``url`` is the root (``http://127.0.0.1:PORT``); the Web API is at
     ``url + "/api/data/v9.2/"``."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, sock: socket.socket,
-                 settings: Settings) -> None:
+    def __init__(
+        self,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        sock: socket.socket,
+        settings: Settings,
+    ) -> None:
         self._server = server
         self._thread = thread
         self._sock = sock
@@ -46,8 +51,12 @@ class RunningServer:
     def __enter__(self) -> RunningServer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -74,8 +83,13 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     """Start the emulator; raises RuntimeError if it does not come up."""
     app = create_app(settings)
     sock = listen(host, port)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+    )
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only on the main thread, so none are taken here.
     started = threading.Event()
@@ -98,6 +112,7 @@ def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) ->
     if not server.started:
         server.should_exit = True
         sock.close()
-        raise RuntimeError(f"trackbox-crm did not start on {host}:{port}: "
-                           f"{failure[0] if failure else 'timeout'}")
+        raise RuntimeError(
+            f"trackbox-crm did not start on {host}:{port}: {failure[0] if failure else 'timeout'}"
+        )
     return RunningServer(server, thread, sock, settings)

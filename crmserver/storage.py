@@ -28,17 +28,42 @@ SCHEMA_VERSION = 1
 Row = dict[str, Any]
 
 _SQL_TYPES = {
-    "guid": "TEXT", "string": "TEXT COLLATE NOCASE", "memo": "TEXT COLLATE NOCASE",
-    "int": "INTEGER", "bigint": "INTEGER", "bool": "INTEGER", "datetime": "TEXT",
-    "money": "REAL", "decimal": "REAL", "picklist": "INTEGER", "state": "INTEGER",
-    "status": "INTEGER", "lookup": "TEXT", "owner": "TEXT",
+    "guid": "TEXT",
+    "string": "TEXT COLLATE NOCASE",
+    "memo": "TEXT COLLATE NOCASE",
+    "int": "INTEGER",
+    "bigint": "INTEGER",
+    "bool": "INTEGER",
+    "datetime": "TEXT",
+    "money": "REAL",
+    "decimal": "REAL",
+    "picklist": "INTEGER",
+    "state": "INTEGER",
+    "status": "INTEGER",
+    "lookup": "TEXT",
+    "owner": "TEXT",
 }
 
 _INDEXED = (
-    "ownerid", "emailaddress1", "emailaddress2", "emailaddress3", "emailaddress",
-    "internalemailaddress", "messageid", "trackingtoken", "conversationindex",
-    "baseconversationindexhash", "regardingobjectid", "activityid", "partyid", "objectid",
-    "parentcustomerid", "customerid", "addressused", "inreplyto", "tbx_smartkey",
+    "ownerid",
+    "emailaddress1",
+    "emailaddress2",
+    "emailaddress3",
+    "emailaddress",
+    "internalemailaddress",
+    "messageid",
+    "trackingtoken",
+    "conversationindex",
+    "baseconversationindexhash",
+    "regardingobjectid",
+    "activityid",
+    "partyid",
+    "objectid",
+    "parentcustomerid",
+    "customerid",
+    "addressused",
+    "inreplyto",
+    "tbx_smartkey",
 )
 
 
@@ -93,31 +118,47 @@ class Storage:
             ex("CREATE TABLE IF NOT EXISTS tbx_meta (key TEXT PRIMARY KEY, value TEXT)")
             ex("INSERT OR IGNORE INTO tbx_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             ex("INSERT OR IGNORE INTO tbx_meta VALUES ('version', '1000')")
-            ex("CREATE TABLE IF NOT EXISTS tbx_deleted (entity TEXT NOT NULL, id TEXT NOT NULL,"
-               " versionnumber INTEGER NOT NULL)")
+            ex(
+                "CREATE TABLE IF NOT EXISTS tbx_deleted (entity TEXT NOT NULL, id TEXT NOT NULL,"
+                " versionnumber INTEGER NOT NULL)"
+            )
             ex("CREATE INDEX IF NOT EXISTS tbx_deleted_v ON tbx_deleted (entity, versionnumber)")
-            ex("CREATE TABLE IF NOT EXISTS tbx_credential (systemuserid TEXT PRIMARY KEY,"
-               " password_hash TEXT NOT NULL)")
-            ex("CREATE TABLE IF NOT EXISTS tbx_application (client_id TEXT PRIMARY KEY,"
-               " secret_hash TEXT NOT NULL, systemuserid TEXT NOT NULL, name TEXT)")
-            ex("CREATE TABLE IF NOT EXISTS tbx_token (token_hash TEXT PRIMARY KEY,"
-               " systemuserid TEXT NOT NULL, expires REAL NOT NULL)")
+            ex(
+                "CREATE TABLE IF NOT EXISTS tbx_credential (systemuserid TEXT PRIMARY KEY,"
+                " password_hash TEXT NOT NULL)"
+            )
+            ex(
+                "CREATE TABLE IF NOT EXISTS tbx_application (client_id TEXT PRIMARY KEY,"
+                " secret_hash TEXT NOT NULL, systemuserid TEXT NOT NULL, name TEXT)"
+            )
+            ex(
+                "CREATE TABLE IF NOT EXISTS tbx_token (token_hash TEXT PRIMARY KEY,"
+                " systemuserid TEXT NOT NULL, expires REAL NOT NULL)"
+            )
             for entity in ENTITIES.values():
                 if entity.read_only_set:
                     continue
                 cols = [c for a in entity.attributes.values() for c in _column_sql(entity, a)]
                 ex(f'CREATE TABLE IF NOT EXISTS "{entity.logical}" ({", ".join(cols)})')
-                ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__v" '
-                   f'ON "{entity.logical}" (versionnumber)')
+                ex(
+                    f'CREATE INDEX IF NOT EXISTS "{entity.logical}__v" '
+                    f'ON "{entity.logical}" (versionnumber)'
+                )
                 for name in _INDEXED:
                     if name in entity.attributes and name != entity.key:
-                        ex(f'CREATE INDEX IF NOT EXISTS "{entity.logical}__{name}" '
-                           f'ON "{entity.logical}" ("{name}")')
+                        ex(
+                            f'CREATE INDEX IF NOT EXISTS "{entity.logical}__{name}" '
+                            f'ON "{entity.logical}" ("{name}")'
+                        )
             pointer = ENTITIES["activitypointer"]
             shared = ", ".join(f'"{c}"' for c in columns(pointer))
             ex("DROP VIEW IF EXISTS activitypointer")
-            ex("CREATE VIEW activitypointer AS " + " UNION ALL ".join(
-                f'SELECT {shared} FROM "{logical}"' for logical in ACTIVITY_ENTITIES))
+            ex(
+                "CREATE VIEW activitypointer AS "
+                + " UNION ALL ".join(
+                    f'SELECT {shared} FROM "{logical}"' for logical in ACTIVITY_ENTITIES
+                )
+            )
 
     def close(self) -> None:
         with self.lock:
@@ -151,15 +192,17 @@ class Storage:
     def next_versions(self, n: int = 1) -> int:
         """Reserve ``n`` version numbers; returns the first."""
         with self.transaction():
-            cur = int(self.conn.execute(
-                "SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0])
+            cur = int(
+                self.conn.execute("SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0]
+            )
             self.conn.execute("UPDATE tbx_meta SET value=? WHERE key='version'", (cur + n,))
             return cur + 1
 
     def current_version(self) -> int:
         with self.lock:
-            return int(self.conn.execute(
-                "SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0])
+            return int(
+                self.conn.execute("SELECT value FROM tbx_meta WHERE key='version'").fetchone()[0]
+            )
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -174,7 +217,7 @@ class Storage:
             names = [c for c in row if c in self._columns[entity.logical]]
             self.conn.execute(
                 f'INSERT INTO "{entity.logical}" ({_names(names)})'
-                f' VALUES ({", ".join("?" * len(names))})',
+                f" VALUES ({', '.join('?' * len(names))})",
                 [row[n] for n in names],
             )
             return self.get(entity, row[entity.key]) or row
@@ -188,14 +231,18 @@ class Storage:
             stamp = now_iso()
             names = [c for c in rows[0] if c in self._columns[entity.logical]]
             names += [c for c in ("createdon", "modifiedon", "versionnumber") if c not in names]
-            sql = (f'INSERT INTO "{entity.logical}" ({_names(names)})'
-                   f' VALUES ({", ".join("?" * len(names))})')
+            sql = (
+                f'INSERT INTO "{entity.logical}" ({_names(names)})'
+                f" VALUES ({', '.join('?' * len(names))})"
+            )
             data = []
             for i, r in enumerate(rows):
-                extra = {"createdon": r.get("createdon") or stamp,
-                         "modifiedon": r.get("modifiedon") or stamp, "versionnumber": first + i}
-                data.append([r.get(n, extra.get(n)) if n not in extra else extra[n]
-                             for n in names])
+                extra = {
+                    "createdon": r.get("createdon") or stamp,
+                    "modifiedon": r.get("modifiedon") or stamp,
+                    "versionnumber": first + i,
+                }
+                data.append([r.get(n, extra.get(n)) if n not in extra else extra[n] for n in names])
             self.conn.executemany(sql, data)
 
     def update(self, entity: Entity, key: str, values: Row) -> Row | None:
@@ -216,10 +263,13 @@ class Storage:
     def delete(self, entity: Entity, key: str) -> bool:
         with self.transaction():
             cur = self.conn.execute(
-                f'DELETE FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,))
+                f'DELETE FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,)
+            )
             if cur.rowcount and entity.change_tracking:
-                self.conn.execute("INSERT INTO tbx_deleted VALUES (?, ?, ?)",
-                                  (entity.logical, key, self.next_versions()))
+                self.conn.execute(
+                    "INSERT INTO tbx_deleted VALUES (?, ?, ?)",
+                    (entity.logical, key, self.next_versions()),
+                )
             return bool(cur.rowcount)
 
     def get(self, entity: Entity, key: str) -> Row | None:
@@ -244,25 +294,32 @@ class Storage:
 
     def deleted_since(self, entity: Entity, version: int) -> list[tuple[str, int]]:
         with self.lock:
-            return list(self.conn.execute(
-                "SELECT id, versionnumber FROM tbx_deleted WHERE entity=? AND versionnumber>?"
-                " ORDER BY versionnumber", (entity.logical, version)))
+            return list(
+                self.conn.execute(
+                    "SELECT id, versionnumber FROM tbx_deleted WHERE entity=? AND versionnumber>?"
+                    " ORDER BY versionnumber",
+                    (entity.logical, version),
+                )
+            )
 
     # -- credentials ------------------------------------------------------------------------
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        self.execute("INSERT OR REPLACE INTO tbx_credential VALUES (?, ?)",
-                     (user_id, password_hash))
+        self.execute(
+            "INSERT OR REPLACE INTO tbx_credential VALUES (?, ?)", (user_id, password_hash)
+        )
 
     def password_hash(self, user_id: str) -> str | None:
-        value = self.scalar("SELECT password_hash FROM tbx_credential WHERE systemuserid=?",
-                            (user_id,))
+        value = self.scalar(
+            "SELECT password_hash FROM tbx_credential WHERE systemuserid=?", (user_id,)
+        )
         return None if value is None else str(value)
 
-    def add_application(self, client_id: str, secret_hash: str, user_id: str,
-                        name: str) -> None:
-        self.execute("INSERT OR REPLACE INTO tbx_application VALUES (?, ?, ?, ?)",
-                     (client_id, secret_hash, user_id, name))
+    def add_application(self, client_id: str, secret_hash: str, user_id: str, name: str) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO tbx_application VALUES (?, ?, ?, ?)",
+            (client_id, secret_hash, user_id, name),
+        )
 
     def application(self, client_id: str) -> Row | None:
         rows = self.query("SELECT * FROM tbx_application WHERE client_id=?", (client_id,))
@@ -274,6 +331,7 @@ class Storage:
             self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
 
     def token_user(self, token_hash: str, now: float) -> str | None:
-        value = self.scalar("SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?",
-                            (token_hash, now))
+        value = self.scalar(
+            "SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?", (token_hash, now)
+        )
         return None if value is None else str(value)

@@ -37,8 +37,11 @@ from desktop.errors import describe, server_words
 from desktop.workers import Workers
 
 FIELDS = {  # key -> (label, objectName, placeholder)
-    "mail_url": ("Mail server:", "accountMailUrl",
-                 "imaps://mail.example.com:993, ews://host/EWS/Exchange.asmx, maildir:/path"),
+    "mail_url": (
+        "Mail server:",
+        "accountMailUrl",
+        "imaps://mail.example.com:993, ews://host/EWS/Exchange.asmx, maildir:/path",
+    ),
     "smtp_url": ("Outgoing (SMTP):", "accountSmtpUrl", "smtps://mail.example.com:465 (IMAP only)"),
     "mail_user": ("Mail user:", "accountMailUser", "empty: the CRM user"),
     "crm_url": ("CRM address:", "accountCrmUrl", "https://contoso.crm.dynamics.com"),
@@ -46,8 +49,8 @@ FIELDS = {  # key -> (label, objectName, placeholder)
 }
 TOOLTIPS = {
     "mail_url": "Exchange: ews://host/EWS/Exchange.asmx, or ews+autodiscover:you@example.com.\n"
-                "Add ?auth=basic for a server without NTLM, and ?mailbox=you@example.com when\n"
-                "you sign in as DOMAIN\\user.",
+    "Add ?auth=basic for a server without NTLM, and ?mailbox=you@example.com when\n"
+    "you sign in as DOMAIN\\user.",
 }
 ERROR_STYLE = "color: #b3261e;"
 WARNING_STYLE = "color: #a86a00;"
@@ -67,7 +70,8 @@ class ConnectionEdit:
     def changed(self) -> bool:
         old = self.profile.config
         return bool(self.crm_password or self.mail_password) or any(
-            getattr(old, k) != v for k, v in self.values.items())
+            getattr(old, k) != v for k, v in self.values.items()
+        )
 
 
 def _password(name: str, placeholder: str) -> QLineEdit:
@@ -140,9 +144,11 @@ class AccountsTab(QWidget):
     def _show_profile(self, profile: Profile) -> None:
         for key, edit in self.fields.items():
             edit.setText(getattr(profile.config, key))
-        self.note.setText(f"Profile “{profile.name}”. Passwords are kept in the system keyring "
-                          "only; leave a password empty to keep the stored one. Saving "
-                          "reconnects Trackbox with the new settings.")
+        self.note.setText(
+            f"Profile “{profile.name}”. Passwords are kept in the system keyring "
+            "only; leave a password empty to keep the stored one. Saving "
+            "reconnects Trackbox with the new settings."
+        )
 
     def _show_demo(self) -> None:
         ws = self.workspace
@@ -154,16 +160,22 @@ class AccountsTab(QWidget):
         for w in (*self.fields.values(), self.mail_password, self.crm_password):
             w.setReadOnly(True)
             w.setPlaceholderText("")
-        self.note.setText("This is the embedded demo: its CRM emulator and mailbox are built "
-                          "into Trackbox, so the connection cannot be changed here. Run "
-                          "'trackbox open' to use your own accounts.")
+        self.note.setText(
+            "This is the embedded demo: its CRM emulator and mailbox are built "
+            "into Trackbox, so the connection cannot be changed here. Run "
+            "'trackbox open' to use your own accounts."
+        )
 
     def _show_insecure(self) -> None:
-        urls = insecure_urls(*(self.fields[k].text().strip()
-                               for k in ("mail_url", "smtp_url", "crm_url")))
-        self.insecure.setText("Not encrypted: " + ", ".join(urls) + " sends your password "
-                              "and mail in the clear. Use it only for a local test server."
-                              if urls else "")
+        urls = insecure_urls(
+            *(self.fields[k].text().strip() for k in ("mail_url", "smtp_url", "crm_url"))
+        )
+        self.insecure.setText(
+            "Not encrypted: " + ", ".join(urls) + " sends your password "
+            "and mail in the clear. Use it only for a local test server."
+            if urls
+            else ""
+        )
         self.insecure.setVisible(bool(urls))
 
     # --- the form's values -------------------------------------------------------------------
@@ -174,8 +186,9 @@ class AccountsTab(QWidget):
         """The form's connection (None in the demo)."""
         if self.profile is None:
             return None
-        return ConnectionEdit(self.profile, self.values(), self.crm_password.text(),
-                              self.mail_password.text())
+        return ConnectionEdit(
+            self.profile, self.values(), self.crm_password.text(), self.mail_password.text()
+        )
 
     def check(self) -> bool:
         """Show each problem next to its field; True when there is none."""
@@ -207,11 +220,18 @@ class AccountsTab(QWidget):
         def done(result: tuple[Any, Any]) -> None:
             mail, crm = result
             self.test_button.setEnabled(True)
-            self._report(self.mail_result, "Mail", mail,
-                         lambda n: f"Mail: connected; the mailbox has {n} folders.")
-            self._report(self.crm_result, "CRM", crm,
-                         lambda who: f"CRM: connected; the CRM knows you as user "
-                                     f"{who.user_id}.")
+            self._report(
+                self.mail_result,
+                "Mail",
+                mail,
+                lambda n: f"Mail: connected; the mailbox has {n} folders.",
+            )
+            self._report(
+                self.crm_result,
+                "CRM",
+                crm,
+                lambda who: f"CRM: connected; the CRM knows you as user {who.user_id}.",
+            )
             self.tested.emit()
 
         def failed(exc: BaseException) -> None:  # the probe itself broke (no keyring …)
@@ -231,8 +251,7 @@ class AccountsTab(QWidget):
 
         return lambda: (_attempt(mail), _attempt(ws.crm.who_am_i))
 
-    def _report(self, label: QLabel, what: str, outcome: Any,
-                ok: Callable[[Any], str]) -> None:
+    def _report(self, label: QLabel, what: str, outcome: Any, ok: Callable[[Any], str]) -> None:
         if isinstance(outcome, BaseException):
             words = server_words(outcome)
             text = f"{what}: {describe(outcome)}"
@@ -274,17 +293,20 @@ def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
         config = with_connection(old.config, edit.values)
 
         def secret(kind: SecretKind, typed: str) -> str:
-            return typed or get_secret(old.name, kind, account_name(old.config, kind.value)
-                                       ) or ""
+            return typed or get_secret(old.name, kind, account_name(old.config, kind.value)) or ""
 
         def mail() -> int | None:
             options: dict[str, Any] = {}
             if config.smtp_url:
                 options["smtp_url"] = config.smtp_url
-            password = secret(SecretKind.MAIL, edit.mail_password) \
-                if needs_mail_password(config.mail_url) else ""
-            with open_backend(config.mail_url, user=account_name(config, "mail"),
-                              password=password, **options) as mailbox:
+            password = (
+                secret(SecretKind.MAIL, edit.mail_password)
+                if needs_mail_password(config.mail_url)
+                else ""
+            )
+            with open_backend(
+                config.mail_url, user=account_name(config, "mail"), password=password, **options
+            ) as mailbox:
                 return len(mailbox.folders())
 
         def crm() -> Any:
@@ -303,7 +325,12 @@ def save_edit(workspace: Any, edit: ConnectionEdit) -> Profile:
     from core.profiles import Profiles, save_connection
 
     profiles = getattr(workspace, "profiles", None) or Profiles()
-    profile = save_connection(profiles, edit.profile.name, edit.values,
-                              crm_password=edit.crm_password, mail_password=edit.mail_password)
+    profile = save_connection(
+        profiles,
+        edit.profile.name,
+        edit.values,
+        crm_password=edit.crm_password,
+        mail_password=edit.mail_password,
+    )
     workspace.profile = profile
     return profile

@@ -42,11 +42,21 @@ from desktop.workers import Workers
 _Index = QModelIndex | QPersistentModelIndex
 #: The CRM address books (entity → label), in the order the dialog and Options list them.
 BOOK_LABELS = {
-    "contact": "Contacts", "account": "Accounts", "lead": "Leads", "systemuser": "Users",
-    "queue": "Queues", "equipment": "Facilities/equipment",
+    "contact": "Contacts",
+    "account": "Accounts",
+    "lead": "Leads",
+    "systemuser": "Users",
+    "queue": "Queues",
+    "equipment": "Facilities/equipment",
 }
-TYPE_NAMES = {"contact": "Contact", "account": "Account", "lead": "Lead",
-              "systemuser": "User", "queue": "Queue", "equipment": "Facility/equipment"}
+TYPE_NAMES = {
+    "contact": "Contact",
+    "account": "Account",
+    "lead": "Lead",
+    "systemuser": "User",
+    "queue": "Queue",
+    "equipment": "Facility/equipment",
+}
 HEADERS = ("Name", "E-mail", "Company", "Type")
 
 
@@ -70,8 +80,11 @@ class AddressBookModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(HEADERS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-                and 0 <= section < len(HEADERS)):
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(HEADERS)
+        ):
             return HEADERS[section]
         return None
 
@@ -80,8 +93,12 @@ class AddressBookModel(QAbstractTableModel):
             return None
         entry = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return (entry.record.name, entry.email, entry.company,
-                    TYPE_NAMES.get(entry.record.entity, entry.record.entity))[index.column()]
+            return (
+                entry.record.name,
+                entry.email,
+                entry.company,
+                TYPE_NAMES.get(entry.record.entity, entry.record.entity),
+            )[index.column()]
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
             return entity_icon(entry.record.entity)
         if role == AddressEntryRole:
@@ -95,8 +112,9 @@ class AddressBookDialog(QDialog):
 
     results_changed = Signal(int)
 
-    def __init__(self, store: Callable[[], Any], workers: Workers,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, store: Callable[[], Any], workers: Workers, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("AddressBookDialog")
         self.setWindowTitle("Address book")
@@ -169,16 +187,20 @@ class AddressBookDialog(QDialog):
                 self.status.setText(
                     f"No CRM record has the address {text}. Add it as a contact or lead in "
                     "the CRM; it resolves on the next synchronisation. (Trackbox cannot "
-                    "create CRM records itself yet.)")
+                    "create CRM records itself yet.)"
+                )
             elif text:
                 self.status.setText(f"{len(rows)} match(es) among {total:,} cached records")
             elif total:
-                self.status.setText(f"{total:,} cached records"
-                                    + (f" (first {len(rows)} shown)" if total > len(rows)
-                                       else ""))
+                self.status.setText(
+                    f"{total:,} cached records"
+                    + (f" (first {len(rows)} shown)" if total > len(rows) else "")
+                )
             else:
-                self.status.setText("The address book cache is empty: it fills on the next "
-                                    "synchronisation with the CRM.")
+                self.status.setText(
+                    "The address book cache is empty: it fills on the next "
+                    "synchronisation with the CRM."
+                )
             self.results_changed.emit(len(rows))
 
         def failed(exc: BaseException) -> None:
@@ -215,7 +237,7 @@ class AddressCompleter(QObject):
     def fragment(self) -> str:
         text = self.edit.text()[: self.edit.cursorPosition()]
         cut = max(text.rfind(";"), text.rfind(","))
-        return text[cut + 1:].strip()
+        return text[cut + 1 :].strip()
 
     def _lookup(self) -> None:
         fragment = self.fragment()

@@ -113,8 +113,11 @@ def run_demo(args: argparse.Namespace) -> int:
     shots: list[Path] = []
     staged: list[bool] = []
     dialog_name = getattr(args, "screenshot_dialog", None)
-    shot_path = (Path(args.screenshot) if args.screenshot is not None
-                 else data_dir / "screenshots" / "main-window.png")
+    shot_path = (
+        Path(args.screenshot)
+        if args.screenshot is not None
+        else data_dir / "screenshots" / "main-window.png"
+    )
 
     def save_widget(widget: QWidget) -> None:
         """Save a PNG of ``widget``, then quit once ``--quit-after`` has passed."""
@@ -157,8 +160,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def give_up() -> None:
         if not shots:
-            print("trackbox: no message was shown in time; saving the window as it is",
-                  file=sys.stderr)
+            print(
+                "trackbox: no message was shown in time; saving the window as it is",
+                file=sys.stderr,
+            )
             outcome["code"] = 1
             finish()
 

@@ -34,8 +34,10 @@ from desktop.addressbook import AddressCompleter
 from desktop.errors import describe
 from desktop.workers import Workers
 
-NOTICE_STYLE = ("background: #e8f4ec; color: #1f7a3f; border: 1px solid #1f7a3f; "
-                "border-radius: 4px; padding: 6px;")
+NOTICE_STYLE = (
+    "background: #e8f4ec; color: #1f7a3f; border: 1px solid #1f7a3f; "
+    "border-radius: 4px; padding: 6px;"
+)
 
 
 def parse_addresses(text: str) -> tuple[Address, ...]:
@@ -50,8 +52,15 @@ class ComposeWindow(QWidget):
     decided = Signal(object)
     sent = Signal(object)
 
-    def __init__(self, workspace: Any, workers: Workers, *, online: bool = True,
-                 warn_tracked: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        workers: Workers,
+        *,
+        online: bool = True,
+        warn_tracked: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("ComposeWindow")
         self.setWindowTitle("New message")
@@ -133,7 +142,8 @@ class ComposeWindow(QWidget):
         edit.setObjectName(name)
         edit.setPlaceholderText("name@example.com; …")
         edit.completer_helper = AddressCompleter(  # type: ignore[attr-defined]
-            edit, self.workspace.store, self.workers)
+            edit, self.workspace.store, self.workers
+        )
         return edit
 
     # --- draft and decision -------------------------------------------------------------------
@@ -172,8 +182,7 @@ class ComposeWindow(QWidget):
         def failed(exc: BaseException) -> None:
             if serial == self._serial:
                 self.notice.setVisible(False)
-                self.status.setText(f"Cannot tell whether this will be tracked. "
-                                    f"{describe(exc)}")
+                self.status.setText(f"Cannot tell whether this will be tracked. {describe(exc)}")
 
         self.workers.run(lambda: ws.compose_decision(draft), done, failed, owner=self)
 
@@ -199,8 +208,10 @@ class ComposeWindow(QWidget):
             self.body.setPlainText(f"\n\nOn {when}, {sender} wrote:\n{quoted}")
         else:
             prefix = "FW: "
-            self.body.setPlainText(f"\n\n---------- Forwarded message ----------\nFrom: {sender}"
-                                   f"\nDate: {when}\nSubject: {subject}\n\n{view.body_text}")
+            self.body.setPlainText(
+                f"\n\n---------- Forwarded message ----------\nFrom: {sender}"
+                f"\nDate: {when}\nSubject: {subject}\n\n{view.body_text}"
+            )
         if not subject.upper().startswith(prefix.strip().upper()):
             subject = prefix + subject
         self.subject.setText(subject)
@@ -215,6 +226,7 @@ class ComposeWindow(QWidget):
 
     def attach_files(self, paths: list[str]) -> None:
         """Read the files on a worker (they may be large or on a network share)."""
+
         def read() -> list[Any]:
             from core.compose import DraftAttachment
 
@@ -227,18 +239,22 @@ class ComposeWindow(QWidget):
 
         def done(read_files: list[Any]) -> None:
             self.attachments.extend(read_files)
-            self.attachment_list.setText("📎 " + ", ".join(
-                f"{a.filename} ({len(a.content) // 1024 + 1} KB)" for a in self.attachments))
+            self.attachment_list.setText(
+                "📎 "
+                + ", ".join(
+                    f"{a.filename} ({len(a.content) // 1024 + 1} KB)" for a in self.attachments
+                )
+            )
             self.attachment_list.setVisible(True)
             self._debounce.start()  # the size limit is part of the decision
 
-        self.workers.run(read, done, lambda exc: self.status.setText(describe(exc)),
-                         owner=self)
+        self.workers.run(read, done, lambda exc: self.status.setText(describe(exc)), owner=self)
 
     def set_regarding(self, ref: RecordRef | None) -> None:
         self.regarding = ref
-        self.regarding_button.setText(f"Regarding: {ref.name or ref.entity}…" if ref
-                                      else "Regarding: none…")
+        self.regarding_button.setText(
+            f"Regarding: {ref.name or ref.entity}…" if ref else "Regarding: none…"
+        )
         self._debounce.start()
 
     def pick_regarding(self) -> None:
@@ -246,8 +262,13 @@ class ComposeWindow(QWidget):
         from desktop.regarding import RegardingPicker
 
         ws = self.workspace
-        picker = RegardingPicker(RegardingSearch(ws.store, ws.crm), self.workers,
-                                 online=self.online, title="Regarding", parent=self)
+        picker = RegardingPicker(
+            RegardingSearch(ws.store, ws.crm),
+            self.workers,
+            online=self.online,
+            title="Regarding",
+            parent=self,
+        )
         self._picker = picker
 
         def chosen() -> None:
@@ -266,9 +287,11 @@ class ComposeWindow(QWidget):
             return
         if self.decision is not None and self.decision.track and self.warn_tracked:
             answer = QMessageBox.question(
-                self, "Send tracked message",
+                self,
+                "Send tracked message",
                 "This message will be tracked in the CRM: its copy will be visible to your "
-                "colleagues. Send it?")
+                "colleagues. Send it?",
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         ws = self.workspace

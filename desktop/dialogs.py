@@ -30,7 +30,8 @@ class DialogOpeners:
     def _connection_saved(self, profile: str) -> None:
         """The account changed: say so, and ask whoever opened the profile to reconnect."""
         self.statusBar().showMessage(  # type: ignore[attr-defined]
-            "The account settings were saved; Trackbox reconnects with them now.")
+            "The account settings were saved; Trackbox reconnects with them now."
+        )
         self.reconnect_requested.emit(profile)  # type: ignore[attr-defined]
 
     def open_compose(self, mode: str) -> None:
@@ -39,9 +40,12 @@ class DialogOpeners:
         if self.workspace is None:
             return
         view = self.reading_pane.view if mode != "new" else None
-        window = ComposeWindow(self.workspace, self.workers, online=self._online(),
-                               warn_tracked=bool(getattr(self.local_options,
-                                                         "warn_before_sending_tracked", True)))
+        window = ComposeWindow(
+            self.workspace,
+            self.workers,
+            online=self._online(),
+            warn_tracked=bool(getattr(self.local_options, "warn_before_sending_tracked", True)),
+        )
         if view is not None:
             window.prefill(mode, view, self.workspace.owner)
         window.sent.connect(self.apply_changes)

@@ -15,11 +15,15 @@ def describe(exc: BaseException) -> str:
     """One or two sentences a user can act on."""
     if isinstance(exc, CrmUnavailable):
         wait = f" (the server asked to wait {exc.retry_after:.0f} s)" if exc.retry_after else ""
-        return ("The CRM cannot be reached right now" + wait + ". Your changes are kept and "
-                "will be sent when it is back.")
+        return (
+            "The CRM cannot be reached right now" + wait + ". Your changes are kept and "
+            "will be sent when it is back."
+        )
     if isinstance(exc, CrmAuthError):
-        return ("The CRM refused your sign-in. Check the account in Options › Accounts "
-                "and enter the password again.")
+        return (
+            "The CRM refused your sign-in. Check the account in Options › Accounts "
+            "and enter the password again."
+        )
     if isinstance(exc, CrmPermanentError):
         detail = exc.message or str(exc)
         code = f" [{exc.code}]" if exc.code else ""
@@ -27,8 +31,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, CrmError):
         return f"The CRM answered with an error: {exc}"
     if isinstance(exc, MailAuthError):
-        return ("The mail server refused your sign-in. Check the mail account in "
-                "Options › Accounts.")
+        return "The mail server refused your sign-in. Check the mail account in Options › Accounts."
     if isinstance(exc, MailUnavailable):
         return "The mail server cannot be reached right now; Trackbox will try again."
     if isinstance(exc, MailNotFound):

@@ -22,13 +22,22 @@ ROLE_ORDER = {
 
 #: The CRM views: label, the states they list (first one gives the icon), tooltip.
 CRM_VIEWS = (
-    ("Tracked in CRM", (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER),
-     "Every message tracked in the CRM, from all folders"),
-    ("Needs attention", (TrackState.NEEDS_ATTENTION, TrackState.FAILED),
-     "Unresolved or ambiguous addresses, mail flagged for review, failed operations"),
-    ("Pending (queued)", (TrackState.PENDING, TrackState.UNDECIDED),
-     "Messages waiting for the CRM: queued while offline or being sent, or new mail whose "
-     "tracking decision needs the CRM's answer"),
+    (
+        "Tracked in CRM",
+        (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER),
+        "Every message tracked in the CRM, from all folders",
+    ),
+    (
+        "Needs attention",
+        (TrackState.NEEDS_ATTENTION, TrackState.FAILED),
+        "Unresolved or ambiguous addresses, mail flagged for review, failed operations",
+    ),
+    (
+        "Pending (queued)",
+        (TrackState.PENDING, TrackState.UNDECIDED),
+        "Messages waiting for the CRM: queued while offline or being sent, or new mail whose "
+        "tracking decision needs the CRM's answer",
+    ),
 )
 
 
@@ -48,10 +57,14 @@ class FolderTreeModel(QStandardItemModel):
         self._folders: dict[str, tuple[QStandardItem, str]] = {}
         self._shape: tuple[object, ...] | None = None  # what the current tree was built from
 
-    def set_folders(self, folders: Iterable[Folder], mailbox_name: str = "Mailbox",
-                    counts: dict[TrackState, int] | None = None,
-                    pending_send: int | None = None,
-                    sizes: dict[str, tuple[int, int]] | None = None) -> bool:
+    def set_folders(
+        self,
+        folders: Iterable[Folder],
+        mailbox_name: str = "Mailbox",
+        counts: dict[TrackState, int] | None = None,
+        pending_send: int | None = None,
+        sizes: dict[str, tuple[int, int]] | None = None,
+    ) -> bool:
         """``counts`` (messages per state) label the CRM views; ``pending_send`` is the
         number of CRM mails waiting to go out (None: unknown).
 
@@ -108,9 +121,12 @@ class FolderTreeModel(QStandardItemModel):
         self.update_counts(counts, pending_send, sizes)
         return True
 
-    def update_counts(self, counts: dict[TrackState, int] | None,
-                      pending_send: int | None = None,
-                      sizes: dict[str, tuple[int, int]] | None = None) -> None:
+    def update_counts(
+        self,
+        counts: dict[TrackState, int] | None,
+        pending_send: int | None = None,
+        sizes: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         """Relabel folders (unread counts, in bold) and the CRM views in place (the tree
         and its selection stay as they are)."""
         for path, (item, name) in self._folders.items():
@@ -124,11 +140,11 @@ class FolderTreeModel(QStandardItemModel):
             n = sum((counts or {}).get(s, 0) for s in states)
             item.setText(f"{label} ({n})" if counts is not None else label)
         if self._send is not None:
-            self._send.setText("Pending Send" if pending_send is None
-                               else f"Pending Send ({pending_send})")
+            self._send.setText(
+                "Pending Send" if pending_send is None else f"Pending Send ({pending_send})"
+            )
 
     def index_of_path(self, path: str) -> QModelIndex | None:
         flags = Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly
         matches = self.match(self.index(0, 0), FolderPathRole, path, 1, flags)
         return matches[0] if matches else None
-

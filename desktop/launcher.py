@@ -30,30 +30,49 @@ def build_parser() -> argparse.ArgumentParser:
         "demo organisation and a demo mailbox of realistic mail. Without a display it renders "
         "offscreen and saves screenshots.",
     )
-    demo.add_argument("--data-dir", type=Path, default=None,
-                      help="where the demo mailbox and CRM database live "
-                      "(default: the user data directory)")
-    demo.add_argument("--screenshot", type=Path, metavar="FILE.png",
-                      help="save a PNG of the main window with a message selected, then exit")
-    demo.add_argument("--quit-after", type=float, metavar="SECONDS",
-                      help="keep the window at least this long before exiting "
-                      "(with --screenshot)")
-    demo.add_argument("--screenshot-dialog", metavar="NAME",
-                      choices=("main", "regarding", "options", "compose", "addressbook",
-                               "queue"),
-                      help="with --screenshot: stage the window or a dialog on the demo data "
-                      "and save a PNG of it: main (tracks three messages first), regarding, "
-                      "options, compose, addressbook, queue")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the demo mailbox and CRM database live (default: the user data directory)",
+    )
+    demo.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="FILE.png",
+        help="save a PNG of the main window with a message selected, then exit",
+    )
+    demo.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="keep the window at least this long before exiting (with --screenshot)",
+    )
+    demo.add_argument(
+        "--screenshot-dialog",
+        metavar="NAME",
+        choices=("main", "regarding", "options", "compose", "addressbook", "queue"),
+        help="with --screenshot: stage the window or a dialog on the demo data "
+        "and save a PNG of it: main (tracks three messages first), regarding, "
+        "options, compose, addressbook, queue",
+    )
     demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=_run_demo)
     gui = sub.add_parser(
-        "open", help="open the mail client on a profile (first run: the setup wizard)",
+        "open",
+        help="open the mail client on a profile (first run: the setup wizard)",
         description="Open Trackbox on a profile's mailbox and CRM. Without any profile, the "
-        "setup wizard asks for the mail and CRM accounts first.")
-    gui.add_argument("--profile", metavar="NAME", default=None,
-                     help="the profile to open (default: the default profile)")
-    gui.add_argument("--setup", action="store_true",
-                     help="run the setup wizard even when a profile exists")
+        "setup wizard asks for the mail and CRM accounts first.",
+    )
+    gui.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=None,
+        help="the profile to open (default: the default profile)",
+    )
+    gui.add_argument(
+        "--setup", action="store_true", help="run the setup wizard even when a profile exists"
+    )
     gui.set_defaults(func=_run_gui)
     from core.cli import add_commands
 

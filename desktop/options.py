@@ -40,10 +40,12 @@ from desktop.workers import Workers
 INCOMING_LABELS = {
     IncomingFilter.ALL: "All e-mail messages",
     IncomingFilter.RESPONSES_TO_CRM: "E-mail messages in response to CRM e-mail",
-    IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS:
-        "E-mail messages from CRM leads, contacts and accounts",
-    IncomingFilter.FROM_EMAIL_ENABLED_RECORDS:
-        "E-mail messages from CRM records that are e-mail enabled",
+    IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS: (
+        "E-mail messages from CRM leads, contacts and accounts"
+    ),
+    IncomingFilter.FROM_EMAIL_ENABLED_RECORDS: (
+        "E-mail messages from CRM records that are e-mail enabled"
+    ),
     IncomingFilter.NONE: "No e-mail messages (track only what I choose)",
 }
 AUTO_CREATE_LABELS = {
@@ -93,8 +95,9 @@ class OptionsDialog(QDialog):
         self.status = QLabel("Loading your options…")
         self.status.setObjectName("optionsStatus")
         self.status.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.save_button.setObjectName("optionsSave")
         self.save_button.setEnabled(False)
@@ -117,8 +120,9 @@ class OptionsDialog(QDialog):
             radio.setObjectName(f"incomingFilter{int(value)}")
             self.incoming.addButton(radio, int(value))
             inner.addWidget(radio)
-        self.track_replies = QCheckBox("Track replies to tracked mail, whatever the option "
-                                       "above says")
+        self.track_replies = QCheckBox(
+            "Track replies to tracked mail, whatever the option above says"
+        )
         self.track_replies.setObjectName("trackReplies")
         self.auto_create = QComboBox()
         self.auto_create.setObjectName("autoCreate")
@@ -129,13 +133,15 @@ class OptionsDialog(QDialog):
         self.admin_note.setWordWrap(True)
         self.admin_note.setStyleSheet("color: #a86a00;")
         self.admin_note.setVisible(False)
-        self.crm_note = QLabel("These options are saved to your CRM user settings (queued "
-                               "when you are offline).")
+        self.crm_note = QLabel(
+            "These options are saved to your CRM user settings (queued when you are offline)."
+        )
         self.crm_note.setWordWrap(True)
         self.crm_note.setStyleSheet("color: #59606a;")
         create_label = QLabel("When tracked mail comes from a sender the CRM does not know:")
-        return _page(box, self.track_replies, create_label, self.auto_create, self.admin_note,
-                     self.crm_note)
+        return _page(
+            box, self.track_replies, create_label, self.auto_create, self.admin_note, self.crm_note
+        )
 
     def _address_book_tab(self) -> QWidget:
         self.contacts_scope = QComboBox()
@@ -218,11 +224,14 @@ class OptionsDialog(QDialog):
         self.track_replies.setChecked(u.track_replies_to_tracked)
         self.auto_create.setCurrentIndex(max(0, self.auto_create.findData(u.auto_create)))
         if not u.automatic_tracking_enabled:
-            self.admin_note.setText("Your administrator turned automatic tracking off for you: "
-                                    "only the mail you track yourself goes to the CRM.")
+            self.admin_note.setText(
+                "Your administrator turned automatic tracking off for you: "
+                "only the mail you track yourself goes to the CRM."
+            )
             self.admin_note.setVisible(True)
-        self.contacts_scope.setCurrentIndex(max(0, self.contacts_scope.findData(
-            loc.contacts_scope)))
+        self.contacts_scope.setCurrentIndex(
+            max(0, self.contacts_scope.findData(loc.contacts_scope))
+        )
         for entity, check in self.books.items():
             check.setChecked(entity in tuple(loc.address_books))
         self.interval.setValue(int(loc.sync_interval_minutes))
@@ -231,8 +240,11 @@ class OptionsDialog(QDialog):
         for path in folders:
             item = QListWidgetItem(path)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if chosen is None or path in chosen
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked
+                if chosen is None or path in chosen
+                else Qt.CheckState.Unchecked
+            )
             self.folders.addItem(item)
         self.all_folders.setChecked(chosen is None)
         self.folders.setEnabled(chosen is not None)
@@ -252,8 +264,11 @@ class OptionsDialog(QDialog):
         )
         folders = None
         if not self.all_folders.isChecked():
-            folders = tuple(self.folders.item(i).text() for i in range(self.folders.count())
-                            if self.folders.item(i).checkState() == Qt.CheckState.Checked)
+            folders = tuple(
+                self.folders.item(i).text()
+                for i in range(self.folders.count())
+                if self.folders.item(i).checkState() == Qt.CheckState.Checked
+            )
         local = dataclasses.replace(
             self.local,
             sync_interval_minutes=self.interval.value(),

@@ -29,11 +29,15 @@ from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Operation", "Message", "State", "Attempts", "Last error", "Queued")
-KIND_LABELS = {"promote": "Track", "untrack": "Untrack", "set_regarding": "Set regarding",
-               "send_pending": "Send", "create_record": "Create record",
-               "update_user_settings": "Save options"}
-STATE_LABELS = {"queued": "Waiting", "running": "Running",
-                "parked": "Stopped — needs you"}
+KIND_LABELS = {
+    "promote": "Track",
+    "untrack": "Untrack",
+    "set_regarding": "Set regarding",
+    "send_pending": "Send",
+    "create_record": "Create record",
+    "update_user_settings": "Save options",
+}
+STATE_LABELS = {"queued": "Waiting", "running": "Running", "parked": "Stopped — needs you"}
 
 
 class QueueModel(QAbstractTableModel):
@@ -56,8 +60,11 @@ class QueueModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(HEADERS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-                and 0 <= section < len(HEADERS)):
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(HEADERS)
+        ):
             return HEADERS[section]
         return None
 
@@ -71,12 +78,14 @@ class QueueModel(QAbstractTableModel):
             if isinstance(created, datetime):
                 created = created.astimezone().strftime("%Y-%m-%d %H:%M")
             kind = str(getattr(op, "kind", ""))
-            return (KIND_LABELS.get(kind, kind),
-                    getattr(op, "subject", "") or getattr(op, "message_id", "") or "",
-                    STATE_LABELS.get(state, state),
-                    str(getattr(op, "attempts", 0)),
-                    getattr(op, "last_error", "") or "",
-                    str(created or ""))[index.column()]
+            return (
+                KIND_LABELS.get(kind, kind),
+                getattr(op, "subject", "") or getattr(op, "message_id", "") or "",
+                STATE_LABELS.get(state, state),
+                str(getattr(op, "attempts", 0)),
+                getattr(op, "last_error", "") or "",
+                str(created or ""),
+            )[index.column()]
         if role == Qt.ItemDataRole.ForegroundRole and state == "parked":
             return QBrush(QColor("#c62828"))
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
@@ -91,13 +100,18 @@ class QueueView(QDialog):
 
     changed = Signal(object)
 
-    def __init__(self, workspace: Any, workers: Workers, *, kinds: tuple[str, ...] | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        workers: Workers,
+        *,
+        kinds: tuple[str, ...] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("QueueView")
         self.kinds = kinds
-        self.setWindowTitle("Pending Send" if kinds == ("send_pending",)
-                            else "Queued operations")
+        self.setWindowTitle("Pending Send" if kinds == ("send_pending",) else "Queued operations")
         self.resize(820, 360)
         self.workspace = workspace
         self.workers = workers
@@ -134,8 +148,11 @@ class QueueView(QDialog):
         if self.kinds is not None:
             ops = [op for op in ops if op.kind in self.kinds]
         self.model.set_operations(ops)
-        self.status.setText(f"{len(ops)} operation(s) waiting for the CRM." if ops
-                            else "Nothing is waiting: every operation reached the CRM.")
+        self.status.setText(
+            f"{len(ops)} operation(s) waiting for the CRM."
+            if ops
+            else "Nothing is waiting: every operation reached the CRM."
+        )
         if ops:
             self.table.selectRow(0)
         self._update()

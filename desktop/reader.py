@@ -87,7 +87,8 @@ class TrackingBanner(QFrame):
             names = ", ".join(
                 f'<span style="color:#c62828">{html.escape(a.display())}</span> '
                 f'<a href="resolve:{html.escape(a.email)}">resolve…</a>'
-                for a in view.unresolved)
+                for a in view.unresolved
+            )
             parts.append(f'<span style="color:#c62828">Unresolved:</span> {names}')
         self.text.setText(" · ".join(parts))
         self.setVisible(True)
@@ -176,8 +177,9 @@ class ReadingPane(QWidget):
                 f"{view.blocked_resources} remote image(s) blocked to protect your privacy."
             )
         if view.parse_errors:
-            notices.append("Parts of this message could not be read: "
-                           + "; ".join(view.parse_errors[:3]))
+            notices.append(
+                "Parts of this message could not be read: " + "; ".join(view.parse_errors[:3])
+            )
         self.notice.setText(" ".join(notices))
         self.notice.setVisible(bool(notices))
         if view.body_html is not None:

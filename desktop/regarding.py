@@ -45,8 +45,13 @@ from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
 DEBOUNCE_MS = 120
-SINGULAR = {"account": "Account", "contact": "Contact", "lead": "Lead",
-            "opportunity": "Opportunity", "incident": "Case"}
+SINGULAR = {
+    "account": "Account",
+    "contact": "Contact",
+    "lead": "Lead",
+    "opportunity": "Opportunity",
+    "incident": "Case",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +80,24 @@ class RegardingResultsModel(QAbstractListModel):
 
     def add_related(self, parent: RecordRef, related: list[RegardingHit]) -> None:
         """Insert ``related`` right under ``parent`` (once; later calls are ignored)."""
-        at = next((i for i, line in enumerate(self._lines)
-                   if line.hit is not None and line.hit.record == parent), None)
+        at = next(
+            (
+                i
+                for i, line in enumerate(self._lines)
+                if line.hit is not None and line.hit.record == parent
+            ),
+            None,
+        )
         if at is None or not related:
             return
-        if at + 1 < len(self._lines) and (nxt := self._lines[at + 1].hit) is not None and \
-                nxt.parent == parent:
+        if (
+            at + 1 < len(self._lines)
+            and (nxt := self._lines[at + 1].hit) is not None
+            and nxt.parent == parent
+        ):
             return
         self.beginInsertRows(QModelIndex(), at + 1, at + len(related))
-        self._lines[at + 1:at + 1] = [_Line(hit=h) for h in related]
+        self._lines[at + 1 : at + 1] = [_Line(hit=h) for h in related]
         self.endInsertRows()
 
     def hit_at(self, row: int) -> RegardingHit | None:
@@ -126,8 +140,11 @@ class RegardingResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return entity_icon(hit.record.entity)
         if role == Qt.ItemDataRole.ToolTipRole:
-            where = {"recent": "recently used", "cache": "from the address book cache",
-                     "crm": "from the CRM"}.get(hit.source, hit.source)
+            where = {
+                "recent": "recently used",
+                "cache": "from the address book cache",
+                "crm": "from the CRM",
+            }.get(hit.source, hit.source)
             return f"{hit.record.entity} · {where}"
         if role == RegardingHitRole:
             return hit
@@ -143,8 +160,15 @@ class RegardingPicker(QDialog):
 
     results_changed = Signal(str)
 
-    def __init__(self, search: RegardingSearch, workers: Workers, *, online: bool = True,
-                 title: str = "Set Regarding", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        search: RegardingSearch,
+        workers: Workers,
+        *,
+        online: bool = True,
+        title: str = "Set Regarding",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("RegardingPicker")
         self.setWindowTitle(title)
@@ -175,8 +199,9 @@ class RegardingPicker(QDialog):
         self.status = QLabel()
         self.status.setObjectName("regardingStatus")
         self.status.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Set Regarding")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -256,8 +281,13 @@ class RegardingPicker(QDialog):
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_ok()
         hit = self.model.hit_at(current.row()) if current.isValid() else None
-        if hit is not None and hit.record.entity == "contact" and hit.parent is None and \
-                self._online and self._search.crm is not None:
+        if (
+            hit is not None
+            and hit.record.entity == "contact"
+            and hit.parent is None
+            and self._online
+            and self._search.crm is not None
+        ):
             self._related_timer.start()
 
     def _load_related(self) -> None:
@@ -281,8 +311,12 @@ class RegardingPicker(QDialog):
             assert isinstance(event, QKeyEvent)
             key = event.key()
             if key in (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp):
-                step = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1,
-                        Qt.Key.Key_PageDown: 8, Qt.Key.Key_PageUp: -8}[Qt.Key(key)]
+                step = {
+                    Qt.Key.Key_Down: 1,
+                    Qt.Key.Key_Up: -1,
+                    Qt.Key.Key_PageDown: 8,
+                    Qt.Key.Key_PageUp: -8,
+                }[Qt.Key(key)]
                 self.move(step)
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
@@ -312,7 +346,8 @@ class RegardingPicker(QDialog):
 
     def _update_ok(self) -> None:
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(
-            self.current_hit() is not None)
+            self.current_hit() is not None
+        )
 
     def accept(self) -> None:
         hit = self.current_hit()
@@ -320,8 +355,13 @@ class RegardingPicker(QDialog):
             return
         self._selected = hit
         search = self._search
-        self._workers.run(lambda: search.remember(hit.record, hit.detail), None,
-                          lambda _e: None, serial=True, owner=self)
+        self._workers.run(
+            lambda: search.remember(hit.record, hit.detail),
+            None,
+            lambda _e: None,
+            serial=True,
+            owner=self,
+        )
         super().accept()
 
     def selected(self) -> RecordRef | None:

@@ -42,15 +42,17 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
             window.tracking_done.connect(regarding_set)
             ids = window.selected_row_ids()
             ref = hits[0].record
-            window._run_tracking(lambda: ws.enqueue_set_regarding(ids, ref),
-                                 "Setting regarding on", len(ids))
+            window._run_tracking(
+                lambda: ws.enqueue_set_regarding(ids, ref), "Setting regarding on", len(ids)
+            )
 
         def tracked(_changes: Any) -> None:
             window.tracking_done.disconnect(tracked)
             window.select_rows([3])
             search = RegardingSearch(ws.store, ws.crm)
-            window.workers.run(lambda: search.remote("tailspin"), found,
-                               lambda _e: regarding_set(None))
+            window.workers.run(
+                lambda: search.remote("tailspin"), found, lambda _e: regarding_set(None)
+            )
 
         window.tracking_done.connect(tracked)
         if model.rowCount() > 4:
@@ -76,8 +78,7 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
                     settle(picker)
             elif source == "related" or (source == "crm" and state["typed"]):
                 settle(picker)
-            elif source in ("local", "error") and not picker._online and \
-                    picker.edit.text():
+            elif source in ("local", "error") and not picker._online and picker.edit.text():
                 settle(picker)  # offline: the cache is all there is
 
         picker.results_changed.connect(changed)
@@ -94,7 +95,8 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
         compose.subject.setText("Renewal quote for 2027")
         compose.body.setPlainText(
             "Hi Jane,\n\nas promised, here is the renewal quote for next year: 25,000 EUR. "
-            "The price holds until the end of the month.\n\nBest regards,\nAlex")
+            "The price holds until the end of the month.\n\nBest regards,\nAlex"
+        )
         done = {"shot": False}
 
         def decided(decision: Any) -> None:

@@ -65,8 +65,10 @@ class StatusPanel(QWidget):
         done = getattr(self, "_last_ok", None)
         head = f"Last sync {done.strftime('%H:%M')} · " if done else ""
         self.last_sync.setText(f"{head}attempt at {local.strftime('%H:%M')} incomplete")
-        self.last_sync.setToolTip("The last cycle could not finish every step (offline or "
-                                  "an error); see the status message.")
+        self.last_sync.setToolTip(
+            "The last cycle could not finish every step (offline or "
+            "an error); see the status message."
+        )
 
     def set_queue(self, count: int, parked: int = 0) -> None:
         self.queue.setVisible(count > 0)

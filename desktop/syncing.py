@@ -75,8 +75,7 @@ class SyncController(QObject):
                 relay.progress.emit(step, done, total)
 
         def op() -> Any:
-            return ws.sync_cycle(
-                progress=lambda p: report(p.step, p.done, p.total), cancel=cancel)
+            return ws.sync_cycle(progress=lambda p: report(p.step, p.done, p.total), cancel=cancel)
 
         self.started.emit()
         self.workers.run(op, self._done, self._fail, serial=True)

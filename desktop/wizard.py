@@ -78,8 +78,10 @@ class CrmPage(QWizardPage):
         super().__init__()
         self.workers = workers
         self.setTitle("Your CRM")
-        self.setSubTitle("The address of your Dynamics 365 / Dataverse organisation (or a "
-                         "trackbox-crm server) and your CRM user.")
+        self.setSubTitle(
+            "The address of your Dynamics 365 / Dataverse organisation (or a "
+            "trackbox-crm server) and your CRM user."
+        )
         self.url = QLineEdit()
         self.url.setObjectName("setupCrmUrl")
         self.url.setPlaceholderText("https://contoso.crm.dynamics.com")
@@ -105,8 +107,7 @@ class CrmPage(QWizardPage):
     def run_test(self) -> None:
         from core.crm import BasicAuth, CrmClient
 
-        url, user, secret = self.url.text().strip(), self.user.text().strip(), \
-            self.password.text()
+        url, user, secret = self.url.text().strip(), self.user.text().strip(), self.password.text()
         self.test.setEnabled(False)
         self.result.setText("Connecting…")
 

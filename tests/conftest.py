@@ -21,11 +21,10 @@ from tests.plugins.ci import in_ci  # noqa: E402
 # noisy, and a slow example is not a wrong one); ``deterministic`` to reproduce a failure with
 # a fixed seed (HYPOTHESIS_PROFILE=deterministic).
 settings.register_profile("dev", deadline=None)
-settings.register_profile("ci", deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("deterministic", deadline=None, derandomize=True, print_blob=True)
-settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev")
+settings.register_profile(
+    "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
+settings.register_profile("deterministic", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev"))
 
 pytest_plugins = ["tests.plugins.crm", "tests.plugins.mailservers"]

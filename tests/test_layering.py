@@ -32,8 +32,9 @@ def test_core_source_has_no_qt_import() -> None:
 
 
 def test_core_source_does_not_import_desktop() -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
-                 if "desktop" in _imports(p)]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py") if "desktop" in _imports(p)
+    ]
     assert offenders == [], f"core/ must not depend on the GUI: {offenders}"
 
 
@@ -49,8 +50,9 @@ def test_importing_all_of_core_loads_no_qt() -> None:
         f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "", f"importing core pulled in Qt: {out.stdout}"
 
 
@@ -60,7 +62,8 @@ def test_trackbox_version_and_help_run_without_qt() -> None:
         "try:\n    main(['--version'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
         "print('QT' if 'PySide6' in sys.modules else 'NOQT')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("trackbox ")
     assert out.stdout.strip().endswith("NOQT")

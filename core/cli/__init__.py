@@ -27,27 +27,41 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the headless commands on the launcher's parser."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", metavar="NAME", default=None,
-                        help="the profile to use (default: the default profile)")
+    common.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=None,
+        help="the profile to use (default: the default profile)",
+    )
 
     account = subparsers.add_parser("account", help="set up mail and CRM accounts")
-    account_sub = account.add_subparsers(dest="account_command", metavar="ACTION",
-                                         required=True)
+    account_sub = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
     add = account_sub.add_parser(
-        "add", parents=[common], help="create a profile for a mailbox and a CRM user",
+        "add",
+        parents=[common],
+        help="create a profile for a mailbox and a CRM user",
         description="Create a profile. Mail URLs: imaps://host[:port], imap://host[:port] "
         "(STARTTLS required), ews://host[:port]/EWS/Exchange.asmx, ews+autodiscover:user@domain, "
         "maildir:/path; local test servers only: imap+insecure://, smtp+insecure://, ews+http://. "
         "Passwords are asked for and kept in the system keyring; with TRACKBOX_CRM_PASSWORD / "
-        "TRACKBOX_MAIL_PASSWORD set, nothing is stored and every command uses them.")
+        "TRACKBOX_MAIL_PASSWORD set, nothing is stored and every command uses them.",
+    )
     add.add_argument("--mail-url", required=True, metavar="URL")
     add.add_argument("--mail-user", metavar="USER", default="")
-    add.add_argument("--smtp-url", metavar="URL", default="",
-                     help="smtps://host[:port] or smtp://host[:port] (STARTTLS) for IMAP")
+    add.add_argument(
+        "--smtp-url",
+        metavar="URL",
+        default="",
+        help="smtps://host[:port] or smtp://host[:port] (STARTTLS) for IMAP",
+    )
     add.add_argument("--crm-url", required=True, metavar="URL")
     add.add_argument("--crm-user", required=True, metavar="USER")
-    add.add_argument("--folder", action="append", metavar="PATH",
-                     help="a folder to synchronise (repeatable; default: all)")
+    add.add_argument(
+        "--folder",
+        action="append",
+        metavar="PATH",
+        help="a folder to synchronise (repeatable; default: all)",
+    )
     add.add_argument("--replace", action="store_true", help="overwrite an existing profile")
     add.set_defaults(func=_command("account_add"))
 
@@ -58,31 +72,39 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     track = subparsers.add_parser("track", parents=[common], help="track a message in the CRM")
     track.add_argument("message_id", metavar="MESSAGE-ID")
-    track.add_argument("--regarding", metavar="ENTITY:ID",
-                       help="file it regarding this record, e.g. account:<guid>")
+    track.add_argument(
+        "--regarding",
+        metavar="ENTITY:ID",
+        help="file it regarding this record, e.g. account:<guid>",
+    )
     track.set_defaults(func=_command("track"))
 
-    untrack = subparsers.add_parser("untrack", parents=[common],
-                                    help="delete a message's copy in the CRM")
+    untrack = subparsers.add_parser(
+        "untrack", parents=[common], help="delete a message's copy in the CRM"
+    )
     untrack.add_argument("message_id", metavar="MESSAGE-ID")
     untrack.set_defaults(func=_command("untrack"))
 
-    queue = subparsers.add_parser("queue", parents=[common],
-                                  help="list, retry or discard queued CRM operations")
+    queue = subparsers.add_parser(
+        "queue", parents=[common], help="list, retry or discard queued CRM operations"
+    )
     queue.add_argument("action", choices=("list", "retry", "discard"))
     queue.add_argument("id", nargs="?", type=int, help="operation id (retry, discard)")
     queue.add_argument("--json", action="store_true")
     queue.set_defaults(func=_command("queue"))
 
-    lst = subparsers.add_parser("list", parents=[common],
-                                help="a folder's messages with their tracked state")
+    lst = subparsers.add_parser(
+        "list", parents=[common], help="a folder's messages with their tracked state"
+    )
     lst.add_argument("--folder", metavar="PATH", default=None, help="default: Inbox")
     lst.add_argument("--limit", type=int, default=200)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=_command("list_messages"))
 
     diagnose = subparsers.add_parser(
-        "diagnose", parents=[common],
-        help="versions, profile, reachability and sign-in checks, last sync, queue")
+        "diagnose",
+        parents=[common],
+        help="versions, profile, reachability and sign-in checks, last sync, queue",
+    )
     diagnose.add_argument("--json", action="store_true")
     diagnose.set_defaults(func=_command("diagnose"))

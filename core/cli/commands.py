@@ -34,11 +34,15 @@ def _print_json(data: Any) -> None:
 
 # -- account ------------------------------------------------------------------------------
 
+
 def account_add(args: argparse.Namespace) -> int:
     profiles = Profiles()
     name = args.profile or "default"
-    data: dict[str, Any] = {"mail_url": args.mail_url, "crm_url": args.crm_url,
-                            "crm_user": args.crm_user}
+    data: dict[str, Any] = {
+        "mail_url": args.mail_url,
+        "crm_url": args.crm_url,
+        "crm_user": args.crm_user,
+    }
     if args.mail_user:
         data["mail_user"] = args.mail_user
     if args.smtp_url:
@@ -47,8 +51,10 @@ def account_add(args: argparse.Namespace) -> int:
         data["folders"] = list(args.folder)
     try:
         if profiles.config_path(name).exists() and not args.replace:
-            raise CliError(f"Profile {name!r} exists already; pass --replace to overwrite it "
-                           "or --profile NAME for another one.")
+            raise CliError(
+                f"Profile {name!r} exists already; pass --replace to overwrite it "
+                "or --profile NAME for another one."
+            )
         validate(data, profiles.config_path(name))
     except ProfileError as exc:
         raise CliError(str(exc)) from None
@@ -57,11 +63,14 @@ def account_add(args: argparse.Namespace) -> int:
     try:
         stored.append(_store_secret(name, SecretKind.CRM, args.crm_user, "CRM"))
         if needs_mail_password(args.mail_url):
-            stored.append(_store_secret(name, SecretKind.MAIL,
-                                        args.mail_user or args.crm_user, "mail"))
+            stored.append(
+                _store_secret(name, SecretKind.MAIL, args.mail_user or args.crm_user, "mail")
+            )
     except CredentialsError as exc:
-        raise CliError(f"The passwords could not be stored, so profile {name!r} was not "
-                       f"saved: {exc}", CREDENTIALS) from None
+        raise CliError(
+            f"The passwords could not be stored, so profile {name!r} was not saved: {exc}",
+            CREDENTIALS,
+        ) from None
     try:
         profile = profiles.save(name, data)
     except ProfileError as exc:
@@ -75,8 +84,10 @@ def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool
     if from_environment(kind) is not None:
         return False  # scripts and CI: the variable is used by every command, nothing stored
     if not sys.stdin.isatty():
-        raise CliError(f"No terminal to ask for the {label} password of {user!r}: set "
-                       f"{ENV_VARS[kind.value]}.", CREDENTIALS)
+        raise CliError(
+            f"No terminal to ask for the {label} password of {user!r}: set {ENV_VARS[kind.value]}.",
+            CREDENTIALS,
+        )
     secret = getpass.getpass(f"{label} password for {user}: ")
     if not secret:
         raise CliError(f"An empty {label} password was given.", CREDENTIALS)
@@ -84,6 +95,7 @@ def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool
 
 
 # -- sync ---------------------------------------------------------------------------------
+
 
 def _report_code(report: SyncReport) -> int:
     if report.ok:
@@ -115,8 +127,10 @@ def _print_report(report: SyncReport, queued: int) -> None:
     state = "online" if report.online else "offline (CRM not reachable)"
     if not report.mail_online:
         state += ", mail server not reachable"
-    print(f"Sync {'done' if report.ok else 'finished with problems'}: {state}; "
-          f"{queued} operation(s) queued.")
+    print(
+        f"Sync {'done' if report.ok else 'finished with problems'}: {state}; "
+        f"{queued} operation(s) queued."
+    )
     for key, value in sorted(report.counts.items()):
         print(f"  {key}: {value}")
     for error in report.errors:
@@ -125,8 +139,7 @@ def _print_report(report: SyncReport, queued: int) -> None:
 
 def _sync_forever(ws: Workspace) -> int:
     scheduler = ws.start_interval_sync()
-    print("Synchronising every "
-          f"{ws.local_options().sync_interval_minutes} min; Ctrl+C to stop.")
+    print(f"Synchronising every {ws.local_options().sync_interval_minutes} min; Ctrl+C to stop.")
     try:
         while True:
             done = scheduler.cycles
@@ -140,11 +153,14 @@ def _sync_forever(ws: Workspace) -> int:
 
 # -- track / untrack ----------------------------------------------------------------------
 
+
 def _rows(ws: Workspace, message_id: str) -> list[int]:
     rows = ws.store().messages_by_message_id(normalise_message_id(message_id))
     if not rows:
-        raise CliError(f"No message {normalise_message_id(message_id)} in the local store; "
-                       "run 'trackbox sync --once' first.")
+        raise CliError(
+            f"No message {normalise_message_id(message_id)} in the local store; "
+            "run 'trackbox sync --once' first."
+        )
     return [r.id for r in rows]
 
 
@@ -168,8 +184,7 @@ def _outcome(ws: Workspace, message_id: str, errors: tuple[str, ...], verb: str)
         print(f"{verb} queued: the CRM is not reachable now; it runs on the next sync.")
         return OFFLINE
     reason = rows[0].reason.text if rows and rows[0].reason else ""
-    print(f"{normalise_message_id(message_id)}: {state.value}" + (f" — {reason}" if reason
-                                                                   else ""))
+    print(f"{normalise_message_id(message_id)}: {state.value}" + (f" — {reason}" if reason else ""))
     return OK
 
 
@@ -194,6 +209,7 @@ def untrack(args: argparse.Namespace) -> int:
 
 # -- queue --------------------------------------------------------------------------------
 
+
 def queue(args: argparse.Namespace) -> int:
     ws = open_workspace(args.profile, need_mail=args.action != "list").workspace
     try:
@@ -206,12 +222,15 @@ def queue(args: argparse.Namespace) -> int:
                 print("The queue is empty.")
             for op in ops:
                 error = f"  {op.last_error}" if op.last_error else ""
-                print(f"{op.id:>6}  {op.state:<7} {op.kind:<20} attempts={op.attempts}  "
-                      f"{op.message_id or '-'}  {op.subject}{error}")
+                print(
+                    f"{op.id:>6}  {op.state:<7} {op.kind:<20} attempts={op.attempts}  "
+                    f"{op.message_id or '-'}  {op.subject}{error}"
+                )
             return OK
         if args.id is None:
-            raise CliError(f"'trackbox queue {args.action}' needs an operation id "
-                           "(see 'trackbox queue list').")
+            raise CliError(
+                f"'trackbox queue {args.action}' needs an operation id (see 'trackbox queue list')."
+            )
         try:
             changes = ws.retry(args.id) if args.action == "retry" else ws.discard(args.id)
         except LookupError as exc:
@@ -225,12 +244,12 @@ def queue(args: argparse.Namespace) -> int:
 
 
 def _op_dict(op: Any) -> dict[str, Any]:
-    fields = ("id", "kind", "message_id", "subject", "state", "attempts", "last_error",
-              "created")
+    fields = ("id", "kind", "message_id", "subject", "state", "attempts", "last_error", "created")
     return {f: getattr(op, f) for f in fields}
 
 
 # -- list ---------------------------------------------------------------------------------
+
 
 def list_messages(args: argparse.Namespace) -> int:
     _, profile = load_profile(args.profile)
@@ -240,26 +259,39 @@ def list_messages(args: argparse.Namespace) -> int:
         folder = args.folder or "Inbox"
         known = {f.path for f in store.folders()}
         if folder not in known:
-            raise CliError(f"No folder {folder!r} in the local store. Known: "
-                           f"{', '.join(sorted(known)) or 'none (run trackbox sync --once)'}.")
+            raise CliError(
+                f"No folder {folder!r} in the local store. Known: "
+                f"{', '.join(sorted(known)) or 'none (run trackbox sync --once)'}."
+            )
         rows = store.message_rows(folder, 0, args.limit)
-    items: list[dict[str, Any]] = [{
-        "message_id": r.header.message_id, "date": r.header.date, "subject": r.header.subject,
-        "from": r.header.sender.email if r.header.sender else None,
-        "state": r.track_state.value, "activity_id": r.activity_id,
-        "regarding": ({"entity": r.regarding.entity, "id": r.regarding.id,
-                       "name": r.regarding.name} if r.regarding else None),
-        "reason": r.reason.text if r.reason else None,
-    } for r in rows]
+    items: list[dict[str, Any]] = [
+        {
+            "message_id": r.header.message_id,
+            "date": r.header.date,
+            "subject": r.header.subject,
+            "from": r.header.sender.email if r.header.sender else None,
+            "state": r.track_state.value,
+            "activity_id": r.activity_id,
+            "regarding": (
+                {"entity": r.regarding.entity, "id": r.regarding.id, "name": r.regarding.name}
+                if r.regarding
+                else None
+            ),
+            "reason": r.reason.text if r.reason else None,
+        }
+        for r in rows
+    ]
     if args.json:
         _print_json(items)
         return OK
     for item in items:
         reg = item["regarding"]
         regarding = f"  re: {reg['name'] or reg['entity'] + ':' + reg['id']}" if reg else ""
-        print(f"{item['state']:<16} {str(item['date'] or '')[:16]:<16} "
-              f"{(item['from'] or '')[:30]:<30} {item['subject']}{regarding}"
-              + (f"  ({item['reason']})" if item["reason"] else ""))
+        print(
+            f"{item['state']:<16} {str(item['date'] or '')[:16]:<16} "
+            f"{(item['from'] or '')[:30]:<30} {item['subject']}{regarding}"
+            + (f"  ({item['reason']})" if item["reason"] else "")
+        )
     return OK
 
 
@@ -276,6 +308,7 @@ def diagnose(args: argparse.Namespace) -> int:
 
 def main_guard(func: Any) -> Any:
     """Run a handler; user errors print one line and exit with their code, no traceback."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
@@ -284,9 +317,18 @@ def main_guard(func: Any) -> Any:
             return exc.code
         except KeyboardInterrupt:
             return USAGE
+
     run.__name__ = getattr(func, "__name__", "command")
     return run
 
 
-__all__ = ["account_add", "diagnose", "list_messages", "main_guard", "queue", "sync",
-           "track", "untrack"]
+__all__ = [
+    "account_add",
+    "diagnose",
+    "list_messages",
+    "main_guard",
+    "queue",
+    "sync",
+    "track",
+    "untrack",
+]

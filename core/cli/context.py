@@ -55,10 +55,12 @@ def _secret(profile: Profile, kind: SecretKind, user: str) -> str:
     except CredentialsError as exc:
         raise CliError(str(exc), CREDENTIALS) from None
     if not secret:
-        raise CliError(f"No {kind.value} password stored for {user!r} in profile "
-                       f"{profile.name!r}: run 'trackbox account add' again or set "
-                       f"{ENV_VARS[kind.value]}.",
-                       CREDENTIALS)
+        raise CliError(
+            f"No {kind.value} password stored for {user!r} in profile "
+            f"{profile.name!r}: run 'trackbox account add' again or set "
+            f"{ENV_VARS[kind.value]}.",
+            CREDENTIALS,
+        )
     logs.register_secret(secret)
     return secret
 
@@ -99,15 +101,24 @@ def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True
 
     crm = CrmClient(cfg.crm_url, BasicAuth(cfg.crm_user, crm_secret), timeout=30)
     owner = owner_of(profile)
-    ws = Workspace(store_path=profile.store_path, open_mailbox=open_mailbox, crm=crm,
-                   owner=owner, mailbox_name=owner.email, profile=profile, profiles=profiles)
+    ws = Workspace(
+        store_path=profile.store_path,
+        open_mailbox=open_mailbox,
+        crm=crm,
+        owner=owner,
+        mailbox_name=owner.email,
+        profile=profile,
+        profiles=profiles,
+    )
     return Opened(profiles, profile, ws)
 
 
 def warn_insecure(*urls: str) -> None:
     for url in insecure_urls(*urls):
-        print(f"warning: {url} is not encrypted; use it only for a local test server.",
-              file=sys.stderr)
+        print(
+            f"warning: {url} is not encrypted; use it only for a local test server.",
+            file=sys.stderr,
+        )
 
 
 def normalise_message_id(value: str) -> str:

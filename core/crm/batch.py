@@ -39,8 +39,7 @@ def encode_batch(
     out = b""
     if change_set:
         inner = f"changeset_{uuid.uuid4()}"
-        out += (f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={inner}\r\n\r\n"
-                ).encode()
+        out += (f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={inner}\r\n\r\n").encode()
         for number, request in enumerate(requests, start=1):
             out += f"--{inner}\r\n".encode() + _part(request, api_path, number)
         out += f"--{inner}--\r\n".encode()
@@ -84,8 +83,9 @@ def parse_batch(response: httpx.Response, api_path: str) -> list[BatchResponse]:
     raw = f"Content-Type: {content_type}\r\n\r\n".encode() + response.content
     message = BytesParser(policy=HTTP).parsebytes(raw)
     if not message.is_multipart():
-        raise CrmProtocolError("$batch answer is not multipart", url=url,
-                               status=response.status_code)
+        raise CrmProtocolError(
+            "$batch answer is not multipart", url=url, status=response.status_code
+        )
     results: list[BatchResponse] = []
 
     def walk(part: Any) -> None:

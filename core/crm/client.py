@@ -67,6 +67,8 @@ def api_relative(link: str) -> str:
     of the server's address (an org renamed or moved; the demo emulator's port) — the token in
     it is what matters, not the host it was handed out by."""
     return _API_PREFIX.sub("", link, count=1)
+
+
 ODATA_HEADERS = {
     "Accept": "application/json",
     "OData-MaxVersion": "4.0",
@@ -172,12 +174,14 @@ class CrmClient:
             body = response.json()
         except ValueError as exc:
             raise CrmProtocolError(
-                f"response is not JSON: {exc}", url=safe_url(response.request.url),
+                f"response is not JSON: {exc}",
+                url=safe_url(response.request.url),
                 status=response.status_code,
             ) from None
         if not isinstance(body, dict):
-            raise CrmProtocolError("response is not a JSON object",
-                                   url=safe_url(response.request.url))
+            raise CrmProtocolError(
+                "response is not a JSON object", url=safe_url(response.request.url)
+            )
         return body
 
     # -- generic OData ---------------------------------------------------------------------
@@ -197,8 +201,7 @@ class CrmClient:
         if expand:
             params["$expand"] = expand
         headers = {"Prefer": LOOKUP_ANNOTATIONS} if annotations else None
-        return self._json(self._send("GET", f"{entity_set}({id})", params=params,
-                                     headers=headers))
+        return self._json(self._send("GET", f"{entity_set}({id})", params=params, headers=headers))
 
     def query_pages(
         self,
@@ -250,8 +253,9 @@ class CrmClient:
         when ``delta_link`` is None, else the changes since it (or the rest of a read from
         one of its pages' ``next_link``). The last page carries the new delta link. Raises
         CrmPermanentError when the token has expired."""
-        headers = {"Prefer": self._prefer(page_size=page_size, track_changes=True,
-                                          annotations=annotations)}
+        headers = {
+            "Prefer": self._prefer(page_size=page_size, track_changes=True, annotations=annotations)
+        }
         url: str | None
         params: dict[str, str] = {}
         if delta_link is None:
@@ -274,8 +278,9 @@ class CrmClient:
             if link is not None:
                 link = api_relative(link)
             if url is None and link is None:
-                raise CrmProtocolError("change-tracking response without @odata.deltaLink",
-                                       url=entity_set)
+                raise CrmProtocolError(
+                    "change-tracking response without @odata.deltaLink", url=entity_set
+                )
             yield DeltaPage(rows, deleted, link, api_relative(url) if url else None)
 
     def track_changes(
@@ -290,8 +295,9 @@ class CrmClient:
         rows: list[dict[str, Any]] = []
         deleted: list[str] = []
         link = ""
-        for page in self.track_changes_pages(entity_set, select, delta_link,
-                                             page_size=page_size, annotations=annotations):
+        for page in self.track_changes_pages(
+            entity_set, select, delta_link, page_size=page_size, annotations=annotations
+        ):
             rows.extend(page.rows)
             deleted.extend(page.deleted)
             link = page.delta_link or link
@@ -308,8 +314,11 @@ class CrmClient:
         for key, value in body.items():
             if key.endswith("id") and isinstance(value, str) and looks_like_guid(value):
                 return value.lower()
-        raise CrmProtocolError("create answered without the new record's id", url=entity_set,
-                               status=response.status_code)
+        raise CrmProtocolError(
+            "create answered without the new record's id",
+            url=entity_set,
+            status=response.status_code,
+        )
 
     def update(
         self,
@@ -357,7 +366,9 @@ class CrmClient:
         boundary = f"batch_{uuid.uuid4()}"
         body = encode_batch(requests, boundary, API_PATH, change_set=change_set)
         response = self._send(
-            "POST", "$batch", content=body,
+            "POST",
+            "$batch",
+            content=body,
             headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
         )
         return parse_batch(response, API_PATH)
@@ -391,7 +402,7 @@ class CrmClient:
         submitted_by: str | None = None,
         importance: str | None = None,
     ) -> str:
-        """"Track in CRM": the CRM creates (or, for a Message-ID it already has, returns)
+        """ "Track in CRM": the CRM creates (or, for a Message-ID it already has, returns)
         the e-mail activity. Returns its id (``EmailId``)."""
         params: dict[str, Any] = {
             "MessageId": message_id,
@@ -418,14 +429,16 @@ class CrmClient:
             params["Importance"] = importance
         if extra_properties:
             params["ExtraProperties"] = {
-                "@odata.type": "Microsoft.Dynamics.CRM.email", **extra_properties
+                "@odata.type": "Microsoft.Dynamics.CRM.email",
+                **extra_properties,
             }
         params = {k: v for k, v in params.items() if v is not None}
         result = self.execute_action("DeliverPromoteEmail", params, bound_to="emails")
         email_id = result.get("EmailId") or result.get("activityid")
         if not isinstance(email_id, str) or not looks_like_guid(email_id):
-            raise CrmProtocolError("DeliverPromoteEmail answered without EmailId",
-                                   url="DeliverPromoteEmail")
+            raise CrmProtocolError(
+                "DeliverPromoteEmail answered without EmailId", url="DeliverPromoteEmail"
+            )
         return email_id.lower()
 
     def find_emails_by_message_id(
@@ -437,13 +450,21 @@ class CrmClient:
         wanted = list(dict.fromkeys(i for i in ids if i))
         by_lower = {i.lower(): i for i in wanted}
         found: dict[str, EmailInfo] = {}
-        select = ["activityid", "messageid", "subject", "statuscode", "_regardingobjectid_value",
-                  "_ownerid_value", "createdon"]
+        select = [
+            "activityid",
+            "messageid",
+            "subject",
+            "statuscode",
+            "_regardingobjectid_value",
+            "_ownerid_value",
+            "createdon",
+        ]
         for start in range(0, len(wanted), batch_size):
-            chunk = wanted[start:start + batch_size]
+            chunk = wanted[start : start + batch_size]
             filter_ = " or ".join(f"messageid eq {odata_string(i)}" for i in chunk)
-            for row in self.query("emails", select=select, filter=filter_,
-                                  orderby="createdon asc", annotations=True):
+            for row in self.query(
+                "emails", select=select, filter=filter_, orderby="createdon asc", annotations=True
+            ):
                 # The CRM compares strings case-insensitively; map back to the caller's id.
                 key = by_lower.get(str(row.get("messageid") or "").lower())
                 if key is None or key in found:
@@ -465,7 +486,9 @@ class CrmClient:
 
     @staticmethod
     def _prefer(
-        *, page_size: int | None = None, annotations: bool | str = False,
+        *,
+        page_size: int | None = None,
+        annotations: bool | str = False,
         track_changes: bool = False,
     ) -> str:
         """``annotations``: True for lookup names and formatted values, or the exact
@@ -483,4 +506,3 @@ class CrmClient:
 
 
 __all__ = ["API_PATH", "CrmClient", "entity_id_from_url", "lookup_ref", "odata_string"]
-

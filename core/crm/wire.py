@@ -69,8 +69,9 @@ def error_for(response: httpx.Response, method: str, url: str) -> CrmError:
     if status == 401:
         return CrmAuthError(message, method=method, url=url, status=status)
     if status in _TRANSIENT_STATUS:
-        return CrmUnavailable(message, retry_after=retry_after(response), method=method,
-                              url=url, status=status)
+        return CrmUnavailable(
+            message, retry_after=retry_after(response), method=method, url=url, status=status
+        )
     return CrmPermanentError(message, code=code, method=method, url=url, status=status)
 
 
@@ -92,9 +93,7 @@ def lookup_ref(row: Mapping[str, Any], attribute: str) -> RecordRef | None:
 
 def is_deleted(item: Mapping[str, Any]) -> bool:
     context = str(item.get("@odata.context", ""))
-    return context.endswith("$deletedEntity") or (
-        item.get("reason") == "deleted" and "id" in item
-    )
+    return context.endswith("$deletedEntity") or (item.get("reason") == "deleted" and "id" in item)
 
 
 def looks_like_guid(value: str) -> bool:

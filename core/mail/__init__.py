@@ -41,14 +41,27 @@ from core.mail.parse import Attachment, ParsedMessage, parse_headers, parse_mess
 from core.mailurl import EWS_SCHEMES, MailUrlError, ews_options, is_address, split_autodiscover
 
 __all__ = [
-    "TRACKED_CATEGORY", "TRACKED_KEYWORD", "Attachment", "FlagChange", "MailAuthError",
-    "MailBackend", "MailError", "MailNotFound", "MailProtocolError", "MailUnavailable",
-    "ParsedMessage", "SyncBatch", "open_backend", "parse_headers", "parse_message",
+    "TRACKED_CATEGORY",
+    "TRACKED_KEYWORD",
+    "Attachment",
+    "FlagChange",
+    "MailAuthError",
+    "MailBackend",
+    "MailError",
+    "MailNotFound",
+    "MailProtocolError",
+    "MailUnavailable",
+    "ParsedMessage",
+    "SyncBatch",
+    "open_backend",
+    "parse_headers",
+    "parse_message",
 ]
 
 
-def open_backend(url: str, *, user: str | None = None, password: str | None = None,
-                 **options: Any) -> MailBackend:
+def open_backend(
+    url: str, *, user: str | None = None, password: str | None = None, **options: Any
+) -> MailBackend:
     """Open the mailbox at ``url`` (see the module docstring). Raises :class:`MailError`
     subclasses: :class:`MailProtocolError` for a URL we do not understand."""
     scheme, sep, rest = url.partition(":")
@@ -68,9 +81,14 @@ def open_backend(url: str, *, user: str | None = None, password: str | None = No
         parts = urlsplit(url)
         security = {"imaps": "tls", "imap": "starttls", "imap+insecure": "none"}[scheme]
         port = parts.port or (993 if scheme == "imaps" else 143)
-        return ImapBackend(parts.hostname or "localhost", port, security=security,
-                           user=user or unquote(parts.username or ""),
-                           password=password or unquote(parts.password or ""), **options)
+        return ImapBackend(
+            parts.hostname or "localhost",
+            port,
+            security=security,
+            user=user or unquote(parts.username or ""),
+            password=password or unquote(parts.password or ""),
+            **options,
+        )
     if scheme in EWS_SCHEMES:
         from core.mail.ews import EwsBackend
 
@@ -80,16 +98,25 @@ def open_backend(url: str, *, user: str | None = None, password: str | None = No
             raise MailProtocolError("bad Exchange mailbox URL", server_says=str(exc)) from None
         if scheme == "ews+autodiscover":
             address = unquote(split_autodiscover(url)[0])
-            return EwsBackend(endpoint=None, email=address, user=user or address,
-                              password=password or "", **options)
+            return EwsBackend(
+                endpoint=None,
+                email=address,
+                user=user or address,
+                password=password or "",
+                **options,
+            )
         parts = urlsplit(url)
-        endpoint = ("https" if scheme == "ews" else "http") + "://" + parts.netloc.rpartition(
-            "@")[2] + (parts.path or "/EWS/Exchange.asmx")
+        endpoint = (
+            ("https" if scheme == "ews" else "http")
+            + "://"
+            + parts.netloc.rpartition("@")[2]
+            + (parts.path or "/EWS/Exchange.asmx")
+        )
         if not options.get("email") and not is_address(user or ""):
             raise MailProtocolError(
                 "the Exchange mailbox needs its e-mail address",
                 server_says=f"the sign-in name {user!r} is not one: add "
-                            "?mailbox=you@example.com to the mailbox URL")
-        return EwsBackend(endpoint=endpoint, user=user or "", password=password or "",
-                          **options)
+                "?mailbox=you@example.com to the mailbox URL",
+            )
+        return EwsBackend(endpoint=endpoint, user=user or "", password=password or "", **options)
     raise MailProtocolError("unknown mailbox URL scheme", server_says=scheme)

@@ -44,8 +44,14 @@ class MailError(Exception):
     belongs to ``desktop/``, not here.
     """
 
-    def __init__(self, detail: str, *, server_says: str = "", ref: MailRef | None = None,
-                 folder: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        server_says: str = "",
+        ref: MailRef | None = None,
+        folder: str | None = None,
+    ) -> None:
         super().__init__(detail if not server_says else f"{detail}: {server_says}")
         self.detail = detail
         self.server_says = server_says
@@ -118,8 +124,7 @@ class MailBackend(abc.ABC):
         """The folder tree, parents before children, with well-known roles set."""
 
     @abc.abstractmethod
-    def sync(self, folder: str, state: str | None, batch_size: int = 500
-             ) -> Iterator[SyncBatch]:
+    def sync(self, folder: str, state: str | None, batch_size: int = 500) -> Iterator[SyncBatch]:
         """What changed in ``folder`` since ``state`` (``None``: everything is new).
 
         Yields batches of at most ``batch_size`` added headers (streaming: a 100,000-message
@@ -176,8 +181,12 @@ class MailBackend(abc.ABC):
     def __enter__(self) -> MailBackend:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -200,12 +209,29 @@ def role_for_name(name: str) -> str | None:
 
 _ROLE_NAMES: dict[str, str] = {
     "inbox": "inbox",
-    "sent": "sent", "sent items": "sent", "sent messages": "sent", "sent mail": "sent",
-    "gesendete elemente": "sent", "éléments envoyés": "sent",
-    "drafts": "drafts", "draft": "drafts", "entwürfe": "drafts", "brouillons": "drafts",
-    "outbox": "outbox", "postausgang": "outbox", "boîte d'envoi": "outbox",
-    "deleted items": "deleted", "trash": "deleted", "deleted": "deleted",
-    "deleted messages": "deleted", "gelöschte elemente": "deleted", "corbeille": "deleted",
-    "junk": "junk", "junk e-mail": "junk", "junk email": "junk", "spam": "junk",
-    "junk-e-mail": "junk", "courrier indésirable": "junk",
+    "sent": "sent",
+    "sent items": "sent",
+    "sent messages": "sent",
+    "sent mail": "sent",
+    "gesendete elemente": "sent",
+    "éléments envoyés": "sent",
+    "drafts": "drafts",
+    "draft": "drafts",
+    "entwürfe": "drafts",
+    "brouillons": "drafts",
+    "outbox": "outbox",
+    "postausgang": "outbox",
+    "boîte d'envoi": "outbox",
+    "deleted items": "deleted",
+    "trash": "deleted",
+    "deleted": "deleted",
+    "deleted messages": "deleted",
+    "gelöschte elemente": "deleted",
+    "corbeille": "deleted",
+    "junk": "junk",
+    "junk e-mail": "junk",
+    "junk email": "junk",
+    "spam": "junk",
+    "junk-e-mail": "junk",
+    "courrier indésirable": "junk",
 }

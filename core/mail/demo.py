@@ -39,15 +39,24 @@ from core.mail.maildir import deliver
 #: The default "now" of the demo mailbox, and the one of demos made before anchors were
 #: chosen at creation (they have no record of theirs).
 ANCHOR = datetime(2026, 10, 30, 17, 0, tzinfo=UTC)
-FOLDERS = ("Sent Items", "Drafts", "Outbox", "Deleted Items", "Junk", "Archive",
-           "Inbox/Projects", "Inbox/Projects/Fabrikam")
+FOLDERS = (
+    "Sent Items",
+    "Drafts",
+    "Outbox",
+    "Deleted Items",
+    "Junk",
+    "Archive",
+    "Inbox/Projects",
+    "Inbox/Projects/Fabrikam",
+)
 _MARKER = ".trackbox-demo"
 # English month names whatever the locale (Qt sets the C library's locale from the user's).
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7,
-                        anchor: datetime | None = None) -> Path:
+def create_demo_mailbox(
+    root: Path, *, messages: int = 2000, seed: int = 7, anchor: datetime | None = None
+) -> Path:
     """Write the demo Maildir at ``root`` unless one is already there; returns ``root``.
 
     ``anchor`` is the demo's "now" (default :data:`ANCHOR`): no mail is dated after it. Written
@@ -75,7 +84,8 @@ def create_demo_mailbox(root: Path, *, messages: int = 2000, seed: int = 7,
         key = f"{int(m.date.timestamp())}.M{i:06d}P{seed}.demo"
         deliver(dirs[m.folder], key, m.data, "S" if m.read else "")
     (tmp / _MARKER).write_text(
-        f"seed={seed} messages={messages} anchor={anchor.isoformat()}\n", "utf-8")
+        f"seed={seed} messages={messages} anchor={anchor.isoformat()}\n", "utf-8"
+    )
     os.rename(tmp, root)
     return root
 
@@ -87,6 +97,7 @@ def as_utc(when: datetime) -> datetime:
 
 
 # --- content ----------------------------------------------------------------------------------
+
 
 @dataclass
 class _Msg:
@@ -115,19 +126,41 @@ class _Thread:
 
 
 _TOPICS = [
-    "Quote for {n} licences", "Renewal of support contract", "Invoice {n} – question",
-    "Meeting next week", "Onboarding plan", "Pilot results", "Price list {y}",
-    "Delivery schedule", "Contract draft v{n}", "Security questionnaire",
-    "Training dates", "Escalation: outage on {d}", "Upgrade to premium plan",
-    "Purchase order {n}", "Workshop agenda", "Feedback on the proposal",
+    "Quote for {n} licences",
+    "Renewal of support contract",
+    "Invoice {n} – question",
+    "Meeting next week",
+    "Onboarding plan",
+    "Pilot results",
+    "Price list {y}",
+    "Delivery schedule",
+    "Contract draft v{n}",
+    "Security questionnaire",
+    "Training dates",
+    "Escalation: outage on {d}",
+    "Upgrade to premium plan",
+    "Purchase order {n}",
+    "Workshop agenda",
+    "Feedback on the proposal",
 ]
-_TOPICS_DE = ["Angebot für {n} Lizenzen – Rückfrage", "Rechnung {n}: Prüfung", "Schulungstermine",
-              "Änderung der Lieferadresse"]
+_TOPICS_DE = [
+    "Angebot für {n} Lizenzen – Rückfrage",
+    "Rechnung {n}: Prüfung",
+    "Schulungstermine",
+    "Änderung der Lieferadresse",
+]
 _TOPICS_FR = ["Devis n° {n} – précisions", "Réunion de suivi", "Bon de commande {n}"]
 _TOPICS_ES = ["Reunión de seguimiento", "Presupuesto {n} – revisión"]
-_INTERNAL = ["Pipeline review", "Forecast Q{q}", "Team lunch", "Travel approval",
-             "Handover: {c}", "Customer visit {c}", "Deal desk: discount for {c}",
-             "Weekly sales meeting"]
+_INTERNAL = [
+    "Pipeline review",
+    "Forecast Q{q}",
+    "Team lunch",
+    "Travel approval",
+    "Handover: {c}",
+    "Customer visit {c}",
+    "Deal desk: discount for {c}",
+    "Weekly sales meeting",
+]
 _LINES = [
     "Thanks for getting back to me so quickly.",
     "Please find the details below.",
@@ -140,14 +173,31 @@ _LINES = [
     "The pilot went well, with two minor issues we have logged.",
     "I will be out of office next week; Priya can help in the meantime.",
 ]
-_LINES_DE = ["Vielen Dank für Ihre schnelle Rückmeldung.", "Anbei die überarbeitete Fassung.",
-             "Können Sie die Zahlen bis Freitag bestätigen?", "Mit freundlichen Grüßen"]
-_LINES_FR = ["Merci pour votre retour rapide.", "Vous trouverez ci-joint le devis révisé.",
-             "Pouvez-vous confirmer avant vendredi ?", "Bien cordialement"]
-_JUNK = ["You have WON a prize!!!", "Cheap watches – 90% off", "Re: your account is suspended",
-         "Increase your sales 300% today", "Unpaid invoice #88231"]
-_JUNK_FROM = ["promo@deals-4u.example", "security@bank-verify.example",
-              "winner@lottery-intl.example", "info@seo-boost.example"]
+_LINES_DE = [
+    "Vielen Dank für Ihre schnelle Rückmeldung.",
+    "Anbei die überarbeitete Fassung.",
+    "Können Sie die Zahlen bis Freitag bestätigen?",
+    "Mit freundlichen Grüßen",
+]
+_LINES_FR = [
+    "Merci pour votre retour rapide.",
+    "Vous trouverez ci-joint le devis révisé.",
+    "Pouvez-vous confirmer avant vendredi ?",
+    "Bien cordialement",
+]
+_JUNK = [
+    "You have WON a prize!!!",
+    "Cheap watches – 90% off",
+    "Re: your account is suspended",
+    "Increase your sales 300% today",
+    "Unpaid invoice #88231",
+]
+_JUNK_FROM = [
+    "promo@deals-4u.example",
+    "security@bank-verify.example",
+    "winner@lottery-intl.example",
+    "info@seo-boost.example",
+]
 
 
 class _Generator:
@@ -161,12 +211,20 @@ class _Generator:
         self.serial = 0
         self.token_no = 1000
         self.me = _Person(dd.ME.full_name, dd.ME.email, True, "en", dd.ORGANISATION_NAME)
-        self.colleagues = [_Person(u.full_name, u.email, True, "en", dd.ORGANISATION_NAME)
-                           for u in dd.COLLEAGUES]
+        self.colleagues = [
+            _Person(u.full_name, u.email, True, "en", dd.ORGANISATION_NAME) for u in dd.COLLEAGUES
+        ]
         lang = {"litware.example": "de", "tailspin.example": "fr", "wingtip.example": "es"}
-        self.contacts = [_Person(c.full_name, c.email, not c.email.endswith("litware.example"),
-                                 lang.get(c.email.split("@")[1], "en"), c.account)
-                         for c in dd.CONTACTS]
+        self.contacts = [
+            _Person(
+                c.full_name,
+                c.email,
+                not c.email.endswith("litware.example"),
+                lang.get(c.email.split("@")[1], "en"),
+                c.account,
+            )
+            for c in dd.CONTACTS
+        ]
         self.leads = [_Person(x.full_name, x.email, False, "en", x.company) for x in dd.LEADS]
         self.accounts = [_Person(a.name, a.email, True, "en", a.name) for a in dd.ACCOUNTS]
         self.unknown = [_Person(n, e, False) for n, e in dd.UNKNOWN_SENDERS]
@@ -204,8 +262,9 @@ class _Generator:
 
     def _external_thread(self) -> _Thread:
         r = self.rng.random()
-        them = self.rng.choice(self.contacts if r < 0.6 else self.leads if r < 0.8
-                               else self.accounts)
+        them = self.rng.choice(
+            self.contacts if r < 0.6 else self.leads if r < 0.8 else self.accounts
+        )
         topics = {"de": _TOPICS_DE, "fr": _TOPICS_FR, "es": _TOPICS_ES}.get(them.lang, _TOPICS)
         if them.lang != "en" and self.rng.random() < 0.4:
             topics = _TOPICS
@@ -255,8 +314,9 @@ class _Generator:
             attach = None
             if self.rng.random() < 0.06:
                 attach = self._attachment(big=self.big_left > 0 and self.rng.random() < 0.3)
-            data = self._mime(sender, [rcpt], t.cc, subject, when, mid, body, headers,
-                              irt, refs, attach)
+            data = self._mime(
+                sender, [rcpt], t.cc, subject, when, mid, body, headers, irt, refs, attach
+            )
             read = when < self.anchor - timedelta(days=3) or self.rng.random() < 0.5
             folder = "Sent Items" if from_me else t.folder
             old = when < self.anchor - timedelta(days=120)
@@ -271,8 +331,9 @@ class _Generator:
             when += timedelta(minutes=self.rng.randrange(20, 60 * 48))
             if when > self.anchor:  # the rest of this thread has not happened yet
                 break
-            index = index.child(when, random_byte=(self.rng.randrange(16) << 4)
-                                | (len(index.raw) // 5 % 16))
+            index = index.child(
+                when, random_byte=(self.rng.randrange(16) << 4) | (len(index.raw) // 5 % 16)
+            )
         return out
 
     # -- single messages --
@@ -284,59 +345,141 @@ class _Generator:
         week = when.isocalendar()[1]
         html = (
             "<html><head><script>document.location='http://tracker.example/x'</script></head>"
-            f"<body><img src=\"http://tracker.example/open.gif?u={self.serial}\" width=1 "
+            f'<body><img src="http://tracker.example/open.gif?u={self.serial}" width=1 '
             "height=1><h1>This week in sales tech</h1>"
             f"<p>Issue {week}: {self.rng.choice(_LINES)}</p>"
-            "<p><a href=\"https://daily-digest.example/unsubscribe\">Unsubscribe</a></p>"
+            '<p><a href="https://daily-digest.example/unsubscribe">Unsubscribe</a></p>'
             "</body></html>"
         )
         text = f"This week in sales tech\n\nIssue {week}\n"
-        data = self._mime(sender, [self.me], [], f"Sales Digest – week {week}", when,
-                          self._msgid(sender), text, {
-                              "List-Unsubscribe": "<https://daily-digest.example/unsubscribe>",
-                              "Precedence": "bulk"}, html=html)
+        data = self._mime(
+            sender,
+            [self.me],
+            [],
+            f"Sales Digest – week {week}",
+            when,
+            self._msgid(sender),
+            text,
+            {
+                "List-Unsubscribe": "<https://daily-digest.example/unsubscribe>",
+                "Precedence": "bulk",
+            },
+            html=html,
+        )
         return _Msg("Inbox", when, data, self.rng.random() < 0.7)
 
     def _junk(self) -> _Msg:
         sender = _Person("", self.rng.choice(_JUNK_FROM), False)
         when = self._date()
-        html = ("<html><body><script>alert(1)</script><img src=\"http://spam.example/p.png\">"
-                "<p>Click <a href=\"http://spam.example/\">here</a></p></body></html>")
-        data = self._mime(sender, [self.me], [], self.rng.choice(_JUNK), when,
-                          self._msgid(sender), "Click here", {}, html=html)
+        html = (
+            '<html><body><script>alert(1)</script><img src="http://spam.example/p.png">'
+            '<p>Click <a href="http://spam.example/">here</a></p></body></html>'
+        )
+        data = self._mime(
+            sender,
+            [self.me],
+            [],
+            self.rng.choice(_JUNK),
+            when,
+            self._msgid(sender),
+            "Click here",
+            {},
+            html=html,
+        )
         return _Msg("Junk", when, data, False)
 
     def _unknown_mail(self) -> _Msg:
         sender = self.rng.choice(self.unknown[1:])
         when = self._date()
-        data = self._mime(sender, [self.me], [], self.rng.choice(
-            ["Quick question", "Hello from the conference", "Introduction",
-             "Café next week? ☕"]), when, self._msgid(sender),
-            self._body(sender, self.me, None), {})
+        data = self._mime(
+            sender,
+            [self.me],
+            [],
+            self.rng.choice(
+                [
+                    "Quick question",
+                    "Hello from the conference",
+                    "Introduction",
+                    "Café next week? ☕",
+                ]
+            ),
+            when,
+            self._msgid(sender),
+            self._body(sender, self.me, None),
+            {},
+        )
         return _Msg("Inbox", when, data, self.rng.random() < 0.6)
 
     def _specials(self) -> Iterator[_Msg]:
         """Hand-written oddities, spread through the mailbox."""
         ruth = next(p for p in self.contacts if p.email.startswith("ruth.alvarez"))
         when = self.anchor - timedelta(days=2, hours=3)
-        yield _Msg("Inbox", when, self._mime(
-            ruth, [self.me], [], "Renewal of our bulk licences", when, self._msgid(ruth),
-            "Hi Alex,\n\nWe are reviewing the bulk licence renewal.\n\nRuth", {}), False)
+        yield _Msg(
+            "Inbox",
+            when,
+            self._mime(
+                ruth,
+                [self.me],
+                [],
+                "Renewal of our bulk licences",
+                when,
+                self._msgid(ruth),
+                "Hi Alex,\n\nWe are reviewing the bulk licence renewal.\n\nRuth",
+                {},
+            ),
+            False,
+        )
         latin1 = "Résumé de la réunion : prochaines étapes"
         when = self.anchor - timedelta(days=9)
         cam = next(p for p in self.contacts if p.lang == "fr")
-        yield _Msg("Inbox", when, self._mime(
-            cam, [self.me], [], latin1, when, self._msgid(cam),
-            "Voici le résumé de la réunion. À bientôt.", {}, charset="iso-8859-1"))
+        yield _Msg(
+            "Inbox",
+            when,
+            self._mime(
+                cam,
+                [self.me],
+                [],
+                latin1,
+                when,
+                self._msgid(cam),
+                "Voici le résumé de la réunion. À bientôt.",
+                {},
+                charset="iso-8859-1",
+            ),
+        )
         when = self.anchor - timedelta(days=1)
-        yield _Msg("Outbox", when, self._mime(
-            self.me, [self.contacts[0]], [], "Updated proposal", when, self._msgid(self.me),
-            "Hi Jane,\n\nThe updated proposal is attached.\n\nAlex", {},
-            attach=("Proposal – Fabrikam.pdf", "application/pdf", b"%PDF-1.4\n" * 200)), True)
+        yield _Msg(
+            "Outbox",
+            when,
+            self._mime(
+                self.me,
+                [self.contacts[0]],
+                [],
+                "Updated proposal",
+                when,
+                self._msgid(self.me),
+                "Hi Jane,\n\nThe updated proposal is attached.\n\nAlex",
+                {},
+                attach=("Proposal – Fabrikam.pdf", "application/pdf", b"%PDF-1.4\n" * 200),
+            ),
+            True,
+        )
         when = self.anchor - timedelta(days=30)
-        yield _Msg("Drafts", when, self._mime(
-            self.me, [self.leads[1]], [], "Premium plan pricing", when, self._msgid(self.me),
-            "Hi Kenji,\n\n(draft)", {}), True)
+        yield _Msg(
+            "Drafts",
+            when,
+            self._mime(
+                self.me,
+                [self.leads[1]],
+                [],
+                "Premium plan pricing",
+                when,
+                self._msgid(self.me),
+                "Hi Kenji,\n\n(draft)",
+                {},
+            ),
+            True,
+        )
         for i, raw in enumerate(_malformed(self.me.email, self.anchor)):
             yield _Msg("Inbox", self.anchor - timedelta(days=40 + i), raw, i % 2 == 0)
 
@@ -345,9 +488,13 @@ class _Generator:
     def _fill(self, topic: str, them: _Person) -> str:
         n = self.rng.randrange(10, 9999)  # drawn in this order: the seed's mailbox depends on it
         day = self.anchor - timedelta(days=self.rng.randrange(180))
-        return topic.format(n=n, y=self.anchor.year + 1,
-                            d=f"{day.day:02d} {_MONTHS[day.month - 1]}",
-                            q=self.rng.randrange(1, 5), c=self.rng.choice(self.accounts).name)
+        return topic.format(
+            n=n,
+            y=self.anchor.year + 1,
+            d=f"{day.day:02d} {_MONTHS[day.month - 1]}",
+            q=self.rng.randrange(1, 5),
+            c=self.rng.choice(self.accounts).name,
+        )
 
     def _date(self) -> datetime:
         return self.anchor - timedelta(seconds=self.rng.randrange(180 * 86400))
@@ -360,10 +507,13 @@ class _Generator:
     def _body(self, sender: _Person, rcpt: _Person, t: _Thread | None) -> str:
         lines = {"de": _LINES_DE, "fr": _LINES_FR}.get(sender.lang, _LINES)
         first = rcpt.name.split()[0] if rcpt.name else "there"
-        greet = {"de": f"Hallo {first},", "fr": f"Bonjour {first},"}.get(sender.lang,
-                                                                          f"Hi {first},")
-        paras = [" ".join(self.rng.sample(lines, k=min(3, len(lines))))
-                 for _ in range(self.rng.randrange(1, 4))]
+        greet = {"de": f"Hallo {first},", "fr": f"Bonjour {first},"}.get(
+            sender.lang, f"Hi {first},"
+        )
+        paras = [
+            " ".join(self.rng.sample(lines, k=min(3, len(lines))))
+            for _ in range(self.rng.randrange(1, 4))
+        ]
         sig = f"{sender.name}\n{sender.org}" if sender.org else sender.name
         return f"{greet}\n\n" + "\n\n".join(paras) + f"\n\n{sig}\n"
 
@@ -372,24 +522,47 @@ class _Generator:
             self.big_left -= 1
             size = self.rng.randrange(2_000_000, 3_500_000)
             return ("Site survey – photos.zip", "application/zip", self.rng.randbytes(size))
-        name, ctype = self.rng.choice([
-            ("Quote.pdf", "application/pdf"), ("Angebot Übersicht.pdf", "application/pdf"),
-            ("Agenda.docx",
-             "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-            ("figures.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            ("meeting.ics", "text/calendar")])
+        name, ctype = self.rng.choice(
+            [
+                ("Quote.pdf", "application/pdf"),
+                ("Angebot Übersicht.pdf", "application/pdf"),
+                (
+                    "Agenda.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                ),
+                (
+                    "figures.xlsx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                ("meeting.ics", "text/calendar"),
+            ]
+        )
         return name, ctype, self.rng.randbytes(self.rng.randrange(2_000, 60_000))
 
-    def _mime(self, sender: _Person, to: list[_Person], cc: list[_Person], subject: str,
-              when: datetime, mid: str, text: str, headers: dict[str, str],
-              irt: str | None = None, refs: list[str] | None = None,
-              attach: tuple[str, str, bytes] | None = None, html: str | None = None,
-              charset: str = "utf-8") -> bytes:
+    def _mime(
+        self,
+        sender: _Person,
+        to: list[_Person],
+        cc: list[_Person],
+        subject: str,
+        when: datetime,
+        mid: str,
+        text: str,
+        headers: dict[str, str],
+        irt: str | None = None,
+        refs: list[str] | None = None,
+        attach: tuple[str, str, bytes] | None = None,
+        html: str | None = None,
+        charset: str = "utf-8",
+    ) -> bytes:
         lines = [f"From: {_addr(sender)}", "To: " + ", ".join(_addr(p) for p in to)]
         if cc:
             lines.append("Cc: " + ", ".join(_addr(p) for p in cc))
-        lines += [f"Subject: {_subject(subject, charset)}", f"Date: {format_datetime(when)}",
-                  f"Message-ID: {mid}"]
+        lines += [
+            f"Subject: {_subject(subject, charset)}",
+            f"Date: {format_datetime(when)}",
+            f"Message-ID: {mid}",
+        ]
         if irt:
             lines.append(f"In-Reply-To: {irt}")
         if refs:
@@ -399,16 +572,20 @@ class _Generator:
         body = _text_part(text, charset)
         if html is not None:
             b = f"alt_{self.serial:06d}"
-            body = (f"Content-Type: multipart/alternative; boundary=\"{b}\"\n\n--{b}\n{body}\n"
-                    f"--{b}\n" + _text_part(html, "utf-8", "html") + f"\n--{b}--\n")
+            body = (
+                f'Content-Type: multipart/alternative; boundary="{b}"\n\n--{b}\n{body}\n'
+                f"--{b}\n" + _text_part(html, "utf-8", "html") + f"\n--{b}--\n"
+            )
         if attach is not None:
             name, ctype, payload = attach
             b = f"mix_{self.serial:06d}"
             encoded = base64.encodebytes(payload).decode("ascii")
-            body = (f"Content-Type: multipart/mixed; boundary=\"{b}\"\n\n--{b}\n{body}\n--{b}\n"
-                    f"Content-Type: {ctype}; name=\"{_subject(name, 'utf-8')}\"\n"
-                    f"Content-Disposition: attachment; {_rfc2231(name)}\n"
-                    f"Content-Transfer-Encoding: base64\n\n{encoded}--{b}--\n")
+            body = (
+                f'Content-Type: multipart/mixed; boundary="{b}"\n\n--{b}\n{body}\n--{b}\n'
+                f'Content-Type: {ctype}; name="{_subject(name, "utf-8")}"\n'
+                f"Content-Disposition: attachment; {_rfc2231(name)}\n"
+                f"Content-Transfer-Encoding: base64\n\n{encoded}--{b}--\n"
+            )
         head = "\n".join(lines) + "\n"
         return head.encode("ascii", "surrogateescape") + body.encode("ascii", "surrogateescape")
 
@@ -417,7 +594,7 @@ def _addr(p: _Person) -> str:
     if not p.name:
         return p.email
     if p.name.isascii():
-        name = f"\"{p.name}\"" if any(c in p.name for c in ",.;") else p.name
+        name = f'"{p.name}"' if any(c in p.name for c in ",.;") else p.name
     else:
         name = Header(p.name, "utf-8").encode()
     return f"{name} <{p.email}>"
@@ -431,7 +608,7 @@ def _subject(s: str, charset: str) -> str:
 
 def _rfc2231(name: str) -> str:
     if name.isascii():
-        return f"filename=\"{name}\""
+        return f'filename="{name}"'
     from urllib.parse import quote
 
     return f"filename*=utf-8''{quote(name)}"
@@ -439,10 +616,12 @@ def _rfc2231(name: str) -> str:
 
 def _text_part(text: str, charset: str, sub: str = "plain") -> str:
     if charset == "utf-8" and text.isascii():
-        return f"Content-Type: text/{sub}; charset=\"us-ascii\"\n\n{text}"
+        return f'Content-Type: text/{sub}; charset="us-ascii"\n\n{text}'
     data = base64.encodebytes(text.encode(charset)).decode("ascii")
-    return (f"Content-Type: text/{sub}; charset=\"{charset}\"\n"
-            f"Content-Transfer-Encoding: base64\n\n{data}")
+    return (
+        f'Content-Type: text/{sub}; charset="{charset}"\n'
+        f"Content-Transfer-Encoding: base64\n\n{data}"
+    )
 
 
 def _malformed(me: str, anchor: datetime) -> list[bytes]:
@@ -454,14 +633,18 @@ def _malformed(me: str, anchor: datetime) -> list[bytes]:
         # No Message-ID, no Date, bare LF-less last line.
         f"From: someone@broken.example\nTo: {me}\nSubject: no id, no date\n\nbody".encode(),
         # Unparseable date, broken encoded word, raw 8-bit bytes in a header.
-        (f"From: =?utf-8?q?Broken=ZZ?= <odd@broken.example>\nTo: {me}\n"
-         "Subject: =?utf-8?b?invalid base64!?= and \xe9t\xe9\nDate: yesterday-ish\n"
-         "Message-ID: <broken-2@broken.example>\n\nhi\n").encode("latin-1"),
+        (
+            f"From: =?utf-8?q?Broken=ZZ?= <odd@broken.example>\nTo: {me}\n"
+            "Subject: =?utf-8?b?invalid base64!?= and \xe9t\xe9\nDate: yesterday-ish\n"
+            "Message-ID: <broken-2@broken.example>\n\nhi\n"
+        ).encode("latin-1"),
         # Multipart whose boundary never comes, unknown charset.
-        (f"From: \"Unclosed <list@broken.example>\nTo: {me}\nSubject: missing boundary\n"
-         f"Date: {date}\nMessage-ID: <broken-3@broken.example>\n"
-         "Content-Type: multipart/mixed; boundary=\"nowhere\"\n\n"
-         "--elsewhere\nContent-Type: text/plain; charset=x-unknown-8\n\ntext\n").encode(),
+        (
+            f'From: "Unclosed <list@broken.example>\nTo: {me}\nSubject: missing boundary\n'
+            f"Date: {date}\nMessage-ID: <broken-3@broken.example>\n"
+            'Content-Type: multipart/mixed; boundary="nowhere"\n\n'
+            "--elsewhere\nContent-Type: text/plain; charset=x-unknown-8\n\ntext\n"
+        ).encode(),
         # Garbage: not a message at all.
         bytes(range(256)) * 4,
     ]

@@ -77,14 +77,30 @@ if "crm_activity_id" not in {f.name for f in xl.Message.FIELDS}:
     xl.Message.register("crm_activity_id", CrmActivityId)
 
 _ROLES: tuple[tuple[type[Any], FolderRole], ...] = (
-    (Inbox, FolderRole.INBOX), (SentItems, FolderRole.SENT), (Drafts, FolderRole.DRAFTS),
-    (Outbox, FolderRole.OUTBOX), (DeletedItems, FolderRole.DELETED),
+    (Inbox, FolderRole.INBOX),
+    (SentItems, FolderRole.SENT),
+    (Drafts, FolderRole.DRAFTS),
+    (Outbox, FolderRole.OUTBOX),
+    (DeletedItems, FolderRole.DELETED),
     (JunkEmail, FolderRole.JUNK),
 )
-_HEADER_FIELDS = ("message_id", "subject", "sender", "author", "to_recipients",
-                  "cc_recipients", "datetime_sent", "size", "has_attachments", "is_read",
-                  "conversation_index", "in_reply_to", "references", "categories",
-                  "crm_activity_id")
+_HEADER_FIELDS = (
+    "message_id",
+    "subject",
+    "sender",
+    "author",
+    "to_recipients",
+    "cc_recipients",
+    "datetime_sent",
+    "size",
+    "has_attachments",
+    "is_read",
+    "conversation_index",
+    "in_reply_to",
+    "references",
+    "categories",
+    "crm_activity_id",
+)
 _AUTH = {"basic": xl.BASIC, "ntlm": xl.NTLM, "oauth": xl.OAUTH2}
 _SCHEME_NAMES = {xl.BASIC: "Basic", xl.NTLM: "NTLM", xl.OAUTH2: "Bearer"}  # in WWW-Authenticate
 
@@ -96,16 +112,25 @@ class EwsBackend(MailBackend):
     ``oauth`` (implied by ``oauth_token``) — with autodiscover, no ``auth_type`` means "ask the
     server"."""
 
-    def __init__(self, *, endpoint: str | None, user: str, password: str = "",
-                 email: str | None = None, auth_type: str | None = None,
-                 oauth_token: str | None = None, version: str | None = "15.1.2507.6",
-                 max_connections: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str | None,
+        user: str,
+        password: str = "",
+        email: str | None = None,
+        auth_type: str | None = None,
+        oauth_token: str | None = None,
+        version: str | None = "15.1.2507.6",
+        max_connections: int = 2,
+    ) -> None:
         self.email = email or user
         if oauth_token:
             from oauthlib.oauth2 import OAuth2Token
 
             creds: Any = xl.OAuth2AuthorizationCodeCredentials(
-                access_token=OAuth2Token({"access_token": oauth_token, "token_type": "Bearer"}))
+                access_token=OAuth2Token({"access_token": oauth_token, "token_type": "Bearer"})
+            )
             auth_type = "oauth"
         else:
             creds = xl.Credentials(user, password)
@@ -116,17 +141,27 @@ class EwsBackend(MailBackend):
         ver = Version(build=Build(*map(int, version.split(".")))) if version else None
         try:
             if endpoint is None:
-                config = xl.Configuration(credentials=creds, auth_type=auth if auth_type else None,
-                                          retry_policy=xl.FailFast(),
-                                          max_connections=max_connections)
-                self.account = xl.Account(self.email, config=config, autodiscover=True,
-                                          access_type=xl.DELEGATE)
+                config = xl.Configuration(
+                    credentials=creds,
+                    auth_type=auth if auth_type else None,
+                    retry_policy=xl.FailFast(),
+                    max_connections=max_connections,
+                )
+                self.account = xl.Account(
+                    self.email, config=config, autodiscover=True, access_type=xl.DELEGATE
+                )
             else:
-                config = xl.Configuration(service_endpoint=endpoint, credentials=creds,
-                                          auth_type=auth, version=ver, retry_policy=xl.FailFast(),
-                                          max_connections=max_connections)
-                self.account = xl.Account(self.email, config=config, autodiscover=False,
-                                          access_type=xl.DELEGATE)
+                config = xl.Configuration(
+                    service_endpoint=endpoint,
+                    credentials=creds,
+                    auth_type=auth,
+                    version=ver,
+                    retry_policy=xl.FailFast(),
+                    max_connections=max_connections,
+                )
+                self.account = xl.Account(
+                    self.email, config=config, autodiscover=False, access_type=xl.DELEGATE
+                )
         except xe.AutoDiscoverError as exc:
             raise _autodiscover_failed(exc, self.email) from exc
         except Exception as exc:
@@ -156,8 +191,11 @@ class EwsBackend(MailBackend):
             return err
         offered = _offered_schemes(protocol)
         if offered and ours.lower() not in {o.lower() for o in offered}:
-            err = MailAuthError(err.detail, server_says=f"{err.server_says}; the server offers "
-                                f"{', '.join(offered)}, not {ours}")
+            err = MailAuthError(
+                err.detail,
+                server_says=f"{err.server_says}; the server offers "
+                f"{', '.join(offered)}, not {ours}",
+            )
         return err
 
     # --- folders -----------------------------------------------------------------------------
@@ -171,9 +209,12 @@ class EwsBackend(MailBackend):
         root = self.account.msg_folder_root
         if self._role_by_id is None:
             self._role_by_id = self._distinguished_roles()
-        changes = list(root.sync_hierarchy(sync_state=self._hierarchy_state,
-                                           only_fields=["name", "folder_class",
-                                                        "parent_folder_id"]))
+        changes = list(
+            root.sync_hierarchy(
+                sync_state=self._hierarchy_state,
+                only_fields=["name", "folder_class", "parent_folder_id"],
+            )
+        )
         for kind, f in changes:
             if isinstance(f, Exception):
                 raise _map_error(f, "SyncFolderHierarchy")
@@ -183,8 +224,13 @@ class EwsBackend(MailBackend):
                 # exchangelib parses these with the class of the synced root (MsgFolderRoot),
                 # which would address them by the *distinguished* id: make plain folders.
                 self._tree[f.id] = xl.Folder(
-                    root=self.account.root, id=f.id, changekey=f.changekey, name=f.name,
-                    folder_class=f.folder_class, parent_folder_id=f.parent_folder_id)
+                    root=self.account.root,
+                    id=f.id,
+                    changekey=f.changekey,
+                    name=f.name,
+                    folder_class=f.folder_class,
+                    parent_folder_id=f.parent_folder_id,
+                )
         self._hierarchy_state = root.folder_sync_state
         roles = self._role_by_id
         by_id = self._tree
@@ -197,8 +243,7 @@ class EwsBackend(MailBackend):
             parent = by_id.get(f.parent_folder_id.id if f.parent_folder_id else "")
             while parent is not None:
                 parts.insert(0, parent.name)
-                parent = by_id.get(parent.parent_folder_id.id if parent.parent_folder_id
-                                   else "")
+                parent = by_id.get(parent.parent_folder_id.id if parent.parent_folder_id else "")
             if roles.get(_first_id(f, by_id) or "") is FolderRole.INBOX:
                 parts[0] = "Inbox"  # neutral name, whatever the server's language
             path = folder_path(parts)
@@ -210,13 +255,19 @@ class EwsBackend(MailBackend):
     def _distinguished_roles(self) -> dict[str, FolderRole]:
         """Ids of Inbox, Sent Items, … in one GetFolder (their names are localised)."""
         mailbox = Mailbox(email_address=self.account.primary_smtp_address)
-        wanted = [cls(_distinguished_id=DistinguishedFolderId(
-            id=cls.DISTINGUISHED_FOLDER_ID, mailbox=mailbox), root=self.account.root)
-            for cls, _ in _ROLES]
+        wanted = [
+            cls(
+                _distinguished_id=DistinguishedFolderId(
+                    id=cls.DISTINGUISHED_FOLDER_ID, mailbox=mailbox
+                ),
+                root=self.account.root,
+            )
+            for cls, _ in _ROLES
+        ]
         out: dict[str, FolderRole] = {}
-        for (_, role), f in zip(_ROLES, FolderCollection(account=self.account,
-                                                          folders=wanted).resolve(),
-                                strict=False):
+        for (_, role), f in zip(
+            _ROLES, FolderCollection(account=self.account, folders=wanted).resolve(), strict=False
+        ):
             if not isinstance(f, Exception):
                 out[f.id] = role
         return out
@@ -236,8 +287,9 @@ class EwsBackend(MailBackend):
                 self.folders()
             if sub in self._by_path:
                 continue
-            parent = (self._folder("/".join(parts[:i - 1])) if i > 1
-                      else self.account.msg_folder_root)
+            parent = (
+                self._folder("/".join(parts[: i - 1])) if i > 1 else self.account.msg_folder_root
+            )
             new = xl.Folder(parent=parent, name=parts[i - 1], folder_class="IPF.Note")
             self._call("CreateFolder", new.save)
             self._by_path.clear()
@@ -245,21 +297,26 @@ class EwsBackend(MailBackend):
 
     # --- sync --------------------------------------------------------------------------------
 
-    def sync(self, folder: str, state: str | None, batch_size: int = 500
-             ) -> Iterator[SyncBatch]:
+    def sync(self, folder: str, state: str | None, batch_size: int = 500) -> Iterator[SyncBatch]:
         f = self._folder(folder)
-        fields = {p for p in f.normalize_fields(fields=list(_HEADER_FIELDS))
-                  if not p.field.is_attribute}
+        fields = {
+            p for p in f.normalize_fields(fields=list(_HEADER_FIELDS)) if not p.field.is_attribute
+        }
         reset = False
         while True:
             svc = SyncFolderItems(account=self.account)
             try:
                 call = functools.partial(
-                    svc.call, folder=f, shape="IdOnly", additional_fields=fields,
-                    sync_state=state, ignore=None,
-                    max_changes_returned=max(1, min(batch_size, 512)), sync_scope=None)
-                changes: list[Any] = self._call("SyncFolderItems",
-                                                functools.partial(_listed, call))
+                    svc.call,
+                    folder=f,
+                    shape="IdOnly",
+                    additional_fields=fields,
+                    sync_state=state,
+                    ignore=None,
+                    max_changes_returned=max(1, min(batch_size, 512)),
+                    sync_scope=None,
+                )
+                changes: list[Any] = self._call("SyncFolderItems", functools.partial(_listed, call))
             except MailProtocolError as exc:
                 if "ErrorInvalidSyncStateData" in exc.server_says and state is not None:
                     state, reset = None, True  # expired or foreign state: list again
@@ -297,22 +354,33 @@ class EwsBackend(MailBackend):
         """ReadFlagChange carries only the flag; a FlagChange also needs the categories and
         the tracked marker: one GetItem for the whole batch."""
         ids = list(flags)
-        items = self._call("GetItem", lambda: list(self.account.fetch(
-            ids=[ItemId(id=i) for i in ids], only_fields=["categories", "crm_activity_id"])))
+        items = self._call(
+            "GetItem",
+            lambda: list(
+                self.account.fetch(
+                    ids=[ItemId(id=i) for i in ids], only_fields=["categories", "crm_activity_id"]
+                )
+            ),
+        )
         out = []
         for iid, item in zip(ids, items, strict=False):
             if isinstance(item, Exception):  # deleted since: the next sync reports it
                 continue
-            out.append(FlagChange(MailRef(folder, iid), flags[iid],
-                                  tuple(item.categories or ()), _marker(item)))
+            out.append(
+                FlagChange(
+                    MailRef(folder, iid), flags[iid], tuple(item.categories or ()), _marker(item)
+                )
+            )
         return out
 
     # --- messages ----------------------------------------------------------------------------
 
     def _get(self, ref: MailRef, fields: list[str]) -> Any:
         self._folder(ref.folder)
-        items = self._call("GetItem", lambda: list(self.account.fetch(
-            ids=[ItemId(id=ref.uid)], only_fields=fields)))
+        items = self._call(
+            "GetItem",
+            lambda: list(self.account.fetch(ids=[ItemId(id=ref.uid)], only_fields=fields)),
+        )
         if not items or isinstance(items[0], Exception):
             raise _not_found_or(items[0] if items else None, ref, "GetItem")
         return items[0]
@@ -335,19 +403,26 @@ class EwsBackend(MailBackend):
     def move(self, ref: MailRef, folder: str) -> MailRef:
         dest = self._folder(folder)
         self._folder(ref.folder)
-        res = self._call("MoveItem", lambda: list(self.account.bulk_move(
-            ids=[ItemId(id=ref.uid)], to_folder=dest)))
+        res = self._call(
+            "MoveItem",
+            lambda: list(self.account.bulk_move(ids=[ItemId(id=ref.uid)], to_folder=dest)),
+        )
         if not res or isinstance(res[0], Exception):
             raise _not_found_or(res[0] if res else None, ref, "MoveItem")
         return MailRef(folder, res[0][0])
 
     def delete(self, ref: MailRef) -> None:
         self._folder(ref.folder)
-        res = self._call("DeleteItem", lambda: list(self.account.bulk_delete(
-            ids=[ItemId(id=ref.uid)], delete_type=HARD_DELETE)))
+        res = self._call(
+            "DeleteItem",
+            lambda: list(
+                self.account.bulk_delete(ids=[ItemId(id=ref.uid)], delete_type=HARD_DELETE)
+            ),
+        )
         if res and res[0] is not True:
-            raise _not_found_or(res[0] if isinstance(res[0], Exception) else None, ref,
-                                "DeleteItem")
+            raise _not_found_or(
+                res[0] if isinstance(res[0], Exception) else None, ref, "DeleteItem"
+            )
 
     def set_read(self, ref: MailRef, read: bool) -> None:
         item = self._get(ref, ["is_read"])
@@ -361,8 +436,7 @@ class EwsBackend(MailBackend):
             cats.append(TRACKED_CATEGORY)
         item.categories = cats or None
         item.crm_activity_id = activity_id
-        self._call("UpdateItem", lambda: item.save(
-            update_fields=["categories", "crm_activity_id"]))
+        self._call("UpdateItem", lambda: item.save(update_fields=["categories", "crm_activity_id"]))
 
     def close(self) -> None:
         try:
@@ -372,6 +446,7 @@ class EwsBackend(MailBackend):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
 
 def _listed(call: Callable[[], Any]) -> list[Any]:
     return list(call())
@@ -408,17 +483,23 @@ def _header(folder: str, item: Any) -> MessageHeader:
     if item.datetime_sent is None:  # Exchange drops a Date it cannot read
         errors.append("date: missing or unreadable")
     return MessageHeader(
-        ref=MailRef(folder, item.id), message_id=item.message_id or "",
+        ref=MailRef(folder, item.id),
+        message_id=item.message_id or "",
         subject=" ".join((item.subject or "").split()),
         sender=_addr(item.author) or _addr(item.sender),
         to=tuple(a for a in map(_addr, item.to_recipients or ()) if a),
         cc=tuple(a for a in map(_addr, item.cc_recipients or ()) if a),
-        date=item.datetime_sent, size=int(item.size or 0),
-        has_attachments=bool(item.has_attachments), is_read=bool(item.is_read),
+        date=item.datetime_sent,
+        size=int(item.size or 0),
+        has_attachments=bool(item.has_attachments),
+        is_read=bool(item.is_read),
         thread_index=base64.b64encode(ci).decode() if ci else None,
-        in_reply_to=item.in_reply_to or None, references=refs,
-        keywords=tuple(item.categories or ()), tracked_marker=_marker(item),
-        parse_errors=tuple(errors))
+        in_reply_to=item.in_reply_to or None,
+        references=refs,
+        keywords=tuple(item.categories or ()),
+        tracked_marker=_marker(item),
+        parse_errors=tuple(errors),
+    )
 
 
 def _not_found_or(exc: BaseException | None, ref: MailRef, what: str) -> MailError:
@@ -427,9 +508,15 @@ def _not_found_or(exc: BaseException | None, ref: MailRef, what: str) -> MailErr
     return _map_error(exc, what)
 
 
-_TRANSIENT = (xe.ErrorServerBusy, xe.ErrorTimeoutExpired, xe.ErrorTooManyObjectsOpened,
-              xe.ErrorMailboxStoreUnavailable, xe.ErrorInternalServerTransientError,
-              xe.ErrorMailboxMoveInProgress, xe.ErrorConnectionFailed)
+_TRANSIENT = (
+    xe.ErrorServerBusy,
+    xe.ErrorTimeoutExpired,
+    xe.ErrorTooManyObjectsOpened,
+    xe.ErrorMailboxStoreUnavailable,
+    xe.ErrorInternalServerTransientError,
+    xe.ErrorMailboxMoveInProgress,
+    xe.ErrorConnectionFailed,
+)
 
 
 def _offered_schemes(protocol: Any) -> list[str]:
@@ -437,8 +524,7 @@ def _offered_schemes(protocol: Any) -> list[str]:
     empty if it cannot be asked."""
     try:
         with protocol.raw_session(protocol.service_endpoint) as session:
-            r = session.post(protocol.service_endpoint, data=b"", allow_redirects=False,
-                             timeout=10)
+            r = session.post(protocol.service_endpoint, data=b"", allow_redirects=False, timeout=10)
     except Exception:
         return []
     header = r.headers.get("WWW-Authenticate", "") if r.status_code == 401 else ""
@@ -463,15 +549,15 @@ def _autodiscover_failed(exc: xe.AutoDiscoverError, email: str = "") -> MailErro
         f"autodiscover.svc, http://autodiscover.{domain} and DNS SRV _autodiscover._tcp."
         f"{domain}; none answered or its certificate is not trusted). Check the address and "
         "the network, or give the EWS URL instead (ews://host/EWS/Exchange.asmx)",
-        server_says=words)
+        server_says=words,
+    )
 
 
 def _map_error(exc: BaseException, what: str) -> MailError:
     """Classify once, at the wire (style anchors §2). In exchangelib every server response
     code is also a ``TransportError``, so codes are sorted out first."""
     words = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, xe.UnauthorizedError | xe.ErrorAccessDenied |
-                  xe.ErrorNonExistentMailbox):
+    if isinstance(exc, xe.UnauthorizedError | xe.ErrorAccessDenied | xe.ErrorNonExistentMailbox):
         return MailAuthError(f"EWS {what} refused", server_says=words)
     if isinstance(exc, xe.AutoDiscoverError):
         return _autodiscover_failed(exc)

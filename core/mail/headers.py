@@ -38,10 +38,16 @@ def split_header_block(raw: bytes) -> bytes:
     return raw[: min(ends)] if ends else raw
 
 
-def parse_headers(raw: bytes, ref: MailRef, *, size: int | None = None,
-                  is_read: bool = False, keywords: tuple[str, ...] = (),
-                  has_attachments: bool | None = None,
-                  tracked_marker: str | None = None) -> MessageHeader:
+def parse_headers(
+    raw: bytes,
+    ref: MailRef,
+    *,
+    size: int | None = None,
+    is_read: bool = False,
+    keywords: tuple[str, ...] = (),
+    has_attachments: bool | None = None,
+    tracked_marker: str | None = None,
+) -> MessageHeader:
     """Build a :class:`MessageHeader` from a raw message or just its header block.
 
     Values the server knows better (size, flags, keywords, has-attachments) are passed in.
@@ -52,20 +58,44 @@ def parse_headers(raw: bytes, ref: MailRef, *, size: int | None = None,
     block = split_header_block(raw)
     fields = _plain_fields(block)
     if fields is not None:
-        header = _plain_header(fields, raw, len(block), ref, size=size, is_read=is_read,
-                               keywords=keywords, has_attachments=has_attachments,
-                               tracked_marker=tracked_marker)
+        header = _plain_header(
+            fields,
+            raw,
+            len(block),
+            ref,
+            size=size,
+            is_read=is_read,
+            keywords=keywords,
+            has_attachments=has_attachments,
+            tracked_marker=tracked_marker,
+        )
         if header is not None:
             return header
-    return _parse_general(raw, block, fields, ref, size=size, is_read=is_read,
-                          keywords=keywords, has_attachments=has_attachments,
-                          tracked_marker=tracked_marker)
+    return _parse_general(
+        raw,
+        block,
+        fields,
+        ref,
+        size=size,
+        is_read=is_read,
+        keywords=keywords,
+        has_attachments=has_attachments,
+        tracked_marker=tracked_marker,
+    )
 
 
-def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailRef, *,
-                  size: int | None, is_read: bool, keywords: tuple[str, ...],
-                  has_attachments: bool | None, tracked_marker: str | None
-                  ) -> MessageHeader | None:
+def _plain_header(
+    fields: dict[str, str],
+    raw: bytes,
+    block_len: int,
+    ref: MailRef,
+    *,
+    size: int | None,
+    is_read: bool,
+    keywords: tuple[str, ...],
+    has_attachments: bool | None,
+    tracked_marker: str | None,
+) -> MessageHeader | None:
     """:func:`_parse_general`'s answer for a block of plain ASCII fields, or None when a
     value needs more than the plain reading (then the general path decides). It is the
     common case by far, and a first sync of 10,000 messages is mostly this function, so it
@@ -80,8 +110,12 @@ def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailR
         subject = decoded
     message_id_v, in_reply_to_v = get("message-id", ""), get("in-reply-to", "")
     references_v, thread_index_v = get("references", ""), get("thread-index", "")
-    if ("=?" in message_id_v or "=?" in in_reply_to_v or "=?" in references_v
-            or "=?" in thread_index_v):
+    if (
+        "=?" in message_id_v
+        or "=?" in in_reply_to_v
+        or "=?" in references_v
+        or "=?" in thread_index_v
+    ):
         return None
     value = get("from")
     senders = simple_addresses(value) if value is not None else ()
@@ -113,20 +147,37 @@ def _plain_header(fields: dict[str, str], raw: bytes, block_len: int, ref: MailR
     date = _parse_date(get("date", ""), errors)
     # Addresses from simple_addresses are clean already; the rest as in _parse_general.
     return MessageHeader(
-        ref=ref, message_id=_clean(message_id), subject=_clean(subject),
-        sender=senders[0] if senders else None, to=to, cc=cc, date=date,
-        size=len(raw) if size is None else size, has_attachments=has_attachments,
-        is_read=is_read, thread_index=_clean(thread_index_v.strip()) or None,
+        ref=ref,
+        message_id=_clean(message_id),
+        subject=_clean(subject),
+        sender=senders[0] if senders else None,
+        to=to,
+        cc=cc,
+        date=date,
+        size=len(raw) if size is None else size,
+        has_attachments=has_attachments,
+        is_read=is_read,
+        thread_index=_clean(thread_index_v.strip()) or None,
         in_reply_to=_clean(_msgid(in_reply_to_v) or "") or None,
         references=_references(references_v),
-        keywords=tuple(keywords), tracked_marker=tracked_marker, parse_errors=tuple(errors),
+        keywords=tuple(keywords),
+        tracked_marker=tracked_marker,
+        parse_errors=tuple(errors),
     )
 
 
-def _parse_general(raw: bytes, block: bytes, fields: dict[str, str] | None, ref: MailRef, *,
-                   size: int | None, is_read: bool, keywords: tuple[str, ...],
-                   has_attachments: bool | None, tracked_marker: str | None
-                   ) -> MessageHeader:
+def _parse_general(
+    raw: bytes,
+    block: bytes,
+    fields: dict[str, str] | None,
+    ref: MailRef,
+    *,
+    size: int | None,
+    is_read: bool,
+    keywords: tuple[str, ...],
+    has_attachments: bool | None,
+    tracked_marker: str | None,
+) -> MessageHeader:
     """The header through :class:`_Source`: plain fields read directly, anything else
     through the modern policy."""
     errors: list[str] = []
@@ -161,25 +212,50 @@ def _parse_general(raw: bytes, block: bytes, fields: dict[str, str] | None, ref:
     sender = _clean_address(sender) if sender else None
     to, cc = tuple(map(_clean_address, to)), tuple(map(_clean_address, cc))
     return MessageHeader(
-        ref=ref, message_id=message_id, subject=subject, sender=sender, to=to, cc=cc,
-        date=date, size=len(raw) if size is None else size, has_attachments=has_attachments,
-        is_read=is_read, thread_index=thread_index, in_reply_to=in_reply_to,
-        references=references, keywords=tuple(keywords), tracked_marker=tracked_marker,
+        ref=ref,
+        message_id=message_id,
+        subject=subject,
+        sender=sender,
+        to=to,
+        cc=cc,
+        date=date,
+        size=len(raw) if size is None else size,
+        has_attachments=has_attachments,
+        is_read=is_read,
+        thread_index=thread_index,
+        in_reply_to=in_reply_to,
+        references=references,
+        keywords=tuple(keywords),
+        tracked_marker=tracked_marker,
         parse_errors=tuple(dict.fromkeys(errors)),
     )
 
 
 # --- header access: a fast path for plain headers, the modern policy for the rest -------------
 
-_WANTED = frozenset({"message-id", "subject", "from", "sender", "to", "cc", "date",
-                     "in-reply-to", "references", "thread-index", "content-type"})
+_WANTED = frozenset(
+    {
+        "message-id",
+        "subject",
+        "from",
+        "sender",
+        "to",
+        "cc",
+        "date",
+        "in-reply-to",
+        "references",
+        "thread-index",
+        "content-type",
+    }
+)
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _ADDR = f"{_LOCAL}@{_DOMAIN}"
 _ADDR_ITEM_RE = re.compile(
     rf'[ \t]*(?:"(?P<q>[^"\\]*)"[ \t]*<(?P<a1>{_ADDR})>'
     rf"|(?P<n>[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~ -]*?)[ \t]*<(?P<a2>{_ADDR})>"
-    rf"|(?P<a3>{_ADDR}))[ \t]*(?:,|$)")
+    rf"|(?P<a3>{_ADDR}))[ \t]*(?:,|$)"
+)
 _CTYPE_RE = re.compile(r"\s*([A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+)\s*(?:;|$)")
 
 
@@ -375,14 +451,18 @@ def decode_words(value: str) -> str | None:
         start, end = m.span()
         between = value[pos:start]
         if (start > 0 and value[start - 1] not in " \t") or (
-                end < len(value) and value[end] not in " \t"):
+            end < len(value) and value[end] not in " \t"
+        ):
             return None
         if not (after_word and not between.strip(" \t")):
             out.append(between)
         charset, enc, text = m.groups()
         try:
-            raw = (base64.b64decode(text, validate=True) if enc in "Bb"
-                   else binascii.a2b_qp(text.encode("ascii"), header=True))
+            raw = (
+                base64.b64decode(text, validate=True)
+                if enc in "Bb"
+                else binascii.a2b_qp(text.encode("ascii"), header=True)
+            )
             out.append(raw.decode(charset))
         except (ValueError, LookupError, UnicodeError, binascii.Error):
             return None
@@ -427,8 +507,9 @@ def _clean(text: str) -> str:
     Raw 8-bit bytes (kept by the parser as surrogates) are UTF-8 (RFC 6532) or, failing
     that, taken as Windows-1252, what such mail nearly always is."""
     if text.isprintable() and text.isascii():  # the common case: only spaces to collapse
-        return " ".join(text.split()) if "  " in text or text[:1] == " " or text[-1:] == " " \
-            else text
+        return (
+            " ".join(text.split()) if "  " in text or text[:1] == " " or text[-1:] == " " else text
+        )
     if not text.isascii() and _SURROGATE_RE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
         try:
@@ -469,13 +550,17 @@ def _addresses(msg: Message, name: str, errors: list[str]) -> list[Address]:
             if _EW_RUN_RE.search(raw):
                 try:
                     value = policy.default.header_factory(
-                        name, _merge_encoded_words(_FOLD_RE.sub("", raw)))
+                        name, _merge_encoded_words(_FOLD_RE.sub("", raw))
+                    )
                 except Exception:
                     pass  # the parse above stands, with its defects
             for d in getattr(value, "defects", ()):
                 errors.append(f"{name}: {type(d).__name__}")
-            out = [Address(a.addr_spec.strip("<>"), _clean(a.display_name))
-                   for a in value.addresses if a.addr_spec and a.addr_spec != "<>"]
+            out = [
+                Address(a.addr_spec.strip("<>"), _clean(a.display_name))
+                for a in value.addresses
+                if a.addr_spec and a.addr_spec != "<>"
+            ]
             if out or not str(value).strip():
                 return out
     except Exception as exc:
@@ -496,14 +581,19 @@ _EW_RUN_RE = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[BbQq]
 def _merge_encoded_words(value: str) -> str:
     """``value`` with each run of adjacent encoded words made one (UTF-8) encoded word; a run
     that does not decode cleanly is left for the parser to report."""
+
     def merged(m: re.Match[str]) -> str:
         if value.count('"', 0, m.start()) % 2:
             return m.group(0)  # inside a quoted string: not encoded words (RFC 2047 5)
         text = decode_words(" ".join(m.group(0).split()))
         if text is None:
             return m.group(0)
-        return "=?utf-8?b?" + base64.b64encode(text.encode("utf-8", "surrogatepass")).decode(
-            "ascii") + "?="
+        return (
+            "=?utf-8?b?"
+            + base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
+            + "?="
+        )
+
     return _EW_RUN_RE.sub(merged, value)
 
 
@@ -513,9 +603,14 @@ def _first(items: Sequence[Address]) -> Address | None:
 
 _DATE_RE = re.compile(
     r"[ \t]*(?:[A-Za-z]{3},[ \t]*)?(\d{1,2})[ \t]+([A-Za-z]{3})[ \t]+(\d{4})[ \t]+"
-    r"(\d\d):(\d\d)(?::(\d\d))?[ \t]+([+-])(\d\d)(\d\d)[ \t]*")
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+    r"(\d\d):(\d\d)(?::(\d\d))?[ \t]+([+-])(\d\d)(\d\d)[ \t]*"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _ZONES: dict[int, timezone] = {0: UTC}
 
 
@@ -535,8 +630,9 @@ def _parse_date(raw: str, errors: list[str]) -> datetime | None:
         try:
             offset = int(zh) * 3600 + int(zm) * 60
             tz = _ZONES.get(-offset if sign == "-" else offset) or _zone(sign, offset)
-            return datetime(int(year), _MONTHS[mon.lower()], int(day), int(hh), int(mm),
-                            int(ss or 0), tzinfo=tz)
+            return datetime(
+                int(year), _MONTHS[mon.lower()], int(day), int(hh), int(mm), int(ss or 0), tzinfo=tz
+            )
         except (ValueError, KeyError):
             pass  # e.g. 31 Feb: the general parser says what is wrong
     try:

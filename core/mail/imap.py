@@ -59,10 +59,17 @@ from core.model import Folder, FolderRole, MailRef, MessageHeader
 
 T = TypeVar("T")
 
-_FIELDS = (b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO "
-           b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]")
-_SPECIAL_USE = {b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "deleted",
-                b"\\junk": "junk", b"\\inbox": "inbox"}
+_FIELDS = (
+    b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO "
+    b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]"
+)
+_SPECIAL_USE = {
+    b"\\sent": "sent",
+    b"\\drafts": "drafts",
+    b"\\trash": "deleted",
+    b"\\junk": "junk",
+    b"\\inbox": "inbox",
+}
 _UID_RESP = re.compile(rb"\[(?:APPENDUID|COPYUID) (\d+) (?:[\d:,]+ )?(\d+)\]")
 
 
@@ -72,12 +79,24 @@ class ImapBackend(MailBackend):
     otherwise. ``smtp_url`` enables :meth:`send`; ``save_sent=False`` for servers that file
     sent mail themselves (Gmail)."""
 
-    def __init__(self, host: str, port: int, *, security: str = "tls", user: str,
-                 password: str = "", oauth_token: str | None = None,
-                 ssl_context: ssl.SSLContext | None = None, smtp_url: str | None = None,
-                 smtp_user: str | None = None, smtp_password: str | None = None,
-                 save_sent: bool = True, use_condstore: bool = True,
-                 use_qresync: bool = True, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "tls",
+        user: str,
+        password: str = "",
+        oauth_token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        smtp_url: str | None = None,
+        smtp_user: str | None = None,
+        smtp_password: str | None = None,
+        save_sent: bool = True,
+        use_condstore: bool = True,
+        use_qresync: bool = True,
+        timeout: float = 60.0,
+    ) -> None:
         if security not in ("tls", "starttls", "none"):
             raise MailProtocolError("unknown IMAP security", server_says=security)
         self.host, self.port, self.security = host, port, security
@@ -87,9 +106,16 @@ class ImapBackend(MailBackend):
         self.save_sent = save_sent
         self.use_condstore = use_condstore
         self.use_qresync = use_qresync
-        self.smtp = (SmtpSender(smtp_url, user=smtp_user or user,
-                                password=smtp_password if smtp_password is not None else password,
-                                ssl_context=ssl_context) if smtp_url else None)
+        self.smtp = (
+            SmtpSender(
+                smtp_url,
+                user=smtp_user or user,
+                password=smtp_password if smtp_password is not None else password,
+                ssl_context=ssl_context,
+            )
+            if smtp_url
+            else None
+        )
         self._client: IMAPClient | None = None
         self._condstore = False
         self._qresync = False
@@ -105,12 +131,16 @@ class ImapBackend(MailBackend):
         if self._client is not None:
             return self._client
         try:
-            client = IMAPClient(self.host, self.port, ssl=self.security == "tls",
-                                ssl_context=self.context, timeout=self.timeout)
+            client = IMAPClient(
+                self.host,
+                self.port,
+                ssl=self.security == "tls",
+                ssl_context=self.context,
+                timeout=self.timeout,
+            )
             if self.security == "starttls":
                 if b"STARTTLS" not in client.capabilities():
-                    raise MailProtocolError("server does not offer STARTTLS",
-                                            server_says=self.host)
+                    raise MailProtocolError("server does not offer STARTTLS", server_says=self.host)
                 client.starttls(self.context)
             if self.oauth_token:
                 client.oauth2_login(self.user, self.oauth_token)
@@ -118,8 +148,9 @@ class ImapBackend(MailBackend):
                 client.login(self.user, self.password)
             caps = client.capabilities()
             self._condstore = self.use_condstore and b"CONDSTORE" in caps
-            self._qresync = (self._condstore and self.use_qresync and b"QRESYNC" in caps
-                             and b"ENABLE" in caps)
+            self._qresync = (
+                self._condstore and self.use_qresync and b"QRESYNC" in caps and b"ENABLE" in caps
+            )
             if self._qresync:
                 client.enable("QRESYNC")  # implies CONDSTORE
             elif self._condstore and b"ENABLE" in caps:
@@ -127,13 +158,15 @@ class ImapBackend(MailBackend):
         except imap_exc.LoginError as exc:
             raise MailAuthError("IMAP login refused", server_says=error_text(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
-            raise MailProtocolError("IMAP server certificate not trusted",
-                                    server_says=str(exc)) from exc
+            raise MailProtocolError(
+                "IMAP server certificate not trusted", server_says=str(exc)
+            ) from exc
         except (TimeoutError, OSError) as exc:
             raise MailUnavailable("IMAP server unreachable", server_says=str(exc)) from exc
         except imap_exc.IMAPClientError as exc:
-            raise MailProtocolError("IMAP server refused the session",
-                                    server_says=error_text(exc)) from exc
+            raise MailProtocolError(
+                "IMAP server refused the session", server_says=error_text(exc)
+            ) from exc
         self._client = client
         self._selected = None
         return client
@@ -154,8 +187,9 @@ class ImapBackend(MailBackend):
             except (TimeoutError, imap_exc.IMAPClientAbortError, OSError) as exc:
                 self._drop()
                 if attempt == 2:
-                    raise MailUnavailable(f"IMAP connection lost during {what}",
-                                          server_says=str(exc)) from exc
+                    raise MailUnavailable(
+                        f"IMAP connection lost during {what}", server_says=str(exc)
+                    ) from exc
             except imap_exc.IMAPClientError as exc:
                 raise MailProtocolError(f"IMAP {what} failed", server_says=error_text(exc)) from exc
         raise AssertionError("unreachable")
@@ -211,8 +245,9 @@ class ImapBackend(MailBackend):
             sub = "/".join(parts[:i])
             if sub.casefold() == "inbox":
                 continue
-            name = self._delimiter.join(["INBOX", *parts[1:i]] if parts[0] == "Inbox"
-                                        else parts[:i])
+            name = self._delimiter.join(
+                ["INBOX", *parts[1:i]] if parts[0] == "Inbox" else parts[:i]
+            )
             try:
                 self._run("CREATE", functools.partial(create, name=name))
             except MailProtocolError as exc:
@@ -240,15 +275,15 @@ class ImapBackend(MailBackend):
                 raise  # connection lost: _run reconnects
             except imap_exc.IMAPClientError as exc:
                 self._selected = None
-                raise MailNotFound("cannot open folder", server_says=error_text(exc),
-                                   folder=folder) from exc
+                raise MailNotFound(
+                    "cannot open folder", server_says=error_text(exc), folder=folder
+                ) from exc
             self._selected = folder
         return self._select_info
 
     # --- sync --------------------------------------------------------------------------------
 
-    def sync(self, folder: str, state: str | None, batch_size: int = 500
-             ) -> Iterator[SyncBatch]:
+    def sync(self, folder: str, state: str | None, batch_size: int = 500) -> Iterator[SyncBatch]:
         old = decode_state(state)
         info = self._run("SELECT", lambda c: self._select(c, folder, fresh=True))
         validity = int(info[b"UIDVALIDITY"])
@@ -263,9 +298,11 @@ class ImapBackend(MailBackend):
             new_uids = all_uids
             # After a UIDVALIDITY change every ref the caller holds is void: say which ones,
             # besides ``reset``, so a caller that only applies ``removed`` is right as well.
-            removed: tuple[MailRef, ...] = tuple(
-                MailRef(folder, f"{old['v']}:{u}") for u in sorted(seqset_to_uids(old["u"]))
-            ) if old is not None else ()
+            removed: tuple[MailRef, ...] = (
+                tuple(MailRef(folder, f"{old['v']}:{u}") for u in sorted(seqset_to_uids(old["u"])))
+                if old is not None
+                else ()
+            )
             changed: list[FlagChange] = []
         else:
             known = seqset_to_uids(old["u"])
@@ -278,12 +315,16 @@ class ImapBackend(MailBackend):
                 # trip; the FETCH leaves out those expunged meanwhile.
                 new_uids = list(range(last + 1, uidnext))
             else:
-                new_uids = sorted(u for u in self._run(
-                    "SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"])) if u > last)
+                new_uids = sorted(
+                    u
+                    for u in self._run("SEARCH", lambda c: c.search(["UID", f"{last + 1}:*"]))
+                    if u > last
+                )
             if self._qresync and old["m"] and known:
                 # One round trip: flags changed since the old MODSEQ, and VANISHED UIDs.
-                changed, gone = self._qresync_changes(folder, validity, known, last,
-                                                      old["m"], modseq)
+                changed, gone = self._qresync_changes(
+                    folder, validity, known, last, old["m"], modseq
+                )
             else:
                 gone = set()
                 if exists != len(known) + len(new_uids):
@@ -294,18 +335,23 @@ class ImapBackend(MailBackend):
             known -= gone
             changed = [c for c in changed if int(c.ref.uid.partition(":")[2]) in known]
             removed = tuple(MailRef(folder, f"{validity}:{u}") for u in sorted(gone))
-        yield from self._added(folder, validity, modseq, known, last, new_uids, batch_size,
-                               removed, changed, reset)
+        yield from self._added(
+            folder, validity, modseq, known, last, new_uids, batch_size, removed, changed, reset
+        )
 
-    def _changes(self, folder: str, validity: int, known: set[int], since: int, modseq: int
-                 ) -> list[FlagChange]:
+    def _changes(
+        self, folder: str, validity: int, known: set[int], since: int, modseq: int
+    ) -> list[FlagChange]:
         if not known:
             return []
         if self._condstore and since:
             if modseq <= since:
                 return []
-            uids = [u for u in self._run("SEARCH", lambda c: c.search(["MODSEQ", str(since + 1)]))
-                    if u in known]
+            uids = [
+                u
+                for u in self._run("SEARCH", lambda c: c.search(["MODSEQ", str(since + 1)]))
+                if u in known
+            ]
         else:
             uids = sorted(known)
         out: list[FlagChange] = []
@@ -314,8 +360,9 @@ class ImapBackend(MailBackend):
             out.extend(_flag_change(folder, validity, uid, data) for uid, data in rows.items())
         return out
 
-    def _headers_of(self, c: IMAPClient, folder: str, validity: int, uids: list[int]
-                    ) -> dict[int, MessageHeader]:
+    def _headers_of(
+        self, c: IMAPClient, folder: str, validity: int, uids: list[int]
+    ) -> dict[int, MessageHeader]:
         """Headers by UID, each parsed as soon as it is read (the server sends the next
         ones meanwhile)."""
         self._select(c, folder)
@@ -323,33 +370,52 @@ class ImapBackend(MailBackend):
         for row in header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS):
             kws = keywords(row.flags)
             out[row.uid] = parse_headers(
-                row.block, MailRef(folder, f"{validity}:{row.uid}"), size=row.size,
-                is_read=b"\\Seen" in row.flags, keywords=kws, tracked_marker=_marker(kws))
+                row.block,
+                MailRef(folder, f"{validity}:{row.uid}"),
+                size=row.size,
+                is_read=b"\\Seen" in row.flags,
+                keywords=kws,
+                tracked_marker=_marker(kws),
+            )
         return out
 
-    def _qresync_changes(self, folder: str, validity: int, known: set[int], last: int,
-                         since: int, modseq: int) -> tuple[list[FlagChange], set[int]]:
+    def _qresync_changes(
+        self, folder: str, validity: int, known: set[int], last: int, since: int, modseq: int
+    ) -> tuple[list[FlagChange], set[int]]:
         if modseq <= since:
             return [], set()
 
         def run(c: IMAPClient) -> tuple[dict[int, Any], list[bytes]]:
             untagged = c._imap.untagged_responses
             untagged.pop("VANISHED", None)
-            rows = fetch_range(c, f"1:{last}", ["FLAGS"],
-                                [f"CHANGEDSINCE {since}", "VANISHED"])
+            rows = fetch_range(c, f"1:{last}", ["FLAGS"], [f"CHANGEDSINCE {since}", "VANISHED"])
             return rows, untagged.pop("VANISHED", [])
+
         rows, vanished = self._run("FETCH", run)
         gone: set[int] = set()
         for line in vanished:
             gone |= seqset_to_uids(line.replace(b"(EARLIER)", b"").strip().decode())
         gone &= known
-        out = [_flag_change(folder, validity, uid, data)
-               for uid, data in sorted(rows.items()) if uid in known and uid not in gone]
+        out = [
+            _flag_change(folder, validity, uid, data)
+            for uid, data in sorted(rows.items())
+            if uid in known and uid not in gone
+        ]
         return out, gone
 
-    def _added(self, folder: str, validity: int, modseq: int, known: set[int], last: int,
-               new_uids: list[int], batch_size: int, removed: tuple[MailRef, ...],
-               changed: list[FlagChange], reset: bool) -> Iterator[SyncBatch]:
+    def _added(
+        self,
+        folder: str,
+        validity: int,
+        modseq: int,
+        known: set[int],
+        last: int,
+        new_uids: list[int],
+        batch_size: int,
+        removed: tuple[MailRef, ...],
+        changed: list[FlagChange],
+        reset: bool,
+    ) -> Iterator[SyncBatch]:
         first = True
         # Batches are fetched and parsed as they are asked for: the caller decides about
         # overlap (core.sync.mailbox runs this iterator on its own thread while it stores).
@@ -359,17 +425,25 @@ class ImapBackend(MailBackend):
                 known.update(present)  # an expunged one is not "known"
                 last = max(last, chunk[-1])
             state = encode_state(validity, last, modseq, known)
-            yield SyncBatch(state, tuple(headers), tuple(changed) if first else (),
-                            removed if first else (), reset and first)
+            yield SyncBatch(
+                state,
+                tuple(headers),
+                tuple(changed) if first else (),
+                removed if first else (),
+                reset and first,
+            )
             first = False
 
-    def _fetch_headers(self, folder: str, validity: int, uids: list[int]
-                       ) -> tuple[list[MessageHeader], list[int]]:
+    def _fetch_headers(
+        self, folder: str, validity: int, uids: list[int]
+    ) -> tuple[list[MessageHeader], list[int]]:
         """Headers of ``uids`` (those still there) and the UIDs that were present."""
         if not uids:
             return [], []
-        got = self._run("FETCH", functools.partial(self._headers_of, folder=folder,
-                                                    validity=validity, uids=uids))
+        got = self._run(
+            "FETCH",
+            functools.partial(self._headers_of, folder=folder, validity=validity, uids=uids),
+        )
         present = [u for u in uids if u in got]  # a gap: expunged meanwhile
         return [got[u] for u in present], present
 
@@ -377,6 +451,7 @@ class ImapBackend(MailBackend):
         """IMAP IDLE (RFC 2177): block until the server reports a change in ``folder`` or
         ``timeout`` seconds pass; True if something changed (then :meth:`sync`). Without IDLE
         support, returns False at once and the caller keeps its interval."""
+
         def run(c: IMAPClient) -> bool:
             if not c.has_capability("IDLE"):
                 return False
@@ -386,8 +461,12 @@ class ImapBackend(MailBackend):
                 responses = c.idle_check(timeout=timeout)
             finally:
                 c.idle_done()
-            return any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED")
-                       for r in responses if isinstance(r, tuple) and len(r) > 1)
+            return any(
+                r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED")
+                for r in responses
+                if isinstance(r, tuple) and len(r) > 1
+            )
+
         return self._run("IDLE", run)
 
     # --- messages ----------------------------------------------------------------------------
@@ -406,6 +485,7 @@ class ImapBackend(MailBackend):
             if uid not in rows:
                 raise MailNotFound("message is gone", ref=ref)
             return bytes(rows[uid][b"BODY[]"])
+
         return self._run("FETCH", run)
 
     def send(self, mime: bytes) -> None:
@@ -428,6 +508,7 @@ class ImapBackend(MailBackend):
             info = self._select(c, folder, fresh=True)
             uids = c.search(["ALL"])
             return MailRef(folder, f"{int(info[b'UIDVALIDITY'])}:{max(uids)}")
+
         return self._run("APPEND", run)
 
     def move(self, ref: MailRef, folder: str) -> MailRef:
@@ -448,9 +529,11 @@ class ImapBackend(MailBackend):
                 text += resp
             m = _UID_RESP.search(text)
             if not m:
-                raise MailProtocolError("server did not say where the message went (no UIDPLUS)",
-                                        ref=ref)
+                raise MailProtocolError(
+                    "server did not say where the message went (no UIDPLUS)", ref=ref
+                )
             return MailRef(folder, f"{int(m.group(1))}:{int(m.group(2))}")
+
         return self._run("MOVE", run)
 
     def delete(self, ref: MailRef) -> None:
@@ -460,6 +543,7 @@ class ImapBackend(MailBackend):
             if uid not in (result or {}) and uid not in c.search(["UID", str(uid)]):
                 raise MailNotFound("message is gone", ref=ref)
             c.uid_expunge([uid]) if c.has_capability("UIDPLUS") else c.expunge()
+
         self._run("EXPUNGE", run)
 
     def set_read(self, ref: MailRef, read: bool) -> None:
@@ -468,8 +552,10 @@ class ImapBackend(MailBackend):
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
         """``$CRMTracked`` keyword; the activity id itself stays in the local store (a keyword
         per activity would exhaust servers' keyword tables)."""
+
         def allowed(c: IMAPClient) -> bool:
             return b"\\*" in self._select(c, ref.folder).get(b"PERMANENTFLAGS", ())
+
         if self._run("SELECT", allowed):
             self._flag(ref, TRACKED_KEYWORD.encode(), activity_id is not None)
 
@@ -481,10 +567,12 @@ class ImapBackend(MailBackend):
             result = (c.add_flags if on else c.remove_flags)([uid], [flag])
             if uid not in (result or {}) and uid not in c.search(["UID", str(uid)]):
                 raise MailNotFound("message is gone", ref=ref)
+
         self._run("STORE", run)
 
 
 # --- helpers --------------------------------------------------------------------------------
+
 
 def _marker(kws: tuple[str, ...]) -> str | None:
     """The tracked marker a message's keywords carry, if any."""

@@ -35,8 +35,9 @@ def seqset_to_uids(text: str) -> set[int]:
 
 
 def encode_state(validity: int, last: int, modseq: int, known: set[int]) -> str:
-    body = json.dumps({"v": validity, "l": last, "m": modseq, "u": uids_to_seqset(known)},
-                      separators=(",", ":")).encode()
+    body = json.dumps(
+        {"v": validity, "l": last, "m": modseq, "u": uids_to_seqset(known)}, separators=(",", ":")
+    ).encode()
     if len(body) > 512:
         return _STATE_PREFIX + "z" + base64.b64encode(zlib.compress(body)).decode("ascii")
     return _STATE_PREFIX + body.decode()
@@ -45,11 +46,10 @@ def encode_state(validity: int, last: int, modseq: int, known: set[int]) -> str:
 def decode_state(state: str | None) -> dict[str, Any] | None:
     if not state or not state.startswith(_STATE_PREFIX):
         return None
-    body = state[len(_STATE_PREFIX):]
+    body = state[len(_STATE_PREFIX) :]
     try:
         raw = zlib.decompress(base64.b64decode(body[1:])) if body.startswith("z") else body
         data = json.loads(raw)
-        return {"v": int(data["v"]), "l": int(data["l"]), "m": int(data["m"]),
-                "u": str(data["u"])}
+        return {"v": int(data["v"]), "l": int(data["l"]), "m": int(data["m"]), "u": str(data["u"])}
     except (ValueError, KeyError, TypeError, zlib.error):
         return None  # unreadable state: full resync (the caller's store dedupes by ref)

@@ -19,8 +19,9 @@ def flags_of(c: IMAPClient, uids: list[int]) -> dict[int, Any]:
     return dict(c.fetch(uids, ["FLAGS"]))
 
 
-def fetch_range(c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: list[str]
-                 ) -> dict[int, Any]:
+def fetch_range(
+    c: IMAPClient, seqset: str, data: list[str | bytes], modifiers: list[str]
+) -> dict[int, Any]:
     """UID FETCH over a sequence-set string (``1:5000``). imapclient's ``fetch`` only takes
     lists of single UIDs, which makes a 10,000-UID command line; this sends the range."""
     items = " ".join(d.decode() if isinstance(d, bytes) else d for d in data)
@@ -81,14 +82,14 @@ def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> Iterator[FetchedHe
                     yield got
             elif line.startswith(tag + b" "):
                 done = True
-                status, _, text = line[len(tag) + 1:].rstrip(b"\r\n").partition(b" ")
+                status, _, text = line[len(tag) + 1 :].rstrip(b"\r\n").partition(b" ")
                 if status != b"OK":
                     raise imap_exc.IMAPClientError(
-                        f"fetch failed: {text.decode('utf-8', 'replace')}")
+                        f"fetch failed: {text.decode('utf-8', 'replace')}"
+                    )
                 return
             else:
-                raise imap_exc.IMAPClientAbortError(
-                    f"unexpected reply to FETCH: {line[:80]!r}")
+                raise imap_exc.IMAPClientAbortError(f"unexpected reply to FETCH: {line[:80]!r}")
     finally:
         imap.tagged_commands.pop(tag, None)
         if not done:
@@ -102,8 +103,9 @@ def _line(imap: Any) -> bytes:
     return line
 
 
-def _one_reply(c: IMAPClient, parts: list[tuple[bytes, bytes]], tail: bytes
-               ) -> FetchedHeader | None:
+def _one_reply(
+    c: IMAPClient, parts: list[tuple[bytes, bytes]], tail: bytes
+) -> FetchedHeader | None:
     """One untagged reply (its literals in ``parts``, the rest of the line in ``tail``) as a
     header, or None if it is not a header FETCH."""
     first = parts[0][0] if parts else tail
@@ -114,21 +116,25 @@ def _one_reply(c: IMAPClient, parts: list[tuple[bytes, bytes]], tail: bytes
         uid, flags = _UID_RE.search(head), _FLAGS_RE.search(head)
         size, body = _SIZE_RE.search(head), _BODY_RE.search(head)
         if uid and flags and size and body and head.startswith(b"* "):
-            return FetchedHeader(int(uid.group(1)), tuple(flags.group(1).split()),
-                                 int(size.group(1)), literal)
+            return FetchedHeader(
+                int(uid.group(1)), tuple(flags.group(1).split()), int(size.group(1)), literal
+            )
     m = _FETCH_RE.match(first)
     if m is None:
         return None  # EXISTS, EXPUNGE, OK [...]: nothing for the message list
     # imaplib's shape for imapclient's parser: "<seq> (<items>" and literals as tuples.
     lead = b"%s %s" % (m.group(1), m.group(2))
-    resp: list[Any] = ([(lead, parts[0][1]), *parts[1:], tail] if parts else [lead])
+    resp: list[Any] = [(lead, parts[0][1]), *parts[1:], tail] if parts else [lead]
     for uid, data in parse_fetch_response(resp, c.normalise_times, True).items():
-        block = next((v for k, v in data.items()
-                      if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), None)
+        block = next(
+            (v for k, v in data.items() if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")),
+            None,
+        )
         if block is None or b"RFC822.SIZE" not in data:
             return None  # an unsolicited FETCH (flags changed meanwhile)
-        return FetchedHeader(int(uid), tuple(data.get(b"FLAGS", ())),
-                             int(data[b"RFC822.SIZE"]), bytes(block))
+        return FetchedHeader(
+            int(uid), tuple(data.get(b"FLAGS", ())), int(data[b"RFC822.SIZE"]), bytes(block)
+        )
     return None
 
 
@@ -147,4 +153,4 @@ def keywords(flags: Sequence[bytes]) -> tuple[str, ...]:
 
 def chunks(items: Sequence[int], n: int) -> Iterator[list[int]]:
     for i in range(0, len(items), n):
-        yield list(items[i:i + n])
+        yield list(items[i : i + n])

@@ -52,8 +52,7 @@ class MaildirBackend(MailBackend):
     """A Maildir++ tree at ``root`` (created, with the standard folders, if missing).
     ``owner`` is the mailbox owner's address: :meth:`send` delivers mail addressed to it."""
 
-    def __init__(self, root: Path | str, *, create: bool = True, owner: str | None = None
-                 ) -> None:
+    def __init__(self, root: Path | str, *, create: bool = True, owner: str | None = None) -> None:
         self.root = Path(root)
         self.owner = (owner or "").strip().lower()
         self._paths: dict[str, dict[str, str]] = {}  # folder dir -> key -> file name
@@ -102,16 +101,18 @@ class MaildirBackend(MailBackend):
 
     # --- sync --------------------------------------------------------------------------------
 
-    def sync(self, folder: str, state: str | None, batch_size: int = 500
-             ) -> Iterator[SyncBatch]:
+    def sync(self, folder: str, state: str | None, batch_size: int = 500) -> Iterator[SyncBatch]:
         d = self._dir(folder)
         old_mtimes, known = _decode_state(state)
         # An unreadable state means we cannot tell what the caller knows: start over.
         reset = state is not None and old_mtimes is None and not known
         mtimes = _mtimes(d)
         now = time.time_ns()
-        if state is not None and mtimes == old_mtimes and all(
-                now - m > _MTIME_SLACK_NS for m in mtimes):
+        if (
+            state is not None
+            and mtimes == old_mtimes
+            and all(now - m > _MTIME_SLACK_NS for m in mtimes)
+        ):
             yield SyncBatch(state=state)
             return
         current = self._scan(d)
@@ -120,8 +121,11 @@ class MaildirBackend(MailBackend):
         changed = []
         for key, flags in current.items():
             if key in known and known[key] != flags:
-                changed.append(FlagChange(MailRef(folder, key), "S" in flags,
-                                          *_keywords_and_marker(flags, table)))
+                changed.append(
+                    FlagChange(
+                        MailRef(folder, key), "S" in flags, *_keywords_and_marker(flags, table)
+                    )
+                )
         seen = {k: f for k, f in known.items() if k in current}
         for c in changed:
             seen[c.ref.uid] = current[c.ref.uid]
@@ -134,13 +138,21 @@ class MaildirBackend(MailBackend):
             batch.append(self._header(d, folder, key, current[key], table))
             seen[key] = current[key]
             if len(batch) >= batch_size:
-                yield SyncBatch(_encode_state(None, seen), tuple(batch),
-                                tuple(changed) if first else (), removed if first else (),
-                                reset and first)
+                yield SyncBatch(
+                    _encode_state(None, seen),
+                    tuple(batch),
+                    tuple(changed) if first else (),
+                    removed if first else (),
+                    reset and first,
+                )
                 batch, first = [], False
-        yield SyncBatch(_encode_state(mtimes, seen), tuple(batch),
-                        tuple(changed) if first else (), removed if first else (),
-                        reset and first)
+        yield SyncBatch(
+            _encode_state(mtimes, seen),
+            tuple(batch),
+            tuple(changed) if first else (),
+            removed if first else (),
+            reset and first,
+        )
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -183,9 +195,14 @@ class MaildirBackend(MailBackend):
         if src_dir != dst_dir and any("a" <= c <= "z" for c in flags):
             # Keyword letters are per folder: translate them through the keyword tables.
             table = _keyword_table(src_dir)
-            flags = "".join(c if not "a" <= c <= "z" else
-                            _keyword_letter(dst_dir, table[c], create=True) if c in table else ""
-                            for c in flags)
+            flags = "".join(
+                c
+                if not "a" <= c <= "z"
+                else _keyword_letter(dst_dir, table[c], create=True)
+                if c in table
+                else ""
+                for c in flags
+            )
         name = f"{key}:2,{''.join(sorted(flags))}"
         try:
             os.rename(src, dst_dir / "cur" / name)
@@ -256,8 +273,9 @@ class MaildirBackend(MailBackend):
             raise MailNotFound("message is gone", ref=ref)
         return d / names[ref.uid]
 
-    def _header(self, d: Path, folder: str, key: str, flags: str,
-                table: Callable[[], dict[str, str]]) -> MessageHeader:
+    def _header(
+        self, d: Path, folder: str, key: str, flags: str, table: Callable[[], dict[str, str]]
+    ) -> MessageHeader:
         path = d / self._paths[str(d)][key]
         ref = MailRef(folder, key)
         keywords, marker = _keywords_and_marker(flags, table)
@@ -267,8 +285,9 @@ class MaildirBackend(MailBackend):
                 raw = fh.read(_HEADER_READ)
         except OSError as exc:
             return _unreadable(ref, flags, exc)
-        return parse_headers(raw, ref, size=size, is_read="S" in flags, keywords=keywords,
-                             tracked_marker=marker)
+        return parse_headers(
+            raw, ref, size=size, is_read="S" in flags, keywords=keywords, tracked_marker=marker
+        )
 
     def _set_flag(self, ref: MailRef, flag: str, on: bool) -> None:
         path = self._file(ref)
@@ -286,8 +305,9 @@ class MaildirBackend(MailBackend):
 
 
 def _unreadable(ref: MailRef, flags: str, exc: OSError) -> MessageHeader:
-    return MessageHeader(ref=ref, message_id="", is_read="S" in flags,
-                         parse_errors=(f"unreadable: {exc}",))
+    return MessageHeader(
+        ref=ref, message_id="", is_read="S" in flags, parse_errors=(f"unreadable: {exc}",)
+    )
 
 
 _counter = 0
@@ -347,7 +367,7 @@ def _decode_state(state: str | None) -> tuple[list[int] | None, dict[str, str]]:
     if not state or not state.startswith(_STATE_PREFIX):
         return None, {}
     try:
-        data = zlib.decompress(base64.b64decode(state[len(_STATE_PREFIX):])).decode()
+        data = zlib.decompress(base64.b64decode(state[len(_STATE_PREFIX) :])).decode()
     except (ValueError, zlib.error, UnicodeDecodeError):
         return None, {}  # unreadable state: treat as first sync
     head, _, body = data.partition("\n")
@@ -358,8 +378,9 @@ def _decode_state(state: str | None) -> tuple[list[int] | None, dict[str, str]]:
     return json.loads(head), entries
 
 
-def _keywords_and_marker(flags: str, table: Callable[[], dict[str, str]]
-                         ) -> tuple[tuple[str, ...], str | None]:
+def _keywords_and_marker(
+    flags: str, table: Callable[[], dict[str, str]]
+) -> tuple[tuple[str, ...], str | None]:
     """The keywords of a file's flag letters (``table`` gives the folder's letters) and the
     tracked marker among them."""
     letters = [c for c in flags if "a" <= c <= "z"]

@@ -25,8 +25,15 @@ from core.mail.headers import (
 )
 from core.model import MailRef, MessageHeader
 
-__all__ = ["Attachment", "ParsedMessage", "html_to_text", "parse_headers", "parse_message",
-           "split_header_block", "MSGID_RE"]
+__all__ = [
+    "Attachment",
+    "ParsedMessage",
+    "html_to_text",
+    "parse_headers",
+    "parse_message",
+    "split_header_block",
+    "MSGID_RE",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +72,13 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
     block = split_header_block(raw)
     fixed = _repair(block, [])
     if fixed is not block:  # lines without a colon would end the headers early
-        raw = fixed + raw[len(block):]
+        raw = fixed + raw[len(block) :]
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:
-        return ParsedMessage(header, raw.decode("utf-8", "replace"), None, (),
-                             (*errors, f"body unreadable: {exc}"))
+        return ParsedMessage(
+            header, raw.decode("utf-8", "replace"), None, (), (*errors, f"body unreadable: {exc}")
+        )
     text_parts: list[str] = []
     html: str | None = None
     attachments: list[Attachment] = []
@@ -87,8 +95,9 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
             errors.append(f"part header: {exc}")
             disposition, filename = None, None
         cid = _msgid(str(part.get("content-id", "") or "")) if part.get("content-id") else None
-        is_body = disposition != "attachment" and not filename and ctype in (
-            "text/plain", "text/html")
+        is_body = (
+            disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
+        )
         if is_body:
             body = _text(part, errors)
             if ctype == "text/html":
@@ -101,11 +110,11 @@ def parse_message(raw: bytes, ref: MailRef | None = None) -> ParsedMessage:
     if not text and html:
         text = html_to_text(html)
     header = _with_attachments(header, any(not a.inline for a in attachments))
-    return ParsedMessage(header, text, html, tuple(attachments),
-                         tuple(dict.fromkeys(errors)))
+    return ParsedMessage(header, text, html, tuple(attachments), tuple(dict.fromkeys(errors)))
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def _walk(part: Message) -> Iterator[Message]:
     """Like ``Message.walk`` but a forwarded message (message/rfc822) is one leaf, shown as
@@ -115,6 +124,7 @@ def _walk(part: Message) -> Iterator[Message]:
         for sub in part.get_payload():  # type: ignore[union-attr]
             if isinstance(sub, Message):
                 yield from _walk(sub)
+
 
 def _text(part: Message, errors: list[str]) -> str:
     """The part's text: its declared charset if that decodes cleanly, else UTF-8, else
@@ -137,8 +147,14 @@ def _text(part: Message, errors: list[str]) -> str:
     return payload.decode("cp1252", "replace")
 
 
-def _attachment(part: Message, ctype: str, filename: str | None, cid: str | None,
-                disposition: str | None, errors: list[str]) -> Attachment:
+def _attachment(
+    part: Message,
+    ctype: str,
+    filename: str | None,
+    cid: str | None,
+    disposition: str | None,
+    errors: list[str],
+) -> Attachment:
     def payload() -> bytes:
         if ctype == "message/rfc822":  # a forwarded message: its bytes, as an .eml
             inner = part.get_payload()
@@ -159,7 +175,8 @@ def _attachment(part: Message, ctype: str, filename: str | None, cid: str | None
         import mimetypes
 
         ext = {"message/rfc822": ".eml", "text/calendar": ".ics"}.get(ctype) or (
-            mimetypes.guess_extension(ctype) or "")
+            mimetypes.guess_extension(ctype) or ""
+        )
         filename = f"attachment{ext}"
     inline = disposition == "inline" or (disposition is None and cid is not None)
     return Attachment(_clean(filename), ctype, size, cid, inline, payload)
@@ -173,8 +190,9 @@ def html_to_text(html: str) -> str:
     import html as _html
 
     text = _TAG_RE.sub(" ", html)
-    return "\n".join(" ".join(line.split()) for line in _html.unescape(text).splitlines()
-                     if line.strip())
+    return "\n".join(
+        " ".join(line.split()) for line in _html.unescape(text).splitlines() if line.strip()
+    )
 
 
 def _with_attachments(header: MessageHeader, value: bool) -> MessageHeader:

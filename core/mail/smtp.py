@@ -22,14 +22,16 @@ _BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
 
 
 def _addresses(hdr: Message, *names: str) -> list[str]:
-    return [a for _, a in getaddresses([str(v) for k in names for v in hdr.get_all(k, [])])
-            if a]
+    return [a for _, a in getaddresses([str(v) for k in names for v in hdr.get_all(k, [])]) if a]
 
 
 def recipients(mime: bytes) -> list[str]:
     """The envelope recipients of ``mime``: its To, Cc and Bcc addresses, each once."""
-    return list(dict.fromkeys(_addresses(BytesHeaderParser(policy=compat32).parsebytes(mime),
-                                         "to", "cc", "bcc")))
+    return list(
+        dict.fromkeys(
+            _addresses(BytesHeaderParser(policy=compat32).parsebytes(mime), "to", "cc", "bcc")
+        )
+    )
 
 
 def recipients_and_body(mime: bytes) -> tuple[str, list[str], bytes]:
@@ -41,7 +43,7 @@ def recipients_and_body(mime: bytes) -> tuple[str, list[str], bytes]:
         raise MailProtocolError("message has no recipients")
     if hdr.get("bcc") is not None:
         head = split_header_block(mime)
-        mime = _BCC_RE.sub(b"", head) + mime[len(head):]
+        mime = _BCC_RE.sub(b"", head) + mime[len(head) :]
     return sender, list(dict.fromkeys(rcpts)), mime
 
 
@@ -49,8 +51,15 @@ class SmtpSender:
     """One SMTP submission endpoint. A connection per send: sends are rare, and a connection
     kept open would only time out between them."""
 
-    def __init__(self, url: str, *, user: str = "", password: str = "",
-                 ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        user: str = "",
+        password: str = "",
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         parts = urlsplit(url)
         self.scheme = parts.scheme.lower()
         if self.scheme not in ("smtps", "smtp", "smtp+insecure"):
@@ -66,35 +75,40 @@ class SmtpSender:
         sender, rcpts, body = recipients_and_body(mime)
         try:
             if self.scheme == "smtps":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                      context=self.context)
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self.context
+                )
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with conn:
                 conn.ehlo()
                 if self.scheme == "smtp":
                     if not conn.has_extn("starttls"):
-                        raise MailProtocolError("SMTP server does not offer STARTTLS",
-                                                server_says=self.host)
+                        raise MailProtocolError(
+                            "SMTP server does not offer STARTTLS", server_says=self.host
+                        )
                     conn.starttls(context=self.context)
                     conn.ehlo()
                 if self.user and conn.has_extn("auth"):
                     conn.login(self.user, self.password)
                 refused = conn.sendmail(sender, rcpts, body)
                 if refused:
-                    raise MailProtocolError("some recipients were refused",
-                                            server_says=str(refused))
+                    raise MailProtocolError(
+                        "some recipients were refused", server_says=str(refused)
+                    )
         except smtplib.SMTPAuthenticationError as exc:
             raise MailAuthError("SMTP login refused", server_says=_words(exc)) from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            raise MailProtocolError("all recipients were refused",
-                                    server_says=str(exc.recipients)) from exc
+            raise MailProtocolError(
+                "all recipients were refused", server_says=str(exc.recipients)
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             cls = MailUnavailable if 400 <= exc.smtp_code < 500 else MailProtocolError
             raise cls("SMTP server refused the message", server_says=_words(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
-            raise MailProtocolError("SMTP server certificate not trusted",
-                                    server_says=str(exc)) from exc
+            raise MailProtocolError(
+                "SMTP server certificate not trusted", server_says=str(exc)
+            ) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise MailUnavailable("SMTP server unreachable", server_says=str(exc)) from exc
 

@@ -22,6 +22,7 @@ class CacheMixin:
     body_cache_bytes: int
 
     if TYPE_CHECKING:
+
         @property
         def conn(self) -> sqlite3.Connection: ...
         def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...

@@ -18,9 +18,20 @@ from core.store.rows import record_ref
 from core.store.store import Store
 
 _COLUMNS = (
-    "activity_id", "regarding_entity", "regarding_id", "regarding_name", "message_id", "token",
-    "token_key", "conversation_index", "conversation_root", "smart_key", "addresses_json",
-    "subject", "sent_on", "owner_id",
+    "activity_id",
+    "regarding_entity",
+    "regarding_id",
+    "regarding_name",
+    "message_id",
+    "token",
+    "token_key",
+    "conversation_index",
+    "conversation_root",
+    "smart_key",
+    "addresses_json",
+    "subject",
+    "sent_on",
+    "owner_id",
 )
 _SELECT = ", ".join(_COLUMNS)
 
@@ -29,12 +40,19 @@ def _values(email: TrackedEmail) -> tuple[Any, ...]:
     reg = email.regarding
     return (
         email.activity_id,
-        reg.entity if reg else None, reg.id if reg else None, reg.name if reg else None,
-        email.message_id, email.token, email.token.casefold() if email.token else None,
-        email.conversation_index, email.conversation_root, email.smart_key or "",
+        reg.entity if reg else None,
+        reg.id if reg else None,
+        reg.name if reg else None,
+        email.message_id,
+        email.token,
+        email.token.casefold() if email.token else None,
+        email.conversation_index,
+        email.conversation_root,
+        email.smart_key or "",
         json.dumps(sorted(email.addresses), ensure_ascii=False) if email.addresses else "[]",
         email.subject,
-        email.sent_on.isoformat() if email.sent_on else None, email.owner_id,
+        email.sent_on.isoformat() if email.sent_on else None,
+        email.owner_id,
     )
 
 
@@ -124,9 +142,15 @@ class SqliteCorrelationIndex:
         state may change)."""
         ids = [(a,) for a in activity_ids]
         with self.store.transaction() as conn:
-            gone = [r[0] for a in ids for r in conn.execute(
-                "SELECT message_id FROM tracked_emails WHERE activity_id = ?"
-                " AND message_id IS NOT NULL", a)]
+            gone = [
+                r[0]
+                for a in ids
+                for r in conn.execute(
+                    "SELECT message_id FROM tracked_emails WHERE activity_id = ?"
+                    " AND message_id IS NOT NULL",
+                    a,
+                )
+            ]
             conn.executemany("DELETE FROM tracked_emails WHERE activity_id = ?", ids)
         return gone
 

@@ -22,8 +22,11 @@ from core.store.store import Store
 #: Local states that the CRM's answer may change (pending, failed and undecided mail is the
 #: outbox's or the decision step's business; undecided mail that the CRM has is decided).
 REFRESHED_STATES = (
-    TrackState.NOT_TRACKED, TrackState.TRACKED, TrackState.TRACKED_BY_OTHER,
-    TrackState.NEEDS_ATTENTION, TrackState.UNDECIDED,
+    TrackState.NOT_TRACKED,
+    TrackState.TRACKED,
+    TrackState.TRACKED_BY_OTHER,
+    TrackState.NEEDS_ATTENTION,
+    TrackState.UNDECIDED,
 )
 
 
@@ -67,11 +70,11 @@ class CrmEmailCopy:
     def state(self) -> EmailSyncState:
         row = self.store.conn.execute(
             "SELECT generation, key_settings, next_link, delta_link, pulled_at, synced_at"
-            " FROM crm_email_sync WHERE id = 1").fetchone()
+            " FROM crm_email_sync WHERE id = 1"
+        ).fetchone()
         if row is None:
             return EmailSyncState()
-        return EmailSyncState(int(row[0]), row[1], row[2], row[3], _when(row[4]),
-                              _when(row[5]))
+        return EmailSyncState(int(row[0]), row[1], row[2], row[3], _when(row[4]), _when(row[5]))
 
     def _save(self, **values: object) -> None:
         names = list(values)
@@ -79,7 +82,8 @@ class CrmEmailCopy:
             conn.execute("INSERT OR IGNORE INTO crm_email_sync (id) VALUES (1)")
             conn.execute(
                 f"UPDATE crm_email_sync SET {', '.join(f'{n} = ?' for n in names)} WHERE id = 1",
-                [values[n] for n in names])
+                [values[n] for n in names],
+            )
 
     def begin_pull(self, key_settings: str) -> int:
         """Start a new full pull, computing keys under ``key_settings``; returns its
@@ -88,8 +92,9 @@ class CrmEmailCopy:
         generation = self.state().generation + 1
         with self.store.transaction() as conn:
             conn.execute("UPDATE tracked_emails SET pull_mark = 0 WHERE pull_mark IS NULL")
-            self._save(generation=generation, next_link="", delta_link=None,
-                       key_settings=key_settings)
+            self._save(
+                generation=generation, next_link="", delta_link=None, key_settings=key_settings
+            )
         return generation
 
     def save_next_link(self, link: str) -> None:
@@ -101,11 +106,18 @@ class CrmEmailCopy:
         Message-IDs of the dropped e-mails."""
         now = datetime.now(UTC).isoformat()
         with self.store.transaction() as conn:
-            gone = [r[0] for r in conn.execute(
-                "SELECT message_id FROM tracked_emails WHERE pull_mark IS NOT NULL"
-                " AND pull_mark != ? AND message_id IS NOT NULL", (generation,))]
-            conn.execute("DELETE FROM tracked_emails WHERE pull_mark IS NOT NULL"
-                         " AND pull_mark != ?", (generation,))
+            gone = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT message_id FROM tracked_emails WHERE pull_mark IS NOT NULL"
+                    " AND pull_mark != ? AND message_id IS NOT NULL",
+                    (generation,),
+                )
+            ]
+            conn.execute(
+                "DELETE FROM tracked_emails WHERE pull_mark IS NOT NULL AND pull_mark != ?",
+                (generation,),
+            )
             self._save(next_link=None, delta_link=delta_link, pulled_at=now, synced_at=now)
         return gone
 
@@ -116,8 +128,7 @@ class CrmEmailCopy:
         """Read everything again at the next refresh (an expired or refused delta link)."""
         self._save(next_link=None, delta_link=None)
 
-    def local_states(self, message_ids: Iterable[str]
-                     ) -> dict[str, tuple[TrackState, str | None]]:
+    def local_states(self, message_ids: Iterable[str]) -> dict[str, tuple[TrackState, str | None]]:
         """State and activity of the stored Message-IDs among ``message_ids`` whose state a
         refresh may change: stored copies only, nothing the outbox still has to do. One
         query for a page of the CRM's e-mails."""
@@ -129,9 +140,14 @@ class CrmEmailCopy:
             " (SELECT value FROM json_each(?))) AS m"
             " LEFT JOIN tracking AS t USING (message_id)"
             " WHERE NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = m.message_id"
-            " AND o.state IN ('queued', 'parked'))", (wanted,))
-        return {mid: (TrackState(state), activity) for mid, state, activity in rows
-                if state in refreshed}
+            " AND o.state IN ('queued', 'parked'))",
+            (wanted,),
+        )
+        return {
+            mid: (TrackState(state), activity)
+            for mid, state, activity in rows
+            if state in refreshed
+        }
 
     def crm_emails(self, message_ids: Iterable[str]) -> dict[str, CrmEmail]:
         """The stored CRM e-mail of each of these Message-IDs (the latest stored when the
@@ -140,10 +156,13 @@ class CrmEmailCopy:
         rows = self.store.conn.execute(
             "SELECT message_id, activity_id, owner_id, regarding_entity, regarding_id,"
             " regarding_name FROM tracked_emails WHERE message_id IN"
-            " (SELECT value FROM json_each(?)) ORDER BY seq", (wanted,))
-        return {mid: CrmEmail(activity, owner,
-                              RecordRef(ent, rid, name or "") if ent and rid else None)
-                for mid, activity, owner, ent, rid, name in rows}
+            " (SELECT value FROM json_each(?)) ORDER BY seq",
+            (wanted,),
+        )
+        return {
+            mid: CrmEmail(activity, owner, RecordRef(ent, rid, name or "") if ent and rid else None)
+            for mid, activity, owner, ent, rid, name in rows
+        }
 
     def shown_tracked_without_email(self) -> list[str]:
         """Message-IDs shown tracked here that no stored CRM e-mail carries (after a full
@@ -151,7 +170,8 @@ class CrmEmailCopy:
         rows = self.store.conn.execute(
             "SELECT t.message_id FROM tracking AS t WHERE t.track_state IN"
             " ('tracked', 'tracked_by_other', 'needs_attention') AND NOT EXISTS"
-            " (SELECT 1 FROM tracked_emails AS e WHERE e.message_id = t.message_id)")
+            " (SELECT 1 FROM tracked_emails AS e WHERE e.message_id = t.message_id)"
+        )
         return [r[0] for r in rows]
 
     def message_ids_of(self, activity_ids: Iterable[str]) -> list[str]:
@@ -159,10 +179,15 @@ class CrmEmailCopy:
         ids = list(activity_ids)
         out: list[str] = []
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            out.extend(r[0] for r in self.store.conn.execute(
-                "SELECT message_id FROM tracked_emails WHERE message_id IS NOT NULL AND"
-                f" activity_id IN ({', '.join('?' * len(chunk))})", chunk))
+            chunk = ids[start : start + 500]
+            out.extend(
+                r[0]
+                for r in self.store.conn.execute(
+                    "SELECT message_id FROM tracked_emails WHERE message_id IS NOT NULL AND"
+                    f" activity_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
         return out
 
 

@@ -138,15 +138,41 @@ def header_values(header: MessageHeader, tokens: TrackingTokenSettings) -> tuple
 
 
 HEADER_COLUMNS: tuple[str, ...] = (
-    "folder", "uid", "message_id", "subject", "subject_sort", "sender_email", "sender_name",
-    "sender_key", "sender_sort", "to_json", "cc_json", "date", "date_ts", "size",
-    "has_attachments", "is_read", "thread_index", "thread_root", "in_reply_to",
-    "references_json", "keywords_json", "tracked_marker", "parse_errors_json", "token",
+    "folder",
+    "uid",
+    "message_id",
+    "subject",
+    "subject_sort",
+    "sender_email",
+    "sender_name",
+    "sender_key",
+    "sender_sort",
+    "to_json",
+    "cc_json",
+    "date",
+    "date_ts",
+    "size",
+    "has_attachments",
+    "is_read",
+    "thread_index",
+    "thread_root",
+    "in_reply_to",
+    "references_json",
+    "keywords_json",
+    "tracked_marker",
+    "parse_errors_json",
+    "token",
 )
 
 TRACK_COLUMNS: tuple[str, ...] = (
-    "track_state", "activity_id", "regarding_entity", "regarding_id", "regarding_name",
-    "reason_code", "reason_text", "tracked_by_other",
+    "track_state",
+    "activity_id",
+    "regarding_entity",
+    "regarding_id",
+    "regarding_name",
+    "reason_code",
+    "reason_text",
+    "tracked_by_other",
 )
 
 ROW_COLUMNS = ("id", *HEADER_COLUMNS, *TRACK_COLUMNS)

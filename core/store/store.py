@@ -68,11 +68,17 @@ _UPSERT_SQL = (
     + ", "
     + ", ".join(
         f"{c} = CASE WHEN message_id = excluded.message_id THEN {c} ELSE {d} END"
-        for c, d in (("track_state", "'not_tracked'"), ("activity_id", "NULL"),
-                     ("regarding_entity", "NULL"), ("regarding_id", "NULL"),
-                     ("regarding_name", "NULL"), ("regarding_sort", "''"),
-                     ("reason_code", "NULL"), ("reason_text", "NULL"),
-                     ("tracked_by_other", "0"))
+        for c, d in (
+            ("track_state", "'not_tracked'"),
+            ("activity_id", "NULL"),
+            ("regarding_entity", "NULL"),
+            ("regarding_id", "NULL"),
+            ("regarding_name", "NULL"),
+            ("regarding_sort", "''"),
+            ("reason_code", "NULL"),
+            ("reason_text", "NULL"),
+            ("tracked_by_other", "0"),
+        )
     )
 )
 _ROW = "(" + ", ".join("?" for _ in HEADER_COLUMNS) + ")"
@@ -92,8 +98,10 @@ _INHERIT_SQL = (
 def _upsert_sql(rows: int) -> tuple[str, str]:
     """The upsert of ``rows`` rows as one statement (multi-row VALUES), and the inheritance
     of tracked state for their Message-IDs; see :meth:`Store._write_batch`."""
-    return (_UPSERT_SQL.format(rows=", ".join([_ROW] * rows)),
-            _INHERIT_SQL.format(ids=", ".join(["?"] * rows)))
+    return (
+        _UPSERT_SQL.format(rows=", ".join([_ROW] * rows)),
+        _INHERIT_SQL.format(ids=", ".join(["?"] * rows)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +149,13 @@ class Store(TrackingMixin, CacheMixin):
         self.body_cache_bytes = body_cache_bytes
         self._depth = 0
         self._deferring = False
-        self._rows_per_statement = max(1, min(
-            _BATCH, db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(HEADER_COLUMNS)))
+        self._rows_per_statement = max(
+            1,
+            min(
+                _BATCH,
+                db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(HEADER_COLUMNS),
+            ),
+        )
 
     @classmethod
     def open(
@@ -242,8 +255,9 @@ class Store(TrackingMixin, CacheMixin):
             self._deferring = False
             conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
             if self.path != ":memory:":
-                threading.Thread(target=_checkpoint, args=(self.path,),
-                                 name="trackbox-checkpoint", daemon=True).start()
+                threading.Thread(
+                    target=_checkpoint, args=(self.path,), name="trackbox-checkpoint", daemon=True
+                ).start()
 
     # -- folders -------------------------------------------------------------------------
 
@@ -303,10 +317,16 @@ class Store(TrackingMixin, CacheMixin):
         tokens = self.tokens
         rows = [header_values(header, tokens) for header in headers]
         per = self._rows_per_statement
-        return HeaderRows(tuple(
-            (len(part), [value for values in part for value in values],
-             [values[2] for values in part])
-            for part in (rows[i:i + per] for i in range(0, len(rows), per))))
+        return HeaderRows(
+            tuple(
+                (
+                    len(part),
+                    [value for values in part for value in values],
+                    [values[2] for values in part],
+                )
+                for part in (rows[i : i + per] for i in range(0, len(rows), per))
+            )
+        )
 
     def upsert_headers(self, headers: Iterable[MessageHeader] | HeaderRows) -> int:
         """Insert or update headers keyed by (folder, uid); tracked state is kept, and new
@@ -331,8 +351,13 @@ class Store(TrackingMixin, CacheMixin):
                 "UPDATE messages SET is_read = ?, keywords_json = ?, tracked_marker = ?"
                 " WHERE folder = ? AND uid = ?",
                 (
-                    (int(c.is_read), json.dumps(list(c.keywords), ensure_ascii=False),
-                     c.tracked_marker, c.ref.folder, c.ref.uid)
+                    (
+                        int(c.is_read),
+                        json.dumps(list(c.keywords), ensure_ascii=False),
+                        c.tracked_marker,
+                        c.ref.folder,
+                        c.ref.uid,
+                    )
                     for c in changes
                 ),
             )
@@ -354,7 +379,8 @@ class Store(TrackingMixin, CacheMixin):
         """``{folder path: (messages, unread)}`` for every folder that holds mail, in one
         grouped read (the folder tree's counts)."""
         rows = self.conn.execute(
-            "SELECT folder, count(*), sum(is_read = 0) FROM messages GROUP BY folder")
+            "SELECT folder, count(*), sum(is_read = 0) FROM messages GROUP BY folder"
+        )
         return {path: (int(total), int(unread or 0)) for path, total, unread in rows}
 
     def message_rows(
@@ -485,8 +511,7 @@ class Store(TrackingMixin, CacheMixin):
 def _checkpoint(path: str) -> None:
     """Fold the WAL into the database file (PASSIVE: never blocks readers or writers)."""
     try:
-        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=rw", uri=True,
-                               timeout=10)
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=rw", uri=True, timeout=10)
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:

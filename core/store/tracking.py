@@ -30,6 +30,7 @@ class TrackingMixin:
     """Mixed into ``Store``; relies on its ``conn`` and ``transaction()``."""
 
     if TYPE_CHECKING:
+
         @property
         def conn(self) -> sqlite3.Connection: ...
         def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -48,8 +49,8 @@ class TrackingMixin:
         arrive later. ``tracked_by_other`` defaults to ``state is TRACKED_BY_OTHER``.
         Returns the number of stored copies changed."""
         message_id = message_id.strip()
-        by_other = state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (
-            tracked_by_other
+        by_other = (
+            state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (tracked_by_other)
         )
         values = (
             state.value,
@@ -86,24 +87,32 @@ class TrackingMixin:
         track_rows, message_rows = [], []
         for message_id, state, activity_id, regarding, reason in items:
             values = (
-                state.value, activity_id,
-                regarding.entity if regarding else None, regarding.id if regarding else None,
+                state.value,
+                activity_id,
+                regarding.entity if regarding else None,
+                regarding.id if regarding else None,
                 regarding.name if regarding else None,
-                reason.code if reason else None, reason.text if reason else None,
+                reason.code if reason else None,
+                reason.text if reason else None,
                 int(state is TrackState.TRACKED_BY_OTHER),
             )
             mid = message_id.strip()
             track_rows.append((mid, *values, now))
-            message_rows.append((*values, sort_key((regarding.name or regarding.id)
-                                                   if regarding else ""), mid))
+            message_rows.append(
+                (*values, sort_key((regarding.name or regarding.id) if regarding else ""), mid)
+            )
         with self.transaction() as conn:
             conn.executemany(
                 f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", track_rows)
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                track_rows,
+            )
             cursor = conn.executemany(
                 "UPDATE messages SET "
                 + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
-                + ", regarding_sort = ? WHERE message_id = ?", message_rows)
+                + ", regarding_sort = ? WHERE message_id = ?",
+                message_rows,
+            )
             return cursor.rowcount
 
     def track_state_of(self, message_id: str) -> TrackState:
@@ -123,8 +132,11 @@ class TrackingMixin:
             "correlation_method": decision.correlation_method,
             "unresolved": [a.email for a in decision.unresolved],
             "parties": [
-                {"role": p.role, "address": p.address.email,
-                 "records": [[r.entity, r.id] for r in p.records]}
+                {
+                    "role": p.role,
+                    "address": p.address.email,
+                    "records": [[r.entity, r.id] for r in p.records],
+                }
                 for p in decision.parties
             ],
         }
@@ -135,10 +147,16 @@ class TrackingMixin:
                 " regarding_entity, regarding_id, regarding_name, details_json)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    message_id.strip(), _now(), source, int(decision.track),
-                    decision.reason.code, decision.reason.text,
-                    reg.entity if reg else None, reg.id if reg else None,
-                    reg.name if reg else None, json.dumps(details, ensure_ascii=False),
+                    message_id.strip(),
+                    _now(),
+                    source,
+                    int(decision.track),
+                    decision.reason.code,
+                    decision.reason.text,
+                    reg.entity if reg else None,
+                    reg.id if reg else None,
+                    reg.name if reg else None,
+                    json.dumps(details, ensure_ascii=False),
                 ),
             )
 
@@ -151,8 +169,13 @@ class TrackingMixin:
         )
         return [
             AuditEntry(
-                id=i, message_id=m, at=datetime.fromisoformat(at), source=src, track=bool(t),
-                reason=Reason(code, text), regarding=record_ref(re_, ri, rn),
+                id=i,
+                message_id=m,
+                at=datetime.fromisoformat(at),
+                source=src,
+                track=bool(t),
+                reason=Reason(code, text),
+                regarding=record_ref(re_, ri, rn),
                 details=json.loads(details),
             )
             for i, m, at, src, t, code, text, re_, ri, rn, details in rows

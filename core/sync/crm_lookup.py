@@ -46,8 +46,9 @@ class Questions:
         self.roots |= other.roots
 
 
-def decision_may_correlate(header: MessageHeader, options: UserOptions,
-                           correlator: Correlator) -> bool:
+def decision_may_correlate(
+    header: MessageHeader, options: UserOptions, correlator: Correlator
+) -> bool:
     """Whether a correlation could change the automatic decision on ``header`` (else the
     CRM need not be asked: automatic tracking off, or incoming mail with the filter "none")."""
     if not options.automatic_tracking_enabled or not correlator.settings.correlation_enabled:
@@ -74,13 +75,14 @@ def unanswered(header: MessageHeader, correlator: Correlator) -> Questions:
     if org.token_only:
         return asked
     if org.correlate_in_reply_to:
-        refs = [*message_id_keys(header.in_reply_to),
-                *(k for r in header.references if (k := message_id_key(r)))]
+        refs = [
+            *message_id_keys(header.in_reply_to),
+            *(k for r in header.references if (k := message_id_key(r))),
+        ]
         asked.message_ids |= {k for k in refs if index.by_message_id(k) is None}
     if org.correlate_conversation_index and header.thread_index:
         parsed = parse_thread_index(header.thread_index)
-        if parsed is not None and parsed.depth > 0 and not index.by_conversation_root(
-                parsed.root):
+        if parsed is not None and parsed.depth > 0 and not index.by_conversation_root(parsed.root):
             asked.roots.add(parsed.root)
     return asked
 
@@ -92,9 +94,12 @@ def ask_crm(crm: CrmClient, correlator: Correlator, questions: Questions) -> lis
 
     def run(terms: Sequence[str]) -> None:
         for start in range(0, len(terms), BATCH):
-            rows = crm.query("emails", select=EMAIL_COLUMNS,
-                             filter=" or ".join(terms[start:start + BATCH]),
-                             annotations=EMAIL_ANNOTATIONS)
+            rows = crm.query(
+                "emails",
+                select=EMAIL_COLUMNS,
+                filter=" or ".join(terms[start : start + BATCH]),
+                annotations=EMAIL_ANNOTATIONS,
+            )
             for email in email_entries(correlator, rows):
                 found[email.activity_id] = email
 

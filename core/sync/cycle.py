@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 #: Undecided mail taken up per cycle (more waits for the next one).
 MAX_UNDECIDED = 5000
 UNDECIDED_REASON = Reason(
-    "undecided", "Waiting for the CRM: it must say whether this mail belongs to tracked mail")
+    "undecided", "Waiting for the CRM: it must say whether this mail belongs to tracked mail"
+)
 
 
 class Cancelled(Exception):
@@ -52,8 +53,12 @@ class Cancelled(Exception):
 class SyncCycle:
     """Runs once; see the module docstring. Build a new one per cycle."""
 
-    def __init__(self, ws: Workspace, progress: Callable[[SyncProgress], None] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.ws = ws
         self.store = ws.store()
         self.progress = progress
@@ -100,13 +105,23 @@ class SyncCycle:
         finished = datetime.now(UTC)
         report = SyncReport(
             ok=not self.errors and not cancelled and self.crm_online and self.mail_online,
-            online=self.crm_online, mail_online=self.mail_online, started=started,
-            finished=finished, changes=self.changes, errors=tuple(self.errors),
-            cancelled=cancelled, counts=dict(self.counts))
-        log.info("sync done ok=%s crm_online=%s mail_online=%s seconds=%.2f counts=%s",
-                 report.ok, report.online, report.mail_online,
-                 (finished - started).total_seconds(),
-                 " ".join(f"{k}={v}" for k, v in sorted(self.counts.items())))
+            online=self.crm_online,
+            mail_online=self.mail_online,
+            started=started,
+            finished=finished,
+            changes=self.changes,
+            errors=tuple(self.errors),
+            cancelled=cancelled,
+            counts=dict(self.counts),
+        )
+        log.info(
+            "sync done ok=%s crm_online=%s mail_online=%s seconds=%.2f counts=%s",
+            report.ok,
+            report.online,
+            report.mail_online,
+            (finished - started).total_seconds(),
+            " ".join(f"{k}={v}" for k, v in sorted(self.counts.items())),
+        )
         return report
 
     def _progress(self, step: str, done: int = 0, total: int | None = None) -> None:
@@ -119,8 +134,9 @@ class SyncCycle:
             log.info("sync crm offline during %s: %s", what, type(exc).__name__)
             if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in exc.message.lower():
                 # Not "away": the user must act (wrong URL, interception, missing CA).
-                self.errors.append(f"The CRM's TLS certificate is not trusted ({what}): "
-                                   f"{exc.message}")
+                self.errors.append(
+                    f"The CRM's TLS certificate is not trusted ({what}): {exc.message}"
+                )
         elif isinstance(exc, CrmAuthError):
             self.crm_online = False
             self.errors.append(f"The CRM refused the user name or password ({what}).")
@@ -134,9 +150,14 @@ class SyncCycle:
         crm = self.ws.crm
         try:
             me = crm.who_am_i()
-            self.store.save_settings("whoami", {"UserId": me.user_id,
-                                                "BusinessUnitId": me.business_unit_id,
-                                                "OrganizationId": me.organization_id})
+            self.store.save_settings(
+                "whoami",
+                {
+                    "UserId": me.user_id,
+                    "BusinessUnitId": me.business_unit_id,
+                    "OrganizationId": me.organization_id,
+                },
+            )
             org = next(iter(crm.query("organizations", top=1)), None)
             if org is not None:
                 self.store.save_settings("organization", org)
@@ -176,8 +197,11 @@ class SyncCycle:
         try:
             folders = backend.folders()
             self.store.upsert_folders(folders)
-            chosen = [f for f in folders
-                      if folder_selected(f.path, opts.folders_to_sync, opts.include_subfolders)]
+            chosen = [
+                f
+                for f in folders
+                if folder_selected(f.path, opts.folders_to_sync, opts.include_subfolders)
+            ]
             for n, folder in enumerate(chosen):
                 self._progress(f"mail: {folder.path}", n, len(chosen))
                 # first sync of a folder: old mail is not tracked automatically
@@ -219,8 +243,11 @@ class SyncCycle:
         org, opts = self.ws.org_settings(), self.ws.user_options()
         resolver = self.ws.address_book(self.store)
         correlator = Correlator(org, SqliteCorrelationIndex(self.store))
-        questions = {h.message_id: unanswered(h, correlator) for h in candidates
-                     if decision_may_correlate(h, opts, correlator)}
+        questions = {
+            h.message_id: unanswered(h, correlator)
+            for h in candidates
+            if decision_may_correlate(h, opts, correlator)
+        }
         waiting = {mid for mid, q in questions.items() if q}
         if waiting and self.crm_online:
             asked = Questions()
@@ -237,8 +264,9 @@ class SyncCycle:
         for header in candidates:
             if header.message_id in waiting:
                 if self.store.track_state_of(header.message_id) is not TrackState.UNDECIDED:
-                    self.store.set_track_state(header.message_id, TrackState.UNDECIDED,
-                                               reason=UNDECIDED_REASON)
+                    self.store.set_track_state(
+                        header.message_id, TrackState.UNDECIDED, reason=UNDECIDED_REASON
+                    )
                 undecided += 1
                 continue
             try:
@@ -251,26 +279,42 @@ class SyncCycle:
                 self.store.record_decision(header.message_id, decision, source="auto")
                 if decision.track:
                     enqueue_new_records(outbox, header, opts.auto_create, resolver)
-                    outbox.enqueue(OpKind.PROMOTE, promote_payload(
-                        header, regarding=decision.regarding, reason=decision.reason,
-                        source="auto", attachments=not decision.attachments_dropped,
-                        attachment_limit=org.max_upload_bytes,
-                        needs_review=decision.needs_review),
-                        key=header.message_id, message_id=header.message_id)
-                    self.store.set_track_state(header.message_id, TrackState.PENDING,
-                                               regarding=decision.regarding,
-                                               reason=decision.reason)
+                    outbox.enqueue(
+                        OpKind.PROMOTE,
+                        promote_payload(
+                            header,
+                            regarding=decision.regarding,
+                            reason=decision.reason,
+                            source="auto",
+                            attachments=not decision.attachments_dropped,
+                            attachment_limit=org.max_upload_bytes,
+                            needs_review=decision.needs_review,
+                        ),
+                        key=header.message_id,
+                        message_id=header.message_id,
+                    )
+                    self.store.set_track_state(
+                        header.message_id,
+                        TrackState.PENDING,
+                        regarding=decision.regarding,
+                        reason=decision.reason,
+                    )
                     tracked += 1
                 else:
-                    self.store.set_track_state(header.message_id, TrackState.NOT_TRACKED,
-                                               reason=decision.reason)
+                    self.store.set_track_state(
+                        header.message_id, TrackState.NOT_TRACKED, reason=decision.reason
+                    )
         self.counts["decisions"] = len(candidates) - undecided
         self.counts["auto_tracked"] = tracked
         self.counts["undecided"] = undecided
         if undecided or len(candidates) > len(self.new_headers):
             self.changes = self.changes.merge(Changes(messages=True))
-        log.info("sync decisions=%d auto_tracked=%d undecided=%d",
-                 len(candidates) - undecided, tracked, undecided)
+        log.info(
+            "sync decisions=%d auto_tracked=%d undecided=%d",
+            len(candidates) - undecided,
+            tracked,
+            undecided,
+        )
 
     def _undecided_and_new(self) -> list[MessageHeader]:
         """Mail left undecided by an earlier cycle, then this cycle's new mail that nothing
@@ -278,15 +322,16 @@ class SyncCycle:
         outbox = Outbox(self.store)
         seen: set[str] = set()
         out: list[MessageHeader] = []
-        waiting = [row.header for row in self.store.messages_in_state(
-            TrackState.UNDECIDED, 0, MAX_UNDECIDED)]
+        waiting = [
+            row.header
+            for row in self.store.messages_in_state(TrackState.UNDECIDED, 0, MAX_UNDECIDED)
+        ]
         for header in [*waiting, *self.new_headers]:
             mid = header.message_id
             if mid in seen:
                 continue
             seen.add(mid)
-            if self.store.track_state_of(mid) not in (TrackState.NOT_TRACKED,
-                                                      TrackState.UNDECIDED):
+            if self.store.track_state_of(mid) not in (TrackState.NOT_TRACKED, TrackState.UNDECIDED):
                 continue
             if outbox.pending_for(mid):
                 continue
@@ -308,11 +353,18 @@ class SyncCycle:
         for mail in mails:
             mid = message_id_for(mail, sender)
             with self.store.transaction():
-                outbox.enqueue(OpKind.SEND_PENDING, send_payload(
-                    mail.activity_id, mid, mime_for(mail, sender, mid), mail.subject),
-                    key=f"send:{mail.activity_id}", message_id=mid)
-                self.store.set_track_state(mid, TrackState.PENDING, activity_id=mail.activity_id,
-                                           reason=Reason("pending-send", "Waiting to be sent"))
+                outbox.enqueue(
+                    OpKind.SEND_PENDING,
+                    send_payload(mail.activity_id, mid, mime_for(mail, sender, mid), mail.subject),
+                    key=f"send:{mail.activity_id}",
+                    message_id=mid,
+                )
+                self.store.set_track_state(
+                    mid,
+                    TrackState.PENDING,
+                    activity_id=mail.activity_id,
+                    reason=Reason("pending-send", "Waiting to be sent"),
+                )
         self.counts["pending_send"] = len(mails)
 
     def replay(self) -> None:
@@ -340,8 +392,13 @@ class SyncCycle:
         the CRM's change-tracking delta (see ``core.sync.tracked_state``)."""
         correlator = Correlator(self.ws.org_settings(), SqliteCorrelationIndex(self.store))
         refresh = TrackedStateRefresh(
-            self.store, self.ws.crm, correlator, self.ws.user_id(), cancel=self.cancel,
-            progress=lambda n: self._progress("tracked state", n))
+            self.store,
+            self.ws.crm,
+            correlator,
+            self.ws.user_id(),
+            cancel=self.cancel,
+            progress=lambda n: self._progress("tracked state", n),
+        )
         try:
             result = refresh.run()
         except CrmError as exc:

@@ -20,8 +20,8 @@ from core.prefetch import prefetched_groups
 if TYPE_CHECKING:
     from core.store import HeaderRows, Store
 
-def apply_batch(store: Store, folder: str, batch: SyncBatch,
-                rows: HeaderRows | None = None) -> int:
+
+def apply_batch(store: Store, folder: str, batch: SyncBatch, rows: HeaderRows | None = None) -> int:
     """Write one batch in one transaction, in the order :class:`SyncBatch` documents, and keep
     its state as the folder's resume point. ``rows`` are ``batch.added`` prepared by
     :meth:`Store.header_rows`, if the caller has them. Returns how many headers were added."""
@@ -61,8 +61,13 @@ def sync_folder(
 
     added = 0
     state = store.folder_sync_state(folder)
-    for group in prefetched_groups(prepared(), 2, size=lambda item: len(item[0].added),
-                                   max_size=max_group, name="mail-sync-prefetch"):
+    for group in prefetched_groups(
+        prepared(),
+        2,
+        size=lambda item: len(item[0].added),
+        max_size=max_group,
+        name="mail-sync-prefetch",
+    ):
         with store.transaction():
             for batch, rows in group:
                 added += apply_batch(store, folder, batch, rows)

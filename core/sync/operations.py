@@ -28,9 +28,14 @@ log = logging.getLogger(__name__)
 
 #: Regarding targets whose entity set names the CRM client needs for ``@odata.bind``.
 ENTITY_SETS = {
-    "contact": "contacts", "account": "accounts", "lead": "leads",
-    "opportunity": "opportunities", "incident": "incidents", "systemuser": "systemusers",
-    "queue": "queues", "equipment": "equipments",
+    "contact": "contacts",
+    "account": "accounts",
+    "lead": "leads",
+    "opportunity": "opportunities",
+    "incident": "incidents",
+    "systemuser": "systemusers",
+    "queue": "queues",
+    "equipment": "equipments",
 }
 #: statuscode → the statecode it belongs to (email), to keep the state while PATCHing.
 _STATE_OF_STATUS = {1: 0, 8: 0, 2: 1, 3: 1, 4: 1, 6: 1, 7: 1, 5: 2}
@@ -40,6 +45,7 @@ Sender = Callable[[bytes], None]
 
 
 # -- payloads ---------------------------------------------------------------------------------
+
 
 def _addr(a: Address | None) -> list[str] | None:
     return [a.email, a.name] if a else None
@@ -55,22 +61,37 @@ def ref_from(data: dict[str, Any] | None) -> RecordRef | None:
     return RecordRef(str(data["entity"]), str(data["id"]), str(data.get("name") or ""))
 
 
-def promote_payload(header: MessageHeader, *, regarding: RecordRef | None, reason: Reason,
-                    source: str, body: str | None = None, attachments: bool = True,
-                    attachment_limit: int = 0, needs_review: bool = False) -> dict[str, Any]:
+def promote_payload(
+    header: MessageHeader,
+    *,
+    regarding: RecordRef | None,
+    reason: Reason,
+    source: str,
+    body: str | None = None,
+    attachments: bool = True,
+    attachment_limit: int = 0,
+    needs_review: bool = False,
+) -> dict[str, Any]:
     """Everything promotion needs except the body, which is read at replay time (from the
     body cache, else the mailbox) unless given here."""
     return {
-        "message_id": header.message_id, "subject": header.subject,
-        "sender": _addr(header.sender), "to": [_addr(a) for a in header.to],
+        "message_id": header.message_id,
+        "subject": header.subject,
+        "sender": _addr(header.sender),
+        "to": [_addr(a) for a in header.to],
         "cc": [_addr(a) for a in header.cc],
         "date": header.date.isoformat() if header.date else None,
-        "in_reply_to": header.in_reply_to, "thread_index": header.thread_index,
-        "folder": header.ref.folder, "uid": header.ref.uid,
-        "regarding": _ref(regarding), "reason": [reason.code, reason.text],
-        "source": source, "body": body,
+        "in_reply_to": header.in_reply_to,
+        "thread_index": header.thread_index,
+        "folder": header.ref.folder,
+        "uid": header.ref.uid,
+        "regarding": _ref(regarding),
+        "reason": [reason.code, reason.text],
+        "source": source,
+        "body": body,
         # False when the size policy dropped them; a limit of 0 means "no limit known".
-        "attachments": attachments, "attachment_limit": attachment_limit,
+        "attachments": attachments,
+        "attachment_limit": attachment_limit,
         # Tracked, but filed against the mailbox owner for want of a unique sender: the
         # message then shows "needs attention" until someone sets its regarding.
         "needs_review": needs_review,
@@ -83,12 +104,14 @@ def header_from_payload(p: dict[str, Any]) -> MessageHeader:
 
     return MessageHeader(
         ref=MailRef(str(p.get("folder") or ""), str(p.get("uid") or "")),
-        message_id=str(p["message_id"]), subject=str(p.get("subject") or ""),
+        message_id=str(p["message_id"]),
+        subject=str(p.get("subject") or ""),
         sender=addr(p.get("sender")),
         to=tuple(a for a in (addr(v) for v in p.get("to") or ()) if a),
         cc=tuple(a for a in (addr(v) for v in p.get("cc") or ()) if a),
         date=datetime.fromisoformat(p["date"]) if p.get("date") else None,
-        in_reply_to=p.get("in_reply_to"), thread_index=p.get("thread_index"),
+        in_reply_to=p.get("in_reply_to"),
+        thread_index=p.get("thread_index"),
     )
 
 
@@ -100,27 +123,39 @@ def regarding_payload(message_id: str, regarding: RecordRef) -> dict[str, Any]:
     return {"message_id": message_id, "regarding": _ref(regarding)}
 
 
-def enqueue_new_records(outbox: Outbox, header: MessageHeader, auto_create: AutoCreate,
-                        resolver: Resolver) -> int:
-    """"Automatically create records": a contact or lead for an unknown sender, queued
+def enqueue_new_records(
+    outbox: Outbox, header: MessageHeader, auto_create: AutoCreate, resolver: Resolver
+) -> int:
+    """ "Automatically create records": a contact or lead for an unknown sender, queued
     before the promotion of ``header`` (same message: it runs first). The GUID is chosen
     now, so a replay upserts the same record instead of creating a second one."""
     count = 0
     for new in plan_new_records(header, auto_create, resolver, tracked=True):
-        data = {"firstname": new.first_name, "lastname": new.last_name,
-                "emailaddress1": new.email}
-        outbox.enqueue(OpKind.CREATE_RECORD, {
-            "entity_set": ENTITY_SETS[new.entity], "id": str(uuid.uuid4()), "data": data,
-            "subject": f"New {new.entity} {new.email}"}, key=header.message_id,
-            message_id=header.message_id)
+        data = {"firstname": new.first_name, "lastname": new.last_name, "emailaddress1": new.email}
+        outbox.enqueue(
+            OpKind.CREATE_RECORD,
+            {
+                "entity_set": ENTITY_SETS[new.entity],
+                "id": str(uuid.uuid4()),
+                "data": data,
+                "subject": f"New {new.entity} {new.email}",
+            },
+            key=header.message_id,
+            message_id=header.message_id,
+        )
         count += 1
     return count
 
 
-def send_payload(activity_id: str | None, message_id: str, mime: bytes, subject: str
-                 ) -> dict[str, Any]:
-    return {"activity_id": activity_id, "message_id": message_id, "subject": subject,
-            "mime": base64.b64encode(mime).decode("ascii")}
+def send_payload(
+    activity_id: str | None, message_id: str, mime: bytes, subject: str
+) -> dict[str, Any]:
+    return {
+        "activity_id": activity_id,
+        "message_id": message_id,
+        "subject": subject,
+        "mime": base64.b64encode(mime).decode("ascii"),
+    }
 
 
 class ProcessLock:
@@ -191,21 +226,27 @@ class MailSession:
 
 # -- the CRM side -----------------------------------------------------------------------------
 
+
 class CrmApplier:
     """Carries out an operation against the CRM. Every branch is safe to run twice."""
 
-    def __init__(self, crm: CrmClient, *, body_source: BodySource | None = None,
-                 send: Sender | None = None) -> None:
+    def __init__(
+        self, crm: CrmClient, *, body_source: BodySource | None = None, send: Sender | None = None
+    ) -> None:
         self.crm = crm
         self.body_source = body_source
         self.send = send
 
-    def __call__(self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]
-                 ) -> dict[str, Any]:
+    def __call__(
+        self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
         handler = {
-            OpKind.PROMOTE: self._promote, OpKind.UNTRACK: self._untrack,
-            OpKind.SET_REGARDING: self._set_regarding, OpKind.SEND_PENDING: self._send,
-            OpKind.CREATE_RECORD: self._create, OpKind.UPDATE_USER_SETTINGS: self._settings,
+            OpKind.PROMOTE: self._promote,
+            OpKind.UNTRACK: self._untrack,
+            OpKind.SET_REGARDING: self._set_regarding,
+            OpKind.SEND_PENDING: self._send,
+            OpKind.CREATE_RECORD: self._create,
+            OpKind.UPDATE_USER_SETTINGS: self._settings,
         }[op.kind]
         return handler(op, checkpoint)
 
@@ -225,8 +266,10 @@ class CrmApplier:
             parsed = parse_message(raw, header.ref)
             body = parsed.html or parsed.text
             if p.get("attachments", True):
-                attachments = [Attachment(a.filename or "attachment", a.content_type,
-                                          a.payload()) for a in parsed.attachments]
+                attachments = [
+                    Attachment(a.filename or "attachment", a.content_type, a.payload())
+                    for a in parsed.attachments
+                ]
                 limit = int(p.get("attachment_limit") or 0)
                 if limit and sum(len(a.content) for a in attachments) > limit:
                     attachments = []  # the size policy: the mail without its attachments
@@ -239,9 +282,14 @@ class CrmApplier:
         if regarding is not None:
             extra[_bind(regarding)] = f"/{_set(regarding)}({regarding.id})"
         activity_id = self.crm.deliver_promote_email(
-            message_id=header.message_id, subject=header.subject,
-            sender=header.sender or "", to=header.to, cc=header.cc,
-            received_on=header.date, body=str(body or ""), attachments=attachments,
+            message_id=header.message_id,
+            subject=header.subject,
+            sender=header.sender or "",
+            to=header.to,
+            cc=header.cc,
+            received_on=header.date,
+            body=str(body or ""),
+            attachments=attachments,
             extra_properties=extra or None,
         )
         info = self.crm.find_emails_by_message_id([header.message_id]).get(header.message_id)
@@ -250,8 +298,11 @@ class CrmApplier:
             # The CRM already had the message (another mailbox tracked it): file it anyway.
             self._patch_regarding(activity_id, regarding, info.status_code if info else None)
             current = regarding
-        return {"activity_id": activity_id, "regarding": _ref(current),
-                "owner_id": info.owner_id if info else None}
+        return {
+            "activity_id": activity_id,
+            "regarding": _ref(current),
+            "owner_id": info.owner_id if info else None,
+        }
 
     def _untrack(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         activity_id = op.payload.get("activity_id")
@@ -268,28 +319,28 @@ class CrmApplier:
                 # Deleted already (by us before a crash, or by someone else): done.
         return {"deleted": activity_id}
 
-    def _set_regarding(self, op: Operation, _cp: Callable[[dict[str, Any]], None]
-                       ) -> dict[str, Any]:
+    def _set_regarding(
+        self, op: Operation, _cp: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
         message_id = op.payload["message_id"]
         regarding = ref_from(op.payload["regarding"])
         assert regarding is not None
         info = self.crm.find_emails_by_message_id([message_id]).get(message_id)
         if info is None:
-            raise PermanentFailure("The CRM has no e-mail activity for this message; "
-                                   "track it first.")
+            raise PermanentFailure(
+                "The CRM has no e-mail activity for this message; track it first."
+            )
         self._patch_regarding(info.activity_id, regarding, info.status_code)
         return {"activity_id": info.activity_id, "regarding": _ref(regarding)}
 
-    def _patch_regarding(self, activity_id: str, regarding: RecordRef,
-                         status: int | None) -> None:
+    def _patch_regarding(self, activity_id: str, regarding: RecordRef, status: int | None) -> None:
         data: dict[str, Any] = {_bind(regarding): f"/{_set(regarding)}({regarding.id})"}
         if status is not None:
             # Closed activities are read-only unless the PATCH restates their state.
             data.update(statecode=_STATE_OF_STATUS.get(status, 1), statuscode=status)
         self.crm.update("emails", activity_id, data)
 
-    def _send(self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]
-              ) -> dict[str, Any]:
+    def _send(self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         p = op.payload
         if not (op.result or {}).get("smtp_sent"):
             if self.send is None:
@@ -301,16 +352,18 @@ class CrmApplier:
             except MailError as exc:
                 if p.get("activity_id"):
                     # Tell the CRM: the e-mail shows Failed there instead of Sending forever.
-                    self.crm.update("emails", p["activity_id"],
-                                    {"statecode": 0, "statuscode": 8})
+                    self.crm.update("emails", p["activity_id"], {"statecode": 0, "statuscode": 8})
                 raise PermanentFailure(f"The mail server refused it: {exc}") from exc
             # Recorded at once: a crash after this never sends the mail a second time.
             checkpoint({"smtp_sent": True})
         if not p.get("activity_id"):
             return {"smtp_sent": True}  # a mail written here: nothing to mark in the CRM
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.crm.update("emails", p["activity_id"], {
-            "statecode": 1, "statuscode": 3, "senton": now, "messageid": p["message_id"]})
+        self.crm.update(
+            "emails",
+            p["activity_id"],
+            {"statecode": 1, "statuscode": 3, "senton": now, "messageid": p["message_id"]},
+        )
         return {"activity_id": p["activity_id"], "smtp_sent": True}
 
     def _create(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -319,8 +372,7 @@ class CrmApplier:
         self.crm.update(p["entity_set"], p["id"], p["data"], if_match=None)
         return {"id": p["id"]}
 
-    def _settings(self, op: Operation, _cp: Callable[[dict[str, Any]], None]
-                  ) -> dict[str, Any]:
+    def _settings(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         p = op.payload
         user_id = p.get("user_id") or self.crm.who_am_i().user_id
         self.crm.update("usersettingscollection", user_id, p["data"])
@@ -340,6 +392,7 @@ def _bind(ref: RecordRef) -> str:
 
 # -- the local side ---------------------------------------------------------------------------
 
+
 class LocalEffects:
     """Applies a finished operation to the store: tracked state, correlation index. Runs
     inside the outbox's transaction; never touches the network."""
@@ -355,34 +408,53 @@ class LocalEffects:
             regarding = ref_from(result.get("regarding"))
             code, text = p.get("reason") or ("manual", "Tracked manually")
             state = TrackState.NEEDS_ATTENTION if p.get("needs_review") else TrackState.TRACKED
-            self.store.set_track_state(header.message_id, state,
-                                       activity_id=result["activity_id"], regarding=regarding,
-                                       reason=Reason(code, text))
+            self.store.set_track_state(
+                header.message_id,
+                state,
+                activity_id=result["activity_id"],
+                regarding=regarding,
+                reason=Reason(code, text),
+            )
             self.correlator.track(header, result["activity_id"], regarding)
         elif op.kind is OpKind.UNTRACK:
-            self.store.set_track_state(p["message_id"], TrackState.NOT_TRACKED,
-                                       reason=Reason("untracked", "Untracked by you"))
+            self.store.set_track_state(
+                p["message_id"],
+                TrackState.NOT_TRACKED,
+                reason=Reason("untracked", "Untracked by you"),
+            )
             if result.get("deleted"):
                 self.correlator.index.remove(result["deleted"])
         elif op.kind is OpKind.SET_REGARDING:
             regarding = ref_from(result.get("regarding"))
             self.store.set_track_state(
-                p["message_id"], TrackState.TRACKED, activity_id=result["activity_id"],
+                p["message_id"],
+                TrackState.TRACKED,
+                activity_id=result["activity_id"],
                 regarding=regarding,
-                reason=Reason("manual-regarding", f"Set regarding {_label(regarding)} by you"))
+                reason=Reason("manual-regarding", f"Set regarding {_label(regarding)} by you"),
+            )
         elif op.kind is OpKind.SEND_PENDING and p.get("activity_id"):
             self.store.set_track_state(
-                p["message_id"], TrackState.TRACKED, activity_id=p["activity_id"],
-                reason=Reason("pending-send", "Sent from the CRM through this mailbox"))
+                p["message_id"],
+                TrackState.TRACKED,
+                activity_id=p["activity_id"],
+                reason=Reason("pending-send", "Sent from the CRM through this mailbox"),
+            )
 
     def parked(self, op: Operation, info: dict[str, Any]) -> None:
         mid = op.message_id
         if mid is None:
             return
-        verb = {OpKind.PROMOTE: "Tracking", OpKind.UNTRACK: "Untracking",
-                OpKind.SET_REGARDING: "Setting regarding"}.get(op.kind, "Operation")
-        self.store.set_track_state(mid, TrackState.FAILED, reason=Reason(
-            f"{op.kind.value}-failed", f"{verb} failed: {info.get('error')}"))
+        verb = {
+            OpKind.PROMOTE: "Tracking",
+            OpKind.UNTRACK: "Untracking",
+            OpKind.SET_REGARDING: "Setting regarding",
+        }.get(op.kind, "Operation")
+        self.store.set_track_state(
+            mid,
+            TrackState.FAILED,
+            reason=Reason(f"{op.kind.value}-failed", f"{verb} failed: {info.get('error')}"),
+        )
 
     def discarded(self, op: Operation) -> None:
         """Undo the *pending* look of a discarded operation."""
@@ -390,12 +462,18 @@ class LocalEffects:
         if mid is None:
             return
         if op.kind is OpKind.UNTRACK and op.payload.get("activity_id"):
-            self.store.set_track_state(mid, TrackState.TRACKED,
-                                       activity_id=op.payload["activity_id"],
-                                       reason=Reason("untrack-discarded", "Untrack discarded"))
+            self.store.set_track_state(
+                mid,
+                TrackState.TRACKED,
+                activity_id=op.payload["activity_id"],
+                reason=Reason("untrack-discarded", "Untrack discarded"),
+            )
         elif op.kind is OpKind.PROMOTE:
-            self.store.set_track_state(mid, TrackState.NOT_TRACKED, reason=Reason(
-                "track-discarded", "Tracking discarded by you"))
+            self.store.set_track_state(
+                mid,
+                TrackState.NOT_TRACKED,
+                reason=Reason("track-discarded", "Tracking discarded by you"),
+            )
 
 
 def _label(ref: RecordRef | None) -> str:

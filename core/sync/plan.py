@@ -29,8 +29,11 @@ class StateChange:
     reason: Reason | None = None
 
 
-def plan_refresh(local: Mapping[str, tuple[TrackState, str | None]],
-                 found: Mapping[str, EmailInfo], me: str | None) -> list[StateChange]:
+def plan_refresh(
+    local: Mapping[str, tuple[TrackState, str | None]],
+    found: Mapping[str, EmailInfo],
+    me: str | None,
+) -> list[StateChange]:
     """Compare the local state of each message with what the CRM has.
 
     - The CRM has it and it is mine (or ownership is unknown): TRACKED.
@@ -50,15 +53,21 @@ def plan_refresh(local: Mapping[str, tuple[TrackState, str | None]],
         if state in SHOWN_TRACKED and activity == info.activity_id:
             continue
         mine = me is None or info.owner_id is None or info.owner_id == me
-        changes.append(StateChange(
-            mid, TrackState.TRACKED if mine else TrackState.TRACKED_BY_OTHER,
-            activity_id=info.activity_id, regarding=info.regarding,
-            reason=TRACKED_IN_CRM if mine else TRACKED_BY_OTHER))
+        changes.append(
+            StateChange(
+                mid,
+                TrackState.TRACKED if mine else TrackState.TRACKED_BY_OTHER,
+                activity_id=info.activity_id,
+                regarding=info.regarding,
+                reason=TRACKED_IN_CRM if mine else TRACKED_BY_OTHER,
+            )
+        )
     return changes
 
 
-def apply_plan(local: dict[str, tuple[TrackState, str | None]],
-               changes: list[StateChange]) -> dict[str, tuple[TrackState, str | None]]:
+def apply_plan(
+    local: dict[str, tuple[TrackState, str | None]], changes: list[StateChange]
+) -> dict[str, tuple[TrackState, str | None]]:
     """``local`` after ``changes`` (what the store will hold): for tests and previews."""
     after = dict(local)
     for c in changes:

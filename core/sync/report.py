@@ -20,9 +20,13 @@ class Changes:
 
     def merge(self, other: Changes) -> Changes:
         return Changes(
-            folders=self.folders or other.folders, messages=self.messages or other.messages,
-            row_ids=self.row_ids | other.row_ids, errors=self.errors + other.errors,
-            queue=self.queue or other.queue, settings=self.settings or other.settings)
+            folders=self.folders or other.folders,
+            messages=self.messages or other.messages,
+            row_ids=self.row_ids | other.row_ids,
+            errors=self.errors + other.errors,
+            queue=self.queue or other.queue,
+            settings=self.settings or other.settings,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +55,28 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "online": self.online, "mail_online": self.mail_online,
-            "cancelled": self.cancelled, "started": self.started.isoformat(),
-            "finished": self.finished.isoformat(), "errors": list(self.errors),
+            "ok": self.ok,
+            "online": self.online,
+            "mail_online": self.mail_online,
+            "cancelled": self.cancelled,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "errors": list(self.errors),
             "counts": dict(self.counts),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncReport:
-        return cls(ok=bool(data["ok"]), online=bool(data["online"]),
-                   mail_online=bool(data.get("mail_online", True)),
-                   cancelled=bool(data.get("cancelled")),
-                   started=datetime.fromisoformat(data["started"]),
-                   finished=datetime.fromisoformat(data["finished"]),
-                   errors=tuple(data.get("errors") or ()), counts=dict(data.get("counts") or {}))
+        return cls(
+            ok=bool(data["ok"]),
+            online=bool(data["online"]),
+            mail_online=bool(data.get("mail_online", True)),
+            cancelled=bool(data.get("cancelled")),
+            started=datetime.fromisoformat(data["started"]),
+            finished=datetime.fromisoformat(data["finished"]),
+            errors=tuple(data.get("errors") or ()),
+            counts=dict(data.get("counts") or {}),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,14 @@ log = logging.getLogger(__name__)
 
 
 class SyncScheduler:
-    def __init__(self, run: Callable[[], SyncReport], interval_s: float = 15 * 60, *,
-                 retry_s: float = 60.0, run_at_start: bool = True) -> None:
+    def __init__(
+        self,
+        run: Callable[[], SyncReport],
+        interval_s: float = 15 * 60,
+        *,
+        retry_s: float = 60.0,
+        run_at_start: bool = True,
+    ) -> None:
         self.run = run
         self.interval_s = interval_s
         self.retry_s = retry_s

@@ -32,8 +32,17 @@ log = logging.getLogger(__name__)
 
 #: The e-mail columns correlation and the tracked state need, and nothing else.
 EMAIL_COLUMNS = (
-    "activityid", "subject", "messageid", "trackingtoken", "conversationindex", "sender",
-    "torecipients", "senton", "createdon", "_regardingobjectid_value", "_ownerid_value",
+    "activityid",
+    "subject",
+    "messageid",
+    "trackingtoken",
+    "conversationindex",
+    "sender",
+    "torecipients",
+    "senton",
+    "createdon",
+    "_regardingobjectid_value",
+    "_ownerid_value",
 )
 #: Lookup types and names (the regarding record), as the picker and the banner show them.
 EMAIL_ANNOTATIONS = LOOKUP_ANNOTATIONS.split("=", 1)[1].strip('"')
@@ -90,8 +99,7 @@ def email_entry(correlator: Correlator, row: Mapping[str, Any]) -> TrackedEmail 
     )
 
 
-def email_entries(correlator: Correlator, rows: Iterable[Mapping[str, Any]]
-                  ) -> list[TrackedEmail]:
+def email_entries(correlator: Correlator, rows: Iterable[Mapping[str, Any]]) -> list[TrackedEmail]:
     return [e for e in (email_entry(correlator, r) for r in rows) if e is not None]
 
 
@@ -99,9 +107,17 @@ class TrackedStateRefresh:
     """One refresh of the tracked state from the CRM (see the module docstring). ``me`` is
     the user's systemuserid: e-mails owned by someone else show *tracked by someone else*."""
 
-    def __init__(self, store: Store, crm: CrmClient, correlator: Correlator, me: str | None,
-                 *, cancel: threading.Event | None = None, progress: Progress | None = None,
-                 page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        crm: CrmClient,
+        correlator: Correlator,
+        me: str | None,
+        *,
+        cancel: threading.Event | None = None,
+        progress: Progress | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
         self.store = store
         self.crm = crm
         self.correlator = correlator
@@ -159,16 +175,20 @@ class TrackedStateRefresh:
                 else:
                     gone = self.copy.finish_pull(generation, page.delta_link or "")
                     result.removed = len(gone)
-                    result.changes += self._apply(
-                        [*gone, *self.copy.shown_tracked_without_email()])
+                    result.changes += self._apply([*gone, *self.copy.shown_tracked_without_email()])
             result.emails += len(entries)
             self._progressed(result.emails)
             if page.next_link and self.cancel.is_set():
                 result.cancelled = True  # resumes from the saved link next time
                 break
-        log.info("tracked state pull generation=%d emails=%d removed=%d changed=%d%s",
-                 generation, result.emails, result.removed, len(result.changes),
-                 " (cancelled)" if result.cancelled else "")
+        log.info(
+            "tracked state pull generation=%d emails=%d removed=%d changed=%d%s",
+            generation,
+            result.emails,
+            result.removed,
+            len(result.changes),
+            " (cancelled)" if result.cancelled else "",
+        )
         return result
 
     # -- delta ----------------------------------------------------------------------------
@@ -182,24 +202,27 @@ class TrackedStateRefresh:
                 before = self.copy.message_ids_of(e.activity_id for e in entries)
                 self.index.add_many(entries, pull_mark=generation)
                 gone = self.index.remove_many(page.deleted)
-                result.changes += self._apply(
-                    [*before, *(e.message_id for e in entries), *gone])
+                result.changes += self._apply([*before, *(e.message_id for e in entries), *gone])
             result.emails += len(entries)
             result.removed += len(page.deleted)
             new_link = page.delta_link or new_link
             self._progressed(result.emails)
         if new_link:
             self.copy.save_delta_link(new_link)
-        log.info("tracked state delta emails=%d removed=%d changed=%d", result.emails,
-                 result.removed, len(result.changes))
+        log.info(
+            "tracked state delta emails=%d removed=%d changed=%d",
+            result.emails,
+            result.removed,
+            len(result.changes),
+        )
         return result
 
     def _pages(self, link: str | None) -> Iterator[tuple[DeltaPage, list[TrackedEmail]]]:
         """Pages and their index entries, read and parsed on a helper thread while the
         previous page is stored (the next download overlaps the SQLite writes)."""
-        pages = self.crm.track_changes_pages("emails", EMAIL_COLUMNS, link,
-                                             page_size=self.page_size,
-                                             annotations=EMAIL_ANNOTATIONS)
+        pages = self.crm.track_changes_pages(
+            "emails", EMAIL_COLUMNS, link, page_size=self.page_size, annotations=EMAIL_ANNOTATIONS
+        )
         parsed = ((page, email_entries(self.correlator, page.rows)) for page in pages)
         stream = prefetched(parsed, depth=2, name="trackbox-tracked-state")
         try:
@@ -209,8 +232,9 @@ class TrackedStateRefresh:
 
     # -- local side -----------------------------------------------------------------------
 
-    def _apply(self, message_ids: Iterable[str | None],
-               page: Iterable[TrackedEmail] | None = None) -> list[StateChange]:
+    def _apply(
+        self, message_ids: Iterable[str | None], page: Iterable[TrackedEmail] | None = None
+    ) -> list[StateChange]:
         """Bring the stored copies of these Message-IDs to what the CRM copy says; ``page``:
         the e-mails just stored, which answer for their own Message-IDs (a pull's pages:
         no look-up of what was just written)."""
@@ -220,14 +244,24 @@ class TrackedStateRefresh:
         if page is None:
             crm = self.copy.crm_emails(local)
         else:
-            crm = {e.message_id: CrmEmail(e.activity_id, e.owner_id, e.regarding)
-                   for e in page if e.message_id in local}
-        found = {mid: EmailInfo(activity_id=e.activity_id, message_id=mid,
-                                regarding=e.regarding, owner_id=e.owner_id)
-                 for mid, e in crm.items()}
+            crm = {
+                e.message_id: CrmEmail(e.activity_id, e.owner_id, e.regarding)
+                for e in page
+                if e.message_id in local
+            }
+        found = {
+            mid: EmailInfo(
+                activity_id=e.activity_id,
+                message_id=mid,
+                regarding=e.regarding,
+                owner_id=e.owner_id,
+            )
+            for mid, e in crm.items()
+        }
         changes = plan_refresh(local, found, self.me)
         self.store.set_track_states(
-            (c.message_id, c.state, c.activity_id, c.regarding, c.reason) for c in changes)
+            (c.message_id, c.state, c.activity_id, c.regarding, c.reason) for c in changes
+        )
         return changes
 
     def _progressed(self, count: int) -> None:
@@ -235,5 +269,4 @@ class TrackedStateRefresh:
             self.progress(count)
 
 
-__all__ = ["EMAIL_COLUMNS", "RefreshResult", "TrackedStateRefresh", "email_entries",
-           "email_entry"]
+__all__ = ["EMAIL_COLUMNS", "RefreshResult", "TrackedStateRefresh", "email_entries", "email_entry"]

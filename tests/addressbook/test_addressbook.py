@@ -54,7 +54,8 @@ def test_first_population_then_offline_lookup(store: Store, crm: CrmClient) -> N
     (me,) = book.lookup(demo_data.ME.email)
     assert me.entity == "systemuser"
     assert book.is_internal(demo_data.ME.email) and book.is_internal(
-        f"support@{demo_data.INTERNAL_DOMAIN}")
+        f"support@{demo_data.INTERNAL_DOMAIN}"
+    )
     assert book.is_internal(f"nobody@{demo_data.INTERNAL_DOMAIN}")  # own domain
     assert not book.is_internal(contact.email)
     assert book.lookup("stranger@nowhere.example") == []
@@ -84,10 +85,15 @@ def test_delta_applies_changes_and_deletions(store: Store, crm: CrmClient) -> No
     book = AddressBook(store, contacts_scope="all", entities=["contact"])
     book.sync(crm)
     before = book.count("contact")
-    rows = list(crm.query("contacts", select=["fullname", "emailaddress1"],
-                          orderby="fullname asc"))
-    new_id = crm.create("contacts", {"firstname": "Delta", "lastname": "Newcomer",
-                                     "emailaddress1": "delta.newcomer@example.test"})
+    rows = list(crm.query("contacts", select=["fullname", "emailaddress1"], orderby="fullname asc"))
+    new_id = crm.create(
+        "contacts",
+        {
+            "firstname": "Delta",
+            "lastname": "Newcomer",
+            "emailaddress1": "delta.newcomer@example.test",
+        },
+    )
     crm.create("contacts", {"firstname": "No", "lastname": "Mail"})  # never cached
     crm.update("contacts", rows[0]["contactid"], {"lastname": "Renamed"})
     crm.update("contacts", rows[1]["contactid"], {"statecode": 1, "statuscode": 2})
@@ -102,15 +108,16 @@ def test_delta_applies_changes_and_deletions(store: Store, crm: CrmClient) -> No
     for gone in rows[1:4]:
         assert book.lookup(gone["emailaddress1"]) == []
     assert book.search("Newcomer")[0].record.id == new_id
-    assert not any(h.record.id == rows[3]["contactid"] for h in book.search(
-        rows[3]["fullname"]))
+    assert not any(h.record.id == rows[3]["contactid"] for h in book.search(rows[3]["fullname"]))
     (quiet,) = book.sync(crm)
     assert (quiet.full, quiet.upserted, quiet.removed) == (False, 0, 0)
 
 
 def test_only_contacts_i_own(store: Store, crm: CrmClient, colleague: CrmClient) -> None:
-    theirs = colleague.create("contacts", {"firstname": "Theirs", "lastname": "Only",
-                                           "emailaddress1": "theirs.only@example.test"})
+    theirs = colleague.create(
+        "contacts",
+        {"firstname": "Theirs", "lastname": "Only", "emailaddress1": "theirs.only@example.test"},
+    )
     book = AddressBook(store, contacts_scope="owned", entities=["contact"])
     book.sync(crm)
     assert book.lookup("theirs.only@example.test") == []
@@ -120,8 +127,11 @@ def test_only_contacts_i_own(store: Store, crm: CrmClient, colleague: CrmClient)
     colleague.update("contacts", theirs, {"ownerid@odata.bind": f"/systemusers({me})"})
     book.sync(crm)
     assert [r.id for r in book.lookup("theirs.only@example.test")] == [theirs]
-    crm.update("contacts", theirs, {"ownerid@odata.bind": "/systemusers("
-               + colleague.who_am_i().user_id + ")"})
+    crm.update(
+        "contacts",
+        theirs,
+        {"ownerid@odata.bind": "/systemusers(" + colleague.who_am_i().user_id + ")"},
+    )
     book.sync(crm)
     assert book.lookup("theirs.only@example.test") == []
     everyone = AddressBook(store, contacts_scope="all", entities=["contact"])
@@ -134,11 +144,15 @@ def test_invalid_delta_link_falls_back_to_full_read(store: Store, crm: CrmClient
     book = AddressBook(store, contacts_scope="all", entities=["account"])
     book.sync(crm)
     with store.transaction() as conn:
-        conn.execute("UPDATE ab_sync SET delta_link = ? WHERE entity = 'account'",
-                     (crm.api_url + "accounts?$select=name&$deltatoken=expired",))
+        conn.execute(
+            "UPDATE ab_sync SET delta_link = ? WHERE entity = 'account'",
+            (crm.api_url + "accounts?$select=name&$deltatoken=expired",),
+        )
         # a record the CRM no longer has must go with the full read
-        conn.execute("INSERT INTO ab_records (entity, record_id, name, email, email_key)"
-                     " VALUES ('account', 'stale-id', 'Stale', 'stale@x.test', 'stale@x.test')")
+        conn.execute(
+            "INSERT INTO ab_records (entity, record_id, name, email, email_key)"
+            " VALUES ('account', 'stale-id', 'Stale', 'stale@x.test', 'stale@x.test')"
+        )
     (result,) = book.sync(crm)
     assert result.full and result.removed == 1
     assert book.lookup("stale@x.test") == []
@@ -146,8 +160,7 @@ def test_invalid_delta_link_falls_back_to_full_read(store: Store, crm: CrmClient
     assert book.search("Stale") == []
 
 
-def test_entities_dropped_from_configuration_are_forgotten(store: Store,
-                                                          crm: CrmClient) -> None:
+def test_entities_dropped_from_configuration_are_forgotten(store: Store, crm: CrmClient) -> None:
     AddressBook(store, contacts_scope="all").sync(crm)
     book = AddressBook(store, contacts_scope="all", entities=["account"])
     book.sync(crm)
@@ -168,16 +181,15 @@ def test_reset_and_unknown_settings(store: Store, crm: CrmClient) -> None:
         AddressBook(store, entities=["opportunity"])
 
 
-def test_a_refused_entity_does_not_stop_the_others(store: Store,
-                                                   fresh_crm: RunningServer) -> None:
+def test_a_refused_entity_does_not_stop_the_others(store: Store, fresh_crm: RunningServer) -> None:
     # One source points at a set the CRM does not have (as a set the user may not read).
     from core.addressbook import SOURCES, Source
 
-    sources = {**SOURCES, "queue": Source("queue", "nosuchset", "queueid", "name",
-                                          "emailaddress")}
+    sources = {**SOURCES, "queue": Source("queue", "nosuchset", "queueid", "name", "emailaddress")}
     with CrmClient(fresh_crm.url, BasicAuth(demo_data.ME.email, "demo")) as crm:
-        results = AddressBook(store, contacts_scope="all", entities=["queue", "account"],
-                              sources=sources).sync(crm)
+        results = AddressBook(
+            store, contacts_scope="all", entities=["queue", "account"], sources=sources
+        ).sync(crm)
     errors = {r.entity: r.error for r in results}
     assert errors["queue"] is not None and errors["queue"].status in (400, 404)
     assert errors["account"] is None
@@ -195,15 +207,18 @@ def test_browse_by_name(store: Store, crm: CrmClient) -> None:
 def test_non_ascii_addresses_match_address_key(store: Store, crm: CrmClient) -> None:
     from core.model import Address
 
-    crm.create("contacts", {"firstname": "Émile", "lastname": "Zoë",
-                            "emailaddress1": "  ÉMILE.Zoë@Exämple.test "})
+    crm.create(
+        "contacts",
+        {"firstname": "Émile", "lastname": "Zoë", "emailaddress1": "  ÉMILE.Zoë@Exämple.test "},
+    )
     book = AddressBook(store, contacts_scope="all", entities=["contact"])
     book.sync(crm)  # full read: SQLite's JSON path
     key = Address("émile.zoë@exämple.test").key
     assert [r.name for r in book.lookup(key)] == ["Émile Zoë"]
     assert book.lookup("ÉMILE.ZOË@EXÄMPLE.TEST")
-    crm.create("contacts", {"firstname": "Ödön", "lastname": "Ü",
-                            "emailaddress1": "ÖDÖN@Exämple.test"})
+    crm.create(
+        "contacts", {"firstname": "Ödön", "lastname": "Ü", "emailaddress1": "ÖDÖN@Exämple.test"}
+    )
     book.sync(crm)  # delta: the Python path
     assert [r.name for r in book.lookup(Address("Ödön@exämple.test").key)] == ["Ödön Ü"]
     assert book.search("exämple") and book.search("emile")

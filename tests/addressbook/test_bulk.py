@@ -39,8 +39,12 @@ def crm(bulk_crm: RunningServer) -> Iterator[CrmClient]:
 
 
 def _expected(crm: CrmClient) -> int:
-    return sum(1 for _ in crm.query("contacts", select=["contactid"],
-                                    filter="statecode eq 0 and emailaddress1 ne null"))
+    return sum(
+        1
+        for _ in crm.query(
+            "contacts", select=["contactid"], filter="statecode eq 0 and emailaddress1 ne null"
+        )
+    )
 
 
 def _fts_ok(store: Store) -> None:
@@ -57,8 +61,12 @@ def test_many_pages_and_a_reread(tmp_path: Path, crm: CrmClient) -> None:
         assert len(seen) >= expected // 250 and seen == sorted(seen)
         _fts_ok(store)
 
-        doomed = [r["contactid"] for r in crm.query(
-            "contacts", select=["contactid"], filter="emailaddress1 ne null", top=7)]
+        doomed = [
+            r["contactid"]
+            for r in crm.query(
+                "contacts", select=["contactid"], filter="emailaddress1 ne null", top=7
+            )
+        ]
         for cid in doomed:
             crm.delete("contacts", cid)
         book.reset("contact")  # forget the delta link: a full read again …
@@ -67,11 +75,16 @@ def test_many_pages_and_a_reread(tmp_path: Path, crm: CrmClient) -> None:
         _fts_ok(store)
 
         with store.transaction() as conn:  # … or with rows kept and the link expired
-            conn.execute("UPDATE ab_sync SET delta_link = ?",
-                         (crm.api_url + "contacts?$select=fullname&$deltatoken=expired",))
-        crm.delete("contacts", next(crm.query("contacts", select=["contactid"],
-                                              filter="emailaddress1 ne null", top=1))[
-            "contactid"])
+            conn.execute(
+                "UPDATE ab_sync SET delta_link = ?",
+                (crm.api_url + "contacts?$select=fullname&$deltatoken=expired",),
+            )
+        crm.delete(
+            "contacts",
+            next(
+                crm.query("contacts", select=["contactid"], filter="emailaddress1 ne null", top=1)
+            )["contactid"],
+        )
         (third,) = book.sync(crm, page_size=100)
         assert third.full and third.removed == 1
         assert book.count("contact") == expected - 8

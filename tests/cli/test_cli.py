@@ -25,35 +25,66 @@ JANE = Address("jane.doe@fabrikam.example", "Jane Doe")
 class Cli:
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TRACKBOX_HOME": str(home),
-                    "TRACKBOX_CRM_PASSWORD": demo_data.DEMO_PASSWORD,
-                    "TRACKBOX_MAIL_PASSWORD": PASSWORD}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TRACKBOX_HOME": str(home),
+            "TRACKBOX_CRM_PASSWORD": demo_data.DEMO_PASSWORD,
+            "TRACKBOX_MAIL_PASSWORD": PASSWORD,
+        }
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None
-                 ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "desktop.launcher", *args], cwd=ROOT,
-                                env={**self.env, **(env or {})}, capture_output=True, text=True,
-                                timeout=120, stdin=subprocess.DEVNULL)
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "desktop.launcher", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
 
 @pytest.fixture
-def env(fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer,
-        tmp_path: Path) -> Env:
+def env(
+    fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path
+) -> Env:
     return Env(fresh_crm, dovecot, smtp_server, tmp_path)
 
 
 def test_account_sync_track_untrack_list_queue_diagnose(env: Env, tmp_path: Path) -> None:
     cli = Cli(tmp_path / "home")
     user = env.dovecot.new_user("cli")
-    added = cli("account", "add", "--mail-url", env.mailbox_url(), "--mail-user", user,
-                "--smtp-url", env.smtp.url(), "--crm-url", env.crm.url,
-                "--crm-user", ME.email)
+    added = cli(
+        "account",
+        "add",
+        "--mail-url",
+        env.mailbox_url(),
+        "--mail-user",
+        user,
+        "--smtp-url",
+        env.smtp.url(),
+        "--crm-url",
+        env.crm.url,
+        "--crm-user",
+        ME.email,
+    )
     assert added.returncode == 0, added.stderr
     assert "not encrypted" in added.stderr and "nowhere" in added.stdout
-    again = cli("account", "add", "--mail-url", env.mailbox_url(), "--crm-url", env.crm.url,
-                "--crm-user", ME.email)
+    again = cli(
+        "account",
+        "add",
+        "--mail-url",
+        env.mailbox_url(),
+        "--crm-url",
+        env.crm.url,
+        "--crm-user",
+        ME.email,
+    )
     assert again.returncode == 2 and "exists already" in again.stderr
 
     first = cli("sync", "--once", "--json")
@@ -67,8 +98,10 @@ def test_account_sync_track_untrack_list_queue_diagnose(env: Env, tmp_path: Path
     assert synced.returncode == 0 and "Sync done" in synced.stdout
 
     listed = json.loads(cli("list", "--json").stdout)
-    assert {m["message_id"]: m["state"] for m in listed} == {mid: "not_tracked",
-                                                            mid2: "not_tracked"}
+    assert {m["message_id"]: m["state"] for m in listed} == {
+        mid: "not_tracked",
+        mid2: "not_tracked",
+    }
     tracked = cli("track", mid.strip("<>"))  # brackets optional
     assert tracked.returncode == 0, tracked.stderr
     assert "tracked" in tracked.stdout and len(env.emails(mid)) == 1
@@ -113,9 +146,23 @@ def test_offline_queue_retry_and_discard(env: Env, tmp_path: Path) -> None:
     user = env.dovecot.new_user("cliq")
     dead = "http://127.0.0.1:9"
     for profile, crm in (("live", env.crm.url), ("away", dead)):
-        assert cli("account", "add", "--profile", profile, "--mail-url", env.mailbox_url(),
-                   "--mail-user", user, "--crm-url", crm,
-                   "--crm-user", ME.email).returncode == 0
+        assert (
+            cli(
+                "account",
+                "add",
+                "--profile",
+                profile,
+                "--mail-url",
+                env.mailbox_url(),
+                "--mail-user",
+                user,
+                "--crm-url",
+                crm,
+                "--crm-user",
+                ME.email,
+            ).returncode
+            == 0
+        )
     assert cli("sync", "--once", "--profile", "away").returncode == 3  # offline, not an error
     mid, raw = mime(JANE, ME, "Queued while away")
     env.dovecot.deliver(user, raw)
@@ -124,8 +171,7 @@ def test_offline_queue_retry_and_discard(env: Env, tmp_path: Path) -> None:
     queued = cli("track", mid, "--profile", "away")
     assert queued.returncode == 3 and "queued" in queued.stdout
     ops = json.loads(cli("queue", "list", "--json", "--profile", "away").stdout)
-    assert [(o["kind"], o["state"], o["message_id"]) for o in ops] == [("promote", "queued",
-                                                                      mid)]
+    assert [(o["kind"], o["state"], o["message_id"]) for o in ops] == [("promote", "queued", mid)]
     retried = cli("queue", "retry", str(ops[0]["id"]), "--profile", "away")
     assert retried.returncode == 0  # still offline: it stays queued
     discarded = cli("queue", "discard", str(ops[0]["id"]), "--profile", "away")
@@ -145,14 +191,34 @@ def test_account_add_without_a_usable_keyring_says_how_to_fix_it(tmp_path: Path)
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOX_")}
-    env.update(PYTHONPATH=str(ROOT), TRACKBOX_HOME=str(tmp_path / "home"),
-               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env.update(
+        PYTHONPATH=str(ROOT),
+        TRACKBOX_HOME=str(tmp_path / "home"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "desktop.launcher", "account", "add", "--mail-url",
-         "maildir:/tmp/nowhere", "--crm-url", "https://crm.example", "--crm-user",
-         "me@example.com"], cwd=ROOT, env=env, stdin=slave, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)  # no controlling tty
+        [
+            sys.executable,
+            "-m",
+            "desktop.launcher",
+            "account",
+            "add",
+            "--mail-url",
+            "maildir:/tmp/nowhere",
+            "--crm-url",
+            "https://crm.example",
+            "--crm-user",
+            "me@example.com",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # no controlling tty
     os.close(slave)
     assert proc.stderr is not None
     # getpass flushes pending input when it turns echo off: answer once it has asked.

@@ -30,16 +30,33 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
-def message(subject: str, *, sender: Address, to: tuple[Address, ...] = (X,),
-            cc: tuple[Address, ...] = (), in_reply_to: str | None = None,
-            thread_index: str | None = None, size: int = 20_000,
-            has_attachments: bool = False, message_id: str | None = None) -> MessageHeader:
+def message(
+    subject: str,
+    *,
+    sender: Address,
+    to: tuple[Address, ...] = (X,),
+    cc: tuple[Address, ...] = (),
+    in_reply_to: str | None = None,
+    thread_index: str | None = None,
+    size: int = 20_000,
+    has_attachments: bool = False,
+    message_id: str | None = None,
+) -> MessageHeader:
     n = next(_ids)
     mid = message_id or f"<m{n}@{sender.email.split('@')[1]}>"
-    return MessageHeader(ref=MailRef("Inbox", str(n)), message_id=mid, subject=subject,
-                         sender=sender, to=to, cc=cc, date=T0 + timedelta(minutes=n),
-                         size=size, has_attachments=has_attachments, in_reply_to=in_reply_to,
-                         thread_index=thread_index)
+    return MessageHeader(
+        ref=MailRef("Inbox", str(n)),
+        message_id=mid,
+        subject=subject,
+        sender=sender,
+        to=to,
+        cc=cc,
+        date=T0 + timedelta(minutes=n),
+        size=size,
+        has_attachments=has_attachments,
+        in_reply_to=in_reply_to,
+        thread_index=thread_index,
+    )
 
 
 @dataclass
@@ -60,25 +77,34 @@ class World:
         return Correlator(self.org, self.index)
 
     def decide(self, msg: MessageHeader, **context: object) -> Decision:
-        return decide(msg, self.options, self.org, self.resolver, self.correlator,
-                      TrackContext(**context))  # type: ignore[arg-type]
+        return decide(
+            msg, self.options, self.org, self.resolver, self.correlator, TrackContext(**context)
+        )  # type: ignore[arg-type]
 
     def track(self, msg: MessageHeader, regarding: RecordRef | None = None) -> None:
         """Record ``msg`` as tracked (what the outbox does once the CRM has it)."""
         self.correlator.track(msg, f"activity-{msg.message_id}", regarding)
 
-    def send_from_crm(self, subject: str, to: Address,
-                      regarding: RecordRef | None = OPPORTUNITY) -> MessageHeader:
+    def send_from_crm(
+        self, subject: str, to: Address, regarding: RecordRef | None = OPPORTUNITY
+    ) -> MessageHeader:
         """X sends from the CRM: the CRM adds the token; the mail is tracked."""
         token = f"CRM:0001{next(self.tokens):03d}"
-        msg = message(f"{subject} {token}", sender=X, to=(to,),
-                      thread_index=ConversationIndex.new(T0).header)
+        msg = message(
+            f"{subject} {token}", sender=X, to=(to,), thread_index=ConversationIndex.new(T0).header
+        )
         self.track(msg, regarding)
         return msg
 
 
-def reply(to_msg: MessageHeader, sender: Address, *, keep_token: bool = True,
-          threaded: bool = True, recipients: tuple[Address, ...] = (X,)) -> MessageHeader:
+def reply(
+    to_msg: MessageHeader,
+    sender: Address,
+    *,
+    keep_token: bool = True,
+    threaded: bool = True,
+    recipients: tuple[Address, ...] = (X,),
+) -> MessageHeader:
     """A reply to ``to_msg``: "RE: subject", In-Reply-To and Thread-Index when threaded."""
     subject = f"RE: {to_msg.subject}"
     if not keep_token:
@@ -86,12 +112,20 @@ def reply(to_msg: MessageHeader, sender: Address, *, keep_token: bool = True,
     index = None
     if threaded and to_msg.thread_index:
         index = ConversationIndex(to_msg.thread_index).child(T0 + timedelta(hours=1)).header
-    return message(subject, sender=sender, to=recipients,
-                   in_reply_to=to_msg.message_id if threaded else None, thread_index=index)
+    return message(
+        subject,
+        sender=sender,
+        to=recipients,
+        in_reply_to=to_msg.message_id if threaded else None,
+        thread_index=index,
+    )
 
 
 def _with_owner(options: UserOptions) -> UserOptions:
     from dataclasses import replace
 
-    return replace(options, mailbox_owner=options.mailbox_owner or X_RECORD,
-                   mailbox_addresses=options.mailbox_addresses or (X.email,))
+    return replace(
+        options,
+        mailbox_owner=options.mailbox_owner or X_RECORD,
+        mailbox_addresses=options.mailbox_addresses or (X.email,),
+    )

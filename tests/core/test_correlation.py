@@ -32,14 +32,30 @@ CASE = RecordRef("incident", "0f0f0f0f-0000-0000-0000-000000000002", "Login brok
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def header(subject: str, *, message_id: str, sender: Address = C, to: tuple[Address, ...] = (X,),
-           cc: tuple[Address, ...] = (), in_reply_to: str | None = None,
-           references: tuple[str, ...] = (), thread_index: str | None = None,
-           date: datetime = T0) -> MessageHeader:
-    return MessageHeader(ref=MailRef("Inbox", message_id), message_id=message_id,
-                         subject=subject, sender=sender, to=to, cc=cc, date=date,
-                         in_reply_to=in_reply_to, references=references,
-                         thread_index=thread_index)
+def header(
+    subject: str,
+    *,
+    message_id: str,
+    sender: Address = C,
+    to: tuple[Address, ...] = (X,),
+    cc: tuple[Address, ...] = (),
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+    thread_index: str | None = None,
+    date: datetime = T0,
+) -> MessageHeader:
+    return MessageHeader(
+        ref=MailRef("Inbox", message_id),
+        message_id=message_id,
+        subject=subject,
+        sender=sender,
+        to=to,
+        cc=cc,
+        date=date,
+        in_reply_to=in_reply_to,
+        references=references,
+        thread_index=thread_index,
+    )
 
 
 # --- conversation index ----------------------------------------------------------------------
@@ -59,9 +75,17 @@ def test_conversation_index_parses_outlook_header() -> None:
     assert isinstance(root.root_hash, int) and -(2**31) <= root.root_hash < 2**31
 
 
-@pytest.mark.parametrize("bad", ["", "not base64!", base64.b64encode(b"\x01" * 21).decode(),
-                                 base64.b64encode(b"\x01" * 23).decode(),
-                                 base64.b64encode(b"\x02" * 22).decode(), "é" * 40])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "not base64!",
+        base64.b64encode(b"\x01" * 21).decode(),
+        base64.b64encode(b"\x01" * 23).decode(),
+        base64.b64encode(b"\x02" * 22).decode(),
+        "é" * 40,
+    ],
+)
 def test_malformed_conversation_index_raises_dedicated_error(bad: str) -> None:
     with pytest.raises(ConversationIndexError):
         ConversationIndex(bad)
@@ -87,8 +111,12 @@ def test_any_header_text_parses_or_raises_dedicated_error(text: str) -> None:
 
 
 @settings(max_examples=200)
-@given(st.binary(min_size=21, max_size=21), st.integers(0, 4), st.integers(0, 10**6),
-       st.integers(0, 255))
+@given(
+    st.binary(min_size=21, max_size=21),
+    st.integers(0, 4),
+    st.integers(0, 10**6),
+    st.integers(0, 255),
+)
 def test_child_is_descendant(body: bytes, depth: int, seconds: int, rand: int) -> None:
     parent = ConversationIndex(b"\x01" + body + b"\x00" * (5 * depth))
     child = parent.child(parent.created + timedelta(seconds=seconds), random_byte=rand)
@@ -105,9 +133,14 @@ def test_child_is_descendant(body: bytes, depth: int, seconds: int, rand: int) -
 def tracked_thread(org: OrgSettings | None = None) -> tuple[Correlator, MessageHeader]:
     """X sent "Quote for 200 licences CRM:0010023" to C, tracked regarding an opportunity."""
     correlator = Correlator(org or OrgSettings(smart_matching=True), InMemoryCorrelationIndex())
-    sent = header("Quote for 200 licences CRM:0010023", message_id="<q1@contoso.example>",
-                  sender=X, to=(C,), cc=(M,),
-                  thread_index=ConversationIndex.new(T0).header)
+    sent = header(
+        "Quote for 200 licences CRM:0010023",
+        message_id="<q1@contoso.example>",
+        sender=X,
+        to=(C,),
+        cc=(M,),
+        thread_index=ConversationIndex.new(T0).header,
+    )
     correlator.track(sent, "activity-1", OPPORTUNITY)
     return correlator, sent
 
@@ -127,8 +160,9 @@ def test_in_reply_to_comes_first() -> None:
     correlator, sent = tracked_thread()
     other = header("Other CRM:0010099", message_id="<o@contoso.example>", sender=X, to=(C,))
     correlator.track(other, "activity-2", CASE)
-    reply = header("RE: Other CRM:0010099", message_id="<r2@fabrikam.example>",
-                   in_reply_to=sent.message_id)
+    reply = header(
+        "RE: Other CRM:0010099", message_id="<r2@fabrikam.example>", in_reply_to=sent.message_id
+    )
     result = correlator.correlate(reply)
     assert result is not None and result.method is CorrelationMethod.IN_REPLY_TO
     assert result.regarding == OPPORTUNITY and result.sets_parent
@@ -136,8 +170,11 @@ def test_in_reply_to_comes_first() -> None:
 
 def test_references_for_clients_without_in_reply_to() -> None:
     correlator, sent = tracked_thread()
-    reply = header("Re: something else", message_id="<r3@fabrikam.example>",
-                   references=("<unknown@x.example>", sent.message_id, "<later@x.example>"))
+    reply = header(
+        "Re: something else",
+        message_id="<r3@fabrikam.example>",
+        references=("<unknown@x.example>", sent.message_id, "<later@x.example>"),
+    )
     result = correlator.correlate(reply)
     assert result is not None and result.method is CorrelationMethod.IN_REPLY_TO
 
@@ -148,8 +185,11 @@ def test_conversation_index_prefers_parent() -> None:
     first = ConversationIndex(sent.thread_index)
     reply1 = header("RE: Quote", message_id="<a@x>", thread_index=first.child(T0).header)
     correlator.track(reply1, "activity-r1", CASE)  # user re-filed this reply
-    reply2 = header("RE: Quote", message_id="<b@x>",
-                    thread_index=ConversationIndex(reply1.thread_index or "").child(T0).header)
+    reply2 = header(
+        "RE: Quote",
+        message_id="<b@x>",
+        thread_index=ConversationIndex(reply1.thread_index or "").child(T0).header,
+    )
     result = correlator.correlate(reply2)
     assert result is not None and result.method is CorrelationMethod.CONVERSATION_INDEX
     assert result.activity.activity_id == "activity-r1" and result.regarding == CASE
@@ -169,8 +209,12 @@ def test_smart_matching_needs_shared_addresses() -> None:
     reply = header("RE: quote FOR 200 licences", message_id="<s@x>", sender=C, to=(X,))
     result = correlator.correlate(reply)
     assert result is not None and result.method is CorrelationMethod.SMART_MATCH
-    stranger = header("RE: Quote for 200 licences", message_id="<t@x>",
-                      sender=Address("someone@else.example"), to=(X,))
+    stranger = header(
+        "RE: Quote for 200 licences",
+        message_id="<t@x>",
+        sender=Address("someone@else.example"),
+        to=(X,),
+    )
     assert correlator.correlate(stranger) is None
 
 
@@ -178,8 +222,11 @@ def test_smart_matching_gives_up_when_subject_too_common() -> None:
     index = InMemoryCorrelationIndex()
     matcher = SmartMatcher(max_candidates=3)
     for n in range(4):
-        index.add(TrackedEmail(f"a{n}", smart_key=matcher.key("Hello"),
-                               addresses=frozenset({X.key, C.key})))
+        index.add(
+            TrackedEmail(
+                f"a{n}", smart_key=matcher.key("Hello"), addresses=frozenset({X.key, C.key})
+            )
+        )
     assert len(matcher.candidates("RE: hello", [X.key, C.key], index)) == 4
     assert matcher.match("RE: hello", [X.key, C.key], index) is None
     index.remove("a0")
@@ -188,8 +235,9 @@ def test_smart_matching_gives_up_when_subject_too_common() -> None:
 
 def test_smart_matcher_over_plain_list_and_filtered_subjects() -> None:
     matcher = SmartMatcher()
-    emails = [TrackedEmail("a", smart_key=matcher.key("Status"),
-                           addresses=frozenset({X.key, C.key}))]
+    emails = [
+        TrackedEmail("a", smart_key=matcher.key("Status"), addresses=frozenset({X.key, C.key}))
+    ]
     assert matcher.match("Fw: STATUS", [X.key, C.key], emails) is emails[0]
     assert matcher.match("RE:", [X.key, C.key], emails) is None  # nothing left to compare
     oof = SmartMatcher(filter_keywords=r"^[\s]*([\w]+\s?:[\s]*)+|Out of office:")
@@ -218,8 +266,11 @@ def test_each_step_can_be_switched_off(switch: str, reply_kwargs: dict[str, str]
 def test_conversation_switch() -> None:
     on = OrgSettings()
     correlator, sent = tracked_thread(on)
-    reply = header("x", message_id="<n@x>",
-                   thread_index=ConversationIndex(sent.thread_index or "").child(T0).header)
+    reply = header(
+        "x",
+        message_id="<n@x>",
+        thread_index=ConversationIndex(sent.thread_index or "").child(T0).header,
+    )
     assert correlator.correlate(reply) is not None
     off = dataclasses.replace(on, correlate_conversation_index=False)
     assert tracked_thread(off)[0].correlate(reply) is None
@@ -228,9 +279,12 @@ def test_conversation_switch() -> None:
 def test_token_only_mode_ignores_threads() -> None:
     correlator, sent = tracked_thread(OrgSettings(token_only=True, smart_matching=True))
     assert sent.thread_index is not None
-    no_token = header("RE: Quote for 200 licences", message_id="<n@x>",
-                      in_reply_to=sent.message_id,
-                      thread_index=ConversationIndex(sent.thread_index).child(T0).header)
+    no_token = header(
+        "RE: Quote for 200 licences",
+        message_id="<n@x>",
+        in_reply_to=sent.message_id,
+        thread_index=ConversationIndex(sent.thread_index).child(T0).header,
+    )
     assert correlator.correlate(no_token) is None
     pasted = header("Totally new subject CRM:0010023", message_id="<p@x>")
     result = correlator.correlate(pasted)
@@ -248,8 +302,9 @@ def test_message_id_keys() -> None:
 def test_in_memory_index_meets_protocol_and_forgets() -> None:
     index = InMemoryCorrelationIndex()
     assert isinstance(index, CorrelationIndex)
-    email = TrackedEmail("a", message_id="<a@b>", token="CRM:0001001", conversation_root="r",
-                         smart_key="k")
+    email = TrackedEmail(
+        "a", message_id="<a@b>", token="CRM:0001001", conversation_root="r", smart_key="k"
+    )
     index.add(email)
     assert index.by_token("crm:0001001") is email
     assert index.by_message_id("<a@b>") is email

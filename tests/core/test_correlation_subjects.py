@@ -64,8 +64,10 @@ def test_normalize_subject_is_idempotent_and_total(subject: str) -> None:
 
 
 @settings(max_examples=100)
-@given(st.sampled_from(["RE", "Fw", "AW", "SV", "Odp", "回复"]), st.text(min_size=1).filter(
-    lambda s: s.strip() and normalize_subject(s) == s))
+@given(
+    st.sampled_from(["RE", "Fw", "AW", "SV", "Odp", "回复"]),
+    st.text(min_size=1).filter(lambda s: s.strip() and normalize_subject(s) == s),
+)
 def test_prefix_is_removed_from_any_normal_subject(prefix: str, subject: str) -> None:
     assert normalize_subject(f"{prefix}: {subject}") == subject
 
@@ -116,8 +118,9 @@ def test_strip_token() -> None:
 
 token_settings = st.builds(
     TrackingTokenSettings,
-    prefix=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
-                   min_size=1, max_size=20).filter(lambda p: not p[-1].isdigit()),
+    prefix=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+    ).filter(lambda p: not p[-1].isdigit()),
     base=st.integers(0, 500),
     user_digits=st.integers(3, 6),
     counter_digits=st.integers(1, 6),
@@ -125,10 +128,16 @@ token_settings = st.builds(
 
 
 @settings(max_examples=200)
-@given(token_settings, st.integers(0, 499), st.integers(0, 10**7), st.text(max_size=30),
-       st.text(max_size=30))
-def test_find_token_round_trips(tokens: TrackingTokenSettings, user: int, counter: int,
-                                before: str, after: str) -> None:
+@given(
+    token_settings,
+    st.integers(0, 499),
+    st.integers(0, 10**7),
+    st.text(max_size=30),
+    st.text(max_size=30),
+)
+def test_find_token_round_trips(
+    tokens: TrackingTokenSettings, user: int, counter: int, before: str, after: str
+) -> None:
     token = format_token(tokens, user, counter)
     assert find_token(token, tokens) == token
     subject = f"{before} {token} {after}"
@@ -147,20 +156,47 @@ def test_smart_match_key_ignores_case_prefixes_and_token() -> None:
 
 
 @settings(max_examples=300)
-@given(st.lists(st.sampled_from(["CRM:", "crm:", "Crm:", "x", "_", " ", "0", "1", "0001001",
-                                 "00010012", "RE: ", "é", "ß", "-", "K"]), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "CRM:",
+                "crm:",
+                "Crm:",
+                "x",
+                "_",
+                " ",
+                "0",
+                "1",
+                "0001001",
+                "00010012",
+                "RE: ",
+                "é",
+                "ß",
+                "-",
+                "K",
+            ]
+        ),
+        max_size=12,
+    )
+)
 def test_fast_token_search_agrees_with_the_regex(parts: list[str]) -> None:
     from core.subjects import _canonical_prefix, _compile_token_re
 
     subject = "".join(parts)
     match = _compile_token_re(DEFAULT).search(subject)
-    expected = (None if match is None
-                else _canonical_prefix(DEFAULT, match.group("prefix")) + match.group("digits"))
+    expected = (
+        None
+        if match is None
+        else _canonical_prefix(DEFAULT, match.group("prefix")) + match.group("digits")
+    )
     assert find_token(subject, DEFAULT) == expected
 
 
-@pytest.mark.parametrize("subject", ["RE: caf\udce9 CRM:0001001", "\udcff", "Re:\x00\x1c x",
-                                     "[Fwd: \u2028]", "回复：" * 50])
+@pytest.mark.parametrize(
+    "subject",
+    ["RE: caf\udce9 CRM:0001001", "\udcff", "Re:\x00\x1c x", "[Fwd: \u2028]", "回复：" * 50],
+)
 def test_undecodable_and_control_characters_do_not_break_subject_handling(subject: str) -> None:
     once = normalize_subject(subject)
     assert normalize_subject(once) == once

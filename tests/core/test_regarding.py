@@ -63,8 +63,9 @@ def test_remote_search_finds_opportunities_and_cases(cached: Store, crm: CrmClie
     assert search.remote("o'nobody-by-this-name") == []  # quotes are escaped, no OData error
 
 
-def test_related_gives_the_contacts_account_and_its_open_work(cached: Store,
-                                                              crm: CrmClient) -> None:
+def test_related_gives_the_contacts_account_and_its_open_work(
+    cached: Store, crm: CrmClient
+) -> None:
     search = RegardingSearch(lambda: cached, crm)
     (jane,) = [h.record for h in search.local("jane doe") if h.record.entity == "contact"]
     related = search.related(jane)
@@ -94,8 +95,9 @@ def test_recently_used_records_come_first_and_persist(cached: Store, tmp_path: P
 
 
 def test_damaged_recent_entries_are_skipped(store: Store) -> None:
-    store.save_settings("recent_regarding", {"records": [{"nope": 1},
-                                                         {"entity": "lead", "id": "L1"}]})
+    store.save_settings(
+        "recent_regarding", {"records": [{"nope": 1}, {"entity": "lead", "id": "L1"}]}
+    )
     assert [h.record.id for h in RegardingSearch(lambda: store).recent()] == ["L1"]
 
 

@@ -35,8 +35,12 @@ def test_all_matches_links_every_recipient_record_and_first_sender_record() -> N
 
 
 def test_sender_order_prefers_user_over_contact() -> None:
-    book = InMemoryResolver([(JANE.email, demo_record("contact", JANE.email, "Jane Doe")),
-                             (JANE.email, demo_record("systemuser", JANE.email, "Jane Doe"))])
+    book = InMemoryResolver(
+        [
+            (JANE.email, demo_record("contact", JANE.email, "Jane Doe")),
+            (JANE.email, demo_record("systemuser", JANE.email, "Jane Doe")),
+        ]
+    )
     result = resolve(message("Hi", sender=JANE), book)
     assert result.sender is not None and result.sender.records[0].entity == "systemuser"
 
@@ -55,13 +59,19 @@ def test_unique_sender_ambiguous_goes_to_owner_for_review() -> None:
 
 
 def test_unique_sender_decision_flags_review_only_when_tracked() -> None:
-    world = World(options=UserOptions(incoming_filter=IncomingFilter.ALL,
-                                      resolution_policy=ResolutionPolicy.UNIQUE_SENDER))
+    world = World(
+        options=UserOptions(
+            incoming_filter=IncomingFilter.ALL, resolution_policy=ResolutionPolicy.UNIQUE_SENDER
+        )
+    )
     decision = world.decide(message("Hi", sender=STRANGER))
     assert decision.track and decision.needs_review
-    world.options = UserOptions(incoming_filter=IncomingFilter.NONE,
-                                resolution_policy=ResolutionPolicy.UNIQUE_SENDER,
-                                mailbox_owner=X_RECORD, mailbox_addresses=(X.email,))
+    world.options = UserOptions(
+        incoming_filter=IncomingFilter.NONE,
+        resolution_policy=ResolutionPolicy.UNIQUE_SENDER,
+        mailbox_owner=X_RECORD,
+        mailbox_addresses=(X.email,),
+    )
     assert not world.decide(message("Hi", sender=STRANGER)).needs_review
 
 
@@ -69,7 +79,8 @@ def test_plan_new_records_for_unknown_sender_only() -> None:
     mail = message("Hi", sender=STRANGER)
     planned = plan_new_records(mail, AutoCreate.CONTACT, BOOK, tracked=True)
     assert [(n.entity, n.first_name, n.last_name) for n in planned] == [
-        ("contact", "Chris", "Parker")]
+        ("contact", "Chris", "Parker")
+    ]
     assert plan_new_records(mail, AutoCreate.NONE, BOOK, tracked=True) == ()
     assert plan_new_records(mail, AutoCreate.LEAD, BOOK, tracked=False) == ()
     known = message("Hi", sender=JANE)

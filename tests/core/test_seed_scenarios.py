@@ -42,25 +42,31 @@ SCENARIOS: dict[str, tuple[Play, bool, bool]] = {
     # id: (scene, tracked in server-side mode, tracked in client mode)
     "1 X sends from the CRM to C": (
         lambda w: (w.send_from_crm("Quote for 200 licences", to=C), {"created_in_crm": True}),
-        True, True),
+        True,
+        True,
+    ),
     "2 C replies to that mail": (
         lambda w: (reply(w.send_from_crm("Quote for 200 licences", to=C), C), {}),
-        True, False),
+        True,
+        False,
+    ),
     "3 C writes to X (new thread)": (
         lambda w: (message("Question about your offer", sender=C), {}),
-        True, False),
+        True,
+        False,
+    ),
     "4a X replies from the CRM to C's mail": (
         lambda w: (reply(_c_writes(w), X, recipients=(C,)), {"created_in_crm": True}),
-        True, True),
+        True,
+        True,
+    ),
     "4b X replies from the mail client to C's mail": (
         lambda w: (reply(_c_writes(w), X, recipients=(C,)), {}),
-        False, False),
-    "5 X writes to C from the mail client": (
-        lambda w: (_x_writes(w), {}),
-        False, False),
-    "6 C replies to that mail": (
-        lambda w: (reply(_x_writes(w), C), {}),
-        True, False),
+        False,
+        False,
+    ),
+    "5 X writes to C from the mail client": (lambda w: (_x_writes(w), {}), False, False),
+    "6 C replies to that mail": (lambda w: (reply(_x_writes(w), C), {}), True, False),
 }
 
 
@@ -85,8 +91,9 @@ def test_scenario_2_reason_names_sender_and_token() -> None:
     sent = world.send_from_crm("Quote for 200 licences", to=C)
     decision = world.decide(reply(sent, C, threaded=False))
     assert decision.track and decision.regarding == OPPORTUNITY
-    assert decision.reason.text == ("Sender Jane Doe is a CRM contact; reply to tracked e-mail "
-                                    "CRM:0001023 (tracking token)")
+    assert decision.reason.text == (
+        "Sender Jane Doe is a CRM contact; reply to tracked e-mail CRM:0001023 (tracking token)"
+    )
     assert decision.crm_reason_code == 5
 
 

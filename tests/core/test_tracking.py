@@ -17,8 +17,10 @@ MB = 1024 * 1024
 
 
 def token_only_world(option: IncomingFilter = IncomingFilter.RESPONSES_TO_CRM) -> World:
-    return World(org=OrgSettings(token_only=True, smart_matching=True),
-                 options=UserOptions(incoming_filter=option))
+    return World(
+        org=OrgSettings(token_only=True, smart_matching=True),
+        options=UserOptions(incoming_filter=option),
+    )
 
 
 # --- token-only mode -------------------------------------------------------------------------
@@ -36,8 +38,14 @@ def test_token_only_reply_with_token_is_tracked_and_reason_names_token() -> None
     assert not decision.queue_rules_eligible
 
 
-@pytest.mark.parametrize("option", [IncomingFilter.ALL, IncomingFilter.RESPONSES_TO_CRM,
-                                    IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS])
+@pytest.mark.parametrize(
+    "option",
+    [
+        IncomingFilter.ALL,
+        IncomingFilter.RESPONSES_TO_CRM,
+        IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS,
+    ],
+)
 def test_token_only_removing_the_token_stops_tracking(option: IncomingFilter) -> None:
     world = token_only_world(option)
     sent = world.send_from_crm("Quote for 200 licences", to=JANE)
@@ -67,8 +75,9 @@ def test_token_only_unknown_token_is_not_tracked() -> None:
 
 def test_token_only_manual_tracking_still_works() -> None:
     world = token_only_world()
-    decision = world.decide(message("No token here", sender=JANE), manual=True,
-                            regarding=OPPORTUNITY)
+    decision = world.decide(
+        message("No token here", sender=JANE), manual=True, regarding=OPPORTUNITY
+    )
     assert decision.track and decision.regarding == OPPORTUNITY
     assert decision.reason.text == "Tracked by you, regarding 200 licences"
 
@@ -77,8 +86,9 @@ def test_token_only_manual_tracking_still_works() -> None:
 
 
 def test_admin_switch_stops_automatic_but_not_manual_tracking() -> None:
-    world = World(options=UserOptions(incoming_filter=IncomingFilter.ALL,
-                                      automatic_tracking_enabled=False))
+    world = World(
+        options=UserOptions(incoming_filter=IncomingFilter.ALL, automatic_tracking_enabled=False)
+    )
     mail = message("Hello", sender=JANE)
     decision = world.decide(mail)
     assert not decision.track and decision.reason.code == "automatic_off"
@@ -94,8 +104,10 @@ def test_already_tracked_mail_is_a_duplicate() -> None:
 
 
 def test_internal_mail_ignored_by_org_setting() -> None:
-    world = World(org=OrgSettings(ignore_internal_email=True),
-                  options=UserOptions(incoming_filter=IncomingFilter.ALL))
+    world = World(
+        org=OrgSettings(ignore_internal_email=True),
+        options=UserOptions(incoming_filter=IncomingFilter.ALL),
+    )
     decision = world.decide(message("Lunch?", sender=PRIYA))
     assert not decision.track
     assert decision.reason.text == "Not tracked: internal mail is ignored"
@@ -108,8 +120,9 @@ def test_sender_reasons() -> None:
     assert tracked.reason.text == "Sender Jane Doe is a CRM contact"
     assert tracked.crm_reason_code == CrmReasonCode.SENDER_MATCH
     stranger = world.decide(message("Hello", sender=STRANGER))
-    assert stranger.reason.text == ("Not tracked: sender Chris Parker is not a CRM lead, "
-                                    "contact or account")
+    assert stranger.reason.text == (
+        "Not tracked: sender Chris Parker is not a CRM lead, contact or account"
+    )
     assert stranger.crm_reason_code == CrmReasonCode.INVALID_SENDER
     assert STRANGER in stranger.unresolved
 
@@ -143,8 +156,9 @@ def test_outgoing_marked_when_sending() -> None:
     assert world.decide(mail).reason.code == "outgoing_not_marked"
     marked = world.decide(mail, manual=True, regarding=OPPORTUNITY)
     assert marked.track
-    assert marked.reason.text == ("Tracked because you marked it when sending, "
-                                  "regarding 200 licences")
+    assert marked.reason.text == (
+        "Tracked because you marked it when sending, regarding 200 licences"
+    )
 
 
 def test_direction_can_be_given() -> None:
@@ -178,8 +192,11 @@ def test_large_mail_not_tracked_when_body_alone_too_big() -> None:
 def test_promote_response_shape() -> None:
     world = World(options=UserOptions(incoming_filter=IncomingFilter.ALL))
     decision = world.decide(message("Hello", sender=JANE))
-    assert promote_response(decision) == {"ShouldPromote": True, "ShouldDeliver": True,
-                                          "ReasonCode": 6}
+    assert promote_response(decision) == {
+        "ShouldPromote": True,
+        "ShouldDeliver": True,
+        "ReasonCode": 6,
+    }
 
 
 # --- hostile input ---------------------------------------------------------------------------
@@ -188,22 +205,43 @@ header_text = st.one_of(st.none(), st.text(max_size=60))
 
 
 @settings(max_examples=150, deadline=None)
-@given(subject=st.text(max_size=80), in_reply_to=header_text, thread_index=header_text,
-       references=st.lists(st.text(max_size=30), max_size=3), sender=st.one_of(
-           st.none(), st.builds(Address, st.text(max_size=30), st.text(max_size=20))),
-       size=st.integers(0, 50 * MB), option=st.sampled_from(list(IncomingFilter)),
-       token_only=st.booleans())
-def test_decide_never_raises_on_any_headers(subject: str, in_reply_to: str | None,
-                                            thread_index: str | None, references: list[str],
-                                            sender: Address | None, size: int,
-                                            option: IncomingFilter, token_only: bool) -> None:
-    world = World(org=OrgSettings(smart_matching=True, token_only=token_only),
-                  options=UserOptions(incoming_filter=option))
+@given(
+    subject=st.text(max_size=80),
+    in_reply_to=header_text,
+    thread_index=header_text,
+    references=st.lists(st.text(max_size=30), max_size=3),
+    sender=st.one_of(st.none(), st.builds(Address, st.text(max_size=30), st.text(max_size=20))),
+    size=st.integers(0, 50 * MB),
+    option=st.sampled_from(list(IncomingFilter)),
+    token_only=st.booleans(),
+)
+def test_decide_never_raises_on_any_headers(
+    subject: str,
+    in_reply_to: str | None,
+    thread_index: str | None,
+    references: list[str],
+    sender: Address | None,
+    size: int,
+    option: IncomingFilter,
+    token_only: bool,
+) -> None:
+    world = World(
+        org=OrgSettings(smart_matching=True, token_only=token_only),
+        options=UserOptions(incoming_filter=option),
+    )
     world.send_from_crm("Quote for 200 licences", to=JANE)
-    mail = MessageHeader(ref=MailRef("Inbox", "1"), message_id=subject[:20], subject=subject,
-                         sender=sender, to=(X,), in_reply_to=in_reply_to,
-                         references=tuple(references), thread_index=thread_index, size=size,
-                         has_attachments=True)
+    mail = MessageHeader(
+        ref=MailRef("Inbox", "1"),
+        message_id=subject[:20],
+        subject=subject,
+        sender=sender,
+        to=(X,),
+        in_reply_to=in_reply_to,
+        references=tuple(references),
+        thread_index=thread_index,
+        size=size,
+        has_attachments=True,
+    )
     decision = world.decide(mail)
     assert decision.reason.code and decision.reason.text
     assert not (decision.track and decision.reason.text.startswith("Not tracked"))

@@ -22,8 +22,12 @@ SENDERS: dict[str, Address] = {
     "unknown sender": STRANGER,
 }
 MAILS = ("new thread", "token reply", "thread reply", "smart-match reply")
-EXPECTED_METHOD = {"token reply": "token", "thread reply": "in_reply_to",
-                   "smart-match reply": "smart_match", "new thread": None}
+EXPECTED_METHOD = {
+    "token reply": "token",
+    "thread reply": "in_reply_to",
+    "smart-match reply": "smart_match",
+    "new thread": None,
+}
 
 
 def read_matrix(marker: str) -> dict[tuple[str, str], list[bool]]:
@@ -31,7 +35,7 @@ def read_matrix(marker: str) -> dict[tuple[str, str], list[bool]]:
     lines = DOC.read_text(encoding="utf-8").splitlines()
     start = lines.index(f"<!-- matrix:{marker} -->")
     table: dict[tuple[str, str], list[bool]] = {}
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -64,10 +68,11 @@ def build_mail(world: World, sender: Address, kind: str) -> MessageHeader:
 @pytest.mark.parametrize("option", list(IncomingFilter), ids=lambda o: o.name)
 @pytest.mark.parametrize("kind", MAILS)
 @pytest.mark.parametrize("sender_kind", list(SENDERS))
-def test_matrix(sender_kind: str, kind: str, option: IncomingFilter,
-                ignore_internal: bool) -> None:
-    world = World(org=OrgSettings(smart_matching=True, ignore_internal_email=ignore_internal),
-                  options=UserOptions(incoming_filter=option))
+def test_matrix(sender_kind: str, kind: str, option: IncomingFilter, ignore_internal: bool) -> None:
+    world = World(
+        org=OrgSettings(smart_matching=True, ignore_internal_email=ignore_internal),
+        options=UserOptions(incoming_filter=option),
+    )
     mail = build_mail(world, SENDERS[sender_kind], kind)
     decision = world.decide(mail)
     table = IGNORE_TABLE if ignore_internal else DEFAULT_TABLE
@@ -85,7 +90,7 @@ def test_token_only_table() -> None:
     lines = DOC.read_text(encoding="utf-8").splitlines()
     start = lines.index("<!-- matrix:token-only -->")
     rows = {}
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]

@@ -22,20 +22,32 @@ def test_org_defaults_are_the_crms() -> None:
     assert org == OrgSettings()
     assert org.correlation_enabled and not org.smart_matching and not org.token_only
     assert (org.hash_max_count, org.hash_min_address_count, org.hash_delta_subject_count) == (
-        20, 2, 0)
+        20,
+        2,
+        0,
+    )
     assert org.hash_filter_keywords == DEFAULT_HASH_FILTER_KEYWORDS
     assert org.max_upload_bytes == 5_120 * 1024
     assert format_token(org.tokens, 1, 1) == "CRM:0001001"
 
 
 def test_org_from_crm_row() -> None:
-    org = OrgSettings.from_crm({
-        "emailcorrelationenabled": True, "enablesmartmatching": True,
-        "tbx_tokenonlycorrelation": True, "trackingprefix": "TBX:;CRM:",
-        "trackingtokenidbase": 500, "trackingtokeniddigits": 4, "maximumtrackingnumber": 9999,
-        "hashmaxcount": 10, "hashminaddresscount": 3, "ignoreinternalemail": True,
-        "maxuploadfilesize": 10_485_760, "@odata.etag": 'W/"1"',
-    })
+    org = OrgSettings.from_crm(
+        {
+            "emailcorrelationenabled": True,
+            "enablesmartmatching": True,
+            "tbx_tokenonlycorrelation": True,
+            "trackingprefix": "TBX:;CRM:",
+            "trackingtokenidbase": 500,
+            "trackingtokeniddigits": 4,
+            "maximumtrackingnumber": 9999,
+            "hashmaxcount": 10,
+            "hashminaddresscount": 3,
+            "ignoreinternalemail": True,
+            "maxuploadfilesize": 10_485_760,
+            "@odata.etag": 'W/"1"',
+        }
+    )
     assert org.token_only and org.smart_matching and org.ignore_internal_email
     assert format_token(org.tokens, 1, 42) == "TBX:005010042"
     assert find_token("RE: x crm:005010042", org.tokens) == "CRM:005010042"
@@ -53,12 +65,15 @@ def test_invalid_filter_regex_falls_back_with_warning() -> None:
     assert org.warnings and "hashfilterkeywords" in org.warnings[0]
 
 
-@pytest.mark.parametrize(("row", "key"), [
-    ({"emailcorrelationenabled": "yes"}, "emailcorrelationenabled"),
-    ({"hashmaxcount": "20"}, "hashmaxcount"),
-    ({"trackingtokeniddigits": 11}, "trackingtokeniddigits"),
-    ({"trackingprefix": 5}, "trackingprefix"),
-])
+@pytest.mark.parametrize(
+    ("row", "key"),
+    [
+        ({"emailcorrelationenabled": "yes"}, "emailcorrelationenabled"),
+        ({"hashmaxcount": "20"}, "hashmaxcount"),
+        ({"trackingtokeniddigits": 11}, "trackingtokeniddigits"),
+        ({"trackingprefix": 5}, "trackingprefix"),
+    ],
+)
 def test_bad_org_setting_names_key_and_value(row: dict[str, object], key: str) -> None:
     with pytest.raises(SettingsError) as info:
         OrgSettings.from_crm(row)
@@ -66,12 +81,17 @@ def test_bad_org_setting_names_key_and_value(row: dict[str, object], key: str) -
 
 
 def test_user_options_from_usersettings_row() -> None:
-    options = UserOptions.from_crm({
-        "systemuserid": "6a1b7c1e-0000-0000-0000-000000000001",
-        "incomingemailfilteringmethod": 2, "autocreatecontactonpromote": 2,
-        "tbx_trackreplies": True, "tbx_automatictracking": False,
-        "tbx_resolutionpolicy": "unique_sender",
-    }, mailbox_addresses=("alex.morgan@contoso.example",))
+    options = UserOptions.from_crm(
+        {
+            "systemuserid": "6a1b7c1e-0000-0000-0000-000000000001",
+            "incomingemailfilteringmethod": 2,
+            "autocreatecontactonpromote": 2,
+            "tbx_trackreplies": True,
+            "tbx_automatictracking": False,
+            "tbx_resolutionpolicy": "unique_sender",
+        },
+        mailbox_addresses=("alex.morgan@contoso.example",),
+    )
     assert options.incoming_filter is IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS
     assert options.auto_create is AutoCreate.LEAD
     assert options.track_replies_to_tracked and not options.automatic_tracking_enabled
@@ -86,9 +106,14 @@ def test_user_defaults() -> None:
     assert options.automatic_tracking_enabled and options.auto_create is AutoCreate.NONE
 
 
-@pytest.mark.parametrize("row", [{"incomingemailfilteringmethod": 5},
-                                 {"autocreatecontactonpromote": 3},
-                                 {"tbx_resolutionpolicy": "first"}])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"incomingemailfilteringmethod": 5},
+        {"autocreatecontactonpromote": 3},
+        {"tbx_resolutionpolicy": "first"},
+    ],
+)
 def test_bad_user_setting(row: dict[str, object]) -> None:
     with pytest.raises(SettingsError):
         UserOptions.from_crm(row)

@@ -33,10 +33,12 @@ def test_open_sets_wal_and_foreign_keys(store: Store) -> None:
 
 
 def test_folders_roundtrip_and_sync_state(store: Store) -> None:
-    store.upsert_folders([
-        Folder("Inbox", "Inbox", FolderRole.INBOX),
-        Folder("Inbox/Projects", "Projects", None, "Inbox"),
-    ])
+    store.upsert_folders(
+        [
+            Folder("Inbox", "Inbox", FolderRole.INBOX),
+            Folder("Inbox/Projects", "Projects", None, "Inbox"),
+        ]
+    )
     store.upsert_folders([Folder("Inbox", "Posteingang", FolderRole.INBOX)])
     assert store.folders() == [
         Folder("Inbox", "Posteingang", FolderRole.INBOX),
@@ -53,18 +55,30 @@ def test_folders_roundtrip_and_sync_state(store: Store) -> None:
 def test_header_roundtrip_preserves_every_field(store: Store) -> None:
     tz = timezone(timedelta(hours=2))
     header = make_header(
-        "Inbox", 5, subject="Ünïcode “quotes” CRM:0001001",
-        cc=(Address("cc@x.test", "C C"),), date=datetime(2024, 3, 1, 10, 0, tzinfo=tz),
-        has_attachments=True, is_read=True, thread_index="AQHZ" + "A" * 28,
-        tracked_marker="tracked", in_reply_to="<parent@x>", references=("<a@x>", "<parent@x>"),
-        keywords=("crm",), parse_errors=("bad date",),
+        "Inbox",
+        5,
+        subject="Ünïcode “quotes” CRM:0001001",
+        cc=(Address("cc@x.test", "C C"),),
+        date=datetime(2024, 3, 1, 10, 0, tzinfo=tz),
+        has_attachments=True,
+        is_read=True,
+        thread_index="AQHZ" + "A" * 28,
+        tracked_marker="tracked",
+        in_reply_to="<parent@x>",
+        references=("<a@x>", "<parent@x>"),
+        keywords=("crm",),
+        parse_errors=("bad date",),
     )
     assert store.upsert_headers([header]) == 1
     (row,) = store.message_rows("Inbox", 0, 10)
     assert row.header == header
     assert row.track_state is TrackState.NOT_TRACKED
     assert (row.activity_id, row.regarding, row.reason, row.tracked_by_other) == (
-        None, None, None, False)
+        None,
+        None,
+        None,
+        False,
+    )
     assert store.message(row.id) == row
     assert store.message_by_ref(MailRef("Inbox", "5")) == row
     assert store.messages_by_token("crm:0001001") == [row]
@@ -72,27 +86,33 @@ def test_header_roundtrip_preserves_every_field(store: Store) -> None:
 
 def test_upsert_updates_header_and_keeps_track_state(store: Store) -> None:
     store.upsert_headers([make_header("Inbox", 1)])
-    store.set_track_state("<m1@example.test>", TrackState.TRACKED, activity_id="a1",
-                          regarding=ACCOUNT, reason=TOKEN)
+    store.set_track_state(
+        "<m1@example.test>", TrackState.TRACKED, activity_id="a1", regarding=ACCOUNT, reason=TOKEN
+    )
     store.upsert_headers([make_header("Inbox", 1, is_read=True, subject="Changed")])
     (row,) = store.message_rows("Inbox", 0, 10)
     assert row.header.is_read and row.header.subject == "Changed"
     assert (row.track_state, row.activity_id, row.regarding, row.reason) == (
-        TrackState.TRACKED, "a1", ACCOUNT, TOKEN)
+        TrackState.TRACKED,
+        "a1",
+        ACCOUNT,
+        TOKEN,
+    )
     assert store.message_count("Inbox") == 1
 
 
 def test_track_state_applies_to_every_copy_and_to_later_copies(store: Store) -> None:
-    store.upsert_headers([make_header("Inbox", 1), make_header("Archive", 9,
-                                                               message_id="<m1@example.test>")])
-    changed = store.set_track_state("<m1@example.test>", TrackState.TRACKED_BY_OTHER,
-                                    activity_id="a1")
+    store.upsert_headers(
+        [make_header("Inbox", 1), make_header("Archive", 9, message_id="<m1@example.test>")]
+    )
+    changed = store.set_track_state(
+        "<m1@example.test>", TrackState.TRACKED_BY_OTHER, activity_id="a1"
+    )
     assert changed == 2
     store.upsert_headers([make_header("Sent", 3, message_id="<m1@example.test>")])
     rows = store.messages_by_message_id("<m1@example.test>")
     assert len(rows) == 3
-    assert all(r.track_state is TrackState.TRACKED_BY_OTHER and r.tracked_by_other
-               for r in rows)
+    assert all(r.track_state is TrackState.TRACKED_BY_OTHER and r.tracked_by_other for r in rows)
     assert store.track_state_of("<m1@example.test>") is TrackState.TRACKED_BY_OTHER
 
 
@@ -104,8 +124,12 @@ def test_track_state_before_header_arrives(store: Store) -> None:
 
 def test_remove_messages(store: Store) -> None:
     store.upsert_headers(make_header("Inbox", i) for i in range(5))
-    assert store.remove_messages([MailRef("Inbox", "1"), MailRef("Inbox", "3"),
-                                  MailRef("Inbox", "99")]) == 2
+    assert (
+        store.remove_messages(
+            [MailRef("Inbox", "1"), MailRef("Inbox", "3"), MailRef("Inbox", "99")]
+        )
+        == 2
+    )
     assert store.message_count("Inbox") == 3
     assert store.clear_folder("Inbox") == 3
     assert store.message_count("Inbox") == 0
@@ -116,21 +140,27 @@ def test_remove_messages(store: Store) -> None:
 def test_paging_is_a_stable_total_order(store: Store, order_by: str, descending: bool) -> None:
     store.upsert_headers(make_header("Inbox", i, size=i % 3) for i in range(50))
     store.set_track_state("<m7@example.test>", TrackState.TRACKED, regarding=ACCOUNT)
-    pages = [store.message_rows("Inbox", off, 7, order_by=order_by, descending=descending)
-             for off in range(0, 50, 7)]
+    pages = [
+        store.message_rows("Inbox", off, 7, order_by=order_by, descending=descending)
+        for off in range(0, 50, 7)
+    ]
     ids = [r.id for page in pages for r in page]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 50
 
 
 def test_paging_orders(store: Store) -> None:
-    store.upsert_headers([
-        make_header("Inbox", 1, subject="Re: banana", sender=Address("z@x", "Zed")),
-        make_header("Inbox", 2, subject="apple", sender=Address("a@x", "")),
-        make_header("Inbox", 3, subject="FW: cherry", sender=Address("m@x", "mike")),
-    ])
+    store.upsert_headers(
+        [
+            make_header("Inbox", 1, subject="Re: banana", sender=Address("z@x", "Zed")),
+            make_header("Inbox", 2, subject="apple", sender=Address("a@x", "")),
+            make_header("Inbox", 3, subject="FW: cherry", sender=Address("m@x", "mike")),
+        ]
+    )
+
     def uids(order_by: str, descending: bool = False) -> list[str]:
         rows = store.message_rows("Inbox", 0, 10, order_by=order_by, descending=descending)
         return [r.header.ref.uid for r in rows]
+
     assert uids("date", descending=True) == ["3", "2", "1"]
     assert uids("subject") == ["2", "1", "3"]
     assert uids("sender") == ["2", "3", "1"]
@@ -140,13 +170,23 @@ def test_paging_orders(store: Store) -> None:
 
 def test_every_order_uses_an_index(store: Store) -> None:
     for column in ORDER_COLUMNS.values():
-        plan = " ".join(r[3] for r in store.conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT {ROW_SELECT} FROM messages WHERE folder = ? "
-            f"ORDER BY {column} DESC, id DESC LIMIT 50 OFFSET 100", ("Inbox",)))
+        plan = " ".join(
+            r[3]
+            for r in store.conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT {ROW_SELECT} FROM messages WHERE folder = ? "
+                f"ORDER BY {column} DESC, id DESC LIMIT 50 OFFSET 100",
+                ("Inbox",),
+            )
+        )
         assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
-    plan = " ".join(r[3] for r in store.conn.execute(
-        f"EXPLAIN QUERY PLAN SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
-        "ORDER BY date_ts DESC, id DESC LIMIT 50", ("tracked",)))
+    plan = " ".join(
+        r[3]
+        for r in store.conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
+            "ORDER BY date_ts DESC, id DESC LIMIT 50",
+            ("tracked",),
+        )
+    )
     assert "TEMP B-TREE" not in plan
 
 
@@ -174,16 +214,25 @@ def test_folder_counts_give_messages_and_unread_per_folder(store: Store) -> None
 
 def test_audit_log(store: Store) -> None:
     decision = Decision(
-        track=True, reason=TOKEN, regarding=ACCOUNT, needs_review=True,
-        parties=(Party(Address("a@x"), "from", (ACCOUNT,)),), unresolved=(Address("u@x"),),
+        track=True,
+        reason=TOKEN,
+        regarding=ACCOUNT,
+        needs_review=True,
+        parties=(Party(Address("a@x"), "from", (ACCOUNT,)),),
+        unresolved=(Address("u@x"),),
         correlation_method="token",
     )
     store.record_decision("<m1@x>", decision, source="auto")
-    store.record_decision("<m1@x>", Decision(False, Reason("user", "Untracked by you")),
-                          source="user")
+    store.record_decision(
+        "<m1@x>", Decision(False, Reason("user", "Untracked by you")), source="user"
+    )
     first, second = store.audit_log("<m1@x>")
     assert (first.track, first.reason, first.regarding, first.source) == (
-        True, TOKEN, ACCOUNT, "auto")
+        True,
+        TOKEN,
+        ACCOUNT,
+        "auto",
+    )
     assert first.details["needs_review"] and first.details["unresolved"] == ["u@x"]
     assert first.at.tzinfo is not None and first.at <= second.at
     assert (second.track, second.regarding, second.source) == (False, None, "user")
@@ -223,9 +272,13 @@ def test_thread_root_and_lookup(store: Store) -> None:
     reply = first.child()
     assert thread_root(first.header) == thread_root(reply.header) == first.root
     assert thread_root("not base64!") is None and thread_root(None) is None
-    store.upsert_headers([make_header("Inbox", 1, thread_index=first.header),
-                          make_header("Inbox", 2, thread_index=reply.header),
-                          make_header("Inbox", 3)])
+    store.upsert_headers(
+        [
+            make_header("Inbox", 1, thread_index=first.header),
+            make_header("Inbox", 2, thread_index=reply.header),
+            make_header("Inbox", 3),
+        ]
+    )
     rows = store.messages_by_thread_root(first.root)
     assert sorted(r.header.ref.uid for r in rows) == ["1", "2"]
 
@@ -262,11 +315,13 @@ def test_worker_thread_with_its_own_store(tmp_path: Path) -> None:
 
 
 def test_date_naive_is_utc_and_sorts_with_aware(store: Store) -> None:
-    store.upsert_headers([
-        make_header("Inbox", 1, date=datetime(2024, 1, 1, 12, 0)),
-        make_header("Inbox", 2, date=datetime(2024, 1, 1, 11, 30, tzinfo=UTC)),
-        make_header("Inbox", 3, date=None),
-    ])
+    store.upsert_headers(
+        [
+            make_header("Inbox", 1, date=datetime(2024, 1, 1, 12, 0)),
+            make_header("Inbox", 2, date=datetime(2024, 1, 1, 11, 30, tzinfo=UTC)),
+            make_header("Inbox", 3, date=None),
+        ]
+    )
     rows = store.message_rows("Inbox", 0, 10, descending=True)
     assert [r.header.ref.uid for r in rows] == ["1", "2", "3"]
 
@@ -275,14 +330,19 @@ def test_apply_flag_changes(store: Store) -> None:
     from core.mail.base import FlagChange
 
     store.upsert_headers([make_header("Inbox", 1), make_header("Inbox", 2)])
-    changed = store.apply_flag_changes([
-        FlagChange(MailRef("Inbox", "1"), True, ("crm", "red"), "tracked"),
-        FlagChange(MailRef("Inbox", "404"), True),
-    ])
+    changed = store.apply_flag_changes(
+        [
+            FlagChange(MailRef("Inbox", "1"), True, ("crm", "red"), "tracked"),
+            FlagChange(MailRef("Inbox", "404"), True),
+        ]
+    )
     assert changed == 1
     header = store.message_by_ref(MailRef("Inbox", "1")).header  # type: ignore[union-attr]
     assert (header.is_read, header.keywords, header.tracked_marker) == (
-        True, ("crm", "red"), "tracked")
+        True,
+        ("crm", "red"),
+        "tracked",
+    )
 
 
 def test_deferred_checkpoint_nests_and_restores(store: Store) -> None:
@@ -306,6 +366,10 @@ def test_a_later_copy_sorts_by_regarding_like_the_first(store: Store) -> None:
     store.upsert_headers([make_header("Inbox", 1, message_id="<m2@example.test>")])
     store.set_track_state("<m2@example.test>", TrackState.TRACKED, regarding=regarding)
     store.upsert_headers([make_header("Archive", 2, message_id="<m2@example.test>")])
-    keys = [k for k, in store.conn.execute(
-        "SELECT regarding_sort FROM messages WHERE message_id = ?", ("<m2@example.test>",))]
+    keys = [
+        k
+        for (k,) in store.conn.execute(
+            "SELECT regarding_sort FROM messages WHERE message_id = ?", ("<m2@example.test>",)
+        )
+    ]
     assert keys == ["ärzte strasse", "ärzte strasse"]

@@ -21,16 +21,21 @@ from crmserver import RunningServer
 from tests.memory_keyring import MemoryKeyring
 
 
-def test_no_secret_in_data_dir_or_logs(tmp_path: Path, crm_server: RunningServer,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_secret_in_data_dir_or_logs(
+    tmp_path: Path, crm_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in credentials.ENV_VARS.values():
         monkeypatch.delenv(var, raising=False)
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
-    profile = Profiles(tmp_path).create("work", {
-        "mail_url": f"maildir:{tmp_path / 'Maildir'}", "crm_url": crm_server.url,
-        "crm_user": demo_data.ME.email,
-    })
+    profile = Profiles(tmp_path).create(
+        "work",
+        {
+            "mail_url": f"maildir:{tmp_path / 'Maildir'}",
+            "crm_url": crm_server.url,
+            "crm_user": demo_data.ME.email,
+        },
+    )
     handler = logging.FileHandler(profile.log_path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
@@ -39,16 +44,24 @@ def test_no_secret_in_data_dir_or_logs(tmp_path: Path, crm_server: RunningServer
     root.setLevel(logging.DEBUG)
     rejected = "wrong-" + secrets.token_hex(8)
     try:
-        response = httpx.post(crm_server.url + "/oauth2/v2.0/token", data={
-            "grant_type": "password", "username": demo_data.ME.email,
-            "password": demo_data.DEMO_PASSWORD, "client_id": "trackbox"})
+        response = httpx.post(
+            crm_server.url + "/oauth2/v2.0/token",
+            data={
+                "grant_type": "password",
+                "username": demo_data.ME.email,
+                "password": demo_data.DEMO_PASSWORD,
+                "client_id": "trackbox",
+            },
+        )
         token = str(response.json()["access_token"])
         credentials.set_secret(profile.name, "crm", demo_data.ME.email, token)
         stored = credentials.get_secret(profile.name, "crm", demo_data.ME.email)
         assert stored == token
 
-        with Store.open(profile.store_path) as store, \
-                CrmClient(profile.config.crm_url, BearerAuth(lambda: token)) as crm:
+        with (
+            Store.open(profile.store_path) as store,
+            CrmClient(profile.config.crm_url, BearerAuth(lambda: token)) as crm,
+        ):
             AddressBook(store, contacts_scope="all", entities=["account"]).sync(crm)
             crm.find_emails_by_message_id(["<nothing@x>"])
             store.save_settings("organization", {"name": "Contoso"})

@@ -25,8 +25,15 @@ GOOD = {
 
 def test_create_load_roundtrip(tmp_path: Path) -> None:
     profiles = Profiles(tmp_path)
-    created = profiles.create("work", {**GOOD, "folders": ["Inbox", "Sent Items"],
-                                       "contacts_scope": "all", "options": {"dark": True}})
+    created = profiles.create(
+        "work",
+        {
+            **GOOD,
+            "folders": ["Inbox", "Sent Items"],
+            "contacts_scope": "all",
+            "options": {"dark": True},
+        },
+    )
     assert created.config_path == tmp_path / "profiles/work/profile.toml"
     assert created.store_path == tmp_path / "profiles/work/data/store.sqlite"
     assert created.log_dir.is_dir()
@@ -45,8 +52,7 @@ def test_trackbox_home_env_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
     assert Profiles().config_path("x") == tmp_path / "profiles/x/profile.toml"
 
 
-def test_platformdirs_layout_without_home(monkeypatch: pytest.MonkeyPatch,
-                                          tmp_path: Path) -> None:
+def test_platformdirs_layout_without_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TRACKBOX_HOME", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
@@ -73,22 +79,47 @@ def test_default_profile_choice(tmp_path: Path) -> None:
     ("text", "key", "fragment"),
     [
         ('mail_url = "imaps://h"\ncrm_url = "https://c"\n', "crm_user", "required"),
-        ('mail_url = "pop3://h"\ncrm_url = "https://c"\ncrm_user = "u"\n', "mail_url",
-         "schemes"),
-        ('mail_url = "imaps://h:99999"\ncrm_url = "https://c"\ncrm_user = "u"\n', "mail_url",
-         "valid URL"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
-         'sync_interval_minutes = "often"\n', "sync_interval_minutes", "whole number"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
-         'include_subfolders = "yes"\n', "include_subfolders", "bool"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
-         'contacts_scope = "mine"\n', "contacts_scope", "'owned' or 'all'"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\ncrm_ulr = "x"\n',
-         "crm_ulr", "Unknown key"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
-         'crm_password = "hunter2"\n', "crm_password", "keyring"),
-        ('mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
-         'folders = ["Inbox", 3]\n', "folders", "list of non-empty strings"),
+        ('mail_url = "pop3://h"\ncrm_url = "https://c"\ncrm_user = "u"\n', "mail_url", "schemes"),
+        (
+            'mail_url = "imaps://h:99999"\ncrm_url = "https://c"\ncrm_user = "u"\n',
+            "mail_url",
+            "valid URL",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+            'sync_interval_minutes = "often"\n',
+            "sync_interval_minutes",
+            "whole number",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+            'include_subfolders = "yes"\n',
+            "include_subfolders",
+            "bool",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+            'contacts_scope = "mine"\n',
+            "contacts_scope",
+            "'owned' or 'all'",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\ncrm_ulr = "x"\n',
+            "crm_ulr",
+            "Unknown key",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+            'crm_password = "hunter2"\n',
+            "crm_password",
+            "keyring",
+        ),
+        (
+            'mail_url = "maildir:/m"\ncrm_url = "https://c"\ncrm_user = "u"\n'
+            'folders = ["Inbox", 3]\n',
+            "folders",
+            "list of non-empty strings",
+        ),
     ],
 )
 def test_malformed_files_name_file_key_and_value(
@@ -122,12 +153,17 @@ def test_bad_profile_name(tmp_path: Path) -> None:
 
 
 def test_saved_file_has_no_secret_and_reads_back(tmp_path: Path) -> None:
-    config = ProfileConfig(mail_url='maildir:/tmp/m "quoted"', crm_url="http://127.0.0.1:8080",
-                           crm_user="alex", folders=("Inbox/Ü",))
+    config = ProfileConfig(
+        mail_url='maildir:/tmp/m "quoted"',
+        crm_url="http://127.0.0.1:8080",
+        crm_user="alex",
+        folders=("Inbox/Ü",),
+    )
     p = Profiles(tmp_path).save("x", config)
     assert Profiles(tmp_path).load("x").config == config
     assert "password" not in p.config_path.read_text().lower().replace(
-        "passwords are kept in the system keyring", "")
+        "passwords are kept in the system keyring", ""
+    )
 
 
 # --- the connection, as Options › Accounts edits it ------------------------------------------
@@ -138,21 +174,34 @@ def test_connection_problems_name_every_bad_field() -> None:
 
     config = validate(GOOD, "<test>")
     assert connection_problems(config, {}) == {}
-    problems = connection_problems(config, {
-        "mail_url": "ews+autodiscover:alex", "smtp_url": "smtps://mail.contoso.example:465",
-        "mail_user": "alex morgan", "crm_url": "ftp://crm", "crm_user": " "})
+    problems = connection_problems(
+        config,
+        {
+            "mail_url": "ews+autodiscover:alex",
+            "smtp_url": "smtps://mail.contoso.example:465",
+            "mail_user": "alex morgan",
+            "crm_url": "ftp://crm",
+            "crm_user": " ",
+        },
+    )
     assert set(problems) == {"mail_url", "smtp_url", "mail_user", "crm_url", "crm_user"}
     assert "user@domain" in problems["mail_url"]
     assert "only with an IMAP mailbox" in problems["smtp_url"]
     assert "spaces" in problems["mail_user"]
     assert "https, http" in problems["crm_url"]
     assert problems["crm_user"] == "Expected a user name."
-    for good in ("imap://mail.contoso.example", "ews://mail.contoso.example/EWS/Exchange.asmx",
-                 "ews+autodiscover:alex@contoso.example", "maildir:/home/alex/Maildir"):
+    for good in (
+        "imap://mail.contoso.example",
+        "ews://mail.contoso.example/EWS/Exchange.asmx",
+        "ews+autodiscover:alex@contoso.example",
+        "maildir:/home/alex/Maildir",
+    ):
         smtp = "" if not good.startswith("imap") else GOOD["smtp_url"]
         user = "" if good.startswith("ews:") else GOOD["mail_user"]  # signs in as crm_user
-        assert connection_problems(config, {"mail_url": good, "smtp_url": smtp,
-                                            "mail_user": user}) == {}, good
+        assert (
+            connection_problems(config, {"mail_url": good, "smtp_url": smtp, "mail_user": user})
+            == {}
+        ), good
 
 
 def test_exchange_url_options_are_checked() -> None:
@@ -162,34 +211,48 @@ def test_exchange_url_options_are_checked() -> None:
 
     config = validate(GOOD, "<test>")
     server = "ews://mail.contoso.example/EWS/Exchange.asmx"
-    for good, user in ((f"{server}?auth=basic", "alex@contoso.example"),
-                       (f"{server}?auth=ntlm&mailbox=alex@contoso.example", "CORP\\alex"),
-                       ("ews+autodiscover:alex@contoso.example?auth=basic", "CORP\\alex")):
-        assert connection_problems(config, {"mail_url": good, "smtp_url": "",
-                                            "mail_user": user}) == {}, good
+    for good, user in (
+        (f"{server}?auth=basic", "alex@contoso.example"),
+        (f"{server}?auth=ntlm&mailbox=alex@contoso.example", "CORP\\alex"),
+        ("ews+autodiscover:alex@contoso.example?auth=basic", "CORP\\alex"),
+    ):
+        assert (
+            connection_problems(config, {"mail_url": good, "smtp_url": "", "mail_user": user}) == {}
+        ), good
     for bad, user, words in (
-            (f"{server}?auth=kerberos", "alex@contoso.example", "expected one of ntlm, basic"),
-            (f"{server}?mailbox=alex", "CORP\\alex", "is not an e-mail address"),
-            (f"{server}?port=1", "alex@contoso.example", "unknown option 'port'"),
-            (server, "CORP\\alex", "add ?mailbox=you@example.com"),
-            ("ews+autodiscover:alex@contoso.example?mailbox=b@contoso.example", "alex",
-             "autodiscover uses the address")):
-        problems = connection_problems(config, {"mail_url": bad, "smtp_url": "",
-                                                "mail_user": user})
+        (f"{server}?auth=kerberos", "alex@contoso.example", "expected one of ntlm, basic"),
+        (f"{server}?mailbox=alex", "CORP\\alex", "is not an e-mail address"),
+        (f"{server}?port=1", "alex@contoso.example", "unknown option 'port'"),
+        (server, "CORP\\alex", "add ?mailbox=you@example.com"),
+        (
+            "ews+autodiscover:alex@contoso.example?mailbox=b@contoso.example",
+            "alex",
+            "autodiscover uses the address",
+        ),
+    ):
+        problems = connection_problems(config, {"mail_url": bad, "smtp_url": "", "mail_user": user})
         assert words in problems.get("mail_url", ""), (bad, problems)
 
 
 def test_insecure_schemes_are_recognised() -> None:
     from core.profiles import insecure_urls
 
-    assert insecure_urls("imap+insecure://127.0.0.1:1143", "imaps://h", "",
-                         "http://127.0.0.1:8080", "ews+http://h/EWS/Exchange.asmx") == [
-        "imap+insecure://127.0.0.1:1143", "http://127.0.0.1:8080",
-        "ews+http://h/EWS/Exchange.asmx"]
+    assert insecure_urls(
+        "imap+insecure://127.0.0.1:1143",
+        "imaps://h",
+        "",
+        "http://127.0.0.1:8080",
+        "ews+http://h/EWS/Exchange.asmx",
+    ) == [
+        "imap+insecure://127.0.0.1:1143",
+        "http://127.0.0.1:8080",
+        "ews+http://h/EWS/Exchange.asmx",
+    ]
 
 
-def test_save_connection_keeps_or_moves_secrets(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_connection_keeps_or_moves_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.credentials import SecretKind, get_secret, set_secret
     from core.profiles import save_connection
 
@@ -200,8 +263,9 @@ def test_save_connection_keeps_or_moves_secrets(tmp_path: Path,
     set_secret("conn", SecretKind.CRM, GOOD["crm_user"], "crm-old")
     set_secret("conn", SecretKind.MAIL, "alex", "mail-old")
     # New mail user, empty passwords: the stored mail secret follows the user name.
-    saved = save_connection(profiles, "conn", {"mail_user": "alex2",
-                                               "crm_url": "https://fabrikam.example"})
+    saved = save_connection(
+        profiles, "conn", {"mail_user": "alex2", "crm_url": "https://fabrikam.example"}
+    )
     assert saved.config.mail_user == "alex2" and saved.config.sync_interval_minutes == 20
     assert get_secret("conn", SecretKind.MAIL, "alex2") == "mail-old"
     assert get_secret("conn", SecretKind.MAIL, "alex") is None
@@ -222,8 +286,12 @@ def test_stricter_form_checks_do_not_break_files_that_loaded_before(tmp_path: Pa
     from core.profiles import with_connection
 
     profiles = Profiles(tmp_path)
-    old = {**GOOD, "mail_url": "ews://mail.contoso.example/EWS/Exchange.asmx",
-           "smtp_url": "smtps://mail.contoso.example:465", "mail_user": "Alex Morgan"}
+    old = {
+        **GOOD,
+        "mail_url": "ews://mail.contoso.example/EWS/Exchange.asmx",
+        "smtp_url": "smtps://mail.contoso.example:465",
+        "mail_user": "Alex Morgan",
+    }
     created = profiles.create("older", old)  # written by an earlier version: still loads
     assert profiles.load("older").config == created.config
     with pytest.raises(ProfileConfigError) as edited:  # but the form does not accept it

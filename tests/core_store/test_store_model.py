@@ -34,8 +34,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(folder=FOLDERS, uid=UIDS, message_id=MESSAGE_IDS, read=st.booleans())
     def upsert(self, folder: str, uid: int, message_id: str, read: bool) -> None:
-        self.store.upsert_headers([make_header(folder, uid, message_id=message_id,
-                                               is_read=read)])
+        self.store.upsert_headers([make_header(folder, uid, message_id=message_id, is_read=read)])
         self.copies[(folder, str(uid))] = (message_id, read)
 
     @rule(folder=FOLDERS, uid=UIDS)
@@ -71,6 +70,5 @@ class StoreMachine(RuleBasedStateMachine):
         assert sum(counts.values()) == len(self.copies)
 
 
-StoreMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=20,
-                                          deadline=None)
+StoreMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
 TestStoreMachine = StoreMachine.TestCase

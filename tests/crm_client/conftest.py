@@ -13,6 +13,7 @@ from crmserver import RunningServer
 
 @pytest.fixture
 def crm(crm_server: RunningServer) -> Iterator[CrmClient]:
-    with CrmClient(crm_server.url, BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD),
-                   timeout=30) as client:
+    with CrmClient(
+        crm_server.url, BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD), timeout=30
+    ) as client:
         yield client

@@ -30,16 +30,20 @@ def _tag() -> str:
 
 def test_who_am_i(crm: CrmClient) -> None:
     me = crm.who_am_i()
-    users = {u["systemuserid"]: u["internalemailaddress"]
-             for u in crm.query("systemusers", select=["internalemailaddress"])}
+    users = {
+        u["systemuserid"]: u["internalemailaddress"]
+        for u in crm.query("systemusers", select=["internalemailaddress"])
+    }
     assert users[me.user_id].lower() == demo_data.ME.email
     assert me.business_unit_id and me.organization_id
 
 
 def test_crud_roundtrip(crm: CrmClient) -> None:
     tag = _tag()
-    cid = crm.create("contacts", {"firstname": "Crud", "lastname": tag,
-                                  "emailaddress1": f"crud.{tag}@example.test"})
+    cid = crm.create(
+        "contacts",
+        {"firstname": "Crud", "lastname": tag, "emailaddress1": f"crud.{tag}@example.test"},
+    )
     row = crm.get("contacts", cid, select=["fullname", "emailaddress1"])
     assert row["contactid"] == cid and row["emailaddress1"] == f"crud.{tag}@example.test"
     crm.update("contacts", cid, {"jobtitle": "Buyer"})
@@ -57,9 +61,15 @@ def test_query_follows_next_links(crm: CrmClient) -> None:
     tag = _tag()
     for i in range(23):
         crm.create("contacts", {"firstname": f"Page{i:02d}", "lastname": tag})
-    pages = list(crm.query_pages("contacts", select=["firstname"],
-                                 filter=f"lastname eq '{tag}'", orderby="firstname asc",
-                                 page_size=10))
+    pages = list(
+        crm.query_pages(
+            "contacts",
+            select=["firstname"],
+            filter=f"lastname eq '{tag}'",
+            orderby="firstname asc",
+            page_size=10,
+        )
+    )
     assert [len(p) for p in pages] == [10, 10, 3]
     names = [r["firstname"] for p in pages for r in p]
     assert names == [f"Page{i:02d}" for i in range(23)]
@@ -69,8 +79,13 @@ def test_query_follows_next_links(crm: CrmClient) -> None:
 def test_filter_quoting(crm: CrmClient) -> None:
     tag = _tag()
     crm.create("contacts", {"firstname": "O'Brien", "lastname": tag})
-    rows = list(crm.query("contacts", select=["firstname"],
-                          filter=f"firstname eq 'O''Brien' and lastname eq '{tag}'"))
+    rows = list(
+        crm.query(
+            "contacts",
+            select=["firstname"],
+            filter=f"firstname eq 'O''Brien' and lastname eq '{tag}'",
+        )
+    )
     assert [r["firstname"] for r in rows] == ["O'Brien"]
 
 
@@ -94,8 +109,9 @@ def test_track_changes_full_then_delta(fresh_crm: RunningServer) -> None:
         again = crm.track_changes("accounts", ["name"], delta.delta_link)
         assert (again.rows, again.deleted) == ([], [])
         with pytest.raises(CrmPermanentError):
-            crm.track_changes("accounts", ["name"], crm.api_url + "accounts?$select=name"
-                              "&$deltatoken=garbage")
+            crm.track_changes(
+                "accounts", ["name"], crm.api_url + "accounts?$select=name&$deltatoken=garbage"
+            )
 
 
 def test_promote_is_idempotent_and_found_by_message_id(crm: CrmClient) -> None:
@@ -103,9 +119,12 @@ def test_promote_is_idempotent_and_found_by_message_id(crm: CrmClient) -> None:
     message_id = f"<promote.{tag}@fabrikam.example>"
     contact = demo_data.CONTACTS[0]
     kwargs = {
-        "message_id": message_id, "subject": f"Quote {tag}",
-        "sender": Address(contact.email, contact.full_name), "to": [demo_data.ME.email],
-        "received_on": datetime(2024, 5, 1, 9, 0, tzinfo=UTC), "body": "<p>Hello</p>",
+        "message_id": message_id,
+        "subject": f"Quote {tag}",
+        "sender": Address(contact.email, contact.full_name),
+        "to": [demo_data.ME.email],
+        "received_on": datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+        "body": "<p>Hello</p>",
         "attachments": [Attachment("quote.txt", "text/plain", b"price: 10")],
     }
     first = crm.deliver_promote_email(**kwargs)  # type: ignore[arg-type]
@@ -127,8 +146,12 @@ def test_promote_with_regarding(crm: CrmClient) -> None:
     account = next(crm.query("accounts", select=["name"], top=1))
     message_id = f"<regarding.{tag}@x>"
     crm.deliver_promote_email(
-        message_id=message_id, subject="About the order", sender="buyer@x.example",
-        to=[demo_data.ME.email], received_on=None, body="text",
+        message_id=message_id,
+        subject="About the order",
+        sender="buyer@x.example",
+        to=[demo_data.ME.email],
+        received_on=None,
+        body="text",
         extra_properties={
             "regardingobjectid_account_email@odata.bind": f"/accounts({account['accountid']})"
         },
@@ -140,8 +163,9 @@ def test_promote_with_regarding(crm: CrmClient) -> None:
 
 
 def test_functions_and_actions(crm: CrmClient) -> None:
-    result = crm.call_function("CheckPromoteEmail",
-                               {"MessageId": f"<check.{_tag()}@x>", "Subject": "It's new"})
+    result = crm.call_function(
+        "CheckPromoteEmail", {"MessageId": f"<check.{_tag()}@x>", "Subject": "It's new"}
+    )
     assert result["ShouldPromote"] is True
     token = crm.execute_action("GetTrackingTokenEmail", {"Subject": "Hello"})
     assert token["TrackingToken"]
@@ -149,28 +173,40 @@ def test_functions_and_actions(crm: CrmClient) -> None:
 
 def test_batch(crm: CrmClient) -> None:
     tag = _tag()
-    results = crm.batch([
-        BatchRequest("POST", "contacts", {"firstname": "B1", "lastname": tag}),
-        BatchRequest("POST", "contacts", {"firstname": "B2", "lastname": tag}),
-    ], change_set=True)
+    results = crm.batch(
+        [
+            BatchRequest("POST", "contacts", {"firstname": "B1", "lastname": tag}),
+            BatchRequest("POST", "contacts", {"firstname": "B2", "lastname": tag}),
+        ],
+        change_set=True,
+    )
     assert [r.status for r in results] == [204, 204] and all(r.entity_id for r in results)
-    mixed = crm.batch([
-        BatchRequest("GET", f"contacts({results[0].entity_id})?$select=firstname"),
-        BatchRequest("GET", f"contacts({uuid.uuid4()})"),
-    ])
+    mixed = crm.batch(
+        [
+            BatchRequest("GET", f"contacts({results[0].entity_id})?$select=firstname"),
+            BatchRequest("GET", f"contacts({uuid.uuid4()})"),
+        ]
+    )
     assert mixed[0].status == 200 and mixed[0].body["firstname"] == "B1"
     assert isinstance(mixed[1].error, CrmPermanentError) and mixed[1].status == 404
-    linked = crm.batch([
-        BatchRequest("POST", "accounts", {"name": f"Batch {tag}"}),
-        BatchRequest("POST", "contacts", {"lastname": tag,
-                                          "parentcustomerid_account@odata.bind": "$1"}),
-    ], change_set=True)
+    linked = crm.batch(
+        [
+            BatchRequest("POST", "accounts", {"name": f"Batch {tag}"}),
+            BatchRequest(
+                "POST", "contacts", {"lastname": tag, "parentcustomerid_account@odata.bind": "$1"}
+            ),
+        ],
+        change_set=True,
+    )
     contact = crm.get("contacts", linked[1].entity_id or "", select=["_parentcustomerid_value"])
     assert contact["_parentcustomerid_value"] == linked[0].entity_id
-    failed = crm.batch([
-        BatchRequest("POST", "contacts", {"lastname": f"rolled-back-{tag}"}),
-        BatchRequest("POST", "contacts", {"nosuchcolumn": 1}),
-    ], change_set=True)
+    failed = crm.batch(
+        [
+            BatchRequest("POST", "contacts", {"lastname": f"rolled-back-{tag}"}),
+            BatchRequest("POST", "contacts", {"nosuchcolumn": 1}),
+        ],
+        change_set=True,
+    )
     assert any(isinstance(r.error, CrmPermanentError) for r in failed)
     assert list(crm.query("contacts", filter=f"lastname eq 'rolled-back-{tag}'")) == []
 
@@ -183,8 +219,10 @@ def test_bad_query_is_permanent_with_crm_code(crm: CrmClient) -> None:
 
 
 def test_wrong_password_is_auth_error(crm_server: RunningServer) -> None:
-    with CrmClient(crm_server.url, BasicAuth(demo_data.ME.email, "wrong")) as crm, \
-            pytest.raises(CrmAuthError) as info:
+    with (
+        CrmClient(crm_server.url, BasicAuth(demo_data.ME.email, "wrong")) as crm,
+        pytest.raises(CrmAuthError) as info,
+    ):
         crm.who_am_i()
     assert info.value.status == 401
     assert "wrong" not in str(info.value) and "wrong" not in repr(crm)
@@ -195,17 +233,25 @@ def test_bearer_auth_with_token_endpoint(crm_server: RunningServer) -> None:
 
     def token() -> str:
         calls.append("token")
-        response = httpx.post(crm_server.url + "/oauth2/v2.0/token", data={
-            "grant_type": "password", "username": demo_data.ME.email,
-            "password": demo_data.DEMO_PASSWORD, "client_id": "trackbox"})
+        response = httpx.post(
+            crm_server.url + "/oauth2/v2.0/token",
+            data={
+                "grant_type": "password",
+                "username": demo_data.ME.email,
+                "password": demo_data.DEMO_PASSWORD,
+                "client_id": "trackbox",
+            },
+        )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
     with CrmClient(crm_server.url, BearerAuth(token)) as crm:
         assert crm.who_am_i().user_id
     assert calls
-    with CrmClient(crm_server.url, BearerAuth(lambda: "not-a-token")) as crm, \
-            pytest.raises(CrmAuthError):
+    with (
+        CrmClient(crm_server.url, BearerAuth(lambda: "not-a-token")) as crm,
+        pytest.raises(CrmAuthError),
+    ):
         crm.who_am_i()
 
 
@@ -216,8 +262,15 @@ def test_unreachable_server_is_unavailable() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    with CrmClient(f"http://127.0.0.1:{port}", BasicAuth("u", "p"), timeout=5,
-                   get_retries=1, max_retry_wait=0.01) as crm, \
-            pytest.raises(CrmUnavailable) as info:
+    with (
+        CrmClient(
+            f"http://127.0.0.1:{port}",
+            BasicAuth("u", "p"),
+            timeout=5,
+            get_retries=1,
+            max_retry_wait=0.01,
+        ) as crm,
+        pytest.raises(CrmUnavailable) as info,
+    ):
         crm.who_am_i()
     assert info.value.retry_after is None

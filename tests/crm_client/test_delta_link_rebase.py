@@ -26,12 +26,19 @@ def test_delta_link_survives_a_server_restart_on_another_port(tmp_path: Path) ->
         full = client.track_changes("contacts", ["fullname", "emailaddress1"])
         assert full.rows and full.delta_link
         assert "127.0.0.1" not in full.delta_link  # stored without the server's address
-        client.create("contacts", {"firstname": "Nadia", "lastname": "Okoro",
-                                   "emailaddress1": "nadia.okoro@fabrikam.example"})
+        client.create(
+            "contacts",
+            {
+                "firstname": "Nadia",
+                "lastname": "Okoro",
+                "emailaddress1": "nadia.okoro@fabrikam.example",
+            },
+        )
         client.close()
     with run_in_thread(Settings(db_path=db, seed="demo")) as second:
         client = CrmClient(second.url, auth)
-        delta = client.track_changes("contacts", ["fullname", "emailaddress1"],
-                                     delta_link=full.delta_link)
+        delta = client.track_changes(
+            "contacts", ["fullname", "emailaddress1"], delta_link=full.delta_link
+        )
         client.close()
     assert [r["emailaddress1"] for r in delta.rows] == ["nadia.okoro@fabrikam.example"]

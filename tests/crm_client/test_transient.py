@@ -58,19 +58,27 @@ def scripted() -> Iterator[Scripted]:
 
 def _client(server: Scripted) -> CrmClient:
     host, port = server.server_address[:2]
-    return CrmClient(f"http://{host!s}:{port}", BasicAuth("u", "secret-pw"), get_retries=2,
-                     max_retry_wait=5)
+    return CrmClient(
+        f"http://{host!s}:{port}", BasicAuth("u", "secret-pw"), get_retries=2, max_retry_wait=5
+    )
 
 
-WHO = json.dumps({"UserId": "00000000-0000-0000-0000-000000000001",
-                  "BusinessUnitId": "00000000-0000-0000-0000-000000000002",
-                  "OrganizationId": "00000000-0000-0000-0000-000000000003"}).encode()
+WHO = json.dumps(
+    {
+        "UserId": "00000000-0000-0000-0000-000000000001",
+        "BusinessUnitId": "00000000-0000-0000-0000-000000000002",
+        "OrganizationId": "00000000-0000-0000-0000-000000000003",
+    }
+).encode()
 BUSY = json.dumps({"error": {"code": "0x80072321", "message": "Too many requests"}}).encode()
 
 
 def test_get_retries_after_retry_after(scripted: Scripted) -> None:
-    scripted.script = [(429, {"Retry-After": "0"}, BUSY), (503, {}, b"down"),
-                       (200, {"Content-Type": "application/json"}, WHO)]
+    scripted.script = [
+        (429, {"Retry-After": "0"}, BUSY),
+        (503, {}, b"down"),
+        (200, {"Content-Type": "application/json"}, WHO),
+    ]
     with _client(scripted) as crm:
         assert crm.who_am_i().user_id.endswith("1")
     assert len(scripted.seen) == 3

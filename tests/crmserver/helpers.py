@@ -39,4 +39,3 @@ def assert_odata_error(r: httpx.Response, status: int) -> dict[str, str]:
     assert set(err) >= {"code", "message"}
     assert "Traceback" not in r.text
     return err  # type: ignore[no-any-return]
-

@@ -40,20 +40,37 @@ def test_who_am_i(crm_client: httpx.Client) -> None:
 
 def test_promote_creates_received_email_with_parties(crm_client: httpx.Client) -> None:
     mid = unique_message_id()
-    r = crm_client.post("DeliverPromoteEmail", json={
-        "MessageId": mid, "Subject": "Quote request", "From": f"Jane Doe <{JANE}>",
-        "To": f"{ME}; stranger@nowhere.example", "Cc": RUTH, "Bcc": "",
-        "ReceivedOn": "2026-11-20T10:00:00Z", "SubmittedBy": ME, "Importance": "2",
-        "Body": "<p>Hello</p>", "Attachments": [], "ExtraProperties": None})
+    r = crm_client.post(
+        "DeliverPromoteEmail",
+        json={
+            "MessageId": mid,
+            "Subject": "Quote request",
+            "From": f"Jane Doe <{JANE}>",
+            "To": f"{ME}; stranger@nowhere.example",
+            "Cc": RUTH,
+            "Bcc": "",
+            "ReceivedOn": "2026-11-20T10:00:00Z",
+            "SubmittedBy": ME,
+            "Importance": "2",
+            "Body": "<p>Hello</p>",
+            "Attachments": [],
+            "ExtraProperties": None,
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["@odata.context"].endswith(
-        "$metadata#Microsoft.Dynamics.CRM.DeliverPromoteEmailResponse")
+        "$metadata#Microsoft.Dynamics.CRM.DeliverPromoteEmailResponse"
+    )
     email_id = body["EmailId"]
-    r = crm_client.get(f"emails({email_id})", params={
-        "$expand": "email_activity_parties($select=addressused,participationtypemask,"
-                   "_partyid_value)"},
-        headers={"Prefer": "odata.include-annotations=*"})
+    r = crm_client.get(
+        f"emails({email_id})",
+        params={
+            "$expand": "email_activity_parties($select=addressused,participationtypemask,"
+            "_partyid_value)"
+        },
+        headers={"Prefer": "odata.include-annotations=*"},
+    )
     email = r.json()
     assert email["subject"] == "Quote request"
     assert email["description"] == "<p>Hello</p>"
@@ -62,8 +79,10 @@ def test_promote_creates_received_email_with_parties(crm_client: httpx.Client) -
     assert (email["statecode"], email["statuscode"]) == (1, 4)
     assert email["prioritycode"] == 2
     assert email["_ownerid_value"] == user_id(ME)
-    parties = {(p["addressused"], p["participationtypemask"], p["_partyid_value"])
-               for p in email["email_activity_parties"]}
+    parties = {
+        (p["addressused"], p["participationtypemask"], p["_partyid_value"])
+        for p in email["email_activity_parties"]
+    }
     assert (JANE, 1, guid("contact", JANE)) in parties
     assert (ME, 2, user_id(ME)) in parties
     assert ("stranger@nowhere.example", 2, None) in parties
@@ -86,26 +105,33 @@ def test_promote_is_idempotent_across_users(crm_server: RunningServer) -> None:
         a = promote(me, MessageId=mid, To=f"{ME};{demo_data.COLLEAGUES[0].email}")
         b = promote(priya, MessageId=mid)
         assert a == b
-        r = me.get("emails", params={"$filter": f"messageid eq '{mid}'",
-                                     "$select": "activityid"})
+        r = me.get("emails", params={"$filter": f"messageid eq '{mid}'", "$select": "activityid"})
         assert [e["activityid"] for e in r.json()["value"]] == [a]
 
 
 def test_lookup_by_message_id_and_delete(crm_client: httpx.Client) -> None:
     mid = unique_message_id()
     email_id = promote(crm_client, MessageId=mid)
-    r = crm_client.get("emails", params={
-        "$filter": f"messageid eq '{mid}'",
-        "$select": "activityid,subject,messageid,_regardingobjectid_value"})
+    r = crm_client.get(
+        "emails",
+        params={
+            "$filter": f"messageid eq '{mid}'",
+            "$select": "activityid,subject,messageid,_regardingobjectid_value",
+        },
+    )
     assert r.status_code == 200, r.text
     [row] = r.json()["value"]
-    assert set(row) == {"@odata.etag", "activityid", "subject", "messageid",
-                        "_regardingobjectid_value"}
+    assert set(row) == {
+        "@odata.etag",
+        "activityid",
+        "subject",
+        "messageid",
+        "_regardingobjectid_value",
+    }
     r = crm_client.delete(f"emails({email_id})")
     assert r.status_code == 204
     assert_odata_error(crm_client.get(f"emails({email_id})"), 404)
-    r = crm_client.get("activityparties", params={
-        "$filter": f"_activityid_value eq {email_id}"})
+    r = crm_client.get("activityparties", params={"$filter": f"_activityid_value eq {email_id}"})
     assert r.json()["value"] == []
 
 
@@ -115,15 +141,13 @@ def test_promote_bound_forms(crm_client: httpx.Client) -> None:
     r = crm_client.post("emails/Microsoft.Dynamics.CRM.DeliverPromoteEmail", json=params)
     assert r.status_code == 200, r.text
     first = r.json()["EmailId"]
-    r = crm_client.post(f"emails({first})/Microsoft.Dynamics.CRM.DeliverPromoteEmail",
-                        json=params)
+    r = crm_client.post(f"emails({first})/Microsoft.Dynamics.CRM.DeliverPromoteEmail", json=params)
     assert r.json()["EmailId"] == first
     assert_odata_error(crm_client.post("DeliverPromoteEmail", json={"Subject": "no id"}), 400)
     assert_odata_error(crm_client.get("DeliverPromoteEmail"), 405)
 
 
-def test_concurrent_promotions_of_one_message_make_one_activity(
-        crm_server: RunningServer) -> None:
+def test_concurrent_promotions_of_one_message_make_one_activity(crm_server: RunningServer) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     mid = unique_message_id()

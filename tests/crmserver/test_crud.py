@@ -25,8 +25,11 @@ def create(c: httpx.Client, set_name: str, body: dict[str, object]) -> str:
 
 
 def test_create_returns_204_and_entity_id(crm_client: httpx.Client) -> None:
-    key = create(crm_client, "contacts", {"firstname": "Ada", "lastname": "Lovelace",
-                                          "emailaddress1": "ada@engine.example"})
+    key = create(
+        crm_client,
+        "contacts",
+        {"firstname": "Ada", "lastname": "Lovelace", "emailaddress1": "ada@engine.example"},
+    )
     row = crm_client.get(f"contacts({key})").json()
     assert row["fullname"] == "Ada Lovelace"
     assert row["_ownerid_value"] == user_id(ME)
@@ -37,10 +40,15 @@ def test_create_returns_204_and_entity_id(crm_client: httpx.Client) -> None:
 
 
 def test_return_representation_is_201_with_body(crm_client: httpx.Client) -> None:
-    r = crm_client.post("accounts", params={"$select": "name,_primarycontactid_value"},
-                        json={"name": "Contoso Pharmaceuticals",
-                              "primarycontactid@odata.bind": f"/contacts({guid('contact', JANE)})"},
-                        headers={"Prefer": "return=representation"})
+    r = crm_client.post(
+        "accounts",
+        params={"$select": "name,_primarycontactid_value"},
+        json={
+            "name": "Contoso Pharmaceuticals",
+            "primarycontactid@odata.bind": f"/contacts({guid('contact', JANE)})",
+        },
+        headers={"Prefer": "return=representation"},
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["name"] == "Contoso Pharmaceuticals"
@@ -50,16 +58,24 @@ def test_return_representation_is_201_with_body(crm_client: httpx.Client) -> Non
 
 
 def test_lookup_bind_forms_and_annotations(crm_client: httpx.Client) -> None:
-    key = create(crm_client, "contacts", {
-        "lastname": "Bound", "parentcustomerid_account@odata.bind": f"accounts({FABRIKAM})"})
-    r = crm_client.get(f"contacts({key})", params={"$select": "_parentcustomerid_value"},
-                       headers={"Prefer": 'odata.include-annotations="*"'})
+    key = create(
+        crm_client,
+        "contacts",
+        {"lastname": "Bound", "parentcustomerid_account@odata.bind": f"accounts({FABRIKAM})"},
+    )
+    r = crm_client.get(
+        f"contacts({key})",
+        params={"$select": "_parentcustomerid_value"},
+        headers={"Prefer": 'odata.include-annotations="*"'},
+    )
     row = r.json()
     assert row["_parentcustomerid_value"] == FABRIKAM
     ann = "_parentcustomerid_value@"
     assert row[ann + "Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
-    assert row[ann + "Microsoft.Dynamics.CRM.associatednavigationproperty"] == \
-        "parentcustomerid_account"
+    assert (
+        row[ann + "Microsoft.Dynamics.CRM.associatednavigationproperty"]
+        == "parentcustomerid_account"
+    )
     assert row[ann + "OData.Community.Display.V1.FormattedValue"] == "Fabrikam Inc."
     # without the preference: no annotations
     plain = crm_client.get(f"contacts({key})").json()
@@ -67,12 +83,23 @@ def test_lookup_bind_forms_and_annotations(crm_client: httpx.Client) -> None:
 
 
 def test_bind_to_wrong_target_or_missing_record(crm_client: httpx.Client) -> None:
-    r = crm_client.post("contacts", json={
-        "lastname": "X", "parentcustomerid_account@odata.bind": f"/leads({guid('lead', JANE)})"})
+    r = crm_client.post(
+        "contacts",
+        json={
+            "lastname": "X",
+            "parentcustomerid_account@odata.bind": f"/leads({guid('lead', JANE)})",
+        },
+    )
     assert_odata_error(r, 400)
-    r = crm_client.post("contacts", json={
-        "lastname": "X",
-        "parentcustomerid_account@odata.bind": "/accounts(00000000-0000-0000-0000-000000000001)"})
+    r = crm_client.post(
+        "contacts",
+        json={
+            "lastname": "X",
+            "parentcustomerid_account@odata.bind": (
+                "/accounts(00000000-0000-0000-0000-000000000001)"
+            ),
+        },
+    )
     assert_odata_error(r, 404)
 
 
@@ -87,21 +114,24 @@ def test_patch_update_and_etags(crm_client: httpx.Client) -> None:
     r = crm_client.patch(f"leads({key})", json={"subject": "v3"}, headers={"If-Match": tag})
     err = assert_odata_error(r, 412)
     assert err["code"] == "0x80060882"
-    r = crm_client.patch(f"leads({key})", json={"subject": "v3"},
-                         headers={"If-Match": "*", "Prefer": "return=representation"})
+    r = crm_client.patch(
+        f"leads({key})",
+        json={"subject": "v3"},
+        headers={"If-Match": "*", "Prefer": "return=representation"},
+    )
     assert r.status_code == 200 and r.json()["subject"] == "v3"
 
 
 def test_patch_upsert_and_if_match_star(crm_client: httpx.Client) -> None:
     key = "7d3b1f5e-0000-4000-8000-00000000abcd"
-    r = crm_client.patch(f"contacts({key})", json={"lastname": "Nope"},
-                         headers={"If-Match": "*"})
+    r = crm_client.patch(f"contacts({key})", json={"lastname": "Nope"}, headers={"If-Match": "*"})
     assert_odata_error(r, 404)
     r = crm_client.patch(f"contacts({key})", json={"lastname": "Upserted"})
     assert r.status_code == 204, r.text
     assert r.headers["OData-EntityId"].endswith(f"contacts({key})")
-    r = crm_client.patch(f"contacts({key})", json={"lastname": "Again"},
-                         headers={"If-None-Match": "*"})
+    r = crm_client.patch(
+        f"contacts({key})", json={"lastname": "Again"}, headers={"If-None-Match": "*"}
+    )
     assert_odata_error(r, 412)
     assert crm_client.get(f"contacts({key})").json()["lastname"] == "Upserted"
 
@@ -115,8 +145,10 @@ def test_delete_contact(crm_client: httpx.Client) -> None:
 
 
 def test_bad_bodies_are_400(crm_client: httpx.Client) -> None:
-    assert_odata_error(crm_client.post("contacts", content=b"{nope",
-                                       headers={"Content-Type": "application/json"}), 400)
+    assert_odata_error(
+        crm_client.post("contacts", content=b"{nope", headers={"Content-Type": "application/json"}),
+        400,
+    )
     assert_odata_error(crm_client.post("contacts", json={"nosuchcolumn": 1}), 400)
     assert_odata_error(crm_client.post("contacts", json={"lastname": 5}), 400)
     assert_odata_error(crm_client.post("contacts", json={"lastname": "x" * 51}), 400)
@@ -127,16 +159,27 @@ def test_bad_bodies_are_400(crm_client: httpx.Client) -> None:
 
 
 def test_deep_insert_email_with_parties(crm_client: httpx.Client) -> None:
-    r = crm_client.post("emails", headers={"Prefer": "return=representation"}, params={
-        "$expand": "email_activity_parties($select=participationtypemask,addressused)"}, json={
-        "subject": "Draft", "description": "<p>x</p>",
-        "regardingobjectid_account_email@odata.bind": f"/accounts({FABRIKAM})",
-        "email_activity_parties": [
-            {"partyid_systemuser@odata.bind": f"/systemusers({user_id(ME)})",
-             "participationtypemask": 1},
-            {"partyid_contact@odata.bind": f"/contacts({guid('contact', JANE)})",
-             "participationtypemask": 2},
-            {"addressused": "someone@else.example", "participationtypemask": 3}]})
+    r = crm_client.post(
+        "emails",
+        headers={"Prefer": "return=representation"},
+        params={"$expand": "email_activity_parties($select=participationtypemask,addressused)"},
+        json={
+            "subject": "Draft",
+            "description": "<p>x</p>",
+            "regardingobjectid_account_email@odata.bind": f"/accounts({FABRIKAM})",
+            "email_activity_parties": [
+                {
+                    "partyid_systemuser@odata.bind": f"/systemusers({user_id(ME)})",
+                    "participationtypemask": 1,
+                },
+                {
+                    "partyid_contact@odata.bind": f"/contacts({guid('contact', JANE)})",
+                    "participationtypemask": 2,
+                },
+                {"addressused": "someone@else.example", "participationtypemask": 3},
+            ],
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert (body["statecode"], body["statuscode"]) == (0, 1)
@@ -162,8 +205,11 @@ def test_other_users_record_is_403(crm_server: RunningServer) -> None:
 def test_new_user_gets_settings_and_mailbox(fresh_crm: RunningServer) -> None:
     with client(fresh_crm) as admin, client(fresh_crm, PRIYA) as priya:
         assert_odata_error(priya.post("systemusers", json={"lastname": "X"}), 403)
-        key = create(admin, "systemusers", {"firstname": "Nia", "lastname": "New",
-                                            "internalemailaddress": "nia@contoso.example"})
+        key = create(
+            admin,
+            "systemusers",
+            {"firstname": "Nia", "lastname": "New", "internalemailaddress": "nia@contoso.example"},
+        )
         settings = admin.get(f"usersettingscollection({key})").json()
         assert settings["incomingemailfilteringmethod"] == 1
         assert settings["trackingtokenid"] == 5
@@ -174,9 +220,11 @@ def test_new_user_gets_settings_and_mailbox(fresh_crm: RunningServer) -> None:
 
 
 def test_deleting_a_party_record_marks_the_party(crm_client: httpx.Client) -> None:
-    key = create(crm_client, "contacts", {"lastname": "Leaving",
-                                          "emailaddress1": "leaving@gone.example"})
+    key = create(
+        crm_client, "contacts", {"lastname": "Leaving", "emailaddress1": "leaving@gone.example"}
+    )
     from .helpers import promote
+
     email_id = promote(crm_client, From="leaving@gone.example")
     assert crm_client.delete(f"contacts({key})").status_code == 204
     parties = crm_client.get(f"emails({email_id})/email_activity_parties").json()["value"]
@@ -186,26 +234,38 @@ def test_deleting_a_party_record_marks_the_party(crm_client: httpx.Client) -> No
 
 def test_activitypointers_lists_all_activities_of_a_record(crm_client: httpx.Client) -> None:
     from .helpers import promote
+
     account = create(crm_client, "accounts", {"name": "Pointer Ltd"})
-    bind = {"regardingobjectid_account_task@odata.bind": f"/accounts({account})",
-            "subject": "Call back"}
+    bind = {
+        "regardingobjectid_account_task@odata.bind": f"/accounts({account})",
+        "subject": "Call back",
+    }
     task = create(crm_client, "tasks", bind)
-    email = promote(crm_client, ExtraProperties={
-        "regardingobjectid_account_email@odata.bind": f"/accounts({account})"})
-    r = crm_client.get("activitypointers", params={
-        "$filter": f"_regardingobjectid_value eq {account}",
-        "$select": "subject,activitytypecode", "$orderby": "activitytypecode"})
+    email = promote(
+        crm_client,
+        ExtraProperties={"regardingobjectid_account_email@odata.bind": f"/accounts({account})"},
+    )
+    r = crm_client.get(
+        "activitypointers",
+        params={
+            "$filter": f"_regardingobjectid_value eq {account}",
+            "$select": "subject,activitytypecode",
+            "$orderby": "activitytypecode",
+        },
+    )
     assert r.status_code == 200, r.text
     rows = r.json()["value"]
     assert [(x["activityid"], x["activitytypecode"]) for x in rows] == [
-        (email, "email"), (task, "task")]
-    assert_odata_error(crm_client.patch(f"activitypointers({task})", json={"subject": "x"}),
-                       405)
+        (email, "email"),
+        (task, "task"),
+    ]
+    assert_odata_error(crm_client.patch(f"activitypointers({task})", json={"subject": "x"}), 405)
     assert_odata_error(crm_client.post("activitypointers", json={"subject": "x"}), 405)
     # the privacy rule holds on the union too
     with httpx.Client(base_url=crm_client.base_url, auth=(PRIYA, "demo")) as other:
-        r = other.get("activitypointers", params={
-            "$filter": f"_regardingobjectid_value eq {account}"})
+        r = other.get(
+            "activitypointers", params={"$filter": f"_regardingobjectid_value eq {account}"}
+        )
         assert r.json()["value"] == []
 
 
@@ -227,5 +287,6 @@ def test_lookup_ref_put_and_delete(crm_client: httpx.Client) -> None:
     assert crm_client.get(f"contacts({key})").json()["_parentcustomerid_value"] == FABRIKAM
     assert crm_client.delete(f"contacts({key})/parentcustomerid_account/$ref").status_code == 204
     assert crm_client.get(f"contacts({key})").json()["_parentcustomerid_value"] is None
-    assert_odata_error(crm_client.put(f"contacts({key})/parentcustomerid_account/$ref",
-                                      json={}), 400)
+    assert_odata_error(
+        crm_client.put(f"contacts({key})/parentcustomerid_account/$ref", json={}), 400
+    )

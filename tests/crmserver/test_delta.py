@@ -12,8 +12,9 @@ from .helpers import assert_odata_error, client
 TRACK = {"Prefer": "odata.track-changes"}
 
 
-def initial(c: httpx.Client, set_name: str = "accounts", size: int | None = None
-            ) -> tuple[list[dict[str, object]], str]:
+def initial(
+    c: httpx.Client, set_name: str = "accounts", size: int | None = None
+) -> tuple[list[dict[str, object]], str]:
     headers = dict(TRACK)
     if size:
         headers["Prefer"] += f",odata.maxpagesize={size}"
@@ -47,8 +48,9 @@ def test_delta_returns_changes_and_deletions(fresh_crm: RunningServer) -> None:
         changed = [v for v in body["value"] if "id" not in v]
         deleted = [v for v in body["value"] if "id" in v]
         assert {v["accountid"] for v in changed} == {new_id, changed_id}
-        assert deleted == [{"@odata.context": deleted[0]["@odata.context"], "id": gone_id,
-                            "reason": "deleted"}]
+        assert deleted == [
+            {"@odata.context": deleted[0]["@odata.context"], "id": gone_id, "reason": "deleted"}
+        ]
         assert deleted[0]["@odata.context"].endswith("$metadata#accounts/$deletedEntity")
         assert body["value"][-1] == deleted[0]  # deletions come last
         again = c.get(body["@odata.deltaLink"], headers=TRACK).json()
@@ -85,8 +87,7 @@ def test_track_changes_rejects_filter_and_bad_tokens(crm_client: httpx.Client) -
     r = crm_client.get("contacts", params={"$filter": "lastname eq 'x'"}, headers=TRACK)
     assert_odata_error(r, 400)
     assert_odata_error(crm_client.get("contacts", params={"$deltatoken": "abc"}), 400)
-    assert_odata_error(crm_client.get("contacts", params={"$deltatoken": "99999999999!x"}),
-                       400)
+    assert_odata_error(crm_client.get("contacts", params={"$deltatoken": "99999999999!x"}), 400)
     assert_odata_error(crm_client.get("organizations", headers=TRACK), 400)
 
 
@@ -101,8 +102,12 @@ def test_expired_delta_token(crm_client: httpx.Client) -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-OPS = st.lists(st.tuples(st.sampled_from(["create", "update", "delete"]),
-                         st.integers(min_value=0, max_value=50)), max_size=12)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["create", "update", "delete"]), st.integers(min_value=0, max_value=50)
+    ),
+    max_size=12,
+)
 
 
 def full(c: httpx.Client) -> dict[str, str | None]:
@@ -110,11 +115,13 @@ def full(c: httpx.Client) -> dict[str, str | None]:
     return {str(r["leadid"]): r["fullname"] for r in rows}  # type: ignore[misc]
 
 
-@settings(max_examples=10, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batches=st.lists(OPS, min_size=1, max_size=3))
-def test_delta_mirror_matches_full_read(crm_server: RunningServer,
-                                        batches: list[list[tuple[str, int]]]) -> None:
+def test_delta_mirror_matches_full_read(
+    crm_server: RunningServer, batches: list[list[tuple[str, int]]]
+) -> None:
     with client(crm_server) as c:
         rows, link = initial(c, "leads", size=500)
         mirror = {str(r["leadid"]): r["fullname"] for r in rows}

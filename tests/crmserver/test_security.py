@@ -19,8 +19,13 @@ def token(server: RunningServer, **form: str) -> httpx.Response:
 
 
 def test_client_credentials_with_form_fields_and_bearer(crm_server: RunningServer) -> None:
-    r = token(crm_server, grant_type="client_credentials", client_id=ME, client_secret="demo",
-              scope="https://org.example/.default")
+    r = token(
+        crm_server,
+        grant_type="client_credentials",
+        client_id=ME,
+        client_secret="demo",
+        scope="https://org.example/.default",
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
@@ -32,17 +37,28 @@ def test_client_credentials_with_form_fields_and_bearer(crm_server: RunningServe
 
 
 def test_client_credentials_with_basic_client_auth(crm_server: RunningServer) -> None:
-    r = httpx.post(crm_server.url + "/oauth2/v2.0/token", auth=(PRIYA, "demo"),
-                   data={"grant_type": "client_credentials"})
+    r = httpx.post(
+        crm_server.url + "/oauth2/v2.0/token",
+        auth=(PRIYA, "demo"),
+        data={"grant_type": "client_credentials"},
+    )
     assert r.status_code == 200, r.text
-    r = httpx.post(crm_server.url + "/oauth2/v2.0/token", auth=(PRIYA, "wrong"),
-                   data={"grant_type": "client_credentials"})
+    r = httpx.post(
+        crm_server.url + "/oauth2/v2.0/token",
+        auth=(PRIYA, "wrong"),
+        data={"grant_type": "client_credentials"},
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
 
 
 def test_password_grant_and_errors(crm_server: RunningServer) -> None:
-    r = token(crm_server, grant_type="password", username=TOMAS, password="demo",
-              client_id="any-public-client")
+    r = token(
+        crm_server,
+        grant_type="password",
+        username=TOMAS,
+        password="demo",
+        client_id="any-public-client",
+    )
     assert r.status_code == 200, r.text
     r = token(crm_server, grant_type="password", username=TOMAS, password="nope")
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
@@ -53,18 +69,38 @@ def test_password_grant_and_errors(crm_server: RunningServer) -> None:
 def test_registered_application(fresh_crm: RunningServer) -> None:
     db = str(fresh_crm.settings.db_path)
     done = subprocess.run(
-        [sys.executable, "-m", "crmserver.cli", "app", "add", "--db", db, "--client-id",
-         "sync-daemon", "--user", PRIYA, "--password-stdin"],
-        input="s3cret\n", text=True, capture_output=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "crmserver.cli",
+            "app",
+            "add",
+            "--db",
+            db,
+            "--client-id",
+            "sync-daemon",
+            "--user",
+            PRIYA,
+            "--password-stdin",
+        ],
+        input="s3cret\n",
+        text=True,
+        capture_output=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    r = token(fresh_crm, grant_type="client_credentials", client_id="sync-daemon",
-              client_secret="s3cret")
+    r = token(
+        fresh_crm, grant_type="client_credentials", client_id="sync-daemon", client_secret="s3cret"
+    )
     assert r.status_code == 200, r.text
-    who = httpx.get(fresh_crm.url + "/api/data/v9.2/WhoAmI",
-                    headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    who = httpx.get(
+        fresh_crm.url + "/api/data/v9.2/WhoAmI",
+        headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+    )
     assert who.json()["UserId"] == user_id(PRIYA)
-    r = token(fresh_crm, grant_type="client_credentials", client_id="sync-daemon",
-              client_secret="wrong")
+    r = token(
+        fresh_crm, grant_type="client_credentials", client_id="sync-daemon", client_secret="wrong"
+    )
     assert r.status_code == 401
 
 
@@ -77,11 +113,16 @@ def test_user_a_cannot_read_or_change_user_b_emails(crm_server: RunningServer) -
         assert_odata_error(a.delete(f"emails({private})"), 404)
         listed = a.get("emails", params={"$select": "subject"}).json()["value"]
         assert private not in {e["activityid"] for e in listed}
-        parties = a.get("activityparties", params={
-            "$filter": f"_activityid_value eq {private}"}).json()["value"]
+        parties = a.get(
+            "activityparties", params={"$filter": f"_activityid_value eq {private}"}
+        ).json()["value"]
         assert parties == []
-        assert_odata_error(a.post(f"emails({private})/Microsoft.Dynamics.CRM.SendEmail",
-                                  json={"IssueSend": False}), 404)
+        assert_odata_error(
+            a.post(
+                f"emails({private})/Microsoft.Dynamics.CRM.SendEmail", json={"IssueSend": False}
+            ),
+            404,
+        )
         # a mail both take part in is visible to both, but only its owner may change it
         shared = promote(b, From=JANE, To=f"{TOMAS};{PRIYA}", Subject="Both")
         assert a.get(f"emails({shared})").status_code == 200
@@ -89,8 +130,11 @@ def test_user_a_cannot_read_or_change_user_b_emails(crm_server: RunningServer) -
 
 
 def test_request_size_limit(crm_client: httpx.Client) -> None:
-    r = crm_client.post("contacts", content=b"{" + b" " * (33 * 1024 * 1024) + b"}",
-                        headers={"Content-Type": "application/json"})
+    r = crm_client.post(
+        "contacts",
+        content=b"{" + b" " * (33 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert_odata_error(r, 413)
 
 

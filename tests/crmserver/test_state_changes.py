@@ -6,8 +6,11 @@ import httpx
 
 
 def test_statecode_alone_brings_its_default_statuscode(crm_client: httpx.Client) -> None:
-    r = crm_client.post("emails", headers={"Prefer": "return=representation"},
-                        json={"subject": "Close me", "description": "<p>x</p>"})
+    r = crm_client.post(
+        "emails",
+        headers={"Prefer": "return=representation"},
+        json={"subject": "Close me", "description": "<p>x</p>"},
+    )
     assert r.status_code == 201, r.text
     key = r.json()["activityid"]
     r = crm_client.patch(f"emails({key})", json={"statecode": 1})

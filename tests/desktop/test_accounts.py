@@ -38,8 +38,15 @@ def mail_user(dovecot) -> str:
 @pytest.fixture
 def profile_ws(home: Path, crm_server, dovecot, mail_user: str) -> Iterator[object]:
     """A profile on Dovecot and the emulator, its secrets in the (test) keyring."""
-    Profiles().create(NAME, {"mail_url": dovecot.url("imap+insecure"), "mail_user": mail_user,
-                             "crm_url": crm_server.url, "crm_user": demo_data.ME.email})
+    Profiles().create(
+        NAME,
+        {
+            "mail_url": dovecot.url("imap+insecure"),
+            "mail_user": mail_user,
+            "crm_url": crm_server.url,
+            "crm_user": demo_data.ME.email,
+        },
+    )
     set_secret(NAME, SecretKind.CRM, demo_data.ME.email, CRM_PASSWORD)
     set_secret(NAME, SecretKind.MAIL, mail_user, dovecot.password)
     opened = open_workspace(NAME, need_mail=False)
@@ -74,9 +81,9 @@ def run_test(qtbot, dialog: OptionsDialog) -> tuple[str, str]:
     return (label(dialog, "accountMailResult").text(), label(dialog, "accountCrmResult").text())
 
 
-def test_tab_shows_the_connection_and_warns_about_plain_text(qtbot, profile_ws, workers,
-                                                             dovecot, crm_server,
-                                                             mail_user) -> None:
+def test_tab_shows_the_connection_and_warns_about_plain_text(
+    qtbot, profile_ws, workers, dovecot, crm_server, mail_user
+) -> None:
     dialog = open_dialog(qtbot, profile_ws, workers)
     assert field(dialog, "accountMailUrl").text() == dovecot.url("imap+insecure")
     assert field(dialog, "accountMailUser").text() == mail_user
@@ -104,8 +111,7 @@ def test_bad_fields_are_explained_and_nothing_is_saved(qtbot, profile_ws, worker
     assert "Accounts tab" in dialog.status.text()
     assert "ews+autodiscover:user@domain" in label(dialog, "accountMailUrlError").text()
     assert "only with an IMAP mailbox" in label(dialog, "accountSmtpUrlError").text()
-    assert "expected one of the schemes https, http" in label(
-        dialog, "accountCrmUrlError").text()
+    assert "expected one of the schemes https, http" in label(dialog, "accountCrmUrlError").text()
     assert label(dialog, "accountCrmUserError").text() == "Expected a user name."
     assert not label(dialog, "accountMailUserError").isVisible()
     assert Profiles().config_path(NAME).read_text() == before
@@ -115,12 +121,19 @@ def test_bad_fields_are_explained_and_nothing_is_saved(qtbot, profile_ws, worker
     assert not label(dialog, "accountCrmUserError").isVisible()
 
 
-def test_connection_test_uses_the_form_and_quotes_the_servers(qtbot, home, crm_server,
-                                                              dovecot, mail_user,
-                                                              workers) -> None:
+def test_connection_test_uses_the_form_and_quotes_the_servers(
+    qtbot, home, crm_server, dovecot, mail_user, workers
+) -> None:
     # The saved profile points at a CRM that is not there; the form is what gets tested.
-    Profiles().create(NAME, {"mail_url": dovecot.url("imap+insecure"), "mail_user": mail_user,
-                             "crm_url": "http://127.0.0.1:9", "crm_user": demo_data.ME.email})
+    Profiles().create(
+        NAME,
+        {
+            "mail_url": dovecot.url("imap+insecure"),
+            "mail_user": mail_user,
+            "crm_url": "http://127.0.0.1:9",
+            "crm_user": demo_data.ME.email,
+        },
+    )
     set_secret(NAME, SecretKind.CRM, demo_data.ME.email, CRM_PASSWORD)
     set_secret(NAME, SecretKind.MAIL, mail_user, dovecot.password)
     opened = open_workspace(NAME, need_mail=False)
@@ -147,9 +160,9 @@ def test_connection_test_uses_the_form_and_quotes_the_servers(qtbot, home, crm_s
         opened.workspace.close()
 
 
-def test_save_then_reopen_and_the_secret_stays_in_the_keyring(qtbot, home, profile_ws,
-                                                              workers, dovecot,
-                                                              mail_user) -> None:
+def test_save_then_reopen_and_the_secret_stays_in_the_keyring(
+    qtbot, home, profile_ws, workers, dovecot, mail_user
+) -> None:
     secret = "Fresh-Mail-Secret-7f3a"
     dialog = open_dialog(qtbot, profile_ws, workers)
     field(dialog, "accountMailUrl").setText(dovecot.url("imaps"))
@@ -183,8 +196,13 @@ def test_save_then_reopen_and_the_secret_stays_in_the_keyring(qtbot, home, profi
 def test_demo_shows_its_connection_read_only(qtbot, demo, workers) -> None:
     dialog = open_dialog(qtbot, demo.workspace, workers)
     assert field(dialog, "accountCrmUrl").text() == demo.crm_url
-    for name in ("accountMailUrl", "accountCrmUrl", "accountCrmUser", "accountCrmPassword",
-                 "accountMailPassword"):
+    for name in (
+        "accountMailUrl",
+        "accountCrmUrl",
+        "accountCrmUser",
+        "accountCrmPassword",
+        "accountMailPassword",
+    ):
         assert field(dialog, name).isReadOnly(), name
     assert "embedded demo" in label(dialog, "accountNote").text()
     mail, crm = run_test(qtbot, dialog)
@@ -194,8 +212,9 @@ def test_demo_shows_its_connection_read_only(qtbot, demo, workers) -> None:
         dialog.save_button.click()  # the other tabs still save; no connection change
 
 
-def test_main_window_asks_to_reconnect_after_a_connection_change(qtbot, profile_ws,
-                                                                 workers) -> None:
+def test_main_window_asks_to_reconnect_after_a_connection_change(
+    qtbot, profile_ws, workers
+) -> None:
     from desktop.mainwindow import MainWindow
 
     window = MainWindow(workers)

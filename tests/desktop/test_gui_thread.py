@@ -93,10 +93,13 @@ def test_event_loop_keeps_turning_during_a_slow_sync(qtbot, tmp_path: Path, crm_
     mailbox = create_demo_mailbox(tmp_path / "mailbox", messages=200)
     proxy = SlowProxy(crm_server.url, 0.04)
     crm = CrmClient(proxy.url, BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD))
-    ws = Workspace(store_path=tmp_path / "store.sqlite",
-                   open_mailbox=lambda: SlowMaildir(mailbox), crm=crm,
-                   owner=Address(demo_data.ME.email, demo_data.ME.full_name),
-                   mailbox_name=demo_data.ME.email)
+    ws = Workspace(
+        store_path=tmp_path / "store.sqlite",
+        open_mailbox=lambda: SlowMaildir(mailbox),
+        crm=crm,
+        owner=Address(demo_data.ME.email, demo_data.ME.full_name),
+        mailbox_name=demo_data.ME.email,
+    )
     workers = Workers()
     window = MainWindow(workers)
     qtbot.addWidget(window)

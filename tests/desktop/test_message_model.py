@@ -30,10 +30,17 @@ class ListSource:
     def __init__(self, n: int) -> None:
         base = datetime(2026, 1, 1, tzinfo=UTC)
         self.items = [
-            Row(i, MessageHeader(MailRef("Inbox", str(i)), f"<m{i}@x.example>",
-                                 subject=f"Subject {i}",
-                                 sender=Address(f"p{i}@x.example", f"P {i}"),
-                                 date=base + timedelta(minutes=i), size=1000 + i))
+            Row(
+                i,
+                MessageHeader(
+                    MailRef("Inbox", str(i)),
+                    f"<m{i}@x.example>",
+                    subject=f"Subject {i}",
+                    sender=Address(f"p{i}@x.example", f"P {i}"),
+                    date=base + timedelta(minutes=i),
+                    size=1000 + i,
+                ),
+            )
             for i in range(n)
         ]
         self.requests: list[tuple[int, int, str, bool]] = []
@@ -42,13 +49,16 @@ class ListSource:
         return len(self.items)
 
     def rows_sorted(self, order_by: str, descending: bool) -> list[Row]:
-        key = {"date": lambda r: r.header.date, "subject": lambda r: r.header.subject,
-               "size": lambda r: r.header.size}.get(order_by, lambda r: r.id)
+        key = {
+            "date": lambda r: r.header.date,
+            "subject": lambda r: r.header.subject,
+            "size": lambda r: r.header.size,
+        }.get(order_by, lambda r: r.id)
         return sorted(self.items, key=key, reverse=descending)
 
     def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Row]:
         self.requests.append((offset, limit, order_by, descending))
-        return self.rows_sorted(order_by, descending)[offset:offset + limit]
+        return self.rows_sorted(order_by, descending)[offset : offset + limit]
 
 
 def test_model_passes_qt_model_tester(qtbot) -> None:
@@ -81,9 +91,14 @@ def test_pending_overlay_shows_at_once_and_refresh_reads_the_store() -> None:
     row_id = model.data(idx, RowIdRole)
     model.show_state([row_id], TrackState.PENDING)
     assert model.data(idx, TrackStateRole) == TrackState.PENDING
-    source.items = [replace(r, track_state=TrackState.TRACKED,
-                           reason=Reason("manual", "Tracked manually by Alex"))
-                   if r.id == row_id else r for r in source.items]
+    source.items = [
+        replace(
+            r, track_state=TrackState.TRACKED, reason=Reason("manual", "Tracked manually by Alex")
+        )
+        if r.id == row_id
+        else r
+        for r in source.items
+    ]
     model.refresh()
     assert model.data(idx, TrackStateRole) == TrackState.TRACKED
     assert model.data(idx, TrackReasonRole) == "Tracked manually by Alex"

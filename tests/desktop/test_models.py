@@ -40,8 +40,9 @@ def test_regarding_results_model(qtbot) -> None:
     assert model.rowCount() == 4 + 3  # three group headers
     assert not model.flags(model.index(0)) & Qt.ItemFlag.ItemIsSelectable
     jane = RecordRef("contact", "c1", "Jane Doe")
-    related = [RegardingHit(RecordRef("opportunity", "o1", "Renewal"), "opportunity", "",
-                            "crm", jane)]
+    related = [
+        RegardingHit(RecordRef("opportunity", "o1", "Renewal"), "opportunity", "", "crm", jane)
+    ]
     model.add_related(jane, related)
     model.add_related(jane, related)  # once only
     assert model.rowCount() == 8
@@ -54,13 +55,19 @@ def test_regarding_results_model(qtbot) -> None:
 def test_folder_tree_model(qtbot) -> None:
     model = FolderTreeModel()
     QAbstractItemModelTester(model, FATAL)
-    folders = [Folder("Inbox", "Inbox", FolderRole.INBOX),
-               Folder("Inbox/Projects", "Projects", None, "Inbox"),
-               Folder("Sent", "Sent", FolderRole.SENT)]
-    counts = dict.fromkeys(TrackState, 0) | {TrackState.TRACKED: 3, TrackState.FAILED: 2,
-                                              TrackState.NEEDS_ATTENTION: 1}
-    model.set_folders(folders, "me@x", counts, pending_send=4,
-                      sizes={"Inbox": (10, 3), "Sent": (5, 0)})
+    folders = [
+        Folder("Inbox", "Inbox", FolderRole.INBOX),
+        Folder("Inbox/Projects", "Projects", None, "Inbox"),
+        Folder("Sent", "Sent", FolderRole.SENT),
+    ]
+    counts = dict.fromkeys(TrackState, 0) | {
+        TrackState.TRACKED: 3,
+        TrackState.FAILED: 2,
+        TrackState.NEEDS_ATTENTION: 1,
+    }
+    model.set_folders(
+        folders, "me@x", counts, pending_send=4, sizes={"Inbox": (10, 3), "Sent": (5, 0)}
+    )
     assert model.index_of_path("Inbox/Projects").data(FolderPathRole) == "Inbox/Projects"
     inbox = model.index_of_path("Inbox")
     assert inbox.data() == "Inbox (3)" and inbox.data(Qt.ItemDataRole.FontRole).bold()
@@ -69,10 +76,16 @@ def test_folder_tree_model(qtbot) -> None:
     assert model.index_of_path("Inbox").data() == "Inbox"
     crm = model.index(1, 0)
     labels = [model.index(r, 0, crm).data() for r in range(model.rowCount(crm))]
-    assert labels == ["Tracked in CRM (3)", "Needs attention (3)", "Pending (queued) (0)",
-                      "Pending Send (4)"]
-    assert model.index(1, 0, crm).data(TrackStatesRole) == (TrackState.NEEDS_ATTENTION,
-                                                             TrackState.FAILED)
+    assert labels == [
+        "Tracked in CRM (3)",
+        "Needs attention (3)",
+        "Pending (queued) (0)",
+        "Pending Send (4)",
+    ]
+    assert model.index(1, 0, crm).data(TrackStatesRole) == (
+        TrackState.NEEDS_ATTENTION,
+        TrackState.FAILED,
+    )
     assert model.index(3, 0, crm).data(ViewRole) == "pending_send"
     model.set_folders([], "me@x")
 

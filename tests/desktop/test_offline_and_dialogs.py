@@ -25,8 +25,11 @@ def states(window, rows):
 
 
 def untracked_rows(window, n):
-    rows = [r for r in range(window.message_model.rowCount())
-            if states(window, [r])[0] == TrackState.NOT_TRACKED]
+    rows = [
+        r
+        for r in range(window.message_model.rowCount())
+        if states(window, [r])[0] == TrackState.NOT_TRACKED
+    ]
     return rows[:n]
 
 
@@ -43,8 +46,12 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
     with qtbot.waitSignal(window.tracking_done, timeout=10_000) as done:
         window.actions.track.trigger()
     assert done.args[0].errors == ()
-    qtbot.waitUntil(lambda: window.status.queue.isVisible()
-                    and window.status.queue.text().startswith("3 queued"), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.status.queue.isVisible() and window.status.queue.text().startswith("3 queued")
+        ),
+        timeout=10_000,
+    )
     assert states(window, rows) == [TrackState.PENDING] * 3
     model = window.message_model
     ids = [model.data(model.index(r, Column.STATE), MessageIdRole) for r in rows]
@@ -57,19 +64,21 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
     qtbot.waitUntil(lambda: view.model.rowCount() == 3, timeout=10_000)
     assert {view.model.operation(r).kind for r in range(3)} == {"promote"}
     view.table.selectRow(0)
-    with qtbot.waitSignal(window.queue_updated, timeout=10_000,
-                          check_params_cb=lambda n: n == 2):
+    with qtbot.waitSignal(window.queue_updated, timeout=10_000, check_params_cb=lambda n: n == 2):
         view.discard_button.click()
     qtbot.waitUntil(lambda: view.model.rowCount() == 2, timeout=10_000)
     view.close()
 
-    with qtbot.waitSignal(window.queue_updated, timeout=30_000,
-                          check_params_cb=lambda n: n == 0):
+    with qtbot.waitSignal(window.queue_updated, timeout=30_000, check_params_cb=lambda n: n == 0):
         go_offline(qtbot, window, False)
     assert "Online" in window.status_connection.text()
-    qtbot.waitUntil(lambda: sorted(states(window, rows), key=str) == sorted(
-        [TrackState.TRACKED, TrackState.TRACKED, TrackState.NOT_TRACKED], key=str),
-        timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            sorted(states(window, rows), key=str)
+            == sorted([TrackState.TRACKED, TrackState.TRACKED, TrackState.NOT_TRACKED], key=str)
+        ),
+        timeout=10_000,
+    )
     assert not window.status.queue.isVisible()
     assert sorted(len(crm_emails_with(demo, m)) for m in ids) == [0, 1, 1]  # exactly once
 
@@ -104,8 +113,7 @@ def test_options_round_trip(qtbot, window) -> None:
     again.reject()
 
 
-def test_compose_shows_the_tracking_notice_and_sends(qtbot, window, monkeypatch,
-                                                    tmp_path) -> None:
+def test_compose_shows_the_tracking_notice_and_sends(qtbot, window, monkeypatch, tmp_path) -> None:
     window.actions.new_mail.trigger()
     compose = window.findChild(ComposeWindow, "ComposeWindow") or window._dialogs["compose"]
     qtbot.addWidget(compose)
@@ -139,8 +147,9 @@ def test_compose_shows_the_tracking_notice_and_sends(qtbot, window, monkeypatch,
     assert "quote.pdf" in compose.attachment_list.text()
 
     asked = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
+    )
     with qtbot.waitSignal(compose.decided, timeout=10_000):
         compose.track.setChecked(True)
     with qtbot.waitSignal(compose.sent, timeout=30_000) as sent:
@@ -170,8 +179,10 @@ def test_address_book_browse_and_search(qtbot, window) -> None:
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 5, timeout=10_000)
     with qtbot.waitSignal(dialog.results_changed, timeout=10_000):
         qtbot.keyClicks(dialog.search, "fabrikam")
-    qtbot.waitUntil(lambda: dialog.search.text() == "fabrikam"
-                    and 0 < dialog.model.rowCount() < 10, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: dialog.search.text() == "fabrikam" and 0 < dialog.model.rowCount() < 10,
+        timeout=10_000,
+    )
     names = {dialog.model.index(r, 0).data() for r in range(dialog.model.rowCount())}
     assert {"Fabrikam Inc.", "Jane Doe"} <= names
     with qtbot.waitSignal(dialog.results_changed, timeout=10_000):
@@ -203,9 +214,11 @@ def test_a_refused_operation_needs_attention_retry_then_discard(qtbot, window) -
     # The "Needs attention" view lists it.
     crm = window.folder_model.index(1, 0)
     label = CRM_VIEWS[1][0]
-    view_index = next(window.folder_model.index(r, 0, crm)
-                      for r in range(window.folder_model.rowCount(crm))
-                      if window.folder_model.index(r, 0, crm).data().startswith(label))
+    view_index = next(
+        window.folder_model.index(r, 0, crm)
+        for r in range(window.folder_model.rowCount(crm))
+        if window.folder_model.index(r, 0, crm).data().startswith(label)
+    )
     qtbot.waitUntil(lambda: view_index.data() == f"{label} (1)", timeout=10_000)
     window.folder_tree.setCurrentIndex(view_index)
     assert window.message_model.rowCount() == 1
@@ -218,9 +231,9 @@ def test_a_refused_operation_needs_attention_retry_then_discard(qtbot, window) -
     with qtbot.waitSignal(view.changed, timeout=30_000) as retried:
         view.retry_button.click()
     assert retried.args[0].errors  # refused again, still parked
-    qtbot.waitUntil(lambda: view.model.rowCount() == 1
-                    and view.model.operation(0).attempts == 2, timeout=10_000)
-    with qtbot.waitSignal(window.queue_updated, timeout=10_000,
-                          check_params_cb=lambda n: n == 0):
+    qtbot.waitUntil(
+        lambda: view.model.rowCount() == 1 and view.model.operation(0).attempts == 2, timeout=10_000
+    )
+    with qtbot.waitSignal(window.queue_updated, timeout=10_000, check_params_cb=lambda n: n == 0):
         view.discard_button.click()
     assert not window.status.queue.isVisible()

@@ -23,27 +23,49 @@ from desktop.mainwindow import MainWindow
 from desktop.reader import ReadingPane
 
 
-def view(state: TrackState, reason: str = "", regarding: RecordRef | None = None,
-         unresolved: tuple[Address, ...] = ()) -> MessageView:
-    header = MessageHeader(MailRef("Inbox", "1"), "<m1@x.example>", subject="Hello",
-                           sender=Address("jane@x.example", "Jane"),
-                           date=datetime(2026, 1, 2, 9, 30, tzinfo=UTC))
+def view(
+    state: TrackState,
+    reason: str = "",
+    regarding: RecordRef | None = None,
+    unresolved: tuple[Address, ...] = (),
+) -> MessageView:
+    header = MessageHeader(
+        MailRef("Inbox", "1"),
+        "<m1@x.example>",
+        subject="Hello",
+        sender=Address("jane@x.example", "Jane"),
+        date=datetime(2026, 1, 2, 9, 30, tzinfo=UTC),
+    )
     return MessageView(
-        row_id=1, header=header, track_state=state, regarding=regarding,
-        reason=Reason("code", reason) if reason else None, activity_id="a1",
+        row_id=1,
+        header=header,
+        track_state=state,
+        regarding=regarding,
+        reason=Reason("code", reason) if reason else None,
+        activity_id="a1",
         activity_url="http://crm.example/main.aspx?etn=email&id=a1",
         regarding_url="http://crm.example/main.aspx?etn=account&id=r1" if regarding else None,
-        body_html=None, body_text="Body", attachments=(), unresolved=unresolved)
+        body_html=None,
+        body_text="Body",
+        attachments=(),
+        unresolved=unresolved,
+    )
 
 
-@pytest.mark.parametrize(("state", "reason", "label"), [
-    (TrackState.TRACKED, "Correlated by the tracking token CRM:0001001", "Tracked in CRM"),
-    (TrackState.TRACKED_BY_OTHER, "Tracked by Sam Lee", "Tracked in CRM by someone else"),
-    (TrackState.NOT_TRACKED, "Your options track only replies to CRM mail",
-     "Not tracked in CRM"),
-    (TrackState.FAILED, "The CRM refused: size limit", "Tracking failed"),
-    (TrackState.NEEDS_ATTENTION, "Sender matches 2 contacts", "Needs attention"),
-])
+@pytest.mark.parametrize(
+    ("state", "reason", "label"),
+    [
+        (TrackState.TRACKED, "Correlated by the tracking token CRM:0001001", "Tracked in CRM"),
+        (TrackState.TRACKED_BY_OTHER, "Tracked by Sam Lee", "Tracked in CRM by someone else"),
+        (
+            TrackState.NOT_TRACKED,
+            "Your options track only replies to CRM mail",
+            "Not tracked in CRM",
+        ),
+        (TrackState.FAILED, "The CRM refused: size limit", "Tracking failed"),
+        (TrackState.NEEDS_ATTENTION, "Sender matches 2 contacts", "Needs attention"),
+    ],
+)
 def test_banner_says_state_and_reason(qtbot, state, reason, label) -> None:
     pane = ReadingPane()
     qtbot.addWidget(pane)
@@ -62,8 +84,13 @@ def test_banner_says_state_and_reason(qtbot, state, reason, label) -> None:
 def test_unresolved_addresses_are_red_with_resolve(qtbot) -> None:
     pane = ReadingPane()
     qtbot.addWidget(pane)
-    pane.show_view(view(TrackState.NEEDS_ATTENTION, "Unresolved recipient",
-                        unresolved=(Address("who@nowhere.example", "Who"),)))
+    pane.show_view(
+        view(
+            TrackState.NEEDS_ATTENTION,
+            "Unresolved recipient",
+            unresolved=(Address("who@nowhere.example", "Who"),),
+        )
+    )
     text = pane.banner.text.text()
     assert "#c62828" in text and "who@nowhere.example" in text
     assert 'href="resolve:who@nowhere.example">resolve…</a>' in text
@@ -76,8 +103,7 @@ def test_resolve_opens_the_address_book_on_that_address(qtbot, window) -> None:
     window.reading_pane.banner.resolve_requested.emit("nobody@nowhere.example")
     dialog = window.findChild(AddressBookDialog, "AddressBookDialog")
     assert dialog.isVisible() and dialog.search.text() == "nobody@nowhere.example"
-    qtbot.waitUntil(lambda: "No CRM record has the address" in dialog.status.text(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: "No CRM record has the address" in dialog.status.text(), timeout=10_000)
 
 
 class _Counter(BaseHTTPRequestHandler):
@@ -112,7 +138,8 @@ def hostile_message(base: str) -> bytes:
     msg["Message-ID"] = "<hostile-1@tracker.example>"
     msg["Date"] = "Fri, 01 Jan 2038 10:00:00 +0000"  # newest: shown first
     msg.set_content("plain part")
-    msg.add_alternative(f"""<html><head>
+    msg.add_alternative(
+        f"""<html><head>
 <link rel="stylesheet" href="{base}/style.css"><script src="{base}/evil.js"></script>
 <style>body {{ background: url({base}/bg.png) }}</style></head>
 <body onload="fetch('{base}/onload')"><p>Visible text</p>
@@ -121,7 +148,9 @@ def hostile_message(base: str) -> bytes:
 <div style="background-image:url('{base}/div.png')">x</div>
 <iframe src="{base}/frame.html"></iframe><video poster="{base}/poster.png"></video>
 <script>document.write('<img src="{base}/written.png">')</script>
-<a href="javascript:alert(1)">click</a></body></html>""", subtype="html")
+<a href="javascript:alert(1)">click</a></body></html>""",
+        subtype="html",
+    )
     return msg.as_bytes()
 
 
@@ -139,8 +168,9 @@ def test_html_mail_loads_nothing_remote(qtbot, tmp_path: Path, http_server: str)
     try:
         with qtbot.waitSignal(window.message_shown, timeout=60_000):
             window.set_workspace(env.workspace)
-        qtbot.waitUntil(lambda: window.reading_pane.subject.text() == "Hostile HTML",
-                        timeout=30_000)
+        qtbot.waitUntil(
+            lambda: window.reading_pane.subject.text() == "Hostile HTML", timeout=30_000
+        )
         pane = window.reading_pane
         assert "Visible text" in pane.body.toPlainText()
         html = pane.body.toHtml()

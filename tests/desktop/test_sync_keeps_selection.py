@@ -18,8 +18,7 @@ def settle(qtbot, window, workers) -> None:
         qtbot.wait(50)
 
 
-def test_sync_keeps_the_folder_the_selection_and_the_reading_pane(qtbot, window,
-                                                                  workers) -> None:
+def test_sync_keeps_the_folder_the_selection_and_the_reading_pane(qtbot, window, workers) -> None:
     settle(qtbot, window, workers)
     folder = window.folder_tree.currentIndex().data(FolderPathRole)
     assert folder and window.message_model.rowCount() > 3

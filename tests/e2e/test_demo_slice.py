@@ -54,8 +54,9 @@ def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> No
     assert model.data(model.index(row, Column.STATE), TrackStateRole) == TrackState.TRACKED
     emails = crm_emails_with(demo, message_id)
     assert len(emails) == 1, emails
-    qtbot.waitUntil(lambda: "Tracked in CRM" in window.reading_pane.banner.text.text(),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: "Tracked in CRM" in window.reading_pane.banner.text.text(), timeout=10_000
+    )
 
     # Tracking again is idempotent: still exactly one activity.
     with qtbot.waitSignal(window.tracking_done, timeout=30_000):
@@ -65,8 +66,9 @@ def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> No
     # Set Regarding through the picker (keyboard only): the CRM's copy points at the account.
     window.action_set_regarding.trigger()
     picker = window.findChild(RegardingPicker, "RegardingPicker")
-    with qtbot.waitSignal(picker.results_changed, timeout=10_000,
-                          check_params_cb=lambda source: source == "crm"):
+    with qtbot.waitSignal(
+        picker.results_changed, timeout=10_000, check_params_cb=lambda source: source == "crm"
+    ):
         qtbot.keyClicks(picker.edit, "litware")
     hits = picker.model.hits()
     assert hits[0].record.name == "Litware GmbH" and hits[0].record.entity == "account"
@@ -75,13 +77,14 @@ def test_track_then_untrack_from_the_main_window(qtbot, demo, monkeypatch) -> No
     assert done.args[0].errors == ()
     (email,) = crm_emails_with(demo, message_id)
     assert email["_regardingobjectid_value"] == hits[0].record.id
-    qtbot.waitUntil(lambda: model.data(model.index(row, Column.REGARDING)) == "Litware GmbH",
-                    timeout=10_000)
-    qtbot.waitUntil(lambda: "Litware GmbH" in window.reading_pane.banner.text.text(),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: model.data(model.index(row, Column.REGARDING)) == "Litware GmbH", timeout=10_000
+    )
+    qtbot.waitUntil(
+        lambda: "Litware GmbH" in window.reading_pane.banner.text.text(), timeout=10_000
+    )
 
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
         window.action_untrack.trigger()
     assert done.args[0].errors == ()

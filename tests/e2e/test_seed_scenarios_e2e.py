@@ -27,8 +27,12 @@ MODES = {"server-side": 2, "client": 4}  # incomingemailfilteringmethod (4: none
 
 
 @pytest.fixture(scope="module", params=list(MODES))
-def mode_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[tuple[str, Env]]:
+def mode_env(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[tuple[str, Env]]:
     mode = request.param
     root = tmp_path_factory.mktemp(f"seed-{mode}")
     with run_in_thread(Settings(db_path=root / "org.db", seed="demo")) as server:
@@ -44,8 +48,10 @@ class Scene:
         self.env = env
         self.ws, self.user = env.workspace(name)
         with env.http() as http:
-            rows = http.get("contacts", params={"$filter": f"emailaddress1 eq '{C.email}'",
-                                                "$select": "contactid"}).json()["value"]
+            rows = http.get(
+                "contacts",
+                params={"$filter": f"emailaddress1 eq '{C.email}'", "$select": "contactid"},
+            ).json()["value"]
         self.contact = rows[0]["contactid"]
         self.account = None
         report = self.ws.sync_cycle()  # the first sync is the baseline
@@ -59,17 +65,28 @@ class Scene:
         """X sends from the CRM: Pending Send, then the client sends it. Returns
         (Message-ID, subject as sent, with the token)."""
         with self.env.http() as http:
-            r = http.post("emails", json={
-                "subject": subject, "description": "<p>Sent from the CRM.</p>",
-                "email_activity_parties": [
-                    {"partyid_systemuser@odata.bind": f"/systemusers({self.env.user_id()})",
-                     "participationtypemask": 1},
-                    {"partyid_contact@odata.bind": f"/contacts({self.contact})",
-                     "participationtypemask": 2}]})
+            r = http.post(
+                "emails",
+                json={
+                    "subject": subject,
+                    "description": "<p>Sent from the CRM.</p>",
+                    "email_activity_parties": [
+                        {
+                            "partyid_systemuser@odata.bind": f"/systemusers({self.env.user_id()})",
+                            "participationtypemask": 1,
+                        },
+                        {
+                            "partyid_contact@odata.bind": f"/contacts({self.contact})",
+                            "participationtypemask": 2,
+                        },
+                    ],
+                },
+            )
             r.raise_for_status()
             activity = r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-            http.post(f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail",
-                      json={"IssueSend": True}).raise_for_status()
+            http.post(
+                f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail", json={"IssueSend": True}
+            ).raise_for_status()
         self.cycle()  # hands it to the client, which sends it and marks it Sent
         self.cycle()  # the Sent Items copy arrives
         with self.env.http() as http:
@@ -85,13 +102,15 @@ class Scene:
 
     def client_sends(self, subject: str, in_reply_to: str | None = None) -> str:
         row = self.rows(in_reply_to)[0].id if in_reply_to else None
-        draft = Draft(to=(C,), subject=subject, body_text="From my mail client.",
-                      in_reply_to=row)
+        draft = Draft(to=(C,), subject=subject, body_text="From my mail client.", in_reply_to=row)
         assert self.ws.compose_decision(draft).track is False
         assert self.ws.send(draft).errors == ()
         self.cycle()
-        sent = [r for r in self.ws.store().message_rows("Sent Items", 0, 100)
-                if r.header.subject == subject]
+        sent = [
+            r
+            for r in self.ws.store().message_rows("Sent Items", 0, 100)
+            if r.header.subject == subject
+        ]
         assert len(sent) == 1
         return sent[0].header.message_id
 
@@ -163,8 +182,7 @@ SCENARIOS: dict[str, tuple[Callable[[Scene], str], bool, bool]] = {
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_seed_scenario_end_to_end(scenario: str, mode_env: tuple[str, Env],
-                                  tmp_path: Path) -> None:
+def test_seed_scenario_end_to_end(scenario: str, mode_env: tuple[str, Env], tmp_path: Path) -> None:
     mode, env = mode_env
     play, server_side, client = SCENARIOS[scenario]
     scene = Scene(env, f"{mode}-{scenario.split()[0]}-{tmp_path.name}")
@@ -183,21 +201,27 @@ def test_seed_scenario_end_to_end(scenario: str, mode_env: tuple[str, Env],
         scene.ws.close()
 
 
-def test_reply_to_crm_mail_inherits_its_regarding(tmp_path: Path, fresh_crm: RunningServer,
-                                                 dovecot: DovecotServer,
-                                                 smtp_server: SmtpServer) -> None:
+def test_reply_to_crm_mail_inherits_its_regarding(
+    tmp_path: Path, fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer
+) -> None:
     env = Env(fresh_crm, dovecot, smtp_server, tmp_path)
     env.set_incoming_filter(2)
     scene = Scene(env, "regarding")
     with env.http() as http:
-        account = http.get("accounts", params={"$top": "1", "$select": "accountid"}
-                           ).json()["value"][0]["accountid"]
+        account = http.get("accounts", params={"$top": "1", "$select": "accountid"}).json()[
+            "value"
+        ][0]["accountid"]
     mid, subject = scene.crm_send("Framework agreement")
     [sent] = env.emails(mid)
     with env.http() as http:
-        http.patch(f"emails({sent['activityid']})", json={
-            "regardingobjectid_account_email@odata.bind": f"/accounts({account})",
-            "statecode": 1, "statuscode": 3}).raise_for_status()
+        http.patch(
+            f"emails({sent['activityid']})",
+            json={
+                "regardingobjectid_account_email@odata.bind": f"/accounts({account})",
+                "statecode": 1,
+                "statuscode": 3,
+            },
+        ).raise_for_status()
     reply = scene.c_writes(f"RE: {subject}", in_reply_to=mid)
     assert scene.tracked(reply)
     assert env.emails(reply)[0]["_regardingobjectid_value"] == account

@@ -19,20 +19,28 @@ from tests.sync.env import ME, Env, mime
 JANE = Address("jane.doe@fabrikam.example", "Jane Doe")
 
 
-def test_cycle_on_an_exchange_mailbox(fresh_crm: RunningServer, dovecot: DovecotServer,
-                                      smtp_server: SmtpServer, ews_server: Any,
-                                      tmp_path: Path) -> None:
+def test_cycle_on_an_exchange_mailbox(
+    fresh_crm: RunningServer,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    ews_server: Any,
+    tmp_path: Path,
+) -> None:
     env = Env(fresh_crm, dovecot, smtp_server, tmp_path)
     env.set_incoming_filter(2)
     user = ews_server.new_user()
 
     def open_mailbox() -> Any:
-        return open_backend(ews_server.url(), user=user, password=ews_server.password,
-                            auth_type="basic")
+        return open_backend(
+            ews_server.url(), user=user, password=ews_server.password, auth_type="basic"
+        )
 
-    ws = Workspace(store_path=tmp_path / "ews" / "store.sqlite", open_mailbox=open_mailbox,
-                   crm=CrmClient(fresh_crm.url, BasicAuth(ME.email, demo_data.DEMO_PASSWORD)),
-                   owner=ME)
+    ws = Workspace(
+        store_path=tmp_path / "ews" / "store.sqlite",
+        open_mailbox=open_mailbox,
+        crm=CrmClient(fresh_crm.url, BasicAuth(ME.email, demo_data.DEMO_PASSWORD)),
+        owner=ME,
+    )
     assert ws.sync_cycle().ok
     mid, raw = mime(JANE, ME, "Exchange says hello")
     with open_mailbox() as backend:

@@ -87,8 +87,9 @@ class FakeDnsServer:
         reply.flags |= dns.flags.AA
         for q in query.question:
             with self._lock:
-                self.queries.append((q.name.to_text(omit_final_dot=True),
-                                     dns.rdatatype.to_text(q.rdtype)))
+                self.queries.append(
+                    (q.name.to_text(omit_final_dot=True), dns.rdatatype.to_text(q.rdtype))
+                )
                 values = self.records.get((q.name, q.rdtype))
                 known = any(name == q.name for name, _ in self.records)
             if values:
@@ -98,6 +99,7 @@ class FakeDnsServer:
         return reply.to_wire()
 
 
-def _rrset(name: dns.name.Name, rdtype: dns.rdatatype.RdataType,
-           values: Iterable[str]) -> dns.rrset.RRset:
+def _rrset(
+    name: dns.name.Name, rdtype: dns.rdatatype.RdataType, values: Iterable[str]
+) -> dns.rrset.RRset:
     return dns.rrset.from_text_list(name, 60, dns.rdataclass.IN, rdtype, list(values))

@@ -78,10 +78,17 @@ class AuthLog:
 class ConnectionAuth:
     """Authentication state of one client connection."""
 
-    def __init__(self, schemes: Sequence[str], *, basic: Callable[[str, str], str | None],
-                 bearer: Callable[[str], str | None], ntlm_mailbox: Callable[[str], str | None],
-                 accounts: NtlmAccounts | None, log: AuthLog,
-                 peer_cert: bytes | None = None) -> None:
+    def __init__(
+        self,
+        schemes: Sequence[str],
+        *,
+        basic: Callable[[str, str], str | None],
+        bearer: Callable[[str], str | None],
+        ntlm_mailbox: Callable[[str], str | None],
+        accounts: NtlmAccounts | None,
+        log: AuthLog,
+        peer_cert: bytes | None = None,
+    ) -> None:
         self.schemes = tuple(schemes)
         self._basic = basic
         self._bearer = bearer
@@ -127,17 +134,21 @@ class ConnectionAuth:
             return self._refuse("NTLM: token is not base64")
         if token[8:12] == b"\x01\x00\x00\x00" or self._ntlm is None:  # NEGOTIATE_MESSAGE
             self.user = None
-            self._ntlm = spnego.server(protocol="ntlm", service="HTTP",
-                                       options=spnego.NegotiateOptions.use_ntlm,
-                                       channel_bindings=self._cbt)
+            self._ntlm = spnego.server(
+                protocol="ntlm",
+                service="HTTP",
+                options=spnego.NegotiateOptions.use_ntlm,
+                channel_bindings=self._cbt,
+            )
         ctx = self._ntlm
         try:
             out = ctx.step(token)
         except SpnegoError as exc:
             return self._refuse(f"NTLM: {exc}")
         if not ctx.complete:
-            return Verdict(None, ["NTLM " + base64.b64encode(out or b"").decode()], b"",
-                           "NTLM challenge")
+            return Verdict(
+                None, ["NTLM " + base64.b64encode(out or b"").decode()], b"", "NTLM challenge"
+            )
         self._ntlm = None
         principal = ctx.client_principal or ""
         mailbox = self._ntlm_mailbox(principal)

@@ -20,14 +20,17 @@ from tests.fakes.ews_xml import WSA, A, NotUnderstood, S, only_children, q
 
 ACTION = "http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings"
 #: What Exchange 2016 CU (build 15.1.2507.6) reports.
-SUPPORTED_SCHEMAS = ("Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, "
-                     "Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2015, "
-                     "Exchange2016")
+SUPPORTED_SCHEMAS = (
+    "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, "
+    "Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2015, "
+    "Exchange2016"
+)
 _SETTING_NAME = re.compile(r"^[A-Za-z0-9]+$")
 
 
-def get_user_settings(body: bytes, settings_for: Callable[[str], dict[str, str] | None],
-                      endpoint: str) -> bytes:
+def get_user_settings(
+    body: bytes, settings_for: Callable[[str], dict[str, str] | None], endpoint: str
+) -> bytes:
     """Answer one GetUserSettings request. ``settings_for(address)`` gives the settings Exchange
     has for that mailbox (``None``: no such user); ``endpoint`` is this service's own URL, which
     the request must address (``wsa:To``)."""
@@ -51,8 +54,9 @@ def get_user_settings(body: bytes, settings_for: Callable[[str], dict[str, str] 
     if request is None:
         raise NotUnderstood("no Request")
     only_children(request, {q("a:Users"), q("a:RequestedSettings")})
-    users = [u.findtext(q("a:Mailbox")) or ""
-             for u in request.iterfind(f"{{{A}}}Users/{{{A}}}User")]
+    users = [
+        u.findtext(q("a:Mailbox")) or "" for u in request.iterfind(f"{{{A}}}Users/{{{A}}}User")
+    ]
     wanted = [s.text or "" for s in request.iterfind(f"{{{A}}}RequestedSettings/{{{A}}}Setting")]
     if not users or not wanted or not all(_SETTING_NAME.match(s) for s in wanted):
         raise NotUnderstood(f"users {users!r}, settings {wanted!r}")
@@ -61,21 +65,29 @@ def get_user_settings(body: bytes, settings_for: Callable[[str], dict[str, str] 
 
 def _user_response(address: str, settings: dict[str, str] | None, wanted: list[str]) -> str:
     if settings is None:
-        return ("<UserResponse><ErrorCode>InvalidUser</ErrorCode><ErrorMessage>Invalid user: "
-                f"'{escape(address)}'</ErrorMessage><RedirectTarget i:nil=\"true\"/>"
-                "<UserSettingErrors/><UserSettings/></UserResponse>")
+        return (
+            "<UserResponse><ErrorCode>InvalidUser</ErrorCode><ErrorMessage>Invalid user: "
+            f"'{escape(address)}'</ErrorMessage><RedirectTarget i:nil=\"true\"/>"
+            "<UserSettingErrors/><UserSettings/></UserResponse>"
+        )
     have = [s for s in wanted if s in settings]
     missing = [s for s in wanted if s not in settings]
     errors = "".join(
         f"<UserSettingError><ErrorCode>SettingIsNotAvailable</ErrorCode><ErrorMessage>User "
         f"setting '{s}' is not available. </ErrorMessage><SettingName>{s}</SettingName>"
-        "</UserSettingError>" for s in missing)
+        "</UserSettingError>"
+        for s in missing
+    )
     values = "".join(
         f'<UserSetting i:type="StringSetting"><Name>{s}</Name><Value>{escape(settings[s])}'
-        "</Value></UserSetting>" for s in have)
-    return ("<UserResponse><ErrorCode>NoError</ErrorCode><ErrorMessage>No error.</ErrorMessage>"
-            f'<RedirectTarget i:nil="true"/><UserSettingErrors>{errors}</UserSettingErrors>'
-            f"<UserSettings>{values}</UserSettings></UserResponse>")
+        "</Value></UserSetting>"
+        for s in have
+    )
+    return (
+        "<UserResponse><ErrorCode>NoError</ErrorCode><ErrorMessage>No error.</ErrorMessage>"
+        f'<RedirectTarget i:nil="true"/><UserSettingErrors>{errors}</UserSettingErrors>'
+        f"<UserSettings>{values}</UserSettings></UserResponse>"
+    )
 
 
 def _response(user_responses: list[str]) -> bytes:
@@ -90,7 +102,8 @@ def _response(user_responses: list[str]) -> bytes:
         "</h:ServerVersionInfo></s:Header><s:Body>"
         f'<GetUserSettingsResponseMessage xmlns="{A}"><Response '
         'xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><ErrorCode>NoError</ErrorCode>'
-        '<ErrorMessage/><UserResponses>' + "".join(user_responses)
+        "<ErrorMessage/><UserResponses>"
+        + "".join(user_responses)
         + "</UserResponses></Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>"
     ).encode()
 
@@ -106,6 +119,11 @@ def fault(text: str) -> bytes:
 
 def mailbox_settings(address: str, display_name: str, ews_url: str) -> dict[str, str]:
     """The settings Exchange returns for a mailbox (those exchangelib reads, and a few more)."""
-    return {"UserDisplayName": display_name, "AutoDiscoverSMTPAddress": address,
-            "ExternalEwsUrl": ews_url, "InternalEwsUrl": ews_url,
-            "EwsSupportedSchemas": SUPPORTED_SCHEMAS, "CasVersion": "15.1.2507.6"}
+    return {
+        "UserDisplayName": display_name,
+        "AutoDiscoverSMTPAddress": address,
+        "ExternalEwsUrl": ews_url,
+        "InternalEwsUrl": ews_url,
+        "EwsSupportedSchemas": SUPPORTED_SCHEMAS,
+        "CasVersion": "15.1.2507.6",
+    }

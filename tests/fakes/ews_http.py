@@ -44,8 +44,9 @@ def listen(server: FakeEwsServer, port: int, tls: tuple[Path, Path] | None) -> _
     httpd = _Server(("127.0.0.1", port), _handler(server, cert_der))
     if tls is not None:
         # The handshake happens in the connection's thread, not in the accept loop.
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
-                                       do_handshake_on_connect=False)
+        httpd.socket = ctx.wrap_socket(
+            httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
     return httpd
 
 
@@ -62,9 +63,14 @@ def _handler(server: FakeEwsServer, cert_der: bytes | None) -> type[BaseHTTPRequ
                 self.request.settimeout(None)
             super().setup()
             self.auth = ConnectionAuth(
-                server.schemes, basic=server.basic_user, bearer=server.tokens.get,
-                ntlm_mailbox=server.ntlm_mailbox, accounts=server.ntlm_accounts,
-                log=server.auth_log, peer_cert=cert_der)
+                server.schemes,
+                basic=server.basic_user,
+                bearer=server.tokens.get,
+                ntlm_mailbox=server.ntlm_mailbox,
+                accounts=server.ntlm_accounts,
+                log=server.auth_log,
+                peer_cert=cert_der,
+            )
 
         def do_POST(self) -> None:  # noqa: N802 (http.server API)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -103,25 +109,34 @@ def _handler(server: FakeEwsServer, cert_der: bytes | None) -> type[BaseHTTPRequ
             self._send(200, data, "GetUserSettings")
 
         def _denied(self, verdict: Verdict, body: bool = True) -> None:
-            self._send(401, verdict.body if body else b"", verdict.note,
-                       [("WWW-Authenticate", c) for c in verdict.challenge],
-                       content_length=len(verdict.body))
+            self._send(
+                401,
+                verdict.body if body else b"",
+                verdict.note,
+                [("WWW-Authenticate", c) for c in verdict.challenge],
+                content_length=len(verdict.body),
+            )
 
         def _unknown(self) -> None:
             server.problems.append(f"{self.command} {self.path}")
             self._send(404, b"", "unknown")
 
-        def _send(self, status: int, data: bytes, note: str,
-                  headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
-                  content_length: int | None = None) -> None:
-            server.http_log.append(f"{self.command} {urlsplit(self.path).path} -> {status} "
-                                   f"{note}")
+        def _send(
+            self,
+            status: int,
+            data: bytes,
+            note: str,
+            headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
+            content_length: int | None = None,
+        ) -> None:
+            server.http_log.append(f"{self.command} {urlsplit(self.path).path} -> {status} {note}")
             self.send_response(status)
             self.send_header("Content-Type", "text/xml; charset=utf-8")
             for k, v in headers:
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data) if content_length is None
-                                                   else content_length))
+            self.send_header(
+                "Content-Length", str(len(data) if content_length is None else content_length)
+            )
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

@@ -82,8 +82,15 @@ class Request:
         if unknown or ext - {CRMID}:
             raise NotUnderstood(f"properties {sorted(unknown)} {sorted(ext - {CRMID})}")
         if base in ("Default", "AllProperties"):
-            fields |= {"item:Subject", "message:From", "message:IsRead", "item:Size",
-                       "item:DateTimeSent", "message:ToRecipients", "item:HasAttachments"}
+            fields |= {
+                "item:Subject",
+                "message:From",
+                "message:IsRead",
+                "item:Size",
+                "item:DateTimeSent",
+                "message:ToRecipients",
+                "item:HasAttachments",
+            }
         return fields, ext
 
     def folder_path(self, elem: etree._Element) -> str:
@@ -101,8 +108,10 @@ class Request:
 
 # --- operations -----------------------------------------------------------------------------
 
-def _each(req: Request, op: str, elems: list[etree._Element],
-          fn: Callable[[etree._Element], str]) -> bytes:
+
+def _each(
+    req: Request, op: str, elems: list[etree._Element], fn: Callable[[etree._Element], str]
+) -> bytes:
     """One response message per requested id, in order; per-item errors stay per item."""
     out = []
     for e in elems:
@@ -125,8 +134,12 @@ def get_folder(req: Request) -> bytes:
     req.children({"FolderShape", "FolderIds"})
     req.shape("m:FolderShape")
     ids = list(req.op.find(q("m:FolderIds")))
-    return _each(req, "GetFolder", ids,
-                 lambda e: f"<m:Folders>{_folder(req, req.folder_path(e))}</m:Folders>")
+    return _each(
+        req,
+        "GetFolder",
+        ids,
+        lambda e: f"<m:Folders>{_folder(req, req.folder_path(e))}</m:Folders>",
+    )
 
 
 def find_folder(req: Request) -> bytes:
@@ -146,13 +159,20 @@ def find_folder(req: Request) -> bytes:
         else:
             found = [p for p in paths if parent == "" or p.startswith(parent + "/")]
         if req.op.get("Traversal") == "Shallow":
-            found = [p for p in found if p.rpartition("/")[0] == parent
-                     or (parent == "" and "/" not in p)]
-        page = found[offset:offset + limit]
+            found = [
+                p
+                for p in found
+                if p.rpartition("/")[0] == parent or (parent == "" and "/" not in p)
+            ]
+        page = found[offset : offset + limit]
         last = "true" if offset + len(page) >= len(found) else "false"
-        return (f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" TotalItemsInView='
-                f'"{len(found)}" IncludesLastItemInRange="{last}"><t:Folders>'
-                + "".join(_folder(req, p) for p in page) + "</t:Folders></m:RootFolder>")
+        return (
+            f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" TotalItemsInView='
+            f'"{len(found)}" IncludesLastItemInRange="{last}"><t:Folders>'
+            + "".join(_folder(req, p) for p in page)
+            + "</t:Folders></m:RootFolder>"
+        )
+
     return _each(req, "FindFolder", list(req.op.find(q("m:ParentFolderIds"))), one)
 
 
@@ -165,8 +185,11 @@ def create_folder(req: Request) -> bytes:
             raise NotUnderstood(f"create {e.tag}")
         req.children({"DisplayName", "FolderClass"}, e)
         path = req.box.create_folder(parent, e.findtext(q("t:DisplayName")) or "")
-        return f'<m:Folders><t:Folder><t:FolderId Id="{folder_id(path)}" ' \
-               'ChangeKey="AQAAAA=="/></t:Folder></m:Folders>'
+        return (
+            f'<m:Folders><t:Folder><t:FolderId Id="{folder_id(path)}" '
+            'ChangeKey="AQAAAA=="/></t:Folder></m:Folders>'
+        )
+
     return _each(req, "CreateFolder", list(req.op.find(q("m:Folders"))), one)
 
 
@@ -185,15 +208,19 @@ def sync_folder_items(req: Request) -> bytes:
             parts.append(f'<t:Delete><t:ItemId Id="{it}"/></t:Delete>')
         elif kind == "ReadFlagChange":
             assert not isinstance(it, str)
-            parts.append(f'<t:ReadFlagChange><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
-                         f"<t:IsRead>{'true' if is_read else 'false'}</t:IsRead>"
-                         "</t:ReadFlagChange>")
+            parts.append(
+                f'<t:ReadFlagChange><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
+                f"<t:IsRead>{'true' if is_read else 'false'}</t:IsRead>"
+                "</t:ReadFlagChange>"
+            )
         else:
             assert not isinstance(it, str)
             parts.append(f"<t:{kind}>{item_xml(it, fields, ext)}</t:{kind}>")
-    inner = (f"<m:SyncState>{state}</m:SyncState><m:IncludesLastItemInRange>"
-             f"{'true' if last else 'false'}</m:IncludesLastItemInRange>"
-             f"<m:Changes>{''.join(parts)}</m:Changes>")
+    inner = (
+        f"<m:SyncState>{state}</m:SyncState><m:IncludesLastItemInRange>"
+        f"{'true' if last else 'false'}</m:IncludesLastItemInRange>"
+        f"<m:Changes>{''.join(parts)}</m:Changes>"
+    )
     return response("SyncFolderItems", [ok("SyncFolderItems", inner)])
 
 
@@ -207,16 +234,20 @@ def sync_folder_hierarchy(req: Request) -> bytes:
     try:
         known = set(decode_state(req.op.findtext(q("m:SyncState"))))
     except FakeEwsError as exc:
-        return response("SyncFolderHierarchy", [error("SyncFolderHierarchy", exc.code,
-                                                      exc.text)])
+        return response("SyncFolderHierarchy", [error("SyncFolderHierarchy", exc.code, exc.text)])
     now = req.box.folder_paths()
-    parts = [f'<t:Delete><t:FolderId Id="{folder_id(p)}"/></t:Delete>'
-             for p in sorted(known - set(now))]
-    parts += [f"<t:Create>{_folder(req, p)}</t:Create>"
-              for p in sorted((p for p in now if p not in known), key=lambda p: p.count("/"))]
+    parts = [
+        f'<t:Delete><t:FolderId Id="{folder_id(p)}"/></t:Delete>' for p in sorted(known - set(now))
+    ]
+    parts += [
+        f"<t:Create>{_folder(req, p)}</t:Create>"
+        for p in sorted((p for p in now if p not in known), key=lambda p: p.count("/"))
+    ]
     state = encode_state(dict.fromkeys(now, ""))
-    inner = (f"<m:SyncState>{state}</m:SyncState><m:IncludesLastFolderInRange>true"
-             f"</m:IncludesLastFolderInRange><m:Changes>{''.join(parts)}</m:Changes>")
+    inner = (
+        f"<m:SyncState>{state}</m:SyncState><m:IncludesLastFolderInRange>true"
+        f"</m:IncludesLastFolderInRange><m:Changes>{''.join(parts)}</m:Changes>"
+    )
     return response("SyncFolderHierarchy", [ok("SyncFolderHierarchy", inner)])
 
 
@@ -228,12 +259,24 @@ def get_item(req: Request) -> bytes:
         if e.tag != q("t:ItemId"):
             raise NotUnderstood(f"item id {e.tag}")
         return f"<m:Items>{item_xml(req.box.item(e.get('Id', '')), fields, ext)}</m:Items>"
+
     return _each(req, "GetItem", list(req.op.find(q("m:ItemIds"))), one)
 
 
-_CREATE_FIELDS = {"MimeContent", "IsRead", "IsResponseRequested", "IsDeliveryReceiptRequested",
-                  "IsReadReceiptRequested", "Sensitivity", "Importance", "ReminderIsSet",
-                  "ReminderMinutesBeforeStart", "Subject", "Body", "Categories"}
+_CREATE_FIELDS = {
+    "MimeContent",
+    "IsRead",
+    "IsResponseRequested",
+    "IsDeliveryReceiptRequested",
+    "IsReadReceiptRequested",
+    "Sensitivity",
+    "Importance",
+    "ReminderIsSet",
+    "ReminderMinutesBeforeStart",
+    "Subject",
+    "Body",
+    "Categories",
+}
 
 
 def create_item(req: Request) -> bytes:
@@ -257,8 +300,11 @@ def create_item(req: Request) -> bytes:
             raise NotUnderstood(f"MessageDisposition {disposition}")
         is_read = _bool(e.findtext(q("t:IsRead")))
         it = req.box.create(folder, mime, is_read)
-        return (f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
-                "</t:Message></m:Items>")
+        return (
+            f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
+            "</t:Message></m:Items>"
+        )
+
     return _each(req, "CreateItem", list(req.op.find(q("m:Items"))), one)
 
 
@@ -292,9 +338,12 @@ def update_item(req: Request) -> bytes:
         for upd in change.find(q("t:Updates")):
             _apply_update(req, iid, upd)
         it = req.box.item(iid)
-        return (f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
-                '</t:Message></m:Items><m:ConflictResults><t:Count>0</t:Count>'
-                "</m:ConflictResults>")
+        return (
+            f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
+            "</t:Message></m:Items><m:ConflictResults><t:Count>0</t:Count>"
+            "</m:ConflictResults>"
+        )
+
     return _each(req, "UpdateItem", list(req.op.find(q("m:ItemChanges"))), one)
 
 
@@ -308,11 +357,15 @@ def _apply_update(req: Request, iid: str, upd: etree._Element) -> None:
     if uri.tag == q("t:FieldURI") and uri.get("FieldURI") == "message:IsRead":
         req.box.set_read(iid, kind == "SetItemField" and _bool(value.findtext(q("t:IsRead"))))
     elif uri.tag == q("t:FieldURI") and uri.get("FieldURI") == "item:Categories":
-        props.categories = ([s.text or "" for s in value.iter(q("t:String"))]
-                            if kind == "SetItemField" else [])
+        props.categories = (
+            [s.text or "" for s in value.iter(q("t:String"))] if kind == "SetItemField" else []
+        )
     elif uri.tag == q("t:ExtendedFieldURI") and ext_uri(uri) == CRMID:
-        props.crmid = (value.findtext(f"{q('t:ExtendedProperty')}/{q('t:Value')}")
-                       if kind == "SetItemField" else None)
+        props.crmid = (
+            value.findtext(f"{q('t:ExtendedProperty')}/{q('t:Value')}")
+            if kind == "SetItemField"
+            else None
+        )
     else:
         raise NotUnderstood(f"update of {etree.tostring(uri).decode()}")
 
@@ -323,8 +376,11 @@ def move_item(req: Request) -> bytes:
 
     def one(e: etree._Element) -> str:
         it = req.box.move(e.get("Id", ""), dest)
-        return (f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
-                "</t:Message></m:Items>")
+        return (
+            f'<m:Items><t:Message><t:ItemId Id="{it.id}" ChangeKey="{it.version}"/>'
+            "</t:Message></m:Items>"
+        )
+
     return _each(req, "MoveItem", list(req.op.find(q("m:ItemIds"))), one)
 
 
@@ -336,6 +392,7 @@ def delete_item(req: Request) -> bytes:
     def one(e: etree._Element) -> str:
         req.box.delete(e.get("Id", ""))
         return ""
+
     return _each(req, "DeleteItem", list(req.op.find(q("m:ItemIds"))), one)
 
 
@@ -343,8 +400,14 @@ def convert_id(req: Request) -> bytes:
     """exchangelib's version probe converts the id ``DUMMY``: Exchange says it is malformed.
     Converting a real id is not implemented (and fails the test)."""
     req.children({"SourceIds"})
-    if req.op.get("DestinationFormat") not in ("EwsId", "EntryId", "HexEntryId", "OwaId",
-                                               "EwsLegacyId", "StoreId"):
+    if req.op.get("DestinationFormat") not in (
+        "EwsId",
+        "EntryId",
+        "HexEntryId",
+        "OwaId",
+        "EwsLegacyId",
+        "StoreId",
+    ):
         raise NotUnderstood(f"DestinationFormat {req.op.get('DestinationFormat')}")
 
     def one(e: etree._Element) -> str:
@@ -355,13 +418,20 @@ def convert_id(req: Request) -> bytes:
         except FakeEwsError:
             raise FakeEwsError("ErrorInvalidIdMalformed", "Id is malformed.") from None
         raise NotUnderstood("ConvertId of a real item id")
+
     return _each(req, "ConvertId", list(req.op.find(q("m:SourceIds"))), one)
 
 
 OPS: dict[str, Handler] = {
-    "GetFolder": get_folder, "FindFolder": find_folder, "CreateFolder": create_folder,
-    "SyncFolderItems": sync_folder_items, "SyncFolderHierarchy": sync_folder_hierarchy,
-    "GetItem": get_item, "CreateItem": create_item,
-    "UpdateItem": update_item, "MoveItem": move_item, "DeleteItem": delete_item,
+    "GetFolder": get_folder,
+    "FindFolder": find_folder,
+    "CreateFolder": create_folder,
+    "SyncFolderItems": sync_folder_items,
+    "SyncFolderHierarchy": sync_folder_hierarchy,
+    "GetItem": get_item,
+    "CreateItem": create_item,
+    "UpdateItem": update_item,
+    "MoveItem": move_item,
+    "DeleteItem": delete_item,
     "ConvertId": convert_id,
 }

@@ -42,9 +42,15 @@ class FakeEwsServer:
     server also answers SOAP autodiscover for the addresses given to :meth:`add_autodiscover`.
     """
 
-    def __init__(self, root: Path, password: str = "secret-pw", *,
-                 schemes: tuple[str, ...] = ("Basic", "Bearer"),
-                 ntlm_accounts: NtlmAccounts | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        root: Path,
+        password: str = "secret-pw",
+        *,
+        schemes: tuple[str, ...] = ("Basic", "Bearer"),
+        ntlm_accounts: NtlmAccounts | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         unknown = set(schemes) - set(SCHEMES)
         if unknown or ("NTLM" in schemes) != (ntlm_accounts is not None):
             raise ValueError(f"schemes {schemes}: NTLM needs ntlm_accounts, and only NTLM")
@@ -75,8 +81,9 @@ class FakeEwsServer:
 
         self.tls = tls
         self.httpd = listen(self, port, tls)
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -171,5 +178,4 @@ class FakeEwsServer:
             import traceback
 
             self.problems.append(f"{name}: fake server crashed: {traceback.format_exc()}")
-            return (500, response(name, [error(name, "ErrorInternalServerError", repr(exc))]),
-                    name)
+            return (500, response(name, [error(name, "ErrorInternalServerError", repr(exc))]), name)

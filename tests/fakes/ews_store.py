@@ -21,9 +21,16 @@ from core.mail.maildir import MaildirBackend
 from core.model import MailRef
 
 #: EWS distinguished folder id -> Maildir folder path.
-DISTINGUISHED = {"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts",
-                 "outbox": "Outbox", "deleteditems": "Deleted Items", "junkemail": "Junk",
-                 "msgfolderroot": "", "root": "\x00root"}
+DISTINGUISHED = {
+    "inbox": "Inbox",
+    "sentitems": "Sent Items",
+    "drafts": "Drafts",
+    "outbox": "Outbox",
+    "deleteditems": "Deleted Items",
+    "junkemail": "Junk",
+    "msgfolderroot": "",
+    "root": "\x00root",
+}
 PATH_TO_DISTINGUISHED = {v: k for k, v in DISTINGUISHED.items()}
 
 
@@ -122,8 +129,11 @@ class UserMailbox:
         d = self.box._dir(folder)
         names = []
         for sub in ("new", "cur"):
-            names += [(sub, n) for n in sorted((d / sub).iterdir(), key=lambda p: p.name)
-                      if not n.name.startswith(".")]
+            names += [
+                (sub, n)
+                for n in sorted((d / sub).iterdir(), key=lambda p: p.name)
+                if not n.name.startswith(".")
+            ]
         out = []
         for _sub, p in names:
             key, _, info = p.name.partition(":2,")
@@ -138,8 +148,9 @@ class UserMailbox:
         except FakeEwsError:
             items = {}
         if ref not in items:
-            raise FakeEwsError("ErrorItemNotFound", "The specified object was not found in "
-                               "the store.")
+            raise FakeEwsError(
+                "ErrorItemNotFound", "The specified object was not found in the store."
+            )
         return items[ref]
 
     def create(self, folder: str, mime: bytes, is_read: bool) -> Item:
@@ -167,8 +178,9 @@ class UserMailbox:
 
     # -- sync --
 
-    def sync(self, folder: str, state: str | None, limit: int
-             ) -> tuple[list[tuple[str, Item | str, bool]], str, bool]:
+    def sync(
+        self, folder: str, state: str | None, limit: int
+    ) -> tuple[list[tuple[str, Item | str, bool]], str, bool]:
         """Changes since ``state``: ``[(kind, item or id, is_read)]``, new state, last-in-range.
         Kinds: Create, Update, ReadFlagChange, Delete (deletes first, then updates, creates)."""
         known = decode_state(state)
@@ -204,8 +216,10 @@ def decode_state(state: str | None) -> dict[str, str]:
     try:
         data = json.loads(zlib.decompress(base64.b64decode(state)))
     except (ValueError, zlib.error) as exc:
-        raise FakeEwsError("ErrorInvalidSyncStateData", "Synchronization state data is "
-                           "corrupt or otherwise invalid.") from exc
+        raise FakeEwsError(
+            "ErrorInvalidSyncStateData",
+            "Synchronization state data is corrupt or otherwise invalid.",
+        ) from exc
     if not isinstance(data, dict):
         raise FakeEwsError("ErrorInvalidSyncStateData", "not a sync state")
     return data

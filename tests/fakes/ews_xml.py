@@ -23,17 +23,37 @@ NS = {"s": S, "m": M, "t": T, "a": A, "wsa": WSA}
 
 #: Item field URIs this server can answer (anything else requested fails the test).
 ITEM_FIELDS = {
-    "item:Subject", "message:Sender", "message:From", "message:ToRecipients",
-    "message:CcRecipients", "item:DateTimeSent", "item:DateTimeReceived", "item:Size",
-    "item:HasAttachments", "message:IsRead", "message:ConversationIndex", "item:InReplyTo",
-    "message:References", "item:Categories", "message:InternetMessageId", "item:MimeContent",
+    "item:Subject",
+    "message:Sender",
+    "message:From",
+    "message:ToRecipients",
+    "message:CcRecipients",
+    "item:DateTimeSent",
+    "item:DateTimeReceived",
+    "item:Size",
+    "item:HasAttachments",
+    "message:IsRead",
+    "message:ConversationIndex",
+    "item:InReplyTo",
+    "message:References",
+    "item:Categories",
+    "message:InternetMessageId",
+    "item:MimeContent",
     "item:ItemClass",
 }
-FOLDER_FIELDS = {"folder:DisplayName", "folder:FolderClass", "folder:ParentFolderId",
-                 "folder:TotalCount", "folder:ChildFolderCount", "folder:UnreadCount",
-                 "folder:DistinguishedFolderId", "folder:PermissionSet",
-                 "folder:EffectiveRights", "folder:ManagedFolderInformation",
-                 "folder:FolderId"}
+FOLDER_FIELDS = {
+    "folder:DisplayName",
+    "folder:FolderClass",
+    "folder:ParentFolderId",
+    "folder:TotalCount",
+    "folder:ChildFolderCount",
+    "folder:UnreadCount",
+    "folder:DistinguishedFolderId",
+    "folder:PermissionSet",
+    "folder:EffectiveRights",
+    "folder:ManagedFolderInformation",
+    "folder:FolderId",
+}
 CRMID = ("PublicStrings", "crmid", "String")
 
 
@@ -48,8 +68,7 @@ class NotUnderstood(Exception):
     server answers with an error and records it as a test failure."""
 
 
-def only_children(elem: etree._Element, allowed: set[str], *, local_names: bool = False
-                  ) -> None:
+def only_children(elem: etree._Element, allowed: set[str], *, local_names: bool = False) -> None:
     """Raise :class:`NotUnderstood` for a child element of ``elem`` not in ``allowed``:
     qualified tags (``q("a:Request")``), or with ``local_names`` tags without namespace."""
     for child in elem:
@@ -66,30 +85,39 @@ def envelope(body: str) -> bytes:
         f'<s:Envelope xmlns:s="{S}"><s:Header>'
         f'<h:ServerVersionInfo xmlns:h="{T}" MajorVersion="15" MinorVersion="1" '
         'MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/>'
-        f'</s:Header><s:Body>{body}</s:Body></s:Envelope>'
+        f"</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     ).encode()
 
 
 def response(op: str, messages: list[str]) -> bytes:
-    return envelope(f'<m:{op}Response xmlns:m="{M}" xmlns:t="{T}"><m:ResponseMessages>'
-                    + "".join(messages) + f"</m:ResponseMessages></m:{op}Response>")
+    return envelope(
+        f'<m:{op}Response xmlns:m="{M}" xmlns:t="{T}"><m:ResponseMessages>'
+        + "".join(messages)
+        + f"</m:ResponseMessages></m:{op}Response>"
+    )
 
 
 def ok(op: str, inner: str = "") -> str:
-    return (f'<m:{op}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError'
-            f'</m:ResponseCode>{inner}</m:{op}ResponseMessage>')
+    return (
+        f'<m:{op}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError'
+        f"</m:ResponseCode>{inner}</m:{op}ResponseMessage>"
+    )
 
 
 def error(op: str, code: str, text: str) -> str:
     # Exchange's Sync* errors still carry an (empty) SyncState and IncludesLast…InRange,
     # and exchangelib reads them before the error code.
-    extra = {"SyncFolderItems": "<m:SyncState/><m:IncludesLastItemInRange>true"
-                                "</m:IncludesLastItemInRange>",
-             "SyncFolderHierarchy": "<m:SyncState/><m:IncludesLastFolderInRange>true"
-                                    "</m:IncludesLastFolderInRange>"}.get(op, "")
-    return (f'<m:{op}ResponseMessage ResponseClass="Error"><m:MessageText>{escape(text)}'
-            f'</m:MessageText><m:ResponseCode>{code}</m:ResponseCode>'
-            f'<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}</m:{op}ResponseMessage>')
+    extra = {
+        "SyncFolderItems": "<m:SyncState/><m:IncludesLastItemInRange>true"
+        "</m:IncludesLastItemInRange>",
+        "SyncFolderHierarchy": "<m:SyncState/><m:IncludesLastFolderInRange>true"
+        "</m:IncludesLastFolderInRange>",
+    }.get(op, "")
+    return (
+        f'<m:{op}ResponseMessage ResponseClass="Error"><m:MessageText>{escape(text)}'
+        f"</m:MessageText><m:ResponseCode>{code}</m:ResponseCode>"
+        f"<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}</m:{op}ResponseMessage>"
+    )
 
 
 def folder_xml(path: str, unread: int, total: int, children: int) -> str:
@@ -119,9 +147,11 @@ def folder_xml(path: str, unread: int, total: int, children: int) -> str:
 
 
 def _mailbox(name: str, addr: str) -> str:
-    return (f"<t:Mailbox><t:Name>{escape(name or addr)}</t:Name><t:EmailAddress>{escape(addr)}"
-            "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType>"
-            "<t:MailboxType>OneOff</t:MailboxType></t:Mailbox>")
+    return (
+        f"<t:Mailbox><t:Name>{escape(name or addr)}</t:Name><t:EmailAddress>{escape(addr)}"
+        "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType>"
+        "<t:MailboxType>OneOff</t:MailboxType></t:Mailbox>"
+    )
 
 
 def _addrs(msg: object, name: str) -> list[tuple[str, str]]:
@@ -144,16 +174,19 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
     Exchange derives them on delivery."""
     raw = item.path.read_bytes()
     msg = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
-    out = [f'<t:ItemId Id="{item.id}" ChangeKey="{item.version}"/>',
-           f'<t:ParentFolderId Id="{folder_id(item.ref.folder)}" ChangeKey="AQAAAA=="/>']
+    out = [
+        f'<t:ItemId Id="{item.id}" ChangeKey="{item.version}"/>',
+        f'<t:ParentFolderId Id="{folder_id(item.ref.folder)}" ChangeKey="AQAAAA=="/>',
+    ]
 
     def text(tag: str, value: str | None) -> None:
         if value:
             out.append(f"<t:{tag}>{escape(value)}</t:{tag}>")
 
     if "item:MimeContent" in fields:
-        out.append('<t:MimeContent CharacterSet="UTF-8">'
-                   f"{base64.b64encode(raw).decode()}</t:MimeContent>")
+        out.append(
+            f'<t:MimeContent CharacterSet="UTF-8">{base64.b64encode(raw).decode()}</t:MimeContent>'
+        )
     if "item:ItemClass" in fields:
         text("ItemClass", "IPM.Note")
     if "item:Subject" in fields:
@@ -165,9 +198,11 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
     if "item:Size" in fields:
         text("Size", str(len(raw)))
     if "item:Categories" in fields and item.props.categories:
-        out.append("<t:Categories>" + "".join(f"<t:String>{escape(c)}</t:String>"
-                                              for c in item.props.categories)
-                   + "</t:Categories>")
+        out.append(
+            "<t:Categories>"
+            + "".join(f"<t:String>{escape(c)}</t:String>" for c in item.props.categories)
+            + "</t:Categories>"
+        )
     if "item:HasAttachments" in fields:
         has = b"content-disposition: attachment" in raw.lower()
         text("HasAttachments", "true" if has else "false")
@@ -180,8 +215,11 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
                 out.append(f"<t:{kind}>{_mailbox(_decoded(found[0][0]), found[0][1])}</t:{kind}>")
     for kind, src in (("ToRecipients", "to"), ("CcRecipients", "cc")):
         if f"message:{kind}" in fields and _addrs(msg, src):
-            out.append(f"<t:{kind}>" + "".join(_mailbox(_decoded(n), a)
-                                                for n, a in _addrs(msg, src)) + f"</t:{kind}>")
+            out.append(
+                f"<t:{kind}>"
+                + "".join(_mailbox(_decoded(n), a) for n, a in _addrs(msg, src))
+                + f"</t:{kind}>"
+            )
     if "message:ConversationIndex" in fields:
         text("ConversationIndex", str(msg.get("thread-index", "")).strip())
     if "message:InternetMessageId" in fields:
@@ -191,9 +229,11 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
     if "message:References" in fields:
         text("References", " ".join(str(msg.get("references", "")).split()))
     if CRMID in ext and item.props.crmid is not None:
-        out.append(f'<t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId='
-                   f'"PublicStrings" PropertyName="crmid" PropertyType="String"/>'
-                   f"<t:Value>{escape(item.props.crmid)}</t:Value></t:ExtendedProperty>")
+        out.append(
+            f"<t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="
+            f'"PublicStrings" PropertyName="crmid" PropertyType="String"/>'
+            f"<t:Value>{escape(item.props.crmid)}</t:Value></t:ExtendedProperty>"
+        )
     return "<t:Message>" + "".join(out) + "</t:Message>"
 
 
@@ -210,6 +250,8 @@ def _decoded(value: object) -> str:
 
 
 def ext_uri(elem: etree._Element) -> tuple[str, str, str]:
-    return (elem.get("DistinguishedPropertySetId") or elem.get("PropertySetId") or "",
-            elem.get("PropertyName") or elem.get("PropertyTag") or "",
-            elem.get("PropertyType") or "")
+    return (
+        elem.get("DistinguishedPropertySetId") or elem.get("PropertySetId") or "",
+        elem.get("PropertyName") or elem.get("PropertyTag") or "",
+        elem.get("PropertyType") or "",
+    )

@@ -62,8 +62,13 @@ class Built:
 
     def run(self, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(a) for a in args], cwd=self.scratch, env=self.env(), capture_output=True,
-            text=True, timeout=timeout, check=False,
+            [str(a) for a in args],
+            cwd=self.scratch,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 
@@ -77,9 +82,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     dist, work = base / "dist", base / "work"
     started = time.monotonic()
     result = subprocess.run(
-        ["bash", str(ROOT / "installer" / "build.sh"), "--python", sys.executable,
-         "--dist-dir", str(dist), "--work-dir", str(work)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1000, check=False,
+        [
+            "bash",
+            str(ROOT / "installer" / "build.sh"),
+            "--python",
+            sys.executable,
+            "--dist-dir",
+            str(dist),
+            "--work-dir",
+            str(work),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1000,
+        check=False,
     )
     assert result.returncode == 0, (
         f"installer/build.sh failed ({result.returncode}):\n{_tail(result.stdout)}\n"
@@ -111,9 +128,20 @@ def test_bundled_emulator_serves_the_web_api(built: Built) -> None:
     db = built.scratch / "serve" / "org.sqlite"
     db.parent.mkdir()
     proc = subprocess.Popen(
-        [str(built.bundle / "trackbox-crm"), "serve", "--db", str(db), "--port", "0",
-         "--seed", "demo"],
-        cwd=built.scratch, env=built.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            str(built.bundle / "trackbox-crm"),
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            "0",
+            "--seed",
+            "demo",
+        ],
+        cwd=built.scratch,
+        env=built.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -124,7 +152,8 @@ def test_bundled_emulator_serves_the_web_api(built: Built) -> None:
         response = httpx.get(
             match.group(0) + "/api/data/v9.2/WhoAmI",
             auth=(demo_data.ME.email, demo_data.DEMO_PASSWORD),
-            headers={"Accept": "application/json"}, timeout=30,
+            headers={"Accept": "application/json"},
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         assert response.json().get("UserId")
@@ -154,8 +183,15 @@ def test_demo_screenshot(built: Built) -> None:
     shot = built.scratch / "shots" / "main-window.png"
     data = built.scratch / "demo-data"
     result = built.run(
-        built.bundle / "trackbox", "demo", "--screenshot", shot, "--quit-after", "3",
-        "--data-dir", data, timeout=240,
+        built.bundle / "trackbox",
+        "demo",
+        "--screenshot",
+        shot,
+        "--quit-after",
+        "3",
+        "--data-dir",
+        data,
+        timeout=240,
     )
     assert result.returncode == 0, (
         f"stdout:\n{_tail(result.stdout)}\nstderr:\n{_tail(result.stderr)}"
@@ -175,10 +211,26 @@ def test_demo_on_a_virtual_x_screen(built: Built) -> None:
     shot = built.scratch / "shots" / "xcb.png"
     env = built.env() | {"QT_QPA_PLATFORM": "xcb"}
     result = subprocess.run(
-        [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", str(built.bundle / "trackbox"), "demo",
-         "--screenshot", str(shot), "--quit-after", "2", "--data-dir",
-         str(built.scratch / "demo-data-xcb")],
-        cwd=built.scratch, env=env, capture_output=True, text=True, timeout=240, check=False,
+        [
+            xvfb_run,
+            "-a",
+            "-s",
+            "-screen 0 1280x800x24",
+            str(built.bundle / "trackbox"),
+            "demo",
+            "--screenshot",
+            str(shot),
+            "--quit-after",
+            "2",
+            "--data-dir",
+            str(built.scratch / "demo-data-xcb"),
+        ],
+        cwd=built.scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert result.returncode == 0, f"{_tail(result.stdout)}\n{_tail(result.stderr)}"
     _, _, colours, flat_share = _image_stats(shot)
@@ -207,10 +259,17 @@ def test_tarball_layout(built: Built) -> None:
 def test_bundle_leaves_out_what_it_does_not_need(built: Built) -> None:
     internal = built.bundle / "_internal"
     names = {p.relative_to(internal).as_posix() for p in internal.rglob("*")}
-    plugins = {n.removeprefix("PySide6/Qt/plugins/") for n in names
-               if n.startswith("PySide6/Qt/plugins/") and n.endswith(".so")}
-    for needed in ("platforms/libqoffscreen.so", "platforms/libqxcb.so",
-                   "imageformats/libqsvg.so", "iconengines/libqsvgicon.so"):
+    plugins = {
+        n.removeprefix("PySide6/Qt/plugins/")
+        for n in names
+        if n.startswith("PySide6/Qt/plugins/") and n.endswith(".so")
+    }
+    for needed in (
+        "platforms/libqoffscreen.so",
+        "platforms/libqxcb.so",
+        "imageformats/libqsvg.so",
+        "iconengines/libqsvgicon.so",
+    ):
         assert needed in plugins
     unwanted = re.compile(r"gtk|WebEngine|Qt6Quick|Qt6Qml|Qt63D|wayland|libqeglfs", re.I)
     assert not sorted(n for n in names if unwanted.search(n))
@@ -241,8 +300,9 @@ def test_install_and_uninstall(built: Built, unpacked: Path, tmp_path: Path) -> 
     libdir = prefix / "lib" / "trackbox"
     launcher = prefix / "bin" / "trackbox"
     desktop = prefix / "share" / "applications" / "trackbox.desktop"
-    icons = [prefix / "share/icons/hicolor" / f"{n}x{n}" / "apps" / "trackbox.png"
-             for n in ICON_SIZES]
+    icons = [
+        prefix / "share/icons/hicolor" / f"{n}x{n}" / "apps" / "trackbox.png" for n in ICON_SIZES
+    ]
     scalable = prefix / "share/icons/hicolor/scalable/apps/trackbox.svg"
 
     assert launcher.is_symlink() and (prefix / "bin" / "trackbox-crm").is_symlink()
@@ -256,8 +316,9 @@ def test_install_and_uninstall(built: Built, unpacked: Path, tmp_path: Path) -> 
     assert f'Exec="{libdir}/trackbox" demo\n' in entry
     assert "Icon=trackbox\n" in entry and "Type=Application\n" in entry
     if shutil.which("desktop-file-validate"):
-        check = subprocess.run(["desktop-file-validate", str(desktop)], capture_output=True,
-                               text=True, check=False)
+        check = subprocess.run(
+            ["desktop-file-validate", str(desktop)], capture_output=True, text=True, check=False
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
     for size, icon in zip(ICON_SIZES, icons, strict=True):

@@ -16,8 +16,13 @@ INSTALLER = ROOT / "installer"
 
 def test_icons_render_at_every_size(tmp_path: Path) -> None:
     # a subprocess: make_icons creates a QGuiApplication, which must not be this process's app
-    result = subprocess.run([sys.executable, str(INSTALLER / "make_icons.py"), str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(INSTALLER / "make_icons.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     from PySide6.QtGui import QImage
 
@@ -46,20 +51,23 @@ def test_desktop_entry() -> None:
     assert "Email" in main["Categories"].split(";")
     assert entry["Desktop Action demo"]["Exec"] == "trackbox demo"
     if shutil.which("desktop-file-validate"):
-        check = subprocess.run(["desktop-file-validate", str(path)], capture_output=True,
-                               text=True, check=False)
+        check = subprocess.run(
+            ["desktop-file-validate", str(path)], capture_output=True, text=True, check=False
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
 
 @pytest.mark.parametrize("script", ["install.sh", "build.sh"])
 def test_scripts_help_and_shellcheck(script: str) -> None:
     path = INSTALLER / script
-    result = subprocess.run(["bash", str(path), "--help"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["bash", str(path), "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and result.stdout.strip(), result.stderr
     if shutil.which("shellcheck"):
-        check = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True,
-                               check=False)
+        check = subprocess.run(
+            ["shellcheck", str(path)], capture_output=True, text=True, check=False
+        )
         assert check.returncode == 0, check.stdout
 
 
@@ -67,21 +75,33 @@ def test_install_without_a_bundle_says_to_build_first(tmp_path: Path) -> None:
     lonely = tmp_path / "installer" / "install.sh"
     lonely.parent.mkdir()
     shutil.copy(INSTALLER / "install.sh", lonely)
-    result = subprocess.run(["bash", str(lonely), "--prefix", str(tmp_path / "p")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", str(lonely), "--prefix", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert "make installer" in result.stderr
 
 
 def test_uninstall_when_nothing_is_installed(tmp_path: Path) -> None:
-    result = subprocess.run(["bash", str(INSTALLER / "install.sh"), "--prefix", str(tmp_path),
-                             "--uninstall"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", str(INSTALLER / "install.sh"), "--prefix", str(tmp_path), "--uninstall"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "not installed" in result.stdout
     assert list(tmp_path.iterdir()) == []
 
 
 def test_prefix_that_a_desktop_entry_cannot_name_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(["bash", str(INSTALLER / "install.sh"), "--prefix",
-                             str(tmp_path / "a$b")], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", str(INSTALLER / "install.sh"), "--prefix", str(tmp_path / "a$b")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1 and "must not contain" in result.stderr

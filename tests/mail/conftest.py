@@ -41,15 +41,20 @@ def _imap(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     smtp = request.getfixturevalue("smtp_server")
     user = dovecot.new_user()
     return user, lambda: open_backend(
-        dovecot.url("imaps"), user=user, password=dovecot.password,
-        ssl_context=dovecot.tls.client_context(), smtp_url=smtp.url())
+        dovecot.url("imaps"),
+        user=user,
+        password=dovecot.password,
+        ssl_context=dovecot.tls.client_context(),
+        smtp_url=smtp.url(),
+    )
 
 
 def _ews(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     ews = request.getfixturevalue("ews_server")
     user = ews.new_user()
-    return user, lambda: open_backend(ews.url(), user=user, password=ews.password,
-                                      auth_type="basic")
+    return user, lambda: open_backend(
+        ews.url(), user=user, password=ews.password, auth_type="basic"
+    )
 
 
 def _ews_ntlm(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
@@ -58,8 +63,9 @@ def _ews_ntlm(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
     user = ews.new_user("ntlm")
     principal = "CORP\\" + user.split("@")[0]
     ews.add_ntlm_user(principal, ews.password, user)
-    return user, lambda: open_backend(ews.url(), user=principal, password=ews.password,
-                                      email=user, auth_type="ntlm")
+    return user, lambda: open_backend(
+        ews.url(), user=principal, password=ews.password, email=user, auth_type="ntlm"
+    )
 
 
 _FACTORIES = {"maildir": _maildir, "imap": _imap, "ews": _ews, "ews-ntlm": _ews_ntlm}

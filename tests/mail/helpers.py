@@ -8,15 +8,23 @@ from core.mail import MailBackend, SyncBatch
 from core.model import MailRef, MessageHeader
 
 
-def make_message(n: int, *, sender: str = "jane.doe@fabrikam.example",
-                 to: str = "me@test.example", subject: str | None = None,
-                 extra: str = "", body: str = "Hello,\r\nthis is a test.\r\n") -> bytes:
+def make_message(
+    n: int,
+    *,
+    sender: str = "jane.doe@fabrikam.example",
+    to: str = "me@test.example",
+    subject: str | None = None,
+    extra: str = "",
+    body: str = "Hello,\r\nthis is a test.\r\n",
+) -> bytes:
     """A small, valid RFC 5322 message with CRLF line ends (what servers store)."""
     subject = subject if subject is not None else f"Test message {n}"
-    head = (f"From: Jane Doe <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
-            f"Date: Mon, 02 Nov 2026 10:{n % 60:02d}:00 +0000\r\n"
-            f"Message-ID: <msg-{n}@fabrikam.example>\r\nMIME-Version: 1.0\r\n{extra}"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n")
+    head = (
+        f"From: Jane Doe <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 02 Nov 2026 10:{n % 60:02d}:00 +0000\r\n"
+        f"Message-ID: <msg-{n}@fabrikam.example>\r\nMIME-Version: 1.0\r\n{extra}"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
     return head.encode() + body.encode()
 
 
@@ -35,9 +43,12 @@ class Replica:
             self.headers.pop(ref, None)
         for ch in batch.changed:
             if ch.ref in self.headers:
-                self.headers[ch.ref] = replace(self.headers[ch.ref], is_read=ch.is_read,
-                                               keywords=ch.keywords,
-                                               tracked_marker=ch.tracked_marker)
+                self.headers[ch.ref] = replace(
+                    self.headers[ch.ref],
+                    is_read=ch.is_read,
+                    keywords=ch.keywords,
+                    tracked_marker=ch.tracked_marker,
+                )
         for h in batch.added:
             assert h.ref not in self.headers, f"duplicate {h.ref}"
             self.headers[h.ref] = h

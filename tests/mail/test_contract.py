@@ -19,8 +19,14 @@ from .helpers import Replica, make_message
 def test_folder_tree_has_roles_and_custom_folders(mailbox: Mailbox) -> None:
     folders = {f.path: f for f in mailbox.backend.folders()}
     roles = {f.role for f in folders.values() if f.role}
-    assert {FolderRole.INBOX, FolderRole.SENT, FolderRole.DRAFTS, FolderRole.DELETED,
-            FolderRole.JUNK, FolderRole.OUTBOX} <= roles
+    assert {
+        FolderRole.INBOX,
+        FolderRole.SENT,
+        FolderRole.DRAFTS,
+        FolderRole.DELETED,
+        FolderRole.JUNK,
+        FolderRole.OUTBOX,
+    } <= roles
     assert folders["Inbox"].role is FolderRole.INBOX
     for path in CUSTOM_FOLDERS:
         assert path in folders
@@ -34,9 +40,11 @@ def test_folder_tree_has_roles_and_custom_folders(mailbox: Mailbox) -> None:
 
 def test_first_sync_then_nothing_new(mailbox: Mailbox) -> None:
     b = mailbox.backend
-    extra = ("Cc: Mark Chen <mark.chen@fabrikam.example>\r\nIn-Reply-To: <a@x.example>\r\n"
-             "References: <r@x.example> <a@x.example>\r\n"
-             "Thread-Index: AdzbWpSLhYCPWGHctDxE6q2E\r\n")
+    extra = (
+        "Cc: Mark Chen <mark.chen@fabrikam.example>\r\nIn-Reply-To: <a@x.example>\r\n"
+        "References: <r@x.example> <a@x.example>\r\n"
+        "Thread-Index: AdzbWpSLhYCPWGHctDxE6q2E\r\n"
+    )
     ref = b.append("Inbox", make_message(1, extra=extra), is_read=False)
     b.append("Inbox", make_message(2), is_read=True)
     rep = Replica()
@@ -127,8 +135,9 @@ def test_move_gives_a_new_ref(mailbox: Mailbox) -> None:
 
 def test_send_keeps_a_copy_in_sent_items(mailbox: Mailbox) -> None:
     b = mailbox.backend
-    raw = make_message(42, sender=mailbox.address, to="jane.doe@fabrikam.example",
-                       subject="Proposal CRM:0001042")
+    raw = make_message(
+        42, sender=mailbox.address, to="jane.doe@fabrikam.example", subject="Proposal CRM:0001042"
+    )
     b.send(raw)
     sent = Replica()
     sent.sync(b, b.folder("sent").path)
@@ -139,8 +148,11 @@ def test_send_keeps_a_copy_in_sent_items(mailbox: Mailbox) -> None:
 def test_broken_messages_never_stop_a_sync(mailbox: Mailbox) -> None:
     b = mailbox.backend
     b.append("Junk", make_message(1))
-    b.append("Junk", b"From: =?utf-8?q?broken=ZZ?= <x@y.example>\r\nSubject: =?bogus?q?x?=\r\n"
-             b"Date: not a date\r\nMessage-ID: <broken@y.example>\r\n\r\nbody\r\n")
+    b.append(
+        "Junk",
+        b"From: =?utf-8?q?broken=ZZ?= <x@y.example>\r\nSubject: =?bogus?q?x?=\r\n"
+        b"Date: not a date\r\nMessage-ID: <broken@y.example>\r\n\r\nbody\r\n",
+    )
     b.append("Junk", b"Subject: no separator, no id\r\nGarbage line without colon\r\n")
     b.append("Junk", make_message(2))
     rep = Replica()

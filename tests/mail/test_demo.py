@@ -79,9 +79,9 @@ def test_content_covers_the_demo_story(headers: dict[str, list[MessageHeader]]) 
     assert sum(1 for h in headers["Inbox"] if not h.is_read) > 10
 
 
-def test_html_newsletter_has_remote_image_and_script(demo: Path,
-                                                     headers: dict[str, list[MessageHeader]]
-                                                     ) -> None:
+def test_html_newsletter_has_remote_image_and_script(
+    demo: Path, headers: dict[str, list[MessageHeader]]
+) -> None:
     box = MaildirBackend(demo)
     news = next(h for h in headers["Inbox"] if h.sender and h.sender.email.startswith("news@"))
     msg = parse_message(box.fetch(news.ref), news.ref)
@@ -106,10 +106,15 @@ def test_thread_index_chains_follow_replies(headers: dict[str, list[MessageHeade
 
 
 def test_tracking_tokens_are_in_the_organisations_format(
-        headers: dict[str, list[MessageHeader]]) -> None:
+    headers: dict[str, list[MessageHeader]],
+) -> None:
     from core.settings import TrackingTokenSettings
     from core.subjects import find_token
 
-    tokens = {find_token(h.subject, TrackingTokenSettings())
-              for v in headers.values() for h in v if "CRM:" in h.subject}
+    tokens = {
+        find_token(h.subject, TrackingTokenSettings())
+        for v in headers.values()
+        for h in v
+        if "CRM:" in h.subject
+    }
     assert None not in tokens and len(tokens) > 20

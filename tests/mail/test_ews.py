@@ -36,8 +36,10 @@ def test_oauth_bearer_token(ews_server, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_wrong_password_is_an_auth_error(ews_server) -> None:
-    with _open(ews_server, ews_server.new_user(), password="nope") as b, \
-            pytest.raises(MailAuthError):
+    with (
+        _open(ews_server, ews_server.new_user(), password="nope") as b,
+        pytest.raises(MailAuthError),
+    ):
         b.folders()
 
 
@@ -54,8 +56,15 @@ def test_unreachable_endpoint_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        with open_backend(f"ews+http://127.0.0.1:{port}/EWS/Exchange.asmx", user="a@b.example",
-                          password="x", auth_type="basic") as b, pytest.raises(MailUnavailable):
+        with (
+            open_backend(
+                f"ews+http://127.0.0.1:{port}/EWS/Exchange.asmx",
+                user="a@b.example",
+                password="x",
+                auth_type="basic",
+            ) as b,
+            pytest.raises(MailUnavailable),
+        ):
             b.folders()
 
 
@@ -102,11 +111,17 @@ def test_send_saves_to_sent_and_reaches_local_recipients(ews_server) -> None:
 
 def test_the_fake_fails_on_requests_it_does_not_understand(ews_server) -> None:
     user = ews_server.new_user()
-    account = xl.Account(user, config=xl.Configuration(
-        service_endpoint=ews_server.url().replace("ews+http", "http"),
-        credentials=xl.Credentials(user, ews_server.password), auth_type=xl.BASIC,
-        version=xl.Version(build=xl.Build(15, 1, 2507, 6))), autodiscover=False,
-        access_type=xl.DELEGATE)
+    account = xl.Account(
+        user,
+        config=xl.Configuration(
+            service_endpoint=ews_server.url().replace("ews+http", "http"),
+            credentials=xl.Credentials(user, ews_server.password),
+            auth_type=xl.BASIC,
+            version=xl.Version(build=xl.Build(15, 1, 2507, 6)),
+        ),
+        autodiscover=False,
+        access_type=xl.DELEGATE,
+    )
     with pytest.raises(Exception):  # noqa: B017 (exchangelib raises its own hierarchy)
         list(account.inbox.filter(subject="x"))  # FindItem with a Restriction
     assert any("FindItem" in p for p in ews_server.problems)

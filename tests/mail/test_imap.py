@@ -16,8 +16,12 @@ from .helpers import Replica, make_message
 @pytest.fixture
 def account(dovecot) -> Iterator[tuple[str, ImapBackend]]:
     user = dovecot.new_user()
-    b = open_backend(dovecot.url("imaps"), user=user, password=dovecot.password,
-                     ssl_context=dovecot.tls.client_context())
+    b = open_backend(
+        dovecot.url("imaps"),
+        user=user,
+        password=dovecot.password,
+        ssl_context=dovecot.tls.client_context(),
+    )
     assert isinstance(b, ImapBackend)
     yield user, b
     b.close()
@@ -25,22 +29,32 @@ def account(dovecot) -> Iterator[tuple[str, ImapBackend]]:
 
 def test_starttls_is_required_and_verified(dovecot) -> None:
     user = dovecot.new_user()
-    with open_backend(dovecot.url("imap"), user=user, password=dovecot.password,
-                      ssl_context=dovecot.tls.client_context()) as b:
+    with open_backend(
+        dovecot.url("imap"),
+        user=user,
+        password=dovecot.password,
+        ssl_context=dovecot.tls.client_context(),
+    ) as b:
         assert any(f.path == "Inbox" for f in b.folders())
     # Default context: the system CAs do not know our test CA.
-    with open_backend(dovecot.url("imap"), user=user, password=dovecot.password) as b, \
-            pytest.raises(MailProtocolError) as err:
+    with (
+        open_backend(dovecot.url("imap"), user=user, password=dovecot.password) as b,
+        pytest.raises(MailProtocolError) as err,
+    ):
         b.folders()
     assert "certificate" in str(err.value).lower()
-    with open_backend(dovecot.url("imaps"), user=user, password=dovecot.password) as b, \
-            pytest.raises(MailProtocolError):
+    with (
+        open_backend(dovecot.url("imaps"), user=user, password=dovecot.password) as b,
+        pytest.raises(MailProtocolError),
+    ):
         b.folders()
 
 
 def test_wrong_password_is_an_auth_error_with_the_servers_words(dovecot) -> None:
-    with open_backend(dovecot.url(), user=dovecot.new_user(), password="wrong") as b, \
-            pytest.raises(MailAuthError) as err:
+    with (
+        open_backend(dovecot.url(), user=dovecot.new_user(), password="wrong") as b,
+        pytest.raises(MailAuthError) as err,
+    ):
         b.folders()
     assert "auth" in err.value.server_says.lower()
 
@@ -49,8 +63,10 @@ def test_unreachable_server_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connection refused
-        with open_backend(f"imap+insecure://127.0.0.1:{port}", user="x", password="y") as b, \
-                pytest.raises(MailUnavailable):
+        with (
+            open_backend(f"imap+insecure://127.0.0.1:{port}", user="x", password="y") as b,
+            pytest.raises(MailUnavailable),
+        ):
             b.folders()
 
 
@@ -94,8 +110,11 @@ def test_condstore_without_qresync_and_plain_uid_ranges(dovecot) -> None:
                 b.delete(r)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"use_qresync": False}, {"use_condstore": False}],
-                         ids=["qresync", "condstore", "plain"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"use_qresync": False}, {"use_condstore": False}],
+    ids=["qresync", "condstore", "plain"],
+)
 def test_new_mail_with_a_gap_and_more_than_a_batch(dovecot, kwargs) -> None:
     """An incremental sync fetches the UIDs below UIDNEXT without a SEARCH: one expunged
     before the sync must not be listed, and more new mail than a batch still all arrives."""
@@ -133,11 +152,13 @@ def test_non_ascii_folder_names(account) -> None:
 
 def test_send_goes_through_smtp_and_can_be_read_back(dovecot, smtp_server) -> None:
     alice, bob, carol = dovecot.new_user(), dovecot.new_user(), dovecot.new_user()
-    mime = (f"From: Alice <{alice}>\r\nTo: Bob <{bob}>\r\nBcc: {carol}\r\n"
-            "Subject: Quote CRM:0001023\r\nMessage-ID: <send-1@test.example>\r\n\r\nHi\r\n"
-            ).encode()
-    with open_backend(dovecot.url(), user=alice, password=dovecot.password,
-                      smtp_url=smtp_server.url()) as a:
+    mime = (
+        f"From: Alice <{alice}>\r\nTo: Bob <{bob}>\r\nBcc: {carol}\r\n"
+        "Subject: Quote CRM:0001023\r\nMessage-ID: <send-1@test.example>\r\n\r\nHi\r\n"
+    ).encode()
+    with open_backend(
+        dovecot.url(), user=alice, password=dovecot.password, smtp_url=smtp_server.url()
+    ) as a:
         a.send(mime)
         sent = Replica()
         sent.sync(a, a.folder("sent").path)
@@ -176,8 +197,11 @@ def test_header_fetch_reader_agrees_with_imapclient(account) -> None:
 
     _, b = account
     for n in range(3):
-        b.append("Inbox", make_message(n, subject=f"=?utf-8?q?Gr=C3=BC=C3=9Fe_{n}?="),
-                 is_read=bool(n % 2))
+        b.append(
+            "Inbox",
+            make_message(n, subject=f"=?utf-8?q?Gr=C3=BC=C3=9Fe_{n}?="),
+            is_read=bool(n % 2),
+        )
     b.append("Inbox", make_message(9).replace(b"Subject:", "Subject: Grüße".encode() + b"\r\nX:"))
     b.set_tracked(Replica().sync(b, "Inbox")[0].added[0].ref, "act")
     c = b._connect()
@@ -239,23 +263,29 @@ def test_header_fetch_reader_takes_odd_replies_and_refuses_bad_ones() -> None:
         b"* 3 EXISTS\r\n"  # other untagged data mixed in: skipped
         b"* 1 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE 99 BODY[HEADER.FIELDS (SUBJECT)] {%d}\r\n"
         b"%s)\r\n"
-        b"* 2 FETCH (UID 8 BODY[HEADER.FIELDS (SUBJECT)] \"\" FLAGS () RFC822.SIZE 5)\r\n"
+        b'* 2 FETCH (UID 8 BODY[HEADER.FIELDS (SUBJECT)] "" FLAGS () RFC822.SIZE 5)\r\n'
         b"* 2 FETCH (UID 8 FLAGS (\\Flagged))\r\n"  # an unsolicited flag update: skipped
         b"* 1 EXPUNGE\r\n"
-        b"T1 OK done\r\n" % (len(head), head))
+        b"T1 OK done\r\n" % (len(head), head)
+    )
     c = _ScriptedClient(reply)
     items = b"FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)]"
     got = list(imap_wire.header_fetch(c, "1:*", items))
-    assert c._imap.sent == [b"T1 UID FETCH 1:* (FLAGS RFC822.SIZE "
-                            b"BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"]
-    assert got == [imap_wire.FetchedHeader(7, (b"\\Seen",), 99, head),
-                   imap_wire.FetchedHeader(8, (), 5, b"")]
+    assert c._imap.sent == [
+        b"T1 UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+    ]
+    assert got == [
+        imap_wire.FetchedHeader(7, (b"\\Seen",), 99, head),
+        imap_wire.FetchedHeader(8, (), 5, b""),
+    ]
     assert c._imap.tagged_commands == {}
     with pytest.raises(imap_exc.IMAPClientError, match="no such message"):
-        list(imap_wire.header_fetch(_ScriptedClient(b"T1 NO no such message\r\n"), "1",
-                                    b"FLAGS"))
-    for cut in (b"* 1 FETCH (UID 7 BODY[HEADER.FIELDS (SUBJECT)] {40}\r\nSubject:",
-                b"* BYE shutting down\r\n", b"* 1 FETCH (UID 7 FLAGS ()"):
+        list(imap_wire.header_fetch(_ScriptedClient(b"T1 NO no such message\r\n"), "1", b"FLAGS"))
+    for cut in (
+        b"* 1 FETCH (UID 7 BODY[HEADER.FIELDS (SUBJECT)] {40}\r\nSubject:",
+        b"* BYE shutting down\r\n",
+        b"* 1 FETCH (UID 7 FLAGS ()",
+    ):
         with pytest.raises(imap_exc.IMAPClientAbortError):
             list(imap_wire.header_fetch(_ScriptedClient(cut), "1", b"FLAGS"))
     # a reader left half-way closes the connection: the rest of the reply is in the way

@@ -27,8 +27,7 @@ def test_layout_is_maildir_plus_plus(tmp_path: Path) -> None:
         b.create_folder("bad//path")
 
 
-def test_unchanged_folder_costs_no_scan_and_recent_changes_are_not_missed(tmp_path: Path
-                                                                           ) -> None:
+def test_unchanged_folder_costs_no_scan_and_recent_changes_are_not_missed(tmp_path: Path) -> None:
     b = MaildirBackend(tmp_path / "m")
     b.append("Inbox", make_message(1))
     rep = Replica()

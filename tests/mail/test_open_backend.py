@@ -18,12 +18,15 @@ def test_maildir_urls(tmp_path: Path) -> None:
         assert isinstance(b, MaildirBackend) and (b.root / "cur").is_dir()
 
 
-@pytest.mark.parametrize("url,security,port", [
-    ("imaps://mail.example", "tls", 993),
-    ("imap://mail.example", "starttls", 143),
-    ("imap://mail.example:1143", "starttls", 1143),
-    ("imap+insecure://127.0.0.1:10143", "none", 10143),
-])
+@pytest.mark.parametrize(
+    "url,security,port",
+    [
+        ("imaps://mail.example", "tls", 993),
+        ("imap://mail.example", "starttls", 143),
+        ("imap://mail.example:1143", "starttls", 1143),
+        ("imap+insecure://127.0.0.1:10143", "none", 10143),
+    ],
+)
 def test_imap_urls(url: str, security: str, port: int) -> None:
     b = open_backend(url, user="u", password="p", smtp_url="smtp://mail.example")
     assert isinstance(b, ImapBackend)
@@ -32,12 +35,17 @@ def test_imap_urls(url: str, security: str, port: int) -> None:
 
 
 def test_ews_urls() -> None:
-    b = open_backend("ews://mail.example/EWS/Exchange.asmx", user="a@b.example",
-                     password="p", auth_type="basic")
+    b = open_backend(
+        "ews://mail.example/EWS/Exchange.asmx", user="a@b.example", password="p", auth_type="basic"
+    )
     assert isinstance(b, EwsBackend)
     assert b.account.protocol.service_endpoint == "https://mail.example/EWS/Exchange.asmx"
-    b = open_backend("ews+http://127.0.0.1:8080/EWS/Exchange.asmx", user="a@b.example",
-                     password="p", auth_type="ntlm")
+    b = open_backend(
+        "ews+http://127.0.0.1:8080/EWS/Exchange.asmx",
+        user="a@b.example",
+        password="p",
+        auth_type="ntlm",
+    )
     assert b.account.protocol.service_endpoint == "http://127.0.0.1:8080/EWS/Exchange.asmx"
 
 

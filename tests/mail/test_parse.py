@@ -38,9 +38,16 @@ def test_every_corpus_message_parses_and_is_clean_unicode(path: Path) -> None:
     raw = path.read_bytes()
     h = parse_headers(raw, REF)
     m = parse_message(raw, REF)
-    texts = [h.subject, h.message_id, h.in_reply_to or "", *h.references, m.text, m.html or "",
-             *(a.email + a.name for a in (*h.to, *h.cc, *([h.sender] if h.sender else []))),
-             *(a.filename for a in m.attachments)]
+    texts = [
+        h.subject,
+        h.message_id,
+        h.in_reply_to or "",
+        *h.references,
+        m.text,
+        m.html or "",
+        *(a.email + a.name for a in (*h.to, *h.cc, *([h.sender] if h.sender else []))),
+        *(a.filename for a in m.attachments),
+    ]
     for t in texts:
         t.encode("utf-8")  # no lone surrogates anywhere
     for a in m.attachments:
@@ -86,16 +93,19 @@ def test_a_display_name_split_into_encoded_words_reads_whole_on_every_path() -> 
     """Encoders split long names into several encoded words, even inside a character's
     word; the reader joins them (RFC 2047 6.2). The 8-bit subject and the comment send
     these headers through the modern policy, which on its own would read "Jürgen M üller"."""
-    raw = ("From: =?utf-8?q?J=C3=BCrgen_M?= =?utf-8?q?=C3=BCller?= <j@x.example>\r\n"
-           "To: =?iso-8859-1?q?Ren=E9?=\r\n =?utf-8?b?IETDvHJy?= <r@x.example> (Einkauf),\r\n"
-           ' "=?utf-8?q?a?= =?utf-8?q?b?=" <q@x.example>\r\n'
-           "Subject: caf\xe9\r\nMessage-ID: <a@b>\r\n\r\n").encode("latin-1")
+    raw = (
+        "From: =?utf-8?q?J=C3=BCrgen_M?= =?utf-8?q?=C3=BCller?= <j@x.example>\r\n"
+        "To: =?iso-8859-1?q?Ren=E9?=\r\n =?utf-8?b?IETDvHJy?= <r@x.example> (Einkauf),\r\n"
+        ' "=?utf-8?q?a?= =?utf-8?q?b?=" <q@x.example>\r\n'
+        "Subject: caf\xe9\r\nMessage-ID: <a@b>\r\n\r\n"
+    ).encode("latin-1")
     h = parse_headers(raw, REF)
     assert h.sender == Address("j@x.example", "Jürgen Müller")
     assert h.to[0] == Address("r@x.example", "René Dürr")
     # Inside quotes these are not encoded words: left as the modern policy reads them.
     alone = BytesParser(policy=policy.default).parsebytes(
-        b'To: "=?utf-8?q?a?= =?utf-8?q?b?=" <q@x.example>\r\n\r\n', headersonly=True)
+        b'To: "=?utf-8?q?a?= =?utf-8?q?b?=" <q@x.example>\r\n\r\n', headersonly=True
+    )
     assert h.to[1].name == alone["to"].addresses[0].display_name
     assert h.subject == "café"
 
@@ -151,6 +161,7 @@ def test_bodies_charsets_and_attachments() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(max_size=2000))
 def test_any_bytes_parse_without_raising(raw: bytes) -> None:
@@ -159,12 +170,15 @@ def test_any_bytes_parse_without_raising(raw: bytes) -> None:
     (h.subject + h.message_id + m.text).encode("utf-8")
 
 
-_atext = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-                 min_size=1, max_size=10)
-_email = st.builds(lambda a, b, c: f"{a}@{b}.{c}", _atext, _atext, st.sampled_from(
-    ["example", "com", "co.uk"]))
-_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,'-",
-                max_size=20)
+_atext = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+    min_size=1,
+    max_size=10,
+)
+_email = st.builds(
+    lambda a, b, c: f"{a}@{b}.{c}", _atext, _atext, st.sampled_from(["example", "com", "co.uk"])
+)
+_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,'-", max_size=20)
 
 
 def _render(name: str, email: str, quote: bool) -> str:
@@ -195,9 +209,11 @@ def test_fast_subject_path_agrees_with_the_modern_policy(subject: str) -> None:
     assert fast == " ".join(str(modern["subject"] or "").split())
 
 
-_words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl",
-                                                                         "Zp")),
-                 min_size=1, max_size=30)
+_words = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")),
+    min_size=1,
+    max_size=30,
+)
 
 
 def _encoded(text: str, charset: str) -> str:
@@ -207,10 +223,15 @@ def _encoded(text: str, charset: str) -> str:
 
 
 @settings(max_examples=300, deadline=None)
-@given(_words, st.sampled_from(["utf-8", "iso-8859-1", "windows-1252"]),
-       st.sampled_from(["", "Re: ", "AW: Angebot "]), st.sampled_from(["", " tail", " 42"]))
-def test_fast_encoded_words_agree_with_the_modern_policy(text: str, charset: str, prefix: str,
-                                                         suffix: str) -> None:
+@given(
+    _words,
+    st.sampled_from(["utf-8", "iso-8859-1", "windows-1252"]),
+    st.sampled_from(["", "Re: ", "AW: Angebot "]),
+    st.sampled_from(["", " tail", " 42"]),
+)
+def test_fast_encoded_words_agree_with_the_modern_policy(
+    text: str, charset: str, prefix: str, suffix: str
+) -> None:
     try:
         word = _encoded(text, charset)
     except UnicodeEncodeError:
@@ -222,8 +243,9 @@ def test_fast_encoded_words_agree_with_the_modern_policy(text: str, charset: str
 
 @settings(max_examples=200, deadline=None)
 @given(_words, _email, st.sampled_from(["utf-8", "iso-8859-1"]))
-def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, email: str,
-                                                                 charset: str) -> None:
+def test_fast_encoded_display_names_agree_with_the_modern_policy(
+    name: str, email: str, charset: str
+) -> None:
     try:
         value = f"{_encoded(name, charset)} <{email}>, plain@x.example"
     except UnicodeEncodeError:
@@ -242,41 +264,68 @@ def test_fast_encoded_display_names_agree_with_the_modern_policy(name: str, emai
 
 _ascii = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
 _msgid_value = st.one_of(
-    st.builds(lambda a, b: f"<{a}@{b}>", _atext, _atext), _atext, st.just(""), _ascii,
-    st.builds(lambda a, b: f"<{a}@{b}> (comment)", _atext, _atext))
+    st.builds(lambda a, b: f"<{a}@{b}>", _atext, _atext),
+    _atext,
+    st.just(""),
+    _ascii,
+    st.builds(lambda a, b: f"<{a}@{b}> (comment)", _atext, _atext),
+)
 _address_list = st.one_of(
     st.lists(st.tuples(_name, _email, st.booleans()), max_size=3).map(
-        lambda items: ", ".join(_render(n, e, q) for n, e, q in items)),
-    st.sampled_from(["Undisclosed recipients:;", "a@b.example (Alice)", "<>", "@@", "x",
-                     "=?utf-8?q?J=C3=BCrgen?= <j@x.example>", "\"=?utf-8?q?a?=\" <a@b.c>",
-                     "Team: a@b.example, c@d.example;"]),
-    _ascii)
+        lambda items: ", ".join(_render(n, e, q) for n, e, q in items)
+    ),
+    st.sampled_from(
+        [
+            "Undisclosed recipients:;",
+            "a@b.example (Alice)",
+            "<>",
+            "@@",
+            "x",
+            "=?utf-8?q?J=C3=BCrgen?= <j@x.example>",
+            '"=?utf-8?q?a?=" <a@b.c>',
+            "Team: a@b.example, c@d.example;",
+        ]
+    ),
+    _ascii,
+)
 _dates = st.one_of(
-    st.builds(lambda wd, d, mon, y, hh, mm, ss, zone: f"{wd}{d} {mon} {y} {hh:02d}:{mm:02d}"
-              f"{ss} {zone}",
-              st.sampled_from(["", "Mon, ", "Tue,", "Xyz, "]), st.integers(0, 32),
-              st.sampled_from(["Jan", "feb", "MAR", "Apr", "Foo", "Dec"]),
-              st.sampled_from(["2026", "1999", "0000", "26", "10000"]),
-              st.integers(0, 25), st.integers(0, 61),
-              st.sampled_from(["", ":00", ":59", ":60", ":7"]),
-              st.sampled_from(["+0000", "-0000", "+0530", "-0800", "+2400", "+0099", "GMT",
-                               "EST", "+00", ""])),
-    _ascii)
+    st.builds(
+        lambda wd, d, mon, y, hh, mm, ss, zone: f"{wd}{d} {mon} {y} {hh:02d}:{mm:02d}{ss} {zone}",
+        st.sampled_from(["", "Mon, ", "Tue,", "Xyz, "]),
+        st.integers(0, 32),
+        st.sampled_from(["Jan", "feb", "MAR", "Apr", "Foo", "Dec"]),
+        st.sampled_from(["2026", "1999", "0000", "26", "10000"]),
+        st.integers(0, 25),
+        st.integers(0, 61),
+        st.sampled_from(["", ":00", ":59", ":60", ":7"]),
+        st.sampled_from(
+            ["+0000", "-0000", "+0530", "-0800", "+2400", "+0099", "GMT", "EST", "+00", ""]
+        ),
+    ),
+    _ascii,
+)
 
 
 @st.composite
 def _header_blocks(draw: st.DrawFn) -> tuple[bytes, dict]:
     fields = {
-        "Message-ID": _msgid_value, "In-Reply-To": _msgid_value,
+        "Message-ID": _msgid_value,
+        "In-Reply-To": _msgid_value,
         "References": st.lists(_msgid_value, max_size=3).map(" ".join),
-        "Subject": st.one_of(_ascii, st.builds(_encoded, _words, st.just("utf-8")).map(
-            lambda w: f"Re: {w}"), st.sampled_from(["=?bogus?q?x?=", "=?utf-8?b?!!?=",
-                                                     "a=?utf-8?q?b?=", "\x01bell"])),
-        "From": _address_list, "Sender": _address_list, "To": _address_list,
-        "Cc": _address_list, "Date": _dates,
+        "Subject": st.one_of(
+            _ascii,
+            st.builds(_encoded, _words, st.just("utf-8")).map(lambda w: f"Re: {w}"),
+            st.sampled_from(["=?bogus?q?x?=", "=?utf-8?b?!!?=", "a=?utf-8?q?b?=", "\x01bell"]),
+        ),
+        "From": _address_list,
+        "Sender": _address_list,
+        "To": _address_list,
+        "Cc": _address_list,
+        "Date": _dates,
         "Thread-Index": st.sampled_from(["AdzbN8prJefbaDJNPeNDVrOFgAHIQw==", "", "x", " a "]),
-        "Content-Type": st.sampled_from(["text/plain", "multipart/mixed; boundary=x",
-                                         "Multipart/Mixed", "bogus", ""]),
+        "Content-Type": st.sampled_from(
+            ["text/plain", "multipart/mixed; boundary=x", "Multipart/Mixed", "bogus", ""]
+        ),
         "X-Other": _ascii,
     }
     names = draw(st.lists(st.sampled_from(sorted(fields)), max_size=12))
@@ -285,13 +334,19 @@ def _header_blocks(draw: st.DrawFn) -> tuple[bytes, dict]:
         value = draw(fields[name])
         if draw(st.booleans()) and " " in value.strip():  # fold at a space
             i = value.strip().index(" ")
-            value = value.strip()[:i] + "\r\n " + value.strip()[i + 1:]
+            value = value.strip()[:i] + "\r\n " + value.strip()[i + 1 :]
         lines.append(f"{draw(st.sampled_from([name, name.lower(), name.upper()]))}: {value}")
     newline = draw(st.sampled_from(["\r\n", "\n"]))
     raw = (newline.join(lines) + newline + newline).replace("\r\n", newline).encode()
     raw += draw(st.sampled_from([b"", b"body\r\n", b"Content-Disposition: attachment\r\n"]))
-    kw = draw(st.fixed_dictionaries({"size": st.none() | st.integers(0, 10**6),
-                                     "has_attachments": st.none() | st.booleans()}))
+    kw = draw(
+        st.fixed_dictionaries(
+            {
+                "size": st.none() | st.integers(0, 10**6),
+                "has_attachments": st.none() | st.booleans(),
+            }
+        )
+    )
     return raw, kw
 
 
@@ -300,8 +355,9 @@ def _header_blocks(draw: st.DrawFn) -> tuple[bytes, dict]:
 def test_plain_header_shortcut_agrees_with_the_general_path(case: tuple[bytes, dict]) -> None:
     raw, kw = case
     block = split_header_block(raw)
-    general = _parse_general(raw, block, _plain_fields(block), REF, is_read=False,
-                             keywords=(), tracked_marker=None, **kw)
+    general = _parse_general(
+        raw, block, _plain_fields(block), REF, is_read=False, keywords=(), tracked_marker=None, **kw
+    )
     assert parse_headers(raw, REF, **kw) == general
 
 
@@ -328,4 +384,4 @@ def test_header_block_end_is_the_first_blank_line(raw: bytes) -> None:
     import re
 
     m = re.search(rb"\r?\n\r?\n", raw)
-    assert split_header_block(raw) == (raw[:m.end()] if m else raw)
+    assert split_header_block(raw) == (raw[: m.end()] if m else raw)

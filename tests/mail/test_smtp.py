@@ -38,8 +38,15 @@ def tls_smtp(tls_material) -> Iterator[tuple[int, _Record]]:
         return AuthResult(success=ok, handled=False)  # aiosmtpd then sends the 535
 
     record, port = _Record(), free_port()
-    controller = Controller(record, hostname="127.0.0.1", port=port, tls_context=ctx,
-                            require_starttls=True, authenticator=auth, auth_required=True)
+    controller = Controller(
+        record,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=ctx,
+        require_starttls=True,
+        authenticator=auth,
+        auth_required=True,
+    )
     controller.start()
     yield port, record
     controller.stop()
@@ -47,8 +54,12 @@ def tls_smtp(tls_material) -> Iterator[tuple[int, _Record]]:
 
 def test_starttls_auth_and_send(tls_smtp, tls_material) -> None:
     port, record = tls_smtp
-    sender = SmtpSender(f"smtp://127.0.0.1:{port}", user="u", password="pw",
-                        ssl_context=tls_material.client_context())
+    sender = SmtpSender(
+        f"smtp://127.0.0.1:{port}",
+        user="u",
+        password="pw",
+        ssl_context=tls_material.client_context(),
+    )
     sender.send(make_message(1, to="b@y.example"))
     assert record.got[0][1] == ["b@y.example"]
 
@@ -59,8 +70,12 @@ def test_untrusted_certificate_and_wrong_password(tls_smtp, tls_material) -> Non
         SmtpSender(f"smtp://127.0.0.1:{port}", user="u", password="pw").send(make_message(1))
     assert "certificate" in str(err.value).lower()
     with pytest.raises(MailAuthError):
-        SmtpSender(f"smtp://127.0.0.1:{port}", user="u", password="bad",
-                   ssl_context=tls_material.client_context()).send(make_message(1))
+        SmtpSender(
+            f"smtp://127.0.0.1:{port}",
+            user="u",
+            password="bad",
+            ssl_context=tls_material.client_context(),
+        ).send(make_message(1))
 
 
 def test_starttls_is_required(smtp_server) -> None:
@@ -70,8 +85,10 @@ def test_starttls_is_required(smtp_server) -> None:
 
 
 def test_bcc_is_a_recipient_but_not_a_header() -> None:
-    mime = (b"From: a@x.example\r\nTo: b@y.example\r\nCc: C <c@y.example>\r\n"
-            b"Bcc: d@z.example,\r\n e@z.example\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n")
+    mime = (
+        b"From: a@x.example\r\nTo: b@y.example\r\nCc: C <c@y.example>\r\n"
+        b"Bcc: d@z.example,\r\n e@z.example\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n"
+    )
     sender, rcpts, body = recipients_and_body(mime)
     assert sender == "a@x.example"
     assert rcpts == ["b@y.example", "c@y.example", "d@z.example", "e@z.example"]

@@ -17,14 +17,17 @@ from .helpers import Replica, make_message
 
 _serial = itertools.count(1000)
 
-ops = st.lists(st.one_of(
-    st.tuples(st.just("append"), st.booleans()),
-    st.tuples(st.just("delete"), st.integers(0, 50)),
-    st.tuples(st.just("read"), st.integers(0, 50)),
-    st.tuples(st.just("track"), st.integers(0, 50)),
-    st.tuples(st.just("move"), st.integers(0, 50)),
-    st.tuples(st.just("sync"), st.integers(1, 4), st.integers(0, 3)),
-), max_size=25)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.booleans()),
+        st.tuples(st.just("delete"), st.integers(0, 50)),
+        st.tuples(st.just("read"), st.integers(0, 50)),
+        st.tuples(st.just("track"), st.integers(0, 50)),
+        st.tuples(st.just("move"), st.integers(0, 50)),
+        st.tuples(st.just("sync"), st.integers(1, 4), st.integers(0, 3)),
+    ),
+    max_size=25,
+)
 
 
 def _view(rep: Replica) -> dict[str, tuple[bool, bool]]:
@@ -63,8 +66,11 @@ def _run(backend: MailBackend, script: list[tuple]) -> None:
     assert set(rep.headers) == set(truth.headers)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(script=ops)
 def test_maildir_replica_converges(tmp_path_factory: pytest.TempPathFactory, script) -> None:
     root: Path = tmp_path_factory.mktemp("prop")
@@ -77,19 +83,28 @@ def _server_case(opener: Callable[[], MailBackend], script: list[tuple]) -> None
         _run(b, script)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(script=ops)
 def test_imap_replica_converges(dovecot, script) -> None:
     user = dovecot.new_user()
-    _server_case(lambda: open_backend(dovecot.url(), user=user, password=dovecot.password),
-                 script)
+    _server_case(lambda: open_backend(dovecot.url(), user=user, password=dovecot.password), script)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(script=ops)
 def test_ews_replica_converges(ews_server, script) -> None:
     user = ews_server.new_user()
-    _server_case(lambda: open_backend(ews_server.url(), user=user, password=ews_server.password,
-                                      auth_type="basic"), script)
+    _server_case(
+        lambda: open_backend(
+            ews_server.url(), user=user, password=ews_server.password, auth_type="basic"
+        ),
+        script,
+    )

@@ -20,8 +20,9 @@ from core.store import Store
 from core.sync.operations import CrmApplier, LocalEffects
 
 
-def main(store_path: str, crm_url: str, user: str, password: str,
-         crash_after_apply: str = "0") -> int:
+def main(
+    store_path: str, crm_url: str, user: str, password: str, crash_after_apply: str = "0"
+) -> int:
     """``crash_after_apply`` = k > 0: SIGKILL this process right after the k-th CRM call
     returns, before the outbox records it — the exact crash window under test."""
     store = Store.open(store_path)
@@ -44,7 +45,8 @@ def main(store_path: str, crm_url: str, user: str, password: str,
         result = outbox.replay(apply, effects.commit, on_parked=effects.parked)
         waiting = store.conn.execute(
             "SELECT count(*) FROM outbox WHERE state = 'queued' AND next_attempt_at > ?",
-            (time.time(),)).fetchone()[0]
+            (time.time(),),
+        ).fetchone()[0]
         if not result.stopped and not waiting and not outbox.ready():
             break
         time.sleep(0.05)

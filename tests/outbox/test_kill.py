@@ -28,30 +28,47 @@ KILLS = 20
 
 def _header(run: str, i: int) -> MessageHeader:
     return MessageHeader(
-        ref=MailRef("Inbox", str(i)), message_id=f"<kill-{run}-{i}@test.example>",
-        subject=f"Order {i}", sender=Address("jane.doe@fabrikam.example", "Jane Doe"),
+        ref=MailRef("Inbox", str(i)),
+        message_id=f"<kill-{run}-{i}@test.example>",
+        subject=f"Order {i}",
+        sender=Address("jane.doe@fabrikam.example", "Jane Doe"),
         to=(Address(demo_data.ME.email, demo_data.ME.full_name),),
     )
 
 
-def _build_queue(store: Store, run: str, rng: random.Random, contact: RecordRef
-                 ) -> tuple[set[str], set[str], set[str]]:
+def _build_queue(
+    store: Store, run: str, rng: random.Random, contact: RecordRef
+) -> tuple[set[str], set[str], set[str]]:
     """380 promotions, 100 untracks (after their promotion), 20 set-regarding."""
     outbox = Outbox(store)
     promoted = [_header(run, i) for i in range(380)]
     untracked = {h.message_id for h in rng.sample(promoted, 100)}
-    refiled = {h.message_id for h in rng.sample(
-        [h for h in promoted if h.message_id not in untracked], 20)}
+    refiled = {
+        h.message_id for h in rng.sample([h for h in promoted if h.message_id not in untracked], 20)
+    }
     ops: list[tuple[OpKind, dict, str]] = []
     for h in promoted:
-        ops.append((OpKind.PROMOTE, promote_payload(
-            h, regarding=None, reason=Reason("manual", "test"), source="user",
-            body="<p>small</p>"), h.message_id))
+        ops.append(
+            (
+                OpKind.PROMOTE,
+                promote_payload(
+                    h,
+                    regarding=None,
+                    reason=Reason("manual", "test"),
+                    source="user",
+                    body="<p>small</p>",
+                ),
+                h.message_id,
+            )
+        )
     # Follow-up operations go in at random later positions; per-message order is kept.
     for mid in list(untracked) + list(refiled):
         kind = OpKind.UNTRACK if mid in untracked else OpKind.SET_REGARDING
-        payload = (untrack_payload(mid, None) if kind is OpKind.UNTRACK
-                   else regarding_payload(mid, contact))
+        payload = (
+            untrack_payload(mid, None)
+            if kind is OpKind.UNTRACK
+            else regarding_payload(mid, contact)
+        )
         first = next(i for i, op in enumerate(ops) if op[2] == mid)
         ops.insert(rng.randint(first + 1, len(ops)), (kind, payload, mid))
     assert len(ops) == 500
@@ -63,12 +80,18 @@ def _build_queue(store: Store, run: str, rng: random.Random, contact: RecordRef
 
 def _run(args: list[str]) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.outbox.replayer", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.outbox.replayer", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
-        fresh_crm: RunningServer, tmp_path: Path) -> None:
+    fresh_crm: RunningServer, tmp_path: Path
+) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "0")) or None)
     run = uuid.uuid4().hex[:8]
     with crm_http_client(fresh_crm) as http:
@@ -108,7 +131,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         url: str | None = "emails"
         params: dict[str, str] | None = {
             "$select": "activityid,messageid,_regardingobjectid_value",
-            "$filter": f"startswith(messageid,'<kill-{run}-')"}
+            "$filter": f"startswith(messageid,'<kill-{run}-')",
+        }
         while url:
             body = http.get(url, params=params, headers={"Prefer": "odata.maxpagesize=500"})
             body.raise_for_status()

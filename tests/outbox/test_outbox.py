@@ -41,16 +41,28 @@ def store() -> Iterator[Store]:
 
 
 def header(n: int = 0) -> MessageHeader:
-    return MessageHeader(ref=MailRef("Inbox", str(n)),
-                         message_id=f"<ob-{uuid.uuid4().hex}@test.example>",
-                         subject=f"Hello {n}", sender=Address("jane.doe@fabrikam.example"),
-                         to=(Address(demo_data.ME.email),))
+    return MessageHeader(
+        ref=MailRef("Inbox", str(n)),
+        message_id=f"<ob-{uuid.uuid4().hex}@test.example>",
+        subject=f"Hello {n}",
+        sender=Address("jane.doe@fabrikam.example"),
+        to=(Address(demo_data.ME.email),),
+    )
 
 
 def promote(outbox: Outbox, h: MessageHeader, regarding: RecordRef | None = None) -> int:
-    return outbox.enqueue(OpKind.PROMOTE, promote_payload(
-        h, regarding=regarding, reason=Reason("manual", "by test"), source="user",
-        body="<p>hi</p>"), key=h.message_id, message_id=h.message_id)
+    return outbox.enqueue(
+        OpKind.PROMOTE,
+        promote_payload(
+            h,
+            regarding=regarding,
+            reason=Reason("manual", "by test"),
+            source="user",
+            body="<p>hi</p>",
+        ),
+        key=h.message_id,
+        message_id=h.message_id,
+    )
 
 
 class Clock:
@@ -67,8 +79,12 @@ def test_promote_untrack_and_promote_again_run_in_order(store: Store, crm: CrmCl
     h = header()
     store.upsert_headers([h])
     promote(outbox, h)
-    outbox.enqueue(OpKind.UNTRACK, untrack_payload(h.message_id, None), key=h.message_id,
-                   message_id=h.message_id)
+    outbox.enqueue(
+        OpKind.UNTRACK,
+        untrack_payload(h.message_id, None),
+        key=h.message_id,
+        message_id=h.message_id,
+    )
     promote(outbox, h)
     # Only the head of a message's queue is ready.
     assert [op.kind for op in outbox.ready()] == [OpKind.PROMOTE]
@@ -94,14 +110,19 @@ def test_untrack_of_a_deleted_activity_is_done(store: Store, crm: CrmClient) -> 
     outbox.replay(CrmApplier(crm))
     activity = crm.find_emails_by_message_id([h.message_id])[h.message_id].activity_id
     crm.delete_email(activity)  # someone else untracked it meanwhile
-    outbox.enqueue(OpKind.UNTRACK, untrack_payload(h.message_id, activity), key=h.message_id,
-                   message_id=h.message_id)
+    outbox.enqueue(
+        OpKind.UNTRACK,
+        untrack_payload(h.message_id, activity),
+        key=h.message_id,
+        message_id=h.message_id,
+    )
     result = outbox.replay(CrmApplier(crm))
     assert len(result.done) == 1 and not result.parked
 
 
 def test_permanent_error_parks_with_the_crm_message_then_retry_and_discard(
-        store: Store, crm: CrmClient) -> None:
+    store: Store, crm: CrmClient
+) -> None:
     outbox = Outbox(store)
     effects = LocalEffects(store, OrgSettings())
     h = header()
@@ -115,8 +136,12 @@ def test_permanent_error_parks_with_the_crm_message_then_retry_and_discard(
     assert op.last_error and "Does Not Exist" in op.last_error
     assert store.track_state_of(h.message_id) is TrackState.FAILED
     # A parked operation holds back later ones on the same message.
-    outbox.enqueue(OpKind.UNTRACK, untrack_payload(h.message_id, None), key=h.message_id,
-                   message_id=h.message_id)
+    outbox.enqueue(
+        OpKind.UNTRACK,
+        untrack_payload(h.message_id, None),
+        key=h.message_id,
+        message_id=h.message_id,
+    )
     assert outbox.ready() == []
     outbox.retry(op.id)
     assert outbox.get(op.id).state is OpState.QUEUED  # type: ignore[union-attr]
@@ -153,8 +178,12 @@ def test_set_regarding_on_a_tracked_mail(store: Store, crm: CrmClient) -> None:
     promote(outbox, h)
     contact = next(crm.query("contacts", select=["contactid", "fullname"], top=1))
     ref = RecordRef("contact", contact["contactid"], contact["fullname"])
-    outbox.enqueue(OpKind.SET_REGARDING, regarding_payload(h.message_id, ref),
-                   key=h.message_id, message_id=h.message_id)
+    outbox.enqueue(
+        OpKind.SET_REGARDING,
+        regarding_payload(h.message_id, ref),
+        key=h.message_id,
+        message_id=h.message_id,
+    )
     assert len(outbox.replay(CrmApplier(crm), effects.commit).done) == 2
     info = crm.find_emails_by_message_id([h.message_id])[h.message_id]
     assert info.regarding is not None and info.regarding.id == ref.id
@@ -176,11 +205,15 @@ OUTCOMES = st.sampled_from(["ok", "ok", "ok", "transient", "permanent"])
 
 
 @settings(max_examples=60, deadline=None)
-@given(plan=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(list(OpKind))),
-                     min_size=1, max_size=25),
-       outcomes=st.lists(OUTCOMES, min_size=60, max_size=60))
+@given(
+    plan=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from(list(OpKind))), min_size=1, max_size=25
+    ),
+    outcomes=st.lists(OUTCOMES, min_size=60, max_size=60),
+)
 def test_replay_applies_each_operation_once_in_per_message_order(
-        plan: list[tuple[int, OpKind]], outcomes: list[str]) -> None:
+    plan: list[tuple[int, OpKind]], outcomes: list[str]
+) -> None:
     clock = Clock()
     with Store.open(":memory:") as store:
         outbox = Outbox(store, clock=clock, rng=random.Random(0))
@@ -196,6 +229,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
                 raise CrmUnavailable("away")
             if outcome == "permanent":
                 from core.outbox import PermanentFailure
+
                 raise PermanentFailure("no")
             applied.append((op.message_id, op.id))
             return {}
@@ -221,8 +255,12 @@ def test_only_one_process_replays_a_profile_at_a_time(tmp_path, crm: CrmClient) 
 
     from core.workspace import Workspace
 
-    ws = Workspace(store_path=tmp_path / "store.sqlite", open_mailbox=lambda: None,  # type: ignore[arg-type, return-value]
-                   crm=crm, owner=Address(demo_data.ME.email))
+    ws = Workspace(
+        store_path=tmp_path / "store.sqlite",
+        open_mailbox=lambda: None,  # type: ignore[arg-type, return-value]
+        crm=crm,
+        owner=Address(demo_data.ME.email),
+    )
     h = header()
     promote(ws.outbox(), h)
     with open(tmp_path / "outbox.lock", "a+b") as other:

@@ -32,11 +32,16 @@ if TYPE_CHECKING:
     from core.demo import DemoEnvironment
 
 
-def crm_http_client(server: RunningServer, email: str = demo_data.ME.email,
-                    password: str = demo_data.DEMO_PASSWORD) -> httpx.Client:
+def crm_http_client(
+    server: RunningServer, email: str = demo_data.ME.email, password: str = demo_data.DEMO_PASSWORD
+) -> httpx.Client:
     """An httpx client on the server's Web API (v9.2) with Basic auth as ``email``."""
-    return httpx.Client(base_url=server.url + "/api/data/v9.2/", auth=(email, password),
-                        headers=ODATA_HEADERS, timeout=30)
+    return httpx.Client(
+        base_url=server.url + "/api/data/v9.2/",
+        auth=(email, password),
+        headers=ODATA_HEADERS,
+        timeout=30,
+    )
 
 
 def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
@@ -44,9 +49,13 @@ def crm_emails_with(env: DemoEnvironment, message_id: str) -> list[dict]:
     asked over HTTP as the demo user ``ME`` (not via the app)."""
     literal = message_id.replace("'", "''")
     with crm_http_client(env.server) as client:
-        response = client.get("emails", params={
-            "$filter": f"messageid eq '{literal}'",
-            "$select": "activityid,messageid,subject,_regardingobjectid_value"})
+        response = client.get(
+            "emails",
+            params={
+                "$filter": f"messageid eq '{literal}'",
+                "$select": "activityid,messageid,subject,_regardingobjectid_value",
+            },
+        )
     response.raise_for_status()
     return response.json()["value"]
 

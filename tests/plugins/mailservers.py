@@ -43,7 +43,8 @@ DOMAIN = "test.example"
 def require_binary(name: str, package: str) -> str:
     """The binary's path; without it, skip (locally) or fail (in CI)."""
     path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None
+    )
     if path:
         return path
     missing(f"{name} not found: install the Debian package {package} (make test does, as root)")
@@ -79,6 +80,7 @@ def wait_for_port(port: int, what: str, log: Path | None = None, timeout: float 
 
 # --- TLS ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TlsMaterial:
     ca_file: Path
@@ -113,34 +115,55 @@ def make_tls_material(d: Path) -> TlsMaterial:
     start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Trackbox test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                       False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     (d / "ca.pem").write_bytes(ca.public_bytes(pem))
     (d / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (d / "key.pem").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    (d / "key.pem").write_bytes(
+        key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     os.chmod(d / "key.pem", 0o600)
     return TlsMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
 
@@ -278,8 +301,9 @@ def dovecot(tls_material: TlsMaterial) -> Iterator[DovecotServer]:
         stop_dovecot(server, proc)
 
 
-def start_dovecot(binary: str, tls: TlsMaterial, extra_conf: str = ""
-                  ) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
+def start_dovecot(
+    binary: str, tls: TlsMaterial, extra_conf: str = ""
+) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
     """Start Dovecot with its own config in a new temporary directory (also used by
     ``bench/mail_sync.py``); ``extra_conf`` is appended (``{root}`` is that directory).
     Raises ``RuntimeError`` (or fails the test) if it does not come up."""
@@ -300,13 +324,30 @@ def start_dovecot(binary: str, tls: TlsMaterial, extra_conf: str = ""
         shutil.chown(root / "home", "nobody", "nogroup")
     server = DovecotServer(root, free_port(), free_port(), free_port(), tls)
     conf = root / "dovecot.conf"
-    conf.write_text(_DOVECOT_CONF.format(
-        root=root, pid=os.getpid(), cert=tls.cert_file, key=tls.key_file,
-        password=PASSWORD, uid=uid, gid=gid, internal=internal, login=login, group=group,
-        imap_port=server.imap_port, imaps_port=server.imaps_port,
-        lmtp_port=server.lmtp_port) + extra_conf.replace("{root}", str(root)))
-    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    conf.write_text(
+        _DOVECOT_CONF.format(
+            root=root,
+            pid=os.getpid(),
+            cert=tls.cert_file,
+            key=tls.key_file,
+            password=PASSWORD,
+            uid=uid,
+            gid=gid,
+            internal=internal,
+            login=login,
+            group=group,
+            imap_port=server.imap_port,
+            imaps_port=server.imaps_port,
+            lmtp_port=server.lmtp_port,
+        )
+        + extra_conf.replace("{root}", str(root))
+    )
+    proc = subprocess.Popen(
+        [binary, "-F", "-c", str(conf)],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     for port in (server.imap_port, server.imaps_port, server.lmtp_port):
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
@@ -343,6 +384,7 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 
 # --- SMTP (aiosmtpd relaying into Dovecot over LMTP) ----------------------------------------
+
 
 @dataclass
 class SmtpServer:
@@ -381,8 +423,7 @@ def smtp_server(dovecot: DovecotServer) -> Iterator[SmtpServer]:
     from aiosmtpd.controller import Controller
 
     record = SmtpServer(free_port())
-    controller = Controller(_RelayToLmtp(dovecot, record), hostname="127.0.0.1",
-                            port=record.port)
+    controller = Controller(_RelayToLmtp(dovecot, record), hostname="127.0.0.1", port=record.port)
     controller.start()
     try:
         yield record
@@ -391,6 +432,7 @@ def smtp_server(dovecot: DovecotServer) -> Iterator[SmtpServer]:
 
 
 # --- fake EWS -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def ews_server() -> Iterator[Any]:
@@ -427,8 +469,11 @@ def ews_ntlm_server(ntlm_accounts: NtlmAccounts) -> Iterator[FakeEwsServer]:
     Accounts: :meth:`FakeEwsServer.add_ntlm_user`."""
     from tests.fakes.ews_server import FakeEwsServer
 
-    yield from _run_ews(lambda root: FakeEwsServer(
-        root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts).start())
+    yield from _run_ews(
+        lambda root: FakeEwsServer(
+            root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts
+        ).start()
+    )
 
 
 @dataclass
@@ -443,23 +488,25 @@ class ExchangeSite:
 
 
 @pytest.fixture
-def exchange_site(tls_material: TlsMaterial, ntlm_accounts: NtlmAccounts
-                  ) -> Iterator[ExchangeSite]:
+def exchange_site(tls_material: TlsMaterial, ntlm_accounts: NtlmAccounts) -> Iterator[ExchangeSite]:
     """A fresh :class:`ExchangeSite` for one test (port 443 is held only that long)."""
     from tests.fakes.dns_server import FakeDnsServer
     from tests.fakes.ews_server import FakeEwsServer
 
     def start(root: Path) -> FakeEwsServer:
-        server = FakeEwsServer(root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts,
-                               host="localhost")
+        server = FakeEwsServer(
+            root, PASSWORD, schemes=("NTLM",), ntlm_accounts=ntlm_accounts, host="localhost"
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
                 return server.start(443, (tls_material.cert_file, tls_material.key_file))
             except PermissionError as exc:
-                missing(f"cannot listen on 127.0.0.1:443 for the autodiscover tests ({exc}): "
-                        "run as root (as CI does) or lower "
-                        "net.ipv4.ip_unprivileged_port_start")
+                missing(
+                    f"cannot listen on 127.0.0.1:443 for the autodiscover tests ({exc}): "
+                    "run as root (as CI does) or lower "
+                    "net.ipv4.ip_unprivileged_port_start"
+                )
             except OSError as exc:  # another test run holds it for a moment
                 if time.monotonic() > deadline:
                     missing(f"127.0.0.1:443 stayed busy for 10 s ({exc})")
@@ -502,5 +549,4 @@ def _ews_requests_understood() -> Iterator[None]:
         problems += server.problems
         server.problems.clear()
     if problems:
-        pytest.fail("fake EWS server did not understand: " + "; ".join(problems),
-                    pytrace=False)
+        pytest.fail("fake EWS server did not understand: " + "; ".join(problems), pytrace=False)

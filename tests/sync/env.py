@@ -25,10 +25,17 @@ from tests.plugins.mailservers import PASSWORD, DovecotServer, SmtpServer
 ME = Address(demo_data.ME.email, demo_data.ME.full_name)
 
 
-def mime(sender: Address, to: Address | tuple[Address, ...], subject: str, *,
-         message_id: str | None = None, in_reply_to: str | None = None,
-         body: str = "Hello.", date: datetime | None = None,
-         thread_index: str | None = None) -> tuple[str, bytes]:
+def mime(
+    sender: Address,
+    to: Address | tuple[Address, ...],
+    subject: str,
+    *,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    body: str = "Hello.",
+    date: datetime | None = None,
+    thread_index: str | None = None,
+) -> tuple[str, bytes]:
     msg = EmailMessage()
     msg["From"] = sender.display()
     msg["To"] = ", ".join(a.display() for a in (to if isinstance(to, tuple) else (to,)))
@@ -62,30 +69,41 @@ class Env:
     def set_incoming_filter(self, method: int, email: str = ME.email) -> None:
         uid = self.user_id(email)
         with self.http(email) as http:
-            http.patch(f"usersettingscollection({uid})",
-                       json={"incomingemailfilteringmethod": method}).raise_for_status()
+            http.patch(
+                f"usersettingscollection({uid})", json={"incomingemailfilteringmethod": method}
+            ).raise_for_status()
 
     def create_contact(self, email: str, first: str = "Casey", last: str = "Test") -> str:
         with self.http() as http:
-            r = http.post("contacts", json={"firstname": first, "lastname": last,
-                                            "emailaddress1": email})
+            r = http.post(
+                "contacts", json={"firstname": first, "lastname": last, "emailaddress1": email}
+            )
             r.raise_for_status()
             return r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
 
     def emails(self, message_id: str) -> list[dict[str, Any]]:
         with self.http() as http:
-            r = http.get("emails", params={
-                "$filter": f"messageid eq '{message_id}'",
-                "$select": "activityid,messageid,subject,statuscode,_regardingobjectid_value,"
-                           "_ownerid_value"})
+            r = http.get(
+                "emails",
+                params={
+                    "$filter": f"messageid eq '{message_id}'",
+                    "$select": "activityid,messageid,subject,statuscode,_regardingobjectid_value,"
+                    "_ownerid_value",
+                },
+            )
             r.raise_for_status()
             return list(r.json()["value"])
 
     def mailbox_url(self) -> str:
         return self.dovecot.url("imap+insecure")
 
-    def workspace(self, name: str, owner: Address = ME, mailbox_user: str | None = None,
-                  crm_url: str | None = None) -> tuple[Workspace, str]:
+    def workspace(
+        self,
+        name: str,
+        owner: Address = ME,
+        mailbox_user: str | None = None,
+        crm_url: str | None = None,
+    ) -> tuple[Workspace, str]:
         """A workspace for ``owner`` on a fresh Dovecot mailbox; returns it and the IMAP
         user name (to deliver into)."""
         user = mailbox_user or self.dovecot.new_user(name)
@@ -94,8 +112,17 @@ class Env:
         def open_mailbox() -> Any:
             return open_backend(url, user=user, password=PASSWORD, smtp_url=smtp)
 
-        crm = CrmClient(crm_url or self.crm.url, BasicAuth(owner.email, demo_data.DEMO_PASSWORD),
-                        timeout=10, get_retries=0)
-        ws = Workspace(store_path=self.tmp / name / "store.sqlite", open_mailbox=open_mailbox,
-                       crm=crm, owner=owner, mailbox_name=owner.email)
+        crm = CrmClient(
+            crm_url or self.crm.url,
+            BasicAuth(owner.email, demo_data.DEMO_PASSWORD),
+            timeout=10,
+            get_retries=0,
+        )
+        ws = Workspace(
+            store_path=self.tmp / name / "store.sqlite",
+            open_mailbox=open_mailbox,
+            crm=crm,
+            owner=owner,
+            mailbox_name=owner.email,
+        )
         return ws, user

@@ -20,8 +20,9 @@ JANE = Address("jane.doe@fabrikam.example", "Jane Doe")
 
 
 @pytest.fixture
-def env(fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer,
-        tmp_path: Path) -> Iterator[Env]:
+def env(
+    fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path
+) -> Iterator[Env]:
     yield Env(fresh_crm, dovecot, smtp_server, tmp_path)
 
 
@@ -84,8 +85,7 @@ def test_offline_then_online_replays_the_queue(env: Env) -> None:
     assert row_of(ws, mid).track_state is TrackState.TRACKED
     assert len(env.emails(mid)) == 1
     # Now untrack while the CRM is away (nothing listens): a state, not an error.
-    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2,
-                       get_retries=0)
+    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2, get_retries=0)
     assert ws.untrack([rid]).errors == ()
     assert row_of(ws, mid).track_state is TrackState.PENDING
     assert [(q.kind, q.attempts) for q in ws.queue()] == [("untrack", 1)]
@@ -137,17 +137,28 @@ def test_pending_send_round_trip(env: Env) -> None:
     recipient = env.dovecot.new_user("c")
     contact = env.create_contact(recipient)
     with env.http() as http:
-        r = http.post("emails", json={
-            "subject": "Your quote", "description": "<p>Here it is.</p>",
-            "email_activity_parties": [
-                {"partyid_systemuser@odata.bind": f"/systemusers({env.user_id()})",
-                 "participationtypemask": 1},
-                {"partyid_contact@odata.bind": f"/contacts({contact})",
-                 "participationtypemask": 2}]})
+        r = http.post(
+            "emails",
+            json={
+                "subject": "Your quote",
+                "description": "<p>Here it is.</p>",
+                "email_activity_parties": [
+                    {
+                        "partyid_systemuser@odata.bind": f"/systemusers({env.user_id()})",
+                        "participationtypemask": 1,
+                    },
+                    {
+                        "partyid_contact@odata.bind": f"/contacts({contact})",
+                        "participationtypemask": 2,
+                    },
+                ],
+            },
+        )
         r.raise_for_status()
         activity = r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-        sent = http.post(f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail",
-                         json={"IssueSend": True})
+        sent = http.post(
+            f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail", json={"IssueSend": True}
+        )
         sent.raise_for_status()
         subject = sent.json()["Subject"]
         assert http.get(f"emails({activity})").json()["statuscode"] == 6  # Pending Send
@@ -159,9 +170,12 @@ def test_pending_send_round_trip(env: Env) -> None:
         email = http.get(f"emails({activity})").json()
     assert email["statuscode"] == 3 and email["messageid"]
     # Delivered through SMTP into the contact's mailbox, subject with the tracking token.
-    with ws.open_mailbox() as _mine, \
-            __import__("core.mail", fromlist=["open_backend"]).open_backend(
-                env.mailbox_url(), user=recipient, password="secret-pw") as theirs:
+    with (
+        ws.open_mailbox() as _mine,
+        __import__("core.mail", fromlist=["open_backend"]).open_backend(
+            env.mailbox_url(), user=recipient, password="secret-pw"
+        ) as theirs,
+    ):
         got = [h for b in theirs.sync("Inbox", None) for h in b.added]
     assert [(h.subject, h.message_id) for h in got] == [(subject, email["messageid"])]
     assert "CRM:" in subject
@@ -211,7 +225,8 @@ class _Refuse:
 
 
 def test_pending_send_refused_by_the_mail_server_parks_and_shows_failed_in_the_crm(
-        env: Env) -> None:
+    env: Env,
+) -> None:
     from aiosmtpd.controller import Controller
 
     from core.mail import open_backend
@@ -223,17 +238,30 @@ def test_pending_send_refused_by_the_mail_server_parks_and_shows_failed_in_the_c
     try:
         ws, user = env.workspace("refused")
         ws.open_mailbox = lambda: open_backend(  # type: ignore[method-assign]
-            env.mailbox_url(), user=user, password=PASSWORD,
-            smtp_url=f"smtp+insecure://127.0.0.1:{port}")
+            env.mailbox_url(),
+            user=user,
+            password=PASSWORD,
+            smtp_url=f"smtp+insecure://127.0.0.1:{port}",
+        )
         assert ws.sync_cycle().ok
         contact = env.create_contact(env.dovecot.new_user("r"))
         with env.http() as http:
-            r = http.post("emails", json={"subject": "Refused", "email_activity_parties": [
-                {"partyid_contact@odata.bind": f"/contacts({contact})",
-                 "participationtypemask": 2}]})
+            r = http.post(
+                "emails",
+                json={
+                    "subject": "Refused",
+                    "email_activity_parties": [
+                        {
+                            "partyid_contact@odata.bind": f"/contacts({contact})",
+                            "participationtypemask": 2,
+                        }
+                    ],
+                },
+            )
             activity = r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-            http.post(f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail",
-                      json={"IssueSend": True}).raise_for_status()
+            http.post(
+                f"emails({activity})/Microsoft.Dynamics.CRM.SendEmail", json={"IssueSend": True}
+            ).raise_for_status()
         report = ws.sync_cycle()
         assert report.online and report.counts["outbox_parked"] == 1
         [op] = ws.queue()

@@ -91,8 +91,9 @@ def test_sync_folder_resumes_from_the_last_stored_batch(tmp_path: Path) -> None:
         raise Stop
 
     with pytest.raises(Stop):
-        sync_folder(store, backend, "Inbox", batch_size=20, on_batch=stop_after_first,
-                    max_group=20)  # one batch per write: the stop lands after the first
+        sync_folder(
+            store, backend, "Inbox", batch_size=20, on_batch=stop_after_first, max_group=20
+        )  # one batch per write: the stop lands after the first
     first = store.message_count("Inbox")
     assert first == 20 and store.folder_sync_state("Inbox") is not None
     rest = sync_folder(store, backend, "Inbox", batch_size=20)

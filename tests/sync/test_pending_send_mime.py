@@ -9,11 +9,14 @@ from core.pending_send import PendingMail, mime_for
 
 
 def test_plain_text_part_holds_the_words_not_the_style_or_script() -> None:
-    html = ("<html><head><style>p { color: red }</style><script>track()</script></head>"
-            "<body><p>Hello   Jane,</p>\n<p>the quote &amp; terms are attached.</p></body></html>")
+    html = (
+        "<html><head><style>p { color: red }</style><script>track()</script></head>"
+        "<body><p>Hello   Jane,</p>\n<p>the quote &amp; terms are attached.</p></body></html>"
+    )
     mail = PendingMail("a1", "Quote", (Address("jane@fabrikam.example", "Jane"),), (), (), html)
-    msg = message_from_bytes(mime_for(mail, Address("alex@contoso.example", "Alex"), "<m@x>"),
-                             policy=policy.default)
+    msg = message_from_bytes(
+        mime_for(mail, Address("alex@contoso.example", "Alex"), "<m@x>"), policy=policy.default
+    )
     text = msg.get_body(("plain",)).get_content()
     assert "Hello Jane," in text and "the quote & terms are attached." in text
     assert "color" not in text and "track()" not in text

@@ -32,20 +32,34 @@ PRIYA = demo_data.COLLEAGUES[0]
 
 
 @pytest.fixture
-def env(fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer,
-        tmp_path: Path) -> Iterator[Env]:
+def env(
+    fresh_crm: RunningServer, dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path
+) -> Iterator[Env]:
     yield Env(fresh_crm, dovecot, smtp_server, tmp_path)
 
 
-def crm_email(env: Env, message_id: str | None, subject: str, *, user: str = ME.email,
-              conversation_index: str | None = None, outgoing: bool = True) -> str:
+def crm_email(
+    env: Env,
+    message_id: str | None,
+    subject: str,
+    *,
+    user: str = ME.email,
+    conversation_index: str | None = None,
+    outgoing: bool = True,
+) -> str:
     """An e-mail activity created in the CRM's web pages by ``user`` (as a person would
     track mail there, from another computer or on behalf of a colleague), to Alex."""
     body: dict[str, Any] = {
-        "subject": subject, "directioncode": outgoing, "description": "Tracked elsewhere.",
-        "email_activity_parties": [{
-            "partyid_systemuser@odata.bind": f"/systemusers({env.user_id()})",
-            "participationtypemask": 2}]}
+        "subject": subject,
+        "directioncode": outgoing,
+        "description": "Tracked elsewhere.",
+        "email_activity_parties": [
+            {
+                "partyid_systemuser@odata.bind": f"/systemusers({env.user_id()})",
+                "participationtypemask": 2,
+            }
+        ],
+    }
     if message_id:
         body["messageid"] = message_id
     if conversation_index:
@@ -84,8 +98,7 @@ def test_mail_tracked_400_days_ago_shows_tracked(env: Env) -> None:
     ws.close()
 
 
-def test_colleague_untracks_a_two_year_old_mail_and_it_shows_after_one_cycle(
-        env: Env) -> None:
+def test_colleague_untracks_a_two_year_old_mail_and_it_shows_after_one_cycle(env: Env) -> None:
     ws, user = env.workspace("untrack")
     mid, raw = mime(JANE, (ME, Address(PRIYA.email)), "Old thread", date=days_ago(730))
     env.dovecot.deliver(user, raw)
@@ -111,10 +124,12 @@ def test_reply_with_an_old_token_is_tracked_as_a_response_to_crm_mail(env: Env) 
     ws, user = env.workspace("token")
     assert ws.sync_cycle().ok  # the baseline: mail from before is not decided
     token = "CRM:0009876"
-    activity = crm_email(env, f"<{uuid.uuid4().hex}@contoso.example>",
-                         f"Proposal for the fleet {token}")
-    reply_mid, raw = mime(Address("buyer@nowhere.example"), ME,
-                          f"RE: Proposal for the fleet {token}")
+    activity = crm_email(
+        env, f"<{uuid.uuid4().hex}@contoso.example>", f"Proposal for the fleet {token}"
+    )
+    reply_mid, raw = mime(
+        Address("buyer@nowhere.example"), ME, f"RE: Proposal for the fleet {token}"
+    )
     env.dovecot.deliver(user, raw)
     report = ws.sync_cycle()
     assert report.ok, report.errors
@@ -136,8 +151,7 @@ def test_offline_the_decision_waits_and_online_it_is_taken_exactly_once(env: Env
     env.dovecot.deliver(user, raw)
 
     real = ws.crm
-    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2,
-                       get_retries=0)
+    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2, get_retries=0)
     away = ws.sync_cycle()
     assert not away.online and away.mail_online
     assert state(ws, reply_mid) is TrackState.UNDECIDED  # not "not tracked"
@@ -165,8 +179,7 @@ def test_without_correlation_keys_offline_mail_is_decided_at_once(env: Env) -> N
     assert ws.sync_cycle().ok
     mid, raw = mime(JANE, ME, "A new question")
     env.dovecot.deliver(user, raw)
-    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2,
-                       get_retries=0)
+    ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2, get_retries=0)
     ws.sync_cycle()
     assert state(ws, mid) is TrackState.NOT_TRACKED
     [entry] = ws.store().audit_log(mid)
@@ -183,8 +196,10 @@ def test_an_expired_delta_link_reads_everything_again_and_keeps_the_state(env: E
     assert state(ws, mid) is TrackState.TRACKED
     copy = CrmEmailCopy(ws.store())
     with ws.store().transaction() as conn:  # a token the CRM no longer honours
-        conn.execute("UPDATE crm_email_sync SET delta_link = 'emails?$select=activityid"
-                     "&$deltatoken=1%2101%2f01%2f2020%2000%3a00%3a00'")
+        conn.execute(
+            "UPDATE crm_email_sync SET delta_link = 'emails?$select=activityid"
+            "&$deltatoken=1%2101%2f01%2f2020%2000%3a00%3a00'"
+        )
     report = ws.sync_cycle()
     assert report.ok, report.errors
     assert report.counts["tracked_state_full"] == 1
@@ -214,8 +229,9 @@ def test_an_interrupted_first_pull_resumes_where_it_stopped(env: Env) -> None:
 
     def refresh(**kw: Any) -> Any:
         correlator = Correlator(ws.org_settings(), SqliteCorrelationIndex(store))
-        return TrackedStateRefresh(store, ws.crm, correlator, env.user_id(), page_size=3,
-                                   **kw).run()
+        return TrackedStateRefresh(
+            store, ws.crm, correlator, env.user_id(), page_size=3, **kw
+        ).run()
 
     first = refresh(cancel=cancel, progress=progress)
     assert first.cancelled and first.full and first.emails == 6
@@ -242,15 +258,17 @@ def test_the_crm_is_asked_for_keys_the_local_index_does_not_know(env: Env) -> No
     by_mid = f"<{uuid.uuid4().hex}@contoso.example>"
     a1 = crm_email(env, by_mid.strip("<>"), "Brackets dropped by a gateway")
     a2 = crm_email(env, None, "Budget CRM:0004321")
-    a3 = crm_email(env, f"<{uuid.uuid4().hex}@contoso.example>", "Thread start",
-                   conversation_index=root)
+    a3 = crm_email(
+        env, f"<{uuid.uuid4().hex}@contoso.example>", "Thread start", conversation_index=root
+    )
     crm = CrmClient(env.crm.url, BasicAuth(ME.email, demo_data.DEMO_PASSWORD), timeout=10)
     correlator = Correlator(OrgSettings(), InMemoryCorrelationIndex())
     headers = [
         MessageHeader(MailRef("Inbox", "r1"), "<r1@x>", subject="Re: x", in_reply_to=by_mid),
         MessageHeader(MailRef("Inbox", "r2"), "<r2@x>", subject="RE: Budget CRM:0004321"),
-        MessageHeader(MailRef("Inbox", "r3"), "<r3@x>", subject="RE: Thread start",
-                      thread_index=child),
+        MessageHeader(
+            MailRef("Inbox", "r3"), "<r3@x>", subject="RE: Thread start", thread_index=child
+        ),
         MessageHeader(MailRef("Inbox", "r4"), "<r4@x>", subject="Unrelated"),
     ]
     asked = Questions()

@@ -2,7 +2,7 @@
 
 ``first_population``: the first sync of 100,000 contacts + 10,000 accounts + 10,000 leads
 (``size`` = contacts; accounts and leads are a tenth each) from the emulator on loopback into a
-fresh store, search index included, at the app's page size (``core.addressbook.PAGE_SIZE``),
+fresh store, search index included, at the app's page size (``core.sync.address_books.PAGE_SIZE``),
 against fetching the same change-tracking rows in 5,000-row pages with a bare httpx client and
 discarding them. Target: ratio <= 1.5.
 
@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 
 from bench._harness import emulator_process, figure, print_figures
-from core import demo_data
-from core.addressbook import SOURCES, AddressBook
 from core.crm import BasicAuth, CrmClient
 from core.crm.client import ODATA_HEADERS
+from core.domain import demo_data
 from core.store import Store
+from core.sync.address_books import SOURCES, AddressBook
 
 BENCH = "addressbook_sync"
 DEFAULT_SIZE = 100_000
@@ -118,7 +118,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
                     stores.append(store)
                     book = AddressBook(store, contacts_scope="all", entities=entities)
                     t0 = time.perf_counter()
-                    book.sync(crm)  # the app's page size (core.addressbook.PAGE_SIZE)
+                    book.sync(crm)  # the app's page size (core.sync.address_books.PAGE_SIZE)
                     our_times.append(time.perf_counter() - t0)
                     cached = book.count()
                 ours = statistics.median(our_times)

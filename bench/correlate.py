@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench._harness import figure, print_figures
-from core import subjects
-from core.conversation_index import ConversationIndex
-from core.correlation import (
+from core.domain import subjects
+from core.domain.conversation_index import ConversationIndex
+from core.domain.correlation import (
     Correlator,
     InMemoryCorrelationIndex,
     TrackedEmail,
@@ -39,8 +39,8 @@ from core.correlation import (
     message_id_key,
     smart_match_key,
 )
-from core.model import Address, MailRef, MessageHeader, RecordRef
-from core.settings import OrgSettings, TrackingTokenSettings
+from core.domain.crm_settings import OrgSettings, TrackingTokenSettings
+from core.domain.model import Address, MailRef, MessageHeader, RecordRef
 
 DEFAULT_SIZE = 100_000
 TRACKED_PER_MESSAGE = 10

@@ -82,7 +82,7 @@ def _until_painted(app: QApplication, view: _PaintClock, start: float) -> float:
 
 
 def _big_store(path: Path, size: int) -> None:
-    from core.model import Address, MailRef, MessageHeader
+    from core.domain.model import Address, MailRef, MessageHeader
     from core.store import Store
 
     store = Store.open(path)
@@ -185,13 +185,13 @@ def _measure_gaps(app: QApplication, until: Any, timeout_s: float) -> float:
 def max_stall(app: QApplication, contacts: int, messages: int) -> dict[str, Any]:
     from bench._harness import emulator_process
     from bench.addressbook_sync import _seed
-    from core import demo_data
+    from core.config.local_options import LocalOptions
     from core.crm import BasicAuth, CrmClient
+    from core.domain import demo_data
+    from core.domain.model import Address
     from core.mail.demo import create_demo_mailbox
     from core.mail.maildir import MaildirBackend
-    from core.model import Address
-    from core.options import LocalOptions
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
     from desktop.app import tune_gc, tune_gil
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers

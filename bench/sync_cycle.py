@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import figure
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
-from core.model import Address, MailRef, MessageHeader, Reason
-from core.outbox import OpKind, Outbox
-from core.settings import OrgSettings
+from core.domain import demo_data
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader, Reason
+from core.outbox.operations import CrmApplier, LocalEffects, promote_payload
+from core.outbox.queue import OpKind, Outbox
 from core.store import Store
-from core.sync.operations import CrmApplier, LocalEffects, promote_payload
 
 DEFAULT_SIZE = 500
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 
 from bench._harness import emulator_process, figure, median_time, print_figures
-from core.correlation import Correlator
 from core.crm import BasicAuth, CrmClient
-from core.model import Address, MailRef, MessageHeader
-from core.settings import OrgSettings
+from core.domain.correlation import Correlator
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader
 from core.store import SqliteCorrelationIndex, Store
 from core.store.crm_emails import CrmEmailCopy
 from core.sync.tracked_state import (

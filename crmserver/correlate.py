@@ -1,6 +1,6 @@
-"""E-mail correlation in the emulator, through ``core.correlation`` so that the server and
+"""E-mail correlation in the emulator, through ``core.domain.correlation`` so that the server and
 the client agree on tokens, threads and smart matching (DESIGN: "crmserver reuses
-core/correlation.py").
+core/domain/correlation.py").
 
 The database is the correlation index: look-ups read the indexed e-mail columns
 (``messageid``, ``trackingtoken``, ``baseconversationindexhash`` and the Trackbox column
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.conversation_index import parse_thread_index
-from core.correlation import (
+from core.domain.conversation_index import parse_thread_index
+from core.domain.correlation import (
     Correlation,
     CorrelationMethod,
     Correlator,
@@ -24,10 +24,10 @@ from core.correlation import (
     message_id_keys,
     smart_match_key,
 )
-from core.model import Address, MailRef, MessageHeader, RecordRef
-from core.settings import OrgSettings, SettingsError
-from core.subjects import find_token as _find_token
-from core.subjects import format_token
+from core.domain.crm_settings import OrgSettings, SettingsError
+from core.domain.model import Address, MailRef, MessageHeader, RecordRef
+from core.domain.subjects import find_token as _find_token
+from core.domain.subjects import format_token
 
 from .entities import ENTITIES
 from .errors import bad_request
@@ -86,7 +86,7 @@ def derived_columns(org: Row, row: Row) -> Row:
 
 
 class SqlCorrelationIndex:
-    """``core.correlation.CorrelationIndex`` over the ``email`` table."""
+    """``core.domain.correlation.CorrelationIndex`` over the ``email`` table."""
 
     def __init__(
         self, storage: Storage, exclude: str | None = None, max_candidates: int = 200

@@ -1,4 +1,4 @@
-"""Seed data: the demo organisation from ``core/demo_data.py`` and bulk realistic data for
+"""Seed data: the demo organisation from ``core/domain/demo_data.py`` and bulk realistic data for
 benchmarks and load tests.
 
 GUIDs are uuid5 of a stable name, so every run (and every test) sees the same ids. Bulk rows
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from core import demo_data as demo
+from core.domain import demo_data as demo
 
 from .auth import hash_password
 from .entities import ENTITIES

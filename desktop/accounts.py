@@ -1,10 +1,11 @@
 """Options › Accounts (``AccountsTab``): the mail and CRM connection of the open profile.
 
-The form edits the profile's connection keys (``core.profiles.CONNECTION_KEYS``); every rule
+The form edits the profile's connection keys (``core.config.profiles.CONNECTION_KEYS``); every rule
 about them — which schemes, which are test-only, which user a secret is stored under, what an
-empty password means — is ``core.profiles``'. Here: show the values, show each problem next to
-its field, run the connection test on a worker against what the form says (not what is saved),
-and hand the save to ``core.profiles.save_connection`` (passwords to the keyring only).
+empty password means — is ``core.config.profiles``'. Here: show the values, show each problem
+next to its field, run the connection test on a worker against what the form says (not what is
+saved), and hand the save to ``core.config.profiles.save_connection`` (passwords to the keyring
+only).
 
 The demo has no profile: the tab shows its built-in connection read-only.
 """
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.profiles import (
+from core.config.profiles import (
     CONNECTION_KEYS,
     Profile,
     account_name,
@@ -284,10 +285,10 @@ def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
     assert edit is not None
 
     def run() -> tuple[Any, Any]:
-        from core.credentials import SecretKind, get_secret
+        from core.config.credentials import SecretKind, get_secret
+        from core.config.profiles import with_connection
         from core.crm import BasicAuth, CrmClient
         from core.mail import open_backend
-        from core.profiles import with_connection
 
         old = edit.profile
         config = with_connection(old.config, edit.values)
@@ -322,7 +323,7 @@ def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
 def save_edit(workspace: Any, edit: ConnectionEdit) -> Profile:
     """Write the connection (runs on a worker). The workspace keeps the new profile so that
     a later save of the local options does not write the old connection back."""
-    from core.profiles import Profiles, save_connection
+    from core.config.profiles import Profiles, save_connection
 
     profiles = getattr(workspace, "profiles", None) or Profiles()
     profile = save_connection(

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from desktop.icons import named_icon, state_icon
 
 

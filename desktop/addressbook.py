@@ -1,5 +1,5 @@
 """The address book dialog (``AddressBookDialog``) and the address completer of the compose
-window: both read the CRM address books cached in the store (``core.addressbook``), on
+window: both read the CRM address books cached in the store (``core.sync.address_books``), on
 workers, so they work offline and never block the GUI thread."""
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.addressbook import AddressBook, AddressBookEntry
-from core.regarding import browse
+from core.sync.address_books import AddressBook, AddressBookEntry
+from core.workspace.regarding import browse
 from desktop.errors import describe
 from desktop.icons import entity_icon
 from desktop.roles import AddressEntryRole

@@ -93,7 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QWidget
 
-    from core.demo import DemoEnvironment, default_demo_dir, start_demo
+    from desktop.demo import DemoEnvironment, default_demo_dir, start_demo
 
     if headless:
         qInstallMessageHandler(_quiet_offscreen_messages)
@@ -192,7 +192,7 @@ def run_gui(args: argparse.Namespace) -> int:
     choose_platform()
     from PySide6.QtWidgets import QMessageBox
 
-    from core.profiles import Profiles
+    from core.config.profiles import Profiles
     from desktop.wizard import SetupWizard
 
     app, workers, window = _start_window()

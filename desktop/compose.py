@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import Address, RecordRef
+from core.domain.model import Address, RecordRef
 from desktop.addressbook import AddressCompleter
 from desktop.errors import describe
 from desktop.workers import Workers
@@ -148,7 +148,7 @@ class ComposeWindow(QWidget):
 
     # --- draft and decision -------------------------------------------------------------------
     def draft(self) -> Any:
-        from core.compose import Draft
+        from core.workspace.compose import Draft
 
         return Draft(
             to=parse_addresses(self.to.text()),
@@ -188,7 +188,7 @@ class ComposeWindow(QWidget):
 
     # --- actions -------------------------------------------------------------------------------
     def prefill(self, mode: str, view: Any, owner: Address) -> None:
-        """Reply, reply all or forward ``view`` (a ``core.reading.MessageView``)."""
+        """Reply, reply all or forward ``view`` (a ``core.workspace.reading.MessageView``)."""
         h = view.header
         subject = h.subject or ""
         quoted = "\n".join("> " + line for line in (view.body_text or "").splitlines())
@@ -228,7 +228,7 @@ class ComposeWindow(QWidget):
         """Read the files on a worker (they may be large or on a network share)."""
 
         def read() -> list[Any]:
-            from core.compose import DraftAttachment
+            from core.workspace.compose import DraftAttachment
 
             out = []
             for path in paths:
@@ -258,7 +258,7 @@ class ComposeWindow(QWidget):
         self._debounce.start()
 
     def pick_regarding(self) -> None:
-        from core.regarding import RegardingSearch
+        from core.workspace.regarding import RegardingSearch
         from desktop.regarding import RegardingPicker
 
         ws = self.workspace

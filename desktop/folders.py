@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from core.model import Folder, FolderRole, TrackState
+from core.domain.model import Folder, FolderRole, TrackState
 from desktop.icons import named_icon, state_icon
 from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
 

@@ -6,7 +6,7 @@ from functools import cache
 
 from PySide6.QtGui import QIcon
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from desktop.resources import resource_path
 
 STATE_LABELS: dict[TrackState, str] = {

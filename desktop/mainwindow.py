@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from core.sync.report import Changes
 from desktop import actions as actions_mod
 from desktop.dialogs import DialogOpeners
@@ -47,7 +47,7 @@ from desktop.syncing import SyncController
 from desktop.workers import Workers
 
 if TYPE_CHECKING:  # the workspace (and all of core behind it) loads on a worker
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.model import UNTRACKABLE_STATES, TrackState
+from core.domain.model import UNTRACKABLE_STATES, TrackState
 from desktop.icons import STATE_LABELS, named_icon, state_icon
 from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
 
@@ -41,7 +41,7 @@ LOCATE_BY_COUNT = 20
 #: Finding the ids of more unread pages than this reads the order's ids in one scan too.
 READ_PAGES_AT_MOST = 8
 #: States that can be untracked (the Untrack action is offered for them).
-UNTRACKABLE = UNTRACKABLE_STATES  # what Untrack applies to (one home: core.model)
+UNTRACKABLE = UNTRACKABLE_STATES  # what Untrack applies to (one home: core.domain.model)
 _UNKNOWN = -1  # a row whose message id this layout has not read yet
 _MISSING = object()  # a message not in memory
 _LAYOUT_SIGNATURE = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChangeHint"

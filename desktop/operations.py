@@ -18,7 +18,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from core.sync.report import Changes
 from desktop.errors import describe
 from desktop.messages import UNTRACKABLE
@@ -137,7 +137,7 @@ class TrackingOperations:
         ids = self.selected_row_ids()  # now: the picker may stay open through a sync
         if ws is None or not ids:
             return
-        from core.regarding import RegardingSearch
+        from core.workspace.regarding import RegardingSearch
         from desktop.regarding import RegardingPicker
 
         picker = RegardingPicker(

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.settings import AutoCreate, IncomingFilter
+from core.domain.crm_settings import AutoCreate, IncomingFilter
 from desktop.accounts import AccountsTab, save_edit
 from desktop.addressbook import BOOK_LABELS
 from desktop.errors import describe

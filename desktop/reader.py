@@ -1,7 +1,7 @@
 """The reading pane: the tracking banner, headers, the (sanitised) body and attachments.
 
 The body is shown in a ``QTextBrowser``, which never fetches remote resources; the HTML it gets
-is already sanitised by ``core.html_sanitize``. Links open in the user's browser on click.
+is already sanitised by ``core.domain.html_sanitize``. Links open in the user's browser on click.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
-from core.model import TrackState
-from core.reading import MessageView
+from core.domain.model import TrackState
+from core.workspace.reading import MessageView
 from desktop.icons import STATE_LABELS, state_icon
 from desktop.messages import human_size
 
@@ -95,7 +95,7 @@ class TrackingBanner(QFrame):
 
 
 class ReadingPane(QWidget):
-    """Shows one :class:`~core.reading.MessageView`."""
+    """Shows one :class:`~core.workspace.reading.MessageView`."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

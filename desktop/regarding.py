@@ -1,8 +1,8 @@
 """The regarding picker (``RegardingPicker``): one search box, results grouped by type.
 
-Search logic lives in ``core.regarding``; this module only schedules it on workers and shows
-the results. Each keystroke (debounced) runs the local step (recent + cached address books,
-instant and offline) and then, when online, the CRM step; results of an older search are
+Search logic lives in ``core.workspace.regarding``; this module only schedules it on workers
+and shows the results. Each keystroke (debounced) runs the local step (recent + cached address
+books, instant and offline) and then, when online, the CRM step; results of an older search are
 dropped. Moving onto a contact lists its account and open opportunities/cases under it.
 Keyboard: type, Up/Down move between records (group headers are skipped), Enter picks,
 Escape closes.
@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model import RecordRef
-from core.regarding import ENTITY_LABELS, RegardingHit, RegardingSearch, group_hits
+from core.domain.model import RecordRef
+from core.workspace.regarding import ENTITY_LABELS, RegardingHit, RegardingSearch, group_hits
 from desktop.errors import describe
 from desktop.icons import entity_icon
 from desktop.roles import RegardingHitRole

@@ -21,7 +21,7 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
     if name == "main":
         # Track three messages and file one regarding an account, with the real verbs (the
         # picker's search and Set Regarding), then show it.
-        from core.regarding import RegardingSearch
+        from core.workspace.regarding import RegardingSearch
 
         ws = window.workspace
         model = window.message_model
@@ -111,7 +111,7 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
             compose.decided.connect(decided)
             compose.track.setChecked(True)
 
-        from core.regarding import RegardingSearch
+        from core.workspace.regarding import RegardingSearch
 
         search = RegardingSearch(window.workspace.store, window.workspace.crm)
         window.workers.run(lambda: search.remote("renewal"), found, lambda _e: found([]))

@@ -1,6 +1,7 @@
 """First-run setup (``SetupWizard``): the mail account, the CRM account, a connection test,
 and the profile saved — settings to the profile file, passwords to the system keyring only
-(``core.profiles`` validates, ``core.credentials`` stores). ``trackbox demo`` never shows it.
+(``core.config.profiles`` validates, ``core.config.credentials`` stores). ``trackbox demo``
+never shows it.
 """
 
 from __future__ import annotations
@@ -194,8 +195,8 @@ class SetupWizard(QWizard):
         if self._saved:
             super().accept()
             return
-        from core.credentials import SecretKind, set_secret
-        from core.profiles import Profiles, validate
+        from core.config.credentials import SecretKind, set_secret
+        from core.config.profiles import Profiles, validate
 
         name = self.options.name.text().strip() or "default"
         data = self.profile_data()

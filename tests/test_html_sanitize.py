@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.html_sanitize import count_blocked_resources, sanitize_html
+from core.domain.html_sanitize import count_blocked_resources, sanitize_html
 
 HOSTILE = """
 <html><head><script>alert('x')</script><style>body{background:url(http://t.example/bg.png)}</style>

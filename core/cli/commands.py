@@ -20,11 +20,17 @@ from core.cli.context import (
     open_workspace,
     warn_insecure,
 )
-from core.credentials import ENV_VARS, CredentialsError, SecretKind, from_environment, set_secret
-from core.model import RecordRef, TrackState
-from core.profiles import ProfileError, Profiles, needs_mail_password, validate
+from core.config.credentials import (
+    ENV_VARS,
+    CredentialsError,
+    SecretKind,
+    from_environment,
+    set_secret,
+)
+from core.config.profiles import ProfileError, Profiles, needs_mail_password, validate
+from core.domain.model import RecordRef, TrackState
 from core.sync.report import SyncReport
-from core.workspace import Workspace
+from core.workspace.facade import Workspace
 
 
 def _print_json(data: Any) -> None:
@@ -296,7 +302,7 @@ def list_messages(args: argparse.Namespace) -> int:
 
 
 def diagnose(args: argparse.Namespace) -> int:
-    from core.diagnostics import run_diagnostics
+    from core.workspace.diagnostics import run_diagnostics
 
     report = run_diagnostics(args.profile)
     if args.json:

@@ -11,12 +11,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from core import logs
-from core.credentials import ENV_VARS, CredentialsError, SecretKind, get_secret
-from core.crm import BasicAuth, CrmClient
-from core.mail import MailBackend, open_backend
-from core.model import Address
-from core.profiles import (
+from core.config import logs
+from core.config.credentials import ENV_VARS, CredentialsError, SecretKind, get_secret
+from core.config.profiles import (
     Profile,
     ProfileError,
     Profiles,
@@ -25,7 +22,10 @@ from core.profiles import (
     mail_scheme,
     needs_mail_password,
 )
-from core.workspace import Workspace
+from core.crm import BasicAuth, CrmClient
+from core.domain.model import Address
+from core.mail import MailBackend, open_backend
+from core.workspace.facade import Workspace
 
 OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
 

@@ -54,7 +54,7 @@ from core.crm.wire import (
     odata_string,
     safe_url,
 )
-from core.model import Address
+from core.domain.model import Address
 
 log = logging.getLogger("trackbox.crm")
 

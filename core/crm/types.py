@@ -7,7 +7,7 @@ from typing import Any
 
 from core.crm.errors import CrmError
 from core.crm.wire import entity_id_from_url
-from core.model import RecordRef
+from core.domain.model import RecordRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from core.crm.errors import CrmAuthError, CrmError, CrmPermanentError, CrmUnavailable
-from core.model import Address, RecordRef
+from core.domain.model import Address, RecordRef
 
 _GUID = re.compile(
     r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$"

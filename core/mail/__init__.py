@@ -13,7 +13,7 @@
 ==============================================  ============================================
 
 EWS URLs take ``?auth=ntlm|basic`` (NTLM by default) and, when the sign-in name is not the
-mailbox's address (``CORP\\alex``), ``&mailbox=alex@example.com`` (:mod:`core.mailurl`).
+mailbox's address (``CORP\\alex``), ``&mailbox=alex@example.com`` (:mod:`core.config.mail_urls`).
 
 IMAP takes ``smtp_url=`` for sending: ``smtps://host[:465]``, ``smtp://host[:587]`` (STARTTLS
 required) or ``smtp+insecure://host:port`` (tests). Other keyword options go to the backend's
@@ -25,6 +25,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from core.config.mail_urls import (
+    EWS_SCHEMES,
+    MailUrlError,
+    ews_options,
+    is_address,
+    split_autodiscover,
+)
 from core.mail.base import (
     TRACKED_CATEGORY,
     TRACKED_KEYWORD,
@@ -38,7 +45,6 @@ from core.mail.base import (
     SyncBatch,
 )
 from core.mail.parse import Attachment, ParsedMessage, parse_headers, parse_message
-from core.mailurl import EWS_SCHEMES, MailUrlError, ews_options, is_address, split_autodiscover
 
 __all__ = [
     "TRACKED_CATEGORY",

@@ -7,9 +7,9 @@ FOLDER PATH
     is always ``Inbox``. ``Folder.path`` values from :meth:`MailBackend.folders` are what the
     other methods accept.
 REF
-    :class:`core.model.MailRef`: folder path + an opaque backend id (IMAP ``uidvalidity:uid``,
-    Maildir key, EWS ItemId). A ref is only valid in the folder it names; ``move`` returns a
-    new one.
+    :class:`core.domain.model.MailRef`: folder path + an opaque backend id (IMAP
+    ``uidvalidity:uid``, Maildir key, EWS ItemId). A ref is only valid in the folder it names;
+    ``move`` returns a new one.
 SYNC STATE
     An opaque string the caller stores per folder and hands back to :meth:`MailBackend.sync`.
     ``None`` means "never synced". Each :class:`SyncBatch` carries the state that is valid
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from core.model import Folder, MailRef, MessageHeader
+from core.domain.model import Folder, MailRef, MessageHeader
 
 #: IMAP keyword / Maildir keyword that marks a message as tracked in the CRM. Other devices
 #: (Outlook with the CRM add-in, another Trackbox) see it as well.
@@ -203,7 +203,7 @@ def tree_order(path: str) -> tuple[bool, list[str]]:
 
 def role_for_name(name: str) -> str | None:
     """Well-known role of a top-level folder from its (localised) name, for servers without
-    SPECIAL-USE and for Maildir. Returns the :class:`core.model.FolderRole` value or None."""
+    SPECIAL-USE and for Maildir. Returns the :class:`core.domain.model.FolderRole` value or None."""
     return _ROLE_NAMES.get(name.strip().casefold())
 
 

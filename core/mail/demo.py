@@ -1,6 +1,7 @@
 """The demo mailbox: a deterministic, realistic Maildir for ``trackbox demo``, tests and benches.
 
-Built from :mod:`core.demo_data` so the demo CRM knows the senders. What it contains, and why:
+Built from :mod:`core.domain.demo_data` so the demo CRM knows the senders. What it contains,
+and why:
 
 - threads with Outlook ``Thread-Index`` (MS-OXOMSG 2.2.1.3: 22-byte header = 0x01-led FILETIME
   high bytes + GUID, then one 5-byte child block per reply) and In-Reply-To/References chains,
@@ -13,7 +14,7 @@ Built from :mod:`core.demo_data` so the demo CRM knows the senders. What it cont
   in UTF-8 and ISO-8859-1, RFC 2231 file names, and a few malformed messages.
 
 Dates lie in the six months before an anchor, the demo's "now": ``trackbox demo`` anchors a new
-demo on the day it is created (:mod:`core.demo`), so its newest mail is recent whatever the
+demo on the day it is created (:mod:`desktop.demo`), so its newest mail is recent whatever the
 date. Tests and benches leave it at :data:`ANCHOR`. The same seed and anchor give the same bytes:
 every random choice is an offset from the anchor, never a reading of the clock.
 """
@@ -32,8 +33,8 @@ from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
-from core import demo_data as dd
-from core.conversation_index import ConversationIndex
+from core.domain import demo_data as dd
+from core.domain.conversation_index import ConversationIndex
 from core.mail.maildir import deliver
 
 #: The default "now" of the demo mailbox, and the one of demos made before anchors were

@@ -46,6 +46,7 @@ from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 from exchangelib.services import SyncFolderItems
 from exchangelib.version import Build, Version
 
+from core.domain.model import Address, Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
     TRACKED_CATEGORY,
     FlagChange,
@@ -60,7 +61,6 @@ from core.mail.base import (
     tree_order,
 )
 from core.mail.headers import MSGID_RE
-from core.model import Address, Folder, FolderRole, MailRef, MessageHeader
 
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from core.model import Address, MailRef, MessageHeader
+from core.domain.model import Address, MailRef, MessageHeader
 
 _HEADER_PARSER = BytesParser(policy=policy.default)
 MSGID_RE = re.compile(r"<[^<>\s]+>")

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
+from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
     TRACKED_KEYWORD,
     FlagChange,
@@ -55,7 +56,6 @@ from core.mail.imap_wire import (
 )
 from core.mail.parse import parse_headers
 from core.mail.smtp import SmtpSender
-from core.model import Folder, FolderRole, MailRef, MessageHeader
 
 T = TypeVar("T")
 

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
     TRACKED_KEYWORD,
     FlagChange,
@@ -39,7 +40,6 @@ from core.mail.base import (
 )
 from core.mail.parse import parse_headers
 from core.mail.smtp import recipients
-from core.model import Folder, FolderRole, MailRef, MessageHeader
 
 _HEADER_READ = 64 * 1024  # bytes read for headers (and the attachment guess) of a big message
 _MTIME_SLACK_NS = 2_000_000_000  # a directory changed this recently may change again unseen

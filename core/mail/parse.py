@@ -15,6 +15,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 
+from core.domain.model import MailRef, MessageHeader
 from core.mail.headers import (
     MSGID_RE,
     _clean,
@@ -23,7 +24,6 @@ from core.mail.headers import (
     parse_headers,
     split_header_block,
 )
-from core.model import MailRef, MessageHeader
 
 __all__ = [
     "Attachment",

@@ -1,4 +1,4 @@
-"""SQLite-backed :class:`core.correlation.CorrelationIndex` on the profile's store.
+"""SQLite-backed :class:`core.domain.correlation.CorrelationIndex` on the profile's store.
 
 Same semantics as ``InMemoryCorrelationIndex``: ``add`` replaces by activity id (and moves the
 e-mail to the end of the insertion order), ``by_token`` returns the first e-mail stored with a
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from core.correlation import TrackedEmail
+from core.domain.correlation import TrackedEmail
 from core.store.rows import record_ref
 from core.store.store import Store
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.model import RecordRef, TrackState
+from core.domain.model import RecordRef, TrackState
 from core.store.store import Store
 
 #: Local states that the CRM's answer may change (pending, failed and undecided mail is the

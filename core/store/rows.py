@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.conversation_index import parse_thread_index
-from core.model import (
+from core.domain.conversation_index import parse_thread_index
+from core.domain.crm_settings import TrackingTokenSettings
+from core.domain.model import (
     Address,
     MailRef,
     MessageHeader,
@@ -19,8 +20,7 @@ from core.model import (
     RecordRef,
     TrackState,
 )
-from core.settings import TrackingTokenSettings
-from core.subjects import find_token
+from core.domain.subjects import find_token
 
 #: Default tracking-token settings (``CRM:0001001``); Store.open takes the organisation's.
 DEFAULT_TOKENS = TrackingTokenSettings()

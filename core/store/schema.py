@@ -117,7 +117,7 @@ CREATE TABLE bodies (
 );
 CREATE INDEX bodies_last_used ON bodies (last_used);
 
--- Durable queue of CRM operations; core/outbox.py owns the semantics (see its docstring).
+-- Durable queue of CRM operations; core/outbox/queue.py owns the semantics (see its docstring).
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,

@@ -22,13 +22,14 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from core.model import (
+from core.domain.crm_settings import TrackingTokenSettings
+from core.domain.model import (
     Folder,
     FolderRole,
     MailRef,
     MessageHeader,
 )
-from core.settings import TrackingTokenSettings
+from core.domain.subjects import find_token
 from core.store.cache import CacheMixin
 from core.store.rows import (
     DEFAULT_TOKENS,
@@ -42,7 +43,6 @@ from core.store.rows import (
 )
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
 from core.store.tracking import TrackingMixin
-from core.subjects import find_token
 
 log = logging.getLogger("trackbox.store")
 
@@ -492,7 +492,7 @@ class Store(TrackingMixin, CacheMixin):
 
     def messages_by_token(self, token: str) -> list[MessageRow]:
         """Copies whose subject carries this tracking token (canonical form, see
-        ``core.subjects.find_token``; any spelling of a known prefix is accepted)."""
+        ``core.domain.subjects.find_token``; any spelling of a known prefix is accepted)."""
         return self._rows_where("token = ?", find_token(token, self.tokens) or token)
 
     def messages_by_thread_root(self, root: str) -> list[MessageRow]:

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.model import Decision, Reason, RecordRef, TrackState
+from core.domain.model import Decision, Reason, RecordRef, TrackState
 from core.store.rows import (
     ROW_SELECT,
     TRACK_COLUMNS,

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.conversation_index import message_id_key, message_id_keys, parse_thread_index
-from core.correlation import Correlator, TrackedEmail
 from core.crm import CrmClient
 from core.crm.wire import odata_string
-from core.model import MessageHeader
-from core.settings import IncomingFilter, UserOptions
+from core.domain.conversation_index import message_id_key, message_id_keys, parse_thread_index
+from core.domain.correlation import Correlator, TrackedEmail
+from core.domain.crm_settings import IncomingFilter, UserOptions
+from core.domain.model import MessageHeader
 from core.sync.tracked_state import EMAIL_ANNOTATIONS, EMAIL_COLUMNS, email_entries
 
 #: Keys per request: a ``$filter`` of this many ``or`` terms stays well inside URL limits.

@@ -18,24 +18,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from core.correlation import Correlator
+from core.config.local_options import folder_selected
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
+from core.domain.correlation import Correlator
+from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
+from core.domain.model import MessageHeader, Reason, TrackState
+from core.domain.tracking import decide
 from core.mail import MailAuthError, MailError, MailUnavailable, SyncBatch
-from core.model import MessageHeader, Reason, TrackState
-from core.options import folder_selected
-from core.outbox import OpKind, Outbox
-from core.pending_send import fetch_pending, message_id_for, mime_for, orphans
-from core.settings import OrgSettings, SettingsError, UserOptions
+from core.outbox.operations import enqueue_new_records, promote_payload, send_payload
+from core.outbox.queue import OpKind, Outbox
 from core.store import SqliteCorrelationIndex
 from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
-from core.sync.operations import enqueue_new_records, promote_payload, send_payload
+from core.sync.pending_send import fetch_pending, message_id_for, mime_for, orphans
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
-from core.tracking import decide
 
 if TYPE_CHECKING:
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
 
 log = logging.getLogger(__name__)
 

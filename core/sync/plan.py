@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.crm import EmailInfo
-from core.model import Reason, RecordRef, TrackState
+from core.domain.model import Reason, RecordRef, TrackState
 
 UNTRACKED_IN_CRM = Reason("untracked-in-crm", "No longer tracked in the CRM")
 TRACKED_IN_CRM = Reason("tracked-in-crm", "Tracked in the CRM")

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.correlation import Correlator, TrackedEmail
 from core.crm import CrmClient, CrmPermanentError, DeltaPage, EmailInfo
 from core.crm.client import LOOKUP_ANNOTATIONS
 from core.crm.wire import lookup_ref
+from core.domain.correlation import Correlator, TrackedEmail
 from core.prefetch import prefetched
 from core.store import SqliteCorrelationIndex, Store
 from core.store.crm_emails import CrmEmail, CrmEmailCopy

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data
-from core.addressbook import AddressBook
 from core.crm import BasicAuth, CrmClient
-from core.resolution import Resolver
+from core.domain import demo_data
+from core.domain.resolution import Resolver
 from core.store import Store
+from core.sync.address_books import AddressBook
 from crmserver import RunningServer
 
 
@@ -183,7 +183,7 @@ def test_reset_and_unknown_settings(store: Store, crm: CrmClient) -> None:
 
 def test_a_refused_entity_does_not_stop_the_others(store: Store, fresh_crm: RunningServer) -> None:
     # One source points at a set the CRM does not have (as a set the user may not read).
-    from core.addressbook import SOURCES, Source
+    from core.sync.address_books import SOURCES, Source
 
     sources = {**SOURCES, "queue": Source("queue", "nosuchset", "queueid", "name", "emailaddress")}
     with CrmClient(fresh_crm.url, BasicAuth(demo_data.ME.email, "demo")) as crm:
@@ -205,7 +205,7 @@ def test_browse_by_name(store: Store, crm: CrmClient) -> None:
 
 
 def test_non_ascii_addresses_match_address_key(store: Store, crm: CrmClient) -> None:
-    from core.model import Address
+    from core.domain.model import Address
 
     crm.create(
         "contacts",

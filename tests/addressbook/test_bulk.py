@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data
-from core.addressbook import AddressBook
 from core.crm import BasicAuth, CrmClient
+from core.domain import demo_data
 from core.store import Store
+from core.sync.address_books import AddressBook
 from crmserver import RunningServer, Settings, run_in_thread
 
 CONTACTS = 1200

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data
-from core.model import Address
+from core.domain import demo_data
+from core.domain.model import Address
 from crmserver import RunningServer
 from tests.plugins.mailservers import PASSWORD, DovecotServer, SmtpServer
 from tests.sync.env import ME, Env, mime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from core import logs
+from core.config import logs
 
 
 def test_log_lines_are_greppable_and_secrets_are_redacted(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core import demo_data as demo
-from core.conversation_index import ConversationIndex
-from core.correlation import Correlator, InMemoryCorrelationIndex
-from core.model import Address, Decision, MailRef, MessageHeader, RecordRef
-from core.resolution import InMemoryResolver, demo_record
-from core.settings import OrgSettings, UserOptions
-from core.tracking import TrackContext, decide
+from core.domain import demo_data as demo
+from core.domain.conversation_index import ConversationIndex
+from core.domain.correlation import Correlator, InMemoryCorrelationIndex
+from core.domain.crm_settings import OrgSettings, UserOptions
+from core.domain.model import Address, Decision, MailRef, MessageHeader, RecordRef
+from core.domain.resolution import InMemoryResolver, demo_record
+from core.domain.tracking import TrackContext, decide
 
 X = Address(demo.ME.email, demo.ME.full_name)
 JANE = Address("jane.doe@fabrikam.example", "Jane Doe")  # CRM contact

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.correlation import (
+from core.domain.correlation import (
     ConversationIndex,
     ConversationIndexError,
     CorrelationIndex,
@@ -21,8 +21,8 @@ from core.correlation import (
     TrackedEmail,
     message_id_keys,
 )
-from core.model import Address, MailRef, MessageHeader, RecordRef
-from core.settings import OrgSettings
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader, RecordRef
 
 X = Address("alex.morgan@contoso.example", "Alex Morgan")
 C = Address("jane.doe@fabrikam.example", "Jane Doe")

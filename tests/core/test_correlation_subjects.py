@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.correlation import (
+from core.domain.correlation import (
     TrackingTokenSettings,
     find_token,
     format_token,
@@ -181,7 +181,7 @@ def test_smart_match_key_ignores_case_prefixes_and_token() -> None:
     )
 )
 def test_fast_token_search_agrees_with_the_regex(parts: list[str]) -> None:
-    from core.subjects import _canonical_prefix, _compile_token_re
+    from core.domain.subjects import _canonical_prefix, _compile_token_re
 
     subject = "".join(parts)
     match = _compile_token_re(DEFAULT).search(subject)

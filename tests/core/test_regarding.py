@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data
-from core.addressbook import AddressBook
 from core.crm import BasicAuth, CrmClient, CrmUnavailable
-from core.model import RecordRef
-from core.regarding import RECENT_LIMIT, RegardingHit, RegardingSearch, browse, group_hits
+from core.domain import demo_data
+from core.domain.model import RecordRef
 from core.store import Store
+from core.sync.address_books import AddressBook
+from core.workspace.regarding import RECENT_LIMIT, RegardingHit, RegardingSearch, browse, group_hits
 from crmserver import RunningServer
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.model import Address
-from core.resolution import (
+from core.domain.crm_settings import AutoCreate, IncomingFilter, ResolutionPolicy, UserOptions
+from core.domain.model import Address
+from core.domain.resolution import (
     InMemoryResolver,
     Resolver,
     demo_record,
@@ -11,7 +12,6 @@ from core.resolution import (
     resolve,
     split_name,
 )
-from core.settings import AutoCreate, IncomingFilter, ResolutionPolicy, UserOptions
 from tests.core import JANE, KENJI, PRIYA, RUTH, STRANGER, X_RECORD, World, X, message
 
 BOOK = InMemoryResolver.from_demo()

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from core.model import MessageHeader
-from core.settings import IncomingFilter, UserOptions
+from core.domain.crm_settings import IncomingFilter, UserOptions
+from core.domain.model import MessageHeader
 from tests.core import JANE, OPPORTUNITY, World, X, message, reply
 
 C = JANE

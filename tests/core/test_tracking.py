@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.model import Address, MailRef, MessageHeader
-from core.settings import IncomingFilter, OrgSettings, UserOptions
-from core.tracking import CrmReasonCode, Direction, promote_response
+from core.domain.crm_settings import IncomingFilter, OrgSettings, UserOptions
+from core.domain.model import Address, MailRef, MessageHeader
+from core.domain.tracking import CrmReasonCode, Direction, promote_response
 from tests.core import JANE, OPPORTUNITY, PRIYA, STRANGER, World, X, message, reply
 
 MB = 1024 * 1024

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.model import Address, MessageHeader
-from core.settings import IncomingFilter, OrgSettings, UserOptions
+from core.domain.crm_settings import IncomingFilter, OrgSettings, UserOptions
+from core.domain.model import Address, MessageHeader
 from tests.core import INTERN, JANE, KENJI, PRIYA, STRANGER, World, message, reply
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tracking-rules.md"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.correlation import find_token, format_token
-from core.model import RecordRef
-from core.settings import (
+from core.domain.correlation import find_token, format_token
+from core.domain.crm_settings import (
     DEFAULT_HASH_FILTER_KEYWORDS,
     AutoCreate,
     IncomingFilter,
@@ -15,6 +14,7 @@ from core.settings import (
     SettingsError,
     UserOptions,
 )
+from core.domain.model import RecordRef
 
 
 def test_org_defaults_are_the_crms() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.model import Address, MailRef, MessageHeader
+from core.domain.model import Address, MailRef, MessageHeader
 from core.store import Store
 
 

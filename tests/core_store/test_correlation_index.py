@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from core.conversation_index import ConversationIndex
-from core.correlation import (
+from core.domain.conversation_index import ConversationIndex
+from core.domain.correlation import (
     CorrelationIndex,
     CorrelationMethod,
     Correlator,
     InMemoryCorrelationIndex,
     TrackedEmail,
 )
-from core.model import Address, RecordRef
-from core.settings import OrgSettings
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, RecordRef
 from core.store import SqliteCorrelationIndex, Store
 from tests.core_store.conftest import make_header
 

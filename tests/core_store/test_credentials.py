@@ -9,8 +9,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from core import credentials
-from core.credentials import CredentialsUnavailable, SecretKind
+from core.config import credentials
+from core.config.credentials import CredentialsUnavailable, SecretKind
 from tests.memory_keyring import MemoryKeyring
 
 

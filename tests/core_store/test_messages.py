@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.model import (
+from core.domain.model import (
     Address,
     Decision,
     Folder,
@@ -266,7 +266,7 @@ def test_body_cache_is_bounded_lru(tmp_path: Path) -> None:
 
 
 def test_thread_root_and_lookup(store: Store) -> None:
-    from core.conversation_index import ConversationIndex
+    from core.domain.conversation_index import ConversationIndex
 
     first = ConversationIndex.new()
     reply = first.child()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.model import MailRef, TrackState
+from core.domain.model import MailRef, TrackState
 from core.store import SCHEMA_VERSION, SchemaTooNew, Store
 from core.store.schema import migrate
 
@@ -71,7 +71,7 @@ def test_opens_every_earlier_version(tmp_path: Path, version: int) -> None:
         assert store.audit_log("<old@x>")[0].reason.code == "manual"
         assert store.settings("organization") == {"trackingprefix": "CRM:"}
         if version >= 2:  # the search index is rebuilt by v4 and finds old rows
-            from core.addressbook import AddressBook
+            from core.sync.address_books import AddressBook
 
             book = AddressBook(store)
             assert [r.id for r in book.lookup("NANCY@fabrikam.example")] == ["c-1"]

@@ -12,11 +12,12 @@ import httpx
 import keyring
 import pytest
 
-from core import credentials, demo_data
-from core.addressbook import AddressBook
+from core.config import credentials
+from core.config.profiles import Profiles
 from core.crm import BasicAuth, BearerAuth, CrmAuthError, CrmClient
-from core.profiles import Profiles
+from core.domain import demo_data
 from core.store import Store
+from core.sync.address_books import AddressBook
 from crmserver import RunningServer
 from tests.memory_keyring import MemoryKeyring
 

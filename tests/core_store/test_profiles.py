@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.profiles import (
+from core.config.profiles import (
     ProfileConfig,
     ProfileConfigError,
     ProfileExists,
@@ -170,7 +170,7 @@ def test_saved_file_has_no_secret_and_reads_back(tmp_path: Path) -> None:
 
 
 def test_connection_problems_name_every_bad_field() -> None:
-    from core.profiles import connection_problems, validate
+    from core.config.profiles import connection_problems, validate
 
     config = validate(GOOD, "<test>")
     assert connection_problems(config, {}) == {}
@@ -207,7 +207,7 @@ def test_connection_problems_name_every_bad_field() -> None:
 def test_exchange_url_options_are_checked() -> None:
     """``?auth=`` and ``?mailbox=`` on an EWS URL: what a person types is checked before it is
     saved, and a Windows sign-in name needs the mailbox's address."""
-    from core.profiles import connection_problems, validate
+    from core.config.profiles import connection_problems, validate
 
     config = validate(GOOD, "<test>")
     server = "ews://mail.contoso.example/EWS/Exchange.asmx"
@@ -235,7 +235,7 @@ def test_exchange_url_options_are_checked() -> None:
 
 
 def test_insecure_schemes_are_recognised() -> None:
-    from core.profiles import insecure_urls
+    from core.config.profiles import insecure_urls
 
     assert insecure_urls(
         "imap+insecure://127.0.0.1:1143",
@@ -253,8 +253,8 @@ def test_insecure_schemes_are_recognised() -> None:
 def test_save_connection_keeps_or_moves_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.credentials import SecretKind, get_secret, set_secret
-    from core.profiles import save_connection
+    from core.config.credentials import SecretKind, get_secret, set_secret
+    from core.config.profiles import save_connection
 
     for var in ("TRACKBOX_CRM_PASSWORD", "TRACKBOX_MAIL_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
@@ -283,7 +283,7 @@ def test_save_connection_keeps_or_moves_secrets(
 
 
 def test_stricter_form_checks_do_not_break_files_that_loaded_before(tmp_path: Path) -> None:
-    from core.profiles import with_connection
+    from core.config.profiles import with_connection
 
     profiles = Profiles(tmp_path)
     old = {

@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from core.model import MailRef, TrackState
+from core.domain.model import MailRef, TrackState
 from core.store import Store
 from tests.core_store.conftest import make_header
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
+from core.domain import demo_data
 from crmserver import RunningServer
 
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from core import demo_data
 from core.crm import (
     Attachment,
     BasicAuth,
@@ -20,7 +19,8 @@ from core.crm import (
     CrmPermanentError,
     CrmUnavailable,
 )
-from core.model import Address
+from core.domain import demo_data
+from core.domain.model import Address
 from crmserver import RunningServer
 
 

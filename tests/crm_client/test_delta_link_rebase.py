@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
 from core.crm.client import api_relative
+from core.domain import demo_data
 from crmserver import Settings, run_in_thread
 
 

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from core import demo_data
+from core.domain import demo_data
 from crmserver import RunningServer
 from tests.plugins.crm import crm_http_client
 

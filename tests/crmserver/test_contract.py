@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from core import demo_data
+from core.domain import demo_data
 from crmserver import RunningServer, Settings, run_in_thread
 from crmserver.seed import guid, user_id
 

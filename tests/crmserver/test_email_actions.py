@@ -264,7 +264,7 @@ def test_settings_need_administrator(crm_server: RunningServer) -> None:
 
 
 def test_conversation_index_correlation(crm_client: httpx.Client) -> None:
-    from core.conversation_index import ConversationIndex
+    from core.domain.conversation_index import ConversationIndex
 
     root = ConversationIndex.new()
     first = promote(

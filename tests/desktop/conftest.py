@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from core.demo import DemoEnvironment, start_demo
+from desktop.demo import DemoEnvironment, start_demo
 from desktop.mainwindow import MainWindow
 from desktop.workers import Workers
 

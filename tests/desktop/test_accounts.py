@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QLabel, QLineEdit
 
-from core import demo_data
 from core.cli.context import open_workspace
-from core.credentials import SecretKind, get_secret, set_secret
-from core.profiles import Profiles
+from core.config.credentials import SecretKind, get_secret, set_secret
+from core.config.profiles import Profiles
+from core.domain import demo_data
 from desktop.options import OptionsDialog
 from desktop.workers import Workers
 

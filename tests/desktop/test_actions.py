@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from desktop.messages import Column
 from desktop.regarding import RegardingPicker
 from desktop.roles import TrackStateRole

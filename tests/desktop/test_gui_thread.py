@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
+from core.domain import demo_data
+from core.domain.model import Address
 from core.mail.demo import create_demo_mailbox
 from core.mail.maildir import MaildirBackend
-from core.model import Address
-from core.workspace import Workspace
+from core.workspace.facade import Workspace
 from desktop.mainwindow import MainWindow
 from desktop.workers import Workers
 

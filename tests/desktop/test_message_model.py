@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
-from core.model import Address, MailRef, MessageHeader, Reason, TrackState
+from core.domain.model import Address, MailRef, MessageHeader, Reason, TrackState
 from desktop.messages import PAGE_SIZE, Column, MessageListModel
 from desktop.roles import RowIdRole, TrackReasonRole, TrackStateRole
 

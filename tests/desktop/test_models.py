@@ -9,10 +9,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
-from core.addressbook import AddressBookEntry
-from core.model import Folder, FolderRole, RecordRef, TrackState
-from core.regarding import RegardingHit, RegardingSearch
+from core.domain.model import Folder, FolderRole, RecordRef, TrackState
 from core.store import Store
+from core.sync.address_books import AddressBookEntry
+from core.workspace.regarding import RegardingHit, RegardingSearch
 from desktop.addressbook import AddressBookModel
 from desktop.folders import FolderTreeModel
 from desktop.queueview import QueueModel

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from PySide6.QtWidgets import QMessageBox
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from desktop.addressbook import AddressBookDialog
 from desktop.compose import ComposeWindow
 from desktop.messages import Column
@@ -195,7 +195,7 @@ def test_address_book_browse_and_search(qtbot, window) -> None:
 
 
 def test_a_refused_operation_needs_attention_retry_then_discard(qtbot, window) -> None:
-    from core.model import RecordRef
+    from core.domain.model import RecordRef
     from desktop.folders import CRM_VIEWS
 
     ws = window.workspace

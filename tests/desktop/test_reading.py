@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.demo import start_demo
+from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.mail.demo import create_demo_mailbox
-from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.reading import MessageView
+from core.workspace.reading import MessageView
 from desktop.addressbook import AddressBookDialog
+from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.reader import ReadingPane
 

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox, QTableView
 
-from core.model import TrackState
+from core.domain.model import TrackState
 from core.store import ORDER_COLUMNS, Store
 from core.sync.report import Changes
 from desktop.mainwindow import MainWindow

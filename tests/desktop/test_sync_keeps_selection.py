@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPersistentModelIndex
 
-from core.model import Folder, FolderRole
+from core.domain.model import Folder, FolderRole
 from desktop.folders import FolderTreeModel
 from desktop.roles import FolderPathRole
 

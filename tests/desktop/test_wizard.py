@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data
-from core.credentials import SecretKind, get_secret
-from core.profiles import Profiles
+from core.config.credentials import SecretKind, get_secret
+from core.config.profiles import Profiles
+from core.domain import demo_data
 from desktop.wizard import SetupWizard
 from desktop.workers import Workers
 

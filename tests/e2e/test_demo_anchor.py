@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from core.correlation import CorrelationMethod
-from core.demo import ANCHOR_FILE, NOW_VARIABLE, DemoEnvironment, demo_anchor, start_demo
+from core.domain.correlation import CorrelationMethod
+from core.domain.model import MessageHeader, TrackState
+from core.domain.tracking import TrackReason
 from core.mail.demo import ANCHOR, create_demo_mailbox
 from core.mail.maildir import MaildirBackend
-from core.model import MessageHeader, TrackState
-from core.tracking import TrackReason
+from desktop.demo import ANCHOR_FILE, NOW_VARIABLE, DemoEnvironment, demo_anchor, start_demo
 
 # The whole demo: the counts the README's story needs hold for this size.
 MESSAGES = 2000

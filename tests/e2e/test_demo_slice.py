@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.demo import start_demo
-from core.model import TrackState
+from core.domain.model import TrackState
+from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
 from desktop.regarding import RegardingPicker

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from core.compose import Draft
-from core.model import Address, TrackState
-from core.workspace import Workspace
+from core.domain.model import Address, TrackState
+from core.workspace.compose import Draft
+from core.workspace.facade import Workspace
 from crmserver import RunningServer, Settings, run_in_thread
 from tests.plugins.mailservers import DovecotServer, SmtpServer
 from tests.sync.env import ME, Env, mime

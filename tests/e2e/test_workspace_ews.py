@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
+from core.domain import demo_data
+from core.domain.model import Address, TrackState
 from core.mail import open_backend
-from core.model import Address, TrackState
-from core.workspace import Workspace
+from core.workspace.facade import Workspace
 from crmserver import RunningServer
 from tests.plugins.mailservers import DovecotServer, SmtpServer
 from tests.sync.env import ME, Env, mime

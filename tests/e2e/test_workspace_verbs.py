@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.compose import Draft, DraftAttachment
-from core.model import Address, RecordRef, TrackState
-from core.options import LocalOptions
-from core.settings import IncomingFilter
+from core.config.local_options import LocalOptions
+from core.domain.crm_settings import IncomingFilter
+from core.domain.model import Address, RecordRef, TrackState
+from core.workspace.compose import Draft, DraftAttachment
 from crmserver import RunningServer
 from tests.plugins.mailservers import DovecotServer, SmtpServer
 from tests.sync.env import ME, Env, mime
@@ -185,7 +185,7 @@ def test_mail_sent_while_the_mail_server_is_away_waits_in_the_outbox(env: Env) -
 def test_unique_sender_policy_flags_for_review_until_regarding_is_set(env: Env) -> None:
     from dataclasses import replace
 
-    from core.settings import ResolutionPolicy
+    from core.domain.crm_settings import ResolutionPolicy
 
     env.set_incoming_filter(0)  # all incoming mail
     ws, user = env.workspace("review")

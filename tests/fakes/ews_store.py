@@ -17,8 +17,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.domain.model import MailRef
 from core.mail.maildir import MaildirBackend
-from core.model import MailRef
 
 #: EWS distinguished folder id -> Maildir folder path.
 DISTINGUISHED = {

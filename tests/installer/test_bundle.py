@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import demo_data
+from core.domain import demo_data
 from tests.plugins.mailservers import require_binary
 
 pytestmark = [pytest.mark.installer, pytest.mark.timeout(1200)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from core.domain.model import MailRef, MessageHeader
 from core.mail import MailBackend, SyncBatch
-from core.model import MailRef, MessageHeader
 
 
 def make_message(

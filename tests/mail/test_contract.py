@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.domain.model import FolderRole
 from core.mail import MailNotFound, parse_message
-from core.model import FolderRole
 
 from .conftest import CUSTOM_FOLDERS, Mailbox
 from .helpers import Replica, make_message

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_data as dd
+from core.domain import demo_data as dd
+from core.domain.model import FolderRole, MessageHeader
 from core.mail.demo import ANCHOR, create_demo_mailbox
 from core.mail.maildir import MaildirBackend
 from core.mail.parse import parse_message
-from core.model import FolderRole, MessageHeader
 
 
 def _tree_digest(root: Path) -> str:
@@ -90,7 +90,7 @@ def test_html_newsletter_has_remote_image_and_script(
 
 
 def test_thread_index_chains_follow_replies(headers: dict[str, list[MessageHeader]]) -> None:
-    from core.conversation_index import ConversationIndex
+    from core.domain.conversation_index import ConversationIndex
 
     allh = {h.message_id: h for v in headers.values() for h in v}
     checked = 0
@@ -108,8 +108,8 @@ def test_thread_index_chains_follow_replies(headers: dict[str, list[MessageHeade
 def test_tracking_tokens_are_in_the_organisations_format(
     headers: dict[str, list[MessageHeader]],
 ) -> None:
-    from core.settings import TrackingTokenSettings
-    from core.subjects import find_token
+    from core.domain.crm_settings import TrackingTokenSettings
+    from core.domain.subjects import find_token
 
     tokens = {
         find_token(h.subject, TrackingTokenSettings())

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.domain.model import Address, MailRef
 from core.mail.headers import (
     _parse_date,
     _parse_general,
@@ -23,7 +24,6 @@ from core.mail.headers import (
     split_header_block,
 )
 from core.mail.parse import parse_headers, parse_message
-from core.model import Address, MailRef
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 REF = MailRef("Inbox", "1")

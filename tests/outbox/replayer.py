@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from core.crm import BasicAuth, CrmClient
-from core.outbox import Operation, Outbox
-from core.settings import OrgSettings
+from core.domain.crm_settings import OrgSettings
+from core.outbox.operations import CrmApplier, LocalEffects
+from core.outbox.queue import Operation, Outbox
 from core.store import Store
-from core.sync.operations import CrmApplier, LocalEffects
 
 
 def main(

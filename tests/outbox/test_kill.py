@@ -14,11 +14,11 @@ import time
 import uuid
 from pathlib import Path
 
-from core import demo_data
-from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox import OpKind, Outbox
+from core.domain import demo_data
+from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
+from core.outbox.operations import promote_payload, regarding_payload, untrack_payload
+from core.outbox.queue import OpKind, Outbox
 from core.store import Store
-from core.sync.operations import promote_payload, regarding_payload, untrack_payload
 from crmserver import RunningServer
 from tests.plugins.crm import crm_http_client
 

@@ -12,19 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient, CrmUnavailable
-from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox import BACKOFF_CAP_S, OpKind, OpState, Outbox, backoff_delay
-from core.settings import OrgSettings
-from core.store import Store
-from core.sync.operations import (
+from core.domain import demo_data
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
+from core.outbox.operations import (
     CrmApplier,
     LocalEffects,
     promote_payload,
     regarding_payload,
     untrack_payload,
 )
+from core.outbox.queue import BACKOFF_CAP_S, OpKind, OpState, Outbox, backoff_delay
+from core.store import Store
 from crmserver import RunningServer
 
 
@@ -228,7 +228,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
             if outcome == "transient":
                 raise CrmUnavailable("away")
             if outcome == "permanent":
-                from core.outbox import PermanentFailure
+                from core.outbox.queue import PermanentFailure
 
                 raise PermanentFailure("no")
             applied.append((op.message_id, op.id))
@@ -253,7 +253,7 @@ def test_only_one_process_replays_a_profile_at_a_time(tmp_path, crm: CrmClient) 
     """Another process holding the profile's outbox lock: this one leaves the queue alone."""
     import fcntl
 
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
 
     ws = Workspace(
         store_path=tmp_path / "store.sqlite",

@@ -1,7 +1,7 @@
 """Fixtures that run the CRM emulator (``trackbox-crm``) on loopback over real HTTP.
 
 - ``crm_server`` (session): the emulator seeded with the demo organisation
-  (``core/demo_data.py``) in a temporary directory; yields a ``crmserver.RunningServer``
+  (``core/domain/demo_data.py``) in a temporary directory; yields a ``crmserver.RunningServer``
   (``.url`` is the root, the Web API is at ``.url + "/api/data/v9.2/"``). Log in with HTTP
   Basic as any ``demo_data.USERS`` e-mail and ``demo_data.DEMO_PASSWORD``. Shared by the whole
   session: tests must not depend on it being pristine (create your own records, use unique
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from core import demo_data
 from core.crm.client import ODATA_HEADERS
+from core.domain import demo_data
 from crmserver import RunningServer, Settings, run_in_thread
 
 if TYPE_CHECKING:
-    from core.demo import DemoEnvironment
+    from desktop.demo import DemoEnvironment
 
 
 def crm_http_client(

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
-from core import demo_data
 from core.crm import BasicAuth, CrmClient
+from core.domain import demo_data
+from core.domain.model import Address
 from core.mail import open_backend
-from core.model import Address
-from core.workspace import Workspace
+from core.workspace.facade import Workspace
 from crmserver import RunningServer
 from tests.plugins.crm import crm_http_client
 from tests.plugins.mailservers import PASSWORD, DovecotServer, SmtpServer

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.compose import Draft, DraftAttachment, build_mime
-from core.conversation_index import parse_thread_index
+from core.domain.conversation_index import parse_thread_index
+from core.domain.model import Address
 from core.mail import parse_message
-from core.model import Address
+from core.workspace.compose import Draft, DraftAttachment, build_mime
 
 ME = Address("me@contoso.example", "Me")
 JANE = Address("jane@fabrikam.example", "Jane")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.crm import BasicAuth, CrmClient
-from core.model import Address, TrackState
+from core.domain.model import Address, TrackState
 from core.sync.report import SyncProgress
 from crmserver import RunningServer
 from tests.plugins.mailservers import DovecotServer, SmtpServer

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.model import MailRef, MessageHeader
 from core.mail.base import SyncBatch
 from core.mail.demo import create_demo_mailbox
 from core.mail.maildir import MaildirBackend
-from core.model import MailRef, MessageHeader
 from core.prefetch import prefetched
 from core.store import Store
 from core.sync.mailbox import apply_batch, sync_folder

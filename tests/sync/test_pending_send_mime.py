@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
-from core.model import Address
-from core.pending_send import PendingMail, mime_for
+from core.domain.model import Address
+from core.sync.pending_send import PendingMail, mime_for
 
 
 def test_plain_text_part_holds_the_words_not_the_style_or_script() -> None:

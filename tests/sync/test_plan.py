@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.crm import EmailInfo
-from core.model import TrackState
+from core.domain.model import TrackState
 from core.sync.plan import apply_plan, plan_refresh
 
 ME, OTHER = "me", "other"

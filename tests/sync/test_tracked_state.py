@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from core import demo_data
-from core.correlation import Correlator, InMemoryCorrelationIndex
 from core.crm import BasicAuth, CrmClient
-from core.model import Address, MailRef, MessageHeader, TrackState
-from core.settings import OrgSettings
+from core.domain import demo_data
+from core.domain.correlation import Correlator, InMemoryCorrelationIndex
+from core.domain.crm_settings import OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader, TrackState
 from core.store import SqliteCorrelationIndex
 from core.store.crm_emails import CrmEmailCopy
 from core.sync.crm_lookup import Questions, ask_crm, unanswered

@@ -11,8 +11,9 @@ dir (``~/.config/trackbox/profiles/<name>.toml``, ``~/.local/share/trackbox/prof
 on Linux).
 
 Config files are validated on load: a malformed file raises :class:`ProfileConfigError` naming
-the file, the key and the bad value. Secrets are never written here (see core/credentials.py);
-a config file that contains a password-like key is refused rather than silently used.
+the file, the key and the bad value. Secrets are never written here (see
+core/config/credentials.py); a config file that contains a password-like key is refused rather
+than silently used.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from core.mailurl import EWS_SCHEMES, MailUrlError, ews_options, is_address, split_autodiscover
+from core.config.mail_urls import (
+    EWS_SCHEMES,
+    MailUrlError,
+    ews_options,
+    is_address,
+    split_autodiscover,
+)
 
 APP = "trackbox"
 CONFIG_NAME = "profile.toml"
@@ -552,7 +559,7 @@ def save_connection(
     An empty password keeps the stored one; when the user name changed it is moved to the
     new name (secrets are stored per user name). Secrets are written before the file, so a
     keyring failure leaves the profile as it was. Raises ProfileError, CredentialsError."""
-    from core.credentials import SecretKind
+    from core.config.credentials import SecretKind
 
     old = profiles.load(name)
     config = with_connection(old.config, changes, old.config_path)
@@ -575,7 +582,7 @@ def save_connection(
 
 
 def _keep_secret(profile: str, kind: Any, old_user: str, new_user: str, typed: str) -> None:
-    from core.credentials import delete_secret, get_secret, set_secret
+    from core.config.credentials import delete_secret, get_secret, set_secret
 
     if typed:
         set_secret(profile, kind, new_user, typed)

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from core.correlation import Correlator
 from core.crm import Attachment, CrmClient, CrmPermanentError
+from core.domain.correlation import Correlator
+from core.domain.crm_settings import AutoCreate, OrgSettings
+from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
+from core.domain.resolution import Resolver, plan_new_records
 from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, parse_message
-from core.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox import Operation, OpKind, Outbox, PermanentFailure
-from core.resolution import Resolver, plan_new_records
-from core.settings import AutoCreate, OrgSettings
+from core.outbox.queue import Operation, OpKind, Outbox, PermanentFailure
 from core.store import SqliteCorrelationIndex, Store
 
 log = logging.getLogger(__name__)

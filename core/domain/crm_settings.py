@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.model import RecordRef
+from core.domain.model import RecordRef
 
 #: The CRM's default ``hashfilterkeywords``: strips leading ``RE:``, ``FW: RE:`` and the like.
 DEFAULT_HASH_FILTER_KEYWORDS = r"^[\s]*([\w]+\s?:[\s]*)+"

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_data_path
 
-from core import demo_data
+from core.domain import demo_data
 
 if TYPE_CHECKING:  # the real imports happen in start_demo, on a worker, after the window shows
     from core.crm import CrmClient
+    from core.domain.model import MessageHeader
     from core.mail.maildir import MaildirBackend
-    from core.model import MessageHeader
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,10 @@ def start_demo(
     exists keeps its own.
     """
     from core.crm import BasicAuth, CrmClient
+    from core.domain.model import Address
     from core.mail.demo import create_demo_mailbox
     from core.mail.maildir import MaildirBackend
-    from core.model import Address
-    from core.workspace import Workspace
+    from core.workspace.facade import Workspace
     from crmserver import Settings, run_in_thread
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,8 +181,8 @@ def _give_history(env: DemoEnvironment) -> None:
     """First start only: CRM history, then a baseline sync, then the newest mail arrives."""
     from core.crm import BasicAuth
     from core.crm import CrmClient as Client
+    from core.domain.subjects import TrackingTokenSettings, find_token
     from core.mail.maildir import MaildirBackend
-    from core.subjects import TrackingTokenSettings, find_token
 
     backend = MaildirBackend(env.mailbox_dir)
     try:

@@ -36,8 +36,8 @@ from typing import Any
 
 from core.crm import CrmClient, CrmPermanentError, DeltaPage
 from core.crm.paging import prefetched
-from core.model import Address, RecordRef
-from core.resolution import sender_order_key
+from core.domain.model import Address, RecordRef
+from core.domain.resolution import sender_order_key
 from core.store import Store
 
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -151,7 +151,7 @@ PAGE_SIZE = 2000
 
 
 class AddressBook:
-    """The cached address books of one profile; a ``core.resolution.Resolver``.
+    """The cached address books of one profile; a ``core.domain.resolution.Resolver``.
 
     ``user_id`` is the CRM user (WhoAmI) whose contacts "I own" means; when None, ``sync``
     asks the CRM. ``contacts_scope`` is ``"owned"`` or ``"all"``. ``internal_domains`` are

@@ -2,9 +2,9 @@
 
 Follows the CRM's documented order (reference section 8): In-Reply-To (and References, for
 clients that thread that way) → tracking token → conversation index → smart matching, each step
-switchable in :class:`~core.settings.OrgSettings`, all beneath ``emailcorrelationenabled``. In
-token-only mode (``tbx_tokenonlycorrelation``) only the token step runs. A correlated message
-inherits the matched e-mail's regarding record.
+switchable in :class:`~core.domain.crm_settings.OrgSettings`, all beneath
+``emailcorrelationenabled``. In token-only mode (``tbx_tokenonlycorrelation``) only the token
+step runs. A correlated message inherits the matched e-mail's regarding record.
 
 Shared by the client's sync engine and the CRM emulator, so neither does I/O here: tracked
 e-mails are looked up through a :class:`CorrelationIndex` (in memory here, SQLite in the store).
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from core.conversation_index import (
+from core.domain.conversation_index import (
     ConversationIndex,
     ConversationIndexError,
     message_id_key,
@@ -26,9 +26,13 @@ from core.conversation_index import (
     parse_thread_index,
     raw_thread_index,
 )
-from core.model import MessageHeader, RecordRef
-from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, OrgSettings, TrackingTokenSettings
-from core.subjects import (
+from core.domain.crm_settings import (
+    DEFAULT_HASH_FILTER_KEYWORDS,
+    OrgSettings,
+    TrackingTokenSettings,
+)
+from core.domain.model import MessageHeader, RecordRef
+from core.domain.subjects import (
     cached_smart_key,
     clear_caches,
     compile_filter_keywords,

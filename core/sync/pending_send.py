@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.compose import Draft, build_mime
 from core.crm import CrmClient
+from core.domain.model import Address
 from core.mail.parse import html_to_text
-from core.model import Address
+from core.workspace.compose import Draft, build_mime
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ writer coexist); the mailbox backend is opened per call because backends are sin
 
 Changes to the CRM never happen here directly: ``enqueue_*`` writes durable outbox operations
 and shows the messages *pending* (no network); ``replay_outbox`` carries them out exactly once
-(``core/outbox.py``). ``track``/``untrack``/``set_regarding`` are enqueue + replay. Offline —
+(``core/outbox/queue.py``). ``track``/``untrack``/``set_regarding`` are enqueue + replay. Offline —
 chosen (``set_work_offline``) or found (the CRM does not answer) — is a state: verbs keep
 working on the store and the queue, and the next cycle replays.
 """
@@ -23,11 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.addressbook import AddressBook
-from core.compose import ComposeVerbs
+from core.config.local_options import (
+    LocalOptions,
+    local_user_options,
+    user_options_from,
+    usersettings_data,
+)
+from core.config.profiles import Profile, Profiles
 from core.crm import CrmClient
-from core.mail import MailBackend, parse_message
-from core.model import (
+from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
+from core.domain.model import (
     UNTRACKABLE_STATES,
     Address,
     Decision,
@@ -37,18 +42,8 @@ from core.model import (
     RecordRef,
     TrackState,
 )
-from core.options import (
-    LocalOptions,
-    local_user_options,
-    user_options_from,
-    usersettings_data,
-)
-from core.outbox import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
-from core.profiles import Profile, Profiles
-from core.reading import MessageView, build_view
-from core.settings import OrgSettings, SettingsError, UserOptions
-from core.store import Store
-from core.sync.operations import (
+from core.mail import MailBackend, parse_message
+from core.outbox.operations import (
     CrmApplier,
     LocalEffects,
     MailSession,
@@ -58,7 +53,12 @@ from core.sync.operations import (
     regarding_payload,
     untrack_payload,
 )
+from core.outbox.queue import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
+from core.store import Store
+from core.sync.address_books import AddressBook
 from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
+from core.workspace.compose import ComposeVerbs
+from core.workspace.reading import MessageView, build_view
 
 if TYPE_CHECKING:
     from core.sync.scheduler import SyncScheduler
@@ -255,7 +255,7 @@ class Workspace(ComposeVerbs):
         if row is None:
             copies = store.messages_by_message_id(str(payload["message_id"]))
             if not copies:
-                from core.outbox import PermanentFailure
+                from core.outbox.queue import PermanentFailure
 
                 raise PermanentFailure("the message is no longer in the mailbox")
             row = copies[0]

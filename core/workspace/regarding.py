@@ -4,8 +4,8 @@ The picker must answer at once and keep working offline, so a search runs in two
 the GUI calls separately (each on a worker):
 
 1. :meth:`RegardingSearch.local` — recently used records that match, then the cached address
-   books (``core.addressbook``: accounts, contacts, leads and any other e-mail-enabled type the
-   cache holds), through the FTS index. No network.
+   books (``core.sync.address_books``: accounts, contacts, leads and any other e-mail-enabled
+   type the cache holds), through the FTS index. No network.
 2. :meth:`RegardingSearch.remote` — the CRM itself (``CrmClient.query`` with ``contains`` /
    ``startswith`` filters) for accounts, contacts, leads and the records the cache never holds:
    open opportunities and active cases.
@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.addressbook import FORMATTED, AddressBook, AddressBookEntry
 from core.crm import CrmClient
 from core.crm.client import odata_string
-from core.model import RecordRef
+from core.domain.model import RecordRef
 from core.store import Store
+from core.sync.address_books import FORMATTED, AddressBook, AddressBookEntry
 
 RECENT_KIND = "recent_regarding"
 RECENT_LIMIT = 10

@@ -1,7 +1,7 @@
 """Options kept on this computer (not in the CRM): what to synchronise, how often, and how the
-window shows tracked mail. The CRM's per-user settings are ``core.settings.UserOptions``.
+window shows tracked mail. The CRM's per-user settings are ``core.domain.crm_settings.UserOptions``.
 
-``LocalOptions`` round-trips through the profile's config file (``core.profiles``) when the
+``LocalOptions`` round-trips through the profile's config file (``core.config.profiles``) when the
 workspace has a profile, and through the store's settings snapshot otherwise (the demo).
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
-from core.settings import AutoCreate, ResolutionPolicy, UserOptions
+from core.config.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
+from core.domain.crm_settings import AutoCreate, ResolutionPolicy, UserOptions
 
 
 @dataclass(frozen=True, slots=True)

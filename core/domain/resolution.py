@@ -1,6 +1,6 @@
 """Address resolution: which CRM records the addresses of a message stand for.
 
-Two policies (:class:`~core.settings.ResolutionPolicy`):
+Two policies (:class:`~core.domain.crm_settings.ResolutionPolicy`):
 
 - all matches (Dynamics, reference section 1): a recipient links to every record with that
   address; the sender to the first match in the CRM's order SystemUser, Contact, Account, Lead,
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from core.model import Address, MessageHeader, Party, RecordRef
-from core.settings import AutoCreate, ResolutionPolicy
+from core.domain.crm_settings import AutoCreate, ResolutionPolicy
+from core.domain.model import Address, MessageHeader, Party, RecordRef
 
 #: Sender resolution order when several records share an address.
 SENDER_ORDER = ("systemuser", "contact", "account", "lead", "equipment", "team", "businessunit")
@@ -86,7 +86,7 @@ class InMemoryResolver:
     @classmethod
     def from_demo(cls) -> InMemoryResolver:
         """The demo organisation's address books, with stable ids (``demo_record_id``)."""
-        from core import demo_data as demo
+        from core.domain import demo_data as demo
 
         entries: list[tuple[str, RecordRef]] = []
         for user in demo.USERS:

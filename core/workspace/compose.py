@@ -16,18 +16,26 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from core.conversation_index import ConversationIndex, parse_thread_index
-from core.correlation import Correlator
-from core.model import Address, Decision, MailRef, MessageHeader, Party, RecordRef, TrackState
-from core.outbox import OpKind, Outbox
-from core.settings import OrgSettings, UserOptions
+from core.domain.conversation_index import ConversationIndex, parse_thread_index
+from core.domain.correlation import Correlator
+from core.domain.crm_settings import OrgSettings, UserOptions
+from core.domain.model import (
+    Address,
+    Decision,
+    MailRef,
+    MessageHeader,
+    Party,
+    RecordRef,
+    TrackState,
+)
+from core.domain.tracking import TrackContext, decide
+from core.outbox.operations import promote_payload, send_payload
+from core.outbox.queue import OpKind, Outbox
 from core.store import SqliteCorrelationIndex, Store
-from core.sync.operations import promote_payload, send_payload
 from core.sync.report import Changes
-from core.tracking import TrackContext, decide
 
 if TYPE_CHECKING:
-    from core.addressbook import AddressBook
+    from core.sync.address_books import AddressBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,7 @@ def draft_header(
 
 
 class ComposeVerbs:
-    """The workspace's compose and address verbs (``core.workspace.Workspace`` mixes them
+    """The workspace's compose and address verbs (``core.workspace.facade.Workspace`` mixes them
     in; kept here so the facade stays readable)."""
 
     owner: Address
@@ -142,7 +150,7 @@ class ComposeVerbs:
     def compose_decision(
         self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
     ) -> Decision:
-        """Would this outgoing mail be tracked, and why (``core.tracking.decide``)."""
+        """Would this outgoing mail be tracked, and why (``core.domain.tracking.decide``)."""
         store = self.store()
         org = self.org_settings()
         header = draft_header(draft, self.owner, message_id, self._replied(draft))

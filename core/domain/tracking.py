@@ -4,7 +4,7 @@ The order of the checks is the CRM's (reference sections 7 and 8): what the user
 (manual tracking, mail created in the CRM) wins; then the administrator's switch; then the
 filter (``incomingemailfilteringmethod``, ``ignoreinternalemail``, token-only mode); then
 correlation decides the regarding record; last the size limit. Every decision carries a
-:class:`~core.model.Reason` a person can read and the CRM ``ReasonCode`` that
+:class:`~core.domain.model.Reason` a person can read and the CRM ``ReasonCode`` that
 ``CheckPromoteEmail`` returns. The table a user reads is ``docs/tracking-rules.md``.
 """
 
@@ -13,22 +13,22 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from core.correlation import Correlation, Correlator, message_id_key
-from core.model import Address, Decision, MessageHeader, Reason, RecordRef
-from core.resolution import (
+from core.domain.correlation import Correlation, Correlator, message_id_key
+from core.domain.crm_settings import (
+    AutoCreate,
+    IncomingFilter,
+    OrgSettings,
+    ResolutionPolicy,
+    UserOptions,
+)
+from core.domain.model import Address, Decision, MessageHeader, Reason, RecordRef
+from core.domain.resolution import (
     CUSTOMER_ENTITIES,
     Resolution,
     Resolver,
     describe_sender,
     display_name,
     resolve,
-)
-from core.settings import (
-    AutoCreate,
-    IncomingFilter,
-    OrgSettings,
-    ResolutionPolicy,
-    UserOptions,
 )
 
 __all__ = [

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.cli.context import CliError, load_profile, workspace_of
-from core.credentials import describe_backend
+from core.config.credentials import describe_backend
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
 from core.mail import MailAuthError, MailError, MailUnavailable
-from core.outbox import Outbox
+from core.outbox.queue import Outbox
 from core.store import Store
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.html_sanitize import count_blocked_resources, sanitize_html
+from core.domain.html_sanitize import count_blocked_resources, sanitize_html
+from core.domain.model import Address, MessageHeader, Reason, RecordRef, TrackState
 from core.mail.parse import ParsedMessage
-from core.model import Address, MessageHeader, Reason, RecordRef, TrackState
 
 if TYPE_CHECKING:
     from core.store import MessageRow

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from core.settings import DEFAULT_HASH_FILTER_KEYWORDS, TrackingTokenSettings
+from core.domain.crm_settings import DEFAULT_HASH_FILTER_KEYWORDS, TrackingTokenSettings
 
 # Reply and forward abbreviations, matched case-insensitively as whole words before a colon.
 _PREFIX_WORDS = (

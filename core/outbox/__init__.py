@@ -1,0 +1,3 @@
+"""The durable queue of CRM operations and the operations themselves."""
+
+from __future__ import annotations

@@ -2,7 +2,7 @@
 #   make demo   the app on the embedded demo (CRM emulator + demo mailbox)
 #   make test   the whole test suite against real servers on loopback
 #   make bench  the benchmarks (ratios against baselines measured in the same run)
-#   make lint   ruff
+#   make lint   ruff check, ruff format --check, mypy (strict for core/ and crmserver/)
 #   make installer  the self-contained desktop bundle and tarball in dist/
 
 SHELL := /bin/bash
@@ -52,6 +52,9 @@ installer: $(STAMPS)/venv debs-test
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict core crmserver
+	$(VENV)/bin/mypy desktop
 
 clean:
 	rm -rf $(STAMPS) build dist *.egg-info

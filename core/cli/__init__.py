@@ -19,7 +19,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from core.cli import commands
 
-        return commands.main_guard(getattr(commands, name))(args)
+        command: Callable[[argparse.Namespace], int] = getattr(commands, name)
+        return int(commands.main_guard(command)(args))
 
     return run
 

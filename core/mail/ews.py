@@ -65,7 +65,7 @@ from core.mail.headers import MSGID_RE
 T = TypeVar("T")
 
 
-class CrmActivityId(ExtendedProperty):
+class CrmActivityId(ExtendedProperty):  # type: ignore[misc]  # exchangelib has no types
     """The CRM activity id of a tracked item (named property ``crmid``, PS_PUBLIC_STRINGS)."""
 
     distinguished_property_set_id = "PublicStrings"
@@ -457,7 +457,7 @@ def _first_id(f: Any, by_id: dict[str, Any]) -> str | None:
     cur = f
     while cur.parent_folder_id is not None and cur.parent_folder_id.id in by_id:
         cur = by_id[cur.parent_folder_id.id]
-    return cur.id
+    return str(cur.id) if cur.id is not None else None
 
 
 def _addr(m: Any) -> Address | None:

@@ -121,7 +121,7 @@ def _walk(part: Message) -> Iterator[Message]:
     an attachment, not spliced into the outer message's text."""
     yield part
     if part.get_content_maintype() == "multipart" and part.is_multipart():
-        for sub in part.get_payload():  # type: ignore[union-attr]
+        for sub in part.get_payload():
             if isinstance(sub, Message):
                 yield from _walk(sub)
 

@@ -75,7 +75,7 @@ def subject_sort_key(subject: str) -> str:
 # One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new encoder per
 # call, which was a fifth of a first sync's store time (five columns per header).
 _encode = json.JSONEncoder(ensure_ascii=False).encode
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 
 
 def _json_list(values: tuple[str, ...]) -> str:

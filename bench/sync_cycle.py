@@ -19,8 +19,9 @@ from core.crm import BasicAuth, CrmClient
 from core.domain import demo_data
 from core.domain.crm_settings import OrgSettings
 from core.domain.model import Address, MailRef, MessageHeader, Reason
-from core.outbox.operations import CrmApplier, LocalEffects, promote_payload
-from core.outbox.queue import OpKind, Outbox
+from core.outbox.kinds import Promote
+from core.outbox.operations import CrmApplier, LocalEffects
+from core.outbox.queue import Outbox
 from core.store import Store
 
 DEFAULT_SIZE = 500
@@ -63,18 +64,7 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
             with store.transaction():
                 for i in range(n):
                     h = _header(queued_run, i)
-                    outbox.enqueue(
-                        OpKind.PROMOTE,
-                        promote_payload(
-                            h,
-                            regarding=None,
-                            reason=Reason("manual", "bench"),
-                            source="user",
-                            body="<p>small</p>",
-                        ),
-                        key=h.message_id,
-                        message_id=h.message_id,
-                    )
+                    outbox.enqueue(Promote(h, Reason("manual", "bench"), body="<p>small</p>"))
             effects = LocalEffects(store, OrgSettings())
             start = time.perf_counter()
             result = outbox.replay(CrmApplier(crm), effects.commit)

@@ -14,13 +14,22 @@ from collections.abc import Iterator
 from email.utils import getaddresses
 from typing import Any
 
+from core.domain import entities as crm_table
+from core.domain.resolution import SENDER_ORDER
+
 from . import correlate
 from .entities import ENTITIES
 from .errors import ODataError, bad_request, not_found
 from .records import Caller, Records, coerce
 from .storage import Row, now_iso
 
-RESOLVE_ORDER = ("systemuser", "contact", "account", "lead", "equipment", "queue")
+#: The e-mail-enabled tables in the CRM's resolution order (the other tables, queues, last).
+RESOLVE_ORDER = tuple(
+    sorted(
+        crm_table.EMAIL_ENABLED,
+        key=lambda e: SENDER_ORDER.index(e) if e in SENDER_ORDER else len(SENDER_ORDER),
+    )
+)
 REASON_DUPLICATE, REASON_NO_CORRELATION, REASON_CORRELATION = 0, 1, 2
 REASON_NO_RECIPIENT, REASON_INTERNAL, REASON_SENDER, REASON_ACCEPT_ALL = 3, 4, 5, 6
 MASKS = {"From": 1, "To": 2, "Cc": 3, "Bcc": 4}
@@ -196,10 +205,10 @@ def promote(
                 if not hits:
                     parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
                 for logical, key, num in hits:
-                    bind = f"/{ENTITIES[logical].set_name}({key})"
+                    table = crm_table.entity(logical)
                     parties.append(
                         {
-                            f"partyid_{logical}@odata.bind": bind,
+                            f"{table.party_nav}@odata.bind": table.bind(key),
                             "addressused": addr,
                             "addressusedemailcolumnnumber": num,
                             "participationtypemask": MASKS[role],

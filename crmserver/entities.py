@@ -1,15 +1,19 @@
-"""Entity definitions served by the emulator: logical names, entity sets, keys, attributes,
-lookups and navigation properties, following the Dataverse tables the e-mail flows use
-(reference section 1 and 4).
+"""Entity definitions served by the emulator: attributes, lookups and navigation properties,
+following the Dataverse tables the e-mail flows use (reference section 1 and 4).
 
-Everything else (storage schema, $metadata, EntityDefinitions, JSON shapes, $filter name
-checks) is derived from these definitions, so adding a column is one line here.
+Entity sets, keys, primary names, e-mail columns and which tables are parties or regarding
+targets come from the client's own table, ``core.domain.entities``, so the emulator and the
+client cannot disagree on them. Everything else (storage schema, $metadata, EntityDefinitions,
+JSON shapes, $filter name checks) is derived from these definitions, so adding a column is one
+line here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from core.domain import entities as crm_table
 
 AttrType = Literal[
     "guid",
@@ -28,20 +32,12 @@ AttrType = Literal[
     "owner",
 ]
 
-ACTIVITY_ENTITIES = ("email", "appointment", "task", "fax", "letter")
+ACTIVITY_ENTITIES = crm_table.ACTIVITIES
 #: Child entities of an activity → the lookup column holding their parent activity.
 ACTIVITY_CHILD_PARENT = {"activityparty": "activityid", "activitymimeattachment": "objectid"}
-REGARDING_TARGETS = ("account", "contact", "lead", "opportunity", "incident")
-PARTY_TARGETS = (
-    "systemuser",
-    "contact",
-    "account",
-    "lead",
-    "queue",
-    "equipment",
-    "opportunity",
-    "incident",
-)
+REGARDING_TARGETS = crm_table.REGARDING_TARGETS
+PARTY_TARGETS = crm_table.PARTY_TARGETS
+Ownership = Literal["user", "org", "none"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,7 @@ class Entity:
     key: str
     primary_name: str | None
     attributes: dict[str, Attribute]
-    ownership: Literal["user", "org", "none"] = "user"
+    ownership: Ownership = "user"
     email_attrs: tuple[str, ...] = ()
     change_tracking: bool = True
     collection_navs: dict[str, CollectionNav] = field(default_factory=dict)
@@ -220,34 +216,42 @@ def _common(
 
 def _entity(
     logical: str,
-    set_name: str,
-    key: str,
-    primary: str | None,
     attrs: list[Attribute],
     *,
     owned: bool = True,
+    ownership: Ownership = "org",
     state: dict[int, str] | None = None,
     status: dict[int, str] | None = None,
     status_default: int = 1,
-    **kw: object,
+    change_tracking: bool = True,
+    collection_navs: dict[str, CollectionNav] | None = None,
+    object_type_code: int = 10000,
 ) -> Entity:
-    common = _common(key, owned, state or STATE_ACTIVE, status or STATUS_ACTIVE, status_default)
+    """An entity named as ``core.domain.entities`` says, with the common columns and
+    ``attrs``. ``ownership`` applies when not ``owned`` (then "org" or "none")."""
+    table = crm_table.entity(logical)
+    common = _common(
+        table.key, owned, state or STATE_ACTIVE, status or STATUS_ACTIVE, status_default
+    )
     merged = {a.name: a for a in common}
     merged.update({a.name: a for a in attrs})
     return Entity(
         logical,
-        set_name,
-        key,
-        primary,
+        table.entity_set,
+        table.key,
+        table.name_column,
         merged,
-        ownership="user" if owned else kw.pop("ownership", "org"),  # type: ignore[arg-type]
-        **kw,
-    )  # type: ignore[arg-type]
+        ownership="user" if owned else ownership,
+        # Parties are resolved by address; other tables' e-mail columns (a mailbox's) are not.
+        email_attrs=table.email_columns if table.party else (),
+        change_tracking=change_tracking,
+        collection_navs=collection_navs or {},
+        object_type_code=object_type_code,
+    )
 
 
 def _activity(
     logical: str,
-    set_name: str,
     code: int,
     extra: list[Attribute],
     status: dict[int, str],
@@ -276,9 +280,6 @@ def _activity(
         )
     return _entity(
         logical,
-        set_name,
-        "activityid",
-        "subject",
         attrs,
         state=EMAIL_STATE,
         status=status,
@@ -314,14 +315,15 @@ POINTER_COLUMNS = (
 def _activity_pointer() -> Entity:
     """``activitypointer``: every activity, whatever its type, for "activities of a record"
     queries (``activitypointers?$filter=_regardingobjectid_value eq …``)."""
-    email = _activity("email", "emails", 4202, [], EMAIL_STATUS, 1)
+    email = _activity("email", 4202, [], EMAIL_STATUS, 1)
     attrs = {name: email.attributes[name] for name in POINTER_COLUMNS}
     attrs["statuscode"] = _a("statuscode", "status", default=1)
+    table = crm_table.entity("activitypointer")
     return Entity(
-        "activitypointer",
-        "activitypointers",
-        "activityid",
-        "subject",
+        table.logical,
+        table.entity_set,
+        table.key,
+        table.name_column,
         attrs,
         ownership="user",
         change_tracking=False,
@@ -339,9 +341,6 @@ def build_entities() -> dict[str, Entity]:
     ents = [
         _entity(
             "organization",
-            "organizations",
-            "organizationid",
-            "name",
             [
                 _s("name", 160),
                 _s("trackingprefix", 256, default="CRM:"),
@@ -390,9 +389,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "businessunit",
-            "businessunits",
-            "businessunitid",
-            "name",
             [
                 _s("name", 160),
                 _a("organizationid", "lookup", "organization", readonly=True),
@@ -404,9 +400,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "systemuser",
-            "systemusers",
-            "systemuserid",
-            "fullname",
             [
                 _s("firstname", 64),
                 _s("lastname", 64),
@@ -421,14 +414,10 @@ def build_entities() -> dict[str, Entity]:
                 _a("tbx_isadministrator", "bool", default=False),
             ],
             owned=False,
-            email_attrs=("internalemailaddress",),
             object_type_code=8,
         ),
         _entity(
             "contact",
-            "contacts",
-            "contactid",
-            "fullname",
             [
                 _s("firstname", 50),
                 _s("lastname", 50),
@@ -440,14 +429,10 @@ def build_entities() -> dict[str, Entity]:
                 _a("parentcustomerid", "lookup", "account", "contact"),
                 _a("donotemail", "bool", default=False),
             ],
-            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
             object_type_code=2,
         ),
         _entity(
             "account",
-            "accounts",
-            "accountid",
-            "name",
             [
                 _s("name", 160),
                 *_email_enabled(3),
@@ -457,14 +442,10 @@ def build_entities() -> dict[str, Entity]:
                 _a("primarycontactid", "lookup", "contact"),
                 _a("donotemail", "bool", default=False),
             ],
-            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
             object_type_code=1,
         ),
         _entity(
             "lead",
-            "leads",
-            "leadid",
-            "fullname",
             [
                 _s("firstname", 50),
                 _s("lastname", 50),
@@ -485,14 +466,10 @@ def build_entities() -> dict[str, Entity]:
                 6: "No Longer Interested",
                 7: "Canceled",
             },
-            email_attrs=("emailaddress1", "emailaddress2", "emailaddress3"),
             object_type_code=4,
         ),
         _entity(
             "queue",
-            "queues",
-            "queueid",
-            "name",
             [
                 _s("name", 160),
                 _s("emailaddress", 100),
@@ -501,14 +478,10 @@ def build_entities() -> dict[str, Entity]:
                 _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
                 _a("defaultmailbox", "lookup", "mailbox", readonly=True),
             ],
-            email_attrs=("emailaddress",),
             object_type_code=2020,
         ),
         _entity(
             "equipment",
-            "equipments",
-            "equipmentid",
-            "name",
             [
                 _s("name", 160),
                 _s("emailaddress", 100),
@@ -516,14 +489,10 @@ def build_entities() -> dict[str, Entity]:
                 _a("isdisabled", "bool", default=False),
             ],
             owned=False,
-            email_attrs=("emailaddress",),
             object_type_code=4000,
         ),
         _entity(
             "opportunity",
-            "opportunities",
-            "opportunityid",
-            "name",
             [
                 _s("name", 300),
                 _a("customerid", "lookup", "account", "contact"),
@@ -538,9 +507,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "incident",
-            "incidents",
-            "incidentid",
-            "title",
             [
                 _s("title", 200),
                 _s("ticketnumber", 100),
@@ -560,7 +526,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _activity(
             "email",
-            "emails",
             4202,
             [
                 _a("directioncode", "bool", default=True),
@@ -604,7 +569,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _activity(
             "appointment",
-            "appointments",
             4201,
             [
                 _s("location", 200),
@@ -613,10 +577,9 @@ def build_entities() -> dict[str, Entity]:
             ACTIVITY_STATUS,
             1,
         ),
-        _activity("task", "tasks", 4212, [_a("percentcomplete", "int")], ACTIVITY_STATUS, 2),
+        _activity("task", 4212, [_a("percentcomplete", "int")], ACTIVITY_STATUS, 2),
         _activity(
             "fax",
-            "faxes",
             4204,
             [
                 _s("faxnumber", 200),
@@ -628,7 +591,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _activity(
             "letter",
-            "letters",
             4207,
             [_s("address", 200), _a("directioncode", "bool", default=True)],
             ACTIVITY_STATUS,
@@ -637,9 +599,6 @@ def build_entities() -> dict[str, Entity]:
         _activity_pointer(),
         _entity(
             "activityparty",
-            "activityparties",
-            "activitypartyid",
-            "partyidname",
             [
                 _a("activityid", "lookup", *ACTIVITY_ENTITIES),
                 _a("partyid", "lookup", *PARTY_TARGETS),
@@ -658,9 +617,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "activitymimeattachment",
-            "activitymimeattachments",
-            "activitymimeattachmentid",
-            "filename",
             [
                 _a("objectid", "lookup", *ACTIVITY_ENTITIES),
                 _s("objecttypecode", 64),
@@ -678,9 +634,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "usersettings",
-            "usersettingscollection",
-            "systemuserid",
-            None,
             [
                 _a("incomingemailfilteringmethod", "picklist", default=1, options=FILTERING),
                 _a("outlooksyncinterval", "int", default=15),
@@ -705,9 +658,6 @@ def build_entities() -> dict[str, Entity]:
         ),
         _entity(
             "mailbox",
-            "mailboxes",
-            "mailboxid",
-            "name",
             [
                 _s("name", 200),
                 _s("emailaddress", 100),

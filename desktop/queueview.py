@@ -1,11 +1,12 @@
 """The queue view (``QueueView``): operations waiting for the CRM, with Retry and Discard.
 
-Rows are the workspace's ``QueuedOperation`` values (``id, kind, message_id, subject, state,
-attempts, last_error, created``); the main window feeds fresh lists after every change.
+Rows are the workspace's ``QueuedOperation`` values (``core.sync.report``); the main window
+feeds fresh lists after every change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,19 +24,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.outbox.kinds import OpKind
+from core.sync.report import QueuedOperation
 from desktop.errors import describe
 from desktop.roles import QueuedOperationRole
 from desktop.workers import Workers
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Operation", "Message", "State", "Attempts", "Last error", "Queued")
-KIND_LABELS = {
-    "promote": "Track",
-    "untrack": "Untrack",
-    "set_regarding": "Set regarding",
-    "send_pending": "Send",
-    "create_record": "Create record",
-    "update_user_settings": "Save options",
+KIND_LABELS: dict[str, str] = {
+    OpKind.PROMOTE: "Track",
+    OpKind.UNTRACK: "Untrack",
+    OpKind.SET_REGARDING: "Set regarding",
+    OpKind.SEND_PENDING: "Send",
+    OpKind.CREATE_RECORD: "Create record",
+    OpKind.UPDATE_USER_SETTINGS: "Save options",
 }
 STATE_LABELS = {"queued": "Waiting", "running": "Running", "parked": "Stopped â€” needs you"}
 
@@ -43,14 +46,14 @@ STATE_LABELS = {"queued": "Waiting", "running": "Running", "parked": "Stopped â€
 class QueueModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._ops: list[Any] = []
+        self._ops: list[QueuedOperation] = []
 
-    def set_operations(self, ops: list[Any]) -> None:
+    def set_operations(self, ops: Sequence[QueuedOperation]) -> None:
         self.beginResetModel()
         self._ops = list(ops)
         self.endResetModel()
 
-    def operation(self, row: int) -> Any:
+    def operation(self, row: int) -> QueuedOperation | None:
         return self._ops[row] if 0 <= row < len(self._ops) else None
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -72,24 +75,24 @@ class QueueModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._ops):
             return None
         op = self._ops[index.row()]
-        state = str(getattr(op, "state", ""))
         if role == Qt.ItemDataRole.DisplayRole:
-            created = getattr(op, "created", None)
-            if isinstance(created, datetime):
-                created = created.astimezone().strftime("%Y-%m-%d %H:%M")
-            kind = str(getattr(op, "kind", ""))
+            created = (
+                op.created.astimezone().strftime("%Y-%m-%d %H:%M")
+                if isinstance(op.created, datetime)
+                else ""
+            )
             return (
-                KIND_LABELS.get(kind, kind),
-                getattr(op, "subject", "") or getattr(op, "message_id", "") or "",
-                STATE_LABELS.get(state, state),
-                str(getattr(op, "attempts", 0)),
-                getattr(op, "last_error", "") or "",
-                str(created or ""),
+                KIND_LABELS.get(op.kind, op.kind),
+                op.subject or op.message_id or "",
+                STATE_LABELS.get(op.state, op.state),
+                str(op.attempts),
+                op.last_error or "",
+                created,
             )[index.column()]
-        if role == Qt.ItemDataRole.ForegroundRole and state == "parked":
+        if role == Qt.ItemDataRole.ForegroundRole and op.state == "parked":
             return QBrush(QColor("#c62828"))
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
-            return getattr(op, "last_error", "") or None
+            return op.last_error or None
         if role == QueuedOperationRole:
             return op
         return None
@@ -144,7 +147,7 @@ class QueueView(QDialog):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update())
         self._update()
 
-    def show_operations(self, ops: list[Any]) -> None:
+    def show_operations(self, ops: Sequence[QueuedOperation]) -> None:
         if self.kinds is not None:
             ops = [op for op in ops if op.kind in self.kinds]
         self.model.set_operations(ops)
@@ -157,7 +160,7 @@ class QueueView(QDialog):
             self.table.selectRow(0)
         self._update()
 
-    def selected(self) -> Any:
+    def selected(self) -> QueuedOperation | None:
         rows = self.table.selectionModel().selectedRows()
         return self.model.operation(rows[0].row()) if rows else None
 

@@ -67,3 +67,125 @@ def test_trackbox_version_and_help_run_without_qt() -> None:
     )
     assert out.stdout.startswith("trackbox ")
     assert out.stdout.strip().endswith("NOQT")
+
+
+# -- the dependency rule (docs/architecture.md), checked on every import statement -------------
+#
+# Every import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import is
+# still a dependency. A rule is a package, the prefixes of ``core`` it may import, and the
+# modules it must not import at all.
+
+IO_LIBRARIES = (
+    "httpx",
+    "sqlite3",
+    "sqlite_utils",
+    "keyring",
+    "imapclient",
+    "exchangelib",
+    "platformdirs",
+    "subprocess",
+    "socket",
+)
+
+#: Known breaks of a rule, each with the reason it is tolerated, as (file, imported module).
+#: Empty: keep it so; an entry here is a debt to pay, not a permission.
+ALLOWED: frozenset[tuple[str, str]] = frozenset()
+
+
+def _module_of(path: Path, root: Path = ROOT) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    """Dotted names of everything ``path`` imports, relative imports resolved. ``from a.b
+    import c`` gives ``a.b.c`` (``c`` may be a module: ``from core import store``), which a
+    rule on ``a.b`` covers."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_of(path, root)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _breaks(
+    package: str, *, core_allowed: tuple[str, ...] | None = None, forbidden: tuple[str, ...] = ()
+) -> list[str]:
+    """Imports under ``package`` that go outside ``core_allowed`` (when given) or into
+    ``forbidden``, minus :data:`ALLOWED`."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        where = str(path.relative_to(ROOT).as_posix())
+        for module in sorted(_imported_modules(path)):
+            bad = _within(module, forbidden) or (
+                core_allowed is not None
+                and _within(module, ("core",))
+                and not _within(module, core_allowed)
+            )
+            if bad and (where, module) not in ALLOWED:
+                found.append(f"{where} imports {module}")
+    return found
+
+
+def test_the_import_resolver_sees_relative_lazy_and_package_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "pkg" / "sub" / "mod.py"
+    sample.parent.mkdir(parents=True)
+    sample.write_text(
+        "from __future__ import annotations\n"
+        "import socket\n"
+        "from core import store\n"
+        "from . import sibling\n"
+        "from ..other import thing\n"
+        "def later() -> None:\n"
+        "    from core.crm.client import CrmClient\n",
+        encoding="utf-8",
+    )
+    found = _imported_modules(sample, root=tmp_path)
+    assert {"socket", "core.store", "pkg.sub.sibling", "pkg.other.thing"} <= found
+    assert "core.crm.client.CrmClient" in found
+
+
+def test_crmserver_imports_only_the_domain_of_core() -> None:
+    assert _breaks("crmserver", core_allowed=("core.domain",)) == []
+
+
+def test_core_never_imports_the_emulator_or_the_gui() -> None:
+    assert _breaks("core", forbidden=("crmserver", "desktop")) == []
+
+
+def test_domain_is_pure() -> None:
+    assert _breaks("core/domain", core_allowed=("core.domain",), forbidden=IO_LIBRARIES) == []
+
+
+def test_store_depends_only_on_the_domain() -> None:
+    allowed = ("core.domain", "core.store", "core.prefetch")
+    assert _breaks("core/store", core_allowed=allowed) == []
+
+
+def test_crm_client_depends_only_on_the_domain() -> None:
+    allowed = ("core.domain", "core.crm", "core.prefetch")
+    assert _breaks("core/crm", core_allowed=allowed) == []
+
+
+def test_allowed_breaks_are_still_needed() -> None:
+    """An allow-list entry whose import is gone must go too."""
+    stale = [
+        (where, module)
+        for where, module in ALLOWED
+        if not any(_within(m, (module,)) for m in _imported_modules(ROOT / where))
+    ]
+    assert stale == []

@@ -29,7 +29,7 @@ from core.config.credentials import (
 )
 from core.config.profiles import ProfileError, Profiles, needs_mail_password, validate
 from core.domain.model import RecordRef, TrackState
-from core.sync.report import SyncReport
+from core.sync.report import QueuedOperation, SyncReport
 from core.workspace.facade import Workspace
 
 
@@ -230,7 +230,7 @@ def queue(args: argparse.Namespace) -> int:
                 error = f"  {op.last_error}" if op.last_error else ""
                 print(
                     f"{op.id:>6}  {op.state:<7} {op.kind:<20} attempts={op.attempts}  "
-                    f"{op.message_id or '-'}  {op.subject}{error}"
+                    f"{op.message_id or '-'}  {op.summary}{error}"
                 )
             return OK
         if args.id is None:
@@ -249,9 +249,18 @@ def queue(args: argparse.Namespace) -> int:
         ws.close()
 
 
-def _op_dict(op: Any) -> dict[str, Any]:
-    fields = ("id", "kind", "message_id", "subject", "state", "attempts", "last_error", "created")
-    return {f: getattr(op, f) for f in fields}
+def _op_dict(op: QueuedOperation) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "kind": op.kind,
+        "message_id": op.message_id,
+        "subject": op.subject,
+        "summary": op.summary,
+        "state": op.state,
+        "attempts": op.attempts,
+        "last_error": op.last_error,
+        "created": op.created,
+    }
 
 
 # -- list ---------------------------------------------------------------------------------

@@ -1,13 +1,10 @@
 """What each outbox operation does: its CRM side (``CrmApplier``, idempotent, may run twice)
-and its local side (``LocalEffects``, run once, in the transaction that marks it done).
-
-Payloads are plain JSON made by the ``*_payload`` helpers here, so an operation queued by one
-version of Trackbox (or by the CLI) is replayed by another.
+and its local side (``LocalEffects``, run once, in the transaction that marks it done). Both
+dispatch on the operation's type (``core.outbox.kinds``).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,40 +15,40 @@ from typing import IO, Any
 from core.crm import Attachment, CrmClient, CrmPermanentError
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import AutoCreate, OrgSettings
-from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
+from core.domain.entities import CrmEntityError, entity, regarding_target
+from core.domain.model import MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.domain.resolution import Resolver, plan_new_records
 from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, parse_message
-from core.outbox.queue import Operation, OpKind, Outbox, PermanentFailure
+from core.outbox.kinds import (
+    CreateRecord,
+    OpKind,
+    Promote,
+    SendPending,
+    SetRegarding,
+    Unreadable,
+    Untrack,
+    UpdateUserSettings,
+    record_label,
+)
+from core.outbox.queue import Checkpoint, Operation, PermanentFailure, Progress
 from core.store import SqliteCorrelationIndex, Store
 
 log = logging.getLogger(__name__)
 
-#: Regarding targets whose entity set names the CRM client needs for ``@odata.bind``.
-ENTITY_SETS = {
-    "contact": "contacts",
-    "account": "accounts",
-    "lead": "leads",
-    "opportunity": "opportunities",
-    "incident": "incidents",
-    "systemuser": "systemusers",
-    "queue": "queues",
-    "equipment": "equipments",
-}
+EMAILS = entity("email").entity_set
 #: statuscode → the statecode it belongs to (email), to keep the state while PATCHing.
 _STATE_OF_STATUS = {1: 0, 8: 0, 2: 1, 3: 1, 4: 1, 6: 1, 7: 1, 5: 2}
 
-BodySource = Callable[[dict[str, Any]], bytes]
+#: Reads the body of a message to promote (the body cache, else the mailbox).
+BodySource = Callable[[Promote], bytes]
 Sender = Callable[[bytes], None]
 
 
-# -- payloads ---------------------------------------------------------------------------------
-
-
-def _addr(a: Address | None) -> list[str] | None:
-    return [a.email, a.name] if a else None
+# -- results and new records ------------------------------------------------------------------
 
 
 def _ref(r: RecordRef | None) -> dict[str, str] | None:
+    """A record in an operation's result (stored as JSON with the row)."""
     return {"entity": r.entity, "id": r.id, "name": r.name} if r else None
 
 
@@ -61,101 +58,26 @@ def ref_from(data: dict[str, Any] | None) -> RecordRef | None:
     return RecordRef(str(data["entity"]), str(data["id"]), str(data.get("name") or ""))
 
 
-def promote_payload(
-    header: MessageHeader,
-    *,
-    regarding: RecordRef | None,
-    reason: Reason,
-    source: str,
-    body: str | None = None,
-    attachments: bool = True,
-    attachment_limit: int = 0,
-    needs_review: bool = False,
-) -> dict[str, Any]:
-    """Everything promotion needs except the body, which is read at replay time (from the
-    body cache, else the mailbox) unless given here."""
-    return {
-        "message_id": header.message_id,
-        "subject": header.subject,
-        "sender": _addr(header.sender),
-        "to": [_addr(a) for a in header.to],
-        "cc": [_addr(a) for a in header.cc],
-        "date": header.date.isoformat() if header.date else None,
-        "in_reply_to": header.in_reply_to,
-        "thread_index": header.thread_index,
-        "folder": header.ref.folder,
-        "uid": header.ref.uid,
-        "regarding": _ref(regarding),
-        "reason": [reason.code, reason.text],
-        "source": source,
-        "body": body,
-        # False when the size policy dropped them; a limit of 0 means "no limit known".
-        "attachments": attachments,
-        "attachment_limit": attachment_limit,
-        # Tracked, but filed against the mailbox owner for want of a unique sender: the
-        # message then shows "needs attention" until someone sets its regarding.
-        "needs_review": needs_review,
-    }
-
-
-def header_from_payload(p: dict[str, Any]) -> MessageHeader:
-    def addr(v: list[str] | None) -> Address | None:
-        return Address(v[0], v[1] if len(v) > 1 else "") if v else None
-
-    return MessageHeader(
-        ref=MailRef(str(p.get("folder") or ""), str(p.get("uid") or "")),
-        message_id=str(p["message_id"]),
-        subject=str(p.get("subject") or ""),
-        sender=addr(p.get("sender")),
-        to=tuple(a for a in (addr(v) for v in p.get("to") or ()) if a),
-        cc=tuple(a for a in (addr(v) for v in p.get("cc") or ()) if a),
-        date=datetime.fromisoformat(p["date"]) if p.get("date") else None,
-        in_reply_to=p.get("in_reply_to"),
-        thread_index=p.get("thread_index"),
-    )
-
-
-def untrack_payload(message_id: str, activity_id: str | None) -> dict[str, Any]:
-    return {"message_id": message_id, "activity_id": activity_id}
-
-
-def regarding_payload(message_id: str, regarding: RecordRef) -> dict[str, Any]:
-    return {"message_id": message_id, "regarding": _ref(regarding)}
-
-
-def enqueue_new_records(
-    outbox: Outbox, header: MessageHeader, auto_create: AutoCreate, resolver: Resolver
-) -> int:
-    """ "Automatically create records": a contact or lead for an unknown sender, queued
+def new_records(
+    header: MessageHeader, auto_create: AutoCreate, resolver: Resolver
+) -> tuple[CreateRecord, ...]:
+    """ "Automatically create records": a contact or lead for an unknown sender, to queue
     before the promotion of ``header`` (same message: it runs first). The GUID is chosen
     now, so a replay upserts the same record instead of creating a second one."""
-    count = 0
-    for new in plan_new_records(header, auto_create, resolver, tracked=True):
-        data = {"firstname": new.first_name, "lastname": new.last_name, "emailaddress1": new.email}
-        outbox.enqueue(
-            OpKind.CREATE_RECORD,
-            {
-                "entity_set": ENTITY_SETS[new.entity],
-                "id": str(uuid.uuid4()),
-                "data": data,
-                "subject": f"New {new.entity} {new.email}",
+    return tuple(
+        CreateRecord(
+            entity_set=entity(new.entity).entity_set,
+            record_id=str(uuid.uuid4()),
+            data={
+                "firstname": new.first_name,
+                "lastname": new.last_name,
+                "emailaddress1": new.email,
             },
-            key=header.message_id,
+            subject=f"New {new.entity} {new.email}",
             message_id=header.message_id,
         )
-        count += 1
-    return count
-
-
-def send_payload(
-    activity_id: str | None, message_id: str, mime: bytes, subject: str
-) -> dict[str, Any]:
-    return {
-        "activity_id": activity_id,
-        "message_id": message_id,
-        "subject": subject,
-        "mime": base64.b64encode(mime).decode("ascii"),
-    }
+        for new in plan_new_records(header, auto_create, resolver, tracked=True)
+    )
 
 
 class ProcessLock:
@@ -237,27 +159,34 @@ class CrmApplier:
         self.body_source = body_source
         self.send = send
 
-    def __call__(
-        self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
-        handler = {
-            OpKind.PROMOTE: self._promote,
-            OpKind.UNTRACK: self._untrack,
-            OpKind.SET_REGARDING: self._set_regarding,
-            OpKind.SEND_PENDING: self._send,
-            OpKind.CREATE_RECORD: self._create,
-            OpKind.UPDATE_USER_SETTINGS: self._settings,
-        }[op.kind]
-        return handler(op, checkpoint)
+    def __call__(self, op: Operation, checkpoint: Checkpoint) -> dict[str, Any]:
+        match op.payload:
+            case Promote() as promote:
+                return self._promote(promote)
+            case Untrack() as untrack:
+                return self._untrack(untrack)
+            case SetRegarding() as refile:
+                return self._set_regarding(refile)
+            case SendPending() as send:
+                return self._send(send, op.progress, checkpoint)
+            case CreateRecord() as record:
+                # Upsert on the GUID chosen when queued: a replay updates instead of duplicating.
+                self.crm.update(record.entity_set, record.record_id, record.data, if_match=None)
+                return {"id": record.record_id}
+            case UpdateUserSettings() as settings:
+                user_id = settings.user_id or self.crm.who_am_i().user_id
+                self.crm.update("usersettingscollection", user_id, settings.data)
+                return {}
+            case Unreadable() as unreadable:
+                raise unreadable.error
 
-    def _promote(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        p = op.payload
-        header = header_from_payload(p)
-        body = p.get("body")
+    def _promote(self, p: Promote) -> dict[str, Any]:
+        header = p.header
+        body = p.body
         attachments: list[Attachment] = []
         raw: bytes | None = None
-        if p.get("mime"):
-            raw = base64.b64decode(p["mime"])  # a mail written here: the bytes as sent
+        if p.mime:
+            raw = p.mime  # a mail written here: the bytes as sent
         elif body is None:
             if self.body_source is None:
                 raise PermanentFailure("the message body is not available")
@@ -265,22 +194,23 @@ class CrmApplier:
         if raw is not None:
             parsed = parse_message(raw, header.ref)
             body = parsed.html or parsed.text
-            if p.get("attachments", True):
+            if p.attachments:
                 attachments = [
                     Attachment(a.filename or "attachment", a.content_type, a.payload())
                     for a in parsed.attachments
                 ]
-                limit = int(p.get("attachment_limit") or 0)
+                limit = p.attachment_limit
                 if limit and sum(len(a.content) for a in attachments) > limit:
                     attachments = []  # the size policy: the mail without its attachments
-        regarding = ref_from(p.get("regarding"))
+        regarding = p.regarding
         extra: dict[str, Any] = {}
         if header.in_reply_to:
             extra["inreplyto"] = header.in_reply_to
         if header.thread_index:
             extra["conversationindex"] = header.thread_index
         if regarding is not None:
-            extra[_bind(regarding)] = f"/{_set(regarding)}({regarding.id})"
+            name, value = _regarding_bind(regarding)
+            extra[name] = value
         activity_id = self.crm.deliver_promote_email(
             message_id=header.message_id,
             subject=header.subject,
@@ -304,11 +234,10 @@ class CrmApplier:
             "owner_id": info.owner_id if info else None,
         }
 
-    def _untrack(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        activity_id = op.payload.get("activity_id")
-        message_id = op.payload["message_id"]
+    def _untrack(self, p: Untrack) -> dict[str, Any]:
+        activity_id = p.activity_id
         if not activity_id:
-            info = self.crm.find_emails_by_message_id([message_id]).get(message_id)
+            info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
             activity_id = info.activity_id if info else None
         if activity_id:
             try:
@@ -319,75 +248,57 @@ class CrmApplier:
                 # Deleted already (by us before a crash, or by someone else): done.
         return {"deleted": activity_id}
 
-    def _set_regarding(
-        self, op: Operation, _cp: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
-        message_id = op.payload["message_id"]
-        regarding = ref_from(op.payload["regarding"])
-        assert regarding is not None
-        info = self.crm.find_emails_by_message_id([message_id]).get(message_id)
+    def _set_regarding(self, p: SetRegarding) -> dict[str, Any]:
+        info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
         if info is None:
             raise PermanentFailure(
                 "The CRM has no e-mail activity for this message; track it first."
             )
-        self._patch_regarding(info.activity_id, regarding, info.status_code)
-        return {"activity_id": info.activity_id, "regarding": _ref(regarding)}
+        self._patch_regarding(info.activity_id, p.regarding, info.status_code)
+        return {"activity_id": info.activity_id, "regarding": _ref(p.regarding)}
 
     def _patch_regarding(self, activity_id: str, regarding: RecordRef, status: int | None) -> None:
-        data: dict[str, Any] = {_bind(regarding): f"/{_set(regarding)}({regarding.id})"}
+        name, value = _regarding_bind(regarding)
+        data: dict[str, Any] = {name: value}
         if status is not None:
             # Closed activities are read-only unless the PATCH restates their state.
             data.update(statecode=_STATE_OF_STATUS.get(status, 1), statuscode=status)
-        self.crm.update("emails", activity_id, data)
+        self.crm.update(EMAILS, activity_id, data)
 
-    def _send(self, op: Operation, checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        p = op.payload
-        if not (op.result or {}).get("smtp_sent"):
+    def _send(self, p: SendPending, done: Progress, checkpoint: Checkpoint) -> dict[str, Any]:
+        if not done.smtp_sent:
             if self.send is None:
                 raise PermanentFailure("no mailbox to send through")
             try:
-                self.send(base64.b64decode(p["mime"]))
+                self.send(p.mime)
             except (MailUnavailable, MailAuthError):
                 raise
             except MailError as exc:
-                if p.get("activity_id"):
+                if p.activity_id:
                     # Tell the CRM: the e-mail shows Failed there instead of Sending forever.
-                    self.crm.update("emails", p["activity_id"], {"statecode": 0, "statuscode": 8})
+                    self.crm.update(EMAILS, p.activity_id, {"statecode": 0, "statuscode": 8})
                 raise PermanentFailure(f"The mail server refused it: {exc}") from exc
             # Recorded at once: a crash after this never sends the mail a second time.
-            checkpoint({"smtp_sent": True})
-        if not p.get("activity_id"):
+            checkpoint(Progress(smtp_sent=True))
+        if not p.activity_id:
             return {"smtp_sent": True}  # a mail written here: nothing to mark in the CRM
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.crm.update(
-            "emails",
-            p["activity_id"],
-            {"statecode": 1, "statuscode": 3, "senton": now, "messageid": p["message_id"]},
+            EMAILS,
+            p.activity_id,
+            {"statecode": 1, "statuscode": 3, "senton": now, "messageid": p.message_id},
         )
-        return {"activity_id": p["activity_id"], "smtp_sent": True}
-
-    def _create(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        p = op.payload
-        # Upsert on the GUID chosen when queued: a replay updates instead of duplicating.
-        self.crm.update(p["entity_set"], p["id"], p["data"], if_match=None)
-        return {"id": p["id"]}
-
-    def _settings(self, op: Operation, _cp: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        p = op.payload
-        user_id = p.get("user_id") or self.crm.who_am_i().user_id
-        self.crm.update("usersettingscollection", user_id, p["data"])
-        return {}
+        return {"activity_id": p.activity_id, "smtp_sent": True}
 
 
-def _set(ref: RecordRef) -> str:
+def _regarding_bind(ref: RecordRef) -> tuple[str, str]:
+    """The ``@odata.bind`` name and value that file an e-mail regarding ``ref``."""
     try:
-        return ENTITY_SETS[ref.entity]
-    except KeyError:
-        raise PermanentFailure(f"cannot file an e-mail regarding a {ref.entity}") from None
-
-
-def _bind(ref: RecordRef) -> str:
-    return f"regardingobjectid_{ref.entity}_email@odata.bind"
+        table = regarding_target(ref.entity)
+    except CrmEntityError as exc:
+        raise PermanentFailure(f"cannot file an e-mail regarding a {ref.entity}") from exc
+    assert table.regarding_bind is not None  # a regarding target has one
+    return f"{table.regarding_bind}@odata.bind", table.bind(ref.id)
 
 
 # -- the local side ---------------------------------------------------------------------------
@@ -402,58 +313,54 @@ class LocalEffects:
         self.correlator = Correlator(org, SqliteCorrelationIndex(store))
 
     def commit(self, op: Operation, result: dict[str, Any]) -> None:
-        p = op.payload
-        if op.kind is OpKind.PROMOTE:
-            header = header_from_payload(p)
-            regarding = ref_from(result.get("regarding"))
-            code, text = p.get("reason") or ("manual", "Tracked manually")
-            state = TrackState.NEEDS_ATTENTION if p.get("needs_review") else TrackState.TRACKED
-            self.store.set_track_state(
-                header.message_id,
-                state,
-                activity_id=result["activity_id"],
-                regarding=regarding,
-                reason=Reason(code, text),
-            )
-            self.correlator.track(header, result["activity_id"], regarding)
-        elif op.kind is OpKind.UNTRACK:
-            self.store.set_track_state(
-                p["message_id"],
-                TrackState.NOT_TRACKED,
-                reason=Reason("untracked", "Untracked by you"),
-            )
-            if result.get("deleted"):
-                self.correlator.index.remove(result["deleted"])
-        elif op.kind is OpKind.SET_REGARDING:
-            regarding = ref_from(result.get("regarding"))
-            self.store.set_track_state(
-                p["message_id"],
-                TrackState.TRACKED,
-                activity_id=result["activity_id"],
-                regarding=regarding,
-                reason=Reason("manual-regarding", f"Set regarding {_label(regarding)} by you"),
-            )
-        elif op.kind is OpKind.SEND_PENDING and p.get("activity_id"):
-            self.store.set_track_state(
-                p["message_id"],
-                TrackState.TRACKED,
-                activity_id=p["activity_id"],
-                reason=Reason("pending-send", "Sent from the CRM through this mailbox"),
-            )
+        match op.payload:
+            case Promote() as p:
+                regarding = ref_from(result.get("regarding"))
+                state = TrackState.NEEDS_ATTENTION if p.needs_review else TrackState.TRACKED
+                self.store.set_track_state(
+                    p.message_id,
+                    state,
+                    activity_id=result["activity_id"],
+                    regarding=regarding,
+                    reason=p.reason,
+                )
+                self.correlator.track(p.header, result["activity_id"], regarding)
+            case Untrack() as p:
+                self.store.set_track_state(
+                    p.message_id,
+                    TrackState.NOT_TRACKED,
+                    reason=Reason("untracked", "Untracked by you"),
+                )
+                if result.get("deleted"):
+                    self.correlator.index.remove(result["deleted"])
+            case SetRegarding() as p:
+                regarding = ref_from(result.get("regarding"))
+                self.store.set_track_state(
+                    p.message_id,
+                    TrackState.TRACKED,
+                    activity_id=result["activity_id"],
+                    regarding=regarding,
+                    reason=Reason(
+                        "manual-regarding", f"Set regarding {record_label(regarding)} by you"
+                    ),
+                )
+            case SendPending() as p if p.activity_id:
+                self.store.set_track_state(
+                    p.message_id,
+                    TrackState.TRACKED,
+                    activity_id=p.activity_id,
+                    reason=Reason("pending-send", "Sent from the CRM through this mailbox"),
+                )
 
     def parked(self, op: Operation, info: dict[str, Any]) -> None:
         mid = op.message_id
         if mid is None:
             return
-        verb = {
-            OpKind.PROMOTE: "Tracking",
-            OpKind.UNTRACK: "Untracking",
-            OpKind.SET_REGARDING: "Setting regarding",
-        }.get(op.kind, "Operation")
+        verb = _VERBS.get(op.kind, "Operation")
         self.store.set_track_state(
             mid,
             TrackState.FAILED,
-            reason=Reason(f"{op.kind.value}-failed", f"{verb} failed: {info.get('error')}"),
+            reason=Reason(f"{op.kind}-failed", f"{verb} failed: {info.get('error')}"),
         )
 
     def discarded(self, op: Operation) -> None:
@@ -461,11 +368,11 @@ class LocalEffects:
         mid = op.message_id
         if mid is None:
             return
-        if op.kind is OpKind.UNTRACK and op.payload.get("activity_id"):
+        if isinstance(op.payload, Untrack) and op.payload.activity_id:
             self.store.set_track_state(
                 mid,
                 TrackState.TRACKED,
-                activity_id=op.payload["activity_id"],
+                activity_id=op.payload.activity_id,
                 reason=Reason("untrack-discarded", "Untrack discarded"),
             )
         elif op.kind is OpKind.PROMOTE:
@@ -476,5 +383,9 @@ class LocalEffects:
             )
 
 
-def _label(ref: RecordRef | None) -> str:
-    return (ref.name or f"{ref.entity} {ref.id}") if ref else "nothing"
+#: How a parked operation's failure reads on its message.
+_VERBS: dict[str, str] = {
+    OpKind.PROMOTE: "Tracking",
+    OpKind.UNTRACK: "Untracking",
+    OpKind.SET_REGARDING: "Setting regarding",
+}

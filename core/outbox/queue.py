@@ -3,6 +3,8 @@
 Every user action that changes the CRM (track, untrack, set regarding, send a Pending Send
 mail, create a record, save per-user settings) becomes one row here *before* anything touches
 the network, so that work done offline, or interrupted by a crash, is carried out later — once.
+Each row holds one typed operation (``core.outbox.kinds``) as versioned JSON; one that this
+version cannot read is parked with the reason, never dropped.
 
 Exactly once, how:
 
@@ -38,21 +40,14 @@ from typing import Any
 
 from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
 from core.mail import MailAuthError, MailError, MailUnavailable
+from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
+from core.outbox.stored import from_json
 from core.store import Store
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 15 * 60.0
-
-
-class OpKind(enum.StrEnum):
-    PROMOTE = "promote"
-    UNTRACK = "untrack"
-    SET_REGARDING = "set_regarding"
-    SEND_PENDING = "send_pending"
-    CREATE_RECORD = "create_record"
-    UPDATE_USER_SETTINGS = "update_user_settings"
 
 
 class OpState(enum.StrEnum):
@@ -64,14 +59,32 @@ class OpState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a multi-step operation got: checkpointed into the row's result while it runs,
+    so that a re-run after a crash skips the steps already taken (a Pending Send mail the SMTP
+    server accepted is never handed to it again)."""
+
+    smtp_sent: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"smtp_sent": True} if self.smtp_sent else {}
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any] | None) -> Progress:
+        return cls(smtp_sent=bool((result or {}).get("smtp_sent")))
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
-    """One queued operation as stored."""
+    """One queued operation as stored. ``kind`` is an ``UnknownKind`` only for a kind this
+    version does not know; ``payload`` is then (as for any payload it cannot read) an
+    :class:`~core.outbox.kinds.Unreadable`, which the replay parks."""
 
     id: int
-    kind: OpKind
+    kind: OpKind | UnknownKind
     key: str
     message_id: str | None
-    payload: dict[str, Any]
+    payload: OperationPayload | Unreadable
     state: OpState
     attempts: int
     next_attempt_at: float
@@ -80,6 +93,11 @@ class Operation:
     result: dict[str, Any] | None
     created: datetime
     updated: datetime
+
+    @property
+    def progress(self) -> Progress:
+        """The checkpoint of an earlier, interrupted run (nothing done yet if none)."""
+        return Progress.from_result(self.result)
 
 
 class PermanentFailure(Exception):
@@ -116,9 +134,11 @@ class ReplayResult:
         return self.stopped not in ("offline", "auth")
 
 
-#: ``apply(op, checkpoint) -> result``: performs the CRM side; ``checkpoint(dict)`` durably
-#: records progress of a multi-step operation (merged into ``op.result`` on a re-run).
-Applier = Callable[[Operation, Callable[[dict[str, Any]], None]], dict[str, Any]]
+#: ``checkpoint(progress)`` durably records how far a multi-step operation got (``op.progress``
+#: on a re-run).
+Checkpoint = Callable[[Progress], None]
+#: ``apply(op, checkpoint) -> result``: performs the CRM side.
+Applier = Callable[[Operation, Checkpoint], dict[str, Any]]
 #: ``commit(op, result)``: the local effect, run inside the transaction that marks it done.
 Committer = Callable[[Operation, dict[str, Any]], None]
 
@@ -135,10 +155,10 @@ def _row(values: tuple[Any, ...]) -> Operation:
     )
     return Operation(
         id=id_,
-        kind=OpKind(kind),
+        kind=OpKind(kind) if kind in _KNOWN_KINDS else UnknownKind(kind),
         key=key,
         message_id=mid,
-        payload=json.loads(payload),
+        payload=_read(kind, payload),
         state=OpState(state),
         attempts=attempts,
         next_attempt_at=nxt,
@@ -148,6 +168,19 @@ def _row(values: tuple[Any, ...]) -> Operation:
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
     )
+
+
+_KNOWN_KINDS = frozenset(k.value for k in OpKind)
+
+
+def _read(kind: str, text: str) -> OperationPayload | Unreadable:
+    """The typed payload, or its stand-in when unreadable: listing the queue never fails,
+    and the replay parks what it cannot run."""
+    try:
+        return from_json(kind, text)
+    except PayloadError as exc:
+        log.debug("outbox payload unreadable kind=%s: %s", kind, exc.problem)
+        return Unreadable(str(kind), exc.problem)
 
 
 @dataclass
@@ -197,12 +230,12 @@ class Outbox:
 
     # -- enqueue ----------------------------------------------------------------------------
 
-    def enqueue(
-        self, kind: OpKind, payload: dict[str, Any], *, key: str, message_id: str | None = None
-    ) -> int:
-        """Queue an operation (joins the caller's transaction, if any). An identical operation
-        still queued as the last one for the same key is not queued twice."""
-        text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+    def enqueue(self, payload: OperationPayload) -> int:
+        """Queue an operation under its key and Message-ID (joins the caller's transaction, if
+        any). An identical operation still queued as the last one for the same key is not
+        queued twice (compared as operations, so one stored in an older format counts)."""
+        kind, key, message_id = payload.kind, payload.key, payload.message_id
+        text = payload.to_json()
         now = _now()
         with self.store.transaction() as conn:
             last = conn.execute(
@@ -210,7 +243,8 @@ class Outbox:
                 " AND state IN ('queued', 'parked') ORDER BY id DESC LIMIT 1",
                 (key,),
             ).fetchone()
-            if last and last[1] == kind.value and last[2] == text and last[3] == "queued":
+            same = last and last[1] == kind.value and last[3] == "queued"
+            if same and (last[2] == text or _read(last[1], last[2]) == payload):
                 return int(last[0])
             cursor = conn.execute(
                 "INSERT INTO outbox (kind, idempotency_key, message_id, payload_json, state,"
@@ -218,7 +252,7 @@ class Outbox:
                 (kind.value, key, message_id, text, now, now),
             )
             op_id = int(cursor.lastrowid or 0)
-        log.info("outbox op=%d kind=%s queued message=%s", op_id, kind.value, message_id or "-")
+        log.info("outbox op=%d kind=%s queued message=%s", op_id, kind, message_id or "-")
         return op_id
 
     # -- queries ----------------------------------------------------------------------------
@@ -360,6 +394,8 @@ class Outbox:
     ) -> str | None:
         self.running = op.id
         try:
+            if isinstance(op.payload, Unreadable):
+                raise op.payload.error
             outcome = apply(op, lambda progress: self._checkpoint(op, progress))
         except (MailUnavailable, TransientFailure) as exc:
             # The mailbox is away (or the applier asked to wait): this operation waits, the
@@ -367,22 +403,22 @@ class Outbox:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
-            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value, _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind, _kind_of(exc))
             return None
         except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
             result.error = str(exc)
-            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind.value, _kind_of(exc))
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind, _kind_of(exc))
             return "offline"
         except (CrmAuthError, MailAuthError) as exc:
             result.error = str(exc)
-            log.warning("outbox op=%d kind=%s stopped error=auth", op.id, op.kind.value)
+            log.warning("outbox op=%d kind=%s stopped error=auth", op.id, op.kind)
             return "auth"
-        except (CrmPermanentError, MailError, PermanentFailure) as exc:
+        except (CrmPermanentError, MailError, PermanentFailure, PayloadError) as exc:
             self._park(op, exc, on_parked)
             result.parked.append(op.id)
-            log.warning("outbox op=%d kind=%s parked error=%s", op.id, op.kind.value, _kind_of(exc))
+            log.warning("outbox op=%d kind=%s parked error=%s", op.id, op.kind, _kind_of(exc))
             return None
         finally:
             self.running = None
@@ -397,11 +433,11 @@ class Outbox:
             if marked and commit is not None:
                 commit(op, outcome)
         result.done.append(op.id)
-        log.info("outbox op=%d kind=%s done message=%s", op.id, op.kind.value, op.message_id or "-")
+        log.info("outbox op=%d kind=%s done message=%s", op.id, op.kind, op.message_id or "-")
         return None
 
-    def _checkpoint(self, op: Operation, progress: dict[str, Any]) -> None:
-        merged = {**(op.result or {}), **progress}
+    def _checkpoint(self, op: Operation, progress: Progress) -> None:
+        merged = {**(op.result or {}), **progress.to_dict()}
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE outbox SET result_json = ?, updated_at = ? WHERE id = ?",
@@ -451,6 +487,7 @@ def _now() -> str:
 __all__ = [
     "BACKOFF_CAP_S",
     "Applier",
+    "Checkpoint",
     "Committer",
     "OpKind",
     "OpState",
@@ -458,6 +495,7 @@ __all__ = [
     "Outbox",
     "OutboxStatus",
     "PermanentFailure",
+    "Progress",
     "ReplayResult",
     "TransientFailure",
     "backoff_delay",

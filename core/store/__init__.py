@@ -7,6 +7,7 @@ threading rule and ``core/store/schema.py`` for the schema and its migrations.
 
 from __future__ import annotations
 
+from core.store.address_books import AddressBookEntry, AddressBookRows
 from core.store.correlation import SqliteCorrelationIndex
 from core.store.rows import AuditEntry, MessageRow, thread_root
 from core.store.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
@@ -16,6 +17,8 @@ __all__ = [
     "MIGRATIONS",
     "ORDER_COLUMNS",
     "SCHEMA_VERSION",
+    "AddressBookEntry",
+    "AddressBookRows",
     "AuditEntry",
     "HeaderRows",
     "MessageRow",

@@ -25,12 +25,14 @@ from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import MessageHeader, Reason, TrackState
 from core.domain.tracking import decide
 from core.mail import MailAuthError, MailError, MailUnavailable, SyncBatch
-from core.outbox.operations import enqueue_new_records, promote_payload, send_payload
-from core.outbox.queue import OpKind, Outbox
+from core.outbox.kinds import OpKind, Promote
+from core.outbox.operations import new_records
+from core.outbox.promotion import queue_promotion
+from core.outbox.queue import Outbox
 from core.store import SqliteCorrelationIndex
 from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
-from core.sync.pending_send import fetch_pending, message_id_for, mime_for, orphans
+from core.sync.pending_send import fetch_pending, orphans, send_operation
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
@@ -275,32 +277,22 @@ class SyncCycle:
                 log.exception("sync decision failed message=%s", header.message_id)
                 self.errors.append(f"tracking decision for {header.message_id}: {exc}")
                 continue
-            with self.store.transaction():
-                self.store.record_decision(header.message_id, decision, source="auto")
-                if decision.track:
-                    enqueue_new_records(outbox, header, opts.auto_create, resolver)
-                    outbox.enqueue(
-                        OpKind.PROMOTE,
-                        promote_payload(
-                            header,
-                            regarding=decision.regarding,
-                            reason=decision.reason,
-                            source="auto",
-                            attachments=not decision.attachments_dropped,
-                            attachment_limit=org.max_upload_bytes,
-                            needs_review=decision.needs_review,
-                        ),
-                        key=header.message_id,
-                        message_id=header.message_id,
-                    )
-                    self.store.set_track_state(
-                        header.message_id,
-                        TrackState.PENDING,
-                        regarding=decision.regarding,
-                        reason=decision.reason,
-                    )
-                    tracked += 1
-                else:
+            if decision.track:
+                promote = Promote(
+                    header,
+                    decision.reason,
+                    regarding=decision.regarding,
+                    source="auto",
+                    attachments=not decision.attachments_dropped,
+                    attachment_limit=org.max_upload_bytes,
+                    needs_review=decision.needs_review,
+                )
+                records = new_records(header, opts.auto_create, resolver)
+                queue_promotion(self.store, outbox, promote, decision=decision, new_records=records)
+                tracked += 1
+            else:
+                with self.store.transaction():
+                    self.store.record_decision(header.message_id, decision, source="auto")
                     self.store.set_track_state(
                         header.message_id, TrackState.NOT_TRACKED, reason=decision.reason
                     )
@@ -351,16 +343,11 @@ class SyncCycle:
             self._crm_failed(exc, "fetching Pending Send mail")
             return
         for mail in mails:
-            mid = message_id_for(mail, sender)
+            send = send_operation(mail, sender)
             with self.store.transaction():
-                outbox.enqueue(
-                    OpKind.SEND_PENDING,
-                    send_payload(mail.activity_id, mid, mime_for(mail, sender, mid), mail.subject),
-                    key=f"send:{mail.activity_id}",
-                    message_id=mid,
-                )
+                outbox.enqueue(send)
                 self.store.set_track_state(
-                    mid,
+                    send.message_id,
                     TrackState.PENDING,
                     activity_id=mail.activity_id,
                     reason=Reason("pending-send", "Waiting to be sent"),

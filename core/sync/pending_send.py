@@ -2,7 +2,7 @@
 
 Each cycle asks the CRM for them with ``BackgroundSendEmail`` (the CRM hands each one to one
 caller only, marking it *Sending*), builds the MIME once — subject with its tracking token,
-a fresh Message-ID — and queues a ``send_pending`` outbox operation, all before anything is
+a fresh Message-ID — and queues a ``SendPending`` outbox operation, all before anything is
 sent. The outbox then sends it through the mailbox and marks it *Sent* with that Message-ID.
 
 Crash windows: a crash after the CRM handed mail out but before it was queued leaves it
@@ -20,14 +20,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.crm import CrmClient
+from core.domain.entities import entity
 from core.domain.model import Address
 from core.mail.parse import html_to_text
+from core.outbox.kinds import SendPending
 from core.workspace.compose import Draft, build_mime
 
 log = logging.getLogger(__name__)
 
 ORPHAN_AGE = timedelta(minutes=15)
 _MASK_ROLE = {1: "from", 2: "to", 3: "cc", 4: "bcc"}
+#: Where a recipient bound by id is looked for, in this order.
+_PARTY_ENTITIES = ("contact", "account", "lead", "systemuser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +96,10 @@ def _party_email(crm: CrmClient, party: dict[str, Any]) -> str | None:
     party_id = party.get("_partyid_value")
     if not party_id:
         return None
-    for entity_set, column in (
-        ("contacts", "emailaddress1"),
-        ("accounts", "emailaddress1"),
-        ("leads", "emailaddress1"),
-        ("systemusers", "internalemailaddress"),
-    ):
+    for table in map(entity, _PARTY_ENTITIES):
+        column = table.primary_email or ""
         rows = list(
-            crm.query(entity_set, select=[column], filter=f"{entity_set[:-1]}id eq {party_id}")
+            crm.query(table.entity_set, select=[column], filter=f"{table.key} eq {party_id}")
         )
         if rows and rows[0].get(column):
             return str(rows[0][column])
@@ -124,4 +124,24 @@ def message_id_for(mail: PendingMail, sender: Address) -> str:
     return f"<crm.{mail.activity_id}@{domain}>"
 
 
-__all__ = ["ORPHAN_AGE", "PendingMail", "fetch_pending", "message_id_for", "mime_for", "orphans"]
+def send_operation(mail: PendingMail, sender: Address) -> SendPending:
+    """The outbox operation that sends ``mail`` and marks it Sent: its MIME and Message-ID
+    are fixed here, once, so every replay sends the same bytes."""
+    message_id = message_id_for(mail, sender)
+    return SendPending(
+        message_id,
+        mime_for(mail, sender, message_id),
+        subject=mail.subject,
+        activity_id=mail.activity_id,
+    )
+
+
+__all__ = [
+    "ORPHAN_AGE",
+    "PendingMail",
+    "fetch_pending",
+    "message_id_for",
+    "mime_for",
+    "orphans",
+    "send_operation",
+]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.outbox.queue import Operation
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ class SyncReport:
 
 @dataclass(frozen=True, slots=True)
 class QueuedOperation:
-    """One outbox operation as the queue view shows it."""
+    """One outbox operation as the queue view and ``trackbox queue list`` show it.
+    ``subject`` is the mail's when the operation knows it; ``summary`` says what the
+    operation does, for people."""
 
     id: int
     kind: str
@@ -92,3 +97,19 @@ class QueuedOperation:
     last_error: str | None
     created: datetime
     next_attempt_at: float = 0.0
+    summary: str = ""
+
+    @classmethod
+    def of(cls, op: Operation) -> QueuedOperation:
+        return cls(
+            id=op.id,
+            kind=str(op.kind),
+            message_id=op.message_id,
+            subject=op.payload.subject,
+            state=op.state.value,
+            attempts=op.attempts,
+            last_error=op.last_error,
+            created=op.created,
+            next_attempt_at=op.next_attempt_at,
+            summary=op.payload.describe(),
+        )

@@ -6,7 +6,6 @@ bytes with the same Message-ID (the key the CRM tracks it by).
 
 from __future__ import annotations
 
-import base64
 import mimetypes
 import threading
 from collections.abc import Iterable
@@ -19,18 +18,11 @@ from typing import TYPE_CHECKING
 from core.domain.conversation_index import ConversationIndex, parse_thread_index
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, UserOptions
-from core.domain.model import (
-    Address,
-    Decision,
-    MailRef,
-    MessageHeader,
-    Party,
-    RecordRef,
-    TrackState,
-)
+from core.domain.model import Address, Decision, MailRef, MessageHeader, Party, RecordRef
 from core.domain.tracking import TrackContext, decide
-from core.outbox.operations import promote_payload, send_payload
-from core.outbox.queue import OpKind, Outbox
+from core.outbox.kinds import Promote, SendPending
+from core.outbox.promotion import queue_promotion
+from core.outbox.queue import Outbox
 from core.store import SqliteCorrelationIndex, Store
 from core.sync.report import Changes
 
@@ -173,26 +165,20 @@ class ComposeVerbs:
         decision = self.compose_decision(draft, mid)
         store, outbox = self.store(), self.outbox()
         with store.transaction():
-            outbox.enqueue(
-                OpKind.SEND_PENDING,
-                send_payload(None, mid, mime, draft.subject),
-                key=f"send:{mid}",
-                message_id=mid,
-            )
-            store.record_decision(mid, decision, source="user")
+            outbox.enqueue(SendPending(mid, mime, subject=draft.subject))
             if decision.track:
-                header = draft_header(draft, self.owner, mid, replied)
-                payload = promote_payload(
-                    header,
+                promote = Promote(
+                    draft_header(draft, self.owner, mid, replied),
+                    decision.reason,
                     regarding=decision.regarding or draft.regarding,
-                    reason=decision.reason,
                     source="user",
+                    mime=mime,  # promoted as sent, after the send (same Message-ID: it waits)
                     attachments=not decision.attachments_dropped,
                     attachment_limit=self.org_settings().max_upload_bytes,
                 )
-                payload["mime"] = base64.b64encode(mime).decode("ascii")
-                outbox.enqueue(OpKind.PROMOTE, payload, key=mid, message_id=mid)
-                store.set_track_state(mid, TrackState.PENDING, reason=decision.reason)
+                queue_promotion(store, outbox, promote, decision=decision)
+            else:
+                store.record_decision(mid, decision, source="user")
         return self.replay_outbox().merge(Changes(queue=True))
 
     def resolve(self, addresses: Iterable[Address]) -> list[Party]:

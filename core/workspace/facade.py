@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.config.local_options import (
     LocalOptions,
@@ -36,23 +36,15 @@ from core.domain.model import (
     UNTRACKABLE_STATES,
     Address,
     Decision,
-    MailRef,
     MessageHeader,
     Reason,
     RecordRef,
     TrackState,
 )
 from core.mail import MailBackend, parse_message
-from core.outbox.operations import (
-    CrmApplier,
-    LocalEffects,
-    MailSession,
-    ProcessLock,
-    enqueue_new_records,
-    promote_payload,
-    regarding_payload,
-    untrack_payload,
-)
+from core.outbox.kinds import Promote, SetRegarding, Untrack, UpdateUserSettings
+from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock, new_records
+from core.outbox.promotion import queue_promotion
 from core.outbox.queue import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
 from core.store import Store
 from core.sync.address_books import AddressBook
@@ -184,11 +176,7 @@ class Workspace(ComposeVerbs):
             row.update(data)
             store.save_settings("usersettings", row)
             store.save_settings("local_user_options", local_user_options(options))
-            self.outbox().enqueue(
-                OpKind.UPDATE_USER_SETTINGS,
-                {"user_id": self.user_id(), "data": data},
-                key="usersettings",
-            )
+            self.outbox().enqueue(UpdateUserSettings(data, user_id=self.user_id()))
         return self.replay_outbox().merge(Changes(settings=True, queue=True))
 
     def local_options(self) -> LocalOptions:
@@ -249,11 +237,11 @@ class Workspace(ComposeVerbs):
             store.put_body(row_id, raw)
         return raw
 
-    def _body_for(self, payload: dict[str, Any], session: MailSession) -> bytes:
+    def _body_for(self, promote: Promote, session: MailSession) -> bytes:
         store = self.store()
-        row = store.message_by_ref(MailRef(str(payload.get("folder")), str(payload.get("uid"))))
+        row = store.message_by_ref(promote.header.ref)
         if row is None:
-            copies = store.messages_by_message_id(str(payload["message_id"]))
+            copies = store.messages_by_message_id(promote.message_id)
             if not copies:
                 from core.outbox.queue import PermanentFailure
 
@@ -285,34 +273,26 @@ class Workspace(ComposeVerbs):
             row = store.message(rid)
             if row is None:
                 continue
-            mid = row.header.message_id
             # Tracked by someone else: tracking it too links the same activity (one per
             # Message-ID in the CRM) and shows it as mine.
             if row.track_state is TrackState.TRACKED:
                 if regarding is not None:
                     self.enqueue_set_regarding([rid], regarding)
                 continue
-            with store.transaction():
-                enqueue_new_records(outbox, row.header, options.auto_create, book)
-                outbox.enqueue(
-                    OpKind.PROMOTE,
-                    promote_payload(
-                        row.header,
-                        regarding=regarding,
-                        reason=reason,
-                        source="user",
-                        attachment_limit=attachment_limit,
-                    ),
-                    key=mid,
-                    message_id=mid,
-                )
-                store.record_decision(mid, Decision(True, reason, regarding), source="user")
-                store.set_track_state(
-                    mid,
-                    TrackState.PENDING,
+            queue_promotion(
+                store,
+                outbox,
+                Promote(
+                    row.header,
+                    reason,
                     regarding=regarding,
-                    reason=Reason("manual-pending", "Waiting for the CRM"),
-                )
+                    source="user",
+                    attachment_limit=attachment_limit,
+                ),
+                decision=Decision(True, reason, regarding),
+                new_records=new_records(row.header, options.auto_create, book),
+                pending=Reason("manual-pending", "Waiting for the CRM"),
+            )
         return Changes(messages=True, row_ids=frozenset(row_ids), queue=True)
 
     def enqueue_untrack(self, row_ids: Sequence[int]) -> Changes:
@@ -327,9 +307,7 @@ class Workspace(ComposeVerbs):
             done.append(rid)
             mid = row.header.message_id
             with store.transaction():
-                outbox.enqueue(
-                    OpKind.UNTRACK, untrack_payload(mid, row.activity_id), key=mid, message_id=mid
-                )
+                outbox.enqueue(Untrack(mid, row.activity_id))
                 store.record_decision(
                     mid, Decision(False, Reason("untracked", "Untracked by you")), source="user"
                 )
@@ -353,9 +331,7 @@ class Workspace(ComposeVerbs):
                     # Setting regarding on an untracked mail tracks it, as in Outlook.
                     self.enqueue_track([rid], regarding)
                     continue
-                outbox.enqueue(
-                    OpKind.SET_REGARDING, regarding_payload(mid, regarding), key=mid, message_id=mid
-                )
+                outbox.enqueue(SetRegarding(mid, regarding))
                 store.set_track_state(
                     mid,
                     TrackState.PENDING,
@@ -421,7 +397,7 @@ class Workspace(ComposeVerbs):
         for op_id in result.parked:
             op = self.outbox().get(op_id)
             if op is not None:
-                errors.append(f"{_subject(op.payload) or op.message_id}: {op.last_error}")
+                errors.append(f"{op.payload.subject or op.message_id}: {op.last_error}")
         if result.stopped == "auth":
             errors.append(f"The CRM refused the sign-in: {result.error}")
         rows: set[int] = set()
@@ -456,20 +432,7 @@ class Workspace(ComposeVerbs):
 
     # --- queue ----------------------------------------------------------------------------
     def queue(self) -> list[QueuedOperation]:
-        return [
-            QueuedOperation(
-                id=op.id,
-                kind=op.kind.value,
-                message_id=op.message_id,
-                subject=_subject(op.payload),
-                state=op.state.value,
-                attempts=op.attempts,
-                last_error=op.last_error,
-                created=op.created,
-                next_attempt_at=op.next_attempt_at,
-            )
-            for op in self.outbox().pending()
-        ]
+        return [QueuedOperation.of(op) for op in self.outbox().pending()]
 
     def retry(self, op_id: int) -> Changes:
         self.outbox().retry(op_id)
@@ -536,7 +499,3 @@ def _open_store(path: Path, attempts: int = 5) -> Store:
             log.info("store busy at open (attempt %d)", attempt + 1)
             time.sleep(0.1 * 2**attempt)
     raise AssertionError("unreachable")
-
-
-def _subject(payload: dict[str, Any]) -> str:
-    return str(payload.get("subject") or "")

@@ -27,6 +27,7 @@ from typing import Any
 
 from core.crm import CrmClient
 from core.crm.client import odata_string
+from core.domain import entities
 from core.domain.model import RecordRef
 from core.store import Store
 from core.sync.address_books import FORMATTED, AddressBook, AddressBookEntry
@@ -34,77 +35,69 @@ from core.sync.address_books import FORMATTED, AddressBook, AddressBookEntry
 RECENT_KIND = "recent_regarding"
 RECENT_LIMIT = 10
 
-#: Entities a mail can be regarding, in the order the picker groups them.
+#: Entities a mail can be regarding (``core.domain.entities``), in the order the picker groups
+#: them: customers first.
 GROUP_ORDER = ("account", "contact", "lead", "opportunity", "incident")
-#: Cached e-mail-enabled types that are people or resources, never a regarding record.
-NOT_REGARDING = frozenset({"systemuser", "queue", "equipment"})
 
-ENTITY_LABELS = {
-    "recent": "Recently used",
-    "account": "Accounts",
-    "contact": "Contacts",
-    "lead": "Leads",
-    "opportunity": "Opportunities",
-    "incident": "Cases",
-}
+ENTITY_LABELS = {"recent": "Recently used", **{e: entities.entity(e).plural for e in GROUP_ORDER}}
+
+
+def can_be_regarding(logical: str) -> bool:
+    """Whether an e-mail can be filed regarding a record of this type (cached people and
+    resources, users, queues, facilities, cannot)."""
+    known = entities.ENTITIES.get(logical)
+    return known is not None and known.regarding
 
 
 @dataclass(frozen=True, slots=True)
 class CrmSearchSpec:
-    """How one entity is searched in the CRM: its set, key, primary name, the attributes a
-    ``contains`` filter looks at, the detail shown under the name, and the "open" filter."""
+    """How one entity is searched in the CRM: its table (set, key, primary name), the
+    attributes a ``contains`` filter looks at, the detail shown under the name, and the
+    "open" filter."""
 
-    entity: str
-    set_name: str
-    key: str
-    name: str
+    table: entities.CrmEntity
     search: tuple[str, ...]
     detail: str | None = None
     detail_lookup: str | None = None  # lookup whose formatted value is the detail
     open_filter: str = "statecode eq 0"
+
+    @property
+    def entity(self) -> str:
+        return self.table.logical
+
+    @property
+    def set_name(self) -> str:
+        return self.table.entity_set
+
+    @property
+    def key(self) -> str:
+        return self.table.key
+
+    @property
+    def name(self) -> str:
+        return self.table.name_column or self.table.key
 
 
 CRM_SPECS: dict[str, CrmSearchSpec] = {
     s.entity: s
     for s in (
         CrmSearchSpec(
-            "account",
-            "accounts",
-            "accountid",
-            "name",
-            ("name", "emailaddress1"),
-            detail="emailaddress1",
+            entities.entity("account"), ("name", "emailaddress1"), detail="emailaddress1"
         ),
         CrmSearchSpec(
-            "contact",
-            "contacts",
-            "contactid",
-            "fullname",
+            entities.entity("contact"),
             ("fullname", "emailaddress1"),
             detail="emailaddress1",
             detail_lookup="parentcustomerid",
         ),
         CrmSearchSpec(
-            "lead",
-            "leads",
-            "leadid",
-            "fullname",
+            entities.entity("lead"),
             ("fullname", "companyname", "emailaddress1"),
             detail="companyname",
         ),
+        CrmSearchSpec(entities.entity("opportunity"), ("name",), detail_lookup="customerid"),
         CrmSearchSpec(
-            "opportunity",
-            "opportunities",
-            "opportunityid",
-            "name",
-            ("name",),
-            detail_lookup="customerid",
-        ),
-        CrmSearchSpec(
-            "incident",
-            "incidents",
-            "incidentid",
-            "title",
+            entities.entity("incident"),
             ("title", "ticketnumber"),
             detail="ticketnumber",
             detail_lookup="customerid",
@@ -206,7 +199,7 @@ class RegardingSearch:
             return recent
         book = AddressBook(self._store())
         cached = [
-            e for e in book.search(text, limit=limit * 2) if e.record.entity not in NOT_REGARDING
+            e for e in book.search(text, limit=limit * 2) if can_be_regarding(e.record.entity)
         ]
         hits = [
             RegardingHit(
@@ -236,10 +229,11 @@ class RegardingSearch:
         the contact and of that account. Raises ``CrmError``."""
         if self.crm is None or contact.entity != "contact":
             return []
+        table = entities.entity("contact")
         row = self.crm.get(
-            "contacts",
+            table.entity_set,
             contact.id,
-            select=["contactid", "_parentcustomerid_value"],
+            select=[table.key, "_parentcustomerid_value"],
             annotations=True,
         )
         parent_id = row.get("_parentcustomerid_value")
@@ -333,5 +327,6 @@ __all__ = [
     "RegardingHit",
     "RegardingSearch",
     "browse",
+    "can_be_regarding",
     "group_hits",
 ]

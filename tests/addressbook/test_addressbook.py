@@ -183,9 +183,13 @@ def test_reset_and_unknown_settings(store: Store, crm: CrmClient) -> None:
 
 def test_a_refused_entity_does_not_stop_the_others(store: Store, fresh_crm: RunningServer) -> None:
     # One source points at a set the CRM does not have (as a set the user may not read).
+    from dataclasses import replace
+
+    from core.domain.entities import entity
     from core.sync.address_books import SOURCES, Source
 
-    sources = {**SOURCES, "queue": Source("queue", "nosuchset", "queueid", "name", "emailaddress")}
+    nowhere = replace(entity("queue"), entity_set="nosuchset")
+    sources = {**SOURCES, "queue": Source(nowhere)}
     with CrmClient(fresh_crm.url, BasicAuth(demo_data.ME.email, "demo")) as crm:
         results = AddressBook(
             store, contacts_scope="all", entities=["queue", "account"], sources=sources

@@ -10,13 +10,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from core.crm import BasicAuth, CrmClient
 from core.domain.crm_settings import OrgSettings
 from core.outbox.operations import CrmApplier, LocalEffects
-from core.outbox.queue import Operation, Outbox
+from core.outbox.queue import Checkpoint, Operation, Outbox
 from core.store import Store
 
 
@@ -32,11 +31,11 @@ def main(
     applier = CrmApplier(crm)
     applied = [0]
 
-    def apply(op: Operation, checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def apply(op: Operation, checkpoint: Checkpoint) -> dict[str, Any]:
         result = applier(op, checkpoint)
         applied[0] += 1
         if applied[0] == int(crash_after_apply):
-            print(f"crashing after {op.kind.value} {op.message_id}", flush=True)
+            print(f"crashing after {op.kind} {op.message_id}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 

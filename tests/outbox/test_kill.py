@@ -16,8 +16,8 @@ from pathlib import Path
 
 from core.domain import demo_data
 from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox.operations import promote_payload, regarding_payload, untrack_payload
-from core.outbox.queue import OpKind, Outbox
+from core.outbox.kinds import OperationPayload, Promote, SetRegarding, Untrack
+from core.outbox.queue import Outbox
 from core.store import Store
 from crmserver import RunningServer
 from tests.plugins.crm import crm_http_client
@@ -46,35 +46,18 @@ def _build_queue(
     refiled = {
         h.message_id for h in rng.sample([h for h in promoted if h.message_id not in untracked], 20)
     }
-    ops: list[tuple[OpKind, dict, str]] = []
-    for h in promoted:
-        ops.append(
-            (
-                OpKind.PROMOTE,
-                promote_payload(
-                    h,
-                    regarding=None,
-                    reason=Reason("manual", "test"),
-                    source="user",
-                    body="<p>small</p>",
-                ),
-                h.message_id,
-            )
-        )
+    ops: list[OperationPayload] = [
+        Promote(h, Reason("manual", "test"), body="<p>small</p>") for h in promoted
+    ]
     # Follow-up operations go in at random later positions; per-message order is kept.
     for mid in list(untracked) + list(refiled):
-        kind = OpKind.UNTRACK if mid in untracked else OpKind.SET_REGARDING
-        payload = (
-            untrack_payload(mid, None)
-            if kind is OpKind.UNTRACK
-            else regarding_payload(mid, contact)
-        )
-        first = next(i for i, op in enumerate(ops) if op[2] == mid)
-        ops.insert(rng.randint(first + 1, len(ops)), (kind, payload, mid))
+        follow_up = Untrack(mid) if mid in untracked else SetRegarding(mid, contact)
+        first = next(i for i, op in enumerate(ops) if op.message_id == mid)
+        ops.insert(rng.randint(first + 1, len(ops)), follow_up)
     assert len(ops) == 500
     with store.transaction():
-        for kind, payload, mid in ops:
-            outbox.enqueue(kind, payload, key=mid, message_id=mid)
+        for op in ops:
+            outbox.enqueue(op)
     return {h.message_id for h in promoted}, untracked, refiled
 
 

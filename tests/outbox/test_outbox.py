@@ -16,13 +16,16 @@ from core.crm import BasicAuth, CrmClient, CrmUnavailable
 from core.domain import demo_data
 from core.domain.crm_settings import OrgSettings
 from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
-from core.outbox.operations import (
-    CrmApplier,
-    LocalEffects,
-    promote_payload,
-    regarding_payload,
-    untrack_payload,
+from core.outbox.kinds import (
+    CreateRecord,
+    OperationPayload,
+    Promote,
+    SendPending,
+    SetRegarding,
+    Untrack,
+    UpdateUserSettings,
 )
+from core.outbox.operations import CrmApplier, LocalEffects
 from core.outbox.queue import BACKOFF_CAP_S, OpKind, OpState, Outbox, backoff_delay
 from core.store import Store
 from crmserver import RunningServer
@@ -52,16 +55,7 @@ def header(n: int = 0) -> MessageHeader:
 
 def promote(outbox: Outbox, h: MessageHeader, regarding: RecordRef | None = None) -> int:
     return outbox.enqueue(
-        OpKind.PROMOTE,
-        promote_payload(
-            h,
-            regarding=regarding,
-            reason=Reason("manual", "by test"),
-            source="user",
-            body="<p>hi</p>",
-        ),
-        key=h.message_id,
-        message_id=h.message_id,
+        Promote(h, Reason("manual", "by test"), regarding=regarding, body="<p>hi</p>")
     )
 
 
@@ -79,12 +73,7 @@ def test_promote_untrack_and_promote_again_run_in_order(store: Store, crm: CrmCl
     h = header()
     store.upsert_headers([h])
     promote(outbox, h)
-    outbox.enqueue(
-        OpKind.UNTRACK,
-        untrack_payload(h.message_id, None),
-        key=h.message_id,
-        message_id=h.message_id,
-    )
+    outbox.enqueue(Untrack(h.message_id))
     promote(outbox, h)
     # Only the head of a message's queue is ready.
     assert [op.kind for op in outbox.ready()] == [OpKind.PROMOTE]
@@ -110,12 +99,7 @@ def test_untrack_of_a_deleted_activity_is_done(store: Store, crm: CrmClient) -> 
     outbox.replay(CrmApplier(crm))
     activity = crm.find_emails_by_message_id([h.message_id])[h.message_id].activity_id
     crm.delete_email(activity)  # someone else untracked it meanwhile
-    outbox.enqueue(
-        OpKind.UNTRACK,
-        untrack_payload(h.message_id, activity),
-        key=h.message_id,
-        message_id=h.message_id,
-    )
+    outbox.enqueue(Untrack(h.message_id, activity))
     result = outbox.replay(CrmApplier(crm))
     assert len(result.done) == 1 and not result.parked
 
@@ -136,12 +120,7 @@ def test_permanent_error_parks_with_the_crm_message_then_retry_and_discard(
     assert op.last_error and "Does Not Exist" in op.last_error
     assert store.track_state_of(h.message_id) is TrackState.FAILED
     # A parked operation holds back later ones on the same message.
-    outbox.enqueue(
-        OpKind.UNTRACK,
-        untrack_payload(h.message_id, None),
-        key=h.message_id,
-        message_id=h.message_id,
-    )
+    outbox.enqueue(Untrack(h.message_id))
     assert outbox.ready() == []
     outbox.retry(op.id)
     assert outbox.get(op.id).state is OpState.QUEUED  # type: ignore[union-attr]
@@ -178,12 +157,7 @@ def test_set_regarding_on_a_tracked_mail(store: Store, crm: CrmClient) -> None:
     promote(outbox, h)
     contact = next(crm.query("contacts", select=["contactid", "fullname"], top=1))
     ref = RecordRef("contact", contact["contactid"], contact["fullname"])
-    outbox.enqueue(
-        OpKind.SET_REGARDING,
-        regarding_payload(h.message_id, ref),
-        key=h.message_id,
-        message_id=h.message_id,
-    )
+    outbox.enqueue(SetRegarding(h.message_id, ref))
     assert len(outbox.replay(CrmApplier(crm), effects.commit).done) == 2
     info = crm.find_emails_by_message_id([h.message_id])[h.message_id]
     assert info.regarding is not None and info.regarding.id == ref.id
@@ -204,6 +178,19 @@ def test_backoff_grows_and_is_capped(attempts: int, seed: int) -> None:
 OUTCOMES = st.sampled_from(["ok", "ok", "ok", "transient", "permanent"])
 
 
+def some_operation(kind: OpKind, mid: str, n: int) -> OperationPayload:
+    """An operation of ``kind`` on message ``mid``, distinct for each ``n``."""
+    header = MessageHeader(ref=MailRef("Inbox", str(n)), message_id=mid, subject=f"op {n}")
+    return {
+        OpKind.PROMOTE: lambda: Promote(header, Reason("test", str(n))),
+        OpKind.UNTRACK: lambda: Untrack(mid, f"activity-{n}"),
+        OpKind.SET_REGARDING: lambda: SetRegarding(mid, RecordRef("contact", f"id-{n}")),
+        OpKind.SEND_PENDING: lambda: SendPending(mid, f"mail {n}".encode(), activity_id=f"a{n}"),
+        OpKind.CREATE_RECORD: lambda: CreateRecord("contacts", f"id-{n}", {}, message_id=mid),
+        OpKind.UPDATE_USER_SETTINGS: lambda: UpdateUserSettings({"n": n}),
+    }[kind]()
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     plan=st.lists(
@@ -219,7 +206,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
         outbox = Outbox(store, clock=clock, rng=random.Random(0))
         ids = []
         for n, (msg, kind) in enumerate(plan):
-            ids.append(outbox.enqueue(kind, {"n": n}, key=f"m{msg}", message_id=f"m{msg}"))
+            ids.append(outbox.enqueue(some_operation(kind, f"m{msg}", n)))
         applied: list[tuple[str, int]] = []
         script = iter(outcomes)
 
@@ -244,7 +231,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
                 break
         assert outbox.pending() == []
         assert sorted(i for _, i in applied) == sorted(ids)  # each exactly once
-        for msg in {m for m, _ in applied}:
+        for msg in {m for m, _ in applied if m is not None}:  # settings have no message
             seq = [i for m, i in applied if m == msg]
             assert seq == sorted(seq)
 

@@ -189,3 +189,20 @@ def test_allowed_breaks_are_still_needed() -> None:
         if not any(_within(m, (module,)) for m in _imported_modules(ROOT / where))
     ]
     assert stale == []
+
+
+def test_mail_backends_depend_only_on_the_domain_and_configuration() -> None:
+    allowed = ("core.domain", "core.mail", "core.config", "core.prefetch")
+    assert _breaks("core/mail", core_allowed=allowed) == []
+
+
+def test_configuration_depends_only_on_the_domain() -> None:
+    assert _breaks("core/config", core_allowed=("core.domain", "core.config")) == []
+
+
+def test_outbox_and_sync_stay_below_the_workspace() -> None:
+    """The queue and the cycle take their collaborators explicitly: neither reaches up into
+    the façade (``core.workspace``) or the command line (``core.cli``)."""
+    below = ("core.domain", "core.store", "core.crm", "core.mail", "core.config", "core.prefetch")
+    assert _breaks("core/outbox", core_allowed=(*below, "core.outbox")) == []
+    assert _breaks("core/sync", core_allowed=(*below, "core.outbox", "core.sync")) == []

@@ -15,29 +15,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from core.config.local_options import folder_selected
-from core.crm import CrmAuthError, CrmError, CrmUnavailable
+from core.config.local_options import LocalOptions, folder_selected
+from core.crm import CrmAuthError, CrmClient, CrmError, CrmUnavailable
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
-from core.domain.model import MessageHeader, Reason, TrackState
+from core.domain.model import Address, MessageHeader, Reason, TrackState
 from core.domain.tracking import decide
-from core.mail import MailAuthError, MailError, MailUnavailable, SyncBatch
+from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, SyncBatch
 from core.outbox.kinds import OpKind, Promote
 from core.outbox.operations import new_records
 from core.outbox.promotion import queue_promotion
-from core.outbox.queue import Outbox
-from core.store import SqliteCorrelationIndex
+from core.outbox.queue import Outbox, ReplayResult
+from core.store import SqliteCorrelationIndex, Store
+from core.sync.address_books import AddressBook
 from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
-
-if TYPE_CHECKING:
-    from core.workspace.facade import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +50,37 @@ class Cancelled(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class CycleServices:
+    """What a cycle works with, named: the workspace builds one per cycle
+    (``Workspace.cycle_services``), tests can build their own."""
+
+    store: Store
+    crm: CrmClient
+    owner: Address
+    work_offline: bool
+    open_mailbox: Callable[[], MailBackend]
+    org_settings: Callable[[], OrgSettings]
+    user_options: Callable[[], UserOptions]
+    local_options: Callable[[], LocalOptions]
+    address_book: Callable[[Store], AddressBook]
+    user_id: Callable[[], str | None]
+    last_sync: Callable[[], SyncReport | None]
+    replay_now: Callable[[threading.Event], ReplayResult]
+    note_reachable: Callable[[bool], None]
+
+
 class SyncCycle:
     """Runs once; see the module docstring. Build a new one per cycle."""
 
     def __init__(
         self,
-        ws: Workspace,
+        ws: CycleServices,
         progress: Callable[[SyncProgress], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
         self.ws = ws
-        self.store = ws.store()
+        self.store = ws.store
         self.progress = progress
         self.cancel = cancel or threading.Event()
         self.crm_online = not ws.work_offline

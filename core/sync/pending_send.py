@@ -22,9 +22,9 @@ from typing import Any
 from core.crm import CrmClient
 from core.domain.entities import entity
 from core.domain.model import Address
+from core.mail.drafts import Draft, build_mime
 from core.mail.parse import html_to_text
 from core.outbox.kinds import SendPending
-from core.workspace.compose import Draft, build_mime
 
 log = logging.getLogger(__name__)
 

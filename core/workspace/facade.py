@@ -53,6 +53,7 @@ from core.workspace.compose import ComposeVerbs
 from core.workspace.reading import MessageView, build_view
 
 if TYPE_CHECKING:
+    from core.sync.cycle import CycleServices
     from core.sync.scheduler import SyncScheduler
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,8 @@ class Workspace(ComposeVerbs):
         from core.sync.cycle import SyncCycle
 
         cycle = SyncCycle(
-            self, (lambda p: progress(f"Synchronising {p.step}…")) if progress else None
+            self.cycle_services(),
+            (lambda p: progress(f"Synchronising {p.step}…")) if progress else None,
         )
         cycle.mail_online = True
         cycle.mail()
@@ -465,12 +467,32 @@ class Workspace(ComposeVerbs):
                     return self._last
             self._cycle_lock.acquire()  # the other cycle left no report: run our own
         try:
-            report = SyncCycle(self, progress, cancel).run()
+            report = SyncCycle(self.cycle_services(), progress, cancel).run()
             self._last = report
             self.store().save_settings("last_sync", report.to_dict())
             return report
         finally:
             self._cycle_lock.release()
+
+    def cycle_services(self) -> CycleServices:
+        """What a sync cycle works with, from this workspace."""
+        from core.sync.cycle import CycleServices
+
+        return CycleServices(
+            store=self.store(),
+            crm=self.crm,
+            owner=self.owner,
+            work_offline=self.work_offline,
+            open_mailbox=self.open_mailbox,
+            org_settings=self.org_settings,
+            user_options=self.user_options,
+            local_options=self.local_options,
+            address_book=self.address_book,
+            user_id=self.user_id,
+            last_sync=self.last_sync,
+            replay_now=self.replay_now,
+            note_reachable=self.note_reachable,
+        )
 
     def start_interval_sync(self) -> SyncScheduler:
         """A running scheduler: a cycle now, then every ``sync_interval_minutes``."""

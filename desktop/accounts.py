@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -36,6 +36,17 @@ from core.config.profiles import (
 )
 from desktop.errors import describe, server_words
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.crm import WhoAmI
+    from core.workspace.facade import Workspace
+
+T = TypeVar("T")
+#: A connection test's outcome per side: the answer, or the exception it raised. The mail
+#: side answers the number of folders in the mailbox (None: a local folder, nothing to test).
+MailOutcome: TypeAlias = "int | None | BaseException"
+CrmOutcome: TypeAlias = "WhoAmI | BaseException"
+Probe: TypeAlias = "Callable[[], tuple[MailOutcome, CrmOutcome]]"
 
 FIELDS = {  # key -> (label, objectName, placeholder)
     "mail_url": (
@@ -97,11 +108,13 @@ class AccountsTab(QWidget):
 
     tested = Signal()
 
-    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, workers: Workers, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.workspace = workspace
         self.workers = workers
-        self.profile: Profile | None = getattr(workspace, "profile", None)
+        self.profile: Profile | None = workspace.profile
         self.fields: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}
         form = QFormLayout()
@@ -152,12 +165,14 @@ class AccountsTab(QWidget):
         )
 
     def _show_demo(self) -> None:
+        from core.crm import BasicAuth
+
         ws = self.workspace
-        crm = getattr(ws, "crm", None)
-        self.fields["crm_url"].setText(getattr(crm, "base_url", ""))
-        self.fields["crm_user"].setText(getattr(getattr(crm, "auth", None), "user", ""))
+        auth = ws.crm.auth
+        self.fields["crm_url"].setText(ws.crm.base_url)
+        self.fields["crm_user"].setText(auth.user if isinstance(auth, BasicAuth) else "")
         self.fields["mail_url"].setText("built-in demo mailbox")
-        self.fields["mail_user"].setText(getattr(ws, "mailbox_name", ""))
+        self.fields["mail_user"].setText(ws.mailbox_name)
         for w in (*self.fields.values(), self.mail_password, self.crm_password):
             w.setReadOnly(True)
             w.setPlaceholderText("")
@@ -218,7 +233,7 @@ class AccountsTab(QWidget):
         self._say(self.mail_result, "Mail: connecting…", NOTE_STYLE)
         self._say(self.crm_result, "CRM: connecting…", NOTE_STYLE)
 
-        def done(result: tuple[Any, Any]) -> None:
+        def done(result: tuple[MailOutcome, CrmOutcome]) -> None:
             mail, crm = result
             self.test_button.setEnabled(True)
             self._report(
@@ -243,16 +258,22 @@ class AccountsTab(QWidget):
 
         self.workers.run(probe, done, failed, owner=self)
 
-    def _demo_probe(self) -> Callable[[], tuple[Any, Any]]:
+    def _demo_probe(self) -> Probe:
         ws = self.workspace
 
-        def mail() -> int:
+        def mail() -> int | None:
             with ws.open_mailbox() as mailbox:
                 return len(mailbox.folders())
 
         return lambda: (_attempt(mail), _attempt(ws.crm.who_am_i))
 
-    def _report(self, label: QLabel, what: str, outcome: Any, ok: Callable[[Any], str]) -> None:
+    def _report(
+        self,
+        label: QLabel,
+        what: str,
+        outcome: T | None | BaseException,
+        ok: Callable[[T], str],
+    ) -> None:
         if isinstance(outcome, BaseException):
             words = server_words(outcome)
             text = f"{what}: {describe(outcome)}"
@@ -271,7 +292,7 @@ class AccountsTab(QWidget):
         label.setVisible(True)
 
 
-def _attempt(fn: Callable[[], Any]) -> Any:
+def _attempt(fn: Callable[[], T]) -> T | BaseException:
     """The result, or the exception: mail and CRM are reported separately."""
     try:
         return fn()
@@ -279,12 +300,12 @@ def _attempt(fn: Callable[[], Any]) -> Any:
         return exc
 
 
-def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
+def _form_probe(edit: ConnectionEdit | None) -> Probe:
     """Sign in to the mailbox and the CRM the form names, with the typed passwords or, when
     left empty, the stored ones (keyring access happens on the worker too)."""
     assert edit is not None
 
-    def run() -> tuple[Any, Any]:
+    def run() -> tuple[MailOutcome, CrmOutcome]:
         from core.config.credentials import SecretKind, get_secret
         from core.config.profiles import with_connection
         from core.crm import BasicAuth, CrmClient
@@ -310,7 +331,7 @@ def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
             ) as mailbox:
                 return len(mailbox.folders())
 
-        def crm() -> Any:
+        def crm() -> WhoAmI:
             auth = BasicAuth(config.crm_user, secret(SecretKind.CRM, edit.crm_password))
             with CrmClient(config.crm_url, auth, timeout=15) as client:
                 return client.who_am_i()
@@ -320,12 +341,12 @@ def _form_probe(edit: ConnectionEdit | None) -> Callable[[], tuple[Any, Any]]:
     return run
 
 
-def save_edit(workspace: Any, edit: ConnectionEdit) -> Profile:
+def save_edit(workspace: Workspace, edit: ConnectionEdit) -> Profile:
     """Write the connection (runs on a worker). The workspace keeps the new profile so that
     a later save of the local options does not write the old connection back."""
     from core.config.profiles import Profiles, save_connection
 
-    profiles = getattr(workspace, "profiles", None) or Profiles()
+    profiles = workspace.profiles or Profiles()
     profile = save_connection(
         profiles,
         edit.profile.name,

@@ -5,7 +5,7 @@ workers, so they work offline and never block the GUI thread."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -38,6 +38,9 @@ from desktop.errors import describe
 from desktop.icons import entity_icon
 from desktop.roles import AddressEntryRole
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 _Index = QModelIndex | QPersistentModelIndex
 #: The CRM address books (entity → label), in the order the dialog and Options list them.
@@ -113,7 +116,7 @@ class AddressBookDialog(QDialog):
     results_changed = Signal(int)
 
     def __init__(
-        self, store: Callable[[], Any], workers: Workers, parent: QWidget | None = None
+        self, store: Callable[[], Store], workers: Workers, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("AddressBookDialog")
@@ -218,7 +221,7 @@ class AddressCompleter(QObject):
 
     suggestions_ready = Signal(list)
 
-    def __init__(self, edit: QLineEdit, store: Callable[[], Any], workers: Workers) -> None:
+    def __init__(self, edit: QLineEdit, store: Callable[[], Store], workers: Workers) -> None:
         super().__init__(edit)
         self.edit = edit
         self._store = store

@@ -14,9 +14,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
+
+    from core.cli.context import Opened
+    from core.workspace.facade import Workspace
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers
 
@@ -65,7 +69,7 @@ def _quiet_offscreen_messages(mode: object, context: object, message: str) -> No
     print(message, file=sys.stderr)
 
 
-def _start_window() -> tuple[Any, Workers, MainWindow]:
+def _start_window() -> tuple[QCoreApplication, Workers, MainWindow]:
     """The QApplication (named for settings and the window manager), the job runner and the
     main window, as every entry point starts them."""
     from PySide6.QtWidgets import QApplication
@@ -80,7 +84,7 @@ def _start_window() -> tuple[Any, Workers, MainWindow]:
     return app, workers, MainWindow(workers)
 
 
-def _attach(window: MainWindow, workspace: Any) -> None:
+def _attach(window: MainWindow, workspace: Workspace) -> None:
     """The window is painted and the workspace open: tune the runtime for a GUI thread that
     shares the GIL with syncs, then attach the workspace (its first sync starts now)."""
     tune_gc()
@@ -196,7 +200,7 @@ def run_gui(args: argparse.Namespace) -> int:
     from desktop.wizard import SetupWizard
 
     app, workers, window = _start_window()
-    opened: dict[str, object] = {}
+    opened: dict[str, Workspace] = {}
 
     def open_profile(name: str | None) -> None:
         from core.cli.context import CliError, open_workspace
@@ -209,9 +213,9 @@ def run_gui(args: argparse.Namespace) -> int:
             window.statusBar().showMessage(text)
             QMessageBox.warning(window, "Trackbox", f"The profile could not be opened: {text}")
 
-        def ready(result: object) -> None:
-            opened["ws"] = result.workspace  # type: ignore[attr-defined]
-            _attach(window, result.workspace)  # type: ignore[attr-defined]
+        def ready(result: Opened) -> None:
+            opened["ws"] = result.workspace
+            _attach(window, result.workspace)
 
         workers.run(lambda: open_workspace(name), ready, failed)
 
@@ -220,7 +224,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.detach_workspace()
         old = opened.pop("ws", None)
         if old is not None:
-            old.close()  # type: ignore[attr-defined]
+            old.close()
         open_profile(name)
 
     window.reconnect_requested.connect(reconnect)
@@ -236,5 +240,5 @@ def run_gui(args: argparse.Namespace) -> int:
         window.detach_workspace()
     workers.wait()
     if "ws" in opened:
-        opened["ws"].close()  # type: ignore[attr-defined]
+        opened["ws"].close()
     return 0

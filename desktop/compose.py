@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,10 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain.model import Address, RecordRef
+from core.domain.model import Address, Decision, RecordRef
+from core.sync.report import Changes
 from desktop.addressbook import AddressCompleter
 from desktop.errors import describe
+from desktop.ops import ChangeBus, Op
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.workspace.compose import Draft, DraftAttachment
+    from core.workspace.facade import Workspace
+    from core.workspace.reading import MessageView
+    from desktop.regarding import RegardingPicker
 
 NOTICE_STYLE = (
     "background: #e8f4ec; color: #1f7a3f; border: 1px solid #1f7a3f; "
@@ -46,16 +54,26 @@ def parse_addresses(text: str) -> tuple[Address, ...]:
     return tuple(Address(addr.strip(), name.strip()) for name, addr in pairs if "@" in addr)
 
 
+class _AddressEdit(QLineEdit):
+    """A To/Cc/Bcc box that completes addresses from the cached address books."""
+
+    def __init__(self, workspace: Workspace, workers: Workers) -> None:
+        super().__init__()
+        self.completer_helper = AddressCompleter(self, workspace.store, workers)
+
+
 class ComposeWindow(QWidget):
-    """``decided(decision)`` after each tracking decision; ``sent(changes)`` after sending."""
+    """``decided(Decision)`` after each tracking decision; ``sent(Changes)`` after sending
+    (the change notice went out on ``bus`` first)."""
 
     decided = Signal(object)
     sent = Signal(object)
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         workers: Workers,
+        bus: ChangeBus,
         *,
         online: bool = True,
         warn_tracked: bool = True,
@@ -67,11 +85,12 @@ class ComposeWindow(QWidget):
         self.resize(760, 580)
         self.workspace = workspace
         self.workers = workers
+        self.bus = bus
         self.online = online
         self.warn_tracked = warn_tracked
         self.regarding: RecordRef | None = None
         self.in_reply_to: int | None = None
-        self.decision: Any = None
+        self.decision: Decision | None = None
         self._serial = 0
 
         self.to = self._address_edit("composeTo")
@@ -99,7 +118,8 @@ class ComposeWindow(QWidget):
         self.attachment_list.setObjectName("composeAttachments")
         self.attachment_list.setWordWrap(True)
         self.attachment_list.setVisible(False)
-        self.attachments: list[Any] = []
+        self.attachments: list[DraftAttachment] = []
+        self._picker: RegardingPicker | None = None
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("composeSend")
         self.send_button.setDefault(True)
@@ -137,17 +157,14 @@ class ComposeWindow(QWidget):
             self.status.setText("Offline: the message will wait in the outbox.")
         self.refresh_decision()
 
-    def _address_edit(self, name: str) -> QLineEdit:
-        edit = QLineEdit()
+    def _address_edit(self, name: str) -> _AddressEdit:
+        edit = _AddressEdit(self.workspace, self.workers)
         edit.setObjectName(name)
         edit.setPlaceholderText("name@example.com; …")
-        edit.completer_helper = AddressCompleter(  # type: ignore[attr-defined]
-            edit, self.workspace.store, self.workers
-        )
         return edit
 
     # --- draft and decision -------------------------------------------------------------------
-    def draft(self) -> Any:
+    def draft(self) -> Draft:
         from core.workspace.compose import Draft
 
         return Draft(
@@ -168,13 +185,13 @@ class ComposeWindow(QWidget):
         draft = self.draft()
         ws = self.workspace
 
-        def done(decision: Any) -> None:
+        def done(decision: Decision) -> None:
             if serial != self._serial:
                 return
             self.decision = decision
             if decision.track:
                 text = "This message will be tracked in the CRM"
-                reason = getattr(getattr(decision, "reason", None), "text", "")
+                reason = decision.reason.text
                 self.notice.setText(f"{text}. {reason}" if reason else text + ".")
             self.notice.setVisible(bool(decision.track))
             self.decided.emit(decision)
@@ -187,7 +204,7 @@ class ComposeWindow(QWidget):
         self.workers.run(lambda: ws.compose_decision(draft), done, failed, owner=self)
 
     # --- actions -------------------------------------------------------------------------------
-    def prefill(self, mode: str, view: Any, owner: Address) -> None:
+    def prefill(self, mode: str, view: MessageView, owner: Address) -> None:
         """Reply, reply all or forward ``view`` (a ``core.workspace.reading.MessageView``)."""
         h = view.header
         subject = h.subject or ""
@@ -227,7 +244,7 @@ class ComposeWindow(QWidget):
     def attach_files(self, paths: list[str]) -> None:
         """Read the files on a worker (they may be large or on a network share)."""
 
-        def read() -> list[Any]:
+        def read() -> list[DraftAttachment]:
             from core.workspace.compose import DraftAttachment
 
             out = []
@@ -237,7 +254,7 @@ class ComposeWindow(QWidget):
                 out.append(DraftAttachment(p.name, p.read_bytes(), kind))
             return out
 
-        def done(read_files: list[Any]) -> None:
+        def done(read_files: list[DraftAttachment]) -> None:
             self.attachments.extend(read_files)
             self.attachment_list.setText(
                 "📎 "
@@ -298,7 +315,7 @@ class ComposeWindow(QWidget):
         self.send_button.setEnabled(False)
         self.status.setText("Sending…" if self.online else "Putting it in the outbox…")
 
-        def done(changes: Any) -> None:
+        def done(changes: Changes) -> None:
             self.sent.emit(changes)
             self.close()
 
@@ -306,4 +323,6 @@ class ComposeWindow(QWidget):
             self.send_button.setEnabled(True)
             self.status.setText(f"Not sent. {describe(exc)}")
 
-        self.workers.run(lambda: ws.send(draft), done, failed, serial=True, owner=self)
+        Op(lambda: ws.send(draft), self.bus, owner=self).success(done).failure(
+            failed
+        ).run_in_background(self.workers)

@@ -181,7 +181,8 @@ def _give_history(env: DemoEnvironment) -> None:
     """First start only: CRM history, then a baseline sync, then the newest mail arrives."""
     from core.crm import BasicAuth
     from core.crm import CrmClient as Client
-    from core.domain.subjects import TrackingTokenSettings, find_token
+    from core.domain.crm_settings import TrackingTokenSettings
+    from core.domain.subjects import find_token
     from core.mail.maildir import MaildirBackend
 
     backend = MaildirBackend(env.mailbox_dir)

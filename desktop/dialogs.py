@@ -1,64 +1,94 @@
-"""Opening the main window's dialogs: Options, Compose (new, reply, reply all, forward),
-Address book, the queue view. A mixin of :class:`desktop.mainwindow.MainWindow`."""
+"""Opening the main window's dialogs (``Dialogs``): Options, Compose (new, reply, reply all,
+forward), Address book, the queue view.
+
+Each dialog is kept in ``opened`` under its name (tests and screenshots find it there). What a
+dialog changes reaches the views through the change bus: the compose window and the Options
+dialog run their saves as :class:`~desktop.ops.Op`; the queue view's ``changed(Changes)`` after
+a retry or discard is published on the bus here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
+
+from core.sync.report import QueuedOperation
+from desktop.host import WindowHost
+from desktop.mailview import MailView
+from desktop.ops import ChangeBus
+from desktop.statusbar import QueueWatch
+from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from desktop.queueview import QueueView
 
 
-class DialogOpeners:
-    """Each dialog is kept in ``_dialogs`` (tests and screenshots find it there)."""
+class Dialogs(QObject):
+    """Opens the dialogs over ``window``; ``opened`` holds the last one of each kind."""
 
-    workspace: Any
-    workers: Any
-    reading_pane: Any
-    local_options: Any
-    _dialogs: dict[str, Any]
+    def __init__(
+        self,
+        host: WindowHost,
+        mail: MailView,
+        queue: QueueWatch,
+        workers: Workers,
+        bus: ChangeBus,
+        window: QWidget,
+    ) -> None:
+        super().__init__(window)
+        self._host = host
+        self._mail = mail
+        self._queue = queue
+        self._workers = workers
+        self._bus = bus
+        self._window = window
+        self.opened: dict[str, QWidget] = {}
+        self._queue_view: QueueView | None = None
+        queue.read.connect(self._show_queue)
 
-    # --- dialogs --------------------------------------------------------------------------------
     def open_options(self) -> None:
         from desktop.options import OptionsDialog
 
-        if self.workspace is None:
+        ws = self._host.workspace
+        if ws is None:
             return
-        dialog = OptionsDialog(self.workspace, self.workers, parent=self)
-        self._dialogs["options"] = dialog
-        dialog.saved.connect(self.apply_local_options)
-        dialog.connection_saved.connect(self._connection_saved)
+        dialog = OptionsDialog(ws, self._workers, self._bus, parent=self._window)
+        self.opened["options"] = dialog
+        dialog.saved.connect(self._host.apply_local_options)
+        dialog.connection_saved.connect(self._host.connection_saved)
         dialog.open()
-
-    def _connection_saved(self, profile: str) -> None:
-        """The account changed: say so, and ask whoever opened the profile to reconnect."""
-        self.statusBar().showMessage(  # type: ignore[attr-defined]
-            "The account settings were saved; Trackbox reconnects with them now."
-        )
-        self.reconnect_requested.emit(profile)  # type: ignore[attr-defined]
 
     def open_compose(self, mode: str) -> None:
         from desktop.compose import ComposeWindow
 
-        if self.workspace is None:
+        ws = self._host.workspace
+        if ws is None:
             return
-        view = self.reading_pane.view if mode != "new" else None
+        view = self._mail.shown_view() if mode != "new" else None
+        options = self._host.local_options
         window = ComposeWindow(
-            self.workspace,
-            self.workers,
-            online=self._online(),
-            warn_tracked=bool(getattr(self.local_options, "warn_before_sending_tracked", True)),
+            ws,
+            self._workers,
+            self._bus,
+            online=ws.online,
+            warn_tracked=options.warn_before_sending_tracked if options is not None else True,
         )
         if view is not None:
-            window.prefill(mode, view, self.workspace.owner)
-        window.sent.connect(self.apply_changes)
-        self._dialogs["compose"] = window
+            window.prefill(mode, view, ws.owner)
+        self.opened["compose"] = window
         window.show()
 
     def open_address_book(self, text: str = "") -> None:
         from desktop.addressbook import AddressBookDialog
 
-        if self.workspace is None:
+        ws = self._host.workspace
+        if ws is None:
             return
-        dialog = AddressBookDialog(self.workspace.store, self.workers, parent=self)
-        self._dialogs["addressbook"] = dialog
+        dialog = AddressBookDialog(ws.store, self._workers, parent=self._window)
+        self.opened["addressbook"] = dialog
         if text:
             dialog.search.setText(text)
         dialog.open()
@@ -66,11 +96,18 @@ class DialogOpeners:
     def open_queue(self, kinds: tuple[str, ...] | None = None) -> None:
         from desktop.queueview import QueueView
 
-        ws = self.workspace
+        ws = self._host.workspace
         if ws is None:
             return
-        view = QueueView(ws, self.workers, kinds=kinds, parent=self)
-        view.changed.connect(self.apply_changes)
-        self._dialogs["queue"] = view
+        view = QueueView(ws, self._workers, kinds=kinds, parent=self._window)
+        view.changed.connect(self._bus.publish)  # a retry or discard: the views refresh
+        self.opened["queue"] = view
+        self._queue_view = view
         view.open()
-        self.refresh_queue()
+        self._queue.refresh()
+
+    def _show_queue(self, ops: Sequence[QueuedOperation]) -> None:
+        """Fresh queue reads go to the open queue view."""
+        view = self._queue_view
+        if view is not None:
+            view.show_operations(list(ops))

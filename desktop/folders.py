@@ -1,15 +1,33 @@
-"""The folder tree: the mailbox's folders (nested by path) and the CRM views."""
+"""The folder tree: the mailbox's folders (nested by path) and the CRM views.
+
+``FolderTreeModel`` is the model; ``FolderPane`` owns the tree view and keeps it current: on a
+change notice about folders or messages it re-reads folders and counts on a worker, and the
+queue watch's reads give the "Pending Send" count.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QTreeView
 
 from core.domain.model import Folder, FolderRole, TrackState
+from core.sync.report import Changes, QueuedOperation
+from desktop.errors import describe
+from desktop.host import WindowHost
 from desktop.icons import named_icon, state_icon
+from desktop.ops import ChangeBus, QueryOp
 from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
+from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+#: Outbox operation kinds listed by the "Pending Send" view.
+PENDING_SEND_KINDS = ("send_pending",)
 
 ROLE_ORDER = {
     FolderRole.INBOX: 0,
@@ -41,15 +59,15 @@ CRM_VIEWS = (
 )
 
 
-def read_folder_counts(store: object) -> dict[str, tuple[int, int]]:
+def read_folder_counts(store: Store) -> dict[str, tuple[int, int]]:
     """``{folder path: (messages, unread)}`` from the local store (run it on a worker)."""
-    return store.folder_counts()  # type: ignore[attr-defined, no-any-return]
+    return store.folder_counts()
 
 
 class FolderTreeModel(QStandardItemModel):
     """Items carry ``FolderPathRole`` (mailbox folders) or ``TrackStateRole`` (CRM views)."""
 
-    def __init__(self, parent: object | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setHorizontalHeaderLabels(["Folders"])
         self._views: list[tuple[QStandardItem, str, tuple[TrackState, ...]]] = []
@@ -139,12 +157,106 @@ class FolderTreeModel(QStandardItemModel):
         for item, label, states in self._views:
             n = sum((counts or {}).get(s, 0) for s in states)
             item.setText(f"{label} ({n})" if counts is not None else label)
+        self.set_pending_send(pending_send)
+
+    def set_pending_send(self, count: int | None) -> None:
+        """Label the "Pending Send" view with the number of CRM mails waiting to go out."""
         if self._send is not None:
-            self._send.setText(
-                "Pending Send" if pending_send is None else f"Pending Send ({pending_send})"
-            )
+            self._send.setText("Pending Send" if count is None else f"Pending Send ({count})")
 
     def index_of_path(self, path: str) -> QModelIndex | None:
         flags = Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly
         matches = self.match(self.index(0, 0), FolderPathRole, path, 1, flags)
         return matches[0] if matches else None
+
+
+_FolderRead = tuple[list[Folder], dict[TrackState, int], dict[str, tuple[int, int]]]
+
+
+class FolderPane(QObject):
+    """The folder tree view and its model, kept current by change notices. The window
+    listens to ``tree.selectionModel().currentChanged`` to open what the user picks."""
+
+    def __init__(
+        self, host: WindowHost, workers: Workers, bus: ChangeBus, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._host = host
+        self._workers = workers
+        self.model = FolderTreeModel(self)
+        self.tree = QTreeView()
+        self.tree.setObjectName("folderTree")
+        self.tree.setModel(self.model)
+        self.tree.setHeaderHidden(True)
+        self.tree.setMinimumWidth(190)
+        self._sizes: dict[str, int] = {}  # counted on a worker; used once per folder
+        self._pending_send: int | None = None
+        self._serial = 0
+        self._rebuild = False  # a read asked to rebuild the tree and no read has shown yet
+        bus.changes_applied.connect(self._follow_changes)
+
+    def _follow_changes(self, changes: Changes) -> None:
+        if changes.folders or changes.messages:
+            self.reload(structure=changes.folders)
+
+    def show_queue(self, ops: Sequence[QueuedOperation]) -> None:
+        """The queue as the queue watch read it: the "Pending Send" count."""
+        self._pending_send = sum(1 for op in ops if op.kind in PENDING_SEND_KINDS)
+        self.model.set_pending_send(self._pending_send)
+
+    def take_size_hint(self, path: str) -> int | None:
+        """The folder's message count as last read (once: later opens count again)."""
+        return self._sizes.pop(path, None)
+
+    def current_path(self) -> str | None:
+        index = self.tree.currentIndex()
+        return index.data(FolderPathRole) if index.isValid() else None
+
+    def reload(self, structure: bool = True) -> None:
+        """Re-read folders and the counts of the CRM views and folders; the tree is rebuilt
+        only when ``structure`` (the folder list may have changed) and the folders really
+        differ, else only the counts are relabelled. Only the newest read is shown."""
+        ws = self._host.workspace
+        if ws is None:
+            return
+        self._rebuild = self._rebuild or structure
+        self._serial += 1
+        serial = self._serial
+
+        def read() -> _FolderRead:
+            store = ws.store()
+            return store.folders(), store.track_state_counts(), read_folder_counts(store)
+
+        def show(result: _FolderRead) -> None:
+            if self._host.workspace is not ws or serial != self._serial:
+                return
+            folders, counts, sizes = result
+            rebuild, self._rebuild = self._rebuild, False
+            self._sizes = {path: total for path, (total, _unread) in sizes.items()}
+            if not rebuild and self.model.rowCount():
+                self.model.update_counts(counts, self._pending_send, sizes)
+                return
+            current = self.current_path()
+            if not self.model.set_folders(
+                folders, ws.mailbox_name, counts, pending_send=self._pending_send, sizes=sizes
+            ):
+                return  # same folders: relabelled in place, current folder and list kept
+            self.tree.expandAll()
+            self.select_path(current or "Inbox")
+
+        QueryOp(read, show).failure(lambda exc: self._host.say(describe(exc))).run_in_background(
+            self._workers
+        )
+
+    def select_path(self, path: str) -> None:
+        index = self.model.index_of_path(path)
+        if index is not None and index != self.tree.currentIndex():
+            self.tree.setCurrentIndex(index)
+
+
+def view_states(index: QModelIndex | QPersistentModelIndex) -> tuple[TrackState, ...]:
+    """The tracked states a CRM view of the tree lists (empty for a folder)."""
+    states = index.data(TrackStatesRole) or (
+        (index.data(TrackStateRole),) if index.data(TrackStateRole) else ()
+    )
+    return tuple(TrackState(s) for s in states)

@@ -18,12 +18,13 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
 )
@@ -32,6 +33,11 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from core.domain.model import UNTRACKABLE_STATES, TrackState
 from desktop.icons import STATE_LABELS, named_icon, state_icon
 from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
+
+    from core.store import MessageRow, Store
 
 PAGE_SIZE = 40  # ~2 screenfuls: opening a folder reads one small page (rows cost ~0.1 ms)
 MAX_CACHED_PAGES = 120
@@ -43,7 +49,13 @@ READ_PAGES_AT_MOST = 8
 #: States that can be untracked (the Untrack action is offered for them).
 UNTRACKABLE = UNTRACKABLE_STATES  # what Untrack applies to (one home: core.domain.model)
 _UNKNOWN = -1  # a row whose message id this layout has not read yet
-_MISSING = object()  # a message not in memory
+
+
+class _Missing:
+    """A message not in memory (a read would find it, or find it gone)."""
+
+
+_MISSING: Final = _Missing()
 _LAYOUT_SIGNATURE = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChangeHint"
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -133,7 +145,9 @@ class RowSource(Protocol):
 
     def count(self) -> int: ...
 
-    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]: ...
+    def rows(
+        self, offset: int, limit: int, order_by: str, descending: bool
+    ) -> list[MessageRow]: ...
 
     def positions(
         self, row_ids: Collection[int], order_by: str, descending: bool
@@ -145,7 +159,7 @@ class RowSource(Protocol):
         """Every message's row id in this order (for placing many messages at once)."""
         ...
 
-    def message(self, row_id: int) -> Any | None:
+    def message(self, row_id: int) -> MessageRow | None:
         """One message by id, if still here (the state of a selected row scrolled away)."""
         ...
 
@@ -153,7 +167,7 @@ class RowSource(Protocol):
 class StoreFolderSource:
     """A :class:`RowSource` over ``Store.message_rows`` for one folder."""
 
-    def __init__(self, store: Any, folder: str, count_hint: int | None = None) -> None:
+    def __init__(self, store: Store, folder: str, count_hint: int | None = None) -> None:
         self.store = store
         self.folder = folder
         self._hint = count_hint
@@ -166,7 +180,7 @@ class StoreFolderSource:
             return hint
         return int(self.store.message_count(self.folder))
 
-    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]:
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[MessageRow]:
         return list(
             self.store.message_rows(
                 self.folder, offset, limit, order_by=order_by, descending=descending
@@ -189,7 +203,7 @@ class StoreFolderSource:
     def ids(self, order_by: str, descending: bool) -> list[int]:
         return list(self.store.message_ids(self.folder, order_by=order_by, descending=descending))
 
-    def message(self, row_id: int) -> Any | None:
+    def message(self, row_id: int) -> MessageRow | None:
         row = self.store.message(row_id)
         return row if row is not None and row.header.ref.folder == self.folder else None
 
@@ -198,7 +212,7 @@ class StoreStatesSource:
     """A :class:`RowSource` over the messages in one or more tracked states (the CRM views:
     "Needs attention" shows flagged and failed messages), newest first per state."""
 
-    def __init__(self, store: Any, states: tuple[TrackState, ...]) -> None:
+    def __init__(self, store: Store, states: tuple[TrackState, ...]) -> None:
         self.store = store
         self.states = states
         self._counts: list[int] = []
@@ -208,10 +222,10 @@ class StoreStatesSource:
         self._counts = [int(counts.get(s, 0)) for s in self.states]
         return sum(self._counts)
 
-    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[Any]:
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[MessageRow]:
         if not self._counts:
             self.count()
-        out: list[Any] = []
+        out: list[MessageRow] = []
         start = 0
         for state, n in zip(self.states, self._counts, strict=True):
             lo, hi = max(offset, start), min(offset + limit, start + n)
@@ -245,7 +259,7 @@ class StoreStatesSource:
             out.extend(self.store.message_ids(None, state=state))
         return out
 
-    def message(self, row_id: int) -> Any | None:
+    def message(self, row_id: int) -> MessageRow | None:
         row = self.store.message(row_id)
         return row if row is not None and row.track_state in self.states else None
 
@@ -261,11 +275,11 @@ def human_size(size: int) -> str:
 class MessageListModel(QAbstractTableModel):
     """Lazy, sortable list of ``MessageRow`` values (see ``core.store``)."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._source: RowSource | None = None
         self._count = 0
-        self._pages: OrderedDict[int, list[Any]] = OrderedDict()
+        self._pages: OrderedDict[int, list[MessageRow]] = OrderedDict()
         self._order_by = "date"
         self._descending = True
         self._overlay: dict[int, TrackState] = {}  # row id → state shown before the store knows
@@ -275,7 +289,7 @@ class MessageListModel(QAbstractTableModel):
         self._page_ids: dict[int, array[int]] = {}
         self._placed: dict[int, int] = {}  # row → id, messages placed by the last layout change
         self._order_ids: list[int] | None = None  # every row's id, once a layout read them
-        self._by_id: dict[int, Any] = {}  # messages read by id in this layout (None: gone)
+        self._by_id: dict[int, MessageRow | None] = {}  # read by id in this layout (None: gone)
         self.colour_tracked = True
 
     # --- source -------------------------------------------------------------------------
@@ -403,7 +417,7 @@ class MessageListModel(QAbstractTableModel):
                     self.dataChanged.emit(idx, idx)
 
     # --- lazy rows ------------------------------------------------------------------------
-    def row_at(self, row: int) -> Any | None:
+    def row_at(self, row: int) -> MessageRow | None:
         if self._source is None or not 0 <= row < self._count:
             return None
         page_no = row // PAGE_SIZE
@@ -466,17 +480,19 @@ class MessageListModel(QAbstractTableModel):
         for seen, row in enumerate(rows):
             if seen >= most:
                 return None
-            message = self._row_in_memory(row)
-            if message is _MISSING:
+            in_memory = self._row_in_memory(row)
+            if isinstance(in_memory, _Missing):
                 reads -= 1
                 if reads < 0:
                     return None
                 message = self._read_row(row)
+            else:
+                message = in_memory
             if message is not None and self.state_of(message) in states:
                 return True
         return False
 
-    def _row_in_memory(self, row: int) -> Any:
+    def _row_in_memory(self, row: int) -> MessageRow | None | _Missing:
         """The message at ``row`` from a cached page or an earlier read by id; ``_MISSING``
         when it would take a read."""
         page = self._pages.get(row // PAGE_SIZE)
@@ -488,7 +504,7 @@ class MessageListModel(QAbstractTableModel):
             return None
         return self._by_id.get(rid, _MISSING) if rid != _UNKNOWN else _MISSING
 
-    def _read_row(self, row: int) -> Any:
+    def _read_row(self, row: int) -> MessageRow | None:
         """The message at ``row``: by id when this layout knows it (one indexed read), else
         its page."""
         rid = self._known_id(row)
@@ -498,7 +514,7 @@ class MessageListModel(QAbstractTableModel):
             return None
         return self._message(rid)
 
-    def _message(self, rid: int) -> Any:
+    def _message(self, rid: int) -> MessageRow | None:
         if len(self._by_id) > PAGE_SIZE * MAX_CACHED_PAGES:
             self._by_id.clear()
         if rid not in self._by_id and self._source is not None:
@@ -522,12 +538,12 @@ class MessageListModel(QAbstractTableModel):
                 if reads <= 0:
                     continue
                 reads -= 1
-            message = self._message(rid)
-            if message is not None:
-                out[rid] = message.track_state
+            read = self._message(rid)
+            if read is not None:
+                out[rid] = read.track_state
         return out
 
-    def state_of(self, message: Any) -> TrackState:
+    def state_of(self, message: MessageRow) -> TrackState:
         return self._overlay.get(message.id, message.track_state)
 
     def overlay_state(self, row_id: int) -> TrackState | None:
@@ -609,7 +625,7 @@ class MessageListModel(QAbstractTableModel):
             return self._display(col, message)
         return None
 
-    def _paint(self, message: Any) -> dict[int, tuple[Any, ...]]:
+    def _paint(self, message: MessageRow) -> dict[int, tuple[Any, ...]]:
         """Display, decoration, font and background of every column of one row."""
         if len(self._painted) > PAGE_SIZE * MAX_CACHED_PAGES:
             self._painted.clear()
@@ -621,11 +637,11 @@ class MessageListModel(QAbstractTableModel):
             if self.colour_tracked and state in (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER)
             else None
         )
-        icons: list[Any] = [None] * len(Column)
+        icons: list[QIcon | None] = [None] * len(Column)
         icons[Column.STATE] = state_icon(state)
         if header.has_attachments:
             icons[Column.ATTACHMENT] = named_icon("attachment")
-        painted = {
+        painted: dict[int, tuple[Any, ...]] = {
             Qt.ItemDataRole.DisplayRole: tuple(self._display(c, message) for c in Column),
             Qt.ItemDataRole.DecorationRole: tuple(icons),
             Qt.ItemDataRole.FontRole: (font,) * len(Column),
@@ -635,7 +651,7 @@ class MessageListModel(QAbstractTableModel):
         return painted
 
     @staticmethod
-    def _display(col: Column, message: Any) -> str | None:
+    def _display(col: Column, message: MessageRow) -> str | None:
         header = message.header
         if col == Column.FROM:
             return header.sender.name or header.sender.email if header.sender else ""

@@ -1,9 +1,11 @@
-"""The main window's CRM verbs on a selection: Track, Untrack, Set Regarding, View in CRM,
-Work offline. Each runs a workspace verb on a worker (serial: they write the store), then
-replays the outbox when online, and refreshes through ``apply_changes``.
+"""The CRM verbs on the main window's selection (``CrmVerbs``): Track, Untrack, Set Regarding,
+View in CRM, Work offline.
 
-A mixin of :class:`desktop.mainwindow.MainWindow` (kept apart so the window stays small); it
-uses the window's ``workspace``, ``workers``, ``message_model`` and signals.
+Each verb is an :class:`~desktop.ops.Op` (serial: it writes the store) that queues the work
+and shows the messages *pending*, then, when online, a second one that replays the outbox.
+Both publish their ``Changes`` on the window's :class:`~desktop.ops.ChangeBus`, where the views
+refresh themselves; ``tracking_done(Changes)`` follows, once the verb is over (replayed, or
+queued while offline, or failed).
 
 Every verb takes the selected messages' ids at the gesture, before any dialog or worker, and
 acts on exactly those: a sync or a sort while a question or the picker is open changes
@@ -12,84 +14,110 @@ nothing about what the user chose.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.domain.model import TrackState
+from core.domain.model import RecordRef, TrackState
 from core.sync.report import Changes
 from desktop.errors import describe
+from desktop.host import WindowHost
+from desktop.mailview import MailView
 from desktop.messages import UNTRACKABLE
+from desktop.ops import ChangeBus, Op, QueryOp
+from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from desktop.regarding import RegardingPicker
 
 
-class TrackingOperations:
-    """Track / Untrack / Set Regarding / View in CRM / Work offline."""
+class CrmVerbs(QObject):
+    """``tracking_done(Changes)`` when a Track/Untrack/Set Regarding finished;
+    ``online_changed(online)`` when Work offline was switched."""
 
-    workspace: Any
-    workers: Any
-    message_model: Any
-    reading_pane: Any
-    tracking_done: Any
-    online_changed: Any
-    _dialogs: dict[str, Any]
-    # provided by MainWindow
-    apply_changes: Any
-    selected_row_ids: Any
-    sync_now: Any
-    _update_actions: Any
-    _say: Any
-    _online: Any
-    _show_connection: Any
+    tracking_done = Signal(object)
+    online_changed = Signal(bool)
 
-    # --- CRM actions --------------------------------------------------------------------
-    def _run_tracking(self, op: Any, what: str, count: int) -> None:
-        """Run a tracking verb (serial: it writes the store), then replay the outbox when
-        online."""
-        ws = self.workspace
+    def __init__(
+        self,
+        host: WindowHost,
+        mail: MailView,
+        workers: Workers,
+        bus: ChangeBus,
+        window: QWidget,
+    ) -> None:
+        super().__init__(window)
+        self._host = host
+        self._mail = mail
+        self._workers = workers
+        self._bus = bus
+        self._window = window  # parent of the questions and the picker
+        self.picker: RegardingPicker | None = None  # the last regarding picker opened
+
+    def _online(self) -> bool:
+        ws = self._host.workspace
+        return ws is not None and ws.online
+
+    # --- tracking -------------------------------------------------------------------------------
+    def run_tracking(self, op: Callable[[], Changes], what: str, ids: list[int]) -> None:
+        """Run a tracking verb on ``ids``, then replay the outbox when online."""
+        ws = self._host.workspace
         assert ws is not None
-        self._say(f"{what} {count} message(s)…")
+        count = len(ids)
+        self._host.say(f"{what} {count} message(s)…")
 
-        def done(changes: Changes) -> None:
-            self.apply_changes(changes)
-            if self._online():
-                self.workers.run(ws.replay_outbox, replayed, self._tracking_failed, serial=True)
-            else:
-                self._say(f"{count} operation(s) queued; they run when you are online.")
-                self.tracking_done.emit(changes)
+        def failed(exc: BaseException) -> None:
+            # The pending state shown at the gesture is dropped: the rows show the store's.
+            changes = Changes(messages=True, row_ids=frozenset(ids), errors=(describe(exc),))
+            self._bus.publish(changes)
+            self._host.say(f"Tracking failed. {describe(exc)}")
+            self.tracking_done.emit(changes)
 
         def replayed(changes: Changes) -> None:
-            self.apply_changes(changes)
             self._report(changes)
             self.tracking_done.emit(changes)
 
-        self.workers.run(op, done, self._tracking_failed, serial=True)
+        def queued(changes: Changes) -> None:
+            if self._online():
+                Op(ws.replay_outbox, self._bus).success(replayed).failure(failed).run_in_background(
+                    self._workers
+                )
+            else:
+                self._host.say(f"{count} operation(s) queued; they run when you are online.")
+                self.tracking_done.emit(changes)
+
+        Op(op, self._bus).success(queued).failure(failed).run_in_background(self._workers)
 
     def _report(self, changes: Changes) -> None:
         if changes.errors:
-            self._say("; ".join(changes.errors))
+            self._host.say("; ".join(changes.errors))
         else:
-            self._say("Done", 3000)
+            self._host.say("Done", 3000)
+
+    def _show_pending(self, ids: list[int]) -> None:
+        self._mail.model.show_state(ids, TrackState.PENDING)
+        self._host.update_actions()  # pending mail can be untracked at once
 
     def track_selected(self) -> None:
-        ws = self.workspace
-        ids = self.selected_row_ids()  # the highlighted messages, whatever happens next
+        ws = self._host.workspace
+        ids = self._mail.selected_row_ids()  # the highlighted messages, whatever happens next
         if ws is None or not ids:
             return
-        self.message_model.show_state(ids, TrackState.PENDING)
-        self._update_actions()  # pending mail can be untracked at once
-        self._run_tracking(lambda: ws.enqueue_track(ids), "Tracking", len(ids))
+        self._show_pending(ids)
+        self.run_tracking(lambda: ws.enqueue_track(ids), "Tracking", ids)
 
     def untrack_selected(self) -> None:
         """Untrack the tracked (or pending) ones among the selection: the others have no CRM
         copy to delete. States the list does not hold (a huge selection) are read on a
         worker before asking."""
-        ws = self.workspace
-        ids = self.selected_row_ids()
+        ws = self._host.workspace
+        ids = self._mail.selected_row_ids()
         if ws is None or not ids:
             return
-        known = self.message_model.states_of(ids)
+        known = self._mail.model.states_of(ids)
         unknown = [rid for rid in ids if rid not in known]
         if not unknown:
             self._confirm_untrack(ids, known)
@@ -101,20 +129,22 @@ class TrackingOperations:
             return {rid: row.track_state for rid, row in rows if row is not None}
 
         def ask(states: dict[int, TrackState]) -> None:
-            if self.workspace is ws:
+            if self._host.workspace is ws:
                 self._confirm_untrack(ids, {**states, **known})
 
-        self._say(f"Reading the state of {len(unknown)} message(s)…")
-        self.workers.run(read, ask, lambda exc: self._say(describe(exc)))
+        self._host.say(f"Reading the state of {len(unknown)} message(s)…")
+        QueryOp(read, ask).failure(lambda exc: self._host.say(describe(exc))).run_in_background(
+            self._workers
+        )
 
     def _confirm_untrack(self, ids: list[int], states: dict[int, TrackState]) -> None:
         """Ask, saying how many of the selection will be untracked, then untrack those."""
-        ws = self.workspace
+        ws = self._host.workspace
         tracked = [rid for rid in ids if states.get(rid) in UNTRACKABLE]
         if ws is None:
             return
         if not tracked:
-            self._say("None of the selected messages is tracked.", 5000)
+            self._host.say("None of the selected messages is tracked.", 5000)
             return
         what = (
             f"{len(tracked)} message(s)"
@@ -122,70 +152,73 @@ class TrackingOperations:
             else f"{len(tracked)} of the {len(ids)} selected messages (the others are not tracked)"
         )
         answer = QMessageBox.question(
-            self,
+            self._window,
             "Untrack",
             f"Stop tracking {what}? Their copies in the CRM will be deleted.",
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        self._run_tracking(lambda: ws.enqueue_untrack(tracked), "Untracking", len(tracked))
+        self.run_tracking(lambda: ws.enqueue_untrack(tracked), "Untracking", tracked)
 
     def set_regarding_selected(self) -> None:
         """Open the picker, then set the chosen record on the selection (core tracks the
         untracked ones regarding it, as the CRM for Outlook did)."""
-        ws = self.workspace
-        ids = self.selected_row_ids()  # now: the picker may stay open through a sync
+        ws = self._host.workspace
+        ids = self._mail.selected_row_ids()  # now: the picker may stay open through a sync
         if ws is None or not ids:
             return
         from core.workspace.regarding import RegardingSearch
         from desktop.regarding import RegardingPicker
 
         picker = RegardingPicker(
-            RegardingSearch(ws.store, ws.crm), self.workers, online=self._online(), parent=self
+            RegardingSearch(ws.store, ws.crm),
+            self._workers,
+            online=self._online(),
+            parent=self._window,
         )
-        self._dialogs["regarding"] = picker
+        self.picker = picker
 
         def chosen() -> None:
             ref = picker.selected()
-            if ref is None:
-                return
-            self.message_model.show_state(ids, TrackState.PENDING)
-            self._update_actions()
-            self._run_tracking(
-                lambda: ws.enqueue_set_regarding(ids, ref),
-                f"Setting regarding {ref.name or ref.entity} on",
-                len(ids),
-            )
+            if ref is not None:
+                self.set_regarding(ids, ref)
 
         picker.accepted.connect(chosen)
         picker.open()
 
+    def set_regarding(self, ids: list[int], ref: RecordRef) -> None:
+        """Set ``ref`` as the regarding record of these messages."""
+        ws = self._host.workspace
+        if ws is None or not ids:
+            return
+        self._show_pending(ids)
+        self.run_tracking(
+            lambda: ws.enqueue_set_regarding(ids, ref),
+            f"Setting regarding {ref.name or ref.entity} on",
+            ids,
+        )
+
     def view_in_crm(self) -> None:
-        view = self.reading_pane.view
+        view = self._mail.shown_view()
         if view is not None and view.activity_url:
             QDesktopServices.openUrl(QUrl(view.activity_url))
 
-    def _tracking_failed(self, exc: BaseException) -> None:
-        self.message_model.refresh()
-        self._say(f"Tracking failed. {describe(exc)}")
-        self.tracking_done.emit(Changes(messages=True, errors=(describe(exc),)))
-
-    # --- offline ------------------------------------------------------------------------------
+    # --- offline --------------------------------------------------------------------------------
     def set_work_offline(self, offline: bool) -> None:
-        ws = self.workspace
+        ws = self._host.workspace
         if ws is None:
             return
 
-        def op() -> Changes:
+        def switch() -> Changes:
             ws.set_work_offline(offline)  # online: replays
             return Changes(messages=True, queue=True)
 
         def done(changes: Changes) -> None:
-            self._show_connection("working offline" if offline else "")
             self.online_changed.emit(not offline)
-            self.apply_changes(changes)
             if not offline:
                 self._report(changes)
-                self.sync_now()
+                self._host.sync_now()
 
-        self.workers.run(op, done, lambda exc: self._say(describe(exc)), serial=True)
+        Op(switch, self._bus).success(done).failure(
+            lambda exc: self._host.say(describe(exc))
+        ).run_in_background(self._workers)

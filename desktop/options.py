@@ -10,7 +10,7 @@ It edits the values the workspace returns (``user_options()``: the CRM's per-use
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,11 +31,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain.crm_settings import AutoCreate, IncomingFilter
+from core.config.local_options import LocalOptions
+from core.config.profiles import Profile
+from core.domain.crm_settings import AutoCreate, IncomingFilter, OrgSettings, UserOptions
+from core.sync.report import Changes
 from desktop.accounts import AccountsTab, save_edit
 from desktop.addressbook import BOOK_LABELS
 from desktop.errors import describe
+from desktop.ops import ChangeBus, Op
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.workspace.facade import Workspace
 
 INCOMING_LABELS = {
     IncomingFilter.ALL: "All e-mail messages",
@@ -64,26 +71,48 @@ def _page(*widgets: QWidget) -> QWidget:
     return page
 
 
+class _Current(NamedTuple):
+    """The options as stored, read on a worker."""
+
+    user: UserOptions
+    org: OrgSettings
+    local: LocalOptions
+    folders: list[str]
+
+
+class _Saved(NamedTuple):
+    changes: Changes
+    profile: Profile | None  # the profile as written, when the connection changed
+
+
 class OptionsDialog(QDialog):
-    """``loaded`` after the current values are shown; ``saved(local_options)`` after both
-    saves succeeded (the main window applies interval, colours, banner);
-    ``connection_saved(profile)`` when the Accounts tab changed the connection."""
+    """``loaded`` after the current values are shown; ``saved(LocalOptions)`` after both
+    saves succeeded (the main window applies interval, colours, banner; the change notice
+    went out on ``bus`` first); ``connection_saved(profile)`` when the Accounts tab changed
+    the connection."""
 
     loaded = Signal()
     saved = Signal(object)
     save_failed = Signal(str)
     connection_saved = Signal(str)  # profile name: its connection changed, reconnect
 
-    def __init__(self, workspace: Any, workers: Workers, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        workers: Workers,
+        bus: ChangeBus,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("OptionsDialog")
         self.setWindowTitle("Options")
         self.resize(620, 500)
         self.workspace = workspace
         self.workers = workers
-        self.user: Any = None
-        self.local: Any = None
-        self.org: Any = None
+        self.bus = bus
+        self.user: UserOptions | None = None
+        self.local: LocalOptions | None = None
+        self.org: OrgSettings | None = None
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("optionsTabs")
@@ -126,8 +155,8 @@ class OptionsDialog(QDialog):
         self.track_replies.setObjectName("trackReplies")
         self.auto_create = QComboBox()
         self.auto_create.setObjectName("autoCreate")
-        for value, label in AUTO_CREATE_LABELS.items():
-            self.auto_create.addItem(label, value)
+        for create, text in AUTO_CREATE_LABELS.items():
+            self.auto_create.addItem(text, create)
         self.admin_note = QLabel()
         self.admin_note.setObjectName("automaticTrackingNote")
         self.admin_note.setWordWrap(True)
@@ -199,13 +228,13 @@ class OptionsDialog(QDialog):
     def _load(self) -> None:
         ws = self.workspace
 
-        def read() -> tuple[Any, Any, Any, list[str]]:
+        def read() -> _Current:
             folders = [f.path for f in ws.store().folders()]
-            return ws.user_options(), ws.org_settings(), ws.local_options(), folders
+            return _Current(ws.user_options(), ws.org_settings(), ws.local_options(), folders)
 
-        def show(result: tuple[Any, Any, Any, list[str]]) -> None:
-            self.user, self.org, self.local, folders = result
-            self._fill(folders)
+        def show(current: _Current) -> None:
+            self.user, self.org, self.local = current.user, current.org, current.local
+            self._fill(current.user, current.local, current.folders)
             self.tabs.setEnabled(True)
             self.save_button.setEnabled(True)
             self.status.setText("")
@@ -216,8 +245,7 @@ class OptionsDialog(QDialog):
 
         self.workers.run(read, show, failed, owner=self)
 
-    def _fill(self, folders: list[str]) -> None:
-        u, loc = self.user, self.local
+    def _fill(self, u: UserOptions, loc: LocalOptions, folders: list[str]) -> None:
         button = self.incoming.button(int(u.incoming_filter))
         if button is not None:
             button.setChecked(True)
@@ -254,8 +282,9 @@ class OptionsDialog(QDialog):
         self.colour_tracked.setChecked(loc.colour_tracked)
 
     # --- save ---------------------------------------------------------------------------------
-    def edited(self) -> tuple[Any, Any]:
+    def edited(self) -> tuple[UserOptions, LocalOptions]:
         """The options as the dialog now shows them (new values; nothing saved)."""
+        assert self.user is not None and self.local is not None, "edited before loaded"
         user = dataclasses.replace(
             self.user,
             incoming_filter=IncomingFilter(self.incoming.checkedId()),
@@ -295,21 +324,23 @@ class OptionsDialog(QDialog):
         if connection is not None and not connection.changed:
             connection = None
         ws = self.workspace
+        user_changed = user != self.user
         self.save_button.setEnabled(False)
         self.status.setText("Saving…")
 
-        def op() -> Any:
-            ws.save_local_options(local)
-            if user != self.user:
-                ws.save_user_options(user)
+        def op() -> _Saved:
+            changes = ws.save_local_options(local)
+            if user_changed:
+                changes = changes.merge(ws.save_user_options(user))
             # After the local options: both write the profile, and this one reads it back.
-            return save_edit(ws, connection) if connection is not None else None
+            profile = save_edit(ws, connection) if connection is not None else None
+            return _Saved(changes, profile)
 
-        def done(profile: Any) -> None:
+        def done(result: _Saved) -> None:
             self.saved.emit(local)
-            if profile is not None:
-                self.accounts.saved(profile)
-                self.connection_saved.emit(profile.name)
+            if result.profile is not None:
+                self.accounts.saved(result.profile)
+                self.connection_saved.emit(result.profile.name)
             self.accept()
 
         def failed(exc: BaseException) -> None:
@@ -317,4 +348,6 @@ class OptionsDialog(QDialog):
             self.status.setText(f"Your options could not be saved. {describe(exc)}")
             self.save_failed.emit(describe(exc))
 
-        self.workers.run(op, done, failed, serial=True, owner=self)
+        Op(op, self.bus, changes=lambda result: result.changes, owner=self).success(done).failure(
+            failed
+        ).run_in_background(self.workers)

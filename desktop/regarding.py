@@ -317,7 +317,7 @@ class RegardingPicker(QDialog):
                     Qt.Key.Key_PageDown: 8,
                     Qt.Key.Key_PageUp: -8,
                 }[Qt.Key(key)]
-                self.move(step)
+                self.move_current(step)
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 if self.current_hit() is not None:
@@ -325,7 +325,7 @@ class RegardingPicker(QDialog):
                 return True
         return super().eventFilter(watched, event)
 
-    def move(self, step: int) -> None:
+    def move_current(self, step: int) -> None:
         """Move the current record by ``step`` records, skipping group headers."""
         rows = [r for r in range(self.model.rowCount()) if self.model.hit_at(r) is not None]
         if not rows:
@@ -338,6 +338,11 @@ class RegardingPicker(QDialog):
         index = self.model.index(row, 0)
         self.list.setCurrentIndex(index)
         self.list.scrollTo(index)
+
+    @property
+    def online(self) -> bool:
+        """Whether the CRM is searched too (else the address-book cache only)."""
+        return self._online
 
     # --- outcome ------------------------------------------------------------------------------
     def current_hit(self) -> RegardingHit | None:

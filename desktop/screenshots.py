@@ -7,23 +7,35 @@ Used to refresh the README's screenshots; every wait is on a signal, never a sle
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from core.domain.model import Decision
+from core.sync.report import Changes
+
+if TYPE_CHECKING:
+    from core.workspace.regarding import RegardingHit
+    from desktop.mainwindow import MainWindow
+
 DIALOGS = ("main", "regarding", "options", "compose", "addressbook", "queue")
 
 
-def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
+def stage(window: MainWindow, name: str, ready: Callable[[QWidget], None]) -> None:
     """Open dialog ``name`` over ``window`` and call ``ready(widget)`` once it is filled."""
-    settle = lambda w: QTimer.singleShot(250, lambda: ready(w))  # noqa: E731  (paint first)
+
+    def settle(widget: QWidget) -> None:
+        QTimer.singleShot(250, lambda: ready(widget))  # paint first
+
+    ws = window.workspace
+    assert ws is not None, "the demo's workspace is attached first"
+    dialogs = window.dialogs
     if name == "main":
         # Track three messages and file one regarding an account, with the real verbs (the
         # picker's search and Set Regarding), then show it.
         from core.workspace.regarding import RegardingSearch
 
-        ws = window.workspace
         model = window.message_model
         state = {"shown": False}
 
@@ -32,21 +44,17 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
                 state["shown"] = True
                 settle(window)
 
-        def regarding_set(_changes: Any) -> None:
+        def regarding_set(_changes: Changes | None) -> None:
             window.tracking_done.disconnect(regarding_set)
             window.message_shown.connect(shown)
             window.select_rows([])
             window.select_rows([3])
 
-        def found(hits: list[Any]) -> None:
+        def found(hits: list[RegardingHit]) -> None:
             window.tracking_done.connect(regarding_set)
-            ids = window.selected_row_ids()
-            ref = hits[0].record
-            window._run_tracking(
-                lambda: ws.enqueue_set_regarding(ids, ref), "Setting regarding on", len(ids)
-            )
+            window.verbs.set_regarding(window.selected_row_ids(), hits[0].record)
 
-        def tracked(_changes: Any) -> None:
+        def tracked(_changes: Changes) -> None:
             window.tracking_done.disconnect(tracked)
             window.select_rows([3])
             search = RegardingSearch(ws.store, ws.crm)
@@ -57,13 +65,14 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
         window.tracking_done.connect(tracked)
         if model.rowCount() > 4:
             window.select_rows([1, 3, 4])
-            window.track_selected()
+            window.verbs.track_selected()
         else:
             settle(window)
     elif name == "regarding":
         window.select_rows([0, 1])
-        window.set_regarding_selected()
-        picker = window._dialogs["regarding"]
+        window.verbs.set_regarding_selected()
+        picker = window.verbs.picker
+        assert picker is not None
         picker.resize(600, 400)
         state = {"typed": False}
 
@@ -73,23 +82,29 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
                 names = [h.record.name for h in picker.model.hits()]
                 if "Jane Doe" in names:  # show a contact with its account and open work
                     for _ in range(names.index("Jane Doe")):
-                        picker.move(1)
+                        picker.move_current(1)
                 else:
                     settle(picker)
             elif source == "related" or (source == "crm" and state["typed"]):
                 settle(picker)
-            elif source in ("local", "error") and not picker._online and picker.edit.text():
+            elif source in ("local", "error") and not picker.online and picker.edit.text():
                 settle(picker)  # offline: the cache is all there is
 
         picker.results_changed.connect(changed)
         picker.edit.setText("fabrikam")
     elif name == "options":
-        window.open_options()
-        dialog = window._dialogs["options"]
-        dialog.loaded.connect(lambda: settle(dialog))
+        from desktop.options import OptionsDialog
+
+        dialogs.open_options()
+        options = dialogs.opened["options"]
+        assert isinstance(options, OptionsDialog)
+        options.loaded.connect(lambda: settle(options))
     elif name == "compose":
-        window.open_compose("new")
-        compose = window._dialogs["compose"]
+        from desktop.compose import ComposeWindow
+
+        dialogs.open_compose("new")
+        compose = dialogs.opened["compose"]
+        assert isinstance(compose, ComposeWindow)
         compose.to.setText("Jane Doe <jane.doe@fabrikam.example>")
         compose.cc.setText("Mark Chen <mark.chen@fabrikam.example>")
         compose.subject.setText("Renewal quote for 2027")
@@ -99,12 +114,12 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
         )
         done = {"shot": False}
 
-        def decided(decision: Any) -> None:
+        def decided(decision: Decision) -> None:
             if decision.track and not done["shot"]:
                 done["shot"] = True
                 settle(compose)
 
-        def found(hits: list[Any]) -> None:
+        def found_renewal(hits: list[RegardingHit]) -> None:
             opportunities = [h for h in hits if h.record.entity == "opportunity"]
             if opportunities:
                 compose.set_regarding(opportunities[0].record)
@@ -113,15 +128,19 @@ def stage(window: Any, name: str, ready: Callable[[QWidget], None]) -> None:
 
         from core.workspace.regarding import RegardingSearch
 
-        search = RegardingSearch(window.workspace.store, window.workspace.crm)
-        window.workers.run(lambda: search.remote("renewal"), found, lambda _e: found([]))
+        search = RegardingSearch(ws.store, ws.crm)
+        window.workers.run(
+            lambda: search.remote("renewal"), found_renewal, lambda _e: found_renewal([])
+        )
     elif name == "addressbook":
-        window.open_address_book("")
-        dialog = window._dialogs["addressbook"]
-        dialog.results_changed.connect(lambda _n: settle(dialog))
+        from desktop.addressbook import AddressBookDialog
+
+        dialogs.open_address_book("")
+        book = dialogs.opened["addressbook"]
+        assert isinstance(book, AddressBookDialog)
+        book.results_changed.connect(lambda _n: settle(book))
     elif name == "queue":
-        window.open_queue()
-        view = window._dialogs["queue"]
-        settle(view)
+        dialogs.open_queue()
+        settle(dialogs.opened["queue"])
     else:
         raise ValueError(f"no dialog named {name!r}; choose one of {', '.join(DIALOGS)}")

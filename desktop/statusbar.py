@@ -1,17 +1,25 @@
 """The status bar: online/offline, last successful sync, queued operations, sync progress.
 
-Only shows what it is told (``MainWindow`` feeds it from the workspace's ``SyncReport``,
-``queue()`` and ``online``); clicking the queue count opens the queue view.
+``StatusPanel`` only shows what it is told (``MainWindow`` feeds it from the workspace's
+``SyncReport`` and ``online``); clicking the queue count opens the queue view.
+``QueueWatch`` keeps the queue count current: it reads the outbox queue after every change
+notice and hands the list on to whoever shows more of it (the queue view, "Pending Send").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from core.sync.report import Changes, QueuedOperation
+from desktop.errors import describe
+from desktop.host import WindowHost
 from desktop.icons import named_icon
+from desktop.ops import ChangeBus, QueryOp
+from desktop.workers import Workers
 
 
 class StatusPanel(QWidget):
@@ -35,6 +43,7 @@ class StatusPanel(QWidget):
         self.queue.setVisible(False)
         self.last_sync = QLabel("")
         self.last_sync.setObjectName("statusLastSync")
+        self._last_ok: datetime | None = None
         self.connection = QLabel("Starting…")
         self.connection.setObjectName("statusConnection")
         for w in (self.progress, self.queue, self.last_sync, self.connection):
@@ -62,7 +71,7 @@ class StatusPanel(QWidget):
             self.last_sync.setText(f"Last sync {local.strftime('%H:%M')}")
             self.last_sync.setToolTip(f"Last successful sync: {local:%Y-%m-%d %H:%M:%S}")
             return
-        done = getattr(self, "_last_ok", None)
+        done = self._last_ok
         head = f"Last sync {done.strftime('%H:%M')} · " if done else ""
         self.last_sync.setText(f"{head}attempt at {local.strftime('%H:%M')} incomplete")
         self.last_sync.setToolTip(
@@ -93,3 +102,49 @@ class StatusPanel(QWidget):
 
     def clear_progress(self) -> None:
         self.progress.setVisible(False)
+
+
+class QueueWatch(QObject):
+    """Reads the outbox queue on a worker after every change notice (any change may have
+    queued, run or parked an operation) and shows its count in the status bar.
+    ``read(list[QueuedOperation])`` after each read that is shown (only the newest)."""
+
+    read = Signal(object)
+
+    def __init__(
+        self,
+        host: WindowHost,
+        panel: StatusPanel,
+        workers: Workers,
+        bus: ChangeBus,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._host = host
+        self._panel = panel
+        self._workers = workers
+        self._serial = 0
+        bus.changes_applied.connect(self._follow_changes)
+
+    def _follow_changes(self, _changes: Changes) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        ws = self._host.workspace
+        if ws is None:
+            return
+        self._serial += 1
+        serial = self._serial
+
+        def show(ops: list[QueuedOperation]) -> None:
+            if self._host.workspace is ws and serial == self._serial:
+                self.show_queue(ops)
+
+        QueryOp(ws.queue, show).failure(
+            lambda exc: self._host.say(describe(exc))
+        ).run_in_background(self._workers)
+
+    def show_queue(self, ops: Sequence[QueuedOperation]) -> None:
+        parked = sum(1 for op in ops if op.state == "parked")
+        self._panel.set_queue(len(ops), parked)
+        self.read.emit(list(ops))

@@ -6,7 +6,7 @@ never shows it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -24,6 +24,9 @@ from PySide6.QtWidgets import (
 
 from desktop.errors import describe
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.crm import WhoAmI
 
 MAIL_KINDS = (
     ("imaps", "IMAP over TLS (imaps://host:993)", "imaps://mail.example.com:993"),
@@ -112,11 +115,11 @@ class CrmPage(QWizardPage):
         self.test.setEnabled(False)
         self.result.setText("Connecting…")
 
-        def op() -> Any:
+        def op() -> WhoAmI:
             with CrmClient(url, BasicAuth(user, secret), timeout=15) as crm:
                 return crm.who_am_i()
 
-        def done(who: Any) -> None:
+        def done(who: WhoAmI) -> None:
             self.test.setEnabled(True)
             self.result.setText(f"Connected: the CRM knows you as user {who.user_id}.")
 
@@ -168,8 +171,8 @@ class SetupWizard(QWizard):
         self.workers = workers
         self.mail = MailPage()
         self.crm = CrmPage(workers)
-        self.options = OptionsPage()
-        for page in (self.mail, self.crm, self.options):
+        self.sync_page = OptionsPage()
+        for page in (self.mail, self.crm, self.sync_page):
             self.addPage(page)
         self._saved = False
 
@@ -180,8 +183,8 @@ class SetupWizard(QWizard):
             "mail_url": self.mail.url.text().strip(),
             "crm_url": self.crm.url.text().strip(),
             "crm_user": self.crm.user.text().strip(),
-            "sync_interval_minutes": self.options.interval.value(),
-            "contacts_scope": self.options.scope.currentData(),
+            "sync_interval_minutes": self.sync_page.interval.value(),
+            "contacts_scope": self.sync_page.scope.currentData(),
         }
         if mail_kind != "maildir":
             if self.mail.user.text().strip():
@@ -198,13 +201,13 @@ class SetupWizard(QWizard):
         from core.config.credentials import SecretKind, set_secret
         from core.config.profiles import Profiles, validate
 
-        name = self.options.name.text().strip() or "default"
+        name = self.sync_page.name.text().strip() or "default"
         data = self.profile_data()
         mail_kind = self.mail.kind.currentData()
         crm_secret = self.crm.password.text()
         mail_secret = self.mail.password.text()
         mail_user = data.get("mail_user") or data["crm_user"]
-        self.options.status.setText("Saving…")
+        self.sync_page.status.setText("Saving…")
         self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
 
         def op() -> str:
@@ -227,7 +230,7 @@ class SetupWizard(QWizard):
         def failed(exc: BaseException) -> None:
             self.button(QWizard.WizardButton.FinishButton).setEnabled(True)
             text = f"The profile was not saved: {exc}"
-            self.options.status.setText(text)
+            self.sync_page.status.setText(text)
             self.save_failed.emit(text)
 
         self.workers.run(op, done, failed, serial=True, owner=self)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _Relay(QObject):
@@ -56,8 +58,8 @@ class Workers(QObject):
 
     def run(
         self,
-        op: Callable[[], Any],
-        success: Callable[[Any], None] | None = None,
+        op: Callable[[], T],
+        success: Callable[[T], None] | None = None,
         failure: Callable[[BaseException], None] | None = None,
         *,
         serial: bool = False,

@@ -35,7 +35,7 @@ def window(qtbot, demo: DemoEnvironment, workers: Workers) -> Iterator[MainWindo
     win.show()
     with qtbot.waitSignal(win.message_shown, timeout=60_000):
         win.set_workspace(demo.workspace)
-    qtbot.waitUntil(lambda: win.actions.sync_now.isEnabled(), timeout=60_000)
+    qtbot.waitUntil(lambda: win.window_actions.sync_now.isEnabled(), timeout=60_000)
     yield win
     win.detach_workspace()
     QApplication.processEvents()  # deliver late results while the window ignores them

@@ -15,6 +15,7 @@ from core.cli.context import open_workspace
 from core.config.credentials import SecretKind, get_secret, set_secret
 from core.config.profiles import Profiles
 from core.domain import demo_data
+from desktop.ops import ChangeBus
 from desktop.options import OptionsDialog
 from desktop.workers import Workers
 
@@ -55,7 +56,7 @@ def profile_ws(home: Path, crm_server, dovecot, mail_user: str) -> Iterator[obje
 
 
 def open_dialog(qtbot, ws, workers: Workers) -> OptionsDialog:
-    dialog = OptionsDialog(ws, workers)
+    dialog = OptionsDialog(ws, workers, ChangeBus())
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.loaded, timeout=20_000):
         dialog.show()
@@ -220,8 +221,8 @@ def test_main_window_asks_to_reconnect_after_a_connection_change(
     window = MainWindow(workers)
     qtbot.addWidget(window)
     window.workspace = profile_ws  # attached without a sync: only the dialog is exercised
-    window.open_options()
-    dialog = window._dialogs["options"]
+    window.dialogs.open_options()
+    dialog = window.dialogs.opened["options"]
     qtbot.waitUntil(lambda: dialog.save_button.isEnabled(), timeout=20_000)
     field(dialog, "accountCrmPassword").setText(CRM_PASSWORD)
     with qtbot.waitSignal(window.reconnect_requested, timeout=20_000) as asked:

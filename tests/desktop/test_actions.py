@@ -30,17 +30,19 @@ def untracked_rows(window, n):
 def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) -> None:
     rows = untracked_rows(window, 3)
     window.select_rows(rows)
-    assert window.actions.track.isEnabled() and window.actions.set_regarding.isEnabled()
+    assert (
+        window.window_actions.track.isEnabled() and window.window_actions.set_regarding.isEnabled()
+    )
 
     with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
-        window.actions.track.trigger()
+        window.window_actions.track.trigger()
         assert states(window, rows) == [TrackState.PENDING] * 3  # at once, before the CRM
     assert done.args[0].errors == ()
     qtbot.waitUntil(lambda: states(window, rows) == [TrackState.TRACKED] * 3, timeout=10_000)
 
     # Set Regarding: the picker, driven by the keyboard only.
     window.select_rows(rows)
-    window.actions.set_regarding.trigger()
+    window.window_actions.set_regarding.trigger()
     picker = window.findChild(RegardingPicker, "RegardingPicker")
     assert picker is not None and picker.isVisible()
     with qtbot.waitSignal(
@@ -69,7 +71,7 @@ def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.select_rows(rows)
     with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
-        window.actions.untrack.trigger()
+        window.window_actions.untrack.trigger()
     assert done.args[0].errors == ()
     qtbot.waitUntil(lambda: states(window, rows) == [TrackState.NOT_TRACKED] * 3, timeout=10_000)
 
@@ -82,14 +84,14 @@ def test_untrack_asks_first_and_cancel_changes_nothing(qtbot, window, monkeypatc
         QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
     )
     with qtbot.assertNotEmitted(window.tracking_done, wait=200):
-        window.actions.untrack.trigger()
+        window.window_actions.untrack.trigger()
     assert asked
     assert states(window, rows) == [TrackState.TRACKED]
 
 
 def test_actions_follow_the_selection(qtbot, window) -> None:
     window.message_list.clearSelection()
-    a = window.actions
+    a = window.window_actions
     assert not a.track.isEnabled() and not a.set_regarding.isEnabled()
     assert not a.reply.isEnabled()
     window.select_rows([*untracked_rows(window, 1), *rows_in(window, TrackState.TRACKED, 1)])

@@ -117,7 +117,7 @@ def test_event_loop_keeps_turning_during_a_slow_sync(qtbot, tmp_path: Path, crm_
         elapsed = time.perf_counter() - started
         # A second sync ("Sync now") while the user clicks around.
         with qtbot.waitSignal(window.mail_synced, timeout=120_000):
-            window.actions.sync_now.trigger()
+            window.window_actions.sync_now.trigger()
             window.select_rows([0, 1, 2])
         timer.stop()
         assert SlowMaildir.calls >= 5, "the slow mailbox was really used"

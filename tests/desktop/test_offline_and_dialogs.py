@@ -35,7 +35,7 @@ def untracked_rows(window, n):
 
 def go_offline(qtbot, window, offline: bool) -> None:
     with qtbot.waitSignal(window.online_changed, timeout=30_000):
-        window.actions.work_offline.setChecked(offline)
+        window.window_actions.work_offline.setChecked(offline)
 
 
 def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
@@ -44,7 +44,7 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
     rows = untracked_rows(window, 3)
     window.select_rows(rows)
     with qtbot.waitSignal(window.tracking_done, timeout=10_000) as done:
-        window.actions.track.trigger()
+        window.window_actions.track.trigger()
     assert done.args[0].errors == ()
     qtbot.waitUntil(
         lambda: (
@@ -84,7 +84,7 @@ def test_offline_then_online_drains_the_queue(qtbot, window, demo) -> None:
 
 
 def test_options_round_trip(qtbot, window) -> None:
-    window.actions.options.trigger()
+    window.window_actions.options.trigger()
     dialog = window.findChild(OptionsDialog, "OptionsDialog")
     qtbot.waitUntil(lambda: dialog.save_button.isEnabled(), timeout=10_000)
     assert dialog.tabs.count() == 5
@@ -101,7 +101,7 @@ def test_options_round_trip(qtbot, window) -> None:
     assert window.message_model.colour_tracked is False
     assert not window.reading_pane.banner.isVisible()
 
-    window.actions.options.trigger()
+    window.window_actions.options.trigger()
     again = [d for d in window.findChildren(OptionsDialog) if d is not dialog][-1]
     qtbot.waitUntil(lambda: again.save_button.isEnabled(), timeout=10_000)
     assert again.incoming.checkedId() == 0
@@ -114,8 +114,8 @@ def test_options_round_trip(qtbot, window) -> None:
 
 
 def test_compose_shows_the_tracking_notice_and_sends(qtbot, window, monkeypatch, tmp_path) -> None:
-    window.actions.new_mail.trigger()
-    compose = window.findChild(ComposeWindow, "ComposeWindow") or window._dialogs["compose"]
+    window.window_actions.new_mail.trigger()
+    compose = window.findChild(ComposeWindow, "ComposeWindow") or window.dialogs.opened["compose"]
     qtbot.addWidget(compose)
     qtbot.waitUntil(lambda: compose.decision is not None, timeout=10_000)
     compose.to.setText("jane.doe@fabrikam.example")
@@ -162,8 +162,8 @@ def test_reply_prefills_from_the_message(qtbot, window) -> None:
     window.select_rows([0])
     qtbot.waitUntil(lambda: window.reading_pane.view is not None, timeout=10_000)
     view = window.reading_pane.view
-    window.actions.reply_all.trigger()
-    compose = window._dialogs["compose"]
+    window.window_actions.reply_all.trigger()
+    compose = window.dialogs.opened["compose"]
     qtbot.addWidget(compose)
     assert compose.subject.text().upper().startswith("RE:")
     assert view.header.sender.email in compose.to.text()
@@ -173,7 +173,7 @@ def test_reply_prefills_from_the_message(qtbot, window) -> None:
 
 
 def test_address_book_browse_and_search(qtbot, window) -> None:
-    window.actions.address_book.trigger()
+    window.window_actions.address_book.trigger()
     dialog = window.findChild(AddressBookDialog, "AddressBookDialog")
     QAbstractItemModelTester(dialog.model, FATAL)
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 5, timeout=10_000)
@@ -201,13 +201,13 @@ def test_a_refused_operation_needs_attention_retry_then_discard(qtbot, window) -
     ws = window.workspace
     window.select_rows([0])
     with qtbot.waitSignal(window.tracking_done, timeout=30_000):
-        window.actions.track.trigger()
+        window.window_actions.track.trigger()
     (row_id,) = window.selected_row_ids()
     ghost = RecordRef("account", "00000000-0000-0000-0000-000000000001", "Ghost")
     changes = ws.set_regarding([row_id], ghost)  # the CRM refuses: no such account
     assert changes.errors
     with qtbot.waitSignal(window.queue_updated, timeout=10_000):
-        window.apply_changes(changes)
+        window.bus.publish(changes)
     qtbot.waitUntil(lambda: "1 need attention" in window.status.queue.text(), timeout=10_000)
     assert states(window, [0]) == [TrackState.FAILED]
 

@@ -440,7 +440,7 @@ def test_select_sort_then_ctrl_t_tracks_the_message_in_the_reading_pane(
     moved = window.message_list.selectionModel().selectedRows()[0].row()
     assert moved != row, "the sort moved the message: the test checks something"
     someone_else = window.message_model.data(window.message_model.index(row, 0), RowIdRole)
-    assert window.actions.reply.isEnabled()  # Reply would answer the message shown
+    assert window.window_actions.reply.isEnabled()  # Reply would answer the message shown
 
     tracked = spy(monkeypatch, window.workspace, "enqueue_track")
     window.activateWindow()
@@ -463,12 +463,12 @@ def test_refresh_after_the_shown_message_is_removed_clears_the_reading_pane(
     store = window.workspace.store()
     count = window.message_model.rowCount()
     store.remove_messages([store.message(rid).header.ref])  # as a sync does
-    window.apply_changes(Changes(messages=True))
+    window.bus.publish(Changes(messages=True))
     settle(qtbot, workers)
     assert window.message_model.rowCount() == count - 1
     assert window.selected_row_ids() == []
     assert window.reading_pane.view is None
-    a = window.actions
+    a = window.window_actions
     assert not (a.track.isEnabled() or a.untrack.isEnabled() or a.reply.isEnabled())
 
 
@@ -486,12 +486,12 @@ def test_a_change_that_moves_the_selected_row_keeps_the_pane_on_its_message(
     assert state_at(window, 0) is TrackState.NOT_TRACKED and other != rid
     changes = window.workspace.enqueue_track([other])  # now pending: it sorts below
     with qtbot.assertNotEmitted(window.message_shown, wait=300):
-        window.apply_changes(changes)
+        window.bus.publish(changes)
     sm = window.message_list.selectionModel()
     assert window.selected_row_ids() == [rid]
     assert sm.selectedRows()[0].row() == row - 1 and sm.currentIndex().row() == row - 1
     assert window.reading_pane.view is not None and window.reading_pane.view.row_id == rid
-    assert window.actions.reply.isEnabled()
+    assert window.window_actions.reply.isEnabled()
 
 
 def test_untrack_is_offered_for_tracked_mail_only_and_untracks_only_that(
@@ -501,7 +501,7 @@ def test_untrack_is_offered_for_tracked_mail_only_and_untracks_only_that(
     untracked = rows_in(window, {TrackState.NOT_TRACKED})
     tracked = rows_in(window, {TrackState.TRACKED})
     assert untracked and tracked
-    a = window.actions
+    a = window.window_actions
     window.select_rows(untracked[:2])
     assert a.track.isEnabled() and not a.untrack.isEnabled()
     window.select_rows(tracked[:1])
@@ -552,6 +552,6 @@ def test_untrack_of_states_not_in_memory_reads_them_on_a_worker(
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     calls = spy(monkeypatch, window.workspace, "enqueue_untrack")
     with qtbot.waitSignal(window.tracking_done, timeout=30_000) as done:
-        window.actions.untrack.trigger()
+        window.window_actions.untrack.trigger()
     assert done.args[0].errors == ()
     assert calls == [[tracked_id]] and untracked_id != tracked_id

@@ -14,15 +14,15 @@ from desktop.errors import describe
 def test_sync_now_shows_progress_then_last_sync(qtbot, window) -> None:
     synced = qtbot.waitSignal(window.mail_synced, timeout=60_000)  # connected before the start
     with qtbot.waitSignal(window.sync.progress, timeout=30_000) as step:
-        window.actions.sync_now.trigger()
+        window.window_actions.sync_now.trigger()
     assert step.args[0]  # a step name, e.g. "settings"
     assert window.status.progress.isVisible()
-    assert not window.actions.sync_now.isEnabled()  # one cycle at a time
+    assert not window.window_actions.sync_now.isEnabled()  # one cycle at a time
     synced.wait()
     assert not window.status.progress.isVisible()
     assert window.status.last_sync.text().startswith("Last sync")
     assert "Online" in window.status_connection.text()
-    assert window.actions.sync_now.isEnabled()
+    assert window.window_actions.sync_now.isEnabled()
 
 
 def test_the_interval_timer_runs_a_cycle(qtbot, window) -> None:
@@ -35,11 +35,11 @@ def test_the_interval_timer_runs_a_cycle(qtbot, window) -> None:
 def test_view_in_crm_opens_the_activity(qtbot, window, monkeypatch) -> None:
     window.select_rows([0])
     with qtbot.waitSignal(window.tracking_done, timeout=30_000):
-        window.actions.track.trigger()
-    qtbot.waitUntil(lambda: window.actions.view_in_crm.isEnabled(), timeout=10_000)
+        window.window_actions.track.trigger()
+    qtbot.waitUntil(lambda: window.window_actions.view_in_crm.isEnabled(), timeout=10_000)
     opened: list[QUrl] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
-    window.actions.view_in_crm.trigger()
+    window.window_actions.view_in_crm.trigger()
     assert opened and "etn=email" in opened[0].toString()
 
 

@@ -31,9 +31,9 @@ def fill(wizard: SetupWizard, crm_url: str, mail_url: str) -> None:
     wizard.crm.url.setText(crm_url)
     wizard.crm.user.setText(demo_data.ME.email)
     wizard.crm.password.setText(demo_data.DEMO_PASSWORD)
-    wizard.options.name.setText("work")
-    wizard.options.interval.setValue(20)
-    wizard.options.scope.setCurrentIndex(1)
+    wizard.sync_page.name.setText("work")
+    wizard.sync_page.interval.setValue(20)
+    wizard.sync_page.scope.setCurrentIndex(1)
 
 
 def test_setup_saves_profile_and_keyring_secrets(qtbot, home, crm_server) -> None:

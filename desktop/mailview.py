@@ -1,0 +1,297 @@
+"""The message list over the reading pane (``MailView``): which messages are selected, which
+one the pane shows, and both views' answers to a change notice.
+
+The pane follows the selection: one selected message is loaded on a worker and shown, several
+are counted, none leave the pane's hint. A selection belongs to messages, not rows (see
+``desktop/messages.py``): after a sort, a refresh or a source swap it is still on its messages
+and the pane stays on its message without loading it again.
+
+On ``ChangeBus.changes_applied`` the reading pane reloads the message it shows when the notice
+names it, and the message list re-reads its rows; the selection follows its messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from core.domain.model import TrackState
+from core.sync.report import Changes
+from desktop.errors import describe
+from desktop.host import WindowHost
+from desktop.messages import (
+    UNTRACKABLE,
+    Column,
+    MessageListModel,
+    StoreFolderSource,
+    StoreStatesSource,
+)
+from desktop.ops import ChangeBus, QueryOp
+from desktop.reader import ReadingPane
+from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from core.workspace.reading import MessageView
+
+COLUMN_WIDTHS = (
+    (Column.STATE, 28),
+    (Column.ATTACHMENT, 24),
+    (Column.FROM, 170),
+    (Column.RECEIVED, 136),
+    (Column.SIZE, 64),
+    (Column.REGARDING, 150),
+)
+
+
+def _message_list(model: MessageListModel) -> QTableView:
+    view = QTableView()
+    view.setObjectName("messageList")
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setSortingEnabled(True)
+    view.sortByColumn(Column.RECEIVED, Qt.SortOrder.DescendingOrder)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(Column.SUBJECT, QHeaderView.ResizeMode.Stretch)
+    for col, width in COLUMN_WIDTHS:
+        view.setColumnWidth(col, width)
+    return view
+
+
+class MailView(QObject):
+    """``message_shown(row_id)`` when the pane shows a message; ``selection_changed`` when
+    what the actions depend on changed (the selection, the list's layout, the message the
+    pane shows)."""
+
+    message_shown = Signal(int)
+    selection_changed = Signal()
+
+    def __init__(
+        self, host: WindowHost, workers: Workers, bus: ChangeBus, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._host = host
+        self._workers = workers
+        self._store: Store | None = None  # the GUI thread's own read connection (list pages)
+        self._load_serial = 0
+        self._pane_row: int | None = None  # the message the reading pane shows or loads
+        self._pane_note: str | None = None  # the text shown instead of a message
+        self._all_selected = False  # every row was selected when the list's layout changed
+
+        self.model = MessageListModel(self)
+        self.list = _message_list(self.model)
+        self.pane = ReadingPane()
+
+        self.list.selectionModel().selectionChanged.connect(self._selection_changed)
+        # After the selection model moved the selection with its messages (it was connected
+        # first): the reading pane and the actions follow.
+        self.model.layoutAboutToBeChanged.connect(self._layout_about_to_change)
+        self.model.layoutChanged.connect(self._layout_changed)
+        # The pane decides before the list re-reads: a reload it starts is superseded (its
+        # result dropped) when the list's refresh moves the pane to another message.
+        bus.changes_applied.connect(self._pane_follows_changes)
+        bus.changes_applied.connect(self._list_follows_changes)
+
+    # --- workspace ------------------------------------------------------------------------------
+    def detach(self) -> None:
+        """The workspace is going: no source, no read connection."""
+        self._store = None
+        self.model.set_source(None)
+
+    def _read_store(self) -> Store | None:
+        ws = self._host.workspace
+        if ws is None:
+            return None
+        if self._store is None:
+            self._store = ws.store()
+        return self._store
+
+    # --- change notices -------------------------------------------------------------------------
+    def _pane_follows_changes(self, changes: Changes) -> None:
+        """Show the new state of the message on screen when the notice names it (or names no
+        message in particular)."""
+        if not changes.messages or self._host.workspace is None or self._pane_row is None:
+            return
+        if not changes.row_ids or self._pane_row in changes.row_ids:
+            self._load(self._pane_row)
+
+    def _list_follows_changes(self, changes: Changes) -> None:
+        if changes.messages and self._host.workspace is not None:
+            self.model.refresh()  # a layout change: the selection and the pane follow
+
+    # --- sources --------------------------------------------------------------------------------
+    def show_folder(self, path: str, count_hint: int | None = None) -> None:
+        store = self._read_store()
+        if store is not None:
+            self._show_source(StoreFolderSource(store, path, count_hint))
+
+    def show_states(self, states: tuple[TrackState, ...]) -> None:
+        store = self._read_store()
+        if store is not None:
+            self._show_source(StoreStatesSource(store, states))
+
+    def _show_source(self, source: StoreFolderSource | StoreStatesSource) -> None:
+        self.model.set_source(source)
+        self.clear_pane()
+        if self.model.rowCount():
+            self.list.selectionModel().setCurrentIndex(
+                self.model.index(0, Column.SUBJECT),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        self.selection_changed.emit()
+
+    # --- selection ------------------------------------------------------------------------------
+    def selected_rows(self) -> list[int]:
+        """The highlighted rows, ascending, from the selection's ranges (a Ctrl+A of 100,000
+        rows is one range: no index per row is built)."""
+        sm = self.list.selectionModel()
+        selection = sm.selection()
+        last = self.model.columnCount() - 1
+        rows: set[int] = set()
+        for i in range(selection.count()):
+            rng = selection.at(i)
+            if rng.left() != 0 or rng.right() != last:  # part of a row: ask Qt row by row
+                return sorted({index.row() for index in sm.selectedRows()})
+            rows.update(range(rng.top(), rng.bottom() + 1))
+        return sorted(rows)
+
+    def selected_row_ids(self) -> list[int]:
+        """The ids of exactly the highlighted messages (the list's layout changes keep the
+        selection on its messages, so this is what the user sees selected)."""
+        return self.model.row_ids(self.selected_rows())
+
+    def select_rows(self, rows: list[int]) -> None:
+        """Select these list rows (tests and keyboard helpers)."""
+        sm = self.list.selectionModel()
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        sm.clearSelection()
+        for r in rows:
+            sm.select(self.model.index(r, Column.SUBJECT), flags)
+        if rows:
+            sm.setCurrentIndex(
+                self.model.index(rows[0], Column.SUBJECT),
+                QItemSelectionModel.SelectionFlag.NoUpdate,
+            )
+
+    def untrack_usable(self, rows: list[int]) -> bool:
+        """Untrack is for tracked (or pending) mail: some selected message must be in such a
+        state; undecided within the cap of rows read (a huge selection), it is offered and
+        the verb then picks the tracked ones."""
+        return self.model.any_state_at(rows, UNTRACKABLE) is not False
+
+    def _selection_changed(self, *_: object) -> None:
+        self.selection_changed.emit()
+        self._follow_selection(reload=True)
+
+    def _layout_about_to_change(self, *_: object) -> None:
+        self._all_selected = self._all_rows_selected()
+
+    def _layout_changed(self, *_: object) -> None:
+        """A sort, refresh or source swap: states may have changed, and a selected message
+        may be gone (then the selection shrank without ``selectionChanged``).
+
+        A select-all stays one: Qt keeps a selection of every cell of a big table (over 1,000
+        cells) as its two corners, which a layout change with a new row count shifts or
+        drops (a removed top message emptied it). Ctrl+A means the whole list, so mail that
+        arrived meanwhile is selected too."""
+        if self._all_selected and not self._all_rows_selected():
+            self.list.selectAll()  # selectionChanged: actions and pane follow
+        self._all_selected = False
+        self.selection_changed.emit()
+        self._follow_selection(reload=False)
+
+    def _all_rows_selected(self) -> bool:
+        """Whether every row is highlighted (one range when it comes from Ctrl+A)."""
+        count = self.model.rowCount()
+        selection = self.list.selectionModel().selection()
+        if not count or selection.isEmpty():
+            return False
+        if selection.count() == 1:
+            rng = selection.at(0)
+            return (rng.top(), rng.bottom(), rng.left(), rng.right()) == (
+                0,
+                count - 1,
+                0,
+                self.model.columnCount() - 1,
+            )
+        return len(self.selected_rows()) == count
+
+    # --- the reading pane -----------------------------------------------------------------------
+    def _follow_selection(self, reload: bool) -> None:
+        """Show the one selected message (loaded again only with ``reload`` when already
+        shown), a count for several, or nothing."""
+        rows = self.selected_rows()
+        if len(rows) > 1:
+            self.clear_pane(f"{len(rows)} messages selected.")
+            return
+        ids = self.model.row_ids(rows)
+        if not ids:
+            self.clear_pane()
+        elif reload or ids[0] != self._pane_row:
+            self._load(ids[0])
+
+    def clear_pane(self, text: str = "") -> None:
+        """No message in the pane (``text`` instead, or the pane's hint); a load under way is
+        no longer wanted. Nothing is redone when the pane already shows that."""
+        if self._pane_row is None and self._pane_note == text:
+            return
+        self._pane_row, self._pane_note = None, text
+        self._load_serial += 1
+        if text:
+            self.pane.clear(text)
+        else:
+            self.pane.clear()
+
+    def shown_row(self) -> int | None:
+        """The message the reading pane has on screen (not one it is still loading)."""
+        view = self.pane.view
+        return view.row_id if view is not None and view.row_id == self._pane_row else None
+
+    def shown_view(self) -> MessageView | None:
+        """The message on screen when it is the one selected message (what Reply, Forward
+        and View in CRM act on)."""
+        rows = self.selected_rows()
+        pane = self.shown_row()
+        if len(rows) == 1 and pane is not None and self.model.row_ids(rows) == [pane]:
+            return self.pane.view
+        return None
+
+    def _load(self, row_id: int) -> None:
+        ws = self._host.workspace
+        if ws is None:
+            return
+        self._load_serial += 1
+        serial = self._load_serial
+        self._pane_row, self._pane_note = row_id, None
+        self.pane.show_loading()
+
+        def shown(view: MessageView) -> None:
+            if serial == self._load_serial:  # ignore a slow load the user already left
+                self.pane.show_view(view, self.model.overlay_state(row_id))
+                self.selection_changed.emit()
+                self.message_shown.emit(row_id)
+
+        def failed(exc: BaseException) -> None:
+            if serial == self._load_serial:
+                self.pane.show_error(f"This message could not be opened. {describe(exc)}")
+
+        def op() -> MessageView:
+            view = ws.load_message(row_id)
+            if not view.unresolved:
+                unresolved = ws.unresolved_for(row_id)
+                view = dataclasses.replace(view, unresolved=tuple(unresolved))
+            return view
+
+        QueryOp(op, shown).failure(failed).run_in_background(self._workers)

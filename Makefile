@@ -2,7 +2,7 @@
 #   make demo   the app on the embedded demo (CRM emulator + demo mailbox)
 #   make test   the whole test suite against real servers on loopback
 #   make bench  the benchmarks (ratios against baselines measured in the same run)
-#   make lint   ruff check, ruff format --check, mypy (strict for core/ and crmserver/)
+#   make lint   ruff check, ruff format --check, mypy --strict
 #   make installer  the self-contained desktop bundle and tarball in dist/
 
 SHELL := /bin/bash
@@ -54,7 +54,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict core crmserver
-	$(VENV)/bin/mypy desktop
+	$(VENV)/bin/mypy --strict desktop
 
 clean:
 	rm -rf $(STAMPS) build dist *.egg-info

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QMainWindow, QSplitter, QWidget
 from core.sync.report import QueuedOperation, SyncReport
 from desktop import actions as actions_mod
 from desktop.dialogs import Dialogs
-from desktop.errors import describe
+from desktop.errors import describe, describe_problems
 from desktop.folders import PENDING_SEND_KINDS, FolderPane, view_states
 from desktop.icons import named_icon
 from desktop.mailview import MailView
@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         self._show_connection("" if report.online else "the CRM cannot be reached")
         self.status.set_last_sync(report.finished, ok=report.ok)
         errors = report.errors or report.changes.errors
-        self.say("; ".join(errors) if errors else "Synchronised", 0 if errors else 3000)
+        self.say(describe_problems(errors) if errors else "Synchronised", 0 if errors else 3000)
         self.mail_synced.emit()
 
     def _sync_failed(self, exc: BaseException) -> None:

@@ -22,8 +22,9 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.domain.model import RecordRef, TrackState
+from core.sync.problems import SyncProblem
 from core.sync.report import Changes
-from desktop.errors import describe
+from desktop.errors import describe, describe_problems
 from desktop.host import WindowHost
 from desktop.mailview import MailView
 from desktop.messages import UNTRACKABLE
@@ -71,7 +72,8 @@ class CrmVerbs(QObject):
 
         def failed(exc: BaseException) -> None:
             # The pending state shown at the gesture is dropped: the rows show the store's.
-            changes = Changes(messages=True, row_ids=frozenset(ids), errors=(describe(exc),))
+            problem = SyncProblem.of(exc, what.lower())
+            changes = Changes(messages=True, row_ids=frozenset(ids), errors=(problem,))
             self._bus.publish(changes)
             self._host.say(f"Tracking failed. {describe(exc)}")
             self.tracking_done.emit(changes)
@@ -93,7 +95,7 @@ class CrmVerbs(QObject):
 
     def _report(self, changes: Changes) -> None:
         if changes.errors:
-            self._host.say("; ".join(changes.errors))
+            self._host.say(describe_problems(changes.errors))
         else:
             self._host.say("Done", 3000)
 

@@ -29,6 +29,7 @@ from core.config.credentials import (
 )
 from core.config.profiles import ProfileError, Profiles, needs_mail_password, validate
 from core.domain.model import RecordRef, TrackState
+from core.sync.problems import SIGN_IN_PROBLEMS, SyncProblem
 from core.sync.report import QueuedOperation, SyncReport
 from core.workspace.facade import Workspace
 
@@ -103,10 +104,15 @@ def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool
 # -- sync ---------------------------------------------------------------------------------
 
 
+def _problems_code(problems: tuple[SyncProblem, ...]) -> int:
+    """The exit code for problems: a sign-in to fix, else a failure."""
+    return CREDENTIALS if any(p.problem in SIGN_IN_PROBLEMS for p in problems) else FAILED
+
+
 def _report_code(report: SyncReport) -> int:
     if report.ok:
         return OK
-    if any("refused the user name or password" in e for e in report.errors):
+    if any(p.problem in SIGN_IN_PROBLEMS for p in report.errors):
         return CREDENTIALS
     if not report.online or not report.mail_online:
         return OFFLINE
@@ -179,13 +185,13 @@ def _parse_regarding(value: str | None) -> RecordRef | None:
     return RecordRef(entity.strip().lower(), record_id.strip().strip("{}").lower())
 
 
-def _outcome(ws: Workspace, message_id: str, errors: tuple[str, ...], verb: str) -> int:
+def _outcome(ws: Workspace, message_id: str, errors: tuple[SyncProblem, ...], verb: str) -> int:
     rows = ws.store().messages_by_message_id(normalise_message_id(message_id))
     state = rows[0].track_state if rows else TrackState.NOT_TRACKED
     if errors:
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
-        return FAILED
+        return _problems_code(errors)
     if state is TrackState.PENDING:
         print(f"{verb} queued: the CRM is not reachable now; it runs on the next sync.")
         return OFFLINE
@@ -241,10 +247,10 @@ def queue(args: argparse.Namespace) -> int:
             changes = ws.retry(args.id) if args.action == "retry" else ws.discard(args.id)
         except LookupError as exc:
             raise CliError(str(exc).capitalize() + " (see 'trackbox queue list').") from None
-        for error in changes.errors:
-            print(f"error: {error}", file=sys.stderr)
+        for problem in changes.errors:
+            print(f"error: {problem}", file=sys.stderr)
         print(f"Operation {args.id} {'retried' if args.action == 'retry' else 'discarded'}.")
-        return FAILED if changes.errors else OK
+        return _problems_code(changes.errors) if changes.errors else OK
     finally:
         ws.close()
 

@@ -9,6 +9,7 @@ from core.crm.auth import BasicAuth, BearerAuth, CrmAuth
 from core.crm.client import API_PATH, CrmClient
 from core.crm.errors import (
     CrmAuthError,
+    CrmCertificateError,
     CrmError,
     CrmPermanentError,
     CrmProtocolError,
@@ -34,6 +35,7 @@ __all__ = [
     "BearerAuth",
     "CrmAuth",
     "CrmAuthError",
+    "CrmCertificateError",
     "CrmClient",
     "CrmError",
     "CrmPermanentError",

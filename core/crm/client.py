@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ import httpx
 from core.crm.auth import CrmAuth
 from core.crm.batch import encode_batch, parse_batch
 from core.crm.errors import (
+    CrmCertificateError,
     CrmError,
     CrmProtocolError,
     CrmUnavailable,
@@ -147,7 +149,8 @@ class CrmClient:
                 )
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                error: CrmError = CrmUnavailable(
+                unavailable = CrmCertificateError if _untrusted(exc) else CrmUnavailable
+                error: CrmError = unavailable(
                     f"{type(exc).__name__}: {exc}", method=method, url=url
                 )
                 wait = min(self.max_retry_wait, 0.2 * 2**attempt)
@@ -503,6 +506,19 @@ class CrmClient:
         if track_changes:
             parts.append("odata.track-changes")
         return ",".join(parts)
+
+
+def _untrusted(exc: BaseException) -> bool:
+    """Whether a transport error comes from a TLS certificate the system does not trust (by
+    the type of an error in its chain: httpx wraps the ``ssl`` error it met)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 __all__ = ["API_PATH", "CrmClient", "entity_id_from_url", "lookup_ref", "odata_string"]

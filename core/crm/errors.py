@@ -49,6 +49,11 @@ class CrmUnavailable(CrmError):
         self.retry_after = retry_after
 
 
+class CrmCertificateError(CrmUnavailable):
+    """The server's TLS certificate is not trusted. Not simply "away": the user must act (a
+    wrong URL, an intercepting proxy, a missing CA); retried like any unavailability."""
+
+
 class CrmAuthError(CrmError):
     """401: the credentials were rejected or the token expired."""
 
@@ -84,6 +89,7 @@ class CrmProtocolError(CrmPermanentError):
 
 __all__ = [
     "CrmAuthError",
+    "CrmCertificateError",
     "CrmError",
     "CrmPermanentError",
     "CrmProtocolError",

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.config.local_options import LocalOptions, folder_selected
-from core.crm import CrmAuthError, CrmClient, CrmError, CrmUnavailable
+from core.crm import CrmAuthError, CrmCertificateError, CrmClient, CrmError, CrmUnavailable
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address, MessageHeader, Reason, TrackState
 from core.domain.tracking import decide
-from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, SyncBatch
+from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
 from core.outbox.kinds import OpKind, Promote
 from core.outbox.operations import new_records
 from core.outbox.promotion import queue_promotion
@@ -34,6 +34,7 @@ from core.sync.address_books import AddressBook
 from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
+from core.sync.problems import Problem, SyncProblem
 from core.sync.report import Changes, SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
@@ -85,7 +86,7 @@ class SyncCycle:
         self.cancel = cancel or threading.Event()
         self.crm_online = not ws.work_offline
         self.mail_online = not ws.work_offline
-        self.errors: list[str] = []
+        self.errors: list[SyncProblem] = []
         self.counts: dict[str, int] = {}
         self.changes = Changes()
         self.new_headers: list[MessageHeader] = []
@@ -118,7 +119,7 @@ class SyncCycle:
                     raise
                 except Exception as exc:  # a bug or bad data in one step: the rest still runs
                     log.exception("sync step=%s failed", name.replace(" ", "_"))
-                    self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                    self.errors.append(SyncProblem.of(exc, name))
         except Cancelled:
             cancelled = True
             log.info("sync cancelled")
@@ -152,16 +153,13 @@ class SyncCycle:
         if isinstance(exc, CrmUnavailable):
             self.crm_online = False
             log.info("sync crm offline during %s: %s", what, type(exc).__name__)
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in exc.message.lower():
+            if isinstance(exc, CrmCertificateError):
                 # Not "away": the user must act (wrong URL, interception, missing CA).
-                self.errors.append(
-                    f"The CRM's TLS certificate is not trusted ({what}): {exc.message}"
-                )
-        elif isinstance(exc, CrmAuthError):
-            self.crm_online = False
-            self.errors.append(f"The CRM refused the user name or password ({what}).")
+                self.errors.append(SyncProblem.of(exc, what))
         else:
-            self.errors.append(f"{what}: {exc}")
+            if isinstance(exc, CrmAuthError):
+                self.crm_online = False
+            self.errors.append(SyncProblem.of(exc, what))
         self.ws.note_reachable(self.crm_online)
 
     # -- steps ----------------------------------------------------------------------------
@@ -191,7 +189,7 @@ class SyncCycle:
             OrgSettings.from_crm(org or {})
             UserOptions.from_crm(user)
         except SettingsError as exc:
-            self.errors.append(f"CRM settings: {exc}; the defaults are used")
+            self.errors.append(SyncProblem.of(exc, "reading the CRM settings"))
         self.changes = self.changes.merge(Changes(settings=True))
 
     def address_books(self) -> None:
@@ -203,7 +201,7 @@ class SyncCycle:
             return
         for result in results:
             if result.error is not None:
-                self.errors.append(f"address book {result.entity}: {result.error}")
+                self.errors.append(SyncProblem.of(result.error, f"address book {result.entity}"))
         self.counts["address_book_records"] = book.count()
 
     def mail(self) -> None:
@@ -246,10 +244,8 @@ class SyncCycle:
 
     def _mail_failed(self, exc: MailError) -> None:
         self.mail_online = False
-        if isinstance(exc, MailAuthError):
-            self.errors.append(f"The mail server refused the user name or password: {exc}")
-        elif not isinstance(exc, MailUnavailable):
-            self.errors.append(f"mail: {exc}")
+        if not isinstance(exc, MailUnavailable):
+            self.errors.append(SyncProblem.of(exc, "synchronising the mailbox"))
         log.info("sync mail offline: %s", type(exc).__name__)
 
     def decisions(self) -> None:
@@ -293,7 +289,7 @@ class SyncCycle:
                 decision = decide(header, opts, org, resolver, correlator)
             except Exception as exc:  # one unreadable message never stops the others
                 log.exception("sync decision failed message=%s", header.message_id)
-                self.errors.append(f"tracking decision for {header.message_id}: {exc}")
+                self.errors.append(SyncProblem.of(exc, f"deciding on {header.message_id}"))
                 continue
             if decision.track:
                 promote = Promote(
@@ -386,7 +382,9 @@ class SyncCycle:
             self.ws.note_reachable(False)
         elif result.stopped == "auth":
             self.crm_online = False
-            self.errors.append("The CRM refused the user name or password (outbox).")
+            self.errors.append(
+                SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or "")
+            )
         elif result.stopped == "cancelled":
             raise Cancelled
         if result.done or result.parked:

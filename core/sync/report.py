@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from core.sync.problems import SyncProblem
+
 if TYPE_CHECKING:
     from core.outbox.queue import Operation
 
@@ -17,7 +19,7 @@ class Changes:
     folders: bool = False
     messages: bool = False
     row_ids: frozenset[int] = frozenset()
-    errors: tuple[str, ...] = ()
+    errors: tuple[SyncProblem, ...] = ()
     queue: bool = False
     settings: bool = False
 
@@ -51,7 +53,7 @@ class SyncReport:
     started: datetime
     finished: datetime
     changes: Changes = Changes()
-    errors: tuple[str, ...] = ()
+    errors: tuple[SyncProblem, ...] = ()
     cancelled: bool = False
     mail_online: bool = True
     counts: dict[str, int] = field(default_factory=dict)
@@ -64,7 +66,7 @@ class SyncReport:
             "cancelled": self.cancelled,
             "started": self.started.isoformat(),
             "finished": self.finished.isoformat(),
-            "errors": list(self.errors),
+            "errors": [p.to_dict() for p in self.errors],
             "counts": dict(self.counts),
         }
 
@@ -77,7 +79,7 @@ class SyncReport:
             cancelled=bool(data.get("cancelled")),
             started=datetime.fromisoformat(data["started"]),
             finished=datetime.fromisoformat(data["finished"]),
-            errors=tuple(data.get("errors") or ()),
+            errors=tuple(SyncProblem.from_value(v) for v in data.get("errors") or ()),
             counts=dict(data.get("counts") or {}),
         )
 

@@ -48,6 +48,7 @@ from core.outbox.promotion import queue_promotion
 from core.outbox.queue import OpKind, OpState, Outbox, OutboxStatus, ReplayResult
 from core.store import Store
 from core.sync.address_books import AddressBook
+from core.sync.problems import Problem, SyncProblem
 from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
 from core.workspace.compose import ComposeVerbs
 from core.workspace.reading import MessageView, build_view
@@ -395,13 +396,14 @@ class Workspace(ComposeVerbs):
     def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
         result = self.replay_now(cancel)
         store = self.store()
-        errors = []
+        errors: list[SyncProblem] = []
         for op_id in result.parked:
             op = self.outbox().get(op_id)
             if op is not None:
-                errors.append(f"{op.payload.subject or op.message_id}: {op.last_error}")
+                what = op.payload.subject or op.message_id or op.payload.describe()
+                errors.append(SyncProblem(Problem.OPERATION_PARKED, what, op.last_error or ""))
         if result.stopped == "auth":
-            errors.append(f"The CRM refused the sign-in: {result.error}")
+            errors.append(SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or ""))
         rows: set[int] = set()
         for op_id in (*result.done, *result.parked):
             op = self.outbox().get(op_id)

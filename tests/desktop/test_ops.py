@@ -10,10 +10,13 @@ import threading
 from PySide6.QtWidgets import QDialog
 
 from core.domain.model import TrackState
+from core.sync.problems import Problem, SyncProblem
 from core.sync.report import Changes, SyncReport
 from desktop.ops import ChangeBus, Op, QueryOp
 from desktop.syncing import sync_changes
 from desktop.workers import Workers
+
+BOOM = SyncProblem(Problem.STEP_FAILED, "mail", "RuntimeError: boom")
 
 
 def test_query_op_delivers_its_result_on_the_gui_thread(qtbot) -> None:
@@ -53,12 +56,12 @@ def test_op_with_another_result_says_where_its_changes_are(qtbot) -> None:
     reports: list[SyncReport] = []
     bus.changes_applied.connect(notices.append)
     now = datetime.now()
-    report = SyncReport(ok=False, online=True, started=now, finished=now, errors=("boom",))
+    report = SyncReport(ok=False, online=True, started=now, finished=now, errors=(BOOM,))
     Op(lambda: report, bus, changes=sync_changes).success(reports.append).run_in_background(workers)
     qtbot.waitUntil(lambda: bool(reports), timeout=5_000)
     assert reports == [report]
     (notice,) = notices
-    assert notice.folders and notice.messages and notice.errors == ("boom",)
+    assert notice.folders and notice.messages and notice.errors == (BOOM,)
     workers.wait()
 
 

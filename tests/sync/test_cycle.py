@@ -11,8 +11,10 @@ import pytest
 
 from core.crm import BasicAuth, CrmClient
 from core.domain.model import Address, TrackState
+from core.sync.problems import Problem
 from core.sync.report import SyncProgress
 from crmserver import RunningServer
+from desktop.errors import describe_problem
 from tests.plugins.mailservers import DovecotServer, SmtpServer
 from tests.sync.env import ME, Env, mime
 
@@ -215,7 +217,9 @@ def test_an_untrusted_crm_certificate_is_reported_not_just_offline(env: Env) -> 
     ws, _ = env.workspace("tls", crm_url=f"https://127.0.0.1:{env.dovecot.imaps_port}")
     report = ws.sync_cycle()
     assert not report.online and report.mail_online
-    assert any("certificate is not trusted" in e for e in report.errors), report.errors
+    problems = [p.problem for p in report.errors]
+    assert problems == [Problem.CRM_CERTIFICATE], report.errors
+    assert "certificate" in describe_problem(report.errors[0])  # the GUI's words for it
     ws.close()
 
 

@@ -206,3 +206,16 @@ def test_outbox_and_sync_stay_below_the_workspace() -> None:
     below = ("core.domain", "core.store", "core.crm", "core.mail", "core.config", "core.prefetch")
     assert _breaks("core/outbox", core_allowed=(*below, "core.outbox")) == []
     assert _breaks("core/sync", core_allowed=(*below, "core.outbox", "core.sync")) == []
+
+
+def test_all_sql_is_in_the_store() -> None:
+    """Raw SQL outside ``core/store`` is how the store's tables came to have several owners:
+    every statement lives in the store, behind a method named for what it does."""
+    statements = ("execute(", "executemany(", "executescript(")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        if "store" not in path.relative_to(ROOT / "core").parts[:1]
+        and any(s in path.read_text(encoding="utf-8") for s in statements)
+    ]
+    assert offenders == []

@@ -43,6 +43,7 @@ from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
 from core.outbox.stored import from_json
 from core.store import Store
+from core.store.outbox import OutboxRows, Row
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,8 @@ Applier = Callable[[Operation, Checkpoint], dict[str, Any]]
 #: ``commit(op, result)``: the local effect, run inside the transaction that marks it done.
 Committer = Callable[[Operation, dict[str, Any]], None]
 
-_COLUMNS = (
-    "id, kind, idempotency_key, message_id, payload_json, state, attempts, "
-    "next_attempt_at, last_error_code, last_error_message, result_json, created_at, "
-    "updated_at"
-)
 
-
-def _row(values: tuple[Any, ...]) -> Operation:
+def _row(values: Row) -> Operation:
     (id_, kind, key, mid, payload, state, attempts, nxt, code, msg, result, created, updated) = (
         values
     )
@@ -216,6 +211,7 @@ class Outbox:
         status: OutboxStatus | None = None,
     ) -> None:
         self.store = store
+        self.rows = OutboxRows(store)
         self.clock = clock
         self.rng = rng or random.Random()
         self.status = status or OutboxStatus()
@@ -237,73 +233,39 @@ class Outbox:
         kind, key, message_id = payload.kind, payload.key, payload.message_id
         text = payload.to_json()
         now = _now()
-        with self.store.transaction() as conn:
-            last = conn.execute(
-                "SELECT id, kind, payload_json, state FROM outbox WHERE idempotency_key = ?"
-                " AND state IN ('queued', 'parked') ORDER BY id DESC LIMIT 1",
-                (key,),
-            ).fetchone()
+        with self.store.transaction():
+            last = self.rows.last_open_for_key(key)
             same = last and last[1] == kind.value and last[3] == "queued"
-            if same and (last[2] == text or _read(last[1], last[2]) == payload):
+            if last and same and (last[2] == text or _read(last[1], last[2]) == payload):
                 return int(last[0])
-            cursor = conn.execute(
-                "INSERT INTO outbox (kind, idempotency_key, message_id, payload_json, state,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                (kind.value, key, message_id, text, now, now),
-            )
-            op_id = int(cursor.lastrowid or 0)
+            op_id = self.rows.insert(kind.value, key, message_id, text, now)
         log.info("outbox op=%d kind=%s queued message=%s", op_id, kind, message_id or "-")
         return op_id
 
     # -- queries ----------------------------------------------------------------------------
 
     def get(self, op_id: int) -> Operation | None:
-        row = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (op_id,)
-        ).fetchone()
+        row = self.rows.one(op_id)
         return self._with_running(_row(row)) if row else None
 
     def pending(self) -> list[Operation]:
         """Queued and parked operations, oldest first (what the queue view lists)."""
-        rows = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state IN ('queued', 'parked') ORDER BY id"
-        )
-        return [self._with_running(_row(r)) for r in rows]
+        return [self._with_running(_row(r)) for r in self.rows.open_rows()]
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("queued", "parked", "done", "discarded"), 0)
-        for state, n in self.store.conn.execute(
-            "SELECT state, count(*) FROM outbox GROUP BY state"
-        ):
-            counts[state] = n
-        return counts
+        return self.rows.counts()
 
     def keys_of(self, kind: OpKind) -> set[str]:
         """The idempotency keys of every operation of ``kind`` ever queued (payloads, which
         may hold whole messages, are not read)."""
-        rows = self.store.conn.execute(
-            "SELECT idempotency_key FROM outbox WHERE kind = ?", (kind.value,)
-        )
-        return {key for (key,) in rows}
+        return self.rows.keys_of(kind.value)
 
     def pending_for(self, message_id: str) -> list[Operation]:
-        rows = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ? AND state IN "
-            "('queued', 'parked') ORDER BY id",
-            (message_id,),
-        )
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self.rows.open_rows_for(message_id)]
 
     def ready(self, limit: int = 100) -> list[Operation]:
         """Queued operations due now whose earlier operations on the same message are done."""
-        rows = self.store.conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox AS o WHERE state = 'queued' AND next_attempt_at <= ?"
-            " AND (message_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS e WHERE"
-            " e.message_id = o.message_id AND e.id < o.id AND e.state IN ('queued', 'parked')))"
-            " ORDER BY id LIMIT ?",
-            (self.clock(), limit),
-        )
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self.rows.ready_rows(self.clock(), limit)]
 
     def _with_running(self, op: Operation) -> Operation:
         if op.id == self.running and op.state is OpState.QUEUED:
@@ -314,14 +276,8 @@ class Outbox:
 
     def retry(self, op_id: int) -> Operation:
         """Queue a parked (or backing-off) operation again, to run at the next replay."""
-        with self.store.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE outbox SET state = 'queued', next_attempt_at = 0, updated_at = ?"
-                " WHERE id = ? AND state IN ('queued', 'parked')",
-                (_now(), op_id),
-            )
-            if cursor.rowcount == 0:
-                raise LookupError(f"no queued or parked operation {op_id}")
+        if not self.rows.requeue(op_id, _now()):
+            raise LookupError(f"no queued or parked operation {op_id}")
         op = self.get(op_id)
         assert op is not None
         return op
@@ -331,25 +287,18 @@ class Outbox:
     ) -> Operation:
         """Give up an operation; ``on_discard`` undoes its local *pending* look in the same
         transaction."""
-        with self.store.transaction() as conn:
+        with self.store.transaction():
             op = self.get(op_id)
             if op is None or op.state not in (OpState.QUEUED, OpState.PARKED, OpState.RUNNING):
                 raise LookupError(f"no queued or parked operation {op_id}")
-            conn.execute(
-                "UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ?",
-                (_now(), op_id),
-            )
+            self.rows.set_discarded(op_id, _now())
             if on_discard:
                 on_discard(op)
         return op
 
     def reset_backoff(self) -> int:
         """Make every queued operation due now (the CRM is back: no reason to wait)."""
-        with self.store.transaction() as conn:
-            return conn.execute(
-                "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'"
-                " AND next_attempt_at > 0"
-            ).rowcount
+        return self.rows.make_all_due()
 
     # -- replay -----------------------------------------------------------------------------
 
@@ -422,13 +371,8 @@ class Outbox:
             return None
         finally:
             self.running = None
-        with self.store.transaction() as conn:
-            marked = conn.execute(
-                "UPDATE outbox SET state = 'done', attempts = attempts + 1, result_json = ?,"
-                " last_error_code = NULL, last_error_message = NULL, updated_at = ?"
-                " WHERE id = ? AND state = 'queued'",
-                (json.dumps(outcome, default=str), _now(), op.id),
-            ).rowcount
+        with self.store.transaction():
+            marked = self.rows.mark_done(op.id, json.dumps(outcome, default=str), _now())
             # Discarded meanwhile, or finished by another replayer: the local effect is theirs.
             if marked and commit is not None:
                 commit(op, outcome)
@@ -438,33 +382,21 @@ class Outbox:
 
     def _checkpoint(self, op: Operation, progress: Progress) -> None:
         merged = {**(op.result or {}), **progress.to_dict()}
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET result_json = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(merged, default=str), _now(), op.id),
-            )
+        self.rows.save_result(op.id, json.dumps(merged, default=str), _now())
 
     def _defer(self, op: Operation, exc: BaseException, retry_after: float | None) -> None:
         attempts = op.attempts + 1
         delay = backoff_delay(attempts, rng=self.rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, BACKOFF_CAP_S))
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error_code = ?,"
-                " last_error_message = ?, updated_at = ? WHERE id = ?",
-                (attempts, self.clock() + delay, _kind_of(exc), str(exc)[:2000], _now(), op.id),
-            )
+        due = self.clock() + delay
+        self.rows.defer(op.id, attempts, due, _kind_of(exc), str(exc)[:2000], _now())
 
     def _park(self, op: Operation, exc: BaseException, on_parked: Committer | None) -> None:
         code = getattr(exc, "code", "") or _kind_of(exc)
         message = getattr(exc, "message", "") or str(exc)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET state = 'parked', attempts = attempts + 1,"
-                " last_error_code = ?, last_error_message = ?, updated_at = ? WHERE id = ?",
-                (code, message[:2000], _now(), op.id),
-            )
+        with self.store.transaction():
+            self.rows.park(op.id, code, message[:2000], _now())
             if on_parked is not None:
                 on_parked(op, {"error": message, "code": code})
 

@@ -6,59 +6,55 @@ bytes with the same Message-ID (the key the CRM tracks it by).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
 from core.domain.correlation import Correlator
-from core.domain.crm_settings import OrgSettings, UserOptions
 from core.domain.model import Address, Decision, MessageHeader, Party
 from core.domain.tracking import TrackContext, decide
 from core.mail.drafts import Draft, DraftAttachment, build_mime, draft_header
 from core.outbox.kinds import Promote, SendPending
 from core.outbox.promotion import queue_promotion
-from core.outbox.queue import Outbox
-from core.store import SqliteCorrelationIndex, Store
+from core.store import SqliteCorrelationIndex
 from core.sync.report import Changes
 
 if TYPE_CHECKING:
-    from core.sync.address_books import AddressBook
+    from core.workspace.replay import Replayer
+    from core.workspace.settings import SettingsService
+    from core.workspace.stores import StorePool
 
 
 class ComposeVerbs:
-    """The workspace's compose and address verbs (``core.workspace.facade.Workspace`` mixes them
-    in; kept here so the facade stays readable)."""
+    """The workspace's compose and address verbs, over the store, the options and the
+    outbox's replay."""
 
-    owner: Address
-
-    if TYPE_CHECKING:
-
-        def store(self) -> Store: ...
-        def outbox(self) -> Outbox: ...
-        def org_settings(self) -> OrgSettings: ...
-        def user_options(self) -> UserOptions: ...
-        def address_book(self, store: Store | None = None) -> AddressBook: ...
-        def replay_outbox(self, cancel: threading.Event | None = None) -> Changes: ...
+    def __init__(
+        self, stores: StorePool, settings: SettingsService, replayer: Replayer, owner: Address
+    ) -> None:
+        self._stores = stores
+        self._settings = settings
+        self._replayer = replayer
+        self.owner = owner
 
     def _replied(self, draft: Draft) -> MessageHeader | None:
         if draft.in_reply_to is None:
             return None
-        row = self.store().message(draft.in_reply_to)
+        row = self._stores.store().message(draft.in_reply_to)
         return row.header if row else None
 
     def compose_decision(
         self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
     ) -> Decision:
         """Would this outgoing mail be tracked, and why (``core.domain.tracking.decide``)."""
-        store = self.store()
-        org = self.org_settings()
+        store = self._stores.store()
+        org = self._settings.org_settings()
         header = draft_header(draft, self.owner, message_id, self._replied(draft))
         return decide(
             header,
-            self.user_options(),
+            self._settings.user_options(),
             org,
-            self.address_book(store),
+            self._settings.address_book(store),
             Correlator(org, SqliteCorrelationIndex(store)),
             TrackContext(manual=draft.track, regarding=draft.regarding, bcc=draft.bcc),
         )
@@ -71,7 +67,7 @@ class ComposeVerbs:
         replied = self._replied(draft)
         mime = build_mime(draft, self.owner, replied=replied, message_id=mid)
         decision = self.compose_decision(draft, mid)
-        store, outbox = self.store(), self.outbox()
+        store, outbox = self._stores.store(), self._stores.outbox()
         with store.transaction():
             outbox.enqueue(SendPending(mid, mime, subject=draft.subject))
             if decision.track:
@@ -82,23 +78,23 @@ class ComposeVerbs:
                     source="user",
                     mime=mime,  # promoted as sent, after the send (same Message-ID: it waits)
                     attachments=not decision.attachments_dropped,
-                    attachment_limit=self.org_settings().max_upload_bytes,
+                    attachment_limit=self._settings.org_settings().max_upload_bytes,
                 )
                 queue_promotion(store, outbox, promote, decision=decision)
             else:
                 store.record_decision(mid, decision, source="user")
-        return self.replay_outbox().merge(Changes(queue=True))
+        return self._replayer.replay_outbox().merge(Changes(queue=True))
 
     def resolve(self, addresses: Iterable[Address]) -> list[Party]:
-        book = self.address_book()
+        book = self._settings.address_book()
         return [Party(a, "to", tuple(book.lookup(a.key))) for a in addresses]
 
     def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
-        row = self.store().message(row_id)
+        row = self._stores.store().message(row_id)
         if row is None:
             return ()
         h = row.header
-        book = self.address_book()
+        book = self._settings.address_book()
         candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
         return tuple(
             a for a in candidates if a.key != self.owner.email.lower() and not book.lookup(a.key)

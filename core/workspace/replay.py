@@ -1,0 +1,111 @@
+"""Running the outbox: the queued CRM operations carried out exactly once
+(``core/outbox/queue.py``), the tracked marker set on the mail server after, and going back
+online (which replays)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
+from core.outbox.queue import OpKind, ReplayResult
+from core.sync.problems import Problem, SyncProblem
+from core.sync.report import Changes
+from core.workspace.connection import ConnectionState, Remotes
+from core.workspace.mailbox_reading import MailboxReading
+from core.workspace.settings import read_org_settings
+from core.workspace.stores import StorePool
+
+log = logging.getLogger(__name__)
+
+
+class Replayer:
+    def __init__(
+        self,
+        stores: StorePool,
+        remotes: Remotes,
+        connection: ConnectionState,
+        reading: MailboxReading,
+    ) -> None:
+        self._stores = stores
+        self._remotes = remotes
+        self._connection = connection
+        self._reading = reading
+        self._lock = threading.Lock()
+
+    def set_work_offline(self, offline: bool) -> None:
+        """Work offline (nothing touches the network) or go back online, replaying the queue."""
+        self._connection.set_work_offline(offline)
+        if not offline:
+            self.replay_outbox()
+
+    def replay_now(self, cancel: threading.Event | None = None) -> ReplayResult:
+        """Run the queue (network). Serialised: one replay at a time per workspace."""
+        if self._connection.work_offline:
+            return ReplayResult(stopped="offline")
+        store = self._stores.store()
+        effects = LocalEffects(store, read_org_settings(store))
+        session = MailSession(self._remotes.open_mailbox)
+        applier = CrmApplier(
+            self._remotes.crm,
+            body_source=lambda p: self._reading.body_for(p, session),
+            send=session.send,
+        )
+        other_process = ProcessLock(Path(self._stores.path).with_name("outbox.lock"))
+        with self._lock:
+            if not other_process.acquire():
+                log.info("outbox replay skipped: another process on this profile replays")
+                return ReplayResult()
+            try:
+                result = self._stores.outbox().replay(
+                    applier, effects.commit, on_parked=effects.parked, cancel=cancel
+                )
+            finally:
+                other_process.release()
+                session.close()
+        if result.stopped == "offline":
+            self._connection.note_reachable(False)
+        elif result.done:
+            self._connection.note_reachable(True)
+            self._mark_on_server(result.done)
+        return result
+
+    def _mark_on_server(self, done: Sequence[int]) -> None:
+        """Best effort: the tracked marker (IMAP keyword, EWS category) on the mail server,
+        so that other devices see it. The CRM, not the marker, is the truth."""
+        marks = []
+        for op_id in done:
+            op = self._stores.outbox().get(op_id)
+            if op is None or op.kind not in (OpKind.PROMOTE, OpKind.UNTRACK) or not op.message_id:
+                continue
+            activity = (op.result or {}).get("activity_id") if op.kind is OpKind.PROMOTE else None
+            for row in self._stores.store().messages_by_message_id(op.message_id):
+                marks.append((row.header.ref, activity))
+        if not marks:
+            return
+        try:
+            with self._remotes.open_mailbox() as backend:
+                for ref, activity in marks:
+                    backend.set_tracked(ref, activity)
+        except Exception as exc:  # best effort: never lose a replay's result over a marker
+            log.info("tracked marker not set on the mail server: %s", type(exc).__name__)
+
+    def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
+        result = self.replay_now(cancel)
+        store = self._stores.store()
+        errors: list[SyncProblem] = []
+        for op_id in result.parked:
+            op = self._stores.outbox().get(op_id)
+            if op is not None:
+                what = op.payload.subject or op.message_id or op.payload.describe()
+                errors.append(SyncProblem(Problem.OPERATION_PARKED, what, op.last_error or ""))
+        if result.stopped == "auth":
+            errors.append(SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or ""))
+        rows: set[int] = set()
+        for op_id in (*result.done, *result.parked):
+            op = self._stores.outbox().get(op_id)
+            if op is not None and op.message_id:
+                rows.update(r.id for r in store.messages_by_message_id(op.message_id))
+        return Changes(messages=True, row_ids=frozenset(rows), errors=tuple(errors), queue=True)

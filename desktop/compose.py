@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain.changes import Changes
 from core.domain.model import Address, Decision, RecordRef
-from core.sync.report import Changes
 from desktop.addressbook import AddressCompleter
 from desktop.errors import describe
 from desktop.ops import ChangeBus, Op

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from core.crm import CrmError
 from core.crm.errors import CrmAuthError, CrmCertificateError, CrmPermanentError, CrmUnavailable
+from core.domain.problems import Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailNotFound, MailUnavailable
-from core.sync.problems import Problem, SyncProblem
 
 
 def describe(exc: BaseException) -> str:

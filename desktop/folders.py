@@ -14,8 +14,9 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QTreeView
 
+from core.domain.changes import Changes
 from core.domain.model import Folder, FolderRole, TrackState
-from core.sync.report import Changes, QueuedOperation
+from core.sync.report import QueuedOperation
 from desktop.errors import describe
 from desktop.host import WindowHost
 from desktop.icons import named_icon, state_icon

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from core.domain.changes import Changes
 from core.domain.model import TrackState
-from core.sync.report import Changes
 from desktop.errors import describe
 from desktop.host import WindowHost
 from desktop.messages import (

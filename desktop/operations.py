@@ -21,9 +21,9 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from core.domain.changes import Changes
 from core.domain.model import RecordRef, TrackState
-from core.sync.problems import SyncProblem
-from core.sync.report import Changes
+from core.sync.problems import problem_of
 from desktop.errors import describe, describe_problems
 from desktop.host import WindowHost
 from desktop.mailview import MailView
@@ -72,7 +72,7 @@ class CrmVerbs(QObject):
 
         def failed(exc: BaseException) -> None:
             # The pending state shown at the gesture is dropped: the rows show the store's.
-            problem = SyncProblem.of(exc, what.lower())
+            problem = problem_of(exc, what.lower())
             changes = Changes(messages=True, row_ids=frozenset(ids), errors=(problem,))
             self._bus.publish(changes)
             self._host.say(f"Tracking failed. {describe(exc)}")

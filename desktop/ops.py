@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar, overload
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
-from core.sync.report import Changes
+from core.domain.changes import Changes
 from desktop.workers import Workers
 
 log = logging.getLogger(__name__)

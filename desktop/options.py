@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 
 from core.config.local_options import LocalOptions
 from core.config.profiles import Profile
+from core.domain.changes import Changes
 from core.domain.crm_settings import AutoCreate, IncomingFilter, OrgSettings, UserOptions
-from core.sync.report import Changes
 from desktop.accounts import AccountsTab, save_edit
 from desktop.addressbook import BOOK_LABELS
 from desktop.errors import describe

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from core.domain.changes import Changes
 from core.domain.model import Decision
-from core.sync.report import Changes
 
 if TYPE_CHECKING:
     from core.workspace.regarding import RegardingHit

@@ -14,7 +14,8 @@ from datetime import datetime
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
-from core.sync.report import Changes, QueuedOperation
+from core.domain.changes import Changes
+from core.sync.report import QueuedOperation
 from desktop.errors import describe
 from desktop.host import WindowHost
 from desktop.icons import named_icon

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.sync.report import Changes, SyncProgress, SyncReport
+from core.domain.changes import Changes
+from core.sync.report import SyncProgress, SyncReport
 from desktop.ops import ChangeBus, Op
 from desktop.workers import Workers
 

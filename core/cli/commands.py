@@ -29,7 +29,7 @@ from core.config.credentials import (
 )
 from core.config.profiles import ProfileError, Profiles, needs_mail_password, validate
 from core.domain.model import RecordRef, TrackState
-from core.sync.problems import SIGN_IN_PROBLEMS, SyncProblem
+from core.domain.problems import SIGN_IN_PROBLEMS, SyncProblem
 from core.sync.report import QueuedOperation, SyncReport
 from core.workspace.facade import Workspace
 

@@ -4,6 +4,7 @@ pure refresh plan (``plan``) and the values handed back (``report``)."""
 
 from __future__ import annotations
 
-from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
+from core.domain.changes import Changes
+from core.sync.report import QueuedOperation, SyncProgress, SyncReport
 
 __all__ = ["Changes", "QueuedOperation", "SyncProgress", "SyncReport"]

@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 
 from core.config.local_options import LocalOptions, folder_selected
 from core.crm import CrmAuthError, CrmCertificateError, CrmClient, CrmError, CrmUnavailable
+from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address, MessageHeader, Reason, TrackState
+from core.domain.problems import Problem, SyncProblem
 from core.domain.tracking import decide
 from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
 from core.outbox.kinds import OpKind, Promote
@@ -34,8 +36,8 @@ from core.sync.address_books import AddressBook
 from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
-from core.sync.problems import Problem, SyncProblem
-from core.sync.report import Changes, SyncProgress, SyncReport
+from core.sync.problems import problem_of
+from core.sync.report import SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ class SyncCycle:
                     raise
                 except Exception as exc:  # a bug or bad data in one step: the rest still runs
                     log.exception("sync step=%s failed", name.replace(" ", "_"))
-                    self.errors.append(SyncProblem.of(exc, name))
+                    self.errors.append(problem_of(exc, name))
         except Cancelled:
             cancelled = True
             log.info("sync cancelled")
@@ -155,11 +157,11 @@ class SyncCycle:
             log.info("sync crm offline during %s: %s", what, type(exc).__name__)
             if isinstance(exc, CrmCertificateError):
                 # Not "away": the user must act (wrong URL, interception, missing CA).
-                self.errors.append(SyncProblem.of(exc, what))
+                self.errors.append(problem_of(exc, what))
         else:
             if isinstance(exc, CrmAuthError):
                 self.crm_online = False
-            self.errors.append(SyncProblem.of(exc, what))
+            self.errors.append(problem_of(exc, what))
         self.ws.note_reachable(self.crm_online)
 
     # -- steps ----------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class SyncCycle:
             OrgSettings.from_crm(org or {})
             UserOptions.from_crm(user)
         except SettingsError as exc:
-            self.errors.append(SyncProblem.of(exc, "reading the CRM settings"))
+            self.errors.append(problem_of(exc, "reading the CRM settings"))
         self.changes = self.changes.merge(Changes(settings=True))
 
     def address_books(self) -> None:
@@ -201,7 +203,7 @@ class SyncCycle:
             return
         for result in results:
             if result.error is not None:
-                self.errors.append(SyncProblem.of(result.error, f"address book {result.entity}"))
+                self.errors.append(problem_of(result.error, f"address book {result.entity}"))
         self.counts["address_book_records"] = book.count()
 
     def mail(self) -> None:
@@ -245,7 +247,7 @@ class SyncCycle:
     def _mail_failed(self, exc: MailError) -> None:
         self.mail_online = False
         if not isinstance(exc, MailUnavailable):
-            self.errors.append(SyncProblem.of(exc, "synchronising the mailbox"))
+            self.errors.append(problem_of(exc, "synchronising the mailbox"))
         log.info("sync mail offline: %s", type(exc).__name__)
 
     def decisions(self) -> None:
@@ -289,7 +291,7 @@ class SyncCycle:
                 decision = decide(header, opts, org, resolver, correlator)
             except Exception as exc:  # one unreadable message never stops the others
                 log.exception("sync decision failed message=%s", header.message_id)
-                self.errors.append(SyncProblem.of(exc, f"deciding on {header.message_id}"))
+                self.errors.append(problem_of(exc, f"deciding on {header.message_id}"))
                 continue
             if decision.track:
                 promote = Promote(

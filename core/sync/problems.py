@@ -1,70 +1,17 @@
-"""What went wrong, as types: the sync cycle and the workspace verbs hand these to the GUI,
-which words them in one place (``desktop/errors.py``), and to the CLI, which maps them to
-exit codes. Nothing decides on an exception's text: errors are classified here, by type."""
+"""Errors classified by type into the problems a person is told about
+(``core.domain.problems``): nothing decides on an exception's text."""
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from typing import Any
-
 from core.crm.errors import CrmAuthError, CrmCertificateError, CrmPermanentError, CrmUnavailable
 from core.domain.crm_settings import SettingsError
+from core.domain.problems import Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailUnavailable
 
 
-class Problem(enum.StrEnum):
-    """The kinds of problem a person is told about; each has its own wording and remedy."""
-
-    CRM_SIGN_IN = "crm_sign_in"  # the CRM refused the credentials or the token
-    CRM_CERTIFICATE = "crm_certificate"  # the CRM's TLS certificate is not trusted
-    CRM_UNAVAILABLE = "crm_unavailable"  # away for now: retried later
-    CRM_REFUSED = "crm_refused"  # a request the CRM will never accept as it is
-    CRM_SETTINGS = "crm_settings"  # the CRM's settings could not be read: defaults used
-    MAIL_SIGN_IN = "mail_sign_in"  # the mail server refused the credentials
-    MAIL_UNAVAILABLE = "mail_unavailable"
-    MAIL_FAILED = "mail_failed"  # the mail server reported another problem
-    OPERATION_PARKED = "operation_parked"  # a queued operation failed for good: see the queue
-    STEP_FAILED = "step_failed"  # a bug or bad data in one step; the other steps ran
-    UNKNOWN = "unknown"  # read back from a report written before problems had types
-
-
-#: Problems only the user can fix by signing in again.
-SIGN_IN_PROBLEMS = frozenset({Problem.CRM_SIGN_IN, Problem.MAIL_SIGN_IN})
-
-
-@dataclass(frozen=True, slots=True)
-class SyncProblem:
-    """One problem: its kind, what was being done (``what``) and what the server or the
-    error said, verbatim (``detail``, for the details line and the log)."""
-
-    problem: Problem
-    what: str = ""
-    detail: str = ""
-
-    def __str__(self) -> str:
-        """A plain line for logs and ``trackbox sync`` (the GUI words problems itself)."""
-        return ": ".join(p for p in (self.what, self.detail) if p) or self.problem.value
-
-    @classmethod
-    def of(cls, error: BaseException, what: str = "") -> SyncProblem:
-        """Classify ``error`` by its type."""
-        return cls(_classify(error), what, _detail(error))
-
-    def to_dict(self) -> dict[str, str]:
-        return {"problem": self.problem.value, "what": self.what, "detail": self.detail}
-
-    @classmethod
-    def from_value(cls, value: Any) -> SyncProblem:
-        """Read a stored problem; a plain string (a report written before problems had
-        types) is kept as its text."""
-        if isinstance(value, dict):
-            try:
-                problem = Problem(str(value.get("problem", "")))
-            except ValueError:
-                problem = Problem.UNKNOWN
-            return cls(problem, str(value.get("what") or ""), str(value.get("detail") or ""))
-        return cls(Problem.UNKNOWN, "", str(value))
+def problem_of(error: BaseException, what: str = "") -> SyncProblem:
+    """``error`` as the problem a person is told about, ``what`` being what was being done."""
+    return SyncProblem(_classify(error), what, _detail(error))
 
 
 def _classify(error: BaseException) -> Problem:
@@ -96,4 +43,4 @@ def _detail(error: BaseException) -> str:
     )
 
 
-__all__ = ["SIGN_IN_PROBLEMS", "Problem", "SyncProblem"]
+__all__ = ["problem_of"]

@@ -6,32 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from core.sync.problems import SyncProblem
+from core.domain.changes import Changes
+from core.domain.problems import SyncProblem
 
 if TYPE_CHECKING:
     from core.outbox.queue import Operation
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What a verb changed, so that each view refreshes only what it shows."""
-
-    folders: bool = False
-    messages: bool = False
-    row_ids: frozenset[int] = frozenset()
-    errors: tuple[SyncProblem, ...] = ()
-    queue: bool = False
-    settings: bool = False
-
-    def merge(self, other: Changes) -> Changes:
-        return Changes(
-            folders=self.folders or other.folders,
-            messages=self.messages or other.messages,
-            row_ids=self.row_ids | other.row_ids,
-            errors=self.errors + other.errors,
-            queue=self.queue or other.queue,
-            settings=self.settings or other.settings,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
+from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.model import Address, Decision, MessageHeader, Party
 from core.domain.tracking import TrackContext, decide
@@ -17,7 +18,6 @@ from core.mail.drafts import Draft, DraftAttachment, build_mime, draft_header
 from core.outbox.kinds import Promote, SendPending
 from core.outbox.promotion import queue_promotion
 from core.store import SqliteCorrelationIndex
-from core.sync.report import Changes
 
 if TYPE_CHECKING:
     from core.workspace.replay import Replayer

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from core.config.local_options import LocalOptions
 from core.config.profiles import Profile, Profiles
 from core.crm import CrmClient
+from core.domain.changes import Changes
 from core.domain.crm_settings import OrgSettings, UserOptions
 from core.domain.model import Address, Decision, Party, RecordRef, TrackState
 from core.mail import MailBackend
@@ -36,7 +37,7 @@ from core.mail.drafts import Draft
 from core.outbox.queue import Outbox, ReplayResult
 from core.store import Store
 from core.sync.address_books import AddressBook
-from core.sync.report import Changes, QueuedOperation, SyncProgress, SyncReport
+from core.sync.report import QueuedOperation, SyncProgress, SyncReport
 from core.workspace.compose import ComposeVerbs
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading

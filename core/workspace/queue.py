@@ -3,9 +3,10 @@ effects)."""
 
 from __future__ import annotations
 
+from core.domain.changes import Changes
 from core.outbox.operations import LocalEffects
 from core.outbox.queue import OpState
-from core.sync.report import Changes, QueuedOperation
+from core.sync.report import QueuedOperation
 from core.workspace.replay import Replayer
 from core.workspace.settings import SettingsService
 from core.workspace.stores import StorePool

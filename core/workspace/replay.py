@@ -9,10 +9,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.domain.changes import Changes
+from core.domain.problems import Problem, SyncProblem
 from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
 from core.outbox.queue import OpKind, ReplayResult
-from core.sync.problems import Problem, SyncProblem
-from core.sync.report import Changes
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading
 from core.workspace.settings import read_org_settings

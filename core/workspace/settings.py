@@ -14,12 +14,12 @@ from core.config.local_options import (
     usersettings_data,
 )
 from core.config.profiles import Profile, Profiles
+from core.domain.changes import Changes
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address
 from core.outbox.kinds import UpdateUserSettings
 from core.store import Store
 from core.sync.address_books import AddressBook
-from core.sync.report import Changes
 from core.workspace.stores import StorePool
 
 if TYPE_CHECKING:

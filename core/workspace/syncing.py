@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.domain.changes import Changes
 from core.domain.model import Address
-from core.sync.report import Changes, SyncProgress, SyncReport
+from core.sync.report import SyncProgress, SyncReport
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.replay import Replayer
 from core.workspace.settings import SettingsService

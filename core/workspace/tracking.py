@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from core.domain.changes import Changes
 from core.domain.model import (
     UNTRACKABLE_STATES,
     Address,
@@ -17,7 +18,6 @@ from core.domain.model import (
 from core.outbox.kinds import Promote, SetRegarding, Untrack
 from core.outbox.operations import new_records
 from core.outbox.promotion import queue_promotion
-from core.sync.report import Changes
 from core.workspace.replay import Replayer
 from core.workspace.settings import SettingsService
 from core.workspace.stores import StorePool

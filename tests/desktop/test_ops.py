@@ -9,9 +9,10 @@ import threading
 
 from PySide6.QtWidgets import QDialog
 
+from core.domain.changes import Changes
 from core.domain.model import TrackState
-from core.sync.problems import Problem, SyncProblem
-from core.sync.report import Changes, SyncReport
+from core.domain.problems import Problem, SyncProblem
+from core.sync.report import SyncReport
 from desktop.ops import ChangeBus, Op, QueryOp
 from desktop.syncing import sync_changes
 from desktop.workers import Workers

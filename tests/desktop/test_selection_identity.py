@@ -15,9 +15,9 @@ import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox, QTableView
 
+from core.domain.changes import Changes
 from core.domain.model import TrackState
 from core.store import ORDER_COLUMNS, Store
-from core.sync.report import Changes
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column, MessageListModel, StoreFolderSource, StoreStatesSource
 from desktop.roles import MessageIdRole, RowIdRole, TrackStateRole

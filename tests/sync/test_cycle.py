@@ -11,7 +11,7 @@ import pytest
 
 from core.crm import BasicAuth, CrmClient
 from core.domain.model import Address, TrackState
-from core.sync.problems import Problem
+from core.domain.problems import Problem
 from core.sync.report import SyncProgress
 from crmserver import RunningServer
 from desktop.errors import describe_problem

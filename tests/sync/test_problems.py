@@ -12,8 +12,9 @@ import pytest
 from core.crm.client import _untrusted
 from core.crm.errors import CrmAuthError, CrmCertificateError, CrmPermanentError, CrmUnavailable
 from core.domain.crm_settings import SettingsError
+from core.domain.problems import SIGN_IN_PROBLEMS, Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailUnavailable
-from core.sync.problems import SIGN_IN_PROBLEMS, Problem, SyncProblem
+from core.sync.problems import problem_of
 from core.sync.report import SyncReport
 from desktop.errors import describe_problem
 
@@ -33,14 +34,14 @@ from desktop.errors import describe_problem
     ],
 )
 def test_errors_are_classified_by_type(error: Exception, problem: Problem) -> None:
-    found = SyncProblem.of(error, "doing it")
+    found = problem_of(error, "doing it")
     assert found.problem is problem and found.what == "doing it"
     assert describe_problem(found)  # every kind has words in the GUI's one ladder
 
 
 def test_text_that_looks_like_a_sign_in_problem_is_not_one() -> None:
     """The old CLI read "refused the user name or password" in a string; now only types count."""
-    found = SyncProblem.of(RuntimeError("The CRM refused the user name or password"), "x")
+    found = problem_of(RuntimeError("The CRM refused the user name or password"), "x")
     assert found.problem is Problem.STEP_FAILED and found.problem not in SIGN_IN_PROBLEMS
 
 

@@ -1,0 +1,33 @@
+"""What a verb or a sync cycle changed, so that each view refreshes only what it shows (every
+workspace verb returns one; the GUI publishes it on its change bus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.domain.problems import SyncProblem
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a verb changed, so that each view refreshes only what it shows."""
+
+    folders: bool = False
+    messages: bool = False
+    row_ids: frozenset[int] = frozenset()
+    errors: tuple[SyncProblem, ...] = ()
+    queue: bool = False
+    settings: bool = False
+
+    def merge(self, other: Changes) -> Changes:
+        return Changes(
+            folders=self.folders or other.folders,
+            messages=self.messages or other.messages,
+            row_ids=self.row_ids | other.row_ids,
+            errors=self.errors + other.errors,
+            queue=self.queue or other.queue,
+            settings=self.settings or other.settings,
+        )
+
+
+__all__ = ["Changes"]

@@ -226,7 +226,7 @@ class FolderPane(QObject):
 
         def read() -> _FolderRead:
             store = ws.store()
-            return store.folders(), store.track_state_counts(), read_folder_counts(store)
+            return store.folders(), store.tracking.state_counts(), read_folder_counts(store)
 
         def show(result: _FolderRead) -> None:
             if self._host.workspace is not ws or serial != self._serial:

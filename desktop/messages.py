@@ -218,7 +218,7 @@ class StoreStatesSource:
         self._counts: list[int] = []
 
     def count(self) -> int:
-        counts = self.store.track_state_counts()
+        counts = self.store.tracking.state_counts()
         self._counts = [int(counts.get(s, 0)) for s in self.states]
         return sum(self._counts)
 
@@ -230,7 +230,7 @@ class StoreStatesSource:
         for state, n in zip(self.states, self._counts, strict=True):
             lo, hi = max(offset, start), min(offset + limit, start + n)
             if lo < hi:
-                out.extend(self.store.messages_in_state(state, lo - start, hi - lo))
+                out.extend(self.store.tracking.messages_in_state(state, lo - start, hi - lo))
             start += n
         return out
 

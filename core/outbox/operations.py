@@ -317,7 +317,7 @@ class LocalEffects:
             case Promote() as p:
                 regarding = ref_from(result.get("regarding"))
                 state = TrackState.NEEDS_ATTENTION if p.needs_review else TrackState.TRACKED
-                self.store.set_track_state(
+                self.store.tracking.set_state(
                     p.message_id,
                     state,
                     activity_id=result["activity_id"],
@@ -326,7 +326,7 @@ class LocalEffects:
                 )
                 self.correlator.track(p.header, result["activity_id"], regarding)
             case Untrack() as p:
-                self.store.set_track_state(
+                self.store.tracking.set_state(
                     p.message_id,
                     TrackState.NOT_TRACKED,
                     reason=Reason("untracked", "Untracked by you"),
@@ -335,7 +335,7 @@ class LocalEffects:
                     self.correlator.index.remove(result["deleted"])
             case SetRegarding() as p:
                 regarding = ref_from(result.get("regarding"))
-                self.store.set_track_state(
+                self.store.tracking.set_state(
                     p.message_id,
                     TrackState.TRACKED,
                     activity_id=result["activity_id"],
@@ -345,7 +345,7 @@ class LocalEffects:
                     ),
                 )
             case SendPending() as p if p.activity_id:
-                self.store.set_track_state(
+                self.store.tracking.set_state(
                     p.message_id,
                     TrackState.TRACKED,
                     activity_id=p.activity_id,
@@ -357,7 +357,7 @@ class LocalEffects:
         if mid is None:
             return
         verb = _VERBS.get(op.kind, "Operation")
-        self.store.set_track_state(
+        self.store.tracking.set_state(
             mid,
             TrackState.FAILED,
             reason=Reason(f"{op.kind}-failed", f"{verb} failed: {info.get('error')}"),
@@ -369,14 +369,14 @@ class LocalEffects:
         if mid is None:
             return
         if isinstance(op.payload, Untrack) and op.payload.activity_id:
-            self.store.set_track_state(
+            self.store.tracking.set_state(
                 mid,
                 TrackState.TRACKED,
                 activity_id=op.payload.activity_id,
                 reason=Reason("untrack-discarded", "Untrack discarded"),
             )
         elif op.kind is OpKind.PROMOTE:
-            self.store.set_track_state(
+            self.store.tracking.set_state(
                 mid,
                 TrackState.NOT_TRACKED,
                 reason=Reason("track-discarded", "Tracking discarded by you"),

@@ -27,11 +27,11 @@ def queue_promotion(
     mid = promote.message_id
     with store.transaction():
         if decision is not None:
-            store.record_decision(mid, decision, source=promote.source)
+            store.tracking.record_decision(mid, decision, source=promote.source)
         for record in new_records:
             outbox.enqueue(record)
         op_id = outbox.enqueue(promote)
-        store.set_track_state(
+        store.tracking.set_state(
             mid, TrackState.PENDING, regarding=promote.regarding, reason=pending or promote.reason
         )
     return op_id

@@ -190,17 +190,17 @@ class AddressBookRows:
     # -- the search index ------------------------------------------------------------------
 
     def index_stale(self) -> bool:
-        return bool((self.store.settings(_INDEX_STATE) or {}).get("stale"))
+        return bool((self.store.snapshots.get(_INDEX_STATE) or {}).get("stale"))
 
     def mark_index_stale(self) -> None:
         if not self.index_stale():
-            self.store.save_settings(_INDEX_STATE, {"stale": True})
+            self.store.snapshots.save(_INDEX_STATE, {"stale": True})
 
     def rebuild_if_stale(self) -> None:
         if self.index_stale():
             with self.store.transaction() as conn:
                 conn.execute("INSERT INTO ab_fts (ab_fts) VALUES ('rebuild')")
-                self.store.save_settings(_INDEX_STATE, {"stale": False})
+                self.store.snapshots.save(_INDEX_STATE, {"stale": False})
 
     # -- queries ---------------------------------------------------------------------------
 

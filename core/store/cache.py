@@ -6,84 +6,87 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.store.store import Store
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class CacheMixin:
-    """Mixed into ``Store``; relies on its ``conn``, ``transaction()`` and
-    ``body_cache_bytes``."""
+class SettingsSnapshots:
+    """``store.snapshots``: the last known settings of each kind (organisation, user
+    settings, …), so that the tracking rules work offline."""
 
-    body_cache_bytes: int
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-    if TYPE_CHECKING:
-
-        @property
-        def conn(self) -> sqlite3.Connection: ...
-        def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    # -- settings snapshot ---------------------------------------------------------------
-
-    def save_settings(self, kind: str, data: dict[str, Any]) -> None:
+    def save(self, kind: str, data: dict[str, Any]) -> None:
         """Keep the last known settings of ``kind`` (e.g. ``"organization"``,
         ``"usersettings"``) so tracking rules work offline."""
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO settings_snapshot (kind, data_json, saved_at)"
                 " VALUES (?, ?, ?)",
                 (kind, json.dumps(data, ensure_ascii=False, default=str), _now()),
             )
 
-    def settings(self, kind: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
+    def get(self, kind: str) -> dict[str, Any] | None:
+        row = self.store.conn.execute(
             "SELECT data_json FROM settings_snapshot WHERE kind = ?", (kind,)
         ).fetchone()
         return json.loads(row[0]) if row else None
 
-    def settings_saved_at(self, kind: str) -> datetime | None:
-        row = self.conn.execute(
+    def saved_at(self, kind: str) -> datetime | None:
+        row = self.store.conn.execute(
             "SELECT saved_at FROM settings_snapshot WHERE kind = ?", (kind,)
         ).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
-    # -- body cache ----------------------------------------------------------------------
 
-    def put_body(self, row_id: int, content: bytes) -> None:
+class BodyCache:
+    """``store.bodies``: raw MIME of messages read, least recently used first to go past the
+    store's bound (``Store.body_cache_bytes``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put(self, row_id: int, content: bytes) -> None:
         """Cache a message's raw MIME; evicts least recently used bodies past the bound.
         A body larger than the whole bound is not cached."""
-        if len(content) > self.body_cache_bytes:
+        if len(content) > self.store.body_cache_bytes:
             return
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO bodies (message_row, content, size, fetched_at, last_used)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (row_id, content, len(content), _now(), time.time()),
             )
-            self._evict(conn, self.body_cache_bytes, keep=row_id)
+            self._evict(conn, self.store.body_cache_bytes, keep=row_id)
 
-    def body(self, row_id: int) -> bytes | None:
-        row = self.conn.execute(
+    def get(self, row_id: int) -> bytes | None:
+        row = self.store.conn.execute(
             "SELECT content FROM bodies WHERE message_row = ?", (row_id,)
         ).fetchone()
         if row is None:
             return None
         # Touch outside a transaction of its own would still be one; cheap enough.
-        self.conn.execute(
+        self.store.conn.execute(
             "UPDATE bodies SET last_used = ? WHERE message_row = ?", (time.time(), row_id)
         )
         return bytes(row[0])
 
-    def body_cache_size(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0])
+    def size(self) -> int:
+        return int(
+            self.store.conn.execute("SELECT coalesce(sum(size), 0) FROM bodies").fetchone()[0]
+        )
 
-    def evict_bodies(self, max_bytes: int) -> int:
+    def evict(self, max_bytes: int) -> int:
         """Drop least recently used bodies until at most ``max_bytes`` remain."""
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             return self._evict(conn, max_bytes)
 
     @staticmethod

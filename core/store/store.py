@@ -30,7 +30,7 @@ from core.domain.model import (
     MessageHeader,
 )
 from core.domain.subjects import find_token
-from core.store.cache import CacheMixin
+from core.store.cache import BodyCache, SettingsSnapshots
 from core.store.rows import (
     DEFAULT_TOKENS,
     HEADER_COLUMNS,
@@ -42,7 +42,7 @@ from core.store.rows import (
     sort_key,
 )
 from core.store.schema import SCHEMA_VERSION, migrate, schema_version
-from core.store.tracking import TrackingMixin
+from core.store.tracking import TrackedStates
 
 log = logging.getLogger("trackbox.store")
 
@@ -132,7 +132,7 @@ class StoreError(Exception):
     """Root of the store's errors."""
 
 
-class Store(TrackingMixin, CacheMixin):
+class Store:
     """See the module docstring for the threading rule."""
 
     def __init__(
@@ -147,6 +147,9 @@ class Store(TrackingMixin, CacheMixin):
         self.path = path
         self.tokens = tokens
         self.body_cache_bytes = body_cache_bytes
+        self.tracking = TrackedStates(self)
+        self.snapshots = SettingsSnapshots(self)
+        self.bodies = BodyCache(self)
         self._depth = 0
         self._deferring = False
         self._rows_per_statement = max(

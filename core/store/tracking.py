@@ -4,9 +4,7 @@ the outbox and the "Tracked in CRM" / "Needs attention" views use."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,21 +19,21 @@ from core.store.rows import (
     sort_key,
 )
 
+if TYPE_CHECKING:
+    from core.store.store import Store
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class TrackingMixin:
-    """Mixed into ``Store``; relies on its ``conn`` and ``transaction()``."""
+class TrackedStates:
+    """``store.tracking``: tracked state by Message-ID, the audit log, the CRM views' reads."""
 
-    if TYPE_CHECKING:
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-        @property
-        def conn(self) -> sqlite3.Connection: ...
-        def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def set_track_state(
+    def set_state(
         self,
         message_id: str,
         state: TrackState,
@@ -63,7 +61,7 @@ class TrackingMixin:
             int(by_other),
         )
         regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -77,11 +75,11 @@ class TrackingMixin:
             )
             return cursor.rowcount
 
-    def set_track_states(
+    def set_states(
         self,
         items: Iterable[tuple[str, TrackState, str | None, RecordRef | None, Reason | None]],
     ) -> int:
-        """``set_track_state`` for many Message-IDs in one transaction (a page of the CRM's
+        """``set_state`` for many Message-IDs in one transaction (a page of the CRM's
         e-mails): ``(message id, state, activity id, regarding, reason)`` each."""
         now = _now()
         track_rows, message_rows = [], []
@@ -101,7 +99,7 @@ class TrackingMixin:
             message_rows.append(
                 (*values, sort_key((regarding.name or regarding.id) if regarding else ""), mid)
             )
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.executemany(
                 f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -115,9 +113,9 @@ class TrackingMixin:
             )
             return cursor.rowcount
 
-    def track_state_of(self, message_id: str) -> TrackState:
+    def state_of(self, message_id: str) -> TrackState:
         """State by Message-ID, whether or not a copy is stored."""
-        row = self.conn.execute(
+        row = self.store.conn.execute(
             "SELECT track_state FROM tracking WHERE message_id = ?", (message_id.strip(),)
         ).fetchone()
         return TrackState(row[0]) if row else TrackState.NOT_TRACKED
@@ -141,7 +139,7 @@ class TrackingMixin:
             ],
         }
         reg = decision.regarding
-        with self.transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 "INSERT INTO audit_log (message_id, at, source, track, reason_code, reason_text,"
                 " regarding_entity, regarding_id, regarding_name, details_json)"
@@ -161,7 +159,7 @@ class TrackingMixin:
             )
 
     def audit_log(self, message_id: str) -> list[AuditEntry]:
-        rows = self.conn.execute(
+        rows = self.store.conn.execute(
             "SELECT id, message_id, at, source, track, reason_code, reason_text,"
             " regarding_entity, regarding_id, regarding_name, details_json"
             " FROM audit_log WHERE message_id = ? ORDER BY id",
@@ -181,18 +179,18 @@ class TrackingMixin:
             for i, m, at, src, t, code, text, re_, ri, rn, details in rows
         ]
 
-    def track_state_counts(self) -> dict[TrackState, int]:
+    def state_counts(self) -> dict[TrackState, int]:
         """Stored copies per state (a Message-ID in two folders counts twice), every state
         present with 0 when empty."""
         counts = dict.fromkeys(TrackState, 0)
-        rows = self.conn.execute("SELECT track_state, count(*) FROM messages GROUP BY 1")
+        rows = self.store.conn.execute("SELECT track_state, count(*) FROM messages GROUP BY 1")
         for state, count in rows:
             counts[TrackState(state)] = count
         return counts
 
     def messages_in_state(self, state: TrackState, offset: int, limit: int) -> list[MessageRow]:
         """All folders' copies in ``state``, newest first (the cross-folder views)."""
-        rows = self.conn.execute(
+        rows = self.store.conn.execute(
             f"SELECT {ROW_SELECT} FROM messages WHERE track_state = ? "
             "ORDER BY date_ts DESC, id DESC LIMIT ? OFFSET ?",
             (state.value, int(limit), int(offset)),

@@ -170,7 +170,7 @@ class SyncCycle:
         crm = self.ws.crm
         try:
             me = crm.who_am_i()
-            self.store.save_settings(
+            self.store.snapshots.save(
                 "whoami",
                 {
                     "UserId": me.user_id,
@@ -180,9 +180,9 @@ class SyncCycle:
             )
             org = next(iter(crm.query("organizations", top=1)), None)
             if org is not None:
-                self.store.save_settings("organization", org)
+                self.store.snapshots.save("organization", org)
             user = crm.get("usersettingscollection", me.user_id)
-            self.store.save_settings("usersettings", user)
+            self.store.snapshots.save("usersettings", user)
         except CrmError as exc:
             self._crm_failed(exc, "reading the CRM settings")
             return
@@ -281,8 +281,8 @@ class SyncCycle:
         tracked = undecided = 0
         for header in candidates:
             if header.message_id in waiting:
-                if self.store.track_state_of(header.message_id) is not TrackState.UNDECIDED:
-                    self.store.set_track_state(
+                if self.store.tracking.state_of(header.message_id) is not TrackState.UNDECIDED:
+                    self.store.tracking.set_state(
                         header.message_id, TrackState.UNDECIDED, reason=UNDECIDED_REASON
                     )
                 undecided += 1
@@ -308,8 +308,8 @@ class SyncCycle:
                 tracked += 1
             else:
                 with self.store.transaction():
-                    self.store.record_decision(header.message_id, decision, source="auto")
-                    self.store.set_track_state(
+                    self.store.tracking.record_decision(header.message_id, decision, source="auto")
+                    self.store.tracking.set_state(
                         header.message_id, TrackState.NOT_TRACKED, reason=decision.reason
                     )
         self.counts["decisions"] = len(candidates) - undecided
@@ -332,14 +332,17 @@ class SyncCycle:
         out: list[MessageHeader] = []
         waiting = [
             row.header
-            for row in self.store.messages_in_state(TrackState.UNDECIDED, 0, MAX_UNDECIDED)
+            for row in self.store.tracking.messages_in_state(TrackState.UNDECIDED, 0, MAX_UNDECIDED)
         ]
         for header in [*waiting, *self.new_headers]:
             mid = header.message_id
             if mid in seen:
                 continue
             seen.add(mid)
-            if self.store.track_state_of(mid) not in (TrackState.NOT_TRACKED, TrackState.UNDECIDED):
+            if self.store.tracking.state_of(mid) not in (
+                TrackState.NOT_TRACKED,
+                TrackState.UNDECIDED,
+            ):
                 continue
             if outbox.pending_for(mid):
                 continue
@@ -362,7 +365,7 @@ class SyncCycle:
             send = send_operation(mail, sender)
             with self.store.transaction():
                 outbox.enqueue(send)
-                self.store.set_track_state(
+                self.store.tracking.set_state(
                     send.message_id,
                     TrackState.PENDING,
                     activity_id=mail.activity_id,

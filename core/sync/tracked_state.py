@@ -259,7 +259,7 @@ class TrackedStateRefresh:
             for mid, e in crm.items()
         }
         changes = plan_refresh(local, found, self.me)
-        self.store.set_track_states(
+        self.store.tracking.set_states(
             (c.message_id, c.state, c.activity_id, c.regarding, c.reason) for c in changes
         )
         return changes

@@ -82,7 +82,7 @@ class ComposeVerbs:
                 )
                 queue_promotion(store, outbox, promote, decision=decision)
             else:
-                store.record_decision(mid, decision, source="user")
+                store.tracking.record_decision(mid, decision, source="user")
         return self._replayer.replay_outbox().merge(Changes(queue=True))
 
     def resolve(self, addresses: Iterable[Address]) -> list[Party]:

@@ -169,7 +169,7 @@ def _local_state(report: DiagnosticReport, store_path: Any) -> None:
         report.queue = {"store": "not created yet (no sync has run)"}
         return
     with Store.open(store_path) as store:
-        report.last_sync = store.settings("last_sync")
+        report.last_sync = store.snapshots.get("last_sync")
         outbox = Outbox(store)
         report.queue = dict(outbox.counts())
         parked = [op for op in outbox.pending() if op.state.value == "parked"]

@@ -32,14 +32,14 @@ class MailboxReading:
     def raw(
         self, store: Store, row_id: int, header: MessageHeader, session: MailSession | None = None
     ) -> bytes:
-        raw = store.body(row_id)
+        raw = store.bodies.get(row_id)
         if raw is None:
             if session is not None:
                 raw = session.fetch(header.ref)
             else:
                 with self._remotes.open_mailbox() as backend:
                     raw = backend.fetch(header.ref)
-            store.put_body(row_id, raw)
+            store.bodies.put(row_id, raw)
         return raw
 
     def body_for(self, promote: Promote, session: MailSession) -> bytes:

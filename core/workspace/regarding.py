@@ -162,7 +162,7 @@ class RegardingSearch:
 
     # -- recently used -----------------------------------------------------------------------
     def recent(self) -> list[RegardingHit]:
-        data = self._store().settings(RECENT_KIND) or {}
+        data = self._store().snapshots.get(RECENT_KIND) or {}
         hits = []
         for item in data.get("records", []):
             try:
@@ -187,7 +187,7 @@ class RegardingSearch:
         items.insert(
             0, {"entity": record.entity, "id": record.id, "name": record.name, "detail": detail}
         )
-        self._store().save_settings(RECENT_KIND, {"records": items[:RECENT_LIMIT]})
+        self._store().snapshots.save(RECENT_KIND, {"records": items[:RECENT_LIMIT]})
 
     # -- step 1: local ------------------------------------------------------------------------
     def local(self, text: str, *, limit: int = 30) -> list[RegardingHit]:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def read_org_settings(store: Store) -> OrgSettings:
     """From the snapshot; the CRM's defaults when there is none or it cannot be read
     (the sync report says so)."""
-    row = store.settings("organization")
+    row = store.snapshots.get("organization")
     try:
         return OrgSettings.from_crm(row) if row else OrgSettings()
     except SettingsError:
@@ -57,7 +57,7 @@ class SettingsService:
         self.profiles = profiles
 
     def user_id(self) -> str | None:
-        who = self._stores.store().settings("whoami")
+        who = self._stores.store().snapshots.get("whoami")
         return str(who["UserId"]) if who else None
 
     def org_settings(self) -> OrgSettings:
@@ -65,9 +65,9 @@ class SettingsService:
 
     def user_options(self) -> UserOptions:
         store = self._stores.store()
-        local = store.settings("local_user_options")
+        local = store.snapshots.get("local_user_options")
         try:
-            return user_options_from(store.settings("usersettings"), local, self._owner.email)
+            return user_options_from(store.snapshots.get("usersettings"), local, self._owner.email)
         except SettingsError:
             log.warning("user settings unreadable; using the defaults")
             return user_options_from({}, local, self._owner.email)
@@ -78,17 +78,17 @@ class SettingsService:
         data = usersettings_data(options)
         store = self._stores.store()
         with store.transaction():
-            row = dict(store.settings("usersettings") or {})
+            row = dict(store.snapshots.get("usersettings") or {})
             row.update(data)
-            store.save_settings("usersettings", row)
-            store.save_settings("local_user_options", local_user_options(options))
+            store.snapshots.save("usersettings", row)
+            store.snapshots.save("local_user_options", local_user_options(options))
             self._stores.outbox().enqueue(UpdateUserSettings(data, user_id=self.user_id()))
         return self._replayer.replay_outbox().merge(Changes(settings=True, queue=True))
 
     def local_options(self) -> LocalOptions:
         if self.profile is not None:
             return LocalOptions.from_profile(self.profile.config)
-        data = self._stores.store().settings("local_options")
+        data = self._stores.store().snapshots.get("local_options")
         return LocalOptions.from_dict(data) if data else LocalOptions()
 
     def save_local_options(self, options: LocalOptions) -> Changes:
@@ -96,7 +96,7 @@ class SettingsService:
             profiles = self.profiles or Profiles()
             self.profile = profiles.save(self.profile.name, options.apply_to(self.profile.config))
         else:
-            self._stores.store().save_settings("local_options", options.to_dict())
+            self._stores.store().snapshots.save("local_options", options.to_dict())
         return Changes(settings=True)
 
     def address_book(self, store: Store | None = None) -> AddressBook:

@@ -70,7 +70,7 @@ class SyncService:
         try:
             report = SyncCycle(self.cycle_services(), progress, cancel).run()
             self._last = report
-            self._stores.store().save_settings("last_sync", report.to_dict())
+            self._stores.store().snapshots.save("last_sync", report.to_dict())
             return report
         finally:
             self._cycle_lock.release()
@@ -108,5 +108,5 @@ class SyncService:
     def last_sync(self) -> SyncReport | None:
         if self._last is not None:
             return self._last
-        data = self._stores.store().settings("last_sync")
+        data = self._stores.store().snapshots.get("last_sync")
         return SyncReport.from_dict(data) if data else None

@@ -38,7 +38,7 @@ class TrackingVerbs:
         for rid in ids:
             row = store.message(rid)
             if row is not None and row.track_state != TrackState.TRACKED:
-                store.set_track_state(
+                store.tracking.set_state(
                     row.header.message_id,
                     TrackState.PENDING,
                     reason=Reason("manual-pending", "Waiting for the CRM"),
@@ -90,10 +90,10 @@ class TrackingVerbs:
             mid = row.header.message_id
             with store.transaction():
                 outbox.enqueue(Untrack(mid, row.activity_id))
-                store.record_decision(
+                store.tracking.record_decision(
                     mid, Decision(False, Reason("untracked", "Untracked by you")), source="user"
                 )
-                store.set_track_state(
+                store.tracking.set_state(
                     mid,
                     TrackState.PENDING,
                     activity_id=row.activity_id,
@@ -114,7 +114,7 @@ class TrackingVerbs:
                     self.enqueue_track([rid], regarding)
                     continue
                 outbox.enqueue(SetRegarding(mid, regarding))
-                store.set_track_state(
+                store.tracking.set_state(
                     mid,
                     TrackState.PENDING,
                     activity_id=row.activity_id,

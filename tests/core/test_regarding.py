@@ -95,7 +95,7 @@ def test_recently_used_records_come_first_and_persist(cached: Store, tmp_path: P
 
 
 def test_damaged_recent_entries_are_skipped(store: Store) -> None:
-    store.save_settings(
+    store.snapshots.save(
         "recent_regarding", {"records": [{"nope": 1}, {"entity": "lead", "id": "L1"}]}
     )
     assert [h.record.id for h in RegardingSearch(lambda: store).recent()] == ["L1"]

@@ -86,7 +86,7 @@ def test_header_roundtrip_preserves_every_field(store: Store) -> None:
 
 def test_upsert_updates_header_and_keeps_track_state(store: Store) -> None:
     store.upsert_headers([make_header("Inbox", 1)])
-    store.set_track_state(
+    store.tracking.set_state(
         "<m1@example.test>", TrackState.TRACKED, activity_id="a1", regarding=ACCOUNT, reason=TOKEN
     )
     store.upsert_headers([make_header("Inbox", 1, is_read=True, subject="Changed")])
@@ -105,7 +105,7 @@ def test_track_state_applies_to_every_copy_and_to_later_copies(store: Store) -> 
     store.upsert_headers(
         [make_header("Inbox", 1), make_header("Archive", 9, message_id="<m1@example.test>")]
     )
-    changed = store.set_track_state(
+    changed = store.tracking.set_state(
         "<m1@example.test>", TrackState.TRACKED_BY_OTHER, activity_id="a1"
     )
     assert changed == 2
@@ -113,11 +113,11 @@ def test_track_state_applies_to_every_copy_and_to_later_copies(store: Store) -> 
     rows = store.messages_by_message_id("<m1@example.test>")
     assert len(rows) == 3
     assert all(r.track_state is TrackState.TRACKED_BY_OTHER and r.tracked_by_other for r in rows)
-    assert store.track_state_of("<m1@example.test>") is TrackState.TRACKED_BY_OTHER
+    assert store.tracking.state_of("<m1@example.test>") is TrackState.TRACKED_BY_OTHER
 
 
 def test_track_state_before_header_arrives(store: Store) -> None:
-    assert store.set_track_state("<early@x>", TrackState.PENDING) == 0
+    assert store.tracking.set_state("<early@x>", TrackState.PENDING) == 0
     store.upsert_headers([make_header("Inbox", 1, message_id="<early@x>")])
     assert store.messages_by_message_id("<early@x>")[0].track_state is TrackState.PENDING
 
@@ -139,7 +139,7 @@ def test_remove_messages(store: Store) -> None:
 @pytest.mark.parametrize("descending", [True, False])
 def test_paging_is_a_stable_total_order(store: Store, order_by: str, descending: bool) -> None:
     store.upsert_headers(make_header("Inbox", i, size=i % 3) for i in range(50))
-    store.set_track_state("<m7@example.test>", TrackState.TRACKED, regarding=ACCOUNT)
+    store.tracking.set_state("<m7@example.test>", TrackState.TRACKED, regarding=ACCOUNT)
     pages = [
         store.message_rows("Inbox", off, 7, order_by=order_by, descending=descending)
         for off in range(0, 50, 7)
@@ -193,14 +193,14 @@ def test_every_order_uses_an_index(store: Store) -> None:
 def test_counts_and_state_views(store: Store) -> None:
     store.upsert_headers(make_header("Inbox", i) for i in range(10))
     store.upsert_headers([make_header("Sent", 100, message_id="<m2@example.test>")])
-    store.set_track_state("<m2@example.test>", TrackState.TRACKED, reason=TOKEN)
-    store.set_track_state("<m5@example.test>", TrackState.NEEDS_ATTENTION)
-    counts = store.track_state_counts()
+    store.tracking.set_state("<m2@example.test>", TrackState.TRACKED, reason=TOKEN)
+    store.tracking.set_state("<m5@example.test>", TrackState.NEEDS_ATTENTION)
+    counts = store.tracking.state_counts()
     assert counts[TrackState.TRACKED] == 2
     assert counts[TrackState.NEEDS_ATTENTION] == 1
     assert counts[TrackState.NOT_TRACKED] == 8
     assert counts[TrackState.FAILED] == 0
-    tracked = store.messages_in_state(TrackState.TRACKED, 0, 10)
+    tracked = store.tracking.messages_in_state(TrackState.TRACKED, 0, 10)
     assert [r.header.ref for r in tracked] == [MailRef("Sent", "100"), MailRef("Inbox", "2")]
 
 
@@ -222,11 +222,11 @@ def test_audit_log(store: Store) -> None:
         unresolved=(Address("u@x"),),
         correlation_method="token",
     )
-    store.record_decision("<m1@x>", decision, source="auto")
-    store.record_decision(
+    store.tracking.record_decision("<m1@x>", decision, source="auto")
+    store.tracking.record_decision(
         "<m1@x>", Decision(False, Reason("user", "Untracked by you")), source="user"
     )
-    first, second = store.audit_log("<m1@x>")
+    first, second = store.tracking.audit_log("<m1@x>")
     assert (first.track, first.reason, first.regarding, first.source) == (
         True,
         TOKEN,
@@ -236,15 +236,15 @@ def test_audit_log(store: Store) -> None:
     assert first.details["needs_review"] and first.details["unresolved"] == ["u@x"]
     assert first.at.tzinfo is not None and first.at <= second.at
     assert (second.track, second.regarding, second.source) == (False, None, "user")
-    assert store.audit_log("<other@x>") == []
+    assert store.tracking.audit_log("<other@x>") == []
 
 
 def test_settings_snapshot(store: Store) -> None:
-    assert store.settings("organization") is None
-    store.save_settings("organization", {"trackingprefix": "CRM:", "enablesmartmatching": False})
-    store.save_settings("organization", {"trackingprefix": "TB:"})
-    assert store.settings("organization") == {"trackingprefix": "TB:"}
-    assert store.settings_saved_at("organization") is not None
+    assert store.snapshots.get("organization") is None
+    store.snapshots.save("organization", {"trackingprefix": "CRM:", "enablesmartmatching": False})
+    store.snapshots.save("organization", {"trackingprefix": "TB:"})
+    assert store.snapshots.get("organization") == {"trackingprefix": "TB:"}
+    assert store.snapshots.saved_at("organization") is not None
 
 
 def test_body_cache_is_bounded_lru(tmp_path: Path) -> None:
@@ -252,17 +252,17 @@ def test_body_cache_is_bounded_lru(tmp_path: Path) -> None:
         store.upsert_headers(make_header("Inbox", i) for i in range(4))
         ids = [r.id for r in store.message_rows("Inbox", 0, 10, descending=False)]
         for row_id in ids[:3]:
-            store.put_body(row_id, b"x" * 1000)
-        assert store.body(ids[0]) == b"x" * 1000  # now most recently used
-        store.put_body(ids[3], b"y" * 1000)
-        assert store.body(ids[1]) is None  # the least recently used went
-        assert store.body(ids[0]) is not None and store.body(ids[3]) is not None
-        assert store.body_cache_size() <= 3000
-        store.put_body(ids[2], b"z" * 5000)  # larger than the bound: not cached
-        assert store.body_cache_size() <= 3000
+            store.bodies.put(row_id, b"x" * 1000)
+        assert store.bodies.get(ids[0]) == b"x" * 1000  # now most recently used
+        store.bodies.put(ids[3], b"y" * 1000)
+        assert store.bodies.get(ids[1]) is None  # the least recently used went
+        assert store.bodies.get(ids[0]) is not None and store.bodies.get(ids[3]) is not None
+        assert store.bodies.size() <= 3000
+        store.bodies.put(ids[2], b"z" * 5000)  # larger than the bound: not cached
+        assert store.bodies.size() <= 3000
         store.remove_messages([MailRef("Inbox", "0")])  # bodies follow their message
-        assert store.body(ids[0]) is None
-        assert store.evict_bodies(0) >= 1 and store.body_cache_size() == 0
+        assert store.bodies.get(ids[0]) is None
+        assert store.bodies.evict(0) >= 1 and store.bodies.size() == 0
 
 
 def test_thread_root_and_lookup(store: Store) -> None:
@@ -286,10 +286,10 @@ def test_thread_root_and_lookup(store: Store) -> None:
 def test_transaction_rolls_back_everything(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.upsert_headers([make_header("Inbox", 1)])
-        store.set_track_state("<m1@example.test>", TrackState.PENDING)
+        store.tracking.set_state("<m1@example.test>", TrackState.PENDING)
         raise RuntimeError("boom")
     assert store.message_count("Inbox") == 0
-    assert store.track_state_of("<m1@example.test>") is TrackState.NOT_TRACKED
+    assert store.tracking.state_of("<m1@example.test>") is TrackState.NOT_TRACKED
 
 
 def test_worker_thread_with_its_own_store(tmp_path: Path) -> None:
@@ -364,7 +364,7 @@ def test_a_later_copy_sorts_by_regarding_like_the_first(store: Store) -> None:
     copies that were there when the state was set (case folding beyond ASCII, no padding)."""
     regarding = RecordRef("account", "22222222-2222-2222-2222-222222222222", "Ärzte Straße ")
     store.upsert_headers([make_header("Inbox", 1, message_id="<m2@example.test>")])
-    store.set_track_state("<m2@example.test>", TrackState.TRACKED, regarding=regarding)
+    store.tracking.set_state("<m2@example.test>", TrackState.TRACKED, regarding=regarding)
     store.upsert_headers([make_header("Archive", 2, message_id="<m2@example.test>")])
     keys = [
         k

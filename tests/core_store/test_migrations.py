@@ -68,8 +68,8 @@ def test_opens_every_earlier_version(tmp_path: Path, version: int) -> None:
         assert row.header.ref == MailRef("Inbox", "7")
         assert (row.track_state, row.activity_id) == (TrackState.TRACKED, "act-1")
         assert store.folder_sync_state("Inbox") == "s1"
-        assert store.audit_log("<old@x>")[0].reason.code == "manual"
-        assert store.settings("organization") == {"trackingprefix": "CRM:"}
+        assert store.tracking.audit_log("<old@x>")[0].reason.code == "manual"
+        assert store.snapshots.get("organization") == {"trackingprefix": "CRM:"}
         if version >= 2:  # the search index is rebuilt by v4 and finds old rows
             from core.sync.address_books import AddressBook
 

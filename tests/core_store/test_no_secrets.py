@@ -65,7 +65,7 @@ def test_no_secret_in_data_dir_or_logs(
         ):
             AddressBook(store, contacts_scope="all", entities=["account"]).sync(crm)
             crm.find_emails_by_message_id(["<nothing@x>"])
-            store.save_settings("organization", {"name": "Contoso"})
+            store.snapshots.save("organization", {"name": "Contoso"})
         with CrmClient(profile.config.crm_url, BasicAuth(demo_data.ME.email, rejected)) as crm:
             with pytest.raises(CrmAuthError) as info:
                 crm.who_am_i()

@@ -44,7 +44,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(message_id=MESSAGE_IDS, state=STATES)
     def set_state(self, message_id: str, state: TrackState) -> None:
-        changed = self.store.set_track_state(message_id, state, activity_id="a")
+        changed = self.store.tracking.set_state(message_id, state, activity_id="a")
         assert changed == sum(1 for m, _ in self.copies.values() if m == message_id)
         self.state[message_id] = state
 
@@ -66,7 +66,7 @@ class StoreMachine(RuleBasedStateMachine):
                 assert (row.header.message_id, row.header.is_read) == (message_id, read)
                 expected = self.state.get(message_id, TrackState.NOT_TRACKED)
                 assert row.track_state is expected
-        counts = self.store.track_state_counts()
+        counts = self.store.tracking.state_counts()
         assert sum(counts.values()) == len(self.copies)
 
 

@@ -231,7 +231,7 @@ def test_store_positions_and_ids_match_the_pages_in_every_order(folder) -> None:
     assert store.message_position("Elsewhere", 1) is None
 
     # The CRM views' scope: one state across folders, newest first.
-    tracked = store.messages_in_state(TrackState.TRACKED, 0, n)
+    tracked = store.tracking.messages_in_state(TrackState.TRACKED, 0, n)
     ids = store.message_ids(None, state=TrackState.TRACKED)
     assert ids == [m.id for m in tracked]
     for row in (0, len(ids) // 2, len(ids) - 1):

@@ -98,14 +98,14 @@ def test_a_demo_made_any_day_shows_the_readme_story(tmp_path: Path, started, clo
     report = env.workspace.sync_cycle()  # the first sync in the window
     assert report.ok and report.online and report.mail_online, report.errors
     store = env.workspace.store()
-    counts = store.track_state_counts()
+    counts = store.tracking.state_counts()
     assert counts[TrackState.TRACKED] > 0, counts
     assert counts[TrackState.TRACKED_BY_OTHER] > 0, counts
-    tracked = store.messages_in_state(TrackState.TRACKED, 0, 10_000)
+    tracked = store.tracking.messages_in_state(TrackState.TRACKED, 0, 10_000)
     correlated = [
         entry
         for row in tracked
-        for entry in store.audit_log(row.header.message_id)
+        for entry in store.tracking.audit_log(row.header.message_id)
         if entry.track
         and entry.reason.code == TrackReason.CORRELATED
         and entry.details.get("correlation_method") in THREAD_METHODS

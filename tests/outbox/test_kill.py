@@ -133,4 +133,4 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         assert Outbox(store).counts()["done"] == 500
         for mid in list(promoted)[:50]:
             expected = TrackState.NOT_TRACKED if mid in untracked else TrackState.TRACKED
-            assert store.track_state_of(mid) is expected
+            assert store.tracking.state_of(mid) is expected

@@ -347,7 +347,7 @@ def test_an_unreadable_operation_is_parked_with_a_message_and_kept(store: Store)
         assert op.last_error_code == "unreadable-payload"
         assert op.last_error and problem in op.last_error and "cannot read" in op.last_error
     assert outbox.get(behind).state is OpState.QUEUED  # type: ignore[union-attr]
-    assert store.track_state_of("<a@x>") is TrackState.FAILED
+    assert store.tracking.state_of("<a@x>") is TrackState.FAILED
     # The queue view and the CLI describe them; the stored text is untouched.
     queued = [QueuedOperation.of(op) for op in outbox.pending()]
     assert {q.kind for q in queued} >= {"promote", "archive"}
@@ -360,7 +360,7 @@ def test_an_unreadable_operation_is_parked_with_a_message_and_kept(store: Store)
     outbox.retry(broken)
     assert outbox.replay(_recording_applier(seen)).parked == [broken]
     outbox.discard(broken, effects.discarded)
-    assert store.track_state_of("<a@x>") is TrackState.NOT_TRACKED
+    assert store.tracking.state_of("<a@x>") is TrackState.NOT_TRACKED
     assert outbox.replay(_recording_applier(seen)).done == [behind]
 
 

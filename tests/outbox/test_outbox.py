@@ -81,7 +81,7 @@ def test_promote_untrack_and_promote_again_run_in_order(store: Store, crm: CrmCl
     assert len(result.done) == 3 and result.stopped is None
     found = crm.find_emails_by_message_id([h.message_id])
     assert h.message_id in found
-    assert store.track_state_of(h.message_id) is TrackState.TRACKED
+    assert store.tracking.state_of(h.message_id) is TrackState.TRACKED
     assert outbox.pending() == []
 
 
@@ -118,7 +118,7 @@ def test_permanent_error_parks_with_the_crm_message_then_retry_and_discard(
     [op] = outbox.pending()
     assert op.state is OpState.PARKED and op.attempts == 1
     assert op.last_error and "Does Not Exist" in op.last_error
-    assert store.track_state_of(h.message_id) is TrackState.FAILED
+    assert store.tracking.state_of(h.message_id) is TrackState.FAILED
     # A parked operation holds back later ones on the same message.
     outbox.enqueue(Untrack(h.message_id))
     assert outbox.ready() == []
@@ -126,7 +126,7 @@ def test_permanent_error_parks_with_the_crm_message_then_retry_and_discard(
     assert outbox.get(op.id).state is OpState.QUEUED  # type: ignore[union-attr]
     outbox.replay(CrmApplier(crm), effects.commit, on_parked=effects.parked)
     outbox.discard(op.id, effects.discarded)
-    assert store.track_state_of(h.message_id) is TrackState.NOT_TRACKED
+    assert store.tracking.state_of(h.message_id) is TrackState.NOT_TRACKED
     result = outbox.replay(CrmApplier(crm), effects.commit)
     assert len(result.done) == 1  # the untrack, unblocked
     assert outbox.pending() == []

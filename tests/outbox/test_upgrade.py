@@ -126,7 +126,7 @@ def test_an_outbox_written_before_typed_operations_replays_with_every_effect(env
     store = ws.store()
     for mid in (MAIL_A, MAIL_B, MAIL_C):
         assert store.messages_by_message_id(mid)
-    store.set_track_state(MAIL_D, TrackState.TRACKED, activity_id=TRACKED_LONG_AGO)
+    store.tracking.set_state(MAIL_D, TrackState.TRACKED, activity_id=TRACKED_LONG_AGO)
     store.conn.executescript(LEGACY_SQL)
 
     # This version reads every old row as its typed operation.
@@ -180,11 +180,11 @@ def test_an_outbox_written_before_typed_operations_replays_with_every_effect(env
     assert row_b.track_state is TrackState.TRACKED and row_b.regarding == ACCOUNT
     # Untracked: C never stays in the CRM, D (tracked long ago) is gone.
     assert env.emails(MAIL_C) == []
-    assert store.track_state_of(MAIL_C) is TrackState.NOT_TRACKED
+    assert store.tracking.state_of(MAIL_C) is TrackState.NOT_TRACKED
     assert env.emails(MAIL_D) == []
     with env.http() as http:
         assert http.get(f"emails({TRACKED_LONG_AGO})").status_code == 404
-    assert store.track_state_of(MAIL_D) is TrackState.NOT_TRACKED
+    assert store.tracking.state_of(MAIL_D) is TrackState.NOT_TRACKED
 
     # Sent: the mail written here and the Pending Send one, once each; the checkpointed one
     # (the SMTP server had it before the crash) is not sent again, only marked Sent.
@@ -194,7 +194,7 @@ def test_an_outbox_written_before_typed_operations_replays_with_every_effect(env
     assert sorted(sent) == sorted([MAIL_G, pending_mid])
     [g] = env.emails(MAIL_G)
     assert g["_regardingobjectid_value"] == CONTACT.id
-    assert store.track_state_of(MAIL_G) is TrackState.TRACKED
+    assert store.tracking.state_of(MAIL_G) is TrackState.TRACKED
     with env.http() as http:
         for activity, mid in (
             (PENDING_SEND, pending_mid),
@@ -202,7 +202,7 @@ def test_an_outbox_written_before_typed_operations_replays_with_every_effect(env
         ):
             email = http.get(f"emails({activity})").json()
             assert (email["statuscode"], email["messageid"]) == (3, mid)  # Sent
-            assert store.track_state_of(mid) is TrackState.TRACKED
+            assert store.tracking.state_of(mid) is TrackState.TRACKED
         # The user's settings, written.
         options = http.get(
             f"usersettingscollection({ME_USER_ID})",

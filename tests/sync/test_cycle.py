@@ -54,10 +54,10 @@ def test_cycle_tracks_new_mail_from_a_contact_and_logs_why(env: Env) -> None:
     row = row_of(ws, mid)
     assert row.track_state is TrackState.TRACKED and row.activity_id
     assert [e["activityid"] for e in env.emails(mid)] == [row.activity_id]
-    [entry] = ws.store().audit_log(mid)
+    [entry] = ws.store().tracking.audit_log(mid)
     assert entry.track and entry.source == "auto" and "Jane Doe" in entry.reason.text
     assert row_of(ws, other_mid).track_state is TrackState.NOT_TRACKED
-    [skipped] = ws.store().audit_log(other_mid)
+    [skipped] = ws.store().tracking.audit_log(other_mid)
     assert not skipped.track and skipped.reason.text
     assert env.emails(other_mid) == []
     assert ws.last_sync() == report

@@ -134,7 +134,7 @@ def test_reply_with_an_old_token_is_tracked_as_a_response_to_crm_mail(env: Env) 
     report = ws.sync_cycle()
     assert report.ok, report.errors
     assert state(ws, reply_mid) is TrackState.TRACKED
-    [entry] = ws.store().audit_log(reply_mid)
+    [entry] = ws.store().tracking.audit_log(reply_mid)
     assert entry.track and entry.reason.code == "correlated", entry.reason
     assert token in entry.reason.text and entry.details["correlated_activity"] == activity
     ws.close()
@@ -156,19 +156,19 @@ def test_offline_the_decision_waits_and_online_it_is_taken_exactly_once(env: Env
     assert not away.online and away.mail_online
     assert state(ws, reply_mid) is TrackState.UNDECIDED  # not "not tracked"
     assert away.counts["undecided"] == 1
-    assert ws.store().audit_log(reply_mid) == []
+    assert ws.store().tracking.audit_log(reply_mid) == []
     assert ws.sync_cycle().counts["undecided"] == 1  # still waiting, still undecided
 
     ws.crm = real
     back = ws.sync_cycle()
     assert back.ok, back.errors
     assert state(ws, reply_mid) is TrackState.TRACKED
-    [entry] = ws.store().audit_log(reply_mid)
+    [entry] = ws.store().tracking.audit_log(reply_mid)
     assert entry.track and entry.details["correlation_method"] == "in_reply_to"
     assert len(env.emails(reply_mid)) == 1
     again = ws.sync_cycle()
     assert again.ok and again.counts.get("undecided", 0) == 0
-    assert len(ws.store().audit_log(reply_mid)) == 1 and len(env.emails(reply_mid)) == 1
+    assert len(ws.store().tracking.audit_log(reply_mid)) == 1 and len(env.emails(reply_mid)) == 1
     ws.close()
 
 
@@ -182,7 +182,7 @@ def test_without_correlation_keys_offline_mail_is_decided_at_once(env: Env) -> N
     ws.crm = CrmClient("http://127.0.0.1:9", BasicAuth(ME.email, "x"), timeout=2, get_retries=0)
     ws.sync_cycle()
     assert state(ws, mid) is TrackState.NOT_TRACKED
-    [entry] = ws.store().audit_log(mid)
+    [entry] = ws.store().tracking.audit_log(mid)
     assert entry.reason.code == "not_a_response"
     ws.close()
 

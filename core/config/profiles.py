@@ -39,11 +39,13 @@ from core.config.mail_urls import (
     is_address,
     split_autodiscover,
 )
+from core.domain.entities import EMAIL_ENABLED
 
 APP = "trackbox"
 CONFIG_NAME = "profile.toml"
 DEFAULT_PROFILE = "default"
-ADDRESS_BOOK_ENTITIES = ("contact", "account", "lead", "systemuser", "queue", "equipment")
+#: The address books a profile can keep: every e-mail-enabled table (one home: the entity table).
+ADDRESS_BOOK_ENTITIES = EMAIL_ENABLED
 
 MAIL_SCHEMES = ("imaps", "imap", "imap+insecure", "ews", "ews+http", "ews+autodiscover", "maildir")
 SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")

@@ -26,13 +26,13 @@ import httpx
 
 from bench._harness import emulator_process, figure, median_time, print_figures
 from core.crm import BasicAuth, CrmClient
+from core.crm.client import LOOKUP_ANNOTATIONS
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings
 from core.domain.model import Address, MailRef, MessageHeader
 from core.store import SqliteCorrelationIndex, Store
 from core.store.crm_emails import CrmEmailCopy
 from core.sync.tracked_state import (
-    EMAIL_ANNOTATIONS,
     EMAIL_COLUMNS,
     PAGE_SIZE,
     RefreshResult,
@@ -114,10 +114,7 @@ def refresh(store: Store, crm: CrmClient, me: str) -> RefreshResult:
 
 def bare_pull(c: httpx.Client) -> int:
     """Baseline: the same pages, read and decoded, nothing kept."""
-    headers = {
-        "Prefer": f"odata.track-changes,odata.maxpagesize={PAGE_SIZE},"
-        f'odata.include-annotations="{EMAIL_ANNOTATIONS}"'
-    }
+    headers = {"Prefer": f"odata.track-changes,odata.maxpagesize={PAGE_SIZE},{LOOKUP_ANNOTATIONS}"}
     r = c.get("emails", params={"$select": ",".join(EMAIL_COLUMNS)}, headers=headers)
     rows = 0
     while True:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from platformdirs import user_data_path
 
 from core.domain import demo_data
+from core.domain.entities import entity, regarding_target
 
 if TYPE_CHECKING:  # the real imports happen in start_demo, on a worker, after the window shows
     from core.crm import CrmClient
@@ -247,7 +248,9 @@ def _maildir_files(root: Path) -> dict[str, Path]:
 
 
 def _accounts_by_contact_email(crm: CrmClient) -> dict[str, str]:
-    rows = crm.query("contacts", select=["emailaddress1", "_parentcustomerid_value"])
+    rows = crm.query(
+        entity("contact").entity_set, select=["emailaddress1", "_parentcustomerid_value"]
+    )
     return {
         str(r["emailaddress1"]).lower(): str(r["_parentcustomerid_value"])
         for r in rows
@@ -267,7 +270,8 @@ def _promote(
         if v
     }
     if regarding_account:
-        extra["regardingobjectid_account_email@odata.bind"] = f"/accounts({regarding_account})"
+        account = regarding_target("account")
+        extra[f"{account.regarding_bind}@odata.bind"] = account.bind(regarding_account)
     return crm.deliver_promote_email(
         message_id=header.message_id,
         subject=header.subject,

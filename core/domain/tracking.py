@@ -42,6 +42,7 @@ __all__ = [
     "TrackReason",
     "UserOptions",
     "decide",
+    "direction_of",
     "promote_response",
 ]
 
@@ -139,7 +140,7 @@ def decide(
     index (same Message-ID) is a duplicate: not tracked again (ReasonCode 0).
     """
     ctx = context or TrackContext()
-    direction = ctx.direction or _direction(message, user_options)
+    direction = ctx.direction or direction_of(message, user_options)
     correlation = correlator.correlate(message)
     token = correlator.find_token(message)
     resolution = resolve(
@@ -188,7 +189,8 @@ def promote_response(decision: Decision) -> dict[str, object]:
     }
 
 
-def _direction(message: MessageHeader, options: UserOptions) -> Direction:
+def direction_of(message: MessageHeader, options: UserOptions) -> Direction:
+    """Outgoing when the sender is one of the mailbox's own addresses, else incoming."""
     sender = message.sender
     if sender is not None and options.is_own_address(sender.key):
         return Direction.OUTGOING

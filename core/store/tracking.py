@@ -27,6 +27,41 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+_TRACKING_SQL = (
+    f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, updated_at)"
+    f" VALUES ({', '.join('?' * (len(TRACK_COLUMNS) + 2))})"
+)
+_MESSAGES_SQL = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
+    + ", regarding_sort = ? WHERE message_id = ?"
+)
+
+
+def _rows(
+    message_id: str,
+    state: TrackState,
+    activity_id: str | None,
+    regarding: RecordRef | None,
+    reason: Reason | None,
+    by_other: bool,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The ``tracking`` row and the ``messages`` update of one Message-ID's state."""
+    mid = message_id.strip()
+    values = (
+        state.value,
+        activity_id,
+        regarding.entity if regarding else None,
+        regarding.id if regarding else None,
+        regarding.name if regarding else None,
+        reason.code if reason else None,
+        reason.text if reason else None,
+        int(by_other),
+    )
+    regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
+    return (mid, *values, _now()), (*values, regarding_sort, mid)
+
+
 class TrackedStates:
     """``store.tracking``: tracked state by Message-ID, the audit log, the CRM views' reads."""
 
@@ -46,34 +81,10 @@ class TrackedStates:
         """Set the state of every copy of ``message_id`` (any folder), and of copies that
         arrive later. ``tracked_by_other`` defaults to ``state is TRACKED_BY_OTHER``.
         Returns the number of stored copies changed."""
-        message_id = message_id.strip()
         by_other = (
             state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (tracked_by_other)
         )
-        values = (
-            state.value,
-            activity_id,
-            regarding.entity if regarding else None,
-            regarding.id if regarding else None,
-            regarding.name if regarding else None,
-            reason.code if reason else None,
-            reason.text if reason else None,
-            int(by_other),
-        )
-        regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
-        with self.store.transaction() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message_id, *values, _now()),
-            )
-            cursor = conn.execute(
-                "UPDATE messages SET "
-                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
-                + ", regarding_sort = ? WHERE message_id = ?",
-                (*values, regarding_sort, message_id),
-            )
-            return cursor.rowcount
+        return self._write([_rows(message_id, state, activity_id, regarding, reason, by_other)])
 
     def set_states(
         self,
@@ -81,37 +92,18 @@ class TrackedStates:
     ) -> int:
         """``set_state`` for many Message-IDs in one transaction (a page of the CRM's
         e-mails): ``(message id, state, activity id, regarding, reason)`` each."""
-        now = _now()
-        track_rows, message_rows = [], []
-        for message_id, state, activity_id, regarding, reason in items:
-            values = (
-                state.value,
-                activity_id,
-                regarding.entity if regarding else None,
-                regarding.id if regarding else None,
-                regarding.name if regarding else None,
-                reason.code if reason else None,
-                reason.text if reason else None,
-                int(state is TrackState.TRACKED_BY_OTHER),
-            )
-            mid = message_id.strip()
-            track_rows.append((mid, *values, now))
-            message_rows.append(
-                (*values, sort_key((regarding.name or regarding.id) if regarding else ""), mid)
-            )
+        return self._write(
+            [
+                _rows(mid, state, activity, regarding, reason, state is TrackState.TRACKED_BY_OTHER)
+                for mid, state, activity, regarding, reason in items
+            ]
+        )
+
+    def _write(self, rows: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> int:
+        """The ``tracking`` rows and the copies' columns, in one transaction."""
         with self.store.transaction() as conn:
-            conn.executemany(
-                f"INSERT OR REPLACE INTO tracking (message_id, {', '.join(TRACK_COLUMNS)}, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                track_rows,
-            )
-            cursor = conn.executemany(
-                "UPDATE messages SET "
-                + ", ".join(f"{c} = ?" for c in TRACK_COLUMNS)
-                + ", regarding_sort = ? WHERE message_id = ?",
-                message_rows,
-            )
-            return cursor.rowcount
+            conn.executemany(_TRACKING_SQL, [r[0] for r in rows])
+            return conn.executemany(_MESSAGES_SQL, [r[1] for r in rows]).rowcount
 
     def state_of(self, message_id: str) -> TrackState:
         """State by Message-ID, whether or not a copy is stored."""

@@ -20,7 +20,8 @@ from core.domain.conversation_index import message_id_key, message_id_keys, pars
 from core.domain.correlation import Correlator, TrackedEmail
 from core.domain.crm_settings import IncomingFilter, UserOptions
 from core.domain.model import MessageHeader
-from core.sync.tracked_state import EMAIL_ANNOTATIONS, EMAIL_COLUMNS, email_entries
+from core.domain.tracking import Direction, direction_of
+from core.sync.tracked_state import EMAIL_COLUMNS, email_entries
 
 #: Keys per request: a ``$filter`` of this many ``or`` terms stays well inside URL limits.
 BATCH = 25
@@ -53,8 +54,7 @@ def decision_may_correlate(
     CRM need not be asked: automatic tracking off, or incoming mail with the filter "none")."""
     if not options.automatic_tracking_enabled or not correlator.settings.correlation_enabled:
         return False
-    sender = header.sender
-    outgoing = sender is not None and options.is_own_address(sender.key)
+    outgoing = direction_of(header, options) is Direction.OUTGOING
     return outgoing or options.incoming_filter is not IncomingFilter.NONE
 
 
@@ -98,7 +98,7 @@ def ask_crm(crm: CrmClient, correlator: Correlator, questions: Questions) -> lis
                 "emails",
                 select=EMAIL_COLUMNS,
                 filter=" or ".join(terms[start : start + BATCH]),
-                annotations=EMAIL_ANNOTATIONS,
+                annotations=True,
             )
             for email in email_entries(correlator, rows):
                 found[email.activity_id] = email

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from core.crm import CrmClient, CrmPermanentError, DeltaPage, EmailInfo
-from core.crm.client import LOOKUP_ANNOTATIONS
 from core.crm.wire import lookup_ref
 from core.domain.correlation import Correlator, TrackedEmail
 from core.prefetch import prefetched
@@ -44,8 +43,6 @@ EMAIL_COLUMNS = (
     "_regardingobjectid_value",
     "_ownerid_value",
 )
-#: Lookup types and names (the regarding record), as the picker and the banner show them.
-EMAIL_ANNOTATIONS = LOOKUP_ANNOTATIONS.split("=", 1)[1].strip('"')
 PAGE_SIZE = 2000
 
 Progress = Callable[[int], None]
@@ -221,7 +218,7 @@ class TrackedStateRefresh:
         """Pages and their index entries, read and parsed on a helper thread while the
         previous page is stored (the next download overlaps the SQLite writes)."""
         pages = self.crm.track_changes_pages(
-            "emails", EMAIL_COLUMNS, link, page_size=self.page_size, annotations=EMAIL_ANNOTATIONS
+            "emails", EMAIL_COLUMNS, link, page_size=self.page_size, annotations=True
         )
         parsed = ((page, email_entries(self.correlator, page.rows)) for page in pages)
         stream = prefetched(parsed, depth=2, name="trackbox-tracked-state")

@@ -96,7 +96,10 @@ class CrmClient:
         get_retries: int = 2,
         max_retry_wait: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
+        """``verify``: True (the system's CAs), or a CA file (PEM) / SSL context to trust, for
+        an on-premises CRM or the emulator with a private CA."""
         self.base_url = base_url.rstrip("/")
         self.api_url = self.base_url + API_PATH
         self.auth = auth
@@ -109,6 +112,7 @@ class CrmClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
         )
 
     def close(self) -> None:

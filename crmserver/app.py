@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -82,8 +83,9 @@ class Service:
             seed_demo(self.storage)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the emulator for one organisation database."""
+def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> Starlette:
+    """Build the emulator for one organisation database; ``middleware`` wraps it (outermost
+    first), e.g. the service protection limits."""
     service = Service(settings)
 
     async def api(request: Request) -> Response:
@@ -129,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,
+        middleware=list(middleware),
     )
     app.state.service = service
     return app

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 import uvicorn
+from starlette.middleware import Middleware
 
 from .app import Settings, create_app
 
@@ -79,9 +81,16 @@ def root_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def run_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start the emulator; raises RuntimeError if it does not come up."""
-    app = create_app(settings)
+def run_in_thread(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    middleware: Sequence[Middleware] = (),
+) -> RunningServer:
+    """Start the emulator; raises RuntimeError if it does not come up. ``middleware``: see
+    :func:`create_app`."""
+    app = create_app(settings, middleware=middleware)
     sock = listen(host, port)
     config = uvicorn.Config(
         app,

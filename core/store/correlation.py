@@ -8,8 +8,10 @@ look-up costs one B-tree search whatever the number of tracked e-mails.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +56,43 @@ def _values(email: TrackedEmail) -> tuple[Any, ...]:
         email.sent_on.isoformat() if email.sent_on else None,
         email.owner_id,
     )
+
+
+_ROW = f"({', '.join('?' * (len(_COLUMNS) + 1))})"
+_PER_STATEMENT = 500
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_sql(rows: int) -> str:
+    return f"INSERT OR REPLACE INTO tracked_emails ({_SELECT}, pull_mark) VALUES " + ", ".join(
+        [_ROW] * rows
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRows:
+    """E-mails turned into ``tracked_emails`` rows (:func:`email_rows`), ready to store: a
+    helper thread prepares a page's rows while the store's thread writes the previous page."""
+
+    rows: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def activity_ids(self) -> list[str]:
+        return [r[0] for r in self.rows]
+
+    @property
+    def message_ids(self) -> list[str]:
+        """The rows' Message-IDs (keys), in order, without the e-mails that have none."""
+        return [r[4] for r in self.rows if r[4] is not None]
+
+
+def email_rows(emails: Iterable[TrackedEmail], pull_mark: int | None = None) -> EmailRows:
+    """``emails`` as rows for :meth:`SqliteCorrelationIndex.add_many`, without touching the
+    database. ``pull_mark``: see ``add_many``."""
+    return EmailRows([(*_values(e), pull_mark) for e in emails])
 
 
 def _email(row: Sequence[Any]) -> TrackedEmail:
@@ -119,20 +158,22 @@ class SqliteCorrelationIndex:
     def add(self, email: TrackedEmail) -> None:
         self.add_many([email])
 
-    def add_many(self, emails: Iterable[TrackedEmail], *, pull_mark: int | None = None) -> int:
-        """Store many e-mails in one transaction (a page read from the CRM). ``pull_mark``:
-        the full pull that saw them (see ``core.store.crm_emails``); None for e-mails
-        tracked from here, which no pull has confirmed yet."""
+    def add_many(
+        self, emails: Iterable[TrackedEmail] | EmailRows, *, pull_mark: int | None = None
+    ) -> int:
+        """Store many e-mails in one transaction (a page read from the CRM), or rows that
+        :func:`email_rows` prepared (which carry their own mark). ``pull_mark``: the full
+        pull that saw them (see ``core.store.crm_emails``); None for e-mails tracked from
+        here, which no pull has confirmed yet."""
+        prepared = emails if isinstance(emails, EmailRows) else email_rows(emails, pull_mark)
         # OR REPLACE (not upsert): a replaced e-mail is deleted and inserted again, so it
         # moves to the end of the order.
-        sql = (
-            f"INSERT OR REPLACE INTO tracked_emails ({_SELECT}, pull_mark) "
-            f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
-        )
-        rows = [(*_values(e), pull_mark) for e in emails]
+        rows = prepared.rows
         with self.store.transaction() as conn:
-            conn.executemany(sql, rows)
-        return len(rows)
+            for start in range(0, len(rows), _PER_STATEMENT):
+                part = rows[start : start + _PER_STATEMENT]
+                conn.execute(_insert_sql(len(part)), [v for row in part for v in row])
+        return len(prepared)
 
     def remove(self, activity_id: str) -> None:
         self.remove_many([activity_id])
@@ -159,4 +200,4 @@ class SqliteCorrelationIndex:
             conn.execute("DELETE FROM tracked_emails")
 
 
-__all__ = ["SqliteCorrelationIndex"]
+__all__ = ["EmailRows", "SqliteCorrelationIndex", "email_rows"]

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.domain.model import RecordRef, TrackState
+from core.domain.model import Reason, RecordRef, TrackState
+from core.store.rows import record_ref
 from core.store.store import Store
 
 #: Local states that the CRM's answer may change (pending, failed and undecided mail is the
@@ -30,13 +31,56 @@ REFRESHED_STATES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CrmEmail:
-    """What the tracked state needs of a stored CRM e-mail."""
+_SHOWN = "('tracked', 'tracked_by_other', 'needs_attention')"
+_REFRESHED = "(" + ", ".join(f"'{s.value}'" for s in REFRESHED_STATES) + ")"
 
-    activity_id: str
-    owner_id: str | None
-    regarding: RecordRef | None
+#: ``refresh_states``: per wanted Message-ID with a stored copy and no outbox work, its local
+#: state (``tracking``, default not tracked) and its latest stored CRM e-mail; the rows whose
+#: state changes are written to ``tracking`` and returned.
+_REFRESH_SQL = f"""
+INSERT OR REPLACE INTO tracking (message_id, track_state, activity_id, regarding_entity,
+    regarding_id, regarding_name, reason_code, reason_text, tracked_by_other, updated_at)
+SELECT mid,
+    CASE WHEN activity IS NULL THEN 'not_tracked'
+        WHEN mine THEN 'tracked' ELSE 'tracked_by_other' END,
+    activity, regarding_entity, regarding_id, regarding_name,
+    CASE WHEN activity IS NULL THEN :untracked_code
+        WHEN mine THEN :tracked_code ELSE :other_code END,
+    CASE WHEN activity IS NULL THEN :untracked_text
+        WHEN mine THEN :tracked_text ELSE :other_text END,
+    activity IS NOT NULL AND NOT mine,
+    :now
+FROM (
+    SELECT w.value AS mid, coalesce(t.track_state, 'not_tracked') AS state,
+        t.activity_id AS had, e.activity_id AS activity, e.regarding_entity,
+        e.regarding_id, e.regarding_name,
+        (:me IS NULL OR e.owner_id IS NULL OR e.owner_id = :me) AS mine
+    FROM json_each(:ids) AS w
+    LEFT JOIN tracking AS t ON t.message_id = w.value
+    LEFT JOIN tracked_emails AS e ON e.seq = (
+        SELECT max(x.seq) FROM tracked_emails AS x WHERE x.message_id = w.value)
+    WHERE EXISTS (SELECT 1 FROM messages AS m WHERE m.message_id = w.value)
+        AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = w.value
+            AND o.state IN ('queued', 'parked'))
+)
+WHERE state IN {_REFRESHED} AND CASE WHEN activity IS NULL THEN state IN {_SHOWN}
+    ELSE NOT (state IN {_SHOWN} AND had IS activity) END
+RETURNING message_id, track_state, activity_id, regarding_entity, regarding_id,
+    regarding_name, reason_code
+"""
+
+#: One changed state: ``(message id, state, activity id, regarding, reason)``, the shape
+#: ``TrackedStates.set_states`` takes.
+StateRow = tuple[str, TrackState, str | None, RecordRef | None, Reason]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReasons:
+    """The reasons a refresh records (their wording is the sync layer's)."""
+
+    tracked: Reason
+    tracked_by_other: Reason
+    untracked: Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,41 +172,55 @@ class CrmEmailCopy:
         """Read everything again at the next refresh (an expired or refused delta link)."""
         self._save(next_link=None, delta_link=None)
 
-    def local_states(self, message_ids: Iterable[str]) -> dict[str, tuple[TrackState, str | None]]:
-        """State and activity of the stored Message-IDs among ``message_ids`` whose state a
-        refresh may change: stored copies only, nothing the outbox still has to do. One
-        query for a page of the CRM's e-mails."""
-        wanted = json.dumps(sorted({m for m in message_ids if m}))
-        refreshed = {s.value for s in REFRESHED_STATES}
-        rows = self.store.conn.execute(
-            "SELECT m.message_id, coalesce(t.track_state, 'not_tracked'), t.activity_id"
-            " FROM (SELECT DISTINCT message_id FROM messages WHERE message_id IN"
-            " (SELECT value FROM json_each(?))) AS m"
-            " LEFT JOIN tracking AS t USING (message_id)"
-            " WHERE NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = m.message_id"
-            " AND o.state IN ('queued', 'parked'))",
-            (wanted,),
-        )
-        return {
-            mid: (TrackState(state), activity)
-            for mid, state, activity in rows
-            if state in refreshed
-        }
+    def refresh_states(
+        self, message_ids: Iterable[str], me: str | None, reasons: RefreshReasons
+    ) -> list[StateRow]:
+        """Bring the stored copies of these Message-IDs to what the stored CRM e-mails say,
+        in one statement for a page of the CRM's e-mails (no row goes through Python on its
+        way from ``tracked_emails`` to ``tracking``); returns what changed, as
+        ``(message id, state, activity id, regarding, reason)``.
 
-    def crm_emails(self, message_ids: Iterable[str]) -> dict[str, CrmEmail]:
-        """The stored CRM e-mail of each of these Message-IDs (the latest stored when the
-        CRM has several)."""
-        wanted = json.dumps(sorted(set(message_ids)))
-        rows = self.store.conn.execute(
-            "SELECT message_id, activity_id, owner_id, regarding_entity, regarding_id,"
-            " regarding_name FROM tracked_emails WHERE message_id IN"
-            " (SELECT value FROM json_each(?)) ORDER BY seq",
-            (wanted,),
-        )
-        return {
-            mid: CrmEmail(activity, owner, RecordRef(ent, rid, name or "") if ent and rid else None)
-            for mid, activity, owner, ent, rid, name in rows
+        Only Message-IDs with a stored copy, in a state a refresh may change
+        (:data:`REFRESHED_STATES`), and nothing the outbox still has to do. The CRM's answer
+        for a Message-ID is its latest stored e-mail. The rules are
+        ``core.sync.plan.plan_refresh`` (the tests hold the two to the same answers):
+
+        - the CRM has it, mine or owner unknown (or ``me`` unknown): TRACKED;
+        - the CRM has it, someone else's: TRACKED_BY_OTHER;
+        - unchanged when already shown tracked with that same activity (a flag for review
+          stays, and an activity I track stays mine whoever owns it);
+        - the CRM does not have it but it was shown tracked: NOT_TRACKED.
+        """
+        wanted = json.dumps(list(dict.fromkeys(m for m in message_ids if m)))
+        if wanted == "[]":
+            return []
+        now = datetime.now(UTC).isoformat()
+        with self.store.transaction() as conn:
+            rows = conn.execute(
+                _REFRESH_SQL,
+                {
+                    "ids": wanted,
+                    "me": me,
+                    "now": now,
+                    "tracked_code": reasons.tracked.code,
+                    "tracked_text": reasons.tracked.text,
+                    "other_code": reasons.tracked_by_other.code,
+                    "other_text": reasons.tracked_by_other.text,
+                    "untracked_code": reasons.untracked.code,
+                    "untracked_text": reasons.untracked.text,
+                },
+            ).fetchall()
+            if not rows:
+                return []
+            self.store.tracking.mirror([r[0] for r in rows])
+        by_code = {
+            r.code: r for r in (reasons.tracked, reasons.tracked_by_other, reasons.untracked)
         }
+        states = {s.value: s for s in TrackState}
+        return [
+            (mid, states[state], activity, record_ref(ent, rid, name), by_code[code])
+            for mid, state, activity, ent, rid, name, code in rows
+        ]
 
     def shown_tracked_without_email(self) -> list[str]:
         """Message-IDs shown tracked here that no stored CRM e-mail carries (after a full
@@ -191,4 +249,4 @@ class CrmEmailCopy:
         return out
 
 
-__all__ = ["REFRESHED_STATES", "CrmEmailCopy", "CrmEmail", "EmailSyncState"]
+__all__ = ["REFRESHED_STATES", "CrmEmailCopy", "EmailSyncState", "RefreshReasons", "StateRow"]

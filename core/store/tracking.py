@@ -37,6 +37,26 @@ _MESSAGES_SQL = (
     + ", regarding_sort = ? WHERE message_id = ?"
 )
 
+# The copies of a set of Message-IDs (a JSON array) take their ``tracking`` rows, in SQL.
+# The Regarding sort key is written apart, only where it changes: an UPDATE that sets an
+# indexed column moves its index entry whether or not the value changed, and most changes
+# (tracked from elsewhere without a regarding record, untracked) keep the key ''.
+_REGARDING_SORT = (
+    "CASE WHEN t.regarding_id IS NULL THEN ''"
+    " ELSE sort_key(coalesce(nullif(t.regarding_name, ''), t.regarding_id)) END"
+)
+_MIRROR_SQL = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c} = t.{c}" for c in TRACK_COLUMNS)
+    + " FROM tracking AS t WHERE t.message_id IN (SELECT value FROM json_each(?))"
+    " AND messages.message_id = t.message_id"
+)
+_MIRROR_SORT_SQL = (
+    f"UPDATE messages SET regarding_sort = {_REGARDING_SORT}"
+    " FROM tracking AS t WHERE t.message_id IN (SELECT value FROM json_each(?))"
+    f" AND messages.message_id = t.message_id AND messages.regarding_sort != {_REGARDING_SORT}"
+)
+
 
 def _rows(
     message_id: str,
@@ -45,6 +65,7 @@ def _rows(
     regarding: RecordRef | None,
     reason: Reason | None,
     by_other: bool,
+    now: str,
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The ``tracking`` row and the ``messages`` update of one Message-ID's state."""
     mid = message_id.strip()
@@ -59,7 +80,7 @@ def _rows(
         int(by_other),
     )
     regarding_sort = sort_key((regarding.name or regarding.id) if regarding else "")
-    return (mid, *values, _now()), (*values, regarding_sort, mid)
+    return (mid, *values, now), (*values, regarding_sort, mid)
 
 
 class TrackedStates:
@@ -84,7 +105,9 @@ class TrackedStates:
         by_other = (
             state is TrackState.TRACKED_BY_OTHER if tracked_by_other is None else (tracked_by_other)
         )
-        return self._write([_rows(message_id, state, activity_id, regarding, reason, by_other)])
+        return self._write(
+            [_rows(message_id, state, activity_id, regarding, reason, by_other, _now())]
+        )
 
     def set_states(
         self,
@@ -92,12 +115,24 @@ class TrackedStates:
     ) -> int:
         """``set_state`` for many Message-IDs in one transaction (a page of the CRM's
         e-mails): ``(message id, state, activity id, regarding, reason)`` each."""
+        now = _now()
+        by_other = TrackState.TRACKED_BY_OTHER
         return self._write(
             [
-                _rows(mid, state, activity, regarding, reason, state is TrackState.TRACKED_BY_OTHER)
+                _rows(mid, state, activity, regarding, reason, state is by_other, now)
                 for mid, state, activity, regarding, reason in items
             ]
         )
+
+    def mirror(self, message_ids: list[str]) -> int:
+        """Copy the ``tracking`` rows of these Message-IDs onto their stored copies (after
+        a set-based write of ``tracking``, see ``CrmEmailCopy.refresh_states``). Returns
+        the number of copies updated."""
+        ids = json.dumps(message_ids)
+        with self.store.transaction() as conn:
+            count = conn.execute(_MIRROR_SQL, (ids,)).rowcount
+            conn.execute(_MIRROR_SORT_SQL, (ids,))
+        return count
 
     def _write(self, rows: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> int:
         """The ``tracking`` rows and the copies' columns, in one transaction."""

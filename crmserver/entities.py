@@ -336,9 +336,9 @@ def _email_enabled(n: int) -> list[Attribute]:
     return [_s(f"emailaddress{i}", 100) for i in range(1, n + 1)]
 
 
-def build_entities() -> dict[str, Entity]:
-    """The entity model, keyed by logical name."""
-    ents = [
+def _organisation() -> list[Entity]:
+    """The organisation and its settings (one row)."""
+    return [
         _entity(
             "organization",
             [
@@ -387,6 +387,12 @@ def build_entities() -> dict[str, Entity]:
             change_tracking=False,
             object_type_code=1019,
         ),
+    ]
+
+
+def _users() -> list[Entity]:
+    """Business units and the users in them."""
+    return [
         _entity(
             "businessunit",
             [
@@ -416,6 +422,12 @@ def build_entities() -> dict[str, Entity]:
             owned=False,
             object_type_code=8,
         ),
+    ]
+
+
+def _customers() -> list[Entity]:
+    """The customer tables the address books cache: contacts, accounts, leads."""
+    return [
         _entity(
             "contact",
             [
@@ -468,6 +480,12 @@ def build_entities() -> dict[str, Entity]:
             },
             object_type_code=4,
         ),
+    ]
+
+
+def _resources() -> list[Entity]:
+    """Queues and facilities/equipment: e-mail-enabled, not customers."""
+    return [
         _entity(
             "queue",
             [
@@ -491,6 +509,12 @@ def build_entities() -> dict[str, Entity]:
             owned=False,
             object_type_code=4000,
         ),
+    ]
+
+
+def _sales_and_service() -> list[Entity]:
+    """The records mail is filed regarding besides customers: opportunities and cases."""
+    return [
         _entity(
             "opportunity",
             [
@@ -524,6 +548,12 @@ def build_entities() -> dict[str, Entity]:
             },
             object_type_code=112,
         ),
+    ]
+
+
+def _emails() -> list[Entity]:
+    """The e-mail activity, with its correlation and delivery columns."""
+    return [
         _activity(
             "email",
             4202,
@@ -567,6 +597,12 @@ def build_entities() -> dict[str, Entity]:
             EMAIL_STATUS,
             1,
         ),
+    ]
+
+
+def _other_activities() -> list[Entity]:
+    """The other activity tables, and the read-only pointer over them all."""
+    return [
         _activity(
             "appointment",
             4201,
@@ -597,6 +633,12 @@ def build_entities() -> dict[str, Entity]:
             1,
         ),
         _activity_pointer(),
+    ]
+
+
+def _activity_children() -> list[Entity]:
+    """The rows that belong to one activity: its parties and its attachments."""
+    return [
         _entity(
             "activityparty",
             [
@@ -632,6 +674,12 @@ def build_entities() -> dict[str, Entity]:
             change_tracking=False,
             object_type_code=1001,
         ),
+    ]
+
+
+def _mail_settings() -> list[Entity]:
+    """Per-user mail settings and the mailboxes mail is delivered through."""
+    return [
         _entity(
             "usersettings",
             [
@@ -670,6 +718,22 @@ def build_entities() -> dict[str, Entity]:
             change_tracking=False,
             object_type_code=9606,
         ),
+    ]
+
+
+def build_entities() -> dict[str, Entity]:
+    """The entity model, keyed by logical name (in this order: storage and $metadata follow
+    it)."""
+    ents = [
+        *_organisation(),
+        *_users(),
+        *_customers(),
+        *_resources(),
+        *_sales_and_service(),
+        *_emails(),
+        *_other_activities(),
+        *_activity_children(),
+        *_mail_settings(),
     ]
     return {e.logical: e for e in ents}
 

@@ -285,6 +285,7 @@ class Metadata:
         return resp
 
     def entity_definitions(self, request: Request, base: str, segments: list[Segment]) -> Response:
+        """``EntityDefinitions``, one of them, or one of its navigations."""
         first = segments[0]
         params = dict(request.query_params)
         ctx = f"{base}/$metadata#EntityDefinitions"
@@ -296,55 +297,61 @@ class Metadata:
                 {"@odata.context": ctx + _sel(params), "value": query_objects(rows, params)}
             )
         entity = find_entity(first.args)
-        obj = entity_definition(entity)
         if len(segments) == 1:
-            expand = params.get("$expand", "")
-            if "Attributes" in expand:
-                obj["Attributes"] = [
-                    attribute_definition(entity, a) for a in entity.attributes.values()
-                ]
-            if "Keys" in expand:
-                obj["Keys"] = []
-            picked = query_objects(
-                [obj],
-                {k: v for k, v in params.items() if k == "$select"},
-                keep=("Attributes", "Keys"),
-            )[0]
-            return json_response({"@odata.context": f"{ctx}/$entity", **picked})
-        nav = segments[1]
-        if nav.name == "Attributes":
-            attrs = [attribute_definition(entity, a) for a in entity.attributes.values()]
-            if nav.args is not None:
-                name = _key_arg(nav.args, "LogicalName")
-                hit = [a for a in attrs if a["LogicalName"] == name or a["MetadataId"] == name]
-                if not hit:
-                    raise ODataError(
-                        404, "0x80040217", f"Could not find attribute {name} on {entity.logical}."
-                    )
-                return json_response(
-                    {"@odata.context": f"{ctx}({first.args})/Attributes/$entity", **hit[0]}
-                )
-            return json_response(
-                {
-                    "@odata.context": f"{ctx}({first.args})/Attributes",
-                    "value": query_objects(attrs, params),
-                }
-            )
-        if nav.name == "Keys":
-            return json_response({"@odata.context": f"{ctx}({first.args})/Keys", "value": []})
-        rels = {
-            "ManyToOneRelationships": many_to_one(entity),
-            "OneToManyRelationships": one_to_many(entity),
-            "ManyToManyRelationships": [],
-        }
-        if nav.name in rels:
-            return json_response(
-                {
-                    "@odata.context": f"{ctx}({first.args})/{nav.name}",
-                    "value": query_objects(rels[nav.name], params),
-                }
-            )
-        raise ODataError(404, "0x80060888", f"Resource not found for the segment '{nav.name}'.")
+            return _one_definition(entity, params, ctx)
+        return _definition_part(entity, segments[1], params, f"{ctx}({first.args})")
+
+
+def _one_definition(entity: Entity, params: dict[str, str], ctx: str) -> Response:
+    """``EntityDefinitions(LogicalName='…')``, with ``$expand`` of Attributes and Keys."""
+    obj = entity_definition(entity)
+    expand = params.get("$expand", "")
+    if "Attributes" in expand:
+        obj["Attributes"] = [attribute_definition(entity, a) for a in entity.attributes.values()]
+    if "Keys" in expand:
+        obj["Keys"] = []
+    picked = query_objects(
+        [obj],
+        {k: v for k, v in params.items() if k == "$select"},
+        keep=("Attributes", "Keys"),
+    )[0]
+    return json_response({"@odata.context": f"{ctx}/$entity", **picked})
+
+
+def _definition_part(entity: Entity, nav: Segment, params: dict[str, str], ctx: str) -> Response:
+    """A navigation of one definition: its Attributes (or one), Keys, or relationships.
+    ``ctx`` is the definition's context URL."""
+    if nav.name == "Attributes":
+        return _attributes(entity, nav, params, ctx)
+    if nav.name == "Keys":
+        return json_response({"@odata.context": f"{ctx}/Keys", "value": []})
+    rels = {
+        "ManyToOneRelationships": many_to_one(entity),
+        "OneToManyRelationships": one_to_many(entity),
+        "ManyToManyRelationships": [],
+    }
+    if nav.name in rels:
+        return json_response(
+            {
+                "@odata.context": f"{ctx}/{nav.name}",
+                "value": query_objects(rels[nav.name], params),
+            }
+        )
+    raise ODataError(404, "0x80060888", f"Resource not found for the segment '{nav.name}'.")
+
+
+def _attributes(entity: Entity, nav: Segment, params: dict[str, str], ctx: str) -> Response:
+    """``…/Attributes`` (filtered and selected) or ``…/Attributes(LogicalName='…')``."""
+    attrs = [attribute_definition(entity, a) for a in entity.attributes.values()]
+    if nav.args is None:
+        return json_response(
+            {"@odata.context": f"{ctx}/Attributes", "value": query_objects(attrs, params)}
+        )
+    name = _key_arg(nav.args, "LogicalName")
+    hit = [a for a in attrs if a["LogicalName"] == name or a["MetadataId"] == name]
+    if not hit:
+        raise ODataError(404, "0x80040217", f"Could not find attribute {name} on {entity.logical}.")
+    return json_response({"@odata.context": f"{ctx}/Attributes/$entity", **hit[0]})
 
 
 def _sel(params: dict[str, str]) -> str:
@@ -439,6 +446,8 @@ def _eval(node: Node, row: dict[str, Any]) -> Any:
 
 
 def build_csdl(annotations: bool) -> str:
+    """The ``$metadata`` document: entity types, operations, then the entity container
+    (``annotations``: with the change-tracking capability of each set)."""
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">',
@@ -452,24 +461,45 @@ def build_csdl(annotations: bool) -> str:
         '<ComplexType Name="QueryBase" Abstract="true" OpenType="true"/>',
     ]
     for e in ENTITIES.values():
-        out.append(f'<EntityType Name="{e.logical}" BaseType="mscrm.crmbaseentity">')
-        out.append(f'<Key><PropertyRef Name="{e.key}"/></Key>')
-        for a in e.attributes.values():
-            extra = f' MaxLength="{a.max_length}"' if a.max_length and a.type == "string" else ""
-            out.append(f'<Property Name="{a.value_name}" Type="{EDM[a.type]}"{extra}/>')
-        for nav, attr, target in e.single_navs():
-            out.append(
-                f'<NavigationProperty Name="{nav}" Type="mscrm.{target}">'
-                f'<ReferentialConstraint Property="{attr.value_name}" '
-                f'ReferencedProperty="{ENTITIES[target].key}"/></NavigationProperty>'
-            )
-        for cnav in e.collection_navs.values():
-            out.append(
-                f'<NavigationProperty Name="{cnav.name}" '
-                f'Type="Collection(mscrm.{cnav.child})" '
-                f'Partner="{cnav.child_attr}_{e.logical}"/>'
-            )
-        out.append("</EntityType>")
+        out.extend(_csdl_entity_type(e))
+    out.extend(_csdl_operations())
+    out.append('<EntityContainer Name="System">')
+    for e in ENTITIES.values():
+        out.extend(_csdl_entity_set(e, annotations))
+    out.extend(_csdl_imports())
+    out.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
+    return "\n".join(out)
+
+
+def _csdl_entity_type(e: Entity) -> list[str]:
+    """One ``EntityType``: key, properties, single- and collection-valued navigations."""
+    out = [
+        f'<EntityType Name="{e.logical}" BaseType="mscrm.crmbaseentity">',
+        f'<Key><PropertyRef Name="{e.key}"/></Key>',
+    ]
+    for a in e.attributes.values():
+        extra = f' MaxLength="{a.max_length}"' if a.max_length and a.type == "string" else ""
+        out.append(f'<Property Name="{a.value_name}" Type="{EDM[a.type]}"{extra}/>')
+    for nav, attr, target in e.single_navs():
+        out.append(
+            f'<NavigationProperty Name="{nav}" Type="mscrm.{target}">'
+            f'<ReferentialConstraint Property="{attr.value_name}" '
+            f'ReferencedProperty="{ENTITIES[target].key}"/></NavigationProperty>'
+        )
+    for cnav in e.collection_navs.values():
+        out.append(
+            f'<NavigationProperty Name="{cnav.name}" '
+            f'Type="Collection(mscrm.{cnav.child})" '
+            f'Partner="{cnav.child_attr}_{e.logical}"/>'
+        )
+    out.append("</EntityType>")
+    return out
+
+
+def _csdl_operations() -> list[str]:
+    """The functions and actions (with their response types), then the bound
+    ``CreateMultiple``/``UpdateMultiple`` actions."""
+    out = []
     for name, (kind, bound, params, result) in OPERATIONS.items():
         out.append(f'<ComplexType Name="{name}Response">')
         out.extend(f'<Property Name="{p}" Type="{t}"/>' for p, t in result)
@@ -493,31 +523,37 @@ def build_csdl(annotations: bool) -> str:
             f'<Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" '
             f'Nullable="false"/></Action>'
         )
-    out.append('<EntityContainer Name="System">')
-    for e in ENTITIES.values():
+    return out
+
+
+def _csdl_entity_set(e: Entity, annotations: bool) -> list[str]:
+    """One ``EntitySet`` with its navigation bindings (and change tracking, annotated)."""
+    out = [f'<EntitySet Name="{e.set_name}" EntityType="Microsoft.Dynamics.CRM.{e.logical}">']
+    for nav, _attr, target in e.single_navs():
         out.append(
-            f'<EntitySet Name="{e.set_name}" EntityType="Microsoft.Dynamics.CRM.{e.logical}">'
+            f'<NavigationPropertyBinding Path="{nav}" '
+            f"Target={quoteattr(ENTITIES[target].set_name)}/>"
         )
-        for nav, _attr, target in e.single_navs():
-            out.append(
-                f'<NavigationPropertyBinding Path="{nav}" '
-                f"Target={quoteattr(ENTITIES[target].set_name)}/>"
-            )
-        for cnav in e.collection_navs.values():
-            out.append(
-                f'<NavigationPropertyBinding Path="{cnav.name}" '
-                f'Target="{ENTITIES[cnav.child].set_name}"/>'
-            )
-        if annotations and e.change_tracking:
-            out.append(
-                '<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking"><Record>'
-                '<PropertyValue Property="Supported" Bool="true"/></Record></Annotation>'
-            )
-        out.append("</EntitySet>")
+    for cnav in e.collection_navs.values():
+        out.append(
+            f'<NavigationPropertyBinding Path="{cnav.name}" '
+            f'Target="{ENTITIES[cnav.child].set_name}"/>'
+        )
+    if annotations and e.change_tracking:
+        out.append(
+            '<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking"><Record>'
+            '<PropertyValue Property="Supported" Bool="true"/></Record></Annotation>'
+        )
+    out.append("</EntitySet>")
+    return out
+
+
+def _csdl_imports() -> list[str]:
+    """The unbound operations' imports into the container."""
+    out = []
     for name, (kind, bound, _p, _r) in OPERATIONS.items():
         if bound is None:
             imp = "FunctionImport" if kind == "Function" else "ActionImport"
             ref = "Function" if kind == "Function" else "Action"
             out.append(f'<{imp} Name="{name}" {ref}="Microsoft.Dynamics.CRM.{name}"/>')
-    out.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
-    return "\n".join(out)
+    return out

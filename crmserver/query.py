@@ -86,26 +86,26 @@ def split_top(text: str, sep: str) -> list[str]:
     return out
 
 
+#: The query options a collection read accepts.
+SUPPORTED = (
+    "$select",
+    "$filter",
+    "$orderby",
+    "$top",
+    "$count",
+    "$expand",
+    "$skiptoken",
+    "$deltatoken",
+)
+
+
 def parse_options(
     entity: Entity, params: Mapping[str, str], user_id: str | None, depth: int = 0
 ) -> QueryOptions:
     """Validate and parse ``$select $filter $orderby $top $count $expand`` (400 on error)."""
     opts = QueryOptions(entity)
     aliases = {k: v for k, v in params.items() if k.startswith("@")}
-    for key in params:
-        if key in UNSUPPORTED:
-            raise bad_request(f"The query parameter {key} is not supported", "0x80060888")
-        if key.startswith("$") and key not in (
-            "$select",
-            "$filter",
-            "$orderby",
-            "$top",
-            "$count",
-            "$expand",
-            "$skiptoken",
-            "$deltatoken",
-        ):
-            raise bad_request(f"The query parameter {key} is not supported", QUERY_SYNTAX)
+    _check_supported(params)
     try:
         if (sel := params.get("$select")) is not None:
             names = [s.strip() for s in sel.split(",") if s.strip()]
@@ -115,27 +115,11 @@ def parse_options(
         if (flt := params.get("$filter")) is not None:
             opts.filter = compile_filter(entity, flt, user_id=user_id, aliases=aliases)
         if (order := params.get("$orderby")) is not None:
-            for item in split_top(order, ","):
-                bits = item.split()
-                if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc", "desc")):
-                    raise bad_request(f"Invalid $orderby item '{item}'.", QUERY_SYNTAX)
-                name = aliases.get(bits[0], bits[0]) if bits[0].startswith("@") else bits[0]
-                opts.orderby.append(
-                    (
-                        resolve_property(entity, name.strip("'")),
-                        len(bits) == 2 and bits[1] == "desc",
-                    )
-                )
+            opts.orderby = _parse_orderby(entity, order, aliases)
     except FilterError as exc:
         raise bad_request(str(exc), QUERY_SYNTAX) from exc
     if (top := params.get("$top")) is not None:
-        if not top.isdigit() or int(top) < 0:
-            raise bad_request(f"Invalid value '{top}' for $top query option.", QUERY_SYNTAX)
-        if int(top) > MAX_TOP:
-            raise bad_request(
-                f"The $top value {top} exceeds the maximum of {MAX_TOP}.", QUERY_SYNTAX
-            )
-        opts.top = int(top)
+        opts.top = _parse_top(top)
     if (count := params.get("$count")) is not None:
         if count not in ("true", "false"):
             raise bad_request(f"Invalid value '{count}' for $count.", QUERY_SYNTAX)
@@ -149,6 +133,40 @@ def parse_options(
     opts.skiptoken = params.get("$skiptoken")
     opts.deltatoken = params.get("$deltatoken")
     return opts
+
+
+def _check_supported(params: Mapping[str, str]) -> None:
+    """400 for a query option the Web API does not support, or that this emulator does not."""
+    for key in params:
+        if key in UNSUPPORTED:
+            raise bad_request(f"The query parameter {key} is not supported", "0x80060888")
+        if key.startswith("$") and key not in SUPPORTED:
+            raise bad_request(f"The query parameter {key} is not supported", QUERY_SYNTAX)
+
+
+def _parse_orderby(
+    entity: Entity, order: str, aliases: Mapping[str, str]
+) -> list[tuple[Attribute, bool]]:
+    """``$orderby`` items: (column, descending); a name may be a parameter alias. Raises
+    FilterError for an unknown column."""
+    out = []
+    for item in split_top(order, ","):
+        bits = item.split()
+        if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc", "desc")):
+            raise bad_request(f"Invalid $orderby item '{item}'.", QUERY_SYNTAX)
+        name = aliases.get(bits[0], bits[0]) if bits[0].startswith("@") else bits[0]
+        out.append(
+            (resolve_property(entity, name.strip("'")), len(bits) == 2 and bits[1] == "desc")
+        )
+    return out
+
+
+def _parse_top(top: str) -> int:
+    if not top.isdigit() or int(top) < 0:
+        raise bad_request(f"Invalid value '{top}' for $top query option.", QUERY_SYNTAX)
+    if int(top) > MAX_TOP:
+        raise bad_request(f"The $top value {top} exceeds the maximum of {MAX_TOP}.", QUERY_SYNTAX)
+    return int(top)
 
 
 def _select_attr(entity: Entity, name: str) -> Attribute:

@@ -93,6 +93,22 @@ class ComposeWindow(QWidget):
         self.decision: Decision | None = None
         self._serial = 0
 
+        self.attachments: list[DraftAttachment] = []
+        self._picker: RegardingPicker | None = None
+        self._make_fields()
+        self._make_controls()
+        self._lay_out()
+        self._debounce = QTimer(self, singleShot=True, interval=200)
+        self._debounce.timeout.connect(self.refresh_decision)
+        for edit in (self.to, self.cc, self.bcc, self.subject):
+            edit.textChanged.connect(lambda _t: self._debounce.start())
+        self.track.toggled.connect(lambda _on: self._debounce.start())
+        if not online:
+            self.status.setText("Offline: the message will wait in the outbox.")
+        self.refresh_decision()
+
+    def _make_fields(self) -> None:
+        """The address, subject and body fields, and the tracking toggle."""
         self.to = self._address_edit("composeTo")
         self.cc = self._address_edit("composeCc")
         self.bcc = self._address_edit("composeBcc")
@@ -100,6 +116,9 @@ class ComposeWindow(QWidget):
         self.subject.setObjectName("composeSubject")
         self.track = QCheckBox("Track in CRM")
         self.track.setObjectName("composeTrack")
+
+    def _make_controls(self) -> None:
+        """Regarding, the tracking notice, the body, attachments, Send and the status line."""
         self.regarding_button = QPushButton("Regarding: none…")
         self.regarding_button.setObjectName("composeRegarding")
         self.regarding_button.clicked.connect(self.pick_regarding)
@@ -118,8 +137,6 @@ class ComposeWindow(QWidget):
         self.attachment_list.setObjectName("composeAttachments")
         self.attachment_list.setWordWrap(True)
         self.attachment_list.setVisible(False)
-        self.attachments: list[DraftAttachment] = []
-        self._picker: RegardingPicker | None = None
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("composeSend")
         self.send_button.setDefault(True)
@@ -127,6 +144,7 @@ class ComposeWindow(QWidget):
         self.status = QLabel()
         self.status.setObjectName("composeStatus")
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("To:", self.to)
         form.addRow("Cc:", self.cc)
@@ -147,15 +165,6 @@ class ComposeWindow(QWidget):
         layout.addWidget(self.body, 1)
         layout.addWidget(self.attachment_list)
         layout.addLayout(bottom)
-
-        self._debounce = QTimer(self, singleShot=True, interval=200)
-        self._debounce.timeout.connect(self.refresh_decision)
-        for edit in (self.to, self.cc, self.bcc, self.subject):
-            edit.textChanged.connect(lambda _t: self._debounce.start())
-        self.track.toggled.connect(lambda _on: self._debounce.start())
-        if not online:
-            self.status.setText("Offline: the message will wait in the outbox.")
-        self.refresh_decision()
 
     def _address_edit(self, name: str) -> _AddressEdit:
         edit = _AddressEdit(self.workspace, self.workers)

@@ -102,6 +102,14 @@ class FolderTreeModel(QStandardItemModel):
             return False
         self.clear()
         self.setHorizontalHeaderLabels(["Folders"])
+        self._add_mailbox(mailbox_name, ordered)
+        self._add_crm_views()
+        self._shape = shape
+        self.update_counts(counts, pending_send, sizes)
+        return True
+
+    def _add_mailbox(self, mailbox_name: str, ordered: list[Folder]) -> None:
+        """The mailbox's folder tree (parents before children) under one root."""
         root = QStandardItem(mailbox_name)
         root.setEditable(False)
         root.setSelectable(False)
@@ -117,6 +125,9 @@ class FolderTreeModel(QStandardItemModel):
             parent = items.get(folder.parent or "", root) if folder.parent else root
             parent.appendRow(item)
             items[folder.path] = item
+
+    def _add_crm_views(self) -> None:
+        """The CRM views (one per group of states) and Pending Send."""
         crm = QStandardItem("CRM")
         crm.setEditable(False)
         crm.setSelectable(False)
@@ -136,9 +147,6 @@ class FolderTreeModel(QStandardItemModel):
         send.setData("pending_send", ViewRole)
         send.setToolTip("CRM mail waiting to go out through this client (opens the queue)")
         crm.appendRow(send)
-        self._shape = shape
-        self.update_counts(counts, pending_send, sizes)
-        return True
 
     def update_counts(
         self,

@@ -182,6 +182,21 @@ class RegardingPicker(QDialog):
         self._related_done: set[tuple[str, str]] = set()
         self._selected: RegardingHit | None = None
 
+        self._build()
+
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._run_search)
+        self._related_timer = QTimer(self, singleShot=True, interval=200)
+        self._related_timer.timeout.connect(self._load_related)
+        self.edit.textChanged.connect(lambda _t: self._debounce.start())
+        self.edit.installEventFilter(self)
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.list.doubleClicked.connect(lambda _i: self.accept())
+        self._update_ok()
+        self._run_search()
+
+    def _build(self) -> None:
+        """The search box, the results list, the status line and the buttons."""
         self.edit = QLineEdit()
         self.edit.setObjectName("regardingSearch")
         self.edit.setPlaceholderText("Search accounts, contacts, leads, opportunities, cases…")
@@ -210,17 +225,6 @@ class RegardingPicker(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._run_search)
-        self._related_timer = QTimer(self, singleShot=True, interval=200)
-        self._related_timer.timeout.connect(self._load_related)
-        self.edit.textChanged.connect(lambda _t: self._debounce.start())
-        self.edit.installEventFilter(self)
-        self.list.selectionModel().currentChanged.connect(self._current_changed)
-        self.list.doubleClicked.connect(lambda _i: self.accept())
-        self._update_ok()
-        self._run_search()
 
     # --- results -----------------------------------------------------------------------------
     def _run_search(self) -> None:

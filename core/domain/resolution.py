@@ -15,11 +15,13 @@ books themselves sit behind :class:`Resolver` (in memory here, SQLite in the sto
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from core.domain.crm_settings import AutoCreate, ResolutionPolicy
+from core.domain.entities import TABLE
 from core.domain.model import Address, MessageHeader, Party, RecordRef
 
 #: Sender resolution order when several records share an address.
@@ -28,16 +30,9 @@ PERSON_ENTITIES = frozenset({"contact", "lead", "systemuser"})
 CUSTOMER_ENTITIES = frozenset({"contact", "account", "lead"})
 INTERNAL_ENTITIES = frozenset({"systemuser", "queue"})
 
-ENTITY_LABELS = {
-    "contact": "a CRM contact",
-    "account": "a CRM account",
-    "lead": "a CRM lead",
-    "systemuser": "a CRM user",
-    "queue": "a CRM queue",
-    "equipment": "a CRM facility/equipment",
-    "team": "a CRM team",
-    "businessunit": "a CRM business unit",
-}
+#: How a reason names a record's table ("Sender Jane Doe is a CRM contact"): from the one
+#: entity table, ``core.domain.entities``; a table it does not list reads "a CRM <name>".
+ENTITY_LABELS: Mapping[str, str] = MappingProxyType({e.logical: f"a CRM {e.label}" for e in TABLE})
 
 
 @runtime_checkable
@@ -191,6 +186,16 @@ def resolve(
         needs_review=bool(review),
         review_note=review,
     )
+
+
+def unresolved_addresses(
+    message: MessageHeader, resolver: Resolver, owner: Address
+) -> tuple[Address, ...]:
+    """The sender, To and Cc addresses of ``message`` that no CRM record has, in that order
+    (the mailbox ``owner`` is never listed): what the reading pane offers to add to the CRM."""
+    candidates = [a for a in (message.sender, *message.to, *message.cc) if a is not None]
+    own = owner.email.lower()
+    return tuple(a for a in candidates if a.key != own and not resolver.lookup(a.key))
 
 
 def describe_sender(

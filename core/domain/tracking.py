@@ -305,43 +305,63 @@ def _incoming(
     if org.token_only and correlation is None:
         assert token is not None  # _verdict has turned down token-only mail without a token
         return _unknown_token(token)
-    regarding = correlation.regarding if correlation else None
     if method is IncomingFilter.ALL:
-        if correlation is not None:
-            return _Verdict(
-                True,
-                TrackReason.CORRELATED,
-                correlation.describe(),
-                CrmReasonCode.CORRELATION_MATCH,
-                regarding,
-            )
-        return _Verdict(
-            True,
-            TrackReason.ALL_EMAIL,
-            "Tracked: your options track all incoming e-mail",
-            CrmReasonCode.ACCEPT_ALL,
-        )
+        return _all_incoming(correlation)
     if method is IncomingFilter.RESPONSES_TO_CRM:
-        if correlation is not None:
-            return _Verdict(
-                True,
-                TrackReason.CORRELATED,
-                correlation.describe(),
-                CrmReasonCode.CORRELATION_MATCH,
-                regarding,
-            )
-        if token is not None and org.correlation_enabled:
-            return _unknown_token(token)
-        return _Verdict(
-            False,
-            TrackReason.NOT_A_RESPONSE,
-            "Not tracked: not a reply to a tracked e-mail",
-            CrmReasonCode.UNKNOWN,
-        )
-    # Sender-based options track by who sent the mail, not by thread (the CRM's wording:
-    # "only if they originate from someone with a lead, contact or account record").
+        return _responses_only(org, correlation, token)
+    return _by_sender(message, method, correlation, resolution)
+
+
+def _correlated(correlation: Correlation) -> _Verdict:
+    """Tracked because it belongs to a tracked e-mail's conversation."""
+    return _Verdict(
+        True,
+        TrackReason.CORRELATED,
+        correlation.describe(),
+        CrmReasonCode.CORRELATION_MATCH,
+        correlation.regarding,
+    )
+
+
+def _all_incoming(correlation: Correlation | None) -> _Verdict:
+    """The filter "all incoming e-mail": tracked, regarding what a correlation gives."""
+    if correlation is not None:
+        return _correlated(correlation)
+    return _Verdict(
+        True,
+        TrackReason.ALL_EMAIL,
+        "Tracked: your options track all incoming e-mail",
+        CrmReasonCode.ACCEPT_ALL,
+    )
+
+
+def _responses_only(
+    org: OrgSettings, correlation: Correlation | None, token: str | None
+) -> _Verdict:
+    """The filter "responses to CRM e-mail": tracked only when it correlates."""
+    if correlation is not None:
+        return _correlated(correlation)
+    if token is not None and org.correlation_enabled:
+        return _unknown_token(token)
+    return _Verdict(
+        False,
+        TrackReason.NOT_A_RESPONSE,
+        "Not tracked: not a reply to a tracked e-mail",
+        CrmReasonCode.UNKNOWN,
+    )
+
+
+def _by_sender(
+    message: MessageHeader,
+    method: IncomingFilter,
+    correlation: Correlation | None,
+    resolution: Resolution,
+) -> _Verdict:
+    """Sender-based options track by who sent the mail, not by thread (the CRM's wording:
+    "only if they originate from someone with a lead, contact or account record")."""
     allowed = CUSTOMER_ENTITIES if method is IncomingFilter.FROM_LEADS_CONTACTS_ACCOUNTS else None
     matches = [r for r in resolution.sender_matches if allowed is None or r.entity in allowed]
+    regarding = correlation.regarding if correlation else None
     if matches:
         text = describe_sender(message.sender, matches)
         if correlation is not None:

@@ -412,77 +412,78 @@ class _Generator:
         return _Msg("Inbox", when, data, self.rng.random() < 0.6)
 
     def _specials(self) -> Iterator[_Msg]:
-        """Hand-written oddities, spread through the mailbox."""
-        ruth = next(p for p in self.contacts if p.email.startswith("ruth.alvarez"))
-        when = self.anchor - timedelta(days=2, hours=3)
-        yield _Msg(
-            "Inbox",
-            when,
-            self._mime(
-                ruth,
-                [self.me],
-                [],
-                "Renewal of our bulk licences",
-                when,
-                self._msgid(ruth),
-                "Hi Alex,\n\nWe are reviewing the bulk licence renewal.\n\nRuth",
-                {},
-            ),
-            False,
-        )
-        latin1 = "Résumé de la réunion : prochaines étapes"
-        when = self.anchor - timedelta(days=9)
-        cam = next(p for p in self.contacts if p.lang == "fr")
-        yield _Msg(
-            "Inbox",
-            when,
-            self._mime(
-                cam,
-                [self.me],
-                [],
-                latin1,
-                when,
-                self._msgid(cam),
-                "Voici le résumé de la réunion. À bientôt.",
-                {},
-                charset="iso-8859-1",
-            ),
-        )
-        when = self.anchor - timedelta(days=1)
-        yield _Msg(
-            "Outbox",
-            when,
-            self._mime(
-                self.me,
-                [self.contacts[0]],
-                [],
-                "Updated proposal",
-                when,
-                self._msgid(self.me),
-                "Hi Jane,\n\nThe updated proposal is attached.\n\nAlex",
-                {},
-                attach=("Proposal – Fabrikam.pdf", "application/pdf", b"%PDF-1.4\n" * 200),
-            ),
-            True,
-        )
-        when = self.anchor - timedelta(days=30)
-        yield _Msg(
-            "Drafts",
-            when,
-            self._mime(
-                self.me,
-                [self.leads[1]],
-                [],
-                "Premium plan pricing",
-                when,
-                self._msgid(self.me),
-                "Hi Kenji,\n\n(draft)",
-                {},
-            ),
-            True,
-        )
+        """Hand-written oddities, spread through the mailbox (in this order: each draws a
+        Message-ID from the seed's random stream)."""
+        yield self._renewal_request()
+        yield self._latin1_minutes()
+        yield self._proposal_in_outbox()
+        yield self._pricing_draft()
         for i, raw in enumerate(_malformed(self.me.email, self.anchor)):
             yield _Msg("Inbox", self.anchor - timedelta(days=40 + i), raw, i % 2 == 0)
+
+    def _renewal_request(self) -> _Msg:
+        """An unread request from a contact who is also a lead (two records, one address)."""
+        ruth = next(p for p in self.contacts if p.email.startswith("ruth.alvarez"))
+        when = self.anchor - timedelta(days=2, hours=3)
+        data = self._mime(
+            ruth,
+            [self.me],
+            [],
+            "Renewal of our bulk licences",
+            when,
+            self._msgid(ruth),
+            "Hi Alex,\n\nWe are reviewing the bulk licence renewal.\n\nRuth",
+            {},
+        )
+        return _Msg("Inbox", when, data, False)
+
+    def _latin1_minutes(self) -> _Msg:
+        """A French contact's mail in ISO-8859-1."""
+        when = self.anchor - timedelta(days=9)
+        cam = next(p for p in self.contacts if p.lang == "fr")
+        data = self._mime(
+            cam,
+            [self.me],
+            [],
+            "Résumé de la réunion : prochaines étapes",
+            when,
+            self._msgid(cam),
+            "Voici le résumé de la réunion. À bientôt.",
+            {},
+            charset="iso-8859-1",
+        )
+        return _Msg("Inbox", when, data)
+
+    def _proposal_in_outbox(self) -> _Msg:
+        """A mail with an attachment waiting in the Outbox."""
+        when = self.anchor - timedelta(days=1)
+        data = self._mime(
+            self.me,
+            [self.contacts[0]],
+            [],
+            "Updated proposal",
+            when,
+            self._msgid(self.me),
+            "Hi Jane,\n\nThe updated proposal is attached.\n\nAlex",
+            {},
+            attach=("Proposal – Fabrikam.pdf", "application/pdf", b"%PDF-1.4\n" * 200),
+        )
+        return _Msg("Outbox", when, data, True)
+
+    def _pricing_draft(self) -> _Msg:
+        """An unfinished draft to a lead."""
+        when = self.anchor - timedelta(days=30)
+        data = self._mime(
+            self.me,
+            [self.leads[1]],
+            [],
+            "Premium plan pricing",
+            when,
+            self._msgid(self.me),
+            "Hi Kenji,\n\n(draft)",
+            {},
+        )
+        return _Msg("Drafts", when, data, True)
 
     # -- helpers --
 

@@ -102,48 +102,28 @@ def _plain_header(
     takes the shortest way to each value; ``tests/mail/test_parse.py`` checks that the two
     paths agree."""
     get = fields.get
-    subject = get("subject", "")
-    if "=?" in subject:
-        decoded = decode_words(subject)
-        if decoded is None or "\ufffd" in decoded:
-            return None
-        subject = decoded
+    subject_v = get("subject", "")
+    subject = _decoded_subject(subject_v) if "=?" in subject_v else subject_v
     message_id_v, in_reply_to_v = get("message-id", ""), get("in-reply-to", "")
     references_v, thread_index_v = get("references", ""), get("thread-index", "")
     if (
-        "=?" in message_id_v
+        subject is None
+        or "=?" in message_id_v
         or "=?" in in_reply_to_v
         or "=?" in references_v
         or "=?" in thread_index_v
     ):
         return None
-    value = get("from")
-    senders = simple_addresses(value) if value is not None else ()
-    if senders is None:
+    parties = _plain_parties(fields)
+    if parties is None:
         return None
-    if not senders:
-        value = get("sender")
-        senders = simple_addresses(value) if value is not None else ()
-        if senders is None:
-            return None
-    value = get("to")
-    to = simple_addresses(value) if value is not None else ()
-    value = get("cc")
-    cc = simple_addresses(value) if value is not None else ()
-    if to is None or cc is None:
-        return None
+    senders, to, cc = parties
     if has_attachments is None:
-        has_attachments = _attachments_in_body(raw, block_len)
+        has_attachments = _plain_attachments(get("content-type", ""), raw, block_len)
         if has_attachments is None:
-            value = get("content-type", "")
-            m = _CTYPE_RE.match(value)
-            if m is None and value:
-                return None
-            has_attachments = m is not None and m.group(1).lower() == "multipart/mixed"
+            return None
     errors: list[str] = []
-    message_id = _msgid(message_id_v) or ""
-    if not message_id:
-        errors.append("no Message-ID")
+    message_id = _message_id(message_id_v, errors)
     date = _parse_date(get("date", ""), errors)
     # Addresses from simple_addresses are clean already; the rest as in _parse_general.
     return MessageHeader(
@@ -166,6 +146,49 @@ def _plain_header(
     )
 
 
+def _decoded_subject(subject: str) -> str | None:
+    """The subject with its encoded words decoded; None when they do not decode cleanly."""
+    decoded = decode_words(subject)
+    return None if decoded is None or "\ufffd" in decoded else decoded
+
+
+_Parties = tuple[tuple[Address, ...], tuple[Address, ...], tuple[Address, ...]]
+
+
+def _plain_parties(fields: dict[str, str]) -> _Parties | None:
+    """From (else Sender), To and Cc of plain address lists; None when one needs the full
+    parser."""
+    get = fields.get
+    value = get("from")
+    senders = simple_addresses(value) if value is not None else ()
+    if senders is None:
+        return None
+    if not senders:
+        value = get("sender")
+        senders = simple_addresses(value) if value is not None else ()
+        if senders is None:
+            return None
+    value = get("to")
+    to = simple_addresses(value) if value is not None else ()
+    value = get("cc")
+    cc = simple_addresses(value) if value is not None else ()
+    if to is None or cc is None:
+        return None
+    return senders, to, cc
+
+
+def _plain_attachments(content_type: str, raw: bytes, block_len: int) -> bool | None:
+    """Whether the message has attachments, from its body or else its plain top-level
+    Content-Type; None when that Content-Type needs the full parser."""
+    found = _attachments_in_body(raw, block_len)
+    if found is not None:
+        return found
+    m = _CTYPE_RE.match(content_type)
+    if m is None and content_type:
+        return None
+    return m is not None and m.group(1).lower() == "multipart/mixed"
+
+
 def _parse_general(
     raw: bytes,
     block: bytes,
@@ -182,9 +205,7 @@ def _parse_general(
     through the modern policy."""
     errors: list[str] = []
     src = _Source(block, errors, fields)
-    message_id = _msgid(src.text("message-id")) or ""
-    if not message_id:
-        errors.append("no Message-ID")
+    message_id = _message_id(src.text("message-id"), errors)
     subject = _clean(src.text("subject"))
     if "\ufffd" in subject and "=?" in src.raw("subject"):
         errors.append("subject: undecodable encoded word")
@@ -198,12 +219,7 @@ def _parse_general(
     thread_index = src.text("thread-index").strip() or None
     if has_attachments is None:
         has_attachments = _guess_attachments(src, raw)
-    if src.fields is None and not src.block.isascii():
-        try:
-            src.block.decode("utf-8")  # RFC 6532 UTF-8 headers are not an error
-            errors[:] = [e for e in errors if "UndecodableBytesDefect" not in e]
-        except UnicodeDecodeError:
-            errors.append("8-bit header bytes that are not UTF-8")
+    _check_8bit(src, errors)
     # Every string leaves here as valid Unicode (no lone surrogates from 8-bit bytes): the
     # store, the GUI and the CRM would each choke on them differently.
     message_id, in_reply_to = _clean(message_id), _clean(in_reply_to or "") or None
@@ -229,6 +245,16 @@ def _parse_general(
         tracked_marker=tracked_marker,
         parse_errors=tuple(dict.fromkeys(errors)),
     )
+
+
+def _check_8bit(src: _Source, errors: list[str]) -> None:
+    """8-bit header bytes: UTF-8 (RFC 6532) is not an error, anything else is."""
+    if src.fields is None and not src.block.isascii():
+        try:
+            src.block.decode("utf-8")
+            errors[:] = [e for e in errors if "UndecodableBytesDefect" not in e]
+        except UnicodeDecodeError:
+            errors.append("8-bit header bytes that are not UTF-8")
 
 
 # --- header access: a fast path for plain headers, the modern policy for the rest -------------
@@ -528,6 +554,14 @@ def _references(value: str) -> tuple[str, ...]:
     value needs no cleaning (the common case: a long thread's list is most of a header)."""
     found = _MSGID_RE.findall(value)
     return tuple(found) if value.isprintable() else tuple(_clean(r) for r in found)
+
+
+def _message_id(value: str, errors: list[str]) -> str:
+    """The Message-ID of a Message-ID field; "" (and an error) when it has none."""
+    message_id = _msgid(value) or ""
+    if not message_id:
+        errors.append("no Message-ID")
+    return message_id
 
 
 def _msgid(text: str) -> str | None:

@@ -5,7 +5,8 @@ from the CRM's change tracking (so that decisions see the CRM's truth) → autom
 decisions (asking the CRM what the local index cannot answer) → Pending Send → outbox replay.
 
 Decide, then apply (after vdirsyncer's ``sync()``): the decision steps read the store and
-produce outbox operations; only the outbox talks to the CRM to change it. A step that finds
+produce outbox operations — the tracking decisions as a pure plan that is then applied
+(``core/sync/decisions.py``); only the outbox talks to the CRM to change it. A step that finds
 the CRM or the mail server away marks that side offline and the steps that need it are
 skipped — offline is a state of the report, never an exception.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,15 +26,22 @@ from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address, MessageHeader, Reason, TrackState
 from core.domain.problems import Problem, SyncProblem
-from core.domain.tracking import decide
 from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
-from core.outbox.kinds import OpKind, Promote
-from core.outbox.operations import new_records
-from core.outbox.promotion import queue_promotion
+from core.outbox.kinds import OpKind
 from core.outbox.queue import Outbox, ReplayResult
 from core.store import SqliteCorrelationIndex, Store
 from core.sync.address_books import AddressBook
-from core.sync.crm_lookup import Questions, ask_crm, decision_may_correlate, unanswered
+from core.sync.crm_lookup import Questions, ask_crm
+from core.sync.decisions import (
+    OPEN_STATES,
+    DecisionPlan,
+    DecisionRules,
+    apply_decisions,
+    lookups_needed,
+    plan_decisions,
+    select_candidates,
+    waiting_for_crm,
+)
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
 from core.sync.problems import problem_of
@@ -44,9 +52,6 @@ log = logging.getLogger(__name__)
 
 #: Undecided mail taken up per cycle (more waits for the next one).
 MAX_UNDECIDED = 5000
-UNDECIDED_REASON = Reason(
-    "undecided", "Waiting for the CRM: it must say whether this mail belongs to tracked mail"
-)
 
 
 class Cancelled(Exception):
@@ -254,100 +259,77 @@ class SyncCycle:
         """Automatic tracking of new mail (and of mail left undecided while the CRM was away):
         every decision goes to the audit log with its reason; decisions to track become
         outbox operations (nothing is sent from here). What the local index cannot answer is
-        asked of the CRM first; offline, such mail stays undecided until a cycle reaches it."""
-        candidates = self._undecided_and_new()
+        asked of the CRM first; offline, such mail stays undecided until a cycle reaches it.
+
+        Decide, then apply: this step gathers the inputs and asks the CRM, the pure
+        ``plan_decisions`` decides, ``apply_decisions`` writes (``core.sync.decisions``)."""
+        candidates, states = self._undecided_and_new()
         if not candidates:
             return
-        org, opts = self.ws.org_settings(), self.ws.user_options()
-        resolver = self.ws.address_book(self.store)
-        correlator = Correlator(org, SqliteCorrelationIndex(self.store))
-        questions = {
-            h.message_id: unanswered(h, correlator)
-            for h in candidates
-            if decision_may_correlate(h, opts, correlator)
-        }
-        waiting = {mid for mid, q in questions.items() if q}
-        if waiting and self.crm_online:
-            asked = Questions()
-            for mid in waiting:
-                asked.add(questions[mid])
-            try:
-                found = ask_crm(self.ws.crm, correlator, asked)
-                self.counts["crm_lookups_found"] = len(found)
-                waiting = set()
-            except CrmError as exc:
-                self._crm_failed(exc, "asking the CRM about replies to tracked mail")
-        outbox = Outbox(self.store)
-        tracked = undecided = 0
-        for header in candidates:
-            if header.message_id in waiting:
-                if self.store.tracking.state_of(header.message_id) is not TrackState.UNDECIDED:
-                    self.store.tracking.set_state(
-                        header.message_id, TrackState.UNDECIDED, reason=UNDECIDED_REASON
-                    )
-                undecided += 1
-                continue
-            try:
-                decision = decide(header, opts, org, resolver, correlator)
-            except Exception as exc:  # one unreadable message never stops the others
-                log.exception("sync decision failed message=%s", header.message_id)
-                self.errors.append(problem_of(exc, f"deciding on {header.message_id}"))
-                continue
-            if decision.track:
-                promote = Promote(
-                    header,
-                    decision.reason,
-                    regarding=decision.regarding,
-                    source="auto",
-                    attachments=not decision.attachments_dropped,
-                    attachment_limit=org.max_upload_bytes,
-                    needs_review=decision.needs_review,
-                )
-                records = new_records(header, opts.auto_create, resolver)
-                queue_promotion(self.store, outbox, promote, decision=decision, new_records=records)
-                tracked += 1
-            else:
-                with self.store.transaction():
-                    self.store.tracking.record_decision(header.message_id, decision, source="auto")
-                    self.store.tracking.set_state(
-                        header.message_id, TrackState.NOT_TRACKED, reason=decision.reason
-                    )
-        self.counts["decisions"] = len(candidates) - undecided
+        org = self.ws.org_settings()
+        rules = DecisionRules(
+            self.ws.user_options(),
+            org,
+            self.ws.address_book(self.store),
+            Correlator(org, SqliteCorrelationIndex(self.store)),
+        )
+        waiting = self._ask_crm(lookups_needed(candidates, rules), rules.correlator)
+        plan = plan_decisions(candidates, states, waiting, rules)
+        self._decision_failures(plan)
+        apply_decisions(self.store, Outbox(self.store), plan)
+        self._count_decisions(plan)
+
+    def _ask_crm(self, lookups: Mapping[str, Questions], correlator: Correlator) -> set[str]:
+        """Ask the CRM what the local index cannot answer (its answers join the index). The
+        messages still waiting for it: none once it answered, all when it is away."""
+        waiting = waiting_for_crm(lookups)
+        if not waiting or not self.crm_online:
+            return waiting
+        asked = Questions()
+        for mid in waiting:
+            asked.add(lookups[mid])
+        try:
+            found = ask_crm(self.ws.crm, correlator, asked)
+        except CrmError as exc:
+            self._crm_failed(exc, "asking the CRM about replies to tracked mail")
+            return waiting
+        self.counts["crm_lookups_found"] = len(found)
+        return set()
+
+    def _decision_failures(self, plan: DecisionPlan) -> None:
+        """The messages the plan could not decide on, logged and reported."""
+        for failure in plan.failures:
+            log.error("sync decision failed message=%s", failure.message_id, exc_info=failure.error)
+            self.errors.append(problem_of(failure.error, f"deciding on {failure.message_id}"))
+
+    def _count_decisions(self, plan: DecisionPlan) -> None:
+        """The counts and the change notice of an applied plan."""
+        tracked, undecided = len(plan.promotions), len(plan.undecided)
+        self.counts["decisions"] = plan.decided
         self.counts["auto_tracked"] = tracked
         self.counts["undecided"] = undecided
-        if undecided or len(candidates) > len(self.new_headers):
+        if undecided or len(plan.actions) > len(self.new_headers):
             self.changes = self.changes.merge(Changes(messages=True))
-        log.info(
-            "sync decisions=%d auto_tracked=%d undecided=%d",
-            len(candidates) - undecided,
-            tracked,
-            undecided,
-        )
+        log.info("sync decisions=%d auto_tracked=%d undecided=%d", plan.decided, tracked, undecided)
 
-    def _undecided_and_new(self) -> list[MessageHeader]:
+    def _undecided_and_new(self) -> tuple[list[MessageHeader], dict[str, TrackState]]:
         """Mail left undecided by an earlier cycle, then this cycle's new mail that nothing
-        has decided or queued yet; one header per Message-ID."""
+        has decided or queued yet (``select_candidates``), and the local state of each."""
         outbox = Outbox(self.store)
-        seen: set[str] = set()
-        out: list[MessageHeader] = []
-        waiting = [
+        left = [
             row.header
             for row in self.store.tracking.messages_in_state(TrackState.UNDECIDED, 0, MAX_UNDECIDED)
         ]
-        for header in [*waiting, *self.new_headers]:
+        states: dict[str, TrackState] = {}
+        queued: set[str] = set()
+        for header in [*left, *self.new_headers]:
             mid = header.message_id
-            if mid in seen:
+            if mid in states:
                 continue
-            seen.add(mid)
-            if self.store.tracking.state_of(mid) not in (
-                TrackState.NOT_TRACKED,
-                TrackState.UNDECIDED,
-            ):
-                continue
-            if outbox.pending_for(mid):
-                continue
-            out.append(header)
-        return out
+            states[mid] = self.store.tracking.state_of(mid)
+            if states[mid] in OPEN_STATES and outbox.pending_for(mid):
+                queued.add(mid)
+        return select_candidates(left, self.new_headers, states, queued), states
 
     def pending_send(self) -> None:
         outbox = Outbox(self.store)

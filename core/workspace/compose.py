@@ -89,16 +89,5 @@ class ComposeVerbs:
         book = self._settings.address_book()
         return [Party(a, "to", tuple(book.lookup(a.key))) for a in addresses]
 
-    def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
-        row = self._stores.store().message(row_id)
-        if row is None:
-            return ()
-        h = row.header
-        book = self._settings.address_book()
-        candidates = [a for a in (h.sender, *h.to, *h.cc) if a is not None]
-        return tuple(
-            a for a in candidates if a.key != self.owner.email.lower() and not book.lookup(a.key)
-        )
-
 
 __all__ = ["ComposeVerbs", "Draft", "DraftAttachment", "build_mime", "draft_header"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.crm import CrmClient
+from core.domain.changes import Changes
 from core.mail import MailBackend
-from core.outbox.queue import Outbox
+from core.outbox.queue import OpState, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,21 @@ class Remotes:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionSwitch:
+    """What working offline, or going back online, did — for the GUI and the CLI to show.
+
+    ``online``: whether the workspace is online now (back online, the CRM may still not
+    answer the replay). ``due``: the queued operations made due at once by going online (0
+    when going offline). ``replayed``: what the replay that going online runs changed
+    (nothing when going offline)."""
+
+    work_offline: bool
+    online: bool
+    due: int = 0
+    replayed: Changes = field(default_factory=Changes)
+
+
 class ConnectionState:
     """Online = not working offline and the CRM answered last time."""
 
@@ -42,13 +58,18 @@ class ConnectionState:
     def online(self) -> bool:
         return not self.work_offline and self._reachable
 
-    def set_work_offline(self, offline: bool) -> None:
-        """Work offline or go back online (the caller then replays the queue)."""
+    def set_work_offline(self, offline: bool) -> ConnectionSwitch:
+        """Work offline or go back online (the caller then replays the queue): the new state
+        and, going online, how many queued operations are due now."""
         self.work_offline = offline
         log.info("work offline=%s", offline)
-        if not offline:
-            self.note_reachable(True)
-            self._outbox().reset_backoff()
+        if offline:
+            return ConnectionSwitch(work_offline=True, online=False)
+        self.note_reachable(True)
+        outbox = self._outbox()
+        outbox.reset_backoff()
+        due = outbox.counts()[OpState.QUEUED.value]
+        return ConnectionSwitch(work_offline=False, online=self.online, due=due)
 
     def note_reachable(self, reachable: bool) -> None:
         """The CRM answered (or not). Back from unreachable, queued work is due at once."""

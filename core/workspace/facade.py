@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,10 +39,10 @@ from core.store import Store
 from core.sync.address_books import AddressBook
 from core.sync.report import QueuedOperation, SyncProgress, SyncReport
 from core.workspace.compose import ComposeVerbs
-from core.workspace.connection import ConnectionState, Remotes
+from core.workspace.connection import ConnectionState, ConnectionSwitch, Remotes
 from core.workspace.mailbox_reading import MailboxReading
 from core.workspace.queue import QueueService
-from core.workspace.reading import MessageView
+from core.workspace.reading import MessageView, unresolved_for
 from core.workspace.replay import Replayer
 from core.workspace.settings import SettingsService
 from core.workspace.stores import StorePool
@@ -53,7 +53,15 @@ if TYPE_CHECKING:
     from core.sync.cycle import CycleServices
     from core.sync.scheduler import SyncScheduler
 
-__all__ = ["Changes", "QueuedOperation", "SyncProgress", "SyncReport", "TrackOutcome", "Workspace"]
+__all__ = [
+    "Changes",
+    "ConnectionSwitch",
+    "QueuedOperation",
+    "SyncProgress",
+    "SyncReport",
+    "TrackOutcome",
+    "Workspace",
+]
 
 
 @dataclass(frozen=True)
@@ -146,9 +154,14 @@ class Workspace:
     def work_offline(self) -> bool:
         return self._connection.work_offline
 
-    def set_work_offline(self, offline: bool) -> None:
-        """Work offline (nothing touches the network) or go back online, replaying the queue."""
-        self._replayer.set_work_offline(offline)
+    def set_work_offline(self, offline: bool) -> ConnectionSwitch:
+        """Work offline (nothing touches the network) or go back online, replaying the queue:
+        the new connection state, the operations that were due and what the replay changed."""
+        switched = self._connection.set_work_offline(offline)
+        if offline:
+            return switched
+        replayed = self._replayer.replay_outbox()
+        return replace(switched, online=self.online, replayed=replayed)
 
     def note_reachable(self, reachable: bool) -> None:
         """The CRM answered (or not). Back from unreachable, queued work is due at once."""
@@ -202,7 +215,8 @@ class Workspace:
         return self._compose.resolve(addresses)
 
     def unresolved_for(self, row_id: int) -> tuple[Address, ...]:
-        return self._compose.unresolved_for(row_id)
+        """The sender and recipients of a stored message that no CRM record has."""
+        return unresolved_for(self.store(), row_id, self.address_book(), self.owner)
 
     # --- tracking -------------------------------------------------------------------------
     def mark_pending(self, row_ids: Iterable[int]) -> Changes:

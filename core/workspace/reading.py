@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from core.domain.html_sanitize import count_blocked_resources, sanitize_html
 from core.domain.model import Address, MessageHeader, Reason, RecordRef, TrackState
+from core.domain.resolution import Resolver, unresolved_addresses
 from core.mail.parse import ParsedMessage
 
 if TYPE_CHECKING:
-    from core.store import MessageRow
+    from core.store import MessageRow, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,13 @@ def build_view(
         blocked_resources=count_blocked_resources(html) if html else 0,
         parse_errors=parsed.parse_errors,
     )
+
+
+def unresolved_for(
+    store: Store, row_id: int, book: Resolver, owner: Address
+) -> tuple[Address, ...]:
+    """The addresses of stored message ``row_id`` that no CRM record in ``book`` has (the
+    banner's "not in the CRM" list; ``core.domain.resolution.unresolved_addresses``); none
+    when the message is no longer stored."""
+    row = store.message(row_id)
+    return unresolved_addresses(row.header, book, owner) if row is not None else ()

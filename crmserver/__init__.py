@@ -4,6 +4,18 @@ Trackbox uses (entity CRUD, OData queries, paging, change tracking, e-mail actio
 from __future__ import annotations
 
 from .app import Settings, create_app
+from .forwarded import ForwardedMiddleware, ProxySettingError
 from .runner import RunningServer, run_in_thread
+from .tls import TlsFiles, TlsFilesError, make_throwaway_ca
 
-__all__ = ["RunningServer", "Settings", "create_app", "run_in_thread"]
+__all__ = [
+    "ForwardedMiddleware",
+    "ProxySettingError",
+    "RunningServer",
+    "Settings",
+    "TlsFiles",
+    "TlsFilesError",
+    "create_app",
+    "make_throwaway_ca",
+    "run_in_thread",
+]

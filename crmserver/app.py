@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import discovery
 from .api import Api
 from .auth import Authenticator
+from .authorities import ADFS
 from .batch import Batch
 from .entities import ENTITIES
 from .errors import (
@@ -27,8 +29,11 @@ from .errors import (
     unexpected_error_handler,
 )
 from .metadata import Metadata
+from .oauth_clients import register_default_clients
+from .oidc import SignIn
 from .records import Records
 from .storage import Storage
+from .tokens import TokenIssuer
 
 
 @dataclass
@@ -40,12 +45,28 @@ class Settings:
     ``max_request_bytes``: larger bodies are answered with 413.
     ``owner_only``: user-owned entities (e.g. ``("lead",)``) that only their owner and
     administrators may read; by default customer records are readable organisation-wide.
+
+    Sign-in (seconds): ``access_token_lifetime``, ``refresh_token_lifetime`` (each refresh
+    token; rotation makes a new one), ``clock_skew`` (how far past ``exp`` / before ``nbf`` the
+    Web API still accepts an access token), ``device_code_lifetime`` and
+    ``device_poll_interval`` (the device flow). Password guessing:
+    ``signin_failure_limit`` failures per account, or ``signin_address_failure_limit`` per
+    client address, lock further attempts for ``signin_lockout_seconds``, doubling with each
+    further failure.
     """
 
     db_path: str | Path
     seed: str | None = None
     max_request_bytes: int = 32 * 1024 * 1024
     owner_only: tuple[str, ...] = ()
+    access_token_lifetime: int = 3600
+    refresh_token_lifetime: int = 90 * 24 * 3600
+    clock_skew: int = 60
+    device_code_lifetime: int = 900
+    device_poll_interval: int = 5
+    signin_failure_limit: int = 5
+    signin_address_failure_limit: int = 20
+    signin_lockout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         allowed = {
@@ -59,10 +80,27 @@ class Settings:
                 )
         if self.seed not in (None, "", "demo"):
             raise ValueError(f"Setting 'seed' has value {self.seed!r}. Expected 'demo' or None.")
-        if not isinstance(self.max_request_bytes, int) or self.max_request_bytes <= 0:
+        for name in (
+            "max_request_bytes",
+            "access_token_lifetime",
+            "refresh_token_lifetime",
+            "device_code_lifetime",
+            "device_poll_interval",
+            "signin_failure_limit",
+            "signin_address_failure_limit",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Setting {name!r} has value {value!r}. Not a positive integer.")
+        if not isinstance(self.clock_skew, int) or self.clock_skew < 0:
             raise ValueError(
-                f"Setting 'max_request_bytes' has value "
-                f"{self.max_request_bytes!r}. Not a positive integer."
+                f"Setting 'clock_skew' has value {self.clock_skew!r}. Not a whole number of "
+                "seconds (0 or more)."
+            )
+        lockout = self.signin_lockout_seconds
+        if not isinstance(lockout, int | float) or isinstance(lockout, bool) or lockout <= 0:
+            raise ValueError(
+                f"Setting 'signin_lockout_seconds' has value {lockout!r}. Not a positive number."
             )
 
 
@@ -73,7 +111,12 @@ class Service:
         self.settings = settings
         self.storage = Storage(settings.db_path)
         self.records = Records(self.storage, frozenset(settings.owner_only))
-        self.auth = Authenticator(self.storage)
+        self.tokens = TokenIssuer(
+            self.storage,
+            access_lifetime=settings.access_token_lifetime,
+            clock_skew=settings.clock_skew,
+        )
+        self.auth = Authenticator(self.storage, self.tokens)
         self.metadata = Metadata(self)
         self.batch = Batch(self)
         self.api = Api(self)
@@ -81,6 +124,8 @@ class Service:
             from .seed import seed_demo
 
             seed_demo(self.storage)
+        register_default_clients(self.storage)
+        self.signin = SignIn(self)
 
 
 def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> Starlette:
@@ -91,8 +136,29 @@ def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> 
     async def api(request: Request) -> Response:
         return await service.api.dispatch(request)
 
-    async def token(request: Request) -> Response:
-        return await service.auth.token_endpoint(request)
+    signin = service.signin
+
+    def per_tenant(
+        handler: Callable[[Request, str], Awaitable[Response]], segment: str | None = None
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint under ``/{tenant}/…`` (or of the fixed authority ``segment``)."""
+
+        async def endpoint(request: Request) -> Response:
+            return await handler(request, segment or request.path_params["tenant"])
+
+        return endpoint
+
+    async def legacy_token(request: Request) -> Response:
+        return await signin.token(request, None)
+
+    async def configuration(request: Request, segment: str) -> Response:
+        return await discovery.configuration(service, request, segment)
+
+    async def keys(request: Request, segment: str) -> Response:
+        return await discovery.keys(service, request, segment)
+
+    async def instances(request: Request) -> Response:
+        return await discovery.instances(service, request)
 
     async def record_page(request: Request) -> Response:
         from .pages import record_page as render
@@ -108,10 +174,29 @@ def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> 
         )
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    form, post = ["GET", "POST"], ["POST"]
     routes = [
         Route("/", root, methods=["GET"]),
-        Route("/oauth2/v2.0/token", token, methods=["POST"]),
-        Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+        # the AD FS-style authority R/adfs (MSAL uses no v2.0 paths there)
+        Route("/adfs/.well-known/openid-configuration", per_tenant(configuration, ADFS)),
+        Route("/adfs/oauth2/authorize", per_tenant(signin.authorize, ADFS), methods=form),
+        Route("/adfs/oauth2/authorize/", per_tenant(signin.authorize, ADFS), methods=form),
+        Route("/adfs/oauth2/token", per_tenant(signin.token, ADFS), methods=post),
+        Route("/adfs/oauth2/token/", per_tenant(signin.token, ADFS), methods=post),
+        Route("/adfs/oauth2/devicecode", per_tenant(signin.devicecode, ADFS), methods=post),
+        Route("/adfs/oauth2/revoke", per_tenant(signin.revoke, ADFS), methods=post),
+        Route("/adfs/discovery/keys", per_tenant(keys, ADFS)),
+        # Entra-style authorities R/<tenant-id>, R/organizations, R/common
+        Route("/oauth2/v2.0/token", legacy_token, methods=post),
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", per_tenant(configuration)),
+        Route("/{tenant}/.well-known/openid-configuration", per_tenant(configuration)),
+        Route("/{tenant}/oauth2/v2.0/authorize", per_tenant(signin.authorize), methods=form),
+        Route("/{tenant}/oauth2/v2.0/token", per_tenant(signin.token), methods=post),
+        Route("/{tenant}/oauth2/v2.0/devicecode", per_tenant(signin.devicecode), methods=post),
+        Route("/{tenant}/oauth2/v2.0/revoke", per_tenant(signin.revoke), methods=post),
+        Route("/{tenant}/discovery/v2.0/keys", per_tenant(keys)),
+        Route("/devicelogin", signin.devicelogin, methods=form),
+        Route("/api/discovery/v2.0/Instances", instances, methods=["GET"]),
         Route("/main.aspx", record_page, methods=["GET"]),
         Route("/api/data/v{version}", api, methods=methods),
         Route("/api/data/v{version}/", api, methods=methods),

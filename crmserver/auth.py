@@ -1,10 +1,13 @@
-"""Authentication: HTTP Basic with a user's e-mail and password, and bearer tokens from the
-OAuth2 token endpoint (``client_credentials`` and ``password`` grants, RFC 6749).
+"""Authentication of Web API requests: HTTP Basic with a user's e-mail and password, and
+bearer tokens (RS256 JWTs minted by the sign-in endpoints in :mod:`crmserver.oidc`).
 
 Passwords are stored as salted scrypt hashes. Because Basic auth sends the password with
 every request and scrypt is deliberately slow, a verified credential is remembered in memory
 as a keyed digest (never the password) together with the stored hash it was checked against;
-changing the password invalidates it.
+changing the password invalidates it. A verified bearer token is remembered the same way (as a
+digest) until it expires. An unauthenticated request is answered 401 with both challenges:
+Basic, and Dataverse's ``Bearer authorization_uri=…, resource_id=…`` naming the sign-in
+authority and the resource.
 """
 
 from __future__ import annotations
@@ -14,21 +17,23 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
+from .authorities import accepted_issuers, root_of
 from .entities import ENTITIES
 from .errors import UNAUTHORIZED, ODataError
 from .records import Caller
 from .storage import Storage
+from .tokens import InvalidToken, Principal, TokenIssuer
 
-TOKEN_LIFETIME = 3600
-MAX_FORM_BYTES = 16 * 1024
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-REALM = 'Basic realm="trackbox-crm", charset="UTF-8", Bearer realm="trackbox-crm"'
+BASIC_CHALLENGE = 'Basic realm="trackbox-crm", charset="UTF-8"'
+MAX_REMEMBERED = 10_000
 
 
 def hash_password(password: str) -> str:
@@ -50,17 +55,42 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-def unauthorized(message: str = "The user is not authenticated.") -> ODataError:
-    return ODataError(401, UNAUTHORIZED, message, {"WWW-Authenticate": REALM})
+_DUMMY_HASH: list[str] = []
+
+
+def _spend_like_a_check(password: str) -> None:
+    """Take as long as a real password check, so that timing does not tell which accounts
+    exist."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password(secrets.token_hex(8)))
+    verify_password(password, _DUMMY_HASH[0])
+
+
+def challenge(root: str, tenant_id: str) -> str:
+    """The ``WWW-Authenticate`` value of a 401: Basic, and Dataverse's bearer challenge."""
+    return (
+        f'{BASIC_CHALLENGE}, Bearer authorization_uri="{root}/{tenant_id}/oauth2/authorize", '
+        f'resource_id="{root}/"'
+    )
 
 
 class Authenticator:
     """Turns request credentials into a :class:`Caller`."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, tokens: TokenIssuer) -> None:
         self.storage = storage
+        self.tokens = tokens
+        self.tenant_id = storage.tenant_id()
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[str, str]] = {}
+        self._bearers: dict[bytes, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def unauthorized(
+        self, request: Request, message: str = "The user is not authenticated."
+    ) -> ODataError:
+        header = challenge(root_of(request), self.tenant_id)
+        return ODataError(401, UNAUTHORIZED, message, {"WWW-Authenticate": header})
 
     def user_by_email(self, email: str) -> dict[str, Any] | None:
         rows = self.storage.query(
@@ -70,134 +100,126 @@ class Authenticator:
         )
         return rows[0] if rows else None
 
-    def caller(self, user_id: str) -> Caller:
+    def caller(self, user_id: str, request: Request) -> Caller:
         row = self.storage.get(ENTITIES["systemuser"], user_id)
         if row is None or row.get("isdisabled"):
-            raise unauthorized("The user is disabled or does not exist.")
+            raise self.unauthorized(request, "The user is disabled or does not exist.")
         return Caller(
             user_id, row.get("businessunitid") or "", bool(row.get("tbx_isadministrator"))
         )
 
-    def check_password(self, email: str, password: str) -> str | None:
-        """The user id when ``email``/``password`` are valid, else None."""
+    def principal(self, user_id: str) -> Principal | None:
+        """Who a token is about; None when the user is missing or disabled."""
+        row = self.storage.get(ENTITIES["systemuser"], user_id)
+        if row is None or row.get("isdisabled"):
+            return None
+        email = str(row.get("internalemailaddress") or "")
+        return Principal(user_id, email, str(row.get("fullname") or email))
+
+    def verify_credentials(self, email: str, password: str) -> tuple[str, bool] | None:
+        """``(user id, disabled)`` when the password is the user's, else None."""
         user = self.user_by_email(email)
-        if user is None or user.get("isdisabled"):
+        stored = self.storage.password_hash(user["systemuserid"]) if user else None
+        if user is None or not stored:
+            _spend_like_a_check(password)
             return None
-        stored = self.storage.password_hash(user["systemuserid"])
-        if not stored:
-            return None
+        disabled = bool(user.get("isdisabled"))
         key = hmac.new(self._key, f"{email.lower()}\0{password}".encode(), "sha256").digest()
         hit = self._verified.get(key)
         if hit is not None and hit == (user["systemuserid"], stored):
-            return str(user["systemuserid"])
+            return str(user["systemuserid"]), disabled
         if not verify_password(password, stored):
             return None
-        if len(self._verified) > 10_000:
-            self._verified.clear()
-        self._verified[key] = (user["systemuserid"], stored)
-        return str(user["systemuserid"])
+        with self._lock:
+            if len(self._verified) > MAX_REMEMBERED:
+                self._verified.clear()
+            self._verified[key] = (user["systemuserid"], stored)
+        return str(user["systemuserid"]), disabled
 
-    def authenticate(self, request: Request) -> Caller:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "basic":
-            email, password = _basic(value)
-            user_id = self.check_password(email, password)
-            if user_id is None:
-                raise unauthorized("Invalid user name or password.")
-            return self.caller(user_id)
-        if scheme.lower() == "bearer" and value.strip():
-            digest = hashlib.sha256(value.strip().encode()).hexdigest()
-            user_id = self.storage.token_user(digest, time.time())
-            if user_id is None:
-                raise unauthorized("The access token is invalid or has expired.")
-            return self.caller(user_id)
-        raise unauthorized()
-
-    def issue_token(self, user_id: str) -> dict[str, Any]:
-        token = secrets.token_urlsafe(32)
-        now = time.time()
-        self.storage.store_token(
-            hashlib.sha256(token.encode()).hexdigest(), user_id, now + TOKEN_LIFETIME, now
-        )
-        return {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "ext_expires_in": TOKEN_LIFETIME,
-        }
+    def check_password(self, email: str, password: str) -> str | None:
+        """The user id when ``email``/``password`` are valid and the user is enabled."""
+        result = self.verify_credentials(email, password)
+        return result[0] if result is not None and not result[1] else None
 
     def check_client(self, client_id: str, secret: str) -> str | None:
-        """A registered application, or (when none has this id) a user's e-mail/password."""
-        app = self.storage.application(client_id)
-        if app is not None:
-            if verify_password(secret, app["secret_hash"]):
-                return str(app["systemuserid"])
-            return None
-        return self.check_password(client_id, secret)
+        """A registered application's user, or (when none has this id) a user's e-mail and
+        password. Basic client credentials may come form-urlencoded (RFC 6749 2.3.1, as MSAL
+        sends them): the decoded form is tried too."""
+        tried = [(client_id, secret)]
+        decoded = (unquote_plus(client_id), unquote_plus(secret))
+        if decoded != tried[0]:
+            tried.append(decoded)
+        for cid, sec in tried:
+            app = self.storage.application(cid)
+            if app is not None:
+                if verify_password(sec, app["secret_hash"]):
+                    return str(app["systemuserid"])
+                continue
+            user = self.check_password(cid, sec)
+            if user is not None:
+                return user
+        return None
 
-    async def token_endpoint(self, request: Request) -> Response:
-        """``POST /oauth2/v2.0/token`` (form-encoded)."""
-        declared = request.headers.get("content-length", "")
-        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-            return _oauth_error(
-                413 if declared.isdigit() else 411,
-                "invalid_request",
-                "The token request must be a small form with a length.",
-            )
-        form = await request.form(max_files=0, max_fields=20)
-        fields = {k: str(v) for k, v in form.items()}
-        client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
+    def authenticate(self, request: Request, *, bearer_only: bool = False) -> Caller:
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic" and not bearer_only:
             try:
-                client_id, secret = _basic(header[6:])
-            except ODataError:
-                return _oauth_error(401, "invalid_client", "Malformed client credentials.")
-        grant = fields.get("grant_type", "")
-        if grant == "client_credentials":
-            user_id = self.check_client(client_id, secret) if client_id else None
+                email, password = _basic(value)
+            except ValueError as exc:
+                raise self.unauthorized(request, "Malformed Basic credentials.") from exc
+            user_id = self.check_password(email, password)
             if user_id is None:
-                return _oauth_error(401, "invalid_client", "Client authentication failed.")
-        elif grant == "password":
-            if (
-                client_id
-                and secret
-                and self.storage.application(client_id) is not None
-                and self.check_client(client_id, secret) is None
-            ):
-                return _oauth_error(401, "invalid_client", "Client authentication failed.")
-            user_id = self.check_password(fields.get("username", ""), fields.get("password", ""))
-            if user_id is None:
-                return _oauth_error(400, "invalid_grant", "Invalid user name or password.")
-        else:
-            return _oauth_error(
-                400, "unsupported_grant_type", f"Grant type '{grant}' is not supported."
-            )
-        try:
-            self.caller(user_id)
-        except ODataError:
-            return _oauth_error(400, "invalid_grant", "The user is disabled.")
-        return JSONResponse(
-            self.issue_token(user_id), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+                raise self.unauthorized(request, "Invalid user name or password.")
+            return self.caller(user_id, request)
+        if scheme.lower() == "bearer" and value.strip():
+            try:
+                user_id = self.bearer_user(value.strip(), root_of(request))
+            except InvalidToken as exc:
+                raise self.unauthorized(request, exc.reason) from exc
+            return self.caller(user_id, request)
+        raise self.unauthorized(request)
+
+    def bearer_user(self, token: str, root: str) -> str:
+        """The user of a valid access token for the resource ``root``; raises
+        :class:`InvalidToken`."""
+        key = hmac.new(self._key, f"{root}\0{token}".encode(), "sha256").digest()
+        now = time.time()
+        hit = self._bearers.get(key)
+        if hit is not None and now < hit[1]:
+            return hit[0]
+        claims = self.tokens.verify_access_token(
+            token, root=root, issuers=accepted_issuers(root, self.tenant_id)
         )
+        user_id = str(claims["oid"])
+        with self._lock:
+            if len(self._bearers) > MAX_REMEMBERED:
+                self._bearers = {k: v for k, v in self._bearers.items() if now < v[1]}
+                if len(self._bearers) > MAX_REMEMBERED:
+                    self._bearers.clear()
+            self._bearers[key] = (user_id, float(claims["exp"]) + self.tokens.clock_skew)
+        return user_id
+
+
+class MalformedBasic(ValueError):
+    """A Basic ``Authorization`` value that is not base64 of ``user:password``."""
 
 
 def _basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise unauthorized("Malformed Basic credentials.") from exc
+        raise MalformedBasic("Malformed Basic credentials.") from exc
     email, sep, password = decoded.partition(":")
     if not sep:
-        raise unauthorized("Malformed Basic credentials.")
+        raise MalformedBasic("Malformed Basic credentials.")
     return email, password
 
 
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    headers = {"Cache-Control": "no-store"}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="trackbox-crm"'
-    return JSONResponse(
-        {"error": error, "error_description": description}, status_code=status, headers=headers
-    )
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """``(user, password)`` of a ``Basic`` Authorization header; None for another scheme;
+    raises :class:`MalformedBasic`."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    return _basic(value)

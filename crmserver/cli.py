@@ -6,31 +6,100 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .tls import TlsFiles
+
+SERVE_HELP = """\
+Run the Web API server. The first line on standard output is the root URL once it listens
+(https://... with TLS); with --tls-self-signed the second line is the CA certificate file
+clients verify the server with.
+
+HTTPS: --tls-cert FILE --tls-key FILE (PEM; both or neither), or --tls-self-signed DIR (a new
+throwaway CA and a loopback certificate written to DIR).
+
+Behind a reverse proxy, the URLs the server writes (@odata.nextLink, @odata.deltaLink,
+@odata.context, OData-EntityId, Location) must carry the scheme and host the client used:
+either --public-url https://crm.example/ (fixed), or --forwarded-allow-ips with the proxy's
+address(es) to honour its Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (ignored
+from anyone else). A malformed Host or forwarded host is answered with 400.
+"""
+
+
+def _serve_tls(args: argparse.Namespace) -> TlsFiles | None:
+    """The TLS files the options ask for (a new throwaway CA for ``--tls-self-signed``);
+    raises :class:`UsageError` or :class:`~crmserver.tls.TlsFilesError`."""
+    from .tls import LOOPBACK_NAMES, TlsFiles, check_tls_files, make_throwaway_ca
+
+    if args.tls_self_signed and (args.tls_cert or args.tls_key):
+        raise UsageError("--tls-self-signed cannot be combined with --tls-cert/--tls-key")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together: give both or neither")
+    if args.tls_cert:
+        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key)
+    elif args.tls_self_signed:
+        wildcard = args.host in ("", "0.0.0.0", "::") or args.host in LOOPBACK_NAMES
+        names = LOOPBACK_NAMES if wildcard else (args.host, *LOOPBACK_NAMES)
+        tls = make_throwaway_ca(args.tls_self_signed, names)
+    else:
+        return None
+    check_tls_files(tls)
+    return tls
+
+
+class UsageError(Exception):
+    """Options that do not go together; ``message`` says which."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import Settings, create_app
+    from .forwarded import ProxySettingError, check_proxy_settings
+    from .runner import listen, root_url, server_config
+    from .tls import TlsFilesError
 
     owner_only = tuple(n.strip() for n in (args.owner_only or "").split(",") if n.strip())
     try:
         settings = Settings(db_path=args.db, seed=args.seed, owner_only=owner_only)
-    except ValueError as exc:
+        check_proxy_settings(args.public_url, args.forwarded_allow_ips)
+        tls = _serve_tls(args)
+    except ProxySettingError as exc:
+        option = {"public_url": "--public-url", "forwarded_allow_ips": "--forwarded-allow-ips"}
+        print(f"error: {option[exc.setting]} {exc.value!r}: {exc.reason}", file=sys.stderr)
+        return 2
+    except TlsFilesError as exc:
+        print(f"error: TLS file {exc.path}: {exc.reason}", file=sys.stderr)
+        return 2
+    except (UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    from .runner import MAX_HEAD_BYTES, listen, root_url
-
+    config = server_config(
+        app,
+        tls=tls,
+        public_url=args.public_url,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level=args.log_level,
+        access_log=True,
+    )
     sock = listen(args.host, args.port)  # connections queue now, so the printed URL works
-    url = root_url(*sock.getsockname()[:2])
+    host, port = sock.getsockname()[:2]
+    url = root_url(host, port, "https" if tls else "http")
     print(url, flush=True)
-    print(f"Web API: {url}/api/data/v9.2/", file=sys.stderr, flush=True)
-    uvicorn.Server(
-        uvicorn.Config(app, log_level=args.log_level, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
-    ).run(sockets=[sock])
+    if args.tls_self_signed and tls is not None and tls.ca:
+        print(tls.ca, flush=True)
+        print(f"clients verify the server with the CA certificate {tls.ca}", file=sys.stderr)
+    public = args.public_url.rstrip("/") if args.public_url else url
+    print(f"Web API: {public}/api/data/v9.2/", file=sys.stderr, flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -129,7 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackbox-crm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the Web API server")
+    serve = sub.add_parser(
+        "serve",
+        help="run the Web API server (HTTP or HTTPS)",
+        description=SERVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--db", required=True, help="SQLite file of the organisation")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5555, help="0 picks a free port")
@@ -140,6 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENTITIES",
         help="comma-separated user-owned entities (e.g. lead,opportunity) that "
         "only their owner may read",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate")
+    serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
+    serve.add_argument(
+        "--tls-self-signed",
+        metavar="DIR",
+        help="serve HTTPS with a new throwaway CA written to DIR; prints the CA file",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the root clients use (behind a reverse proxy), e.g. https://crm.example/",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="LIST",
+        help="comma-separated proxy IPs or networks (or *) whose Forwarded / "
+        "X-Forwarded-Proto / X-Forwarded-Host headers are honoured; default: nobody",
     )
     serve.set_defaults(func=_serve)
 

@@ -10,11 +10,15 @@ import socket
 import threading
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from .app import Settings, create_app
+from .forwarded import ForwardedMiddleware, check_proxy_settings
+from .tls import TlsFiles, check_tls_files
 
 START_TIMEOUT = 30.0
 #: Request line + headers: long ``$filter``s (50 Message-IDs ORed) pass h11's 16 KiB default.
@@ -22,8 +26,9 @@ MAX_HEAD_BYTES = 64 * 1024
 
 
 class RunningServer:
-    """A started emulator: ``url`` is the root (``http://127.0.0.1:PORT``); the Web API is at
-    ``url + "/api/data/v9.2/"``."""
+    """A started emulator: ``url`` is the root (``http://127.0.0.1:PORT``, ``https://…`` when
+    it serves TLS); the Web API is at ``url + "/api/data/v9.2/"``. ``ca_file``: the CA a client
+    verifies the server with (``verify=ca_file``), when it serves TLS with a private CA."""
 
     def __init__(
         self,
@@ -31,6 +36,7 @@ class RunningServer:
         thread: threading.Thread,
         sock: socket.socket,
         settings: Settings,
+        tls: TlsFiles | None = None,
     ) -> None:
         self._server = server
         self._thread = thread
@@ -39,7 +45,8 @@ class RunningServer:
         host, port = sock.getsockname()[:2]
         self.host = host
         self.port = int(port)
-        self.url = root_url(host, self.port)
+        self.url = root_url(host, self.port, "https" if tls else "http")
+        self.ca_file: str | None = tls.ca if tls else None
 
     @property
     def api_url(self) -> str:
@@ -75,10 +82,38 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def root_url(host: str, port: int) -> str:
+def root_url(host: str, port: int, scheme: str = "http") -> str:
     """``http://host:port`` (an IPv6 host in brackets)."""
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
+
+
+def server_config(
+    app: ASGIApp,
+    *,
+    tls: TlsFiles | None = None,
+    public_url: str | None = None,
+    forwarded_allow_ips: str | Sequence[str] | None = None,
+    log_level: str = "warning",
+    access_log: bool = False,
+    lifespan: Literal["auto", "on", "off"] = "auto",
+) -> uvicorn.Config:
+    """uvicorn's configuration for the emulator app: TLS when ``tls`` is given, and
+    :class:`ForwardedMiddleware` outermost (uvicorn's own proxy-header handling is off: it
+    trusts loopback by default, and only our middleware decides which peers are trusted).
+    Raises :class:`~crmserver.forwarded.ProxySettingError` for a bad ``public_url`` or
+    ``forwarded_allow_ips``."""
+    wrapped = ForwardedMiddleware(app, public_url=public_url, trusted=forwarded_allow_ips)
+    return uvicorn.Config(
+        wrapped,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan=lifespan,
+        proxy_headers=False,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
+    )
 
 
 def run_in_thread(
@@ -87,18 +122,28 @@ def run_in_thread(
     port: int = 0,
     *,
     middleware: Sequence[Middleware] = (),
+    tls: TlsFiles | None = None,
+    public_url: str | None = None,
+    forwarded_allow_ips: str | Sequence[str] | None = None,
 ) -> RunningServer:
     """Start the emulator; raises RuntimeError if it does not come up. ``middleware``: see
-    :func:`create_app`."""
+    :func:`create_app`. ``tls``: serve HTTPS with these files (``url`` is then
+    ``https://…``). ``public_url`` / ``forwarded_allow_ips``: the root clients see behind a
+    reverse proxy, or the proxies whose forwarded headers are honoured (see
+    :mod:`crmserver.forwarded`). Invalid values raise ``ProxySettingError`` or
+    ``TlsFilesError`` before anything starts."""
+    check_proxy_settings(public_url, forwarded_allow_ips)
+    if tls is not None:
+        check_tls_files(tls)
     app = create_app(settings, middleware=middleware)
-    sock = listen(host, port)
-    config = uvicorn.Config(
+    config = server_config(
         app,
-        log_level="warning",
-        access_log=False,
+        tls=tls,
+        public_url=public_url,
+        forwarded_allow_ips=forwarded_allow_ips,
         lifespan="on",
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
+    sock = listen(host, port)
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only on the main thread, so none are taken here.
     started = threading.Event()
@@ -124,4 +169,4 @@ def run_in_thread(
         raise RuntimeError(
             f"trackbox-crm did not start on {host}:{port}: {failure[0] if failure else 'timeout'}"
         )
-    return RunningServer(server, thread, sock, settings)
+    return RunningServer(server, thread, sock, settings, tls)

@@ -15,6 +15,7 @@ from core.domain import demo_data as demo
 
 from .auth import hash_password
 from .entities import ENTITIES
+from .oauth_clients import register_default_clients
 from .records import Records, provision_user
 from .storage import Row, Storage
 
@@ -53,7 +54,9 @@ def _base(logical: str, values: Row, owner: str | None) -> Row:
 
 
 def ensure_organisation(storage: Storage, name: str = demo.ORGANISATION_NAME) -> tuple[str, str]:
-    """The organisation and root business unit, created when the database is empty."""
+    """The organisation and root business unit, created when the database is empty; the
+    organisation always has the development OAuth client (``oauth_clients.DEV_CLIENT_ID``)."""
+    register_default_clients(storage)
     rows = storage.query("SELECT organizationid FROM organization LIMIT 1")
     if rows:
         org = rows[0]["organizationid"]

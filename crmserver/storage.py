@@ -1,4 +1,6 @@
-"""The SQL layer: schema, transactions, version numbers, the deletion log and credentials.
+"""The SQL layer: schema, transactions, version numbers, the deletion log, credentials and
+the sign-in state (OAuth clients, authorization codes, refresh-token families, device codes,
+the token signing key, the tenant id).
 
 Plain ``sqlite3`` behind this one class (the routes never see a connection). One connection
 is shared by the server threads under a re-entrant lock; SQLite in WAL mode makes the file
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -131,10 +134,9 @@ class Storage:
                 "CREATE TABLE IF NOT EXISTS tbx_application (client_id TEXT PRIMARY KEY,"
                 " secret_hash TEXT NOT NULL, systemuserid TEXT NOT NULL, name TEXT)"
             )
-            ex(
-                "CREATE TABLE IF NOT EXISTS tbx_token (token_hash TEXT PRIMARY KEY,"
-                " systemuserid TEXT NOT NULL, expires REAL NOT NULL)"
-            )
+            ex("INSERT OR IGNORE INTO tbx_meta VALUES ('tenant_id', ?)", (str(uuid.uuid4()),))
+            for sql in _SIGNIN_TABLES:
+                ex(sql)
             for entity in ENTITIES.values():
                 if entity.read_only_set:
                     continue
@@ -325,13 +327,171 @@ class Storage:
         rows = self.query("SELECT * FROM tbx_application WHERE client_id=?", (client_id,))
         return rows[0] if rows else None
 
-    def store_token(self, token_hash: str, user_id: str, expires: float, now: float) -> None:
-        with self.transaction():
-            self.execute("DELETE FROM tbx_token WHERE expires <= ?", (now,))
-            self.execute("INSERT INTO tbx_token VALUES (?, ?, ?)", (token_hash, user_id, expires))
+    # -- sign-in state (codes and refresh tokens are stored as hashes only) -----------------
 
-    def token_user(self, token_hash: str, now: float) -> str | None:
-        value = self.scalar(
-            "SELECT systemuserid FROM tbx_token WHERE token_hash=? AND expires>?", (token_hash, now)
+    def organization(self) -> Row | None:
+        rows = self.query("SELECT * FROM organization LIMIT 1")
+        return rows[0] if rows else None
+
+    def tenant_id(self) -> str:
+        """The organisation's directory (tenant) id: a GUID made once with the database."""
+        return str(self.scalar("SELECT value FROM tbx_meta WHERE key='tenant_id'"))
+
+    def signing_key(self) -> Row | None:
+        rows = self.query("SELECT kid, private_pem FROM tbx_signing_key WHERE slot='current'")
+        return rows[0] if rows else None
+
+    def add_signing_key(self, kid: str, private_pem: str, now: float) -> None:
+        """Keep the first key stored (another process may have made one meanwhile)."""
+        self.execute(
+            "INSERT OR IGNORE INTO tbx_signing_key VALUES ('current', ?, ?, ?)",
+            (kid, private_pem, now),
         )
-        return None if value is None else str(value)
+
+    def add_oauth_client(
+        self,
+        client_id: str,
+        name: str,
+        *,
+        public: bool,
+        redirect_uris: Sequence[str] = (),
+        replace: bool = True,
+    ) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        self.execute(
+            f"{verb} INTO tbx_oauth_client VALUES (?, ?, ?, ?)",
+            (client_id, name, int(public), "\n".join(redirect_uris)),
+        )
+
+    def oauth_client(self, client_id: str) -> Row | None:
+        rows = self.query("SELECT * FROM tbx_oauth_client WHERE client_id=?", (client_id,))
+        return rows[0] if rows else None
+
+    def add_auth_code(self, row: Row) -> None:
+        self._insert_row("tbx_auth_code", row)
+
+    def auth_code(self, code_hash: str) -> Row | None:
+        rows = self.query("SELECT * FROM tbx_auth_code WHERE code_hash=?", (code_hash,))
+        return rows[0] if rows else None
+
+    def redeem_auth_code(self, code_hash: str) -> bool:
+        """Mark a code used; False when it already was (single use, also under races)."""
+        return bool(
+            self.execute(
+                "UPDATE tbx_auth_code SET used=1 WHERE code_hash=? AND used=0", (code_hash,)
+            )
+        )
+
+    def set_auth_code_family(self, code_hash: str, family_id: str) -> None:
+        self.execute(
+            "UPDATE tbx_auth_code SET family_id=? WHERE code_hash=?", (family_id, code_hash)
+        )
+
+    def add_token_family(self, row: Row) -> None:
+        self._insert_row("tbx_token_family", row)
+
+    def token_family(self, family_id: str) -> Row | None:
+        rows = self.query("SELECT * FROM tbx_token_family WHERE family_id=?", (family_id,))
+        return rows[0] if rows else None
+
+    def revoke_token_family(self, family_id: str) -> None:
+        self.execute("UPDATE tbx_token_family SET revoked=1 WHERE family_id=?", (family_id,))
+
+    def add_refresh_token(self, token_hash: str, family_id: str, expires: float) -> None:
+        """A new refresh token in a family; the family lives as long as its newest token."""
+        with self.transaction():
+            self.execute(
+                "INSERT INTO tbx_refresh_token VALUES (?, ?, ?, 0)",
+                (token_hash, family_id, expires),
+            )
+            self.execute(
+                "UPDATE tbx_token_family SET expires=MAX(expires, ?) WHERE family_id=?",
+                (expires, family_id),
+            )
+
+    def refresh_token(self, token_hash: str) -> Row | None:
+        """The refresh token with its family's columns (``used``, ``expires``, ``family_id``,
+        ``client_id``, ``user_id``, ``authority``, ``scope``, ``auth_time``, ``revoked``)."""
+        rows = self.query(
+            "SELECT f.*, t.used, t.expires FROM tbx_refresh_token t"
+            " JOIN tbx_token_family f ON f.family_id = t.family_id WHERE t.token_hash=?",
+            (token_hash,),
+        )
+        return rows[0] if rows else None
+
+    def rotate_refresh_token(self, token_hash: str) -> bool:
+        """Mark a refresh token used; False when it already was."""
+        return bool(
+            self.execute(
+                "UPDATE tbx_refresh_token SET used=1 WHERE token_hash=? AND used=0", (token_hash,)
+            )
+        )
+
+    def add_device_code(self, row: Row) -> bool:
+        """False when the user code is taken (the caller draws another)."""
+        try:
+            self._insert_row("tbx_device_code", row)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def device_code(self, *, device_hash: str = "", user_code_hash: str = "") -> Row | None:
+        if device_hash:
+            sql, key = "SELECT * FROM tbx_device_code WHERE device_hash=?", device_hash
+        else:
+            sql, key = "SELECT * FROM tbx_device_code WHERE user_code_hash=?", user_code_hash
+        rows = self.query(sql, (key,))
+        return rows[0] if rows else None
+
+    def update_device_code(self, device_hash: str, values: Row, *, status: str = "") -> bool:
+        """Set columns of a device code (only while its status is ``status``, when given)."""
+        sets = ", ".join(f'"{name}"=?' for name in values)
+        sql = f"UPDATE tbx_device_code SET {sets} WHERE device_hash=?"
+        params = [*values.values(), device_hash]
+        if status:
+            sql += " AND status=?"
+            params.append(status)
+        return bool(self.execute(sql, params))
+
+    def purge_signin_state(self, now: float) -> None:
+        """Forget expired codes and refresh tokens (a replayed expired one is refused anyway)."""
+        with self.transaction():
+            self.execute("DELETE FROM tbx_auth_code WHERE expires < ?", (now,))
+            self.execute("DELETE FROM tbx_device_code WHERE expires < ?", (now,))
+            self.execute("DELETE FROM tbx_refresh_token WHERE expires < ?", (now,))
+            self.execute(
+                "DELETE FROM tbx_token_family WHERE expires < ? AND family_id NOT IN"
+                " (SELECT family_id FROM tbx_refresh_token)",
+                (now,),
+            )
+
+    def _insert_row(self, table: str, row: Row) -> None:
+        self.execute(
+            f"INSERT INTO {table} ({_names(list(row))}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
+        )
+
+
+#: The sign-in state; secrets (codes, refresh tokens, user codes) only as SHA-256 hashes.
+_SIGNIN_TABLES = (
+    "CREATE TABLE IF NOT EXISTS tbx_signing_key (slot TEXT PRIMARY KEY, kid TEXT NOT NULL,"
+    " private_pem TEXT NOT NULL, created REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tbx_oauth_client (client_id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL, public INTEGER NOT NULL, redirect_uris TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tbx_auth_code (code_hash TEXT PRIMARY KEY,"
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,"
+    " scope TEXT NOT NULL, nonce TEXT, code_challenge TEXT, authority TEXT NOT NULL,"
+    " auth_time REAL NOT NULL, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0,"
+    " family_id TEXT)",
+    "CREATE TABLE IF NOT EXISTS tbx_token_family (family_id TEXT PRIMARY KEY,"
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, authority TEXT NOT NULL,"
+    " scope TEXT NOT NULL, auth_time REAL NOT NULL, expires REAL NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS tbx_refresh_token (token_hash TEXT PRIMARY KEY,"
+    " family_id TEXT NOT NULL, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS tbx_refresh_token_family ON tbx_refresh_token (family_id)",
+    "CREATE TABLE IF NOT EXISTS tbx_device_code (device_hash TEXT PRIMARY KEY,"
+    " user_code_hash TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
+    " authority TEXT NOT NULL, expires REAL NOT NULL, interval REAL NOT NULL,"
+    " last_poll REAL, status TEXT NOT NULL, user_id TEXT, auth_time REAL)",
+)

@@ -63,6 +63,8 @@ def test_password_grant_and_errors(crm_server: RunningServer) -> None:
     r = token(crm_server, grant_type="password", username=TOMAS, password="nope")
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     r = token(crm_server, grant_type="authorization_code", code="x")
+    assert r.status_code == 400 and r.json()["error"] in {"invalid_request", "invalid_grant"}
+    r = token(crm_server, grant_type="urn:example:made-up", code="x")
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
 
 

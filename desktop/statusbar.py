@@ -1,9 +1,13 @@
-"""The status bar: online/offline, last successful sync, queued operations, sync progress.
+"""The status bar: online/offline, last successful sync, queued operations, sync progress,
+and the CRM asking Trackbox to slow down.
 
 ``StatusPanel`` only shows what it is told (``MainWindow`` feeds it from the workspace's
 ``SyncReport`` and ``online``); clicking the queue count opens the queue view.
 ``QueueWatch`` keeps the queue count current: it reads the outbox queue after every change
 notice and hands the list on to whoever shows more of it (the queue view, "Pending Send").
+``ThrottleWatch`` (made by ``QueueWatch``) shows the CRM client's throttle: a timer reads its
+in-memory state (``core.crm.throttle.Throttle.state``) — never the network, never waiting at
+the gate — so the GUI thread cannot block on a throttled CRM.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from core.crm.throttle import ThrottleState
 from core.domain.changes import Changes
 from core.sync.report import QueuedOperation
 from desktop.errors import describe
@@ -47,7 +52,11 @@ class StatusPanel(QWidget):
         self._last_ok: datetime | None = None
         self.connection = QLabel("Starting…")
         self.connection.setObjectName("statusConnection")
-        for w in (self.progress, self.queue, self.last_sync, self.connection):
+        self.throttle = QLabel("")
+        self.throttle.setObjectName("statusThrottle")
+        self.throttle.setStyleSheet("color: #a86a00;")
+        self.throttle.setVisible(False)
+        for w in (self.throttle, self.progress, self.queue, self.last_sync, self.connection):
             bar.addPermanentWidget(w)
 
     def set_connection(self, online: bool, where: str = "", detail: str = "") -> None:
@@ -59,6 +68,22 @@ class StatusPanel(QWidget):
             self.connection.setStyleSheet("color: #a86a00;")
         self.connection.setText(text)
         self.connection.setToolTip(detail or where)
+
+    def set_throttle(self, state: ThrottleState | None) -> None:
+        """While the CRM's Retry-After runs: say so and when Trackbox resumes; else nothing."""
+        if state is None or not state.throttled or state.until is None:
+            self.throttle.setVisible(False)
+            self.throttle.setText("")
+            return
+        resume = state.until.astimezone().strftime("%H:%M:%S")
+        self.throttle.setText(throttle_message(state))
+        wait = f"{state.last_retry_after:.0f} s" if state.last_retry_after is not None else "—"
+        self.throttle.setToolTip(
+            "The CRM's service protection limits were reached: Trackbox sends nothing new "
+            f"until {resume}, then continues where it stopped; nothing is lost.\n"
+            f"Asked to wait {state.throttle_count} time(s); last wait {wait}."
+        )
+        self.throttle.setVisible(True)
 
     def set_last_sync(self, when: datetime | None, ok: bool = True) -> None:
         """The last *successful* sync; an incomplete one is added beside it, it never
@@ -105,6 +130,51 @@ class StatusPanel(QWidget):
         self.progress.setVisible(False)
 
 
+def throttle_message(state: ThrottleState) -> str:
+    """The status bar's words for a throttled CRM (local time)."""
+    if state.until is None:
+        return "The CRM asked Trackbox to slow down"
+    resume = state.until.astimezone().strftime("%H:%M:%S")
+    return f"The CRM asked Trackbox to slow down — resuming at {resume}"
+
+
+class ThrottleWatch(QObject):
+    """Shows the workspace's CRM throttle in the status bar: every ``interval_ms`` a timer on
+    the GUI thread reads the throttle's state from memory (no network, no waiting at the
+    gate). ``changed(ThrottleState)`` when what it shows changes."""
+
+    changed = Signal(object)
+
+    def __init__(
+        self,
+        host: WindowHost,
+        panel: StatusPanel,
+        parent: QObject | None = None,
+        *,
+        interval_ms: int = 500,
+    ) -> None:
+        super().__init__(parent)
+        self._host = host
+        self._panel = panel
+        self._shown: ThrottleState | None = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    def current(self) -> ThrottleState | None:
+        ws = self._host.workspace
+        return None if ws is None else ws.crm.throttle.state()
+
+    def refresh(self) -> None:
+        state = self.current()
+        shown = state if state is not None and state.throttled else None
+        if shown != self._shown:
+            self._shown = shown
+            self._panel.set_throttle(shown)
+            self.changed.emit(state)
+
+
 class QueueWatch(QObject):
     """Reads the outbox queue on a worker after every change notice (any change may have
     queued, run or parked an operation) and shows its count in the status bar.
@@ -126,6 +196,8 @@ class QueueWatch(QObject):
         self._workers = workers
         self._serial = 0
         bus.changes_applied.connect(self._follow_changes)
+        # Operations wait while the CRM throttles: the status bar says so beside the queue.
+        self.throttle = ThrottleWatch(host, panel, self)
 
     def _follow_changes(self, _changes: Changes) -> None:
         self.refresh()

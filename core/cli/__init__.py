@@ -25,6 +25,14 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _sign_in_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device-code",
+        action="store_true",
+        help="sign in on another device with a code (terminals, no browser here)",
+    )
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the headless commands on the launcher's parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -55,8 +63,60 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         default="",
         help="smtps://host[:port] or smtp://host[:port] (STARTTLS) for IMAP",
     )
-    add.add_argument("--crm-url", required=True, metavar="URL")
-    add.add_argument("--crm-user", required=True, metavar="USER")
+    add.add_argument(
+        "--crm-url",
+        "--org-url",
+        dest="crm_url",
+        metavar="URL",
+        default="",
+        help="the CRM's address, e.g. https://contoso.crm.dynamics.com (with --sign-in "
+        "microsoft, an e-mail address in --crm-user can find it instead)",
+    )
+    add.add_argument(
+        "--crm-user",
+        metavar="USER",
+        default="",
+        help="the CRM user: an e-mail address, DOMAIN\\user for Windows sign-in",
+    )
+    add.add_argument(
+        "--sign-in",
+        choices=("password", "microsoft", "adfs", "windows"),
+        default="password",
+        help="how to sign in to the CRM: a password (HTTP Basic, default), a Microsoft work "
+        "account (Dynamics 365 online), AD FS or Windows sign-in (on-premises)",
+    )
+    _sign_in_options(add)
+    add.add_argument(
+        "--environment",
+        metavar="NAME",
+        default=None,
+        help="with an e-mail address: the environment to use (unique or friendly name, or URL)",
+    )
+    add.add_argument(
+        "--authority",
+        metavar="URL",
+        default="",
+        help="the sign-in authority (default: from the CRM, or "
+        "https://login.microsoftonline.com/organizations); AD FS: https://<host>/adfs",
+    )
+    add.add_argument(
+        "--client-id",
+        metavar="ID",
+        default="",
+        help="your organisation's app registration (default: Microsoft's sample client)",
+    )
+    add.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        default="",
+        help="certificate authorities to trust for the CRM and the authority (on-premises)",
+    )
+    add.add_argument(
+        "--discovery-url",
+        metavar="URL",
+        default="",
+        help="the Global Discovery Service (default: https://globaldisco.crm.dynamics.com)",
+    )
     add.add_argument(
         "--folder",
         action="append",
@@ -65,6 +125,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     add.add_argument("--replace", action="store_true", help="overwrite an existing profile")
     add.set_defaults(func=_command("account_add"))
+
+    sign_in = account_sub.add_parser(
+        "sign-in",
+        parents=[common],
+        help="sign in to the CRM again (Microsoft / AD FS profiles)",
+        description="Sign in in the system browser, or with a device code on another device.",
+    )
+    _sign_in_options(sign_in)
+    sign_in.set_defaults(func=_command("account_sign_in"))
+    sign_out = account_sub.add_parser(
+        "sign-out",
+        parents=[common],
+        help="forget the CRM sign-in (tokens or the stored password); the queue is kept",
+    )
+    sign_out.set_defaults(func=_command("account_sign_out"))
 
     sync = subparsers.add_parser("sync", parents=[common], help="synchronise with the CRM")
     sync.add_argument("--once", action="store_true", help="run one cycle and exit")

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the CRM or mail server refused an operation (parked in the queue);
 2 a usage error (unknown profile or message, bad argument); 3 offline (work queued, it runs on
-the next sync); 4 credentials (no keyring, no secret stored, sign-in refused).
+the next sync); 4 credentials (no keyring, no secret stored, sign-in refused, signed out).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from core.cli.sign_in import crm_auth_for, crm_client_for, microsoft_sign_in, sign_in_again
 from core.config import logs
 from core.config.credentials import ENV_VARS, CredentialsError, SecretKind, get_secret
 from core.config.profiles import (
@@ -22,7 +23,7 @@ from core.config.profiles import (
     mail_scheme,
     needs_mail_password,
 )
-from core.crm import BasicAuth, CrmClient
+from core.crm import CrmAuth, CrmAuthError
 from core.domain.model import Address
 from core.mail import MailBackend, open_backend
 from core.workspace.facade import Workspace
@@ -87,7 +88,7 @@ def open_workspace(name: str | None, *, need_mail: bool = True) -> Opened:
 def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True) -> Opened:
     """The workspace of a loaded ``profile`` (see :func:`open_workspace`)."""
     cfg = profile.config
-    crm_secret = _secret(profile, SecretKind.CRM, account_name(cfg, "crm"))
+    crm_auth = _crm_auth(profile)
     mail_user = account_name(cfg, "mail")
     mail_secret = ""
     if need_mail and needs_mail_password(cfg.mail_url):
@@ -99,7 +100,10 @@ def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True
             options["smtp_url"] = cfg.smtp_url
         return open_backend(cfg.mail_url, user=mail_user, password=mail_secret, **options)
 
-    crm = CrmClient(cfg.crm_url, BasicAuth(cfg.crm_user, crm_secret), timeout=30)
+    try:
+        crm = crm_client_for(cfg, crm_auth, timeout=30)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
     owner = owner_of(profile)
     ws = Workspace(
         store_path=profile.store_path,
@@ -111,6 +115,29 @@ def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True
         profiles=profiles,
     )
     return Opened(profiles, profile, ws)
+
+
+def _crm_auth(profile: Profile) -> CrmAuth:
+    """The profile's CRM auth; a Microsoft / AD FS profile must have someone signed in."""
+    cfg = profile.config
+    try:
+        if not cfg.uses_oauth:
+            secret = _secret(profile, SecretKind.CRM, account_name(cfg, "crm"))
+            return crm_auth_for(cfg, profile.name, secret)
+        sign_in = microsoft_sign_in(cfg, profile.name)
+        if sign_in.account() is None:
+            raise CliError(
+                f"Nobody is signed in to the CRM as {cfg.crm_user!r} in profile "
+                f"{profile.name!r}: {sign_in_again(profile.name)}",
+                CREDENTIALS,
+            )
+        return sign_in.bearer_auth()
+    except CredentialsError as exc:
+        raise CliError(str(exc), CREDENTIALS) from None
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    except CrmAuthError as exc:
+        raise CliError(f"{exc}: {sign_in_again(profile.name)}", CREDENTIALS) from None
 
 
 def warn_insecure(*urls: str) -> None:

@@ -11,11 +11,19 @@ Rules (issue 6, "Credentials"):
   one the silent default); a user who names one in ``PYTHON_KEYRING_BACKEND`` gets it.
 
 Entries: service ``trackbox:<profile>:<kind>``, user name = the account's user name.
+
+The MSAL token cache of a profile (refresh tokens: as secret as a password) is a secret too:
+:class:`TokenCacheStore` keeps it under ``trackbox:<profile>:token-cache`` in chunks, because
+Windows Credential Manager caps one entry's secret at 2,560 bytes (``CRED_MAX_CREDENTIAL_BLOB_
+SIZE``; keyring stores UTF-16, so about 1,280 characters) while a cache with a few tokens is
+several kilobytes. No environment variable stands in for it.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import logging
 import os
 from typing import Any
 
@@ -36,6 +44,10 @@ FIX_HINT = (
 class SecretKind(enum.StrEnum):
     CRM = "crm"
     MAIL = "mail"
+    TOKEN_CACHE = "token-cache"  # MSAL's serialised cache, in chunks (TokenCacheStore)
+
+
+log = logging.getLogger("trackbox.credentials")
 
 
 class CredentialsError(Exception):
@@ -54,6 +66,25 @@ class CredentialsUnavailable(CredentialsError):
 
     def __str__(self) -> str:
         return f"No usable keyring ({self.backend}): {self.detail}. {self.hint}"
+
+
+class SecretMissing(CredentialsError):
+    """No secret of ``kind`` is stored for ``user`` in ``profile`` (and its environment
+    variable, ``variable``, is not set)."""
+
+    def __init__(self, profile: str, kind: str, user: str) -> None:
+        super().__init__(profile, kind, user)
+        self.profile = profile
+        self.kind = kind
+        self.user = user
+        self.variable = ENV_VARS.get(kind, "")
+
+    def __str__(self) -> str:
+        also = f" or set {self.variable}" if self.variable else ""
+        return (
+            f"No {self.kind} password stored for {self.user!r} in profile {self.profile!r}: "
+            f"run 'trackbox account add' again{also}."
+        )
 
 
 def _name(backend: Any) -> str:
@@ -103,7 +134,8 @@ def _service(profile: str, kind: SecretKind | str) -> str:
 
 
 def from_environment(kind: SecretKind | str) -> str | None:
-    value = os.environ.get(ENV_VARS[SecretKind(kind).value])
+    variable = ENV_VARS.get(SecretKind(kind).value)
+    value = os.environ.get(variable) if variable else None
     return value if value else None
 
 
@@ -143,11 +175,106 @@ def delete_secret(profile: str, kind: SecretKind | str, user: str) -> None:
         raise CredentialsUnavailable(_name(backend), f"{type(exc).__name__}: {exc}") from None
 
 
+#: Characters of one keyring entry of a token cache (see the module's docstring).
+CHUNK_CHARS = 1000
+_HEADER_USER = "chunks"
+_FORMAT = "v1"
+
+
+class TokenCacheStore:
+    """A profile's MSAL token cache in the keyring (``core.crm.token_cache.CacheStore``).
+
+    Layout, all under service ``trackbox:<profile>:token-cache``: user ``chunks`` holds
+    ``v1 <count> <sha256 of the text>``, users ``0`` … ``count-1`` the text's pieces of at most
+    :data:`CHUNK_CHARS` characters. Saving writes the pieces first and the header last, then
+    removes pieces the new text no longer has; a header whose pieces are missing or do not
+    hash to it (an interrupted save, an edit by hand) reads as nothing, with a warning.
+    Raises CredentialsUnavailable when no keyring can hold it."""
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.service = _service(profile, SecretKind.TOKEN_CACHE)
+
+    def _backend(self) -> KeyringBackend:
+        return keyring_backend()
+
+    def _get(self, backend: KeyringBackend, user: str) -> str | None:
+        try:
+            return backend.get_password(self.service, user)
+        except keyring.errors.KeyringError as exc:
+            raise CredentialsUnavailable(_name(backend), f"{type(exc).__name__}: {exc}") from None
+
+    def _header(self, backend: KeyringBackend) -> tuple[int, str] | None:
+        header = self._get(backend, _HEADER_USER)
+        if header is None:
+            return None
+        parts = header.split(" ")
+        if len(parts) != 3 or parts[0] != _FORMAT or not parts[1].isdigit():
+            log.warning("token cache profile=%s header unreadable: ignored", self.profile)
+            return (0, "")
+        return int(parts[1]), parts[2]
+
+    def load(self) -> str | None:
+        backend = self._backend()
+        header = self._header(backend)
+        if header is None or header[0] == 0:
+            return None
+        count, digest = header
+        pieces = []
+        for index in range(count):
+            piece = self._get(backend, str(index))
+            if piece is None:
+                log.warning("token cache profile=%s piece %d missing: ignored", self.profile, index)
+                return None
+            pieces.append(piece)
+        text = "".join(pieces)
+        if hashlib.sha256(text.encode()).hexdigest() != digest:
+            log.warning("token cache profile=%s does not match its digest: ignored", self.profile)
+            return None
+        return text
+
+    def save(self, text: str) -> None:
+        backend = self._backend()
+        old = self._header(backend)
+        pieces = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        try:
+            for index, piece in enumerate(pieces):
+                backend.set_password(self.service, str(index), piece)
+            backend.set_password(self.service, _HEADER_USER, f"{_FORMAT} {len(pieces)} {digest}")
+        except keyring.errors.KeyringError as exc:
+            raise CredentialsUnavailable(_name(backend), f"{type(exc).__name__}: {exc}") from None
+        for index in range(len(pieces), old[0] if old else 0):
+            self._delete(backend, str(index))
+
+    def clear(self) -> None:
+        backend = self._backend()
+        old = self._header(backend)
+        self._delete(backend, _HEADER_USER)
+        count = old[0] if old else 0
+        index = 0
+        # Past the header's count too: an unreadable header may have left pieces behind.
+        while index < count or self._get(backend, str(index)) is not None:
+            self._delete(backend, str(index))
+            index += 1
+
+    def _delete(self, backend: KeyringBackend, user: str) -> None:
+        try:
+            backend.delete_password(self.service, user)
+        except keyring.errors.PasswordDeleteError:
+            pass
+        except keyring.errors.KeyringError as exc:
+            raise CredentialsUnavailable(_name(backend), f"{type(exc).__name__}: {exc}") from None
+
+
 __all__ = [
+    "CHUNK_CHARS",
     "ENV_VARS",
     "CredentialsError",
     "CredentialsUnavailable",
     "SecretKind",
+    "SecretMissing",
+    "TokenCacheStore",
     "delete_secret",
     "describe_backend",
     "from_environment",

@@ -3,14 +3,19 @@ or message bodies.
 
 What keeps secrets out: the code logs ids, counts, states and error classes — never request
 bodies, headers or mail content; libraries that could echo protocol traffic (imapclient's
-command log, httpx/httpcore internals) are held at WARNING; and, as a last guard, a filter
-replaces every secret this process knows of (``register_secret``) with ``***``.
+command log, httpx/httpcore internals, MSAL) are held at WARNING; and, as a last guard, a
+filter replaces every secret this process knows of (``register_secret``) with ``***``, and
+everything that looks like a sign-in secret (:func:`redact`): the values of
+``access_token``, ``refresh_token``, ``id_token``, ``device_code``, ``client_secret``,
+``password``, ``code``, MSAL's cache ``secret``, ``Authorization`` headers, bearer tokens and
+JWT-shaped strings.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import threading
 from pathlib import Path
 
@@ -26,7 +31,32 @@ QUIET = (
     "requests_ntlm",
     "aiosmtpd",
     "mail.log",
+    "msal",
 )
+
+_SECRET_NAMES = (
+    "access_token|refresh_token|id_token|device_code|client_secret|client_assertion"
+    "|password|passwd|authorization|code_verifier|assertion"
+)
+#: ``"access_token": "…"`` / ``'refresh_token': '…'`` (JSON, Python reprs), also MSAL's cache
+#: entries (``"secret"``) and token requests (``"code"``; not a CRM error code ``0x8004…``).
+_QUOTED_FIELD = re.compile(
+    rf"""(?P<key>(?P<q>["']?)(?:{_SECRET_NAMES}|secret|code)(?P=q)\s*:\s*)"""
+    r"""(?P<v>"(?!0x[0-9a-fA-F]+")[^"]*"|'(?!0x[0-9a-fA-F]+')[^']*')""",
+    re.IGNORECASE,
+)
+#: ``access_token=…`` / ``code=…`` (forms, queries, key=value log lines).
+_ASSIGNED = re.compile(
+    rf"""(?P<key>\b(?:{_SECRET_NAMES}|code|token)=)(?P<v>[^&\s"',;)]+)""", re.IGNORECASE
+)
+#: ``Authorization: Bearer …`` (a header line, also ``Proxy-Authorization``).
+_HEADER = re.compile(r"(?P<key>authorization\s*:\s*)(?P<v>[^\r\n,'\"]+)", re.IGNORECASE)
+#: ``Bearer <token>`` and the Windows sign-in tokens anywhere in a line.
+_SCHEME_TOKEN = re.compile(
+    r"(?P<key>\b(?:Bearer|Basic|NTLM|Negotiate)\s+)(?P<v>[A-Za-z0-9\-._~+/]{8,}=*)"
+)
+#: Three base64url parts, the first a JSON object (``eyJ``): a JWT, signed or not.
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -39,21 +69,33 @@ def register_secret(secret: str | None) -> None:
             _secrets.add(secret)
 
 
+def redact(text: str) -> str:
+    """``text`` without the secrets this process knows of and without anything that looks
+    like a sign-in secret (see the module's docstring)."""
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        text = text.replace(secret, "***")
+    text = _JWT.sub("***", text)
+    text = _QUOTED_FIELD.sub(
+        lambda m: m.group("key") + m.group("v")[0] + "***" + m.group("v")[0], text
+    )
+    text = _HEADER.sub(lambda m: m.group("key") + "***", text)
+    for pattern in (_ASSIGNED, _SCHEME_TOKEN):
+        text = pattern.sub(lambda m: m.group("key") + "***", text)
+    return text
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _secrets:
-            return True
         text = record.getMessage()
-        redacted = text
-        for secret in _secrets:
-            redacted = redacted.replace(secret, "***")
+        redacted = redact(text)
         if redacted != text:
             record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_text is None and _secrets:
+        if record.exc_info and record.exc_text is None:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            for secret in _secrets:
-                record.exc_text = record.exc_text.replace(secret, "***")
+            record.exc_text = redact(record.exc_text)
         return True
 
 
@@ -100,4 +142,4 @@ def tail(log_path: Path, lines: int = 20) -> list[str]:
     return text.splitlines()[-lines:]
 
 
-__all__ = ["RedactSecrets", "register_secret", "setup", "tail"]
+__all__ = ["RedactSecrets", "redact", "register_secret", "setup", "tail"]

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,19 @@ _IMAP_SCHEMES = ("imaps", "imap", "imap+insecure")
 INSECURE_SCHEMES = ("imap+insecure", "smtp+insecure", "ews+http", "http")
 #: The keys of a profile that say where the mailbox and the CRM are and who signs in.
 CONNECTION_KEYS = ("mail_url", "smtp_url", "mail_user", "crm_url", "crm_user")
+#: How a profile signs in to the CRM (``crm_auth``): HTTP Basic with a password kept in the
+#: keyring; Microsoft Entra ID (Dynamics 365 online) or AD FS (on-premises, claims-based)
+#: through MSAL; Windows sign-in (NTLM/Negotiate, on-premises) with a password in the keyring.
+AUTH_KINDS = ("password", "microsoft", "adfs", "windows")
+#: The kinds that sign in through MSAL (a browser or a device code; no password stored).
+OAUTH_KINDS = ("microsoft", "adfs")
+#: The keys that say how the CRM sign-in works (the same defaults as ``core.crm.signin``).
+SIGN_IN_KEYS = ("crm_auth", "crm_client_id", "crm_authority", "crm_ca_file", "crm_discovery_url")
+#: Microsoft's documented sample public client for Dataverse ("for development and
+#: prototyping"); an organisation sets its own app registration's id.
+DEFAULT_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com/organizations"
+DEFAULT_DISCOVERY_URL = "https://globaldisco.crm.dynamics.com"
 
 
 class ProfileError(Exception):
@@ -117,7 +131,23 @@ class ProfileConfig:
     contacts_scope: str = "owned"  # "owned" (contacts I own) or "all" (all I can see)
     address_book_entities: tuple[str, ...] = ADDRESS_BOOK_ENTITIES
     body_cache_mb: int = 256
+    crm_auth: str = "password"  # one of AUTH_KINDS
+    crm_client_id: str = DEFAULT_CLIENT_ID
+    crm_authority: str = DEFAULT_AUTHORITY
+    crm_ca_file: str = ""  # a PEM file of CAs to trust for the CRM and the authority
+    crm_discovery_url: str = DEFAULT_DISCOVERY_URL
     options: Mapping[str, Any] = field(default_factory=dict)  # [options] table, free-form
+
+    @property
+    def uses_oauth(self) -> bool:
+        """Signs in through MSAL (no CRM password in the keyring)."""
+        return self.crm_auth in OAUTH_KINDS
+
+    @property
+    def crm_verify(self) -> str | bool:
+        """What to verify the CRM's and the authority's TLS certificates with: the CA file,
+        else the system's CAs."""
+        return os.path.expanduser(self.crm_ca_file) if self.crm_ca_file else True
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -322,6 +352,7 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
             value = value.strip()
         values[f.name] = value
     _check_connection(path, values)
+    _check_sign_in(path, values)
     scope = values.get("contacts_scope", "owned")
     _expect(path, "contacts_scope", scope, scope in ("owned", "all"), "Expected 'owned' or 'all'.")
     for entity in values.get("address_book_entities", ()):
@@ -333,6 +364,89 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
             f"Expected entities among {', '.join(ADDRESS_BOOK_ENTITIES)}.",
         )
     return ProfileConfig(**values)
+
+
+def _check_https(path: Path | str, key: str, value: str, *, needs_path: bool) -> None:
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    segments = [p for p in parts.path.split("/") if p]
+    ok = (
+        parts.scheme.lower() == "https"
+        and bool(parts.hostname)
+        and port != -1
+        and "@" not in parts.netloc
+        and not parts.query
+        and not parts.fragment
+    )
+    _expect(path, key, value, ok, "Expected an https:// URL without a query.")
+    if needs_path:
+        _expect(
+            path,
+            key,
+            value,
+            bool(segments),
+            "Expected the authority with its tenant: https://login.microsoftonline.com/"
+            "<tenant or organizations>, or https://<AD FS host>/adfs.",
+        )
+
+
+def _check_sign_in(path: Path | str, values: Mapping[str, Any]) -> None:
+    """The sign-in keys: a known kind, a client id, https authority and discovery URLs, an
+    AD FS authority for ``adfs``, an absolute CA file path."""
+    kind = values.get("crm_auth", "password")
+    _expect(path, "crm_auth", kind, kind in AUTH_KINDS, f"Expected one of {', '.join(AUTH_KINDS)}.")
+    client_id = values.get("crm_client_id", DEFAULT_CLIENT_ID)
+    _expect(
+        path,
+        "crm_client_id",
+        client_id,
+        bool(client_id) and not _BLANK_INSIDE.search(client_id) and len(client_id) <= 256,
+        "Expected the application (client) id of an app registration.",
+    )
+    if kind == "microsoft":
+        _expect(
+            path,
+            "crm_client_id",
+            client_id,
+            _is_guid(client_id),
+            "A Microsoft Entra application (client) id is a GUID.",
+        )
+    authority = values.get("crm_authority", DEFAULT_AUTHORITY)
+    _check_https(path, "crm_authority", authority, needs_path=True)
+    if kind == "adfs":
+        tenant = urlsplit(authority).path.strip("/").split("/")[0]
+        _expect(
+            path,
+            "crm_authority",
+            authority,
+            tenant.lower() == "adfs",
+            "AD FS signs in at its own authority: set crm_authority to https://<AD FS host>/adfs.",
+        )
+    _check_https(
+        path,
+        "crm_discovery_url",
+        values.get("crm_discovery_url", DEFAULT_DISCOVERY_URL),
+        needs_path=False,
+    )
+    ca_file = values.get("crm_ca_file", "")
+    _expect(
+        path,
+        "crm_ca_file",
+        ca_file,
+        not ca_file or os.path.isabs(os.path.expanduser(ca_file)),
+        "Expected the absolute path of a PEM file of certificate authorities (or nothing).",
+    )
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
 
 
 def _toml_value(value: Any) -> str:
@@ -348,8 +462,14 @@ def _toml_value(value: Any) -> str:
 
 
 def dumps(config: ProfileConfig) -> str:
+    """The config file's text. Sign-in keys at their defaults are left out, so a profile that
+    signs in with a password reads as it did before they existed."""
     data = config.to_dict()
     options = data.pop("options")
+    defaults = {f.name: f.default for f in dataclasses.fields(ProfileConfig)}
+    for key in SIGN_IN_KEYS:
+        if data[key] == defaults[key]:
+            del data[key]
     lines = ["# Trackbox profile. Passwords are kept in the system keyring, never here."]
     lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
     if options:
@@ -548,6 +668,18 @@ def with_connection(
     return new
 
 
+def with_sign_in(
+    config: ProfileConfig, changes: Mapping[str, str], path: Path | str = "<form>"
+) -> ProfileConfig:
+    """``config`` with new sign-in values (:data:`SIGN_IN_KEYS`; validated)."""
+    unknown = set(changes) - set(SIGN_IN_KEYS)
+    if unknown:
+        raise ProfileConfigError(
+            path, sorted(unknown)[0], "…", f"Not a sign-in key: {', '.join(SIGN_IN_KEYS)}."
+        )
+    return validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
+
+
 def save_connection(
     profiles: Profiles,
     name: str,
@@ -598,8 +730,13 @@ def _keep_secret(profile: str, kind: Any, old_user: str, new_user: str, typed: s
 
 __all__ = [
     "ADDRESS_BOOK_ENTITIES",
+    "AUTH_KINDS",
     "CONNECTION_KEYS",
+    "DEFAULT_AUTHORITY",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_DISCOVERY_URL",
     "INSECURE_SCHEMES",
+    "OAUTH_KINDS",
     "Profile",
     "ProfileConfig",
     "ProfileConfigError",
@@ -607,6 +744,7 @@ __all__ = [
     "ProfileExists",
     "ProfileNotFound",
     "Profiles",
+    "SIGN_IN_KEYS",
     "account_name",
     "connection_problems",
     "dumps",
@@ -617,4 +755,5 @@ __all__ = [
     "save_connection",
     "validate",
     "with_connection",
+    "with_sign_in",
 ]

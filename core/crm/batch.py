@@ -1,12 +1,13 @@
 """``$batch`` bodies: multipart/mixed encoding of requests and parsing of the answer
 (OData v4 JSON-less batch format, as Dataverse speaks it; a change set is a nested
-multipart/mixed whose parts carry ``Content-ID``)."""
+multipart/mixed whose parts carry ``Content-ID``) — and sending many operations in batches
+whose size follows the CRM's service protection limits (:func:`send_in_batches`)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from core.crm.errors import CrmError, CrmProtocolError
+from core.crm.throttle import CrmThrottled, Throttle
 from core.crm.types import BatchRequest, BatchResponse
 from core.crm.wire import error_for
 
@@ -99,3 +101,36 @@ def parse_batch(response: httpx.Response, api_path: str) -> list[BatchResponse]:
     for part in message.iter_parts():
         walk(part)
     return results
+
+
+def send_in_batches(
+    send: Callable[[Sequence[BatchRequest]], list[BatchResponse]],
+    requests: Sequence[BatchRequest],
+    throttle: Throttle,
+    *,
+    retries: int = 8,
+) -> list[BatchResponse]:
+    """Send ``requests`` (independent operations, no change set) as several ``$batch``es
+    through ``send``, each as large as ``throttle.batch_size()`` says: Microsoft's advice is to
+    start small (10) and grow while the CRM keeps up — a large batch counts as one request but
+    costs its whole execution time. An answered batch grows the size, a throttled one halves
+    it and is sent again (a 429 means none of it ran; ``send`` waits at the gate). Raises the
+    last :class:`CrmThrottled` after ``retries`` throttles in a row. Answers in order."""
+    answers: list[BatchResponse] = []
+    start = 0
+    in_a_row = 0
+    while start < len(requests):
+        chunk = requests[start : start + throttle.batch_size()]
+        try:
+            answered = send(chunk)
+        except CrmThrottled:
+            throttle.batch_throttled()
+            in_a_row += 1
+            if in_a_row > retries:
+                raise
+            continue
+        in_a_row = 0
+        throttle.batch_answered()
+        answers.extend(answered)
+        start += len(chunk)
+    return answers

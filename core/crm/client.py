@@ -6,8 +6,17 @@ is classified once, in ``_send``, into the typed errors of ``core.crm.errors``. 
 (GET) are retried a few times on transient failures, honouring Retry-After up to a cap; writes
 are never retried here: the outbox owns retries of writes, with idempotency keys.
 
-Thread-safety: httpx.Client is thread-safe, but keep one CrmClient per worker to keep things
-simple. Nothing here logs headers or bodies, so secrets and mail content never reach a log.
+Service protection (``core.crm.throttle``): every request passes the client's one
+:class:`~core.crm.throttle.Throttle`, shared by all threads using the client. After a 429
+nothing new is sent until Retry-After has passed; a throttled GET waits at the gate and is
+sent again (a 429 means the CRM ran nothing), a throttled write raises
+:class:`~core.crm.throttle.CrmThrottled` for the outbox to defer. ``with crm.interactive():``
+marks the calls of a block as the user's (served first, failing fast instead of waiting long);
+``crm.throttle.state()`` is what the status bar shows.
+
+Thread-safety: httpx.Client and the throttle are thread-safe; one CrmClient is shared by the
+workers of a workspace. Nothing here logs headers or bodies, so secrets and mail content never
+reach a log.
 """
 
 from __future__ import annotations
@@ -19,19 +28,21 @@ import ssl
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from core.crm.auth import CrmAuth
-from core.crm.batch import encode_batch, parse_batch
+from core.crm.batch import encode_batch, parse_batch, send_in_batches
 from core.crm.errors import (
     CrmCertificateError,
     CrmError,
     CrmProtocolError,
     CrmUnavailable,
 )
+from core.crm.throttle import CrmThrottled, Throttle
 from core.crm.types import (
     Attachment,
     BatchRequest,
@@ -97,14 +108,20 @@ class CrmClient:
         max_retry_wait: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         verify: ssl.SSLContext | str | bool = True,
+        throttle: Throttle | None = None,
+        throttle_retries: int = 8,
     ) -> None:
         """``verify``: True (the system's CAs), or a CA file (PEM) / SSL context to trust, for
-        an on-premises CRM or the emulator with a private CA."""
+        an on-premises CRM or the emulator with a private CA. ``throttle``: the gate every
+        request passes (a new one by default); ``throttle_retries``: how often one GET is sent
+        again after 429s before the error is raised."""
         self.base_url = base_url.rstrip("/")
         self.api_url = self.base_url + API_PATH
         self.auth = auth
         self.get_retries = get_retries
         self.max_retry_wait = max_retry_wait
+        self.throttle = throttle or Throttle()
+        self.throttle_retries = throttle_retries
         self._http = httpx.Client(
             base_url=self.api_url,
             auth=auth,
@@ -127,6 +144,13 @@ class CrmClient:
     def __repr__(self) -> str:
         return f"CrmClient({self.base_url!r}, {self.auth.describe()})"
 
+    def interactive(self, max_wait: float | None = None) -> AbstractContextManager[None]:
+        """``with crm.interactive():`` — this thread's requests in the block are the user's
+        (Track now, the regarding picker): served before background ones, and raising
+        :class:`~core.crm.throttle.CrmThrottled` at once (nothing sent) rather than waiting
+        longer than ``max_wait`` seconds for the CRM's Retry-After to pass."""
+        return self.throttle.interactive(max_wait)
+
     # -- wire ------------------------------------------------------------------------------
 
     def _send(
@@ -139,40 +163,81 @@ class CrmClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
     ) -> httpx.Response:
-        """One request, classified. GETs retry on transient failures."""
+        """One request through the throttle's gate, classified. GETs retry on transient
+        failures and, after waiting at the gate, on 429s."""
         extra = dict(headers or {})
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False, default=json_default).encode()
             extra.setdefault("Content-Type", "application/json; charset=utf-8")
         attempts = 1 + (self.get_retries if method == "GET" else 0)
-        for attempt in range(attempts):
+        attempt = throttled = 0
+        last_429: CrmThrottled | None = None
+        while True:
+            try:
+                outcome = self._exchange(method, url, params, extra, content)
+            except CrmThrottled:
+                if last_429 is not None:
+                    raise last_429 from None  # the CRM's own 429 rather than the gate's refusal
+                raise
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            error, wait = outcome, min(self.max_retry_wait, 0.2 * 2**attempt)
+            if isinstance(error, CrmThrottled):
+                last_429 = error
+                throttled += 1
+                if method != "GET" or throttled > self.throttle_retries:
+                    raise error
+                continue  # the next exchange waits at the gate until Retry-After has passed
+            if not isinstance(error, CrmUnavailable):
+                raise error
+            if error.status is not None:
+                wait = error.retry_after if error.retry_after is not None else 0.2 * 2**attempt
+                if wait > self.max_retry_wait:
+                    raise error
+            attempt += 1
+            if attempt >= attempts:
+                raise error
+            log.info("%s %s unavailable (%s); retrying in %.1fs", method, url, error, wait)
+            time.sleep(wait)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        content: bytes | None,
+    ) -> httpx.Response | CrmError:
+        """Send once, holding a slot of the gate (waiting for it; raises ``CrmThrottled``
+        when the gate stays closed too long), and tell the throttle how it went. Returns the
+        response, or the error it is classified as."""
+        with self.throttle.slot(method, url):
             try:
                 # params=None keeps a nextLink/deltaLink byte for byte (merging re-encodes).
                 request = self._http.build_request(
-                    method, url, params=params or None, headers=extra, content=content
+                    method, url, params=params or None, headers=headers, content=content
                 )
                 response = self._http.send(request)
             except httpx.TransportError as exc:
                 unavailable = CrmCertificateError if _untrusted(exc) else CrmUnavailable
-                error: CrmError = unavailable(
-                    f"{type(exc).__name__}: {exc}", method=method, url=url
-                )
-                wait = min(self.max_retry_wait, 0.2 * 2**attempt)
-            else:
-                log.debug("%s %s -> %s", method, safe_url(request.url), response.status_code)
-                if response.status_code < 400 or response.status_code == 304:
-                    return response
-                error = error_for(response, method, safe_url(request.url))
-                if not isinstance(error, CrmUnavailable):
-                    raise error
-                wait = error.retry_after if error.retry_after is not None else 0.2 * 2**attempt
-                if wait > self.max_retry_wait:
-                    raise error
-            if attempt + 1 >= attempts:
-                raise error
-            log.info("%s %s unavailable (%s); retrying in %.1fs", method, url, error, wait)
-            time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+                return unavailable(f"{type(exc).__name__}: {exc}", method=method, url=url)
+            log.debug("%s %s -> %s", method, safe_url(request.url), response.status_code)
+            if response.status_code < 400 or response.status_code == 304:
+                self.throttle.succeeded()
+                return response
+            error = error_for(response, method, safe_url(request.url))
+            if not isinstance(error, CrmThrottled):
+                self.throttle.succeeded()  # answered, not throttled
+                return error
+            error.retry_after = self.throttle.throttled(error.retry_after)
+            log.info(
+                "%s %s throttled (%s); the CRM asked to wait %.1fs",
+                method,
+                url,
+                error.limit or error.code or error.status,
+                error.retry_after,
+            )
+            return error
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         if response.status_code == 204 or not response.content:
@@ -379,6 +444,12 @@ class CrmClient:
             headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
         )
         return parse_batch(response, API_PATH)
+
+    def batch_all(self, requests: Sequence[BatchRequest]) -> list[BatchResponse]:
+        """Send many independent operations in ``$batch`` requests sized by the throttle
+        (AIMD: 10 at first, larger after each answered batch, halved after a 429; a throttled
+        batch ran nothing and is sent again after Retry-After). Answers in request order."""
+        return send_in_batches(self.batch, requests, self.throttle, retries=self.throttle_retries)
 
     # -- CRM messages ----------------------------------------------------------------------
 

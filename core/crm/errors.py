@@ -58,6 +58,53 @@ class CrmAuthError(CrmError):
     """401: the credentials were rejected or the token expired."""
 
 
+class SignInRequired(CrmAuthError):
+    """A Microsoft / AD FS sign-in cannot be renewed without the user: no account is signed
+    in, or the authority refused the refresh token (revoked, expired, password changed,
+    ``interaction_required``). ``reason`` is the authority's error code (``invalid_grant`` …)
+    or ``no_account``; ``username`` the account concerned, when known. The remedy is always
+    the same: sign in again (``trackbox account sign-in``)."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        reason: str = "",
+        username: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.reason = reason
+        self.username = username
+
+
+class SignInFailed(CrmAuthError):
+    """An interactive sign-in (browser, device code, auth code) did not give a token:
+    ``error`` is the authority's OAuth error code (``access_denied``, ``expired_token`` …),
+    ``message`` its description."""
+
+    def __init__(self, message: str = "", *, error: str = "", url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.error = error
+
+
+class AccountChoiceRequired(CrmAuthError):
+    """Several accounts are signed in and none was named: ``usernames`` lists them."""
+
+    def __init__(self, usernames: tuple[str, ...]) -> None:
+        super().__init__("several accounts are signed in: " + ", ".join(usernames) + "; name one")
+        self.usernames = usernames
+
+
+class AuthorityError(CrmAuthError):
+    """The sign-in authority cannot be used: its OpenID configuration is missing or
+    malformed (a wrong ``crm_authority`` or tenant). ``authority`` names it."""
+
+    def __init__(self, message: str = "", *, authority: str = "") -> None:
+        super().__init__(message, url=authority or None)
+        self.authority = authority
+
+
 class CrmPermanentError(CrmError):
     """400/403/404/405/409/412/501…: the request itself is wrong or not allowed. ``code`` is
     the CRM's error code (``0x80040217`` …, may be empty)."""
@@ -87,11 +134,40 @@ class CrmProtocolError(CrmPermanentError):
     """The server answered something this client cannot read (bad JSON, a missing id)."""
 
 
+class AuthChallengeError(CrmError):
+    """The CRM's answer to an unauthenticated request does not say where to sign in:
+    ``reason`` says what was wrong (no 401, no ``Bearer`` challenge, a malformed or hostile
+    ``WWW-Authenticate``), ``schemes`` lists the schemes it did offer (``NTLM``, ``Negotiate``
+    and ``Basic`` mean an on-premises CRM: Windows sign-in, or a password)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        schemes: tuple[str, ...] = (),
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(reason, method="GET", url=url, status=status)
+        self.reason = reason
+        self.schemes = schemes
+
+
+class DiscoveryError(CrmProtocolError):
+    """The Global Discovery Service answered something that is not a list of instances."""
+
+
 __all__ = [
+    "AccountChoiceRequired",
+    "AuthChallengeError",
+    "AuthorityError",
     "CrmAuthError",
     "CrmCertificateError",
     "CrmError",
     "CrmPermanentError",
     "CrmProtocolError",
     "CrmUnavailable",
+    "DiscoveryError",
+    "SignInFailed",
+    "SignInRequired",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from core.crm.errors import CrmAuthError, CrmError, CrmPermanentError, CrmUnavailable
+from core.crm.throttle import CrmThrottled, throttle_limit
 from core.domain.model import Address, RecordRef
 
 _GUID = re.compile(
@@ -63,11 +64,23 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
 
 
 def error_for(response: httpx.Response, method: str, url: str) -> CrmError:
-    """Classify a non-success response (also used for the parts of a ``$batch``)."""
+    """Classify a non-success response (also used for the parts of a ``$batch``): 429 or a
+    Dataverse service protection code is :class:`~core.crm.throttle.CrmThrottled` (a
+    ``CrmUnavailable``)."""
     status = response.status_code
     code, message = _error_fields(response)
     if status == 401:
         return CrmAuthError(message, method=method, url=url, status=status)
+    if status == 429 or throttle_limit(code) is not None:
+        # Service protection: nothing ran; the client's gate waits Retry-After.
+        return CrmThrottled(
+            message,
+            retry_after=retry_after(response),
+            code=code,
+            method=method,
+            url=url,
+            status=status,
+        )
     if status in _TRANSIENT_STATUS:
         return CrmUnavailable(
             message, retry_after=retry_after(response), method=method, url=url, status=status

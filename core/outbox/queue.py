@@ -19,10 +19,16 @@ Exactly once, how:
 - Operations on the same message run in queue order: an operation waits while an earlier one
   on its Message-ID is queued or parked (vdirsyncer-style "decide, then apply" per item).
 
-Failures: a transient one (connection, timeout, 429/5xx) backs off exponentially with jitter,
+Failures: a transient one (connection, timeout, 5xx) backs off exponentially with jitter,
 capped, and stops the replay (the CRM is away: the next operations would fail the same way); a
 permanent one parks the operation with the CRM's own message for the user to retry or discard;
 an authentication error stops the replay without counting an attempt.
+
+Throttling (the CRM's service protection limits, ``core.crm.throttle``) is not a failure: the
+CRM ran nothing. The operation is *deferred* until its Retry-After has passed, keeping its
+attempt count, and the replay waits for the window (cancel-aware) and goes on in queue order —
+unless the wait is longer than ``max_throttle_wait``: then it stops (``stopped="throttled"``)
+with the operation due when the CRM will take it, for the next replay.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
+from core.crm.throttle import CrmThrottled
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
 from core.outbox.stored import from_json
@@ -49,6 +56,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 15 * 60.0
+#: How long one replay waits for the CRM's Retry-After before it stops and leaves the rest to
+#: the next replay.
+MAX_THROTTLE_WAIT_S = 60.0
 
 
 class OpState(enum.StrEnum):
@@ -126,9 +136,13 @@ class ReplayResult:
     done: list[int] = field(default_factory=list)
     parked: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
-    stopped: str | None = None  # "offline" | "auth" | "cancelled"
+    stopped: str | None = None  # "offline" | "auth" | "cancelled" | "throttled"
     error: str | None = None
     mail_offline: bool = False
+    #: Operations the CRM throttled (each deferral counted; they are in ``deferred`` too).
+    throttled: int = 0
+    #: When the CRM takes requests again (``Outbox.clock`` time), after the last throttle.
+    resume_at: float | None = None
 
     @property
     def online(self) -> bool:
@@ -209,10 +223,12 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         status: OutboxStatus | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.rows = OutboxRows(store)
         self.clock = clock
+        self.sleep = sleep
         self.rng = rng or random.Random()
         self.status = status or OutboxStatus()
 
@@ -310,10 +326,13 @@ class Outbox:
         on_parked: Committer | None = None,
         cancel: threading.Event | None = None,
         max_ops: int | None = None,
+        max_throttle_wait: float = MAX_THROTTLE_WAIT_S,
     ) -> ReplayResult:
         """Run ready operations in order until none is ready, the CRM goes away, or
         ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
         ``on_parked(op, {"error": …})`` marks the local copy failed in the parking transaction.
+        A throttled operation is deferred and the replay waits for the CRM, up to
+        ``max_throttle_wait`` seconds (0: stop at once, as the user's own actions should).
         """
         result = ReplayResult()
         seen: set[int] = set()
@@ -329,9 +348,29 @@ class Outbox:
                     return result
                 seen.add(op.id)
                 outcome = self._run_one(op, apply, commit, on_parked, result)
+                if outcome == "throttled":
+                    seen.discard(op.id)  # it runs again once the CRM takes requests
+                    stop = self._wait_out(result, cancel, max_throttle_wait)
+                    if stop is not None:
+                        result.stopped = stop
+                        return result
+                    break  # the queue again, in order: the deferred operation is due first
                 if outcome is not None:
                     result.stopped = outcome
                     return result
+
+    def _wait_out(
+        self, result: ReplayResult, cancel: threading.Event | None, max_wait: float
+    ) -> str | None:
+        """Wait until the throttled operation is due; None to go on, else why to stop."""
+        wait = max(0.0, (result.resume_at or 0.0) - self.clock())
+        if wait > max_wait:
+            log.info("outbox throttled: the CRM takes requests again in %.0fs", wait)
+            return "throttled"
+        if cancel is not None:
+            return "cancelled" if cancel.wait(wait) else None
+        self.sleep(wait)
+        return None
 
     def _run_one(
         self,
@@ -354,6 +393,18 @@ class Outbox:
             result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
             log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind, _kind_of(exc))
             return None
+        except CrmThrottled as exc:
+            # Not a failure: the CRM ran nothing and said when it takes requests again.
+            result.resume_at = self._defer_throttled(op, exc)
+            result.deferred.append(op.id)
+            result.throttled += 1
+            log.info(
+                "outbox op=%d kind=%s throttled; due again in %.1fs",
+                op.id,
+                op.kind,
+                result.resume_at - self.clock(),
+            )
+            return "throttled"
         except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
@@ -392,6 +443,13 @@ class Outbox:
         due = self.clock() + delay
         self.rows.defer(op.id, attempts, due, _kind_of(exc), str(exc)[:2000], _now())
 
+    def _defer_throttled(self, op: Operation, exc: CrmThrottled) -> float:
+        """Due again when the CRM said; the attempts stay as they were. Returns when."""
+        wait = exc.retry_after if exc.retry_after is not None else BACKOFF_BASE_S
+        due = self.clock() + max(0.0, wait)
+        self.rows.defer(op.id, op.attempts, due, _kind_of(exc), str(exc)[:2000], _now())
+        return due
+
     def _park(self, op: Operation, exc: BaseException, on_parked: Committer | None) -> None:
         code = getattr(exc, "code", "") or _kind_of(exc)
         message = getattr(exc, "message", "") or str(exc)
@@ -418,6 +476,7 @@ def _now() -> str:
 
 __all__ = [
     "BACKOFF_CAP_S",
+    "MAX_THROTTLE_WAIT_S",
     "Applier",
     "Checkpoint",
     "Committer",

@@ -1,7 +1,8 @@
 """``trackbox diagnose``: what a user attaches to a bug report — versions, the profile (never a
-secret), reachability and sign-in checks against the mail server and the CRM, the last sync's
-result and the state of the queue. Every check catches its own failure: a diagnosis never
-crashes on the problem it is diagnosing."""
+secret), how the CRM sign-in stands (kind, account, authority, when the access token expires —
+never a token), reachability and sign-in checks against the mail server and the CRM, the last
+sync's result and the state of the queue. Every check catches its own failure: a diagnosis
+never crashes on the problem it is diagnosing."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import socket
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.cli.context import CliError, load_profile, workspace_of
-from core.config.credentials import describe_backend
+from core.cli.sign_in import microsoft_sign_in, sign_in_again
+from core.config.credentials import CredentialsError, describe_backend
+from core.config.profiles import Profile, ProfileError
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
+from core.crm.errors import SignInRequired
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.queue import Outbox
 from core.store import Store
@@ -32,6 +37,7 @@ class Check:
 class DiagnosticReport:
     versions: dict[str, str] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
+    sign_in: dict[str, str] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     last_sync: dict[str, Any] | None = None
     queue: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +50,7 @@ class DiagnosticReport:
         return {
             "versions": self.versions,
             "profile": self.profile,
+            "sign_in": self.sign_in,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
             "last_sync": self.last_sync,
             "queue": self.queue,
@@ -55,6 +62,9 @@ class DiagnosticReport:
         lines += [f"  {k}: {v}" for k, v in self.versions.items()]
         lines += ["", "Profile:"]
         lines += [f"  {k}: {v}" for k, v in self.profile.items()]
+        if self.sign_in:
+            lines += ["", "CRM sign-in:"]
+            lines += [f"  {k}: {v}" for k, v in self.sign_in.items()]
         lines += ["", "Checks:"]
         lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
         lines += ["", "Last sync:"]
@@ -85,6 +95,8 @@ def versions() -> dict[str, str]:
         "httpx": _version("httpx"),
         "imapclient": _version("imapclient"),
         "exchangelib": _version("exchangelib"),
+        "msal": _version("msal"),
+        "pyspnego": _version("pyspnego"),
         "keyring": describe_backend(),
     }
 
@@ -127,6 +139,7 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
         **cfg,
     }
     report.checks.append(Check("profile", True, "loaded and valid"))
+    report.sign_in = sign_in_state(profile)
     try:
         opened = workspace_of(profiles, profile)
     except CliError as exc:
@@ -139,6 +152,10 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
         try:
             me = ws.crm.who_am_i()
             report.checks.append(Check("crm sign-in", True, f"WhoAmI user {me.user_id}"))
+        except SignInRequired as exc:
+            report.checks.append(
+                Check("crm sign-in", False, f"{exc}: {sign_in_again(profile.name)}")
+            )
         except CrmAuthError as exc:
             report.checks.append(Check("crm sign-in", False, f"credentials refused ({exc})"))
         except CrmUnavailable as exc:
@@ -164,6 +181,36 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
     return report
 
 
+def sign_in_state(profile: Profile, now: datetime | None = None) -> dict[str, str]:
+    """How the profile signs in to the CRM, from the profile and the token cache alone (no
+    network): the kind, the user or signed-in account, the authority and when the access
+    token expires. Never a token or a password."""
+    cfg = profile.config
+    state = {"kind": cfg.crm_auth}
+    if not cfg.uses_oauth:
+        state["user"] = cfg.crm_user
+        return state
+    state["authority"] = cfg.crm_authority
+    state["client id"] = cfg.crm_client_id
+    try:
+        sign_in = microsoft_sign_in(cfg, profile.name)
+        account = sign_in.account()
+        expires = sign_in.expires_at() if account is not None else None
+    except (CredentialsError, ProfileError, CrmError) as exc:
+        state["account"] = f"unknown ({exc})"
+        return state
+    state["account"] = account.username if account is not None else "nobody signed in"
+    if expires is None:
+        state["access token"] = "none cached"
+    else:
+        now = now or datetime.now(UTC)
+        when = expires.astimezone().isoformat(timespec="seconds")
+        state["access token"] = (
+            f"expires {when}" if expires > now else f"expired {when} (renewed on next use)"
+        )
+    return state
+
+
 def _local_state(report: DiagnosticReport, store_path: Any) -> None:
     if not store_path.exists():
         report.queue = {"store": "not created yet (no sync has run)"}
@@ -183,4 +230,11 @@ def _local_state(report: DiagnosticReport, store_path: Any) -> None:
             )
 
 
-__all__ = ["Check", "DiagnosticReport", "run_diagnostics", "strip_userinfo", "versions"]
+__all__ = [
+    "Check",
+    "DiagnosticReport",
+    "run_diagnostics",
+    "sign_in_state",
+    "strip_userinfo",
+    "versions",
+]

@@ -31,6 +31,7 @@ from core.outbox.kinds import (
     record_label,
 )
 from core.outbox.queue import Checkpoint, Operation, PermanentFailure, Progress
+from core.outbox.results import Failure, OpResult
 from core.store import SqliteCorrelationIndex, Store
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,7 @@ BodySource = Callable[[Promote], bytes]
 Sender = Callable[[bytes], None]
 
 
-# -- results and new records ------------------------------------------------------------------
-
-
-def _ref(r: RecordRef | None) -> dict[str, str] | None:
-    """A record in an operation's result (stored as JSON with the row)."""
-    return {"entity": r.entity, "id": r.id, "name": r.name} if r else None
-
-
-def ref_from(data: dict[str, Any] | None) -> RecordRef | None:
-    if not data:
-        return None
-    return RecordRef(str(data["entity"]), str(data["id"]), str(data.get("name") or ""))
+# -- new records ------------------------------------------------------------------------------
 
 
 def new_records(
@@ -159,7 +149,7 @@ class CrmApplier:
         self.body_source = body_source
         self.send = send
 
-    def __call__(self, op: Operation, checkpoint: Checkpoint) -> dict[str, Any]:
+    def __call__(self, op: Operation, checkpoint: Checkpoint) -> OpResult:
         match op.payload:
             case Promote() as promote:
                 return self._promote(promote)
@@ -172,15 +162,15 @@ class CrmApplier:
             case CreateRecord() as record:
                 # Upsert on the GUID chosen when queued: a replay updates instead of duplicating.
                 self.crm.update(record.entity_set, record.record_id, record.data, if_match=None)
-                return {"id": record.record_id}
+                return OpResult(record_id=record.record_id)
             case UpdateUserSettings() as settings:
                 user_id = settings.user_id or self.crm.who_am_i().user_id
                 self.crm.update("usersettingscollection", user_id, settings.data)
-                return {}
+                return OpResult()
             case Unreadable() as unreadable:
                 raise unreadable.error
 
-    def _promote(self, p: Promote) -> dict[str, Any]:
+    def _promote(self, p: Promote) -> OpResult:
         header = p.header
         body = p.body
         attachments: list[Attachment] = []
@@ -228,13 +218,9 @@ class CrmApplier:
             # The CRM already had the message (another mailbox tracked it): file it anyway.
             self._patch_regarding(activity_id, regarding, info.status_code if info else None)
             current = regarding
-        return {
-            "activity_id": activity_id,
-            "regarding": _ref(current),
-            "owner_id": info.owner_id if info else None,
-        }
+        return OpResult(activity_id, current, owner_id=info.owner_id if info else None)
 
-    def _untrack(self, p: Untrack) -> dict[str, Any]:
+    def _untrack(self, p: Untrack) -> OpResult:
         activity_id = p.activity_id
         if not activity_id:
             info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
@@ -246,16 +232,16 @@ class CrmApplier:
                 if not exc.not_found:
                     raise
                 # Deleted already (by us before a crash, or by someone else): done.
-        return {"deleted": activity_id}
+        return OpResult(deleted=activity_id)
 
-    def _set_regarding(self, p: SetRegarding) -> dict[str, Any]:
+    def _set_regarding(self, p: SetRegarding) -> OpResult:
         info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
         if info is None:
             raise PermanentFailure(
                 "The CRM has no e-mail activity for this message; track it first."
             )
         self._patch_regarding(info.activity_id, p.regarding, info.status_code)
-        return {"activity_id": info.activity_id, "regarding": _ref(p.regarding)}
+        return OpResult(info.activity_id, p.regarding)
 
     def _patch_regarding(self, activity_id: str, regarding: RecordRef, status: int | None) -> None:
         name, value = _regarding_bind(regarding)
@@ -265,7 +251,7 @@ class CrmApplier:
             data.update(statecode=_STATE_OF_STATUS.get(status, 1), statuscode=status)
         self.crm.update(EMAILS, activity_id, data)
 
-    def _send(self, p: SendPending, done: Progress, checkpoint: Checkpoint) -> dict[str, Any]:
+    def _send(self, p: SendPending, done: Progress, checkpoint: Checkpoint) -> OpResult:
         if not done.smtp_sent:
             if self.send is None:
                 raise PermanentFailure("no mailbox to send through")
@@ -281,14 +267,21 @@ class CrmApplier:
             # Recorded at once: a crash after this never sends the mail a second time.
             checkpoint(Progress(smtp_sent=True))
         if not p.activity_id:
-            return {"smtp_sent": True}  # a mail written here: nothing to mark in the CRM
+            return OpResult(smtp_sent=True)  # a mail written here: nothing to mark in the CRM
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.crm.update(
             EMAILS,
             p.activity_id,
             {"statecode": 1, "statuscode": 3, "senton": now, "messageid": p.message_id},
         )
-        return {"activity_id": p.activity_id, "smtp_sent": True}
+        return OpResult(p.activity_id, smtp_sent=True)
+
+
+def _activity_of(result: OpResult) -> str:
+    """The activity a promotion or a refile must have produced."""
+    if not result.activity_id:
+        raise PermanentFailure("the CRM did not say which e-mail activity it wrote")
+    return result.activity_id
 
 
 def _regarding_bind(ref: RecordRef) -> tuple[str, str]:
@@ -312,33 +305,29 @@ class LocalEffects:
         self.store = store
         self.correlator = Correlator(org, SqliteCorrelationIndex(store))
 
-    def commit(self, op: Operation, result: dict[str, Any]) -> None:
+    def commit(self, op: Operation, result: OpResult) -> None:
         match op.payload:
             case Promote() as p:
-                regarding = ref_from(result.get("regarding"))
+                activity, regarding = _activity_of(result), result.regarding
                 state = TrackState.NEEDS_ATTENTION if p.needs_review else TrackState.TRACKED
                 self.store.tracking.set_state(
-                    p.message_id,
-                    state,
-                    activity_id=result["activity_id"],
-                    regarding=regarding,
-                    reason=p.reason,
+                    p.message_id, state, activity_id=activity, regarding=regarding, reason=p.reason
                 )
-                self.correlator.track(p.header, result["activity_id"], regarding)
+                self.correlator.track(p.header, activity, regarding)
             case Untrack() as p:
                 self.store.tracking.set_state(
                     p.message_id,
                     TrackState.NOT_TRACKED,
                     reason=Reason("untracked", "Untracked by you"),
                 )
-                if result.get("deleted"):
-                    self.correlator.index.remove(result["deleted"])
+                if result.deleted:
+                    self.correlator.index.remove(result.deleted)
             case SetRegarding() as p:
-                regarding = ref_from(result.get("regarding"))
+                regarding = result.regarding
                 self.store.tracking.set_state(
                     p.message_id,
                     TrackState.TRACKED,
-                    activity_id=result["activity_id"],
+                    activity_id=_activity_of(result),
                     regarding=regarding,
                     reason=Reason(
                         "manual-regarding", f"Set regarding {record_label(regarding)} by you"
@@ -352,7 +341,7 @@ class LocalEffects:
                     reason=Reason("pending-send", "Sent from the CRM through this mailbox"),
                 )
 
-    def parked(self, op: Operation, info: dict[str, Any]) -> None:
+    def parked(self, op: Operation, failure: Failure) -> None:
         mid = op.message_id
         if mid is None:
             return
@@ -360,7 +349,7 @@ class LocalEffects:
         self.store.tracking.set_state(
             mid,
             TrackState.FAILED,
-            reason=Reason(f"{op.kind}-failed", f"{verb} failed: {info.get('error')}"),
+            reason=Reason(f"{op.kind}-failed", f"{verb} failed: {failure.message}"),
         )
 
     def discarded(self, op: Operation) -> None:

@@ -34,20 +34,19 @@ with the operation due when the CRM will take it, for the next replay.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
 from core.crm.throttle import CrmThrottled
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
+from core.outbox.results import Failure, OpResult
 from core.outbox.stored import from_json
 from core.store import Store
 from core.store.outbox import OutboxRows, Row
@@ -77,12 +76,9 @@ class Progress:
 
     smtp_sent: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"smtp_sent": True} if self.smtp_sent else {}
-
     @classmethod
-    def from_result(cls, result: dict[str, Any] | None) -> Progress:
-        return cls(smtp_sent=bool((result or {}).get("smtp_sent")))
+    def from_result(cls, result: OpResult | None) -> Progress:
+        return cls(smtp_sent=result is not None and result.smtp_sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +97,7 @@ class Operation:
     next_attempt_at: float
     last_error_code: str | None
     last_error: str | None
-    result: dict[str, Any] | None
+    result: OpResult | None
     created: datetime
     updated: datetime
 
@@ -153,9 +149,11 @@ class ReplayResult:
 #: on a re-run).
 Checkpoint = Callable[[Progress], None]
 #: ``apply(op, checkpoint) -> result``: performs the CRM side.
-Applier = Callable[[Operation, Checkpoint], dict[str, Any]]
+Applier = Callable[[Operation, Checkpoint], OpResult]
 #: ``commit(op, result)``: the local effect, run inside the transaction that marks it done.
-Committer = Callable[[Operation, dict[str, Any]], None]
+Committer = Callable[[Operation, OpResult], None]
+#: ``on_parked(op, failure)``: the local effect of parking, in the parking transaction.
+OnParked = Callable[[Operation, Failure], None]
 
 
 def _row(values: Row) -> Operation:
@@ -173,7 +171,7 @@ def _row(values: Row) -> Operation:
         next_attempt_at=nxt,
         last_error_code=code,
         last_error=msg,
-        result=json.loads(result) if result else None,
+        result=OpResult.from_json(result),
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
     )
@@ -323,14 +321,14 @@ class Outbox:
         apply: Applier,
         commit: Committer | None = None,
         *,
-        on_parked: Committer | None = None,
+        on_parked: OnParked | None = None,
         cancel: threading.Event | None = None,
         max_ops: int | None = None,
         max_throttle_wait: float = MAX_THROTTLE_WAIT_S,
     ) -> ReplayResult:
         """Run ready operations in order until none is ready, the CRM goes away, or
         ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
-        ``on_parked(op, {"error": …})`` marks the local copy failed in the parking transaction.
+        ``on_parked(op, failure)`` marks the local copy failed in the parking transaction.
         A throttled operation is deferred and the replay waits for the CRM, up to
         ``max_throttle_wait`` seconds (0: stop at once, as the user's own actions should).
         """
@@ -377,7 +375,7 @@ class Outbox:
         op: Operation,
         apply: Applier,
         commit: Committer | None,
-        on_parked: Committer | None,
+        on_parked: OnParked | None,
         result: ReplayResult,
     ) -> str | None:
         self.running = op.id
@@ -423,7 +421,7 @@ class Outbox:
         finally:
             self.running = None
         with self.store.transaction():
-            marked = self.rows.mark_done(op.id, json.dumps(outcome, default=str), _now())
+            marked = self.rows.mark_done(op.id, outcome.to_json(), _now())
             # Discarded meanwhile, or finished by another replayer: the local effect is theirs.
             if marked and commit is not None:
                 commit(op, outcome)
@@ -432,8 +430,8 @@ class Outbox:
         return None
 
     def _checkpoint(self, op: Operation, progress: Progress) -> None:
-        merged = {**(op.result or {}), **progress.to_dict()}
-        self.rows.save_result(op.id, json.dumps(merged, default=str), _now())
+        merged = replace(op.result or OpResult(), smtp_sent=progress.smtp_sent)
+        self.rows.save_result(op.id, merged.to_json(), _now())
 
     def _defer(self, op: Operation, exc: BaseException, retry_after: float | None) -> None:
         attempts = op.attempts + 1
@@ -450,13 +448,13 @@ class Outbox:
         self.rows.defer(op.id, op.attempts, due, _kind_of(exc), str(exc)[:2000], _now())
         return due
 
-    def _park(self, op: Operation, exc: BaseException, on_parked: Committer | None) -> None:
+    def _park(self, op: Operation, exc: BaseException, on_parked: OnParked | None) -> None:
         code = getattr(exc, "code", "") or _kind_of(exc)
         message = getattr(exc, "message", "") or str(exc)
         with self.store.transaction():
             self.rows.park(op.id, code, message[:2000], _now())
             if on_parked is not None:
-                on_parked(op, {"error": message, "code": code})
+                on_parked(op, Failure(code, message))
 
 
 def _replace_state(op: Operation, state: OpState) -> Operation:

@@ -80,7 +80,7 @@ class Replayer:
             op = self._stores.outbox().get(op_id)
             if op is None or op.kind not in (OpKind.PROMOTE, OpKind.UNTRACK) or not op.message_id:
                 continue
-            activity = (op.result or {}).get("activity_id") if op.kind is OpKind.PROMOTE else None
+            activity = op.result.activity_id if op.result and op.kind is OpKind.PROMOTE else None
             for row in self._stores.store().messages_by_message_id(op.message_id):
                 marks.append((row.header.ref, activity))
         if not marks:

@@ -10,12 +10,12 @@ import os
 import signal
 import sys
 import time
-from typing import Any
 
 from core.crm import BasicAuth, CrmClient
 from core.domain.crm_settings import OrgSettings
 from core.outbox.operations import CrmApplier, LocalEffects
 from core.outbox.queue import Checkpoint, Operation, Outbox
+from core.outbox.results import OpResult
 from core.store import Store
 
 
@@ -31,7 +31,7 @@ def main(
     applier = CrmApplier(crm)
     applied = [0]
 
-    def apply(op: Operation, checkpoint: Checkpoint) -> dict[str, Any]:
+    def apply(op: Operation, checkpoint: Checkpoint) -> OpResult:
         result = applier(op, checkpoint)
         applied[0] += 1
         if applied[0] == int(crash_after_apply):

@@ -33,6 +33,7 @@ from core.outbox.kinds import (
 )
 from core.outbox.operations import LocalEffects
 from core.outbox.queue import OpState, Outbox, Progress
+from core.outbox.results import OpResult
 from core.outbox.stored import V0_DEFAULT_REASON, from_json
 from core.store import Store
 from core.sync.report import QueuedOperation
@@ -311,10 +312,10 @@ def _insert(store: Store, kind: str, message_id: str | None, text: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def _recording_applier(seen: list[int]) -> Callable[[Any, Any], dict[str, Any]]:
-    def apply(op: Any, _checkpoint: Any) -> dict[str, Any]:
+def _recording_applier(seen: list[int]) -> Callable[[Any, Any], OpResult]:
+    def apply(op: Any, _checkpoint: Any) -> OpResult:
         seen.append(op.id)
-        return {"activity_id": "act-1", "deleted": None}
+        return OpResult("act-1")
 
     return apply
 
@@ -371,12 +372,12 @@ def test_a_checkpoint_survives_a_failed_run(store: Store) -> None:
     op_id = outbox.enqueue(SendPending("<s@x>", b"mime", activity_id="act-9"))
     runs: list[Progress] = []
 
-    def apply(op: Any, checkpoint: Callable[[Progress], None]) -> dict[str, Any]:
+    def apply(op: Any, checkpoint: Callable[[Progress], None]) -> OpResult:
         runs.append(op.progress)
         if not op.progress.smtp_sent:
             checkpoint(Progress(smtp_sent=True))
             raise CrmUnavailable("the CRM went away after the send")
-        return {"smtp_sent": True}
+        return OpResult(smtp_sent=True)
 
     assert outbox.replay(apply).stopped == "offline"
     outbox.retry(op_id)

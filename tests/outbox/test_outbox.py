@@ -27,6 +27,7 @@ from core.outbox.kinds import (
 )
 from core.outbox.operations import CrmApplier, LocalEffects
 from core.outbox.queue import BACKOFF_CAP_S, OpKind, OpState, Outbox, backoff_delay
+from core.outbox.results import OpResult
 from core.store import Store
 from crmserver import RunningServer
 
@@ -210,7 +211,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
         applied: list[tuple[str, int]] = []
         script = iter(outcomes)
 
-        def apply(op: Any, _checkpoint: Any) -> dict[str, Any]:
+        def apply(op: Any, _checkpoint: Any) -> OpResult:
             outcome = next(script, "ok")
             if outcome == "transient":
                 raise CrmUnavailable("away")
@@ -219,7 +220,7 @@ def test_replay_applies_each_operation_once_in_per_message_order(
 
                 raise PermanentFailure("no")
             applied.append((op.message_id, op.id))
-            return {}
+            return OpResult()
 
         for _ in range(200):
             outbox.replay(apply)

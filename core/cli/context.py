@@ -1,4 +1,5 @@
-"""Opening a profile's workspace for a headless command, and the exit codes.
+"""Opening a profile's workspace for a headless command, the exit codes, and the guard that
+turns a user error into one (:func:`main_guard`).
 
 Exit codes: 0 done; 1 the CRM or mail server refused an operation (parked in the queue);
 2 a usage error (unknown profile or message, bad argument); 3 offline (work queued, it runs on
@@ -7,7 +8,9 @@ the next sync); 4 credentials (no keyring, no secret stored, sign-in refused, si
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ from core.config.profiles import (
     needs_mail_password,
 )
 from core.crm import CrmAuth, CrmAuthError
+from core.crm.errors import SignInRequired
 from core.domain.model import Address
 from core.mail import MailBackend, open_backend
 from core.workspace.facade import Workspace
@@ -38,6 +42,29 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+def main_guard(
+    func: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Run a handler; user errors print one line and exit with their code, no traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except CliError as exc:
+            print(f"trackbox: {exc.message}", file=sys.stderr)
+            return exc.code
+        except SignInRequired as exc:
+            # A renewal refused outside the sync's own error handling: still no traceback.
+            profile = getattr(args, "profile", None) or "default"
+            print(f"trackbox: {exc}: {sign_in_again(profile)}", file=sys.stderr)
+            return CREDENTIALS
+        except KeyboardInterrupt:
+            return USAGE
+
+    run.__name__ = getattr(func, "__name__", "command")
+    return run
 
 
 def load_profile(name: str | None) -> tuple[Profiles, Profile]:

@@ -8,6 +8,10 @@ saved), and hand the save to ``core.config.profiles.save_connection`` (passwords
 only).
 
 The demo has no profile: the tab shows its built-in connection read-only.
+
+A Microsoft / AD FS profile has no CRM password: the tab shows its sign-in instead — the kind,
+the account and when its access token expires (never the token) — with "Sign in…" and "Sign
+out", run on a worker in the cache the open workspace renews from (``core.workspace.signin``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -34,12 +40,15 @@ from core.config.profiles import (
     insecure_urls,
     needs_mail_password,
 )
-from desktop.errors import describe, server_words
+from desktop.errors import describe, kind_of, server_words
+from desktop.signin import Interaction, device_code_text, sign_in_of
 from desktop.workers import Workers
 
 if TYPE_CHECKING:
     from core.crm import WhoAmI
+    from core.crm.signin import DeviceFlow
     from core.workspace.facade import Workspace
+    from core.workspace.signin import SignInStatus
 
 T = TypeVar("T")
 #: A connection test's outcome per side: the answer, or the exception it raised. The mail
@@ -144,10 +153,12 @@ class AccountsTab(QWidget):
         self.note.setObjectName("accountNote")
         self.note.setWordWrap(True)
         self.note.setStyleSheet(NOTE_STYLE)
+        self.signin = SignInBox(workspace, workers, self)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         for w in (self.insecure, self.test_button, self.mail_result, self.crm_result, self.note):
             layout.addWidget(w)
+        layout.addWidget(self.signin)
         layout.addStretch(1)
         if self.profile is None:
             self._show_demo()
@@ -158,6 +169,11 @@ class AccountsTab(QWidget):
     def _show_profile(self, profile: Profile) -> None:
         for key, edit in self.fields.items():
             edit.setText(getattr(profile.config, key))
+        oauth = profile.config.uses_oauth
+        self.crm_password.setEnabled(not oauth)
+        self.crm_password.setPlaceholderText("none: you sign in below" if oauth else "unchanged")
+        if oauth:
+            self.signin.refresh()
         self.note.setText(
             f"Profile “{profile.name}”. Passwords are kept in the system keyring "
             "only; leave a password empty to keep the stored one. Saving "
@@ -292,6 +308,126 @@ class AccountsTab(QWidget):
         label.setVisible(True)
 
 
+class SignInBox(QGroupBox):
+    """The CRM sign-in of a Microsoft / AD FS profile (hidden for the others and the demo).
+    ``changed(SignInStatus)`` whenever the status was read again."""
+
+    changed = Signal(object)
+
+    def __init__(self, workspace: Workspace, workers: Workers, parent: QWidget | None) -> None:
+        super().__init__("CRM sign-in", parent)
+        self.setObjectName("accountSignIn")
+        self.workspace = workspace
+        self.workers = workers
+        self.interaction = Interaction(self)
+        self.interaction.code_shown.connect(self._show_code)
+        self.kind = QLabel()
+        self.kind.setObjectName("accountSignInKind")
+        self.account = QLabel()
+        self.account.setObjectName("accountSignInAccount")
+        self.expiry = QLabel()
+        self.expiry.setObjectName("accountSignInExpiry")
+        self.result = _label("accountSignInResult", NOTE_STYLE)
+        self.sign_in_button = QPushButton("Sign in…")
+        self.sign_in_button.setObjectName("accountSignInButton")
+        self.sign_in_button.clicked.connect(lambda: self.sign_in())
+        self.code_button = QPushButton("Use a code instead")
+        self.code_button.setObjectName("accountSignInCode")
+        self.code_button.clicked.connect(lambda: self.sign_in(device_code=True))
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.setObjectName("accountSignOutButton")
+        self.sign_out_button.clicked.connect(self.sign_out)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("accountSignInCancel")
+        self.cancel_button.clicked.connect(self.interaction.cancel)
+        self.cancel_button.setVisible(False)
+        form = QFormLayout(self)
+        form.addRow("Sign-in:", self.kind)
+        form.addRow("Account:", self.account)
+        form.addRow("Access token:", self.expiry)
+        buttons = QHBoxLayout()
+        for b in (self.sign_in_button, self.code_button, self.sign_out_button, self.cancel_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        form.addRow(buttons)
+        form.addRow(self.result)
+        profile = workspace.profile
+        self.setVisible(profile is not None and profile.config.uses_oauth)
+        if profile is not None:
+            self.kind.setText(kind_of(profile.config.crm_authority, profile.config.crm_auth))
+
+    def refresh(self) -> None:
+        """Read the account and its expiry on a worker (the keyring is I/O)."""
+        from core.workspace.signin import status_of
+
+        ws = self.workspace
+        self._run(lambda: status_of(sign_in_of(ws)), "")
+
+    def sign_in(self, *, device_code: bool = False) -> None:
+        from core.workspace.signin import sign_in_again, status_of
+
+        ws = self.workspace
+        expected = ws.profile.config.crm_user if ws.profile is not None else ""
+        interact = self.interaction.interact(device_code=device_code, login_hint=expected)
+
+        def op() -> SignInStatus:
+            sign_in = sign_in_of(ws)
+            sign_in_again(sign_in, interact, expected)
+            return status_of(sign_in)
+
+        self._say("Getting a sign-in code…" if device_code else "Sign in in the browser window…")
+        self._run(op, "Signed in.")
+
+    def sign_out(self) -> None:
+        """Forget the account and its tokens; the queued operations wait for a sign-in."""
+        from core.workspace.signin import status_of
+
+        ws = self.workspace
+
+        def op() -> SignInStatus:
+            sign_in = sign_in_of(ws)
+            sign_in.sign_out()
+            return status_of(sign_in)
+
+        self._run(op, "Signed out: the tokens are gone. Queued changes wait for a sign-in.")
+
+    def _run(self, op: Callable[[], SignInStatus], said: str) -> None:
+        self._set_busy(True)
+
+        def done(status: SignInStatus) -> None:
+            self._set_busy(False)
+            self.show_status(status)
+            if said:
+                self._say(said)
+            self.changed.emit(status)
+
+        def failed(exc: BaseException) -> None:
+            self._set_busy(False)
+            self._say(describe(exc), ERROR_STYLE)
+
+        self.workers.run(op, done, failed, owner=self)
+
+    def show_status(self, status: SignInStatus) -> None:
+        self.account.setText(status.username or "Nobody is signed in")
+        if status.expires_at is None:
+            self.expiry.setText("—")
+        else:
+            local = status.expires_at.astimezone()
+            self.expiry.setText(f"good until {local:%Y-%m-%d %H:%M}; renewed silently")
+        self.sign_out_button.setEnabled(status.username is not None)
+
+    def _set_busy(self, busy: bool) -> None:
+        for b in (self.sign_in_button, self.code_button, self.sign_out_button):
+            b.setEnabled(not busy)
+        self.cancel_button.setVisible(busy)
+
+    def _show_code(self, flow: DeviceFlow) -> None:
+        self._say(device_code_text(flow))
+
+    def _say(self, text: str, style: str = NOTE_STYLE) -> None:
+        AccountsTab._say(self.result, text, style)
+
+
 def _attempt(fn: Callable[[], T]) -> T | BaseException:
     """The result, or the exception: mail and CRM are reported separately."""
     try:
@@ -332,8 +468,15 @@ def _form_probe(edit: ConnectionEdit | None) -> Probe:
                 return len(mailbox.folders())
 
         def crm() -> WhoAmI:
-            auth = BasicAuth(config.crm_user, secret(SecretKind.CRM, edit.crm_password))
-            with CrmClient(config.crm_url, auth, timeout=15) as client:
+            if config.uses_oauth or config.crm_auth == "windows":
+                from core.cli.sign_in import crm_auth_for, crm_client_for
+
+                typed = None if config.uses_oauth else secret(SecretKind.CRM, edit.crm_password)
+                auth = crm_auth_for(config, old.name, typed)
+                with crm_client_for(config, auth, timeout=15) as client:
+                    return client.who_am_i()
+            basic = BasicAuth(config.crm_user, secret(SecretKind.CRM, edit.crm_password))
+            with CrmClient(config.crm_url, basic, timeout=15) as client:
                 return client.who_am_i()
 
         return _attempt(mail), _attempt(crm)

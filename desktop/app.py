@@ -203,15 +203,32 @@ def run_gui(args: argparse.Namespace) -> int:
     opened: dict[str, Workspace] = {}
 
     def open_profile(name: str | None) -> None:
-        from core.cli.context import CliError, open_workspace
+        from core.cli.context import CREDENTIALS, CliError, open_workspace
+        from desktop.errors import SIGN_IN_AGAIN
+        from desktop.signin import signed_out_profile
 
         window.show()
         window.statusBar().showMessage("Opening your profile…")
 
+        def warn(text: str) -> None:
+            QMessageBox.warning(window, "Trackbox", f"The profile could not be opened: {text}")
+
         def failed(exc: BaseException) -> None:
             text = exc.message if isinstance(exc, CliError) else str(exc)
             window.statusBar().showMessage(text)
-            QMessageBox.warning(window, "Trackbox", f"The profile could not be opened: {text}")
+            if isinstance(exc, CliError) and exc.code == CREDENTIALS:
+                # Nobody signed in (Microsoft / AD FS): the banner signs in, then reopens.
+                workers.run(lambda: signed_out_profile(name), offer, lambda _e: warn(text))
+                return
+            warn(text)
+
+        def offer(found: tuple[str, str] | None) -> None:
+            if found is None:
+                warn(window.statusBar().currentMessage())
+                return
+            window.signin_banner.show_signed_out(*found)
+            window.status.set_connection(False, detail=SIGN_IN_AGAIN)
+            window.statusBar().showMessage(SIGN_IN_AGAIN)
 
         def ready(result: Opened) -> None:
             opened["ws"] = result.workspace
@@ -228,6 +245,7 @@ def run_gui(args: argparse.Namespace) -> int:
         open_profile(name)
 
     window.reconnect_requested.connect(reconnect)
+    window.signin_banner.profile_signed_in.connect(open_profile)
     if args.setup or not Profiles().names():
         wizard = SetupWizard(workers)
         wizard.profile_saved.connect(open_profile)

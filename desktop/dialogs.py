@@ -59,6 +59,9 @@ class Dialogs(QObject):
         self.opened["options"] = dialog
         dialog.saved.connect(self._host.apply_local_options)
         dialog.connection_saved.connect(self._host.connection_saved)
+        dialog.accounts.signin.changed.connect(
+            lambda status: self._host.sign_in_changed(status.username is not None)
+        )
         dialog.open()
 
     def open_compose(self, mode: str) -> None:

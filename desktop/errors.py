@@ -9,9 +9,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.crm import CrmError
-from core.crm.errors import CrmAuthError, CrmCertificateError, CrmPermanentError, CrmUnavailable
+from core.crm.errors import (
+    AccountChoiceRequired,
+    AuthorityError,
+    CrmAuthError,
+    CrmCertificateError,
+    CrmPermanentError,
+    CrmUnavailable,
+    SignInFailed,
+    SignInRequired,
+)
+from core.crm.signin import is_adfs
 from core.domain.problems import Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailNotFound, MailUnavailable
+from core.workspace.signin import WrongAccount, WrongSignInKind
+
+#: The status bar's words while a Microsoft / AD FS sign-in waits for the user.
+SIGN_IN_AGAIN = "Sign in again"
+#: The sign-in kinds (``crm_auth``) as a person reads them.
+SIGN_IN_KINDS = {
+    "microsoft": "Microsoft account (Dynamics 365 online)",
+    "adfs": "AD FS (on-premises, claims-based)",
+    "windows": "Windows sign-in (on-premises, user and password)",
+    "password": "Password (trackbox-crm emulator, HTTP Basic)",
+}
 
 
 def describe(exc: BaseException) -> str:
@@ -24,11 +45,8 @@ def describe(exc: BaseException) -> str:
             "The CRM cannot be reached right now" + wait + ". Your changes are kept and "
             "will be sent when it is back."
         )
-    if isinstance(exc, CrmAuthError):
-        return (
-            "The CRM refused your sign-in. Check the account in Options › Accounts "
-            "and enter the password again."
-        )
+    if isinstance(exc, (CrmAuthError, WrongSignInKind, WrongAccount)):
+        return _sign_in_words(exc)
     if isinstance(exc, CrmPermanentError):
         detail = exc.message or str(exc)
         code = f" [{exc.code}]" if exc.code else ""
@@ -50,12 +68,57 @@ def describe(exc: BaseException) -> str:
     return f"Something went wrong: {exc.__class__.__name__}: {exc}"
 
 
+def _sign_in_words(exc: BaseException) -> str:
+    """The sign-in errors: expired, failed, refused, or the wrong kind or account."""
+    if isinstance(exc, SignInRequired):
+        who = f" as {exc.username}" if exc.username else ""
+        return f"Your sign-in{who} to the CRM has expired or was revoked. {SIGN_IN_AGAIN}."
+    if isinstance(exc, SignInFailed):
+        if exc.error == "timeout":
+            return "The sign-in in the browser was not finished in time. Try again."
+        said = f" ({exc.message})" if exc.message else ""
+        return f"The sign-in did not succeed{said}. Try again."
+    if isinstance(exc, AccountChoiceRequired):
+        return "Several accounts are signed in: " + ", ".join(exc.usernames) + ". Sign in again."
+    if isinstance(exc, AuthorityError):
+        return f"The sign-in authority {exc.authority} cannot be used; check its address."
+    if isinstance(exc, WrongSignInKind):
+        instead = SIGN_IN_KINDS.get(exc.offered)
+        advice = f" Choose “{instead}” instead." if instead else ""
+        return f"{exc.org_url} does not say where to sign in this way.{advice}"
+    if isinstance(exc, WrongAccount):
+        return (
+            f"You signed in as {exc.signed_in}, but this profile is {exc.expected}'s: "
+            f"signed out again. Sign in as {exc.expected}."
+        )
+    return (
+        "The CRM refused your sign-in. Check the account in Options › Accounts "
+        "and enter the password again."
+    )
+
+
+def sign_in_expired(crm: str) -> str:
+    """The banner's words: ``crm`` is the organisation's address."""
+    return f"Your sign-in to {crm} has expired — {SIGN_IN_AGAIN}"
+
+
+def kind_of(authority: str, crm_auth: str) -> str:
+    """The sign-in kind a person reads, for Options › Accounts."""
+    if crm_auth in ("microsoft", "adfs"):
+        return SIGN_IN_KINDS["adfs" if is_adfs(authority) else "microsoft"]
+    return SIGN_IN_KINDS.get(crm_auth, crm_auth)
+
+
 #: What each kind of problem means for the user and what to do; ``describe_problem`` adds
 #: what was being done and what the server said.
 _PROBLEM_WORDS: dict[Problem, str] = {
     Problem.CRM_SIGN_IN: (
         "The CRM refused your sign-in. Check the account in Options › Accounts and enter "
         "the password again."
+    ),
+    Problem.CRM_SIGN_IN_EXPIRED: (
+        f"Your sign-in to the CRM has expired or was revoked. {SIGN_IN_AGAIN}: your "
+        "queued changes wait for it."
     ),
     Problem.CRM_CERTIFICATE: (
         "The CRM's security certificate is not trusted, so Trackbox did not connect. Check "

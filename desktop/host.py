@@ -37,3 +37,7 @@ class WindowHost(Protocol):
     def connection_saved(self, profile: str) -> None:
         """Options › Accounts saved a new connection for ``profile``: reconnect."""
         ...
+
+    def sign_in_changed(self, signed_in: bool) -> None:
+        """Options › Accounts signed in (True) or out (False) of the CRM."""
+        ...

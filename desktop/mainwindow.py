@@ -23,18 +23,23 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QSplitter, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
+from core.domain.changes import Changes
+from core.domain.problems import SyncProblem
+from core.sync.problems import problem_of
 from core.sync.report import QueuedOperation, SyncReport
+from core.workspace.signin import needs_sign_in_again
 from desktop import actions as actions_mod
 from desktop.dialogs import Dialogs
-from desktop.errors import describe, describe_problems
+from desktop.errors import SIGN_IN_AGAIN, describe, describe_problems
 from desktop.folders import PENDING_SEND_KINDS, FolderPane, view_states
 from desktop.icons import named_icon
 from desktop.mailview import MailView
 from desktop.operations import CrmVerbs
 from desktop.ops import ChangeBus, QueryOp
 from desktop.roles import FolderPathRole, ViewRole
+from desktop.signin import SignInBanner
 from desktop.statusbar import QueueWatch, StatusPanel
 from desktop.syncing import SyncController
 from desktop.workers import Workers
@@ -87,7 +92,15 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.folder_tree)
         outer.addWidget(right)
         outer.setSizes([220, 1060])
-        self.setCentralWidget(outer)
+        # An expired Microsoft / AD FS sign-in: a strip over the panes, never a dialog.
+        self.signin_banner = SignInBanner(workers, self)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.signin_banner)
+        column.addWidget(outer, 1)
+        self.setCentralWidget(central)
         self.status = StatusPanel(self.statusBar())
         self.status_connection = self.status.connection
         self.queue_watch = QueueWatch(self, self.status, workers, self.bus, self)
@@ -138,6 +151,8 @@ class MainWindow(QMainWindow):
         self.sync.progress.connect(self.status.set_progress)
         self.sync.finished.connect(self._synced)
         self.sync.failed.connect(self._sync_failed)
+        self.bus.changes_applied.connect(self._watch_sign_in)
+        self.signin_banner.signed_in.connect(self._signed_in_again)
 
         self.folder_tree.selectionModel().currentChanged.connect(self._folder_changed)
         self.mail_view.selection_changed.connect(self.update_actions)
@@ -152,6 +167,7 @@ class MainWindow(QMainWindow):
         """Attach the user's workspace, read its options, and start the first sync."""
         self.workspace = workspace
         self.sync.set_workspace(workspace)
+        self.signin_banner.set_workspace(workspace)
         self.setWindowTitle(f"Trackbox — {workspace.owner.display()}")
         self._show_connection()
         self.update_actions()
@@ -175,6 +191,7 @@ class MainWindow(QMainWindow):
         self.workers.wait()
         self.workspace = None
         self.sync.set_workspace(None)
+        self.signin_banner.set_workspace(None)
         self.mail_view.detach()
 
     def apply_local_options(self, options: LocalOptions) -> None:
@@ -192,7 +209,11 @@ class MainWindow(QMainWindow):
     def _show_connection(self, detail: str = "") -> None:
         ws = self.workspace
         if ws is not None:
-            self.status.set_connection(ws.online, ws.crm.base_url, detail)
+            expired = self.signin_banner.expired  # signed out: nothing reaches the CRM
+            online = ws.online and not expired
+            self.status.set_connection(
+                online, ws.crm.base_url, SIGN_IN_AGAIN if expired else detail
+            )
 
     def _online_switched(self, online: bool) -> None:
         self._show_connection("" if online else "working offline")
@@ -216,14 +237,47 @@ class MainWindow(QMainWindow):
         self.status.set_last_sync(report.finished, ok=report.ok)
         errors = report.errors or report.changes.errors
         self.say(describe_problems(errors) if errors else "Synchronised", 0 if errors else 3000)
+        if not self._sign_in_expired(errors) and report.online:
+            self.signin_banner.hide_banner()
+            self._show_connection()
         self.mail_synced.emit()
 
     def _sync_failed(self, exc: BaseException) -> None:
         self.status.clear_progress()
         self.action_sync_now.setEnabled(True)
         self.say(f"Sync failed. {describe(exc)}")
+        self._sign_in_expired((problem_of(exc),))
         self._show_connection(describe(exc))
         self.mail_synced.emit()
+
+    # --- sign-in ------------------------------------------------------------------------
+    def _sign_in_expired(self, problems: tuple[SyncProblem, ...] | list[SyncProblem]) -> bool:
+        """Show the banner when only a new sign-in helps; True then."""
+        ws = self.workspace
+        profile = ws.profile if ws is not None else None
+        oauth = profile is not None and profile.config.uses_oauth
+        if not needs_sign_in_again(problems, oauth):
+            return False
+        self.signin_banner.show_expired()
+        self._show_connection()
+        return True
+
+    def _watch_sign_in(self, changes: Changes) -> None:
+        """Any operation's problems (a Track, a retry, a sync) may say the sign-in expired."""
+        if changes.errors:
+            self._sign_in_expired(changes.errors)
+
+    def sign_in_changed(self, signed_in: bool) -> None:
+        """Signed in from Options › Accounts: the banner's work is done there too."""
+        if signed_in and self.signin_banner.expired:
+            self.signin_banner.hide_banner()
+            self._signed_in_again()
+
+    def _signed_in_again(self) -> None:
+        """Signed in again: the queued operations go on the next sync, started now."""
+        self.say("Signed in again; synchronising…", 5000)
+        self._show_connection()
+        self.sync_now()
 
     def _queue_read(self, ops: list[QueuedOperation]) -> None:
         self.queue_updated.emit(len(ops))

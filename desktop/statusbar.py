@@ -133,9 +133,9 @@ class StatusPanel(QWidget):
 def throttle_message(state: ThrottleState) -> str:
     """The status bar's words for a throttled CRM (local time)."""
     if state.until is None:
-        return "The CRM asked Trackbox to slow down"
+        return "The CRM asked to slow down"
     resume = state.until.astimezone().strftime("%H:%M:%S")
-    return f"The CRM asked Trackbox to slow down — resuming at {resume}"
+    return f"The CRM asked to slow down; work resumes at {resume}"
 
 
 class ThrottleWatch(QObject):

@@ -38,12 +38,16 @@ def _problems_code(problems: tuple[SyncProblem, ...]) -> int:
     return CREDENTIALS if any(p.problem in SIGN_IN_PROBLEMS for p in problems) else FAILED
 
 
+#: The CRM refused the sign-in, or it expired: ``trackbox account sign-in`` is the remedy.
+CRM_SIGN_IN_PROBLEMS = (Problem.CRM_SIGN_IN, Problem.CRM_SIGN_IN_EXPIRED)
+
+
 def _sign_in_hint(ws: Workspace, problems: tuple[SyncProblem, ...]) -> None:
     """After a refused Microsoft / AD FS sign-in: what to do about it."""
     profile = ws.profile
     if profile is None or not profile.config.uses_oauth:
         return
-    if any(p.problem is Problem.CRM_SIGN_IN for p in problems):
+    if any(p.problem in CRM_SIGN_IN_PROBLEMS for p in problems):
         print(f"trackbox: {sign_in_again(profile.name)}", file=sys.stderr)
 
 

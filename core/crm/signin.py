@@ -81,6 +81,19 @@ class _Session(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+class SignInAuth(BearerAuth):
+    """The bearer auth of a :class:`MicrosoftSignIn`, which it keeps (``sign_in``): a new
+    sign-in from the window must land in the cache the open workspace renews from."""
+
+    def __init__(self, sign_in: MicrosoftSignIn) -> None:
+        super().__init__(
+            sign_in.token,
+            on_unauthorized=sign_in.renew_next,
+            label=f"{sign_in.kind}, user={sign_in.username or '?'}",
+        )
+        self.sign_in = sign_in
+
+
 def scope_for(resource: str) -> str:
     """``https://org.crm.dynamics.com/`` → ``https://org.crm.dynamics.com/user_impersonation``."""
     return resource.rstrip("/") + "/" + USER_IMPERSONATION
@@ -334,14 +347,10 @@ class MicrosoftSignIn:
         with self._lock:
             self._renew = True
 
-    def bearer_auth(self) -> BearerAuth:
+    def bearer_auth(self) -> SignInAuth:
         """The Web API client's auth: a token from :meth:`token` on every request, renewed
         after a 401."""
-        return BearerAuth(
-            self.token,
-            on_unauthorized=self.renew_next,
-            label=f"{self.kind}, user={self.username or '?'}",
-        )
+        return SignInAuth(self)
 
     def _renewal_error(
         self, result: Mapping[str, Any], username: str

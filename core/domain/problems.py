@@ -14,6 +14,9 @@ class Problem(enum.StrEnum):
     """The kinds of problem a person is told about; each has its own wording and remedy."""
 
     CRM_SIGN_IN = "crm_sign_in"  # the CRM refused the credentials or the token
+    #: A Microsoft / AD FS sign-in that cannot be renewed without the user (expired, revoked,
+    #: nobody signed in): not a wrong password, so it has its own remedy — sign in again.
+    CRM_SIGN_IN_EXPIRED = "crm_sign_in_expired"
     CRM_CERTIFICATE = "crm_certificate"  # the CRM's TLS certificate is not trusted
     CRM_UNAVAILABLE = "crm_unavailable"  # away for now: retried later
     CRM_REFUSED = "crm_refused"  # a request the CRM will never accept as it is
@@ -27,7 +30,9 @@ class Problem(enum.StrEnum):
 
 
 #: Problems only the user can fix by signing in again.
-SIGN_IN_PROBLEMS = frozenset({Problem.CRM_SIGN_IN, Problem.MAIL_SIGN_IN})
+SIGN_IN_PROBLEMS = frozenset(
+    {Problem.CRM_SIGN_IN, Problem.CRM_SIGN_IN_EXPIRED, Problem.MAIL_SIGN_IN}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,8 @@ class ReplayResult:
     deferred: list[int] = field(default_factory=list)
     stopped: str | None = None  # "offline" | "auth" | "cancelled" | "throttled"
     error: str | None = None
+    #: The refused sign-in that stopped the replay (``stopped == "auth"``), for its type.
+    auth_error: CrmAuthError | MailAuthError | None = None
     mail_offline: bool = False
     #: Operations the CRM throttled (each deferral counted; they are in ``deferred`` too).
     throttled: int = 0
@@ -411,6 +413,7 @@ class Outbox:
             return "offline"
         except (CrmAuthError, MailAuthError) as exc:
             result.error = str(exc)
+            result.auth_error = exc
             log.warning("outbox op=%d kind=%s stopped error=auth", op.id, op.kind)
             return "auth"
         except (CrmPermanentError, MailError, PermanentFailure, PayloadError) as exc:

@@ -25,7 +25,7 @@ from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address, MessageHeader, Reason, TrackState
-from core.domain.problems import Problem, SyncProblem
+from core.domain.problems import SyncProblem
 from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
 from core.outbox.kinds import OpKind
 from core.outbox.queue import Outbox, ReplayResult
@@ -44,7 +44,7 @@ from core.sync.decisions import (
 )
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
-from core.sync.problems import problem_of
+from core.sync.problems import problem_of, queue_sign_in_problem
 from core.sync.report import SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
@@ -369,9 +369,7 @@ class SyncCycle:
             self.ws.note_reachable(False)
         elif result.stopped == "auth":
             self.crm_online = False
-            self.errors.append(
-                SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or "")
-            )
+            self.errors.append(queue_sign_in_problem(result))
         elif result.stopped == "cancelled":
             raise Cancelled
         if result.done or result.parked:

@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
-from core.crm.errors import CrmAuthError, CrmCertificateError, CrmPermanentError, CrmUnavailable
+from core.crm.errors import (
+    CrmAuthError,
+    CrmCertificateError,
+    CrmPermanentError,
+    CrmUnavailable,
+    SignInRequired,
+)
 from core.domain.crm_settings import SettingsError
 from core.domain.problems import Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailUnavailable
+from core.outbox.queue import ReplayResult
 
 
 def problem_of(error: BaseException, what: str = "") -> SyncProblem:
@@ -19,6 +26,8 @@ def _classify(error: BaseException) -> Problem:
         return Problem.CRM_CERTIFICATE
     if isinstance(error, CrmUnavailable):
         return Problem.CRM_UNAVAILABLE
+    if isinstance(error, SignInRequired):  # before its base: only signing in again helps
+        return Problem.CRM_SIGN_IN_EXPIRED
     if isinstance(error, CrmAuthError):
         return Problem.CRM_SIGN_IN
     if isinstance(error, CrmPermanentError):
@@ -43,4 +52,12 @@ def _detail(error: BaseException) -> str:
     )
 
 
-__all__ = ["problem_of"]
+def queue_sign_in_problem(result: ReplayResult) -> SyncProblem:
+    """The problem of a replay stopped by a refused sign-in (``stopped == "auth"``): the
+    CRM's or the mailbox's, expired or refused, by the error's type."""
+    if result.auth_error is not None:
+        return problem_of(result.auth_error, "running the queue")
+    return SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or "")
+
+
+__all__ = ["problem_of", "queue_sign_in_problem"]

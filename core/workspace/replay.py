@@ -13,6 +13,7 @@ from core.domain.changes import Changes
 from core.domain.problems import Problem, SyncProblem
 from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
 from core.outbox.queue import OpKind, ReplayResult
+from core.sync.problems import queue_sign_in_problem
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading
 from core.workspace.settings import read_org_settings
@@ -102,7 +103,7 @@ class Replayer:
                 what = op.payload.subject or op.message_id or op.payload.describe()
                 errors.append(SyncProblem(Problem.OPERATION_PARKED, what, op.last_error or ""))
         if result.stopped == "auth":
-            errors.append(SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or ""))
+            errors.append(queue_sign_in_problem(result))
         rows: set[int] = set()
         for op_id in (*result.done, *result.parked):
             op = self._stores.outbox().get(op_id)

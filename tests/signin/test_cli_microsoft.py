@@ -108,6 +108,9 @@ def test_add_from_the_org_url_then_revoked_then_signed_in_again(
     refused = cli("track", message_id)
     assert refused.code == CREDENTIALS, refused.out + refused.err
     assert "sign in again: trackbox account sign-in" in refused.err
+    synced = cli("sync", "--once")  # a cycle stops cleanly and says the same
+    assert synced.code == CREDENTIALS, synced.out + synced.err
+    assert "sign in again: trackbox account sign-in" in synced.err
     queued = cli("queue", "list", "--json")
     assert queued.code == OK
     [op] = json.loads(queued.out)

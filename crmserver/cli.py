@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from starlette.middleware import Middleware
+
+    from .limits import Limits
     from .tls import TlsFiles
 
 SERVE_HELP = """\
@@ -26,7 +29,31 @@ Behind a reverse proxy, the URLs the server writes (@odata.nextLink, @odata.delt
 either --public-url https://crm.example/ (fixed), or --forwarded-allow-ips with the proxy's
 address(es) to honour its Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (ignored
 from anyone else). A malformed Host or forwarded host is answered with 400.
+
+Service protection limits (Dataverse's, per user, on /api/data only): --limits off (the
+default: a local emulator serves benchmarks and imports that would pass Dataverse's 6,000
+requests per 300 s), --limits dataverse (Dataverse's own: requests=6000, window=300,
+execution=1200, concurrent=52), or --limits requests=N,concurrent=N,window=SECONDS,
+execution=SECONDS (any of them; the others keep Dataverse's values), e.g.
+--limits requests=20,window=1. Over a limit the answer is 429 with Retry-After and
+Dataverse's error body.
 """
+
+LIMITS_OFF = "off"
+LIMITS_DATAVERSE = "dataverse"
+
+
+def _serve_limits(text: str | None) -> Limits | None:
+    """The limits ``--limits`` asks for (None: off); raises
+    :class:`~crmserver.limits.LimitsError` naming the part that is wrong."""
+    from .limits import Limits, parse_limits
+
+    value = LIMITS_OFF if text is None else text.strip()
+    if value.lower() == LIMITS_OFF:
+        return None
+    if value.lower() == LIMITS_DATAVERSE:
+        return Limits()
+    return parse_limits(value)
 
 
 def _serve_tls(args: argparse.Namespace) -> TlsFiles | None:
@@ -63,14 +90,23 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import Settings, create_app
     from .forwarded import ProxySettingError, check_proxy_settings
+    from .limits import LimitsError
     from .runner import listen, root_url, server_config
     from .tls import TlsFilesError
 
     owner_only = tuple(n.strip() for n in (args.owner_only or "").split(",") if n.strip())
     try:
+        limits = _serve_limits(args.limits)
         settings = Settings(db_path=args.db, seed=args.seed, owner_only=owner_only)
         check_proxy_settings(args.public_url, args.forwarded_allow_ips)
         tls = _serve_tls(args)
+    except LimitsError as exc:
+        print(
+            f"error: --limits {args.limits!r}: {exc}. Expected off, dataverse, or "
+            "requests=N,concurrent=N,window=SECONDS,execution=SECONDS (any of them)",
+            file=sys.stderr,
+        )
+        return 2
     except ProxySettingError as exc:
         option = {"public_url": "--public-url", "forwarded_allow_ips": "--forwarded-allow-ips"}
         print(f"error: {option[exc.setting]} {exc.value!r}: {exc.reason}", file=sys.stderr)
@@ -81,7 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    app = create_app(settings, middleware=_limits_middleware(limits))
     config = server_config(
         app,
         tls=tls,
@@ -99,8 +135,24 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"clients verify the server with the CA certificate {tls.ca}", file=sys.stderr)
     public = args.public_url.rstrip("/") if args.public_url else url
     print(f"Web API: {public}/api/data/v9.2/", file=sys.stderr, flush=True)
+    if limits is not None:
+        print(
+            f"service protection limits: {limits.requests} requests and "
+            f"{limits.execution:g} s of execution per {limits.window:g} s, "
+            f"{limits.concurrent} at once (per user)",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _limits_middleware(limits: Limits | None) -> list[Middleware]:
+    from starlette.middleware import Middleware
+
+    from .limits import ServiceProtection
+
+    return [] if limits is None else [Middleware(ServiceProtection, limits=limits)]
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -232,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="comma-separated proxy IPs or networks (or *) whose Forwarded / "
         "X-Forwarded-Proto / X-Forwarded-Host headers are honoured; default: nobody",
+    )
+    serve.add_argument(
+        "--limits",
+        metavar="LIMITS",
+        default=LIMITS_OFF,
+        help="Dataverse's service protection limits per user: off (default), dataverse "
+        "(6,000 requests and 1,200 s of execution per 300 s, 52 at once), or "
+        "requests=N,concurrent=N,window=SECONDS,execution=SECONDS (any of them; the others "
+        "keep Dataverse's values), e.g. requests=20,window=1",
     )
     serve.set_defaults(func=_serve)
 

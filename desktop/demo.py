@@ -13,6 +13,12 @@ The anchor is kept in the demo's directory so later starts see the same demo; a 
 before anchors were kept has the old fixed one. ``TRACKBOX_DEMO_NOW`` sets the clock a new demo
 is anchored on (tests, screenshots of a given day).
 
+The demo's CRM is reached as a real organisation is: over HTTPS, with a throwaway CA kept in
+the demo's directory (``tls/``, made again when it no longer serves), and signed in through
+OAuth — an authorization code with PKCE from the emulator's own authority, MSAL driving it and
+:mod:`crmserver.demo_sign_in` filling in Alex's password on the sign-in page, so no browser
+opens. The tokens stay in memory: nothing is written to files or to the keyring.
+
 The emulator is imported lazily: ``core`` is the client library and does not need the
 emulator package unless the demo runs.
 """
@@ -23,7 +29,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +40,11 @@ from core.domain.entities import entity, regarding_target
 
 if TYPE_CHECKING:  # the real imports happen in start_demo, on a worker, after the window shows
     from core.crm import CrmClient
+    from core.crm.signin import MicrosoftSignIn
     from core.domain.model import MessageHeader
     from core.mail.maildir import MaildirBackend
     from core.workspace.facade import Workspace
+    from crmserver.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +60,28 @@ class DemoEnvironment:
     server: Any  # crmserver.RunningServer
     workspace: Workspace
     anchor: datetime  # the demo's "now": no mail is dated after it
+    sign_in: MicrosoftSignIn | None = None  # Alex's OAuth sign-in (tokens in memory)
 
     @property
     def crm_url(self) -> str:
         return str(self.server.url)
 
+    @property
+    def ca_file(self) -> str:
+        """The throwaway CA the demo's clients verify the emulator with."""
+        return str(self.server.ca_file)
+
     def close(self) -> None:
         self.workspace.close()
+        if self.sign_in is not None:
+            self.sign_in.close()  # a kept-alive connection would hold the server's shutdown up
         self.server.stop()
 
 
 HISTORY_MARKER = ".demo-history"
+TLS_DIR = "tls"
+#: A kept server certificate with less validity left than this is made again.
+TLS_MARGIN = timedelta(days=1)
 ANCHOR_FILE = "anchor.json"
 NOW_VARIABLE = "TRACKBOX_DEMO_NOW"
 NEW_ARRIVALS = 30  # the newest inbox mails held back until after the baseline sync
@@ -77,7 +96,7 @@ def start_demo(
     ``anchor`` is the clock a new demo is anchored on (default :func:`demo_now`); a demo that
     exists keeps its own.
     """
-    from core.crm import BasicAuth, CrmClient
+    from core.crm import CrmClient
     from core.domain.model import Address
     from core.mail.demo import create_demo_mailbox
     from core.mail.maildir import MaildirBackend
@@ -88,9 +107,15 @@ def start_demo(
     mailbox_dir = data_dir / "mailbox"
     anchor = demo_anchor(data_dir, anchor)
     create_demo_mailbox(mailbox_dir, messages=messages, anchor=anchor)
-    server = run_in_thread(Settings(db_path=data_dir / "crm.sqlite", seed="demo"))
+    tls = demo_tls(data_dir / TLS_DIR)
+    server = run_in_thread(Settings(db_path=data_dir / "crm.sqlite", seed="demo"), tls=tls)
     me = demo_data.ME
-    crm = CrmClient(server.url, BasicAuth(me.email, demo_data.DEMO_PASSWORD))
+    try:
+        signer = sign_in_demo_user(server.url, str(server.ca_file))
+    except BaseException:
+        server.stop()
+        raise
+    crm = CrmClient(server.url, signer.bearer_auth(), verify=str(server.ca_file))
     workspace = Workspace(
         store_path=data_dir / "trackbox.sqlite",
         open_mailbox=lambda: MaildirBackend(mailbox_dir),
@@ -98,7 +123,7 @@ def start_demo(
         owner=Address(me.email, me.full_name),
         mailbox_name=me.email,
     )
-    environment = DemoEnvironment(data_dir, mailbox_dir, server, workspace, anchor)
+    environment = DemoEnvironment(data_dir, mailbox_dir, server, workspace, anchor, signer)
     if not (data_dir / HISTORY_MARKER).exists():
         try:
             _give_history(environment)
@@ -113,6 +138,77 @@ def start_demo(
         anchor.isoformat(),
     )
     return environment
+
+
+def sign_in_demo_user(
+    crm_url: str, ca_file: str, user: demo_data.DemoUser = demo_data.ME
+) -> MicrosoftSignIn:
+    """``user`` signed in to the emulator at ``crm_url`` through its OAuth authority
+    (``/organizations``): auth code with PKCE, the sign-in page filled in without a browser,
+    the tokens in an in-memory cache, the server verified with ``ca_file``."""
+    import ssl
+
+    from core.config import logs
+    from core.crm.signin import MicrosoftSignIn
+    from core.crm.token_cache import MemoryCacheStore, PersistentTokenCache
+    from crmserver.demo_sign_in import authorizer
+
+    signer = MicrosoftSignIn(
+        crm_url,
+        authority=crm_url.rstrip("/") + "/organizations",
+        verify=ca_file,
+        cache=PersistentTokenCache(MemoryCacheStore()),
+        username=user.email,
+        on_secret=logs.register_secret,
+    )
+    try:
+        verify = ssl.create_default_context(cafile=ca_file)
+        signer.sign_in_with_auth_code(
+            authorizer(user.email, demo_data.DEMO_PASSWORD, verify), login_hint=user.email
+        )
+    except BaseException:
+        signer.close()
+        raise
+    return signer
+
+
+def demo_tls(directory: Path) -> TlsFiles:
+    """The demo's TLS files (``crmserver.TlsFiles``): those kept in ``directory`` while they
+    still serve (the key is the certificate's, the certificate was issued by the kept CA and
+    is valid for :data:`TLS_MARGIN` more), else a new throwaway CA and certificate there."""
+    from crmserver.tls import CA_FILE, CERT_FILE, KEY_FILE, TlsFiles, make_throwaway_ca
+
+    kept = TlsFiles(
+        cert=str(directory / CERT_FILE), key=str(directory / KEY_FILE), ca=str(directory / CA_FILE)
+    )
+    if _still_serves(kept):
+        return kept
+    log.info("demo: a new throwaway CA in %s", directory)
+    return make_throwaway_ca(directory)
+
+
+def _still_serves(files: TlsFiles) -> bool:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    from crmserver.tls import TlsFilesError, check_tls_files
+
+    try:
+        check_tls_files(files)
+        with open(files.cert, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        with open(str(files.ca), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        cert.verify_directly_issued_by(ca)  # not another (older) CA's certificate
+    except (TlsFilesError, OSError, ValueError, TypeError, InvalidSignature) as exc:
+        if os.path.exists(files.cert):
+            log.info("demo: the kept certificate is not used (%s)", type(exc).__name__)
+        return False
+    now = datetime.now(UTC)
+    return all(
+        c.not_valid_before_utc <= now and now + TLS_MARGIN < c.not_valid_after_utc
+        for c in (cert, ca)
+    )
 
 
 def demo_now() -> datetime:
@@ -201,7 +297,11 @@ def _give_history(env: DemoEnvironment) -> None:
         inbox.sort(key=lambda header: header.date or datetime.min.replace(tzinfo=UTC))
         held, older = inbox[-NEW_ARRIVALS:], inbox[:-NEW_ARRIVALS]
         colleague = demo_data.COLLEAGUES[0]
-        other = Client(env.crm_url, BasicAuth(colleague.email, demo_data.DEMO_PASSWORD))
+        other = Client(  # the colleague's own client; Basic auth, which the emulator takes
+            env.crm_url,
+            BasicAuth(colleague.email, demo_data.DEMO_PASSWORD),
+            verify=env.ca_file,
+        )
         try:
             from_customers = [
                 header

@@ -24,6 +24,7 @@ from core.crm.errors import SignInRequired
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.queue import Outbox
 from core.store import Store
+from core.workspace.syncing import LAST_THROTTLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class DiagnosticReport:
     sign_in: dict[str, str] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     last_sync: dict[str, Any] | None = None
+    throttling: dict[str, Any] | None = None
     queue: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,6 +55,7 @@ class DiagnosticReport:
             "sign_in": self.sign_in,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
             "last_sync": self.last_sync,
+            "throttling": self.throttling,
             "queue": self.queue,
             "healthy": self.healthy,
         }
@@ -72,9 +75,20 @@ class DiagnosticReport:
             lines += [f"  {k}: {v}" for k, v in self.last_sync.items()]
         else:
             lines.append("  never")
+        lines += ["", "CRM throttling:", f"  {_throttling_text(self.throttling)}"]
         lines += ["", "Queue:"]
         lines += [f"  {k}: {v}" for k, v in self.queue.items()]
         return "\n".join(lines)
+
+
+def _throttling_text(last: dict[str, Any] | None) -> str:
+    """The CRM's last request to slow down, in words."""
+    if not last:
+        return "never asked to slow down"
+    wait = last.get("retry_after")
+    waited = f", asked to wait {wait:g} s" if isinstance(wait, int | float) else ""
+    count = last.get("count")
+    return f"last asked to slow down at {last.get('at')}{waited} ({count} times that session)"
 
 
 def _version(package: str) -> str:
@@ -217,6 +231,7 @@ def _local_state(report: DiagnosticReport, store_path: Any) -> None:
         return
     with Store.open(store_path) as store:
         report.last_sync = store.snapshots.get("last_sync")
+        report.throttling = store.snapshots.get(LAST_THROTTLE)
         outbox = Outbox(store)
         report.queue = dict(outbox.counts())
         parked = [op for op in outbox.pending() if op.state.value == "parked"]

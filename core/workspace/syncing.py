@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 
+#: The snapshot that keeps the CRM's last 429: when, the wait it asked for, how many 429s.
+LAST_THROTTLE = "last_throttle"
+
+
 class SyncService:
     def __init__(
         self,
@@ -71,9 +75,24 @@ class SyncService:
             report = SyncCycle(self.cycle_services(), progress, cancel).run()
             self._last = report
             self._stores.store().snapshots.save("last_sync", report.to_dict())
+            self._note_throttling()
             return report
         finally:
             self._cycle_lock.release()
+
+    def _note_throttling(self) -> None:
+        """Keep the CRM's last request to slow down (``trackbox diagnose`` shows it)."""
+        state = self._remotes.crm.throttle.state()
+        if state.last_throttled_at is None:
+            return
+        store = self._stores.store()
+        kept = store.snapshots.get(LAST_THROTTLE) or {}
+        at = state.last_throttled_at.isoformat()
+        if kept.get("at") != at:
+            store.snapshots.save(
+                LAST_THROTTLE,
+                {"at": at, "retry_after": state.last_retry_after, "count": state.throttle_count},
+            )
 
     def cycle_services(self) -> CycleServices:
         """What a sync cycle works with, from this workspace."""

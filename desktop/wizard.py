@@ -184,7 +184,7 @@ class CrmPage(QWizardPage):
         self.registerField("crmUrl*", self.url)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.url.textChanged.connect(self.oauth.forget)
-        self.kind.setCurrentIndex(KIND_ORDER.index("password"))
+        self.kind.setCurrentIndex(KIND_ORDER.index("microsoft"))  # Dynamics 365 online
         self._kind_changed()
 
     def _advanced(self) -> QGroupBox:

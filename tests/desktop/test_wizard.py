@@ -28,6 +28,8 @@ def fill(wizard: SetupWizard, crm_url: str, mail_url: str) -> None:
     wizard.mail.url.setText(mail_url)
     wizard.mail.user.setText("alex")
     wizard.mail.password.setText("mail-secret")
+    assert wizard.crm.crm_auth == "microsoft"  # what most customers have
+    wizard.crm.kind.setCurrentIndex(wizard.crm.kind.findData("password"))
     wizard.crm.url.setText(crm_url)
     wizard.crm.user.setText(demo_data.ME.email)
     wizard.crm.password.setText(demo_data.DEMO_PASSWORD)

@@ -89,9 +89,11 @@ def _bare_page(api: str) -> int:
         return len(body["value"])
 
 
+ENTITIES = ["contact", "account", "lead"]
+
+
 def run(size: int | None = None) -> list[dict[str, Any]]:
     contacts = size or DEFAULT_SIZE
-    entities = ["contact", "account", "lead"]
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         db = Path(tmp) / "org.db"
         started = time.perf_counter()
@@ -104,86 +106,93 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
             api = url + "/api/data/v9.2/"
             _bare_page(api)  # warm up: connection, auth cache
             auth = BasicAuth(demo_data.ME.email, demo_data.DEMO_PASSWORD)
-            with CrmClient(url, auth, timeout=120) as crm:
-                # first population: ROUNDS interleaved rounds of (baseline, ours), medians,
-                # each of ours into a fresh store (the machine's noise drifts; see harness)
-                base_times, our_times = [], []
-                fetched = cached = 0
-                stores: list[Store] = []
-                for round_ in range(ROUNDS):
-                    t0 = time.perf_counter()
-                    fetched = _bare_fetch(api, entities)
-                    base_times.append(time.perf_counter() - t0)
-                    store = Store.open(Path(tmp) / f"store{round_}.sqlite")
-                    stores.append(store)
-                    book = AddressBook(store, contacts_scope="all", entities=entities)
-                    t0 = time.perf_counter()
-                    book.sync(crm)  # the app's page size (core.sync.address_books.PAGE_SIZE)
-                    our_times.append(time.perf_counter() - t0)
-                    cached = book.count()
-                ours = statistics.median(our_times)
-                baseline = statistics.median(base_times)
-                first = figure(
-                    BENCH,
-                    "first_population",
-                    value=ours,
-                    unit="s",
-                    baseline=baseline,
-                    ratio=ours / baseline,
-                    target=1.5,
-                    rows_fetched=fetched,
-                    rows_cached=cached,
-                    rounds=ROUNDS,
-                )
-
-                # delta: 100 changed contacts per round, three rounds; the figure is the contacts
-                # delta (one entity set, as the baseline is one page of one set)
-                ids = [
-                    r["contactid"]
-                    for r in crm.query(
-                        "contacts",
-                        select=["contactid"],
-                        top=CHANGES * 3,
-                        filter="emailaddress1 ne null",
-                    )
-                ]
-                ours_times, base_times, whole_times = [], [], []
-                for round_ in range(3):
-                    for n, cid in enumerate(ids[round_ * CHANGES : (round_ + 1) * CHANGES]):
-                        crm.update(
-                            "contacts",
-                            cid,
-                            {
-                                "jobtitle": f"Changed {round_}.{n}",
-                                "lastname": f"Changed{round_}x{n}",
-                            },
-                        )
-                    t0 = time.perf_counter()
-                    result = book.sync_entity(crm, "contact")
-                    ours_times.append(time.perf_counter() - t0)
-                    assert result.upserted == CHANGES and not result.full, result
-                    t0 = time.perf_counter()
-                    book.sync(crm)  # all three sets, nothing changed
-                    whole_times.append(time.perf_counter() - t0)
-                    t0 = time.perf_counter()
-                    _bare_page(api)
-                    base_times.append(time.perf_counter() - t0)
-                d_ours = statistics.median(ours_times)
-                d_base = statistics.median(base_times)
-                delta = figure(
-                    BENCH,
-                    "delta",
-                    value=d_ours,
-                    unit="s",
-                    baseline=d_base,
-                    ratio=d_ours / d_base,
-                    target=3.0,
-                    changes=CHANGES,
-                    idle_sync_all_sets_s=round(statistics.median(whole_times), 6),
-                )
+            stores: list[Store] = []
+            try:
+                with CrmClient(url, auth, timeout=120) as crm:
+                    first, book = _first_population(api, crm, Path(tmp), stores)
+                    return [first, _delta(api, crm, book)]
+            finally:
                 for store in stores:
                     store.close()
-    return [first, delta]
+
+
+def _first_population(
+    api: str, crm: CrmClient, tmp: Path, stores: list[Store]
+) -> tuple[dict[str, Any], AddressBook]:
+    """ROUNDS interleaved rounds of (baseline, ours), medians, each of ours into a fresh
+    store (the machine's noise drifts; see harness). Returns the last round's book."""
+    base_times, our_times = [], []
+    fetched = cached = 0
+    book: AddressBook | None = None
+    for round_ in range(ROUNDS):
+        t0 = time.perf_counter()
+        fetched = _bare_fetch(api, ENTITIES)
+        base_times.append(time.perf_counter() - t0)
+        store = Store.open(tmp / f"store{round_}.sqlite")
+        stores.append(store)
+        book = AddressBook(store, contacts_scope="all", entities=ENTITIES)
+        t0 = time.perf_counter()
+        book.sync(crm)  # the app's page size (core.sync.address_books.PAGE_SIZE)
+        our_times.append(time.perf_counter() - t0)
+        cached = book.count()
+    assert book is not None
+    ours = statistics.median(our_times)
+    baseline = statistics.median(base_times)
+    first = figure(
+        BENCH,
+        "first_population",
+        value=ours,
+        unit="s",
+        baseline=baseline,
+        ratio=ours / baseline,
+        target=1.5,
+        rows_fetched=fetched,
+        rows_cached=cached,
+        rounds=ROUNDS,
+    )
+    return first, book
+
+
+def _delta(api: str, crm: CrmClient, book: AddressBook) -> dict[str, Any]:
+    """100 changed contacts per round, three rounds; the figure is the contacts delta (one
+    entity set, as the baseline is one page of one set)."""
+    ids = [
+        r["contactid"]
+        for r in crm.query(
+            "contacts", select=["contactid"], top=CHANGES * 3, filter="emailaddress1 ne null"
+        )
+    ]
+    ours_times, base_times, whole_times = [], [], []
+    for round_ in range(3):
+        for n, cid in enumerate(ids[round_ * CHANGES : (round_ + 1) * CHANGES]):
+            crm.update(
+                "contacts",
+                cid,
+                {"jobtitle": f"Changed {round_}.{n}", "lastname": f"Changed{round_}x{n}"},
+            )
+        t0 = time.perf_counter()
+        result = book.sync_entity(crm, "contact")
+        ours_times.append(time.perf_counter() - t0)
+        assert result.upserted == CHANGES and not result.full, result
+        t0 = time.perf_counter()
+        book.sync(crm)  # all three sets, nothing changed
+        whole_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _bare_page(api)
+        base_times.append(time.perf_counter() - t0)
+    d_ours = statistics.median(ours_times)
+    d_base = statistics.median(base_times)
+    return figure(
+        BENCH,
+        "delta",
+        value=d_ours,
+        unit="s",
+        baseline=d_base,
+        ratio=d_ours / d_base,
+        target=3.0,
+        changes=CHANGES,
+        idle_sync_all_sets_s=round(statistics.median(whole_times), 6),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

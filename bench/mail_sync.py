@@ -136,36 +136,10 @@ def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, 
     runs = iter(range(1000))
 
     def ours() -> _Sink:
-        sink = _Sink(work / f"store-{next(runs)}.db")
-        b = _backend(server)
-        try:
-            got = sink.sync(b)
-        finally:
-            b.close()
-        if got != size:
-            raise RuntimeError(f"first sync listed {got} messages, expected {size}")
-        return sink
+        return _our_first_sync(server, work / f"store-{next(runs)}.db", size)
 
     def theirs() -> None:
-        d = work / f"mbsync-{next(runs)}"
-        (d / "mail").mkdir(parents=True)
-        conf = d / "mbsyncrc"
-        conf.write_text(
-            _MBSYNC_CONF.format(
-                port=server.imap_port, user=USER, password=server.password, dir=d / "mail"
-            )
-        )
-        out = subprocess.run(
-            [mbsync, "-c", str(conf), "-q", "bench"], capture_output=True, text=True, timeout=600
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"mbsync failed: {out.stderr.strip()[:500]}")
-        got = sum(1 for _ in (d / "mail" / "INBOX" / "cur").iterdir()) + sum(
-            1 for _ in (d / "mail" / "INBOX" / "new").iterdir()
-        )
-        if not size - 5 <= got <= size:  # mbsync rejects the demo's deliberately broken ones
-            raise RuntimeError(f"mbsync fetched {got} messages, expected {size}")
-        shutil.rmtree(d)
+        _mbsync_first_sync(server, mbsync, work / f"mbsync-{next(runs)}", size)
 
     t0 = time.perf_counter()
     ours()
@@ -175,19 +149,8 @@ def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, 
     _log(f"warm-up: mbsync {time.perf_counter() - t0:.2f}s")
     first = _best_time(ours, REPEAT)
     baseline = _best_time(theirs, REPEAT)
-
     sink = ours()
-    times = []
-    for round_no in range(REPEAT):
-        _ten_changes(server, round_no)
-        b = _backend(server)
-        start = time.perf_counter()
-        try:
-            sink.sync(b)
-        finally:
-            b.close()
-        times.append(time.perf_counter() - start)
-    incremental = min(times)
+    incremental = _incremental(server, sink)
     return [
         figure(
             "mail_sync",
@@ -213,6 +176,54 @@ def _measure(server: Any, mbsync: str, work: Path, size: int) -> list[dict[str, 
             messages=size,
         ),
     ]
+
+
+def _our_first_sync(server: Any, path: Path, size: int) -> _Sink:
+    sink = _Sink(path)
+    b = _backend(server)
+    try:
+        got = sink.sync(b)
+    finally:
+        b.close()
+    if got != size:
+        raise RuntimeError(f"first sync listed {got} messages, expected {size}")
+    return sink
+
+
+def _mbsync_first_sync(server: Any, mbsync: str, d: Path, size: int) -> None:
+    (d / "mail").mkdir(parents=True)
+    conf = d / "mbsyncrc"
+    conf.write_text(
+        _MBSYNC_CONF.format(
+            port=server.imap_port, user=USER, password=server.password, dir=d / "mail"
+        )
+    )
+    out = subprocess.run(
+        [mbsync, "-c", str(conf), "-q", "bench"], capture_output=True, text=True, timeout=600
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"mbsync failed: {out.stderr.strip()[:500]}")
+    got = sum(1 for _ in (d / "mail" / "INBOX" / "cur").iterdir()) + sum(
+        1 for _ in (d / "mail" / "INBOX" / "new").iterdir()
+    )
+    if not size - 5 <= got <= size:  # mbsync rejects the demo's deliberately broken ones
+        raise RuntimeError(f"mbsync fetched {got} messages, expected {size}")
+    shutil.rmtree(d)
+
+
+def _incremental(server: Any, sink: _Sink) -> float:
+    """The best of REPEAT syncs after 10 changes each."""
+    times = []
+    for round_no in range(REPEAT):
+        _ten_changes(server, round_no)
+        b = _backend(server)
+        start = time.perf_counter()
+        try:
+            sink.sync(b)
+        finally:
+            b.close()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def _best_time(fn: Any, repeat: int) -> float:

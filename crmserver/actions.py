@@ -134,6 +134,73 @@ def _extra_properties(records: Records, extra: Any) -> tuple[Row, dict[str, Any]
     return columns, binds
 
 
+def _promoted_columns(
+    params: dict[str, Any],
+    message_id: str,
+    outgoing: bool,
+    received: str | None,
+    extra_cols: Row,
+) -> Row:
+    """The server-set columns of a promoted e-mail: completed (received, or sent when it is
+    the caller's own outgoing message), dated by ``ReceivedOn``."""
+    email = ENTITIES["email"]
+    trusted: Row = {
+        "messageid": message_id,
+        "directioncode": int(outgoing),
+        "statecode": 1,
+        "statuscode": 3 if outgoing else 4,
+        "submittedby": _text(params, "SubmittedBy"),
+        "prioritycode": _importance(params.get("Importance")),
+        **extra_cols,
+    }
+    if received:
+        trusted["actualend"] = coerce(email, email.attributes["actualend"], received)
+        if outgoing:
+            trusted["senton"] = trusted["actualend"]
+    return trusted
+
+
+def _correlated_columns(match: correlate.Match, *, keep_regarding: bool) -> Row:
+    """Link the new e-mail to the one it correlates with, inheriting its regarding record
+    unless the client set one (``keep_regarding``)."""
+    cols: Row = {
+        "correlationmethod": match.method,
+        "correlatedactivityid": match.email["activityid"],
+        "correlatedactivityid__type": "email",
+    }
+    if match.sets_parent:
+        cols["parentactivityid"] = match.email["activityid"]
+        cols["parentactivityid__type"] = "email"
+    if not keep_regarding and match.email.get("regardingobjectid"):
+        cols["regardingobjectid"] = match.email["regardingobjectid"]
+        cols["regardingobjectid__type"] = match.email["regardingobjectid__type"]
+    return cols
+
+
+def _activity_parties(
+    records: Records, roles: list[tuple[str, list[tuple[str, str]]]]
+) -> list[dict[str, Any]]:
+    """The ``email_activity_parties`` of a promoted e-mail: for each address, one party per
+    record it resolves to, or one unresolved party carrying just the address."""
+    parties: list[dict[str, Any]] = []
+    for role, addrs in roles:
+        for _name, addr in addrs:
+            hits = resolve_address(records, addr)
+            if not hits:
+                parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
+            for logical, key, num in hits:
+                table = crm_table.entity(logical)
+                parties.append(
+                    {
+                        f"{table.party_nav}@odata.bind": table.bind(key),
+                        "addressused": addr,
+                        "addressusedemailcolumnnumber": num,
+                        "participationtypemask": MASKS[role],
+                    }
+                )
+    return parties
+
+
 def promote(
     records: Records, caller: Caller, params: dict[str, Any], *, incoming: bool = False
 ) -> str:
@@ -162,19 +229,7 @@ def promote(
             return str(existing)
         me = _user_email(records, caller.user_id).lower()
         outgoing = bool(senders) and senders[0][1].lower() == me and not incoming
-        trusted: Row = {
-            "messageid": message_id,
-            "directioncode": int(outgoing),
-            "statecode": 1,
-            "statuscode": 3 if outgoing else 4,
-            "submittedby": _text(params, "SubmittedBy"),
-            "prioritycode": _importance(params.get("Importance")),
-            **extra_cols,
-        }
-        if received:
-            trusted["actualend"] = coerce(email, email.attributes["actualend"], received)
-            if outgoing:
-                trusted["senton"] = trusted["actualend"]
+        trusted = _promoted_columns(params, message_id, outgoing, received, extra_cols)
         body: dict[str, Any] = {"subject": subject[:800], "description": body_html, **extra_binds}
         has_regarding = any(k.startswith("regardingobjectid") for k in extra_binds)
         match = correlate.correlate(
@@ -189,32 +244,9 @@ def promote(
             cc=lists["Cc"],
         )
         if match is not None:
-            trusted["correlationmethod"] = match.method
-            trusted["correlatedactivityid"] = match.email["activityid"]
-            trusted["correlatedactivityid__type"] = "email"
-            if match.sets_parent:
-                trusted["parentactivityid"] = match.email["activityid"]
-                trusted["parentactivityid__type"] = "email"
-            if not has_regarding and match.email.get("regardingobjectid"):
-                trusted["regardingobjectid"] = match.email["regardingobjectid"]
-                trusted["regardingobjectid__type"] = match.email["regardingobjectid__type"]
-        parties: list[dict[str, Any]] = []
-        for role, addrs in [("From", senders), *lists.items()]:
-            for _name, addr in addrs:
-                hits = resolve_address(records, addr)
-                if not hits:
-                    parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
-                for logical, key, num in hits:
-                    table = crm_table.entity(logical)
-                    parties.append(
-                        {
-                            f"{table.party_nav}@odata.bind": table.bind(key),
-                            "addressused": addr,
-                            "addressusedemailcolumnnumber": num,
-                            "participationtypemask": MASKS[role],
-                        }
-                    )
-        body["email_activity_parties"] = parties
+            trusted.update(_correlated_columns(match, keep_regarding=has_regarding))
+        roles = [("From", senders), *lists.items()]
+        body["email_activity_parties"] = _activity_parties(records, roles)
         kept, dropped = _attachments(attachments, int(org.get("maxuploadfilesize") or 0))
         body["email_activity_mime_attachment"] = kept
         if dropped:

@@ -128,25 +128,30 @@ class Service:
         self.signin = SignIn(self)
 
 
-def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> Starlette:
-    """Build the emulator for one organisation database; ``middleware`` wraps it (outermost
-    first), e.g. the service protection limits."""
-    service = Service(settings)
+def _per_tenant(
+    handler: Callable[[Request, str], Awaitable[Response]], segment: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint under ``/{tenant}/…`` (or of the fixed authority ``segment``)."""
 
-    async def api(request: Request) -> Response:
-        return await service.api.dispatch(request)
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, segment or request.path_params["tenant"])
 
+    return endpoint
+
+
+async def _root(request: Request) -> Response:
+    """A pointer to the Web API for someone who opens the server's root in a browser."""
+    return Response(
+        f"<!doctype html><title>trackbox-crm</title><p>trackbox-crm: the "
+        f"Web API is at <code>{html.escape(str(request.base_url))}api/data/"
+        f"v9.2/</code>.</p>",
+        media_type="text/html; charset=utf-8",
+    )
+
+
+def _authority_routes(service: Service) -> list[Route]:
+    """Sign-in and discovery of the AD FS-style and Entra-style authorities (MSAL's paths)."""
     signin = service.signin
-
-    def per_tenant(
-        handler: Callable[[Request, str], Awaitable[Response]], segment: str | None = None
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """An endpoint under ``/{tenant}/…`` (or of the fixed authority ``segment``)."""
-
-        async def endpoint(request: Request) -> Response:
-            return await handler(request, segment or request.path_params["tenant"])
-
-        return endpoint
 
     async def legacy_token(request: Request) -> Response:
         return await signin.token(request, None)
@@ -157,6 +162,36 @@ def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> 
     async def keys(request: Request, segment: str) -> Response:
         return await discovery.keys(service, request, segment)
 
+    form, post = ["GET", "POST"], ["POST"]
+    return [
+        # the AD FS-style authority R/adfs (MSAL uses no v2.0 paths there)
+        Route("/adfs/.well-known/openid-configuration", _per_tenant(configuration, ADFS)),
+        Route("/adfs/oauth2/authorize", _per_tenant(signin.authorize, ADFS), methods=form),
+        Route("/adfs/oauth2/authorize/", _per_tenant(signin.authorize, ADFS), methods=form),
+        Route("/adfs/oauth2/token", _per_tenant(signin.token, ADFS), methods=post),
+        Route("/adfs/oauth2/token/", _per_tenant(signin.token, ADFS), methods=post),
+        Route("/adfs/oauth2/devicecode", _per_tenant(signin.devicecode, ADFS), methods=post),
+        Route("/adfs/oauth2/revoke", _per_tenant(signin.revoke, ADFS), methods=post),
+        Route("/adfs/discovery/keys", _per_tenant(keys, ADFS)),
+        # Entra-style authorities R/<tenant-id>, R/organizations, R/common
+        Route("/oauth2/v2.0/token", legacy_token, methods=post),
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", _per_tenant(configuration)),
+        Route("/{tenant}/.well-known/openid-configuration", _per_tenant(configuration)),
+        Route("/{tenant}/oauth2/v2.0/authorize", _per_tenant(signin.authorize), methods=form),
+        Route("/{tenant}/oauth2/v2.0/token", _per_tenant(signin.token), methods=post),
+        Route("/{tenant}/oauth2/v2.0/devicecode", _per_tenant(signin.devicecode), methods=post),
+        Route("/{tenant}/oauth2/v2.0/revoke", _per_tenant(signin.revoke), methods=post),
+        Route("/{tenant}/discovery/v2.0/keys", _per_tenant(keys)),
+        Route("/devicelogin", signin.devicelogin, methods=form),
+    ]
+
+
+def _service_routes(service: Service) -> list[Route]:
+    """Global discovery, the record page links open, and the Web API itself."""
+
+    async def api(request: Request) -> Response:
+        return await service.api.dispatch(request)
+
     async def instances(request: Request) -> Response:
         return await discovery.instances(service, request)
 
@@ -165,42 +200,24 @@ def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> 
 
         return await render(service, request)
 
-    async def root(request: Request) -> Response:
-        return Response(
-            f"<!doctype html><title>trackbox-crm</title><p>trackbox-crm: the "
-            f"Web API is at <code>{html.escape(str(request.base_url))}api/data/"
-            f"v9.2/</code>.</p>",
-            media_type="text/html; charset=utf-8",
-        )
-
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-    form, post = ["GET", "POST"], ["POST"]
-    routes = [
-        Route("/", root, methods=["GET"]),
-        # the AD FS-style authority R/adfs (MSAL uses no v2.0 paths there)
-        Route("/adfs/.well-known/openid-configuration", per_tenant(configuration, ADFS)),
-        Route("/adfs/oauth2/authorize", per_tenant(signin.authorize, ADFS), methods=form),
-        Route("/adfs/oauth2/authorize/", per_tenant(signin.authorize, ADFS), methods=form),
-        Route("/adfs/oauth2/token", per_tenant(signin.token, ADFS), methods=post),
-        Route("/adfs/oauth2/token/", per_tenant(signin.token, ADFS), methods=post),
-        Route("/adfs/oauth2/devicecode", per_tenant(signin.devicecode, ADFS), methods=post),
-        Route("/adfs/oauth2/revoke", per_tenant(signin.revoke, ADFS), methods=post),
-        Route("/adfs/discovery/keys", per_tenant(keys, ADFS)),
-        # Entra-style authorities R/<tenant-id>, R/organizations, R/common
-        Route("/oauth2/v2.0/token", legacy_token, methods=post),
-        Route("/{tenant}/v2.0/.well-known/openid-configuration", per_tenant(configuration)),
-        Route("/{tenant}/.well-known/openid-configuration", per_tenant(configuration)),
-        Route("/{tenant}/oauth2/v2.0/authorize", per_tenant(signin.authorize), methods=form),
-        Route("/{tenant}/oauth2/v2.0/token", per_tenant(signin.token), methods=post),
-        Route("/{tenant}/oauth2/v2.0/devicecode", per_tenant(signin.devicecode), methods=post),
-        Route("/{tenant}/oauth2/v2.0/revoke", per_tenant(signin.revoke), methods=post),
-        Route("/{tenant}/discovery/v2.0/keys", per_tenant(keys)),
-        Route("/devicelogin", signin.devicelogin, methods=form),
+    return [
         Route("/api/discovery/v2.0/Instances", instances, methods=["GET"]),
         Route("/main.aspx", record_page, methods=["GET"]),
         Route("/api/data/v{version}", api, methods=methods),
         Route("/api/data/v{version}/", api, methods=methods),
         Route("/api/data/v{version}/{rest:path}", api, methods=methods),
+    ]
+
+
+def create_app(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> Starlette:
+    """Build the emulator for one organisation database; ``middleware`` wraps it (outermost
+    first), e.g. the service protection limits."""
+    service = Service(settings)
+    routes = [
+        Route("/", _root, methods=["GET"], name="root"),
+        *_authority_routes(service),
+        *_service_routes(service),
     ]
 
     @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from .storage import Storage
 
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
     from .limits import Limits
     from .tls import TlsFiles
+
+    #: What ``add_subparsers`` returns: where each subcommand's parser is added.
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 SERVE_HELP = """\
 Run the Web API server. The first line on standard output is the root URL once it listens
@@ -246,10 +249,8 @@ def _app_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trackbox-crm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_serve(sub: Subcommands) -> None:
+    """``serve``: the database, where to listen, and who may read what."""
     serve = sub.add_parser(
         "serve",
         help="run the Web API server (HTTP or HTTPS)",
@@ -267,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated user-owned entities (e.g. lead,opportunity) that "
         "only their owner may read",
     )
+    _add_serve_network(serve)
+    serve.set_defaults(func=_serve)
+
+
+def _add_serve_network(serve: argparse.ArgumentParser) -> None:
+    """How ``serve`` meets its clients: TLS, a reverse proxy in front, service protection."""
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     serve.add_argument(
@@ -294,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
         "requests=N,concurrent=N,window=SECONDS,execution=SECONDS (any of them; the others "
         "keep Dataverse's values), e.g. requests=20,window=1",
     )
-    serve.set_defaults(func=_serve)
 
+
+def _add_seed(sub: Subcommands) -> None:
+    """``seed``: how many rows of each kind (0: none)."""
     seed = sub.add_parser("seed", help="generate deterministic realistic data")
     seed.add_argument("--db", required=True)
     for name in ("accounts", "contacts", "leads", "users", "opportunities", "incidents"):
@@ -303,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true", help="also seed the demo organisation")
     seed.set_defaults(func=_seed)
 
+
+def _add_user(sub: Subcommands) -> None:
+    """``user add`` / ``user list``: accounts that sign in."""
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user")
     add.add_argument("--db", required=True)
@@ -315,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--db", required=True)
     lst.set_defaults(func=_user_list)
 
+
+def _add_app(sub: Subcommands) -> None:
+    """``app add``: a client_credentials application acting as an existing user."""
     app = sub.add_parser("app", help="registered OAuth applications").add_subparsers(
         dest="action", required=True
     )
@@ -327,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the client secret from standard input"
     )
     app_add.set_defaults(func=_app_add)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trackbox-crm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_seed(sub)
+    _add_user(sub)
+    _add_app(sub)
     return parser
 
 

@@ -85,6 +85,39 @@ def _check_tracking(entity: Entity, opts: QueryOptions) -> None:
         )
 
 
+def _page_limit(opts: QueryOptions, req: PageRequest) -> int:
+    """Rows per page: the client's ``odata.maxpagesize``, else ``$top``, else the server's
+    maximum."""
+    if req.page_size is not None:
+        return req.page_size
+    if opts.top is not None:
+        return opts.top
+    return MAX_PAGE
+
+
+def _page_sql(entity: Entity, cols: list[str], where: str, sort: list[tuple[str, bool]]) -> str:
+    """The keyset-paged SELECT; its one ``?`` is the limit (one row more than the page, to
+    tell whether another page follows)."""
+    return (
+        f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} "
+        f'FROM "{entity.logical}" t0'
+        + (f" WHERE {where}" if where else "")
+        + " ORDER BY "
+        + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
+        + " LIMIT ?"
+    )
+
+
+def _count_annotations(total: int) -> dict[str, Any]:
+    """``$count=true`` as Dataverse answers it: the count stops at 5,000, and beyond that the
+    total record count is flagged as exceeded (-1)."""
+    body: dict[str, Any] = {"@odata.count": min(total, 5000)}
+    if total > 5000:
+        body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
+        body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+    return body
+
+
 def read_page(
     records: Records, entity: Entity, opts: QueryOptions, caller: Caller, req: PageRequest
 ) -> dict[str, Any]:
@@ -108,32 +141,16 @@ def read_page(
     snapshot = extra.get("v")
     if req.tracking and snapshot is None:
         snapshot = records.storage.current_version()
-    if req.page_size is not None:
-        limit = req.page_size
-    elif opts.top is not None:
-        limit = opts.top
-    else:
-        limit = MAX_PAGE
+    limit = _page_limit(opts, req)
     cols = sorted(set(shaper.columns()) | set(sort_cols) | expand_columns(opts))
-    sql = (
-        f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} "
-        f'FROM "{entity.logical}" t0'
-        + (f" WHERE {where}" if where else "")
-        + " ORDER BY "
-        + ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in sort)
-        + " LIMIT ?"
-    )
+    sql = _page_sql(entity, cols, where, sort)
     params.append(limit + 1)
     rows = records.storage.query(sql, params)
     more = len(rows) > limit and (req.page_size is not None or opts.top is None)
     rows = rows[:limit]
     body: dict[str, Any] = {"@odata.context": context_url(req.base, entity, opts)}
     if opts.count:
-        total = count_rows(records, entity, opts, caller)
-        body["@odata.count"] = min(total, 5000)
-        if total > 5000:
-            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
-            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+        body.update(_count_annotations(count_rows(records, entity, opts, caller)))
     values = shaper.shape_many(rows)
     if opts.expand:
         expand_rows(records, entity, rows, values, opts.expand, caller, req)

@@ -14,6 +14,7 @@ import uuid
 from core.domain import demo_data as demo
 
 from .auth import hash_password
+from .bulk_names import CITIES, COMPANY_A, COMPANY_B, FIRST, LAST, SUFFIX
 from .entities import ENTITIES
 from .oauth_clients import register_default_clients
 from .records import Records, provision_user
@@ -130,266 +131,163 @@ def add_user(
     return uid
 
 
+#: The demo organisation's shared mailboxes: queue name and local part of its address.
+DEMO_QUEUES = (("Support", "support"), ("Sales", "sales"))
+#: The demo's e-mail-enabled equipment (a room), so addresses can resolve to a resource.
+DEMO_EQUIPMENT = "Projector Room 1"
+#: One open opportunity for each of the first demo accounts.
+DEMO_OPPORTUNITY_TOPICS = (
+    "Annual licence renewal",
+    "Fleet rollout",
+    "Premium support upgrade",
+    "Pilot project",
+)
+#: One case for each of the first demo accounts (ticket numbers CAS-01001 on).
+DEMO_INCIDENT_TITLES = ("Login fails after update", "Invoice shows wrong VAT", "Sync stops at 99%")
+
+#: A seeded record: its table's logical name and its row.
+Seeded = tuple[str, Row]
+
+
 def seed_demo(storage: Storage) -> bool:
     """Fill an empty database with the demo organisation; False when already seeded."""
     if storage.scalar("SELECT COUNT(*) FROM systemuser"):
         return False
     with storage.transaction():
         ensure_organisation(storage)
-        # One slow hash for the shared demo password keeps start-up fast (tests start many
-        # servers); users added later get their own salt.
-        shared = hash_password(demo.DEMO_PASSWORD)
-        for i, user in enumerate(demo.USERS):
-            add_user(
-                storage,
-                first=user.first,
-                last=user.last,
-                email=user.email,
-                password=demo.DEMO_PASSWORD,
-                title=user.title,
-                admin=(i == 0),
-                password_hash=shared,
-            )
+        _add_demo_users(storage)
         me = user_id(demo.ME.email)
-        ins = storage.insert
-        for acc in demo.ACCOUNTS:
-            ins(
-                ENTITIES["account"],
-                _base(
-                    "account",
-                    {
-                        "accountid": guid("account", acc.name),
-                        "name": acc.name,
-                        "emailaddress1": acc.email,
-                        "address1_city": acc.city,
-                        "websiteurl": f"https://www.{acc.domain}",
-                    },
-                    me,
-                ),
-            )
-        for c in demo.CONTACTS:
-            ins(
-                ENTITIES["contact"],
-                _base(
-                    "contact",
-                    {
-                        "contactid": guid("contact", c.email),
-                        "firstname": c.first,
-                        "lastname": c.last,
-                        "emailaddress1": c.email,
-                        "jobtitle": c.job_title,
-                        "parentcustomerid": guid("account", c.account),
-                        "parentcustomerid__type": "account",
-                    },
-                    me,
-                ),
-            )
-        for lead in demo.LEADS:
-            ins(
-                ENTITIES["lead"],
-                _base(
-                    "lead",
-                    {
-                        "leadid": guid("lead", lead.email),
-                        "firstname": lead.first,
-                        "lastname": lead.last,
-                        "emailaddress1": lead.email,
-                        "companyname": lead.company,
-                        "subject": lead.topic,
-                    },
-                    me,
-                ),
-            )
-        for name, local in (("Support", "support"), ("Sales", "sales")):
-            qid = guid("queue", name)
-            address = f"{local}@{demo.INTERNAL_DOMAIN}"
-            ins(
-                ENTITIES["queue"],
-                _base("queue", {"queueid": qid, "name": name, "emailaddress": address}, me),
-            )
-            ins(
-                ENTITIES["mailbox"],
-                _base(
-                    "mailbox",
-                    {
-                        "mailboxid": guid("mailbox", address),
-                        "name": name,
-                        "emailaddress": address,
-                        "regardingobjectid": qid,
-                        "regardingobjectid__type": "queue",
-                        "incomingemaildeliverymethod": 2,
-                        "outgoingemaildeliverymethod": 2,
-                    },
-                    me,
-                ),
-            )
-        ins(
-            ENTITIES["equipment"],
-            _base(
-                "equipment",
-                {
-                    "equipmentid": guid("equipment", "Projector Room 1"),
-                    "name": "Projector Room 1",
-                    "emailaddress": f"room1@{demo.INTERNAL_DOMAIN}",
-                    "businessunitid": BU_ID,
-                    "businessunitid__type": "businessunit",
-                },
-                me,
-            ),
-        )
-        for acc, topic in zip(
-            demo.ACCOUNTS[:4],
-            ("Annual licence renewal", "Fleet rollout", "Premium support upgrade", "Pilot project"),
-            strict=True,
+        for logical, row in (
+            *_demo_customers(me),
+            *_demo_queues(me),
+            _demo_equipment(me),
+            *_demo_opportunities(me),
+            *_demo_incidents(me),
         ):
-            ins(
-                ENTITIES["opportunity"],
-                _base(
-                    "opportunity",
-                    {
-                        "opportunityid": guid("opportunity", f"{acc.name}:{topic}"),
-                        "name": f"{acc.name}: {topic}",
-                        "customerid": guid("account", acc.name),
-                        "customerid__type": "account",
-                        "parentaccountid": guid("account", acc.name),
-                        "parentaccountid__type": "account",
-                        "estimatedvalue": 25000.0,
-                    },
-                    me,
-                ),
-            )
-        for n, (acc, title) in enumerate(
-            zip(
-                demo.ACCOUNTS[:3],
-                ("Login fails after update", "Invoice shows wrong VAT", "Sync stops at 99%"),
-                strict=True,
-            ),
-            start=1,
-        ):
-            ins(
-                ENTITIES["incident"],
-                _base(
-                    "incident",
-                    {
-                        "incidentid": guid("incident", f"{acc.name}:{title}"),
-                        "title": title,
-                        "ticketnumber": f"CAS-{1000 + n:05d}",
-                        "customerid": guid("account", acc.name),
-                        "customerid__type": "account",
-                    },
-                    me,
-                ),
-            )
+            storage.insert(ENTITIES[logical], row)
     return True
 
 
-# -- bulk data -------------------------------------------------------------------------------
+def _add_demo_users(storage: Storage) -> None:
+    """The demo users, the first an administrator. One slow hash for the shared demo password
+    keeps start-up fast (tests start many servers); users added later get their own salt."""
+    shared = hash_password(demo.DEMO_PASSWORD)
+    for i, user in enumerate(demo.USERS):
+        add_user(
+            storage,
+            first=user.first,
+            last=user.last,
+            email=user.email,
+            password=demo.DEMO_PASSWORD,
+            title=user.title,
+            admin=(i == 0),
+            password_hash=shared,
+        )
 
-FIRST = (
-    "Anna",
-    "Ben",
-    "Carla",
-    "David",
-    "Elena",
-    "Felix",
-    "Greta",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Klara",
-    "Lukas",
-    "Mia",
-    "Noah",
-    "Olga",
-    "Paul",
-    "Rosa",
-    "Stefan",
-    "Tara",
-    "Umar",
-    "Vera",
-    "Will",
-    "Xenia",
-    "Yusuf",
-    "Zoe",
-    "Amir",
-    "Bianca",
-    "Chen",
-    "Dana",
-    "Emil",
-)
-LAST = (
-    "Schmidt",
-    "Garcia",
-    "Nguyen",
-    "Smith",
-    "Rossi",
-    "Novak",
-    "Kowalski",
-    "Dubois",
-    "Silva",
-    "Jensen",
-    "Okafor",
-    "Tanaka",
-    "Müller",
-    "Andersson",
-    "Horvat",
-    "Popescu",
-    "Fischer",
-    "Moreau",
-    "Costa",
-    "Brown",
-    "Ivanova",
-    "Lindqvist",
-    "Haddad",
-    "Kim",
-)
-COMPANY_A = (
-    "Blue",
-    "North",
-    "Silver",
-    "Bright",
-    "Green",
-    "Rapid",
-    "Prime",
-    "Urban",
-    "Alpine",
-    "Coastal",
-    "Iron",
-    "Golden",
-    "Quiet",
-    "Clever",
-    "Solid",
-)
-COMPANY_B = (
-    "Logistics",
-    "Foods",
-    "Systems",
-    "Works",
-    "Labs",
-    "Energy",
-    "Textiles",
-    "Media",
-    "Health",
-    "Motors",
-    "Analytics",
-    "Design",
-    "Finance",
-    "Garden",
-    "Robotics",
-)
-SUFFIX = ("Ltd", "GmbH", "Inc.", "S.A.", "B.V.", "AG", "LLC", "Oy")
-CITIES = (
-    "Berlin",
-    "Lisbon",
-    "Austin",
-    "Osaka",
-    "Lagos",
-    "Toronto",
-    "Lyon",
-    "Krakow",
-    "Melbourne",
-    "Nairobi",
-)
+
+def _demo_customers(me: str) -> list[Seeded]:
+    """The demo accounts, their contacts, then the leads, all owned by ``me``."""
+    rows: list[Seeded] = []
+    for acc in demo.ACCOUNTS:
+        values: Row = {
+            "accountid": guid("account", acc.name),
+            "name": acc.name,
+            "emailaddress1": acc.email,
+            "address1_city": acc.city,
+            "websiteurl": f"https://www.{acc.domain}",
+        }
+        rows.append(("account", _base("account", values, me)))
+    for c in demo.CONTACTS:
+        values = {
+            "contactid": guid("contact", c.email),
+            "firstname": c.first,
+            "lastname": c.last,
+            "emailaddress1": c.email,
+            "jobtitle": c.job_title,
+            "parentcustomerid": guid("account", c.account),
+            "parentcustomerid__type": "account",
+        }
+        rows.append(("contact", _base("contact", values, me)))
+    for lead in demo.LEADS:
+        values = {
+            "leadid": guid("lead", lead.email),
+            "firstname": lead.first,
+            "lastname": lead.last,
+            "emailaddress1": lead.email,
+            "companyname": lead.company,
+            "subject": lead.topic,
+        }
+        rows.append(("lead", _base("lead", values, me)))
+    return rows
+
+
+def _demo_queues(me: str) -> list[Seeded]:
+    """Each demo queue followed by its mailbox (server-side delivery, as shared mailboxes
+    usually are)."""
+    rows: list[Seeded] = []
+    for name, local in DEMO_QUEUES:
+        qid = guid("queue", name)
+        address = f"{local}@{demo.INTERNAL_DOMAIN}"
+        rows.append(
+            ("queue", _base("queue", {"queueid": qid, "name": name, "emailaddress": address}, me))
+        )
+        mailbox: Row = {
+            "mailboxid": guid("mailbox", address),
+            "name": name,
+            "emailaddress": address,
+            "regardingobjectid": qid,
+            "regardingobjectid__type": "queue",
+            "incomingemaildeliverymethod": 2,
+            "outgoingemaildeliverymethod": 2,
+        }
+        rows.append(("mailbox", _base("mailbox", mailbox, me)))
+    return rows
+
+
+def _demo_equipment(me: str) -> Seeded:
+    values: Row = {
+        "equipmentid": guid("equipment", DEMO_EQUIPMENT),
+        "name": DEMO_EQUIPMENT,
+        "emailaddress": f"room1@{demo.INTERNAL_DOMAIN}",
+        "businessunitid": BU_ID,
+        "businessunitid__type": "businessunit",
+    }
+    return "equipment", _base("equipment", values, me)
+
+
+def _demo_opportunities(me: str) -> list[Seeded]:
+    rows: list[Seeded] = []
+    for acc, topic in zip(demo.ACCOUNTS[:4], DEMO_OPPORTUNITY_TOPICS, strict=True):
+        values: Row = {
+            "opportunityid": guid("opportunity", f"{acc.name}:{topic}"),
+            "name": f"{acc.name}: {topic}",
+            "customerid": guid("account", acc.name),
+            "customerid__type": "account",
+            "parentaccountid": guid("account", acc.name),
+            "parentaccountid__type": "account",
+            "estimatedvalue": 25000.0,
+        }
+        rows.append(("opportunity", _base("opportunity", values, me)))
+    return rows
+
+
+def _demo_incidents(me: str) -> list[Seeded]:
+    rows: list[Seeded] = []
+    for n, (acc, title) in enumerate(
+        zip(demo.ACCOUNTS[:3], DEMO_INCIDENT_TITLES, strict=True), start=1
+    ):
+        values: Row = {
+            "incidentid": guid("incident", f"{acc.name}:{title}"),
+            "title": title,
+            "ticketnumber": f"CAS-{1000 + n:05d}",
+            "customerid": guid("account", acc.name),
+            "customerid__type": "account",
+        }
+        rows.append(("incident", _base("incident", values, me)))
+    return rows
+
+
+# -- bulk data -------------------------------------------------------------------------------
 
 
 def _slug(text: str) -> str:
@@ -416,12 +314,40 @@ def seed_bulk(
         r["systemuserid"]
         for r in storage.query("SELECT systemuserid FROM systemuser ORDER BY internalemailaddress")
     ]
+    owners += _add_bulk_users(storage, users, password)
+    if not owners:
+        raise ValueError("Create at least one user first (--users N or 'user add').")
+    counts = {"systemuser": users}
+    with storage.transaction():
+        acc_ids, rows = _bulk_accounts(rng, accounts, owners)
+        counts["account"] = _insert_rows(storage, "account", rows)
+        rows, contact_emails = _bulk_contacts(rng, contacts, acc_ids, owners)
+        counts["contact"] = _insert_rows(storage, "contact", rows)
+        rows = _bulk_leads(rng, leads, contact_emails, owners)
+        counts["lead"] = _insert_rows(storage, "lead", rows)
+        rows = _bulk_opportunities(rng, opportunities if acc_ids else 0, acc_ids, owners)
+        counts["opportunity"] = _insert_rows(storage, "opportunity", rows)
+        rows = _bulk_incidents(incidents if acc_ids else 0, acc_ids, owners)
+        counts["incident"] = _insert_rows(storage, "incident", rows)
+    return counts
+
+
+def _insert_rows(storage: Storage, logical: str, rows: list[Row]) -> int:
+    """One ``executemany`` for the whole table (what makes 100,000 rows take seconds)."""
+    storage.insert_many(ENTITIES[logical], rows)
+    return len(rows)
+
+
+def _add_bulk_users(storage: Storage, count: int, password: str) -> list[str]:
+    """``count`` sales users sharing one password hash; the number in each address continues
+    after the existing users, so repeated runs add new people."""
     start = int(storage.scalar("SELECT COUNT(*) FROM systemuser"))
-    one_hash = hash_password(password) if users else None
-    for i in range(users):
+    one_hash = hash_password(password) if count else None
+    added = []
+    for i in range(count):
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
         address = f"{_slug(first)}.{_slug(last)}{start + i}@crm-users.example"
-        owners.append(
+        added.append(
             add_user(
                 storage,
                 first=first,
@@ -432,127 +358,121 @@ def seed_bulk(
                 password_hash=one_hash,
             )
         )
-    if not owners:
-        raise ValueError("Create at least one user first (--users N or 'user add').")
-    counts = {"systemuser": users}
-    with storage.transaction():
-        acc_ids: list[str] = []
-        rows: list[Row] = []
-        for i in range(accounts):
-            name = (
-                f"{COMPANY_A[i % len(COMPANY_A)]} {COMPANY_B[(i // 15) % len(COMPANY_B)]} "
-                f"{SUFFIX[i % len(SUFFIX)]} {i // 225 + 1}"
-            )
-            aid = guid("account", f"bulk:{i}")
-            acc_ids.append(aid)
-            email: str | None = None if rng.random() < 0.05 else f"info@{_slug(name)}.example"
-            rows.append(
-                _base(
-                    "account",
-                    {
-                        "accountid": aid,
-                        "name": name,
-                        "emailaddress1": email,
-                        "telephone1": None,
-                        "address1_city": rng.choice(CITIES),
-                    },
-                    owners[i % len(owners)],
-                )
-            )
-        storage.insert_many(ENTITIES["account"], rows)
-        counts["account"] = len(rows)
-        rows, contact_emails = [], []
-        for i in range(contacts):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            parent = acc_ids[i % len(acc_ids)] if acc_ids else None
-            email = (
-                None
-                if rng.random() < 0.05
-                else f"{_slug(first)}.{_slug(last)}.{i}@customer{i % 997}.example"
-            )
-            if email:
-                contact_emails.append(email)
-            rows.append(
-                _base(
-                    "contact",
-                    {
-                        "contactid": guid("contact", f"bulk:{i}"),
-                        "firstname": first,
-                        "lastname": last,
-                        "emailaddress1": email,
-                        "emailaddress2": None,
-                        "jobtitle": "Buyer",
-                        "telephone1": f"+1 555 {i:07d}",
-                        "address1_city": CITIES[i % len(CITIES)],
-                        "parentcustomerid": parent,
-                        "parentcustomerid__type": "account" if parent else None,
-                    },
-                    owners[i % len(owners)],
-                )
-            )
-        storage.insert_many(ENTITIES["contact"], rows)
-        counts["contact"] = len(rows)
-        rows = []
-        for i in range(leads):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            if contact_emails and rng.random() < 0.02:
-                email = rng.choice(contact_emails)
-            elif rng.random() < 0.05:
-                email = None
-            else:
-                email = f"{_slug(first)}.{_slug(last)}.{i}@prospect{i % 503}.example"
-            rows.append(
-                _base(
-                    "lead",
-                    {
-                        "leadid": guid("lead", f"bulk:{i}"),
-                        "firstname": first,
-                        "lastname": last,
-                        "emailaddress1": email,
-                        "companyname": f"{rng.choice(COMPANY_A)} {rng.choice(COMPANY_B)}",
-                        "subject": "Website enquiry",
-                    },
-                    owners[i % len(owners)],
-                )
-            )
-        storage.insert_many(ENTITIES["lead"], rows)
-        counts["lead"] = len(rows)
-        rows = []
-        for i in range(opportunities if acc_ids else 0):
-            acc = acc_ids[i % len(acc_ids)]
-            rows.append(
-                _base(
-                    "opportunity",
-                    {
-                        "opportunityid": guid("opportunity", f"bulk:{i}"),
-                        "name": f"Deal {i + 1}",
-                        "customerid": acc,
-                        "customerid__type": "account",
-                        "parentaccountid": acc,
-                        "parentaccountid__type": "account",
-                        "estimatedvalue": float(rng.randrange(1000, 200000, 500)),
-                    },
-                    owners[i % len(owners)],
-                )
-            )
-        storage.insert_many(ENTITIES["opportunity"], rows)
-        counts["opportunity"] = len(rows)
-        rows = []
-        for i in range(incidents if acc_ids else 0):
-            acc = acc_ids[i % len(acc_ids)]
-            rows.append(
-                _base(
-                    "incident",
-                    {
-                        "incidentid": guid("incident", f"bulk:{i}"),
-                        "title": f"Case {i + 1}",
-                        "ticketnumber": f"CAS-{i + 1:06d}",
-                        "customerid": acc,
-                        "customerid__type": "account",
-                    },
-                    owners[i % len(owners)],
-                )
-            )
-        storage.insert_many(ENTITIES["incident"], rows)
-        counts["incident"] = len(rows)
-    return counts
+    return added
+
+
+def _bulk_accounts(
+    rng: random.Random, count: int, owners: list[str]
+) -> tuple[list[str], list[Row]]:
+    """``count`` accounts with their ids (later rows attach to them round-robin)."""
+    acc_ids: list[str] = []
+    rows: list[Row] = []
+    for i in range(count):
+        name = (
+            f"{COMPANY_A[i % len(COMPANY_A)]} {COMPANY_B[(i // 15) % len(COMPANY_B)]} "
+            f"{SUFFIX[i % len(SUFFIX)]} {i // 225 + 1}"
+        )
+        aid = guid("account", f"bulk:{i}")
+        acc_ids.append(aid)
+        email: str | None = None if rng.random() < 0.05 else f"info@{_slug(name)}.example"
+        values: Row = {
+            "accountid": aid,
+            "name": name,
+            "emailaddress1": email,
+            "telephone1": None,
+            "address1_city": rng.choice(CITIES),
+        }
+        rows.append(_base("account", values, owners[i % len(owners)]))
+    return acc_ids, rows
+
+
+def _bulk_contacts(
+    rng: random.Random, count: int, acc_ids: list[str], owners: list[str]
+) -> tuple[list[Row], list[str]]:
+    """``count`` contacts and the e-mail addresses they got (some leads reuse them)."""
+    rows: list[Row] = []
+    contact_emails: list[str] = []
+    for i in range(count):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        parent = acc_ids[i % len(acc_ids)] if acc_ids else None
+        email = (
+            None
+            if rng.random() < 0.05
+            else f"{_slug(first)}.{_slug(last)}.{i}@customer{i % 997}.example"
+        )
+        if email:
+            contact_emails.append(email)
+        values: Row = {
+            "contactid": guid("contact", f"bulk:{i}"),
+            "firstname": first,
+            "lastname": last,
+            "emailaddress1": email,
+            "emailaddress2": None,
+            "jobtitle": "Buyer",
+            "telephone1": f"+1 555 {i:07d}",
+            "address1_city": CITIES[i % len(CITIES)],
+            "parentcustomerid": parent,
+            "parentcustomerid__type": "account" if parent else None,
+        }
+        rows.append(_base("contact", values, owners[i % len(owners)]))
+    return rows, contact_emails
+
+
+def _bulk_leads(
+    rng: random.Random, count: int, contact_emails: list[str], owners: list[str]
+) -> list[Row]:
+    """``count`` leads; ~2% take a contact's address, so resolution meets duplicates."""
+    rows: list[Row] = []
+    for i in range(count):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        email: str | None
+        if contact_emails and rng.random() < 0.02:
+            email = rng.choice(contact_emails)
+        elif rng.random() < 0.05:
+            email = None
+        else:
+            email = f"{_slug(first)}.{_slug(last)}.{i}@prospect{i % 503}.example"
+        values: Row = {
+            "leadid": guid("lead", f"bulk:{i}"),
+            "firstname": first,
+            "lastname": last,
+            "emailaddress1": email,
+            "companyname": f"{rng.choice(COMPANY_A)} {rng.choice(COMPANY_B)}",
+            "subject": "Website enquiry",
+        }
+        rows.append(_base("lead", values, owners[i % len(owners)]))
+    return rows
+
+
+def _bulk_opportunities(
+    rng: random.Random, count: int, acc_ids: list[str], owners: list[str]
+) -> list[Row]:
+    rows: list[Row] = []
+    for i in range(count):
+        acc = acc_ids[i % len(acc_ids)]
+        values: Row = {
+            "opportunityid": guid("opportunity", f"bulk:{i}"),
+            "name": f"Deal {i + 1}",
+            "customerid": acc,
+            "customerid__type": "account",
+            "parentaccountid": acc,
+            "parentaccountid__type": "account",
+            "estimatedvalue": float(rng.randrange(1000, 200000, 500)),
+        }
+        rows.append(_base("opportunity", values, owners[i % len(owners)]))
+    return rows
+
+
+def _bulk_incidents(count: int, acc_ids: list[str], owners: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    for i in range(count):
+        acc = acc_ids[i % len(acc_ids)]
+        values: Row = {
+            "incidentid": guid("incident", f"bulk:{i}"),
+            "title": f"Case {i + 1}",
+            "ticketnumber": f"CAS-{i + 1:06d}",
+            "customerid": acc,
+            "customerid__type": "account",
+        }
+        rows.append(_base("incident", values, owners[i % len(owners)]))
+    return rows

@@ -101,21 +101,21 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def make_throwaway_ca(directory: str | Path, hostnames: Sequence[str] = LOOPBACK_NAMES) -> TlsFiles:
-    """Write a new CA (``ca.pem``) and a server certificate for ``hostnames`` signed by it
-    (``server.pem``, key ``server-key.pem``, mode 0600) into ``directory``. The CA's own key
-    is never written: once this returns, nothing else can be signed by the CA a client
-    trusts."""
-    if not hostnames:
-        raise ValueError("make_throwaway_ca needs at least one host name")
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+def _validity() -> tuple[datetime.datetime, datetime.datetime]:
+    """From an hour ago (so a client clock a little behind still accepts the certificates)
+    to 30 days ahead."""
     now = datetime.datetime.now(datetime.UTC)
-    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30)
+    return now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trackbox-crm throwaway CA")])
-    ca_cert = (
+
+def _ca_certificate(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_name: x509.Name,
+    start: datetime.datetime,
+    end: datetime.datetime,
+) -> x509.Certificate:
+    """The self-signed CA, limited to signing server certificates directly (path length 0)."""
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -142,8 +142,18 @@ def make_throwaway_ca(directory: str | Path, hostnames: Sequence[str] = LOOPBACK
         .sign(ca_key, hashes.SHA256())
     )
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+
+def _server_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    hostnames: Sequence[str],
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_name: x509.Name,
+    start: datetime.datetime,
+    end: datetime.datetime,
+) -> x509.Certificate:
+    """The server certificate for ``hostnames`` (all as subject alternative names, which is
+    what clients check), signed by the CA."""
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
         .issuer_name(ca_name)
@@ -161,6 +171,23 @@ def make_throwaway_ca(directory: str | Path, hostnames: Sequence[str] = LOOPBACK
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def make_throwaway_ca(directory: str | Path, hostnames: Sequence[str] = LOOPBACK_NAMES) -> TlsFiles:
+    """Write a new CA (``ca.pem``) and a server certificate for ``hostnames`` signed by it
+    (``server.pem``, key ``server-key.pem``, mode 0600) into ``directory``. The CA's own key
+    is never written: once this returns, nothing else can be signed by the CA a client
+    trusts."""
+    if not hostnames:
+        raise ValueError("make_throwaway_ca needs at least one host name")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    start, end = _validity()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trackbox-crm throwaway CA")])
+    ca_cert = _ca_certificate(ca_key, ca_name, start, end)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _server_certificate(key, hostnames, ca_key, ca_name, start, end)
 
     pem = serialization.Encoding.PEM
     _write(folder / KEY_FILE, _key_pem(key), 0o600)

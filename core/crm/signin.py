@@ -389,24 +389,25 @@ class MicrosoftSignIn:
         extra: dict[str, Any] = {}
         if on_no_browser is not None:
             extra["auth_uri_callback"] = on_no_browser
-        try:
-            with self._authority_calls():
-                result = app.acquire_token_interactive(
-                    self.scopes,
-                    login_hint=login_hint or self.username,
-                    prompt=prompt,
-                    timeout=timeout,
-                    port=port,
-                    on_before_launching_ui=before_ui,
-                    **extra,
-                )
-        except BrowserInteractionTimeoutError:
-            raise SignInFailed(
-                "the sign-in in the browser was not finished in time",
-                error="timeout",
-                url=self.authority,
-            ) from None
-        return self._signed_in(result)
+        with self._checked_sign_in():
+            try:
+                with self._authority_calls():
+                    result = app.acquire_token_interactive(
+                        self.scopes,
+                        login_hint=login_hint or self.username,
+                        prompt=prompt,
+                        timeout=timeout,
+                        port=port,
+                        on_before_launching_ui=before_ui,
+                        **extra,
+                    )
+            except BrowserInteractionTimeoutError:
+                raise SignInFailed(
+                    "the sign-in in the browser was not finished in time",
+                    error="timeout",
+                    url=self.authority,
+                ) from None
+            return self._signed_in(result)
 
     def start_device_flow(self) -> DeviceFlow:
         """Start a device-code sign-in (terminals, machines without a browser)."""
@@ -432,9 +433,9 @@ class MicrosoftSignIn:
         """Wait (polling the authority) until the user approved the code, or it expired
         or was cancelled."""
         app = self.application()
-        with self._authority_calls():
+        with self._authority_calls(), self._checked_sign_in():
             result = app.acquire_token_by_device_flow(flow.raw)
-        return self._signed_in(result)
+            return self._signed_in(result)
 
     def start_auth_code_flow(
         self, redirect_uri: str = "http://localhost", *, login_hint: str | None = None
@@ -453,16 +454,17 @@ class MicrosoftSignIn:
     def finish_auth_code_flow(self, flow: AuthCodeFlow, response: Mapping[str, str]) -> SignedIn:
         """Redeem the redirect's parameters (``code``, ``state``… or ``error``)."""
         app = self.application()
-        try:
-            with self._authority_calls():
-                result = app.acquire_token_by_auth_code_flow(flow.raw, dict(response))
-        except ValueError as exc:  # MSAL: state mismatch, a reused flow
-            raise SignInFailed(
-                f"the sign-in response does not belong to this sign-in: {exc}",
-                error="state_mismatch",
-                url=self.authority,
-            ) from None
-        return self._signed_in(result)
+        with self._checked_sign_in():
+            try:
+                with self._authority_calls():
+                    result = app.acquire_token_by_auth_code_flow(flow.raw, dict(response))
+            except ValueError as exc:  # MSAL: state mismatch, a reused flow
+                raise SignInFailed(
+                    f"the sign-in response does not belong to this sign-in: {exc}",
+                    error="state_mismatch",
+                    url=self.authority,
+                ) from None
+            return self._signed_in(result)
 
     def sign_in_with_auth_code(
         self,
@@ -476,6 +478,40 @@ class MicrosoftSignIn:
         flow = self.start_auth_code_flow(redirect_uri, login_hint=login_hint)
         return self.finish_auth_code_flow(flow, authorize(flow.auth_uri))
 
+    @contextmanager
+    def _checked_sign_in(self) -> Iterator[None]:
+        """A sign-in that fails leaves the token cache as it was: MSAL stores the tokens
+        before some of its own checks of the id_token fail (and before ours)."""
+        before = self.cache.serialize()
+        try:
+            yield
+        except RuntimeError as exc:  # MSAL's id_token checks: nonce, issuer, expiry
+            self.cache.deserialize(before)
+            log.warning("sign-in refused: the id_token failed MSAL's checks")
+            raise SignInFailed(
+                f"the authority's answer did not pass the id_token checks: {exc}",
+                error="invalid_id_token",
+                url=self.authority,
+            ) from None
+        except SignInFailed:
+            self.cache.deserialize(before)
+            raise
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        """The id_token must be issued to this application (``aud``); MSAL no longer
+        checks it (since 1.38)."""
+        if not claims:
+            return
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if self.client_id not in audiences:
+            log.warning("sign-in refused: the id_token was issued to another application")
+            raise SignInFailed(
+                "the authority's id_token was issued to another application",
+                error="invalid_id_token",
+                url=self.authority,
+            )
+
     def _signed_in(self, result: Mapping[str, Any]) -> SignedIn:
         if "error" in result:
             error = str(result.get("error") or "")
@@ -488,8 +524,9 @@ class MicrosoftSignIn:
         for key in ("access_token", "refresh_token", "id_token"):
             if result.get(key):
                 self._tell_secret(str(result[key]))
-        self.cache.persist()  # a sign-in the keyring cannot keep must not look like success
         claims = result.get("id_token_claims") or {}
+        self._check_audience(claims)
+        self.cache.persist()  # a sign-in the keyring cannot keep must not look like success
         username = str(
             claims.get("preferred_username") or claims.get("upn") or claims.get("unique_name") or ""
         )

@@ -10,8 +10,6 @@ name with :data:`PASSWORD`. A missing server binary skips locally and fails in C
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import itertools
 import os
 import shutil
@@ -103,69 +101,14 @@ def tls_material() -> Iterator[TlsMaterial]:
 
 
 def make_tls_material(d: Path) -> TlsMaterial:
-    """Write a CA and a server certificate for localhost / 127.0.0.1 into ``d``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """Write a CA and a server certificate for localhost / 127.0.0.1 into ``d`` (the
+    emulator's throwaway CA, ``crmserver.tls``; the CA's key is never written)."""
+    from crmserver.tls import make_throwaway_ca
 
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)
-    now = dt.datetime.now(dt.UTC)
-    start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Trackbox test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (d / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (d / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (d / "key.pem").write_bytes(
-        key.private_bytes(
-            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
-    )
-    os.chmod(d / "key.pem", 0o600)
-    return TlsMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
+    files = make_throwaway_ca(d, ("localhost", "127.0.0.1"))
+    return TlsMaterial(Path(files.ca), Path(files.cert), Path(files.key))
 
 
 # --- Dovecot --------------------------------------------------------------------------------

@@ -31,132 +31,144 @@ class Actions:
     quit: QAction
 
 
-def _action(
-    window: QMainWindow,
-    name: str,
-    text: str,
-    tip: str,
-    *,
-    shortcut: str | None = None,
-    icon: str | None = None,
-    state: TrackState | None = None,
-) -> QAction:
-    action = QAction(text, window)
-    action.setObjectName(name)
-    if state is not None:
-        action.setIcon(state_icon(state))
-    elif icon:
-        action.setIcon(named_icon(icon))
-    if shortcut:
-        action.setShortcut(QKeySequence(shortcut))
-    action.setToolTip(tip)
-    action.setStatusTip(tip)
+@dataclass(frozen=True)
+class ActionSpec:
+    """One row of the action table: what the user sees, and the objectName tests and
+    accessibility tools find the action by. The slots are connected by the main window."""
+
+    field: str  # the attribute of :class:`Actions`
+    name: str
+    text: str
+    tip: str
+    shortcut: str | None = None
+    icon: str | None = None
+    state: TrackState | None = None  # a tracked-state icon instead of a named one
+    checkable: bool = False
+
+
+ACTION_SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "track",
+        "actionTrack",
+        "&Track in CRM",
+        "Track the selected messages in the CRM",
+        shortcut="Ctrl+T",
+        state=TrackState.TRACKED,
+    ),
+    ActionSpec(
+        "untrack",
+        "actionUntrack",
+        "&Untrack",
+        "Stop tracking the selected messages and delete their CRM copies",
+        shortcut="Ctrl+Shift+T",
+        state=TrackState.NOT_TRACKED,
+    ),
+    ActionSpec(
+        "set_regarding",
+        "actionSetRegarding",
+        "Set &Regarding…",
+        "Choose the CRM record the selected messages are about",
+        shortcut="Ctrl+Shift+R",
+        icon="regarding",
+    ),
+    ActionSpec(
+        "view_in_crm",
+        "actionViewInCrm",
+        "&View in CRM",
+        "Open the tracked message in the CRM's web pages",
+        shortcut="Ctrl+Shift+V",
+        icon="open_crm",
+    ),
+    ActionSpec(
+        "sync_now",
+        "actionSyncNow",
+        "&Sync now",
+        "Synchronise mail, address books and the CRM now",
+        shortcut="F9",
+        icon="sync",
+    ),
+    ActionSpec(
+        "work_offline",
+        "actionWorkOffline",
+        "Work &offline",
+        "Stop using the network; actions are queued until you go online",
+        icon="offline",
+        checkable=True,
+    ),
+    ActionSpec(
+        "options",
+        "actionOptions",
+        "&Options…",
+        "Tracking, address book, synchronisation and privacy options",
+        shortcut="Ctrl+,",
+        icon="options",
+    ),
+    ActionSpec(
+        "new_mail",
+        "actionNewMail",
+        "&New mail",
+        "Write a new message",
+        shortcut="Ctrl+N",
+        icon="compose",
+    ),
+    ActionSpec(
+        "reply", "actionReply", "&Reply", "Reply to the sender", shortcut="Ctrl+R", icon="reply"
+    ),
+    ActionSpec(
+        "reply_all",
+        "actionReplyAll",
+        "Reply &all",
+        "Reply to everyone",
+        shortcut="Ctrl+Shift+A",
+        icon="reply_all",
+    ),
+    ActionSpec(
+        "forward",
+        "actionForward",
+        "&Forward",
+        "Forward the message",
+        shortcut="Ctrl+L",
+        icon="forward",
+    ),
+    ActionSpec(
+        "address_book",
+        "actionAddressBook",
+        "&Address book…",
+        "Browse and search the CRM address books cached on this computer",
+        shortcut="Ctrl+Shift+B",
+        icon="address_book",
+    ),
+    ActionSpec(
+        "queue",
+        "actionQueue",
+        "&Queued operations…",
+        "Operations waiting for the CRM: retry or discard them",
+        icon="pending",
+    ),
+    ActionSpec("quit", "actionQuit", "&Quit", "Quit Trackbox", shortcut="Ctrl+Q"),
+)
+
+
+def _action(window: QMainWindow, spec: ActionSpec) -> QAction:
+    """A QAction owned by ``window``, built from one row of :data:`ACTION_SPECS`."""
+    action = QAction(spec.text, window)
+    action.setObjectName(spec.name)
+    if spec.state is not None:
+        action.setIcon(state_icon(spec.state))
+    elif spec.icon:
+        action.setIcon(named_icon(spec.icon))
+    if spec.shortcut:
+        action.setShortcut(QKeySequence(spec.shortcut))
+    action.setToolTip(spec.tip)
+    action.setStatusTip(spec.tip)
+    if spec.checkable:
+        action.setCheckable(True)
     return action
 
 
 def make_actions(window: QMainWindow) -> Actions:
-    a = Actions(
-        track=_action(
-            window,
-            "actionTrack",
-            "&Track in CRM",
-            "Track the selected messages in the CRM",
-            shortcut="Ctrl+T",
-            state=TrackState.TRACKED,
-        ),
-        untrack=_action(
-            window,
-            "actionUntrack",
-            "&Untrack",
-            "Stop tracking the selected messages and delete their CRM copies",
-            shortcut="Ctrl+Shift+T",
-            state=TrackState.NOT_TRACKED,
-        ),
-        set_regarding=_action(
-            window,
-            "actionSetRegarding",
-            "Set &Regarding…",
-            "Choose the CRM record the selected messages are about",
-            shortcut="Ctrl+Shift+R",
-            icon="regarding",
-        ),
-        view_in_crm=_action(
-            window,
-            "actionViewInCrm",
-            "&View in CRM",
-            "Open the tracked message in the CRM's web pages",
-            shortcut="Ctrl+Shift+V",
-            icon="open_crm",
-        ),
-        sync_now=_action(
-            window,
-            "actionSyncNow",
-            "&Sync now",
-            "Synchronise mail, address books and the CRM now",
-            shortcut="F9",
-            icon="sync",
-        ),
-        work_offline=_action(
-            window,
-            "actionWorkOffline",
-            "Work &offline",
-            "Stop using the network; actions are queued until you go online",
-            icon="offline",
-        ),
-        options=_action(
-            window,
-            "actionOptions",
-            "&Options…",
-            "Tracking, address book, synchronisation and privacy options",
-            shortcut="Ctrl+,",
-            icon="options",
-        ),
-        new_mail=_action(
-            window,
-            "actionNewMail",
-            "&New mail",
-            "Write a new message",
-            shortcut="Ctrl+N",
-            icon="compose",
-        ),
-        reply=_action(
-            window, "actionReply", "&Reply", "Reply to the sender", shortcut="Ctrl+R", icon="reply"
-        ),
-        reply_all=_action(
-            window,
-            "actionReplyAll",
-            "Reply &all",
-            "Reply to everyone",
-            shortcut="Ctrl+Shift+A",
-            icon="reply_all",
-        ),
-        forward=_action(
-            window,
-            "actionForward",
-            "&Forward",
-            "Forward the message",
-            shortcut="Ctrl+L",
-            icon="forward",
-        ),
-        address_book=_action(
-            window,
-            "actionAddressBook",
-            "&Address book…",
-            "Browse and search the CRM address books cached on this computer",
-            shortcut="Ctrl+Shift+B",
-            icon="address_book",
-        ),
-        queue=_action(
-            window,
-            "actionQueue",
-            "&Queued operations…",
-            "Operations waiting for the CRM: retry or discard them",
-            icon="pending",
-        ),
-        quit=_action(window, "actionQuit", "&Quit", "Quit Trackbox", shortcut="Ctrl+Q"),
-    )
-    a.work_offline.setCheckable(True)
-    return a
+    """Every action of the main window, in the table's order, owned by ``window``."""
+    return Actions(**{spec.field: _action(window, spec) for spec in ACTION_SPECS})
 
 
 def install(window: QMainWindow, a: Actions) -> QMenu:

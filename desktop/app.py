@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QWidget
 
     from core.cli.context import Opened
     from core.workspace.facade import Workspace
+    from desktop.demo import DemoEnvironment
     from desktop.mainwindow import MainWindow
     from desktop.workers import Workers
 
@@ -93,11 +95,12 @@ def _attach(window: MainWindow, workspace: Workspace) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """The demo: the window at once, the demo CRM and mailbox prepared on a worker; with
+    ``--screenshot`` (or no display) a PNG of the window or a staged dialog, then exit."""
     headless = choose_platform()
     from PySide6.QtCore import QTimer, qInstallMessageHandler
-    from PySide6.QtWidgets import QWidget
 
-    from desktop.demo import DemoEnvironment, default_demo_dir, start_demo
+    from desktop.demo import default_demo_dir
 
     if headless:
         qInstallMessageHandler(_quiet_offscreen_messages)
@@ -110,153 +113,220 @@ def run_demo(args: argparse.Namespace) -> int:
         app.exec()
         return 0
 
-    env: dict[str, DemoEnvironment] = {}
-    outcome = {"code": 0}
-    screenshot_mode = args.screenshot is not None or headless
-    quit_after = args.quit_after if args.quit_after is not None else 0.0
-    shots: list[Path] = []
-    staged: list[bool] = []
-    dialog_name = getattr(args, "screenshot_dialog", None)
-    shot_path = (
-        Path(args.screenshot)
-        if args.screenshot is not None
-        else data_dir / "screenshots" / "main-window.png"
-    )
+    run = _DemoRun(args, app, workers, window, data_dir, headless=headless)
+    run.start()
+    app.exec()
+    workers.wait()
+    run.close()
+    if headless and args.screenshot is None and run.shots:
+        _explain_offscreen(run.shots, data_dir)
+    return run.code
 
-    def save_widget(widget: QWidget) -> None:
-        """Save a PNG of ``widget``, then quit once ``--quit-after`` has passed."""
-        try:
-            shot_path.parent.mkdir(parents=True, exist_ok=True)
-            if not widget.grab().save(str(shot_path), "PNG"):
-                raise OSError(f"could not write {shot_path}")
-            shots.append(shot_path)
-        except OSError as exc:
-            print(f"trackbox: {exc}", file=sys.stderr)
-            outcome["code"] = 1
-        remaining = max(0.0, quit_after - (time.monotonic() - START))
-        QTimer.singleShot(int(remaining * 1000), app.quit)
 
-    def finish() -> None:
-        if dialog_name and args.screenshot is not None:
-            from desktop.screenshots import stage
+class _DemoRun:
+    """One demo run: the callbacks of the demo's start on a worker and of the screenshot,
+    and the state they share. Every method runs on the GUI thread."""
 
-            stage(window, dialog_name, save_widget)
-        else:
-            save_widget(window)
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        app: QCoreApplication,
+        workers: Workers,
+        window: MainWindow,
+        data_dir: Path,
+        *,
+        headless: bool,
+    ) -> None:
+        self.app, self.workers, self.window, self.data_dir = app, workers, window, data_dir
+        self.dialog_name: str | None = getattr(args, "screenshot_dialog", None)
+        self.staging = args.screenshot is not None  # a dialog is staged only when asked
+        self.screenshot_mode = args.screenshot is not None or headless
+        self.quit_after: float = args.quit_after if args.quit_after is not None else 0.0
+        self.shot_path = (
+            Path(args.screenshot)
+            if args.screenshot is not None
+            else data_dir / "screenshots" / "main-window.png"
+        )
+        self.environment: DemoEnvironment | None = None
+        self.code = 0
+        self.shots: list[Path] = []
+        self.staged = False
 
-    def on_shown(_row_id: int) -> None:
-        if screenshot_mode and not shots and not staged:
-            staged.append(True)
-            # let the pane lay out and paint before grabbing
-            QTimer.singleShot(300, finish)
+    def start(self) -> None:
+        """Prepare the demo on a worker; in screenshot mode, give up after a while."""
+        from PySide6.QtCore import QTimer
 
-    def ready(environment: DemoEnvironment) -> None:
-        env["demo"] = environment
-        _attach(window, environment.workspace)
+        from desktop.demo import start_demo
 
-    def failed(exc: BaseException) -> None:
+        window, data_dir = self.window, self.data_dir
+        window.message_shown.connect(self._on_shown)
+        window.status_connection.setText("Preparing the demo…")
+        window.statusBar().showMessage(f"Preparing the demo in {data_dir}…")
+        self.workers.run(lambda: start_demo(data_dir), self._ready, self._failed)
+        if self.screenshot_mode:
+            QTimer.singleShot(int(max(120.0, self.quit_after) * 1000), self._give_up)
+
+    def close(self) -> None:
+        """Stop the demo's CRM emulator and close its workspace, once the app has quit."""
+        if self.environment is not None:
+            self.environment.close()
+
+    def _ready(self, environment: DemoEnvironment) -> None:
+        self.environment = environment
+        _attach(self.window, environment.workspace)
+
+    def _failed(self, exc: BaseException) -> None:
         print(f"trackbox: the demo could not start: {exc}", file=sys.stderr)
-        outcome["code"] = 1
-        if screenshot_mode:
-            app.quit()
+        self.code = 1
+        if self.screenshot_mode:
+            self.app.quit()
         else:
-            window.statusBar().showMessage(f"The demo could not start: {exc}")
+            self.window.statusBar().showMessage(f"The demo could not start: {exc}")
 
-    def give_up() -> None:
-        if not shots:
+    def _on_shown(self, _row_id: int) -> None:
+        """The first message is on screen: the moment for the screenshot."""
+        from PySide6.QtCore import QTimer
+
+        if self.screenshot_mode and not self.shots and not self.staged:
+            self.staged = True
+            # let the pane lay out and paint before grabbing
+            QTimer.singleShot(300, self._finish)
+
+    def _give_up(self) -> None:
+        """No message was shown in time: a picture of the window as it is beats none."""
+        if not self.shots:
             print(
                 "trackbox: no message was shown in time; saving the window as it is",
                 file=sys.stderr,
             )
-            outcome["code"] = 1
-            finish()
+            self.code = 1
+            self._finish()
 
-    window.message_shown.connect(on_shown)
-    window.status_connection.setText("Preparing the demo…")
-    window.statusBar().showMessage(f"Preparing the demo in {data_dir}…")
-    workers.run(lambda: start_demo(data_dir), ready, failed)
-    if screenshot_mode:
-        QTimer.singleShot(int(max(120.0, quit_after) * 1000), give_up)
-    app.exec()
-    workers.wait()
-    if "demo" in env:
-        env["demo"].close()
-    if headless and args.screenshot is None and shots:
-        print("Trackbox demo ran without a display, so it rendered offscreen.")
-        for shot in shots:
-            print(f"Screenshot of the main window: {shot}")
-        print("To use the live window, run it on a desktop, or on a virtual screen:")
-        print('  xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/trackbox demo')
-        print(f"Demo data (mailbox, CRM database) is kept in {data_dir}")
-    return outcome["code"]
+    def _finish(self) -> None:
+        """Grab the window, or stage the dialog asked for and grab that when it is filled."""
+        if self.dialog_name and self.staging:
+            from desktop.screenshots import stage
+
+            stage(self.window, self.dialog_name, self._save_widget)
+        else:
+            self._save_widget(self.window)
+
+    def _save_widget(self, widget: QWidget) -> None:
+        """Save a PNG of ``widget``, then quit once ``--quit-after`` has passed."""
+        from PySide6.QtCore import QTimer
+
+        shot_path = self.shot_path
+        try:
+            shot_path.parent.mkdir(parents=True, exist_ok=True)
+            if not widget.grab().save(str(shot_path), "PNG"):
+                raise OSError(f"could not write {shot_path}")
+            self.shots.append(shot_path)
+        except OSError as exc:
+            print(f"trackbox: {exc}", file=sys.stderr)
+            self.code = 1
+        remaining = max(0.0, self.quit_after - (time.monotonic() - START))
+        QTimer.singleShot(int(remaining * 1000), self.app.quit)
+
+
+def _explain_offscreen(shots: list[Path], data_dir: Path) -> None:
+    """Without a display the user saw nothing: say where the pictures are and how to see
+    the live window."""
+    print("Trackbox demo ran without a display, so it rendered offscreen.")
+    for shot in shots:
+        print(f"Screenshot of the main window: {shot}")
+    print("To use the live window, run it on a desktop, or on a virtual screen:")
+    print('  xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/trackbox demo')
+    print(f"Demo data (mailbox, CRM database) is kept in {data_dir}")
 
 
 def run_gui(args: argparse.Namespace) -> int:
     """The client on a real profile; the setup wizard first when there is none."""
     choose_platform()
-    from PySide6.QtWidgets import QMessageBox
-
     from core.config.profiles import Profiles
     from desktop.wizard import SetupWizard
 
     app, workers, window = _start_window()
-    opened: dict[str, Workspace] = {}
-
-    def open_profile(name: str | None) -> None:
-        from core.cli.context import CREDENTIALS, CliError, open_workspace
-        from desktop.errors import SIGN_IN_AGAIN
-        from desktop.signin import signed_out_profile
-
-        window.show()
-        window.statusBar().showMessage("Opening your profile…")
-
-        def warn(text: str) -> None:
-            QMessageBox.warning(window, "Trackbox", f"The profile could not be opened: {text}")
-
-        def failed(exc: BaseException) -> None:
-            text = exc.message if isinstance(exc, CliError) else str(exc)
-            window.statusBar().showMessage(text)
-            if isinstance(exc, CliError) and exc.code == CREDENTIALS:
-                # Nobody signed in (Microsoft / AD FS): the banner signs in, then reopens.
-                workers.run(lambda: signed_out_profile(name), offer, lambda _e: warn(text))
-                return
-            warn(text)
-
-        def offer(found: tuple[str, str] | None) -> None:
-            if found is None:
-                warn(window.statusBar().currentMessage())
-                return
-            window.signin_banner.show_signed_out(*found)
-            window.status.set_connection(False, detail=SIGN_IN_AGAIN)
-            window.statusBar().showMessage(SIGN_IN_AGAIN)
-
-        def ready(result: Opened) -> None:
-            opened["ws"] = result.workspace
-            _attach(window, result.workspace)
-
-        workers.run(lambda: open_workspace(name), ready, failed)
-
-    def reconnect(name: str) -> None:
-        """Options › Accounts saved a new connection: drop the workspace, open it again."""
-        window.detach_workspace()
-        old = opened.pop("ws", None)
-        if old is not None:
-            old.close()
-        open_profile(name)
-
-    window.reconnect_requested.connect(reconnect)
-    window.signin_banner.profile_signed_in.connect(open_profile)
+    run = _ProfileRun(workers, window)
+    window.reconnect_requested.connect(run.reconnect)
+    window.signin_banner.profile_signed_in.connect(run.open_profile)
     if args.setup or not Profiles().names():
         wizard = SetupWizard(workers)
-        wizard.profile_saved.connect(open_profile)
+        wizard.profile_saved.connect(run.open_profile)
         wizard.rejected.connect(app.quit)
         wizard.show()
     else:
-        open_profile(args.profile)
+        run.open_profile(args.profile)
     app.exec()
     if window.workspace is not None:
         window.detach_workspace()
     workers.wait()
-    if "ws" in opened:
-        opened["ws"].close()
+    run.close()
     return 0
+
+
+class _ProfileRun:
+    """The window's life on a real profile: opening it on a worker, signing in again when
+    nobody is signed in, reopening after Options › Accounts. Every method runs on the GUI
+    thread."""
+
+    def __init__(self, workers: Workers, window: MainWindow) -> None:
+        self.workers, self.window = workers, window
+        self.workspace: Workspace | None = None
+
+    def open_profile(self, name: str | None) -> None:
+        """Show the window and open profile ``name`` (None: the default) on a worker."""
+        from core.cli.context import open_workspace
+
+        self.window.show()
+        self.window.statusBar().showMessage("Opening your profile…")
+        self.workers.run(
+            lambda: open_workspace(name), self._ready, lambda exc: self._failed(name, exc)
+        )
+
+    def reconnect(self, name: str) -> None:
+        """Options › Accounts saved a new connection: drop the workspace, open it again."""
+        self.window.detach_workspace()
+        self.close()
+        self.open_profile(name)
+
+    def close(self) -> None:
+        """Close the open workspace, if any."""
+        old, self.workspace = self.workspace, None
+        if old is not None:
+            old.close()
+
+    def _ready(self, result: Opened) -> None:
+        self.workspace = result.workspace
+        _attach(self.window, result.workspace)
+
+    def _failed(self, name: str | None, exc: BaseException) -> None:
+        from core.cli.context import CREDENTIALS, CliError
+        from desktop.signin import signed_out_profile
+
+        text = exc.message if isinstance(exc, CliError) else str(exc)
+        self.window.statusBar().showMessage(text)
+        if isinstance(exc, CliError) and exc.code == CREDENTIALS:
+            # Nobody signed in (Microsoft / AD FS): the banner signs in, then reopens.
+            self.workers.run(
+                lambda: signed_out_profile(name), self._offer_sign_in, lambda _e: self._warn(text)
+            )
+            return
+        self._warn(text)
+
+    def _offer_sign_in(self, found: tuple[str, str] | None) -> None:
+        """Show the sign-in banner for the profile's account, or the error when there is
+        nothing to sign in to."""
+        from desktop.errors import SIGN_IN_AGAIN
+
+        window = self.window
+        if found is None:
+            self._warn(window.statusBar().currentMessage())
+            return
+        window.signin_banner.show_signed_out(*found)
+        window.status.set_connection(False, detail=SIGN_IN_AGAIN)
+        window.statusBar().showMessage(SIGN_IN_AGAIN)
+
+    def _warn(self, text: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.warning(self.window, "Trackbox", f"The profile could not be opened: {text}")

@@ -10,11 +10,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import __version__
 
+if TYPE_CHECKING:
+    from core.cli.parsers import Subparsers
+
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; the headless commands come from :mod:`core.cli`."""
     parser = argparse.ArgumentParser(
         prog="trackbox",
         description="A desktop mail client that tracks your e-mail in Dynamics 365 / Dataverse "
@@ -23,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trackbox {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo_command(sub)
+    _add_open_command(sub)
+    from core.cli import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def _add_demo_command(sub: Subparsers) -> None:
+    """``trackbox demo``: the app on the embedded CRM emulator and demo mailbox."""
     demo = sub.add_parser(
         "demo",
         help="open the app on the embedded demo (local CRM emulator + demo mailbox)",
@@ -36,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the demo mailbox and CRM database live (default: the user data directory)",
     )
+    _add_screenshot_options(demo)
+    demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
+    demo.set_defaults(func=_run_demo)
+
+
+def _add_screenshot_options(demo: argparse.ArgumentParser) -> None:
+    """The demo's screenshot options, used to refresh the README's pictures."""
     demo.add_argument(
         "--screenshot",
         type=Path,
@@ -56,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and save a PNG of it: main (tracks three messages first), regarding, "
         "options, compose, addressbook, queue",
     )
-    demo.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
-    demo.set_defaults(func=_run_demo)
+
+
+def _add_open_command(sub: Subparsers) -> None:
+    """``trackbox open``: the client on a real profile, the setup wizard on first run."""
     gui = sub.add_parser(
         "open",
         help="open the mail client on a profile (first run: the setup wizard)",
@@ -74,10 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--setup", action="store_true", help="run the setup wizard even when a profile exists"
     )
     gui.set_defaults(func=_run_gui)
-    from core.cli import add_commands
-
-    add_commands(sub)
-    return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -75,54 +75,81 @@ def open_backend(
     if not sep:
         raise MailProtocolError("not a mailbox URL", server_says=url)
     if scheme == "maildir":
-        from pathlib import Path
-
-        from core.mail.maildir import MaildirBackend
-
-        path = unquote(urlsplit(url).path if rest.startswith("//") else rest)
-        return MaildirBackend(Path(path).expanduser(), **options)
+        return _open_maildir(url, rest, options)
     if scheme in ("imaps", "imap", "imap+insecure"):
-        from core.mail.imap import ImapBackend
+        return _open_imap(url, scheme, user, password, options)
+    if scheme in EWS_SCHEMES:
+        return _open_ews(url, scheme, user, password, options)
+    raise MailProtocolError("unknown mailbox URL scheme", server_says=scheme)
 
-        parts = urlsplit(url)
-        security = {"imaps": "tls", "imap": "starttls", "imap+insecure": "none"}[scheme]
-        port = parts.port or (993 if scheme == "imaps" else 143)
-        return ImapBackend(
-            parts.hostname or "localhost",
-            port,
-            security=security,
-            user=user or unquote(parts.username or ""),
-            password=password or unquote(parts.password or ""),
+
+def _open_maildir(url: str, rest: str, options: dict[str, Any]) -> MailBackend:
+    """``maildir:/path`` and ``maildir:///path``; the path may be %-encoded."""
+    from pathlib import Path
+
+    from core.mail.maildir import MaildirBackend
+
+    path = unquote(urlsplit(url).path if rest.startswith("//") else rest)
+    return MaildirBackend(Path(path).expanduser(), **options)
+
+
+def _open_imap(
+    url: str, scheme: str, user: str | None, password: str | None, options: dict[str, Any]
+) -> MailBackend:
+    """IMAP; the scheme picks the transport security and the default port. Credentials
+    given as arguments win over those in the URL."""
+    from core.mail.imap import ImapBackend
+
+    parts = urlsplit(url)
+    security = {"imaps": "tls", "imap": "starttls", "imap+insecure": "none"}[scheme]
+    port = parts.port or (993 if scheme == "imaps" else 143)
+    return ImapBackend(
+        parts.hostname or "localhost",
+        port,
+        security=security,
+        user=user or unquote(parts.username or ""),
+        password=password or unquote(parts.password or ""),
+        **options,
+    )
+
+
+def _open_ews(
+    url: str, scheme: str, user: str | None, password: str | None, options: dict[str, Any]
+) -> MailBackend:
+    """EWS at a fixed endpoint or by autodiscover; the URL's query options come first,
+    the caller's keyword options override them."""
+    from core.mail.ews import EwsBackend
+
+    try:
+        options = {**ews_options(url), **options}
+    except MailUrlError as exc:
+        raise MailProtocolError("bad Exchange mailbox URL", server_says=str(exc)) from None
+    if scheme == "ews+autodiscover":
+        address = unquote(split_autodiscover(url)[0])
+        return EwsBackend(
+            endpoint=None,
+            email=address,
+            user=user or address,
+            password=password or "",
             **options,
         )
-    if scheme in EWS_SCHEMES:
-        from core.mail.ews import EwsBackend
-
-        try:
-            options = {**ews_options(url), **options}
-        except MailUrlError as exc:
-            raise MailProtocolError("bad Exchange mailbox URL", server_says=str(exc)) from None
-        if scheme == "ews+autodiscover":
-            address = unquote(split_autodiscover(url)[0])
-            return EwsBackend(
-                endpoint=None,
-                email=address,
-                user=user or address,
-                password=password or "",
-                **options,
-            )
-        parts = urlsplit(url)
-        endpoint = (
-            ("https" if scheme == "ews" else "http")
-            + "://"
-            + parts.netloc.rpartition("@")[2]
-            + (parts.path or "/EWS/Exchange.asmx")
+    endpoint = _ews_endpoint(url, scheme)
+    if not options.get("email") and not is_address(user or ""):
+        # EWS addresses the mailbox by e-mail address; an NTLM name like CORP\alex is not one.
+        raise MailProtocolError(
+            "the Exchange mailbox needs its e-mail address",
+            server_says=f"the sign-in name {user!r} is not one: add "
+            "?mailbox=you@example.com to the mailbox URL",
         )
-        if not options.get("email") and not is_address(user or ""):
-            raise MailProtocolError(
-                "the Exchange mailbox needs its e-mail address",
-                server_says=f"the sign-in name {user!r} is not one: add "
-                "?mailbox=you@example.com to the mailbox URL",
-            )
-        return EwsBackend(endpoint=endpoint, user=user or "", password=password or "", **options)
-    raise MailProtocolError("unknown mailbox URL scheme", server_says=scheme)
+    return EwsBackend(endpoint=endpoint, user=user or "", password=password or "", **options)
+
+
+def _ews_endpoint(url: str, scheme: str) -> str:
+    """The HTTP(S) endpoint of an ``ews:``/``ews+http:`` URL, without any credentials."""
+    parts = urlsplit(url)
+    return (
+        ("https" if scheme == "ews" else "http")
+        + "://"
+        + parts.netloc.rpartition("@")[2]
+        + (parts.path or "/EWS/Exchange.asmx")
+    )

@@ -67,6 +67,24 @@ class ClientAuth:
     basic: bool
 
 
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    """One ``/token`` request as every grant reads it; ``legacy``: the tenant-less legacy
+    endpoint, whose leniency the client credentials and password grants keep."""
+
+    ctx: SignInContext
+    request: Request
+    authority: Authority
+    fields: dict[str, str]
+    auth: ClientAuth
+    legacy: bool
+
+    def unpacked(
+        self,
+    ) -> tuple[SignInContext, Request, Authority, dict[str, str], ClientAuth, bool]:
+        return self.ctx, self.request, self.authority, self.fields, self.auth, self.legacy
+
+
 def missing(name: str) -> OAuthError:
     """The error for a required form field that is absent or empty."""
     return OAuthError(

@@ -9,25 +9,17 @@ import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
 from . import oauth_errors as codes
-from .authorities import Authority
 from .oauth_clients import Scope, find_client, parse_scope
 from .oauth_errors import OAuthError
-from .oidc_context import ClientAuth, SignInContext, SigninFailure, client_address
+from .oidc_context import GrantRequest, SigninFailure, client_address
 from .oidc_issue import issue
 
 
-async def client_credentials_grant(
-    ctx: SignInContext,
-    request: Request,
-    authority: Authority,
-    fields: dict[str, str],
-    auth: ClientAuth,
-    legacy: bool,
-) -> dict[str, Any]:
+async def client_credentials_grant(grant: GrantRequest) -> dict[str, Any]:
     """``client_credentials``: an app-only access token for an application user's secret."""
+    ctx, request, authority, fields, auth, legacy = grant.unpacked()
     if not legacy and fields.get("scope"):
         parse_scope(fields["scope"], authority.root)
     address = client_address(request)
@@ -60,16 +52,10 @@ async def client_credentials_grant(
     }
 
 
-async def password_grant(
-    ctx: SignInContext,
-    request: Request,
-    authority: Authority,
-    fields: dict[str, str],
-    auth: ClientAuth,
-    legacy: bool,
-) -> dict[str, Any]:
+async def password_grant(grant: GrantRequest) -> dict[str, Any]:
     """``password``: a user's tokens for their password; a refresh token only for a
     registered client that asked for ``offline_access``."""
+    ctx, request, authority, fields, auth, legacy = grant.unpacked()
     if (
         auth.client_id
         and auth.secret

@@ -20,7 +20,7 @@ from .oauth_clients import OAuthClient, Scope, find_client, parse_scope, stored_
 from .oauth_errors import OAuthError, oauth_error_response
 from .oidc_context import (
     NO_STORE,
-    ClientAuth,
+    GrantRequest,
     SignInContext,
     SigninFailure,
     client_address,
@@ -122,15 +122,9 @@ def _store_codes(
 # -- the device code grant of /token -------------------------------------------------------
 
 
-async def device_grant(
-    ctx: SignInContext,
-    request: Request,
-    authority: Authority,
-    fields: dict[str, str],
-    auth: ClientAuth,
-    legacy: bool,
-) -> dict[str, Any]:
+async def device_grant(grant: GrantRequest) -> dict[str, Any]:
     """The device's poll: an error until the user approved, then its tokens, once."""
+    ctx, request, authority, fields, auth, legacy = grant.unpacked()
     client = ctx.registered_client(auth)
     device_code = fields.get("device_code") or fields.get("code", "")
     if not device_code:

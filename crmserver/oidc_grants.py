@@ -22,7 +22,7 @@ from .oauth_clients import OAuthClient, Scope, parse_scope, stored_scope
 from .oauth_errors import OAuthError, oauth_error_response
 from .oidc_context import (
     NO_STORE,
-    ClientAuth,
+    GrantRequest,
     SignInContext,
     client_auth,
     missing,
@@ -33,10 +33,7 @@ from .oidc_device import DEVICE_CODE_GRANT, device_grant
 from .oidc_issue import issue
 from .tokens import b64url, secret_hash
 
-Grant = Callable[
-    [SignInContext, Request, Authority, dict[str, str], ClientAuth, bool],
-    Awaitable[dict[str, Any]],
-]
+Grant = Callable[[GrantRequest], Awaitable[dict[str, Any]]]
 
 
 async def token(ctx: SignInContext, request: Request, segment: str | None) -> Response:
@@ -58,7 +55,7 @@ async def token(ctx: SignInContext, request: Request, segment: str | None) -> Re
                 codes.UNSUPPORTED_GRANT,
                 f"The grant type '{grant}' is not supported.",
             )
-        body = await handler(ctx, request, authority, fields, auth, segment is None)
+        body = await handler(GrantRequest(ctx, request, authority, fields, auth, segment is None))
     except OAuthError as err:
         if err.status == 401 and basic:
             err.headers.setdefault("WWW-Authenticate", BASIC_CHALLENGE)
@@ -67,15 +64,9 @@ async def token(ctx: SignInContext, request: Request, segment: str | None) -> Re
     return JSONResponse(body, headers=NO_STORE)
 
 
-async def code_grant(
-    ctx: SignInContext,
-    request: Request,
-    authority: Authority,
-    fields: dict[str, str],
-    auth: ClientAuth,
-    legacy: bool,
-) -> dict[str, Any]:
+async def code_grant(grant: GrantRequest) -> dict[str, Any]:
     """``authorization_code``: redeem a code from ``/authorize`` once."""
+    ctx, request, authority, fields, auth, legacy = grant.unpacked()
     client = ctx.registered_client(auth)
     code = fields.get("code", "")
     if not code:
@@ -169,15 +160,9 @@ def _code_replayed(ctx: SignInContext, row: dict[str, Any]) -> None:
     )
 
 
-async def refresh_grant(
-    ctx: SignInContext,
-    request: Request,
-    authority: Authority,
-    fields: dict[str, str],
-    auth: ClientAuth,
-    legacy: bool,
-) -> dict[str, Any]:
+async def refresh_grant(grant: GrantRequest) -> dict[str, Any]:
     """``refresh_token``: a new token response, the refresh token rotated in its family."""
+    ctx, request, authority, fields, auth, legacy = grant.unpacked()
     client = ctx.registered_client(auth)
     token = fields.get("refresh_token", "")
     if not token:

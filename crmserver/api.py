@@ -26,7 +26,7 @@ from .protocol import (
     empty_response,
     function_params,
     json_response,
-    parse_json,
+    parse_json_object,
     parse_prefer,
     read_body,
     split_path,
@@ -55,7 +55,9 @@ class Api:
         rest = request.path_params.get("rest", "")
         base = f"{str(request.base_url).rstrip('/')}/api/data/v{version}"
         segments = split_path(rest)
-        caller = self.service.auth.authenticate(request)
+        caller = await self.service.auth.authenticate_async(
+            request, self.service.signin.context.throttle
+        )
         if segments and segments[0].name == "$metadata" and len(segments) == 1:
             return await self.service.metadata.csdl(request)
         if not segments:
@@ -96,8 +98,10 @@ class Api:
             )
         return key
 
-    async def body(self, request: Request) -> Any:
-        return parse_json(await read_body(request, self.service.settings.max_request_bytes))
+    async def body(self, request: Request) -> dict[str, Any]:
+        """The request body, which must be a JSON object (or empty: ``{}``); else 400."""
+        data = await read_body(request, self.service.settings.max_request_bytes)
+        return parse_json_object(data)
 
     def page_request(self, request: Request, base: str, path: str, pref: Prefer) -> PageRequest:
         return PageRequest(

@@ -8,6 +8,11 @@ changing the password invalidates it. A verified bearer token is remembered the 
 digest) until it expires. An unauthenticated request is answered 401 with both challenges:
 Basic, and Dataverse's ``Bearer authorization_uri=…, resource_id=…`` naming the sign-in
 authority and the resource.
+
+Basic sign-in goes through the same :class:`~crmserver.signin_throttle.SigninThrottle` as the
+sign-in endpoints (per account and per client address; a locked key is refused with 429 and
+``Retry-After`` before any scrypt runs), and :meth:`Authenticator.authenticate_async` checks
+the password on a worker thread so guessing does not stall the event loop.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from .authorities import accepted_issuers, root_of
 from .entities import ENTITIES
 from .errors import UNAUTHORIZED, ODataError
 from .records import Caller
+from .signin_throttle import SigninThrottle
 from .storage import Storage
 from .tokens import InvalidToken, Principal, TokenIssuer
 
@@ -118,23 +126,40 @@ class Authenticator:
 
     def verify_credentials(self, email: str, password: str) -> tuple[str, bool] | None:
         """``(user id, disabled)`` when the password is the user's, else None."""
+        check = self._begin_check(email, password)
+        if isinstance(check, _PasswordCheck):
+            return self._finish_check(check, check.run())
+        return check
+
+    async def verify_credentials_async(self, email: str, password: str) -> tuple[str, bool] | None:
+        """:meth:`verify_credentials` with only scrypt on a worker thread: the lookups stay
+        on the caller's thread, which may hold the database lock (a $batch change set)."""
+        check = self._begin_check(email, password)
+        if isinstance(check, _PasswordCheck):
+            return self._finish_check(check, await run_in_threadpool(check.run))
+        return check
+
+    def _begin_check(self, email: str, password: str) -> tuple[str, bool] | None | _PasswordCheck:
+        """A remembered answer, or the scrypt check still to run."""
         user = self.user_by_email(email)
         stored = self.storage.password_hash(user["systemuserid"]) if user else None
         if user is None or not stored:
-            _spend_like_a_check(password)
-            return None
+            return _PasswordCheck(password, None, False, b"", "")
         disabled = bool(user.get("isdisabled"))
         key = hmac.new(self._key, f"{email.lower()}\0{password}".encode(), "sha256").digest()
         hit = self._verified.get(key)
         if hit is not None and hit == (user["systemuserid"], stored):
             return str(user["systemuserid"]), disabled
-        if not verify_password(password, stored):
+        return _PasswordCheck(password, str(user["systemuserid"]), disabled, key, stored)
+
+    def _finish_check(self, check: _PasswordCheck, ok: bool) -> tuple[str, bool] | None:
+        if not ok or check.user_id is None:
             return None
         with self._lock:
             if len(self._verified) > MAX_REMEMBERED:
                 self._verified.clear()
-            self._verified[key] = (user["systemuserid"], stored)
-        return str(user["systemuserid"]), disabled
+            self._verified[check.key] = (check.user_id, check.stored)
+        return check.user_id, check.disabled
 
     def check_password(self, email: str, password: str) -> str | None:
         """The user id when ``email``/``password`` are valid and the user is enabled."""
@@ -161,17 +186,56 @@ class Authenticator:
         return None
 
     def authenticate(self, request: Request, *, bearer_only: bool = False) -> Caller:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "basic" and not bearer_only:
-            try:
-                email, password = _basic(value)
-            except ValueError as exc:
-                raise self.unauthorized(request, "Malformed Basic credentials.") from exc
-            user_id = self.check_password(email, password)
-            if user_id is None:
-                raise self.unauthorized(request, "Invalid user name or password.")
-            return self.caller(user_id, request)
+        """The caller of a request, checking a Basic password on this thread (use
+        :meth:`authenticate_async` from the event loop)."""
+        basic = None if bearer_only else self._basic_of(request)
+        if basic is not None:
+            return self._basic_result(request, self.verify_credentials(*basic))
+        return self._bearer_caller(request)
+
+    async def authenticate_async(
+        self, request: Request, throttle: SigninThrottle | None = None
+    ) -> Caller:
+        """The caller of a request; a Basic password is refused while ``throttle`` locks its
+        account or address, and is checked on a worker thread."""
+        basic = self._basic_of(request)
+        if basic is None:
+            return self._bearer_caller(request)
+        address = request.client.host if request.client else ""
+        if throttle is not None:
+            wait = throttle.retry_after(basic[0], address)
+            if wait:
+                raise self.locked(request, wait)
+        result = await self.verify_credentials_async(*basic)
+        if throttle is not None:
+            if result is None:
+                throttle.failed(basic[0], address)
+            else:
+                throttle.succeeded(basic[0])
+        return self._basic_result(request, result)
+
+    def locked(self, request: Request, wait: int) -> ODataError:
+        """429 for a locked account or address, as the token endpoint answers."""
+        return ODataError(
+            429,
+            UNAUTHORIZED,
+            f"Too many failed sign-ins for this account or address. Try again in {wait} seconds.",
+            {"Retry-After": str(wait)},
+        )
+
+    def _basic_of(self, request: Request) -> tuple[str, str] | None:
+        try:
+            return basic_credentials(request.headers.get("authorization", ""))
+        except MalformedBasic as exc:
+            raise self.unauthorized(request, "Malformed Basic credentials.") from exc
+
+    def _basic_result(self, request: Request, result: tuple[str, bool] | None) -> Caller:
+        if result is None or result[1]:
+            raise self.unauthorized(request, "Invalid user name or password.")
+        return self.caller(result[0], request)
+
+    def _bearer_caller(self, request: Request) -> Caller:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             try:
                 user_id = self.bearer_user(value.strip(), root_of(request))
@@ -199,6 +263,24 @@ class Authenticator:
                     self._bearers.clear()
             self._bearers[key] = (user_id, float(claims["exp"]) + self.tokens.clock_skew)
         return user_id
+
+
+@dataclass(frozen=True)
+class _PasswordCheck:
+    """A password still to be checked against ``stored`` (``user_id`` None: no such user,
+    and the check only spends the same time)."""
+
+    password: str
+    user_id: str | None
+    disabled: bool
+    key: bytes
+    stored: str
+
+    def run(self) -> bool:
+        if self.user_id is None:
+            _spend_like_a_check(self.password)
+            return False
+        return verify_password(self.password, self.stored)
 
 
 class MalformedBasic(ValueError):

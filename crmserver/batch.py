@@ -235,9 +235,11 @@ class _Abort(Exception):
 
 
 def _replace_refs(body: bytes, refs: dict[str, str]) -> bytes:
+    """``$1`` strings in a change set's JSON body → the URLs of earlier parts; a body that is
+    not JSON (or too deep to walk) is passed on for the handler to refuse with a 400."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
 
     def walk(value: Any) -> Any:
@@ -249,7 +251,10 @@ def _replace_refs(body: bytes, refs: dict[str, str]) -> bytes:
             return refs[value[1:]]
         return value
 
-    return json.dumps(walk(data)).encode()
+    try:
+        return json.dumps(walk(data)).encode()
+    except (RecursionError, ValueError):
+        return body
 
 
 def _part(resp: Response, content_id: str | None) -> bytes:

@@ -75,8 +75,8 @@ def _value(service: Service, entity: Entity, name: str, row: dict[str, Any]) -> 
 
 
 async def record_page(service: Service, request: Request) -> Response:
-    try:
-        caller = service.auth.authenticate(request)
+    try:  # the same throttle and worker-thread password check as the Web API
+        caller = await service.auth.authenticate_async(request, service.signin.context.throttle)
     except ODataError as err:
         resp = _page("Sign in", "<p>Sign in with your CRM e-mail address and password.</p>", 401)
         resp.headers.update(err.headers)

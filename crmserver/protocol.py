@@ -127,13 +127,71 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_JSON_DEPTH = 64
+
+
 def parse_json(data: bytes) -> Any:
+    """Strict JSON in UTF-8 (no NaN or Infinity, at most ``MAX_JSON_DEPTH`` levels deep); an
+    empty body is ``{}``. Anything else is a 400 saying what was wrong, never a crash."""
     if not data.strip():
         return {}
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(
+            f"The request body is not valid UTF-8 (byte {exc.start}: {exc.reason})."
+        ) from exc
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise bad_request("The request body is nested too deeply.") from exc
+    except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
+    if _too_deep(value):
+        raise bad_request(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+    return value
+
+
+def parse_json_object(data: bytes) -> dict[str, Any]:
+    """A body that must be a JSON object (records, action parameters); an empty body is
+    ``{}``."""
+    value = parse_json(data)
+    if not isinstance(value, dict):
+        raise bad_request(f"The request body must be a JSON object, not {json_kind(value)}.")
+    return value
+
+
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest deeper than ``MAX_JSON_DEPTH`` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def function_params(args: str | None, query: dict[str, str]) -> dict[str, Any]:
@@ -170,7 +228,7 @@ def _literal_value(text: str) -> Any:
     if stripped.startswith(("{", "[")):
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     try:
         sub = Parser(stripped)

@@ -59,17 +59,25 @@ def parse_addresses(value: Any) -> list[tuple[str, str]]:
 
 
 def resolve_address(records: Records, address: str) -> list[tuple[str, str, int]]:
-    """Every active e-mail-enabled record with this address: (logical, id, column number)."""
+    """Every active e-mail-enabled record with this address: (logical, id, column number).
+
+    A user is a party only through an address that is theirs alone: user addresses are unique
+    and only an administrator sets them (records.py), and should two users still share one
+    (a database from before that rule) neither is resolved — being a party grants read access
+    to the e-mail, and which of them merely claimed the address cannot be told (issue 18)."""
     found: list[tuple[str, str, int]] = []
     for logical in RESOLVE_ORDER:
         ent = ENTITIES[logical]
         for num, col in enumerate(ent.email_attrs, start=1):
             active = "isdisabled = 0" if "isdisabled" in ent.attributes else "statecode = 0"
-            for row in records.storage.query(
+            rows = records.storage.query(
                 f'SELECT "{ent.key}" AS k FROM "{logical}" WHERE "{col}" = ? COLLATE NOCASE '
                 f"AND {active}",
                 (address,),
-            ):
+            )
+            if logical == "systemuser" and len(rows) > 1:
+                continue
+            for row in rows:
                 if all(f[1] != row["k"] for f in found):
                     found.append((logical, row["k"], num))
     return found
@@ -178,14 +186,20 @@ def _correlated_columns(match: correlate.Match, *, keep_regarding: bool) -> Row:
 
 
 def _activity_parties(
-    records: Records, roles: list[tuple[str, list[tuple[str, str]]]]
+    records: Records, caller: Caller, roles: list[tuple[str, list[tuple[str, str]]]]
 ) -> list[dict[str, Any]]:
     """The ``email_activity_parties`` of a promoted e-mail: for each address, one party per
-    record it resolves to, or one unresolved party carrying just the address."""
+    record it resolves to that the caller may read (a party is a lookup bound as the caller,
+    and binding to an unreadable record is refused), or one unresolved party carrying just
+    the address."""
     parties: list[dict[str, Any]] = []
     for role, addrs in roles:
         for _name, addr in addrs:
-            hits = resolve_address(records, addr)
+            hits = [
+                hit
+                for hit in resolve_address(records, addr)
+                if _readable(records, caller, hit[0], hit[1])
+            ]
             if not hits:
                 parties.append({"addressused": addr, "participationtypemask": MASKS[role]})
             for logical, key, num in hits:
@@ -199,6 +213,12 @@ def _activity_parties(
                     }
                 )
     return parties
+
+
+def _readable(records: Records, caller: Caller, logical: str, key: str) -> bool:
+    ent = ENTITIES[logical]
+    row = records.storage.get(ent, key)
+    return row is not None and records.can_read(caller, ent, row)
 
 
 def promote(
@@ -246,7 +266,7 @@ def promote(
         if match is not None:
             trusted.update(_correlated_columns(match, keep_regarding=has_regarding))
         roles = [("From", senders), *lists.items()]
-        body["email_activity_parties"] = _activity_parties(records, roles)
+        body["email_activity_parties"] = _activity_parties(records, caller, roles)
         kept, dropped = _attachments(attachments, int(org.get("maxuploadfilesize") or 0))
         body["email_activity_mime_attachment"] = kept
         if dropped:

@@ -106,7 +106,9 @@ class Authenticator:
             " WHERE internalemailaddress = ? COLLATE NOCASE",
             (email.strip(),),
         )
-        return rows[0] if rows else None
+        # Two users with one address (a database from before addresses were unique): which
+        # one signs in cannot be told, so neither does.
+        return rows[0] if len(rows) == 1 else None
 
     def caller(self, user_id: str, request: Request) -> Caller:
         row = self.storage.get(ENTITIES["systemuser"], user_id)

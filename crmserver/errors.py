@@ -86,3 +86,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(ODataError(500, INTERNAL, "An unexpected error occurred."))
+
+
+def conflict(message: str, code: str = DUPLICATE) -> ODataError:
+    """409: the change would duplicate a value that must be unique (a user's address)."""
+    return ODataError(409, code, message)

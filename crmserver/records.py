@@ -6,6 +6,10 @@ activities (and their parties and attachments) only by their owner and by the us
 part in them; writing a record owned by someone else is 403. An administrator
 (``tbx_isadministrator``) may change organisation settings, other users' settings and
 mailboxes, and records that are not activities — never someone else's e-mail.
+
+Issue 18: a user's privileged columns (everything but :data:`SELF_EDITABLE_USER_COLUMNS`) are
+an administrator's to change, user addresses are unique, and a lookup may only be bound to a
+record the caller can read.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .entities import (
     Attribute,
     Entity,
 )
-from .errors import ODataError, bad_request, forbidden, not_found
+from .errors import ODataError, bad_request, conflict, forbidden, not_found
 from .storage import Row, Storage
 
 GUID_RE = re.compile(
@@ -33,6 +37,12 @@ GUID_RE = re.compile(
     r"[0-9a-fA-F]{12})\}?$"
 )
 BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(\{?([0-9a-fA-F-]{36})\}?\)\s*$")
+
+#: The systemuser columns a non-administrator may change on their own record. An allow-list,
+#: so that a column added later is privileged until someone decides otherwise: the
+#: administrator flag, the addresses (party resolution and sign-in use them), the business
+#: unit, the disabled state and the mailbox approval are an administrator's (issue 18).
+SELF_EDITABLE_USER_COLUMNS = frozenset({"firstname", "lastname", "fullname", "title"})
 
 
 @dataclass(frozen=True)
@@ -192,15 +202,19 @@ class Records:
         return None
 
     def resolve_bind(
-        self, entity: Entity, attr: Attribute, target_hint: str | None, ref: Any
+        self, caller: Caller, entity: Entity, attr: Attribute, target_hint: str | None, ref: Any
     ) -> tuple[str, str]:
-        """``/contacts(<guid>)`` → (guid, target logical name), checked against the lookup."""
+        """``/contacts(<guid>)`` → (guid, target logical name), checked against the lookup.
+
+        A record the caller may not read is answered 404 exactly like a missing one — the
+        answer a direct GET gives — so a bind cannot be used to learn that a private record
+        exists, nor to hang one's own records onto it (issue 18)."""
         if not isinstance(ref, str) or not (m := BIND_RE.search(ref.strip())):
             raise bad_request(f"Invalid @odata.bind value for '{attr.name}': {ref!r}.")
         set_name, key = m.group(1), m.group(2).lower()
         if set_name in ("activitypointers",):
             found = self.find_activity(key)
-            if found is None:
+            if found is None or not self.can_read(caller, found[0], found[1]):
                 raise not_found("activitypointer", key)
             target = found[0].logical
         else:
@@ -213,14 +227,19 @@ class Records:
                 f"'{target}' is not a valid target for the lookup '{attr.name}' "
                 f"of entity '{entity.logical}'."
             )
-        if set_name != "activitypointers" and self.storage.get(ENTITIES[target], key) is None:
-            raise not_found(target, key)
+        if set_name != "activitypointers":
+            row = self.storage.get(ENTITIES[target], key)
+            if row is None or not self.can_read(caller, ENTITIES[target], row):
+                raise not_found(target, key)
         return key, target
 
     # -- body → columns ---------------------------------------------------------------------
 
-    def parse_body(self, entity: Entity, body: Any) -> tuple[Row, dict[str, list[Any]]]:
-        """Split a JSON body into column values and deep-insert collections."""
+    def parse_body(
+        self, caller: Caller, entity: Entity, body: Any
+    ) -> tuple[Row, dict[str, list[Any]]]:
+        """Split a JSON body into column values and deep-insert collections; binds are
+        resolved as ``caller``."""
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
         values: Row = {}
@@ -241,7 +260,7 @@ class Records:
                 if value is None:
                     values[attr.name], values[attr.name + "__type"] = None, None
                     continue
-                key, target = self.resolve_bind(entity, attr, target, value)
+                key, target = self.resolve_bind(caller, entity, attr, target, value)
                 values[attr.name], values[attr.name + "__type"] = key, target
                 continue
             if "@" in name:
@@ -330,6 +349,48 @@ class Records:
                 f"another user."
             )
 
+    def check_user_columns(
+        self, caller: Caller, entity: Entity, row: Row | None, values: Row
+    ) -> None:
+        """403 when a non-administrator changes a privileged systemuser column (issue 18).
+
+        Only a change is refused: sending back a column's current value (a client that PATCHes
+        what it read) is not a write of it."""
+        if entity.logical != "systemuser" or caller.is_admin:
+            return
+        changed = sorted(
+            name
+            for name, value in values.items()
+            if not name.endswith("__type")
+            and name not in SELF_EDITABLE_USER_COLUMNS
+            and (row is None or value != row.get(name))
+        )
+        if changed:
+            raise forbidden(
+                f"Principal user (Id={caller.user_id}) is missing prvWritesystemuser "
+                f"privilege for {', '.join(changed)}: only an administrator may change it."
+            )
+
+    def check_unique_address(self, entity: Entity, row: Row) -> None:
+        """409 when another user already has this ``internalemailaddress``: sign-in and party
+        resolution find users by it, so a shared address would hand one user the other's
+        mail (issue 18). Compared as sign-in does: trimmed, case-insensitive."""
+        if entity.logical != "systemuser":
+            return
+        address = (row.get("internalemailaddress") or "").strip()
+        if not address:
+            return
+        taken = self.storage.scalar(
+            "SELECT 1 FROM systemuser WHERE lower(trim(internalemailaddress)) = lower(?)"
+            " AND systemuserid IS NOT ? LIMIT 1",
+            (address, row.get("systemuserid")),
+        )
+        if taken:
+            raise conflict(
+                f"A user with the e-mail address '{address}' already exists; "
+                "a user's address must be unique."
+            )
+
     # -- create / update / delete -------------------------------------------------------------
 
     @staticmethod
@@ -348,11 +409,12 @@ class Records:
         """Create a record from a client body (plus ``trusted`` server-set columns)."""
         if entity.read_only_set or entity.logical == "organization":
             raise ODataError(405, "0x80040203", f"Create is not supported for {entity.logical}.")
-        values, children = self.parse_body(entity, body)
+        values, children = self.parse_body(caller, entity, body)
+        self.check_write(caller, entity, None)
+        self.check_user_columns(caller, entity, None, values)
         values.update(trusted or {})
         if entity.key in values and key is None:
             key = values[entity.key]
-        self.check_write(caller, entity, None)
         with self.storage.transaction():
             row = self.defaults(entity)
             row.update(values)
@@ -370,6 +432,7 @@ class Records:
             self._derive(entity, row)
             self._check_parent(caller, entity, row)
             self._check_state(entity, row)
+            self.check_unique_address(entity, row)
             stored = self.storage.insert(entity, row)
             if entity.logical == "systemuser":
                 provision_user(self.storage, stored)
@@ -427,10 +490,11 @@ class Records:
         row = self.storage.get(entity, key)
         if row is None or not self.can_read(caller, entity, row):
             raise not_found(entity.logical, key)
-        values, children = self.parse_body(entity, body)
-        values.update(trusted or {})
+        values, children = self.parse_body(caller, entity, body)
         values.pop(entity.key, None)
         self.check_write(caller, entity, row)
+        self.check_user_columns(caller, entity, row, values)
+        values.update(trusted or {})
         if entity.is_activity and row.get("statecode") in (1, 2) and not trusted:
             changing_state = "statecode" in values or "statuscode" in values
             if not changing_state:
@@ -447,6 +511,8 @@ class Records:
         values.update({k: v for k, v in merged.items() if k not in values and v != row.get(k)})
         values["modifiedby"], values["modifiedby__type"] = caller.user_id, "systemuser"
         with self.storage.transaction():
+            if "internalemailaddress" in values:  # other edits work even on a legacy clash
+                self.check_unique_address(entity, merged)
             updated = self.storage.update(entity, key, values)
             assert updated is not None
             if children:

@@ -196,7 +196,7 @@ class Api:
             {k: v for k, v in request.query_params.items() if k in ("$select", "$expand")},
             caller.user_id,
         )
-        shaper = Shaper(self.records, entity, opts.select, annotations_of(pref), base)
+        shaper = Shaper(self.records, entity, opts.select, annotations_of(pref), base, caller)
         obj = shaper.shape_many([row])[0]
         if opts.expand:
             from .collection import expand_rows
@@ -494,7 +494,7 @@ async def _background_send(
         from .collection import expand_rows
         from .query import Expand, QueryOptions
 
-        shaper = Shaper(api.records, email, None, annotations_of(pref), base)
+        shaper = Shaper(api.records, email, None, annotations_of(pref), base, caller)
         values = shaper.shape_many(rows)
         parties = Expand(
             "email_activity_parties",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from .entities import ENTITIES, Entity
+from .entities import ACTIVITY_CHILD_PARENT, ENTITIES, Entity
 from .errors import QUERY_SYNTAX, bad_request
 from .query import (
     MAX_EXPAND_ROWS,
@@ -21,6 +21,7 @@ from .query import (
     Expand,
     QueryOptions,
     Shaper,
+    bind_filter,
     decode_skiptoken,
     encode_skiptoken,
     keyset_after,
@@ -68,8 +69,9 @@ def _where(
     if rule:
         clauses.append(rule)
     if opts.filter is not None:
-        clauses.append(opts.filter.sql)
-        params.extend(opts.filter.params)
+        sql, bound = bind_filter(opts.filter, records, caller)
+        clauses.append(sql)
+        params.extend(bound)
     return " AND ".join(clauses)
 
 
@@ -126,7 +128,7 @@ def read_page(
         return read_delta(records, entity, opts, caller, req)
     if req.tracking:
         _check_tracking(entity, opts)
-    shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
+    shaper = Shaper(records, entity, opts.select, req.annotations, req.base, caller)
     params: list[Any] = []
     where = _where(records, entity, opts, caller, params)
     sort = [(f't0."{a.name}"', desc) for a, desc in opts.orderby]
@@ -206,7 +208,7 @@ def read_delta(
     since = parse_delta_token(opts.deltatoken or "", expire)
     if since > records.storage.current_version():
         raise bad_request("The $deltatoken is not valid.", "0x80044352")
-    shaper = Shaper(records, entity, opts.select, req.annotations, req.base)
+    shaper = Shaper(records, entity, opts.select, req.annotations, req.base, caller)
     start = since
     snapshot: int | None = None
     extra: dict[str, Any] = {}
@@ -221,6 +223,8 @@ def read_delta(
     rule = read_predicate(records, entity, caller, "t0", params)
     if rule:
         where += f" AND {rule}"
+    # deletions only of rows the caller could read (no rule: everyone could)
+    reader = caller.user_id if rule else None
     cols = shaper.columns()
     rows = records.storage.query(
         f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} FROM "
@@ -240,7 +244,7 @@ def read_delta(
         body["@odata.nextLink"] = next_link(req, {"$skiptoken": token})
         return body
     first_since = int(extra.get("d", since))
-    for key, version in records.storage.deleted_since(entity, first_since):
+    for key, version in records.storage.deleted_since(entity, first_since, reader):
         if version <= snapshot:
             body["value"].append(
                 {
@@ -293,7 +297,7 @@ def _expand_collection(
     assert exp.collection is not None
     child = ENTITIES[exp.collection.child]
     fk = exp.collection.child_attr
-    shaper = Shaper(records, child, exp.options.select, req.annotations, req.base)
+    shaper = Shaper(records, child, exp.options.select, req.annotations, req.base, caller)
     keys = [r[entity.key] for r in rows]
     by_parent: dict[str, list[Row]] = {k: [] for k in keys}
     cols = sorted(set(shaper.columns()) | {fk} | expand_columns(exp.options))
@@ -303,10 +307,15 @@ def _expand_collection(
     for i in range(0, len(keys), 500):
         chunk = keys[i : i + 500]
         params: list[Any] = list(chunk)
-        where = f'"{fk}" IN ({",".join("?" * len(chunk))})'
+        where = f't0."{fk}" IN ({",".join("?" * len(chunk))})'
+        if ACTIVITY_CHILD_PARENT.get(child.logical) != fk:
+            # children readable on their own terms, not through the (readable) parent row
+            rule = read_predicate(records, child, caller, "t0", params)
+            where += f" AND {rule}" if rule else ""
         if exp.options.filter is not None:
-            where += f" AND {exp.options.filter.sql}"
-            params.extend(exp.options.filter.params)
+            sql, bound = bind_filter(exp.options.filter, records, caller)
+            where += f" AND {sql}"
+            params.extend(bound)
         sql = (
             f"SELECT {', '.join(f't0.{chr(34)}{c}{chr(34)}' for c in cols)} FROM "
             f'"{child.logical}" t0 WHERE {where} ORDER BY {order} LIMIT {MAX_EXPAND_ROWS}'
@@ -334,7 +343,7 @@ def _expand_single(
 ) -> None:
     assert exp.lookup is not None and exp.target is not None
     target = ENTITIES[exp.target]
-    shaper = Shaper(records, target, exp.options.select, req.annotations, req.base)
+    shaper = Shaper(records, target, exp.options.select, req.annotations, req.base, caller)
     col = exp.lookup.name
     ids = sorted(
         {r[col] for r in rows if r.get(col) and (r.get(col + "__type") or exp.target) == exp.target}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .entities import ENTITIES, Attribute, Entity
+from .entities import ACTIVITY_CHILD_PARENT, ENTITIES, Attribute, Entity
 from .odata_filter import (
     COMPARE_OPS,
     BoolOp,
@@ -32,9 +32,44 @@ from .odata_filter import (
 
 
 @dataclass
+class ReadRule:
+    """A parameter slot standing for the caller's read rule on a navigation target.
+
+    Navigation subqueries read other rows than the ones the request's read rule filters, so
+    each one must apply the rule of its own target. The rule depends on the caller and the
+    server's settings, which the compiler does not know: :meth:`Compiled.bind` fills it in.
+    Unbound, SQLite refuses the slot's value, so a forgotten bind fails closed.
+    """
+
+    entity: Entity
+    alias: str
+
+
+#: ``(entity, alias, params) -> SQL or None``: the read rule of a direct read of ``entity``.
+RuleFn = Callable[[Entity, str, list[Any]], str | None]
+
+
+@dataclass
 class Compiled:
     sql: str
     params: list[Any] = field(default_factory=list)
+
+    def bind(self, rule: RuleFn) -> tuple[str, list[Any]]:
+        """SQL and parameters with every navigation's read rule filled in."""
+        if not any(isinstance(p, ReadRule) for p in self.params):
+            return self.sql, list(self.params)
+        pieces = self.sql.split("?")
+        if len(pieces) != len(self.params) + 1:
+            raise FilterError("The $filter expression could not be compiled.")
+        out, params = [pieces[0]], list[Any]()
+        for value, piece in zip(self.params, pieces[1:], strict=True):
+            if isinstance(value, ReadRule):
+                out.append(f"({rule(value.entity, value.alias, params) or '1 = 1'})")
+            else:
+                out.append("?")
+                params.append(value)
+            out.append(piece)
+        return "".join(out), params
 
 
 def resolve_property(entity: Entity, name: str) -> Attribute:
@@ -207,10 +242,12 @@ class Compiler:
             attr = resolve_property(tent, parts[1])
             self.counter[0] += 1
             sub = f"n{self.counter[0]}"
+            # an unreadable target is as absent as a missing one: the subquery yields NULL
             return (
                 f'(SELECT {sub}."{attr.name}" FROM "{tent.logical}" {sub} '
                 f'WHERE {sub}."{tent.key}" = {alias}."{lookup.name}" AND '
-                f"{alias}.\"{lookup.name}__type\" = '{tent.logical}')"
+                f"{alias}.\"{lookup.name}__type\" = '{tent.logical}' AND "
+                f"{self.param(ReadRule(tent, sub))})"
             ), attr
         raise FilterError(f"The property path '{'/'.join(node.parts)}' is not supported.")
 
@@ -225,6 +262,9 @@ class Compiler:
         self.counter[0] += 1
         alias = f"c{self.counter[0]}"
         link = f'{alias}."{nav.child_attr}" = {self.alias}."{self.entity.key}"'
+        if ACTIVITY_CHILD_PARENT.get(child.logical) != nav.child_attr:
+            # children readable on their own terms (not through this readable parent)
+            link += f" AND {self.param(ReadRule(child, alias))}"
         if node.body is None:
             if node.kind == "all":
                 raise FilterError("'all' needs a lambda expression.")

@@ -251,8 +251,10 @@ class Shaper:
         select: list[Attribute] | None,
         annotations: Annotations,
         base: str,
+        caller: Caller | None = None,
     ) -> None:
         self.records = records
+        self.caller = caller  # names of lookup targets only as this caller may read them
         self.entity = entity
         attrs = list(entity.attributes.values()) if select is None else select
         if entity.attributes[entity.key] not in attrs:
@@ -339,10 +341,15 @@ class Shaper:
             id_list = sorted(ids)
             for i in range(0, len(id_list), 500):
                 chunk = id_list[i : i + 500]
+                params: list[Any] = list(chunk)
+                where = f't0."{ent.key}" IN ({",".join("?" * len(chunk))})'
+                if self.caller is not None:
+                    rule = read_predicate(self.records, ent, self.caller, "t0", params)
+                    where += f" AND {rule}" if rule else ""
                 for r in self.records.storage.query(
-                    f'SELECT "{ent.key}" AS k, "{ent.primary_name}" AS n FROM '
-                    f'"{ent.logical}" WHERE "{ent.key}" IN ({",".join("?" * len(chunk))})',
-                    chunk,
+                    f'SELECT t0."{ent.key}" AS k, t0."{ent.primary_name}" AS n FROM '
+                    f'"{ent.logical}" t0 WHERE {where}',
+                    params,
                 ):
                     names[(target, r["k"])] = r["n"]
         return names
@@ -458,3 +465,10 @@ def read_predicate(
         params.append(caller.user_id)
         return f'{alias}."ownerid" = ?'
     return None
+
+
+def bind_filter(compiled: Compiled, records: Records, caller: Caller) -> tuple[str, list[Any]]:
+    """A compiled ``$filter`` with each navigation's read rule for ``caller`` filled in."""
+    return compiled.bind(
+        lambda ent, alias, params: read_predicate(records, ent, caller, alias, params)
+    )

@@ -16,6 +16,7 @@ strings compare case-insensitively (``COLLATE NOCASE``, as Dataverse does).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -110,7 +111,11 @@ class Storage:
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.execute("PRAGMA cache_size=-65536")  # 64 MB: paging reads whole tables
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tbx_gone_party (activityid TEXT, partyid TEXT)"
+        )
         self._create_schema()
+        self._watch_parties()
         self._columns = {name: columns(e) for name, e in ENTITIES.items()}
 
     # -- schema -------------------------------------------------------------------------
@@ -126,6 +131,9 @@ class Storage:
                 " versionnumber INTEGER NOT NULL)"
             )
             ex("CREATE INDEX IF NOT EXISTS tbx_deleted_v ON tbx_deleted (entity, versionnumber)")
+            if "readers" not in {r[1] for r in ex("PRAGMA table_info(tbx_deleted)")}:
+                # who could read the row when it was deleted (JSON list of user ids)
+                ex("ALTER TABLE tbx_deleted ADD COLUMN readers TEXT")
             ex(
                 "CREATE TABLE IF NOT EXISTS tbx_credential (systemuserid TEXT PRIMARY KEY,"
                 " password_hash TEXT NOT NULL)"
@@ -168,6 +176,14 @@ class Storage:
 
     # -- transactions and versions -------------------------------------------------------
 
+    def _watch_parties(self) -> None:
+        """Remember the parties removed in the current transaction: an activity's parties are
+        deleted before the activity itself, and its tombstone must still name them as readers."""
+        self.conn.execute(
+            "CREATE TEMP TRIGGER IF NOT EXISTS tbx_gone_party_t BEFORE DELETE ON activityparty"
+            " BEGIN INSERT INTO tbx_gone_party VALUES (old.activityid, old.partyid); END"
+        )
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction; nested calls join the outer one."""
@@ -180,6 +196,7 @@ class Storage:
                     self._depth -= 1
                 return
             self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM temp.tbx_gone_party")
             self._depth = 1
             try:
                 yield
@@ -264,15 +281,35 @@ class Storage:
 
     def delete(self, entity: Entity, key: str) -> bool:
         with self.transaction():
+            row = self.get(entity, key) if entity.change_tracking else None
             cur = self.conn.execute(
                 f'DELETE FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,)
             )
-            if cur.rowcount and entity.change_tracking:
+            if cur.rowcount and row is not None:
                 self.conn.execute(
-                    "INSERT INTO tbx_deleted VALUES (?, ?, ?)",
-                    (entity.logical, key, self.next_versions()),
+                    "INSERT INTO tbx_deleted (entity, id, versionnumber, readers)"
+                    " VALUES (?, ?, ?, ?)",
+                    (entity.logical, key, self.next_versions(), self._readers(entity, row)),
                 )
             return bool(cur.rowcount)
+
+    def _readers(self, entity: Entity, row: Row) -> str | None:
+        """The users who could read ``row`` (JSON), for a delta to list its deletion only to
+        them; None when the row has no owner (readable by everyone)."""
+        if entity.logical == "usersettings":
+            return json.dumps([row["systemuserid"]])
+        if not row.get("ownerid"):
+            return None
+        readers = {row["ownerid"]}
+        if entity.is_activity:
+            key = row[entity.key]
+            for table in ("activityparty", "temp.tbx_gone_party"):
+                for (party,) in self.conn.execute(
+                    f"SELECT partyid FROM {table} WHERE activityid=? AND partyid IS NOT NULL",
+                    (key,),
+                ):
+                    readers.add(party)
+        return json.dumps(sorted(readers))
 
     def get(self, entity: Entity, key: str) -> Row | None:
         rows = self.query(f'SELECT * FROM "{entity.logical}" WHERE "{entity.key}"=?', (key,))
@@ -294,15 +331,22 @@ class Storage:
         with self.transaction():
             return self.conn.execute(sql, params).rowcount
 
-    def deleted_since(self, entity: Entity, version: int) -> list[tuple[str, int]]:
+    def deleted_since(
+        self, entity: Entity, version: int, reader: str | None = None
+    ) -> list[tuple[str, int]]:
+        """Deletions after ``version``; with ``reader``, only those of rows that user could
+        read (a tombstone without readers, from before they were recorded, is withheld)."""
         with self.lock:
-            return list(
-                self.conn.execute(
-                    "SELECT id, versionnumber FROM tbx_deleted WHERE entity=? AND versionnumber>?"
-                    " ORDER BY versionnumber",
-                    (entity.logical, version),
-                )
-            )
+            rows = self.conn.execute(
+                "SELECT id, versionnumber, readers FROM tbx_deleted WHERE entity=?"
+                " AND versionnumber>? ORDER BY versionnumber",
+                (entity.logical, version),
+            ).fetchall()
+        return [
+            (key, ver)
+            for key, ver, readers in rows
+            if reader is None or (readers is not None and reader in json.loads(readers))
+        ]
 
     # -- credentials ------------------------------------------------------------------------
 

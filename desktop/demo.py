@@ -100,10 +100,11 @@ def start_demo(
     from core.domain.model import Address
     from core.mail.demo import create_demo_mailbox
     from core.mail.maildir import MaildirBackend
+    from core.private_files import make_private_dir
     from core.workspace.facade import Workspace
     from crmserver import Settings, run_in_thread
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)  # the demo's mail, CRM and CA key: this user's only
     mailbox_dir = data_dir / "mailbox"
     anchor = demo_anchor(data_dir, anchor)
     create_demo_mailbox(mailbox_dir, messages=messages, anchor=anchor)

@@ -172,7 +172,7 @@ def test_domain_is_pure() -> None:
 
 
 def test_store_depends_only_on_the_domain() -> None:
-    allowed = ("core.domain", "core.store", "core.prefetch")
+    allowed = ("core.domain", "core.store", "core.prefetch", "core.private_files")
     assert _breaks("core/store", core_allowed=allowed) == []
 
 
@@ -197,13 +197,22 @@ def test_mail_backends_depend_only_on_the_domain_and_configuration() -> None:
 
 
 def test_configuration_depends_only_on_the_domain() -> None:
-    assert _breaks("core/config", core_allowed=("core.domain", "core.config")) == []
+    allowed = ("core.domain", "core.config", "core.private_files")
+    assert _breaks("core/config", core_allowed=allowed) == []
 
 
 def test_outbox_and_sync_stay_below_the_workspace() -> None:
     """The queue and the cycle take their collaborators explicitly: neither reaches up into
     the façade (``core.workspace``) or the command line (``core.cli``)."""
-    below = ("core.domain", "core.store", "core.crm", "core.mail", "core.config", "core.prefetch")
+    below = (
+        "core.domain",
+        "core.store",
+        "core.crm",
+        "core.mail",
+        "core.config",
+        "core.prefetch",
+        "core.private_files",
+    )
     assert _breaks("core/outbox", core_allowed=(*below, "core.outbox")) == []
     assert _breaks("core/sync", core_allowed=(*below, "core.outbox", "core.sync")) == []
 

@@ -3,12 +3,16 @@ turns a user error into one (:func:`main_guard`).
 
 Exit codes: 0 done; 1 the CRM or mail server refused an operation (parked in the queue);
 2 a usage error (unknown profile or message, bad argument); 3 offline (work queued, it runs on
-the next sync); 4 credentials (no keyring, no secret stored, sign-in refused, signed out).
+the next sync); 4 credentials (no keyring, no secret stored, sign-in refused, signed out);
+141 the reader of the output went away (``trackbox list --json | head``): 128 + SIGPIPE, what
+the shell reports for a Unix tool stopped by a closed pipe, so ``set -o pipefail`` scripts
+see it as they would for ``cat``; nothing is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from core.mail import MailBackend, open_backend
 from core.workspace.facade import Workspace
 
 OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
+PIPE_CLOSED = 141  # 128 + SIGPIPE
 
 
 class CliError(Exception):
@@ -51,7 +56,11 @@ def main_guard(
 
     def run(args: argparse.Namespace) -> int:
         try:
-            return int(func(args))
+            code = int(func(args))
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return code
+        except BrokenPipeError:
+            return _pipe_closed()
         except CliError as exc:
             print(f"trackbox: {exc.message}", file=sys.stderr)
             return exc.code
@@ -65,6 +74,19 @@ def main_guard(
 
     run.__name__ = getattr(func, "__name__", "command")
     return run
+
+
+def _pipe_closed() -> int:
+    """The reader stopped reading: exit quietly, as Unix tools do. Standard output is pointed
+    at the null device so that the interpreter's final flush cannot fail again (the
+    ``signal`` documentation's recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (embedded, replaced in tests)
+        pass
+    return PIPE_CLOSED
 
 
 def load_profile(name: str | None) -> tuple[Profiles, Profile]:

@@ -18,6 +18,9 @@ import logging.handlers
 import re
 import threading
 from pathlib import Path
+from typing import Any
+
+from core.private_files import make_private_dir, private_file
 
 MAX_BYTES = 1_000_000
 BACKUPS = 5
@@ -99,10 +102,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files readable by this user only (0600 whatever the umask), also those a
+    rollover starts: logs name mail and CRM records."""
+
+    def _open(self) -> Any:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 def setup(log_path: Path, *, level: int = logging.INFO) -> logging.Handler:
     """Attach the rotating file handler for a profile to the root logger (idempotent per
     path). Returns the handler."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(log_path.parent)
     root = logging.getLogger()
     for handler in root.handlers:
         if (
@@ -110,7 +122,7 @@ def setup(log_path: Path, *, level: int = logging.INFO) -> logging.Handler:
             and Path(handler.baseFilename) == log_path.resolve()
         ):
             return handler
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         log_path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
     )
     handler.setLevel(level)

@@ -26,6 +26,7 @@ from core.config.profile_checks import validate
 from core.config.profile_config import Profile, ProfileConfig
 from core.config.profile_errors import ProfileConfigError, ProfileExists, ProfileNotFound
 from core.config.profile_file import dumps, load_config
+from core.private_files import make_private_dir
 
 APP = "trackbox"
 CONFIG_NAME = "profile.toml"
@@ -34,7 +35,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        make_private_dir(path.parent)  # 0700: the profiles of this user only
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -130,7 +132,10 @@ class Profiles:
             config = validate(config.to_dict(), path)
         _write_atomically(path, dumps(config))
         data_dir = self.data_dir(name)
-        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        # Mail, the CRM's data and logs live here: this user's only (0700), even if an
+        # older version made it readable by others.
+        make_private_dir(data_dir / "logs")
+        make_private_dir(data_dir)
         return Profile(name, path, data_dir, config)
 
     def delete(self, name: str, *, keep_data: bool = False) -> None:

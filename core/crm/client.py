@@ -39,6 +39,7 @@ from core.crm.batch import encode_batch, parse_batch, send_in_batches
 from core.crm.errors import (
     CrmCertificateError,
     CrmError,
+    CrmForeignOrigin,
     CrmProtocolError,
     CrmUnavailable,
 )
@@ -72,6 +73,8 @@ from core.domain.model import Address
 log = logging.getLogger("trackbox.crm")
 
 API_PATH = "/api/data/v9.2/"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _API_PREFIX = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+/api/data/v9\.\d+/", re.IGNORECASE)
 
 
@@ -117,6 +120,7 @@ class CrmClient:
         again after 429s before the error is raised."""
         self.base_url = base_url.rstrip("/")
         self.api_url = self.base_url + API_PATH
+        self.origin = origin_of(httpx.URL(self.api_url))
         self.auth = auth
         self.get_retries = get_retries
         self.max_retry_wait = max_retry_wait
@@ -217,11 +221,14 @@ class CrmClient:
                 request = self._http.build_request(
                     method, url, params=params or None, headers=headers, content=content
                 )
+                self._same_origin(request.url, "a request", method)
                 response = self._http.send(request)
             except httpx.TransportError as exc:
                 unavailable = CrmCertificateError if _untrusted(exc) else CrmUnavailable
                 return unavailable(f"{type(exc).__name__}: {exc}", method=method, url=url)
             log.debug("%s %s -> %s", method, safe_url(request.url), response.status_code)
+            if response.status_code in _REDIRECTS:
+                return self._redirect_error(response, method)
             if response.status_code < 400 or response.status_code == 304:
                 self.throttle.succeeded()
                 return response
@@ -238,6 +245,45 @@ class CrmClient:
                 error.retry_after,
             )
             return error
+
+    def _same_origin(self, url: httpx.URL, what: str, method: str | None = None) -> None:
+        """Raise ``CrmForeignOrigin`` unless ``url`` is on the configured CRM's origin: every
+        request carries the CRM's credentials, so a link the CRM hands out (a next or delta
+        link) is followed only to the CRM itself."""
+        if url.is_absolute_url or url.host:
+            origin = origin_of(url)
+            if origin != self.origin:
+                raise CrmForeignOrigin(origin, what=what, method=method)
+
+    def _link(self, body: Mapping[str, Any], key: str) -> str | None:
+        """The ``@odata.nextLink`` / ``@odata.deltaLink`` of a page, checked to be on the
+        CRM's origin before anything follows or stores it."""
+        link = body.get(key)
+        if link is None:
+            return None
+        if not isinstance(link, str) or not link:
+            raise CrmProtocolError(f"{key} is not a link", url=self.api_url)
+        self._same_origin(httpx.URL(link), key, "GET")
+        return link
+
+    def _redirect_error(self, response: httpx.Response, method: str) -> CrmError:
+        """Redirects are not followed (``follow_redirects=False``): the credentials must not
+        travel to where the CRM points. One to another origin is named as such; one on the
+        CRM's own origin is a protocol error (the Web API does not redirect)."""
+        where = safe_url(response.request.url)
+        location = response.headers.get("Location", "")
+        try:
+            target = response.request.url.join(location)
+        except httpx.InvalidURL:
+            target = None
+        if target is not None and origin_of(target) != self.origin:
+            return CrmForeignOrigin(origin_of(target), what="a redirect", method=method)
+        return CrmProtocolError(
+            f"unexpected redirect to {safe_url(target) if target is not None else location!r}",
+            method=method,
+            url=where,
+            status=response.status_code,
+        )
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         if response.status_code == 204 or not response.content:
@@ -304,7 +350,7 @@ class CrmClient:
         while url is not None:
             body = self._json(self._send("GET", url, params=params, headers=headers))
             yield list(body.get("value", []))
-            url = body.get("@odata.nextLink")
+            url = self._link(body, "@odata.nextLink")
             params = {}  # the next link carries every option
 
     def query(self, entity_set: str, **options: Any) -> Iterator[dict[str, Any]]:
@@ -334,7 +380,8 @@ class CrmClient:
             url = entity_set
             params["$select"] = ",".join(select)
         else:
-            url = api_relative(delta_link)
+            url = api_relative(delta_link)  # a stored link rebased on this CRM
+            self._same_origin(httpx.URL(url), "the stored delta link", "GET")
         while url is not None:
             body = self._json(self._send("GET", url, params=params, headers=headers))
             params = {}
@@ -345,8 +392,8 @@ class CrmClient:
                     deleted.append(str(item.get("id", "")).lower())
                 else:
                     rows.append(item)
-            url = body.get("@odata.nextLink")
-            link = None if url else body.get("@odata.deltaLink")
+            url = self._link(body, "@odata.nextLink")
+            link = None if url else self._link(body, "@odata.deltaLink")
             if link is not None:
                 link = api_relative(link)
             if url is None and link is None:
@@ -581,6 +628,17 @@ class CrmClient:
         if track_changes:
             parts.append("odata.track-changes")
         return ",".join(parts)
+
+
+def origin_of(url: httpx.URL) -> str:
+    """``scheme://host:port`` of a URL, the port made explicit (``https://x`` and
+    ``https://x:443`` are one origin)."""
+    scheme = url.scheme.lower()
+    port = url.port if url.port is not None else _DEFAULT_PORTS.get(scheme)
+    host = url.host.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}" if port is not None else f"{scheme}://{host}"
 
 
 def _untrusted(exc: BaseException) -> bool:

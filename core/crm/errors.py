@@ -134,6 +134,21 @@ class CrmProtocolError(CrmPermanentError):
     """The server answered something this client cannot read (bad JSON, a missing id)."""
 
 
+class CrmForeignOrigin(CrmPermanentError):
+    """The CRM pointed the client elsewhere (an ``@odata.nextLink``, ``@odata.deltaLink`` or
+    redirect to another scheme, host or port). Never followed: the request would carry the
+    CRM's credentials to that origin. ``origin`` names it (``https://host:port``)."""
+
+    def __init__(self, origin: str, *, what: str, method: str | None = None) -> None:
+        super().__init__(
+            f"{what} points to another origin ({origin}); not followed, so that the CRM's "
+            "credentials are not sent there",
+            method=method,
+        )
+        self.origin = origin
+        self.what = what
+
+
 class AuthChallengeError(CrmError):
     """The CRM's answer to an unauthenticated request does not say where to sign in:
     ``reason`` says what was wrong (no 401, no ``Bearer`` challenge, a malformed or hostile
@@ -164,6 +179,7 @@ __all__ = [
     "CrmAuthError",
     "CrmCertificateError",
     "CrmError",
+    "CrmForeignOrigin",
     "CrmPermanentError",
     "CrmProtocolError",
     "CrmUnavailable",

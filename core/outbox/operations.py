@@ -32,6 +32,7 @@ from core.outbox.kinds import (
 )
 from core.outbox.queue import Checkpoint, Operation, PermanentFailure, Progress
 from core.outbox.results import Failure, OpResult
+from core.private_files import private_file
 from core.store import SqliteCorrelationIndex, Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class ProcessLock:
             import fcntl
         except ImportError:  # not POSIX: the in-process lock is all there is
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # beside the store, as private as it
         handle = open(self.path, "a+b")  # noqa: SIM115 (held until release)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -316,6 +316,23 @@ class Outbox:
         """Make every queued operation due now (the CRM is back: no reason to wait)."""
         return self.rows.make_all_due()
 
+    def replay_offline_now(self) -> int:
+        """The CRM answered: make due now every queued operation held back only because the
+        CRM could not be reached (its last error of an unreachable kind, see
+        :data:`OFFLINE_ERRORS`). Read from the rows, so it works in any process, whoever
+        deferred them. Throttled operations keep the CRM's Retry-After; the attempt counts
+        stay. Returns how many were made due."""
+        now, due = self.clock(), 0
+        for row in list(self.rows.open_rows()):  # raw rows: payloads (whole messages) stay unread
+            op_id, state, attempts, next_at, code, message = (row[i] for i in (0, 5, 6, 7, 8, 9))
+            if state != OpState.QUEUED.value or next_at <= now or not _offline_code(code):
+                continue
+            self.rows.defer(op_id, attempts, 0.0, code, message or "", _now())
+            due += 1
+        if due:
+            log.info("outbox crm answered: %d operation(s) deferred offline are due now", due)
+        return due
+
     # -- replay -----------------------------------------------------------------------------
 
     def replay(
@@ -464,6 +481,26 @@ def _replace_state(op: Operation, state: OpState) -> Operation:
     from dataclasses import replace
 
     return replace(op, state=state)
+
+
+#: The ``last_error_code`` names (``_kind_of``) of a CRM that could not be reached: what
+#: ``_run_one`` defers as "offline". Not ``CrmThrottled`` (the CRM answered and said when).
+OFFLINE_ERRORS = frozenset(
+    {
+        "CrmUnavailable",
+        "CrmCertificateError",
+        "TimeoutError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "ConnectionAbortedError",
+        "BrokenPipeError",
+    }
+)
+
+
+def _offline_code(code: str | None) -> bool:
+    return bool(code) and str(code).split(" ", 1)[0] in OFFLINE_ERRORS
 
 
 def _kind_of(exc: BaseException) -> str:

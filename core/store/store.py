@@ -30,6 +30,7 @@ from core.domain.model import (
     MessageHeader,
 )
 from core.domain.subjects import find_token
+from core.private_files import chmod_if_there, private_file
 from core.store.cache import BodyCache, SettingsSnapshots
 from core.store.rows import (
     DEFAULT_TOKENS,
@@ -177,7 +178,7 @@ class Store:
         """
         text = str(path)
         if text != ":memory:":
-            Path(text).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(text))
         # Autocommit mode: we issue BEGIN/COMMIT ourselves so a "transaction" is exactly that.
         conn = sqlite3.connect(text, isolation_level=None)
         try:
@@ -191,6 +192,9 @@ class Store:
             # ASCII only and keeps padding).
             conn.create_function("sort_key", 1, sort_key, deterministic=True)
             migrate(conn, text)
+            if text != ":memory:":
+                for suffix in ("-wal", "-shm"):  # SQLite copies the file's mode; made sure
+                    chmod_if_there(Path(text + suffix), 0o600)
         except BaseException:
             conn.close()
             raise
@@ -523,4 +527,9 @@ def _checkpoint(path: str) -> None:
         log.debug("background checkpoint of %s skipped", path, exc_info=True)
 
 
-__all__ = ["ORDER_COLUMNS", "SCHEMA_VERSION", "Store", "StoreError"]
+__all__ = [
+    "ORDER_COLUMNS",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+]

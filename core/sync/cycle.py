@@ -192,6 +192,9 @@ class SyncCycle:
             self._crm_failed(exc, "reading the CRM settings")
             return
         self.ws.note_reachable(True)
+        # The CRM answers: what was held back only by its absence runs in this cycle's replay,
+        # whichever process (or earlier cycle) saw it go away.
+        Outbox(self.store).replay_offline_now()
         try:  # the workspace falls back to the defaults; the user hears why here
             OrgSettings.from_crm(org or {})
             UserOptions.from_crm(user)

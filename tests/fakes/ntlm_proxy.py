@@ -240,9 +240,17 @@ def _handler(proxy: NtlmProxy) -> type[BaseHTTPRequestHandler]:
             upstream = proxy.forward(
                 self.command, self.path, dict(self.headers.items()), body, verdict.user
             )
-            headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
+            # As a reverse proxy must: the links the CRM writes (nextLink, deltaLink,
+            # OData-EntityId) name the proxy, the only origin the client trusts.
+            ours, theirs = proxy.url, proxy.upstream
+            headers = [
+                (k, v.replace(theirs, ours))
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP
+            ]
             headers += [("WWW-Authenticate", c) for c in verdict.challenge]
-            self._send(upstream.status_code, upstream.content, headers, "")
+            data = upstream.content.replace(theirs.encode(), ours.encode())
+            self._send(upstream.status_code, data, headers, "")
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any  # noqa: N815
 

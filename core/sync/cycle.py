@@ -44,7 +44,7 @@ from core.sync.decisions import (
 )
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
-from core.sync.problems import problem_of, queue_sign_in_problem
+from core.sync.problems import parked_problems, problem_of, queue_sign_in_problem
 from core.sync.report import SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
@@ -365,6 +365,7 @@ class SyncCycle:
         result = self.ws.replay_now(self.cancel)
         self.counts["outbox_done"] = len(result.done)
         self.counts["outbox_parked"] = len(result.parked)
+        self.errors.extend(parked_problems(Outbox(self.store), result.parked))
         if result.mail_offline:
             self.mail_online = False
         if result.stopped == "offline":

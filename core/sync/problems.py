@@ -13,7 +13,7 @@ from core.crm.errors import (
 from core.domain.crm_settings import SettingsError
 from core.domain.problems import Problem, SyncProblem
 from core.mail.base import MailAuthError, MailError, MailUnavailable
-from core.outbox.queue import ReplayResult
+from core.outbox.queue import Outbox, ReplayResult
 
 
 def problem_of(error: BaseException, what: str = "") -> SyncProblem:
@@ -60,4 +60,16 @@ def queue_sign_in_problem(result: ReplayResult) -> SyncProblem:
     return SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or "")
 
 
-__all__ = ["problem_of", "queue_sign_in_problem"]
+def parked_problems(outbox: Outbox, op_ids: list[int]) -> list[SyncProblem]:
+    """One problem per operation a replay parked (it failed for good: see the queue), so
+    that the sync's result, its exit code and the window say so."""
+    problems = []
+    for op_id in op_ids:
+        op = outbox.get(op_id)
+        if op is not None:
+            what = op.payload.subject or op.message_id or op.payload.describe()
+            problems.append(SyncProblem(Problem.OPERATION_PARKED, what, op.last_error or ""))
+    return problems
+
+
+__all__ = ["parked_problems", "problem_of", "queue_sign_in_problem"]

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.domain.changes import Changes
-from core.domain.problems import Problem, SyncProblem
 from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
 from core.outbox.queue import OpKind, ReplayResult
-from core.sync.problems import queue_sign_in_problem
+from core.sync.problems import parked_problems, queue_sign_in_problem
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading
 from core.workspace.settings import read_org_settings
@@ -96,12 +95,7 @@ class Replayer:
     def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
         result = self.replay_now(cancel)
         store = self._stores.store()
-        errors: list[SyncProblem] = []
-        for op_id in result.parked:
-            op = self._stores.outbox().get(op_id)
-            if op is not None:
-                what = op.payload.subject or op.message_id or op.payload.describe()
-                errors.append(SyncProblem(Problem.OPERATION_PARKED, what, op.last_error or ""))
+        errors = parked_problems(self._stores.outbox(), result.parked)
         if result.stopped == "auth":
             errors.append(queue_sign_in_problem(result))
         rows: set[int] = set()

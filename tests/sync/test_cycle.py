@@ -268,6 +268,10 @@ def test_pending_send_refused_by_the_mail_server_parks_and_shows_failed_in_the_c
             ).raise_for_status()
         report = ws.sync_cycle()
         assert report.online and report.counts["outbox_parked"] == 1
+        # the sync says so: not ok, one parked-operation problem naming the mail
+        assert not report.ok
+        [problem] = report.errors
+        assert problem.problem is Problem.OPERATION_PARKED and "550" in problem.detail
         [op] = ws.queue()
         assert op.state == "parked" and "550" in (op.last_error or "")
         with env.http() as http:

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_PREFIX = "/api/data"
 ANONYMOUS = "anonymous"
@@ -258,10 +258,24 @@ class ServiceProtection:
             await _too_many(send, refusal, self.limits)
             return
         started = self.clock()
+        finished = False
+
+        async def send_and_finish(message: Message) -> None:
+            # The request ends with its last byte, before the client can read it and send
+            # the next one (ending it after the app returned let a prompt client's next
+            # request still find this one running, with its execution time too long).
+            nonlocal finished
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and not finished:
+                finished = True
+                self._finish(user, started, self.clock())
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_finish)
         finally:
-            self._finish(user, started, self.clock())
+            if not finished:
+                self._finish(user, started, self.clock())
 
     def _admit(self, user: str, now: float) -> _Refusal | None:
         """Admit the request (counted in the window, in flight) or say why not. Runs on the

@@ -33,12 +33,10 @@ from core.crm import CrmClient
 from core.crm.discovery import (
     Environment,
     OrgAddress,
-    challenge,
     environments,
     parse_sign_in_input,
 )
 from core.crm.errors import (
-    AuthChallengeError,
     CrmAuthError,
     CrmCertificateError,
     CrmError,
@@ -46,6 +44,7 @@ from core.crm.errors import (
     SignInRequired,
 )
 from core.crm.signin import MicrosoftSignIn, SignedIn
+from core.workspace.signin import WrongSignInKind, authority_of
 
 #: Stands in for what a Microsoft sign-in finds (the org, the user) while the rest of the
 #: profile is checked before the browser opens.
@@ -182,19 +181,19 @@ def _sign_in_new(name: str, config: ProfileConfig, args: argparse.Namespace) -> 
 
 
 def _authority_from_challenge(org_url: str, config: ProfileConfig) -> str:
+    """The authority the org's 401 challenge names (``authority_of``), its refusals in the
+    CLI's words."""
     try:
-        hint = challenge(org_url, config.crm_verify)
-    except AuthChallengeError as exc:
-        windows = {"ntlm", "negotiate"} & {s.lower() for s in exc.schemes}
-        advice = " It offers Windows sign-in: use --sign-in windows." if windows else ""
-        raise CliError(f"{org_url} does not say where to sign in: {exc.reason}.{advice}") from None
-    if config.crm_auth == "adfs" and not hint.is_adfs:
-        raise CliError(
-            f"{org_url} signs in at {hint.authority}, not AD FS: use --sign-in microsoft."
-        )
-    if config.crm_auth == "microsoft" and hint.is_adfs:
-        raise CliError(f"{org_url} signs in with AD FS ({hint.authority}): use --sign-in adfs.")
-    return hint.authority
+        return authority_of(org_url, config.crm_auth, config.crm_verify)
+    except WrongSignInKind as exc:
+        if exc.offered == "microsoft":
+            message = f"{org_url} signs in at {exc.reason}, not AD FS: use --sign-in microsoft."
+        elif exc.offered == "adfs":
+            message = f"{org_url} signs in with AD FS ({exc.reason}): use --sign-in adfs."
+        else:
+            advice = " It offers Windows sign-in: use --sign-in windows." if exc.offered else ""
+            message = f"{org_url} does not say where to sign in: {exc.reason}.{advice}"
+        raise CliError(message) from None
 
 
 def _environments_of(

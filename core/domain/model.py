@@ -100,6 +100,10 @@ class TrackState(enum.StrEnum):
     UNDECIDED = "undecided"
 
 
+#: States that say "the CRM has it" (needs attention: tracked, and flagged for review); the
+#: tracked-state refresh changes them when the CRM says otherwise.
+SHOWN_TRACKED = (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER, TrackState.NEEDS_ATTENTION)
+
 #: States in which the CRM has the mail, or is about to: Untrack applies to them (to no other),
 #: and Set Regarding changes their regarding record instead of tracking them.
 UNTRACKABLE_STATES = frozenset(

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.domain.model import Reason, RecordRef, TrackState
+from core.domain.model import SHOWN_TRACKED, Reason, RecordRef, TrackState
 from core.store.rows import record_ref
 from core.store.store import Store
 
@@ -31,7 +31,7 @@ REFRESHED_STATES = (
 )
 
 
-_SHOWN = "('tracked', 'tracked_by_other', 'needs_attention')"
+_SHOWN = "(" + ", ".join(f"'{s.value}'" for s in SHOWN_TRACKED) + ")"
 _REFRESHED = "(" + ", ".join(f"'{s.value}'" for s in REFRESHED_STATES) + ")"
 
 #: ``refresh_states``: per wanted Message-ID with a stored copy and no outbox work, its local

@@ -9,13 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.crm import EmailInfo
-from core.domain.model import Reason, RecordRef, TrackState
+from core.domain.model import SHOWN_TRACKED, Reason, RecordRef, TrackState
 
 UNTRACKED_IN_CRM = Reason("untracked-in-crm", "No longer tracked in the CRM")
 TRACKED_IN_CRM = Reason("tracked-in-crm", "Tracked in the CRM")
 TRACKED_BY_OTHER = Reason("tracked-by-other", "Tracked in the CRM by someone else")
-#: States that say "the CRM has it" (needs attention: tracked, and flagged for review).
-SHOWN_TRACKED = (TrackState.TRACKED, TrackState.TRACKED_BY_OTHER, TrackState.NEEDS_ATTENTION)
 
 
 @dataclass(frozen=True, slots=True)

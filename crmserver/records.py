@@ -45,6 +45,32 @@ BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(\{?([0-9a-fA-F-]{36})\}?
 SELF_EDITABLE_USER_COLUMNS = frozenset({"firstname", "lastname", "fullname", "title"})
 
 
+#: Columns of a user's settings and mailbox that are an administrator's (issue 18): the
+#: tracking-token user number (a colleague's number would make the CRM correlate their
+#: replies with my mail), and the mailbox's address and owner (sign-in, party resolution and
+#: the router find a user's mail by them). Everything else there is the user's own option.
+ADMIN_ONLY_COLUMNS = {
+    "usersettings": frozenset({"trackingtokenid", "businessunitid", "systemuserid"}),
+    "mailbox": frozenset({"emailaddress", "regardingobjectid", "isforwardmailbox"}),
+}
+
+
+def privileged_changes(logical: str, row: Row | None, values: Row) -> list[str]:
+    """The columns of ``values`` a non-administrator may not change on ``logical``: on a
+    user, all but :data:`SELF_EDITABLE_USER_COLUMNS`; on settings and mailboxes, those in
+    :data:`ADMIN_ONLY_COLUMNS`. A column sent with its current value is no change."""
+    if logical == "systemuser":
+        privileged = [n for n in values if n not in SELF_EDITABLE_USER_COLUMNS]
+    else:
+        admin_only = ADMIN_ONLY_COLUMNS.get(logical, frozenset())
+        privileged = [n for n in values if n in admin_only]
+    return sorted(
+        n
+        for n in privileged
+        if not n.endswith("__type") and (row is None or values[n] != row.get(n))
+    )
+
+
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user a request acts as."""
@@ -352,22 +378,17 @@ class Records:
     def check_user_columns(
         self, caller: Caller, entity: Entity, row: Row | None, values: Row
     ) -> None:
-        """403 when a non-administrator changes a privileged systemuser column (issue 18).
+        """403 when a non-administrator changes a privileged column of a user, of their
+        settings or of their mailbox (issue 18): see :func:`privileged_changes`.
 
         Only a change is refused: sending back a column's current value (a client that PATCHes
         what it read) is not a write of it."""
-        if entity.logical != "systemuser" or caller.is_admin:
+        if caller.is_admin:
             return
-        changed = sorted(
-            name
-            for name, value in values.items()
-            if not name.endswith("__type")
-            and name not in SELF_EDITABLE_USER_COLUMNS
-            and (row is None or value != row.get(name))
-        )
+        changed = privileged_changes(entity.logical, row, values)
         if changed:
             raise forbidden(
-                f"Principal user (Id={caller.user_id}) is missing prvWritesystemuser "
+                f"Principal user (Id={caller.user_id}) is missing prvWrite{entity.logical} "
                 f"privilege for {', '.join(changed)}: only an administrator may change it."
             )
 

@@ -235,3 +235,45 @@ def test_binding_to_an_owner_only_record_is_refused(tmp_path: Path) -> None:
         email_id = promote(p, From=address, To=PRIYA)
         parties = p.get(f"emails({email_id})/email_activity_parties").json()["value"]
         assert lead not in {x["_partyid_value"] for x in parties}
+
+
+# -- settings and mailbox columns that are an administrator's --------------------------------
+
+
+def own_settings_and_mailbox(c: httpx.Client, email: str) -> tuple[dict[str, Any], str]:
+    """The caller's usersettings row and the id of their default mailbox."""
+    uid = user_id(email)
+    settings = c.get(f"usersettingscollection({uid})")
+    assert settings.status_code == 200, settings.text
+    box = c.get(f"systemusers({uid})", params={"$select": "_defaultmailbox_value"})
+    assert box.status_code == 200, box.text
+    return dict(settings.json()), box.json()["_defaultmailbox_value"]
+
+
+def test_a_user_cannot_take_a_colleagues_tracking_token_number(fresh_crm: RunningServer) -> None:
+    """With Tomás's token number Priya's outgoing mail would carry tokens the CRM correlates
+    with Tomás's mail (and his replies with hers)."""
+    with client(fresh_crm, PRIYA) as priya, client(fresh_crm, TOMAS) as tomas:
+        mine, _ = own_settings_and_mailbox(priya, PRIYA)
+        his, _ = own_settings_and_mailbox(tomas, TOMAS)
+        url = f"usersettingscollection({user_id(PRIYA)})"
+        r = priya.patch(url, json={"trackingtokenid": his["trackingtokenid"]})
+        assert "trackingtokenid" in assert_odata_error(r, 403)["message"]
+        assert priya.get(url).json()["trackingtokenid"] == mine["trackingtokenid"]
+        # Her own options stay hers; sending back the current number is no change.
+        same = {"outlooksyncinterval": 30, "trackingtokenid": mine["trackingtokenid"]}
+        assert priya.patch(url, json=same).status_code == 204
+    with client(fresh_crm) as admin:
+        r = admin.patch(url, json={"trackingtokenid": 990})
+        assert r.status_code == 204, r.text
+
+
+def test_a_user_cannot_readdress_their_own_mailbox(fresh_crm: RunningServer) -> None:
+    with client(fresh_crm, PRIYA) as priya:
+        _, box = own_settings_and_mailbox(priya, PRIYA)
+        r = priya.patch(f"mailboxes({box})", json={"emailaddress": TOMAS})
+        assert "emailaddress" in assert_odata_error(r, 403)["message"]
+        assert priya.get(f"mailboxes({box})").json()["emailaddress"] == PRIYA
+        # Choosing how her mail is delivered is her own option.
+        r = priya.patch(f"mailboxes({box})", json={"outgoingemaildeliverymethod": 0})
+        assert r.status_code == 204, r.text

@@ -214,7 +214,9 @@ def read_delta(
     extra: dict[str, Any] = {}
     if opts.skiptoken:
         _, last, extra = decode_skiptoken(opts.skiptoken)
-        start, snapshot = int(last[0]), extra.get("v")
+        if not isinstance(last[0], int) or isinstance(last[0], bool):
+            raise bad_request("The $skiptoken does not match the query.", QUERY_SYNTAX)
+        start, snapshot = last[0], extra.get("v")
     if snapshot is None:
         snapshot = records.storage.current_version()
     limit = req.page_size or MAX_PAGE

@@ -404,6 +404,11 @@ def decode_skiptoken(token: str) -> tuple[int, list[Any], dict[str, Any]]:
         last = data.pop("k")
         if not isinstance(last, list) or not last:
             raise ValueError("bad cursor")
+        # The token comes back from the client: a forged one may hold anything JSON can.
+        if not all(v is None or isinstance(v, str | int | float) for v in last):
+            raise ValueError("bad cursor value")
+        if not isinstance(data.get("v", 0), int) or isinstance(data.get("v"), bool):
+            raise ValueError("bad snapshot")
     except (ValueError, KeyError, TypeError) as exc:
         raise bad_request("The $skiptoken is not valid.", QUERY_SYNTAX) from exc
     return int(m.group(1)), last, data

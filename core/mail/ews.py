@@ -46,6 +46,7 @@ from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 from exchangelib.services import SyncFolderItems
 from exchangelib.version import Build, Version
 
+from core.domain.message_identity import synthetic_message_id, unusable_reason, usable_message_id
 from core.domain.model import Address, Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
     TRACKED_CATEGORY,
@@ -478,17 +479,31 @@ def _header(folder: str, item: Any) -> MessageHeader:
     refs = tuple(MSGID_RE.findall(item.references or ""))
     ci = item.conversation_index
     errors: list[str] = []
-    if not item.message_id:
-        errors.append("no Message-ID")
     if item.datetime_sent is None:  # Exchange drops a Date it cannot read
         errors.append("date: missing or unreadable")
+    subject = " ".join((item.subject or "").split())
+    sender = _addr(item.author) or _addr(item.sender)
+    to = tuple(a for a in map(_addr, item.to_recipients or ()) if a)
+    cc = tuple(a for a in map(_addr, item.cc_recipients or ()) if a)
+    message_id = usable_message_id(item.message_id)
+    if message_id is None:
+        errors.insert(0, unusable_reason(item.message_id))
+        # Not the item's size: Exchange counts its properties, which change with categories.
+        message_id = synthetic_message_id(
+            date=item.datetime_sent,
+            sender=sender.email if sender else None,
+            to=(a.email for a in to),
+            cc=(a.email for a in cc),
+            subject=subject,
+            extra=(item.message_id,) if (item.message_id or "").strip() else (),
+        )
     return MessageHeader(
         ref=MailRef(folder, item.id),
-        message_id=item.message_id or "",
-        subject=" ".join((item.subject or "").split()),
-        sender=_addr(item.author) or _addr(item.sender),
-        to=tuple(a for a in map(_addr, item.to_recipients or ()) if a),
-        cc=tuple(a for a in map(_addr, item.cc_recipients or ()) if a),
+        message_id=message_id,
+        subject=subject,
+        sender=sender,
+        to=to,
+        cc=cc,
         date=item.datetime_sent,
         size=int(item.size or 0),
         has_attachments=bool(item.has_attachments),

@@ -21,6 +21,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
+from core.domain.message_identity import synthetic_message_id, unusable_reason, usable_message_id
 from core.domain.model import Address, MailRef, MessageHeader
 
 _HEADER_PARSER = BytesParser(policy=policy.default)
@@ -125,16 +126,19 @@ def _plain_header(
     errors: list[str] = []
     message_id = _message_id(message_id_v, errors)
     date = _parse_date(get("date", ""), errors)
+    subject = _clean(subject)
+    sender = senders[0] if senders else None
+    size = len(raw) if size is None else size
     # Addresses from simple_addresses are clean already; the rest as in _parse_general.
     return MessageHeader(
         ref=ref,
-        message_id=_clean(message_id),
-        subject=_clean(subject),
-        sender=senders[0] if senders else None,
+        message_id=message_id or _synthetic(message_id_v, date, sender, to, cc, subject, size),
+        subject=subject,
+        sender=sender,
         to=to,
         cc=cc,
         date=date,
-        size=len(raw) if size is None else size,
+        size=size,
         has_attachments=has_attachments,
         is_read=is_read,
         thread_index=_clean(thread_index_v.strip()) or None,
@@ -205,7 +209,8 @@ def _parse_general(
     through the modern policy."""
     errors: list[str] = []
     src = _Source(block, errors, fields)
-    message_id = _message_id(src.text("message-id"), errors)
+    message_id_v = src.text("message-id")
+    message_id = _message_id(message_id_v, errors)
     subject = _clean(src.text("subject"))
     if "\ufffd" in subject and "=?" in src.raw("subject"):
         errors.append("subject: undecodable encoded word")
@@ -222,20 +227,21 @@ def _parse_general(
     _check_8bit(src, errors)
     # Every string leaves here as valid Unicode (no lone surrogates from 8-bit bytes): the
     # store, the GUI and the CRM would each choke on them differently.
-    message_id, in_reply_to = _clean(message_id), _clean(in_reply_to or "") or None
+    in_reply_to = _clean(in_reply_to or "") or None
     references = tuple(_clean(r) for r in references)
     thread_index = _clean(thread_index or "") or None
     sender = _clean_address(sender) if sender else None
     to, cc = tuple(map(_clean_address, to)), tuple(map(_clean_address, cc))
+    size = len(raw) if size is None else size
     return MessageHeader(
         ref=ref,
-        message_id=message_id,
+        message_id=message_id or _synthetic(message_id_v, date, sender, to, cc, subject, size),
         subject=subject,
         sender=sender,
         to=to,
         cc=cc,
         date=date,
-        size=len(raw) if size is None else size,
+        size=size,
         has_attachments=has_attachments,
         is_read=is_read,
         thread_index=thread_index,
@@ -537,12 +543,17 @@ def _clean(text: str) -> str:
             " ".join(text.split()) if "  " in text or text[:1] == " " or text[-1:] == " " else text
         )
     if not text.isascii() and _SURROGATE_RE.search(text):
-        raw = text.encode("utf-8", "surrogateescape")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", "replace")
+        text = _decoded_8bit(text)
     return " ".join(_CONTROL_RE.sub(" ", text).split())
+
+
+def _decoded_8bit(text: str) -> str:
+    """Raw 8-bit bytes kept as surrogates, decoded as UTF-8 or else Windows-1252."""
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _clean_address(a: Address) -> Address:
@@ -557,11 +568,40 @@ def _references(value: str) -> tuple[str, ...]:
 
 
 def _message_id(value: str, errors: list[str]) -> str:
-    """The Message-ID of a Message-ID field; "" (and an error) when it has none."""
-    message_id = _msgid(value) or ""
-    if not message_id:
-        errors.append("no Message-ID")
+    """The usable Message-ID of a Message-ID field (``core.domain.message_identity``); ""
+    and the reason in ``errors`` when it has none (the caller then gives it a synthetic one,
+    and the error lets the UI say so)."""
+    if not value.isascii() and _SURROGATE_RE.search(value):
+        value = _decoded_8bit(value)
+    message_id = usable_message_id(value)
+    if message_id is None:
+        errors.append(unusable_reason(value))
+        return ""
     return message_id
+
+
+def _synthetic(
+    field: str,
+    date: datetime | None,
+    sender: Address | None,
+    to: Sequence[Address],
+    cc: Sequence[Address],
+    subject: str,
+    size: int,
+) -> str:
+    """The content-derived id of a message without a usable Message-ID: from the values a
+    header sync reads alike every time (IMAP fetches these fields and RFC822.SIZE; Maildir
+    reads the file's head and size). The unusable field itself counts too: two messages
+    that differ only in their broken ids stay two."""
+    return synthetic_message_id(
+        date=date,
+        sender=sender.email if sender else None,
+        to=(a.email for a in to),
+        cc=(a.email for a in cc),
+        subject=subject,
+        size=size,
+        extra=(" ".join(field.split()),) if field.strip() else (),
+    )
 
 
 def _msgid(text: str) -> str | None:

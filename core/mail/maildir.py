@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from core.domain.message_identity import MISSING, synthetic_message_id
 from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
     TRACKED_KEYWORD,
@@ -305,8 +306,13 @@ class MaildirBackend(MailBackend):
 
 
 def _unreadable(ref: MailRef, flags: str, exc: OSError) -> MessageHeader:
+    """A file that cannot be read has no content to derive an identity from: its Maildir
+    key (unique, and kept when the file moves between ``new`` and ``cur``) stands in."""
     return MessageHeader(
-        ref=ref, message_id="", is_read="S" in flags, parse_errors=(f"unreadable: {exc}",)
+        ref=ref,
+        message_id=synthetic_message_id(date=None, sender=None, extra=("unreadable", ref.uid)),
+        is_read="S" in flags,
+        parse_errors=(f"unreadable: {exc}", MISSING),
     )
 
 

@@ -109,10 +109,15 @@ def header_values(header: MessageHeader, tokens: TrackingTokenSettings) -> tuple
         date = date.replace(tzinfo=UTC)
     subject = header.subject or ""
     subject_sort, token = _subject_values(subject, tokens)
+    message_id = header.message_id.strip()
+    if not message_id:
+        # The key of tracking, the outbox and the CRM: an empty one would be shared by every
+        # such message. Backends give each a synthetic id (core.domain.message_identity).
+        raise ValueError(f"message {header.ref.folder}/{header.ref.uid} has no Message-ID key")
     return (
         header.ref.folder,
         header.ref.uid,
-        header.message_id.strip(),
+        message_id,
         subject,
         subject_sort,
         sender.email if sender else None,

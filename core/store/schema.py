@@ -278,7 +278,26 @@ CREATE TABLE crm_email_sync (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# v8: mail without a usable Message-ID used to be stored under the key '' (issue 18): every
+# such message shared one tracking state, and tracking one queued work for all. Those rows
+# go, and their folders sync again from scratch, where each message gets its own synthetic
+# key (core.domain.message_identity). Work queued or parked for the shared key is given up
+# with a note saying why (the CRM refused the empty id; nothing was done there).
+V8 = """
+DELETE FROM bodies WHERE message_row IN (SELECT id FROM messages WHERE message_id = '');
+UPDATE folders SET sync_state = NULL
+ WHERE path IN (SELECT DISTINCT folder FROM messages WHERE message_id = '');
+DELETE FROM messages WHERE message_id = '';
+DELETE FROM tracking WHERE message_id = '';
+UPDATE outbox SET state = 'discarded',
+       last_error_code = 'no_message_id',
+       last_error_message = 'The mail had no usable Message-ID; Trackbox now gives such '
+                            || 'mail its own key: track it again.',
+       updated_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+ WHERE message_id = '' AND state IN ('queued', 'parked');
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

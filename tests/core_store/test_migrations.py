@@ -120,3 +120,38 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SchemaTooNew) as info:
         Store.open(path)
     assert info.value.found == SCHEMA_VERSION + 1 and str(path) in str(info.value)
+
+
+def test_v8_gives_up_the_shared_empty_message_id(tmp_path: Path) -> None:
+    """Mail stored under the key '' (no usable Message-ID, before issue 18) is dropped and
+    its folder syncs again; work queued for the shared key is discarded with a reason."""
+    path = tmp_path / "v7.sqlite"
+    _make_version(path, 7)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        INSERT INTO folders (path, name, sync_state) VALUES ('Odd', 'Odd', 's2');
+        INSERT INTO messages (folder, uid, message_id, subject) VALUES ('Odd', '1', '', 'a');
+        INSERT INTO messages (folder, uid, message_id, subject) VALUES ('Odd', '2', '', 'b');
+        INSERT INTO bodies (message_row, content, size, fetched_at, last_used)
+        SELECT id, x'00', 1, '2026-01-01', 0 FROM messages WHERE uid = '1';
+        INSERT INTO tracking (message_id, track_state, updated_at)
+        VALUES ('', 'failed', '2026-01-01');
+        INSERT INTO outbox (kind, idempotency_key, message_id, state, created_at, updated_at)
+        VALUES ('promote', 'k1', '', 'parked', '2026-01-01', '2026-01-01'),
+               ('promote', 'k2', '<old@x>', 'queued', '2026-01-01', '2026-01-01');
+        """
+    )
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.messages_by_message_id("") == []
+        assert len(store.messages_by_message_id("<old@x>")) == 1
+        assert store.folder_sync_state("Odd") is None
+        assert store.folder_sync_state("Inbox") == "s1"
+    conn = sqlite3.connect(path)
+    states = dict(conn.execute("SELECT idempotency_key, state FROM outbox").fetchall())
+    assert states == {"k1": "discarded", "k2": "queued"}
+    assert conn.execute("SELECT COUNT(*) FROM bodies").fetchone() == (0,)
+    assert conn.execute("SELECT COUNT(*) FROM tracking WHERE message_id = ''").fetchone() == (0,)
+    conn.close()

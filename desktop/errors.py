@@ -144,6 +144,10 @@ _PROBLEM_WORDS: dict[Problem, str] = {
         "A queued operation failed; see Queued operations to retry or discard it."
     ),
     Problem.STEP_FAILED: "Part of the synchronisation failed; the rest was done.",
+    Problem.SYNC_TIMED_OUT: (
+        "The synchronisation took too long and was stopped; what it did is kept and the next "
+        "synchronisation goes on from there."
+    ),
     Problem.UNKNOWN: "A problem was reported.",
 }
 

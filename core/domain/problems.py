@@ -26,6 +26,9 @@ class Problem(enum.StrEnum):
     MAIL_FAILED = "mail_failed"  # the mail server reported another problem
     OPERATION_PARKED = "operation_parked"  # a queued operation failed for good: see the queue
     STEP_FAILED = "step_failed"  # a bug or bad data in one step; the other steps ran
+    #: The cycle ran out of time (a very slow server, or a very large first sync): what was
+    #: done is kept and the rest is done by the next sync.
+    SYNC_TIMED_OUT = "sync_timed_out"
     UNKNOWN = "unknown"  # read back from a report written before problems had types
 
 

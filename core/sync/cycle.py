@@ -44,7 +44,12 @@ from core.sync.decisions import (
 )
 from core.sync.mailbox import sync_folder
 from core.sync.pending_send import fetch_pending, orphans, send_operation
-from core.sync.problems import parked_problems, problem_of, queue_sign_in_problem
+from core.sync.problems import (
+    deadline_problem,
+    parked_problems,
+    problem_of,
+    queue_sign_in_problem,
+)
 from core.sync.report import SyncProgress, SyncReport
 from core.sync.tracked_state import TrackedStateRefresh
 
@@ -52,6 +57,11 @@ log = logging.getLogger(__name__)
 
 #: Undecided mail taken up per cycle (more waits for the next one).
 MAX_UNDECIDED = 5000
+
+#: Seconds a cycle may run (issue 18, item 10): far above a normal cycle (seconds; a first
+#: sync of a large mailbox a few minutes), so that only a stuck cycle meets it. What is left
+#: resumes on the next cycle (saved delta links, folder states, the queue).
+DEFAULT_CYCLE_DEADLINE = 600.0
 
 
 class Cancelled(Exception):
@@ -86,8 +96,15 @@ class SyncCycle:
         ws: CycleServices,
         progress: Callable[[SyncProgress], None] | None = None,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """``deadline``: seconds the cycle may run (:data:`DEFAULT_CYCLE_DEADLINE` when
+        None); when they pass, the cycle stops at its next check, as if cancelled, and
+        reports it as a problem (the ``cancel`` event, one per cycle, is set)."""
         self.ws = ws
+        self.deadline = DEFAULT_CYCLE_DEADLINE if deadline is None else deadline
+        self.timed_out = False
+        self._step = ""
         self.store = ws.store
         self.progress = progress
         self.cancel = cancel or threading.Event()
@@ -102,34 +119,16 @@ class SyncCycle:
 
     def run(self) -> SyncReport:
         started = datetime.now(UTC)
-        cancelled = False
-        steps: list[tuple[str, Callable[[], None], bool, bool]] = [
-            ("settings", self.settings, True, False),
-            ("address books", self.address_books, True, False),
-            ("mail", self.mail, False, True),
-            ("tracked state", self.refresh, True, False),
-            ("decisions", self.decisions, False, False),
-            ("pending send", self.pending_send, True, True),
-            ("outbox", self.replay, True, False),
-        ]
+        timer = threading.Timer(self.deadline, self._time_out)
+        timer.daemon = True
+        timer.start()
         try:
-            for name, step, needs_crm, needs_mail in steps:
-                if self.cancel.is_set():
-                    raise Cancelled
-                if (needs_crm and not self.crm_online) or (needs_mail and not self.mail_online):
-                    log.info("sync step=%s skipped (offline)", name.replace(" ", "_"))
-                    continue
-                self._progress(name)
-                try:
-                    step()
-                except (Cancelled, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # a bug or bad data in one step: the rest still runs
-                    log.exception("sync step=%s failed", name.replace(" ", "_"))
-                    self.errors.append(problem_of(exc, name))
-        except Cancelled:
-            cancelled = True
-            log.info("sync cancelled")
+            cancelled = self._run_steps()
+        finally:
+            timer.cancel()
+        if self.timed_out and cancelled:
+            cancelled = False  # not the user's doing: a problem of the cycle
+            self.errors.append(deadline_problem(self.deadline, self._step))
         finished = datetime.now(UTC)
         report = SyncReport(
             ok=not self.errors and not cancelled and self.crm_online and self.mail_online,
@@ -151,6 +150,45 @@ class SyncCycle:
             " ".join(f"{k}={v}" for k, v in sorted(self.counts.items())),
         )
         return report
+
+    def _run_steps(self) -> bool:
+        """Run the steps in order; whether the cycle was cancelled (or ran out of time)."""
+        steps: list[tuple[str, Callable[[], None], bool, bool]] = [
+            ("settings", self.settings, True, False),
+            ("address books", self.address_books, True, False),
+            ("mail", self.mail, False, True),
+            ("tracked state", self.refresh, True, False),
+            ("decisions", self.decisions, False, False),
+            ("pending send", self.pending_send, True, True),
+            ("outbox", self.replay, True, False),
+        ]
+        try:
+            for name, step, needs_crm, needs_mail in steps:
+                if self.cancel.is_set():
+                    raise Cancelled
+                if (needs_crm and not self.crm_online) or (needs_mail and not self.mail_online):
+                    log.info("sync step=%s skipped (offline)", name.replace(" ", "_"))
+                    continue
+                self._step = name
+                self._progress(name)
+                try:
+                    step()
+                except (Cancelled, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a bug or bad data in one step: the rest still runs
+                    log.exception("sync step=%s failed", name.replace(" ", "_"))
+                    self.errors.append(problem_of(exc, name))
+        except Cancelled:
+            log.info("sync %s", "out of time" if self.timed_out else "cancelled")
+            return True
+        return False
+
+    def _time_out(self) -> None:
+        """The cycle's deadline passed (a timer thread): stop at the next check. A request
+        in flight ends by its own deadline (``core.crm.deadline``)."""
+        self.timed_out = True
+        log.warning("sync deadline of %.0fs passed during step=%s", self.deadline, self._step)
+        self.cancel.set()
 
     def _progress(self, step: str, done: int = 0, total: int | None = None) -> None:
         if self.progress is not None:

@@ -60,6 +60,21 @@ def queue_sign_in_problem(result: ReplayResult) -> SyncProblem:
     return SyncProblem(Problem.CRM_SIGN_IN, "running the queue", result.error or "")
 
 
+def deadline_problem(seconds: float, step: str) -> SyncProblem:
+    """The problem of a cycle stopped by its deadline (``core.sync.cycle``) while in
+    ``step``: not a cancel (nobody asked), so the sync's result and exit code say it failed.
+    What was left resumes on the next cycle."""
+    minutes = seconds / 60
+    within = (
+        f"{minutes:g} minute{'s' if minutes != 1 else ''}" if seconds >= 60 else f"{seconds:g} s"
+    )
+    return SyncProblem(
+        Problem.SYNC_TIMED_OUT,
+        f"the sync did not finish within {within}",
+        f"stopped during the {step or 'first'} step; the rest is done on the next sync",
+    )
+
+
 def parked_problems(outbox: Outbox, op_ids: list[int]) -> list[SyncProblem]:
     """One problem per operation a replay parked (it failed for good: see the queue), so
     that the sync's result, its exit code and the window say so."""
@@ -72,4 +87,4 @@ def parked_problems(outbox: Outbox, op_ids: list[int]) -> list[SyncProblem]:
     return problems
 
 
-__all__ = ["parked_problems", "problem_of", "queue_sign_in_problem"]
+__all__ = ["deadline_problem", "parked_problems", "problem_of", "queue_sign_in_problem"]

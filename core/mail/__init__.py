@@ -1,4 +1,4 @@
-"""Mailbox backends behind one interface (:class:`MailBackend`): Maildir, IMAP/SMTP, EWS.
+"""Mailbox backends behind one interface (:class:`MailBackend`): Maildir, IMAP/SMTP, EWS, Graph.
 
 :func:`open_backend` turns a mailbox URL into a backend:
 
@@ -10,7 +10,15 @@
 ``ews://host[:443]/EWS/Exchange.asmx``          Exchange Web Services over HTTPS
 ``ews+http://host:port/EWS/Exchange.asmx``      EWS over plain HTTP: tests only
 ``ews+autodiscover:user@domain``                EWS, endpoint found by autodiscover
+``graph:``                                      Microsoft 365 through Microsoft Graph
+``graph://host[:port]/v1.0``                    Graph at another endpoint (national clouds,
+                                                tests), always HTTPS
 ==============================================  ============================================
+
+Graph URLs take ``?mailbox=shared@example.com`` for a shared or delegated mailbox
+(``/users/{address}``; without it, the signed-in user's own, ``/me``). Graph needs
+``token=``, a callable returning a current Graph access token (MSAL's silent acquisition from
+the profile's sign-in), asked before every request; ``verify=`` as httpx takes it.
 
 EWS URLs take ``?auth=ntlm|basic`` (NTLM by default) and, when the sign-in name is not the
 mailbox's address (``CORP\\alex``), ``&mailbox=alex@example.com`` (:mod:`core.config.mail_urls`).
@@ -80,6 +88,8 @@ def open_backend(
         return _open_imap(url, scheme, user, password, options)
     if scheme in EWS_SCHEMES:
         return _open_ews(url, scheme, user, password, options)
+    if scheme == "graph":
+        return _open_graph(url, rest, options)
     raise MailProtocolError("unknown mailbox URL scheme", server_says=scheme)
 
 
@@ -153,3 +163,37 @@ def _ews_endpoint(url: str, scheme: str) -> str:
         + parts.netloc.rpartition("@")[2]
         + (parts.path or "/EWS/Exchange.asmx")
     )
+
+
+def _open_graph(url: str, rest: str, options: dict[str, Any]) -> MailBackend:
+    """``graph:[?mailbox=…]`` or ``graph://host[:port]/path[?mailbox=…]``; keyword options
+    (``token``, ``verify``, ``base_url``, ``mailbox``) override the URL's. ``oauth_token=``
+    (a fixed token, as EWS takes it) stands in for ``token`` where no sign-in can renew one."""
+    from urllib.parse import parse_qsl
+
+    from core.mail.graph import GraphBackend
+    from core.mail.graph_http import DEFAULT_BASE_URL
+
+    where, _, query = rest.partition("?")
+    base = DEFAULT_BASE_URL
+    if where.startswith("//"):
+        parts = urlsplit("https:" + where)
+        if not parts.hostname or parts.username or parts.password:
+            raise MailProtocolError("bad Graph mailbox URL", server_says=url)
+        base = f"https://{parts.netloc}{parts.path.rstrip('/') or '/v1.0'}"
+    elif where not in ("", "me"):
+        raise MailProtocolError("bad Graph mailbox URL", server_says=url)
+    found: dict[str, Any] = {"base_url": base}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key != "mailbox" or not is_address(value):
+            raise MailProtocolError(
+                "bad Graph mailbox URL", server_says=f"{key}={value!r}: expected mailbox=address"
+            )
+        found["mailbox"] = value
+    options = {**found, **options}
+    fixed = options.pop("oauth_token", None)
+    if "token" not in options and fixed:
+        options["token"] = lambda: fixed
+    if not callable(options.get("token")):
+        raise MailAuthError("the Graph mailbox needs a token source: sign in first")
+    return GraphBackend(**options)

@@ -31,7 +31,7 @@ class Round:
     mailbox: str
     folder_id: str
     select: tuple[str, ...] | None
-    expand: str | None
+    expand: tuple[str, ...] | None
     since: int
     pending: list[tuple[str, str]] | None = None  # ("message", id) | (reason, id)
 

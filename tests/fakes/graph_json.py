@@ -55,9 +55,10 @@ FOLDER_FIELDS = (
     "totalItemCount",
     "isHidden",
 )
-_EXPAND = re.compile(
-    r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')+)'\)$", re.IGNORECASE
-)
+_EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=(.+)\)$", re.IGNORECASE)
+_EXPAND_ID = re.compile(r"^id eq '((?:[^']|'')+)'$", re.IGNORECASE)
+#: PidTagMessageSize, which Graph computes (a message has no ``size`` property in v1.0).
+MESSAGE_SIZE = "integer 0x0e08"
 
 
 def error_body(code: str, message: str, inner: str | None = None) -> dict[str, Any]:
@@ -83,14 +84,17 @@ def parse_select(raw: str | None, known: tuple[str, ...], entity: str) -> tuple[
     return names
 
 
-def parse_expand(raw: str | None) -> str | None:
-    """The extended property id of ``$expand``, the one form the fake understands."""
+def parse_expand(raw: str | None) -> tuple[str, ...] | None:
+    """The extended property ids of ``$expand``, the one form the fake understands:
+    ``singleValueExtendedProperties($filter=id eq 'A' or id eq 'B')``."""
     if raw is None:
         return None
     found = _EXPAND.match(raw.strip())
-    if not found:
+    terms = re.split(r" or (?=id eq ')", found.group(1), flags=re.IGNORECASE) if found else []
+    ids = [_EXPAND_ID.match(t.strip()) for t in terms]
+    if not ids or not all(ids):
         raise GraphError(400, "BadRequest", f"$expand not understood: {raw}", unknown=True)
-    return found.group(1).replace("''", "'")
+    return tuple(m.group(1).replace("''", "'") for m in ids if m)
 
 
 def _parsed(mime: bytes) -> EmailMessage:
@@ -180,18 +184,24 @@ def message_fields(box: Mailbox, m: Message) -> dict[str, Any]:
 
 
 def message_json(
-    box: Mailbox, m: Message, select: tuple[str, ...] | None, expand: str | None
+    box: Mailbox, m: Message, select: tuple[str, ...] | None, expand: tuple[str, ...] | None
 ) -> dict[str, Any]:
     """``m`` as Graph shows it: ``@odata.etag``, then the selected properties (with ``id``),
-    then the expanded extended property (absent when the message has none)."""
+    then the expanded extended properties the message has (absent when it has none of them;
+    PidTagMessageSize is always there, computed from the MIME)."""
     fields = message_fields(box, m)
     names = DEFAULT_FIELDS if select is None else ("id", *(n for n in select if n != "id"))
     shown: dict[str, Any] = {"@odata.etag": f'W/"{m.change_key}"'}
     shown.update({name: fields[name] for name in names})
-    if expand is not None:
-        found = m.properties.get(expand.lower())
-        if found is not None:
-            shown["singleValueExtendedProperties"] = [{"id": found[0], "value": found[1]}]
+    found = []
+    for prop_id in expand or ():
+        if prop_id.lower() == MESSAGE_SIZE:
+            found.append({"id": "Integer 0xe08", "value": str(len(m.mime))})
+        elif prop_id.lower() in m.properties:
+            stored_id, value = m.properties[prop_id.lower()]
+            found.append({"id": stored_id, "value": value})
+    if found:
+        shown["singleValueExtendedProperties"] = found
     return shown
 
 

@@ -173,11 +173,12 @@ class FakeGraphServer:
 
     # -- seeding and inspection ----------------------------------------------------------
 
-    def add_mailbox(self, address: str) -> Mailbox:
+    def add_mailbox(self, address: str, *, outbox: bool = False) -> Mailbox:
+        """The mailbox of ``address`` (made when new, with an Outbox if ``outbox``)."""
         with self._lock:
             key = address.lower()
             if key not in self._boxes:
-                self._boxes[key] = Mailbox(key)
+                self._boxes[key] = Mailbox(key, ("outbox",) if outbox else ())
             return self._boxes[key]
 
     def mailbox(self, address: str) -> Mailbox:

@@ -23,6 +23,9 @@ WELL_KNOWN = {
     "junkemail": "Junk Email",
     "archive": "Archive",
 }
+#: Well-known folders a mailbox gets only when asked (``outbox``): every Exchange mailbox has
+#: an Outbox, but most tests read listings without it.
+OPTIONAL_WELL_KNOWN = {"outbox": "Outbox"}
 ROOT = "msgfolderroot"
 
 
@@ -91,7 +94,7 @@ class Message:
 class Mailbox:
     """One user's or shared mailbox: its folders, its messages and its change sequence."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, optional: tuple[str, ...] = ()) -> None:
         self.address = address
         self.lock = threading.RLock()
         self.seq = 0
@@ -101,6 +104,8 @@ class Mailbox:
         self.folders[self.root.id] = self.root
         for name, display in WELL_KNOWN.items():
             self.create_folder(self.root.id, display, well_known=name)
+        for name in optional:
+            self.create_folder(self.root.id, OPTIONAL_WELL_KNOWN[name], well_known=name)
 
     # -- folders --
 

@@ -1,19 +1,59 @@
 """The contract every mailbox backend honours (Maildir, IMAP on Dovecot, EWS on the fake server
-with Basic and with NTLM).
+with Basic and with NTLM, Microsoft Graph on its fake server).
 
-Parametrised by the ``mailbox`` fixture in ``conftest.py``; a test here must pass unchanged for
-every backend (vdirsyncer's ``StorageTests``).
+Parametrised by the ``mailbox`` fixture of ``conftest.py``, which this module widens with
+Graph; a test here must pass unchanged for every backend (vdirsyncer's ``StorageTests``).
 """
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from core.domain.model import FolderRole
-from core.mail import MailNotFound, parse_message
+from core.mail import MailBackend, MailNotFound, open_backend, parse_message
 
-from .conftest import CUSTOM_FOLDERS, Mailbox
+from .conftest import _FACTORIES, CUSTOM_FOLDERS, KINDS, Mailbox, Opener
 from .helpers import Replica, make_message
+
+
+def _graph(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
+    """Microsoft 365 through Graph: the fake server, a token from the emulator's authority;
+    the mailbox has its Outbox, as every Exchange mailbox does."""
+    server = request.getfixturevalue("graph_server")
+    tokens = request.getfixturevalue("graph_authority")
+    user = "me@test.example"
+    server.add_mailbox(user, outbox=True)
+    token = tokens.graph(user)
+    verify = ssl.create_default_context(cafile=server.ca_file)
+    return user, lambda: open_backend(
+        "graph:", base_url=server.url, token=lambda: token, verify=verify
+    )
+
+
+_ALL = {**_FACTORIES, "graph": _graph}
+
+
+@pytest.fixture(params=[*KINDS, "graph"])
+def mailbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mailbox]:
+    """The ``conftest`` mailbox, over every backend including Graph."""
+    address, opener = _ALL[request.param](tmp_path, request)
+    backend = opener()
+    for path in CUSTOM_FOLDERS:
+        backend.create_folder(path)
+    opened = [backend]
+
+    def reopen() -> MailBackend:
+        b = opener()
+        opened.append(b)
+        return b
+
+    yield Mailbox(request.param, backend, address, reopen)
+    for b in opened:
+        b.close()
 
 
 def test_folder_tree_has_roles_and_custom_folders(mailbox: Mailbox) -> None:

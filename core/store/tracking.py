@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.domain.model import Decision, Reason, RecordRef, TrackState
+from core.domain.model import Decision, MailRef, Reason, RecordRef, TrackState
 from core.store.rows import (
     ROW_SELECT,
     TRACK_COLUMNS,
@@ -223,3 +223,23 @@ class TrackedStates:
             (state.value, int(limit), int(offset)),
         )
         return [message_row(r) for r in rows]
+
+    def markers_due(self, limit: int, untrack_kind: str) -> list[tuple[MailRef, str | None]]:
+        """Copies whose tracked marker on the mail server disagrees with what Trackbox did:
+        tracked with no marker (setting it failed, or the mail was tracked elsewhere without
+        one) → ``(ref, activity_id)``; a marker left on mail the user untracked here →
+        ``(ref, None)``. Read back by the next mail sync, so each is asked for until it holds.
+        A marker set by another device on mail this store never untracked is not touched.
+        ``untrack_kind`` is the outbox kind of an untrack (the outbox's, not the store's)."""
+        rows = self.store.conn.execute(
+            "SELECT folder, uid, activity_id FROM messages"
+            " WHERE track_state = ? AND activity_id IS NOT NULL AND tracked_marker IS NULL"
+            " UNION ALL SELECT folder, uid, NULL FROM messages m"
+            " WHERE track_state = ? AND tracked_marker IS NOT NULL AND EXISTS ("
+            "   SELECT 1 FROM outbox o WHERE o.message_id = m.message_id AND o.kind = ?"
+            "   AND o.state = 'done' AND o.id = ("
+            "     SELECT max(id) FROM outbox WHERE message_id = m.message_id AND state = 'done'))"
+            " LIMIT ?",
+            (TrackState.TRACKED.value, TrackState.NOT_TRACKED.value, untrack_kind, int(limit)),
+        )
+        return [(MailRef(folder, uid), activity) for folder, uid, activity in rows]

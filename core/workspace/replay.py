@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.domain.changes import Changes
+from core.domain.model import MailRef
+from core.mail import MailError, MailUnavailable
 from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
 from core.outbox.queue import OpKind, ReplayResult
 from core.sync.problems import parked_problems, queue_sign_in_problem
@@ -19,6 +21,10 @@ from core.workspace.settings import read_org_settings
 from core.workspace.stores import StorePool
 
 log = logging.getLogger(__name__)
+
+#: Markers a replay sets for earlier attempts that did not reach the mail server: enough to
+#: catch up after an outage within a few cycles without flooding the server.
+MARKERS_PER_REPLAY = 500
 
 
 class Replayer:
@@ -67,28 +73,44 @@ class Replayer:
                 session.close()
         if result.stopped == "offline":
             self._connection.note_reachable(False)
-        elif result.done:
+            return result
+        if result.done:
             self._connection.note_reachable(True)
+        if not result.mail_offline:
             self._mark_on_server(result.done)
         return result
 
     def _mark_on_server(self, done: Sequence[int]) -> None:
-        """Best effort: the tracked marker (IMAP keyword, EWS category) on the mail server,
-        so that other devices see it. The CRM, not the marker, is the truth."""
-        marks = []
+        """Best effort: the tracked marker (IMAP keyword, EWS/Graph category) on the mail
+        server, so that other devices see it: for what this replay did, then for what earlier
+        attempts left undone (the mailbox was away), at most :data:`MARKERS_PER_REPLAY`. The
+        CRM, not the marker, is the truth; the next mail sync reads the markers back."""
+        marks: dict[MailRef, str | None] = {}
+        store = self._stores.store()
         for op_id in done:
             op = self._stores.outbox().get(op_id)
             if op is None or op.kind not in (OpKind.PROMOTE, OpKind.UNTRACK) or not op.message_id:
                 continue
             activity = op.result.activity_id if op.result and op.kind is OpKind.PROMOTE else None
-            for row in self._stores.store().messages_by_message_id(op.message_id):
-                marks.append((row.header.ref, activity))
+            for row in store.messages_by_message_id(op.message_id):
+                marks[row.header.ref] = activity
+        for ref, activity in store.tracking.markers_due(MARKERS_PER_REPLAY, OpKind.UNTRACK.value):
+            marks.setdefault(ref, activity)
         if not marks:
             return
         try:
             with self._remotes.open_mailbox() as backend:
-                for ref, activity in marks:
-                    backend.set_tracked(ref, activity)
+                set_many = getattr(backend, "set_tracked_many", None)
+                if set_many is not None:  # Graph: 20 to a $batch
+                    set_many(list(marks.items()))
+                    return
+                for ref, activity in marks.items():
+                    try:
+                        backend.set_tracked(ref, activity)
+                    except MailUnavailable:
+                        raise
+                    except MailError as exc:  # this message (gone, read-only): the others go on
+                        log.info("tracked marker not set on one message: %s", type(exc).__name__)
         except Exception as exc:  # best effort: never lose a replay's result over a marker
             log.info("tracked marker not set on the mail server: %s", type(exc).__name__)
 

@@ -91,7 +91,7 @@ class MailView(QObject):
 
         self.model = MessageListModel(self)
         self.list = _message_list(self.model)
-        self.pane = ReadingPane()
+        self.pane = ReadingPane(workers=workers)
 
         self.list.selectionModel().selectionChanged.connect(self._selection_changed)
         # After the selection model moved the selection with its messages (it was connected

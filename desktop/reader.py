@@ -2,6 +2,10 @@
 
 The body is shown in a ``QTextBrowser``, which never fetches remote resources; the HTML it gets
 is already sanitised by ``core.domain.html_sanitize``. Links open in the user's browser on click.
+
+What the body widget gets is prepared on a worker (``core.mail.display``): no run of characters
+without a break opportunity longer than Qt lays out in linear time, and only the first part of a
+long body, with a "Show all" link that prepares the rest on a worker too.
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from core.domain.model import TrackState
+from core.mail.display import DisplayBody, break_html_runs, prepare_text
 from core.workspace.reading import MessageView
 from desktop.icons import STATE_LABELS, state_icon
 from desktop.messages import human_size
+from desktop.ops import QueryOp
+from desktop.workers import Workers
+
+ATTACHMENTS_LISTED = 50  # names in the attachment line; the rest are counted
 
 BANNER_STYLES = {
     TrackState.TRACKED: ("#e8f4ec", "#1f7a3f"),
@@ -94,11 +103,25 @@ class TrackingBanner(QFrame):
         self.setVisible(True)
 
 
-class ReadingPane(QWidget):
-    """Shows one :class:`~core.workspace.reading.MessageView`."""
+def _body_of(view: MessageView) -> DisplayBody:
+    """The prepared body of ``view``; a view built elsewhere (no ``display``) is prepared
+    here, in linear time."""
+    if view.display is not None:
+        return view.display
+    if view.body_html is not None:
+        n = len(view.body_html)
+        return DisplayBody("", break_html_runs(view.body_html), n, n)
+    return prepare_text(view.body_text, more=False)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+
+class ReadingPane(QWidget):
+    """Shows one :class:`~core.workspace.reading.MessageView`. ``workers`` runs "Show all"
+    (without, the pane has a one-thread pool of its own)."""
+
+    def __init__(self, parent: QWidget | None = None, workers: Workers | None = None) -> None:
         super().__init__(parent)
+        self._workers = workers
+        self._serial = 0  # bumped whenever the pane shows something else
         self.setObjectName("readingPane")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -119,14 +142,21 @@ class ReadingPane(QWidget):
         self.notice = QLabel()
         self.notice.setObjectName("readingNotice")
         self.notice.setStyleSheet("color: #59606a; font-style: italic;")
+        self.more = QLabel()
+        self.more.setObjectName("readingMore")
+        self.more.setTextFormat(Qt.TextFormat.RichText)
+        self.more.setWordWrap(True)
+        self.more.setStyleSheet("color: #59606a;")
+        self.more.linkActivated.connect(lambda _: self.show_all())
         self.body = QTextBrowser()
         self.body.setObjectName("readingBody")
         self.body.setOpenLinks(False)
         self.body.anchorClicked.connect(self._open_link)
         self.attachments = QLabel()
         self.attachments.setObjectName("readingAttachments")
+        self.attachments.setTextFormat(Qt.TextFormat.PlainText)  # file names are the sender's
         self.attachments.setWordWrap(True)
-        for w in (self.banner, self.subject, self.headers, self.notice):
+        for w in (self.banner, self.subject, self.headers, self.notice, self.more):
             layout.addWidget(w)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.attachments)
@@ -142,7 +172,9 @@ class ReadingPane(QWidget):
             self.banner.show_view(None)
 
     def clear(self, message: str = "Select a message to read it.") -> None:
+        self._serial += 1
         self.view = None
+        self.more.setVisible(False)
         self.banner.show_view(None)
         self.subject.setText("")
         self.headers.setText("")
@@ -151,12 +183,15 @@ class ReadingPane(QWidget):
         self.body.setPlainText(message)
 
     def show_loading(self) -> None:
+        self._serial += 1
+        self.more.setVisible(False)
         self.body.setPlainText("Loading…")
 
     def show_error(self, text: str) -> None:
         self.clear(text)
 
     def show_view(self, view: MessageView, state: TrackState | None = None) -> None:
+        self._serial += 1
         self.view = view
         h = view.header
         self.banner.show_view(view, state)
@@ -182,17 +217,56 @@ class ReadingPane(QWidget):
             )
         self.notice.setText(" ".join(notices))
         self.notice.setVisible(bool(notices))
-        if view.body_html is not None:
-            self.body.setHtml(view.body_html)
+        self._show_body(_body_of(view))
+        self._show_attachments(view)
+
+    def show_all(self) -> None:
+        """Show as much of a long body as the pane can take, prepared on a worker; the result
+        is dropped when the pane shows something else by then."""
+        view = self.view
+        if view is None or view.show_all is None:
+            return
+        serial = self._serial
+
+        def shown(body: DisplayBody) -> None:
+            if serial == self._serial:
+                self._show_body(body)
+
+        def failed(exc: BaseException) -> None:
+            if serial == self._serial:
+                self.more.setText(f"The whole message could not be prepared: {exc}")
+
+        self.more.setText("Preparing the whole message…")
+        QueryOp(view.show_all, shown, owner=self).failure(failed).run_in_background(self._pool())
+
+    def _pool(self) -> Workers:
+        if self._workers is None:
+            self._workers = Workers(self, max_threads=1)
+        return self._workers
+
+    def _show_body(self, body: DisplayBody) -> None:
+        if body.html is not None:
+            self.body.setHtml(body.html)
         else:
-            self.body.setPlainText(view.body_text)
-        if view.attachments:
-            self.attachments.setText(
-                "📎 " + ", ".join(f"{a.filename} ({human_size(a.size)})" for a in view.attachments)
-            )
-            self.attachments.setVisible(True)
-        else:
-            self.attachments.setVisible(False)
+            self.body.setPlainText(body.text)
+        note = html.escape(body.note())
+        if body.more:
+            note += ' <a href="show-all">Show all</a>'
+        self.more.setText(note)
+        self.more.setVisible(body.truncated)
+
+    def _show_attachments(self, view: MessageView) -> None:
+        listed = view.attachments[:ATTACHMENTS_LISTED]
+        names = [f"{a.filename} ({human_size(a.size)})" for a in listed]
+        unlisted = len(view.attachments) - len(listed)
+        if unlisted:
+            names.append(f"and {unlisted:,} more")
+        line = "📎 " + ", ".join(names) if names else ""
+        skipped = view.parts_not_shown
+        if skipped:
+            line += f" — {skipped:,} more parts of this message are not shown."
+        self.attachments.setText(line.lstrip(" —"))
+        self.attachments.setVisible(bool(line))
 
     def _open_link(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):

@@ -1,10 +1,20 @@
 """Reading mail: a message for the reading pane, and its raw MIME (from the store's cache, or
-fetched from the mailbox and cached)."""
+fetched from the mailbox and cached).
+
+What the pane shows is prepared here, on the worker, with bounded cost (``core.mail.display``):
+the first ``DISPLAY_PARTS`` parts, the first part of a long body; "Show all" runs
+:attr:`MessageView.show_all` on a worker too.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
+from core.domain.html_sanitize import count_blocked_resources
 from core.domain.model import MessageHeader
 from core.mail import parse_message
+from core.mail.display import prepare_body
+from core.mail.parse import DISPLAY_PARTS
 from core.outbox.kinds import Promote
 from core.outbox.operations import MailSession
 from core.store import Store
@@ -25,8 +35,20 @@ class MailboxReading:
         if row is None:
             raise LookupError(f"message {row_id} is no longer in the store")
         raw = self.raw(store, row_id, row.header)
-        return build_view(
-            row, parse_message(raw, row.header.ref), record_url=self._remotes.record_url
+        parsed = parse_message(raw, row.header.ref, max_parts=DISPLAY_PARTS)
+        body = prepare_body(parsed.text, parsed.html)
+        # The view's HTML is the prepared one: the sender's whole HTML is never sanitised here.
+        view = build_view(
+            row, dataclasses.replace(parsed, html=None), record_url=self._remotes.record_url
+        )
+        text, html = parsed.text, parsed.html
+        return dataclasses.replace(
+            view,
+            body_html=body.html,
+            blocked_resources=count_blocked_resources(html) if html else 0,
+            display=body,
+            parts_not_shown=parsed.parts_not_shown,
+            show_all=lambda: prepare_body(text, html, full=True),
         )
 
     def raw(

@@ -4,12 +4,13 @@ tracking banner's facts (state, regarding, reason, unresolved addresses)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.domain.html_sanitize import count_blocked_resources, sanitize_html
 from core.domain.model import Address, MessageHeader, Reason, RecordRef, TrackState
 from core.domain.resolution import Resolver, unresolved_addresses
+from core.mail.display import DisplayBody
 from core.mail.parse import ParsedMessage
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ class MessageView:
     blocked_resources: int = 0
     unresolved: tuple[Address, ...] = ()
     parse_errors: tuple[str, ...] = ()
+    #: The body as the pane shows it, prepared with bounded cost (``core.mail.display``);
+    #: None: the pane prepares ``body_text`` itself (a view built outside the workspace).
+    display: DisplayBody | None = None
+    parts_not_shown: int = 0  # parts beyond ``core.mail.parse.DISPLAY_PARTS``
+    #: Prepares as much of the body as the pane can take ("Show all"): slow, on a worker.
+    show_all: Callable[[], DisplayBody] | None = field(default=None, compare=False, repr=False)
 
 
 def build_view(

@@ -4,7 +4,9 @@ A public client (a desktop app) may use its registered redirect URIs and, as Ent
 "Mobile and desktop" apps, any loopback ``http://localhost[:port][/path]`` or
 ``http://127.0.0.1[:port][/path]``. Scopes: ``openid profile offline_access email`` and the
 resource's ``R/user_impersonation`` or ``R/.default`` (R is this server's root; Dataverse's
-double-slash form ``R//user_impersonation`` is accepted too).
+double-slash form ``R//user_impersonation`` is accepted too); where the endpoint allows it,
+Microsoft Graph's mail permissions too (``https://graph.microsoft.com/Mail.ReadWrite`` …), as
+Entra issues tokens for both resources from one sign-in.
 """
 
 from __future__ import annotations
@@ -70,9 +72,43 @@ def redirect_allowed(client: OAuthClient, uri: str) -> bool:
     )
 
 
+#: The other resource this authority issues tokens for, as Entra does: Microsoft Graph, with
+#: the delegated permissions a mail client asks for (``.default``: all of them).
+GRAPH = "https://graph.microsoft.com"
+GRAPH_PERMISSIONS = (
+    "Mail.Read",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Mail.ReadWrite.Shared",
+    "Mail.Send.Shared",
+    "User.Read",
+    "Calendars.ReadWrite",
+    "Contacts.ReadWrite",
+    "Tasks.ReadWrite",
+    ".default",
+)
+_CANONICAL = {p.lower(): p for p in GRAPH_PERMISSIONS + PERMISSIONS}
+#: The resources of a scope item: this server (the CRM) or Graph.
+CRM_RESOURCE = "crm"
+GRAPH_RESOURCE = "graph"
+CONSENT_REQUIRED = 65001
+
+
+def _split(item: str) -> tuple[str, str]:
+    """``R/permission`` → (``R`` without trailing slashes, ``permission``)."""
+    base, _, permission = item.rpartition("/")
+    return base.rstrip("/"), permission
+
+
+def resource_of(item: str) -> str:
+    """The resource of a checked scope item: Graph's, else this server's."""
+    return GRAPH_RESOURCE if _split(item)[0].lower() == GRAPH else CRM_RESOURCE
+
+
 @dataclass(frozen=True)
 class Scope:
-    """A parsed ``scope``: the OpenID Connect scopes and the resource scopes as asked."""
+    """A parsed ``scope``: the OpenID Connect scopes and the resource scopes as asked (in
+    order; each item names its resource, see :func:`resource_of`)."""
 
     oidc: frozenset[str]
     resource: tuple[str, ...]
@@ -86,40 +122,77 @@ class Scope:
     def stored(self) -> str:
         return " ".join(sorted(self.oidc) + list(self.resource))
 
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """The resources named, in the order first asked."""
+        return tuple(dict.fromkeys(resource_of(i) for i in self.resource))
 
-def parse_scope(raw: str, root: str, *, required: bool = True) -> Scope:
-    """Check ``raw`` against this resource; raises ``OAuthError`` (``invalid_scope`` for an
-    unknown permission or a missing resource scope, ``invalid_resource`` for another
-    resource)."""
+    def only(self, resource: str) -> Scope:
+        """The OpenID Connect scopes and this resource's items."""
+        return Scope(self.oidc, tuple(i for i in self.resource if resource_of(i) == resource))
+
+    def named(self, resource: str) -> frozenset[str]:
+        """The permissions of ``resource`` as named (canonical spelling)."""
+        return frozenset(
+            _CANONICAL.get(_split(i)[1].lower(), "")
+            for i in self.resource
+            if resource_of(i) == resource
+        ) - {""}
+
+    def permissions(self, resource: str) -> frozenset[str]:
+        """The permissions granted on ``resource`` (``.default`` stands for all of them;
+        the CRM has one, ``user_impersonation``, whichever way it was asked for, and a
+        grant that named no resource at all was for the CRM, as its token)."""
+        named = self.named(resource)
+        if resource == CRM_RESOURCE:
+            return frozenset({"user_impersonation"} if named or not self.resource else ())
+        if ".default" in named:
+            return frozenset(GRAPH_PERMISSIONS) - {".default"}
+        return named
+
+    def scp(self, resource: str) -> str:
+        """The ``scp`` claim of a token for ``resource``: its permissions, without the
+        resource prefix, space separated (in a fixed order)."""
+        if resource == CRM_RESOURCE:
+            return "user_impersonation"
+        granted = self.permissions(resource)
+        return " ".join(p for p in GRAPH_PERMISSIONS if p in granted)
+
+    def covers(self, asked: Scope) -> bool:
+        """Whether this consent includes every resource item of ``asked``; asking for a
+        resource's ``.default`` means whatever was consented to on it, as at Entra."""
+        for resource in asked.resources:
+            granted = self.permissions(resource)
+            wanted = asked.named(resource) - {".default"}
+            if resource == CRM_RESOURCE:
+                wanted = frozenset()
+            if not granted or not wanted <= granted:
+                return False
+        return True
+
+
+def consent_required(client_id: str, asked: Scope) -> OAuthError:
+    """Entra's answer to a token for permissions the user never consented to (AADSTS65001)."""
+    return OAuthError(
+        "invalid_grant",
+        CONSENT_REQUIRED,
+        f"The user or administrator has not consented to use the application with ID "
+        f"'{client_id}' for '{asked.text}'. Send an interactive authorization request for "
+        "this user and resource.",
+    )
+
+
+def parse_scope(raw: str, root: str, *, required: bool = True, graph: bool = False) -> Scope:
+    """Check ``raw`` against this resource (and Graph's permissions when ``graph``); raises
+    ``OAuthError`` (``invalid_scope`` for an unknown permission or a missing resource scope,
+    ``invalid_resource`` for another resource)."""
     oidc: set[str] = set()
     resource: list[str] = []
     for item in raw.split():
         if item in OIDC_SCOPES:
             oidc.add(item)
             continue
-        base, slash, permission = item.rpartition("/")
-        if not slash or "://" not in base:
-            raise OAuthError(
-                "invalid_scope",
-                INVALID_SCOPE,
-                f"The provided value for the input parameter 'scope' is not valid. The scope "
-                f"'{item}' does not name a resource.",
-            )
-        if base.rstrip("/").lower() != root.lower():
-            raise OAuthError(
-                "invalid_resource",
-                RESOURCE_NOT_FOUND,
-                f"The resource principal named {base} was not found in the tenant. This can "
-                "happen if the application has not been installed by the administrator of "
-                "the tenant.",
-            )
-        if permission not in PERMISSIONS:
-            raise OAuthError(
-                "invalid_scope",
-                INVALID_SCOPE,
-                f"The provided value for the input parameter 'scope' is not valid. The scope "
-                f"'{item}' is not valid: the resource offers {' and '.join(PERMISSIONS)}.",
-            )
+        _check_item(item, root, graph)
         if item not in resource:
             resource.append(item)
     if required and not resource:
@@ -136,6 +209,38 @@ def parse_scope(raw: str, root: str, *, required: bool = True) -> Scope:
             f"'{root}/user_impersonation'.",
         )
     return Scope(frozenset(oidc), tuple(resource))
+
+
+def _check_item(item: str, root: str, graph: bool) -> None:
+    """One resource scope item: a known resource and one of its permissions."""
+    base, slash, permission = item.rpartition("/")
+    if not slash or "://" not in base:
+        raise OAuthError(
+            "invalid_scope",
+            INVALID_SCOPE,
+            f"The provided value for the input parameter 'scope' is not valid. The scope "
+            f"'{item}' does not name a resource.",
+        )
+    target = base.rstrip("/").lower()
+    if target == root.lower():
+        offered: tuple[str, ...] = PERMISSIONS
+    elif graph and target == GRAPH and base.lower() == GRAPH:
+        offered = GRAPH_PERMISSIONS
+    else:
+        raise OAuthError(
+            "invalid_resource",
+            RESOURCE_NOT_FOUND,
+            f"The resource principal named {base} was not found in the tenant. This can "
+            "happen if the application has not been installed by the administrator of "
+            "the tenant.",
+        )
+    if permission.lower() not in {p.lower() for p in offered}:
+        raise OAuthError(
+            "invalid_scope",
+            INVALID_SCOPE,
+            f"The provided value for the input parameter 'scope' is not valid. The scope "
+            f"'{item}' is not valid: the resource offers {', '.join(offered)}.",
+        )
 
 
 def stored_scope(text: str) -> Scope:

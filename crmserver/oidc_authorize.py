@@ -1,7 +1,8 @@
 """``/authorize``: the sign-in page (GET) and its credentials (POST), which end in an
 authorization code sent to the client's redirect URI. PKCE (S256) is required of public
 clients; an unknown client or redirect URI gets an error page, never a redirect, so the
-endpoint cannot be used to send users elsewhere."""
+endpoint cannot be used to send users elsewhere. The scope may name this CRM and Microsoft
+Graph at once: the code carries the consent to both (redeemed for one resource at a time)."""
 
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def _check_authorize(
             codes.UNSUPPORTED_RESPONSE_TYPE,
             f"response_type '{response_type}' is not supported: use 'code'.",
         )
-    scope = parse_scope(params.get("scope", ""), authority.root)
+    scope = parse_scope(params.get("scope", ""), authority.root, graph=not authority.adfs)
     if params.get("prompt") == "none":
         raise OAuthError(
             "login_required",

@@ -2,7 +2,8 @@
 out a device code and a short user code; the user types the user code and signs in (or
 declines) on the verification page ``R/devicelogin``; meanwhile the device polls ``/token``
 and gets ``authorization_pending``, ``slow_down``, ``expired_token``, ``access_denied`` or
-its tokens. Only hashes of both codes are stored."""
+its tokens (for the first resource asked, with the consent to all kept for the refresh
+token, as after ``/authorize``). Only hashes of both codes are stored."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ async def devicecode(ctx: SignInContext, request: Request, segment: str) -> Resp
         authority = ctx.authority(request, segment)
         fields = await read_form(request)
         client = _public_client(ctx, fields.get("client_id", ""))
-        scope = parse_scope(fields.get("scope", ""), authority.root)
+        scope = parse_scope(fields.get("scope", ""), authority.root, graph=not authority.adfs)
     except OAuthError as err:
         return oauth_error_response(err, request)
     now = time.time()

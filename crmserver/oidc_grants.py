@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from . import oauth_errors as codes
 from .auth import BASIC_CHALLENGE
 from .authorities import ADFS, Authority
-from .oauth_clients import OAuthClient, Scope, parse_scope, stored_scope
+from .oauth_clients import OAuthClient, Scope, consent_required, parse_scope, stored_scope
 from .oauth_errors import OAuthError, oauth_error_response
 from .oidc_context import (
     NO_STORE,
@@ -73,18 +73,20 @@ async def code_grant(grant: GrantRequest) -> dict[str, Any]:
         raise missing("code")
     code_hash = secret_hash(code)
     row = _usable_code(ctx, authority, client, code_hash, fields)
+    granted = stored_scope(row["scope"])
+    scope = _asked(grant, granted)
     if not ctx.storage.redeem_auth_code(code_hash):
         _code_replayed(ctx, row)
-    scope = stored_scope(row["scope"])
     body, family = issue(
         ctx,
         authority,
         client.client_id,
         ctx.principal(row["user_id"]),
         scope,
+        consent=granted,
         nonce=row["nonce"],
         auth_time=row["auth_time"],
-        refresh="offline_access" in scope.oidc,
+        refresh="offline_access" in granted.oidc,
         with_client_info=fields.get("client_info") == "1",
     )
     if family is not None:
@@ -170,8 +172,7 @@ async def refresh_grant(grant: GrantRequest) -> dict[str, Any]:
     token_hash = secret_hash(token)
     row = _usable_refresh_token(ctx, authority, client, token_hash)
     granted = stored_scope(row["scope"])
-    asked = parse_scope(fields.get("scope", ""), authority.root, required=False)
-    scope = Scope(asked.oidc | granted.oidc, asked.resource or granted.resource)
+    scope = _asked(grant, granted, add_oidc=True)
     principal = ctx.principal(row["user_id"])
     if not ctx.storage.rotate_refresh_token(token_hash):
         _refresh_replayed(ctx, row["family_id"])
@@ -181,12 +182,29 @@ async def refresh_grant(grant: GrantRequest) -> dict[str, Any]:
         client.client_id,
         principal,
         scope,
+        consent=granted,
         auth_time=row["auth_time"],
         family_id=row["family_id"],
         refresh=True,
         with_client_info=fields.get("client_info") == "1",
     )
     return body
+
+
+def _asked(grant: GrantRequest, granted: Scope, *, add_oidc: bool = False) -> Scope:
+    """The scope a code or refresh token is redeemed for: the request's resource items
+    (else all it was granted), which the consent must cover, checked before the code or
+    token is used up. The OpenID Connect scopes are the grant's (and the request's too when
+    ``add_oidc``)."""
+    authority = grant.authority
+    asked = parse_scope(
+        grant.fields.get("scope", ""), authority.root, required=False, graph=not authority.adfs
+    )
+    oidc = granted.oidc | asked.oidc if add_oidc else granted.oidc
+    scope = Scope(oidc, asked.resource or granted.resource)
+    if not granted.covers(scope):
+        raise consent_required(grant.auth.client_id, scope)
+    return scope
 
 
 def _usable_refresh_token(

@@ -4,7 +4,9 @@ Web API, and the hashes under which codes and refresh tokens are stored.
 
 Access tokens are for the resource R (the server's root URL): ``aud`` is R, ``scp`` is
 ``user_impersonation`` for a user (``idtyp`` ``app`` and no ``scp`` for an application), ``oid``
-is the system user. ID tokens are for the client: ``aud`` is its client id.
+is the system user; or, as Entra issues them from the same sign-in, for Microsoft Graph
+(``aud`` ``https://graph.microsoft.com``, ``scp`` its permissions), which the Web API refuses.
+ID tokens are for the client: ``aud`` is its client id.
 """
 
 from __future__ import annotations
@@ -139,11 +141,20 @@ class TokenIssuer:
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def access_token(
-        self, audience: Audience, principal: Principal, *, app_only: bool, now: float
+        self,
+        audience: Audience,
+        principal: Principal,
+        *,
+        app_only: bool,
+        now: float,
+        resource: str | None = None,
+        scp: str = "user_impersonation",
     ) -> str:
+        """An access token for ``resource`` (default: this server, R) with the delegated
+        permissions ``scp`` (unprefixed, space separated; none for an application)."""
         issued = int(now)
         claims: dict[str, Any] = {
-            "aud": audience.root,
+            "aud": resource or audience.root,
             "iss": audience.issuer,
             "iat": issued,
             "nbf": issued,
@@ -159,7 +170,7 @@ class TokenIssuer:
         }
         if not app_only:
             claims.update(
-                scp="user_impersonation",
+                scp=scp,
                 preferred_username=principal.email,
                 upn=principal.email,
                 unique_name=principal.email,

@@ -9,6 +9,12 @@ the access token silently from the refresh token and raises :class:`SignInRequir
 the user can help (no account, the refresh token revoked or expired, ``interaction_required``).
 :meth:`bearer_auth` is the ``httpx.Auth`` the Web API client uses.
 
+One sign-in can cover the mailbox too (Microsoft 365): with ``extra_scopes`` (e.g.
+:data:`GRAPH_MAIL_SCOPES`) the user consents to Microsoft Graph at the same sign-in — MSAL's
+``extra_scopes_to_consent`` — while the code is redeemed for the CRM; :meth:`token_for` then
+gets a Graph token silently from the same account and cache (Entra's refresh tokens work across
+resources), and :meth:`token_source` is the callable a Graph mail backend asks for tokens.
+
 Network failures while talking to the authority become ``CrmUnavailable`` (the sync goes
 offline, the outbox waits), an untrusted certificate ``CrmCertificateError``, an authority
 whose OpenID configuration does not read ``AuthorityError``. No token, code or refresh token
@@ -51,6 +57,11 @@ DEFAULT_AUTHORITY = "https://login.microsoftonline.com/organizations"
 #: The Dataverse permission a public client asks for ("Access Dynamics 365 as organization
 #: users"); ``/.default`` is for confidential clients.
 USER_IMPERSONATION = "user_impersonation"
+#: Microsoft Graph, the mailbox's resource, and the delegated permissions Trackbox's mail
+#: backend needs for the user's own mailbox, and for shared and delegated ones.
+GRAPH = "https://graph.microsoft.com"
+GRAPH_MAIL_SCOPES = (f"{GRAPH}/Mail.ReadWrite", f"{GRAPH}/Mail.Send")
+GRAPH_SHARED_MAIL_SCOPES = (f"{GRAPH}/Mail.ReadWrite.Shared", f"{GRAPH}/Mail.Send.Shared")
 #: Authority errors that mean "try again later", not "sign in again".
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 #: Hosts MSAL knows; any other authority is used as given (no instance discovery).
@@ -92,6 +103,11 @@ class SignInAuth(BearerAuth):
             label=f"{sign_in.kind}, user={sign_in.username or '?'}",
         )
         self.sign_in = sign_in
+
+
+def graph_scopes(*permissions: str) -> tuple[str, ...]:
+    """``("Mail.Read",)`` → ``("https://graph.microsoft.com/Mail.Read",)``."""
+    return tuple(f"{GRAPH}/{p}" for p in permissions)
 
 
 def scope_for(resource: str) -> str:
@@ -151,10 +167,40 @@ class AuthCodeFlow:
     raw: dict[str, Any] = field(repr=False, compare=False)
 
 
+class TokenSource:
+    """Access tokens for another resource (Microsoft Graph) from a :class:`MicrosoftSignIn`:
+    call it for a current token (renewed silently; ``SignInRequired`` when only the user can
+    help). After the resource refused a token (401), :meth:`renew_next` makes the next call
+    renew it. :meth:`bearer_auth` is the same as an ``httpx.Auth``."""
+
+    def __init__(self, sign_in: MicrosoftSignIn, scopes: Sequence[str]) -> None:
+        if not scopes:
+            raise ValueError("a token source needs the scopes of a resource")
+        self.sign_in = sign_in
+        self.scopes = tuple(scopes)
+        self._renew = False
+
+    def __call__(self) -> str:
+        token = self.sign_in.token_for(self.scopes, force_refresh=self._renew)
+        self._renew = False
+        return token
+
+    def renew_next(self) -> None:
+        self._renew = True
+
+    def bearer_auth(self) -> BearerAuth:
+        label = f"{self.sign_in.kind}, user={self.sign_in.username or '?'}, {self.scopes[0]}"
+        return BearerAuth(self, on_unauthorized=self.renew_next, label=label)
+
+    def __repr__(self) -> str:
+        return f"TokenSource({self.sign_in!r}, scopes={self.scopes!r})"
+
+
 class MicrosoftSignIn:
     """MSAL for one organisation (``resource``, default ``org_url``), ``authority`` and
     token cache. ``username`` chooses among several cached accounts (case-insensitive);
     without one, a single cached account is used and several are an error.
+    ``extra_scopes``: another resource's scopes (Graph's) the user consents to at sign-in.
 
     The MSAL application (which reads the authority's OpenID configuration over the network)
     is made on first need: listing accounts, the access token's expiry and signing out work
@@ -172,6 +218,7 @@ class MicrosoftSignIn:
         resource: str | None = None,
         timeout: float = 30.0,
         on_secret: Callable[[str], None] | None = None,
+        extra_scopes: Sequence[str] = (),
     ) -> None:
         self.org_url = org_url.rstrip("/")
         self.client_id = client_id
@@ -180,6 +227,7 @@ class MicrosoftSignIn:
         self.cache = cache if cache is not None else PersistentTokenCache(MemoryCacheStore())
         self.username = username or None
         self.scopes = [scope_for(resource or self.org_url)]
+        self.extra_scopes = [s for s in dict.fromkeys(extra_scopes) if s not in self.scopes]
         self.timeout = timeout
         self.on_secret = on_secret
         self.environment = (urlsplit(self.authority).hostname or "").lower()
@@ -272,13 +320,13 @@ class MicrosoftSignIn:
             raise AccountChoiceRequired(tuple(a.username for a in accounts))
         return accounts[0] if accounts else None
 
-    def expires_at(self) -> datetime | None:
-        """When the cached access token for this organisation expires (None: there is
-        none). For diagnostics; the token itself is never shown."""
+    def expires_at(self, scopes: Sequence[str] | None = None) -> datetime | None:
+        """When the cached access token for this organisation (or ``scopes``) expires
+        (None: there is none). For diagnostics; the token itself is never shown."""
         account = self.account()
         if account is None:
             return None
-        wanted = {s.lower() for s in self.scopes}
+        wanted = {s.lower() for s in (scopes or self.scopes)}
         latest: int | None = None
         for entry in self.cache.search(
             msal.TokenCache.CredentialType.ACCESS_TOKEN,
@@ -297,50 +345,64 @@ class MicrosoftSignIn:
     # -- silent renewal ------------------------------------------------------------------
 
     def token(self, *, force_refresh: bool = False) -> str:
-        """A current access token: from the cache, else renewed with the refresh token.
+        """A current access token for the CRM: from the cache, else renewed with the
+        refresh token.
 
         Raises SignInRequired (only the user can help), AccountChoiceRequired, CrmUnavailable
         (the authority is away), CrmCertificateError, AuthorityError."""
         with self._lock:
-            force = force_refresh or self._renew
-            chosen = self.account()
-            if chosen is None:
-                raise SignInRequired(
-                    "nobody is signed in" + (f" as {self.username}" if self.username else ""),
-                    reason="no_account",
-                    username=self.username,
-                    url=self.authority,
-                )
-            app = self.application()
-            with self._authority_calls():
-                msal_accounts = app.get_accounts(username=chosen.username or None)
-                account = next(
-                    (
-                        a
-                        for a in msal_accounts
-                        if a.get("home_account_id") == chosen.home_account_id
-                    ),
-                    None,
-                )
-                result = (
-                    app.acquire_token_silent_with_error(self.scopes, account, force_refresh=force)
-                    if account is not None
-                    else None
-                )
-            self._persist()
-            if not result:
-                raise SignInRequired(
-                    "no token can be renewed for this account",
-                    reason="no_token",
-                    username=chosen.username,
-                    url=self.authority,
-                )
-            if "error" in result:
-                raise self._renewal_error(result, chosen.username)
+            token = self._silent(self.scopes, force_refresh or self._renew)
             self._renew = False
-            token = str(result["access_token"])
-            self._tell_secret(token)
             return token
+
+    def token_for(self, scopes: Sequence[str], *, force_refresh: bool = False) -> str:
+        """A current access token for another resource's ``scopes`` (Graph's) from the
+        same account and cache, never with the user: SignInRequired when the sign-in did
+        not consent to them or its refresh token no longer works; else as :meth:`token`."""
+        if not scopes:
+            raise ValueError("token_for needs the scopes of a resource")
+        with self._lock:
+            return self._silent(list(scopes), force_refresh)
+
+    def token_source(self, scopes: Sequence[str] = GRAPH_MAIL_SCOPES) -> TokenSource:
+        """What a mail backend calls for Graph tokens (see :class:`TokenSource`)."""
+        return TokenSource(self, scopes)
+
+    def _silent(self, scopes: list[str], force: bool) -> str:
+        """A token for ``scopes`` from the cache or the refresh token (lock held)."""
+        chosen = self.account()
+        if chosen is None:
+            raise SignInRequired(
+                "nobody is signed in" + (f" as {self.username}" if self.username else ""),
+                reason="no_account",
+                username=self.username,
+                url=self.authority,
+            )
+        app = self.application()
+        with self._authority_calls():
+            msal_accounts = app.get_accounts(username=chosen.username or None)
+            account = next(
+                (a for a in msal_accounts if a.get("home_account_id") == chosen.home_account_id),
+                None,
+            )
+            result = (
+                app.acquire_token_silent_with_error(scopes, account, force_refresh=force)
+                if account is not None
+                else None
+            )
+        self._persist()
+        if not result:
+            raise SignInRequired(
+                "no token can be renewed for this account",
+                reason="no_token",
+                username=chosen.username,
+                url=self.authority,
+            )
+        if "error" in result:
+            raise self._renewal_error(result, chosen.username)
+        token = str(result["access_token"])
+        self._tell_secret(token)
+        return token
 
     def renew_next(self) -> None:
         """The CRM refused the current token (401): the next :meth:`token` renews it."""
@@ -394,6 +456,7 @@ class MicrosoftSignIn:
                 with self._authority_calls():
                     result = app.acquire_token_interactive(
                         self.scopes,
+                        extra_scopes_to_consent=self.extra_scopes or None,
                         login_hint=login_hint or self.username,
                         prompt=prompt,
                         timeout=timeout,
@@ -413,7 +476,7 @@ class MicrosoftSignIn:
         """Start a device-code sign-in (terminals, machines without a browser)."""
         app = self.application()
         with self._authority_calls():
-            flow = app.initiate_device_flow(self.scopes)
+            flow = app.initiate_device_flow(self.scopes + self.extra_scopes)
         if "user_code" not in flow:
             raise SignInFailed(
                 str(flow.get("error_description") or "the authority refused a device code"),
@@ -444,7 +507,7 @@ class MicrosoftSignIn:
         app = self.application()
         with self._authority_calls():
             flow = app.initiate_auth_code_flow(
-                self.scopes,
+                self.scopes + self.extra_scopes,  # MSAL's extra_scopes_to_consent, by hand
                 redirect_uri=redirect_uri,
                 login_hint=login_hint or self.username,
                 response_mode="form_post",
@@ -457,7 +520,11 @@ class MicrosoftSignIn:
         with self._checked_sign_in():
             try:
                 with self._authority_calls():
-                    result = app.acquire_token_by_auth_code_flow(flow.raw, dict(response))
+                    result = app.acquire_token_by_auth_code_flow(
+                        flow.raw,
+                        dict(response),
+                        scopes=self.scopes if self.extra_scopes else None,  # for the CRM
+                    )
             except ValueError as exc:  # MSAL: state mismatch, a reused flow
                 raise SignInFailed(
                     f"the sign-in response does not belong to this sign-in: {exc}",
@@ -623,11 +690,16 @@ class MicrosoftSignIn:
 __all__ = [
     "DEFAULT_AUTHORITY",
     "DEFAULT_CLIENT_ID",
+    "GRAPH",
+    "GRAPH_MAIL_SCOPES",
+    "GRAPH_SHARED_MAIL_SCOPES",
     "AuthCodeFlow",
     "DeviceFlow",
     "MicrosoftSignIn",
     "SignedIn",
     "SignedInAccount",
+    "TokenSource",
+    "graph_scopes",
     "is_adfs",
     "scope_for",
 ]

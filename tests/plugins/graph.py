@@ -8,11 +8,17 @@ fake besides EWS: no Microsoft 365 can run here.
   authority's tokens; a test that made it see a request it does not understand fails at
   teardown (as ``_ews_requests_understood`` does for EWS).
 
-Tokens: the emulator's authority mints access tokens for its own resource only (``aud`` its
-root, ``scp`` ``user_impersonation``), so :meth:`GraphTokens.graph` signs Graph-shaped
-claims with the authority's own signing key (read from its database; the same key its JWKS
-publishes), exactly what the authority would issue for ``https://graph.microsoft.com``
-scopes. :meth:`GraphTokens.crm` gets a real token from its token endpoint (password grant).
+- ``graph_sign_in`` (function): makes :class:`~core.crm.signin.MicrosoftSignIn` sign-ins
+  at the authority that consented to Graph (:meth:`GraphTokens.signed_in`), closed at teardown.
+
+Tokens: the emulator's authority issues tokens for its own resource (the CRM) and for
+Microsoft Graph, as Entra does. The real path is :meth:`GraphTokens.signed_in` /
+:meth:`GraphTokens.from_authority`: one auth-code sign-in through MSAL (the sign-in page
+filled in without a browser) that consents to Graph's scopes, then MSAL's silent token for
+them. :meth:`GraphTokens.graph` is a shortcut for tokens the authority would never issue
+(expired, another audience or issuer, any ``scp``): it signs Graph-shaped claims with the
+authority's own signing key (read from its database; the same key its JWKS publishes).
+:meth:`GraphTokens.crm` gets a real token for the CRM from its token endpoint (password grant).
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ import httpx
 import jwt
 import pytest
 
+from core.crm.signin import MicrosoftSignIn, graph_scopes
 from core.domain import demo_data
 from crmserver import RunningServer, TlsFiles
 from crmserver.oauth_clients import DEV_CLIENT_ID
 from tests.fakes.graph_server import FakeGraphServer
+from tests.signin.pages import authorize
 
 GRAPH = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -106,6 +114,38 @@ class GraphTokens:
         }
         return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
 
+    def signed_in(
+        self,
+        user: str = demo_data.ME.email,
+        scopes: Iterable[str] = MAIL_SCOPES,
+        *,
+        password: str = demo_data.DEMO_PASSWORD,
+    ) -> MicrosoftSignIn:
+        """A sign-in to the emulator's CRM that consented to Graph's ``scopes`` (short
+        names, e.g. ``Mail.ReadWrite``) at the same time: MSAL's auth-code flow, the sign-in
+        page filled in as ``user``. The caller closes it (``graph_sign_in`` does)."""
+        made = MicrosoftSignIn(
+            self.server.url,
+            authority=self.authority,
+            verify=str(self.server.ca_file),
+            extra_scopes=graph_scopes(*scopes),
+        )
+        try:
+            made.sign_in_with_auth_code(authorize(user, password, self._verify()))
+        except BaseException:
+            made.close()
+            raise
+        return made
+
+    def from_authority(
+        self, user: str = demo_data.ME.email, scopes: Iterable[str] = MAIL_SCOPES
+    ) -> str:
+        """A real Graph token for ``user`` from the authority: :meth:`signed_in`, then the
+        token MSAL gets silently with the refresh token."""
+        wanted = tuple(scopes)
+        with self.signed_in(user, wanted) as sign_in:
+            return sign_in.token_for(graph_scopes(*wanted))
+
     def crm(self, user: str = demo_data.ME.email) -> str:
         """A real access token for the CRM (not Graph) from the authority's token endpoint."""
         with httpx.Client(verify=self._verify(), timeout=30) as client:
@@ -137,6 +177,30 @@ def _tenant_of(server: RunningServer) -> str:
 @pytest.fixture(scope="session")
 def graph_authority(crm_https: RunningServer) -> GraphTokens:
     return GraphTokens(crm_https, _tenant_of(crm_https))
+
+
+class GraphSignIns:
+    """``graph_sign_in(user, scopes)``: :meth:`GraphTokens.signed_in`, closed at teardown
+    (an open keep-alive connection holds the emulator's shutdown up)."""
+
+    def __init__(self, tokens: GraphTokens) -> None:
+        self.tokens = tokens
+        self.made: list[MicrosoftSignIn] = []
+
+    def __call__(
+        self, user: str = demo_data.ME.email, scopes: Iterable[str] = MAIL_SCOPES
+    ) -> MicrosoftSignIn:
+        made = self.tokens.signed_in(user, scopes)
+        self.made.append(made)
+        return made
+
+
+@pytest.fixture
+def graph_sign_in(graph_authority: GraphTokens) -> Iterator[GraphSignIns]:
+    sign_ins = GraphSignIns(graph_authority)
+    yield sign_ins
+    for made in sign_ins.made:
+        made.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,17 @@ CONDSTORE shortcut of RFC 7162:
 - Headers come as ``BODY.PEEK[HEADER.FIELDS (...)]``: only what the list needs travels.
 
 ``$CRMTracked`` is set as a keyword when the folder's PERMANENTFLAGS allow keywords (``\\*``).
+
+Every operation (connect and login, SELECT, SEARCH, a FETCH batch, STORE, APPEND, ...) runs
+under a total deadline (:mod:`core.mail.deadline_socket`, 120 s by default): a server that
+trickles its answers costs at most that, then ``MailUnavailable`` says the deadline passed.
+A header batch (500 messages, well under 1 MB) fits it on any working line; a message body
+and an APPEND get time for their size on top (at 64 KB/s); IDLE gets its wait on top.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import ssl
@@ -43,8 +50,17 @@ from core.mail.base import (
     role_for_name,
     tree_order,
 )
+from core.mail.deadline_socket import (
+    DEFAULT_COMMAND_DEADLINE,
+    CommandClock,
+    MailDeadlineExceeded,
+    deadline_behind,
+    deadline_for,
+    seconds_text,
+)
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.imap_wire import (
+    DeadlineIMAPClient,
     chunks,
     create,
     error_text,
@@ -77,7 +93,9 @@ class ImapBackend(MailBackend):
     """An IMAP account; ``security`` is ``"tls"`` (implicit), ``"starttls"`` (required) or
     ``"none"`` (tests on loopback). Certificates are verified unless ``ssl_context`` says
     otherwise. ``smtp_url`` enables :meth:`send`; ``save_sent=False`` for servers that file
-    sent mail themselves (Gmail)."""
+    sent mail themselves (Gmail). ``timeout`` bounds one receive or send; ``deadline`` (by
+    default :data:`~core.mail.deadline_socket.DEFAULT_COMMAND_DEADLINE`, read at
+    construction) a whole operation, for SMTP too."""
 
     def __init__(
         self,
@@ -96,6 +114,7 @@ class ImapBackend(MailBackend):
         use_condstore: bool = True,
         use_qresync: bool = True,
         timeout: float = 60.0,
+        deadline: float | None = None,
     ) -> None:
         if security not in ("tls", "starttls", "none"):
             raise MailProtocolError("unknown IMAP security", server_says=security)
@@ -103,6 +122,8 @@ class ImapBackend(MailBackend):
         self.user, self.password, self.oauth_token = user, password, oauth_token
         self.context = ssl_context or ssl.create_default_context()
         self.timeout = timeout
+        self.deadline = DEFAULT_COMMAND_DEADLINE if deadline is None else float(deadline)
+        self._clock = CommandClock()
         self.save_sent = save_sent
         self.use_condstore = use_condstore
         self.use_qresync = use_qresync
@@ -112,6 +133,7 @@ class ImapBackend(MailBackend):
                 user=smtp_user or user,
                 password=smtp_password if smtp_password is not None else password,
                 ssl_context=ssl_context,
+                deadline=self.deadline,
             )
             if smtp_url
             else None
@@ -131,39 +153,33 @@ class ImapBackend(MailBackend):
         if self._client is not None:
             return self._client
         try:
-            client = IMAPClient(
+            client = DeadlineIMAPClient(
                 self.host,
                 self.port,
-                ssl=self.security == "tls",
+                clock=self._clock,
                 ssl_context=self.context,
+                tls=self.security == "tls",
                 timeout=self.timeout,
             )
-            if self.security == "starttls":
-                if b"STARTTLS" not in client.capabilities():
-                    raise MailProtocolError("server does not offer STARTTLS", server_says=self.host)
-                client.starttls(self.context)
-            if self.oauth_token:
-                client.oauth2_login(self.user, self.oauth_token)
-            else:
-                client.login(self.user, self.password)
-            caps = client.capabilities()
-            self._condstore = self.use_condstore and b"CONDSTORE" in caps
-            self._qresync = (
-                self._condstore and self.use_qresync and b"QRESYNC" in caps and b"ENABLE" in caps
-            )
-            if self._qresync:
-                client.enable("QRESYNC")  # implies CONDSTORE
-            elif self._condstore and b"ENABLE" in caps:
-                client.enable("CONDSTORE")
+            try:
+                self._start_session(client)
+            except BaseException:
+                with contextlib.suppress(Exception):  # a half-open session is of no use
+                    client.shutdown()
+                raise
         except imap_exc.LoginError as exc:
             raise MailAuthError("IMAP login refused", server_says=error_text(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
             raise MailProtocolError(
                 "IMAP server certificate not trusted", server_says=str(exc)
             ) from exc
+        except MailDeadlineExceeded as exc:
+            raise _too_slow("connect and login", exc) from exc
         except (TimeoutError, OSError) as exc:
             raise MailUnavailable("IMAP server unreachable", server_says=str(exc)) from exc
         except imap_exc.IMAPClientError as exc:
+            if (late := deadline_behind(exc)) is not None:  # imaplib wrapped it
+                raise _too_slow("connect and login", late) from exc
             raise MailProtocolError(
                 "IMAP server refused the session", server_says=error_text(exc)
             ) from exc
@@ -171,21 +187,48 @@ class ImapBackend(MailBackend):
         self._selected = None
         return client
 
-    def _run(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
-        """Run ``fn`` on a live connection, reconnecting once if the old one died (servers
-        drop idle sessions after 30 minutes), and turn library errors into ours."""
-        with self._lock:
-            return self._run_locked(what, fn)
+    def _start_session(self, client: IMAPClient) -> None:
+        """STARTTLS when asked, login, and CONDSTORE/QRESYNC when the server has them."""
+        if self.security == "starttls":
+            if b"STARTTLS" not in client.capabilities():
+                raise MailProtocolError("server does not offer STARTTLS", server_says=self.host)
+            client.starttls_bounded()
+        if self.oauth_token:
+            client.oauth2_login(self.user, self.oauth_token)
+        else:
+            client.login(self.user, self.password)
+        caps = client.capabilities()
+        self._condstore = self.use_condstore and b"CONDSTORE" in caps
+        self._qresync = (
+            self._condstore and self.use_qresync and b"QRESYNC" in caps and b"ENABLE" in caps
+        )
+        if self._qresync:
+            client.enable("QRESYNC")  # implies CONDSTORE
+        elif self._condstore and b"ENABLE" in caps:
+            client.enable("CONDSTORE")
 
-    def _run_locked(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
+    def _run(self, what: str, fn: Callable[[IMAPClient], T], deadline: float | None = None) -> T:
+        """Run ``fn`` on a live connection, reconnecting once if the old one died (servers
+        drop idle sessions after 30 minutes), and turn library errors into ours. Each attempt
+        (connecting included) ends by ``deadline`` seconds (:attr:`deadline` by default); one
+        that runs out is not retried: the server is there, but too slow."""
+        with self._lock:
+            return self._run_locked(what, fn, self.deadline if deadline is None else deadline)
+
+    def _run_locked(self, what: str, fn: Callable[[IMAPClient], T], deadline: float) -> T:
         for attempt in (1, 2):
-            client = self._connect()
             try:
-                return fn(client)
+                with self._clock.bounded(deadline):
+                    return fn(self._connect())
             except MailError:
                 raise
+            except MailDeadlineExceeded as exc:
+                self._drop()
+                raise _too_slow(what, exc) from exc
             except (TimeoutError, imap_exc.IMAPClientAbortError, OSError) as exc:
                 self._drop()
+                if (late := deadline_behind(exc)) is not None:  # imaplib wrapped it
+                    raise _too_slow(what, late) from exc
                 if attempt == 2:
                     raise MailUnavailable(
                         f"IMAP connection lost during {what}", server_says=str(exc)
@@ -206,7 +249,8 @@ class ImapBackend(MailBackend):
         client, self._client, self._selected = self._client, None, None
         if client is not None:
             try:
-                client.logout()
+                with self._clock.bounded(self.deadline):
+                    client.logout()
             except Exception:
                 try:
                     client.shutdown()
@@ -467,7 +511,7 @@ class ImapBackend(MailBackend):
                 if isinstance(r, tuple) and len(r) > 1
             )
 
-        return self._run("IDLE", run)
+        return self._run("IDLE", run, self.deadline + max(0.0, timeout))
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -481,6 +525,10 @@ class ImapBackend(MailBackend):
     def fetch(self, ref: MailRef) -> bytes:
         def run(c: IMAPClient) -> bytes:
             uid = self._uid(c, ref)
+            # The size first, so a large message gets time for its size (see deadline_for).
+            sizes = c.fetch([uid], ["RFC822.SIZE"])
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+            self._clock.extend_to(deadline_for(self.deadline, size))
             rows = c.fetch([uid], ["BODY.PEEK[]"])
             if uid not in rows:
                 raise MailNotFound("message is gone", ref=ref)
@@ -509,7 +557,7 @@ class ImapBackend(MailBackend):
             uids = c.search(["ALL"])
             return MailRef(folder, f"{int(info[b'UIDVALIDITY'])}:{max(uids)}")
 
-        return self._run("APPEND", run)
+        return self._run("APPEND", run, deadline_for(self.deadline, len(mime)))
 
     def move(self, ref: MailRef, folder: str) -> MailRef:
         dest = self._imap_name(folder)
@@ -572,6 +620,14 @@ class ImapBackend(MailBackend):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _too_slow(what: str, exc: MailDeadlineExceeded) -> MailUnavailable:
+    """A command that ran out of time: the server is reachable but too slow (or trickles)."""
+    return MailUnavailable(
+        f"IMAP {what} exceeded its deadline of {seconds_text(exc.seconds)} s (server too slow)",
+        server_says=str(exc),
+    )
 
 
 def _marker(kws: tuple[str, ...]) -> str | None:

@@ -1,14 +1,75 @@
-"""IMAP wire helpers on top of imapclient: range FETCH, flag and error decoding."""
+"""IMAP wire helpers on top of imapclient: a connection under command deadlines, range
+FETCH, flag and error decoding."""
 
 from __future__ import annotations
 
+import imaplib
 import re
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 from imapclient.response_parser import parse_fetch_response
+
+from core.mail.deadline_socket import CommandClock, DeadlineSocket, DeadlineTlsContext, connect
+
+
+class _DeadlineIMAP4(imaplib.IMAP4):
+    """imaplib's connection over a :class:`DeadlineSocket` (TLS from the first byte when
+    ``tls`` is given), so the greeting is read under the deadline as well."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        clock: CommandClock,
+        tls: DeadlineTlsContext | None,
+        timeout: float | None,
+    ) -> None:
+        self._clock, self._tls = clock, tls
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> Any:
+        sock: DeadlineSocket = connect(self.host, self.port, timeout, self._clock)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        return sock
+
+
+class DeadlineIMAPClient(IMAPClient):  # type: ignore[misc]  # imapclient is untyped
+    """IMAPClient whose connection ends every command by ``clock``'s deadline. imapclient
+    has no public hook for its socket: ``_create_IMAP4`` is the one it calls (4.x);
+    ``tests/mail/test_mail_deadline.py`` fails if it stops doing so."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        clock: CommandClock,
+        ssl_context: ssl.SSLContext,
+        tls: bool,
+        timeout: float,
+    ) -> None:
+        self.deadline_clock = clock
+        self.deadline_tls = DeadlineTlsContext(ssl_context, clock)
+        self._use_tls = tls
+        super().__init__(host, port, ssl=tls, ssl_context=ssl_context, timeout=timeout)
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        return _DeadlineIMAP4(
+            self.host,
+            self.port,
+            self.deadline_clock,
+            self.deadline_tls if self._use_tls else None,
+            self._timeout.connect,
+        )
+
+    def starttls_bounded(self) -> Any:
+        """STARTTLS with the handshake under the deadline and the TLS socket wrapped."""
+        return self.starttls(self.deadline_tls)
 
 
 def create(c: IMAPClient, name: str) -> Any:

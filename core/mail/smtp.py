@@ -2,20 +2,36 @@
 
 Used by the IMAP backend, which has no way to send on its own. Recipients come from To/Cc/Bcc;
 Bcc is removed from the copy that travels (RFC 5322 3.6.3).
+
+A send (connect, TLS, login and the whole message) has a total deadline
+(:mod:`core.mail.deadline_socket`): 120 s by default plus time for the message's size at
+64 KB/s, so a server that answers a byte a second cannot hold the outbox.
 """
 
 from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.mail.base import MailAuthError, MailProtocolError, MailUnavailable
+from core.mail.deadline_socket import (
+    DEFAULT_COMMAND_DEADLINE,
+    CommandClock,
+    DeadlineTlsContext,
+    MailDeadlineExceeded,
+    connect,
+    deadline_behind,
+    deadline_for,
+    seconds_text,
+)
 from core.mail.parse import split_header_block
 
 _BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
@@ -47,6 +63,29 @@ def recipients_and_body(mime: bytes) -> tuple[str, list[str], bytes]:
     return sender, list(dict.fromkeys(rcpts)), mime
 
 
+class _DeadlineSMTP(smtplib.SMTP):
+    """smtplib's client over a deadline socket (TLS from the start when ``tls`` is given)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        clock: CommandClock,
+        tls: DeadlineTlsContext | None,
+    ) -> None:
+        self._clock, self._tls = clock, tls
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's documented way in is the constructor; _get_socket is the one place it
+        # opens the socket (3.x), used by SMTP_SSL and LMTP the same way.
+        sock: Any = connect(host, port, timeout, self._clock)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=host)
+        return sock  # type: ignore[no-any-return]
+
+
 class SmtpSender:
     """One SMTP submission endpoint. A connection per send: sends are rare, and a connection
     kept open would only time out between them."""
@@ -59,7 +98,10 @@ class SmtpSender:
         password: str = "",
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 30.0,
+        deadline: float | None = None,
     ) -> None:
+        """``timeout`` bounds one receive or send, ``deadline`` (by default
+        :data:`~core.mail.deadline_socket.DEFAULT_COMMAND_DEADLINE`) a whole send."""
         parts = urlsplit(url)
         self.scheme = parts.scheme.lower()
         if self.scheme not in ("smtps", "smtp", "smtp+insecure"):
@@ -70,32 +112,26 @@ class SmtpSender:
         self.password = password or unquote(parts.password or "")
         self.context = ssl_context or ssl.create_default_context()
         self.timeout = timeout
+        self.deadline = DEFAULT_COMMAND_DEADLINE if deadline is None else float(deadline)
 
     def send(self, mime: bytes) -> None:
         sender, rcpts, body = recipients_and_body(mime)
+        clock = CommandClock()
+        tls = DeadlineTlsContext(self.context, clock)
+        seconds = deadline_for(self.deadline, len(body))
         try:
-            if self.scheme == "smtps":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=self.context
+            with clock.bounded(seconds):
+                conn = _DeadlineSMTP(
+                    self.host,
+                    self.port,
+                    self.timeout,
+                    clock,
+                    tls if self.scheme == "smtps" else None,
                 )
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with conn:
-                conn.ehlo()
-                if self.scheme == "smtp":
-                    if not conn.has_extn("starttls"):
-                        raise MailProtocolError(
-                            "SMTP server does not offer STARTTLS", server_says=self.host
-                        )
-                    conn.starttls(context=self.context)
-                    conn.ehlo()
-                if self.user and conn.has_extn("auth"):
-                    conn.login(self.user, self.password)
-                refused = conn.sendmail(sender, rcpts, body)
-                if refused:
-                    raise MailProtocolError(
-                        "some recipients were refused", server_says=str(refused)
-                    )
+                with conn:
+                    self._submit(conn, tls, sender, rcpts, body)
+        except MailDeadlineExceeded as exc:
+            raise _too_slow(exc) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise MailAuthError("SMTP login refused", server_says=_words(exc)) from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -110,7 +146,40 @@ class SmtpSender:
                 "SMTP server certificate not trusted", server_says=str(exc)
             ) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            late = deadline_behind(exc)
+            if late is not None:  # smtplib reports a failed read as "disconnected"
+                raise _too_slow(late) from exc
             raise MailUnavailable("SMTP server unreachable", server_says=str(exc)) from exc
+
+    def _submit(
+        self,
+        conn: smtplib.SMTP,
+        tls: DeadlineTlsContext,
+        sender: str,
+        rcpts: list[str],
+        body: bytes,
+    ) -> None:
+        """EHLO, STARTTLS when asked, login, the message."""
+        conn.ehlo()
+        if self.scheme == "smtp":
+            if not conn.has_extn("starttls"):
+                raise MailProtocolError(
+                    "SMTP server does not offer STARTTLS", server_says=self.host
+                )
+            conn.starttls(context=tls)  # type: ignore[call-overload]  # a stand-in SSLContext
+            conn.ehlo()
+        if self.user and conn.has_extn("auth"):
+            conn.login(self.user, self.password)
+        refused = conn.sendmail(sender, rcpts, body)
+        if refused:
+            raise MailProtocolError("some recipients were refused", server_says=str(refused))
+
+
+def _too_slow(exc: MailDeadlineExceeded) -> MailUnavailable:
+    return MailUnavailable(
+        f"SMTP send exceeded its deadline of {seconds_text(exc.seconds)} s (server too slow)",
+        server_says=str(exc),
+    )
 
 
 def _words(exc: smtplib.SMTPResponseException) -> str:

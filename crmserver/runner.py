@@ -23,6 +23,9 @@ from .tls import TlsFiles, check_tls_files
 START_TIMEOUT = 30.0
 #: Request line + headers: long ``$filter``s (50 Message-IDs ORed) pass h11's 16 KiB default.
 MAX_HEAD_BYTES = 64 * 1024
+#: Seconds an idle client connection is kept open (IIS and Azure's front doors keep them
+#: for minutes; clients pool connections between the requests of a sync).
+KEEP_ALIVE_S = 65
 
 
 class RunningServer:
@@ -111,6 +114,9 @@ def server_config(
         lifespan=lifespan,
         proxy_headers=False,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        # Longer than a device-code sign-in's 5 s poll: with uvicorn's 5 s default a poll
+        # could meet the connection as the server closes it (requests does not resend a POST).
+        timeout_keep_alive=KEEP_ALIVE_S,
         ssl_certfile=tls.cert if tls else None,
         ssl_keyfile=tls.key if tls else None,
     )

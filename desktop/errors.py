@@ -130,6 +130,9 @@ _PROBLEM_WORDS: dict[Problem, str] = {
         "it is back."
     ),
     Problem.CRM_REFUSED: "The CRM refused a request.",
+    Problem.CRM_FAILED: (
+        "The CRM answered with a server error; Trackbox tries again at the next synchronisation."
+    ),
     Problem.CRM_SETTINGS: (
         "The CRM's settings could not be read; Trackbox uses the defaults until they can."
     ),

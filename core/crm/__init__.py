@@ -8,11 +8,13 @@ from __future__ import annotations
 from core.crm.auth import BasicAuth, BearerAuth, CrmAuth
 from core.crm.client import API_PATH, CrmClient
 from core.crm.errors import (
+    CrmAmbiguousResponse,
     CrmAuthError,
     CrmCertificateError,
     CrmError,
     CrmPermanentError,
     CrmProtocolError,
+    CrmRequestFailed,
     CrmUnavailable,
 )
 from core.crm.types import (
@@ -28,6 +30,8 @@ from core.crm.wire import entity_id_from_url, lookup_ref, odata_string
 
 __all__ = [
     "API_PATH",
+    "CrmAmbiguousResponse",
+    "CrmRequestFailed",
     "Attachment",
     "BasicAuth",
     "BatchRequest",

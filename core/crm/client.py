@@ -6,6 +6,16 @@ is classified once, in ``_send``, into the typed errors of ``core.crm.errors``. 
 (GET) are retried a few times on transient failures, honouring Retry-After up to a cap; writes
 are never retried here: the outbox owns retries of writes, with idempotency keys.
 
+Unreachable or one request failed: a connection that cannot be made (refused, DNS, connect
+timeout) is a plain ``CrmUnavailable`` — the CRM is away. Anything that goes wrong once the
+request is on its way — a 5xx, a reset or timeout mid-answer, a truncated body (fewer bytes
+than its Content-Length), a 2xx whose body is not JSON — is ``CrmRequestFailed``, and for a
+write ``CrmAmbiguousResponse`` (the CRM may have done it). An unreadable 2xx is transient
+by decision: in practice a proxy or a broken connection garbled it and the next answer reads
+fine, and an outbox operation parked for it would never be retried although the CRM has done
+it. A *readable* answer that is not what the Web API sends (JSON that is not an object, an
+action result without its id) stays a ``CrmProtocolError``: asking again cannot help.
+
 Service protection (``core.crm.throttle``): every request passes the client's one
 :class:`~core.crm.throttle.Throttle`, shared by all threads using the client. After a 429
 nothing new is sent until Retry-After has passed; a throttled GET waits at the gate and is
@@ -36,11 +46,14 @@ import httpx
 
 from core.crm.auth import CrmAuth
 from core.crm.batch import encode_batch, parse_batch, send_in_batches
+from core.crm.deadline import DeadlineTransport, environment_proxy
 from core.crm.errors import (
+    CrmAmbiguousResponse,
     CrmCertificateError,
     CrmError,
     CrmForeignOrigin,
     CrmProtocolError,
+    CrmRequestFailed,
     CrmUnavailable,
 )
 from core.crm.throttle import CrmThrottled, Throttle
@@ -75,6 +88,15 @@ log = logging.getLogger("trackbox.crm")
 API_PATH = "/api/data/v9.2/"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Methods that change nothing: their failures are never ambiguous.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Transport errors raised before anything reached the server: the CRM cannot be reached.
+_UNREACHABLE = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
 _API_PREFIX = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+/api/data/v9\.\d+/", re.IGNORECASE)
 
 
@@ -113,11 +135,14 @@ class CrmClient:
         verify: ssl.SSLContext | str | bool = True,
         throttle: Throttle | None = None,
         throttle_retries: int = 8,
+        deadline: float | None = None,
     ) -> None:
         """``verify``: True (the system's CAs), or a CA file (PEM) / SSL context to trust, for
         an on-premises CRM or the emulator with a private CA. ``throttle``: the gate every
         request passes (a new one by default); ``throttle_retries``: how often one GET is sent
-        again after 429s before the error is raised."""
+        again after 429s before the error is raised. ``timeout`` bounds each read or write;
+        ``deadline`` a whole request, body included (:class:`DeadlineTransport`, its default
+        when None), so that a server trickling its answer cannot hold a sync."""
         self.base_url = base_url.rstrip("/")
         self.api_url = self.base_url + API_PATH
         self.origin = origin_of(httpx.URL(self.api_url))
@@ -126,6 +151,10 @@ class CrmClient:
         self.max_retry_wait = max_retry_wait
         self.throttle = throttle or Throttle()
         self.throttle_retries = throttle_retries
+        context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        if transport is None:
+            proxy = environment_proxy(self.api_url)
+            transport = DeadlineTransport(deadline=deadline, verify=context, proxy=proxy)
         self._http = httpx.Client(
             base_url=self.api_url,
             auth=auth,
@@ -133,7 +162,7 @@ class CrmClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
-            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
+            verify=context,
         )
 
     def close(self) -> None:
@@ -224,15 +253,14 @@ class CrmClient:
                 self._same_origin(request.url, "a request", method)
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                unavailable = CrmCertificateError if _untrusted(exc) else CrmUnavailable
-                return unavailable(f"{type(exc).__name__}: {exc}", method=method, url=url)
+                return _transport_error(exc, method, url)
             log.debug("%s %s -> %s", method, safe_url(request.url), response.status_code)
             if response.status_code in _REDIRECTS:
                 return self._redirect_error(response, method)
             if response.status_code < 400 or response.status_code == 304:
                 self.throttle.succeeded()
                 return response
-            error = error_for(response, method, safe_url(request.url))
+            error = _per_request(error_for(response, method, safe_url(request.url)))
             if not isinstance(error, CrmThrottled):
                 self.throttle.succeeded()  # answered, not throttled
                 return error
@@ -285,14 +313,45 @@ class CrmClient:
             status=response.status_code,
         )
 
+    def _send_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> dict[str, Any]:
+        """``_send`` then ``_json``. A GET whose answer cannot be read is asked again, like
+        any transient failure of a GET; a write never is (the outbox retries writes)."""
+        attempt = 0
+        while True:
+            response = self._send(method, url, params=params, headers=headers, json_body=json_body)
+            try:
+                return self._json(response)
+            except CrmRequestFailed as error:
+                if method not in _SAFE_METHODS or attempt >= self.get_retries:
+                    raise
+                wait = min(self.max_retry_wait, 0.2 * 2**attempt)
+                attempt += 1
+                log.info(
+                    "%s %s unreadable answer (%s); retrying in %.1fs", method, url, error, wait
+                )
+                time.sleep(wait)
+
     def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object. Not JSON at all (garbled on its way, see the module
+        docstring): ``CrmRequestFailed``, for a write ``CrmAmbiguousResponse``."""
         if response.status_code == 204 or not response.content:
             return {}
         try:
             body = response.json()
         except ValueError as exc:
-            raise CrmProtocolError(
+            method = response.request.method
+            unreadable = CrmRequestFailed if method in _SAFE_METHODS else CrmAmbiguousResponse
+            raise unreadable(
                 f"response is not JSON: {exc}",
+                method=method,
                 url=safe_url(response.request.url),
                 status=response.status_code,
             ) from None
@@ -319,7 +378,7 @@ class CrmClient:
         if expand:
             params["$expand"] = expand
         headers = {"Prefer": LOOKUP_ANNOTATIONS} if annotations else None
-        return self._json(self._send("GET", f"{entity_set}({id})", params=params, headers=headers))
+        return self._send_json("GET", f"{entity_set}({id})", params=params, headers=headers)
 
     def query_pages(
         self,
@@ -348,7 +407,7 @@ class CrmClient:
         headers = {"Prefer": self._prefer(page_size=page_size, annotations=annotations)}
         url: str | None = entity_set
         while url is not None:
-            body = self._json(self._send("GET", url, params=params, headers=headers))
+            body = self._send_json("GET", url, params=params, headers=headers)
             yield list(body.get("value", []))
             url = self._link(body, "@odata.nextLink")
             params = {}  # the next link carries every option
@@ -383,7 +442,7 @@ class CrmClient:
             url = api_relative(delta_link)  # a stored link rebased on this CRM
             self._same_origin(httpx.URL(url), "the stored delta link", "GET")
         while url is not None:
-            body = self._json(self._send("GET", url, params=params, headers=headers))
+            body = self._send_json("GET", url, params=params, headers=headers)
             params = {}
             rows: list[dict[str, Any]] = []
             deleted: list[str] = []
@@ -450,10 +509,12 @@ class CrmClient:
         """PATCH a record. ``if_match="*"`` (default) refuses to create a missing record
         (404) instead of upserting; pass an etag for optimistic concurrency, None to upsert."""
         headers = {"If-Match": if_match} if if_match else None
-        self._send("PATCH", f"{entity_set}({id})", json_body=dict(data), headers=headers)
+        # The answer is read, not only its status: a 2xx whose body is garbage (a captive
+        # portal, a broken proxy) does not prove the CRM did it (CrmAmbiguousResponse).
+        self._send_json("PATCH", f"{entity_set}({id})", json_body=dict(data), headers=headers)
 
     def delete(self, entity_set: str, id: str) -> None:
-        self._send("DELETE", f"{entity_set}({id})")
+        self._send_json("DELETE", f"{entity_set}({id})")
 
     def execute_action(
         self,
@@ -465,14 +526,14 @@ class CrmClient:
         """POST an action. ``bound_to`` is ``emails`` (collection-bound) or ``emails(<id>)``
         (entity-bound); the action is then addressed as ``Microsoft.Dynamics.CRM.<name>``."""
         path = f"{bound_to}/Microsoft.Dynamics.CRM.{name}" if bound_to else name
-        return self._json(self._send("POST", path, json_body=dict(params or {})))
+        return self._send_json("POST", path, json_body=dict(params or {}))
 
     def call_function(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET a function with its parameters passed as aliases (``Name(P=@p1)?@p1=…``)."""
         params = dict(params or {})
         aliases = {f"@p{i}": literal(v) for i, v in enumerate(params.values(), start=1)}
         inner = ",".join(f"{k}=@p{i}" for i, k in enumerate(params, start=1))
-        return self._json(self._send("GET", f"{name}({inner})", params=aliases))
+        return self._send_json("GET", f"{name}({inner})", params=aliases)
 
     def batch(
         self,
@@ -501,7 +562,7 @@ class CrmClient:
     # -- CRM messages ----------------------------------------------------------------------
 
     def who_am_i(self) -> WhoAmI:
-        body = self._json(self._send("GET", "WhoAmI"))
+        body = self._send_json("GET", "WhoAmI")
         try:
             return WhoAmI(
                 user_id=str(body["UserId"]).lower(),
@@ -639,6 +700,36 @@ def origin_of(url: httpx.URL) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}" if port is not None else f"{scheme}://{host}"
+
+
+def _transport_error(exc: httpx.TransportError, method: str, url: str) -> CrmUnavailable:
+    """A failure below HTTP, classified: the connection could not be made (the CRM cannot be
+    reached: plain ``CrmUnavailable``), or it broke once the request was on its way (a reset,
+    a read timeout, a truncated body: ``CrmRequestFailed``, ambiguous for a write)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if _untrusted(exc):
+        return CrmCertificateError(text, method=method, url=url)
+    if isinstance(exc, _UNREACHABLE):
+        return CrmUnavailable(text, method=method, url=url)
+    if method in _SAFE_METHODS or isinstance(exc, httpx.PoolTimeout):  # nothing was sent
+        return CrmRequestFailed(text, method=method, url=url)
+    return CrmAmbiguousResponse(text, method=method, url=url)
+
+
+def _per_request(error: CrmError) -> CrmError:
+    """A 5xx is one request failing, not the CRM being away (a gateway in front of it, one
+    overloaded node): ``CrmRequestFailed``, ambiguous for a write. Others as classified."""
+    if type(error) is not CrmUnavailable or error.status is None or error.status < 500:
+        return error
+    method = error.method or ""
+    failed = CrmRequestFailed if method in _SAFE_METHODS else CrmAmbiguousResponse
+    return failed(
+        error.message,
+        retry_after=error.retry_after,
+        method=error.method,
+        url=error.url,
+        status=error.status,
+    )
 
 
 def _untrusted(exc: BaseException) -> bool:

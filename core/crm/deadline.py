@@ -202,6 +202,21 @@ class DeadlineTransport(httpx.HTTPTransport):
         return response
 
 
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+    ``ALL_PROXY``, unless ``NO_PROXY`` covers its host), as httpx would have used it: a
+    transport of our own makes httpx stop reading the environment, and a CRM reached only
+    through the company's proxy must stay reachable."""
+    import urllib.request
+
+    target = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(target.host):
+        return None
+    return proxy
+
+
 def _clamp_pool_wait(request: httpx.Request, seconds: float) -> None:
     """The wait for a pooled connection is bounded by the deadline too (httpcore reads it
     from the request's ``timeout`` extension)."""

@@ -1,7 +1,12 @@
 """Typed errors of the CRM Web API client, classified once, at the wire.
 
 Callers decide on the class, never on text: ``CrmUnavailable`` means "try again later" (the
-outbox backs off, the sync engine goes offline), ``CrmAuthError`` means "ask the user for a new
+outbox backs off, the sync engine goes offline); of its kinds, a plain ``CrmUnavailable`` says
+the CRM cannot be reached at all (connection refused, DNS, connect timeout), while
+``CrmRequestFailed`` says one request failed on its way (5xx, reset, an unreadable answer) and
+the next one may well succeed — the outbox then defers that operation only and goes on with
+the others. ``CrmAmbiguousResponse`` is the kind of it where a write reached the CRM and it may
+or may not have done it. ``CrmAuthError`` means "ask the user for a new
 secret", ``CrmPermanentError`` means "this request will never succeed as is" and carries the
 CRM's own ``code`` and ``message`` for the user. Human wording lives in the UI layer.
 """
@@ -33,8 +38,10 @@ class CrmError(Exception):
 
 
 class CrmUnavailable(CrmError):
-    """Transient: connection refused/reset, timeout, 429 throttling, 5xx. ``retry_after`` is
-    the server's Retry-After in seconds, when it sent one."""
+    """Transient: try again later. As such (no subclass) the CRM could not be reached at all:
+    connection refused, DNS, connect timeout. Subclasses: ``CrmRequestFailed`` (one request
+    failed: 5xx, reset, unreadable answer), ``CrmThrottled`` (429), ``CrmCertificateError``.
+    ``retry_after`` is the server's Retry-After in seconds, when it sent one."""
 
     def __init__(
         self,
@@ -47,6 +54,18 @@ class CrmUnavailable(CrmError):
     ) -> None:
         super().__init__(message, method=method, url=url, status=status)
         self.retry_after = retry_after
+
+
+class CrmRequestFailed(CrmUnavailable):
+    """One request failed transiently although the CRM (or what stands in front of it) was
+    reached: a 5xx, a connection reset or read timeout mid-answer, a 2xx answer that is
+    truncated or not JSON. Another request may well succeed at once: not "offline"."""
+
+
+class CrmAmbiguousResponse(CrmRequestFailed):
+    """A write was sent but its answer was lost or unreadable (reset or timeout after sending,
+    a 5xx from a gateway, a truncated or non-JSON 2xx): the CRM may or may not have done it.
+    Retry only what is idempotent (every outbox operation is)."""
 
 
 class CrmCertificateError(CrmUnavailable):
@@ -131,7 +150,10 @@ class CrmPermanentError(CrmError):
 
 
 class CrmProtocolError(CrmPermanentError):
-    """The server answered something this client cannot read (bad JSON, a missing id)."""
+    """The server answered readable JSON that is not what the Web API sends (not an object,
+    a missing id or link): asking again cannot help. An answer that cannot be read at all
+    (truncated, not JSON) is a :class:`CrmRequestFailed` instead: in practice a proxy or a
+    broken connection garbled it, and the next answer is fine."""
 
 
 class CrmForeignOrigin(CrmPermanentError):
@@ -176,12 +198,14 @@ __all__ = [
     "AccountChoiceRequired",
     "AuthChallengeError",
     "AuthorityError",
+    "CrmAmbiguousResponse",
     "CrmAuthError",
     "CrmCertificateError",
     "CrmError",
     "CrmForeignOrigin",
     "CrmPermanentError",
     "CrmProtocolError",
+    "CrmRequestFailed",
     "CrmUnavailable",
     "DiscoveryError",
     "SignInFailed",

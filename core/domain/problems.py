@@ -20,6 +20,7 @@ class Problem(enum.StrEnum):
     CRM_CERTIFICATE = "crm_certificate"  # the CRM's TLS certificate is not trusted
     CRM_UNAVAILABLE = "crm_unavailable"  # away for now: retried later
     CRM_REFUSED = "crm_refused"  # a request the CRM will never accept as it is
+    CRM_FAILED = "crm_failed"  # the CRM answered a request with a server error: tried again
     CRM_SETTINGS = "crm_settings"  # the CRM's settings could not be read: defaults used
     MAIL_SIGN_IN = "mail_sign_in"  # the mail server refused the credentials
     MAIL_UNAVAILABLE = "mail_unavailable"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from core.crm import Attachment, CrmClient, CrmPermanentError
+from core.crm import Attachment, CrmClient, CrmPermanentError, EmailInfo
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import AutoCreate, OrgSettings
 from core.domain.entities import CrmEntityError, entity, regarding_target
@@ -153,7 +153,7 @@ class CrmApplier:
     def __call__(self, op: Operation, checkpoint: Checkpoint) -> OpResult:
         match op.payload:
             case Promote() as promote:
-                return self._promote(promote)
+                return self._promote(promote, retried=op.attempts > 0)
             case Untrack() as untrack:
                 return self._untrack(untrack)
             case SetRegarding() as refile:
@@ -171,8 +171,53 @@ class CrmApplier:
             case Unreadable() as unreadable:
                 raise unreadable.error
 
-    def _promote(self, p: Promote) -> OpResult:
+    def _promote(self, p: Promote, *, retried: bool) -> OpResult:
+        """``DeliverPromoteEmail``, keyed by the Message-ID. A retry (an earlier attempt may
+        have reached the CRM: an ambiguous answer) first looks the e-mail up by Message-ID and
+        promotes only when the CRM does not have it, so that the exactly-once guarantee does
+        not rest on the CRM's own de-duplication (which a crash before the deferral is
+        recorded still relies on: the emulator and Dataverse return the existing e-mail)."""
         header = p.header
+        regarding = p.regarding
+        info = self._email_of(header.message_id) if retried else None
+        if info is not None:
+            activity_id = info.activity_id
+            log.info("outbox promotion found done already message=%s", header.message_id)
+        else:
+            body, attachments = self._content(p)
+            extra: dict[str, Any] = {}
+            if header.in_reply_to:
+                extra["inreplyto"] = header.in_reply_to
+            if header.thread_index:
+                extra["conversationindex"] = header.thread_index
+            if regarding is not None:
+                name, value = _regarding_bind(regarding)
+                extra[name] = value
+            activity_id = self.crm.deliver_promote_email(
+                message_id=header.message_id,
+                subject=header.subject,
+                sender=header.sender or "",
+                to=header.to,
+                cc=header.cc,
+                received_on=header.date,
+                body=body,
+                attachments=attachments,
+                extra_properties=extra or None,
+            )
+            info = self._email_of(header.message_id)
+        current = info.regarding if info else None
+        if regarding is not None and (current is None or current.id != regarding.id):
+            # The CRM already had the message (another mailbox tracked it): file it anyway.
+            self._patch_regarding(activity_id, regarding, info.status_code if info else None)
+            current = regarding
+        return OpResult(activity_id, current, owner_id=info.owner_id if info else None)
+
+    def _email_of(self, message_id: str) -> EmailInfo | None:
+        return self.crm.find_emails_by_message_id([message_id]).get(message_id)
+
+    def _content(self, p: Promote) -> tuple[str, list[Attachment]]:
+        """The body (HTML, else text) and attachments to promote, from the payload or the
+        message's bytes (as sent, the body cache, else the mailbox)."""
         body = p.body
         attachments: list[Attachment] = []
         raw: bytes | None = None
@@ -183,7 +228,7 @@ class CrmApplier:
                 raise PermanentFailure("the message body is not available")
             raw = self.body_source(p)
         if raw is not None:
-            parsed = parse_message(raw, header.ref)
+            parsed = parse_message(raw, p.header.ref)
             body = parsed.html or parsed.text
             if p.attachments:
                 attachments = [
@@ -193,38 +238,12 @@ class CrmApplier:
                 limit = p.attachment_limit
                 if limit and sum(len(a.content) for a in attachments) > limit:
                     attachments = []  # the size policy: the mail without its attachments
-        regarding = p.regarding
-        extra: dict[str, Any] = {}
-        if header.in_reply_to:
-            extra["inreplyto"] = header.in_reply_to
-        if header.thread_index:
-            extra["conversationindex"] = header.thread_index
-        if regarding is not None:
-            name, value = _regarding_bind(regarding)
-            extra[name] = value
-        activity_id = self.crm.deliver_promote_email(
-            message_id=header.message_id,
-            subject=header.subject,
-            sender=header.sender or "",
-            to=header.to,
-            cc=header.cc,
-            received_on=header.date,
-            body=str(body or ""),
-            attachments=attachments,
-            extra_properties=extra or None,
-        )
-        info = self.crm.find_emails_by_message_id([header.message_id]).get(header.message_id)
-        current = info.regarding if info else None
-        if regarding is not None and (current is None or current.id != regarding.id):
-            # The CRM already had the message (another mailbox tracked it): file it anyway.
-            self._patch_regarding(activity_id, regarding, info.status_code if info else None)
-            current = regarding
-        return OpResult(activity_id, current, owner_id=info.owner_id if info else None)
+        return str(body or ""), attachments
 
     def _untrack(self, p: Untrack) -> OpResult:
         activity_id = p.activity_id
         if not activity_id:
-            info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
+            info = self._email_of(p.message_id)
             activity_id = info.activity_id if info else None
         if activity_id:
             try:
@@ -236,7 +255,7 @@ class CrmApplier:
         return OpResult(deleted=activity_id)
 
     def _set_regarding(self, p: SetRegarding) -> OpResult:
-        info = self.crm.find_emails_by_message_id([p.message_id]).get(p.message_id)
+        info = self._email_of(p.message_id)
         if info is None:
             raise PermanentFailure(
                 "The CRM has no e-mail activity for this message; track it first."

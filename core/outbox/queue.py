@@ -19,10 +19,17 @@ Exactly once, how:
 - Operations on the same message run in queue order: an operation waits while an earlier one
   on its Message-ID is queued or parked (vdirsyncer-style "decide, then apply" per item).
 
-Failures: a transient one (connection, timeout, 5xx) backs off exponentially with jitter,
-capped, and stops the replay (the CRM is away: the next operations would fail the same way); a
-permanent one parks the operation with the CRM's own message for the user to retry or discard;
-an authentication error stops the replay without counting an attempt.
+Failures: every transient one backs off exponentially with jitter, capped, per operation. If
+the CRM cannot be reached at all (connection refused, DNS, connect timeout: a plain
+``CrmUnavailable``) the replay stops (``stopped="offline"``: the next operations would fail the
+same way). If one request failed (a 5xx, a reset, an unreadable or ambiguous answer:
+``CrmRequestFailed``) only that operation is deferred and the replay goes on with the others;
+operations later on the same message wait for it (per-message order). Such an operation due
+again within the replay's retry budget (``max_transient_wait``) is retried in the same replay,
+after its backoff; ``max_failures_in_a_row`` failed requests with no answer between them mean
+the CRM is effectively down: the replay stops as offline. A permanent failure parks the
+operation with the CRM's own message for the user to retry or discard; an authentication error
+stops the replay without counting an attempt.
 
 Throttling (the CRM's service protection limits, ``core.crm.throttle``) is not a failure: the
 CRM ran nothing. The operation is *deferred* until its Retry-After has passed, keeping its
@@ -43,6 +50,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
+from core.crm.errors import CrmRequestFailed
 from core.crm.throttle import CrmThrottled
 from core.mail import MailAuthError, MailError, MailUnavailable
 from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
@@ -58,6 +66,11 @@ BACKOFF_CAP_S = 15 * 60.0
 #: How long one replay waits for the CRM's Retry-After before it stops and leaves the rest to
 #: the next replay.
 MAX_THROTTLE_WAIT_S = 60.0
+#: How long, in all, one replay waits to retry operations that one failed request deferred
+#: (their backoff: about 1, 2, 4, 8 s), before it leaves them to the next replay.
+MAX_TRANSIENT_WAIT_S = 20.0
+#: Failed requests in a row (no answer between them) after which the CRM counts as down.
+MAX_FAILURES_IN_A_ROW = 8
 
 
 class OpState(enum.StrEnum):
@@ -141,6 +154,10 @@ class ReplayResult:
     throttled: int = 0
     #: When the CRM takes requests again (``Outbox.clock`` time), after the last throttle.
     resume_at: float | None = None
+    #: Operations deferred because one request failed (a 5xx, a reset, an unreadable
+    #: answer), each deferral counted; they are in ``deferred`` too (an operation retried
+    #: within the replay may be listed more than once, and be in ``done`` as well).
+    failed_requests: int = 0
 
     @property
     def online(self) -> bool:
@@ -344,37 +361,83 @@ class Outbox:
         cancel: threading.Event | None = None,
         max_ops: int | None = None,
         max_throttle_wait: float = MAX_THROTTLE_WAIT_S,
+        max_transient_wait: float = MAX_TRANSIENT_WAIT_S,
+        max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW,
     ) -> ReplayResult:
         """Run ready operations in order until none is ready, the CRM goes away, or
         ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
         ``on_parked(op, failure)`` marks the local copy failed in the parking transaction.
         A throttled operation is deferred and the replay waits for the CRM, up to
         ``max_throttle_wait`` seconds (0: stop at once, as the user's own actions should).
+        An operation one failed request deferred is retried in this replay once its backoff
+        has passed, waiting ``max_transient_wait`` seconds in all (0: never waits);
+        ``max_failures_in_a_row`` such failures with no answer between them stop the replay
+        as offline.
         """
         result = ReplayResult()
-        seen: set[int] = set()
+        run = _Pass(budget=max_transient_wait)
         while True:
-            batch = [op for op in self.ready() if op.id not in seen]
+            batch = [op for op in self.ready() if op.id not in run.seen]
             if not batch:
-                return result
+                if run.released or not self._await_retries(run, cancel):
+                    result.stopped = "cancelled" if run.cancelled else None
+                    return result
+                continue
+            run.released = False
             for op in batch:
                 if cancel is not None and cancel.is_set():
                     result.stopped = "cancelled"
                     return result
-                if max_ops is not None and len(seen) >= max_ops:
+                if max_ops is not None and len(run.seen) >= max_ops:
                     return result
-                seen.add(op.id)
+                run.seen.add(op.id)
                 outcome = self._run_one(op, apply, commit, on_parked, result)
+                if outcome == "failed":
+                    run.failed.add(op.id)
+                    run.in_a_row += 1
+                    if run.in_a_row < max_failures_in_a_row:
+                        continue
+                    log.info("outbox %d failed requests in a row: the CRM is down", run.in_a_row)
+                    outcome = "offline"
+                elif outcome is None:
+                    run.in_a_row = 0  # the CRM answered
                 if outcome == "throttled":
-                    seen.discard(op.id)  # it runs again once the CRM takes requests
+                    run.seen.discard(op.id)  # it runs again once the CRM takes requests
                     stop = self._wait_out(result, cancel, max_throttle_wait)
                     if stop is not None:
                         result.stopped = stop
                         return result
                     break  # the queue again, in order: the deferred operation is due first
-                if outcome is not None:
+                if outcome is not None and outcome != "waiting":
                     result.stopped = outcome
                     return result
+
+    def _await_retries(self, run: _Pass, cancel: threading.Event | None) -> bool:
+        """Nothing else is ready: wait (within the pass's budget) until the first operation a
+        failed request deferred in this pass is due again, and let it run again. False when
+        there is none to wait for (or the wait was cancelled: ``run.cancelled``)."""
+        dues = [
+            op.next_attempt_at
+            for op in map(self.get, run.failed)
+            if op is not None and op.state is OpState.QUEUED
+        ]
+        if not dues or min(dues) - self.clock() > run.budget:
+            return False
+        waited = max(0.0, min(dues) - self.clock())
+        run.budget -= waited
+        if self._pause(waited, cancel):
+            run.cancelled = True
+            return False
+        run.seen -= run.failed  # those due now are ready again; the others stay in ``failed``
+        run.released = True  # an empty queue right after this: nothing more to wait for
+        return True
+
+    def _pause(self, seconds: float, cancel: threading.Event | None) -> bool:
+        """Wait ``seconds`` (cancel-aware); True when cancelled."""
+        if cancel is not None:
+            return cancel.wait(seconds)
+        self.sleep(seconds)
+        return False
 
     def _wait_out(
         self, result: ReplayResult, cancel: threading.Event | None, max_wait: float
@@ -384,10 +447,7 @@ class Outbox:
         if wait > max_wait:
             log.info("outbox throttled: the CRM takes requests again in %.0fs", wait)
             return "throttled"
-        if cancel is not None:
-            return "cancelled" if cancel.wait(wait) else None
-        self.sleep(wait)
-        return None
+        return "cancelled" if self._pause(wait, cancel) else None
 
     def _run_one(
         self,
@@ -397,6 +457,9 @@ class Outbox:
         on_parked: OnParked | None,
         result: ReplayResult,
     ) -> str | None:
+        """Run one operation and record how it went. Returns None when the CRM answered (done,
+        parked), else what happened: "waiting" (the mailbox is away, or the applier asked to
+        wait), "failed" (one request failed), "throttled", "offline", "auth"."""
         self.running = op.id
         try:
             if isinstance(op.payload, Unreadable):
@@ -409,7 +472,7 @@ class Outbox:
             result.deferred.append(op.id)
             result.mail_offline = isinstance(exc, MailUnavailable) or result.mail_offline
             log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind, _kind_of(exc))
-            return None
+            return "waiting"
         except CrmThrottled as exc:
             # Not a failure: the CRM ran nothing and said when it takes requests again.
             result.resume_at = self._defer_throttled(op, exc)
@@ -422,6 +485,16 @@ class Outbox:
                 result.resume_at - self.clock(),
             )
             return "throttled"
+        except CrmRequestFailed as exc:
+            # One request failed (a 5xx, a reset, an unreadable or ambiguous answer): this
+            # operation backs off — retrying it is safe, every operation is idempotent — and
+            # the others go on; ``replay`` decides when too many in a row mean "down".
+            self._defer(op, exc, exc.retry_after)
+            result.deferred.append(op.id)
+            result.failed_requests += 1
+            result.error = str(exc)
+            log.info("outbox op=%d kind=%s deferred error=%s", op.id, op.kind, _kind_of(exc))
+            return "failed"
         except (CrmUnavailable, TimeoutError, ConnectionError) as exc:
             self._defer(op, exc, getattr(exc, "retry_after", None))
             result.deferred.append(op.id)
@@ -477,6 +550,19 @@ class Outbox:
                 on_parked(op, Failure(code, message))
 
 
+@dataclass
+class _Pass:
+    """The state of one replay: operations tried (each once, unless released for a retry),
+    those a failed request deferred, the retry budget left and the failures in a row."""
+
+    budget: float
+    seen: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    in_a_row: int = 0
+    released: bool = False
+    cancelled: bool = False
+
+
 def _replace_state(op: Operation, state: OpState) -> Operation:
     from dataclasses import replace
 
@@ -484,7 +570,10 @@ def _replace_state(op: Operation, state: OpState) -> Operation:
 
 
 #: The ``last_error_code`` names (``_kind_of``) of a CRM that could not be reached: what
-#: ``_run_one`` defers as "offline". Not ``CrmThrottled`` (the CRM answered and said when).
+#: ``_run_one`` defers as "offline". Not ``CrmThrottled`` (the CRM answered and said when),
+#: nor ``CrmRequestFailed`` / ``CrmAmbiguousResponse`` (one request failed while the CRM was
+#: there: that operation keeps its own backoff, so one that always fails is not retried at
+#: every reconnect).
 OFFLINE_ERRORS = frozenset(
     {
         "CrmUnavailable",
@@ -514,7 +603,9 @@ def _now() -> str:
 
 __all__ = [
     "BACKOFF_CAP_S",
+    "MAX_FAILURES_IN_A_ROW",
     "MAX_THROTTLE_WAIT_S",
+    "MAX_TRANSIENT_WAIT_S",
     "Applier",
     "Checkpoint",
     "Committer",

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.config.local_options import LocalOptions, folder_selected
-from core.crm import CrmAuthError, CrmCertificateError, CrmClient, CrmError, CrmUnavailable
+from core.crm import (
+    CrmAuthError,
+    CrmCertificateError,
+    CrmClient,
+    CrmError,
+    CrmRequestFailed,
+    CrmUnavailable,
+)
 from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
@@ -195,7 +202,12 @@ class SyncCycle:
             self.progress(SyncProgress(step, done, total))
 
     def _crm_failed(self, exc: CrmError, what: str) -> None:
-        if isinstance(exc, CrmUnavailable):
+        if isinstance(exc, CrmRequestFailed) and exc.status is not None:
+            # The CRM answered, with a server error (after the client's retries): a problem
+            # of this step; the CRM is not "offline" and the other steps still run.
+            self.errors.append(problem_of(exc, what))
+            log.info("sync crm step %s failed: HTTP %s", what, exc.status)
+        elif isinstance(exc, CrmUnavailable):
             self.crm_online = False
             log.info("sync crm offline during %s: %s", what, type(exc).__name__)
             if isinstance(exc, CrmCertificateError):

@@ -7,6 +7,7 @@ from core.crm.errors import (
     CrmAuthError,
     CrmCertificateError,
     CrmPermanentError,
+    CrmRequestFailed,
     CrmUnavailable,
     SignInRequired,
 )
@@ -24,6 +25,8 @@ def problem_of(error: BaseException, what: str = "") -> SyncProblem:
 def _classify(error: BaseException) -> Problem:
     if isinstance(error, CrmCertificateError):
         return Problem.CRM_CERTIFICATE
+    if isinstance(error, CrmRequestFailed) and error.status is not None:
+        return Problem.CRM_FAILED
     if isinstance(error, CrmUnavailable):
         return Problem.CRM_UNAVAILABLE
     if isinstance(error, SignInRequired):  # before its base: only signing in again helps

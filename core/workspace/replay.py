@@ -13,7 +13,7 @@ from core.domain.changes import Changes
 from core.domain.model import MailRef
 from core.mail import MailError, MailUnavailable
 from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
-from core.outbox.queue import OpKind, ReplayResult
+from core.outbox.queue import MAX_TRANSIENT_WAIT_S, OpKind, ReplayResult
 from core.sync.problems import parked_problems, queue_sign_in_problem
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading
@@ -47,8 +47,12 @@ class Replayer:
         if not offline:
             self.replay_outbox()
 
-    def replay_now(self, cancel: threading.Event | None = None) -> ReplayResult:
-        """Run the queue (network). Serialised: one replay at a time per workspace."""
+    def replay_now(
+        self, cancel: threading.Event | None = None, *, interactive: bool = False
+    ) -> ReplayResult:
+        """Run the queue (network). Serialised: one replay at a time per workspace.
+        ``interactive``: the user waits for it (Track now, Retry): operations a failed
+        request deferred are left to the next sync instead of retried after a pause."""
         if self._connection.work_offline:
             return ReplayResult(stopped="offline")
         store = self._stores.store()
@@ -66,7 +70,11 @@ class Replayer:
                 return ReplayResult()
             try:
                 result = self._stores.outbox().replay(
-                    applier, effects.commit, on_parked=effects.parked, cancel=cancel
+                    applier,
+                    effects.commit,
+                    on_parked=effects.parked,
+                    cancel=cancel,
+                    max_transient_wait=0.0 if interactive else MAX_TRANSIENT_WAIT_S,
                 )
             finally:
                 other_process.release()
@@ -115,7 +123,7 @@ class Replayer:
             log.info("tracked marker not set on the mail server: %s", type(exc).__name__)
 
     def replay_outbox(self, cancel: threading.Event | None = None) -> Changes:
-        result = self.replay_now(cancel)
+        result = self.replay_now(cancel, interactive=True)
         store = self._stores.store()
         errors = parked_problems(self._stores.outbox(), result.parked)
         if result.stopped == "auth":

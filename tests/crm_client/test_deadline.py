@@ -173,3 +173,22 @@ def test_httpx_still_keeps_its_pool_in_pool() -> None:
     assert ours._pool is ours.pool
     plain.close()
     ours.close()
+
+
+def test_the_environments_proxy_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transport of our own stops httpx reading the environment: the client reads it."""
+    from core.crm.deadline import environment_proxy
+
+    for name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert environment_proxy("https://org.example/api/data/v9.2") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert environment_proxy("https://org.example/api/data/v9.2") == "http://127.0.0.1:9"
+    monkeypatch.setenv("NO_PROXY", "org.example")
+    assert environment_proxy("https://org.example/api/data/v9.2") is None
+    monkeypatch.delenv("NO_PROXY")
+    # Through the (closed) proxy port: the CRM is unreachable, not reached directly.
+    crm = CrmClient("https://org.example", BasicAuth("u", "p"), get_retries=0)
+    with crm, pytest.raises(CrmUnavailable):
+        crm.who_am_i()

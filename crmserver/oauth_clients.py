@@ -5,8 +5,9 @@ A public client (a desktop app) may use its registered redirect URIs and, as Ent
 ``http://127.0.0.1[:port][/path]``. Scopes: ``openid profile offline_access email`` and the
 resource's ``R/user_impersonation`` or ``R/.default`` (R is this server's root; Dataverse's
 double-slash form ``R//user_impersonation`` is accepted too); where the endpoint allows it,
-Microsoft Graph's mail permissions too (``https://graph.microsoft.com/Mail.ReadWrite`` …), as
-Entra issues tokens for both resources from one sign-in.
+Microsoft Graph's mail permissions too (``https://graph.microsoft.com/Mail.ReadWrite`` …) and
+Exchange Online's EWS permission (``https://outlook.office365.com/EWS.AccessAsUser.All``), as
+Entra issues tokens for all of them from one sign-in.
 """
 
 from __future__ import annotations
@@ -87,10 +88,21 @@ GRAPH_PERMISSIONS = (
     "Tasks.ReadWrite",
     ".default",
 )
-_CANONICAL = {p.lower(): p for p in GRAPH_PERMISSIONS + PERMISSIONS}
-#: The resources of a scope item: this server (the CRM) or Graph.
+#: Exchange Online's EWS (a hybrid tenant's on-premises EWS asks for the same permission on
+#: its own server's URL, which this authority does not know): one delegated permission.
+EWS = "https://outlook.office365.com"
+EWS_PERMISSIONS = ("EWS.AccessAsUser.All", ".default")
+_CANONICAL = {p.lower(): p for p in GRAPH_PERMISSIONS + EWS_PERMISSIONS + PERMISSIONS}
+#: The resources of a scope item: this server (the CRM), Graph or EWS.
 CRM_RESOURCE = "crm"
 GRAPH_RESOURCE = "graph"
+EWS_RESOURCE = "ews"
+#: The other resources: their root URL (a token's ``aud``) and delegated permissions.
+_OTHER: dict[str, tuple[str, tuple[str, ...]]] = {
+    GRAPH_RESOURCE: (GRAPH, GRAPH_PERMISSIONS),
+    EWS_RESOURCE: (EWS, EWS_PERMISSIONS),
+}
+_BY_ROOT = {root: name for name, (root, _) in _OTHER.items()}
 CONSENT_REQUIRED = 65001
 
 
@@ -101,8 +113,17 @@ def _split(item: str) -> tuple[str, str]:
 
 
 def resource_of(item: str) -> str:
-    """The resource of a checked scope item: Graph's, else this server's."""
-    return GRAPH_RESOURCE if _split(item)[0].lower() == GRAPH else CRM_RESOURCE
+    """The resource of a checked scope item: Graph's, EWS's, else this server's."""
+    return _BY_ROOT.get(_split(item)[0].lower(), CRM_RESOURCE)
+
+
+def audience_of(resource: str) -> str | None:
+    """The ``aud`` of a token for ``resource``; ``None`` for this server (its root)."""
+    return _OTHER[resource][0] if resource in _OTHER else None
+
+
+def _offered(resource: str) -> tuple[str, ...]:
+    return _OTHER[resource][1] if resource in _OTHER else PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -147,7 +168,7 @@ class Scope:
         if resource == CRM_RESOURCE:
             return frozenset({"user_impersonation"} if named or not self.resource else ())
         if ".default" in named:
-            return frozenset(GRAPH_PERMISSIONS) - {".default"}
+            return frozenset(_offered(resource)) - {".default"}
         return named
 
     def scp(self, resource: str) -> str:
@@ -156,7 +177,7 @@ class Scope:
         if resource == CRM_RESOURCE:
             return "user_impersonation"
         granted = self.permissions(resource)
-        return " ".join(p for p in GRAPH_PERMISSIONS if p in granted)
+        return " ".join(p for p in _offered(resource) if p in granted)
 
     def covers(self, asked: Scope) -> bool:
         """Whether this consent includes every resource item of ``asked``; asking for a
@@ -183,7 +204,8 @@ def consent_required(client_id: str, asked: Scope) -> OAuthError:
 
 
 def parse_scope(raw: str, root: str, *, required: bool = True, graph: bool = False) -> Scope:
-    """Check ``raw`` against this resource (and Graph's permissions when ``graph``); raises
+    """Check ``raw`` against this resource (and Graph's and EWS's permissions when ``graph``,
+    i.e. at Entra, not AD FS); raises
     ``OAuthError`` (``invalid_scope`` for an unknown permission or a missing resource scope,
     ``invalid_resource`` for another resource)."""
     oidc: set[str] = set()
@@ -224,8 +246,8 @@ def _check_item(item: str, root: str, graph: bool) -> None:
     target = base.rstrip("/").lower()
     if target == root.lower():
         offered: tuple[str, ...] = PERMISSIONS
-    elif graph and target == GRAPH and base.lower() == GRAPH:
-        offered = GRAPH_PERMISSIONS
+    elif graph and target in _BY_ROOT and base.lower() == target:
+        offered = _offered(_BY_ROOT[target])
     else:
         raise OAuthError(
             "invalid_resource",

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from .authorities import ADFS, Authority
-from .oauth_clients import CRM_RESOURCE, GRAPH, GRAPH_RESOURCE, Scope, consent_required
+from .oauth_clients import CRM_RESOURCE, Scope, audience_of, consent_required
 from .oidc_context import SignInContext
 from .tokens import Principal, client_info, new_secret, secret_hash
 
@@ -50,7 +50,7 @@ def issue(
         principal,
         app_only=False,
         now=now,
-        resource=GRAPH if resource == GRAPH_RESOURCE else None,
+        resource=audience_of(resource),
         scp=consent.scp(resource),
     )
     body: dict[str, Any] = {

@@ -454,6 +454,14 @@ def _form_probe(edit: ConnectionEdit | None) -> Probe:
             return typed or get_secret(old.name, kind, account_name(old.config, kind.value)) or ""
 
         def mail() -> int | None:
+            if config.mail_signs_in_with_microsoft:  # tokens of the profile's sign-in
+                from core.cli.sign_in import microsoft_sign_in, open_mail
+
+                with (
+                    microsoft_sign_in(config, old.name) as sign_in,
+                    open_mail(config, old.name, sign_in=sign_in) as mailbox,
+                ):
+                    return len(mailbox.folders())
             options: dict[str, Any] = {}
             if config.smtp_url:
                 options["smtp_url"] = config.smtp_url

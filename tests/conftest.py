@@ -27,4 +27,9 @@ settings.register_profile(
 settings.register_profile("deterministic", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev"))
 
-pytest_plugins = ["tests.plugins.crm", "tests.plugins.mailservers", "tests.plugins.graph"]
+pytest_plugins = [
+    "tests.plugins.crm",
+    "tests.plugins.mailservers",
+    "tests.plugins.graph",
+    "tests.plugins.ews_oauth",
+]

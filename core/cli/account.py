@@ -1,5 +1,9 @@
 """The ``account`` commands: ``add`` (with the first Microsoft / AD FS sign-in, which finds the
-authority or the environment), ``sign-in`` and ``sign-out``; each returns an exit code."""
+authority or the environment), ``sign-in`` and ``sign-out``; each returns an exit code.
+
+``add --microsoft365 --email you@contoso.com``: Outlook mail and Dynamics 365 with one sign-in
+— the address finds the environments (discovery), the sign-in consents to the CRM and to
+Microsoft Graph's mail permissions, and the profile gets the environment and ``graph:``."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from core.cli.context import CREDENTIALS, OFFLINE, OK, CliError, load_profile, warn_insecure
-from core.cli.sign_in import check_ca_file, microsoft_sign_in, token_cache
+from core.cli.sign_in import check_ca_file, mail_scopes, microsoft_sign_in, token_cache
 from core.config.credentials import (
     ENV_VARS,
     CredentialsError,
@@ -20,12 +25,17 @@ from core.config.credentials import (
     from_environment,
     set_secret,
 )
+from core.config.mail_urls import MailUrlError
 from core.config.profiles import (
+    GRAPH_SIGN_IN,
     OAUTH_KINDS,
     ProfileConfig,
     ProfileError,
     Profiles,
     account_name,
+    graph_options,
+    graph_url,
+    is_graph,
     needs_mail_password,
     validate,
 )
@@ -57,9 +67,10 @@ BROWSER_TIMEOUT = 600.0
 def account_add(args: argparse.Namespace) -> int:
     profiles = Profiles()
     name = args.profile or "default"
-    kind = args.sign_in or "password"
+    mail_url = _mail_url(args)
+    kind = args.sign_in or (GRAPH_SIGN_IN if is_graph(mail_url) else "password")
     oauth = kind in OAUTH_KINDS
-    data = _profile_data(args, kind, oauth)
+    data = _profile_data(args, mail_url, kind, oauth)
     try:
         if profiles.config_path(name).exists() and not args.replace:
             raise CliError(
@@ -70,10 +81,10 @@ def account_add(args: argparse.Namespace) -> int:
         check_ca_file(config, str(profiles.config_path(name)))
     except ProfileError as exc:
         raise CliError(str(exc)) from None
-    warn_insecure(args.mail_url, args.smtp_url or "", args.crm_url or "")
+    warn_insecure(mail_url, args.smtp_url or "", args.crm_url or "")
     if oauth:
         data.update(_sign_in_new(name, config, args))
-    stored = _store_secrets(name, args, data["crm_user"], oauth)
+    stored = _store_secrets(name, args, mail_url, data["crm_user"], oauth)
     try:
         profile = profiles.save(name, data)
     except ProfileError as exc:
@@ -85,18 +96,50 @@ def account_add(args: argparse.Namespace) -> int:
     return OK
 
 
-def _profile_data(args: argparse.Namespace, kind: str, oauth: bool) -> dict[str, Any]:
+def _mail_url(args: argparse.Namespace) -> str:
+    """The new profile's mail URL: ``--mail-url``; with ``--microsoft365``, ``graph:`` (or
+    the Graph endpoint ``--mail-url`` gives); ``--shared-mailbox`` adds ``?mailbox=``."""
+    microsoft365 = getattr(args, "microsoft365", False)
+    shared = getattr(args, "shared_mailbox", "") or ""
+    url = args.mail_url or ""
+    if microsoft365:
+        if args.sign_in and args.sign_in != GRAPH_SIGN_IN:
+            raise CliError("Microsoft 365 signs in with a Microsoft account: leave out --sign-in.")
+        if url and not is_graph(url):
+            raise CliError(
+                f"--microsoft365 reads the mailbox through Microsoft Graph, not {url!r}: "
+                "leave out --mail-url (or give a graph:// endpoint)."
+            )
+        url = url or graph_url()
+    elif not url:
+        raise CliError("Give the mailbox with --mail-url, or use --microsoft365.")
+    if shared:
+        if not is_graph(url):
+            raise CliError("--shared-mailbox is for a Microsoft 365 mailbox (--microsoft365).")
+        try:
+            options = graph_options(url)
+        except MailUrlError as exc:
+            raise CliError(f"--mail-url: {exc}") from None
+        if "mailbox" in options:
+            raise CliError("Give the shared mailbox once: --shared-mailbox or ?mailbox=.")
+        url += ("&" if "?" in url else "?") + urlencode({"mailbox": shared}, safe="@")
+    return url
+
+
+def _profile_data(
+    args: argparse.Namespace, mail_url: str, kind: str, oauth: bool
+) -> dict[str, Any]:
     """The new profile's keys from the command line; for a Microsoft / AD FS sign-in, the
     placeholders stand in for the CRM and the user it finds."""
     if not args.crm_url and not (oauth and args.crm_user and "@" in args.crm_user):
         raise CliError(
             "Give the CRM's address with --crm-url (or --org-url)"
-            + (", or your e-mail address with --crm-user to find it." if oauth else ".")
+            + (", or your e-mail address with --email to find it." if oauth else ".")
         )
     if not args.crm_user and not oauth:
         raise CliError("Give the CRM user name with --crm-user.")
     data: dict[str, Any] = {
-        "mail_url": args.mail_url,
+        "mail_url": mail_url,
         "crm_url": args.crm_url or _PLACEHOLDER_URL,
         "crm_user": args.crm_user or _PLACEHOLDER_USER,
         "crm_auth": kind,
@@ -118,14 +161,16 @@ def _profile_data(args: argparse.Namespace, kind: str, oauth: bool) -> dict[str,
     return data
 
 
-def _store_secrets(name: str, args: argparse.Namespace, crm_user: str, oauth: bool) -> list[bool]:
+def _store_secrets(
+    name: str, args: argparse.Namespace, mail_url: str, crm_user: str, oauth: bool
+) -> list[bool]:
     """Ask for and store the new profile's passwords; whether each was stored (not taken from
     the environment)."""
     stored: list[bool] = []
     try:
         if not oauth:
             stored.append(_store_secret(name, SecretKind.CRM, args.crm_user, "CRM"))
-        if needs_mail_password(args.mail_url):
+        if needs_mail_password(mail_url):
             mail_user = args.mail_user or crm_user
             stored.append(_store_secret(name, SecretKind.MAIL, mail_user, "mail"))
     except CredentialsError as exc:
@@ -176,8 +221,32 @@ def _sign_in_new(name: str, config: ProfileConfig, args: argparse.Namespace) -> 
         username = signed.username or sign_in.username or user
         with CrmClient(org_url, sign_in.bearer_auth(), timeout=30, verify=config.crm_verify) as crm:
             me = crm.who_am_i()
-    print(f"Signed in to {org_url} as {username} (CRM user {me.user_id}).")
+        print(f"Signed in to {org_url} as {username} (CRM user {me.user_id}).")
+        if config.mail_signs_in_with_microsoft:
+            _check_mail_consent(sign_in, config)
     return {"crm_url": org_url, "crm_user": username, "crm_authority": authority}
+
+
+def _check_mail_consent(sign_in: MicrosoftSignIn, config: ProfileConfig) -> None:
+    """The same sign-in gives a token for the mailbox (Graph, or EWS with ``?auth=oauth``:
+    the user, or the tenant's administrator, consented to the mail permissions): found now,
+    not at the first sync."""
+    what = "Microsoft Graph" if config.uses_graph_mail else "Exchange Web Services"
+    scopes = mail_scopes(config)
+    try:
+        sign_in.token_for(scopes)
+    except SignInRequired as exc:
+        raise CliError(
+            f"Signed in, but not allowed to read the mailbox through {what} "
+            f"({', '.join(s.rsplit('/', 1)[1] for s in scopes)}): {exc}. Your administrator "
+            "may have to consent to these permissions for the app.",
+            CREDENTIALS,
+        ) from None
+    if not config.uses_graph_mail:
+        print("Mail: Exchange through EWS, with the same sign-in.")
+        return
+    shared = graph_options(config.mail_url).get("mailbox")
+    print(f"Mail: Microsoft 365 through Microsoft Graph{f' ({shared})' if shared else ''}.")
 
 
 def _authority_from_challenge(org_url: str, config: ProfileConfig) -> str:

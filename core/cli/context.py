@@ -16,9 +16,15 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from core.cli.sign_in import crm_auth_for, crm_client_for, microsoft_sign_in, sign_in_again
+from core.cli.sign_in import (
+    crm_auth_for,
+    crm_client_for,
+    microsoft_sign_in,
+    open_mail,
+    sign_in_again,
+    sign_in_of,
+)
 from core.config import logs
 from core.config.credentials import ENV_VARS, CredentialsError, SecretKind, get_secret
 from core.config.profiles import (
@@ -26,14 +32,14 @@ from core.config.profiles import (
     ProfileError,
     Profiles,
     account_name,
+    graph_options,
     insecure_urls,
-    mail_scheme,
     needs_mail_password,
 )
 from core.crm import CrmAuth, CrmAuthError
 from core.crm.errors import SignInRequired
 from core.domain.model import Address
-from core.mail import MailBackend, open_backend
+from core.mail import MailBackend
 from core.workspace.facade import Workspace
 
 OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
@@ -121,6 +127,14 @@ def owner_of(profile: Profile) -> Address:
     return Address(email or cfg.crm_user)
 
 
+def mailbox_name(profile: Profile) -> str:
+    """What the folder tree's root is called: the shared mailbox of ``graph:?mailbox=…``,
+    else the owner's address."""
+    cfg = profile.config
+    shared = graph_options(cfg.mail_url).get("mailbox") if cfg.uses_graph_mail else None
+    return shared or owner_of(profile).email
+
+
 @dataclass
 class Opened:
     profiles: Profiles
@@ -135,19 +149,17 @@ def open_workspace(name: str | None, *, need_mail: bool = True) -> Opened:
 
 
 def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True) -> Opened:
-    """The workspace of a loaded ``profile`` (see :func:`open_workspace`)."""
+    """The workspace of a loaded ``profile`` (see :func:`open_workspace`). A Graph mailbox
+    takes its tokens from the CRM's sign-in (one account, one cache, one lock)."""
     cfg = profile.config
     crm_auth = _crm_auth(profile)
-    mail_user = account_name(cfg, "mail")
     mail_secret = ""
     if need_mail and needs_mail_password(cfg.mail_url):
-        mail_secret = _secret(profile, SecretKind.MAIL, mail_user)
+        mail_secret = _secret(profile, SecretKind.MAIL, account_name(cfg, "mail"))
+    sign_in = sign_in_of(crm_auth)
 
     def open_mailbox() -> MailBackend:
-        options: dict[str, Any] = {}
-        if cfg.smtp_url and mail_scheme(cfg.mail_url).startswith("imap"):
-            options["smtp_url"] = cfg.smtp_url
-        return open_backend(cfg.mail_url, user=mail_user, password=mail_secret, **options)
+        return open_mail(cfg, profile.name, password=mail_secret, sign_in=sign_in)
 
     try:
         crm = crm_client_for(cfg, crm_auth, timeout=30)
@@ -159,7 +171,7 @@ def workspace_of(profiles: Profiles, profile: Profile, *, need_mail: bool = True
         open_mailbox=open_mailbox,
         crm=crm,
         owner=owner,
-        mailbox_name=owner.email,
+        mailbox_name=mailbox_name(profile),
         profile=profile,
         profiles=profiles,
     )

@@ -69,12 +69,16 @@ def _add_account_add(account_sub: Subparsers, common: argparse.ArgumentParser) -
         "add",
         parents=[common],
         help="create a profile for a mailbox and a CRM user",
-        description="Create a profile. Mail URLs: imaps://host[:port], imap://host[:port] "
-        "(STARTTLS required), ews://host[:port]/EWS/Exchange.asmx, ews+autodiscover:user@domain, "
-        "maildir:/path; local test servers only: imap+insecure://, smtp+insecure://, ews+http://. "
-        "Passwords are asked for and kept in the system keyring; with TRACKBOX_CRM_PASSWORD / "
-        "TRACKBOX_MAIL_PASSWORD set, nothing is stored and every command uses them.",
+        description="Create a profile. Microsoft 365 (Outlook mail and Dynamics 365, one "
+        "sign-in): --microsoft365 --email you@contoso.com. Other mail URLs: imaps://host[:port], "
+        "imap://host[:port] (STARTTLS required), ews://host[:port]/EWS/Exchange.asmx "
+        "(Exchange Server), ews+autodiscover:user@domain, graph: (Microsoft 365 through "
+        "Microsoft Graph; needs --sign-in microsoft), maildir:/path; local test servers only: "
+        "imap+insecure://, smtp+insecure://, ews+http://. Passwords are asked for and kept in "
+        "the system keyring; with TRACKBOX_CRM_PASSWORD / TRACKBOX_MAIL_PASSWORD set, nothing "
+        "is stored and every command uses them.",
     )
+    _microsoft365_options(add)
     _connection_options(add)
     _sign_in_options(add)
     add.add_argument(
@@ -87,9 +91,32 @@ def _add_account_add(account_sub: Subparsers, common: argparse.ArgumentParser) -
     add.set_defaults(func=_command("account", "account_add"))
 
 
+def _microsoft365_options(add: argparse.ArgumentParser) -> None:
+    """Microsoft 365: the mailbox through Graph and the CRM with one Microsoft sign-in."""
+    add.add_argument(
+        "--microsoft365",
+        action="store_true",
+        help="Outlook mail (Microsoft Graph) and Dynamics 365 with one Microsoft sign-in: "
+        "give your address with --email; the environment is found from it (--environment "
+        "chooses one) or given with --org-url",
+    )
+    add.add_argument(
+        "--shared-mailbox",
+        metavar="ADDRESS",
+        default="",
+        help="with Microsoft 365: a shared or delegated mailbox instead of your own "
+        "(asks for the Mail.ReadWrite.Shared and Mail.Send.Shared permissions)",
+    )
+
+
 def _connection_options(add: argparse.ArgumentParser) -> None:
     """Where the mailbox and the CRM are, and who signs in."""
-    add.add_argument("--mail-url", required=True, metavar="URL")
+    add.add_argument(
+        "--mail-url",
+        metavar="URL",
+        default="",
+        help="the mailbox (required unless --microsoft365; with it, a graph:// endpoint)",
+    )
     add.add_argument("--mail-user", metavar="USER", default="")
     add.add_argument(
         "--smtp-url",
@@ -108,6 +135,8 @@ def _connection_options(add: argparse.ArgumentParser) -> None:
     )
     add.add_argument(
         "--crm-user",
+        "--email",
+        dest="crm_user",
         metavar="USER",
         default="",
         help="the CRM user: an e-mail address, DOMAIN\\user for Windows sign-in",
@@ -119,9 +148,10 @@ def _sign_in_options(add: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--sign-in",
         choices=("password", "microsoft", "adfs", "windows"),
-        default="password",
-        help="how to sign in to the CRM: a password (HTTP Basic, default), a Microsoft work "
-        "account (Dynamics 365 online), AD FS or Windows sign-in (on-premises)",
+        default=None,
+        help="how to sign in to the CRM: a password (HTTP Basic, the default), a Microsoft "
+        "work account (Dynamics 365 online; the default for a graph: mailbox), AD FS or "
+        "Windows sign-in (on-premises)",
     )
     _device_code_option(add)
     add.add_argument(
@@ -147,7 +177,8 @@ def _sign_in_options(add: argparse.ArgumentParser) -> None:
         "--ca-file",
         metavar="PEM",
         default="",
-        help="certificate authorities to trust for the CRM and the authority (on-premises)",
+        help="certificate authorities to trust for the CRM, the authority and the Graph "
+        "endpoint (on-premises, a TLS-inspecting proxy)",
     )
     add.add_argument(
         "--discovery-url",

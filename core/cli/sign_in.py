@@ -8,19 +8,35 @@ the profile and the keyring (``core.config``) and the CRM client and MSAL (``cor
 - ``windows``: NTLM/Negotiate (``NegotiateAuth``) with the same password;
 - ``microsoft`` / ``adfs``: MSAL (``MicrosoftSignIn``) with the profile's token cache in the
   keyring; the bearer token is renewed silently, ``SignInRequired`` when it cannot be.
+
+A Microsoft 365 mailbox (``mail_url = "graph:"``) has no password either: the same sign-in
+consents to Graph's mail scopes (:func:`mail_scopes`) and :func:`open_mail` gives the Graph
+backend its tokens from the same account and cache; a token only a new sign-in can give is a
+:class:`MailSignInRequired` — a mail error that is classified, reported and exits as the
+expired sign-in it is ("sign in again").
 """
 
 from __future__ import annotations
 
 import os
+import ssl
+from typing import Any
 
 from core.config import logs
 from core.config.credentials import SecretKind, SecretMissing, TokenCacheStore, get_secret
-from core.config.profiles import ProfileConfig, ProfileConfigError, account_name
-from core.crm import BasicAuth, CrmAuth, CrmClient
+from core.config.profiles import ProfileConfig, ProfileConfigError, account_name, graph_options
+from core.crm import BasicAuth, CrmAuth, CrmAuthError, CrmClient, CrmUnavailable
 from core.crm.auth import NegotiateAuth
-from core.crm.signin import MicrosoftSignIn
+from core.crm.errors import SignInRequired
+from core.crm.signin import (
+    GRAPH_MAIL_SCOPES,
+    GRAPH_SHARED_MAIL_SCOPES,
+    MicrosoftSignIn,
+    SignInAuth,
+    TokenSource,
+)
 from core.crm.token_cache import PersistentTokenCache
+from core.mail import MailAuthError, MailBackend, MailUnavailable, open_backend
 
 #: What ``trackbox`` tells a user whose Microsoft / AD FS sign-in has to be done again.
 SIGN_IN_AGAIN = "sign in again: trackbox account sign-in"
@@ -73,7 +89,97 @@ def microsoft_sign_in(
         username=username if username is not None else config.crm_user,
         resource=resource,
         on_secret=logs.register_secret,
+        extra_scopes=mail_scopes(config),
     )
+
+
+def mail_scopes(config: ProfileConfig) -> tuple[str, ...]:
+    """The mail scopes the profile's sign-in consents to besides the CRM's: none for a
+    mailbox with a password; Exchange Online's EWS permission for ``?auth=oauth``; for Graph
+    the user's own mail, plus the shared-mailbox permissions for ``graph:?mailbox=…``."""
+    if not config.mail_signs_in_with_microsoft:
+        return ()
+    if not config.uses_graph_mail:
+        from core.mail.ews_auth import ews_scope  # exchangelib: only for such a profile
+
+        return (ews_scope(),)
+    shared = "mailbox" in graph_options(config.mail_url)
+    return GRAPH_MAIL_SCOPES + (GRAPH_SHARED_MAIL_SCOPES if shared else ())
+
+
+class MailSignInRequired(MailAuthError, SignInRequired):
+    """No Graph token without the user (revoked, expired, never consented): a mail error
+    where the mailbox is being read (the sync goes on without it), and the expired sign-in
+    it is everywhere it is classified (``core.sync.problems``: "sign in again", the
+    credentials exit code, the window's sign-in prompt)."""
+
+    def __init__(self, cause: SignInRequired) -> None:
+        MailAuthError.__init__(self, "no Graph token: sign in again", server_says=cause.message)
+        self.reason = cause.reason
+        self.username = cause.username
+        self.url = cause.url
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.detail
+
+
+class MailTokenSource:
+    """A mailbox's ``token`` callable (Graph, EWS with ``?auth=oauth``) over a sign-in's
+    :class:`TokenSource`, with
+    the sign-in's errors as mail errors: SignInRequired as :class:`MailSignInRequired`, an
+    unreachable authority as MailUnavailable (offline, not a refusal), any other refusal as
+    MailAuthError."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self.source = source
+
+    def __call__(self) -> str:
+        try:
+            return self.source()
+        except SignInRequired as exc:
+            raise MailSignInRequired(exc) from exc
+        except CrmUnavailable as exc:
+            raise MailUnavailable(
+                "no mail token: the sign-in authority is not reachable", server_says=str(exc)
+            ) from exc
+        except CrmAuthError as exc:
+            raise MailAuthError("no mail token", server_says=str(exc)) from exc
+
+
+def graph_verify(config: ProfileConfig) -> ssl.SSLContext | bool:
+    """What the Graph backend verifies the endpoint's certificate with: the profile's CA
+    file (``crm_ca_file``: a private CA or a TLS-inspecting proxy), else the system's CAs."""
+    verify = config.crm_verify
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
+def open_mail(
+    config: ProfileConfig,
+    profile_name: str,
+    *,
+    password: str = "",
+    sign_in: MicrosoftSignIn | None = None,
+) -> MailBackend:
+    """The profile's mailbox: a Graph mailbox with tokens from ``sign_in`` (default: the
+    profile's own, from its keyring cache), any other with ``password`` (and SMTP for IMAP).
+    Raises MailError (MailSignInRequired when nobody is signed in), ProfileError,
+    CredentialsError."""
+    if config.mail_signs_in_with_microsoft:
+        signer = sign_in if sign_in is not None else microsoft_sign_in(config, profile_name)
+        tokens = MailTokenSource(signer.token_source(mail_scopes(config)))
+        if config.uses_graph_mail:
+            return open_backend(config.mail_url, token=tokens, verify=graph_verify(config))
+        return open_backend(config.mail_url, user=account_name(config, "mail"), token=tokens)
+    options: dict[str, Any] = {}
+    if config.smtp_url and config.mail_url.split(":", 1)[0].lower().startswith("imap"):
+        options["smtp_url"] = config.smtp_url
+    user = account_name(config, "mail")
+    return open_backend(config.mail_url, user=user, password=password, **options)
+
+
+def sign_in_of(auth: CrmAuth) -> MicrosoftSignIn | None:
+    """The MicrosoftSignIn behind a CRM auth (None for a password or Windows sign-in)."""
+    return auth.sign_in if isinstance(auth, SignInAuth) else None
 
 
 def crm_auth_for(
@@ -111,10 +217,16 @@ def crm_client_for(config: ProfileConfig, auth: CrmAuth, *, timeout: float = 30)
 
 __all__ = [
     "SIGN_IN_AGAIN",
+    "MailTokenSource",
+    "MailSignInRequired",
     "check_ca_file",
     "crm_auth_for",
     "crm_client_for",
+    "graph_verify",
+    "mail_scopes",
     "microsoft_sign_in",
+    "open_mail",
     "sign_in_again",
+    "sign_in_of",
     "token_cache",
 ]

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 from core.config.mail_urls import (
     EWS_SCHEMES,
+    GRAPH_SCHEME,
     MailUrlError,
     ews_options,
+    graph_options,
     is_address,
     split_autodiscover,
 )
@@ -32,7 +34,19 @@ from core.config.profile_config import (
 )
 from core.config.profile_errors import ProfileConfigError
 
-MAIL_SCHEMES = ("imaps", "imap", "imap+insecure", "ews", "ews+http", "ews+autodiscover", "maildir")
+MAIL_SCHEMES = (
+    "imaps",
+    "imap",
+    "imap+insecure",
+    "ews",
+    "ews+http",
+    "ews+autodiscover",
+    "graph",
+    "maildir",
+)
+#: The sign-in a Graph mailbox needs: Microsoft Entra ID gives Graph tokens; AD FS, Windows
+#: sign-in and passwords do not.
+GRAPH_SIGN_IN = "microsoft"
 SMTP_SCHEMES = ("smtps", "smtp", "smtp+insecure")
 CRM_SCHEMES = ("https", "http")
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
@@ -54,6 +68,8 @@ def _check_url(path: Path | str, key: str, value: str, schemes: tuple[str, ...])
         scheme in schemes,
         f"Not a valid URL: expected one of the schemes {', '.join(schemes)}.",
     )
+    if scheme == GRAPH_SCHEME:
+        return  # graph: has no host of its own (_check_graph reads the rest)
     if scheme in ("maildir", "ews+autodiscover"):
         _expect(
             path,
@@ -86,12 +102,24 @@ def _check_mail_url(path: Path | str, values: Mapping[str, Any], editing: bool) 
     mail_url = values["mail_url"]
     _check_url(path, "mail_url", mail_url, MAIL_SCHEMES)
     scheme = mail_scheme(mail_url)
+    if scheme == GRAPH_SCHEME:
+        _check_graph(path, values)
+        return
     if scheme not in EWS_SCHEMES:
         return
     try:
         options = ews_options(mail_url)
     except MailUrlError as exc:
         raise ProfileConfigError(path, "mail_url", mail_url, f"{exc}.") from None
+    if options.get("auth_type") == "oauth":
+        _expect(
+            path,
+            "mail_url",
+            mail_url,
+            values.get("crm_auth", "password") == GRAPH_SIGN_IN,
+            "Exchange with ?auth=oauth signs in with the CRM's Microsoft sign-in: set "
+            'crm_auth = "microsoft", or use ?auth=ntlm or ?auth=basic with a password.',
+        )
     if not editing:
         return
     if scheme == "ews+autodiscover":
@@ -112,6 +140,24 @@ def _check_mail_url(path: Path | str, values: Mapping[str, Any], editing: bool) 
             f"The sign-in name {user!r} is not the mailbox's e-mail address: add "
             "?mailbox=you@example.com to the URL.",
         )
+
+
+def _check_graph(path: Path | str, values: Mapping[str, Any]) -> None:
+    """A ``graph:`` URL that reads, on a profile that signs in to the CRM with Microsoft
+    (the one sign-in that gives the Graph tokens too)."""
+    mail_url = values["mail_url"]
+    try:
+        graph_options(mail_url)
+    except MailUrlError as exc:
+        raise ProfileConfigError(path, "mail_url", mail_url, f"{exc}.") from None
+    _expect(
+        path,
+        "mail_url",
+        mail_url,
+        values.get("crm_auth", "password") == GRAPH_SIGN_IN,
+        "A Microsoft 365 mailbox (graph:) signs in with the CRM's Microsoft sign-in: set "
+        'crm_auth = "microsoft" (Dynamics 365 online), or use an IMAP or EWS mailbox.',
+    )
 
 
 def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
@@ -336,6 +382,7 @@ def _is_guid(value: str) -> bool:
 
 __all__ = [
     "CRM_SCHEMES",
+    "GRAPH_SIGN_IN",
     "MAIL_SCHEMES",
     "SMTP_SCHEMES",
     "check_connection",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config.mail_urls import GRAPH_SCHEME, is_ews_oauth, is_graph
 from core.domain.entities import EMAIL_ENABLED
 
 #: The address books a profile can keep: every e-mail-enabled table (one home: the entity table).
@@ -52,7 +53,7 @@ class ProfileConfig:
     crm_auth: str = "password"  # one of AUTH_KINDS
     crm_client_id: str = DEFAULT_CLIENT_ID
     crm_authority: str = DEFAULT_AUTHORITY
-    crm_ca_file: str = ""  # a PEM file of CAs to trust for the CRM and the authority
+    crm_ca_file: str = ""  # a PEM file of CAs to trust for the CRM, the authority and Graph
     crm_discovery_url: str = DEFAULT_DISCOVERY_URL
     options: Mapping[str, Any] = field(default_factory=dict)  # [options] table, free-form
 
@@ -62,9 +63,21 @@ class ProfileConfig:
         return self.crm_auth in OAUTH_KINDS
 
     @property
+    def uses_graph_mail(self) -> bool:
+        """The mailbox is Microsoft 365 through Graph (``graph:``): its tokens come from the
+        profile's Microsoft sign-in, which consents to Graph's mail scopes too."""
+        return is_graph(self.mail_url)
+
+    @property
+    def mail_signs_in_with_microsoft(self) -> bool:
+        """The mailbox takes bearer tokens from the profile's Microsoft sign-in: Graph, or
+        Exchange through EWS with ``?auth=oauth`` (hybrid tenants that still allow EWS)."""
+        return is_graph(self.mail_url) or is_ews_oauth(self.mail_url)
+
+    @property
     def crm_verify(self) -> str | bool:
-        """What to verify the CRM's and the authority's TLS certificates with: the CA file,
-        else the system's CAs."""
+        """What to verify the CRM's, the authority's and (``graph:`` mail) Graph's TLS
+        certificates with: the CA file, else the system's CAs."""
         return os.path.expanduser(self.crm_ca_file) if self.crm_ca_file else True
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,8 +113,9 @@ def mail_scheme(url: str) -> str:
 
 
 def needs_mail_password(mail_url: str) -> bool:
-    """A local Maildir has no account; every server does."""
-    return mail_scheme(mail_url) != "maildir"
+    """A local Maildir has no account; Graph and EWS with ``?auth=oauth`` sign in with the
+    profile's Microsoft sign-in; every other server has a password."""
+    return mail_scheme(mail_url) not in ("maildir", GRAPH_SCHEME) and not is_ews_oauth(mail_url)
 
 
 def insecure_urls(*urls: str) -> list[str]:

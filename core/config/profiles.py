@@ -8,8 +8,10 @@ The one import for callers; each name lives in the module named for what it hold
 
 from __future__ import annotations
 
+from core.config.mail_urls import graph_options, graph_url, is_graph
 from core.config.profile_checks import (
     CRM_SCHEMES,
+    GRAPH_SIGN_IN,
     MAIL_SCHEMES,
     SMTP_SCHEMES,
     connection_problems,
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_DISCOVERY_URL",
     "DEFAULT_PROFILE",
+    "GRAPH_SIGN_IN",
     "INSECURE_SCHEMES",
     "MAIL_SCHEMES",
     "OAUTH_KINDS",
@@ -68,7 +71,10 @@ __all__ = [
     "account_name",
     "connection_problems",
     "dumps",
+    "graph_options",
+    "graph_url",
     "insecure_urls",
+    "is_graph",
     "load_config",
     "mail_scheme",
     "needs_mail_password",

@@ -4,9 +4,12 @@
   (exchangelib's SOAP autodiscover: ``https://<domain>/autodiscover/autodiscover.svc``, then
   ``autodiscover.<domain>``, then the DNS SRV record ``_autodiscover._tcp.<domain>``; it also
   learns the server version there and, unless told, probes the auth type from the EWS
-  endpoint's ``WWW-Authenticate``). Auth: Basic, NTLM (user ``DOMAIN\\user``, or a UPN), or an
-  OAuth bearer token the caller obtained (``oauth_token=``). TLS is verified against
-  requests' CA bundle (certifi) or the one ``REQUESTS_CA_BUNDLE`` names.
+  endpoint's ``WWW-Authenticate``). Auth: Basic, NTLM (user ``DOMAIN\\user``, or a UPN), or
+  OAuth (``auth_type="oauth"``, ``?auth=oauth``): a bearer token from ``token=``, a callable
+  asked before every operation so that a renewed token is used at once (MSAL's silent token for
+  :func:`core.mail.ews_auth.ews_scope`; see :mod:`core.mail.ews_auth`), or a fixed
+  ``oauth_token=``; only over HTTPS. TLS is verified against requests' CA bundle (certifi) or
+  the one ``REQUESTS_CA_BUNDLE`` names.
 - Failures are fast (exchangelib's fail-fast policy: the sync engine decides when to retry). An
   autodiscover that found nothing is :class:`MailUnavailable` (offline, off VPN and a domain
   without the service look the same to it) and says what was tried.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -61,6 +65,7 @@ from core.mail.base import (
     folder_path,
     tree_order,
 )
+from core.mail.ews_auth import TokenSource, TokenSourceCredentials
 from core.mail.headers import MSGID_RE
 
 T = TypeVar("T")
@@ -110,8 +115,8 @@ class EwsBackend(MailBackend):
     """An Exchange mailbox. ``endpoint=None`` means autodiscover from ``email``. ``version``
     (``"15.1.2507.6"``) skips exchangelib's version probe on an explicit endpoint (autodiscover
     reports the version itself); ``auth_type`` is ``basic``, ``ntlm`` (the default) or
-    ``oauth`` (implied by ``oauth_token``) — with autodiscover, no ``auth_type`` means "ask the
-    server"."""
+    ``oauth`` (implied by ``token`` or ``oauth_token``) — with autodiscover, no ``auth_type``
+    means "ask the server". ``token``: a callable giving a current access token (OAuth)."""
 
     def __init__(
         self,
@@ -121,17 +126,18 @@ class EwsBackend(MailBackend):
         password: str = "",
         email: str | None = None,
         auth_type: str | None = None,
+        token: TokenSource | None = None,
         oauth_token: str | None = None,
         version: str | None = "15.1.2507.6",
         max_connections: int = 2,
     ) -> None:
         self.email = email or user
-        if oauth_token:
-            from oauthlib.oauth2 import OAuth2Token
-
-            creds: Any = xl.OAuth2AuthorizationCodeCredentials(
-                access_token=OAuth2Token({"access_token": oauth_token, "token_type": "Bearer"})
-            )
+        self._oauth: TokenSourceCredentials | None = None
+        if token is None and oauth_token:
+            token = lambda: oauth_token  # noqa: E731 (a fixed token: nothing renews it)
+        if token is not None or (auth_type or "").lower() == "oauth":
+            self._oauth = _oauth_credentials(token, endpoint)
+            creds: Any = self._oauth
             auth_type = "oauth"
         else:
             creds = xl.Credentials(user, password)
@@ -141,6 +147,8 @@ class EwsBackend(MailBackend):
             raise MailProtocolError("unknown EWS auth type", server_says=str(auth_type)) from None
         ver = Version(build=Build(*map(int, version.split(".")))) if version else None
         try:
+            if endpoint is None and self._oauth is not None:
+                self._oauth.refresh_token()  # autodiscover signs in at once
             if endpoint is None:
                 config = xl.Configuration(
                     credentials=creds,
@@ -173,6 +181,22 @@ class EwsBackend(MailBackend):
         self._role_by_id: dict[str, FolderRole] | None = None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn`` with EWS failures as mail errors; with OAuth, with the source's current
+        token, and once more with a renewed one if the server refused it."""
+        if self._oauth is not None:
+            self._oauth.refresh_token()
+        try:
+            return fn()
+        except MailError:
+            raise
+        except xe.UnauthorizedError as exc:
+            if self._oauth is not None and self._oauth.renew_after_refusal():
+                return self._call_once(what, fn)
+            raise self._refused(exc, what) from exc
+        except Exception as exc:
+            raise _map_error(exc, what) from exc
+
+    def _call_once(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except MailError:
@@ -447,6 +471,20 @@ class EwsBackend(MailBackend):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _oauth_credentials(token: TokenSource | None, endpoint: str | None) -> TokenSourceCredentials:
+    """OAuth needs a token source, and HTTPS: a bearer token is not sent in the clear (unless
+    oauthlib's ``OAUTHLIB_INSECURE_TRANSPORT`` says so, for tests on loopback)."""
+    if token is None or not callable(token):
+        raise MailAuthError("the Exchange mailbox needs a token source (OAuth): sign in first")
+    insecure_ok = bool(os.environ.get("OAUTHLIB_INSECURE_TRANSPORT"))
+    if endpoint is not None and not endpoint.lower().startswith("https://") and not insecure_ok:
+        raise MailProtocolError(
+            "EWS with OAuth needs HTTPS",
+            server_says=f"{endpoint}: a bearer token is not sent over plain HTTP",
+        )
+    return TokenSourceCredentials(token)
 
 
 def _listed(call: Callable[[], Any]) -> list[Any]:

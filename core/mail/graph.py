@@ -51,6 +51,7 @@ from core.mail.graph_items import (
     HEADER_SELECT,
     TRACKED_CATEGORIES,
     TRACKED_CATEGORY_365,
+    KnownIds,
     change_of,
     dump_state,
     header_of,
@@ -193,7 +194,7 @@ class GraphBackend(MailBackend):
         if loaded is not None and not self._link_of(loaded[0], fid):
             loaded = None  # the folder was deleted and made again, or the state is foreign
         reset = state is not None and loaded is None
-        link, known = loaded if loaded is not None else (None, set())
+        link, known = loaded if loaded is not None else (None, KnownIds())
         while True:
             try:
                 yield from self._round(folder, fid, link, known, batch_size, reset)
@@ -201,14 +202,14 @@ class GraphBackend(MailBackend):
             except DeltaGone:
                 if link is None:
                     raise
-                link, known, reset = None, set(), True  # expired: a new round from scratch
+                link, known, reset = None, KnownIds(), True  # expired: a new round from scratch
 
     def _round(
         self,
         folder: str,
         fid: str,
         link: str | None,
-        known: set[bytes],
+        known: KnownIds,
         batch_size: int,
         reset: bool,
     ) -> Iterator[SyncBatch]:

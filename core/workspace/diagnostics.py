@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.cli.context import CliError, load_profile, workspace_of
-from core.cli.sign_in import microsoft_sign_in, sign_in_again
+from core.cli.sign_in import MailSignInRequired, mail_scopes, microsoft_sign_in, sign_in_again
 from core.config.credentials import CredentialsError, describe_backend
 from core.config.profiles import Profile, ProfileError
 from core.crm import CrmAuthError, CrmError, CrmUnavailable
@@ -180,6 +180,10 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
             with ws.open_mailbox() as backend:
                 count = len(backend.folders())
             report.checks.append(Check("mail sign-in", True, f"{count} folders"))
+        except MailSignInRequired as exc:
+            report.checks.append(
+                Check("mail sign-in", False, f"{exc}: {sign_in_again(profile.name)}")
+            )
         except MailAuthError as exc:
             report.checks.append(Check("mail sign-in", False, f"credentials refused ({exc})"))
         except MailUnavailable as exc:
@@ -198,7 +202,8 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
 def sign_in_state(profile: Profile, now: datetime | None = None) -> dict[str, str]:
     """How the profile signs in to the CRM, from the profile and the token cache alone (no
     network): the kind, the user or signed-in account, the authority and when the access
-    token expires. Never a token or a password."""
+    token expires (and the Graph token's, for a Microsoft 365 mailbox). Never a token or a
+    password."""
     cfg = profile.config
     state = {"kind": cfg.crm_auth}
     if not cfg.uses_oauth:
@@ -214,15 +219,29 @@ def sign_in_state(profile: Profile, now: datetime | None = None) -> dict[str, st
         state["account"] = f"unknown ({exc})"
         return state
     state["account"] = account.username if account is not None else "nobody signed in"
-    if expires is None:
-        state["access token"] = "none cached"
-    else:
-        now = now or datetime.now(UTC)
-        when = expires.astimezone().isoformat(timespec="seconds")
-        state["access token"] = (
-            f"expires {when}" if expires > now else f"expired {when} (renewed on next use)"
+    now = now or datetime.now(UTC)
+    state["access token"] = _expiry(expires, now)
+    scopes = mail_scopes(cfg)
+    if scopes:
+        state["mail"] = (
+            "Microsoft Graph, the same sign-in ("
+            + ", ".join(s.rsplit("/", 1)[1] for s in scopes)
+            + ")"
         )
+        try:
+            graph = sign_in.expires_at(scopes) if account is not None else None
+        except CrmError as exc:
+            state["graph token"] = f"unknown ({exc})"
+        else:
+            state["graph token"] = _expiry(graph, now)
     return state
+
+
+def _expiry(expires: datetime | None, now: datetime) -> str:
+    if expires is None:
+        return "none cached"
+    when = expires.astimezone().isoformat(timespec="seconds")
+    return f"expires {when}" if expires > now else f"expired {when} (renewed on next use)"
 
 
 def _local_state(report: DiagnosticReport, store_path: Any) -> None:

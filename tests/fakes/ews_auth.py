@@ -13,6 +13,13 @@ client sends Authenticate → verified. As IIS does by default, later requests o
 need no ``Authorization`` header. So the state lives in a :class:`ConnectionAuth` per connection
 (``ThreadingHTTPServer`` keeps one handler instance per connection). Over TLS the acceptor also
 checks the client's channel binding (``tls-server-end-point``, Extended Protection).
+
+Bearer: tokens registered with the server (:meth:`FakeEwsServer.add_token`, any string) and,
+in OAuth mode (a :class:`BearerVerifier`), Entra-style access tokens checked as Exchange Online
+checks them: RS256, signed by a key in the authority's JWKS (found through its OpenID Connect
+discovery document, over HTTPS), from its issuer, not expired, for the Exchange resource
+(``aud`` ``https://outlook.office365.com``, or an on-premises server's URL), with
+``EWS.AccessAsUser.All`` in ``scp``; the mailbox is the token's ``preferred_username``/``upn``.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
+import jwt
 import spnego
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
@@ -33,6 +44,10 @@ from spnego.exceptions import SpnegoError
 SCHEMES = ("NTLM", "Basic", "Bearer")
 #: IIS's words on a refused request (its 401.1 page, shortened).
 DENIED = b"401 - Unauthorized: Access is denied due to invalid credentials."
+#: Exchange Online's resource: its URL and its application id, as ``aud`` may name it.
+EXCHANGE_ONLINE = ("https://outlook.office365.com", "00000002-0000-0ff1-ce00-000000000000")
+EWS_PERMISSION = "EWS.AccessAsUser.All"
+CLOCK_SKEW = 60
 
 
 class NtlmAccounts:
@@ -73,6 +88,82 @@ class AuthLog:
 
     signins: list[tuple[str, str]] = field(default_factory=list)  # (scheme, principal)
     refusals: list[str] = field(default_factory=list)
+
+
+class BearerVerifier:
+    """Checks access tokens from one authority (``https://host/<tenant>``) for EWS; its
+    discovery document and keys are fetched once, then again when a token names an unknown
+    key. ``audiences``: the Exchange resource (on-premises: the server's URL)."""
+
+    def __init__(
+        self,
+        authority: str,
+        ca_file: str | Path | None,
+        log: AuthLog,
+        audiences: Sequence[str] = EXCHANGE_ONLINE,
+    ) -> None:
+        self.authority = authority.rstrip("/")
+        self.audiences = [a for aud in audiences for a in (aud, aud.rstrip("/") + "/")]
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        )
+        self._log = log
+        self._lock = threading.Lock()
+        self._issuer = ""
+        self._keys: dict[str, Any] = {}
+
+    def _key(self, kid: str) -> Any:
+        with self._lock:
+            if kid not in self._keys:
+                with httpx.Client(verify=self._verify, timeout=30) as client:
+                    config = client.get(f"{self.authority}/v2.0/.well-known/openid-configuration")
+                    config.raise_for_status()
+                    keys = client.get(config.json()["jwks_uri"])
+                    keys.raise_for_status()
+                self._issuer = str(config.json()["issuer"])
+                self._keys = {k["kid"]: jwt.PyJWK(k).key for k in keys.json()["keys"]}
+            return self._keys.get(kid)
+
+    def user(self, token: str) -> str | None:
+        """The mailbox of a valid token, else None (the reason goes to the auth log)."""
+        try:
+            key = self._key(str(jwt.get_unverified_header(token).get("kid", "")))
+            if key is None:
+                raise jwt.InvalidKeyError("unknown signing key")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audiences,
+                issuer=self._issuer,
+                leeway=CLOCK_SKEW,
+                options={"require": ["exp", "nbf", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            self._log.refusals.append(f"bearer: {type(exc).__name__}: {exc}")
+            return None
+        if EWS_PERMISSION not in str(claims.get("scp", "")).split():
+            self._log.refusals.append(f"bearer: scp {claims.get('scp')!r} lacks {EWS_PERMISSION}")
+            return None
+        user = claims.get("preferred_username") or claims.get("upn")
+        if not isinstance(user, str) or "@" not in user:
+            self._log.refusals.append("bearer: the token names no user")
+            return None
+        return user.lower()
+
+
+class BearerTokens(dict[str, str]):
+    """The server's bearer tokens: fixed ones (token → mailbox) and, with a
+    :class:`BearerVerifier`, the authority's tokens. ``get`` is what a connection asks."""
+
+    verifier: BearerVerifier | None = None
+
+    def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
+        if token in self:
+            return self[token]
+        if self.verifier is not None and token.count(".") == 2:
+            return self.verifier.user(token)
+        return default
 
 
 class ConnectionAuth:

@@ -10,7 +10,8 @@ guesses lets tests pass for the wrong reason.
 
 The HTTP side (routing, TLS, authentication per connection) is :mod:`tests.fakes.ews_http`.
 Auth: the schemes the server is made with — HTTP Basic with :attr:`password`, ``Bearer`` with a
-token from :meth:`add_token`, NTLM (verified by pyspnego, :mod:`tests.fakes.ews_auth`) for
+token from :meth:`add_token` or, in OAuth mode (:meth:`accept_tokens_from`), an access token from
+the emulator's authority for EWS, NTLM (verified by pyspnego, :mod:`tests.fakes.ews_auth`) for
 accounts from :meth:`add_ntlm_user`. Over TLS it also answers SOAP autodiscover
 (:mod:`tests.fakes.ews_autodiscover`). ``ConvertId`` is answered only as far as exchangelib's
 version probe needs (an id that is not ours is malformed).
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from tests.fakes.ews_auth import SCHEMES, AuthLog, NtlmAccounts
+from tests.fakes.ews_auth import SCHEMES, AuthLog, BearerTokens, BearerVerifier, NtlmAccounts
 from tests.fakes.ews_autodiscover import mailbox_settings
 from tests.fakes.ews_ops import OPS, Request
 from tests.fakes.ews_store import UserMailbox
@@ -59,7 +60,7 @@ class FakeEwsServer:
         self.schemes = schemes
         self.ntlm_accounts = ntlm_accounts
         self.host = host  # the name clients use (the certificate's name, with TLS)
-        self.tokens: dict[str, str] = {}
+        self.tokens = BearerTokens()
         self.ntlm_mailboxes: dict[str, str] = {}  # DOMAIN\USER (upper case) -> mailbox
         self.autodiscover: dict[str, str] = {}  # address -> display name
         self.auth_log = AuthLog()
@@ -113,6 +114,10 @@ class FakeEwsServer:
 
     def add_token(self, token: str, user: str) -> None:
         self.tokens[token] = user
+
+    def accept_tokens_from(self, verifier: BearerVerifier) -> None:
+        """OAuth mode: also take the access tokens ``verifier``'s authority issues for EWS."""
+        self.tokens.verifier = verifier
 
     def add_ntlm_user(self, principal: str, password: str, mailbox: str) -> None:
         """Let ``DOMAIN\\user`` (or a UPN) sign in with NTLM to ``mailbox``."""

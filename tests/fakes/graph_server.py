@@ -212,6 +212,14 @@ class FakeGraphServer:
             )
             return made.id
 
+    def add_messages(self, mailbox: str, folder_path: str, mimes: Iterable[bytes]) -> list[str]:
+        """Deliver many unread messages into one folder under one lock (seeding a large
+        mailbox for a benchmark); returns their Graph ids in order."""
+        box = self.add_mailbox(mailbox)
+        with box.lock:
+            folder = box.path_folder(folder_path)
+            return [box.add(folder, mime, is_read=False).id for mime in mimes]
+
     def folder(self, mailbox: str, ref: str) -> Folder:
         """A folder by id, well-known name or display-name path (created as needed)."""
         box = self.mailbox(mailbox)

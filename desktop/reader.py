@@ -11,12 +11,13 @@ long body, with a "Show all" link that prepares the rest on a worker too.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
-from core.domain.model import TrackState
+from core.domain.model import Address, TrackState
 from core.mail.display import DisplayBody, break_html_runs, prepare_text
 from core.workspace.reading import MessageView
 from desktop.icons import STATE_LABELS, state_icon
@@ -96,11 +97,25 @@ class TrackingBanner(QFrame):
             names = ", ".join(
                 f'<span style="color:#c62828">{html.escape(a.display())}</span> '
                 f'<a href="resolve:{html.escape(a.email)}">resolve…</a>'
-                for a in view.unresolved
+                for a in view.unresolved[:SHOWN_ADDRESSES]
             )
+            more = len(view.unresolved) - SHOWN_ADDRESSES
+            names += f" and {more:,} more" if more > 0 else ""
             parts.append(f'<span style="color:#c62828">Unresolved:</span> {names}')
         self.text.setText(" · ".join(parts))
         self.setVisible(True)
+
+
+#: Addresses a header line or the banner shows: a mail to 10,000 people must not cost the
+#: GUI thread seconds of rich-text layout.
+SHOWN_ADDRESSES = 50
+
+
+def address_line(addresses: Sequence[Address]) -> str:
+    """``a; b; c`` for at most :data:`SHOWN_ADDRESSES`, then "and N more"."""
+    line = "; ".join(a.display() for a in addresses[:SHOWN_ADDRESSES])
+    more = len(addresses) - SHOWN_ADDRESSES
+    return f"{line} and {more:,} more" if more > 0 else line
 
 
 def _body_of(view: MessageView) -> DisplayBody:
@@ -200,9 +215,9 @@ class ReadingPane(QWidget):
         if h.sender:
             rows.append(f"<b>From:</b> {html.escape(h.sender.display())}")
         if h.to:
-            rows.append("<b>To:</b> " + html.escape("; ".join(a.display() for a in h.to)))
+            rows.append("<b>To:</b> " + html.escape(address_line(h.to)))
         if h.cc:
-            rows.append("<b>Cc:</b> " + html.escape("; ".join(a.display() for a in h.cc)))
+            rows.append("<b>Cc:</b> " + html.escape(address_line(h.cc)))
         if h.date:
             rows.append(f"<b>Date:</b> {h.date.strftime('%A %d %B %Y %H:%M')}")
         self.headers.setText("<br>".join(rows))

@@ -113,6 +113,9 @@ ODATA_HEADERS = {
     "OData-Version": "4.0",
 }
 MESSAGE_ID_BATCH = 50
+#: The e-mail activity's subject column takes 800 characters (Dataverse's and the emulator's):
+#: a longer one is cut rather than refused.
+EMAIL_SUBJECT_MAX = 800
 LOOKUP_ANNOTATIONS = (
     'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname,'
     'OData.Community.Display.V1.FormattedValue"'
@@ -592,7 +595,7 @@ class CrmClient:
         the e-mail activity. Returns its id (``EmailId``)."""
         params: dict[str, Any] = {
             "MessageId": message_id,
-            "Subject": subject,
+            "Subject": subject[:EMAIL_SUBJECT_MAX],
             "From": addr(sender),
             "To": addr_list(to),
             "Cc": addr_list(cc),

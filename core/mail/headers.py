@@ -126,7 +126,7 @@ def _plain_header(
     errors: list[str] = []
     message_id = _message_id(message_id_v, errors)
     date = _parse_date(get("date", ""), errors)
-    subject = _clean(subject)
+    subject = _bounded_subject(_clean(subject), errors)
     sender = senders[0] if senders else None
     size = len(raw) if size is None else size
     # Addresses from simple_addresses are clean already; the rest as in _parse_general.
@@ -215,6 +215,7 @@ def _parse_general(
     if "\ufffd" in subject and "=?" in src.raw("subject"):
         errors.append("subject: undecodable encoded word")
         subject = _clean(src.raw("subject"))
+    subject = _bounded_subject(subject, errors)
     sender = _first(src.addresses("from")) or _first(src.addresses("sender"))
     to = tuple(src.addresses("to"))
     cc = tuple(src.addresses("cc"))
@@ -532,6 +533,18 @@ def _loose(value: Any) -> str:
 
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 _CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+#: Characters of a Subject kept: the list, the banner and the CRM (whose e-mail subject takes
+#: 800) need no more, and a 1 MB subject would cost every repaint of the list.
+MAX_SUBJECT = 2000
+
+
+def _bounded_subject(subject: str, errors: list[str]) -> str:
+    if len(subject) <= MAX_SUBJECT:
+        return subject
+    errors.append(f"subject: cut at {MAX_SUBJECT:,} of {len(subject):,} characters")
+    return subject[: MAX_SUBJECT - 1] + "…"
 
 
 def _clean(text: str) -> str:

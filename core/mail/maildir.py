@@ -24,6 +24,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from core.domain.message_identity import MISSING, synthetic_message_id
 from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
@@ -43,6 +44,9 @@ from core.mail.parse import parse_headers
 from core.mail.smtp import recipients
 
 _HEADER_READ = 64 * 1024  # bytes read for headers (and the attachment guess) of a big message
+#: ... and at most this much when the header block is longer (10,000 recipients: ~400 KB),
+#: so that fields after a huge one (Subject after To) are not cut off.
+_HEADER_MAX = 4 * 1024 * 1024
 _MTIME_SLACK_NS = 2_000_000_000  # a directory changed this recently may change again unseen
 _STATE_PREFIX = "md1:"
 #: Folders a new Maildir starts with (Exchange's names, so roles are found by name).
@@ -283,7 +287,7 @@ class MaildirBackend(MailBackend):
         try:
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
-                raw = fh.read(_HEADER_READ)
+                raw = _read_header_block(fh)
         except OSError as exc:
             return _unreadable(ref, flags, exc)
         return parse_headers(
@@ -303,6 +307,21 @@ class MaildirBackend(MailBackend):
         except FileNotFoundError as exc:
             raise MailNotFound("message is gone", ref=ref) from exc
         self._paths.setdefault(str(path.parent.parent), {})[ref.uid] = f"cur/{name}"
+
+
+def _read_header_block(fh: BinaryIO) -> bytes:
+    """The first :data:`_HEADER_READ` bytes, or more up to the end of the header block
+    (the first empty line) when it is longer, at most :data:`_HEADER_MAX`."""
+    chunks = [fh.read(_HEADER_READ)]
+    size, tail = len(chunks[0]), b""
+    while size < _HEADER_MAX:
+        seen = tail + chunks[-1]  # the last chunk and the 2 bytes before it: a boundary
+        if b"\n\n" in seen or b"\n\r\n" in seen or b"\r\r" in seen or not chunks[-1]:
+            break
+        tail = seen[-2:]
+        chunks.append(fh.read(_HEADER_READ))
+        size += len(chunks[-1])
+    return b"".join(chunks)
 
 
 def _unreadable(ref: MailRef, flags: str, exc: OSError) -> MessageHeader:

@@ -249,7 +249,9 @@ def _attachment(
         return str(part.get_payload()).encode("utf-8", "surrogateescape")
 
     try:
-        size = len(payload())
+        size = _encoded_size(part, ctype)
+        if size is None:
+            size = len(payload())
     except Exception as exc:
         errors.append(f"attachment {filename!r}: {exc}")
         size = 0
@@ -262,6 +264,19 @@ def _attachment(
         filename = f"attachment{ext}"
     inline = disposition == "inline" or (disposition is None and cid is not None)
     return Attachment(_clean(filename), ctype, size, cid, inline, payload)
+
+
+def _encoded_size(part: Message, ctype: str) -> int | None:
+    """The decoded size of a base64 part from its encoded text, without decoding it (a
+    50 MB attachment is not copied to show its size); None: decode to know."""
+    if ctype == "message/rfc822" or part.get("content-transfer-encoding", "").lower() != "base64":
+        return None
+    text = part.get_payload()
+    if not isinstance(text, str):
+        return None
+    tail = text.rstrip()[-4:]
+    chars = len(text) - text.count("\n") - text.count("\r") - text.count(" ")
+    return max(0, chars * 3 // 4 - tail.count("="))
 
 
 _SCRIPT_RE = re.compile(r"<(script|style)\b", re.I)

@@ -386,3 +386,13 @@ def test_header_block_end_is_the_first_blank_line(raw: bytes) -> None:
 
     m = re.search(rb"\r?\n\r?\n", raw)
     assert split_header_block(raw) == (raw[: m.end()] if m else raw)
+
+
+def test_a_huge_subject_is_cut_and_says_so() -> None:
+    from core.mail.headers import MAX_SUBJECT
+
+    raw = b"Subject: " + b"S" * 1_000_000 + b"\r\nMessage-ID: <huge@x.example>\r\n\r\nbody\r\n"
+    h = parse_headers(raw, REF)
+    assert len(h.subject) == MAX_SUBJECT and h.subject.endswith("…")
+    assert "subject: cut at 2,000 of 1,000,000 characters" in h.parse_errors
+    assert h.message_id == "<huge@x.example>"

@@ -20,12 +20,10 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLa
 from core.domain.model import Address, TrackState
 from core.mail.display import DisplayBody, break_html_runs, prepare_text
 from core.workspace.reading import MessageView
+from desktop.attachments import AttachmentsPanel
 from desktop.icons import STATE_LABELS, state_icon
-from desktop.messages import human_size
 from desktop.ops import QueryOp
 from desktop.workers import Workers
-
-ATTACHMENTS_LISTED = 50  # names in the attachment line; the rest are counted
 
 BANNER_STYLES = {
     TrackState.TRACKED: ("#e8f4ec", "#1f7a3f"),
@@ -167,11 +165,15 @@ class ReadingPane(QWidget):
         self.body.setObjectName("readingBody")
         self.body.setOpenLinks(False)
         self.body.anchorClicked.connect(self._open_link)
-        self.attachments = QLabel()
-        self.attachments.setObjectName("readingAttachments")
-        self.attachments.setTextFormat(Qt.TextFormat.PlainText)  # file names are the sender's
-        self.attachments.setWordWrap(True)
-        for w in (self.banner, self.subject, self.headers, self.notice, self.more):
+        self.invitation = QLabel()
+        self.invitation.setObjectName("readingInvitation")
+        self.invitation.setTextFormat(Qt.TextFormat.PlainText)  # the sender's words
+        self.invitation.setWordWrap(True)
+        self.invitation.setStyleSheet(
+            "background: #eef3fb; border: 1px solid #2f6fbf; border-radius: 4px; padding: 4px;"
+        )
+        self.attachments = AttachmentsPanel(self._pool, self)
+        for w in (self.banner, self.subject, self.headers, self.notice, self.invitation, self.more):
             layout.addWidget(w)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.attachments)
@@ -194,7 +196,8 @@ class ReadingPane(QWidget):
         self.subject.setText("")
         self.headers.setText("")
         self.notice.setVisible(False)
-        self.attachments.setVisible(False)
+        self.invitation.setVisible(False)
+        self.attachments.show_view(None)
         self.body.setPlainText(message)
 
     def show_loading(self) -> None:
@@ -232,8 +235,10 @@ class ReadingPane(QWidget):
             )
         self.notice.setText(" ".join(notices))
         self.notice.setVisible(bool(notices))
+        self.invitation.setText(view.invitation if view.invitation else "")
+        self.invitation.setVisible(bool(view.invitation))
         self._show_body(_body_of(view))
-        self._show_attachments(view)
+        self.attachments.show_view(view)
 
     def show_all(self) -> None:
         """Show as much of a long body as the pane can take, prepared on a worker; the result
@@ -269,19 +274,6 @@ class ReadingPane(QWidget):
             note += ' <a href="show-all">Show all</a>'
         self.more.setText(note)
         self.more.setVisible(body.truncated)
-
-    def _show_attachments(self, view: MessageView) -> None:
-        listed = view.attachments[:ATTACHMENTS_LISTED]
-        names = [f"{a.filename} ({human_size(a.size)})" for a in listed]
-        unlisted = len(view.attachments) - len(listed)
-        if unlisted:
-            names.append(f"and {unlisted:,} more")
-        line = "📎 " + ", ".join(names) if names else ""
-        skipped = view.parts_not_shown
-        if skipped:
-            line += f" — {skipped:,} more parts of this message are not shown."
-        self.attachments.setText(line.lstrip(" —"))
-        self.attachments.setVisible(bool(line))
 
     def _open_link(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.domain.html_sanitize import count_blocked_resources, sanitize_html
 from core.domain.model import Address, MessageHeader, Reason, RecordRef, TrackState
 from core.domain.resolution import Resolver, unresolved_addresses
+from core.mail.attachment_names import safe_filename
 from core.mail.display import DisplayBody
 from core.mail.parse import ParsedMessage
 
@@ -19,9 +21,47 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class AttachmentInfo:
+    """One attachment as listed: ``filename`` is the sender's, ``safe_name`` what it is shown
+    and saved as (``core.mail.attachment_names``); ``index`` finds its bytes again."""
+
     filename: str
     content_type: str
     size: int
+    index: int = 0  # position among the parsed message's attachments (inline ones included)
+    safe_name: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.safe_name or safe_filename(self.filename, self.content_type)
+
+
+#: What :meth:`AttachmentFiles.save_all` does with a name that exists in the folder: leave it
+#: and report it ("new"), replace it, or save beside it as ``name (2).ext`` ("keep_both").
+ExistingFiles = Literal["new", "replace", "keep_both"]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFiles:
+    """What a save did: the files written, and the attachments not saved because a file of
+    that name exists (mode "new"), by index and the path they would have had."""
+
+    saved: tuple[Path, ...] = ()
+    existing: tuple[tuple[int, Path], ...] = ()
+
+
+class AttachmentFiles(Protocol):
+    """One message's attachments as files. Every method reads the message (cache or mailbox)
+    and writes files: call it on a worker, never on the GUI thread."""
+
+    def payload(self, index: int) -> bytes: ...
+
+    def save(self, index: int, path: Path, *, replace: bool = False) -> SavedFiles: ...
+
+    def save_all(
+        self, folder: Path, indexes: tuple[int, ...] | None = None, existing: ExistingFiles = "new"
+    ) -> SavedFiles: ...
+
+    def open_copy(self, index: int) -> Path: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +86,10 @@ class MessageView:
     parts_not_shown: int = 0  # parts beyond ``core.mail.parse.DISPLAY_PARTS``
     #: Prepares as much of the body as the pane can take ("Show all"): slow, on a worker.
     show_all: Callable[[], DisplayBody] | None = field(default=None, compare=False, repr=False)
+    #: The attachments' bytes, saved or opened (on a worker); None for a view built elsewhere.
+    files: AttachmentFiles | None = field(default=None, compare=False, repr=False)
+    #: An invitation's one-line summary (``core.mail.invitation``), None without one.
+    invitation: str | None = None
 
 
 def build_view(
@@ -75,8 +119,10 @@ def build_view(
         body_html=sanitize_html(html) if html else None,
         body_text=parsed.text,
         attachments=tuple(
-            AttachmentInfo(a.filename, a.content_type, a.size)
-            for a in parsed.attachments
+            AttachmentInfo(
+                a.filename, a.content_type, a.size, i, safe_filename(a.filename, a.content_type)
+            )
+            for i, a in enumerate(parsed.attachments)
             if not a.inline
         ),
         blocked_resources=count_blocked_resources(html) if html else 0,

@@ -37,7 +37,9 @@ from core.config.profiles import (
     Profile,
     account_name,
     connection_problems,
+    graph_options,
     insecure_urls,
+    is_graph,
     needs_mail_password,
 )
 from desktop.errors import describe, kind_of, server_words
@@ -143,6 +145,10 @@ class AccountsTab(QWidget):
                 form.addRow("Mail password:", self.mail_password)
         self.crm_password = _password("accountCrmPassword", "unchanged")
         form.addRow("CRM password:", self.crm_password)
+        self.form = form
+        self.mail_kind = _label("accountMailKind", NOTE_STYLE)
+        for key in ("mail_url", "crm_user"):
+            self.fields[key].textChanged.connect(self._show_mail_kind)
         self.insecure = _label("accountInsecureWarning", WARNING_STYLE)
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("accountTest")
@@ -156,7 +162,14 @@ class AccountsTab(QWidget):
         self.signin = SignInBox(workspace, workers, self)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for w in (self.insecure, self.test_button, self.mail_result, self.crm_result, self.note):
+        for w in (
+            self.mail_kind,
+            self.insecure,
+            self.test_button,
+            self.mail_result,
+            self.crm_result,
+            self.note,
+        ):
             layout.addWidget(w)
         layout.addWidget(self.signin)
         layout.addStretch(1)
@@ -196,6 +209,27 @@ class AccountsTab(QWidget):
             "This is the embedded demo: its CRM emulator and mailbox are built "
             "into Trackbox, so the connection cannot be changed here. Run "
             "'trackbox open' to use your own accounts."
+        )
+
+    def _show_mail_kind(self) -> None:
+        """A Microsoft 365 mailbox (``graph:``) signs in with the CRM's Microsoft sign-in:
+        no mail password, no SMTP server — say so instead."""
+        url = self.fields["mail_url"].text().strip()
+        graph = is_graph(url)
+        for w in (self.mail_password, self.fields["smtp_url"]):
+            self.form.setRowVisible(w, not graph)
+        self.mail_kind.setVisible(graph)
+        if not graph:
+            return
+        try:
+            shared = graph_options(url).get("mailbox")
+        except ValueError:  # the field's own error says what is wrong
+            shared = None
+        user = self.fields["crm_user"].text().strip()
+        self.mail_kind.setText(
+            f"Mail: Microsoft 365 through Microsoft Graph, signed in as {user}"
+            + (f" (the shared mailbox {shared})" if shared else "")
+            + ", with the CRM's sign-in below: no mail password."
         )
 
     def _show_insecure(self) -> None:

@@ -3,6 +3,10 @@ and the profile saved — settings to the profile file, passwords to the system 
 (``core.config.profiles`` validates, ``core.config.credentials`` stores). ``trackbox demo``
 never shows it.
 
+The first mail kind, "Microsoft 365 (Outlook mail + Dynamics 365)", is one sign-in for both
+(``desktop.wizard_m365``): the mail page asks for the address only, the CRM page signs in with
+it — consenting to Microsoft Graph's mail scopes too — and the mailbox is tried before saving.
+
 The CRM page offers the sign-ins ``trackbox account add --sign-in`` does: a Microsoft account
 or AD FS (the user types an e-mail address or the org URL; the sign-in runs on a worker, the
 tokens go to the profile's keyring cache), Windows sign-in or a password (both tested here).
@@ -33,6 +37,16 @@ from PySide6.QtWidgets import (
 from core.workspace.signin import Connected, Environments, Signer
 from desktop.errors import SIGN_IN_KINDS, describe
 from desktop.signin import Interaction, device_code_text
+from desktop.wizard_m365 import (
+    CRM_SUBTITLE,
+    M365_KIND,
+    M365_LABEL,
+    MAIL_SUBTITLE,
+    M365Panel,
+    check_mailbox,
+    environment_name,
+    summary,
+)
 from desktop.workers import Workers
 
 if TYPE_CHECKING:
@@ -42,6 +56,7 @@ if TYPE_CHECKING:
     from core.crm.token_cache import PersistentTokenCache
 
 MAIL_KINDS = (
+    (M365_KIND, M365_LABEL, ""),
     ("imaps", "IMAP over TLS (imaps://host:993)", "imaps://mail.example.com:993"),
     ("ews", "Microsoft Exchange (EWS)", "ews://mail.example.com/EWS/Exchange.asmx"),
     ("maildir", "A Maildir folder on this computer", "maildir:/home/me/Maildir"),
@@ -58,7 +73,6 @@ class MailPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
         self.setTitle("Your mailbox")
-        self.setSubTitle("Where your mail is. Passwords go to the system keyring only.")
         self.kind = QComboBox()
         self.kind.setObjectName("setupMailKind")
         for value, label, _example in MAIL_KINDS:
@@ -72,22 +86,47 @@ class MailPage(QWizardPage):
         self.smtp = QLineEdit()
         self.smtp.setObjectName("setupSmtpUrl")
         self.smtp.setPlaceholderText("smtps://mail.example.com:465 (IMAP only)")
+        self.m365 = M365Panel(self)
         self.kind.currentIndexChanged.connect(self._kind_changed)
-        form = QFormLayout(self)
-        form.addRow("Kind:", self.kind)
-        form.addRow("Server:", self.url)
-        form.addRow("User name:", self.user)
-        form.addRow("Password:", self.password)
-        form.addRow("Outgoing (SMTP):", self.smtp)
+        self.form = QFormLayout(self)
+        self.form.addRow("Kind:", self.kind)
+        for label, field in self.m365.rows():
+            self.form.addRow(label, field)
+        self.form.addRow("Server:", self.url)
+        self.form.addRow("User name:", self.user)
+        self.form.addRow("Password:", self.password)
+        self.form.addRow("Outgoing (SMTP):", self.smtp)
         self._kind_changed()
-        self.registerField("mailUrl*", self.url)
+        self.registerField("mailUrl", self.url)
+        self.url.textChanged.connect(self.completeChanged)
+        self.m365.changed.connect(self.completeChanged)
+
+    @property
+    def microsoft365(self) -> bool:
+        return bool(self.kind.currentData() == M365_KIND)
+
+    def mail_url(self) -> str:
+        """The profile's ``mail_url``: ``graph:…`` for Microsoft 365, else what was typed."""
+        return self.m365.mail_url() if self.microsoft365 else self.url.text().strip()
+
+    def isComplete(self) -> bool:
+        return self.m365.is_complete() if self.microsoft365 else bool(self.url.text().strip())
 
     def _kind_changed(self) -> None:
         value, _label, example = MAIL_KINDS[self.kind.currentIndex()]
         self.url.setPlaceholderText(example)
-        local = value == "maildir"
-        for w in (self.user, self.password, self.smtp):
-            w.setEnabled(not local)
+        m365 = value == M365_KIND
+        self.setSubTitle(
+            MAIL_SUBTITLE
+            if m365
+            else "Where your mail is. Passwords go to the system keyring only."
+        )
+        for _label, field in self.m365.rows():
+            self.form.setRowVisible(field, m365)
+        for w in (self.url, self.user, self.password, self.smtp):
+            self.form.setRowVisible(w, not m365)
+            w.setEnabled(value != "maildir" or w is self.url)
+        self.completeChanged.emit()
 
 
 #: The sign-in kinds offered, in the order shown (``crm_auth``).
@@ -95,6 +134,10 @@ KIND_ORDER = ("microsoft", "adfs", "windows", "password")
 #: Stands in for the mailbox while the CRM's sign-in settings are checked on their own.
 _PLACEHOLDER_MAIL = "maildir:/placeholder"
 _PLACEHOLDER_USER = "someone@placeholder.invalid"
+_CRM_SUBTITLE = (
+    "Your e-mail address or the address of your Dynamics 365 / Dataverse "
+    "organisation (or a trackbox-crm server), and how you sign in."
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +151,7 @@ class SignInForm:
     authority: str
     discovery_url: str
     ca_file: str
+    mail_url: str = ""  # graph:… — the sign-in consents to the mail scopes too
 
     def sign_in_keys(self) -> dict[str, str]:
         """The profile's sign-in keys (only those given: the others keep their defaults)."""
@@ -128,7 +172,7 @@ class SignInForm:
         from core.config.profiles import validate
 
         data: dict[str, Any] = {
-            "mail_url": _PLACEHOLDER_MAIL,
+            "mail_url": self.mail_url or _PLACEHOLDER_MAIL,
             "crm_url": self.text if "://" in self.text else "https://crm.placeholder.invalid",
             "crm_user": self.user or _PLACEHOLDER_USER,
             **self.sign_in_keys(),
@@ -149,11 +193,9 @@ class CrmPage(QWizardPage):
     def __init__(self, workers: Workers) -> None:
         super().__init__()
         self.workers = workers
+        self.mail_url = ""  # a Microsoft 365 mailbox: one sign-in for it and the CRM
         self.setTitle("Your CRM")
-        self.setSubTitle(
-            "Your e-mail address or the address of your Dynamics 365 / Dataverse "
-            "organisation (or a trackbox-crm server), and how you sign in."
-        )
+        self.setSubTitle(_CRM_SUBTITLE)
         self.kind = QComboBox()
         self.kind.setObjectName("setupCrmKind")
         for value in KIND_ORDER:
@@ -209,6 +251,20 @@ class CrmPage(QWizardPage):
         form.addRow("CA file:", self.ca_file)
         return box
 
+    def set_microsoft365(self, mail_url: str, address: str) -> None:
+        """Microsoft 365 chosen on the mail page (``mail_url`` its ``graph:`` URL; empty:
+        not chosen): the Microsoft sign-in only, for ``address``, consenting to the mail."""
+        if mail_url != self.mail_url:
+            self.oauth.forget()  # other scopes: an earlier sign-in does not cover them
+        self.mail_url = mail_url
+        m365 = bool(mail_url)
+        self.setSubTitle(CRM_SUBTITLE.format(address=address) if m365 else _CRM_SUBTITLE)
+        self.form.setRowVisible(self.kind, not m365)
+        self.form.setRowVisible(self.url, not m365)
+        if m365:
+            self.kind.setCurrentIndex(KIND_ORDER.index("microsoft"))
+            self.url.setText(address)
+
     @property
     def crm_auth(self) -> str:
         return str(self.kind.currentData())
@@ -243,6 +299,7 @@ class CrmPage(QWizardPage):
             self.authority.text().strip(),
             self.discovery_url.text().strip(),
             self.ca_file.text().strip(),
+            self.mail_url,
         )
 
     def isComplete(self) -> bool:
@@ -491,12 +548,16 @@ class OptionsPage(QWizardPage):
         self.status = QLabel()
         self.status.setObjectName("setupStatus")
         self.status.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setObjectName("setupSummary")
+        self.summary.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Profile name:", self.name)
         form.addRow("Synchronise every:", self.interval)
         form.addRow("Contacts:", self.scope)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.summary)
         layout.addWidget(self.status)
 
 
@@ -517,14 +578,34 @@ class SetupWizard(QWizard):
         self.sync_page = OptionsPage()
         for page in (self.mail, self.crm, self.sync_page):
             self.addPage(page)
+        self.mail.kind.currentIndexChanged.connect(self._mail_changed)
+        self.mail.m365.changed.connect(self._mail_changed)
+        self._mail_changed()
         self._saved = False
+
+    def _mail_changed(self) -> None:
+        m365 = self.mail.microsoft365
+        self.crm.set_microsoft365(self.mail.mail_url() if m365 else "", self.mail.m365.email())
+
+    def initializePage(self, id: int) -> None:
+        super().initializePage(id)
+        if self.page(id) is self.sync_page:
+            self.sync_page.summary.setText(self.summary_text())
+
+    def summary_text(self) -> str:
+        """What the profile will read and where it tracks (the last page says it)."""
+        connected = self.crm.oauth.connected
+        crm = self.crm.sign_in_form().text
+        if self.crm.uses_oauth:
+            crm = environment_name(connected, self.crm.oauth.found) if connected else ""
+        return summary(self.mail.mail_url(), crm, microsoft365=self.mail.microsoft365)
 
     def profile_data(self) -> dict[str, Any]:
         """What goes to the profile file (never a password nor a token)."""
         mail_kind = self.mail.kind.currentData()
         form = self.crm.sign_in_form()
         data: dict[str, Any] = {
-            "mail_url": self.mail.url.text().strip(),
+            "mail_url": self.mail.mail_url(),
             "crm_url": form.text,
             "crm_user": form.user,
             "sync_interval_minutes": self.sync_page.interval.value(),
@@ -538,7 +619,7 @@ class SetupWizard(QWizard):
             typed = form.text if "@" in form.text else ""
             data["crm_user"] = connected.username or form.user or typed
             data["crm_authority"] = connected.authority
-        if mail_kind != "maildir":
+        if mail_kind not in ("maildir", M365_KIND):
             if self.mail.user.text().strip():
                 data["mail_user"] = self.mail.user.text().strip()
             if self.mail.smtp.text().strip():
@@ -551,17 +632,16 @@ class SetupWizard(QWizard):
             super().accept()
             return
         from core.config.credentials import SecretKind, set_secret
-        from core.config.profiles import Profiles, validate
+        from core.config.profiles import Profiles, needs_mail_password, validate
 
         name = self.sync_page.name.text().strip() or "default"
         data = self.profile_data()
-        mail_kind = self.mail.kind.currentData()
         oauth = self.crm.uses_oauth
         if oauth and self.crm.oauth.connected is None:
             self._save_failed("Sign in to the CRM first (Your CRM page).")
             return
         crm_secret = "" if oauth else self.crm.password.text()
-        mail_secret = self.mail.password.text()
+        mail_secret = self.mail.password.text() if needs_mail_password(data["mail_url"]) else ""
         mail_user = data.get("mail_user") or data["crm_user"]
         cache = self.crm.oauth.cache
         self.sync_page.status.setText("Saving…")
@@ -572,12 +652,14 @@ class SetupWizard(QWizard):
             from core.workspace.signin import keep_cache
 
             profiles = Profiles()
-            validate(data, profiles.config_path(name))
+            config = validate(data, profiles.config_path(name))
+            if config.uses_graph_mail:  # the same sign-in reads the mailbox: tried first
+                check_mailbox(config, name, cache)
             if oauth:
                 keep_cache(cache, token_cache(name))  # the keyring, as the CLI keeps it
             if crm_secret:
                 set_secret(name, SecretKind.CRM, data["crm_user"], crm_secret)
-            if mail_kind != "maildir" and mail_secret:
+            if mail_secret:
                 set_secret(name, SecretKind.MAIL, mail_user, mail_secret)
             profiles.save(name, data)
             if len(profiles.names()) == 1:

@@ -8,34 +8,54 @@ and the pane stays on its message without loading it again.
 
 On ``ChangeBus.changes_applied`` the reading pane reloads the message it shows when the notice
 names it, and the message list re-reads its rows; the selection follows its messages.
+
+The search bar (desktop/search.py) sits over the list in ``panel``: its results replace the
+folder's rows as a narrower source (the selection stays on messages still listed), and
+clearing it brings the folder back the same way. Ctrl+F and Ctrl+E focus it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLayout,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.domain.changes import Changes
 from core.domain.model import TrackState
+from core.store.search import index_backlog
 from desktop.errors import describe
 from desktop.host import WindowHost
 from desktop.messages import (
+    SORT_KEYS,
     UNTRACKABLE,
     Column,
     MessageListModel,
+    RowSource,
     StoreFolderSource,
     StoreStatesSource,
 )
 from desktop.ops import ChangeBus, QueryOp
 from desktop.reader import ReadingPane
+from desktop.search import SearchBar, SearchRequest, SearchRunner, SearchSource, results_text
 from desktop.workers import Workers
 
 if TYPE_CHECKING:
     from core.store import Store
     from core.workspace.reading import MessageView
+
+log = logging.getLogger(__name__)
 
 COLUMN_WIDTHS = (
     (Column.STATE, 28),
@@ -50,6 +70,7 @@ COLUMN_WIDTHS = (
 def _message_list(model: MessageListModel) -> QTableView:
     view = QTableView()
     view.setObjectName("messageList")
+    view.setAccessibleName("Messages")
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -67,6 +88,18 @@ def _message_list(model: MessageListModel) -> QTableView:
     for col, width in COLUMN_WIDTHS:
         view.setColumnWidth(col, width)
     return view
+
+
+def _panel(bar: SearchBar, view: QTableView) -> QWidget:
+    """The search bar over the message list."""
+    panel = QWidget()
+    panel.setObjectName("messagePanel")
+    column = QVBoxLayout(panel)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(0)
+    column.addWidget(bar)
+    column.addWidget(view, 1)
+    return panel
 
 
 class MailView(QObject):
@@ -92,6 +125,21 @@ class MailView(QObject):
         self.model = MessageListModel(self)
         self.list = _message_list(self.model)
         self.pane = ReadingPane(workers=workers)
+        self._base: RowSource | None = None  # the folder or CRM view the search narrows
+        self._results: SearchSource | None = None  # the search results shown, if any
+        self._scope: tuple[str | None, tuple[TrackState, ...] | None] = (None, None)
+        self.search_bar = SearchBar()
+        self.panel = _panel(self.search_bar, self.list)
+        self._search = SearchRunner(workers, self._worker_store, self)
+        self._search.found.connect(self._show_results)
+        self._search.failed.connect(lambda exc: self._host.say(f"Search failed. {describe(exc)}"))
+        self.search_bar.changed.connect(self._search_changed)
+        self.search_bar.leave.connect(lambda: self.list.setFocus(Qt.FocusReason.OtherFocusReason))
+        self.list.horizontalHeader().sortIndicatorChanged.connect(self._order_changed)
+        self.shortcuts = [QShortcut(QKeySequence(k), self.panel) for k in ("Ctrl+F", "Ctrl+E")]
+        for shortcut in self.shortcuts:
+            shortcut.activated.connect(self.search_bar.focus)
+        self.list.installEventFilter(self)
 
         self.list.selectionModel().selectionChanged.connect(self._selection_changed)
         # After the selection model moved the selection with its messages (it was connected
@@ -105,9 +153,49 @@ class MailView(QObject):
 
     # --- workspace ------------------------------------------------------------------------------
     def detach(self) -> None:
-        """The workspace is going: no source, no read connection."""
+        """The workspace is going: no source, no read connection, no search."""
+        self._search.request(None)
+        self.search_bar.clear(emit=False)
+        self._base = self._results = None
         self._store = None
         self.model.set_source(None)
+
+    def _worker_store(self) -> Store:
+        """The calling worker thread's connection (searches run there)."""
+        ws = self._host.workspace
+        if ws is None:
+            raise RuntimeError("no workspace")
+        return ws.store()
+
+    # --- placement ------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        """The window put the bare list into its layout (instead of ``panel``): put the panel,
+        search bar over the list, in its place once the window's layout is built."""
+        if (
+            watched is self.list
+            and event.type() == QEvent.Type.ParentChange
+            and self.list.parentWidget() is not self.panel
+        ):
+            QTimer.singleShot(0, self._adopt_list_slot)
+        return super().eventFilter(watched, event)
+
+    def _adopt_list_slot(self) -> None:
+        holder = self.list.parentWidget()
+        if holder is None or holder is self.panel:
+            return
+        if isinstance(holder, QSplitter):
+            sizes = holder.sizes()
+            holder.replaceWidget(holder.indexOf(self.list), self.panel)
+            holder.setSizes(sizes)
+        elif (layout := holder.layout()) is not None:
+            layout.replaceWidget(self.list, self.panel)
+        else:
+            return
+        panel_layout = self.panel.layout()
+        assert isinstance(panel_layout, QLayout)
+        panel_layout.addWidget(self.list)
+        self.panel.show()
+        self.list.show()
 
     def _read_store(self) -> Store | None:
         ws = self._host.workspace
@@ -115,7 +203,24 @@ class MailView(QObject):
             return None
         if self._store is None:
             self._store = ws.store()
+            self._index_backlog()
         return self._store
+
+    def _index_backlog(self) -> None:
+        """Bodies cached before the search index existed go into it in the background, one
+        short write at a time behind the other writers (the first search may miss them)."""
+        ws = self._host.workspace
+        if ws is None:
+            return
+
+        def more(indexed: int) -> None:
+            if indexed and self._host.workspace is ws:
+                self._index_backlog()
+
+        def failed(exc: BaseException) -> None:
+            log.warning("indexing cached bodies for search stopped: %r", exc)
+
+        self._workers.run(lambda: index_backlog(ws.store()), more, failed, serial=True)
 
     # --- change notices -------------------------------------------------------------------------
     def _pane_follows_changes(self, changes: Changes) -> None:
@@ -129,19 +234,27 @@ class MailView(QObject):
     def _list_follows_changes(self, changes: Changes) -> None:
         if changes.messages and self._host.workspace is not None:
             self.model.refresh()  # a layout change: the selection and the pane follow
+            if self.search_bar.active():
+                self._search_changed()  # results may have come or gone (a filter's state)
 
     # --- sources --------------------------------------------------------------------------------
     def show_folder(self, path: str, count_hint: int | None = None) -> None:
         store = self._read_store()
         if store is not None:
+            self._scope = (path, None)
             self._show_source(StoreFolderSource(store, path, count_hint))
 
     def show_states(self, states: tuple[TrackState, ...]) -> None:
         store = self._read_store()
         if store is not None:
+            self._scope = (None, states)
             self._show_source(StoreStatesSource(store, states))
 
     def _show_source(self, source: StoreFolderSource | StoreStatesSource) -> None:
+        """Another folder or view: the search is left (as Outlook does)."""
+        self._search.request(None)
+        self.search_bar.clear(emit=False)
+        self._base, self._results = source, None
         self.model.set_source(source)
         self.clear_pane()
         if self.model.rowCount():
@@ -151,6 +264,57 @@ class MailView(QObject):
                 | QItemSelectionModel.SelectionFlag.Rows,
             )
         self.selection_changed.emit()
+
+    # --- search ---------------------------------------------------------------------------------
+    def searching(self) -> bool:
+        """Whether the list shows search results."""
+        return self._results is not None
+
+    def _search_request(self) -> SearchRequest:
+        folder, states = self._scope
+        if self.search_bar.all_folders():
+            folder, states = None, None
+        header = self.list.horizontalHeader()
+        section = header.sortIndicatorSection()
+        order_by = SORT_KEYS.get(Column(section), "date") if 0 <= section < len(Column) else "date"
+        return SearchRequest(
+            text=self.search_bar.text(),
+            folder=folder,
+            states=states,
+            filters=self.search_bar.filters(),
+            order_by=order_by,
+            descending=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder,
+        )
+
+    def _search_changed(self) -> None:
+        """New words, scope or filters: search on a worker, or (none left) show the folder
+        again with the selection on the same messages."""
+        if self._host.workspace is None:
+            return
+        if self.search_bar.active():
+            self._search.request(self._search_request())
+            return
+        self._search.request(None)
+        self.search_bar.show_count(None)
+        if self._results is not None:
+            self._results = None
+            self.model.replace_source(self._base)
+            self.selection_changed.emit()
+
+    def _order_changed(self, *_: object) -> None:
+        if self.search_bar.active():  # the results were ordered by the search: ask again
+            self._search_changed()
+
+    def _show_results(self, request: SearchRequest, row_ids: list[int]) -> None:
+        store = self._read_store()
+        if store is None or not self.search_bar.active():
+            return
+        if self._results is None or self._results.row_ids != row_ids:
+            self._results = SearchSource(store, request, row_ids)
+            self.model.replace_source(self._results)
+            self.selection_changed.emit()
+        self.search_bar.show_count(len(row_ids))
+        self._host.say(results_text(len(row_ids)))
 
     # --- selection ------------------------------------------------------------------------------
     def selected_rows(self) -> list[int]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from core.store.search import body_text, index_body
 
 if TYPE_CHECKING:
     from core.store.store import Store
@@ -49,7 +52,8 @@ class SettingsSnapshots:
 
 class BodyCache:
     """``store.bodies``: raw MIME of messages read, least recently used first to go past the
-    store's bound (``Store.body_cache_bytes``)."""
+    store's bound (``Store.body_cache_bytes``). A body's text is in the search index while
+    the body is cached (core/store/search.py): put here, emptied by the eviction trigger."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -59,13 +63,38 @@ class BodyCache:
         A body larger than the whole bound is not cached."""
         if len(content) > self.store.body_cache_bytes:
             return
+        text = body_text(content)  # before the write lock: parsing takes a while
         with self.store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO bodies (message_row, content, size, fetched_at, last_used)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (row_id, content, len(content), _now(), time.time()),
             )
+            index_body(conn, row_id, text)
             self._evict(conn, self.store.body_cache_bytes, keep=row_id)
+
+    def put_many(self, bodies: Iterable[tuple[int, bytes]]) -> int:
+        """Cache many bodies in one transaction, indexed for search (bulk loads: prefetch,
+        tests, benchmarks); the text is extracted before the write lock is taken. Then
+        evicts past the bound like :meth:`put`. Returns how many were cached."""
+        bound = self.store.body_cache_bytes
+        items = [(r, raw, body_text(raw)) for r, raw in bodies if len(raw) <= bound]
+        at, now = _now(), time.time()
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO bodies (message_row, content, size, fetched_at, last_used)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ((r, raw, len(raw), at, now) for r, raw, _ in items),
+            )
+            conn.executemany(
+                "UPDATE message_search SET body = ? WHERE rowid = ?",
+                ((text, r) for r, _, text in items),
+            )
+            conn.executemany(
+                "DELETE FROM search_backlog WHERE message_row = ?", ((r,) for r, _, _ in items)
+            )
+            self._evict(conn, bound)
+        return len(items)
 
     def get(self, row_id: int) -> bytes | None:
         row = self.store.conn.execute(

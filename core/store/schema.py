@@ -297,7 +297,52 @@ UPDATE outbox SET state = 'discarded',
  WHERE message_id = '' AND state IN ('queued', 'parked');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+# v9: search (issue 17): an FTS5 index over each stored message's sender (name and address),
+# recipients, subject and the text of its cached body (rowid = messages.id). The header
+# columns follow the messages table through triggers; the body text is written by the body
+# cache (core/store/cache.py: Python extracts it from the MIME), emptied when a body is
+# evicted, and for bodies cached before v9 filled in the background from search_backlog
+# (core/store/search.py). Partial indexes make the unread and attachment filters index walks.
+V9 = """
+CREATE VIRTUAL TABLE message_search USING fts5 (
+    sender, recipients, subject, body,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO message_search (rowid, sender, recipients, subject, body)
+SELECT id, coalesce(sender_name, '') || ' ' || coalesce(sender_email, ''),
+       to_json || ' ' || cc_json, subject, ''
+  FROM messages;
+CREATE TRIGGER messages_search_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search (rowid, sender, recipients, subject, body)
+    VALUES (new.id, coalesce(new.sender_name, '') || ' ' || coalesce(new.sender_email, ''),
+            new.to_json || ' ' || new.cc_json, new.subject, '');
+END;
+CREATE TRIGGER messages_search_ad AFTER DELETE ON messages BEGIN
+    DELETE FROM message_search WHERE rowid = old.id;
+END;
+CREATE TRIGGER messages_search_au AFTER UPDATE OF subject, sender_name, sender_email, to_json,
+    cc_json ON messages
+WHEN old.subject IS NOT new.subject OR old.sender_name IS NOT new.sender_name
+  OR old.sender_email IS NOT new.sender_email OR old.to_json IS NOT new.to_json
+  OR old.cc_json IS NOT new.cc_json BEGIN
+    UPDATE message_search
+       SET sender = coalesce(new.sender_name, '') || ' ' || coalesce(new.sender_email, ''),
+           recipients = new.to_json || ' ' || new.cc_json,
+           subject = new.subject
+     WHERE rowid = new.id;
+END;
+CREATE TABLE search_backlog (message_row INTEGER PRIMARY KEY);
+INSERT INTO search_backlog (message_row) SELECT message_row FROM bodies;
+CREATE TRIGGER bodies_search_ad AFTER DELETE ON bodies BEGIN
+    UPDATE message_search SET body = '' WHERE rowid = old.message_row AND body != '';
+    DELETE FROM search_backlog WHERE message_row = old.message_row;
+END;
+CREATE INDEX messages_folder_unread ON messages (folder, date_ts, id) WHERE is_read = 0;
+CREATE INDEX messages_folder_attached ON messages (folder, date_ts, id)
+    WHERE has_attachments = 1;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,282 @@
+"""The search bar over the message list (issue 17) and what it shows: a text box, the scope
+(this folder / all folders), quick-filter toggles, the result count.
+
+The words are matched by the store's FTS5 index (``core.store.search``) on a worker, never on
+the GUI thread. A keystroke starts a search at once when none runs; while one runs, it is
+interrupted (``SearchCancel``) and the newest text runs next, so at most one search is under
+way and results never arrive out of order. No fixed debounce: a 150 ms pause would cost more
+than the search itself. The results are row ids; :class:`SearchSource` pages them into the
+list by primary key, so the list keeps its columns (the tracked icon) and every action, which
+act on row ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QWidget,
+)
+
+from core.domain.model import TrackState
+from core.store import MessageRow, Store
+from core.store.search import QuickFilter, SearchCancel, SearchCancelled, rows_by_ids, search
+from desktop.workers import Workers
+
+#: Label, accessible name and tooltip of each quick filter, in the bar's order.
+FILTERS: tuple[tuple[QuickFilter, str, str], ...] = (
+    (QuickFilter.UNREAD, "Unread", "Only unread mail"),
+    (QuickFilter.FLAGGED, "Flagged", "Only mail flagged for follow-up"),
+    (QuickFilter.ATTACHMENTS, "Attachments", "Only mail with attachments"),
+    (QuickFilter.TRACKED, "Tracked", "Only mail tracked in the CRM"),
+    (QuickFilter.NOT_TRACKED, "Not tracked", "Only mail not tracked in the CRM"),
+    (QuickFilter.NEEDS_ATTENTION, "Needs attention", "Only mail that needs attention"),
+)
+#: Filters of which one at most is on (a mail is in one tracked state).
+EXCLUSIVE = (QuickFilter.TRACKED, QuickFilter.NOT_TRACKED, QuickFilter.NEEDS_ATTENTION)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search: the words, where (``folder`` or ``states``; neither: everywhere), the
+    filters and the list's order."""
+
+    text: str
+    folder: str | None
+    states: tuple[TrackState, ...] | None
+    filters: frozenset[QuickFilter]
+    order_by: str = "date"
+    descending: bool = True
+
+
+class SearchSource:
+    """A ``RowSource`` (desktop/messages.py) over search results: their row ids in the order
+    the search gave (a new order is a new search: the order asked for is ignored here, as
+    ``StoreStatesSource`` does). Pages are read by primary key on the GUI thread's store."""
+
+    def __init__(self, store: Store, request: SearchRequest, row_ids: list[int]) -> None:
+        self.store = store
+        self.request = request
+        self.row_ids = row_ids
+        self._where: dict[int, int] | None = None
+
+    def count(self) -> int:
+        return len(self.row_ids)
+
+    def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[MessageRow]:
+        return rows_by_ids(self.store, self.row_ids[offset : offset + limit])
+
+    def _positions(self) -> dict[int, int]:
+        if self._where is None:
+            self._where = {rid: row for row, rid in enumerate(self.row_ids)}
+        return self._where
+
+    def positions(
+        self, row_ids: Collection[int], order_by: str, descending: bool
+    ) -> dict[int, int]:
+        where = self._positions()
+        return {rid: where[rid] for rid in row_ids if rid in where}
+
+    def ids(self, order_by: str, descending: bool) -> list[int]:
+        return list(self.row_ids)
+
+    def message(self, row_id: int) -> MessageRow | None:
+        return self.store.message(row_id) if row_id in self._positions() else None
+
+
+class SearchRunner(QObject):
+    """Runs :class:`SearchRequest` s on the worker pool, one at a time, newest wins:
+    ``found(request, row_ids)`` for the latest request only; ``failed(exc)`` likewise."""
+
+    found = Signal(object, object)
+    failed = Signal(object)
+
+    def __init__(
+        self, workers: Workers, store: Callable[[], Store], parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._workers = workers
+        self._store = store  # the calling worker thread's own connection
+        self._wanted: SearchRequest | None = None
+        self._serial = 0
+        self._running: SearchCancel | None = None  # the search under way
+
+    def request(self, request: SearchRequest | None) -> None:
+        """Search for ``request`` (None: stop wanting results)."""
+        self._wanted = request
+        self._serial += 1
+        if self._running is not None:
+            self._running.cancel()  # its statement is interrupted; it reports at once
+        elif request is not None:
+            self._start()
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def _start(self) -> None:
+        request, serial = self._wanted, self._serial
+        if request is None:
+            return
+        stale = SearchCancel()
+        self._running = stale
+        store = self._store
+
+        def op() -> list[int] | None:
+            try:
+                return search(
+                    store(),
+                    request.text,
+                    folder=request.folder,
+                    states=request.states,
+                    filters=request.filters,
+                    order_by=request.order_by,
+                    descending=request.descending,
+                    cancel=stale,
+                )
+            except SearchCancelled:
+                return None  # not a failure: a newer request is waiting
+
+        def done(ids: list[int] | None) -> None:
+            self._finished(serial)
+            if serial == self._serial and ids is not None:
+                self.found.emit(request, ids)
+
+        def failed(exc: BaseException) -> None:
+            self._finished(serial)
+            if serial == self._serial:
+                self.failed.emit(exc)
+
+        self._workers.run(op, done, failed)
+
+    def _finished(self, serial: int) -> None:
+        self._running = None
+        if serial != self._serial and self._wanted is not None:
+            self._start()  # the newest request, now that the stale one stopped
+
+
+def _filter_button(label: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(label)
+    button.setToolTip(tip)
+    button.setAccessibleName(f"Filter: {label}")
+    button.setCheckable(True)
+    button.setAutoRaise(True)
+    return button
+
+
+class SearchBar(QWidget):
+    """``changed`` when the words, the scope or a filter changed; ``leave`` when Esc was
+    pressed in an empty box (focus back to the list)."""
+
+    changed = Signal()
+    leave = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("searchBar")
+        self.edit = QLineEdit()
+        self.edit.setObjectName("searchBox")
+        self.edit.setPlaceholderText("Search sender, recipients, subject and text (Ctrl+E)")
+        self.edit.setAccessibleName("Search messages")
+        self.edit.setClearButtonEnabled(True)
+        self.edit.installEventFilter(self)
+        self.scope = QComboBox()
+        self.scope.setObjectName("searchScope")
+        self.scope.addItems(["This folder", "All folders"])
+        self.scope.setAccessibleName("Search scope")
+        self.scope.view().setAccessibleName("Search scope choices")
+        self.scope.setToolTip("Search this folder or all folders")
+        self.buttons: dict[QuickFilter, QToolButton] = {}
+        self.results = QLabel()
+        self.results.setObjectName("searchResults")
+        self.results.setAccessibleName("Search results")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 2, 4, 2)
+        row.setSpacing(4)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.scope)
+        for f, label, tip in FILTERS:
+            button = _filter_button(label, tip)
+            button.setObjectName(f"searchFilter_{f.value}")
+            button.toggled.connect(lambda on, f=f: self._toggled(f, on))
+            self.buttons[f] = button
+            row.addWidget(button)
+        row.addWidget(self.results)
+        self.edit.textChanged.connect(lambda _t: self.changed.emit())
+        self.scope.currentIndexChanged.connect(lambda _i: self.changed.emit())
+
+    # --- state ----------------------------------------------------------------------------------
+    def text(self) -> str:
+        return self.edit.text()
+
+    def all_folders(self) -> bool:
+        return self.scope.currentIndex() == 1
+
+    def set_all_folders(self, on: bool) -> None:
+        self.scope.setCurrentIndex(1 if on else 0)
+
+    def filters(self) -> frozenset[QuickFilter]:
+        return frozenset(f for f, b in self.buttons.items() if b.isChecked())
+
+    def active(self) -> bool:
+        """Whether the list shows search results (words or a filter)."""
+        return bool(self.text().strip()) or bool(self.filters())
+
+    def clear(self, *, emit: bool = True) -> None:
+        """No words, no filters (one ``changed`` with ``emit``)."""
+        if not self.active() and not self.text():
+            return
+        for w in (self.edit, *self.buttons.values()):
+            w.blockSignals(True)
+        try:
+            self.edit.clear()
+            for b in self.buttons.values():
+                b.setChecked(False)
+        finally:
+            for w in (self.edit, *self.buttons.values()):
+                w.blockSignals(False)
+        self.results.clear()
+        if emit:
+            self.changed.emit()
+
+    def focus(self) -> None:
+        self.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.edit.selectAll()
+
+    def show_count(self, count: int | None) -> None:
+        self.results.setText("" if count is None else results_text(count))
+
+    # --- events ---------------------------------------------------------------------------------
+    def _toggled(self, f: QuickFilter, on: bool) -> None:
+        if on and f in EXCLUSIVE:
+            for other in EXCLUSIVE:
+                if other != f and self.buttons[other].isChecked():
+                    self.buttons[other].blockSignals(True)
+                    self.buttons[other].setChecked(False)
+                    self.buttons[other].blockSignals(False)
+        self.changed.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        """Esc in the box clears the search; in an empty box it goes back to the list."""
+        if watched is self.edit and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Escape:
+                if self.active() or self.text():
+                    self.clear()
+                else:
+                    self.leave.emit()
+                return True
+        return super().eventFilter(watched, event)
+
+
+def results_text(count: int) -> str:
+    return f"{count:,} result" + ("" if count == 1 else "s")

@@ -29,6 +29,15 @@ class Actions:
     address_book: QAction
     queue: QAction
     quit: QAction
+    mark_read: QAction
+    mark_unread: QAction
+    flag: QAction
+    delete: QAction
+    delete_permanently: QAction
+    move: QAction
+    copy: QAction
+    archive: QAction
+    undo: QAction
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "actionViewInCrm",
         "&View in CRM",
         "Open the tracked message in the CRM's web pages",
-        shortcut="Ctrl+Shift+V",
+        shortcut="Ctrl+Alt+V",  # Ctrl+Shift+V is Move to Folder, as in Outlook
         icon="open_crm",
     ),
     ActionSpec(
@@ -145,7 +154,69 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Operations waiting for the CRM: retry or discard them",
         icon="pending",
     ),
-    ActionSpec("quit", "actionQuit", "&Quit", "Quit Trackbox", shortcut="Ctrl+Q"),
+    # Ctrl+Q is Mark as read, as in Outlook; Quit keeps the window manager's Alt+F4.
+    ActionSpec("quit", "actionQuit", "&Quit", "Quit Trackbox"),
+    # The mail actions, with Outlook's keys (Thunderbird's M toggle is not used).
+    ActionSpec("mark_read", "actionMarkRead", "Mark as &read", "Mark as read", shortcut="Ctrl+Q"),
+    ActionSpec(
+        "mark_unread", "actionMarkUnread", "Mark as u&nread", "Mark as unread", shortcut="Ctrl+U"
+    ),
+    ActionSpec(
+        "flag",
+        "actionFlag",
+        "&Flag for follow-up",
+        "Flag the selected messages for follow-up, or clear the flag",
+        shortcut="Insert",
+    ),
+    ActionSpec(
+        "delete",
+        "actionDelete",
+        "&Delete",
+        "Move to Deleted Items",
+        shortcut="Delete",
+    ),
+    ActionSpec(
+        "delete_permanently",
+        "actionDeletePermanently",
+        "Delete &permanently…",
+        "Delete for good, without Deleted Items (asks first)",
+        shortcut="Shift+Delete",
+    ),
+    ActionSpec(
+        "move",
+        "actionMove",
+        "&Move to folder…",
+        "Move the selected messages to another folder",
+        shortcut="Ctrl+Shift+V",
+    ),
+    ActionSpec(
+        "copy",
+        "actionCopy",
+        "&Copy to folder…",
+        "Copy the selected messages to another folder",
+        shortcut="Ctrl+Shift+Y",
+    ),
+    ActionSpec(
+        "archive",
+        "actionArchive",
+        "&Archive",
+        "Move to the Archive folder (made when missing)",
+        shortcut="Backspace",
+    ),
+    ActionSpec("undo", "actionUndo", "&Undo", "Undo the last action", shortcut="Ctrl+Z"),
+)
+
+#: The mail actions on the selection (Message menu and context menu, in this order).
+MAIL_ACTION_FIELDS = (
+    "mark_read",
+    "mark_unread",
+    "flag",
+    None,
+    "move",
+    "copy",
+    "archive",
+    "delete",
+    "delete_permanently",
 )
 
 
@@ -200,9 +271,12 @@ def install(window: QMainWindow, a: Actions) -> QMenu:
     file_menu = menu.addMenu("&File")
     for action in (a.new_mail, a.address_book, None, a.work_offline, a.options, None, a.quit):
         file_menu.addSeparator() if action is None else file_menu.addAction(action)
+    edit_menu = menu.addMenu("&Edit")
+    edit_menu.addAction(a.undo)
     message_menu = menu.addMenu("&Message")
     for action in (a.reply, a.reply_all, a.forward):
         message_menu.addAction(action)
+    _add_mail_actions(message_menu, a)
     crm_menu = menu.addMenu("&CRM")
     for action in (a.track, a.untrack, a.set_regarding, a.view_in_crm, None, a.sync_now, a.queue):
         crm_menu.addSeparator() if action is None else crm_menu.addAction(action)
@@ -220,4 +294,11 @@ def install(window: QMainWindow, a: Actions) -> QMenu:
         a.view_in_crm,
     ):
         context.addSeparator() if action is None else context.addAction(action)
+    _add_mail_actions(context, a)
     return context
+
+
+def _add_mail_actions(menu: QMenu, a: Actions) -> None:
+    menu.addSeparator()
+    for name in MAIL_ACTION_FIELDS:
+        menu.addSeparator() if name is None else menu.addAction(getattr(a, name))

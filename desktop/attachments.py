@@ -118,6 +118,7 @@ class AttachmentsPanel(QWidget):
         self._pool = pool
         self._files: AttachmentFiles | None = None
         self._infos: tuple[AttachmentInfo, ...] = ()
+        self._row: int | None = None  # the message whose attachments are listed
         self._summary = ""
         self.setObjectName("readingAttachments")
         self.list = QListWidget()
@@ -163,6 +164,18 @@ class AttachmentsPanel(QWidget):
         return self._summary
 
     def show_view(self, view: MessageView | None) -> None:
+        if (
+            view is not None
+            and view.row_id == self._row
+            and view.attachments[:LISTED] == self._infos
+            and self._infos
+        ):
+            # The same message shown again (marked read, tracked…): keep the selection and
+            # what the last Save said; only the access to its files is new.
+            self._files = view.files
+            self._enable()
+            return
+        self._row = view.row_id if view is not None else None
         self.list.clear()
         self.status.clear()
         self._files = view.files if view is not None else None

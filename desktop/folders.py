@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QMimeData, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QTreeView
 
@@ -20,6 +20,7 @@ from core.sync.report import QueuedOperation
 from desktop.errors import describe
 from desktop.host import WindowHost
 from desktop.icons import named_icon, state_icon
+from desktop.messages import ROWS_MIME
 from desktop.ops import ChangeBus, QueryOp
 from desktop.roles import FolderPathRole, TrackStateRole, TrackStatesRole, ViewRole
 from desktop.workers import Workers
@@ -65,8 +66,14 @@ def read_folder_counts(store: Store) -> dict[str, tuple[int, int]]:
     return store.folder_counts()
 
 
+_Index = QModelIndex | QPersistentModelIndex
+
+
 class FolderTreeModel(QStandardItemModel):
-    """Items carry ``FolderPathRole`` (mailbox folders) or ``TrackStateRole`` (CRM views)."""
+    """Items carry ``FolderPathRole`` (mailbox folders) or ``TrackStateRole`` (CRM views).
+    ``messages_dropped(row_ids, folder, copy)`` when message rows are dropped on a folder."""
+
+    messages_dropped = Signal(list, str, bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -168,6 +175,32 @@ class FolderTreeModel(QStandardItemModel):
             item.setText(f"{label} ({n})" if counts is not None else label)
         self.set_pending_send(pending_send)
 
+    # --- drop: messages dragged from the list onto a folder (Ctrl: copy) ----------------------
+    def mimeTypes(self) -> list[str]:
+        return [ROWS_MIME]
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def canDropMimeData(
+        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: _Index
+    ) -> bool:
+        return data.hasFormat(ROWS_MIME) and bool(parent.data(FolderPathRole))
+
+    def dropMimeData(
+        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: _Index
+    ) -> bool:
+        """Say which rows were dropped on which folder (``messages_dropped``); the window
+        moves or copies them. False: nothing for the view to remove itself."""
+        if not self.canDropMimeData(data, action, row, column, parent):
+            return False
+        text = bytes(data.data(ROWS_MIME).data()).decode("ascii", "replace")
+        ids = [int(t) for t in text.split() if t.isdigit()]
+        if ids:
+            copy = action == Qt.DropAction.CopyAction
+            self.messages_dropped.emit(ids, str(parent.data(FolderPathRole)), copy)
+        return False
+
     def set_pending_send(self, count: int | None) -> None:
         """Label the "Pending Send" view with the number of CRM mails waiting to go out."""
         if self._send is not None:
@@ -198,6 +231,9 @@ class FolderPane(QObject):
         self.tree.setModel(self.model)
         self.tree.setHeaderHidden(True)
         self.tree.setMinimumWidth(190)
+        self.tree.setAcceptDrops(True)
+        self.tree.setDropIndicatorShown(True)
+        self.tree.setDragDropMode(QTreeView.DragDropMode.DropOnly)
         self._sizes: dict[str, int] = {}  # counted on a worker; used once per folder
         self._pending_send: int | None = None
         self._serial = 0

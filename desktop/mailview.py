@@ -228,6 +228,8 @@ class MailView(QObject):
         message in particular)."""
         if not changes.messages or self._host.workspace is None or self._pane_row is None:
             return
+        if changes.flags_only:  # read or flagged: nothing the pane shows changed
+            return
         if not changes.row_ids or self._pane_row in changes.row_ids:
             self._load(self._pane_row)
 

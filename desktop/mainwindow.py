@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from core.domain.changes import Changes
 from core.domain.problems import SyncProblem
@@ -42,6 +42,7 @@ from desktop.roles import FolderPathRole, ViewRole
 from desktop.signin import SignInBanner
 from desktop.statusbar import QueueWatch, StatusPanel
 from desktop.syncing import SyncController
+from desktop.undo import MailVerbs
 from desktop.workers import Workers
 
 if TYPE_CHECKING:  # the workspace (and all of core behind it) loads on a worker
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         self.message_list = self.mail_view.list
         self.reading_pane = self.mail_view.pane
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.message_list)
+        right.addWidget(self.mail_view.panel)  # the search bar over the list
         right.addWidget(self.reading_pane)
         right.setSizes([330, 470])
         outer = QSplitter(Qt.Orientation.Horizontal)
@@ -109,6 +110,8 @@ class MainWindow(QMainWindow):
         self.sync = SyncController(workers, self.bus, self)
         self.verbs = CrmVerbs(self, self.mail_view, workers, self.bus, self)
         self.dialogs = Dialogs(self, self.mail_view, self.queue_watch, workers, self.bus, self)
+        self.mail_verbs = MailVerbs(self, self, self.mail_view, workers, self.bus, self)
+        self.verbs.undoable.connect(self.mail_verbs.undo_stack.push)  # Untrack is undoable
 
         # --- the actions ---
         self.window_actions = actions_mod.make_actions(self)
@@ -139,6 +142,7 @@ class MainWindow(QMainWindow):
         a.address_book.triggered.connect(lambda: dialogs.open_address_book(""))
         a.queue.triggered.connect(lambda: dialogs.open_queue())
         a.quit.triggered.connect(self.close)
+        self._connect_mail_actions()
         self.status.queue_clicked.connect(lambda: dialogs.open_queue())
         self.reading_pane.banner.resolve_requested.connect(dialogs.open_address_book)
 
@@ -158,6 +162,32 @@ class MainWindow(QMainWindow):
         self.mail_view.selection_changed.connect(self.update_actions)
         self.mail_view.message_shown.connect(self.message_shown)
         self.message_list.customContextMenuRequested.connect(self._context_menu)
+
+    def _connect_mail_actions(self) -> None:
+        a, mail = self.window_actions, self.mail_verbs
+        a.mark_read.triggered.connect(lambda: mail.mark_read(True))
+        a.mark_unread.triggered.connect(lambda: mail.mark_read(False))
+        a.flag.triggered.connect(mail.toggle_flag)
+        a.delete.triggered.connect(mail.delete)
+        a.delete_permanently.triggered.connect(mail.delete_permanently)
+        a.move.triggered.connect(lambda: mail.move_to(copy=False))
+        a.copy.triggered.connect(lambda: mail.move_to(copy=True))
+        a.archive.triggered.connect(mail.archive)
+        a.undo.triggered.connect(mail.undo)
+        mail.undo_stack.changed.connect(self._undo_changed)
+        self.mail_view.message_shown.connect(mail.shown)
+        self.folder_model.messages_dropped.connect(mail.drop)
+        # Keys that edit text (Delete, Backspace, Insert) act only where the list has focus.
+        for action in (a.delete, a.delete_permanently, a.archive, a.flag):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.message_list.addAction(action)
+        self.message_list.setDragEnabled(True)
+        self.message_list.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+
+    def _undo_changed(self, label: str) -> None:
+        a = self.window_actions
+        a.undo.setText(f"&Undo {label}" if label else "&Undo")
+        self.update_actions()
 
     def _context_menu(self, pos: QPoint) -> None:
         self.context_menu.exec(self.message_list.viewport().mapToGlobal(pos))
@@ -190,6 +220,7 @@ class MainWindow(QMainWindow):
         self.sync.cancel()
         self.workers.wait()
         self.workspace = None
+        self.mail_verbs.undo_stack.clear()
         self.sync.set_workspace(None)
         self.signin_banner.set_workspace(None)
         self.mail_view.detach()
@@ -336,7 +367,11 @@ class MainWindow(QMainWindow):
             a.forward: (shown, offline_tip("Forward")),
             a.address_book: (True, offline_tip("Address book")),
             a.queue: (True, offline_tip("Queue")),
+            a.undo: (len(self.mail_verbs.undo_stack) > 0, offline_tip("Undo")),
         }
+        for name in actions_mod.MAIL_ACTION_FIELDS:
+            if name is not None:
+                gates[getattr(a, name)] = (count > 0, offline_tip("Mail actions"))
         # Only what changed is set: this runs on every selection and layout change, and
         # PySide6 6.12 on CPython 3.11 drops a reference to None on each void call.
         for action, (usable, tip) in gates.items():

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
+    QByteArray,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -30,7 +32,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.domain.model import UNTRACKABLE_STATES, TrackState
+from core.domain.model import UNTRACKABLE_STATES, FolderRole, TrackState
 from desktop.icons import STATE_LABELS, named_icon, state_icon
 from desktop.roles import MessageIdRole, RowIdRole, SortKeyRole, TrackReasonRole, TrackStateRole
 
@@ -61,6 +63,10 @@ _LAYOUT_SIGNATURE = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChan
 _Index = QModelIndex | QPersistentModelIndex
 
 
+#: Dragged message rows (their store row ids, one a line): the folder tree takes them.
+ROWS_MIME = "application/x-trackbox-rows"
+
+
 class Column(enum.IntEnum):
     STATE = 0
     ATTACHMENT = 1
@@ -69,6 +75,8 @@ class Column(enum.IntEnum):
     RECEIVED = 4
     SIZE = 5
     REGARDING = 6
+    #: The message's folder: shown in the CRM views (their mail comes from every folder).
+    FOLDER = 7
 
 
 HEADERS = {
@@ -79,6 +87,7 @@ HEADERS = {
     Column.RECEIVED: "Received",
     Column.SIZE: "Size",
     Column.REGARDING: "Regarding",
+    Column.FOLDER: "Folder",
 }
 
 #: The store's sort keys per column (``Store.message_rows(order_by=...)``).
@@ -90,6 +99,7 @@ SORT_KEYS = {
     Column.RECEIVED: "date",
     Column.SIZE: "size",
     Column.REGARDING: "regarding",
+    Column.FOLDER: "date",  # no folder order in the store: the CRM views keep theirs
 }
 
 TRACKED_COLOUR = QColor("#eaf5ee")
@@ -171,6 +181,9 @@ class StoreFolderSource:
         self.store = store
         self.folder = folder
         self._hint = count_hint
+        role = next((f.role for f in store.folders() if f.path == folder), None)
+        #: Sent Items and Drafts list whom a mail went to (a To column instead of From).
+        self.shows_recipients = role in (FolderRole.SENT, FolderRole.DRAFTS)
 
     def count(self) -> int:
         """``count_hint`` (counted on a worker when the folder list was last read) answers
@@ -211,6 +224,9 @@ class StoreFolderSource:
 class StoreStatesSource:
     """A :class:`RowSource` over the messages in one or more tracked states (the CRM views:
     "Needs attention" shows flagged and failed messages), newest first per state."""
+
+    #: The CRM views hold mail of every folder: they show a Folder column.
+    shows_folder = True
 
     def __init__(self, store: Store, states: tuple[TrackState, ...]) -> None:
         self.store = store
@@ -291,8 +307,21 @@ class MessageListModel(QAbstractTableModel):
         self._order_ids: list[int] | None = None  # every row's id, once a layout read them
         self._by_id: dict[int, MessageRow | None] = {}  # read by id in this layout (None: gone)
         self.colour_tracked = True
+        #: The address column shows the recipients (Sent Items, Drafts) instead of the sender.
+        self.shows_recipients = False
+        #: The Folder column has content (the CRM views); the view hides it otherwise.
+        self.shows_folder = False
+
+    def _columns_for(self, source: RowSource | None) -> None:
+        """Which columns the source's mail wants (To for From, the Folder column)."""
+        self.shows_recipients = bool(getattr(source, "shows_recipients", False))
+        self.shows_folder = bool(getattr(source, "shows_folder", False))
 
     # --- source -------------------------------------------------------------------------
+    @property
+    def source(self) -> RowSource | None:
+        return self._source
+
     def set_source(self, source: RowSource | None, keep_selection: bool = False) -> None:
         """Show another folder or view (a reset: views drop their selection), or with
         ``keep_selection`` the same mail narrowed or widened (a search): see
@@ -302,6 +331,7 @@ class MessageListModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._source = source
+        self._columns_for(source)
         self._forget_layout()
         self._overlay.clear()
         self._count = source.count() if source else 0
@@ -314,9 +344,11 @@ class MessageListModel(QAbstractTableModel):
 
         def swap() -> None:
             self._source = source
+            self._columns_for(source)
             self._count = source.count() if source else 0
 
         self._relayout(swap)
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(Column) - 1)
 
     def refresh(self) -> None:
         """Re-read from the store after a change (a sync, a tracking verb). Rows may have come,
@@ -563,6 +595,23 @@ class MessageListModel(QAbstractTableModel):
                 )
 
     # --- Qt model API ---------------------------------------------------------------------
+    # --- drag: rows onto the folder tree (``desktop.folders.ROWS_MIME``) ----------------------
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def mimeTypes(self) -> list[str]:
+        return [ROWS_MIME]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        ids = self.row_ids(sorted({i.row() for i in indexes}))
+        data = QMimeData()
+        data.setData(ROWS_MIME, QByteArray("\n".join(map(str, ids)).encode("ascii")))
+        return data
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._count
 
@@ -574,7 +623,7 @@ class MessageListModel(QAbstractTableModel):
             return None
         col = Column(section)
         if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[col]
+            return self._header_text(col)
         if role == Qt.ItemDataRole.DecorationRole:
             if col == Column.STATE:
                 return state_icon(TrackState.TRACKED)
@@ -582,9 +631,16 @@ class MessageListModel(QAbstractTableModel):
                 return named_icon("attachment")
         if role == Qt.ItemDataRole.ToolTipRole:
             return {Column.STATE: "Tracked in CRM", Column.ATTACHMENT: "Attachments"}.get(
-                col, HEADERS[col]
+                col, self._header_text(col)
             )
         return None
+
+    def _header_text(self, col: Column) -> str:
+        if col == Column.FROM and self.shows_recipients:
+            return "To"
+        if col == Column.FOLDER and not self.shows_folder:
+            return ""
+        return HEADERS[col]
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # The view asks ~10 roles per painted cell; most are answered "nothing" before any
@@ -606,6 +662,8 @@ class MessageListModel(QAbstractTableModel):
             if col == Column.STATE:
                 reason = message.reason.text if message.reason else ""
                 return f"{STATE_LABELS[state]}\n{reason}".strip()
+            if col == Column.FROM and self.shows_recipients:
+                return ", ".join(a.display() for a in header.to)
             if col == Column.FROM and header.sender:
                 return header.sender.display()
             if col == Column.SUBJECT:
@@ -650,9 +708,12 @@ class MessageListModel(QAbstractTableModel):
         self._painted[message.id] = painted
         return painted
 
-    @staticmethod
-    def _display(col: Column, message: MessageRow) -> str | None:
+    def _display(self, col: Column, message: MessageRow) -> str | None:
         header = message.header
+        if col == Column.FROM and self.shows_recipients:
+            return ", ".join(a.name or a.email for a in header.to)
+        if col == Column.FOLDER:
+            return header.ref.folder if self.shows_folder else ""
         if col == Column.FROM:
             return header.sender.name or header.sender.email if header.sender else ""
         if col == Column.SUBJECT:

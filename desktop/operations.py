@@ -41,6 +41,7 @@ class CrmVerbs(QObject):
 
     tracking_done = Signal(object)
     online_changed = Signal(bool)
+    undoable = Signal(object)  # an UndoStep for Edit › Undo (Untrack)
 
     def __init__(
         self,
@@ -156,11 +157,21 @@ class CrmVerbs(QObject):
         answer = QMessageBox.question(
             self._window,
             "Untrack",
-            f"Stop tracking {what}? Their copies in the CRM will be deleted.",
+            f"Stop tracking {what}? Their copies in the CRM will be deleted "
+            "(Edit › Undo tracks them again).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,  # the safe answer is the default
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        self.run_tracking(lambda: ws.enqueue_untrack(tracked), "Untracking", tracked)
+
+        def untrack() -> Changes:
+            outcome = ws.untrack_undoable(tracked)
+            if outcome.undo is not None:
+                self.undoable.emit(outcome.undo)  # the window's undo stack, on the GUI thread
+            return outcome.changes
+
+        self.run_tracking(untrack, "Untracking", tracked)
 
     def set_regarding_selected(self) -> None:
         """Open the picker, then set the chosen record on the selection (core tracks the

@@ -208,6 +208,13 @@ class OptionsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(form)
         form.addRow("Synchronise every:", self.interval)
+        self.mark_read_after = QSpinBox()
+        self.mark_read_after.setObjectName("markReadAfter")
+        self.mark_read_after.setAccessibleName("Mark a message read after viewing it for")
+        self.mark_read_after.setRange(0, 3600)
+        self.mark_read_after.setSuffix(" seconds")
+        self.mark_read_after.setMaximumWidth(160)
+        form.addRow("Mark read after viewing for:", self.mark_read_after)
         return _page(holder, self.all_folders, self.folders, self.subfolders)
 
     def _privacy_tab(self) -> QWidget:
@@ -263,6 +270,7 @@ class OptionsDialog(QDialog):
         for entity, check in self.books.items():
             check.setChecked(entity in tuple(loc.address_books))
         self.interval.setValue(int(loc.sync_interval_minutes))
+        self.mark_read_after.setValue(int(loc.mark_read_after_seconds))
         chosen = None if loc.folders_to_sync is None else set(loc.folders_to_sync)
         self.folders.clear()
         for path in folders:
@@ -301,6 +309,7 @@ class OptionsDialog(QDialog):
         local = dataclasses.replace(
             self.local,
             sync_interval_minutes=self.interval.value(),
+            mark_read_after_seconds=self.mark_read_after.value(),
             folders_to_sync=folders,
             include_subfolders=self.subfolders.isChecked(),
             show_tracking_banner=self.show_banner.isChecked(),

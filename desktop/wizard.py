@@ -152,6 +152,7 @@ class SignInForm:
     discovery_url: str
     ca_file: str
     mail_url: str = ""  # graph:… — the sign-in consents to the mail scopes too
+    extra_mailboxes: tuple[str, ...] = ()  # … and to the shared ones for these
 
     def sign_in_keys(self) -> dict[str, str]:
         """The profile's sign-in keys (only those given: the others keep their defaults)."""
@@ -177,6 +178,8 @@ class SignInForm:
             "crm_user": self.user or _PLACEHOLDER_USER,
             **self.sign_in_keys(),
         }
+        if self.extra_mailboxes:
+            data["extra_mailboxes"] = list(self.extra_mailboxes)
         config = validate(data, "setup")
         check_ca_file(config, "setup")
         return config
@@ -194,6 +197,7 @@ class CrmPage(QWizardPage):
         super().__init__()
         self.workers = workers
         self.mail_url = ""  # a Microsoft 365 mailbox: one sign-in for it and the CRM
+        self.extra_mailboxes: tuple[str, ...] = ()  # its shared mailboxes
         self.setTitle("Your CRM")
         self.setSubTitle(_CRM_SUBTITLE)
         self.kind = QComboBox()
@@ -251,12 +255,16 @@ class CrmPage(QWizardPage):
         form.addRow("CA file:", self.ca_file)
         return box
 
-    def set_microsoft365(self, mail_url: str, address: str) -> None:
+    def set_microsoft365(
+        self, mail_url: str, address: str, extra_mailboxes: tuple[str, ...] = ()
+    ) -> None:
         """Microsoft 365 chosen on the mail page (``mail_url`` its ``graph:`` URL; empty:
-        not chosen): the Microsoft sign-in only, for ``address``, consenting to the mail."""
-        if mail_url != self.mail_url:
+        not chosen): the Microsoft sign-in only, for ``address``, consenting to the mail
+        (and to shared mail when there are ``extra_mailboxes``)."""
+        if mail_url != self.mail_url or bool(extra_mailboxes) != bool(self.extra_mailboxes):
             self.oauth.forget()  # other scopes: an earlier sign-in does not cover them
         self.mail_url = mail_url
+        self.extra_mailboxes = extra_mailboxes
         m365 = bool(mail_url)
         self.setSubTitle(CRM_SUBTITLE.format(address=address) if m365 else _CRM_SUBTITLE)
         self.form.setRowVisible(self.kind, not m365)
@@ -300,6 +308,7 @@ class CrmPage(QWizardPage):
             self.discovery_url.text().strip(),
             self.ca_file.text().strip(),
             self.mail_url,
+            self.extra_mailboxes,
         )
 
     def isComplete(self) -> bool:
@@ -585,7 +594,11 @@ class SetupWizard(QWizard):
 
     def _mail_changed(self) -> None:
         m365 = self.mail.microsoft365
-        self.crm.set_microsoft365(self.mail.mail_url() if m365 else "", self.mail.m365.email())
+        self.crm.set_microsoft365(
+            self.mail.mail_url() if m365 else "",
+            self.mail.m365.email(),
+            self.mail.m365.extra_mailboxes() if m365 else (),
+        )
 
     def initializePage(self, id: int) -> None:
         super().initializePage(id)
@@ -598,7 +611,9 @@ class SetupWizard(QWizard):
         crm = self.crm.sign_in_form().text
         if self.crm.uses_oauth:
             crm = environment_name(connected, self.crm.oauth.found) if connected else ""
-        return summary(self.mail.mail_url(), crm, microsoft365=self.mail.microsoft365)
+        m365 = self.mail.microsoft365
+        extras = self.mail.m365.extra_mailboxes() if m365 else ()
+        return summary(self.mail.mail_url(), crm, microsoft365=m365, extra_mailboxes=extras)
 
     def profile_data(self) -> dict[str, Any]:
         """What goes to the profile file (never a password nor a token)."""
@@ -619,6 +634,8 @@ class SetupWizard(QWizard):
             typed = form.text if "@" in form.text else ""
             data["crm_user"] = connected.username or form.user or typed
             data["crm_authority"] = connected.authority
+        if mail_kind == M365_KIND and self.mail.m365.extra_mailboxes():
+            data["extra_mailboxes"] = list(self.mail.m365.extra_mailboxes())
         if mail_kind not in ("maildir", M365_KIND):
             if self.mail.user.text().strip():
                 data["mail_user"] = self.mail.user.text().strip()

@@ -45,8 +45,8 @@ class MailboxNotAllowed(Exception):
 
 class M365Panel(QObject):
     """The mail page's fields for Microsoft 365 (its form shows :meth:`rows`): the address
-    (the sign-in's hint), a shared mailbox to read instead, and another Graph endpoint
-    (national clouds). ``changed`` when any of them is edited."""
+    (the sign-in's hint), shared mailboxes to show beside the user's own, and another Graph
+    endpoint (national clouds). ``changed`` when any of them is edited."""
 
     changed = Signal()
 
@@ -57,11 +57,15 @@ class M365Panel(QObject):
         self.address.setPlaceholderText("you@contoso.com")
         self.shared = QLineEdit()
         self.shared.setObjectName("setupM365Shared")
-        self.shared.setPlaceholderText("optional: sales@contoso.com")
+        self.shared.setPlaceholderText("optional: sales@contoso.com, support@contoso.com")
+        self.shared.setAccessibleName("Shared mailboxes")
         self.endpoint = QLineEdit()
         self.endpoint.setObjectName("setupGraphEndpoint")
         self.endpoint.setPlaceholderText("leave empty: https://graph.microsoft.com/v1.0")
-        note = QLabel("A shared mailbox replaces your own in this version (one per profile).")
+        note = QLabel(
+            "Shared mailboxes you have access to appear beside your own, each under its "
+            "address; their mail can be tracked too."
+        )
         note.setWordWrap(True)
         note.setObjectName("setupM365Note")
         self.note = note
@@ -72,7 +76,7 @@ class M365Panel(QObject):
         """The form rows, in order: (label, field)."""
         return [
             ("E-mail address:", self.address),
-            ("Shared mailbox:", self.shared),
+            ("Shared mailboxes:", self.shared),
             ("", self.note),
             ("Graph endpoint:", self.endpoint),
         ]
@@ -81,14 +85,20 @@ class M365Panel(QObject):
         return self.address.text().strip()
 
     def mail_url(self) -> str:
-        """The profile's ``graph:`` URL for what was typed."""
-        return graph_url(self.endpoint.text().strip(), self.shared.text().strip())
+        """The profile's ``graph:`` URL for what was typed (the user's own mailbox)."""
+        return graph_url(self.endpoint.text().strip())
+
+    def extra_mailboxes(self) -> tuple[str, ...]:
+        """The shared mailboxes typed (the profile's ``extra_mailboxes``), in order, once."""
+        typed = self.shared.text().replace(";", ",").split(",")
+        return tuple(dict.fromkeys(a.strip() for a in typed if a.strip()))
 
     def is_complete(self) -> bool:
         from core.config.mail_urls import is_address
 
-        shared = self.shared.text().strip()
-        return is_address(self.email()) and (not shared or is_address(shared))
+        own = self.email().lower()
+        extras = self.extra_mailboxes()
+        return is_address(self.email()) and all(is_address(a) and a.lower() != own for a in extras)
 
 
 def check_mailbox(config: ProfileConfig, name: str, cache: PersistentTokenCache) -> int:
@@ -120,7 +130,9 @@ def environment_name(connected: Connected, found: Environments | None) -> str:
     return connected.org_url
 
 
-def summary(mail_url: str, crm: str, *, microsoft365: bool) -> str:
+def summary(
+    mail_url: str, crm: str, *, microsoft365: bool, extra_mailboxes: tuple[str, ...] = ()
+) -> str:
     """The last page's one line: what the profile will read and where it tracks."""
     if not microsoft365:
         return f"Mail: {mail_url or '—'} · CRM: {crm or '—'}"
@@ -128,4 +140,6 @@ def summary(mail_url: str, crm: str, *, microsoft365: bool) -> str:
 
     shared = graph_options(mail_url).get("mailbox")
     mail = "Microsoft 365 (Microsoft Graph)" + (f", shared mailbox {shared}" if shared else "")
+    if extra_mailboxes:
+        mail += " and the shared mailboxes " + ", ".join(extra_mailboxes)
     return f"Mail: {mail} · CRM: {crm or '—'} · one sign-in"

@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from core.cli.context import CREDENTIALS, OFFLINE, OK, CliError, load_profile, warn_insecure
-from core.cli.sign_in import check_ca_file, mail_scopes, microsoft_sign_in, token_cache
+from core.cli.sign_in import (
+    check_ca_file,
+    mail_scopes,
+    microsoft_sign_in,
+    sign_in_again,
+    token_cache,
+)
 from core.config.credentials import (
     ENV_VARS,
     CredentialsError,
@@ -25,7 +31,6 @@ from core.config.credentials import (
     from_environment,
     set_secret,
 )
-from core.config.mail_urls import MailUrlError
 from core.config.profiles import (
     GRAPH_SIGN_IN,
     OAUTH_KINDS,
@@ -98,9 +103,9 @@ def account_add(args: argparse.Namespace) -> int:
 
 def _mail_url(args: argparse.Namespace) -> str:
     """The new profile's mail URL: ``--mail-url``; with ``--microsoft365``, ``graph:`` (or
-    the Graph endpoint ``--mail-url`` gives); ``--shared-mailbox`` adds ``?mailbox=``."""
+    the Graph endpoint ``--mail-url`` gives). ``--shared-mailbox`` must go with Graph."""
     microsoft365 = getattr(args, "microsoft365", False)
-    shared = getattr(args, "shared_mailbox", "") or ""
+    shared = getattr(args, "shared_mailbox", None) or []
     url = args.mail_url or ""
     if microsoft365:
         if args.sign_in and args.sign_in != GRAPH_SIGN_IN:
@@ -113,16 +118,8 @@ def _mail_url(args: argparse.Namespace) -> str:
         url = url or graph_url()
     elif not url:
         raise CliError("Give the mailbox with --mail-url, or use --microsoft365.")
-    if shared:
-        if not is_graph(url):
-            raise CliError("--shared-mailbox is for a Microsoft 365 mailbox (--microsoft365).")
-        try:
-            options = graph_options(url)
-        except MailUrlError as exc:
-            raise CliError(f"--mail-url: {exc}") from None
-        if "mailbox" in options:
-            raise CliError("Give the shared mailbox once: --shared-mailbox or ?mailbox=.")
-        url += ("&" if "?" in url else "?") + urlencode({"mailbox": shared}, safe="@")
+    if shared and not is_graph(url):
+        raise CliError("--shared-mailbox is for a Microsoft 365 mailbox (--microsoft365).")
     return url
 
 
@@ -158,6 +155,9 @@ def _profile_data(
         data["smtp_url"] = args.smtp_url
     if args.folder:
         data["folders"] = list(args.folder)
+    shared = getattr(args, "shared_mailbox", None)
+    if shared:
+        data["extra_mailboxes"] = [a.strip() for a in shared]
     return data
 
 
@@ -247,6 +247,8 @@ def _check_mail_consent(sign_in: MicrosoftSignIn, config: ProfileConfig) -> None
         return
     shared = graph_options(config.mail_url).get("mailbox")
     print(f"Mail: Microsoft 365 through Microsoft Graph{f' ({shared})' if shared else ''}.")
+    if config.extra_mailboxes:
+        print(f"Shared mailboxes: {', '.join(config.extra_mailboxes)}.")
 
 
 def _authority_from_challenge(org_url: str, config: ProfileConfig) -> str:
@@ -395,6 +397,74 @@ def account_sign_out(args: argparse.Namespace) -> int:
     return OK
 
 
+def account_mailboxes(args: argparse.Namespace) -> int:
+    """List, add or remove the shared mailboxes of a Microsoft 365 profile. Adding the first
+    one needs the shared-mailbox permissions: checked now (exit 4, "sign in again", when the
+    sign-in has not consented to them; the profile is saved all the same)."""
+    profiles, profile = load_profile(args.profile)
+    cfg = profile.config
+    extras = _edited_extras(list(cfg.extra_mailboxes), args.add or (), args.remove or ())
+    code = OK
+    if extras != list(cfg.extra_mailboxes):
+        try:
+            profile = profiles.save(profile.name, {**cfg.to_dict(), "extra_mailboxes": extras})
+        except ProfileError as exc:
+            raise CliError(str(exc)) from None
+        removed = [a for a in cfg.extra_mailboxes if a not in extras]
+        _forget_mailboxes(profile.store_path, removed)
+        if mail_scopes(profile.config) != mail_scopes(cfg):
+            code = _consented(profile.name, profile.config)
+    shown = ", ".join(profile.config.extra_mailboxes) or "none"
+    print(f"Shared mailboxes of profile {profile.name!r}: {shown}.")
+    return code
+
+
+def _edited_extras(extras: list[str], add: Iterable[str], remove: Iterable[str]) -> list[str]:
+    for address in remove:
+        found = [a for a in extras if a.casefold() == address.strip().casefold()]
+        if not found:
+            raise CliError(f"{address!r} is not a shared mailbox of this profile.")
+        extras.remove(found[0])
+    for address in add:
+        if address.strip().casefold() not in {a.casefold() for a in extras}:
+            extras.append(address.strip())
+    return extras
+
+
+def _forget_mailboxes(store_path: Path, addresses: list[str]) -> None:
+    """A removed mailbox's folders and mail leave the local store (tracked state stays: it
+    is kept by Message-ID, and the CRM has the e-mails)."""
+    if not addresses or not store_path.exists():
+        return
+    from core.store import Store
+
+    with Store.open(store_path) as store:
+        paths = [
+            f.path
+            for f in store.folders()
+            if any(f.path == a or f.path.startswith(a + "/") for a in addresses)
+        ]
+        store.remove_folders(paths)
+
+
+def _consented(name: str, config: ProfileConfig) -> int:
+    """Whether the profile's sign-in gives a token for its (new) mail scopes."""
+    try:
+        with microsoft_sign_in(config, name) as sign_in:
+            sign_in.token_for(mail_scopes(config))
+    except (SignInRequired, CrmAuthError) as exc:
+        print(
+            f"trackbox: the sign-in has not consented to the shared-mailbox permissions "
+            f"({exc}): {sign_in_again(name)}",
+            file=sys.stderr,
+        )
+        return CREDENTIALS
+    except (CrmUnavailable, CredentialsError) as exc:
+        print(f"trackbox: the permissions could not be checked now: {exc}", file=sys.stderr)
+        return OFFLINE
+    return OK
+
+
 def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool:
     if from_environment(kind) is not None:
         return False  # scripts and CI: the variable is used by every command, nothing stored
@@ -409,4 +479,10 @@ def _store_secret(profile: str, kind: SecretKind, user: str, label: str) -> bool
     return set_secret(profile, kind, user, secret)
 
 
-__all__ = ["BROWSER_TIMEOUT", "account_add", "account_sign_in", "account_sign_out"]
+__all__ = [
+    "BROWSER_TIMEOUT",
+    "account_add",
+    "account_mailboxes",
+    "account_sign_in",
+    "account_sign_out",
+]

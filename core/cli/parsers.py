@@ -56,6 +56,22 @@ def add_account(subparsers: Subparsers, common: argparse.ArgumentParser) -> None
     )
     _device_code_option(sign_in)
     sign_in.set_defaults(func=_command("account", "account_sign_in"))
+    mailboxes = account_sub.add_parser(
+        "mailboxes",
+        parents=[common],
+        help="list, add or remove the shared mailboxes shown besides your own (Microsoft 365)",
+        description="The shared or delegated mailboxes of a Microsoft 365 profile, each under "
+        "a folder named by its address. Adding the first one asks for the shared-mailbox "
+        "permissions: sign in again if the command says so. A removed mailbox's mail is "
+        "forgotten locally (what is tracked in the CRM stays).",
+    )
+    mailboxes.add_argument(
+        "--add", action="append", metavar="ADDRESS", default=None, help="repeatable"
+    )
+    mailboxes.add_argument(
+        "--remove", action="append", metavar="ADDRESS", default=None, help="repeatable"
+    )
+    mailboxes.set_defaults(func=_command("account", "account_mailboxes"))
     sign_out = account_sub.add_parser(
         "sign-out",
         parents=[common],
@@ -102,10 +118,13 @@ def _microsoft365_options(add: argparse.ArgumentParser) -> None:
     )
     add.add_argument(
         "--shared-mailbox",
+        action="append",
         metavar="ADDRESS",
-        default="",
-        help="with Microsoft 365: a shared or delegated mailbox instead of your own "
-        "(asks for the Mail.ReadWrite.Shared and Mail.Send.Shared permissions)",
+        default=None,
+        help="with Microsoft 365: a shared or delegated mailbox to show besides your own, "
+        "under a folder named by its address (repeatable; asks for the Mail.ReadWrite.Shared "
+        "and Mail.Send.Shared permissions). Only a shared mailbox, without your own: "
+        "--mail-url graph:?mailbox=ADDRESS",
     )
 
 

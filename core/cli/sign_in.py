@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from core.config import logs
@@ -96,14 +97,15 @@ def microsoft_sign_in(
 def mail_scopes(config: ProfileConfig) -> tuple[str, ...]:
     """The mail scopes the profile's sign-in consents to besides the CRM's: none for a
     mailbox with a password; Exchange Online's EWS permission for ``?auth=oauth``; for Graph
-    the user's own mail, plus the shared-mailbox permissions for ``graph:?mailbox=…``."""
+    the user's own mail, plus the shared-mailbox permissions for ``graph:?mailbox=…`` or
+    ``extra_mailboxes``."""
     if not config.mail_signs_in_with_microsoft:
         return ()
     if not config.uses_graph_mail:
         from core.mail.ews_auth import ews_scope  # exchangelib: only for such a profile
 
         return (ews_scope(),)
-    shared = "mailbox" in graph_options(config.mail_url)
+    shared = "mailbox" in graph_options(config.mail_url) or bool(config.extra_mailboxes)
     return GRAPH_MAIL_SCOPES + (GRAPH_SHARED_MAIL_SCOPES if shared else ())
 
 
@@ -168,13 +170,29 @@ def open_mail(
         signer = sign_in if sign_in is not None else microsoft_sign_in(config, profile_name)
         tokens = MailTokenSource(signer.token_source(mail_scopes(config)))
         if config.uses_graph_mail:
-            return open_backend(config.mail_url, token=tokens, verify=graph_verify(config))
+            return _open_graph(config, tokens)
         return open_backend(config.mail_url, user=account_name(config, "mail"), token=tokens)
     options: dict[str, Any] = {}
     if config.smtp_url and config.mail_url.split(":", 1)[0].lower().startswith("imap"):
         options["smtp_url"] = config.smtp_url
     user = account_name(config, "mail")
     return open_backend(config.mail_url, user=user, password=password, **options)
+
+
+def _open_graph(config: ProfileConfig, tokens: MailTokenSource) -> MailBackend:
+    """The Graph mailbox; with ``extra_mailboxes``, one backend over it and them
+    (:class:`~core.mail.multi.MultiMailbox`: each under a folder named by its address,
+    opened on first use, with the same tokens)."""
+    verify = graph_verify(config)
+    primary = open_backend(config.mail_url, token=tokens, verify=verify)
+    if not config.extra_mailboxes:
+        return primary
+    from core.mail.multi import MultiMailbox
+
+    def opener(address: str) -> Callable[[], MailBackend]:
+        return lambda: open_backend(config.mail_url, token=tokens, verify=verify, mailbox=address)
+
+    return MultiMailbox(primary, {a: opener(a) for a in config.extra_mailboxes})
 
 
 def sign_in_of(auth: CrmAuth) -> MicrosoftSignIn | None:

@@ -26,10 +26,15 @@ class LocalOptions:
     colour_tracked: bool = True
     contacts_scope: str = "owned"  # "owned" | "all"
     address_books: tuple[str, ...] = ADDRESS_BOOK_ENTITIES
+    #: Seconds a message is shown before it counts as read (Outlook's "mark items as read
+    #: when viewed in the Reading Pane: wait N seconds"); 0: at once.
+    mark_read_after_seconds: int = 0
 
     def __post_init__(self) -> None:
         if self.sync_interval_minutes < 1:
             raise ValueError("sync_interval_minutes must be at least 1")
+        if not 0 <= self.mark_read_after_seconds <= 3600:
+            raise ValueError("mark_read_after_seconds must be between 0 and 3600")
         if self.contacts_scope not in ("owned", "all"):
             raise ValueError("contacts_scope must be 'owned' or 'all'")
 

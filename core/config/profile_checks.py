@@ -160,6 +160,38 @@ def _check_graph(path: Path | str, values: Mapping[str, Any]) -> None:
     )
 
 
+def _check_extra_mailboxes(path: Path | str, values: Mapping[str, Any]) -> None:
+    """Shared or delegated mailboxes besides the profile's own: Graph profiles only (they
+    reach ``/users/{address}`` with the same sign-in), e-mail addresses, each once, none the
+    mailbox the profile already reads."""
+    extras = values.get("extra_mailboxes", ())
+    if not extras:
+        return
+    mail_url = values["mail_url"]
+    _expect(
+        path,
+        "extra_mailboxes",
+        list(extras),
+        mail_scheme(mail_url) == GRAPH_SCHEME,
+        "Shared mailboxes are for a Microsoft 365 mailbox (graph:): remove them, or use a "
+        "graph: mailbox.",
+    )
+    own = graph_options(mail_url).get("mailbox") or values.get("crm_user", "")
+    seen: set[str] = set()
+    for address in extras:
+        _expect(path, "extra_mailboxes", address, is_address(address), "Not an e-mail address.")
+        key = address.casefold()
+        _expect(path, "extra_mailboxes", address, key not in seen, "Listed twice.")
+        _expect(
+            path,
+            "extra_mailboxes",
+            address,
+            key != own.casefold(),
+            "This is the profile's own mailbox (mail_url): list only other mailboxes.",
+        )
+        seen.add(key)
+
+
 def _check_smtp_url(path: Path | str, values: Mapping[str, Any], editing: bool) -> None:
     smtp_url = values.get("smtp_url", "")
     if not smtp_url:
@@ -236,6 +268,7 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
     }
     check_connection(path, values)
     _check_sign_in(path, values)
+    _check_extra_mailboxes(path, values)
     scope = values.get("contacts_scope", "owned")
     _expect(path, "contacts_scope", scope, scope in ("owned", "all"), "Expected 'owned' or 'all'.")
     for entity in values.get("address_book_entities", ()):
@@ -270,7 +303,7 @@ def _check_keys(data: Mapping[str, Any], path: Path | str) -> None:
 
 def _typed(path: Path | str, key: str, value: Any) -> Any:
     """``value`` checked for the type of ``key`` (lists as tuples, strings stripped)."""
-    if key in ("folders", "address_book_entities"):
+    if key in ("folders", "address_book_entities", "extra_mailboxes"):
         _expect(
             path,
             key,

@@ -55,6 +55,9 @@ class ProfileConfig:
     crm_authority: str = DEFAULT_AUTHORITY
     crm_ca_file: str = ""  # a PEM file of CAs to trust for the CRM, the authority and Graph
     crm_discovery_url: str = DEFAULT_DISCOVERY_URL
+    #: Shared or delegated mailboxes shown besides the user's own (Graph mailboxes only),
+    #: each under a top-level folder named by its address (``core.mail.multi``).
+    extra_mailboxes: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # [options] table, free-form
 
     @property
@@ -84,6 +87,7 @@ class ProfileConfig:
         data = dataclasses.asdict(self)
         data["folders"] = list(self.folders)
         data["address_book_entities"] = list(self.address_book_entities)
+        data["extra_mailboxes"] = list(self.extra_mailboxes)
         data["options"] = dict(self.options)
         return data
 

@@ -35,6 +35,8 @@ def dumps(config: ProfileConfig) -> str:
     for key in SIGN_IN_KEYS:
         if data[key] == defaults[key]:
             del data[key]
+    if not data["extra_mailboxes"]:
+        del data["extra_mailboxes"]  # most profiles have none: their files read as before
     lines = ["# Trackbox profile. Passwords are kept in the system keyring, never here."]
     lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
     if options:

@@ -18,6 +18,9 @@ class Changes:
     errors: tuple[SyncProblem, ...] = ()
     queue: bool = False
     settings: bool = False
+    #: Only the messages' read state, flag or keywords changed: nothing the reading pane
+    #: shows of them (it does not reload, and keeps its place).
+    flags_only: bool = False
 
     def merge(self, other: Changes) -> Changes:
         return Changes(
@@ -27,7 +30,17 @@ class Changes:
             errors=self.errors + other.errors,
             queue=self.queue or other.queue,
             settings=self.settings or other.settings,
+            flags_only=_flags_only(self, other),
         )
+
+
+def _flags_only(a: Changes, b: Changes) -> bool:
+    """Merged, still flags only when each side is, or names no message at all."""
+    return (
+        (a.flags_only or not a.messages)
+        and (b.flags_only or not b.messages)
+        and (a.flags_only or b.flags_only)
+    )
 
 
 __all__ = ["Changes"]

@@ -34,6 +34,10 @@ from core.domain.model import Folder, MailRef, MessageHeader
 TRACKED_KEYWORD = "$CRMTracked"
 #: EWS category that marks a tracked message, as the Dynamics CRM for Outlook add-in showed it.
 TRACKED_CATEGORY = "Tracked to CRM"
+#: Pseudo-keyword in :attr:`MessageHeader.keywords` / :attr:`FlagChange.keywords` of a message
+#: flagged for follow-up (IMAP ``\\Flagged``, Maildir ``F``, the EWS and Graph flag): the store
+#: keeps it with the keywords, so no column is needed.
+FLAGGED_KEYWORD = "\\Flagged"
 
 
 class MailError(Exception):
@@ -161,6 +165,16 @@ class MailBackend(abc.ABC):
     @abc.abstractmethod
     def set_read(self, ref: MailRef, read: bool) -> None:
         """Set or clear the read flag."""
+
+    def copy(self, ref: MailRef, folder: str) -> MailRef:
+        """Copy a message to ``folder``; returns the copy's ref. The default fetches and
+        appends (read state kept); backends with a server-side copy override it."""
+        return self.append(folder, self.fetch(ref), is_read=True)
+
+    def set_flagged(self, ref: MailRef, flagged: bool) -> None:
+        """Flag a message for follow-up, or clear the flag (reported back by :meth:`sync` as
+        :data:`FLAGGED_KEYWORD` in the keywords)."""
+        raise MailProtocolError("this mailbox cannot flag messages", ref=ref)
 
     @abc.abstractmethod
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:

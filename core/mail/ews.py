@@ -53,6 +53,7 @@ from exchangelib.version import Build, Version
 from core.domain.message_identity import synthetic_message_id, unusable_reason, usable_message_id
 from core.domain.model import Address, Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
+    FLAGGED_KEYWORD,
     TRACKED_CATEGORY,
     FlagChange,
     MailAuthError,
@@ -81,6 +82,21 @@ class CrmActivityId(ExtendedProperty):  # type: ignore[misc]  # exchangelib has 
 
 if "crm_activity_id" not in {f.name for f in xl.Message.FIELDS}:
     xl.Message.register("crm_activity_id", CrmActivityId)
+
+
+class FlagStatus(ExtendedProperty):  # type: ignore[misc]  # exchangelib has no types
+    """Outlook's follow-up flag (``PR_FLAG_STATUS``: 2 flagged, 1 complete, absent or 0 not
+    flagged), readable and writable on every Exchange version, unlike ``item:Flag`` (2013+)."""
+
+    property_tag = 0x1090
+    property_type = "Integer"
+
+
+#: PR_FLAG_STATUS of a flagged item.
+_FLAGGED = 2
+
+if "flag_status" not in {f.name for f in xl.Message.FIELDS}:
+    xl.Message.register("flag_status", FlagStatus)
 
 _ROLES: tuple[tuple[type[Any], FolderRole], ...] = (
     (Inbox, FolderRole.INBOX),
@@ -454,6 +470,11 @@ class EwsBackend(MailBackend):
         item.is_read = read
         self._call("UpdateItem", lambda: item.save(update_fields=["is_read"]))
 
+    def set_flagged(self, ref: MailRef, flagged: bool) -> None:
+        item = self._get(ref, ["flag_status"])
+        item.flag_status = _FLAGGED if flagged else None
+        self._call("UpdateItem", lambda: item.save(update_fields=["flag_status"]))
+
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
         item = self._get(ref, ["categories", "crm_activity_id"])
         cats = [c for c in (item.categories or []) if c != TRACKED_CATEGORY]
@@ -505,6 +526,13 @@ def _addr(m: Any) -> Address | None:
     return Address(m.email_address, m.name or "")
 
 
+def _keywords(item: Any) -> tuple[str, ...]:
+    """The categories, with :data:`FLAGGED_KEYWORD` when the item was fetched flagged."""
+    cats = tuple(item.categories or ())
+    flagged = getattr(item, "flag_status", None) == _FLAGGED
+    return (*cats, FLAGGED_KEYWORD) if flagged else cats
+
+
 def _marker(item: Any) -> str | None:
     activity = getattr(item, "crm_activity_id", None)
     if activity:
@@ -549,7 +577,7 @@ def _header(folder: str, item: Any) -> MessageHeader:
         thread_index=base64.b64encode(ci).decode() if ci else None,
         in_reply_to=item.in_reply_to or None,
         references=refs,
-        keywords=tuple(item.categories or ()),
+        keywords=_keywords(item),
         tracked_marker=_marker(item),
         parse_errors=tuple(errors),
     )

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
-from core.domain.model import Folder, FolderRole, MailRef
+from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
+    FLAGGED_KEYWORD,
+    FlagChange,
     MailBackend,
     MailError,
     MailNotFound,
@@ -172,11 +175,15 @@ class GraphBackend(MailBackend):
                 self.folders()
             if sub in self._ids:
                 continue
-            parent = f"/mailFolders/{_q(self._ids['/'.join(parts[: i - 1])])}/childFolders"
+            parent = (
+                f"/mailFolders/{_q(self._ids['/'.join(parts[: i - 1])])}/childFolders"
+                if i > 1
+                else "/mailFolders"  # a new top-level folder
+            )
             try:
                 self.http.request(
                     "POST",
-                    self.http.url(parent if i > 1 else "/mailFolders"),
+                    self.http.url(parent),
                     what="create folder",
                     json_body={"displayName": parts[i - 1].replace("\u2215", "/")},
                 )
@@ -219,7 +226,7 @@ class GraphBackend(MailBackend):
         params: dict[str, str] | None = None
         if link is None:
             link = self.http.url(f"/mailFolders/{_q(fid)}/messages/delta")
-            params = {"$select": ",".join(HEADER_SELECT), "$expand": HEADER_EXPAND}
+            params = {"$select": ",".join((*HEADER_SELECT, "flag")), "$expand": HEADER_EXPAND}
         while True:
             body = self.http.json("GET", link, what="delta", params=params, headers=prefer)
             added, changed, removed = [], [], []
@@ -230,10 +237,10 @@ class GraphBackend(MailBackend):
                         known.discard(key)
                         removed.append(MailRef(folder, str(row["id"])))
                 elif key in known:
-                    changed.append(change_of(folder, row))
+                    changed.append(_with_flag(change_of(folder, row), row))
                 else:
                     known.add(key)
-                    added.append(header_of(folder, row))
+                    added.append(_with_flag(header_of(folder, row), row))
             following = body.get("@odata.nextLink") or body.get("@odata.deltaLink")
             following = self._same_server(following)
             if following is None:
@@ -305,6 +312,17 @@ class GraphBackend(MailBackend):
     def set_read(self, ref: MailRef, read: bool) -> None:
         self.http.request("PATCH", self._message(ref), what="set read", json_body={"isRead": read})
 
+    def set_flagged(self, ref: MailRef, flagged: bool) -> None:
+        status = "flagged" if flagged else "notFlagged"
+        body = {"flag": {"flagStatus": status}}
+        self.http.request("PATCH", self._message(ref), what="set flag", json_body=body)
+
+    def copy(self, ref: MailRef, folder: str) -> MailRef:
+        """``copy``: the server copies (attachments, properties) and gives the copy's id."""
+        body = {"destinationId": self._folder_id(folder)}
+        made = self.http.json("POST", self._message(ref, "/copy"), what="copy", json_body=body)
+        return MailRef(folder, str(made["id"]))
+
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
         """The category plus the activity id; untracking removes the category and empties
         the property (v1.0 cannot delete an extended property; empty reads as untracked)."""
@@ -354,6 +372,17 @@ class GraphBackend(MailBackend):
 
     def close(self) -> None:
         self.http.close()
+
+
+_Flaggable = TypeVar("_Flaggable", MessageHeader, FlagChange)
+
+
+def _with_flag(item: _Flaggable, row: dict[str, Any]) -> _Flaggable:
+    """``item`` with :data:`FLAGGED_KEYWORD` among its keywords when the row is flagged."""
+    flag = row.get("flag")
+    if isinstance(flag, dict) and flag.get("flagStatus") == "flagged":
+        return replace(item, keywords=(*item.keywords, FLAGGED_KEYWORD))
+    return item
 
 
 def _q(graph_id: Any) -> str:

@@ -37,6 +37,7 @@ from imapclient import exceptions as imap_exc
 
 from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
+    FLAGGED_KEYWORD,
     TRACKED_KEYWORD,
     FlagChange,
     MailAuthError,
@@ -412,7 +413,7 @@ class ImapBackend(MailBackend):
         self._select(c, folder)
         out: dict[int, MessageHeader] = {}
         for row in header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS):
-            kws = keywords(row.flags)
+            kws = _keywords(row.flags)
             out[row.uid] = parse_headers(
                 row.block,
                 MailRef(folder, f"{validity}:{row.uid}"),
@@ -597,6 +598,27 @@ class ImapBackend(MailBackend):
     def set_read(self, ref: MailRef, read: bool) -> None:
         self._flag(ref, b"\\Seen", read)
 
+    def set_flagged(self, ref: MailRef, flagged: bool) -> None:
+        self._flag(ref, b"\\Flagged", flagged)
+
+    def copy(self, ref: MailRef, folder: str) -> MailRef:
+        """UID COPY; the new UID from COPYUID (UIDPLUS), else the copy is appended."""
+        dest = self._imap_name(folder)
+
+        def run(c: IMAPClient) -> MailRef:
+            uid = self._uid(c, ref)
+            if uid not in c.search(["UID", str(uid)]):
+                raise MailNotFound("message is gone", ref=ref)
+            resp = c.copy([uid], dest)
+            m = _UID_RESP.search(resp if isinstance(resp, bytes) else str(resp).encode())
+            if m:
+                return MailRef(folder, f"{int(m.group(1))}:{int(m.group(2))}")
+            # No UIDPLUS: the newest message of the folder is the copy.
+            info = self._select(c, folder, fresh=True)
+            return MailRef(folder, f"{int(info[b'UIDVALIDITY'])}:{max(c.search(['ALL']))}")
+
+        return self._run("COPY", run)
+
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
         """``$CRMTracked`` keyword; the activity id itself stays in the local store (a keyword
         per activity would exhaust servers' keyword tables)."""
@@ -630,6 +652,12 @@ def _too_slow(what: str, exc: MailDeadlineExceeded) -> MailUnavailable:
     )
 
 
+def _keywords(flags: Any) -> tuple[str, ...]:
+    """The keywords of a FLAGS list, with ``\\Flagged`` as :data:`FLAGGED_KEYWORD`."""
+    kws = keywords(flags)
+    return (*kws, FLAGGED_KEYWORD) if b"\\Flagged" in flags else kws
+
+
 def _marker(kws: tuple[str, ...]) -> str | None:
     """The tracked marker a message's keywords carry, if any."""
     return TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None
@@ -637,5 +665,5 @@ def _marker(kws: tuple[str, ...]) -> str | None:
 
 def _flag_change(folder: str, validity: int, uid: int, data: dict[bytes, Any]) -> FlagChange:
     """A FETCH reply's FLAGS as a :class:`FlagChange` of ``uid``."""
-    kws = keywords(data.get(b"FLAGS", ()))
+    kws = _keywords(data.get(b"FLAGS", ()))
     return FlagChange(MailRef(folder, f"{validity}:{uid}"), is_read(data), kws, _marker(kws))

@@ -29,6 +29,7 @@ from typing import BinaryIO
 from core.domain.message_identity import MISSING, synthetic_message_id
 from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
 from core.mail.base import (
+    FLAGGED_KEYWORD,
     TRACKED_KEYWORD,
     FlagChange,
     MailBackend,
@@ -227,6 +228,24 @@ class MaildirBackend(MailBackend):
     def set_read(self, ref: MailRef, read: bool) -> None:
         self._set_flag(ref, "S", read)
 
+    def set_flagged(self, ref: MailRef, flagged: bool) -> None:
+        self._set_flag(ref, "F", flagged)
+
+    def copy(self, ref: MailRef, folder: str) -> MailRef:
+        """A new file in ``folder`` with the original's flags (keywords are per folder and
+        not copied: the tracked marker is set again by the replay where needed)."""
+        src = self._file(ref)
+        flags = "".join(c for c in _flags(src.name) if not "a" <= c <= "z")
+        try:
+            data = src.read_bytes()
+        except FileNotFoundError as exc:
+            raise MailNotFound("message is gone", ref=ref) from exc
+        d = self._dir(folder)
+        key = new_key()
+        deliver(d, key, data, flags)
+        self._paths.pop(str(d), None)
+        return MailRef(folder, key)
+
     def set_tracked(self, ref: MailRef, activity_id: str | None) -> None:
         """Keeps only *that* the message is tracked (keyword ``$CRMTracked``); the activity id
         lives in the local store, as nothing else reads this Maildir."""
@@ -408,12 +427,13 @@ def _keywords_and_marker(
 ) -> tuple[tuple[str, ...], str | None]:
     """The keywords of a file's flag letters (``table`` gives the folder's letters) and the
     tracked marker among them."""
+    flagged = (FLAGGED_KEYWORD,) if "F" in flags else ()
     letters = [c for c in flags if "a" <= c <= "z"]
     if not letters:
-        return (), None
+        return flagged, None
     words = table()
     kws = tuple(words[c] for c in letters if c in words)
-    return kws, (TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
+    return kws + flagged, (TRACKED_KEYWORD if TRACKED_KEYWORD in kws else None)
 
 
 def _keyword_table(d: Path) -> dict[str, str]:

@@ -42,6 +42,17 @@ class OpKind(enum.StrEnum):
     UPDATE_USER_SETTINGS = "update_user_settings"
 
 
+class MailKind(enum.StrEnum):
+    """The kinds of the user's mail actions (read, flag, move, copy, delete): outbox
+    operations too, but on the mailbox alone (see "mail actions" below)."""
+
+    MAIL_SET_READ = "mail_set_read"
+    MAIL_SET_FLAG = "mail_set_flag"
+    MAIL_MOVE = "mail_move"
+    MAIL_COPY = "mail_copy"
+    MAIL_DELETE = "mail_delete"
+
+
 class UnknownKind(str):
     """A kind this version does not know (written by a newer Trackbox), kept as stored. It
     reads like an ``OpKind`` (``value``) so that listings show it; the replay parks it."""
@@ -270,9 +281,187 @@ class UpdateUserSettings:
         return _dump({"data": self.data, "user_id": self.user_id})
 
 
+# -- mail actions -------------------------------------------------------------------------------
+#
+# Changes to the mailbox the user made here (read, flag, move, copy, delete): the store shows
+# them at once, the queue writes them to the mail server. They never wait for the CRM: their
+# outbox ``message_id`` is ``mail:<Message-ID>`` (see :func:`mail_key`), so they run in order
+# among themselves and apart from the CRM operations on the same message, in a pass of their
+# own (``core.workspace.replay``). ``folder``/``uid`` name the copy as the store knew it when
+# queued; the replay finds its current ref in the store (an earlier move may have given it a
+# new one). ``local_uid`` is the placeholder uid the store gave a moved or copied row until
+# the server says its ref.
+
+MAIL_PREFIX = "mail:"
+
+
+def mail_key(message_id: str) -> str:
+    """The outbox ``message_id`` (and key) of a mail action on ``message_id``."""
+    return MAIL_PREFIX + message_id
+
+
+@dataclass(frozen=True, slots=True)
+class _MailAction:
+    mail_id: str  # the RFC 5322 Message-ID
+    folder: str
+    uid: str
+
+    @property
+    def key(self) -> str:
+        return mail_key(self.mail_id)
+
+    @property
+    def message_id(self) -> str:
+        return mail_key(self.mail_id)
+
+    @property
+    def subject(self) -> str:
+        return ""
+
+    def _fields(self) -> dict[str, Any]:
+        return {"mail_id": self.mail_id, "folder": self.folder, "uid": self.uid}
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead(_MailAction):
+    """Set or clear the read flag on the server."""
+
+    kind: ClassVar[MailKind] = MailKind.MAIL_SET_READ
+
+    read: bool = True
+
+    def describe(self) -> str:
+        return f"Mark {self.mail_id} {'read' if self.read else 'unread'}"
+
+    def to_json(self) -> str:
+        return _dump({**self._fields(), "read": self.read})
+
+
+@dataclass(frozen=True, slots=True)
+class FlagMail(_MailAction):
+    """Flag for follow-up, or clear the flag, on the server."""
+
+    kind: ClassVar[MailKind] = MailKind.MAIL_SET_FLAG
+
+    flagged: bool = True
+
+    def describe(self) -> str:
+        return f"{'Flag' if self.flagged else 'Clear the flag of'} {self.mail_id}"
+
+    def to_json(self) -> str:
+        return _dump({**self._fields(), "flagged": self.flagged})
+
+
+@dataclass(frozen=True, slots=True)
+class MoveMail(_MailAction):
+    """Move to ``target`` (created first when ``create_target``: Archive, as Outlook does)."""
+
+    kind: ClassVar[MailKind] = MailKind.MAIL_MOVE
+
+    target: str = ""
+    local_uid: str = ""
+    create_target: bool = False
+
+    def describe(self) -> str:
+        return f"Move {self.mail_id} to {self.target}"
+
+    def to_json(self) -> str:
+        return _dump(
+            {
+                **self._fields(),
+                "target": self.target,
+                "local_uid": self.local_uid,
+                "create_target": self.create_target,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyMail(_MailAction):
+    """Copy to ``target``."""
+
+    kind: ClassVar[MailKind] = MailKind.MAIL_COPY
+
+    target: str = ""
+    local_uid: str = ""
+
+    def describe(self) -> str:
+        return f"Copy {self.mail_id} to {self.target}"
+
+    def to_json(self) -> str:
+        return _dump({**self._fields(), "target": self.target, "local_uid": self.local_uid})
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMail(_MailAction):
+    """Delete for good (a soft delete is a :class:`MoveMail` to Deleted Items)."""
+
+    kind: ClassVar[MailKind] = MailKind.MAIL_DELETE
+
+    def describe(self) -> str:
+        return f"Delete {self.mail_id} for good"
+
+    def to_json(self) -> str:
+        return _dump(self._fields())
+
+
+MailAction: TypeAlias = MarkRead | FlagMail | MoveMail | CopyMail | DeleteMail
+
+#: The kinds of :data:`MailAction`.
+MAIL_KINDS = frozenset(MailKind)
+
+
+def read_mail_action(kind: MailKind, text: str) -> MailAction:
+    """A stored mail action (format v1; they did not exist before). :class:`PayloadError`
+    when unreadable. Here rather than in ``stored`` because only v1 exists."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(kind, f"it is not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+        raise PayloadError(kind, "it is not a v1 mail action")
+
+    def text_of(name: str) -> str:
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            raise PayloadError(kind, f"its {name} is not text")
+        return value
+
+    def flag_of(name: str) -> bool:
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise PayloadError(kind, f"its {name} is not true or false")
+        return value
+
+    base = (text_of("mail_id"), text_of("folder"), text_of("uid"))
+    if not base[0] or not base[1]:
+        raise PayloadError(kind, "it names no message")
+    if kind is MailKind.MAIL_SET_READ:
+        return MarkRead(*base, read=flag_of("read"))
+    if kind is MailKind.MAIL_SET_FLAG:
+        return FlagMail(*base, flagged=flag_of("flagged"))
+    if kind is MailKind.MAIL_MOVE:
+        return MoveMail(*base, text_of("target"), text_of("local_uid"), flag_of("create_target"))
+    if kind is MailKind.MAIL_COPY:
+        return CopyMail(*base, text_of("target"), text_of("local_uid"))
+    if kind is MailKind.MAIL_DELETE:
+        return DeleteMail(*base)
+    raise PayloadError(kind, "it is not a mail action")
+
+
 #: Every operation the outbox can carry.
 OperationPayload: TypeAlias = (
-    Promote | Untrack | SetRegarding | SendPending | CreateRecord | UpdateUserSettings
+    Promote
+    | Untrack
+    | SetRegarding
+    | SendPending
+    | CreateRecord
+    | UpdateUserSettings
+    | MarkRead
+    | FlagMail
+    | MoveMail
+    | CopyMail
+    | DeleteMail
 )
 
 
@@ -352,8 +541,18 @@ def _base64(data: bytes | None) -> str | None:
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAIL_KINDS",
     "Columns",
+    "CopyMail",
     "CreateRecord",
+    "DeleteMail",
+    "FlagMail",
+    "MailAction",
+    "MailKind",
+    "MarkRead",
+    "MoveMail",
+    "mail_key",
+    "read_mail_action",
     "OpKind",
     "OperationPayload",
     "PayloadError",

@@ -18,9 +18,23 @@ from core.domain.crm_settings import AutoCreate, OrgSettings
 from core.domain.entities import CrmEntityError, entity, regarding_target
 from core.domain.model import MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.domain.resolution import Resolver, plan_new_records
-from core.mail import MailAuthError, MailBackend, MailError, MailUnavailable, parse_message
+from core.mail import (
+    MailAuthError,
+    MailBackend,
+    MailError,
+    MailNotFound,
+    MailUnavailable,
+    parse_message,
+)
+from core.mail.base import FLAGGED_KEYWORD
 from core.outbox.kinds import (
+    CopyMail,
     CreateRecord,
+    DeleteMail,
+    FlagMail,
+    MailAction,
+    MarkRead,
+    MoveMail,
     OpKind,
     Promote,
     SendPending,
@@ -30,7 +44,13 @@ from core.outbox.kinds import (
     UpdateUserSettings,
     record_label,
 )
-from core.outbox.queue import Checkpoint, Operation, PermanentFailure, Progress
+from core.outbox.queue import (
+    Checkpoint,
+    Operation,
+    PermanentFailure,
+    Progress,
+    TransientFailure,
+)
 from core.outbox.results import Failure, OpResult
 from core.private_files import private_file
 from core.store import SqliteCorrelationIndex, Store
@@ -170,6 +190,9 @@ class CrmApplier:
                 return OpResult()
             case Unreadable() as unreadable:
                 raise unreadable.error
+            case MarkRead() | FlagMail() | MoveMail() | CopyMail() | DeleteMail():
+                # Replayed by a pass without its kind filter: the mail pass runs it.
+                raise TransientFailure("a mail action runs in the mail pass")
 
     def _promote(self, p: Promote, *, retried: bool) -> OpResult:
         """``DeliverPromoteEmail``, keyed by the Message-ID. A retry (an earlier attempt may
@@ -314,6 +337,106 @@ def _regarding_bind(ref: RecordRef) -> tuple[str, str]:
     return f"{table.regarding_bind}@odata.bind", table.bind(ref.id)
 
 
+# -- mail actions -----------------------------------------------------------------------------
+
+#: The uid a moved or copied row has in the store until the server says its ref.
+PENDING_UID = "pending:"
+
+
+class MailActionRunner:
+    """Carries out the user's mail actions on the mail server (applier), and settles the
+    store after each (``commit``, ``parked``). Never touches the CRM.
+
+    ``resolved`` maps a placeholder uid to the ref the server gave; it outlives one replay
+    (the replayer keeps it), so an action queued on a copy whose move had not run yet finds
+    the message where the move put it.
+    """
+
+    def __init__(
+        self, session: MailSession, store: Store, resolved: dict[str, MailRef] | None = None
+    ) -> None:
+        self.session = session
+        self.store = store
+        self.resolved = resolved if resolved is not None else {}
+        self._made: dict[int, MailRef] = {}
+
+    def __call__(self, op: Operation, checkpoint: Checkpoint) -> OpResult:
+        p = op.payload
+        if isinstance(p, Unreadable):
+            raise p.error
+        if not isinstance(p, MarkRead | FlagMail | MoveMail | CopyMail | DeleteMail):
+            raise PermanentFailure(f"{op.kind} is not a mail action")
+        ref = self._current(p)
+        try:
+            made = self._apply(self.session.backend(), p, ref)
+        except MailError:
+            self.session.close()
+            raise
+        if made is not None:
+            self._made[op.id] = made
+        return OpResult()
+
+    def _apply(self, backend: MailBackend, p: MailAction, ref: MailRef) -> MailRef | None:
+        match p:
+            case MarkRead():
+                backend.set_read(ref, p.read)
+            case FlagMail():
+                backend.set_flagged(ref, p.flagged)
+            case MoveMail():
+                if p.create_target and p.target not in {f.path for f in backend.folders()}:
+                    backend.create_folder(p.target)
+                return backend.move(ref, p.target)
+            case CopyMail():
+                return backend.copy(ref, p.target)
+            case DeleteMail():
+                backend.delete(ref)
+        return None
+
+    def _current(self, p: MailAction) -> MailRef:
+        """Where the message is on the server now, as far as we know."""
+        if p.uid.startswith(PENDING_UID):
+            known = self.resolved.get(p.uid)
+            if known is None:
+                raise MailNotFound(
+                    "the message's earlier move did not finish", ref=MailRef(p.folder, p.uid)
+                )
+            return known
+        return MailRef(p.folder, p.uid)
+
+    def commit(self, op: Operation, result: OpResult) -> None:
+        """The server has done it: moved and copied rows get their real ref."""
+        p = op.payload
+        made = self._made.pop(op.id, None)
+        if isinstance(p, MoveMail | CopyMail) and made is not None and p.local_uid:
+            self.resolved[p.local_uid] = made
+            self.store.rename_ref(MailRef(p.target, p.local_uid), made)
+
+    def parked(self, op: Operation, failure: Failure) -> None:
+        """The server refused (the message is gone, the folder too): undo what the store
+        showed, so that the next sync corrects it from the server's state."""
+        p = op.payload
+        rows = [
+            r.id
+            for r in self.store.messages_by_message_id(getattr(p, "mail_id", ""))
+            if r.header.ref.folder == getattr(p, "folder", None)
+        ]
+        match p:
+            case MarkRead():
+                self.store.set_read_rows(rows, not p.read)
+            case FlagMail():
+                self.store.set_keyword_rows(rows, FLAGGED_KEYWORD, not p.flagged)
+            case MoveMail():
+                moved = self.store.message_by_ref(MailRef(p.target, p.local_uid))
+                if moved is not None:
+                    self.store.move_row(moved.id, MailRef(p.folder, p.uid))
+            case CopyMail():
+                copied = self.store.message_by_ref(MailRef(p.target, p.local_uid))
+                if copied is not None:
+                    self.store.delete_rows([copied.id])
+            case _:
+                pass
+
+
 # -- the local side ---------------------------------------------------------------------------
 
 
@@ -363,7 +486,7 @@ class LocalEffects:
 
     def parked(self, op: Operation, failure: Failure) -> None:
         mid = op.message_id
-        if mid is None:
+        if mid is None or isinstance(op.payload, MailAction):
             return
         verb = _VERBS.get(op.kind, "Operation")
         self.store.tracking.set_state(
@@ -375,7 +498,7 @@ class LocalEffects:
     def discarded(self, op: Operation) -> None:
         """Undo the *pending* look of a discarded operation."""
         mid = op.message_id
-        if mid is None:
+        if mid is None or isinstance(op.payload, MailAction):
             return
         if isinstance(op.payload, Untrack) and op.payload.activity_id:
             self.store.tracking.set_state(

@@ -53,7 +53,16 @@ from core.crm import CrmAuthError, CrmPermanentError, CrmUnavailable
 from core.crm.errors import CrmRequestFailed
 from core.crm.throttle import CrmThrottled
 from core.mail import MailAuthError, MailError, MailUnavailable
-from core.outbox.kinds import OperationPayload, OpKind, PayloadError, UnknownKind, Unreadable
+from core.outbox.kinds import (
+    MAIL_KINDS,
+    MailKind,
+    OperationPayload,
+    OpKind,
+    PayloadError,
+    UnknownKind,
+    Unreadable,
+    read_mail_action,
+)
 from core.outbox.results import Failure, OpResult
 from core.outbox.stored import from_json
 from core.store import Store
@@ -101,7 +110,7 @@ class Operation:
     :class:`~core.outbox.kinds.Unreadable`, which the replay parks."""
 
     id: int
-    kind: OpKind | UnknownKind
+    kind: OpKind | MailKind | UnknownKind
     key: str
     message_id: str | None
     payload: OperationPayload | Unreadable
@@ -173,6 +182,20 @@ Applier = Callable[[Operation, Checkpoint], OpResult]
 Committer = Callable[[Operation, OpResult], None]
 #: ``on_parked(op, failure)``: the local effect of parking, in the parking transaction.
 OnParked = Callable[[Operation, Failure], None]
+#: ``kinds(kind)``: whether a replay pass runs operations of this (stored) kind.
+KindFilter = Callable[[str], bool]
+#: Ready rows a filtered pass looks through for its kinds.
+_SCAN_LIMIT = 100_000
+
+
+def mail_actions_only(kind: str) -> bool:
+    """The mail actions' pass (:data:`core.outbox.kinds.MAIL_KINDS`)."""
+    return kind in MAIL_KINDS
+
+
+def crm_operations_only(kind: str) -> bool:
+    """The CRM pass: every kind but the mail actions."""
+    return kind not in MAIL_KINDS
 
 
 def _row(values: Row) -> Operation:
@@ -181,7 +204,7 @@ def _row(values: Row) -> Operation:
     )
     return Operation(
         id=id_,
-        kind=OpKind(kind) if kind in _KNOWN_KINDS else UnknownKind(kind),
+        kind=_kind(kind),
         key=key,
         message_id=mid,
         payload=_read(kind, payload),
@@ -199,10 +222,18 @@ def _row(values: Row) -> Operation:
 _KNOWN_KINDS = frozenset(k.value for k in OpKind)
 
 
+def _kind(kind: str) -> OpKind | MailKind | UnknownKind:
+    if kind in _KNOWN_KINDS:
+        return OpKind(kind)
+    return MailKind(kind) if kind in MAIL_KINDS else UnknownKind(kind)
+
+
 def _read(kind: str, text: str) -> OperationPayload | Unreadable:
     """The typed payload, or its stand-in when unreadable: listing the queue never fails,
     and the replay parks what it cannot run."""
     try:
+        if kind in MAIL_KINDS:
+            return read_mail_action(MailKind(kind), text)
         return from_json(kind, text)
     except PayloadError as exc:
         log.debug("outbox payload unreadable kind=%s: %s", kind, exc.problem)
@@ -296,9 +327,18 @@ class Outbox:
     def pending_for(self, message_id: str) -> list[Operation]:
         return [_row(r) for r in self.rows.open_rows_for(message_id)]
 
-    def ready(self, limit: int = 100) -> list[Operation]:
-        """Queued operations due now whose earlier operations on the same message are done."""
-        return [_row(r) for r in self.rows.ready_rows(self.clock(), limit)]
+    def ready(self, limit: int = 100, kinds: KindFilter | None = None) -> list[Operation]:
+        """Queued operations due now whose earlier operations on the same message are done;
+        with ``kinds``, only those whose kind it accepts (the others' payloads unread)."""
+        if kinds is None:
+            return [_row(r) for r in self.rows.ready_rows(self.clock(), limit)]
+        out: list[Operation] = []
+        for r in self.rows.ready_rows(self.clock(), _SCAN_LIMIT):
+            if kinds(r[1]):
+                out.append(_row(r))
+                if len(out) >= limit:
+                    break
+        return out
 
     def _with_running(self, op: Operation) -> Operation:
         if op.id == self.running and op.state is OpState.QUEUED:
@@ -363,6 +403,7 @@ class Outbox:
         max_throttle_wait: float = MAX_THROTTLE_WAIT_S,
         max_transient_wait: float = MAX_TRANSIENT_WAIT_S,
         max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW,
+        kinds: KindFilter | None = None,
     ) -> ReplayResult:
         """Run ready operations in order until none is ready, the CRM goes away, or
         ``cancel`` is set. ``commit`` applies the local effect atomically with "done";
@@ -372,12 +413,13 @@ class Outbox:
         An operation one failed request deferred is retried in this replay once its backoff
         has passed, waiting ``max_transient_wait`` seconds in all (0: never waits);
         ``max_failures_in_a_row`` such failures with no answer between them stop the replay
-        as offline.
+        as offline. ``kinds`` limits the pass to the operations of the kinds it accepts (the
+        mail actions run in a pass of their own, see ``core.workspace.replay``).
         """
         result = ReplayResult()
         run = _Pass(budget=max_transient_wait)
         while True:
-            batch = [op for op in self.ready() if op.id not in run.seen]
+            batch = [op for op in self.ready(kinds=kinds) if op.id not in run.seen]
             if not batch:
                 if run.released or not self._await_retries(run, cancel):
                     result.stopped = "cancelled" if run.cancelled else None
@@ -619,4 +661,6 @@ __all__ = [
     "ReplayResult",
     "TransientFailure",
     "backoff_delay",
+    "crm_operations_only",
+    "mail_actions_only",
 ]

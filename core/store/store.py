@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -354,9 +354,13 @@ class Store:
         """Update read flag, keywords and tracked marker of stored copies (a mail backend's
         ``FlagChange``); unknown refs are ignored. Returns rows changed."""
         with self.transaction() as conn:
+            # A copy with a mail action (read, flag) still queued keeps what the user set: the
+            # server's older state must not undo it before the queue has written it.
             cursor = conn.executemany(
                 "UPDATE messages SET is_read = ?, keywords_json = ?, tracked_marker = ?"
-                " WHERE folder = ? AND uid = ?",
+                " WHERE folder = ? AND uid = ? AND NOT EXISTS (SELECT 1 FROM outbox"
+                " WHERE outbox.message_id = 'mail:' || messages.message_id"
+                " AND outbox.state = 'queued')",
                 (
                     (
                         int(c.is_read),
@@ -367,6 +371,80 @@ class Store:
                     )
                     for c in changes
                 ),
+            )
+            return cursor.rowcount
+
+    # -- the user's mail actions, shown at once (the outbox writes them to the server) ---------
+
+    def set_read_rows(self, row_ids: Iterable[int], read: bool) -> int:
+        """Mark stored copies read or unread. Returns rows changed."""
+        with self.transaction() as conn:
+            cursor = conn.executemany(
+                "UPDATE messages SET is_read = ? WHERE id = ? AND is_read != ?",
+                ((int(read), int(i), int(read)) for i in row_ids),
+            )
+            return cursor.rowcount
+
+    def set_keyword_rows(self, row_ids: Iterable[int], keyword: str, on: bool) -> int:
+        """Add or remove ``keyword`` (e.g. the flag) on stored copies. Returns rows changed."""
+        changed = 0
+        with self.transaction() as conn:
+            for rid in row_ids:
+                found = conn.execute(
+                    "SELECT keywords_json FROM messages WHERE id = ?", (int(rid),)
+                ).fetchone()
+                if found is None:
+                    continue
+                words = [w for w in json.loads(found[0]) if w != keyword]
+                if on:
+                    words.append(keyword)
+                text = json.dumps(words, ensure_ascii=False)
+                if text != found[0]:
+                    conn.execute(
+                        "UPDATE messages SET keywords_json = ? WHERE id = ?", (text, int(rid))
+                    )
+                    changed += 1
+        return changed
+
+    def move_row(self, row_id: int, ref: MailRef) -> bool:
+        """Give a stored copy another ref (folder and uid), keeping its row and state."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE messages SET folder = ?, uid = ? WHERE id = ?",
+                (ref.folder, ref.uid, int(row_id)),
+            )
+            return cursor.rowcount > 0
+
+    def rename_ref(self, old: MailRef, new: MailRef) -> bool:
+        """The server gave ``old`` (a placeholder) its real ref ``new``. If a sync stored
+        ``new`` already, the placeholder row goes. Whether a row was renamed."""
+        with self.transaction() as conn:
+            if self.message_by_ref(new) is not None:
+                conn.execute(
+                    "DELETE FROM messages WHERE folder = ? AND uid = ?", (old.folder, old.uid)
+                )
+                return False
+            cursor = conn.execute(
+                "UPDATE messages SET folder = ?, uid = ? WHERE folder = ? AND uid = ?",
+                (new.folder, new.uid, old.folder, old.uid),
+            )
+            return cursor.rowcount > 0
+
+    def copy_row(self, row_id: int, ref: MailRef) -> int | None:
+        """A copy of a stored message at ``ref`` (its tracked state follows its Message-ID).
+        Returns the new row's id."""
+        row = self.message(row_id)
+        if row is None:
+            return None
+        with self.transaction():
+            self.upsert_headers([replace(row.header, ref=ref)])
+            made = self.message_by_ref(ref)
+        return made.id if made else None
+
+    def delete_rows(self, row_ids: Iterable[int]) -> int:
+        with self.transaction() as conn:
+            cursor = conn.executemany(
+                "DELETE FROM messages WHERE id = ?", ((int(i),) for i in row_ids)
             )
             return cursor.rowcount
 

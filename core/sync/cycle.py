@@ -32,7 +32,7 @@ from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
 from core.domain.model import Address, MessageHeader, Reason, TrackState
-from core.domain.problems import SyncProblem
+from core.domain.problems import Problem, SyncProblem
 from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
 from core.outbox.kinds import OpKind
 from core.outbox.queue import Outbox, ReplayResult
@@ -274,6 +274,7 @@ class SyncCycle:
         stored = 0
         try:
             folders = backend.folders()
+            self._extra_mailbox_failures(backend)
             self.store.upsert_folders(folders)
             chosen = [
                 f
@@ -293,7 +294,14 @@ class SyncCycle:
 
                 if self.cancel.is_set():
                     raise Cancelled
-                stored += sync_folder(self.store, backend, folder.path, on_batch=stored_batch)
+                try:
+                    stored += sync_folder(self.store, backend, folder.path, on_batch=stored_batch)
+                except MailError as exc:
+                    shared = _extra_mailbox(backend, folder.path)
+                    if shared is None:
+                        raise
+                    # A shared mailbox (lost grant, away) fails only its own folders.
+                    self._extra_mailbox_failed(shared, exc)
         except MailError as exc:
             self._mail_failed(exc)
         finally:
@@ -301,6 +309,21 @@ class SyncCycle:
         self.counts["headers"] = stored
         self.counts["new_messages"] = len(self.new_headers)
         self.changes = self.changes.merge(Changes(folders=True, messages=True))
+
+    def _extra_mailbox_failures(self, backend: MailBackend) -> None:
+        """The extra (shared) mailboxes the backend could not list: each a problem of its
+        own; the user's mailbox is still online."""
+        for address, exc in getattr(backend, "failures", {}).items():
+            self._extra_mailbox_failed(address, exc)
+
+    def _extra_mailbox_failed(self, address: str, exc: MailError) -> None:
+        if any(p.what == f"the shared mailbox {address}" for p in self.errors):
+            return
+        # Not a sign-in problem of the user's own (a lost grant answers 403): its own kind.
+        self.errors.append(
+            SyncProblem(Problem.MAIL_FAILED, f"the shared mailbox {address}", str(exc))
+        )
+        log.info("sync shared mailbox %s failed: %s", address, type(exc).__name__)
 
     def _mail_failed(self, exc: MailError) -> None:
         self.mail_online = False
@@ -453,3 +476,9 @@ class SyncCycle:
             self.changes = self.changes.merge(Changes(messages=True))
         if result.cancelled:
             raise Cancelled
+
+
+def _extra_mailbox(backend: MailBackend, path: str) -> str | None:
+    """The extra (shared) mailbox ``path`` is in, when the backend has such (MultiMailbox)."""
+    mailbox_of = getattr(backend, "mailbox_of", None)
+    return mailbox_of(path) if mailbox_of is not None else None

@@ -20,6 +20,7 @@ synchronisation (``syncing.py``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -34,12 +35,15 @@ from core.domain.crm_settings import OrgSettings, UserOptions
 from core.domain.model import Address, Decision, Party, RecordRef, TrackState
 from core.mail import MailBackend
 from core.mail.drafts import Draft
+from core.outbox.kinds import MailKind
 from core.outbox.queue import Outbox, ReplayResult
 from core.store import Store
 from core.sync.address_books import AddressBook
+from core.sync.problems import parked_problems
 from core.sync.report import QueuedOperation, SyncProgress, SyncReport
 from core.workspace.compose import ComposeVerbs
 from core.workspace.connection import ConnectionState, ConnectionSwitch, Remotes
+from core.workspace.mail_actions import ActionOutcome, MailActions, UndoStep
 from core.workspace.mailbox_reading import MailboxReading
 from core.workspace.queue import QueueService
 from core.workspace.reading import MessageView, unresolved_for
@@ -49,9 +53,33 @@ from core.workspace.stores import StorePool
 from core.workspace.syncing import Progress, SyncService
 from core.workspace.tracking import TrackingVerbs
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from core.sync.cycle import CycleServices
     from core.sync.scheduler import SyncScheduler
+
+
+#: The mail actions whose completion changes nothing the reading pane shows.
+_FLAG_KINDS = frozenset({MailKind.MAIL_SET_READ.value, MailKind.MAIL_SET_FLAG.value})
+
+
+class _MailFirstSync(SyncService):
+    """A sync cycle that first writes the user's queued mail actions to the mail server, so
+    that the cycle's mail step reads the server as the user left it, and so that they go out
+    when the CRM is away (the cycle's outbox step needs the CRM)."""
+
+    def sync_cycle(
+        self,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncReport:
+        try:
+            self._replayer.replay_mail(cancel)
+        except Exception:  # never lose a cycle over it: the cycle's replay tries again
+            log.exception("mail actions pass before the sync cycle failed")
+        return super().sync_cycle(progress, cancel)
+
 
 __all__ = [
     "Changes",
@@ -95,7 +123,8 @@ class Workspace:
         self._tracking = TrackingVerbs(stores, settings, replayer, owner)
         self._queue = QueueService(stores, settings, replayer)
         self._compose = ComposeVerbs(stores, settings, replayer, owner)
-        self._sync = SyncService(stores, remotes, connection, settings, replayer, owner)
+        self._sync = _MailFirstSync(stores, remotes, connection, settings, replayer, owner)
+        self._mail_actions = MailActions(stores)
 
     def __repr__(self) -> str:
         return f"Workspace(store_path={self.store_path!r}, owner={self.owner!r})"
@@ -199,6 +228,62 @@ class Workspace:
     def load_message(self, row_id: int) -> MessageView:
         """Headers, safe body and tracking facts for the reading pane."""
         return self._reading.load_message(row_id)
+
+    # --- mail actions (store now, mail server through the queue) ---------------------------
+
+    def mark_read(self, row_ids: Sequence[int], read: bool = True) -> ActionOutcome:
+        return self._mail_actions.mark_read(row_ids, read)
+
+    def set_flagged(self, row_ids: Sequence[int], flagged: bool) -> ActionOutcome:
+        return self._mail_actions.set_flagged(row_ids, flagged)
+
+    def move_mail(self, row_ids: Sequence[int], folder: str) -> ActionOutcome:
+        return self._mail_actions.move(row_ids, folder)
+
+    def copy_mail(self, row_ids: Sequence[int], folder: str) -> ActionOutcome:
+        return self._mail_actions.copy(row_ids, folder)
+
+    def delete_mail(self, row_ids: Sequence[int], *, permanently: bool = False) -> ActionOutcome:
+        """To Deleted Items; ``permanently`` (Shift+Delete) for good."""
+        if permanently:
+            return self._mail_actions.delete_permanently(row_ids)
+        return self._mail_actions.delete(row_ids)
+
+    def archive_mail(self, row_ids: Sequence[int]) -> ActionOutcome:
+        return self._mail_actions.archive(row_ids)
+
+    def untrack_undoable(self, row_ids: Sequence[int]) -> ActionOutcome:
+        """Queue Untrack and say how to undo it (track again, regarding the same record)."""
+        store = self.store()
+        rows = [r for r in map(store.message, row_ids) if r is not None]
+        step = UndoStep("Untrack", retrack=tuple((r.id, r.regarding) for r in rows))
+        changes = self.enqueue_untrack(row_ids)
+        return ActionOutcome(changes, step if changes.row_ids else None, tuple(changes.row_ids))
+
+    def undo(self, step: UndoStep) -> Changes:
+        """Queue the inverse of an action (no network; ``replay_mail``/``replay_outbox``
+        carry it out)."""
+        changes = self._mail_actions.undo(step).changes
+        for row_id, regarding in step.retrack:
+            changes = changes.merge(self.enqueue_track([row_id], regarding))
+        return changes
+
+    def replay_mail(self, cancel: threading.Event | None = None) -> Changes:
+        """Write the queued mail actions to the mail server (network: the mailbox only)."""
+        result = self._replayer.replay_mail(cancel)
+        outbox = self.outbox()
+        errors = parked_problems(outbox, result.parked)
+        if not result.done and not result.parked:
+            return Changes(queue=True)  # nothing went out: no view needs to reread
+        kinds = {str(op.kind) for op in map(outbox.get, result.done) if op is not None}
+        return Changes(
+            folders=bool(result.done),
+            messages=True,
+            errors=tuple(errors),
+            queue=True,
+            # read and flag marks written: nothing the reading pane shows changed
+            flags_only=not result.parked and kinds <= _FLAG_KINDS,
+        )
 
     # --- compose and addresses ------------------------------------------------------------
     def compose_decision(

@@ -4,12 +4,15 @@ effects)."""
 from __future__ import annotations
 
 from core.domain.changes import Changes
+from core.outbox.kinds import MailKind
 from core.outbox.operations import LocalEffects
 from core.outbox.queue import OpState
 from core.sync.report import QueuedOperation
 from core.workspace.replay import Replayer
 from core.workspace.settings import SettingsService
 from core.workspace.stores import StorePool
+
+_MAIL_KINDS = frozenset(k.value for k in MailKind)
 
 
 class QueueService:
@@ -19,7 +22,14 @@ class QueueService:
         self._replayer = replayer
 
     def queue(self) -> list[QueuedOperation]:
-        return [QueuedOperation.of(op) for op in self._stores.outbox().pending()]
+        """The CRM operations waiting or parked, and the mail actions (read, flag, move…)
+        that failed for good; a mail action merely waiting for the mailbox is not listed
+        (opening mail offline would fill the queue with read marks)."""
+        return [
+            QueuedOperation.of(op)
+            for op in self._stores.outbox().pending()
+            if str(op.kind) not in _MAIL_KINDS or op.state is OpState.PARKED
+        ]
 
     def retry(self, op_id: int) -> Changes:
         self._stores.outbox().retry(op_id)

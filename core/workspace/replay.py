@@ -1,6 +1,10 @@
 """Running the outbox: the queued CRM operations carried out exactly once
 (``core/outbox/queue.py``), the tracked marker set on the mail server after, and going back
-online (which replays)."""
+online (which replays).
+
+The user's mail actions (read, flag, move, copy, delete: ``core.workspace.mail_actions``) run
+in a pass of their own before the CRM's, with the mailbox alone: a CRM that cannot be reached
+stops the CRM pass, never them; a mailbox that is away defers them (and only them)."""
 
 from __future__ import annotations
 
@@ -12,8 +16,20 @@ from pathlib import Path
 from core.domain.changes import Changes
 from core.domain.model import MailRef
 from core.mail import MailError, MailUnavailable
-from core.outbox.operations import CrmApplier, LocalEffects, MailSession, ProcessLock
-from core.outbox.queue import MAX_TRANSIENT_WAIT_S, OpKind, ReplayResult
+from core.outbox.operations import (
+    CrmApplier,
+    LocalEffects,
+    MailActionRunner,
+    MailSession,
+    ProcessLock,
+)
+from core.outbox.queue import (
+    MAX_TRANSIENT_WAIT_S,
+    OpKind,
+    ReplayResult,
+    crm_operations_only,
+    mail_actions_only,
+)
 from core.sync.problems import parked_problems, queue_sign_in_problem
 from core.workspace.connection import ConnectionState, Remotes
 from core.workspace.mailbox_reading import MailboxReading
@@ -40,6 +56,9 @@ class Replayer:
         self._connection = connection
         self._reading = reading
         self._lock = threading.Lock()
+        #: Placeholder uids of moved/copied rows → the refs the server gave (see
+        #: ``MailActionRunner``), kept across replays.
+        self._resolved: dict[str, MailRef] = {}
 
     def set_work_offline(self, offline: bool) -> None:
         """Work offline (nothing touches the network) or go back online, replaying the queue."""
@@ -55,6 +74,9 @@ class Replayer:
         request deferred are left to the next sync instead of retried after a pause."""
         if self._connection.work_offline:
             return ReplayResult(stopped="offline")
+        mail = self.replay_mail(cancel)
+        if mail.stopped in ("cancelled", "auth"):
+            return mail
         store = self._stores.store()
         effects = LocalEffects(store, read_org_settings(store))
         session = MailSession(self._remotes.open_mailbox)
@@ -75,10 +97,13 @@ class Replayer:
                     on_parked=effects.parked,
                     cancel=cancel,
                     max_transient_wait=0.0 if interactive else MAX_TRANSIENT_WAIT_S,
+                    kinds=crm_operations_only,
                 )
             finally:
                 other_process.release()
                 session.close()
+        result.mail_offline = result.mail_offline or mail.mail_offline
+        result.parked[:0] = mail.parked
         if result.stopped == "offline":
             self._connection.note_reachable(False)
             return result
@@ -87,6 +112,31 @@ class Replayer:
         if not result.mail_offline:
             self._mark_on_server(result.done)
         return result
+
+    def replay_mail(self, cancel: threading.Event | None = None) -> ReplayResult:
+        """The mail actions' pass: the queued read/flag/move/copy/delete written to the mail
+        server, with no CRM (network: the mailbox). Offline by choice: nothing."""
+        if self._connection.work_offline:
+            return ReplayResult(stopped="offline")
+        store = self._stores.store()
+        session = MailSession(self._remotes.open_mailbox)
+        runner = MailActionRunner(session, store, self._resolved)
+        other_process = ProcessLock(Path(self._stores.path).with_name("outbox.lock"))
+        with self._lock:
+            if not other_process.acquire():
+                return ReplayResult()
+            try:
+                return self._stores.outbox().replay(
+                    runner,
+                    runner.commit,
+                    on_parked=runner.parked,
+                    cancel=cancel,
+                    max_transient_wait=0.0,
+                    kinds=mail_actions_only,
+                )
+            finally:
+                other_process.release()
+                session.close()
 
     def _mark_on_server(self, done: Sequence[int]) -> None:
         """Best effort: the tracked marker (IMAP keyword, EWS/Graph category) on the mail

@@ -7,18 +7,20 @@ authority is offline). The end-to-end path: ``tests/e2e/test_graph_profile.py``.
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from core.cli import add_commands
-from core.cli.context import USAGE
+from core.cli.context import OK, USAGE
 from core.cli.sign_in import MailSignInRequired, MailTokenSource, mail_scopes
 from core.config.profiles import (
     ProfileConfig,
     ProfileConfigError,
     Profiles,
     connection_problems,
+    dumps,
     graph_options,
     graph_url,
     needs_mail_password,
@@ -26,8 +28,10 @@ from core.config.profiles import (
 )
 from core.crm.errors import AccountChoiceRequired, CrmUnavailable, SignInRequired
 from core.crm.signin import GRAPH_MAIL_SCOPES, GRAPH_SHARED_MAIL_SCOPES
+from core.domain.model import Folder
 from core.domain.problems import SIGN_IN_PROBLEMS, Problem
 from core.mail import MailAuthError, MailUnavailable
+from core.store import Store
 from core.sync.problems import problem_of
 from core.workspace.signin import needs_sign_in_again
 
@@ -35,7 +39,7 @@ ORG = "https://contoso.crm.dynamics.com"
 ME = "alex@contoso.com"
 
 
-def profile(mail_url: str = "graph:", **more: str) -> dict[str, str]:
+def profile(mail_url: str = "graph:", **more: object) -> dict[str, object]:
     return {"mail_url": mail_url, "crm_url": ORG, "crm_user": ME, "crm_auth": "microsoft", **more}
 
 
@@ -156,10 +160,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         (["--microsoft365", "--email", ME, "--sign-in", "adfs"], "leave out --sign-in"),
         (["--microsoft365", "--email", ME, "--mail-url", "imaps://h"], "not 'imaps://h'"),
         (["--mail-url", "imaps://h", "--shared-mailbox", "s@contoso.com"], "--shared-mailbox"),
+        (["--microsoft365", "--email", ME, "--shared-mailbox", ME], "the profile's own mailbox"),
         (
-            ["--microsoft365", "--email", ME, "--mail-url", "graph:?mailbox=a@contoso.com"]
-            + ["--shared-mailbox", "s@contoso.com"],
-            "Give the shared mailbox once",
+            ["--microsoft365", "--email", ME]
+            + ["--shared-mailbox", "s@contoso.com", "--shared-mailbox", "S@contoso.com"],
+            "Listed twice",
         ),
         (["--crm-url", ORG, "--crm-user", ME], "--mail-url, or use --microsoft365"),
         (
@@ -168,7 +173,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
             "signs in with the CRM's Microsoft sign-in",
         ),
         (["--microsoft365"], "your e-mail address with --email"),
-        (["--microsoft365", "--email", ME, "--shared-mailbox", "sales"], "not an e-mail"),
+        (["--microsoft365", "--email", ME, "--shared-mailbox", "sales"], "Not an e-mail"),
     ],
 )
 def test_account_add_refuses_before_signing_in(
@@ -182,3 +187,64 @@ def test_account_add_refuses_before_signing_in(
     code, err = run(["account", "add", *argv], capsys)
     assert code == USAGE and words in err, err
     assert "Traceback" not in err and Profiles().names() == []
+
+
+# -- extra mailboxes: the profile's own mailbox with shared ones beside it ----------------
+
+
+def test_extra_mailboxes_need_a_graph_mailbox_and_other_addresses() -> None:
+    config = validate(profile(extra_mailboxes=["sales@contoso.com"]), "p.toml")
+    assert config.extra_mailboxes == ("sales@contoso.com",)
+    only_shared = validate(
+        profile("graph:?mailbox=a@contoso.com", extra_mailboxes=[ME]), "p.toml"
+    )  # the own mailbox beside a profile that reads only a shared one
+    assert only_shared.extra_mailboxes == (ME,)
+    for bad, words in (
+        (profile("ews://h/EWS/Exchange.asmx?auth=oauth", extra_mailboxes=["s@c.com"]), "graph:"),
+        (profile(extra_mailboxes=["sales"]), "Not an e-mail address"),
+        (profile(extra_mailboxes="sales@contoso.com"), "list of non-empty strings"),
+        (profile(extra_mailboxes=["s@c.com", "S@C.com"]), "Listed twice"),
+        (profile(extra_mailboxes=[ME.upper()]), "own mailbox"),
+        (profile("graph:?mailbox=a@c.com", extra_mailboxes=["a@c.com"]), "own mailbox"),
+    ):
+        with pytest.raises(ProfileConfigError, match=words):
+            validate(bad, "p.toml")
+
+
+def test_extra_mailboxes_consent_to_the_shared_scopes_and_stay_out_of_other_files() -> None:
+    own = validate(profile(), "p.toml")
+    extra = validate(profile(extra_mailboxes=["sales@contoso.com"]), "p.toml")
+    assert mail_scopes(own) == GRAPH_MAIL_SCOPES
+    assert mail_scopes(extra) == GRAPH_MAIL_SCOPES + GRAPH_SHARED_MAIL_SCOPES
+    assert "extra_mailboxes" not in dumps(own)
+    assert 'extra_mailboxes = ["sales@contoso.com"]' in dumps(extra)
+    assert validate(tomllib.loads(dumps(extra)), "p.toml") == extra
+
+
+def test_account_mailboxes_adds_and_removes_and_forgets_the_removed_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a profile that reads a shared mailbox already (its sign-in has the shared scopes:
+    no new consent to check, no server needed)."""
+    monkeypatch.setenv("TRACKBOX_HOME", str(tmp_path))
+    saved = Profiles().save("default", profile("graph:?mailbox=a@contoso.com"))
+    with Store.open(saved.store_path) as store:
+        store.upsert_folders(
+            [Folder("Inbox", "Inbox"), Folder("s@contoso.com", "s@contoso.com")]
+            + [Folder("s@contoso.com/Inbox", "Inbox", None, "s@contoso.com")]
+        )
+    code, err = run(["account", "mailboxes", "--add", "s@contoso.com", "--add", "t@c.com"], capsys)
+    assert code == OK, err
+    assert Profiles().load().config.extra_mailboxes == ("s@contoso.com", "t@c.com")
+    code, err = run(["account", "mailboxes", "--remove", "S@contoso.com"], capsys)
+    assert code == OK, err
+    assert Profiles().load().config.extra_mailboxes == ("t@c.com",)
+    with Store.open(saved.store_path) as store:
+        assert [f.path for f in store.folders()] == ["Inbox"]
+    code, err = run(["account", "mailboxes", "--remove", "nobody@c.com"], capsys)
+    assert code == USAGE and "not a shared mailbox" in err
+    code, err = run(["account", "mailboxes", "--add", "x@c.com", "--profile", "default"], capsys)
+    assert code == OK
+    Profiles().save("default", profile("imaps://mail.contoso.com", mail_user=ME))
+    code, err = run(["account", "mailboxes", "--add", "s@contoso.com"], capsys)
+    assert code == USAGE and "graph:" in err

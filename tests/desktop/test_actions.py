@@ -75,17 +75,31 @@ def test_track_set_regarding_untrack_on_a_selection(qtbot, window, monkeypatch) 
     assert done.args[0].errors == ()
     qtbot.waitUntil(lambda: states(window, rows) == [TrackState.NOT_TRACKED] * 3, timeout=10_000)
 
+    # Edit › Undo tracks them again, regarding the same record.
+    qtbot.waitUntil(lambda: window.window_actions.undo.isEnabled(), timeout=10_000)
+    window.window_actions.undo.trigger()
+    qtbot.waitUntil(lambda: states(window, rows) == [TrackState.TRACKED] * 3, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: all(
+            model.data(model.index(r, Column.REGARDING)) == "Northwind Traders" for r in rows
+        ),
+        timeout=10_000,
+    )
+
 
 def test_untrack_asks_first_and_cancel_changes_nothing(qtbot, window, monkeypatch) -> None:
     rows = rows_in(window, TrackState.TRACKED, 1)  # Untrack is offered for tracked mail only
     window.select_rows(rows)
     asked = []
     monkeypatch.setattr(
-        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
+        QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel,
     )
     with qtbot.assertNotEmitted(window.tracking_done, wait=200):
         window.window_actions.untrack.trigger()
-    assert asked
+    (args,) = asked
+    assert args[-1] == QMessageBox.StandardButton.Cancel  # Enter answers the safe way
     assert states(window, rows) == [TrackState.TRACKED]
 
 

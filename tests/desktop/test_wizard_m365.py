@@ -16,6 +16,7 @@ import pytest
 
 import desktop.wizard
 from core.cli.context import open_workspace
+from core.cli.sign_in import mail_scopes
 from core.config.credentials import SecretKind, TokenCacheStore, get_secret
 from core.config.profiles import Profiles, graph_url
 from core.crm.signin import MicrosoftSignIn
@@ -209,3 +210,23 @@ def test_a_sign_in_without_the_mail_consent_is_explained_and_not_saved(
     assert Profiles().names() == []
     assert TokenCacheStore("default").load() is None
     assert not any("mailFolders" in r for r in graph.requests)
+
+
+def test_shared_mailboxes_are_extra_mailboxes_of_the_profile(wizard: SetupWizard) -> None:
+    """Shared mailboxes typed on the mail page become the profile's ``extra_mailboxes``
+    (shown beside the user's own), and the one sign-in asks for the shared permissions."""
+    m365 = wizard.mail.m365
+    m365.address.setText(ME)
+    m365.shared.setText("sales@contoso.example; support@contoso.example, sales@contoso.example")
+    assert m365.extra_mailboxes() == ("sales@contoso.example", "support@contoso.example")
+    assert wizard.mail.isComplete() and wizard.mail.mail_url() == "graph:"
+    form = wizard.crm.sign_in_form()
+    assert form.extra_mailboxes == m365.extra_mailboxes()
+    assert "Mail.ReadWrite.Shared" in " ".join(mail_scopes(form.config()))
+    data = wizard.profile_data()
+    assert data["extra_mailboxes"] == ["sales@contoso.example", "support@contoso.example"]
+    assert "shared mailboxes sales@contoso.example, support@contoso.example" in (
+        wizard.summary_text()
+    )
+    m365.shared.setText(ME)  # the own mailbox is not an extra one
+    assert not wizard.mail.isComplete()

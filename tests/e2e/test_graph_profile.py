@@ -278,10 +278,8 @@ def test_shared_mailbox_with_a_browser_sign_in_at_the_org_url(
             ME,
             "--org-url",
             server.url,
-            "--shared-mailbox",
-            SHARED,
             "--mail-url",
-            graph_url(graph.url),
+            graph_url(graph.url, SHARED),  # only the shared mailbox
             "--ca-file",
             ca_bundle,
         )

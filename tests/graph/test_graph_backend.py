@@ -182,6 +182,13 @@ def test_renamed_and_moved_folders_are_followed(graph: Opened) -> None:
     assert server.message(ME, ref.uid).folder_id == fabrikam.id
 
 
+def test_a_new_top_level_folder_and_one_below_it(graph: Opened) -> None:
+    b = graph()
+    made = b.create_folder("Clients/Contoso")
+    assert made.path == "Clients/Contoso"
+    assert {"Clients", "Clients/Contoso"} <= {f.path for f in b.folders()}
+
+
 # -- tracked marker -------------------------------------------------------------------------
 
 

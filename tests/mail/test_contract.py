@@ -15,6 +15,7 @@ import pytest
 
 from core.domain.model import FolderRole
 from core.mail import MailBackend, MailNotFound, open_backend, parse_message
+from core.mail.base import FLAGGED_KEYWORD
 
 from .conftest import _FACTORIES, CUSTOM_FOLDERS, KINDS, Mailbox, Opener
 from .helpers import Replica, make_message
@@ -221,3 +222,43 @@ def test_unknown_folder_and_stale_ref(mailbox: Mailbox) -> None:
     b.delete(ref)
     with pytest.raises(MailNotFound):
         b.set_read(ref, True)
+
+
+def test_copy_leaves_the_original_and_gives_the_copy_a_ref(mailbox: Mailbox) -> None:
+    b = mailbox.backend
+    ref = b.append("Inbox", make_message(7), is_read=True)
+    copy = b.copy(ref, "Archive")
+    assert copy.folder == "Archive" and copy != ref
+    assert parse_message(b.fetch(copy)).header.message_id == "<msg-7@fabrikam.example>"
+    assert parse_message(b.fetch(ref)).header.message_id == "<msg-7@fabrikam.example>"
+    dst = Replica()
+    dst.sync(b, "Archive")
+    assert list(dst.headers) == [copy]
+    b.delete(ref)
+    with pytest.raises(MailNotFound):
+        b.copy(ref, "Archive")
+
+
+def test_read_and_flag_round_trip_through_sync(mailbox: Mailbox) -> None:
+    """Set read and flagged here; another device's sync sees both, and sees them cleared."""
+    if mailbox.kind.startswith("ews"):
+        pytest.skip("the fake EWS does not hold PR_FLAG_STATUS yet (see the report)")
+    b = mailbox.backend
+    ref = b.append("Inbox", make_message(8), is_read=False)
+    rep = Replica()
+    rep.sync(b, "Inbox")
+    assert FLAGGED_KEYWORD not in rep.headers[ref].keywords
+    b.set_flagged(ref, True)
+    b.set_read(ref, True)
+    rep.sync(b, "Inbox")
+    assert FLAGGED_KEYWORD in rep.headers[ref].keywords and rep.headers[ref].is_read
+    fresh = Replica()
+    fresh.sync(mailbox.reopen(), "Inbox")
+    assert FLAGGED_KEYWORD in fresh.headers[ref].keywords
+    b.set_flagged(ref, False)
+    b.set_read(ref, False)
+    rep.sync(b, "Inbox")
+    assert FLAGGED_KEYWORD not in rep.headers[ref].keywords and not rep.headers[ref].is_read
+    b.delete(ref)
+    with pytest.raises(MailNotFound):
+        b.set_flagged(ref, True)

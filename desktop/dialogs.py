@@ -48,6 +48,7 @@ class Dialogs(QObject):
         self.opened: dict[str, QWidget] = {}
         self._queue_view: QueueView | None = None
         queue.read.connect(self._show_queue)
+        mail.message_opened.connect(self.open_message)
 
     def open_options(self) -> None:
         from desktop.options import OptionsDialog
@@ -81,6 +82,26 @@ class Dialogs(QObject):
         )
         if view is not None:
             window.prefill(mode, view, ws.owner)
+        self.opened["compose"] = window
+        window.show()
+
+    def open_message(self, row_id: int, is_draft: bool) -> None:
+        """A double-clicked message: a draft reopens in a compose window (its local copy
+        when Trackbox saved it); other mail is read in the pane, where it already is."""
+        from desktop.compose import open_draft
+
+        ws = self._host.workspace
+        if ws is None or not is_draft:
+            return
+        options = self._host.local_options
+        window = open_draft(
+            ws,
+            self._workers,
+            self._bus,
+            row_id,
+            online=ws.online,
+            warn_tracked=options.warn_before_sending_tracked if options is not None else True,
+        )
         self.opened["compose"] = window
         window.show()
 

@@ -20,7 +20,15 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.domain.changes import Changes
-from core.domain.model import TrackState
+from core.domain.model import FolderRole, TrackState
 from core.store.search import index_backlog
 from desktop.errors import describe
 from desktop.host import WindowHost
@@ -108,7 +116,11 @@ class MailView(QObject):
     pane shows)."""
 
     message_shown = Signal(int)
+    #: A message double-clicked (or Enter on it): its row id and whether it is a draft.
+    message_opened = Signal(int, bool)
     selection_changed = Signal()
+    #: ``(request, complete)``: the list now shows that search's first page or whole list.
+    results_shown = Signal(object, bool)
 
     def __init__(
         self, host: WindowHost, workers: Workers, bus: ChangeBus, parent: QObject | None = None
@@ -133,6 +145,7 @@ class MailView(QObject):
         self._search = SearchRunner(workers, self._worker_store, self)
         self._search.found.connect(self._show_results)
         self._search.failed.connect(lambda exc: self._host.say(f"Search failed. {describe(exc)}"))
+        self.list.doubleClicked.connect(self._double_clicked)
         self.search_bar.changed.connect(self._search_changed)
         self.search_bar.leave.connect(lambda: self.list.setFocus(Qt.FocusReason.OtherFocusReason))
         self.list.horizontalHeader().sortIndicatorChanged.connect(self._order_changed)
@@ -196,6 +209,17 @@ class MailView(QObject):
         panel_layout.addWidget(self.list)
         self.panel.show()
         self.list.show()
+
+    def _double_clicked(self, index: QModelIndex) -> None:
+        row_id = self.model.ids_at([index.row()])[0] if index.isValid() else None
+        store = self._read_store()
+        row = store.message(row_id) if store is not None and row_id is not None else None
+        if row is None or row_id is None:
+            return
+        drafts = (
+            {f.path for f in store.folders() if f.role == FolderRole.DRAFTS} if store else set()
+        )
+        self.message_opened.emit(row_id, row.header.ref.folder in drafts)
 
     def _read_store(self) -> Store | None:
         ws = self._host.workspace
@@ -300,23 +324,28 @@ class MailView(QObject):
         self.search_bar.show_count(None)
         if self._results is not None:
             self._results = None
-            self.model.replace_source(self._base)
-            self.selection_changed.emit()
+            self.model.replace_source(self._base)  # its layoutChanged: selection_changed
 
     def _order_changed(self, *_: object) -> None:
         if self.search_bar.active():  # the results were ordered by the search: ask again
             self._search_changed()
 
-    def _show_results(self, request: SearchRequest, row_ids: list[int]) -> None:
+    def _show_results(self, request: SearchRequest, row_ids: list[int], complete: bool) -> None:
+        """A search's first page (``complete`` False: the whole list follows) or its whole
+        list. The same rows again are left as they are (no re-layout, no repaint: while typing
+        a word, its first page often stays the same); the count waits for the whole list."""
         store = self._read_store()
         if store is None or not self.search_bar.active():
             return
         if self._results is None or self._results.row_ids != row_ids:
             self._results = SearchSource(store, request, row_ids)
-            self.model.replace_source(self._results)
-            self.selection_changed.emit()
-        self.search_bar.show_count(len(row_ids))
-        self._host.say(results_text(len(row_ids)))
+            self.model.replace_source(self._results)  # its layoutChanged: selection_changed
+        if complete:
+            self.search_bar.show_count(len(row_ids))
+            self._host.say(results_text(len(row_ids)))
+        else:
+            self.search_bar.show_searching()
+        self.results_shown.emit(request, complete)
 
     # --- selection ------------------------------------------------------------------------------
     def selected_rows(self) -> list[int]:

@@ -5,7 +5,9 @@ The words are matched by the store's FTS5 index (``core.store.search``) on a wor
 the GUI thread. A keystroke starts a search at once when none runs; while one runs, it is
 interrupted (``SearchCancel``) and the newest text runs next, so at most one search is under
 way and results never arrive out of order. No fixed debounce: a 150 ms pause would cost more
-than the search itself. The results are row ids; :class:`SearchSource` pages them into the
+than the search itself. Within a folder the first page of results comes first (an index walk
+of a few ms) and every match (for the count and scrolling) a moment later. The results are
+row ids; :class:`SearchSource` pages them into the
 list by primary key, so the list keeps its columns (the tracked icon) and every action, which
 act on row ids.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +30,15 @@ from PySide6.QtWidgets import (
 
 from core.domain.model import TrackState
 from core.store import MessageRow, Store
-from core.store.search import QuickFilter, SearchCancel, SearchCancelled, rows_by_ids, search
+from core.store.search import (
+    FIRST_PAGE,
+    QuickFilter,
+    SearchCancel,
+    SearchCancelled,
+    first_page,
+    rows_by_ids,
+    search,
+)
 from desktop.workers import Workers
 
 #: Label, accessible name and tooltip of each quick filter, in the bar's order.
@@ -40,6 +50,10 @@ FILTERS: tuple[tuple[QuickFilter, str, str], ...] = (
     (QuickFilter.NOT_TRACKED, "Not tracked", "Only mail not tracked in the CRM"),
     (QuickFilter.NEEDS_ATTENTION, "Needs attention", "Only mail that needs attention"),
 )
+#: The wait between a request's first page and the query for all its matches (ms): the first
+#: page is painted (~20 ms of the GUI thread) with the cores to itself, and a keystroke within
+#: it costs no full query at all (while typing, only the first page of each text is needed).
+REST_AFTER_MS = 80
 #: Filters of which one at most is on (a mail is in one tracked state).
 EXCLUSIVE = (QuickFilter.TRACKED, QuickFilter.NOT_TRACKED, QuickFilter.NEEDS_ATTENTION)
 
@@ -93,10 +107,14 @@ class SearchSource:
 
 
 class SearchRunner(QObject):
-    """Runs :class:`SearchRequest` s on the worker pool, one at a time, newest wins:
-    ``found(request, row_ids)`` for the latest request only; ``failed(exc)`` likewise."""
+    """Runs :class:`SearchRequest` s on the worker pool, one at a time, newest wins. A
+    request within a folder comes in two steps: ``found(request, first_ids, False)`` with the
+    first page (an index walk of a few ms), then, :data:`REST_AFTER_MS` later, ``found(request,
+    all_ids, True)`` (every match, sorted: 30-60 ms at 100,000 messages); a request answered
+    at once gives only the second. Only the latest request reports; ``failed(exc)``
+    likewise."""
 
-    found = Signal(object, object)
+    found = Signal(object, object, bool)
     failed = Signal(object)
 
     def __init__(
@@ -107,12 +125,23 @@ class SearchRunner(QObject):
         self._store = store  # the calling worker thread's own connection
         self._wanted: SearchRequest | None = None
         self._serial = 0
-        self._running: SearchCancel | None = None  # the search under way
+        self._running: SearchCancel | None = None  # the search under way (either step)
+        self._rest = QTimer(self)  # the wait before the second step
+        self._rest.setSingleShot(True)
+        self._rest.setInterval(REST_AFTER_MS)
+        self._rest.timeout.connect(self._rest_due)
+        self._rest_job: Callable[[], None] | None = None
+        #: Results in the first step (tests make it small).
+        self.page_size = FIRST_PAGE
 
     def request(self, request: SearchRequest | None) -> None:
         """Search for ``request`` (None: stop wanting results)."""
         self._wanted = request
         self._serial += 1
+        if self._rest_job is not None:  # between the steps: nothing runs, nothing to stop
+            self._rest.stop()
+            self._rest_job = None
+            self._running = None
         if self._running is not None:
             self._running.cancel()  # its statement is interrupted; it reports at once
         elif request is not None:
@@ -128,34 +157,93 @@ class SearchRunner(QObject):
             return
         stale = SearchCancel()
         self._running = stale
+        store, size = self._store, self.page_size
+
+        def op() -> tuple[list[int], bool]:
+            return first_page(
+                store(),
+                request.text,
+                folder=request.folder,
+                states=request.states,
+                filters=request.filters,
+                order_by=request.order_by,
+                descending=request.descending,
+                cancel=stale,
+                size=size,
+            )
+
+        def page(ids: list[int], complete: bool) -> None:
+            current = serial == self._serial
+            if complete or not current:
+                self._finished(serial)
+            if not current:
+                return
+            self.found.emit(request, ids, complete)
+            if complete:
+                return
+            if stale.cancelled:  # a newer request, made in a slot of ``found``, waits
+                self._finished(serial)
+            else:
+                self._rest_job = lambda: self._all(request, serial, stale)
+                self._rest.start()
+
+        self._step(op, page, serial)
+
+    def _rest_due(self) -> None:
+        job, self._rest_job = self._rest_job, None
+        if job is not None:
+            job()
+
+    def _all(self, request: SearchRequest, serial: int, stale: SearchCancel) -> None:
+        """The second step: every match, in the list's order."""
         store = self._store
 
-        def op() -> list[int] | None:
+        def op() -> tuple[list[int], bool]:
+            ids = search(
+                store(),
+                request.text,
+                folder=request.folder,
+                states=request.states,
+                filters=request.filters,
+                order_by=request.order_by,
+                descending=request.descending,
+                cancel=stale,
+            )
+            return ids, True
+
+        def done(ids: list[int], _complete: bool) -> None:
+            self._finished(serial)
+            if serial == self._serial:
+                self.found.emit(request, ids, True)
+
+        self._step(op, done, serial)
+
+    def _step(
+        self,
+        op: Callable[[], tuple[list[int], bool]],
+        then: Callable[[list[int], bool], None],
+        serial: int,
+    ) -> None:
+        """Run one step on a worker; a cancelled step only makes way for the newest request."""
+
+        def run() -> tuple[list[int], bool] | None:
             try:
-                return search(
-                    store(),
-                    request.text,
-                    folder=request.folder,
-                    states=request.states,
-                    filters=request.filters,
-                    order_by=request.order_by,
-                    descending=request.descending,
-                    cancel=stale,
-                )
+                return op()
             except SearchCancelled:
                 return None  # not a failure: a newer request is waiting
 
-        def done(ids: list[int] | None) -> None:
-            self._finished(serial)
-            if serial == self._serial and ids is not None:
-                self.found.emit(request, ids)
+        def done(result: tuple[list[int], bool] | None) -> None:
+            if result is None:
+                self._finished(serial)
+            else:
+                then(*result)
 
         def failed(exc: BaseException) -> None:
             self._finished(serial)
             if serial == self._serial:
                 self.failed.emit(exc)
 
-        self._workers.run(op, done, failed)
+        self._workers.run(run, done, failed)
 
     def _finished(self, serial: int) -> None:
         self._running = None
@@ -254,6 +342,10 @@ class SearchBar(QWidget):
 
     def show_count(self, count: int | None) -> None:
         self.results.setText("" if count is None else results_text(count))
+
+    def show_searching(self) -> None:
+        """The first page is shown, the count is not known yet."""
+        self.results.setText("Searching…")
 
     # --- events ---------------------------------------------------------------------------------
     def _toggled(self, f: QuickFilter, on: bool) -> None:

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -61,6 +62,7 @@ from core.mail.graph_items import (
     id_key,
     load_state,
 )
+from core.prefetch import prefetched
 
 __all__ = ["TRACKED_CATEGORY_365", "GraphBackend"]
 
@@ -77,6 +79,10 @@ WELL_KNOWN: dict[str, tuple[str, FolderRole | None]] = {
 _FOLDER_SELECT = "id,displayName,parentFolderId,childFolderCount"
 _FOLDER_PAGE = "100"
 _MAX_PAGE = 1000
+#: Per mailbox (base URL + prefix, case-folded): its top-level folder ids when asked, and
+#: the well-known names of those ids (:meth:`GraphBackend._roles`).
+_known_roles: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
+_known_lock = threading.Lock()
 
 
 class GraphBackend(MailBackend):
@@ -102,18 +108,16 @@ class GraphBackend(MailBackend):
         self.http = GraphHttp(base_url, mailbox, token, **kwargs)
         self.mailbox = mailbox
         self.tracked_category = tracked_category
-        self._well_known: dict[str, str] | None = None  # folder id -> well-known name
         self._ids: dict[str, str] = {}  # path -> folder id
 
     # --- folders -----------------------------------------------------------------------------
 
     def folders(self) -> list[Folder]:
-        roles = self._roles()
+        top = list(self._list("/mailFolders", "list folders"))
+        roles = self._roles(frozenset(str(row["id"]) for row in top))
         out: list[Folder] = []
         ids: dict[str, str] = {}
-        level: list[tuple[str | None, dict[str, Any]]] = [
-            (None, row) for row in self._list("/mailFolders", "list folders")
-        ]
+        level: list[tuple[str | None, dict[str, Any]]] = [(None, row) for row in top]
         while level:
             parents: list[tuple[str, dict[str, Any]]] = []
             for parent, row in level:
@@ -142,23 +146,31 @@ class GraphBackend(MailBackend):
             yield from body.get("value") or ()
             url, params = self._same_server(body.get("@odata.nextLink")), None
 
-    def _roles(self) -> dict[str, str]:
+    def _roles(self, top: frozenset[str]) -> dict[str, str]:
         """Ids of the well-known folders, asked by name in one ``$batch`` (their display
-        names are localised); a mailbox without one (no Archive) answers 404 for it."""
-        if self._well_known is None:
-            names = list(WELL_KNOWN)
-            answers = self.http.batch(
-                [{"method": "GET", "url": f"/mailFolders/{n}?$select=id"} for n in names],
-                what="well-known folders",
-            )
-            found: dict[str, str] = {}
-            for name, answer in zip(names, answers, strict=True):
-                if answer.status == 200 and isinstance(answer.body, dict):
-                    found[str(answer.body["id"])] = name
-                elif answer.status != 404:
-                    raise _member_error(answer, "well-known folders")
-            self._well_known = found
-        return self._well_known
+        names are localised); a mailbox without one (no Archive) answers 404 for it. Kept
+        for the process per mailbox while its top-level folders stay the same ones (the
+        well-known folders are top-level, and their ids do not change): a sync cycle opens
+        a new backend each time, and this saves it a round trip."""
+        key = f"{self.http.base}{self.http.prefix}".casefold()
+        with _known_lock:
+            cached = _known_roles.get(key)
+        if cached is not None and cached[0] == top:
+            return cached[1]
+        names = list(WELL_KNOWN)
+        answers = self.http.batch(
+            [{"method": "GET", "url": f"/mailFolders/{n}?$select=id"} for n in names],
+            what="well-known folders",
+        )
+        found: dict[str, str] = {}
+        for name, answer in zip(names, answers, strict=True):
+            if answer.status == 200 and isinstance(answer.body, dict):
+                found[str(answer.body["id"])] = name
+            elif answer.status != 404:
+                raise _member_error(answer, "well-known folders")
+        with _known_lock:
+            _known_roles[key] = (top, found)
+        return found
 
     def _folder_id(self, path: str) -> str:
         if path not in self._ids:
@@ -222,13 +234,9 @@ class GraphBackend(MailBackend):
     ) -> Iterator[SyncBatch]:
         """Pages of one delta round from ``link`` (None: a new round), one batch each; a row
         is "added" unless the caller was given its id before (then "changed")."""
-        prefer = {"Prefer": f"odata.maxpagesize={max(1, min(batch_size, _MAX_PAGE))}"}
-        params: dict[str, str] | None = None
-        if link is None:
-            link = self.http.url(f"/mailFolders/{_q(fid)}/messages/delta")
-            params = {"$select": ",".join((*HEADER_SELECT, "flag")), "$expand": HEADER_EXPAND}
-        while True:
-            body = self.http.json("GET", link, what="delta", params=params, headers=prefer)
+        for body, following in prefetched(
+            self._pages(fid, link, batch_size), 1, name="graph-delta-pages"
+        ):
             added, changed, removed = [], [], []
             for row in body.get("value") or ():
                 key = id_key(str(row["id"]))
@@ -241,17 +249,34 @@ class GraphBackend(MailBackend):
                 else:
                     known.add(key)
                     added.append(_with_flag(header_of(folder, row), row))
-            following = body.get("@odata.nextLink") or body.get("@odata.deltaLink")
-            following = self._same_server(following)
-            if following is None:
-                raise MailProtocolError("Graph delta: a page without a next or delta link")
             batch = SyncBatch(
                 dump_state(following, known), tuple(added), tuple(changed), tuple(removed), reset
             )
             yield batch
+            reset = False
+
+    def _pages(
+        self, fid: str, link: str | None, batch_size: int
+    ) -> Iterator[tuple[dict[str, Any], str]]:
+        """The pages of a delta round, each with the link that follows it (the last one's is
+        the delta link). Run a page ahead of their use (:func:`prefetched`): the next page
+        is on its way while this one becomes headers."""
+        prefer = {"Prefer": f"odata.maxpagesize={max(1, min(batch_size, _MAX_PAGE))}"}
+        params: dict[str, str] | None = None
+        if link is None:
+            link = self.http.url(f"/mailFolders/{_q(fid)}/messages/delta")
+            params = {"$select": ",".join((*HEADER_SELECT, "flag")), "$expand": HEADER_EXPAND}
+        while True:
+            body = self.http.json("GET", link, what="delta", params=params, headers=prefer)
+            following = self._same_server(
+                body.get("@odata.nextLink") or body.get("@odata.deltaLink")
+            )
+            if following is None:
+                raise MailProtocolError("Graph delta: a page without a next or delta link")
+            yield body, following
             if "@odata.nextLink" not in body:
                 return
-            link, params, reset = following, None, False
+            link, params = following, None
 
     def _link_of(self, link: str, fid: str) -> bool:
         """Whether a stored link is a delta link of folder ``fid`` on our server."""

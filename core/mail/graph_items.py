@@ -15,6 +15,7 @@ import binascii
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -60,13 +61,35 @@ HEADER_EXPAND = (
 _STATE_VERSION = "graph1"
 
 
+_ADDRESSES: dict[tuple[str, str], Address] = {}  # a mailbox's correspondents repeat
+
+
 def _address(entry: Any) -> Address | None:
-    mail = entry.get("emailAddress") if isinstance(entry, dict) else None
-    if not isinstance(mail, dict) or not mail.get("address"):
+    try:
+        mail = entry["emailAddress"]
+        address, name = mail["address"], mail.get("name")
+    except (TypeError, KeyError, AttributeError):
         return None
-    address = str(mail["address"])
-    name = str(mail.get("name") or "")
-    return Address(address, "" if name == address else name)
+    if not address:
+        return None
+    if type(address) is not str or (name is not None and type(name) is not str):
+        address, name = str(address), str(name or "")
+    key = (address, name or "")
+    found = _ADDRESSES.get(key)
+    if found is None:
+        if len(_ADDRESSES) > 4096:
+            _ADDRESSES.clear()
+        text = str(address)
+        shown = str(name or "")
+        found = _ADDRESSES[key] = Address(text, "" if shown == text else shown)
+    return found
+
+
+def _addresses(entries: Any) -> tuple[Address, ...]:
+    if not entries:
+        return ()
+    found = [_address(e) for e in entries]
+    return tuple(a for a in found if a is not None)
 
 
 def _date(value: Any) -> datetime | None:
@@ -78,18 +101,20 @@ def _date(value: Any) -> datetime | None:
         return None
 
 
-def _property(row: dict[str, Any], wanted: str) -> str | None:
-    """An expanded extended property's value; ids compare as Graph does (case, and a tag's
-    hex digits, ``0xe08`` = ``0x0E08``, aside)."""
-    key = _property_key(wanted)
+def _properties(row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The expanded activity id and size, each None when absent; ids compare as Graph
+    does (case, and a tag's hex digits, ``0xe08`` = ``0x0E08``, aside)."""
+    found: dict[str, str | None] = {}
     for prop in row.get("singleValueExtendedProperties") or ():
-        if isinstance(prop, dict) and _property_key(str(prop.get("id", ""))) == key:
-            value = prop.get("value")
-            return str(value) if value is not None else None
-    return None
+        if isinstance(prop, dict):
+            key = _property_key(str(prop.get("id", "")))
+            if key not in found:
+                value = prop.get("value")
+                found[key] = str(value) if value is not None else None
+    return found.get(_ACTIVITY_KEY), found.get(_SIZE_KEY)
 
 
-@functools.lru_cache(maxsize=256)  # a few ids, asked twice for every row of a delta page
+@functools.lru_cache(maxsize=256)  # a few ids, asked for every row of a delta page
 def _property_key(prop_id: str) -> str:
     kind, _, rest = prop_id.strip().partition(" ")
     if rest.lower().startswith("0x"):
@@ -100,46 +125,58 @@ def _property_key(prop_id: str) -> str:
     return f"{kind} {rest}".casefold()
 
 
+_ACTIVITY_KEY = _property_key(ACTIVITY_PROPERTY)
+_SIZE_KEY = _property_key(SIZE_PROPERTY)
+
+
+def _marker(activity: str | None, categories: Any) -> str | None:
+    if activity:
+        return activity
+    return next((c for c in TRACKED_CATEGORIES if c in categories), None) if categories else None
+
+
 def marker_of(row: dict[str, Any]) -> str | None:
     """The tracked marker: the activity id where set (an empty value is "untracked"), else the
     tracked category, else None."""
-    activity = _property(row, ACTIVITY_PROPERTY)
-    if activity:
-        return activity
-    categories = row.get("categories") or ()
-    return next((c for c in TRACKED_CATEGORIES if c in categories), None)
+    return _marker(_properties(row)[0], row.get("categories"))
 
 
-#: The internet headers a header is made with (the first of each counts).
-_WANTED_HEADERS = frozenset({"date", "in-reply-to", "references"})
-
-
-def _internet_headers(row: dict[str, Any]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _internet_headers(row: dict[str, Any]) -> tuple[str | None, str, str]:
+    """Date, In-Reply-To and References of ``internetMessageHeaders`` (the first of each
+    counts; Date None when absent)."""
+    date = in_reply_to = references = None
     for h in row.get("internetMessageHeaders") or ():
-        name = h.get("name") if isinstance(h, dict) else None
-        if isinstance(name, str):
-            key = name.lower()
-            if key in _WANTED_HEADERS and key not in out:
-                out[key] = str(h.get("value") or "")
-    return out
+        try:
+            key = h["name"].lower()
+        except (TypeError, KeyError, AttributeError):
+            continue
+        if key == "date":
+            if date is None:
+                date = str(h.get("value") or "")
+        elif key == "in-reply-to":
+            if in_reply_to is None:
+                in_reply_to = str(h.get("value") or "")
+        elif key == "references" and references is None:
+            references = str(h.get("value") or "")
+    return date, in_reply_to or "", references or ""
 
 
 def header_of(folder: str, row: dict[str, Any]) -> MessageHeader:
-    """A header from a delta row (no MIME download for the list)."""
-    headers = _internet_headers(row)
+    """A header from a delta row (no MIME download for the list). Every row of a first sync
+    comes through here: one pass over each part of the row, shared addresses."""
+    get = row.get
+    raw_date, in_reply_to_text, references_text = _internet_headers(row)
     errors: list[str] = []
-    raw_date = row.get("sentDateTime")
-    date = _date(raw_date)
-    if "date" in headers and date is not None and not _parsable_date(headers["date"]):
+    date = _date(get("sentDateTime"))
+    if raw_date is not None and date is not None and not _parsable_date(raw_date):
         date = None  # Exchange filled in a Date the message does not have a readable one of
     if date is None:
         errors.append("date: missing or unreadable")
-    subject = " ".join(str(row.get("subject") or "").split())
-    sender = _address(row.get("from")) or _address(row.get("sender"))
-    to = tuple(a for a in map(_address, row.get("toRecipients") or ()) if a)
-    cc = tuple(a for a in map(_address, row.get("ccRecipients") or ()) if a)
-    raw_id = row.get("internetMessageId")
+    subject = " ".join(str(get("subject") or "").split())
+    sender = _address(get("from")) or _address(get("sender"))
+    to = _addresses(get("toRecipients"))
+    cc = _addresses(get("ccRecipients"))
+    raw_id = get("internetMessageId")
     message_id = usable_message_id(raw_id)
     if message_id is None:
         errors.insert(0, unusable_reason(raw_id))
@@ -151,29 +188,41 @@ def header_of(folder: str, row: dict[str, Any]) -> MessageHeader:
             subject=subject,
             extra=(str(raw_id),) if str(raw_id or "").strip() else (),
         )
-    in_reply_to = MSGID_RE.findall(headers.get("in-reply-to", ""))
-    size = _property(row, SIZE_PROPERTY)
+    in_reply_to = MSGID_RE.search(in_reply_to_text) if in_reply_to_text else None
+    activity, size = _properties(row)
+    categories = get("categories") or ()
     return MessageHeader(
-        ref=MailRef(folder, str(row["id"])),
-        message_id=message_id,
-        subject=subject,
-        sender=sender,
-        to=to,
-        cc=cc,
-        date=date,
-        size=int(size) if size and size.isdigit() else 0,
-        has_attachments=bool(row.get("hasAttachments")),
-        is_read=bool(row.get("isRead")),
-        thread_index=row.get("conversationIndex") or None,
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=tuple(MSGID_RE.findall(headers.get("references", ""))),
-        keywords=tuple(str(c) for c in row.get("categories") or ()),
-        tracked_marker=marker_of(row),
-        parse_errors=tuple(errors),
+        MailRef(folder, str(row["id"])),
+        message_id,
+        subject,
+        sender,
+        to,
+        cc,
+        date,
+        int(size) if size and size.isdigit() else 0,
+        bool(get("hasAttachments")),
+        bool(get("isRead")),
+        get("conversationIndex") or None,
+        in_reply_to.group(0) if in_reply_to else None,
+        tuple(MSGID_RE.findall(references_text)) if references_text else (),
+        tuple(map(str, categories)),
+        _marker(activity, categories),
+        tuple(errors),
     )
 
 
+#: The usual Date (RFC 5322, numeric zone) with every field in range but the day-of-month
+#: past 28 (those, and everything else, go to the full parser): what this matches parses.
+_PLAIN_DATE = re.compile(
+    r"(?:[A-Za-z]{3}, )?(?:0?[1-9]|1\d|2[0-8]) "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d{3} "
+    r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)? [+-](?:[01]\d|2[0-3])[0-5]\d"
+)
+
+
 def _parsable_date(value: str) -> bool:
+    if _PLAIN_DATE.fullmatch(value.strip()):
+        return True
     try:
         parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

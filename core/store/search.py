@@ -8,7 +8,9 @@ word is a prefix while the user types. Quick filters are plain predicates on ind
 The header columns follow the messages table through the schema's triggers; body text is put
 in by the body cache (``index_body``, same transaction as the body) and, for bodies cached
 before the index existed, by :func:`index_backlog` in the background. Searches run on a
-worker; a :class:`SearchCancel` interrupts one that a newer keystroke made stale.
+worker; a :class:`SearchCancel` interrupts one that a newer keystroke made stale. A keystroke
+first asks for :func:`first_page` (within a folder an index walk that stops after a page),
+then for every match (:func:`search`).
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ _WORD = re.compile(r"\w", re.UNICODE)
 #: nearly every message and costs a merge of thousands of terms (~120 ms at 100,000 messages,
 #: and cancelled by the next keystroke anyway); as a word it is instant.
 PREFIX_FROM = 2
+#: Results a keystroke shows before the whole list is known (the list shows ~30 rows).
+FIRST_PAGE = 100
 
 
 def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
@@ -164,13 +168,78 @@ def search(
     given, ``states`` (a CRM view). Text of only punctuation matches nothing. Raises
     :class:`SearchCancelled` when ``cancel`` was cancelled before or while it ran."""
     column = _order(order_by)
-    where: list[str] = []
-    args: list[object] = []
     match: str | None = None
     if text.strip():
         match = fts_query(text)
         if match is None:
             return []
+    where, args = _where(match, folder, states, filters)
+    direction = "DESC" if descending else "ASC"
+    if match is None:  # the order's index does it
+        source = "messages AS m"
+    elif limit is not None and folder is not None:
+        # A page: walk the folder's index of this order and keep the matches (their ids, a
+        # set SQLite builds from the index once), stopping at the page's end: a common word
+        # is found in the first rows, no match's row is read and nothing is sorted.
+        source = "messages AS m"
+        where[0] = "m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH ?)"
+    else:
+        # Every match: the matches drive (CROSS JOIN keeps that order: the folder's index
+        # would scan the whole folder for a rare word) and are sorted.
+        source = "message_search CROSS JOIN messages AS m ON m.id = message_search.rowid"
+    sql = (
+        f"SELECT m.id AS id FROM {source}"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY m.{column} {direction}, m.id {direction}"
+    )
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args.extend((-1 if limit is None else int(limit), int(offset)))
+    return _run(store.conn, sql, args, cancel)
+
+
+def first_page(
+    store: Store,
+    text: str = "",
+    *,
+    folder: str | None = None,
+    states: Sequence[TrackState] | None = None,
+    filters: Collection[QuickFilter] = (),
+    order_by: str = "date",
+    descending: bool = True,
+    cancel: SearchCancel | None = None,
+    size: int = FIRST_PAGE,
+) -> tuple[list[int], bool]:
+    """What a keystroke shows first: the first ``size`` results of :func:`search` in the
+    list's order, and whether they are all of them. Within a folder a page is an index walk
+    that stops early (a few ms where every match sorted takes 30-60 ms at 100,000 messages);
+    across folders no index has the order, so the whole list comes at once."""
+    ids = search(
+        store,
+        text,
+        folder=folder,
+        states=states,
+        filters=filters,
+        limit=None if folder is None else size,
+        order_by=order_by,
+        descending=descending,
+        cancel=cancel,
+    )
+    if folder is None:
+        return ids, True
+    return ids, len(ids) < size
+
+
+def _where(
+    match: str | None,
+    folder: str | None,
+    states: Sequence[TrackState] | None,
+    filters: Collection[QuickFilter],
+) -> tuple[list[str], list[object]]:
+    """The WHERE terms and their parameters; the MATCH term (when words) first."""
+    where: list[str] = []
+    args: list[object] = []
+    if match is not None:
         where.append("message_search MATCH ?")
         args.append(match)
     if folder is not None:
@@ -182,19 +251,7 @@ def search(
     filter_where, filter_args = _filter_sql(filters)  # after the others: params in order
     where.extend(filter_where)
     args.extend(filter_args)
-    direction = "DESC" if descending else "ASC"
-    # With words, the matches drive (CROSS JOIN keeps that order: the folder's index would
-    # scan the whole folder for a rare word) and are sorted; without, the order's index does.
-    source = "message_search CROSS JOIN messages AS m ON m.id = message_search.rowid"
-    sql = (
-        f"SELECT m.id AS id FROM {source if match else 'messages AS m'}"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY m.{column} {direction}, m.id {direction}"
-    )
-    if limit is not None or offset:
-        sql += " LIMIT ? OFFSET ?"
-        args.extend((-1 if limit is None else int(limit), int(offset)))
-    return _run(store.conn, sql, args, cancel)
+    return where, args
 
 
 def _run(

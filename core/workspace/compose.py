@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from core.domain.changes import Changes
 from core.domain.correlation import Correlator
-from core.domain.model import Address, Decision, MessageHeader, Party
+from core.domain.model import Address, Decision, MessageHeader, Party, Reason
 from core.domain.tracking import TrackContext, decide
-from core.mail.drafts import Draft, DraftAttachment, build_mime, draft_header
+from core.mail.drafts import Draft, DraftAttachment, build_mime, draft_header, sanitized
 from core.outbox.kinds import Promote, SendPending
 from core.outbox.promotion import queue_promotion
 from core.store import SqliteCorrelationIndex
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from core.workspace.replay import Replayer
     from core.workspace.settings import SettingsService
     from core.workspace.stores import StorePool
+
+
+#: :attr:`Decision.reason` code when the user turned Track off for the message.
+REFUSED = "track_refused"
+REFUSED_TEXT = "Not tracked: you turned Track in CRM off for this message"
 
 
 class ComposeVerbs:
@@ -46,7 +51,11 @@ class ComposeVerbs:
     def compose_decision(
         self, draft: Draft, message_id: str = "<draft@trackbox.invalid>"
     ) -> Decision:
-        """Would this outgoing mail be tracked, and why (``core.domain.tracking.decide``)."""
+        """Would this outgoing mail be tracked, and why (``core.domain.tracking.decide``).
+        A Track toggle the user turned off wins over every automatic rule (a reply in a
+        tracked thread included): the window never says one thing and sends another."""
+        if draft.track_refused and not draft.track:
+            return Decision(False, Reason(REFUSED, REFUSED_TEXT))
         store = self._stores.store()
         org = self._settings.org_settings()
         header = draft_header(draft, self.owner, message_id, self._replied(draft))
@@ -61,7 +70,9 @@ class ComposeVerbs:
 
     def send(self, draft: Draft) -> Changes:
         """Send through the mailbox via the outbox (offline, it waits there), tracked when
-        the draft says so or the rules do; the promotion runs after the send."""
+        the draft says so or the rules do; the promotion runs after the send. The HTML is
+        sanitised before it becomes MIME."""
+        draft = sanitized(draft)
         domain = self.owner.email.rpartition("@")[2] or "trackbox.invalid"
         mid = make_msgid(domain=domain)
         replied = self._replied(draft)

@@ -67,7 +67,8 @@ _FLAG_KINDS = frozenset({MailKind.MAIL_SET_READ.value, MailKind.MAIL_SET_FLAG.va
 class _MailFirstSync(SyncService):
     """A sync cycle that first writes the user's queued mail actions to the mail server, so
     that the cycle's mail step reads the server as the user left it, and so that they go out
-    when the CRM is away (the cycle's outbox step needs the CRM)."""
+    when the CRM is away (the cycle's outbox step needs the CRM); and after it, when the
+    mailbox answered, saves to its Drafts folder the drafts saved while it was away."""
 
     def sync_cycle(
         self,
@@ -78,7 +79,21 @@ class _MailFirstSync(SyncService):
             self._replayer.replay_mail(cancel)
         except Exception:  # never lose a cycle over it: the cycle's replay tries again
             log.exception("mail actions pass before the sync cycle failed")
-        return super().sync_cycle(progress, cancel)
+        report = super().sync_cycle(progress, cancel)
+        if report.mail_online and not report.cancelled:
+            self._drafts_catch_up()
+        return report
+
+    def _drafts_catch_up(self) -> None:
+        from core.workspace.drafts import DRAFTS_DIR, DraftBox
+
+        folder = Path(self._stores.path).parent / DRAFTS_DIR
+        if not folder.is_dir():
+            return
+        try:
+            DraftBox(folder, self._remotes.open_mailbox, self._owner).push_pending()
+        except Exception:  # best effort: the local draft is the truth; the next cycle retries
+            log.exception("saving drafts to the mailbox after the sync cycle failed")
 
 
 __all__ = [

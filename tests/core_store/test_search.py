@@ -4,6 +4,7 @@ syntax, quick filters and the folder scope narrow the results, in the list's ord
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.store.search import (
     SearchCancelled,
     backlog_size,
     body_text,
+    first_page,
     fts_query,
     index_backlog,
     rows_by_ids,
@@ -211,6 +213,81 @@ def test_filters_use_indexes(store: Store) -> None:
         ("Inbox",),
     ).fetchall()
     assert "messages_folder_unread" in str(plan)
+
+
+def _shuffled_dates(store: Store) -> None:
+    """60 messages in Inbox whose dates are not their arrival order (a sync may store older
+    mail later), two thirds about "report", and 10 reports in Archive."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    store.upsert_headers(
+        [
+            make_header(
+                "Inbox",
+                i,
+                subject=("report" if i % 3 else "other") + f" {i}",
+                date=base + timedelta(hours=(i * 37) % 60),
+                size=1000 + (i * 11) % 60,
+                is_read=i % 2 == 0,
+            )
+            for i in range(60)
+        ]
+        + [make_header("Archive", 100 + i, subject="report") for i in range(10)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "order_by", "descending", "filters"),
+    [
+        ("report", "date", True, ()),
+        ("rep", "date", False, ()),
+        ("report", "size", True, ()),
+        ("report", "subject", False, (QuickFilter.UNREAD,)),
+        ("", "date", True, (QuickFilter.UNREAD,)),
+    ],
+)
+def test_first_page_is_the_head_of_the_whole_list(
+    store: Store, text: str, order_by: str, descending: bool, filters: tuple[QuickFilter, ...]
+) -> None:
+    _shuffled_dates(store)
+    kw = {"folder": "Inbox", "order_by": order_by, "descending": descending, "filters": filters}
+    whole = search(store, text, **kw)  # type: ignore[arg-type]
+    assert len(whole) > 10
+    assert first_page(store, text, size=10, **kw) == (whole[:10], False)  # type: ignore[arg-type]
+    assert first_page(store, text, size=len(whole) + 1, **kw) == (whole, True)  # type: ignore[arg-type]
+    assert first_page(store, "zzqx", size=10, **kw) == ([], True)  # type: ignore[arg-type]
+
+
+def test_first_page_across_folders_is_the_whole_list(store: Store) -> None:
+    _shuffled_dates(store)
+    whole = search(store, "report")
+    assert len(whole) == 50
+    assert first_page(store, "report", size=10) == (whole, True)
+
+
+def test_first_page_walks_the_order_index_and_stops(store: Store) -> None:
+    """The page's query reads the folder's index of the list's order and keeps the matches:
+    no row of every match read and sorted (a temp B-tree), which the whole list needs."""
+    _shuffled_dates(store)
+    run: list[str] = []
+    store.conn.set_trace_callback(run.append)  # the statement with its parameters bound
+    first_page(store, "report", folder="Inbox", size=10)
+    first_page(store, "report", folder="Inbox", order_by="sender", size=10)
+    store.conn.set_trace_callback(None)
+    ours = [sql for sql in run if sql.startswith("SELECT json_group_array")]  # not FTS5's
+    plans = [
+        " ".join(str(r[3]) for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in ours
+    ]
+    assert len(plans) == 2
+    assert "messages_folder_date" in plans[0] and "messages_folder_sender" in plans[1]
+    assert all("TEMP B-TREE" not in plan for plan in plans)
+
+
+def test_a_cancelled_first_page_stops(store: Store) -> None:
+    _shuffled_dates(store)
+    cancel = SearchCancel()
+    cancel.cancel()
+    with pytest.raises(SearchCancelled):
+        first_page(store, "report", folder="Inbox", cancel=cancel)
 
 
 def test_a_cancelled_search_stops(store: Store) -> None:

@@ -12,6 +12,7 @@ from core.domain.model import TrackState
 from core.store.search import QuickFilter, search
 from desktop.messages import Column
 from desktop.roles import RowIdRole, TrackStateRole
+from desktop.search import results_text
 from tests.desktop.test_reader_bounds import MAX_GAP, GapMeter
 
 
@@ -79,21 +80,20 @@ def test_scope_switch_searches_all_folders(qtbot, window) -> None:
 def test_quick_filters_combine_and_exclude_each_other(qtbot, window) -> None:
     bar = window.mail_view.search_bar
     folder = inbox(window)
+
+    def shows(*filters: QuickFilter) -> bool:
+        """The list shows what the store finds now (opening mail marks it read meanwhile)."""
+        return listed_ids(window) == store_search(window, "", folder=folder, filters=set(filters))
+
     bar.buttons[QuickFilter.UNREAD].click()
-    unread = store_search(window, "", folder=folder, filters={QuickFilter.UNREAD})
-    qtbot.waitUntil(lambda: listed_ids(window) == unread, timeout=10_000)
+    qtbot.waitUntil(lambda: shows(QuickFilter.UNREAD), timeout=10_000)
     bar.buttons[QuickFilter.TRACKED].click()
-    both = store_search(
-        window, "", folder=folder, filters={QuickFilter.UNREAD, QuickFilter.TRACKED}
-    )
-    qtbot.waitUntil(lambda: listed_ids(window) == both, timeout=10_000)
+    qtbot.waitUntil(lambda: shows(QuickFilter.UNREAD, QuickFilter.TRACKED), timeout=10_000)
+    both = listed_ids(window)
     bar.buttons[QuickFilter.NOT_TRACKED].click()  # one tracked state at a time
     assert not bar.buttons[QuickFilter.TRACKED].isChecked()
-    expected = store_search(
-        window, "", folder=folder, filters={QuickFilter.UNREAD, QuickFilter.NOT_TRACKED}
-    )
-    qtbot.waitUntil(lambda: listed_ids(window) == expected, timeout=10_000)
-    assert set(expected).isdisjoint(both)
+    qtbot.waitUntil(lambda: shows(QuickFilter.UNREAD, QuickFilter.NOT_TRACKED), timeout=10_000)
+    assert set(listed_ids(window)).isdisjoint(both)
 
 
 def test_ctrl_f_and_ctrl_e_focus_the_search_box(qtbot, window) -> None:
@@ -158,3 +158,63 @@ def test_the_gui_thread_never_blocks_while_typing(qtbot, window) -> None:
     QApplication.processEvents()
     assert meter.ticks > 5
     assert longest < MAX_GAP, f"the GUI thread was blocked for {longest:.2f} s"
+
+
+def common_word(window, folder: str) -> str:
+    """The subject word of this folder with the most matches in it."""
+    model = window.message_model
+    words = {
+        w
+        for r in range(model.rowCount())
+        for w in str(model.index(r, Column.SUBJECT).data()).split()
+        if w.isalpha() and len(w) > 3
+    }
+    return max(sorted(words), key=lambda w: len(store_search(window, w, folder=folder)))
+
+
+def test_the_first_page_comes_first_then_every_match(qtbot, window) -> None:
+    """Within a folder a keystroke shows the first page of results at once (an index walk),
+    then every match with the count; what the list shows is the head of the whole list."""
+    view, bar = window.mail_view, window.mail_view.search_bar
+    view._search.page_size = 2
+    folder = inbox(window)
+    word = common_word(window, folder)
+    expected = store_search(window, word, folder=folder)
+    assert len(expected) > 2
+    shown: list[tuple[str, bool, list[int], str]] = []
+    view.results_shown.connect(
+        lambda request, complete: shown.append(
+            (request.text, complete, listed_ids(window), bar.results.text())
+        )
+    )
+    bar.edit.setText(word)  # one change: one request
+    qtbot.waitUntil(lambda: listed_ids(window) == expected, timeout=10_000)
+    assert shown[0] == (word, False, expected[:2], "Searching…")
+    assert shown[-1] == (word, True, expected, results_text(len(expected)))
+    # (a change notice, e.g. the shown message marked read, may search again: same results)
+    assert all(entry[:3] == (word, False, expected[:2]) for entry in shown if not entry[1])
+    assert window.statusBar().currentMessage() == results_text(len(expected))
+    qtbot.waitUntil(lambda: not view._search.busy, timeout=10_000)
+
+
+def test_typing_fast_within_a_folder_ends_on_the_last_text(qtbot, window) -> None:
+    """Keystrokes while a first page is shown and the whole list waits or runs: each newer
+    text replaces the older, and the list ends with every match of the last one."""
+    view, bar = window.mail_view, window.mail_view.search_bar
+    view._search.page_size = 1
+    folder = inbox(window)
+    word = common_word(window, folder)
+    for letter in word:
+        qtbot.keyClicks(bar.edit, letter)
+        qtbot.wait(5)
+    expected = store_search(window, word, folder=folder)
+    qtbot.waitUntil(
+        lambda: (
+            listed_ids(window) == expected and bar.results.text() == results_text(len(expected))
+        ),
+        timeout=10_000,
+    )
+    qtbot.waitUntil(lambda: not view._search.busy, timeout=10_000)
+    bar.edit.clear()  # no words: the folder again, nothing left running
+    qtbot.waitUntil(lambda: not view.searching(), timeout=10_000)
+    assert not view._search.busy

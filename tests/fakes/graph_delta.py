@@ -136,8 +136,10 @@ def _removed(item_id: str, reason: str) -> dict[str, Any]:
 
 
 def _changes(box: Mailbox, folder_id: str, state: Round) -> list[tuple[str, str]]:
-    messages = sorted(box.in_folder(folder_id), key=lambda m: (m.received, m.seq), reverse=True)
-    changed = [("message", m.id) for m in messages if m.seq > state.since]
+    since = state.since  # the changed ones first, then sorted: a later round sorts a few
+    fresh = [m for m in box.messages.values() if m.seq > since and m.folder_id == folder_id]
+    fresh.sort(key=lambda m: (m.received, m.seq), reverse=True)
+    changed = [("message", m.id) for m in fresh]
     if state.since < 0:
         return changed
     folder = box.folders[folder_id]

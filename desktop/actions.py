@@ -26,6 +26,7 @@ class Actions:
     reply: QAction
     reply_all: QAction
     forward: QAction
+    forward_attachment: QAction
     address_book: QAction
     queue: QAction
     quit: QAction
@@ -38,6 +39,10 @@ class Actions:
     copy: QAction
     archive: QAction
     undo: QAction
+    next_pane: QAction
+    previous_pane: QAction
+    shortcuts: QAction
+    about: QAction
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "actionSetRegarding",
         "Set &Regarding…",
         "Choose the CRM record the selected messages are about",
-        shortcut="Ctrl+Shift+R",
+        shortcut="Ctrl+Alt+R",  # Ctrl+Shift+R is Reply all, as in Outlook and Thunderbird
         icon="regarding",
     ),
     ActionSpec(
@@ -128,7 +133,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "actionReplyAll",
         "Reply &all",
         "Reply to everyone",
-        shortcut="Ctrl+Shift+A",
+        shortcut="Ctrl+Shift+R",
         icon="reply_all",
     ),
     ActionSpec(
@@ -138,6 +143,12 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Forward the message",
         shortcut="Ctrl+L",
         icon="forward",
+    ),
+    ActionSpec(
+        "forward_attachment",
+        "actionForwardAsAttachment",
+        "Forward as a&ttachment",
+        "Forward the message as an attachment (the original, unchanged)",
     ),
     ActionSpec(
         "address_book",
@@ -204,7 +215,34 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         shortcut="Backspace",
     ),
     ActionSpec("undo", "actionUndo", "&Undo", "Undo the last action", shortcut="Ctrl+Z"),
+    # F6 / Shift+F6 go round the panes, as in Outlook and Thunderbird.
+    ActionSpec(
+        "next_pane",
+        "actionNextPane",
+        "Next &pane",
+        "Move the focus to the next pane",
+        shortcut="F6",
+    ),
+    ActionSpec(
+        "previous_pane",
+        "actionPreviousPane",
+        "Pre&vious pane",
+        "Move the focus to the previous pane",
+        shortcut="Shift+F6",
+    ),
+    ActionSpec(
+        "shortcuts",
+        "actionShortcuts",
+        "&Keyboard shortcuts…",
+        "Every action and its key",
+        shortcut="F1",
+    ),
+    ActionSpec("about", "actionAbout", "&About Trackbox…", "Version, licence and links"),
 )
+
+#: Toolbar actions that drop their text first when the window is narrow; Sync and
+#: Work offline keep theirs (and stay on the toolbar) at 800 pixels.
+LOW_PRIORITY_FIELDS = ("reply", "reply_all", "forward", "track", "untrack", "set_regarding")
 
 #: The mail actions on the selection (Message menu and context menu, in this order).
 MAIL_ACTION_FIELDS = (
@@ -234,6 +272,8 @@ def _action(window: QMainWindow, spec: ActionSpec) -> QAction:
     action.setStatusTip(spec.tip)
     if spec.checkable:
         action.setCheckable(True)
+    if spec.field in LOW_PRIORITY_FIELDS:
+        action.setPriority(QAction.Priority.LowPriority)
     return action
 
 
@@ -274,12 +314,16 @@ def install(window: QMainWindow, a: Actions) -> QMenu:
     edit_menu = menu.addMenu("&Edit")
     edit_menu.addAction(a.undo)
     message_menu = menu.addMenu("&Message")
-    for action in (a.reply, a.reply_all, a.forward):
+    for action in (a.reply, a.reply_all, a.forward, a.forward_attachment):
         message_menu.addAction(action)
     _add_mail_actions(message_menu, a)
     crm_menu = menu.addMenu("&CRM")
     for action in (a.track, a.untrack, a.set_regarding, a.view_in_crm, None, a.sync_now, a.queue):
         crm_menu.addSeparator() if action is None else crm_menu.addAction(action)
+    view_menu = menu.addMenu("&View")
+    view_menu.addActions([a.next_pane, a.previous_pane])
+    help_menu = menu.addMenu("&Help")
+    help_menu.addActions([a.shortcuts, a.about])
 
     context = QMenu(window)
     context.setObjectName("messageContextMenu")

@@ -228,6 +228,7 @@ class FolderPane(QObject):
         self.model = FolderTreeModel(self)
         self.tree = QTreeView()
         self.tree.setObjectName("folderTree")
+        self.tree.setAccessibleName("Folders")
         self.tree.setModel(self.model)
         self.tree.setHeaderHidden(True)
         self.tree.setMinimumWidth(190)

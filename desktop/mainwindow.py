@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from core.domain.changes import Changes
@@ -34,8 +34,12 @@ from desktop import actions as actions_mod
 from desktop.dialogs import Dialogs
 from desktop.errors import SIGN_IN_AGAIN, describe, describe_problems
 from desktop.folders import PENDING_SEND_KINDS, FolderPane, view_states
+from desktop.help_dialogs import AboutDialog, ShortcutsDialog
 from desktop.icons import named_icon
+from desktop.layout_memory import LayoutMemory, app_settings
 from desktop.mailview import MailView
+from desktop.messages import Column
+from desktop.never_track import ConversationTracking
 from desktop.operations import CrmVerbs
 from desktop.ops import ChangeBus, QueryOp
 from desktop.roles import FolderPathRole, ViewRole
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PENDING_SEND_KINDS", "MainWindow"]
 
+MIN_SUBJECT_WIDTH = 160
+
 
 class MainWindow(QMainWindow):
     """Emits ``message_shown(row_id)`` when the reading pane shows a message,
@@ -67,7 +73,9 @@ class MainWindow(QMainWindow):
     online_changed = Signal(bool)
     reconnect_requested = Signal(str)  # profile whose connection changed (Options › Accounts)
 
-    def __init__(self, workers: Workers, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, workers: Workers, parent: QWidget | None = None, settings: QSettings | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("Trackbox")
@@ -90,6 +98,7 @@ class MainWindow(QMainWindow):
         right.addWidget(self.reading_pane)
         right.setSizes([330, 470])
         outer = QSplitter(Qt.Orientation.Horizontal)
+        self.folder_tree.setMinimumWidth(120)  # else its size hint: 800 pixels would not fit
         outer.addWidget(self.folder_tree)
         outer.addWidget(right)
         outer.setSizes([220, 1060])
@@ -102,6 +111,14 @@ class MainWindow(QMainWindow):
         column.addWidget(self.signin_banner)
         column.addWidget(outer, 1)
         self.setCentralWidget(central)
+        self.splitters = (outer, right)
+        self.layout_memory = LayoutMemory(
+            self,
+            self.message_list.horizontalHeader(),
+            self.splitters,
+            settings if settings is not None else app_settings(),
+            stretch=Column.SUBJECT,
+        )
         self.status = StatusPanel(self.statusBar())
         self.status_connection = self.status.connection
         self.queue_watch = QueueWatch(self, self.status, workers, self.bus, self)
@@ -116,6 +133,12 @@ class MainWindow(QMainWindow):
         # --- the actions ---
         self.window_actions = actions_mod.make_actions(self)
         self.context_menu = actions_mod.install(self, self.window_actions)
+        # "Stop / Resume tracking this conversation" on the one selected message
+        self.conversation_tracking = ConversationTracking(
+            lambda: self.workspace, workers, self.bus, self.say, self
+        )
+        self.context_menu.addAction(self.conversation_tracking.action)
+        self._conversation_ids: tuple[int, ...] = ()
         a = self.window_actions
         # Names kept from the walking skeleton (tests use them).
         self.action_track, self.action_untrack = a.track, a.untrack
@@ -124,7 +147,77 @@ class MainWindow(QMainWindow):
         self.action_quit = a.quit
 
         self._connect()
+        self._keyboard()
+        self.layout_memory.restore_window()
         self.update_actions()
+
+    def _keyboard(self) -> None:
+        """Tab and Shift+Tab go tree → search → list → reading pane and back; F6 and
+        Shift+F6 jump pane to pane; arrows stay inside a pane (the list's Tab leaves it)."""
+        self.message_list.setTabKeyNavigation(False)
+        bar = self.mail_view.search_bar
+        chain = [self.folder_tree, bar.edit, bar.scope, *bar.buttons.values()]
+        chain += [self.message_list, self.reading_pane.body]
+        for splitter in self.splitters:
+            splitter.splitterMoved.connect(lambda *_: self.fit_columns())
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        a = self.window_actions
+        a.next_pane.triggered.connect(lambda: self.focus_pane(1))
+        a.previous_pane.triggered.connect(lambda: self.focus_pane(-1))
+        a.shortcuts.triggered.connect(lambda: self._help(ShortcutsDialog(self)))
+        a.about.triggered.connect(lambda: self._help(AboutDialog(self)))
+
+    def fit_columns(self) -> None:
+        """Subject keeps at least a readable width: the Folder column shows only where it
+        has content, and Size leaves when the list is too narrow for it (800 pixels)."""
+        header = self.message_list.horizontalHeader()
+        folder_hidden = not self.message_model.shows_folder
+        if header.isSectionHidden(Column.FOLDER) != folder_hidden:
+            header.setSectionHidden(Column.FOLDER, folder_hidden)
+        fixed = sum(
+            header.sectionSize(c)
+            for c in range(header.count())
+            if c not in (Column.SUBJECT, Column.SIZE) and not header.isSectionHidden(c)
+        )
+        spare = self.message_list.viewport().width() - fixed
+        size_hidden = spare - header.sectionSize(Column.SIZE) < MIN_SUBJECT_WIDTH
+        if header.isSectionHidden(Column.SIZE) != size_hidden:
+            header.setSectionHidden(Column.SIZE, size_hidden)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def panes(self) -> list[tuple[QWidget, QWidget]]:
+        """(area, widget to focus) for each pane, in F6 order."""
+        bar = self.mail_view.search_bar
+        return [
+            (self.folder_tree, self.folder_tree),
+            (bar, bar.edit),
+            (self.message_list, self.message_list),
+            (self.reading_pane, self.reading_pane.body),
+        ]
+
+    def focus_pane(self, step: int) -> None:
+        """Focus the pane ``step`` away from the one holding the focus (F6 / Shift+F6)."""
+        panes = self.panes()
+        focused = self.focusWidget()
+        here = next(
+            (
+                i
+                for i, (area, _w) in enumerate(panes)
+                if focused is area or area.isAncestorOf(focused)
+            ),
+            -1 if step > 0 else 0,
+        )
+        reason = Qt.FocusReason.TabFocusReason if step > 0 else Qt.FocusReason.BacktabFocusReason
+        panes[(here + step) % len(panes)][1].setFocus(reason)
+
+    def _help(self, dialog: QWidget) -> None:
+        self.dialogs.opened[dialog.objectName()] = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
 
     def _connect(self) -> None:
         a, verbs, dialogs = self.window_actions, self.verbs, self.dialogs
@@ -139,6 +232,7 @@ class MainWindow(QMainWindow):
         a.reply.triggered.connect(lambda: dialogs.open_compose("reply"))
         a.reply_all.triggered.connect(lambda: dialogs.open_compose("reply_all"))
         a.forward.triggered.connect(lambda: dialogs.open_compose("forward"))
+        a.forward_attachment.triggered.connect(lambda: dialogs.open_compose("forward_attachment"))
         a.address_book.triggered.connect(lambda: dialogs.open_address_book(""))
         a.queue.triggered.connect(lambda: dialogs.open_queue())
         a.quit.triggered.connect(self.close)
@@ -327,8 +421,12 @@ class MainWindow(QMainWindow):
         path = current.data(FolderPathRole)
         if path:
             self.mail_view.show_folder(path, self.folder_pane.take_size_hint(path))
+            self.layout_memory.show(f"folder:{path}")
+            self.fit_columns()
         elif states := view_states(current):
             self.mail_view.show_states(states)
+            self.layout_memory.show("view:" + ",".join(sorted(str(s) for s in states)))
+            self.fit_columns()
 
     # --- selection ----------------------------------------------------------------------
     def selected_row_ids(self) -> list[int]:
@@ -365,6 +463,7 @@ class MainWindow(QMainWindow):
             a.reply: (shown, offline_tip("Reply")),
             a.reply_all: (shown, offline_tip("Reply all")),
             a.forward: (shown, offline_tip("Forward")),
+            a.forward_attachment: (shown, offline_tip("Forward")),
             a.address_book: (True, offline_tip("Address book")),
             a.queue: (True, offline_tip("Queue")),
             a.undo: (len(self.mail_verbs.undo_stack) > 0, offline_tip("Undo")),
@@ -381,10 +480,15 @@ class MainWindow(QMainWindow):
             text = tip or action.statusTip()
             if action.toolTip() != text:
                 action.setToolTip(text)
+        ids = tuple(self.selected_row_ids()) if ws is not None else ()
+        if ids != self._conversation_ids:  # its state is read on a worker: only on a change
+            self._conversation_ids = ids
+            self.conversation_tracking.selection_changed(ids)
 
     # --- shutdown -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         self.say("Finishing background work…")
+        self.layout_memory.save_window()
         self.sync.cancel()
         self.sync.set_interval(0)
         self.workers.wait(10_000)

@@ -1,5 +1,5 @@
-"""The Options dialog (``OptionsDialog``): E-mail tracking, Address book, Synchronisation,
-Privacy, Accounts.
+"""The Options dialog (``OptionsDialog``): E-mail tracking (with its "Never track" section),
+Address book, Synchronisation, Privacy, Accounts.
 
 It edits the values the workspace returns (``user_options()``: the CRM's per-user settings;
 ``local_options()``: this profile's own) with ``dataclasses.replace`` and hands them back to
@@ -38,6 +38,7 @@ from core.domain.crm_settings import AutoCreate, IncomingFilter, OrgSettings, Us
 from desktop.accounts import AccountsTab, save_edit
 from desktop.addressbook import BOOK_LABELS
 from desktop.errors import describe
+from desktop.never_track import NeverTrackEditor
 from desktop.ops import ChangeBus, Op
 from desktop.workers import Workers
 
@@ -116,6 +117,8 @@ class OptionsDialog(QDialog):
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("optionsTabs")
+        self.tabs.setAccessibleName("Option pages")
+        self.tabs.tabBar().setAccessibleName("Option pages")
         self.tabs.addTab(self._tracking_tab(), "E-mail tracking")
         self.tabs.addTab(self._address_book_tab(), "Address book")
         self.tabs.addTab(self._sync_tab(), "Synchronisation")
@@ -155,6 +158,8 @@ class OptionsDialog(QDialog):
         self.track_replies.setObjectName("trackReplies")
         self.auto_create = QComboBox()
         self.auto_create.setObjectName("autoCreate")
+        self.auto_create.setAccessibleName("Create records automatically")
+        self.auto_create.view().setAccessibleName("Create records automatically: choices")
         for create, text in AUTO_CREATE_LABELS.items():
             self.auto_create.addItem(text, create)
         self.admin_note = QLabel()
@@ -168,13 +173,24 @@ class OptionsDialog(QDialog):
         self.crm_note.setWordWrap(True)
         self.crm_note.setStyleSheet("color: #59606a;")
         create_label = QLabel("When tracked mail comes from a sender the CRM does not know:")
+        never = QGroupBox("Never track")
+        never.setObjectName("neverTrackSection")
+        self.never_track = NeverTrackEditor()
+        QVBoxLayout(never).addWidget(self.never_track)
         return _page(
-            box, self.track_replies, create_label, self.auto_create, self.admin_note, self.crm_note
+            box,
+            self.track_replies,
+            create_label,
+            self.auto_create,
+            self.admin_note,
+            self.crm_note,
+            never,
         )
 
     def _address_book_tab(self) -> QWidget:
         self.contacts_scope = QComboBox()
         self.contacts_scope.setObjectName("contactsScope")
+        self.contacts_scope.view().setAccessibleName("Contacts to synchronise: choices")
         self.contacts_scope.addItem("Only the contacts I own (synchronised contacts)", "owned")
         self.contacts_scope.addItem("All contacts I can see in the CRM", "all")
         self.books: dict[str, QCheckBox] = {}
@@ -201,6 +217,7 @@ class OptionsDialog(QDialog):
         self.all_folders.setObjectName("syncAllFolders")
         self.folders = QListWidget()
         self.folders.setObjectName("syncFolders")
+        self.folders.setAccessibleName("Folders to synchronise")
         self.all_folders.toggled.connect(lambda on: self.folders.setEnabled(not on))
         self.subfolders = QCheckBox("Include subfolders of the chosen folders")
         self.subfolders.setObjectName("includeSubfolders")
@@ -288,6 +305,7 @@ class OptionsDialog(QDialog):
         self.show_banner.setChecked(loc.show_tracking_banner)
         self.warn_tracked.setChecked(loc.warn_before_sending_tracked)
         self.colour_tracked.setChecked(loc.colour_tracked)
+        self.never_track.set_entries(loc.never_track)
 
     # --- save ---------------------------------------------------------------------------------
     def edited(self) -> tuple[UserOptions, LocalOptions]:
@@ -317,6 +335,7 @@ class OptionsDialog(QDialog):
             colour_tracked=self.colour_tracked.isChecked(),
             contacts_scope=self.contacts_scope.currentData(),
             address_books=tuple(e for e, c in self.books.items() if c.isChecked()),
+            never_track=self.never_track.entries(),
         )
         return user, local
 

@@ -199,6 +199,7 @@ class RegardingPicker(QDialog):
         """The search box, the results list, the status line and the buttons."""
         self.edit = QLineEdit()
         self.edit.setObjectName("regardingSearch")
+        self.edit.setAccessibleName("Search CRM records")
         self.edit.setPlaceholderText("Search accounts, contacts, leads, opportunities, cases…")
         self.edit.setClearButtonEnabled(True)
         self.list = QListView()

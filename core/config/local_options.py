@@ -14,6 +14,12 @@ from typing import Any
 
 from core.config.profiles import ADDRESS_BOOK_ENTITIES, ProfileConfig
 from core.domain.crm_settings import AutoCreate, ResolutionPolicy, UserOptions
+from core.domain.never_track import (
+    InvalidEntry,
+    NeverTrack,
+    StoppedConversations,
+    normalise_entry,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +35,17 @@ class LocalOptions:
     #: Seconds a message is shown before it counts as read (Outlook's "mark items as read
     #: when viewed in the Reading Pane: wait N seconds"); 0: at once.
     mark_read_after_seconds: int = 0
+    #: Addresses (``alice@x.com``) and domains (``@x.com``, subdomains too) never tracked
+    #: automatically (``core.domain.never_track``); stored normalised, without repeats.
+    never_track: tuple[str, ...] = ()
+    #: Conversations the user stopped tracking, as ``StoppedConversations.stored()`` gives
+    #: them. Kept here rather than in the store: like the list, a choice of this user on
+    #: this profile, small, and read with the options by the sync cycle.
+    stopped_conversations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        entries = tuple(dict.fromkeys(normalise_entry(e) for e in self.never_track))
+        object.__setattr__(self, "never_track", entries)  # raises InvalidEntry first
         if self.sync_interval_minutes < 1:
             raise ValueError("sync_interval_minutes must be at least 1")
         if not 0 <= self.mark_read_after_seconds <= 3600:
@@ -44,7 +59,17 @@ class LocalOptions:
             list(self.folders_to_sync) if self.folders_to_sync is not None else None
         )
         data["address_books"] = list(self.address_books)
+        data["never_track"] = list(self.never_track)
+        data["stopped_conversations"] = list(self.stopped_conversations)
         return data
+
+    def never_track_list(self) -> NeverTrack:
+        """The list as the tracking rules read it."""
+        return NeverTrack.of(self.never_track)
+
+    def stopped(self) -> StoppedConversations:
+        """The stopped conversations as the tracking rules read them."""
+        return StoppedConversations.of(self.stopped_conversations)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LocalOptions:
@@ -54,6 +79,10 @@ class LocalOptions:
             values["folders_to_sync"] = tuple(values["folders_to_sync"])
         if "address_books" in values:
             values["address_books"] = tuple(values["address_books"])
+        if "never_track" in values:
+            values["never_track"] = _valid_entries(values["never_track"])
+        if "stopped_conversations" in values:
+            values["stopped_conversations"] = _strings(values["stopped_conversations"])
         return cls(**values)
 
     @classmethod
@@ -68,6 +97,9 @@ class LocalOptions:
             colour_tracked=bool(opts.get("colour_tracked", True)),
             contacts_scope=config.contacts_scope,
             address_books=tuple(config.address_book_entities),
+            mark_read_after_seconds=_seconds(opts.get("mark_read_after_seconds", 0)),
+            never_track=_valid_entries(opts.get("never_track", ())),
+            stopped_conversations=_strings(opts.get("stopped_conversations", ())),
         )
 
     def apply_to(self, config: ProfileConfig) -> ProfileConfig:
@@ -77,6 +109,9 @@ class LocalOptions:
             show_tracking_banner=self.show_tracking_banner,
             warn_before_sending_tracked=self.warn_before_sending_tracked,
             colour_tracked=self.colour_tracked,
+            mark_read_after_seconds=self.mark_read_after_seconds,
+            never_track=list(self.never_track),
+            stopped_conversations=list(self.stopped_conversations),
         )
         return dataclasses.replace(
             config,
@@ -87,6 +122,31 @@ class LocalOptions:
             address_book_entities=tuple(self.address_books),
             options=opts,
         )
+
+
+def _valid_entries(value: Any) -> tuple[str, ...]:
+    """The entries of a stored list that are valid (a hand-edited file may hold others:
+    they are dropped, not a reason to refuse the profile)."""
+    out: list[str] = []
+    for item in _strings(value):
+        try:
+            out.append(normalise_entry(item))
+        except InvalidEntry:
+            continue
+    return tuple(out)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+def _seconds(value: Any) -> int:
+    try:
+        return min(max(int(value), 0), 3600)
+    except (TypeError, ValueError):
+        return 0
 
 
 def user_options_from(

@@ -1,7 +1,9 @@
 """Automatic tracking policy: user options × organisation settings × message → Decision.
 
 The order of the checks is the CRM's (reference sections 7 and 8): what the user asked for
-(manual tracking, mail created in the CRM) wins; then the administrator's switch; then the
+(manual tracking, mail created in the CRM) wins; then the user's own exclusions (issue 17: a
+party on the never-track list, a conversation the user stopped — they turn down every automatic
+rule, never a manual Track); then the administrator's switch; then the
 filter (``incomingemailfilteringmethod``, ``ignoreinternalemail``, token-only mode); then
 correlation decides the regarding record; last the size limit. Every decision carries a
 :class:`~core.domain.model.Reason` a person can read and the CRM ``ReasonCode`` that
@@ -22,6 +24,7 @@ from core.domain.crm_settings import (
     UserOptions,
 )
 from core.domain.model import Address, Decision, MessageHeader, Reason, RecordRef
+from core.domain.never_track import NeverTrack, StoppedConversations
 from core.domain.resolution import (
     CUSTOMER_ENTITIES,
     Resolution,
@@ -36,8 +39,11 @@ __all__ = [
     "CrmReasonCode",
     "Direction",
     "IncomingFilter",
+    "NeverTrack",
     "OrgSettings",
     "ResolutionPolicy",
+    "STOPPED_TEXT",
+    "StoppedConversations",
     "TrackContext",
     "TrackReason",
     "UserOptions",
@@ -95,6 +101,12 @@ class TrackReason(enum.StrEnum):
     OUTGOING_NOT_MARKED = "outgoing_not_marked"
     REPLY_OPTION_OFF = "reply_option_off"
     TOO_LARGE = "too_large"
+    NEVER_TRACK = "never_track"
+    CONVERSATION_STOPPED = "conversation_stopped"
+
+
+#: The reason of mail in a conversation the user stopped tracking.
+STOPPED_TEXT = "Not tracked: you stopped tracking this conversation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,7 @@ class TrackContext:
     ``created_in_crm``: the e-mail activity already exists (sent from the CRM, Pending Send).
     ``direction``: ``None`` derives it (from one of the mailbox's own addresses = outgoing).
     ``attachment_bytes``: total size of the attachments, when the backend knows it.
+    ``never_track`` / ``stopped``: the user's exclusions (``core.domain.never_track``).
     """
 
     manual: bool = False
@@ -113,6 +126,8 @@ class TrackContext:
     direction: Direction | None = None
     attachment_bytes: int | None = None
     bcc: tuple[Address, ...] = ()
+    never_track: NeverTrack = NeverTrack()
+    stopped: StoppedConversations = StoppedConversations()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +246,9 @@ def _verdict(
             "Already tracked in the CRM",
             CrmReasonCode.DUPLICATE,
         )
+    excluded = _excluded(message, ctx, options, correlation)
+    if excluded is not None:
+        return excluded
     if not options.automatic_tracking_enabled:
         return _Verdict(
             False,
@@ -249,6 +267,23 @@ def _verdict(
     if direction is Direction.OUTGOING:
         return _outgoing(options, org, correlation, token)
     return _incoming(message, options, org, correlation, token, resolution)
+
+
+def _excluded(
+    message: MessageHeader,
+    ctx: TrackContext,
+    options: UserOptions,
+    correlation: Correlation | None,
+) -> _Verdict | None:
+    """The user's own exclusions, which turn down every automatic rule."""
+    found = ctx.never_track.match(message, options.mailbox_addresses, ctx.bcc)
+    if found is not None:
+        return _Verdict(False, TrackReason.NEVER_TRACK, found.reason_text(), CrmReasonCode.UNKNOWN)
+    if ctx.stopped.contains(message, correlation):
+        return _Verdict(
+            False, TrackReason.CONVERSATION_STOPPED, STOPPED_TEXT, CrmReasonCode.UNKNOWN
+        )
+    return None
 
 
 def _outgoing(

@@ -343,11 +343,14 @@ class SyncCycle:
         if not candidates:
             return
         org = self.ws.org_settings()
+        local = self.ws.local_options()
         rules = DecisionRules(
             self.ws.user_options(),
             org,
             self.ws.address_book(self.store),
             Correlator(org, SqliteCorrelationIndex(self.store)),
+            never_track=local.never_track_list(),  # the user's own exclusions win
+            stopped=local.stopped(),
         )
         waiting = self._ask_crm(lookups_needed(candidates, rules), rules.correlator)
         plan = plan_decisions(candidates, states, waiting, rules)

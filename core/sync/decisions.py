@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, UserOptions
 from core.domain.model import Decision, MessageHeader, Reason, TrackState
+from core.domain.never_track import NeverTrack, StoppedConversations
 from core.domain.resolution import Resolver
-from core.domain.tracking import decide
+from core.domain.tracking import TrackContext, decide
 from core.outbox.kinds import CreateRecord, Promote
 from core.outbox.operations import new_records
 from core.outbox.promotion import queue_promotion
@@ -43,12 +44,26 @@ OPEN_STATES = (TrackState.NOT_TRACKED, TrackState.UNDECIDED)
 @dataclass(frozen=True, slots=True)
 class DecisionRules:
     """What decisions are made by: the options, the settings and the two look-ups
-    (``correlator`` must be built with the same ``org``)."""
+    (``correlator`` must be built with the same ``org``), and the user's own exclusions
+    (the never-track list and the stopped conversations, from the local options)."""
 
     options: UserOptions
     org: OrgSettings
     resolver: Resolver
     correlator: Correlator
+    never_track: NeverTrack = NeverTrack()
+    stopped: StoppedConversations = StoppedConversations()
+
+    @property
+    def context(self) -> TrackContext:
+        """The context every automatic decision is made in."""
+        return TrackContext(never_track=self.never_track, stopped=self.stopped)
+
+    def excluded(self, header: MessageHeader) -> bool:
+        """Turned down whatever the CRM would say: a party on the never-track list, or the
+        message's own headers in a stopped conversation (no look-up can change that)."""
+        own = self.options.mailbox_addresses
+        return self.never_track.match(header, own) is not None or self.stopped.contains(header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +185,12 @@ def lookups_needed(
     candidates: Iterable[MessageHeader], rules: DecisionRules
 ) -> dict[str, Questions]:
     """For each message whose decision a correlation could change, the correlation keys the
-    local index does not know (empty when it knows them all)."""
+    local index does not know (empty when it knows them all). Mail the user excluded is
+    never asked about: it waits for nothing."""
     return {
         h.message_id: unanswered(h, rules.correlator)
         for h in candidates
-        if decision_may_correlate(h, rules.options, rules.correlator)
+        if decision_may_correlate(h, rules.options, rules.correlator) and not rules.excluded(h)
     }
 
 
@@ -208,7 +224,9 @@ def _action(
         shown = states.get(mid, TrackState.NOT_TRACKED)
         return Undecided(mid, write=shown is not TrackState.UNDECIDED)
     try:
-        decision = decide(header, rules.options, rules.org, rules.resolver, rules.correlator)
+        decision = decide(
+            header, rules.options, rules.org, rules.resolver, rules.correlator, rules.context
+        )
     except Exception as exc:  # one unreadable message never stops the others
         return DecisionFailure(mid, exc)
     if not decision.track:

@@ -45,6 +45,7 @@ from core.workspace.compose import ComposeVerbs
 from core.workspace.connection import ConnectionState, ConnectionSwitch, Remotes
 from core.workspace.mail_actions import ActionOutcome, MailActions, UndoStep
 from core.workspace.mailbox_reading import MailboxReading
+from core.workspace.never_track import NeverTrackService
 from core.workspace.queue import QueueService
 from core.workspace.reading import MessageView, unresolved_for
 from core.workspace.replay import Replayer
@@ -140,6 +141,7 @@ class Workspace:
         self._compose = ComposeVerbs(stores, settings, replayer, owner)
         self._sync = _MailFirstSync(stores, remotes, connection, settings, replayer, owner)
         self._mail_actions = MailActions(stores)
+        self._never_track = NeverTrackService(stores, settings)
 
     def __repr__(self) -> str:
         return f"Workspace(store_path={self.store_path!r}, owner={self.owner!r})"
@@ -282,6 +284,24 @@ class Workspace:
         for row_id, regarding in step.retrack:
             changes = changes.merge(self.enqueue_track([row_id], regarding))
         return changes
+
+    # --- never track ------------------------------------------------------------------------
+    def add_never_track(self, entries: Iterable[str]) -> Changes:
+        return self._never_track.add_never_track(entries)
+
+    def remove_never_track(self, entries: Iterable[str]) -> Changes:
+        return self._never_track.remove_never_track(entries)
+
+    def conversation_stopped(self, row_id: int) -> bool:
+        return self._never_track.conversation_stopped(row_id)
+
+    def stop_tracking_conversation(self, row_id: int) -> Changes:
+        """Later mail of this conversation is not tracked automatically (what is tracked
+        stays tracked; Track still works on any of it)."""
+        return self._never_track.stop_tracking_conversation(row_id)
+
+    def resume_tracking_conversation(self, row_id: int) -> Changes:
+        return self._never_track.resume_tracking_conversation(row_id)
 
     def replay_mail(self, cancel: threading.Event | None = None) -> Changes:
         """Write the queued mail actions to the mail server (network: the mailbox only)."""

@@ -304,9 +304,20 @@ class MaildirBackend(MailBackend):
         ref = MailRef(folder, key)
         keywords, marker = _keywords_and_marker(flags, table)
         try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                raw = _read_header_block(fh)
+            size, raw = _read_head(path)
+        except FileNotFoundError as exc:
+            # Renamed since the listing (read or flagged meanwhile: new/ -> cur/, other flags):
+            # the same message under another name. Read as unreadable it would be stored
+            # under a made-up key that no later sync corrects.
+            moved = _renamed(d, key)
+            try:
+                if moved is None:
+                    raise exc
+                size, raw = _read_head(moved)
+                flags = _flags(moved.name)
+                keywords, marker = _keywords_and_marker(flags, table)
+            except OSError as again:
+                return _unreadable(ref, flags, again)
         except OSError as exc:
             return _unreadable(ref, flags, exc)
         return parse_headers(
@@ -326,6 +337,26 @@ class MaildirBackend(MailBackend):
         except FileNotFoundError as exc:
             raise MailNotFound("message is gone", ref=ref) from exc
         self._paths.setdefault(str(path.parent.parent), {})[ref.uid] = f"cur/{name}"
+
+
+def _read_head(path: Path) -> tuple[int, bytes]:
+    """A message file's size and its header block."""
+    with open(path, "rb") as fh:
+        return os.fstat(fh.fileno()).st_size, _read_header_block(fh)
+
+
+def _renamed(d: Path, key: str) -> Path | None:
+    """Where message ``key`` of Maildir ``d`` is now (``new/key`` or ``cur/key:2,FLAGS``)."""
+    if (d / "new" / key).is_file():
+        return d / "new" / key
+    try:
+        with os.scandir(d / "cur") as entries:
+            for entry in entries:
+                if entry.name.split(":", 1)[0] == key:
+                    return Path(entry.path)
+    except OSError:
+        return None
+    return None
 
 
 def _read_header_block(fh: BinaryIO) -> bytes:

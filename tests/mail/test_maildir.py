@@ -90,3 +90,33 @@ def test_existing_maildir_is_required_when_not_creating(tmp_path: Path) -> None:
 
     with pytest.raises(MailUnavailable):
         MaildirBackend(tmp_path / "none", create=False)
+
+
+def test_a_message_renamed_during_a_sync_keeps_its_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another thread or process marks a message read while a sync reads the folder (new/
+    to cur/ with a flag): the sync reads it under its new name instead of storing it under a
+    made-up key (found by the GUI test of mark-read-on-open, one run in three)."""
+    import core.mail.maildir as maildir
+
+    b = MaildirBackend(tmp_path / "m")
+    b.append("Inbox", make_message(1), is_read=False)
+    (path,) = [p for sub in ("new", "cur") for p in (tmp_path / "m" / sub).iterdir()]
+    key = path.name.split(":", 1)[0]
+    read_head = maildir._read_head
+    renamed: list[Path] = []
+
+    def rename_first(p: Path) -> tuple[int, bytes]:
+        if not renamed:  # listed, then renamed before it is read
+            target = tmp_path / "m" / "cur" / f"{key}:2,S"
+            os.rename(path, target)
+            renamed.append(target)
+        return read_head(p)
+
+    monkeypatch.setattr(maildir, "_read_head", rename_first)
+    rep = Replica()
+    rep.sync(b, "Inbox")
+    (header,) = rep.headers.values()
+    assert renamed and not header.parse_errors  # not "unreadable", no made-up key
+    assert header.subject == "Test message 1" and header.is_read

@@ -122,6 +122,7 @@ _HEADER_FIELDS = (
     "references",
     "categories",
     "crm_activity_id",
+    "flag_status",
 )
 _AUTH = {"basic": xl.BASIC, "ntlm": xl.NTLM, "oauth": xl.OAUTH2}
 _SCHEME_NAMES = {xl.BASIC: "Basic", xl.NTLM: "NTLM", xl.OAUTH2: "Bearer"}  # in WWW-Authenticate

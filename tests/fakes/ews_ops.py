@@ -26,6 +26,7 @@ from tests.fakes.ews_store import (
 )
 from tests.fakes.ews_xml import (
     CRMID,
+    FLAG_STATUS,
     FOLDER_FIELDS,
     ITEM_FIELDS,
     NotUnderstood,
@@ -79,8 +80,9 @@ class Request:
                 raise NotUnderstood(f"property {p.tag}")
         known = ITEM_FIELDS | FOLDER_FIELDS
         unknown = {f for f in fields if f not in known}
-        if unknown or ext - {CRMID}:
-            raise NotUnderstood(f"properties {sorted(unknown)} {sorted(ext - {CRMID})}")
+        if unknown or ext - {CRMID, FLAG_STATUS}:
+            extra = sorted(ext - {CRMID, FLAG_STATUS})
+            raise NotUnderstood(f"properties {sorted(unknown)} {extra}")
         if base in ("Default", "AllProperties"):
             fields |= {
                 "item:Subject",
@@ -366,6 +368,13 @@ def _apply_update(req: Request, iid: str, upd: etree._Element) -> None:
             if kind == "SetItemField"
             else None
         )
+    elif uri.tag == q("t:ExtendedFieldURI") and ext_uri(uri) == FLAG_STATUS:
+        text = (
+            value.findtext(f"{q('t:ExtendedProperty')}/{q('t:Value')}")
+            if kind == "SetItemField"
+            else None
+        )
+        props.flag_status = int(text) if text else None
     else:
         raise NotUnderstood(f"update of {etree.tostring(uri).decode()}")
 

@@ -77,6 +77,7 @@ class Props:
 
     categories: list[str] = field(default_factory=list)
     crmid: str | None = None
+    flag_status: int | None = None  # PR_FLAG_STATUS (0x1090): 2 flagged, 1 complete
 
 
 @dataclass
@@ -93,7 +94,8 @@ class Item:
     @property
     def version(self) -> str:
         """Changes when anything a sync reports changes (the ChangeKey)."""
-        h = hashlib.sha1(json.dumps([self.props.categories, self.props.crmid]).encode())
+        props = [self.props.categories, self.props.crmid, self.props.flag_status]
+        h = hashlib.sha1(json.dumps(props).encode())
         return ("R" if self.is_read else "U") + h.hexdigest()[:10]
 
 

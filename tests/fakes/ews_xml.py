@@ -55,6 +55,8 @@ FOLDER_FIELDS = {
     "folder:FolderId",
 }
 CRMID = ("PublicStrings", "crmid", "String")
+#: PR_FLAG_STATUS, Outlook's follow-up flag, as exchangelib names it by tag.
+FLAG_STATUS = ("", "0x1090", "Integer")
 
 
 def q(tag: str) -> str:
@@ -233,6 +235,12 @@ def item_xml(item: Item, fields: set[str], ext: set[tuple[str, str, str]]) -> st
             f"<t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="
             f'"PublicStrings" PropertyName="crmid" PropertyType="String"/>'
             f"<t:Value>{escape(item.props.crmid)}</t:Value></t:ExtendedProperty>"
+        )
+    if FLAG_STATUS in ext and item.props.flag_status is not None:
+        out.append(
+            '<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" '
+            'PropertyType="Integer"/>'
+            f"<t:Value>{item.props.flag_status}</t:Value></t:ExtendedProperty>"
         )
     return "<t:Message>" + "".join(out) + "</t:Message>"
 

@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QApplication
 
 import core.workspace.mailbox_reading as mailbox_reading
 import desktop.attachments as attachments
-from core.mail.demo import create_demo_mailbox
-from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
-from desktop.workers import Workers
+from tests.desktop.conftest import demo_window_with
 from tests.desktop.test_reader_bounds import MAX_GAP, GapMeter
 
 ICS = (
@@ -62,27 +59,15 @@ def message(subject: str, parts: list[tuple[str, bytes]], ics: bool = False) -> 
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
-    data = tmp_path / "demo"
-    mailbox = create_demo_mailbox(data / "mailbox", messages=10)
-    new = mailbox / "new"
-    (new / "9999999990.hostile.local").write_bytes(message("Hostile attachments", HOSTILE, True))
-    many = [(f"f{i}.txt", b"x") for i in range(500)]
-    (new / "9999999991.many.local").write_bytes(message("Five hundred attachments", many))
-    env = start_demo(data, messages=10)
-    workers = Workers()
-    win = MainWindow(workers)
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        with qtbot.waitSignal(win.message_shown, timeout=120_000):
-            win.set_workspace(env.workspace)
-        qtbot.waitUntil(lambda: win.window_actions.sync_now.isEnabled(), timeout=120_000)
+    def add(mailbox: Path) -> None:
+        new = mailbox / "new"
+        hostile = message("Hostile attachments", HOSTILE, True)
+        (new / "9999999990.hostile.local").write_bytes(hostile)
+        many = [(f"f{i}.txt", b"x") for i in range(500)]
+        (new / "9999999991.many.local").write_bytes(message("Five hundred attachments", many))
+
+    with demo_window_with(qtbot, tmp_path, add) as win:
         yield win
-    finally:
-        win.detach_workspace()
-        QApplication.processEvents()
-        workers.wait()
-        env.close()
 
 
 def show(qtbot, window: MainWindow, subject: str) -> attachments.AttachmentsPanel:

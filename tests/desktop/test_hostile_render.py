@@ -11,14 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
 
-from core.mail.demo import create_demo_mailbox
-from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
-from desktop.workers import Workers
 from tests.corpus.hostile import corpus, write_big_attachment
+from tests.desktop.conftest import demo_window_with
 from tests.desktop.test_reader_bounds import GapMeter
 
 MAX_GAP = 2.0  # seconds the GUI thread may be blocked (a generous hang-guard)
@@ -31,26 +28,13 @@ def _peak_mb() -> float:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
-    data = tmp_path / "demo"
-    mailbox = create_demo_mailbox(data / "mailbox", messages=5)
-    for n, raw in enumerate(corpus().values()):
-        (mailbox / "new" / f"99999999{n:02d}.hostile.local").write_bytes(raw)
-    write_big_attachment(mailbox / "new" / "9999999999.big.local")
-    env = start_demo(data, messages=5)
-    workers = Workers()
-    win = MainWindow(workers)
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        with qtbot.waitSignal(win.message_shown, timeout=180_000):
-            win.set_workspace(env.workspace)
-        qtbot.waitUntil(lambda: win.window_actions.sync_now.isEnabled(), timeout=180_000)
+    def add(mailbox: Path) -> None:
+        for n, raw in enumerate(corpus().values()):
+            (mailbox / "new" / f"99999999{n:02d}.hostile.local").write_bytes(raw)
+        write_big_attachment(mailbox / "new" / "9999999999.big.local")
+
+    with demo_window_with(qtbot, tmp_path, add, messages=5) as win:
         yield win
-    finally:
-        win.detach_workspace()
-        QApplication.processEvents()
-        workers.wait()
-        env.close()
 
 
 def test_every_hostile_message_opens_without_freezing_the_window(qtbot, window) -> None:

@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
 
-from core.mail.demo import create_demo_mailbox
 from core.mail.display import RUN, TEXT_SHOWN
 from core.mail.parse import DISPLAY_PARTS
-from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.messages import Column
-from desktop.workers import Workers
+from tests.desktop.conftest import demo_window_with
 
 MB = 1 << 20
 PARTS = 100_000
@@ -84,25 +81,12 @@ class GapMeter:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
-    data = tmp_path / "demo"
-    mailbox = create_demo_mailbox(data / "mailbox", messages=10)
-    (mailbox / "new" / "9999999998.longline.local").write_bytes(long_line_message())
-    (mailbox / "new" / "9999999999.manyparts.local").write_bytes(many_parts_message())
-    env = start_demo(data, messages=10)
-    workers = Workers()
-    win = MainWindow(workers)
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        with qtbot.waitSignal(win.message_shown, timeout=120_000):
-            win.set_workspace(env.workspace)
-        qtbot.waitUntil(lambda: win.window_actions.sync_now.isEnabled(), timeout=120_000)
+    def add(mailbox: Path) -> None:
+        (mailbox / "new" / "9999999998.longline.local").write_bytes(long_line_message())
+        (mailbox / "new" / "9999999999.manyparts.local").write_bytes(many_parts_message())
+
+    with demo_window_with(qtbot, tmp_path, add) as win:
         yield win
-    finally:
-        win.detach_workspace()
-        QApplication.processEvents()
-        workers.wait()
-        env.close()
 
 
 def row_of(window: MainWindow, subject: str) -> int:

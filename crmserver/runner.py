@@ -26,6 +26,8 @@ MAX_HEAD_BYTES = 64 * 1024
 #: Seconds an idle client connection is kept open (IIS and Azure's front doors keep them
 #: for minutes; clients pool connections between the requests of a sync).
 KEEP_ALIVE_S = 65
+#: Seconds :meth:`RunningServer.stop` lets requests in flight finish before it drops them.
+GRACE_S = 1.0
 
 
 class RunningServer:
@@ -56,8 +58,14 @@ class RunningServer:
         return self.url + "/api/data/v9.2/"
 
     def stop(self) -> None:
+        """Stop serving: requests in flight get a moment to finish, then connections still
+        open (a client's idle keep-alive pool, a stalled peer) are dropped rather than waited
+        for."""
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=GRACE_S)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=10)
         self._sock.close()
 
     def __enter__(self) -> RunningServer:

@@ -11,11 +11,16 @@ The CRM page offers the sign-ins ``trackbox account add --sign-in`` does: a Micr
 or AD FS (the user types an e-mail address or the org URL; the sign-in runs on a worker, the
 tokens go to the profile's keyring cache), Windows sign-in or a password (both tested here).
 The steps are ``core.workspace.signin``'s; nothing here blocks the GUI thread.
+
+The pages live beside it: ``desktop.wizard_mail`` (the mailbox, where secrets are kept, the
+server test before the page is accepted), ``desktop.wizard_signin_form`` (the CRM page's values
+for a worker), ``desktop.wizard_options`` (the last page). The CRM page and its sign-in panel
+stay here with ``_signer``, which tests replace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
@@ -27,7 +32,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -37,16 +41,10 @@ from PySide6.QtWidgets import (
 from core.workspace.signin import Connected, Environments, Signer
 from desktop.errors import SIGN_IN_KINDS, describe
 from desktop.signin import Interaction, device_code_text
-from desktop.wizard_m365 import (
-    CRM_SUBTITLE,
-    M365_KIND,
-    M365_LABEL,
-    MAIL_SUBTITLE,
-    M365Panel,
-    check_mailbox,
-    environment_name,
-    summary,
-)
+from desktop.wizard_m365 import CRM_SUBTITLE, M365_KIND, check_mailbox, environment_name, summary
+from desktop.wizard_mail import MailPage, keyring_words, password_edit
+from desktop.wizard_options import OptionsPage
+from desktop.wizard_signin_form import CRM_PAGE_SUBTITLE, SignInForm
 from desktop.workers import Workers
 
 if TYPE_CHECKING:
@@ -55,135 +53,8 @@ if TYPE_CHECKING:
     from core.crm.signin import DeviceFlow, MicrosoftSignIn
     from core.crm.token_cache import PersistentTokenCache
 
-MAIL_KINDS = (
-    (M365_KIND, M365_LABEL, ""),
-    ("imaps", "IMAP over TLS (imaps://host:993)", "imaps://mail.example.com:993"),
-    ("ews", "Microsoft Exchange (EWS)", "ews://mail.example.com/EWS/Exchange.asmx"),
-    ("maildir", "A Maildir folder on this computer", "maildir:/home/me/Maildir"),
-)
-
-
-def _password() -> QLineEdit:
-    edit = QLineEdit()
-    edit.setEchoMode(QLineEdit.EchoMode.Password)
-    return edit
-
-
-class MailPage(QWizardPage):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setTitle("Your mailbox")
-        self.kind = QComboBox()
-        self.kind.setObjectName("setupMailKind")
-        self.kind.view().setAccessibleName("Mail server kinds")
-        for value, label, _example in MAIL_KINDS:
-            self.kind.addItem(label, value)
-        self.url = QLineEdit()
-        self.url.setObjectName("setupMailUrl")
-        self.user = QLineEdit()
-        self.user.setObjectName("setupMailUser")
-        self.password = _password()
-        self.password.setObjectName("setupMailPassword")
-        self.smtp = QLineEdit()
-        self.smtp.setObjectName("setupSmtpUrl")
-        self.smtp.setPlaceholderText("smtps://mail.example.com:465 (IMAP only)")
-        self.m365 = M365Panel(self)
-        self.kind.currentIndexChanged.connect(self._kind_changed)
-        self.form = QFormLayout(self)
-        self.form.addRow("Kind:", self.kind)
-        for label, field in self.m365.rows():
-            self.form.addRow(label, field)
-        self.form.addRow("Server:", self.url)
-        self.form.addRow("User name:", self.user)
-        self.form.addRow("Password:", self.password)
-        self.form.addRow("Outgoing (SMTP):", self.smtp)
-        self._kind_changed()
-        self.registerField("mailUrl", self.url)
-        self.url.textChanged.connect(self.completeChanged)
-        self.m365.changed.connect(self.completeChanged)
-
-    @property
-    def microsoft365(self) -> bool:
-        return bool(self.kind.currentData() == M365_KIND)
-
-    def mail_url(self) -> str:
-        """The profile's ``mail_url``: ``graph:…`` for Microsoft 365, else what was typed."""
-        return self.m365.mail_url() if self.microsoft365 else self.url.text().strip()
-
-    def isComplete(self) -> bool:
-        return self.m365.is_complete() if self.microsoft365 else bool(self.url.text().strip())
-
-    def _kind_changed(self) -> None:
-        value, _label, example = MAIL_KINDS[self.kind.currentIndex()]
-        self.url.setPlaceholderText(example)
-        m365 = value == M365_KIND
-        self.setSubTitle(
-            MAIL_SUBTITLE
-            if m365
-            else "Where your mail is. Passwords go to the system keyring only."
-        )
-        for _label, field in self.m365.rows():
-            self.form.setRowVisible(field, m365)
-        for w in (self.url, self.user, self.password, self.smtp):
-            self.form.setRowVisible(w, not m365)
-            w.setEnabled(value != "maildir" or w is self.url)
-        self.completeChanged.emit()
-
-
 #: The sign-in kinds offered, in the order shown (``crm_auth``).
 KIND_ORDER = ("microsoft", "adfs", "windows", "password")
-#: Stands in for the mailbox while the CRM's sign-in settings are checked on their own.
-_PLACEHOLDER_MAIL = "maildir:/placeholder"
-_PLACEHOLDER_USER = "someone@placeholder.invalid"
-_CRM_SUBTITLE = (
-    "Your e-mail address or the address of your Dynamics 365 / Dataverse "
-    "organisation (or a trackbox-crm server), and how you sign in."
-)
-
-
-@dataclass(frozen=True)
-class SignInForm:
-    """What the CRM page says, copied for a worker (never read widgets off the GUI thread)."""
-
-    kind: str
-    text: str
-    user: str
-    client_id: str
-    authority: str
-    discovery_url: str
-    ca_file: str
-    mail_url: str = ""  # graph:… — the sign-in consents to the mail scopes too
-    extra_mailboxes: tuple[str, ...] = ()  # … and to the shared ones for these
-
-    def sign_in_keys(self) -> dict[str, str]:
-        """The profile's sign-in keys (only those given: the others keep their defaults)."""
-        data = {"crm_auth": self.kind}
-        for key, value in (
-            ("crm_client_id", self.client_id),
-            ("crm_authority", self.authority),
-            ("crm_discovery_url", self.discovery_url),
-            ("crm_ca_file", self.ca_file),
-        ):
-            if value:
-                data[key] = value
-        return data
-
-    def config(self) -> ProfileConfig:
-        """The sign-in settings checked as the profile will be (runs on the worker)."""
-        from core.cli.sign_in import check_ca_file
-        from core.config.profiles import validate
-
-        data: dict[str, Any] = {
-            "mail_url": self.mail_url or _PLACEHOLDER_MAIL,
-            "crm_url": self.text if "://" in self.text else "https://crm.placeholder.invalid",
-            "crm_user": self.user or _PLACEHOLDER_USER,
-            **self.sign_in_keys(),
-        }
-        if self.extra_mailboxes:
-            data["extra_mailboxes"] = list(self.extra_mailboxes)
-        config = validate(data, "setup")
-        check_ca_file(config, "setup")
-        return config
 
 
 class CrmPage(QWizardPage):
@@ -200,7 +71,7 @@ class CrmPage(QWizardPage):
         self.mail_url = ""  # a Microsoft 365 mailbox: one sign-in for it and the CRM
         self.extra_mailboxes: tuple[str, ...] = ()  # its shared mailboxes
         self.setTitle("Your CRM")
-        self.setSubTitle(_CRM_SUBTITLE)
+        self.setSubTitle(CRM_PAGE_SUBTITLE)
         self.kind = QComboBox()
         self.kind.setObjectName("setupCrmKind")
         self.kind.view().setAccessibleName("CRM sign-in kinds")
@@ -210,7 +81,7 @@ class CrmPage(QWizardPage):
         self.url.setObjectName("setupCrmUrl")
         self.user = QLineEdit()
         self.user.setObjectName("setupCrmUser")
-        self.password = _password()
+        self.password = password_edit()
         self.password.setObjectName("setupCrmPassword")
         self.test = QPushButton("Test the connection")
         self.test.setObjectName("setupTest")
@@ -268,7 +139,7 @@ class CrmPage(QWizardPage):
         self.mail_url = mail_url
         self.extra_mailboxes = extra_mailboxes
         m365 = bool(mail_url)
-        self.setSubTitle(CRM_SUBTITLE.format(address=address) if m365 else _CRM_SUBTITLE)
+        self.setSubTitle(CRM_SUBTITLE.format(address=address) if m365 else CRM_PAGE_SUBTITLE)
         self.form.setRowVisible(self.kind, not m365)
         self.form.setRowVisible(self.url, not m365)
         if m365:
@@ -544,38 +415,6 @@ def _signer(config: ProfileConfig, cache: PersistentTokenCache, hint: str | None
     return make
 
 
-class OptionsPage(QWizardPage):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setTitle("Synchronisation")
-        self.name = QLineEdit("default")
-        self.name.setObjectName("setupProfileName")
-        self.interval = QSpinBox()
-        self.interval.setObjectName("setupInterval")
-        self.interval.setRange(1, 1440)
-        self.interval.setValue(15)
-        self.interval.setSuffix(" minutes")
-        self.scope = QComboBox()
-        self.scope.setObjectName("setupContactsScope")
-        self.scope.view().setAccessibleName("Contacts to synchronise: choices")
-        self.scope.addItem("Only the contacts I own", "owned")
-        self.scope.addItem("All contacts I can see", "all")
-        self.status = QLabel()
-        self.status.setObjectName("setupStatus")
-        self.status.setWordWrap(True)
-        self.summary = QLabel()
-        self.summary.setObjectName("setupSummary")
-        self.summary.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("Profile name:", self.name)
-        form.addRow("Synchronise every:", self.interval)
-        form.addRow("Contacts:", self.scope)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.status)
-
-
 class SetupWizard(QWizard):
     """``profile_saved(name)`` once the profile and its secrets were written."""
 
@@ -588,7 +427,7 @@ class SetupWizard(QWizard):
         self.setWindowTitle("Set up Trackbox")
         self.resize(620, 460)
         self.workers = workers
-        self.mail = MailPage()
+        self.mail = MailPage(workers)
         self.crm = CrmPage(workers)
         self.sync_page = OptionsPage()
         for page in (self.mail, self.crm, self.sync_page):
@@ -597,6 +436,20 @@ class SetupWizard(QWizard):
         self.mail.m365.changed.connect(self._mail_changed)
         self._mail_changed()
         self._saved = False
+        self._show_keyring()
+
+    def _show_keyring(self) -> None:
+        """Say on the first page where secrets will be kept (finding the keyring may ask
+        D-Bus: on a worker)."""
+        from core.config.credentials import describe_backend
+
+        def shown(backend: str) -> None:
+            self.mail.keyring.setText(keyring_words(backend))
+
+        def failed(exc: BaseException) -> None:
+            shown(f"unavailable: {exc}")
+
+        self.workers.run(describe_backend, shown, failed, owner=self)
 
     def _mail_changed(self) -> None:
         m365 = self.mail.microsoft365

@@ -11,6 +11,7 @@ from typing import Any
 from core.cli.context import (
     CREDENTIALS,
     FAILED,
+    NOT_SET_UP,
     OFFLINE,
     OK,
     CliError,
@@ -269,6 +270,8 @@ def diagnose(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
     else:
         print(report.text())
+    if not report.set_up:
+        return NOT_SET_UP
     return OK if report.healthy else FAILED
 
 

@@ -4,6 +4,7 @@ turns a user error into one (:func:`main_guard`).
 Exit codes: 0 done; 1 the CRM or mail server refused an operation (parked in the queue);
 2 a usage error (unknown profile or message, bad argument); 3 offline (work queued, it runs on
 the next sync); 4 credentials (no keyring, no secret stored, sign-in refused, signed out);
+5 nothing is set up yet (no profile at all: the message says how to add an account);
 141 the reader of the output went away (``trackbox list --json | head``): 128 + SIGPIPE, what
 the shell reports for a Unix tool stopped by a closed pipe, so ``set -o pipefail`` scripts
 see it as they would for ``cat``; nothing is printed.
@@ -30,6 +31,7 @@ from core.config.credentials import ENV_VARS, CredentialsError, SecretKind, get_
 from core.config.profiles import (
     Profile,
     ProfileError,
+    ProfileNotFound,
     Profiles,
     account_name,
     graph_options,
@@ -42,7 +44,14 @@ from core.domain.model import Address
 from core.mail import MailBackend
 from core.workspace.facade import Workspace
 
-OK, FAILED, USAGE, OFFLINE, CREDENTIALS = 0, 1, 2, 3, 4
+OK, FAILED, USAGE, OFFLINE, CREDENTIALS, NOT_SET_UP = 0, 1, 2, 3, 4, 5
+#: What to do when there is no profile at all (a fresh install, or a data directory left
+#: without its profile): the first thing a new user sees from any command.
+NO_ACCOUNT = (
+    "No account is set up. Run `trackbox account add --microsoft365 --email you@example.com` "
+    "(Microsoft 365), or `trackbox account add --help` for IMAP, Exchange and other servers, "
+    "or start the app (`trackbox`) to run the setup wizard."
+)
 PIPE_CLOSED = 141  # 128 + SIGPIPE
 
 
@@ -99,6 +108,10 @@ def load_profile(name: str | None) -> tuple[Profiles, Profile]:
     profiles = Profiles()
     try:
         profile = profiles.load(name)
+    except ProfileNotFound as exc:
+        if not exc.known:  # no profile at all: say how to make one, not "unknown profile"
+            raise CliError(NO_ACCOUNT, NOT_SET_UP) from None
+        raise CliError(str(exc)) from None
     except ProfileError as exc:
         raise CliError(str(exc)) from None
     logs.setup(profile.log_path)

@@ -20,6 +20,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from core.domain.conversation_index import ConversationIndex, parse_thread_index
 from core.domain.html_sanitize import sanitize_html
 from core.domain.model import Address, MailRef, MessageHeader, RecordRef
+from core.mail.line_limits import shorten_lines
 from core.mail.parse import parse_message
 
 
@@ -71,7 +72,9 @@ def build_mime(
     date: datetime | None = None,
     extra_headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    """RFC 5322 bytes for ``draft`` sent by ``sender`` (``extra_headers``: a saved draft's)."""
+    """RFC 5322 bytes for ``draft`` sent by ``sender`` (``extra_headers``: a saved draft's).
+    No line is longer than SMTP allows (``core.mail.line_limits``): ``email``'s policy
+    encodes long text as quoted-printable or base64, a forwarded message is re-encoded."""
     msg = EmailMessage()
     msg["From"] = sender.display()
     if draft.to:
@@ -98,6 +101,7 @@ def build_mime(
     for att in draft.attachments:
         if att.mimetype == RFC822:  # forwarded as attachment: a message part, not base64
             inner = BytesParser(policy=policy.default).parsebytes(att.content)
+            shorten_lines(inner)  # a message/rfc822 part is sent as is: no line over 998
             msg.add_attachment(inner, filename=att.filename)
             continue
         kind = att.mimetype or mimetypes.guess_type(att.filename)[0] or "application/octet-stream"

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
-from imapclient import IMAPClient
+from imapclient import DRAFT, SEEN, IMAPClient
 from imapclient import exceptions as imap_exc
 
 from core.domain.model import Folder, FolderRole, MailRef, MessageHeader
@@ -545,8 +545,15 @@ class ImapBackend(MailBackend):
             self.append(self.folder("sent").path, mime, is_read=True)
 
     def append(self, folder: str, mime: bytes, *, is_read: bool = True) -> MailRef:
+        return self._append(folder, mime, [SEEN] if is_read else [])
+
+    def append_draft(self, folder: str, mime: bytes) -> MailRef:
+        """APPEND ``mime`` to ``folder`` flagged ``\\Draft`` (and ``\\Seen``) by the one
+        command, as other clients save drafts: never a moment without the flag."""
+        return self._append(folder, mime, [SEEN, DRAFT])
+
+    def _append(self, folder: str, mime: bytes, flags: list[bytes]) -> MailRef:
         name = self._imap_name(folder)
-        flags = [b"\\Seen"] if is_read else []
 
         def run(c: IMAPClient) -> MailRef:
             resp = c.append(name, mime, flags, msg_time=datetime.now().astimezone())

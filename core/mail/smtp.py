@@ -14,6 +14,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -32,9 +33,17 @@ from core.mail.deadline_socket import (
     deadline_for,
     seconds_text,
 )
+from core.mail.line_limits import LineTooLong, check_lines
 from core.mail.parse import split_header_block
 
 _BCC_RE = re.compile(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*\r?\n")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def crlf(mime: bytes) -> bytes:
+    """``mime`` with CRLF line ends, as SMTP requires (RFC 5321 2.3.8): ``email`` writes
+    bare LFs, which servers that guard against SMTP smuggling refuse (Postfix 3.9)."""
+    return _BARE_LF.sub(b"\r\n", mime)
 
 
 def _addresses(hdr: Message, *names: str) -> list[str]:
@@ -115,12 +124,38 @@ class SmtpSender:
         self.deadline = DEFAULT_COMMAND_DEADLINE if deadline is None else float(deadline)
 
     def send(self, mime: bytes) -> None:
-        sender, rcpts, body = recipients_and_body(mime)
+        sender, rcpts, body = recipients_and_body(crlf(mime))
+        try:
+            check_lines(body)  # refused here, whole, rather than broken by a server
+        except LineTooLong as exc:
+            raise MailProtocolError("message not sent", server_says=str(exc)) from exc
+
+        def submit(conn: smtplib.SMTP) -> None:
+            refused = conn.sendmail(sender, rcpts, body)
+            if refused:
+                raise MailProtocolError("some recipients were refused", server_says=str(refused))
+
+        self._session(submit, len(body), "SMTP server refused the message")
+
+    def check(self) -> bool:
+        """Connect, EHLO, STARTTLS when asked and log in, then QUIT: what a send would do
+        before the message (the setup wizard's test). Returns whether the server asked for
+        a login (offers AUTH); raises the same errors as :meth:`send`."""
+        offered: list[bool] = []
+
+        def quit_(conn: smtplib.SMTP) -> None:
+            offered.append(conn.has_extn("auth"))
+
+        self._session(quit_, 0, "SMTP server refused the session")
+        return offered[0]
+
+    def _session(self, then: Callable[[smtplib.SMTP], None], size: int, refused: str) -> None:
+        """A connection with EHLO, STARTTLS and login done, given to ``then``; smtplib's
+        errors become MailErrors carrying the server's reply code and text."""
         clock = CommandClock()
         tls = DeadlineTlsContext(self.context, clock)
-        seconds = deadline_for(self.deadline, len(body))
         try:
-            with clock.bounded(seconds):
+            with clock.bounded(deadline_for(self.deadline, size)):
                 conn = _DeadlineSMTP(
                     self.host,
                     self.port,
@@ -129,7 +164,8 @@ class SmtpSender:
                     tls if self.scheme == "smtps" else None,
                 )
                 with conn:
-                    self._submit(conn, tls, sender, rcpts, body)
+                    self._start(conn, tls)
+                    then(conn)
         except MailDeadlineExceeded as exc:
             raise _too_slow(exc) from exc
         except smtplib.SMTPAuthenticationError as exc:
@@ -140,7 +176,7 @@ class SmtpSender:
             ) from exc
         except smtplib.SMTPResponseException as exc:
             cls = MailUnavailable if 400 <= exc.smtp_code < 500 else MailProtocolError
-            raise cls("SMTP server refused the message", server_says=_words(exc)) from exc
+            raise cls(refused, server_says=_words(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
             raise MailProtocolError(
                 "SMTP server certificate not trusted", server_says=str(exc)
@@ -151,15 +187,8 @@ class SmtpSender:
                 raise _too_slow(late) from exc
             raise MailUnavailable("SMTP server unreachable", server_says=str(exc)) from exc
 
-    def _submit(
-        self,
-        conn: smtplib.SMTP,
-        tls: DeadlineTlsContext,
-        sender: str,
-        rcpts: list[str],
-        body: bytes,
-    ) -> None:
-        """EHLO, STARTTLS when asked, login, the message."""
+    def _start(self, conn: smtplib.SMTP, tls: DeadlineTlsContext) -> None:
+        """EHLO, STARTTLS when asked, login."""
         conn.ehlo()
         if self.scheme == "smtp":
             if not conn.has_extn("starttls"):
@@ -170,9 +199,6 @@ class SmtpSender:
             conn.ehlo()
         if self.user and conn.has_extn("auth"):
             conn.login(self.user, self.password)
-        refused = conn.sendmail(sender, rcpts, body)
-        if refused:
-            raise MailProtocolError("some recipients were refused", server_says=str(refused))
 
 
 def _too_slow(exc: MailDeadlineExceeded) -> MailUnavailable:

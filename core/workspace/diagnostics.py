@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.cli.context import CliError, load_profile, workspace_of
+from core.cli.context import NOT_SET_UP, CliError, load_profile, workspace_of
 from core.cli.sign_in import MailSignInRequired, mail_scopes, microsoft_sign_in, sign_in_again
 from core.config.credentials import CredentialsError, describe_backend
 from core.config.profiles import Profile, ProfileError
@@ -43,10 +43,17 @@ class DiagnosticReport:
     last_sync: dict[str, Any] | None = None
     throttling: dict[str, Any] | None = None
     queue: dict[str, Any] = field(default_factory=dict)
+    #: No account at all: what to do first (empty when a profile exists).
+    next_step: str = ""
 
     @property
     def healthy(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    @property
+    def set_up(self) -> bool:
+        """False when there is no profile to diagnose (``trackbox diagnose`` exits 5)."""
+        return not self.next_step
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,9 +65,13 @@ class DiagnosticReport:
             "throttling": self.throttling,
             "queue": self.queue,
             "healthy": self.healthy,
+            "set_up": self.set_up,
+            "next_step": self.next_step,
         }
 
     def text(self) -> str:
+        if self.next_step:  # nothing else to diagnose: say what to do, then the versions
+            return "\n".join([self.next_step, "", "Versions:"] + _pairs(self.versions))
         lines = ["Trackbox diagnostics", "", "Versions:"]
         lines += [f"  {k}: {v}" for k, v in self.versions.items()]
         lines += ["", "Profile:"]
@@ -79,6 +90,10 @@ class DiagnosticReport:
         lines += ["", "Queue:"]
         lines += [f"  {k}: {v}" for k, v in self.queue.items()]
         return "\n".join(lines)
+
+
+def _pairs(values: dict[str, Any]) -> list[str]:
+    return [f"  {k}: {v}" for k, v in values.items()]
 
 
 def _throttling_text(last: dict[str, Any] | None) -> str:
@@ -140,6 +155,8 @@ def run_diagnostics(profile_name: str | None) -> DiagnosticReport:
         profiles, profile = load_profile(profile_name)
     except CliError as exc:
         report.checks.append(Check("profile", False, exc.message))
+        if exc.code == NOT_SET_UP:
+            report.next_step = exc.message
         return report
     cfg = profile.config.to_dict()
     for key in ("mail_url", "smtp_url", "crm_url"):

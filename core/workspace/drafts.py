@@ -391,15 +391,14 @@ class DraftBox:
 
 
 def append_draft(backend: MailBackend, mime: bytes) -> MailRef:
-    """Append ``mime`` to the Drafts folder as a draft. IMAP's append sets only ``\\Seen``,
-    so the ``\\Draft`` flag follows (MailBackend.append has no draft flag yet)."""
-    folder = backend.folder("drafts").path
-    ref = backend.append(folder, mime, is_read=True)
+    """Append ``mime`` to the Drafts folder as a draft: on IMAP with ``\\Draft`` set by
+    the APPEND itself (RFC 3501 6.3.11); the other backends' Drafts folder says it."""
     from core.mail.imap import ImapBackend
 
+    folder = backend.folder("drafts").path
     if isinstance(backend, ImapBackend):
-        backend._flag(ref, b"\\Draft", True)
-    return ref
+        return backend.append_draft(folder, mime)
+    return backend.append(folder, mime, is_read=True)
 
 
 def _delete_refs(backend: MailBackend, refs: list[MailRef]) -> list[MailRef]:

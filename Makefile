@@ -18,7 +18,7 @@ DEBS_X11 := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image
 	libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
 # Real servers the tests talk to on loopback; Xvfb for the real-window checks; strip for the
 # installer bundle.
-DEBS_TEST := dovecot-imapd dovecot-lmtpd isync binutils
+DEBS_TEST := dovecot-imapd dovecot-lmtpd isync binutils redis-server
 
 .PHONY: demo test bench lint installer venv debs-test debs-demo clean
 
@@ -40,8 +40,11 @@ debs-demo:
 demo: venv debs-demo
 	$(VENV)/bin/trackbox demo
 
+# Test workers: one per core (each starts its own servers); a test file stays on one worker.
+TEST_WORKERS ?= 2
+
 test: venv debs-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: venv debs-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench all
@@ -53,7 +56,7 @@ installer: $(STAMPS)/venv debs-test
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict core crmserver
+	$(VENV)/bin/mypy --strict core crmserver router
 	$(VENV)/bin/mypy --strict desktop
 
 clean:

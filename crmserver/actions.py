@@ -20,7 +20,7 @@ from core.domain.resolution import SENDER_ORDER
 from . import correlate
 from .entities import ENTITIES
 from .errors import ODataError, bad_request, not_found
-from .records import Caller, Records, coerce
+from .records import BIND_RE, Caller, Records, coerce
 from .storage import Row, now_iso
 
 #: The e-mail-enabled tables in the CRM's resolution order (the other tables, queues, last).
@@ -185,6 +185,15 @@ def _correlated_columns(match: correlate.Match, *, keep_regarding: bool) -> Row:
     return cols
 
 
+def _filed_for(caller: Caller, binds: dict[str, Any]) -> str:
+    """Whose mail a promotion files: the caller's, or for the application user (server-side
+    synchronisation) the owner it binds in ExtraProperties (``ownerid@odata.bind``)."""
+    ref = binds.get("ownerid@odata.bind") or binds.get("ownerid_systemuser@odata.bind")
+    if caller.is_application and isinstance(ref, str) and (m := BIND_RE.search(ref.strip())):
+        return m.group(2).lower()
+    return caller.user_id
+
+
 def _activity_parties(
     records: Records, caller: Caller, roles: list[tuple[str, list[tuple[str, str]]]]
 ) -> list[dict[str, Any]]:
@@ -247,7 +256,7 @@ def promote(
         )
         if existing:
             return str(existing)
-        me = _user_email(records, caller.user_id).lower()
+        me = _user_email(records, _filed_for(caller, extra_binds)).lower()
         outgoing = bool(senders) and senders[0][1].lower() == me and not incoming
         trusted = _promoted_columns(params, message_id, outgoing, received, extra_cols)
         body: dict[str, Any] = {"subject": subject[:800], "description": body_html, **extra_binds}
@@ -355,8 +364,9 @@ def sender_mailbox(records: Records, email_id: str, owner: str) -> Row | None:
 def send_email(
     records: Records, caller: Caller, email_id: str, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """SendEmail: add the token, then mark Sent (IssueSend false), leave it Pending Send for a
-    client-routed mailbox, or treat server-side sync as sent."""
+    """SendEmail: add the token, then mark Sent (IssueSend false), or leave it Pending Send
+    for whoever sends the sender mailbox's mail: the desktop client or, for server-side
+    synchronisation, the router (issue 19)."""
     ent = ENTITIES["email"]
     row = records.storage.get(ent, email_id)
     if row is None or not records.can_read(caller, ent, row):
@@ -371,7 +381,8 @@ def send_email(
     token = _text(params, "TrackingToken")
     subject = row.get("subject") or ""
     if token is None and not correlate.find_token(subject, org):
-        token = next_tracking_token(records, caller.user_id)
+        sender = row.get("ownerid") if caller.is_application else None
+        token = next_tracking_token(records, sender or caller.user_id)
     token = token or correlate.find_token(subject, org)
     if token and token not in subject:
         subject = f"{subject} {token}".strip()
@@ -396,10 +407,9 @@ def send_email(
     else:
         box = sender_mailbox(records, email_id, row.get("ownerid") or caller.user_id)
         method = box.get("outgoingemaildeliverymethod") if box else 0
-        if method == 1:
+        if method in (1, 2):
+            # Pending Send: the desktop client (1) or the router (2) sends it and marks it Sent
             values.update(statuscode=6)
-        elif method == 2:
-            values.update(statuscode=3, senton=now, actualend=now)
         else:
             raise bad_request(
                 "The sender's mailbox has no outgoing e-mail delivery method.", "0x8005e238"
@@ -426,12 +436,7 @@ def background_send(
             if isinstance(candidate, int) and candidate > 0:
                 limit = min(candidate, 500)
     with records.storage.transaction():
-        rows = records.storage.query(
-            "SELECT * FROM email WHERE statuscode = 6 AND (ownerid = ? OR activityid IN ("
-            "SELECT activityid FROM activityparty WHERE participationtypemask = 1 AND "
-            "partyid = ?)) ORDER BY modifiedon, activityid LIMIT ?",
-            (caller.user_id, caller.user_id, limit),
-        )
+        rows = records.storage.query(_pending_send_sql(caller), (*_pending_args(caller), limit))
         handed = []
         for row in rows:
             updated = records.storage.update(
@@ -441,6 +446,33 @@ def background_send(
                 handed.append(updated)
     has = [bool(r.get("attachmentcount")) for r in handed]
     return {"EntityCollection": shape(handed), "HasAttachments": has}
+
+
+#: Pending Send e-mail whose sender mailbox is sent by server-side synchronisation.
+_SERVER_SENT = (
+    "sendermailboxid IN (SELECT mailboxid FROM mailbox WHERE outgoingemaildeliverymethod = 2)"
+)
+
+
+def _pending_send_sql(caller: Caller) -> str:
+    """Which Pending Send e-mail a BackgroundSendEmail caller gets: the application user
+    (the router) every server-side mailbox's; a user their own, except what the router
+    sends, so that nothing is sent twice (issue 19)."""
+    if caller.is_application:
+        return (
+            f"SELECT * FROM email WHERE statuscode = 6 AND {_SERVER_SENT}"
+            " ORDER BY modifiedon, activityid LIMIT ?"
+        )
+    return (
+        "SELECT * FROM email WHERE statuscode = 6 AND (ownerid = ? OR activityid IN ("
+        "SELECT activityid FROM activityparty WHERE participationtypemask = 1 AND "
+        f"partyid = ?)) AND NOT (sendermailboxid IS NOT NULL AND {_SERVER_SENT})"
+        " ORDER BY modifiedon, activityid LIMIT ?"
+    )
+
+
+def _pending_args(caller: Caller) -> tuple[str, ...]:
+    return () if caller.is_application else (caller.user_id, caller.user_id)
 
 
 def check_promote(records: Records, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from . import actions
+from . import actions, queues, saved_queries
 from .collection import PageRequest, read_page
 from .entities import BY_SET, ENTITIES, Entity
 from .errors import ODataError, bad_request, not_found
@@ -123,6 +123,7 @@ class Api:
             seg = rest[0]
             if seg.name == "$count" and len(rest) == 1 and method == "GET":
                 opts = parse_options(entity, dict(request.query_params), caller.user_id)
+                saved_queries.apply(self.records, caller, entity, request.query_params, opts)
                 from .collection import count_rows
 
                 return PlainTextResponse(
@@ -143,6 +144,7 @@ class Api:
         if method == "GET":
             pref = parse_prefer(request)
             opts = parse_options(entity, dict(request.query_params), caller.user_id)
+            saved_queries.apply(self.records, caller, entity, request.query_params, opts)
             page = read_page(
                 self.records,
                 entity,
@@ -561,6 +563,17 @@ async def _update_multiple(
     return empty_response(204)
 
 
+async def _add_to_queue(
+    api: Api, request: Request, caller: Caller, ctx: dict[str, Any]
+) -> Response:
+    """``queues(<id>)/Microsoft.Dynamics.CRM.AddToQueue`` (issue 19)."""
+    if ctx["entity"].logical != "queue":
+        raise bad_request("AddToQueue is bound to queues.")
+    params = await api.body(request)
+    result = queues.add_to_queue(api.records, caller, ctx["key"], params)
+    return api.action_result(ctx["base"], "AddToQueue", result)
+
+
 def _check_type(entity: Entity, target: dict[str, Any]) -> None:
     declared = target.get("@odata.type")
     if declared and declared.removeprefix("#").removeprefix(CRM) != entity.logical:
@@ -582,6 +595,7 @@ UNBOUND: dict[str, tuple[str, Handler]] = {
 RECORD_BOUND: dict[str, Handler] = {
     "SendEmail": _send_email,
     "DeliverPromoteEmail": _deliver_promote,
+    "AddToQueue": _add_to_queue,
 }
 COLLECTION_BOUND: dict[str, Handler] = {
     "DeliverIncomingEmail": _deliver_incoming,

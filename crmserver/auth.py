@@ -115,7 +115,10 @@ class Authenticator:
         if row is None or row.get("isdisabled"):
             raise self.unauthorized(request, "The user is disabled or does not exist.")
         return Caller(
-            user_id, row.get("businessunitid") or "", bool(row.get("tbx_isadministrator"))
+            user_id,
+            row.get("businessunitid") or "",
+            bool(row.get("tbx_isadministrator")),
+            is_application=bool(row.get("applicationid")),
         )
 
     def principal(self, user_id: str) -> Principal | None:

@@ -236,11 +236,12 @@ def _app_add(args: argparse.Namespace) -> int:
     secret = _read_secret(args, "client secret")
     storage = Storage(args.db)
     user = storage.scalar(
-        "SELECT systemuserid FROM systemuser WHERE internalemailaddress = ? COLLATE NOCASE",
-        (args.user,),
+        "SELECT systemuserid FROM systemuser WHERE internalemailaddress = ? COLLATE NOCASE"
+        " OR systemuserid = lower(?)",
+        (args.user, args.user),
     )
     if user is None:
-        print(f"error: no user with e-mail {args.user}", file=sys.stderr)
+        print(f"error: no user with e-mail or id {args.user}", file=sys.stderr)
         storage.close()
         return 1
     storage.add_application(args.client_id, hash_password(secret), user, args.name or "")
@@ -336,7 +337,11 @@ def _add_app(sub: Subcommands) -> None:
     app_add = app.add_parser("add", help="register a client_credentials application")
     app_add.add_argument("--db", required=True)
     app_add.add_argument("--client-id", required=True)
-    app_add.add_argument("--user", required=True, help="e-mail of the user it acts as")
+    app_add.add_argument(
+        "--user",
+        required=True,
+        help="e-mail or id of the user it acts as (an application user has no e-mail)",
+    )
     app_add.add_argument("--name", default="")
     app_add.add_argument(
         "--password-stdin", action="store_true", help="read the client secret from standard input"

@@ -172,6 +172,18 @@ CORRELATION = {
     6: "SmartMatching",
     7: "CustomCorrelation",
 }
+CASE_ORIGIN = {1: "Phone", 2: "Email", 3: "Web", 2483: "Facebook", 3986: "Twitter"}
+PROCESSING_STATE = {0: "Idle", 1: "Processing"}
+SERVER_TYPE = {
+    0: "Exchange Server",
+    1: "Other (POP3/SMTP)",
+    2: "Exchange Server (Hybrid)",
+    3: "Exchange Online",
+}
+TRACE_LEVEL = {1: "Information", 2: "Warning", 3: "Error"}
+#: Queue items may hold activities and cases; ``objecttypecode`` says which (type codes).
+QUEUE_OBJECTS = {"email": 4202, "appointment": 4201, "task": 4212, "fax": 4204, "letter": 4207}
+QUEUE_OBJECTS_ALL = {**QUEUE_OBJECTS, "incident": 112}
 PARTICIPATION = {
     1: "Sender",
     2: "To Recipient",
@@ -382,6 +394,10 @@ def _organisation() -> list[Entity]:
                 _a("allowaddressbooksyncs", "bool", default=True),
                 _a("minaddressbooksyncinterval", "int", default=60),
                 _a("expirechangetrackingindays", "int", default=7),
+                # Issue 20: how far ahead a recurring appointment's instances are created
+                # (months) and at most how many at once.
+                _a("futureexpansionwindow", "int", default=12),
+                _a("recurrenceexpansionsynchcreatemax", "int", default=1000),
             ],
             owned=False,
             change_tracking=False,
@@ -418,6 +434,8 @@ def _users() -> list[Entity]:
                 _a("emailrouteraccessapproval", "picklist", default=1, options=APPROVAL),
                 _a("defaultmailbox", "lookup", "mailbox", readonly=True),
                 _a("tbx_isadministrator", "bool", default=False),
+                # Set on an application user (issue 19: the router's service account).
+                _a("applicationid", "guid"),
             ],
             owned=False,
             object_type_code=8,
@@ -438,8 +456,24 @@ def _customers() -> list[Entity]:
                 _s("jobtitle", 100),
                 _s("telephone1", 50),
                 _s("address1_city", 80),
+                # Issue 20: the fields the PIM synchronisation maps to vCards and mailbox
+                # contacts (birthdate is date-only in Dataverse: stored at 00:00Z here).
+                _s("middlename", 50),
+                _s("telephone2", 50),
+                _s("telephone3", 50),
+                _s("mobilephone", 50),
+                _s("fax", 50),
+                _s("department", 100),
+                _s("address1_line1", 250),
+                _s("address1_line2", 250),
+                _s("address1_line3", 250),
+                _s("address1_stateorprovince", 50),
+                _s("address1_postalcode", 20),
+                _s("address1_country", 80),
+                _a("birthdate", "datetime"),
                 _a("parentcustomerid", "lookup", "account", "contact"),
                 _a("donotemail", "bool", default=False),
+                _a("description", "memo"),
             ],
             object_type_code=2,
         ),
@@ -467,6 +501,7 @@ def _customers() -> list[Entity]:
                 *_email_enabled(3),
                 _s("telephone1", 50),
                 _a("donotemail", "bool", default=False),
+                _a("description", "memo"),
             ],
             state={0: "Open", 1: "Qualified", 2: "Disqualified"},
             status={
@@ -536,6 +571,7 @@ def _sales_and_service() -> list[Entity]:
                 _s("ticketnumber", 100),
                 _a("customerid", "lookup", "account", "contact"),
                 _a("description", "memo"),
+                _a("caseorigincode", "picklist", options=CASE_ORIGIN),
             ],
             state={0: "Active", 1: "Resolved", 2: "Canceled"},
             status={
@@ -545,6 +581,8 @@ def _sales_and_service() -> list[Entity]:
                 4: "Researching",
                 5: "Problem Solved",
                 6: "Canceled",
+                1000: "Information Provided",
+                2000: "Merged",
             },
             object_type_code=112,
         ),
@@ -601,37 +639,12 @@ def _emails() -> list[Entity]:
 
 
 def _other_activities() -> list[Entity]:
-    """The other activity tables, and the read-only pointer over them all."""
+    """The other activity tables (defined in :mod:`crmserver.pim_entities`, issue 20: with the
+    recurring appointment master), and the read-only pointer over them all."""
+    from .pim_entities import pim_activities  # it builds on this module's helpers
+
     return [
-        _activity(
-            "appointment",
-            4201,
-            [
-                _s("location", 200),
-                _a("isalldayevent", "bool", default=False),
-            ],
-            ACTIVITY_STATUS,
-            1,
-        ),
-        _activity("task", 4212, [_a("percentcomplete", "int")], ACTIVITY_STATUS, 2),
-        _activity(
-            "fax",
-            4204,
-            [
-                _s("faxnumber", 200),
-                _a("numberofpages", "int"),
-                _a("directioncode", "bool", default=True),
-            ],
-            ACTIVITY_STATUS,
-            1,
-        ),
-        _activity(
-            "letter",
-            4207,
-            [_s("address", 200), _a("directioncode", "bool", default=True)],
-            ACTIVITY_STATUS,
-            1,
-        ),
+        *pim_activities(),
         _activity_pointer(),
     ]
 
@@ -714,11 +727,139 @@ def _mail_settings() -> list[Entity]:
                 _a("outgoingemaildeliverymethod", "picklist", default=1, options=OUT_DELIVERY),
                 _a("actdeliverymethod", "picklist", default=0, options=DELIVERY),
                 _a("isforwardmailbox", "bool", default=False),
+                # Server-side synchronisation (issue 19): the profile it is processed with and
+                # what the router last did with it.
+                _a("emailserverprofile", "lookup", "emailserverprofile"),
+                _a("processingstatecode", "picklist", default=0, options=PROCESSING_STATE),
+                _a("lastsuccessfulsynccompletedon", "datetime"),
+                _s("tbx_lastrunresult", 2000),
             ],
             change_tracking=False,
             object_type_code=9606,
         ),
     ]
+
+
+def _server_side_sync() -> list[Entity]:
+    """Issue 19: queue items, the automatic record creation (e-mail-to-case) rules, mail
+    server profiles and the alerts (trace log) the router writes about mailboxes. Columns
+    named as Dataverse names them; ``tbx_`` ones are the emulator's simplifications."""
+    return [
+        _entity(
+            "queueitem",
+            [
+                _s("title", 300, readonly=True),
+                _a("queueid", "lookup", "queue"),
+                _a("objectid", "lookup", *QUEUE_OBJECTS_ALL),
+                _a(
+                    "objecttypecode",
+                    "picklist",
+                    readonly=True,
+                    options={v: k for k, v in QUEUE_OBJECTS_ALL.items()},
+                ),
+                _a("enteredon", "datetime", readonly=True),
+                _a("workerid", "lookup", "systemuser"),
+                _a("workeridmodifiedon", "datetime", readonly=True),
+            ],
+            owned=False,
+            object_type_code=2029,
+        ),
+        _entity(
+            "convertrule",
+            [
+                _s("name", 160),
+                _a("description", "memo"),
+                _a("queueid", "lookup", "queue"),
+                _a("sourcetypecode", "picklist", default=4202, options={4202: "Email"}),
+                _a("allowunknownsender", "bool", default=False),
+                _a("checkblockedsocialprofile", "bool", default=False),
+                _a("checkifresolved", "bool", default=False),
+                _a("resolvedsince", "int", default=0),
+                _a("sendresponsetocustomer", "bool", default=False),
+                _s("tbx_responsesubject", 400),
+                _a("tbx_responsetext", "memo"),
+            ],
+            owned=False,
+            state={0: "Draft", 1: "Active"},
+            status={1: "Draft", 2: "Active"},
+            object_type_code=9300,
+        ),
+        _entity(
+            "convertruleitem",
+            [
+                _s("name", 160),
+                _a("convertruleid", "lookup", "convertrule"),
+                _a("conditionxml", "memo"),
+                _a("propertiesxml", "memo"),
+                _a("sequencenumber", "int", default=1),
+                _s("tbx_subjectcontains", 400),
+                _s("tbx_fromdomain", 255),
+            ],
+            owned=False,
+            object_type_code=9301,
+        ),
+        _entity(
+            "emailserverprofile",
+            [
+                _s("name", 100),
+                _a("description", "memo"),
+                _a("servertype", "picklist", default=1, options=SERVER_TYPE),
+                _s("incomingserverlocation", 2048),
+                _s("outgoingserverlocation", 2048),
+                _a("incomingportnumber", "int"),
+                _a("outgoingportnumber", "int"),
+                _a("incominguseimpersonation", "bool", default=False),
+                _a("outgoinguseimpersonation", "bool", default=False),
+                _a("incomingusessl", "bool", default=True),
+                _a("outgoingusessl", "bool", default=True),
+            ],
+            owned=False,
+            object_type_code=9605,
+        ),
+        _entity(
+            "tracelog",
+            [
+                _a("regardingobjectid", "lookup", "mailbox", "emailserverprofile"),
+                _a("level", "picklist", default=1, options=TRACE_LEVEL),
+                _a("text", "memo"),
+                _s("tracecode", 100),
+                _s("machinename", 100),
+                _a("errordetails", "memo"),
+            ],
+            owned=False,
+            change_tracking=False,
+            object_type_code=4619,
+        ),
+    ]
+
+
+def _connections() -> list[Entity]:
+    """Connections: a tracked e-mail linked to records beyond its one regarding, with
+    optional roles. Both ends are polymorphic lookups bound through typed navigations
+    (``record1id_email@odata.bind``, ``record2id_contact@odata.bind``)."""
+    ends = ("email", *crm_table.CONNECTION_TARGETS)
+    return [
+        _entity("connectionrole", [_s("name", 100), _a("description", "memo")], owned=False),
+        _entity(
+            "connection",
+            [
+                _s("name", 500),
+                _a("description", "memo"),
+                _a("record1id", "lookup", *ends),
+                _a("record2id", "lookup", *ends),
+                _a("record1roleid", "lookup", "connectionrole"),
+                _a("record2roleid", "lookup", "connectionrole"),
+            ],
+            object_type_code=3234,
+        ),
+    ]
+
+
+def _saved_views() -> list[Entity]:
+    """System and personal views a synchronisation filter may name (issue 20)."""
+    from .pim_entities import pim_views
+
+    return pim_views()
 
 
 def build_entities() -> dict[str, Entity]:
@@ -734,6 +875,9 @@ def build_entities() -> dict[str, Entity]:
         *_other_activities(),
         *_activity_children(),
         *_mail_settings(),
+        *_connections(),
+        *_server_side_sync(),
+        *_saved_views(),
     ]
     return {e.logical: e for e in ents}
 

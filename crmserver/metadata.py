@@ -144,6 +144,16 @@ _DELIVER = [
     ("ExtraProperties", "mscrm.email", True),
 ]
 OPERATIONS["DeliverPromoteEmail"] = ("Action", None, _DELIVER, [("EmailId", "Edm.Guid")])
+OPERATIONS["AddToQueue"] = (
+    "Action",
+    "queue",
+    [
+        ("Target", "mscrm.crmbaseentity", False),
+        ("SourceQueue", "mscrm.queue", True),
+        ("QueueItemProperties", "mscrm.queueitem", True),
+    ],
+    [("QueueItemId", "Edm.Guid")],
+)
 OPERATIONS["DeliverIncomingEmail"] = (
     "Action",
     "Collection(email)",

@@ -28,7 +28,7 @@ from .entities import (
 from .errors import QUERY_SYNTAX, bad_request
 from .filter_sql import Compiled, compile_filter, resolve_property
 from .odata_filter import FilterError
-from .records import Caller, Records
+from .records import ADMIN_READ, Caller, Records
 from .storage import Row
 
 MAX_PAGE = 5000
@@ -448,6 +448,12 @@ def read_predicate(
     records: Records, entity: Entity, caller: Caller, alias: str, params: list[Any]
 ) -> str | None:
     """Row-level read rule as SQL (see records.Records.can_read)."""
+    if caller.is_application:
+        return None
+    if entity.logical in ADMIN_READ:
+        return None if caller.is_admin else "0"
+    if entity.logical == "queueitem":
+        return _queueitem_predicate(caller, alias, params)
     if entity.is_activity:
         params.extend([caller.user_id, caller.user_id])
         return (
@@ -470,6 +476,22 @@ def read_predicate(
         params.append(caller.user_id)
         return f'{alias}."ownerid" = ?'
     return None
+
+
+def _queueitem_predicate(caller: Caller, alias: str, params: list[Any]) -> str:
+    """A queue item is readable as its object is: a case by all, an activity by its owner
+    and its parties (a queue item's title is the e-mail's subject)."""
+    kinds = ", ".join(f"'{logical}'" for logical in ACTIVITY_ENTITIES)
+    parts = []
+    for logical in ACTIVITY_ENTITIES:
+        parts.append(f'SELECT activityid FROM "{logical}" WHERE ownerid = ?')
+        params.append(caller.user_id)
+    parts.append("SELECT activityid FROM activityparty WHERE partyid = ?")
+    params.append(caller.user_id)
+    return (
+        f'({alias}."objectid__type" IS NULL OR {alias}."objectid__type" NOT IN ({kinds})'
+        f' OR {alias}."objectid" IN ({" UNION ".join(parts)}))'
+    )
 
 
 def bind_filter(compiled: Compiled, records: Records, caller: Caller) -> tuple[str, list[Any]]:

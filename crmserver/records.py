@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import pim_records
 from .entities import (
     ACTIVITY_CHILD_PARENT,
     ACTIVITY_ENTITIES,
@@ -51,8 +52,39 @@ SELF_EDITABLE_USER_COLUMNS = frozenset({"firstname", "lastname", "fullname", "ti
 #: the router find a user's mail by them). Everything else there is the user's own option.
 ADMIN_ONLY_COLUMNS = {
     "usersettings": frozenset({"trackingtokenid", "businessunitid", "systemuserid"}),
-    "mailbox": frozenset({"emailaddress", "regardingobjectid", "isforwardmailbox"}),
+    "mailbox": frozenset(
+        {
+            "emailaddress",
+            "regardingobjectid",
+            "isforwardmailbox",
+            "emailserverprofile",
+            "processingstatecode",
+            "lastsuccessfulsynccompletedon",
+            "tbx_lastrunresult",
+        }
+    ),
 }
+
+#: What the router's application user (issue 19) may change besides what any user may: the
+#: processing state of the mailboxes it syncs. Never a user's columns or another setting.
+APPLICATION_COLUMNS = {
+    "mailbox": frozenset(
+        {"processingstatecode", "lastsuccessfulsynccompletedon", "tbx_lastrunresult"}
+    ),
+}
+
+#: Tables only an administrator writes (the organisation's mail configuration, issue 19);
+#: ``tracelog`` alerts are also written by the application user that raises them.
+ADMIN_WRITTEN = frozenset(
+    {"emailserverprofile", "convertrule", "convertruleitem", "tracelog", "savedquery"}
+)
+#: Tables only their owner (and administrators) read whatever the server's settings: personal
+#: views (issue 20).
+ALWAYS_OWNER_ONLY = frozenset({"userquery"})
+#: Tables only an administrator and the application user read (mailbox alerts).
+ADMIN_READ = frozenset({"tracelog"})
+#: Tables whose writes the PIM rules follow up (issue 20: a recurring series' instances).
+PIM_SERIES = frozenset({"recurringappointmentmaster"})
 
 
 def privileged_changes(logical: str, row: Row | None, values: Row) -> list[str]:
@@ -78,6 +110,9 @@ class Caller:
     user_id: str
     business_unit_id: str
     is_admin: bool = False
+    #: An application user (``systemuser.applicationid`` set): the organisation's
+    #: server-side synchronisation, which reads and writes every user's mail (issue 19).
+    is_application: bool = False
 
 
 def new_guid() -> str:
@@ -183,8 +218,8 @@ def provision_user(storage: Storage, user: Row, mailbox_id: str | None = None) -
                     "modifiedby__type": "systemuser",
                 },
             )
-        if user.get("defaultmailbox"):
-            return
+        if user.get("defaultmailbox") or user.get("applicationid"):
+            return  # an application user has no mail of its own to process
         mailbox = ENTITIES["mailbox"]
         box = mailbox_id or new_guid()
         storage.insert(
@@ -215,7 +250,7 @@ class Records:
     def __init__(self, storage: Storage, owner_only: frozenset[str] = frozenset()) -> None:
         self.storage = storage
         #: user-owned entities that only their owner (and administrators) may read
-        self.owner_only = owner_only
+        self.owner_only = owner_only | ALWAYS_OWNER_ONLY
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -319,6 +354,13 @@ class Records:
     # -- access -----------------------------------------------------------------------------
 
     def can_read(self, caller: Caller, entity: Entity, row: Row) -> bool:
+        if caller.is_application:
+            return True
+        if entity.logical in ADMIN_READ:
+            return caller.is_admin
+        if entity.logical == "queueitem":
+            found = self.find_activity(row.get("objectid") or "")
+            return found is None or self.can_read(caller, found[0], found[1])
         if entity.is_activity:
             return row.get("ownerid") == caller.user_id or self._is_party(row[entity.key], caller)
         if entity.logical in ACTIVITY_CHILD_PARENT:
@@ -342,6 +384,13 @@ class Records:
     def check_write(self, caller: Caller, entity: Entity, row: Row | None) -> None:
         """Raise 403 unless ``caller`` may change (or create, when ``row`` is None) it."""
         name = entity.logical
+        if name in ADMIN_WRITTEN:
+            if caller.is_admin or (name == "tracelog" and caller.is_application):
+                return
+            raise forbidden(
+                f"Principal user (Id={caller.user_id}) is missing "
+                f"prv{'Write' if row else 'Create'}{name} privilege."
+            )
         if name in ("organization", "businessunit", "systemuser", "equipment"):
             if caller.is_admin or (
                 name == "systemuser" and row is not None and row["systemuserid"] == caller.user_id
@@ -367,6 +416,13 @@ class Records:
             return
         if row is None:
             return
+        if caller.is_application and name in (
+            "mailbox",
+            "queueitem",
+            "incident",
+            *ACTIVITY_ENTITIES,
+        ):
+            return  # the router files mail, cases and queue items for everyone
         owner = row.get("ownerid")
         if owner and owner != caller.user_id and not (caller.is_admin and not entity.is_activity):
             raise forbidden(
@@ -386,10 +442,25 @@ class Records:
         if caller.is_admin:
             return
         changed = privileged_changes(entity.logical, row, values)
+        if caller.is_application:
+            allowed = APPLICATION_COLUMNS.get(entity.logical, frozenset())
+            changed = [n for n in changed if n not in allowed]
         if changed:
             raise forbidden(
                 f"Principal user (Id={caller.user_id}) is missing prvWrite{entity.logical} "
                 f"privilege for {', '.join(changed)}: only an administrator may change it."
+            )
+
+    def check_owner_on_create(self, caller: Caller, entity: Entity, values: Row) -> None:
+        """403 when anyone but the application user creates an activity owned by someone
+        else: filing mail on behalf of its owner is server-side synchronisation's privilege
+        (issue 19), and an activity's owner reads it."""
+        owner = values.get("ownerid")
+        if entity.is_activity and owner and owner != caller.user_id and not caller.is_application:
+            raise forbidden(
+                f"Principal user (Id={caller.user_id}) is missing prvAssign{entity.logical} "
+                "privilege: only the organisation's server-side synchronisation files e-mail "
+                "for another user."
             )
 
     def check_unique_address(self, entity: Entity, row: Row) -> None:
@@ -433,6 +504,7 @@ class Records:
         values, children = self.parse_body(caller, entity, body)
         self.check_write(caller, entity, None)
         self.check_user_columns(caller, entity, None, values)
+        self.check_owner_on_create(caller, entity, values)
         values.update(trusted or {})
         if entity.key in values and key is None:
             key = values[entity.key]
@@ -460,6 +532,9 @@ class Records:
                 stored = self.storage.get(entity, stored[entity.key]) or stored
             if children:
                 self._create_children(caller, entity, stored, children, replace=False)
+                stored = self.storage.get(entity, stored[entity.key]) or stored
+            if entity.logical in PIM_SERIES:
+                pim_records.after_write(self, entity, None, stored, bool(children))
                 stored = self.storage.get(entity, stored[entity.key]) or stored
             return stored
 
@@ -516,6 +591,7 @@ class Records:
         self.check_write(caller, entity, row)
         self.check_user_columns(caller, entity, row, values)
         values.update(trusted or {})
+        pim_records.before_update(entity, row, values)
         if entity.is_activity and row.get("statecode") in (1, 2) and not trusted:
             changing_state = "statecode" in values or "statuscode" in values
             if not changing_state:
@@ -540,6 +616,9 @@ class Records:
                 # a party list in a PATCH replaces the activity's parties, as in Dataverse
                 self._create_children(caller, entity, updated, children, replace=True)
                 updated = self.storage.get(entity, key) or updated
+            if entity.logical in PIM_SERIES:
+                pim_records.after_write(self, entity, row, updated, bool(children))
+                updated = self.storage.get(entity, key) or updated
             if entity.logical in ACTIVITY_CHILD_PARENT:
                 parent_attr = ACTIVITY_CHILD_PARENT[entity.logical]
                 parent = updated.get(parent_attr)
@@ -563,6 +642,7 @@ class Records:
             raise ODataError(405, "0x80040203", f"Delete is not supported for {entity.logical}.")
         self.check_write(caller, entity, row)
         with self.storage.transaction():
+            pim_records.before_delete(self, entity, row)
             if entity.is_activity:
                 # cascade: parties and attachments belong to the activity
                 self.storage.execute("DELETE FROM activityparty WHERE activityid=?", (key,))
@@ -591,6 +671,13 @@ class Records:
             from .correlate import derived_columns
 
             row.update(derived_columns(self.org(), row))
+        if entity.logical in ("incident", "queueitem"):
+            from . import queues
+
+            if entity.logical == "incident":
+                queues.derive_incident(self.storage, row)
+            else:
+                queues.derive_queueitem(self, row)
         if entity.logical == "organization":
             from .correlate import org_settings
 
@@ -606,6 +693,7 @@ class Records:
                 raise bad_request("An activity party needs a partyid or an addressused.")
             if row.get("partyid") and not row.get("addressused"):
                 row["addressused"] = self.primary_email(row["partyid__type"], row["partyid"])
+        pim_records.derive(entity, row)
         if entity.logical == "activitymimeattachment":
             body = row.get("body")
             if body:
@@ -620,8 +708,12 @@ class Records:
         state, status = entity.attributes.get("statecode"), entity.attributes.get("statuscode")
         if state is None or status is None:
             return
-        if entity.logical == "email" and row.get("statecode") is not None:
-            allowed = {0: (1, 8), 1: (2, 3, 4, 6, 7), 2: (5,)}.get(row["statecode"], ())
+        states = {
+            "email": {0: (1, 8), 1: (2, 3, 4, 6, 7), 2: (5,)},
+            "incident": {0: (1, 2, 3, 4), 1: (5, 1000), 2: (6, 2000)},
+        }
+        if entity.logical in states and row.get("statecode") is not None:
+            allowed = states[entity.logical].get(row["statecode"], ())
             if row.get("statuscode") not in allowed:
                 row["statuscode"] = allowed[0] if allowed else row.get("statuscode")
 

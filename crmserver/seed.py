@@ -17,6 +17,7 @@ from .auth import hash_password
 from .bulk_names import CITIES, COMPANY_A, COMPANY_B, FIRST, LAST, SUFFIX
 from .entities import ENTITIES
 from .oauth_clients import register_default_clients
+from .pim_seed import seed_pim_demo
 from .records import Records, provision_user
 from .storage import Row, Storage
 
@@ -165,6 +166,8 @@ def seed_demo(storage: Storage) -> bool:
             *_demo_incidents(me),
         ):
             storage.insert(ENTITIES[logical], row)
+        _demo_server_side(storage, me)
+        seed_pim_demo(storage, me, BU_ID)  # issue 20: calendar, tasks, views
     return True
 
 
@@ -285,6 +288,109 @@ def _demo_incidents(me: str) -> list[Seeded]:
         }
         rows.append(("incident", _base("incident", values, me)))
     return rows
+
+
+#: Server-side synchronisation in the demo (issue 19): the mail server profile the queues'
+#: and one user's mailboxes are processed with, that user (Hannah: her mail is tracked and
+#: sent by the router), the router's application user (no password: it signs in with a
+#: client secret an administrator registers, ``trackbox-crm app add --user <ROUTER_USER_ID>``;
+#: no e-mail address either, so no address book lists it and no mail resolves to it), and the
+#: Support queue's e-mail-to-case rule.
+SERVER_PROFILE_NAME = "Contoso mail (IMAP/SMTP)"
+SERVER_SIDE_USER = demo.COLLEAGUES[2]
+ROUTER_USER_ID = guid("systemuser", "application:trackbox-router")
+ROUTER_APPLICATION_ID = guid("application", "trackbox-router")
+CASE_RULE_NAME = "Support: e-mail to case"
+
+
+def _demo_server_side(storage: Storage, me: str) -> None:
+    profile = guid("emailserverprofile", SERVER_PROFILE_NAME)
+    storage.insert(
+        ENTITIES["emailserverprofile"],
+        _base(
+            "emailserverprofile",
+            {
+                "emailserverprofileid": profile,
+                "name": SERVER_PROFILE_NAME,
+                "servertype": 1,
+                "incomingserverlocation": f"imap.{demo.INTERNAL_DOMAIN}",
+                "outgoingserverlocation": f"smtp.{demo.INTERNAL_DOMAIN}",
+                "incomingportnumber": 993,
+                "outgoingportnumber": 587,
+            },
+            me,
+        ),
+    )
+    storage.execute(
+        "UPDATE mailbox SET incomingemaildeliverymethod = 2, outgoingemaildeliverymethod = 2,"
+        " emailserverprofile = ?, emailserverprofile__type = 'emailserverprofile'"
+        " WHERE regardingobjectid = ? OR regardingobjectid__type = 'queue'",
+        (profile, user_id(SERVER_SIDE_USER.email)),
+    )
+    _add_router_user(storage)
+    _demo_case_rule(storage, me)
+
+
+def _add_router_user(storage: Storage) -> None:
+    """The router's application user: no mailbox, no password, no settings of its own (it
+    files and sends mail as the mailboxes' owners, with their tracking-token numbers)."""
+    uid = ROUTER_USER_ID
+    storage.insert(
+        ENTITIES["systemuser"],
+        _base(
+            "systemuser",
+            {
+                "systemuserid": uid,
+                "firstname": "Trackbox",
+                "lastname": "Router",
+                "title": "Server-side synchronisation",
+                "businessunitid": BU_ID,
+                "businessunitid__type": "businessunit",
+                "applicationid": ROUTER_APPLICATION_ID,
+            },
+            None,
+        ),
+    )
+
+
+def _demo_case_rule(storage: Storage, me: str) -> None:
+    rule = guid("convertrule", CASE_RULE_NAME)
+    storage.insert(
+        ENTITIES["convertrule"],
+        _base(
+            "convertrule",
+            {
+                "convertruleid": rule,
+                "name": CASE_RULE_NAME,
+                "queueid": guid("queue", DEMO_QUEUES[0][0]),
+                "queueid__type": "queue",
+                "statecode": 1,
+                "statuscode": 2,
+                "allowunknownsender": 1,
+                "checkifresolved": 1,
+                "resolvedsince": 7,
+                "sendresponsetocustomer": 1,
+                "tbx_responsesubject": "We have received your request",
+                "tbx_responsetext": "Thank you for contacting Contoso support. "
+                "Your case number is in the subject of this message.",
+            },
+            me,
+        ),
+    )
+    storage.insert(
+        ENTITIES["convertruleitem"],
+        _base(
+            "convertruleitem",
+            {
+                "convertruleitemid": guid("convertruleitem", CASE_RULE_NAME),
+                "name": "Create a case",
+                "convertruleid": rule,
+                "convertruleid__type": "convertrule",
+                "sequencenumber": 1,
+            },
+            me,
+        ),
+    )
 
 
 # -- bulk data -------------------------------------------------------------------------------

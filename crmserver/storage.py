@@ -150,6 +150,7 @@ class Storage:
                     continue
                 cols = [c for a in entity.attributes.values() for c in _column_sql(entity, a)]
                 ex(f'CREATE TABLE IF NOT EXISTS "{entity.logical}" ({", ".join(cols)})')
+                self._add_new_columns(entity)
                 ex(
                     f'CREATE INDEX IF NOT EXISTS "{entity.logical}__v" '
                     f'ON "{entity.logical}" (versionnumber)'
@@ -169,6 +170,17 @@ class Storage:
                     f'SELECT {shared} FROM "{logical}"' for logical in ACTIVITY_ENTITIES
                 )
             )
+
+    def _add_new_columns(self, entity: Entity) -> None:
+        """Columns added to an entity since this database was created (issue 19 added the
+        mailbox's server-side columns): added empty, so an existing organisation still
+        opens."""
+        have = {r[1] for r in self.conn.execute(f'PRAGMA table_info("{entity.logical}")')}
+        for attr in entity.attributes.values():
+            for sql in _column_sql(entity, attr):
+                name = sql.split('"')[1]
+                if name not in have and "PRIMARY KEY" not in sql:
+                    self.conn.execute(f'ALTER TABLE "{entity.logical}" ADD COLUMN {sql}')
 
     def close(self) -> None:
         with self.lock:

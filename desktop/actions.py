@@ -43,6 +43,8 @@ class Actions:
     previous_pane: QAction
     shortcuts: QAction
     about: QAction
+    group_conversations: QAction
+    link_record: QAction
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,21 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         shortcut="F1",
     ),
     ActionSpec("about", "actionAbout", "&About Trackbox…", "Version, licence and links"),
+    ActionSpec(
+        "group_conversations",
+        "actionGroupByConversation",
+        "Group by &Conversation",
+        "List the folder's mail by conversation (remembered per folder)",
+        checkable=True,
+    ),
+    ActionSpec(
+        "link_record",
+        "actionLinkRecord",
+        "&Link to Another Record…",
+        "Link the tracked message to one more CRM record, besides its regarding",
+        shortcut="Ctrl+Alt+L",
+        icon="regarding",
+    ),
 )
 
 #: Toolbar actions that drop their text first when the window is narrow; Sync and
@@ -320,8 +337,11 @@ def install(window: QMainWindow, a: Actions) -> QMenu:
     crm_menu = menu.addMenu("&CRM")
     for action in (a.track, a.untrack, a.set_regarding, a.view_in_crm, None, a.sync_now, a.queue):
         crm_menu.addSeparator() if action is None else crm_menu.addAction(action)
+    crm_menu.insertAction(a.view_in_crm, a.link_record)  # after Set Regarding
     view_menu = menu.addMenu("&View")
     view_menu.addActions([a.next_pane, a.previous_pane])
+    view_menu.addSeparator()
+    view_menu.addAction(a.group_conversations)
     help_menu = menu.addMenu("&Help")
     help_menu.addActions([a.shortcuts, a.about])
 
@@ -335,10 +355,13 @@ def install(window: QMainWindow, a: Actions) -> QMenu:
         a.track,
         a.untrack,
         a.set_regarding,
+        a.link_record,
         a.view_in_crm,
     ):
         context.addSeparator() if action is None else context.addAction(action)
     _add_mail_actions(context, a)
+    context.addSeparator()
+    context.addAction(a.group_conversations)
     return context
 
 

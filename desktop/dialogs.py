@@ -66,19 +66,24 @@ class Dialogs(QObject):
         dialog.open()
 
     def open_compose(self, mode: str) -> None:
+        from core.config.local_options import LocalOptions
         from desktop.compose import ComposeWindow
 
         ws = self._host.workspace
         if ws is None:
             return
         view = self._mail.shown_view() if mode != "new" else None
-        options = self._host.local_options
+        options = self._host.local_options or LocalOptions()
+        # A reply or forward quotes the original: in its format (plain text stays plain).
+        quotes = view is not None and mode in ("reply", "reply_all", "forward")
+        original_is_html = (view.body_html is not None) if quotes and view else None
         window = ComposeWindow(
             ws,
             self._workers,
             self._bus,
             online=ws.online,
-            warn_tracked=options.warn_before_sending_tracked if options is not None else True,
+            warn_tracked=options.warn_before_sending_tracked,
+            plain_text=options.compose_in_plain_text(original_is_html),
         )
         if view is not None:
             window.prefill(mode, view, ws.owner)
@@ -111,7 +116,9 @@ class Dialogs(QObject):
         ws = self._host.workspace
         if ws is None:
             return
-        dialog = AddressBookDialog(ws.store, self._workers, parent=self._window)
+        dialog = AddressBookDialog(
+            ws.store, self._workers, parent=self._window, workspace=ws, bus=self._bus
+        )
         self.opened["addressbook"] = dialog
         if text:
             dialog.search.setText(text)

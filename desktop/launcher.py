@@ -73,10 +73,11 @@ def _add_screenshot_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--screenshot-dialog",
         metavar="NAME",
-        choices=("main", "regarding", "options", "compose", "addressbook", "queue"),
+        # desktop.screenshots.DIALOGS, not imported here: it would load Qt before the parse.
+        choices=("main", "regarding", "options", "compose", "addressbook", "queue", "conversation"),
         help="with --screenshot: stage the window or a dialog on the demo data "
         "and save a PNG of it: main (tracks three messages first), regarding, "
-        "options, compose, addressbook, queue",
+        "options, compose, addressbook, queue, conversation (grouped by conversation)",
     )
 
 

@@ -29,8 +29,10 @@ from core.domain.changes import Changes
 from core.domain.problems import SyncProblem
 from core.sync.problems import problem_of
 from core.sync.report import QueuedOperation, SyncReport
+from core.workspace.feedback import sync_done
 from core.workspace.signin import needs_sign_in_again
 from desktop import actions as actions_mod
+from desktop.connections import LinkRecords
 from desktop.dialogs import Dialogs
 from desktop.errors import SIGN_IN_AGAIN, describe, describe_problems
 from desktop.folders import PENDING_SEND_KINDS, FolderPane, view_states
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
             settings if settings is not None else app_settings(),
             stretch=Column.SUBJECT,
         )
+        self.mail_view.grouping.settings = self.layout_memory.settings  # grouped, per folder
         self.status = StatusPanel(self.statusBar())
         self.status_connection = self.status.connection
         self.queue_watch = QueueWatch(self, self.status, workers, self.bus, self)
@@ -147,6 +150,7 @@ class MainWindow(QMainWindow):
         self.action_quit = a.quit
 
         self._connect()
+        self.link_records = LinkRecords(self)
         self._keyboard()
         self.layout_memory.restore_window()
         self.update_actions()
@@ -214,6 +218,18 @@ class MainWindow(QMainWindow):
         reason = Qt.FocusReason.TabFocusReason if step > 0 else Qt.FocusReason.BacktabFocusReason
         panes[(here + step) % len(panes)][1].setFocus(reason)
 
+    def _resolve_address(self, email: str) -> None:
+        """The banner's "resolve…": create a contact or lead, or link to a record."""
+        from desktop.resolve_dialog import open_resolve
+
+        ws = self.workspace
+        if ws is None:
+            return
+        view = self.mail_view.shown_view() or self.reading_pane.view
+        dialog = open_resolve(ws, self.workers, self.bus, email, view, parent=self)
+        dialog.outcome_ready.connect(lambda outcome: self.say(outcome.message()))
+        self.dialogs.opened["resolve"] = dialog
+
     def _help(self, dialog: QWidget) -> None:
         self.dialogs.opened[dialog.objectName()] = dialog
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -236,13 +252,16 @@ class MainWindow(QMainWindow):
         a.address_book.triggered.connect(lambda: dialogs.open_address_book(""))
         a.queue.triggered.connect(lambda: dialogs.open_queue())
         a.quit.triggered.connect(self.close)
+        a.group_conversations.triggered.connect(self.mail_view.set_grouped)
+        self.mail_view.grouping_changed.connect(a.group_conversations.setChecked)
         self._connect_mail_actions()
         self.status.queue_clicked.connect(lambda: dialogs.open_queue())
-        self.reading_pane.banner.resolve_requested.connect(dialogs.open_address_book)
+        self.reading_pane.banner.resolve_requested.connect(self._resolve_address)
 
         verbs.tracking_done.connect(self.tracking_done)
         verbs.online_changed.connect(self._online_switched)  # the status bar first
         verbs.online_changed.connect(self.online_changed)
+        verbs.reachability.connect(self._show_connection)  # the CRM went away during a verb
         self.queue_watch.read.connect(self._queue_read)
         self.queue_watch.read.connect(self.folder_pane.show_queue)
         self.sync.started.connect(lambda: self.status.set_progress("Synchronising…", 0, None))
@@ -361,7 +380,11 @@ class MainWindow(QMainWindow):
         self._show_connection("" if report.online else "the CRM cannot be reached")
         self.status.set_last_sync(report.finished, ok=report.ok)
         errors = report.errors or report.changes.errors
-        self.say(describe_problems(errors) if errors else "Synchronised", 0 if errors else 3000)
+        ws_offline = self.workspace.work_offline
+        said = sync_done(
+            crm_online=report.online, mail_online=report.mail_online, work_offline=ws_offline
+        )
+        self.say(describe_problems(errors) if errors else said, 0 if errors else 3000)
         if not self._sign_in_expired(errors) and report.online:
             self.signin_banner.hide_banner()
             self._show_connection()
@@ -466,6 +489,7 @@ class MainWindow(QMainWindow):
             a.forward_attachment: (shown, offline_tip("Forward")),
             a.address_book: (True, offline_tip("Address book")),
             a.queue: (True, offline_tip("Queue")),
+            a.group_conversations: (self.mail_view.can_group(), offline_tip("Conversations")),
             a.undo: (len(self.mail_verbs.undo_stack) > 0, offline_tip("Undo")),
         }
         for name in actions_mod.MAIL_ACTION_FIELDS:

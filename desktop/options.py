@@ -241,7 +241,12 @@ class OptionsDialog(QDialog):
         self.warn_tracked.setObjectName("warnBeforeSendingTracked")
         self.colour_tracked = QCheckBox("Colour tracked messages in the message list")
         self.colour_tracked.setObjectName("colourTracked")
-        return _page(self.show_banner, self.warn_tracked, self.colour_tracked)
+        self.compose_plain = QCheckBox("Compose in plain text by default")
+        self.compose_plain.setObjectName("composePlainTextDefault")
+        self.compose_plain.setToolTip(
+            "New mail starts in plain text; replies to plain-text mail are plain text anyway"
+        )
+        return _page(self.show_banner, self.warn_tracked, self.colour_tracked, self.compose_plain)
 
     def _accounts_tab(self) -> QWidget:
         self.accounts = AccountsTab(self.workspace, self.workers)
@@ -305,6 +310,7 @@ class OptionsDialog(QDialog):
         self.show_banner.setChecked(loc.show_tracking_banner)
         self.warn_tracked.setChecked(loc.warn_before_sending_tracked)
         self.colour_tracked.setChecked(loc.colour_tracked)
+        self.compose_plain.setChecked(loc.compose_plain_text)
         self.never_track.set_entries(loc.never_track)
 
     # --- save ---------------------------------------------------------------------------------
@@ -333,6 +339,7 @@ class OptionsDialog(QDialog):
             show_tracking_banner=self.show_banner.isChecked(),
             warn_before_sending_tracked=self.warn_tracked.isChecked(),
             colour_tracked=self.colour_tracked.isChecked(),
+            compose_plain_text=self.compose_plain.isChecked(),
             contacts_scope=self.contacts_scope.currentData(),
             address_books=tuple(e for e, c in self.books.items() if c.isChecked()),
             never_track=self.never_track.entries(),

@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain.changes import Changes
 from core.outbox.kinds import OpKind
 from core.sync.report import QueuedOperation
+from core.workspace.feedback import counted, retry_done, retry_refused
 from desktop.errors import describe
 from desktop.roles import QueuedOperationRole
 from desktop.workers import Workers
@@ -118,6 +120,7 @@ class QueueView(QDialog):
         self.resize(820, 360)
         self.workspace = workspace
         self.workers = workers
+        self._retried = False  # the next list shown follows a retry
         self.model = QueueModel(self)
         self.table = QTableView()
         self.table.setObjectName("queueTable")
@@ -151,11 +154,19 @@ class QueueView(QDialog):
         if self.kinds is not None:
             ops = [op for op in ops if op.kind in self.kinds]
         self.model.set_operations(ops)
-        self.status.setText(
-            f"{len(ops)} operation(s) waiting for the CRM."
-            if ops
-            else "Nothing is waiting: every operation reached the CRM."
-        )
+        if self._retried:  # the list after a retry: say what the retry did
+            self._retried = False
+            ws = self.workspace
+            if ws.online:
+                self.status.setText(retry_done(len(ops)))
+            else:
+                self.status.setText(retry_refused(len(ops), work_offline=ws.work_offline))
+        else:
+            self.status.setText(
+                f"{counted(len(ops), 'operation')} waiting for the CRM."
+                if ops
+                else "Nothing is waiting: every operation reached the CRM."
+            )
         if ops:
             self.table.selectRow(0)
         self._update()
@@ -177,7 +188,12 @@ class QueueView(QDialog):
         op_id = op.id
         self.status.setText("Retrying…" if verb == "retry" else "Discarding…")
 
+        def done(changes: Changes) -> None:
+            # The fresh list follows the change notice; it says what the retry did.
+            self._retried = verb == "retry"
+            self.changed.emit(changes)
+
         def failed(exc: BaseException) -> None:
             self.status.setText(describe(exc))
 
-        self.workers.run(lambda: call(op_id), self.changed.emit, failed, serial=True, owner=self)
+        self.workers.run(lambda: call(op_id), done, failed, serial=True, owner=self)

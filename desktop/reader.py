@@ -14,13 +14,14 @@ import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from core.domain.model import Address, TrackState
 from core.mail.display import DisplayBody, break_html_runs, prepare_text
 from core.workspace.reading import MessageView
 from desktop.attachments import AttachmentsPanel
+from desktop.connections import ConnectionsBar
 from desktop.icons import STATE_LABELS, state_icon
 from desktop.ops import QueryOp
 from desktop.workers import Workers
@@ -103,6 +104,20 @@ class TrackingBanner(QFrame):
         self.text.setText(" · ".join(parts))
         self.setVisible(True)
 
+    def show_conversation(self, text: str, state: TrackState, icon: QIcon) -> None:
+        """A conversation row is selected: which of its mails are tracked, in the words core
+        chose (``core.domain.conversations.banner_text``), coloured as ``state``."""
+        if not self.enabled_by_user:
+            return
+        bg, fg = BANNER_STYLES[state]
+        self.setStyleSheet(
+            f"#trackingBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
+            f" #trackingBannerText {{ color: {fg}; }}"
+        )
+        self.icon.setPixmap(icon.pixmap(18, 18))
+        self.text.setText(html.escape(text))
+        self.setVisible(True)
+
 
 #: Addresses a header line or the banner shows: a mail to 10,000 people must not cost the
 #: GUI thread seconds of rich-text layout.
@@ -139,6 +154,8 @@ class ReadingPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.banner = TrackingBanner(self)
+        # "Also linked to: …" (filled by desktop.connections.LinkRecords on a worker)
+        self.connections = ConnectionsBar(self)
         self.subject = QLabel()
         self.subject.setObjectName("readingSubject")
         self.subject.setAccessibleName("Subject")
@@ -180,6 +197,7 @@ class ReadingPane(QWidget):
             layout.addWidget(w)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.attachments)
+        layout.insertWidget(1, self.connections)  # under the banner
         self.view: MessageView | None = None
         self.clear()
 
@@ -196,6 +214,7 @@ class ReadingPane(QWidget):
         self.view = None
         self.more.setVisible(False)
         self.banner.show_view(None)
+        self.connections.show_links([])
         self.subject.setText("")
         self.headers.setText("")
         self.notice.setVisible(False)

@@ -4,6 +4,9 @@ Search logic lives in ``core.workspace.regarding``; this module only schedules i
 and shows the results. Each keystroke (debounced) runs the local step (recent + cached address
 books, instant and offline) and then, when online, the CRM step; results of an older search are
 dropped. Moving onto a contact lists its account and open opportunities/cases under it.
+Opened for a mail (``suggest_for``) with nothing typed, it shows suggestions instead
+(``core.workspace.regarding.RegardingSuggestions``: the mail's people, their accounts, open
+opportunities and cases, recent choices), grouped and navigable like results.
 Keyboard: type, Up/Down move between records (group headers are skipped), Enter picks,
 Escape closes.
 """
@@ -11,7 +14,7 @@ Escape closes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -24,7 +27,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont, QKeyEvent
+from PySide6.QtGui import QFont, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -36,12 +39,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain.model import RecordRef
-from core.workspace.regarding import ENTITY_LABELS, RegardingHit, RegardingSearch, group_hits
+from core.domain.model import MessageHeader, RecordRef
+from core.workspace.regarding import (
+    ENTITY_LABELS,
+    RegardingHit,
+    RegardingSearch,
+    RegardingSuggestions,
+    Suggestions,
+    group_hits,
+)
 from desktop.errors import describe
 from desktop.icons import entity_icon
 from desktop.roles import RegardingHitRole
 from desktop.workers import Workers
+
+if TYPE_CHECKING:
+    from core.workspace.new_party import ExcludedRecord
 
 _Index = QModelIndex | QPersistentModelIndex
 DEBOUNCE_MS = 120
@@ -66,6 +79,18 @@ class RegardingResultsModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lines: list[_Line] = []
+        #: (entity, lower-case id) → why the address books leave the record out.
+        self._reasons: dict[tuple[str, str], str] = {}
+
+    def set_reasons(self, reasons: dict[tuple[str, str], str]) -> None:
+        """Say on each listed record the address books leave out why it has no e-mail
+        (it stays a valid regarding record)."""
+        self._reasons = reasons
+        if self._lines:
+            self.dataChanged.emit(self.index(0), self.index(len(self._lines) - 1))
+
+    def reason_of(self, hit: RegardingHit) -> str | None:
+        return self._reasons.get((hit.record.entity, hit.record.id.lower()))
 
     def set_hits(self, hits: list[RegardingHit]) -> None:
         self.beginResetModel()
@@ -129,6 +154,7 @@ class RegardingResultsModel(QAbstractListModel):
                 return font
             return None
         hit = line.hit
+        reason = self.reason_of(hit)
         if role == Qt.ItemDataRole.DisplayRole:
             name = hit.record.name or hit.record.id
             if hit.parent is not None:
@@ -136,7 +162,12 @@ class RegardingResultsModel(QAbstractListModel):
                 name = f"    ↳ {kind}: {name}"
             else:
                 name = f"  {name}"
-            return f"{name}  —  {hit.detail}" if hit.detail else name
+            detail = reason or hit.detail
+            return f"{name}  —  {detail}" if detail else name
+        if role == Qt.ItemDataRole.ForegroundRole and reason:
+            return QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        if role == Qt.ItemDataRole.ToolTipRole and reason:
+            return f"Not in the address book: {reason}"
         if role == Qt.ItemDataRole.DecorationRole:
             return entity_icon(hit.record.entity)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -154,7 +185,8 @@ class RegardingResultsModel(QAbstractListModel):
 class RegardingPicker(QDialog):
     """Pick the record a mail is regarding. ``selected()`` is the choice after ``accept``.
 
-    ``results_changed(source)`` fires after each update (``"local"``, ``"crm"``,
+    ``results_changed(source)`` fires after each update (``"local"``, ``"crm"`` for a
+    search; ``"suggested-local"``, ``"suggested-crm"`` for the suggestions; ``"reasons"``,
     ``"related"``, ``"error"``) so tests and screenshots can wait for it.
     """
 
@@ -168,6 +200,8 @@ class RegardingPicker(QDialog):
         online: bool = True,
         title: str = "Set Regarding",
         parent: QWidget | None = None,
+        suggest_for: MessageHeader | None = None,
+        ok_text: str = "Set Regarding",
     ) -> None:
         super().__init__(parent)
         self.setObjectName("RegardingPicker")
@@ -181,8 +215,13 @@ class RegardingPicker(QDialog):
         self._remote: list[RegardingHit] = []
         self._related_done: set[tuple[str, str]] = set()
         self._selected: RegardingHit | None = None
+        self._suggestions = (
+            RegardingSuggestions(search, suggest_for) if suggest_for is not None else None
+        )
+        self._suggesting = False  # the list shows suggestions (already grouped)
 
         self._build()
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self._run_search)
@@ -233,6 +272,10 @@ class RegardingPicker(QDialog):
         serial = self._serial
         text = self.edit.text()
         search = self._search
+        self._suggesting = False
+        if not text.strip() and self._suggestions is not None:
+            self._run_suggestions(serial, self._suggestions)
+            return
         self.status.setText("Searching…" if text.strip() else "Recently used records")
 
         def local_done(hits: list[RegardingHit]) -> None:
@@ -246,7 +289,10 @@ class RegardingPicker(QDialog):
                     self.status.setText("Type a name, an e-mail address or a company.")
                 return
             if not self._online or search.crm is None:
-                self.status.setText("Offline: showing records from the address book cache.")
+                self.status.setText(
+                    "Offline: showing records from the address book cache (records without "
+                    "an e-mail address are found when the CRM is reachable)."
+                )
                 return
             self.status.setText("Searching the CRM…")
             self._workers.run(lambda: search.remote(text), remote_done, remote_failed, owner=self)
@@ -259,6 +305,8 @@ class RegardingPicker(QDialog):
             total = len(self.model.hits())
             self.status.setText(f"{total} record(s)" if total else "No record matches.")
             self.results_changed.emit("crm")
+            if hits:
+                self._explain_exclusions(serial, text)
 
         def remote_failed(exc: BaseException) -> None:
             if serial != self._serial:
@@ -273,9 +321,75 @@ class RegardingPicker(QDialog):
 
         self._workers.run(lambda: search.local(text), local_done, local_failed, owner=self)
 
+    def _explain_exclusions(self, serial: int, text: str) -> None:
+        """Ask the CRM (on a worker) which of the found people and companies the address
+        books leave out, and why; the picker greys them with the reason."""
+        from core.workspace.new_party import excluded_records
+
+        crm = self._search.crm
+        if crm is None:
+            return
+
+        def done(found: list[ExcludedRecord]) -> None:
+            if serial == self._serial:
+                self.model.set_reasons(
+                    {(x.record.entity, x.record.id.lower()): x.reason for x in found}
+                )
+                self.results_changed.emit("reasons")
+
+        self._workers.run(
+            lambda: excluded_records(crm, text, ("contact", "account", "lead")),
+            done,
+            lambda _exc: None,  # the reasons are a courtesy: the hits stand without them
+            owner=self,
+        )
+
+    def _run_suggestions(self, serial: int, suggestions: RegardingSuggestions) -> None:
+        """Suggestions for the mail: at once from what is on this computer, then from the
+        CRM when online (its answers are kept for offline use)."""
+        self.status.setText("Suggestions for this mail…")
+
+        def shown(found: Suggestions, source: str) -> None:
+            self._suggesting = True
+            self._local, self._remote = found.hits, []
+            self._show()
+            self.results_changed.emit(source)
+
+        def local_done(found: Suggestions) -> None:
+            if serial != self._serial:
+                return
+            shown(found, "suggested-local")
+            if self._online and self._search.crm is not None:
+                self.status.setText("Suggestions for this mail; asking the CRM…")
+                self._workers.run(suggestions.remote, remote_done, failed, owner=self)
+            elif found.complete:
+                self.status.setText("Suggestions for this mail (offline: as last seen).")
+            else:
+                self.status.setText(
+                    "Offline: suggestions need the CRM for opportunities and cases. "
+                    "Type to search the address book cache."
+                )
+
+        def remote_done(found: Suggestions) -> None:
+            if serial == self._serial:
+                shown(found, "suggested-crm")
+                self.status.setText(
+                    "Suggestions for this mail."
+                    if found.hits
+                    else "No suggestions; type to search."
+                )
+
+        def failed(exc: BaseException) -> None:
+            if serial == self._serial:
+                self.status.setText(f"Suggestions need the CRM. {describe(exc)}")
+                self.results_changed.emit("error")
+
+        self._workers.run(suggestions.local, local_done, failed, owner=self)
+
     def _show(self) -> None:
         current = self.current_hit()
-        self.model.set_hits(group_hits([*self._local, *self._remote]))
+        merged = [*self._local, *self._remote]
+        self.model.set_hits(merged if self._suggesting else group_hits(merged))
         self._related_done.clear()
         rows = [r for r in range(self.model.rowCount()) if self.model.hit_at(r) is not None]
         keep = next((r for r in rows if current and self.model.hit_at(r) == current), None)
@@ -288,6 +402,7 @@ class RegardingPicker(QDialog):
         hit = self.model.hit_at(current.row()) if current.isValid() else None
         if (
             hit is not None
+            and not self._suggesting  # suggestions list their accounts and work already
             and hit.record.entity == "contact"
             and hit.parent is None
             and self._online

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from desktop.compose import ComposeWindow
     from desktop.mainwindow import MainWindow
 
-DIALOGS = ("main", "regarding", "options", "compose", "addressbook", "queue")
+DIALOGS = ("main", "regarding", "options", "compose", "addressbook", "queue", "conversation")
 
 #: Hands a filled widget on for grabbing (after a paint).
 Settle = Callable[[QWidget], None]
@@ -172,6 +172,40 @@ def _stage_queue(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
     settle(window.dialogs.opened["queue"])
 
 
+def _stage_conversation(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
+    """The folder grouped by conversation, a partly tracked conversation unfolded and its row
+    selected: the banner says which of its mails are tracked, regarding what."""
+    from core.domain.conversations import Coverage
+
+    view, model = window.mail_view, window.mail_view.conversations
+    state = {"grouped": False}
+
+    def shown(_row_id: int) -> None:
+        window.message_shown.disconnect(shown)
+        settle(window)
+
+    def grouped() -> None:
+        if state["grouped"]:
+            return
+        state["grouped"] = True
+        rows = [r for r in range(model.rowCount()) if model.is_expandable(r)]
+        if not rows:
+            settle(window)
+            return
+        partly = [
+            r for r in rows if (c := model.conversation_at(r)) and c.coverage == Coverage.PARTLY
+        ]
+        row = (partly or rows)[0]
+        model.set_expanded(row, True)
+        window.message_shown.connect(shown)
+        window.select_rows([])
+        window.select_rows([row])
+
+    window.resize(max(window.width(), 1280), max(window.height(), 800))  # room for topics
+    view.conversations_shown.connect(grouped)
+    view.set_grouped(True)
+
+
 _STAGERS: dict[str, Callable[[MainWindow, Workspace, Settle], None]] = {
     "main": _stage_main,
     "regarding": _stage_regarding,
@@ -179,5 +213,6 @@ _STAGERS: dict[str, Callable[[MainWindow, Workspace, Settle], None]] = {
     "compose": _stage_compose,
     "addressbook": _stage_addressbook,
     "queue": _stage_queue,
+    "conversation": _stage_conversation,
 }
 assert tuple(_STAGERS) == DIALOGS

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QToolButton,
     QWidget,
 )
@@ -54,6 +55,8 @@ FILTERS: tuple[tuple[QuickFilter, str, str], ...] = (
 #: page is painted (~20 ms of the GUI thread) with the cores to itself, and a keystroke within
 #: it costs no full query at all (while typing, only the first page of each text is needed).
 REST_AFTER_MS = 80
+#: The search box's width below which the filter buttons go into the drop-down (pixels).
+MIN_BOX_WIDTH = 180
 #: Filters of which one at most is on (a mail is in one tracked state).
 EXCLUSIVE = (QuickFilter.TRACKED, QuickFilter.NOT_TRACKED, QuickFilter.NEEDS_ATTENTION)
 
@@ -287,7 +290,7 @@ class SearchBar(QWidget):
         self.results = QLabel()
         self.results.setObjectName("searchResults")
         self.results.setAccessibleName("Search results")
-        row = QHBoxLayout(self)
+        self._row = row = QHBoxLayout(self)
         row.setContentsMargins(4, 2, 4, 2)
         row.setSpacing(4)
         row.addWidget(self.edit, 1)
@@ -298,9 +301,81 @@ class SearchBar(QWidget):
             button.toggled.connect(lambda on, f=f: self._toggled(f, on))
             self.buttons[f] = button
             row.addWidget(button)
+        self.more = self._overflow()
+        row.addWidget(self.more)
         row.addWidget(self.results)
+        self.compact = False  # the filters are in the drop-down (a narrow window)
         self.edit.textChanged.connect(lambda _t: self.changed.emit())
         self.scope.currentIndexChanged.connect(lambda _i: self.changed.emit())
+
+    def _overflow(self) -> QToolButton:
+        """The quick filters as a drop-down, shown instead of the buttons when the bar is too
+        narrow for them (an 800-pixel window); its checks follow the buttons both ways."""
+        more = QToolButton()
+        more.setObjectName("searchFiltersMenu")
+        more.setText("Filters")
+        more.setToolTip("Quick filters")
+        more.setAccessibleName("Quick filters")
+        more.setAutoRaise(True)
+        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(more)
+        menu.setObjectName("searchFiltersMenuList")
+        self.filter_actions: dict[QuickFilter, QAction] = {}
+        for f, label, tip in FILTERS:
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setToolTip(tip)
+            button = self.buttons[f]
+            action.toggled.connect(button.setChecked)
+            button.toggled.connect(lambda _on: self._sync_menu())
+            self.filter_actions[f] = action
+        more.setMenu(menu)
+        more.setVisible(False)
+        return more
+
+    def _sync_menu(self) -> None:
+        """The drop-down's checks and its count of filters on, as the buttons say."""
+        for f, action in self.filter_actions.items():
+            on = self.buttons[f].isChecked()
+            if action.isChecked() != on:
+                action.blockSignals(True)
+                action.setChecked(on)
+                action.blockSignals(False)
+        count = len(self.filters())
+        self.more.setText(f"Filters ({count})" if count else "Filters")
+
+    # --- size -----------------------------------------------------------------------------------
+    def _spacing(self, widgets: int) -> int:
+        layout = self._row
+        margins = layout.contentsMargins()
+        return margins.left() + margins.right() + layout.spacing() * max(widgets - 1, 0)
+
+    def full_width(self) -> int:
+        """The width the bar needs to show every filter button beside a usable search box."""
+        buttons = sum(b.sizeHint().width() for b in self.buttons.values())
+        fixed = self.scope.sizeHint().width() + self.results.sizeHint().width()
+        return MIN_BOX_WIDTH + fixed + buttons + self._spacing(3 + len(self.buttons))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        """The compact bar's: box, scope, the filters' drop-down and the count."""
+        hint = super().minimumSizeHint()
+        parts = (self.edit, self.scope, self.results)
+        width = sum(w.minimumSizeHint().width() for w in parts) + self.more.sizeHint().width()
+        return QSize(width + self._spacing(4), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        self.set_compact(event.size().width() < self.full_width())
+        super().resizeEvent(event)
+
+    def set_compact(self, compact: bool) -> None:
+        """Filters in the drop-down (narrow) or as buttons (wide)."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        self._sync_menu()
+        for button in self.buttons.values():
+            button.setVisible(not compact)
+        self.more.setVisible(compact)
 
     # --- state ----------------------------------------------------------------------------------
     def text(self) -> str:
@@ -332,6 +407,7 @@ class SearchBar(QWidget):
         finally:
             for w in (self.edit, *self.buttons.values()):
                 w.blockSignals(False)
+        self._sync_menu()
         self.results.clear()
         if emit:
             self.changed.emit()
@@ -355,6 +431,7 @@ class SearchBar(QWidget):
                     self.buttons[other].blockSignals(True)
                     self.buttons[other].setChecked(False)
                     self.buttons[other].blockSignals(False)
+        self._sync_menu()
         self.changed.emit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802

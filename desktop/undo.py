@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.domain.changes import Changes
+from core.workspace.feedback import MailVerb, counted, mail_action_done
+from core.workspace.feedback import undone as undone_text
 from desktop.errors import describe, describe_problems
 from desktop.host import WindowHost
 from desktop.move_dialog import FolderChooser
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from core.domain.model import Folder
     from core.workspace.facade import Workspace
     from core.workspace.mail_actions import ActionOutcome, UndoStep
+    from core.workspace.mail_undo import ExtraUndo
+
+    Step = UndoStep | ExtraUndo
     from desktop.mailview import MailView
 
 #: Undo steps kept (Outlook keeps a handful; more is no use after a sync moved things on).
@@ -40,15 +45,15 @@ class UndoStack(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._steps: list[UndoStep] = []
+        self._steps: list[Step] = []
 
-    def push(self, step: UndoStep | None) -> None:
+    def push(self, step: Step | None) -> None:
         if step is None:
             return
         self._steps = [*self._steps[-(UNDO_DEPTH - 1) :], step]
         self.changed.emit(step.label)
 
-    def pop(self) -> UndoStep | None:
+    def pop(self) -> Step | None:
         step = self._steps.pop() if self._steps else None
         self.changed.emit(self._steps[-1].label if self._steps else "")
         return step
@@ -86,8 +91,13 @@ class MailVerbs(QObject):
     # -- the verbs ------------------------------------------------------------------------------
 
     def mark_read(self, read: bool = True) -> None:
+        """Undo gives each message back the state it had (only those that changed)."""
+        from core.workspace.mail_undo import read_undo
+
         self._run(
-            lambda ws, ids: ws.mark_read(ids, read), "Marked as " + ("read" if read else "unread")
+            lambda ws, ids: ws.mark_read(ids, read),
+            MailVerb.READ if read else MailVerb.UNREAD,
+            undo=lambda outcome: read_undo(outcome, read),
         )
 
     def toggle_flag(self) -> None:
@@ -97,11 +107,12 @@ class MailVerbs(QObject):
         rows = [self._mail.model.row_at(r) for r in self._mail.selected_rows()]
         flagged = not rows or not all(r is not None and is_flagged(r) for r in rows)
         self._run(
-            lambda ws, ids: ws.set_flagged(ids, flagged), "Flagged" if flagged else "Flag cleared"
+            lambda ws, ids: ws.set_flagged(ids, flagged),
+            MailVerb.FLAG if flagged else MailVerb.CLEAR_FLAG,
         )
 
     def delete(self) -> None:
-        self._run(lambda ws, ids: ws.delete_mail(ids), "Deleted")
+        self._run(lambda ws, ids: ws.delete_mail(ids), MailVerb.DELETE, by_selection=True)
 
     def delete_permanently(self) -> None:
         ids = self._mail.selected_row_ids()
@@ -110,16 +121,23 @@ class MailVerbs(QObject):
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Delete permanently",
-            f"Delete {len(ids)} message(s) for good? This cannot be undone.",
+            f"Delete {counted(len(ids))} for good? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             self._window,
         )
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         if box.exec() == QMessageBox.StandardButton.Yes:
-            self._run(lambda ws, i: ws.delete_mail(i, permanently=True), "Deleted for good", ids)
+            self._run(
+                lambda ws, i: ws.delete_mail(i, permanently=True),
+                MailVerb.DELETE_FOR_GOOD,
+                ids,
+                by_selection=True,
+            )
 
     def archive(self) -> None:
-        self._run(lambda ws, ids: ws.archive_mail(ids), "Archived")
+        from core.workspace.mail_actions import ARCHIVE
+
+        self._run(lambda ws, ids: ws.archive_mail(ids), MailVerb.ARCHIVE, folder=ARCHIVE)
 
     def move_to(self, copy: bool = False) -> None:
         """Choose a folder (read on a worker), then move or copy the selection there."""
@@ -146,10 +164,13 @@ class MailVerbs(QObject):
 
     def drop(self, ids: list[int], folder: str, copy: bool) -> None:
         """Rows dropped on a folder of the tree (with Ctrl: copied)."""
-        if copy:
-            self._run(lambda ws, i: ws.copy_mail(i, folder), f"Copied to {folder}", ids)
+        from core.workspace.mail_undo import copy_undo
+
+        if copy:  # undo deletes the copies
+            verb = MailVerb.COPY
+            self._run(lambda ws, i: ws.copy_mail(i, folder), verb, ids, folder, undo=copy_undo)
         else:
-            self._run(lambda ws, i: ws.move_mail(i, folder), f"Moved to {folder}", ids)
+            self._run(lambda ws, i: ws.move_mail(i, folder), MailVerb.MOVE, ids, folder)
 
     def undo(self) -> None:
         ws, step = self._host.workspace, self.undo_stack.pop()
@@ -157,15 +178,18 @@ class MailVerbs(QObject):
             return
 
         def undone(_changes: Changes) -> None:
-            self._replay(ws, f"Undone: {step.label}")
+            self._replay(ws, undone_text(step.label, work_offline=ws.work_offline))
             if step.retrack and not ws.work_offline:  # tracking again is CRM work
                 Op(ws.replay_outbox, self._bus).failure(self._failed).run_in_background(
                     self._workers
                 )
 
-        Op(lambda: ws.undo(step), self._bus).success(undone).failure(
-            self._failed
-        ).run_in_background(self._workers)
+        def run() -> Changes:
+            from core.workspace.mail_undo import ExtraUndo, undo_extra
+
+            return undo_extra(ws, step) if isinstance(step, ExtraUndo) else ws.undo(step)
+
+        Op(run, self._bus).success(undone).failure(self._failed).run_in_background(self._workers)
 
     # -- mark read on open ------------------------------------------------------------------------
 
@@ -198,17 +222,31 @@ class MailVerbs(QObject):
     def _run(
         self,
         verb: Callable[[Workspace, list[int]], ActionOutcome],
-        said: str,
+        what: MailVerb | str,
         ids: list[int] | None = None,
+        folder: str = "",
+        *,
+        undo: Callable[[ActionOutcome], Step | None] | None = None,
+        by_selection: bool = False,
     ) -> None:
+        """Run ``verb`` on ``ids`` (the selection), push its undo step (``undo`` makes one
+        for verbs whose outcome has none), then say how many it changed (``by_selection``:
+        how many were selected, as a delete removes every one)."""
         ws = self._host.workspace
         ids = self._mail.selected_row_ids() if ids is None else ids
         if ws is None or not ids:
             return
 
         def done(outcome: ActionOutcome) -> None:
-            self.undo_stack.push(outcome.undo)
-            self._replay(ws, f"{said}: {len(ids)} message(s)")
+            self.undo_stack.push(undo(outcome) if undo is not None else outcome.undo)
+            count = len(ids) if by_selection else len(outcome.row_ids)
+            offline = ws.work_offline
+            said = (
+                mail_action_done(what, count, folder, work_offline=offline)
+                if isinstance(what, MailVerb)
+                else f"{what}: {counted(count)}"  # a caller's own words
+            )
+            self._replay(ws, said)
 
         Op(lambda: verb(ws, ids), self._bus, changes=_changes).success(done).failure(
             self._failed
@@ -218,9 +256,7 @@ class MailVerbs(QObject):
         """Write the queued mail actions to the server; say what happened."""
         if said:
             self._host.say(said, 5000)
-        if ws.work_offline:
-            if said:
-                self._host.say(f"{said} (queued: working offline)", 5000)
+        if ws.work_offline:  # ``said`` says it is queued
             return
 
         def done(changes: Changes) -> None:

@@ -32,4 +32,5 @@ pytest_plugins = [
     "tests.plugins.mailservers",
     "tests.plugins.graph",
     "tests.plugins.ews_oauth",
+    "tests.plugins.redis",
 ]

@@ -42,6 +42,8 @@ class LocalOptions:
     #: them. Kept here rather than in the store: like the list, a choice of this user on
     #: this profile, small, and read with the options by the sync cycle.
     stopped_conversations: tuple[str, ...] = ()
+    #: New mail starts in plain text (Outlook's "Compose messages in this format").
+    compose_plain_text: bool = False
 
     def __post_init__(self) -> None:
         entries = tuple(dict.fromkeys(normalise_entry(e) for e in self.never_track))
@@ -62,6 +64,14 @@ class LocalOptions:
         data["never_track"] = list(self.never_track)
         data["stopped_conversations"] = list(self.stopped_conversations)
         return data
+
+    def compose_in_plain_text(self, original_is_html: bool | None = None) -> bool:
+        """Whether a compose window starts in plain text: the option for new mail; a reply
+        or forward follows the original's format (plain-text mail is answered in plain
+        text, as Outlook and Thunderbird do), and the option too (``None``: no original)."""
+        if original_is_html is None:
+            return self.compose_plain_text
+        return self.compose_plain_text or not original_is_html
 
     def never_track_list(self) -> NeverTrack:
         """The list as the tracking rules read it."""
@@ -100,6 +110,7 @@ class LocalOptions:
             mark_read_after_seconds=_seconds(opts.get("mark_read_after_seconds", 0)),
             never_track=_valid_entries(opts.get("never_track", ())),
             stopped_conversations=_strings(opts.get("stopped_conversations", ())),
+            compose_plain_text=opts.get("compose_plain_text", False) is True,
         )
 
     def apply_to(self, config: ProfileConfig) -> ProfileConfig:
@@ -112,6 +123,7 @@ class LocalOptions:
             mark_read_after_seconds=self.mark_read_after_seconds,
             never_track=list(self.never_track),
             stopped_conversations=list(self.stopped_conversations),
+            compose_plain_text=self.compose_plain_text,
         )
         return dataclasses.replace(
             config,

@@ -169,6 +169,25 @@ TABLE: tuple[CrmEntity, ...] = (
     CrmEntity("task", "tasks", "activityid", "subject", label="task", plural="Tasks"),
     CrmEntity("fax", "faxes", "activityid", "subject", label="fax", plural="Faxes"),
     CrmEntity("letter", "letters", "activityid", "subject", label="letter", plural="Letters"),
+    # Issue 20: a recurring appointment's series (its instances are appointments) and the
+    # saved views a synchronisation filter may name (system and personal).
+    CrmEntity(
+        "recurringappointmentmaster",
+        "recurringappointmentmasters",
+        "activityid",
+        "subject",
+        label="recurring appointment",
+        plural="Recurring appointments",
+    ),
+    CrmEntity("savedquery", "savedqueries", "savedqueryid", "name", label="view", plural="Views"),
+    CrmEntity(
+        "userquery",
+        "userqueries",
+        "userqueryid",
+        "name",
+        label="personal view",
+        plural="Personal views",
+    ),
     CrmEntity(
         "activitypointer",
         "activitypointers",
@@ -227,6 +246,53 @@ TABLE: tuple[CrmEntity, ...] = (
         label="mailbox",
         plural="Mailboxes",
     ),
+    # Server-side synchronisation (issue 19): queues' items, e-mail-to-case rules, mail
+    # server profiles and the mailbox alerts an administrator reads.
+    CrmEntity(
+        "queueitem", "queueitems", "queueitemid", "title", label="queue item", plural="Queue items"
+    ),
+    CrmEntity(
+        "convertrule",
+        "convertrules",
+        "convertruleid",
+        "name",
+        label="record creation rule",
+        plural="Record creation rules",
+    ),
+    CrmEntity(
+        "convertruleitem",
+        "convertruleitems",
+        "convertruleitemid",
+        "name",
+        label="record creation rule item",
+        plural="Record creation rule items",
+    ),
+    CrmEntity(
+        "emailserverprofile",
+        "emailserverprofiles",
+        "emailserverprofileid",
+        "name",
+        label="e-mail server profile",
+        plural="E-mail server profiles",
+    ),
+    CrmEntity("tracelog", "tracelogs", "tracelogid", "text", label="alert", plural="Alerts"),
+    # A tracked e-mail linked to more records than its one regarding (issue 17).
+    CrmEntity(
+        "connection",
+        "connections",
+        "connectionid",
+        "name",
+        label="connection",
+        plural="Connections",
+    ),
+    CrmEntity(
+        "connectionrole",
+        "connectionroles",
+        "connectionroleid",
+        "name",
+        label="connection role",
+        plural="Connection roles",
+    ),
 )
 
 #: Logical name → entity, in table order.
@@ -240,7 +306,24 @@ REGARDING_TARGETS: tuple[str, ...] = tuple(e.logical for e in TABLE if e.regardi
 #: Parties with a primary e-mail address: what the address books cache and resolve against.
 EMAIL_ENABLED: tuple[str, ...] = tuple(e.logical for e in TABLE if e.party and e.email_columns)
 #: The activity tables (``activityid`` keyed, with parties), not the pointer over them.
-ACTIVITIES: tuple[str, ...] = ("email", "appointment", "task", "fax", "letter")
+ACTIVITIES: tuple[str, ...] = (
+    "email",
+    "appointment",
+    "task",
+    "fax",
+    "letter",
+    "recurringappointmentmaster",
+)
+#: What a connection links a tracked e-mail to (``record2id``; ``record1id`` is the e-mail),
+#: through typed navigations such as ``record2id_contact``.
+CONNECTION_TARGETS: tuple[str, ...] = (
+    "contact",
+    "account",
+    "lead",
+    "opportunity",
+    "incident",
+    "systemuser",
+)
 
 
 def entity(logical: str) -> CrmEntity:
@@ -270,6 +353,7 @@ def regarding_target(logical: str) -> CrmEntity:
 
 __all__ = [
     "ACTIVITIES",
+    "CONNECTION_TARGETS",
     "EMAIL_ENABLED",
     "ENTITIES",
     "PARTY_TARGETS",

@@ -3,8 +3,10 @@
 The order of the checks is the CRM's (reference sections 7 and 8): what the user asked for
 (manual tracking, mail created in the CRM) wins; then the user's own exclusions (issue 17: a
 party on the never-track list, a conversation the user stopped — they turn down every automatic
-rule, never a manual Track); then the administrator's switch; then the
-filter (``incomingemailfilteringmethod``, ``ignoreinternalemail``, token-only mode); then
+rule, never a manual Track); then server-side synchronisation (issue 19: when the
+organisation's router processes the user's mailbox, it decides, not the desktop); then the
+administrator's switch; then the filter (``incomingemailfilteringmethod``,
+``ignoreinternalemail``, token-only mode); then
 correlation decides the regarding record; last the size limit. Every decision carries a
 :class:`~core.domain.model.Reason` a person can read and the CRM ``ReasonCode`` that
 ``CheckPromoteEmail`` returns. The table a user reads is ``docs/tracking-rules.md``.
@@ -23,6 +25,7 @@ from core.domain.crm_settings import (
     ResolutionPolicy,
     UserOptions,
 )
+from core.domain.mailbox_delivery import INCOMING_BY_SERVER_TEXT
 from core.domain.model import Address, Decision, MessageHeader, Reason, RecordRef
 from core.domain.never_track import NeverTrack, StoppedConversations
 from core.domain.resolution import (
@@ -42,6 +45,7 @@ __all__ = [
     "NeverTrack",
     "OrgSettings",
     "ResolutionPolicy",
+    "SERVER_SIDE_TEXT",
     "STOPPED_TEXT",
     "StoppedConversations",
     "TrackContext",
@@ -103,6 +107,7 @@ class TrackReason(enum.StrEnum):
     TOO_LARGE = "too_large"
     NEVER_TRACK = "never_track"
     CONVERSATION_STOPPED = "conversation_stopped"
+    SERVER_SIDE_SYNC = "server_side_sync"
 
 
 #: The reason of mail in a conversation the user stopped tracking.
@@ -118,6 +123,9 @@ class TrackContext:
     ``direction``: ``None`` derives it (from one of the mailbox's own addresses = outgoing).
     ``attachment_bytes``: total size of the attachments, when the backend knows it.
     ``never_track`` / ``stopped``: the user's exclusions (``core.domain.never_track``).
+    ``tracked_by_server``: the user's mailbox is processed by the organisation's server-side
+    synchronisation (``core.domain.mailbox_delivery``), which makes the automatic decisions:
+    the desktop makes none (manual Track still works).
     """
 
     manual: bool = False
@@ -128,6 +136,11 @@ class TrackContext:
     bcc: tuple[Address, ...] = ()
     never_track: NeverTrack = NeverTrack()
     stopped: StoppedConversations = StoppedConversations()
+    tracked_by_server: bool = False
+
+
+#: The reason of mail the desktop leaves to server-side synchronisation (issue 19).
+SERVER_SIDE_TEXT = f"{INCOMING_BY_SERVER_TEXT} (you can still track it yourself)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +262,10 @@ def _verdict(
     excluded = _excluded(message, ctx, options, correlation)
     if excluded is not None:
         return excluded
+    if ctx.tracked_by_server:
+        return _Verdict(
+            False, TrackReason.SERVER_SIDE_SYNC, SERVER_SIDE_TEXT, CrmReasonCode.UNKNOWN
+        )
     if not options.automatic_tracking_enabled:
         return _Verdict(
             False,

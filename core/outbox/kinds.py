@@ -40,6 +40,8 @@ class OpKind(enum.StrEnum):
     SEND_PENDING = "send_pending"
     CREATE_RECORD = "create_record"
     UPDATE_USER_SETTINGS = "update_user_settings"
+    ADD_CONNECTION = "add_connection"
+    REMOVE_CONNECTION = "remove_connection"
 
 
 class MailKind(enum.StrEnum):
@@ -281,6 +283,65 @@ class UpdateUserSettings:
         return _dump({"data": self.data, "user_id": self.user_id})
 
 
+@dataclass(frozen=True, slots=True)
+class AddConnection:
+    """Link a tracked message's activity to one more record (a Dataverse connection, beyond
+    its regarding). The replay first looks for a connection between the same two records, so
+    running it twice never links twice."""
+
+    kind: ClassVar[OpKind] = OpKind.ADD_CONNECTION
+
+    message_id: str
+    record: RecordRef
+
+    @property
+    def key(self) -> str:
+        return self.message_id
+
+    @property
+    def subject(self) -> str:
+        return ""
+
+    def describe(self) -> str:
+        return f"Link {self.message_id} to {record_label(self.record)}"
+
+    def to_json(self) -> str:
+        return _dump({"message_id": self.message_id, "record": _record(self.record)})
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveConnection:
+    """Unlink a tracked message's activity from a record: delete the connection
+    (``connection_id`` when known, else every one between the two records; gone already is
+    done)."""
+
+    kind: ClassVar[OpKind] = OpKind.REMOVE_CONNECTION
+
+    message_id: str
+    record: RecordRef
+    connection_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.message_id
+
+    @property
+    def subject(self) -> str:
+        return ""
+
+    def describe(self) -> str:
+        return f"Unlink {self.message_id} from {record_label(self.record)}"
+
+    def to_json(self) -> str:
+        return _dump(
+            {
+                "message_id": self.message_id,
+                "record": _record(self.record),
+                "connection_id": self.connection_id,
+            }
+        )
+
+
 # -- mail actions -------------------------------------------------------------------------------
 #
 # Changes to the mailbox the user made here (read, flag, move, copy, delete): the store shows
@@ -457,6 +518,8 @@ OperationPayload: TypeAlias = (
     | SendPending
     | CreateRecord
     | UpdateUserSettings
+    | AddConnection
+    | RemoveConnection
     | MarkRead
     | FlagMail
     | MoveMail
@@ -541,6 +604,8 @@ def _base64(data: bytes | None) -> str | None:
 
 __all__ = [
     "FORMAT_VERSION",
+    "AddConnection",
+    "RemoveConnection",
     "MAIL_KINDS",
     "Columns",
     "CopyMail",

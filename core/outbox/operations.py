@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.crm import Attachment, CrmClient, CrmPermanentError, EmailInfo
+from core.crm import connections as crm_links
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import AutoCreate, OrgSettings
 from core.domain.entities import CrmEntityError, entity, regarding_target
@@ -28,6 +29,7 @@ from core.mail import (
 )
 from core.mail.base import FLAGGED_KEYWORD
 from core.outbox.kinds import (
+    AddConnection,
     CopyMail,
     CreateRecord,
     DeleteMail,
@@ -37,6 +39,7 @@ from core.outbox.kinds import (
     MoveMail,
     OpKind,
     Promote,
+    RemoveConnection,
     SendPending,
     SetRegarding,
     Unreadable,
@@ -54,6 +57,7 @@ from core.outbox.queue import (
 from core.outbox.results import Failure, OpResult
 from core.private_files import private_file
 from core.store import SqliteCorrelationIndex, Store
+from core.store.connections import ConnectionRows
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +192,10 @@ class CrmApplier:
                 user_id = settings.user_id or self.crm.who_am_i().user_id
                 self.crm.update("usersettingscollection", user_id, settings.data)
                 return OpResult()
+            case AddConnection() as link:
+                return self._add_connection(link)
+            case RemoveConnection() as unlink:
+                return self._remove_connection(unlink)
             case Unreadable() as unreadable:
                 raise unreadable.error
             case MarkRead() | FlagMail() | MoveMail() | CopyMail() | DeleteMail():
@@ -285,6 +293,39 @@ class CrmApplier:
             )
         self._patch_regarding(info.activity_id, p.regarding, info.status_code)
         return OpResult(info.activity_id, p.regarding)
+
+    def _add_connection(self, p: AddConnection) -> OpResult:
+        """Link the message's activity to ``p.record``, unless a connection between the two
+        exists already (made by an earlier run of this operation, or by someone else)."""
+        info = self._email_of(p.message_id)
+        if info is None:
+            raise PermanentFailure(
+                "The CRM has no e-mail activity for this message; track it first."
+            )
+        try:
+            crm_links.link_target(p.record.entity)
+        except CrmEntityError as exc:
+            raise PermanentFailure(str(exc)) from exc
+        found = crm_links.find_link(self.crm, info.activity_id, p.record)
+        if found is None:
+            found = crm_links.add_link(self.crm, info.activity_id, p.record)
+        return OpResult(info.activity_id, record_id=found)
+
+    def _remove_connection(self, p: RemoveConnection) -> OpResult:
+        """Delete the connection (its id, else every one between the two records); a mail
+        no longer in the CRM has no links left to remove."""
+        removed: list[str] = []
+        if p.connection_id:
+            crm_links.remove_link(self.crm, p.connection_id)
+            removed.append(p.connection_id)
+        info = self._email_of(p.message_id)
+        while info is not None:
+            found = crm_links.find_link(self.crm, info.activity_id, p.record)
+            if found is None or found in removed:
+                break
+            crm_links.remove_link(self.crm, found)
+            removed.append(found)
+        return OpResult(info.activity_id if info else None, deleted=removed[0] if removed else None)
 
     def _patch_regarding(self, activity_id: str, regarding: RecordRef, status: int | None) -> None:
         name, value = _regarding_bind(regarding)
@@ -476,6 +517,10 @@ class LocalEffects:
                         "manual-regarding", f"Set regarding {record_label(regarding)} by you"
                     ),
                 )
+            case AddConnection() as p:
+                ConnectionRows(self.store).linked(p.message_id, p.record, result.record_id)
+            case RemoveConnection() as p:
+                ConnectionRows(self.store).forget(p.message_id, p.record)
             case SendPending() as p if p.activity_id:
                 self.store.tracking.set_state(
                     p.message_id,
@@ -485,6 +530,8 @@ class LocalEffects:
                 )
 
     def parked(self, op: Operation, failure: Failure) -> None:
+        if isinstance(op.payload, AddConnection | RemoveConnection):
+            return  # the mail stays tracked; the queue view shows why the link failed
         mid = op.message_id
         if mid is None or isinstance(op.payload, MailAction):
             return
@@ -497,6 +544,11 @@ class LocalEffects:
 
     def discarded(self, op: Operation) -> None:
         """Undo the *pending* look of a discarded operation."""
+        if isinstance(op.payload, AddConnection):
+            ConnectionRows(self.store).forget(op.payload.message_id, op.payload.record)
+        elif isinstance(op.payload, RemoveConnection):
+            rows = ConnectionRows(self.store)
+            rows.linked(op.payload.message_id, op.payload.record, op.payload.connection_id)
         mid = op.message_id
         if mid is None or isinstance(op.payload, MailAction):
             return

@@ -21,12 +21,14 @@ from typing import Any, NoReturn
 from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef
 from core.outbox.kinds import (
     FORMAT_VERSION,
+    AddConnection,
     Columns,
     CreateRecord,
     OperationPayload,
     OpKind,
     PayloadError,
     Promote,
+    RemoveConnection,
     SendPending,
     SetRegarding,
     Untrack,
@@ -132,6 +134,24 @@ def _settings_v1(f: _Fields) -> UpdateUserSettings:
     return UpdateUserSettings(f.columns("data"), f.optional_text("user_id"))
 
 
+def _add_connection_v1(f: _Fields) -> AddConnection:
+    """v1 only (connections came after v0): v0 maps here too, as lenient as v1."""
+    return AddConnection(f.text("message_id"), _linked_record(f))
+
+
+def _remove_connection_v1(f: _Fields) -> RemoveConnection:
+    return RemoveConnection(
+        f.text("message_id"), _linked_record(f), f.optional_text("connection_id")
+    )
+
+
+def _linked_record(f: _Fields) -> RecordRef:
+    record = _record(f.optional_nested("record"))
+    if record is None:
+        f.fail("record", "is missing")
+    return record
+
+
 # -- v0: the dicts stored before operations were typed -----------------------------------------
 
 
@@ -225,6 +245,8 @@ _V1: dict[OpKind, _Reader] = {
     OpKind.SEND_PENDING: _send_v1,
     OpKind.CREATE_RECORD: _create_v1,
     OpKind.UPDATE_USER_SETTINGS: _settings_v1,
+    OpKind.ADD_CONNECTION: _add_connection_v1,
+    OpKind.REMOVE_CONNECTION: _remove_connection_v1,
 }
 _V0: dict[OpKind, _Reader] = {
     OpKind.PROMOTE: _promote_v0,
@@ -233,6 +255,8 @@ _V0: dict[OpKind, _Reader] = {
     OpKind.SEND_PENDING: _send_v0,
     OpKind.CREATE_RECORD: _create_v0,
     OpKind.UPDATE_USER_SETTINGS: _settings_v0,
+    OpKind.ADD_CONNECTION: _add_connection_v1,
+    OpKind.REMOVE_CONNECTION: _remove_connection_v1,
 }
 
 

@@ -342,7 +342,23 @@ CREATE INDEX messages_folder_attached ON messages (folder, date_ts, id)
     WHERE has_attachments = 1;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
+# v10: the records a tracked mail is linked to beyond its regarding (issue 17: Dataverse
+# connections), kept so the banner shows them offline: as the CRM last said ('linked', with
+# the connection's id) and as the outbox will make them ('adding', 'removing').
+V10 = """
+CREATE TABLE mail_connections (
+    message_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    connection_id TEXT,
+    state TEXT NOT NULL DEFAULT 'linked',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (message_id, entity, record_id)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -28,9 +28,11 @@ from core.crm import (
     CrmRequestFailed,
     CrmUnavailable,
 )
+from core.crm.throttle import CrmThrottled
 from core.domain.changes import Changes
 from core.domain.correlation import Correlator
 from core.domain.crm_settings import OrgSettings, SettingsError, UserOptions
+from core.domain.mailbox_delivery import OUTGOING_BY_SERVER_TEXT
 from core.domain.model import Address, MessageHeader, Reason, TrackState
 from core.domain.problems import Problem, SyncProblem
 from core.mail import MailBackend, MailError, MailUnavailable, SyncBatch
@@ -49,8 +51,14 @@ from core.sync.decisions import (
     select_candidates,
     waiting_for_crm,
 )
+from core.sync.delivery import (
+    read_own_mailbox,
+    save_own_mailbox,
+    sent_by_server,
+    tracked_by_server,
+)
 from core.sync.mailbox import sync_folder
-from core.sync.pending_send import fetch_pending, orphans, send_operation
+from core.sync.pending_send import PendingMail, fetch_pending, orphans, send_operation
 from core.sync.problems import (
     deadline_problem,
     parked_problems,
@@ -238,6 +246,8 @@ class SyncCycle:
                 self.store.snapshots.save("organization", org)
             user = crm.get("usersettingscollection", me.user_id)
             self.store.snapshots.save("usersettings", user)
+            # who tracks and sends this user's mail: the desktop or the organisation's router
+            save_own_mailbox(self.store, read_own_mailbox(crm, me.user_id))
         except CrmError as exc:
             self._crm_failed(exc, "reading the CRM settings")
             return
@@ -351,6 +361,7 @@ class SyncCycle:
             Correlator(org, SqliteCorrelationIndex(self.store)),
             never_track=local.never_track_list(),  # the user's own exclusions win
             stopped=local.stopped(),
+            tracked_by_server=tracked_by_server(self.store),
         )
         waiting = self._ask_crm(lookups_needed(candidates, rules), rules.correlator)
         plan = plan_decisions(candidates, states, waiting, rules)
@@ -411,10 +422,16 @@ class SyncCycle:
         return select_candidates(left, self.new_headers, states, queued), states
 
     def pending_send(self) -> None:
+        if sent_by_server(self.store):
+            # the organisation's router sends this user's CRM e-mail: taking it here would
+            # send it twice (issue 19)
+            log.info("sync pending send skipped: %s", OUTGOING_BY_SERVER_TEXT)
+            self.counts["pending_send_by_server"] = 1
+            return
         outbox = Outbox(self.store)
         sender = self.ws.owner
         try:
-            mails = fetch_pending(self.ws.crm)
+            mails = self._fetch_pending()
             known = {key.removeprefix("send:") for key in outbox.keys_of(OpKind.SEND_PENDING)}
             user_id = self.ws.user_id()
             if user_id:
@@ -433,6 +450,15 @@ class SyncCycle:
                     reason=Reason("pending-send", "Waiting to be sent"),
                 )
         self.counts["pending_send"] = len(mails)
+
+    def _fetch_pending(self) -> list[PendingMail]:
+        """``BackgroundSendEmail``, asked once more when the CRM asked to slow down: a 429
+        means it handed nothing out, and the throttle's gate waits out its Retry-After."""
+        try:
+            return fetch_pending(self.ws.crm)
+        except CrmThrottled:
+            log.info("sync pending send throttled; asking once more after the wait")
+            return fetch_pending(self.ws.crm)
 
     def replay(self) -> None:
         last = self.ws.last_sync()

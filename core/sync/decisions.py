@@ -45,7 +45,10 @@ OPEN_STATES = (TrackState.NOT_TRACKED, TrackState.UNDECIDED)
 class DecisionRules:
     """What decisions are made by: the options, the settings and the two look-ups
     (``correlator`` must be built with the same ``org``), and the user's own exclusions
-    (the never-track list and the stopped conversations, from the local options)."""
+    (the never-track list and the stopped conversations, from the local options).
+    ``tracked_by_server``: the organisation's server-side synchronisation tracks this
+    user's mail (the CRM's mailbox record, issue 19), so nothing is tracked automatically
+    here."""
 
     options: UserOptions
     org: OrgSettings
@@ -53,11 +56,16 @@ class DecisionRules:
     correlator: Correlator
     never_track: NeverTrack = NeverTrack()
     stopped: StoppedConversations = StoppedConversations()
+    tracked_by_server: bool = False
 
     @property
     def context(self) -> TrackContext:
         """The context every automatic decision is made in."""
-        return TrackContext(never_track=self.never_track, stopped=self.stopped)
+        return TrackContext(
+            never_track=self.never_track,
+            stopped=self.stopped,
+            tracked_by_server=self.tracked_by_server,
+        )
 
     def excluded(self, header: MessageHeader) -> bool:
         """Turned down whatever the CRM would say: a party on the never-track list, or the
@@ -186,7 +194,10 @@ def lookups_needed(
 ) -> dict[str, Questions]:
     """For each message whose decision a correlation could change, the correlation keys the
     local index does not know (empty when it knows them all). Mail the user excluded is
-    never asked about: it waits for nothing."""
+    never asked about: it waits for nothing, and neither does anything when the
+    organisation's server-side synchronisation decides for this user."""
+    if rules.tracked_by_server:
+        return {}
     return {
         h.message_id: unanswered(h, rules.correlator)
         for h in candidates

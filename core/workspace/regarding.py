@@ -21,14 +21,14 @@ then one group per entity type in :data:`GROUP_ORDER`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.crm import CrmClient
 from core.crm.client import odata_string
 from core.domain import entities
-from core.domain.model import RecordRef
+from core.domain.model import Address, MessageHeader, RecordRef
 from core.store import Store
 from core.sync.address_books import FORMATTED, AddressBook, AddressBookEntry
 
@@ -39,7 +39,32 @@ RECENT_LIMIT = 10
 #: them: customers first.
 GROUP_ORDER = ("account", "contact", "lead", "opportunity", "incident")
 
-ENTITY_LABELS = {"recent": "Recently used", **{e: entities.entity(e).plural for e in GROUP_ORDER}}
+#: The picker's suggestions for a mail (before anything is typed), in this order of groups.
+SUGGESTION_GROUPS = {
+    "suggested-people": "People on this mail",
+    "suggested-accounts": "Their accounts",
+    "suggested-opportunities": "Open opportunities",
+    "suggested-cases": "Open cases",
+    "recent": "Recently used",
+}
+#: A related record's entity → its suggestion group.
+_RELATED_GROUP = {
+    "account": "suggested-accounts",
+    "opportunity": "suggested-opportunities",
+    "incident": "suggested-cases",
+}
+#: Where the CRM's answers for suggestions are kept, for suggestions offline.
+RELATED_KIND = "regarding_related"
+RELATED_KEEP = 200
+#: People of a mail whose accounts, opportunities and cases are asked for (a mail to 500
+#: people must not cost 1,500 queries).
+RELATED_PEOPLE = 5
+
+ENTITY_LABELS = {
+    "recent": "Recently used",
+    **{e: entities.entity(e).plural for e in GROUP_ORDER},
+    **SUGGESTION_GROUPS,
+}
 
 
 def can_be_regarding(logical: str) -> bool:
@@ -264,6 +289,28 @@ class RegardingSearch:
                 hits.append(RegardingHit(hit.record, hit.group, hit.detail, "crm", contact))
         return hits
 
+    def related_of(self, record: RecordRef, *, per_type: int = 10) -> list[RegardingHit]:
+        """:meth:`related` for a contact; for an account, its open opportunities and active
+        cases. Raises ``CrmError``."""
+        if record.entity == "contact":
+            return self.related(record, per_type=per_type)
+        if self.crm is None or record.entity != "account":
+            return []
+        hits: list[RegardingHit] = []
+        for entity, lookups in (
+            ("opportunity", ("customerid", "parentaccountid")),
+            ("incident", ("customerid",)),
+        ):
+            spec = CRM_SPECS[entity]
+            who = " or ".join(f"_{lk}_value eq {_guid(record.id)}" for lk in lookups)
+            for hit in self._query(spec, f"({who}) and {spec.open_filter}", per_type):
+                hits.append(RegardingHit(hit.record, hit.group, hit.detail, "crm", record))
+        return hits
+
+    def store(self) -> Store:
+        """This thread's store."""
+        return self._store()
+
     def _query(self, spec: CrmSearchSpec, filter_: str, top: int) -> list[RegardingHit]:
         assert self.crm is not None
         select = [spec.key, spec.name]
@@ -297,6 +344,144 @@ class RegardingSearch:
         return hits
 
 
+# -- suggestions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """What the picker shows for a mail before anything is typed. ``complete``: the
+    accounts, opportunities and cases of every person are in (from the CRM or its kept
+    answers); False when some need the CRM."""
+
+    hits: list[RegardingHit]
+    complete: bool = True
+
+
+def mail_addresses(header: MessageHeader) -> list[Address]:
+    """The sender, then the To and Cc recipients, each address once."""
+    seen: set[str] = set()
+    out = []
+    for address in (header.sender, *header.to, *header.cc):
+        if address is not None and address.email and address.email.lower() not in seen:
+            seen.add(address.email.lower())
+            out.append(address)
+    return out
+
+
+def choose_suggestions(
+    people: Sequence[RegardingHit],
+    related: Mapping[tuple[str, str], Sequence[RegardingHit]],
+    recent: Sequence[RegardingHit],
+    *,
+    per_group: int = 10,
+) -> list[RegardingHit]:
+    """The suggestions, grouped in :data:`SUGGESTION_GROUPS` order: the mail's people (in
+    address order), their accounts, open opportunities and cases (``related`` by person's
+    key), then recent choices. A record shows once, in its first group; each group keeps at
+    most ``per_group``. Pure: the caller gathers the inputs."""
+    groups: dict[str, list[RegardingHit]] = {g: [] for g in SUGGESTION_GROUPS}
+    candidates: list[RegardingHit] = [
+        RegardingHit(h.record, "suggested-people", h.detail, h.source)
+        for h in people
+        if can_be_regarding(h.record.entity)
+    ]
+    for person in people:
+        for hit in related.get(person.key, ()):
+            group = _RELATED_GROUP.get(hit.record.entity)
+            if group is not None:
+                candidates.append(RegardingHit(hit.record, group, hit.detail, hit.source))
+    candidates.extend(RegardingHit(h.record, "recent", h.detail, h.source) for h in recent)
+    seen: set[tuple[str, str]] = set()
+    for hit in candidates:
+        if hit.key in seen or len(groups[hit.group]) >= per_group:
+            continue
+        seen.add(hit.key)
+        groups[hit.group].append(hit)
+    return [hit for group in groups.values() for hit in group]
+
+
+class RegardingSuggestions:
+    """The picker's suggestions for one mail (each method on a worker): :meth:`local` from
+    the address books, the CRM's kept answers and recent choices (no network), then
+    :meth:`remote`, which asks the CRM and keeps its answers for offline use."""
+
+    def __init__(self, search: RegardingSearch, header: MessageHeader) -> None:
+        self.search = search
+        self.header = header
+
+    def people(self) -> list[RegardingHit]:
+        """The address-book records of the mail's addresses (those a mail can be regarding)."""
+        book = AddressBook(self.search.store())
+        hits = []
+        for address in mail_addresses(self.header):
+            role = "From" if address == self.header.sender else "To"
+            for record in book.lookup(address.email):
+                if can_be_regarding(record.entity):
+                    hits.append(RegardingHit(record, record.entity, f"{role}: {address.email}"))
+        return hits
+
+    def local(self) -> Suggestions:
+        people = self.people()
+        kept = self._kept()
+        related = {p.key: kept[p.key] for p in people if p.key in kept}
+        wanted = [p for p in people if p.record.entity in ("contact", "account")]
+        complete = all(p.key in related for p in wanted[:RELATED_PEOPLE])
+        hits = choose_suggestions(people, related, self.search.recent())
+        return Suggestions(hits, complete)
+
+    def remote(self) -> Suggestions:
+        """Ask the CRM for the accounts, open opportunities and cases of the mail's contacts
+        and accounts. Raises ``CrmError``."""
+        people = self.people()
+        related: dict[tuple[str, str], list[RegardingHit]] = {}
+        for person in [p for p in people if p.record.entity in ("contact", "account")][
+            :RELATED_PEOPLE
+        ]:
+            related[person.key] = self.search.related_of(person.record)
+        self._keep(related)
+        return Suggestions(choose_suggestions(people, related, self.search.recent()), True)
+
+    def _kept(self) -> dict[tuple[str, str], list[RegardingHit]]:
+        data = self.search.store().snapshots.get(RELATED_KIND) or {}
+        out: dict[tuple[str, str], list[RegardingHit]] = {}
+        for item in data.get("people", []):
+            try:
+                key = (str(item["entity"]), str(item["id"]).lower())
+                out[key] = [
+                    RegardingHit(
+                        RecordRef(str(h["entity"]), str(h["id"]), str(h.get("name", ""))),
+                        str(h["entity"]),
+                        str(h.get("detail", "")),
+                        "cache",
+                    )
+                    for h in item.get("related", [])
+                ]
+            except (KeyError, TypeError):
+                continue  # a damaged entry is skipped
+        return out
+
+    def _keep(self, related: Mapping[tuple[str, str], Sequence[RegardingHit]]) -> None:
+        kept = {k: v for k, v in self._kept().items() if k not in related}
+        merged = [*related.items(), *kept.items()][:RELATED_KEEP]
+        people = [
+            {
+                "entity": key[0],
+                "id": key[1],
+                "related": [
+                    {
+                        "entity": h.record.entity,
+                        "id": h.record.id,
+                        "name": h.record.name,
+                        "detail": h.detail,
+                    }
+                    for h in hits
+                ],
+            }
+            for key, hits in merged
+        ]
+        self.search.store().snapshots.save(RELATED_KIND, {"people": people})
+
+
 def _contains_filter(spec: CrmSearchSpec, text: str) -> str:
     """Every word must appear in one of the searched attributes; open records only."""
     clauses = []
@@ -324,9 +509,14 @@ __all__ = [
     "CRM_SPECS",
     "ENTITY_LABELS",
     "GROUP_ORDER",
+    "SUGGESTION_GROUPS",
     "RegardingHit",
     "RegardingSearch",
+    "RegardingSuggestions",
+    "Suggestions",
     "browse",
     "can_be_regarding",
+    "choose_suggestions",
     "group_hits",
+    "mail_addresses",
 ]

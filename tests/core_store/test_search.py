@@ -351,6 +351,7 @@ def test_migration_indexes_existing_headers(tmp_path: Path) -> None:
         "DROP TABLE search_backlog",
         "DROP INDEX messages_folder_unread",
         "DROP INDEX messages_folder_attached",
+        "DROP TABLE mail_connections",  # v10
         "PRAGMA user_version = 8",
     ):
         conn.execute(sql)

@@ -17,7 +17,6 @@ import pytest
 from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.mail.demo import create_demo_mailbox
 from core.workspace.reading import MessageView
-from desktop.addressbook import AddressBookDialog
 from desktop.demo import start_demo
 from desktop.mainwindow import MainWindow
 from desktop.reader import ReadingPane
@@ -97,13 +96,6 @@ def test_unresolved_addresses_are_red_with_resolve(qtbot) -> None:
     with qtbot.waitSignal(pane.banner.resolve_requested) as asked:
         pane.banner.text.linkActivated.emit("resolve:who@nowhere.example")
     assert asked.args == ["who@nowhere.example"]
-
-
-def test_resolve_opens_the_address_book_on_that_address(qtbot, window) -> None:
-    window.reading_pane.banner.resolve_requested.emit("nobody@nowhere.example")
-    dialog = window.findChild(AddressBookDialog, "AddressBookDialog")
-    assert dialog.isVisible() and dialog.search.text() == "nobody@nowhere.example"
-    qtbot.waitUntil(lambda: "No CRM record has the address" in dialog.status.text(), timeout=10_000)
 
 
 class _Counter(BaseHTTPRequestHandler):

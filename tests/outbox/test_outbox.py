@@ -17,9 +17,11 @@ from core.domain import demo_data
 from core.domain.crm_settings import OrgSettings
 from core.domain.model import Address, MailRef, MessageHeader, Reason, RecordRef, TrackState
 from core.outbox.kinds import (
+    AddConnection,
     CreateRecord,
     OperationPayload,
     Promote,
+    RemoveConnection,
     SendPending,
     SetRegarding,
     Untrack,
@@ -189,6 +191,8 @@ def some_operation(kind: OpKind, mid: str, n: int) -> OperationPayload:
         OpKind.SEND_PENDING: lambda: SendPending(mid, f"mail {n}".encode(), activity_id=f"a{n}"),
         OpKind.CREATE_RECORD: lambda: CreateRecord("contacts", f"id-{n}", {}, message_id=mid),
         OpKind.UPDATE_USER_SETTINGS: lambda: UpdateUserSettings({"n": n}),
+        OpKind.ADD_CONNECTION: lambda: AddConnection(mid, RecordRef("account", f"id-{n}")),
+        OpKind.REMOVE_CONNECTION: lambda: RemoveConnection(mid, RecordRef("account", f"id-{n}")),
     }[kind]()
 
 

@@ -435,8 +435,13 @@ def background_send(
         ):
             if isinstance(candidate, int) and candidate > 0:
                 limit = min(candidate, 500)
+    sql, args = _pending_send_sql(caller), _pending_args(caller)
+    sender_box = _sender_mailbox_condition(query)
+    if sender_box is not None:  # the router asks one mailbox's mail at a time
+        sql = sql.replace(" ORDER BY", " AND sendermailboxid = ? ORDER BY")
+        args = (*args, sender_box)
     with records.storage.transaction():
-        rows = records.storage.query(_pending_send_sql(caller), (*_pending_args(caller), limit))
+        rows = records.storage.query(sql, (*args, limit))
         handed = []
         for row in rows:
             updated = records.storage.update(
@@ -473,6 +478,30 @@ def _pending_send_sql(caller: Caller) -> str:
 
 def _pending_args(caller: Caller) -> tuple[str, ...]:
     return () if caller.is_application else (caller.user_id, caller.user_id)
+
+
+def _sender_mailbox_condition(query: object) -> str | None:
+    """The mailbox id of a QueryExpression condition ``sendermailboxid Equal <id>`` (the only
+    criterion BackgroundSendEmail honours here); None when there is none. Anything else in
+    the criteria is refused rather than silently ignored."""
+    criteria = query.get("Criteria") if isinstance(query, dict) else None
+    if not criteria:
+        return None
+    conditions = criteria.get("Conditions") if isinstance(criteria, dict) else None
+    if not isinstance(conditions, list) or len(conditions) != 1:
+        raise bad_request("BackgroundSendEmail: only a sendermailboxid condition is supported.")
+    cond = conditions[0]
+    values = cond.get("Values") if isinstance(cond, dict) else None
+    if (
+        not isinstance(cond, dict)
+        or str(cond.get("AttributeName", "")).lower() != "sendermailboxid"
+        or cond.get("Operator") not in ("Equal", 0)
+        or not isinstance(values, list)
+        or len(values) != 1
+    ):
+        raise bad_request("BackgroundSendEmail: only a sendermailboxid condition is supported.")
+    value = values[0].get("Value") if isinstance(values[0], dict) else values[0]
+    return str(value).lower()
 
 
 def check_promote(records: Records, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:

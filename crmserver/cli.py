@@ -245,6 +245,8 @@ def _app_add(args: argparse.Namespace) -> int:
         storage.close()
         return 1
     storage.add_application(args.client_id, hash_password(secret), user, args.name or "")
+    if args.graph_role:  # the tenant admin's consent to Graph application permissions
+        storage.grant_app_roles(args.client_id, "https://graph.microsoft.com", args.graph_role)
     storage.close()
     print(f"application {args.client_id} acts as {args.user}")
     return 0
@@ -343,6 +345,13 @@ def _add_app(sub: Subcommands) -> None:
         help="e-mail or id of the user it acts as (an application user has no e-mail)",
     )
     app_add.add_argument("--name", default="")
+    app_add.add_argument(
+        "--graph-role",
+        action="append",
+        default=[],
+        help="a Microsoft Graph application permission consented to it (Mail.ReadWrite, "
+        "Mail.Send; repeat): its client credentials then get app-only Graph tokens",
+    )
     app_add.add_argument(
         "--password-stdin", action="store_true", help="read the client secret from standard input"
     )

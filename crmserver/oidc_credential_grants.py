@@ -11,7 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from . import oauth_errors as codes
-from .oauth_clients import Scope, find_client, parse_scope
+from .oauth_clients import GRAPH, GRAPH_RESOURCE, Scope, find_client, parse_scope
 from .oauth_errors import OAuthError
 from .oidc_context import GrantRequest, SigninFailure, client_address
 from .oidc_issue import issue
@@ -20,8 +20,10 @@ from .oidc_issue import issue
 async def client_credentials_grant(grant: GrantRequest) -> dict[str, Any]:
     """``client_credentials``: an app-only access token for an application user's secret."""
     ctx, request, authority, fields, auth, legacy = grant.unpacked()
+    graph, asked = False, None
     if not legacy and fields.get("scope"):
-        parse_scope(fields["scope"], authority.root)
+        asked = parse_scope(fields["scope"], authority.root, graph=not authority.adfs)
+        graph = asked.resources == (GRAPH_RESOURCE,)
     address = client_address(request)
     wait = ctx.throttle.retry_after(auth.client_id, address)
     if wait:
@@ -39,10 +41,18 @@ async def client_credentials_grant(grant: GrantRequest) -> dict[str, Any]:
     principal = ctx.auth.principal(user_id)
     if principal is None:
         raise OAuthError("invalid_grant", codes.USER_DISABLED, "The user is disabled.")
+    roles = _graph_roles(ctx.storage, auth.client_id, asked) if graph else ()
     now = time.time()
     lifetime = ctx.settings.access_token_lifetime
     token = ctx.tokens.access_token(
-        authority.audience(auth.client_id), principal, app_only=True, now=now
+        authority.audience(auth.client_id),
+        principal,
+        app_only=True,
+        now=now,
+        # Graph with the application permissions the tenant's admin consented to this
+        # application (issue 19: the router reads every mailbox).
+        resource=GRAPH if graph else None,
+        roles=roles,
     )
     return {
         "token_type": "Bearer",
@@ -50,6 +60,26 @@ async def client_credentials_grant(grant: GrantRequest) -> dict[str, Any]:
         "ext_expires_in": lifetime,
         "access_token": token,
     }
+
+
+def _graph_roles(storage: Any, client_id: str, asked: Scope | None) -> tuple[str, ...]:
+    """The application permissions to Graph consented to ``client_id``; an app-only token asks
+    for ``https://graph.microsoft.com/.default`` and exists only with some consented."""
+    if asked is None or asked.named(GRAPH_RESOURCE) != frozenset({".default"}):
+        raise OAuthError(
+            "invalid_scope",
+            codes.INVALID_SCOPE,
+            "The scope of a client credentials request must be the resource's /.default.",
+        )
+    roles: tuple[str, ...] = storage.app_roles(client_id, GRAPH)
+    if not roles:
+        raise OAuthError(
+            "invalid_resource",
+            codes.RESOURCE_NOT_FOUND,
+            f"The resource principal named {GRAPH} was not found in the tenant: no application "
+            "permissions to it were consented for this application.",
+        )
+    return roles
 
 
 async def password_grant(grant: GrantRequest) -> dict[str, Any]:

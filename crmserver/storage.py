@@ -383,6 +383,21 @@ class Storage:
         rows = self.query("SELECT * FROM tbx_application WHERE client_id=?", (client_id,))
         return rows[0] if rows else None
 
+    def grant_app_roles(self, client_id: str, resource: str, roles: Sequence[str]) -> None:
+        """The tenant admin consents application permissions (``roles``) of ``resource``
+        (Microsoft Graph's ``Mail.ReadWrite``...) to an application (issue 19: the router)."""
+        for role in roles:
+            self.execute(
+                "INSERT OR IGNORE INTO tbx_app_role VALUES (?, ?, ?)", (client_id, resource, role)
+            )
+
+    def app_roles(self, client_id: str, resource: str) -> tuple[str, ...]:
+        rows = self.query(
+            "SELECT role FROM tbx_app_role WHERE client_id=? AND resource=? ORDER BY role",
+            (client_id, resource),
+        )
+        return tuple(str(r["role"]) for r in rows)
+
     # -- sign-in state (codes and refresh tokens are stored as hashes only) -----------------
 
     def organization(self) -> Row | None:
@@ -546,6 +561,8 @@ _SIGNIN_TABLES = (
     "CREATE TABLE IF NOT EXISTS tbx_refresh_token (token_hash TEXT PRIMARY KEY,"
     " family_id TEXT NOT NULL, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS tbx_refresh_token_family ON tbx_refresh_token (family_id)",
+    "CREATE TABLE IF NOT EXISTS tbx_app_role (client_id TEXT NOT NULL, resource TEXT NOT NULL,"
+    " role TEXT NOT NULL, PRIMARY KEY (client_id, resource, role))",
     "CREATE TABLE IF NOT EXISTS tbx_device_code (device_hash TEXT PRIMARY KEY,"
     " user_code_hash TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
     " authority TEXT NOT NULL, expires REAL NOT NULL, interval REAL NOT NULL,"

@@ -149,9 +149,11 @@ class TokenIssuer:
         now: float,
         resource: str | None = None,
         scp: str = "user_impersonation",
+        roles: tuple[str, ...] = (),
     ) -> str:
         """An access token for ``resource`` (default: this server, R) with the delegated
-        permissions ``scp`` (unprefixed, space separated; none for an application)."""
+        permissions ``scp`` (unprefixed, space separated; none for an application) or, for an
+        application, the application permissions ``roles`` (Graph's ``Mail.ReadWrite``...)."""
         issued = int(now)
         claims: dict[str, Any] = {
             "aud": resource or audience.root,
@@ -168,6 +170,8 @@ class TokenIssuer:
             "jti": str(uuid.uuid4()),
             "ver": "2.0",
         }
+        if app_only and roles:
+            claims["roles"] = list(roles)
         if not app_only:
             claims.update(
                 scp=scp,

@@ -243,8 +243,15 @@ def _errors(status: MailboxStatus) -> str:
     return "; ".join(parts) or "-"
 
 
-def format_status(rows: list[MailboxStatus], depth: str, leader: str | None) -> str:
-    header = ("MAILBOX", "ADDRESS", "LAST RUN", "RESULT", "NEXT RUN", "STATE", "ERRORS")
+def format_status(
+    rows: list[MailboxStatus],
+    depth: str,
+    leader: str | None,
+    alerts: dict[str, int] | None = None,
+) -> str:
+    """The status table; ``alerts``: the CRM's error alerts per mailbox id (None: the CRM was
+    not asked, shown as ``-``)."""
+    header = ("MAILBOX", "ADDRESS", "LAST RUN", "RESULT", "NEXT RUN", "STATE", "ALERTS", "ERRORS")
     table = [header] + [
         (
             s.mailbox_id,
@@ -253,6 +260,7 @@ def format_status(rows: list[MailboxStatus], depth: str, leader: str | None) -> 
             s.last_counts or "-",
             _when(s.next_run),
             "pending" if s.pending else "idle",
+            "-" if alerts is None else str(alerts.get(s.mailbox_id.lower(), 0)),
             _errors(s),
         )
         for s in rows
@@ -266,15 +274,30 @@ def format_status(rows: list[MailboxStatus], depth: str, leader: str | None) -> 
     return "\n".join(line.rstrip() for line in lines)
 
 
+def crm_alerts(processor: object) -> dict[str, int] | None:
+    """The CRM's alert counts per mailbox, when the processing has a CRM (the router's own
+    does; None otherwise, or when the CRM cannot be asked: status still shows the rest)."""
+    crm = getattr(getattr(processor, "context", None), "crm", None)
+    if crm is None:
+        return None
+    counts = importlib.import_module("router.mailbox_status").alert_counts
+    try:
+        found: dict[str, int] = counts(crm)
+    except Exception as exc:  # the CRM away must not hide the router's own records
+        print(f"trackbox-router: the CRM's alerts could not be read: {exc}", file=sys.stderr)
+        return None
+    return found
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    # The config names the CRM and the state directory (signing in is lazy).
+    configured = load_processor(args.processor, args.config) if args.config else None
     if args.broker:
         router = build(args, with_processor=False)
         client = redis_client(router.broker)
         depth: QueueDepth | str = redis_queue_depth(client)
         leader = router.locks.holder(LEADER_LOCK)
     else:
-        # The config names the state directory; reading it signs nothing in (lazy sign-in).
-        configured = load_processor(args.processor, args.config) if args.config else None
         path = state_dir(args.state_dir, configured) / STATE_FILE
         if not path.exists():
             print(f"trackbox-router: no runs recorded yet ({path})", file=sys.stderr)
@@ -284,7 +307,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         depth = state.meta("queue_depth") or "unknown (no router running)"
         leader = state.meta("leader")
     rows = (router.state if router else state).snapshot()
-    print(format_status(rows, str(depth), leader))
+    print(format_status(rows, str(depth), leader, crm_alerts(configured)))
     return 0
 
 

@@ -23,8 +23,21 @@ The config file (TOML)::
     user = "support@contoso.example"              # optional, default the key
     smtp_url = "smtps://mail.contoso.example"     # optional (outgoing)
 
+    [graph]                                       # optional: Microsoft 365 mailboxes
+    client_id = "trackbox-router"                 # optional, default [crm] client_id
+    token_url = "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"  # optional
+    base_url = "https://graph.microsoft.com/v1.0"  # optional
+    ca_file = "/etc/ssl/graph-proxy-ca.pem"       # optional, added to [crm] ca_file
+
 The keyring holds the client secret under (``trackbox:router:crm``, client id) and each
 mailbox's password under (``trackbox:router:mail``, its IMAP user name).
+
+A mailbox with no ``[mailboxes]`` entry is processed by its CRM mail server profile
+(``mailbox.emailserverprofile``): *Exchange Online* (``servertype`` 3) goes through Microsoft
+Graph with the ``[graph]`` application's app-only token (client credentials for
+``https://graph.microsoft.com/.default``; application permissions Mail.ReadWrite and Mail.Send
+consented by the tenant's admin) at ``/users/{address}``, sending with ``sendMail``. Other
+profiles need a ``[mailboxes]`` entry.
 """
 
 from __future__ import annotations
@@ -46,8 +59,14 @@ from core.crm.auth import BearerAuth
 from core.crm.errors import CrmAuthError
 from core.domain.mailbox_delivery import MailboxDelivery
 from core.mail import MailAuthError, MailBackend, open_backend
+from core.mail.graph import GraphBackend
+from core.mail.graph_http import DEFAULT_BASE_URL
 
 DEFAULT_PROFILE = "router"
+#: ``emailserverprofile.servertype`` of Exchange Online (processed through Graph).
+EXCHANGE_ONLINE = 3
+#: The resource an app-only Graph token is asked for (whatever URL Graph is reached at).
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 #: Seconds before a token's expiry at which a new one is asked for.
 TOKEN_MARGIN = 60.0
 
@@ -117,25 +136,64 @@ class ClientCredentials:
         return str(body["access_token"]), float(body.get("expires_in") or 300)
 
 
+@dataclass(frozen=True)
+class GraphAccess:
+    """Microsoft Graph with application permissions: where it is and an app-only token."""
+
+    token: Callable[[], str]
+    base_url: str = DEFAULT_BASE_URL
+    verify: ssl.SSLContext | bool = True
+
+    def open(self, address: str) -> MailBackend:
+        """The mailbox ``address`` through ``/users/{address}``."""
+        return GraphBackend(self.base_url, address, token=self._token, verify=self.verify)
+
+    def _token(self) -> str:
+        try:
+            return self.token()
+        except CrmAuthError as exc:  # the sign-in is the service's: a mailbox-side error
+            raise MailAuthError(f"the service's Graph sign-in was refused: {exc}") from exc
+
+
 @dataclass
 class RouterContext:
     """The router's collaborators. ``crm`` is signed in as the service; ``servers`` maps a
     mailbox's id or address to its mail server; ``secret(user)`` reads a mailbox password
-    from the keyring; ``state_dir`` holds one SQLite state per mailbox."""
+    from the keyring; ``state_dir`` holds one SQLite state per mailbox; ``graph``: Microsoft
+    365 mailboxes (by their server profile) through Graph."""
 
     crm: CrmClient
     state_dir: Path
     servers: Mapping[str, MailServer] = field(default_factory=dict)
     secret: Callable[[str], str | None] = lambda _user: None
     backend_options: Mapping[str, Any] = field(default_factory=dict)
+    graph: GraphAccess | None = None
 
     def server_of(self, box: MailboxDelivery) -> MailServer | None:
         return self.servers.get(box.mailbox_id) or self.servers.get(box.address)
 
+    def server_type(self, box: MailboxDelivery) -> int | None:
+        """The ``servertype`` of the mailbox's CRM mail server profile (None: it has none)."""
+        row = self.crm.get("mailboxes", box.mailbox_id, select=["_emailserverprofile_value"])
+        profile = row.get("_emailserverprofile_value")
+        if not profile:
+            return None
+        found = self.crm.get("emailserverprofiles", str(profile), select=["servertype"])
+        kind = found.get("servertype")
+        return int(kind) if kind is not None else None
+
     def open_mailbox(self, box: MailboxDelivery) -> MailBackend:
-        """The mailbox's backend, signed in with the service's own credentials for it."""
+        """The mailbox's backend, signed in with the service's own credentials for it: its
+        ``[mailboxes]`` entry, else its server profile (Exchange Online: Graph)."""
         server = self.server_of(box)
         if server is None:
+            kind = self.server_type(box)
+            if kind == EXCHANGE_ONLINE and self.graph is not None:
+                return self.graph.open(box.address)
+            if kind == EXCHANGE_ONLINE:
+                raise MailAuthError(
+                    f"the mailbox {box.address} is on Exchange Online: the config needs [graph]"
+                )
             raise MailAuthError(f"no mail server is configured for the mailbox {box.address}")
         password = self.secret(server.user)
         if password is None:
@@ -170,12 +228,47 @@ def load_context(config_path: Path) -> RouterContext:
     servers = {
         str(key): _server(str(key), value) for key, value in _section(config, "mailboxes").items()
     }
+    graph_section = _section(config, "graph")
     return RouterContext(
         crm=crm,
         state_dir=state_dir,
         servers=servers,
         secret=lambda user: get_secret(profile, SecretKind.MAIL, user),
+        graph=_graph(graph_section, crm_section, profile) if "graph" in config else None,
     )
+
+
+def _verify(*ca_files: object) -> ssl.SSLContext | bool:
+    """The system's CAs, or a context trusting these CA files."""
+    files = [str(f) for f in ca_files if f]
+    if not files:
+        return True
+    context = ssl.create_default_context(cafile=files[0])
+    for extra in files[1:]:
+        context.load_verify_locations(cafile=extra)
+    return context
+
+
+def _graph(section: Mapping[str, Any], crm_section: Mapping[str, Any], profile: str) -> GraphAccess:
+    """Graph with the service's application permissions (app-only, client credentials)."""
+    crm_url = _required(crm_section, "url", "crm").rstrip("/")
+    client_id = str(section.get("client_id") or _required(crm_section, "client_id", "crm"))
+    secret = get_secret(profile, SecretKind.CRM, client_id)
+    if secret is None:
+        raise RouterConfigError(
+            f"no client secret for {client_id} in the keyring (trackbox:{profile}:crm)"
+        )
+    verify = _verify(crm_section.get("ca_file"), section.get("ca_file"))
+    token_url = section.get("token_url") or crm_section.get("token_url")
+    token = ClientCredentials(
+        str(token_url or f"{crm_url}/oauth2/v2.0/token"),
+        client_id,
+        secret,
+        scope=f"{GRAPH_RESOURCE}/.default",
+        verify=verify,
+    )
+    base_url = str(section.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    return GraphAccess(token, base_url, verify)
 
 
 def _service_client(section: Mapping[str, Any], profile: str) -> CrmClient:
@@ -230,6 +323,7 @@ def _required(section: Mapping[str, Any], key: str, where: str) -> str:
 
 __all__ = [
     "ClientCredentials",
+    "GraphAccess",
     "MailServer",
     "RouterConfigError",
     "RouterContext",

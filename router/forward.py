@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 from core.crm import CrmClient
 from core.crm.wire import odata_string
@@ -67,9 +68,12 @@ def forwarding_user(crm: CrmClient, address: str) -> str | None:
     return str(row["systemuserid"]).lower() if row else None
 
 
-def process(ctx: RouterContext, store: Store, session: MailSession) -> None:
-    """Sync the forward mailbox and track what its new wrappers carry."""
-    incoming.sync_inbox(store, session.backend())
+def process(
+    ctx: RouterContext, store: Store, session: MailSession, resume_after: datetime | None = None
+) -> None:
+    """Sync the forward mailbox and track what its new wrappers carry (``resume_after``: as
+    :func:`router.incoming.sync_inbox`)."""
+    incoming.sync_inbox(store, session.backend(), resume_after=resume_after)
     wrappers = incoming.undecided(store)
     if not wrappers:
         return

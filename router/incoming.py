@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from core.crm import CrmClient, CrmError
@@ -29,9 +30,9 @@ from core.domain.mailbox_delivery import MailboxDelivery
 from core.domain.model import MessageHeader, Reason, RecordRef, TrackState
 from core.domain.resolution import Resolver
 from core.mail import MailBackend
-from core.outbox.kinds import Promote
+from core.outbox.kinds import Promote, SendPending
 from core.outbox.operations import CrmApplier
-from core.outbox.queue import Checkpoint, Operation, Outbox
+from core.outbox.queue import Checkpoint, Operation, Outbox, Progress
 from core.outbox.results import OpResult
 from core.store import SqliteCorrelationIndex, Store
 from core.sync.address_books import AddressBook
@@ -52,6 +53,8 @@ log = logging.getLogger("trackbox.router.incoming")
 
 #: Undecided mail taken up per run (more waits for the next one).
 MAX_PER_RUN = 2000
+#: ``email.statuscode`` Sent.
+SENT = 3
 NEW_REASON = Reason("undecided", "New mail: the router decides it on its next pass")
 
 _FOLLOWUP_SCHEMA = """
@@ -68,26 +71,49 @@ CREATE TABLE IF NOT EXISTS router_mail (
 # -- sync ----------------------------------------------------------------------------------
 
 
-def sync_inbox(store: Store, backend: MailBackend, roles: Sequence[str] = ("inbox",)) -> int:
+def sync_inbox(
+    store: Store,
+    backend: MailBackend,
+    roles: Sequence[str] = ("inbox",),
+    *,
+    resume_after: datetime | None = None,
+) -> int:
     """Bring the mailbox's folders with these roles (the Inbox; for a user, Sent Items too)
     up to date in ``store``; mail that arrived since the last pass is marked undecided in
-    the transaction that stores it. The first pass over a folder takes what is there as the
-    baseline (old mail is not tracked, as on the desktop). Returns the new mail."""
+    the transaction that stores it. Returns the new mail.
+
+    The first pass over a folder in this state takes what is there as the baseline (old
+    mail is not tracked, as on the desktop), except mail dated after ``resume_after``: when
+    the CRM says the mailbox was processed before (on another machine, or before this state
+    was lost), that mail is decided again — promotion by Message-ID finds what the other
+    pass tracked, the same rules leave untracked what it left — so mail that arrived since
+    that pass is not lost."""
     folders = [backend.folder(role) for role in roles]
     store.upsert_folders(folders)
-    return sum(_sync_folder(store, backend, folder.path) for folder in folders)
+    return sum(_sync_folder(store, backend, folder.path, resume_after) for folder in folders)
 
 
-def _sync_folder(store: Store, backend: MailBackend, folder: str) -> int:
+def _is_new(header: MessageHeader, baseline: bool, resume_after: datetime | None) -> bool:
+    if not baseline:
+        return True
+    if resume_after is None or header.date is None:
+        return False
+    date = header.date if header.date.tzinfo else header.date.replace(tzinfo=UTC)
+    return date >= resume_after
+
+
+def _sync_folder(
+    store: Store, backend: MailBackend, folder: str, resume_after: datetime | None = None
+) -> int:
     state = store.folder_sync_state(folder)
     baseline = state is None
     new = 0
     for batch in backend.sync(folder, state, 500):
         with store.transaction():
             apply_batch(store, folder, batch)
-            if baseline or batch.reset:
+            if batch.reset and not baseline:
                 continue
-            for header in batch.added:
+            for header in (h for h in batch.added if _is_new(h, baseline, resume_after)):
                 if store.tracking.state_of(header.message_id) is TrackState.NOT_TRACKED:
                     store.tracking.set_state(
                         header.message_id, TrackState.UNDECIDED, reason=NEW_REASON
@@ -300,6 +326,9 @@ class RouterApplier:
         self._service_id: str | None = None
 
     def __call__(self, op: Operation, checkpoint: Checkpoint) -> OpResult:
+        if isinstance(op.payload, SendPending) and already_sent(self.crm, op):
+            # Another machine's pass sent it (this state is stale): never a second time.
+            return OpResult(op.payload.activity_id, smtp_sent=True)
         owner = None
         if isinstance(op.payload, Promote):
             owner = owner_of(self.store, op.payload.message_id)
@@ -316,6 +345,18 @@ class RouterApplier:
         if self._service_id is None:
             self._service_id = self.crm.who_am_i().user_id
         return self._service_id
+
+
+def already_sent(crm: CrmClient, op: Operation) -> bool:
+    """A Pending Send mail not sent by this state yet that the CRM has as Sent: a pass on
+    another machine (with its own state) sent it after this state had queued it."""
+    payload = op.payload
+    if not isinstance(payload, SendPending) or not payload.activity_id:
+        return False
+    if Progress.from_result(op.result).smtp_sent:
+        return False  # this state sent it: only marking it Sent is left
+    row = crm.get("emails", payload.activity_id, select=["statuscode"])
+    return int(row.get("statuscode") or 0) == SENT
 
 
 def assign(crm: CrmClient, activity_id: str, owner_id: str) -> None:

@@ -3,10 +3,14 @@ user or a queue) are claimed (*Sending*), given a tracking token, and queued in 
 mailbox's outbox as ``SendPending`` operations (``core.sync.pending_send``); the outbox
 sends each once through the mailbox (SMTP, saved to Sent Items) and marks it Sent
 (``core.outbox.operations.CrmApplier``). A failure is an alert on the mailbox: a
-``tracelog`` row the administrator sees.
+``tracelog`` row the administrator sees (``router.mailbox_status``).
 
-The service reads every user's mail, so Pending Send is found by a query on the sender
-party rather than ``BackgroundSendEmail`` (which hands out only the caller's own mail).
+Claiming is atomic: ``BackgroundSendEmail`` (as CRM for Outlook and the E-mail Router did)
+hands each Pending Send mail to one caller only and marks it *Sending* in the same CRM
+transaction, so two workers (a lock that expired, two machines) never both send it. The
+router's application user gets every server-side mailbox's mail; the query asks for this
+mailbox's only (a ``sendermailboxid`` condition). A CRM that ignored the condition and handed
+out another mailbox's mail gets it put back in Pending Send for that mailbox's own pass.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from core.crm import CrmClient, CrmError, CrmPermanentError
+from core.crm import CrmClient, CrmPermanentError
 from core.domain.crm_settings import OrgSettings
 from core.domain.mailbox_delivery import MailboxDelivery
 from core.domain.model import Address, Reason, TrackState
@@ -31,8 +35,6 @@ PARTIES = "email_activity_parties($select=addressused,participationtypemask,_par
 #: Statuses of a mail waiting for this router: Pending Send, and Sending left by a crash.
 PENDING_SEND, SENDING = 6, 7
 MAX_PER_RUN = 50
-#: ``tracelog.level``: 3 is an error.
-ALERT_ERROR = 3
 
 
 def pending_filter(box: MailboxDelivery, status: int) -> str:
@@ -45,21 +47,55 @@ def pending_filter(box: MailboxDelivery, status: int) -> str:
     )
 
 
+def hand_out_query(box: MailboxDelivery, limit: int = MAX_PER_RUN) -> dict[str, Any]:
+    """The ``BackgroundSendEmail`` QueryExpression for this mailbox's Pending Send mail."""
+    return {
+        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression",
+        "EntityName": "email",
+        "ColumnSet": {"AllColumns": True},
+        "Criteria": {
+            "Conditions": [
+                {
+                    "AttributeName": "sendermailboxid",
+                    "Operator": "Equal",
+                    "Values": [{"Value": box.mailbox_id, "Type": "System.Guid"}],
+                }
+            ]
+        },
+        "PageInfo": {"Count": limit, "PageNumber": 1},
+    }
+
+
+def hand_out(crm: CrmClient, box: MailboxDelivery) -> list[dict[str, Any]]:
+    """This mailbox's Pending Send mail, now *Sending* and ours alone (atomic in the CRM)."""
+    result = crm.execute_action("BackgroundSendEmail", {"Query": hand_out_query(box)})
+    rows = result.get("EntityCollection") or []
+    if isinstance(rows, dict):
+        rows = rows.get("Entities") or rows.get("value") or []
+    mine = []
+    for row in (r for r in rows if isinstance(r, dict)):
+        sender_box = str(row.get("_sendermailboxid_value") or "").lower()
+        if sender_box and sender_box != box.mailbox_id.lower():
+            _put_back(crm, row)  # another mailbox's: its own pass sends it
+        else:
+            mine.append(row)
+    return mine
+
+
+def _put_back(crm: CrmClient, row: dict[str, Any]) -> None:
+    log.warning("router: the CRM handed out mail of another mailbox; put back in Pending Send")
+    crm.update("emails", str(row["activityid"]), {"statecode": 1, "statuscode": PENDING_SEND})
+
+
 def claim_pending(crm: CrmClient, box: MailboxDelivery, known: set[str]) -> list[PendingMail]:
-    """The owner's Pending Send mail, claimed (*Sending*, with its token in the subject),
-    and the owner's *Sending* mail a crash left unqueued (older than ``ORPHAN_AGE``)."""
+    """The mailbox's Pending Send mail, handed out to this pass alone (*Sending*, with its
+    token in the subject), and the mailbox's *Sending* mail a crash left unqueued (older
+    than ``ORPHAN_AGE``)."""
     if not box.owner_id:
         return []
-    rows = list(
-        crm.query(
-            "emails",
-            filter=pending_filter(box, PENDING_SEND),
-            expand=PARTIES,
-            top=MAX_PER_RUN,
-        )
-    )
+    rows = hand_out(crm, box)
     org = OrgSettings.from_crm(next(iter(crm.query("organizations", top=1)), {})) if rows else None
-    claimed = [_claim(crm, org, row) for row in rows if org is not None]
+    claimed = [_with_token(crm, org, row) for row in rows if org is not None]
     cutoff = datetime.now(UTC) - ORPHAN_AGE
     for row in crm.query("emails", filter=pending_filter(box, SENDING), expand=PARTIES):
         activity = str(row.get("activityid")).lower()
@@ -68,17 +104,18 @@ def claim_pending(crm: CrmClient, box: MailboxDelivery, known: set[str]) -> list
     return [_pending(crm, row) for row in claimed]
 
 
-def _claim(crm: CrmClient, org: OrgSettings, row: dict[str, Any]) -> dict[str, Any]:
-    """Mark the mail *Sending* (no other pass takes it) with a tracking token."""
+def _with_token(crm: CrmClient, org: OrgSettings, row: dict[str, Any]) -> dict[str, Any]:
+    """Give mail put in Pending Send without a token one (``SendEmail`` gives one already);
+    the mail is ours alone by now, so this PATCH races nobody."""
     subject = str(row.get("subject") or "")
-    token = find_token(subject, org.tokens)
-    values: dict[str, Any] = {"statecode": 1, "statuscode": SENDING}
-    if token is None and org.correlation_enabled:
-        token = _new_token(crm, subject)
-        if token:
-            subject = f"{subject} {token}".strip()
-            values.update(subject=subject, trackingtoken=token)
-    crm.update("emails", str(row["activityid"]), values)
+    if find_token(subject, org.tokens) is not None or not org.correlation_enabled:
+        return row
+    token = _new_token(crm, subject)
+    if not token:
+        return row
+    subject = f"{subject} {token}".strip()
+    values = {"statecode": 1, "statuscode": SENDING, "subject": subject, "trackingtoken": token}
+    crm.update("emails", str(row["activityid"]), values)  # a closed activity restates its state
     return {**row, "subject": subject}
 
 
@@ -120,19 +157,10 @@ def queue_sends(store: Store, crm: CrmClient, box: MailboxDelivery) -> int:
     return len(mails)
 
 
-def record_alert(crm: CrmClient, box: MailboxDelivery, text: str, code: str) -> None:
-    """An alert on the mailbox (``tracelog``); never raises (the run reports it anyway)."""
-    body = {
-        "regardingobjectid_mailbox@odata.bind": f"/mailboxes({box.mailbox_id})",
-        "level": ALERT_ERROR,
-        "text": text[:4000],
-        "tracecode": code[:100],
-        "machinename": "trackbox-router",
-    }
-    try:
-        crm.create("tracelogs", body)
-    except CrmError as exc:
-        log.warning("router alert for mailbox %s not recorded: %s", box.mailbox_id, exc)
-
-
-__all__ = ["claim_pending", "pending_filter", "queue_sends", "record_alert"]
+__all__ = [
+    "claim_pending",
+    "hand_out",
+    "hand_out_query",
+    "pending_filter",
+    "queue_sends",
+]

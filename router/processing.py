@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.crm import CrmError
 from core.domain.mailbox_delivery import (
@@ -30,10 +30,13 @@ from core.outbox.operations import LocalEffects, MailSession
 from core.outbox.queue import Operation, Outbox
 from core.outbox.results import Failure
 from core.store import Store
-from router import cases, forward, incoming, outgoing, queues
+from router import cases, forward, incoming, mailbox_status, outgoing, queues
 from router.context import RouterContext
 
 log = logging.getLogger("trackbox.router")
+
+#: How far before the mailbox's last successful pass a fresh state starts deciding mail.
+RESUME_MARGIN = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Pass:
     session: MailSession
     errors: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: When the CRM says this mailbox last finished a pass without errors (None: never).
+    last_success: datetime | None = None
 
     def step(self, name: str, work: Callable[[], object]) -> None:
         """Run one step; a failure is this pass's error, the next steps still run."""
@@ -86,6 +91,12 @@ class Pass:
         except (CrmError, MailError, OSError, sqlite3.Error) as exc:
             log.info("router mailbox=%s step=%s failed: %s", self.box.mailbox_id, name, exc)
             self.errors.append(f"{name}: {exc}")
+
+    def resume_after(self) -> datetime | None:
+        """Mail dated after this is decided even on a first pass in this state (see
+        ``incoming.sync_inbox``): the last success the CRM knows of, less a margin for mail
+        that travelled slowly or a pass that ran long."""
+        return self.last_success - RESUME_MARGIN if self.last_success else None
 
     def add(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -97,16 +108,14 @@ def run_mailbox(ctx: RouterContext, mailbox_id: str) -> MailboxRun:
     box = mailbox(ctx, mailbox_id)
     store = Store.open(ctx.state_path(box.mailbox_id))
     session = MailSession(lambda: ctx.open_mailbox(box))
-    run = Pass(ctx, box, store, session)
+    run = Pass(ctx, box, store, session, last_success=mailbox_status.last_success(ctx.crm, box))
     try:
         incoming.ensure_schema(store)
         _run_steps(run)
     finally:
         session.close()
         store.close()
-    for error in run.errors:
-        outgoing.record_alert(ctx.crm, box, error, "router-pass")
-    return MailboxRun(
+    outcome = MailboxRun(
         mailbox_id=box.mailbox_id,
         started=started,
         finished=datetime.now(UTC),
@@ -116,12 +125,17 @@ def run_mailbox(ctx: RouterContext, mailbox_id: str) -> MailboxRun:
         sent=run.counts.get("sent", 0),
         errors=tuple(run.errors),
     )
+    mailbox_status.record(ctx.crm, box, outcome, since=run.last_success)
+    return outcome
 
 
 def _run_steps(run: Pass) -> None:
     box = run.box
     if box.is_forward_mailbox:
-        run.step("forward mailbox", lambda: forward.process(run.ctx, run.store, run.session))
+        resume = run.resume_after()
+        run.step(
+            "forward mailbox", lambda: forward.process(run.ctx, run.store, run.session, resume)
+        )
     elif box.incoming is IncomingDelivery.SERVER_SIDE:
         run.step("incoming mail", lambda: _incoming(run))
     run.step("tracking", lambda: _replay(run))
@@ -136,7 +150,7 @@ def _run_steps(run: Pass) -> None:
 def _incoming(run: Pass) -> None:
     ctx, box, store = run.ctx, run.box, run.store
     roles = ("inbox",) if box.is_queue else ("inbox", "sent")  # a user's own mail too
-    incoming.sync_inbox(store, run.session.backend(), roles)
+    incoming.sync_inbox(store, run.session.backend(), roles, resume_after=run.resume_after())
     candidates = incoming.undecided(store)
     if not candidates:
         return

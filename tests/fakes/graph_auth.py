@@ -2,6 +2,8 @@
 by a key in the authority's JWKS (found through its OpenID Connect discovery document, over
 HTTPS), from its issuer, not expired, for Graph (``aud``), with the delegated scopes (``scp``)
 the request needs. The mailbox of ``/me`` is the token's ``preferred_username`` (or ``upn``).
+An app-only token (``idtyp`` app, client credentials) carries application permissions
+(``roles``) instead and reaches any mailbox through ``/users/{address}``, never ``/me``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Caller:
 
     user: str
     scopes: frozenset[str]
+    #: An app-only token (client credentials): ``scopes`` are its application permissions
+    #: (``roles``), ``user`` is empty, it reaches every mailbox through ``/users/{address}``.
+    app: bool = False
 
     def require(self, *any_of: str) -> None:
         """403 unless the token has one of ``any_of`` (a broader scope implies a narrower)."""
@@ -96,6 +101,11 @@ class TokenVerifier:
         if key is None or header.get("alg") != "RS256":
             raise unauthenticated("Access token validation failure: unknown signing key.")
         claims = self._claims(token.strip(), key)
+        if claims.get("idtyp") == "app":
+            roles = claims.get("roles")
+            if not isinstance(roles, list) or not roles:
+                raise unauthenticated("Access token validation failure: no roles for an app.")
+            return Caller("", frozenset(str(r) for r in roles), app=True)
         user = claims.get("preferred_username") or claims.get("upn")
         if not isinstance(user, str) or "@" not in user:
             raise unauthenticated("Access token names no user.")

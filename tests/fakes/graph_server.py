@@ -378,6 +378,10 @@ class FakeGraphServer:
     def _mailbox_of(
         self, caller: Caller, segments: list[str]
     ) -> tuple[Mailbox, bool, str, list[str]]:
+        if segments[:1] == ["me"] and caller.app:
+            raise GraphError(
+                400, "BadRequest", "/me request is only valid with delegated authentication flow."
+            )
         if segments[:1] == ["me"]:
             address, prefix, rest = caller.user, "/me", segments[1:]
         elif len(segments) >= 2 and segments[0].lower() == "users":
@@ -395,6 +399,8 @@ class FakeGraphServer:
                     "soft-deleted, or is hosted on-premise.",
                 )  # fmt: skip
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{address}' is invalid.")
+        if caller.app:  # application permissions: every mailbox, no delegation needed
+            return box, False, prefix, rest
         shared = address != caller.user
         if shared and (address, caller.user) not in self._grants:
             raise access_denied()

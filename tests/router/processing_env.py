@@ -63,6 +63,8 @@ class RouterEnv:
     #: CRM mailbox address → Dovecot user.
     users: dict[str, str] = field(default_factory=dict)
     smtp_url: str | None = None
+    #: More lines for the config file (a ``[graph]`` section).
+    extra: list[str] = field(default_factory=list)
 
     def http(self, email: str = ADMIN) -> httpx.Client:
         return crm_http_client(self.crm, email)
@@ -105,6 +107,7 @@ class RouterEnv:
                 f'user = "{user}"',
             ]
             lines.append(f'smtp_url = "{self.smtp_url or self.smtp.url()}"')
+        lines += self.extra
         config = self.tmp / "router.toml"
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return load_context(config)

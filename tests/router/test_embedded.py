@@ -53,7 +53,7 @@ def test_run_once_processes_every_mailbox_in_process_and_records_a_final_error(
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split() == [
-        "MAILBOX", "ADDRESS", "LAST", "RUN", "RESULT", "NEXT", "RUN", "STATE", "ERRORS"
+        "MAILBOX", "ADDRESS", "LAST", "RUN", "RESULT", "NEXT", "RUN", "STATE", "ALERTS", "ERRORS"
     ]  # fmt: skip
     alpha = next(line for line in lines if line.startswith("alpha "))
     assert "alpha@test.example" in alpha and "promoted 1" in alpha and alpha.endswith("-")

@@ -4,8 +4,11 @@ after a crash between promotion and recording creates no duplicate."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +19,10 @@ from core.outbox.operations import CrmApplier
 from core.store import Store
 from crmserver import RunningServer
 from crmserver.seed import user_id
-from router.context import RouterConfigError, load_context
+from router.cli import STATE_FILE, main
+from router.context import RouterConfigError, RouterContext, load_context
 from router.processing import list_mailboxes, run_mailbox
+from router.state import SqliteState
 from tests.plugins.mailservers import PASSWORD, DovecotServer, SmtpServer
 
 from .processing_env import PROFILE, SAM, RouterEnv, mime
@@ -144,3 +149,50 @@ def test_mail_the_user_sends_from_a_mail_client_is_decided_as_outgoing(env: Rout
     with Store.open(ctx.state_path(box)) as store:
         [audit] = store.tracking.audit_log(mid)
         assert audit.reason.code == "outgoing_not_marked"
+
+
+def _alerts(ctx: RouterContext, box: str) -> list[dict[str, Any]]:
+    return list(
+        ctx.crm.query(
+            "tracelogs", select=["text", "tracecode"], filter=f"_regardingobjectid_value eq {box}"
+        )
+    )
+
+
+def test_a_mailbox_that_keeps_failing_gets_one_alert_per_error_and_its_status_in_the_crm(
+    env: RouterEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = env.context()
+    box = env.mailbox_id(SAM.email)
+    ok = run_mailbox(ctx, box)
+    assert ok.errors == ()
+    row = ctx.crm.get("mailboxes", box)
+    assert row["processingstatecode"] == 0 and row["tbx_lastrunresult"].startswith("OK: ")
+    first_success = row["lastsuccessfulsynccompletedon"]
+    assert first_success
+
+    set_secret(PROFILE, SecretKind.MAIL, env.users[SAM.email], "not-the-password")
+    failing = [run_mailbox(ctx, box) for _ in range(3)]
+    assert all(run.errors for run in failing)
+    [alert] = [a for a in _alerts(ctx, box) if "incoming mail" in a["text"]]
+    row = ctx.crm.get("mailboxes", box)
+    assert row["tbx_lastrunresult"].startswith("1 error(s): incoming mail")
+    assert row["lastsuccessfulsynccompletedon"] == first_success  # not a success
+
+    state = SqliteState(env.tmp / "router-state" / STATE_FILE)
+    state.record_run(failing[-1])
+    capsys.readouterr()
+    args = ["status", "--config", str(env.tmp / "router.toml")]
+    assert main([*args, "--state-dir", str(env.tmp / "router-state")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(box))
+    assert re.search(r"idle +1 +1 in last run: incoming mail", line)  # ALERTS 1, then ERRORS
+
+    set_secret(PROFILE, SecretKind.MAIL, env.users[SAM.email], PASSWORD)
+    time.sleep(1.1)  # the CRM's times are to the second: the success is after the alert
+    assert run_mailbox(ctx, box).errors == ()
+    set_secret(PROFILE, SecretKind.MAIL, env.users[SAM.email], "not-the-password")
+    time.sleep(1.1)
+    run_mailbox(ctx, box)
+    again = [a for a in _alerts(ctx, box) if "incoming mail" in a["text"]]
+    assert len(again) == 2  # the same error after a success is a new alert
+    assert again[0]["tracecode"] == again[1]["tracecode"] == alert["tracecode"]

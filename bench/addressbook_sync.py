@@ -4,7 +4,8 @@
 (``size`` = contacts; accounts and leads are a tenth each) from the emulator on loopback into a
 fresh store, search index included, at the app's page size (``core.sync.address_books.PAGE_SIZE``),
 against fetching the same change-tracking rows in 5,000-row pages with a bare httpx client and
-discarding them. Target: ratio <= 1.5.
+discarding them. Target: ratio <= 1.2 (issue 21; it was 1.5), without a longer GUI stall
+(``gui_folder`` max_stall: the app's page size stays ``PAGE_SIZE``).
 
 ``delta``: a sync after 100 contacts changed, against one 100-row page of contacts fetched
 with a bare client. Target: ratio <= 3.
@@ -145,7 +146,7 @@ def _first_population(
         unit="s",
         baseline=baseline,
         ratio=ours / baseline,
-        target=1.5,
+        target=1.2,
         rows_fetched=fetched,
         rows_cached=cached,
         rounds=ROUNDS,

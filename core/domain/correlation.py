@@ -370,6 +370,13 @@ class Correlator:
         self.index = index
         self.smart = SmartMatcher.from_settings(org_settings)
         self._tokens = org_settings.tokens
+        # Bound once: the steps run for every message, most of them for nothing.
+        self._by_message_id = index.by_message_id
+        self._index_by_token = index.by_token
+        self._by_root = index.by_conversation_root
+        self._by_smart_key = index.by_smart_key
+        smart = self.smart
+        self._smart_args = (smart._filter, smart.tokens, smart.max_words)  # noqa: SLF001
         self._steps = self._enabled_steps(org_settings)
 
     def _enabled_steps(
@@ -403,15 +410,18 @@ class Correlator:
         return None
 
     def _by_headers(self, message: MessageHeader) -> Correlation | None:
-        lookup = self.index.by_message_id
+        lookup = self._by_message_id
         irt = message.in_reply_to
         if irt:
             for key in message_id_keys(irt):  # the usual single <id>: returned as it is
                 email = lookup(key)
                 if email is not None:
                     return Correlation(CorrelationMethod.IN_REPLY_TO, email, key)
+        refs = message.references
+        if not refs:
+            return None
         # References lists the thread oldest first: the nearest ancestor is the last one.
-        for ref in reversed(message.references):
+        for ref in reversed(refs):
             ref_key = message_id_key(ref)
             if ref_key is not None:
                 email = lookup(ref_key)
@@ -423,7 +433,7 @@ class Correlator:
         token = find_token(message.subject, self._tokens)
         if token is None:
             return None
-        email = self.index.by_token(token)
+        email = self._index_by_token(token)
         return None if email is None else Correlation(CorrelationMethod.TOKEN, email, token)
 
     def _by_conversation(self, message: MessageHeader) -> Correlation | None:
@@ -432,7 +442,7 @@ class Correlator:
         index = parse_thread_index(message.thread_index)
         if index is None:
             return None
-        thread = self.index.by_conversation_root(index.root)
+        thread = self._by_root(index.root)
         if not thread:
             return None
         # Prefer the parent, then the nearest tracked ancestor, then the newest of the thread.
@@ -451,8 +461,8 @@ class Correlator:
         return Correlation(CorrelationMethod.CONVERSATION_INDEX, best, index.root)
 
     def _by_smart_match(self, message: MessageHeader) -> Correlation | None:
-        key = self.smart.key(message.subject)
-        pool = self.index.by_smart_key(key) if key else ()
+        key = cached_smart_key(message.subject, *self._smart_args)  # = self.smart.key(…)
+        pool = self._by_smart_key(key) if key else ()
         if not pool:  # most mail: no tracked e-mail has this subject, skip the addresses
             return None
         email = self.smart.choose(self.smart.sharing_addresses(pool, _address_keys(message)))

@@ -297,7 +297,13 @@ def cached_smart_key(
     text = subject
     if tokens is not None and _matcher(tokens).find(subject) is not None:
         text = strip_token(subject, tokens)
-    text = filter_re.sub(" ", _normalize(text))
+    text = _normalize(text)
+    if filter_re.pattern != DEFAULT_HASH_FILTER_KEYWORDS:
+        text = filter_re.sub(" ", text)
+    elif ":" in text:  # the default is anchored and needs a colon: one match at the start
+        found = filter_re.match(text)
+        if found is not None:
+            text = text[found.end() :]
     return " ".join(sorted(_WORD_RE.findall(text.casefold())[:max_words]))
 
 

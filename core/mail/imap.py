@@ -28,7 +28,7 @@ import functools
 import re
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -62,6 +62,7 @@ from core.mail.deadline_socket import (
 from core.mail.imap_state import decode_state, encode_state, seqset_to_uids, uids_to_seqset
 from core.mail.imap_wire import (
     DeadlineIMAPClient,
+    body_fetch,
     chunks,
     create,
     error_text,
@@ -80,6 +81,8 @@ _FIELDS = (
     b"BODY.PEEK[HEADER.FIELDS (FROM SENDER TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO "
     b"REFERENCES THREAD-INDEX CONTENT-TYPE CONTENT-DISPOSITION)]"
 )
+# What a header sync fetches of each message (bench/mail_sync.py asks the same).
+HEADER_ITEMS = b"FLAGS RFC822.SIZE " + _FIELDS
 _SPECIAL_USE = {
     b"\\sent": "sent",
     b"\\drafts": "drafts",
@@ -412,7 +415,7 @@ class ImapBackend(MailBackend):
         ones meanwhile)."""
         self._select(c, folder)
         out: dict[int, MessageHeader] = {}
-        for row in header_fetch(c, uids_to_seqset(set(uids)), b"FLAGS RFC822.SIZE " + _FIELDS):
+        for row in header_fetch(c, uids_to_seqset(set(uids)), HEADER_ITEMS):
             kws = _keywords(row.flags)
             out[row.uid] = parse_headers(
                 row.block,
@@ -534,6 +537,32 @@ class ImapBackend(MailBackend):
             if uid not in rows:
                 raise MailNotFound("message is gone", ref=ref)
             return bytes(rows[uid][b"BODY[]"])
+
+        return self._run("FETCH", run)
+
+    def fetch_many(self, refs: Sequence[MailRef], size: int = 0) -> list[tuple[MailRef, bytes]]:
+        """The raw messages of ``refs`` (all in one folder) in one ``UID FETCH``, for caching
+        bodies in bulk; ``size`` is their total size, if known, to allow the time it takes.
+        Refs gone from the server or stale (another UIDVALIDITY) are left out."""
+        if not refs:
+            return []
+        folder = refs[0].folder
+
+        def run(c: IMAPClient) -> list[tuple[MailRef, bytes]]:
+            validity = str(self._select(c, folder)[b"UIDVALIDITY"])
+            wanted: dict[int, MailRef] = {}
+            for ref in refs:
+                v, _, uid = ref.uid.partition(":")
+                if ref.folder == folder and v == validity and uid.isdigit():
+                    wanted[int(uid)] = ref
+            if not wanted:
+                return []
+            self._clock.extend_to(deadline_for(self.deadline, size))
+            return [
+                (wanted[uid], raw)
+                for uid, raw in body_fetch(c, uids_to_seqset(set(wanted)))
+                if uid in wanted
+            ]
 
         return self._run("FETCH", run)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import imaplib
 import re
 import ssl
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
@@ -126,6 +126,25 @@ def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> Iterator[FetchedHe
     replies that are not FETCH (``EXISTS``, ``EXPUNGE``) are of no use here and skipped.
     Leaving the loop early closes the connection: the rest of the reply would be in the way.
     """
+    return _streamed_fetch(c, seqset, items, _one_reply)
+
+
+def body_fetch(c: IMAPClient, seqset: str) -> Iterator[tuple[int, bytes]]:
+    """``UID FETCH seqset (BODY.PEEK[])`` read as :func:`header_fetch` reads headers:
+    ``(uid, raw message)`` for each message as soon as it is read."""
+    return _streamed_fetch(c, seqset, b"BODY.PEEK[]", _one_body)
+
+
+R = TypeVar("R")
+
+
+def _streamed_fetch(
+    c: IMAPClient,
+    seqset: str,
+    items: bytes,
+    one: Callable[[IMAPClient, list[tuple[bytes, bytes]], bytes], R | None],
+) -> Iterator[R]:
+    """A UID FETCH whose untagged replies ``one`` turns into results (None: not ours)."""
     imap = c._imap
     tag = imap._new_tag()
     done = False
@@ -138,7 +157,7 @@ def header_fetch(c: IMAPClient, seqset: str, items: bytes) -> Iterator[FetchedHe
                 while (m := _LITERAL_END_RE.search(line)) is not None:
                     parts.append((line[:-2], imap.read(int(m.group(1)))))
                     line = _line(imap)
-                got = _one_reply(c, parts, line.rstrip(b"\r\n"))
+                got = one(c, parts, line.rstrip(b"\r\n"))
                 if got is not None:
                     yield got
             elif line.startswith(tag + b" "):
@@ -196,6 +215,32 @@ def _one_reply(
         return FetchedHeader(
             int(uid), tuple(data.get(b"FLAGS", ())), int(data[b"RFC822.SIZE"]), bytes(block)
         )
+    return None
+
+
+_WHOLE_BODY_RE = re.compile(rb"\bBODY\[\] \{\d+\}\Z")
+
+
+def _one_body(
+    c: IMAPClient, parts: list[tuple[bytes, bytes]], tail: bytes
+) -> tuple[int, bytes] | None:
+    """One untagged reply as ``(uid, raw message)``, or None if it carries no body."""
+    first = parts[0][0] if parts else tail
+    if first.startswith(b"* BYE"):
+        raise imap_exc.IMAPClientAbortError(first.decode("utf-8", "replace"))
+    if len(parts) == 1 and tail == b")":
+        head, literal = parts[0]
+        uid = _UID_RE.search(head)
+        if uid and _WHOLE_BODY_RE.search(head) and head.startswith(b"* "):
+            return int(uid.group(1)), literal
+    m = _FETCH_RE.match(first)
+    if m is None:
+        return None
+    lead = b"%s %s" % (m.group(1), m.group(2))
+    resp: list[Any] = [(lead, parts[0][1]), *parts[1:], tail] if parts else [lead]
+    for uid, data in parse_fetch_response(resp, c.normalise_times, True).items():
+        raw = data.get(b"BODY[]")
+        return None if raw is None else (int(uid), bytes(raw))  # None: flags changed meanwhile
     return None
 
 

@@ -50,6 +50,15 @@ class SettingsSnapshots:
         return datetime.fromisoformat(row[0]) if row else None
 
 
+def prepare_bodies(
+    bodies: Iterable[tuple[int, bytes]], bound: int, *, text: bool = True
+) -> list[tuple[int, bytes, str | None]]:
+    """``(row id, raw, search text)`` of the bodies that fit under ``bound``: the slow part
+    of caching, done without the store (any thread). ``text=False`` leaves the text out
+    (None): :meth:`BodyCache.put_prepared` then lists the body in ``search_backlog``."""
+    return [(r, raw, body_text(raw) if text else None) for r, raw in bodies if len(raw) <= bound]
+
+
 class BodyCache:
     """``store.bodies``: raw MIME of messages read, least recently used first to go past the
     store's bound (``Store.body_cache_bytes``). A body's text is in the search index while
@@ -77,8 +86,18 @@ class BodyCache:
         """Cache many bodies in one transaction, indexed for search (bulk loads: prefetch,
         tests, benchmarks); the text is extracted before the write lock is taken. Then
         evicts past the bound like :meth:`put`. Returns how many were cached."""
+        return self.put_prepared(prepare_bodies(bodies, self.store.body_cache_bytes))
+
+    def put_prepared(
+        self, items: list[tuple[int, bytes, str | None]], *, evict: bool = True
+    ) -> int:
+        """:meth:`put_many` of bodies whose search text :func:`prepare_bodies` extracted,
+        maybe on another thread while this one wrote the previous ones. A body without text
+        goes into ``search_backlog``: ``core.store.search.index_backlog`` indexes it later.
+        ``evict=False`` leaves the bound to the caller (one :meth:`evict` after many puts:
+        summing the sizes reads every cached body's pages)."""
         bound = self.store.body_cache_bytes
-        items = [(r, raw, body_text(raw)) for r, raw in bodies if len(raw) <= bound]
+        items = [item for item in items if len(item[1]) <= bound]
         at, now = _now(), time.time()
         with self.store.transaction() as conn:
             conn.executemany(
@@ -88,13 +107,30 @@ class BodyCache:
             )
             conn.executemany(
                 "UPDATE message_search SET body = ? WHERE rowid = ?",
-                ((text, r) for r, _, text in items),
+                ((text, r) for r, _, text in items if text is not None),
             )
             conn.executemany(
-                "DELETE FROM search_backlog WHERE message_row = ?", ((r,) for r, _, _ in items)
+                "DELETE FROM search_backlog WHERE message_row = ?",
+                ((r,) for r, _, text in items if text is not None),
             )
-            self._evict(conn, bound)
+            conn.executemany(
+                "INSERT OR IGNORE INTO search_backlog (message_row) VALUES (?)",
+                ((r,) for r, _, text in items if text is None),
+            )
+            if evict:
+                self._evict(conn, bound)
         return len(items)
+
+    def missing(self, folder: str) -> list[tuple[int, str, int]]:
+        """``(row id, uid, size)`` of the folder's messages whose body is not cached, in
+        row order (bulk caching of a folder's bodies, see ``core.sync.mailbox``)."""
+        rows = self.store.conn.execute(
+            "SELECT m.id, m.uid, m.size FROM messages m"
+            " WHERE m.folder = ? AND NOT EXISTS"
+            " (SELECT 1 FROM bodies b WHERE b.message_row = m.id) ORDER BY m.id",
+            (folder,),
+        )
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def get(self, row_id: int) -> bytes | None:
         row = self.store.conn.execute(

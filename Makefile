@@ -18,7 +18,7 @@ DEBS_X11 := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image
 	libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
 # Real servers the tests talk to on loopback; Xvfb for the real-window checks; strip for the
 # installer bundle.
-DEBS_TEST := dovecot-imapd dovecot-lmtpd isync binutils redis-server
+DEBS_TEST := dovecot-imapd dovecot-lmtpd isync binutils redis-server radicale
 
 .PHONY: demo test bench lint installer venv debs-test debs-demo clean
 

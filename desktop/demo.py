@@ -79,6 +79,7 @@ class DemoEnvironment:
 
 
 HISTORY_MARKER = ".demo-history"
+PIM_MARKER = ".demo-pim"  # the local side holds the demo's contacts, calendar, tasks
 TLS_DIR = "tls"
 #: A kept server certificate with less validity left than this is made again.
 TLS_MARGIN = timedelta(days=1)
@@ -132,6 +133,11 @@ def start_demo(
             environment.close()
             raise
         (data_dir / HISTORY_MARKER).write_text("done\n", encoding="utf-8")
+    if not (data_dir / PIM_MARKER).exists():  # contacts, appointments, tasks (issue 20)
+        from core.workspace.pim import seed_demo
+
+        seed_demo(data_dir, anchor)
+        (data_dir / PIM_MARKER).write_text("done\n", encoding="utf-8")
     log.info(
         "demo ready: CRM at %s, mailbox at %s, anchored at %s",
         server.url,

@@ -74,10 +74,22 @@ def _add_screenshot_options(demo: argparse.ArgumentParser) -> None:
         "--screenshot-dialog",
         metavar="NAME",
         # desktop.screenshots.DIALOGS, not imported here: it would load Qt before the parse.
-        choices=("main", "regarding", "options", "compose", "addressbook", "queue", "conversation"),
+        choices=(
+            "main",
+            "regarding",
+            "options",
+            "compose",
+            "addressbook",
+            "queue",
+            "conversation",
+            "never-track",
+            "search",
+            "calendar",
+        ),
         help="with --screenshot: stage the window or a dialog on the demo data "
         "and save a PNG of it: main (tracks three messages first), regarding, "
-        "options, compose, addressbook, queue, conversation (grouped by conversation)",
+        "options, compose, addressbook, queue, conversation (grouped by conversation), "
+        "never-track, search, calendar",
     )
 
 

@@ -9,15 +9,14 @@ and the pane stays on its message without loading it again.
 On ``ChangeBus.changes_applied`` the reading pane reloads the message it shows when the notice
 names it, and the message list re-reads its rows; the selection follows its messages.
 
-The search bar (desktop/search.py) sits over the list in ``panel``: its results replace the
-folder's rows as a narrower source (the selection stays on messages still listed), and
-clearing it brings the folder back the same way. Ctrl+F and Ctrl+E focus it.
+Its parts live beside it: the list's widgets in ``desktop/message_list.py``, the search bar's
+glue (results instead of the folder's rows; Ctrl+F and Ctrl+E focus the bar) in
+``desktop/mail_search.py``, the grouping by conversation in ``desktop/mail_conversations.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,47 +29,26 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
-    QLayout,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeySequence, QShortcut
 
 from core.domain.changes import Changes
-from core.domain.conversations import Conversation, ThreadFacts, banner_text
 from core.domain.model import FolderRole, TrackState
-from core.store.search import index_backlog
-from desktop.conversation_model import (
-    ARROW_WIDTH,
-    COVERAGE_STATES,
-    ConversationListModel,
-    Grouping,
-    GroupingMemory,
-    collector_paused,
-    coverage_icon,
-    prepare,
-    release,
-)
+from desktop.conversation_model import ConversationListModel, GroupingMemory
 from desktop.errors import describe
 from desktop.host import WindowHost
-from desktop.layout_memory import app_settings
+from desktop.mail_conversations import ConversationGlue
+from desktop.mail_search import ListSearch, index_backlog_in_background
+from desktop.message_list import adopt_list_slot, list_panel, message_list
 from desktop.messages import (
-    SORT_KEYS,
     UNTRACKABLE,
     Column,
     MessageListModel,
-    RowSource,
     StoreFolderSource,
     StoreStatesSource,
 )
 from desktop.ops import ChangeBus, QueryOp
 from desktop.reader import ReadingPane
-from desktop.search import SearchBar, SearchRequest, SearchRunner, SearchSource, results_text
+from desktop.search import SearchBar, SearchRunner
 from desktop.workers import Workers
 
 if TYPE_CHECKING:
@@ -78,66 +56,6 @@ if TYPE_CHECKING:
 
     from core.store import Store
     from core.workspace.reading import MessageView
-
-log = logging.getLogger(__name__)
-
-COLUMN_WIDTHS = (
-    (Column.STATE, 28),
-    (Column.ATTACHMENT, 24),
-    (Column.FROM, 170),
-    (Column.RECEIVED, 136),
-    (Column.SIZE, 64),
-    (Column.REGARDING, 150),
-)
-
-
-def _message_list(model: MessageListModel) -> QTableView:
-    view = QTableView()
-    view.setObjectName("messageList")
-    view.setAccessibleName("Messages")
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-    view.setSortingEnabled(True)
-    view.sortByColumn(Column.RECEIVED, Qt.SortOrder.DescendingOrder)
-    view.setShowGrid(False)
-    view.setWordWrap(False)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(22)
-    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(False)
-    header.setSectionResizeMode(Column.SUBJECT, QHeaderView.ResizeMode.Stretch)
-    for col, width in COLUMN_WIDTHS:
-        view.setColumnWidth(col, width)
-    return view
-
-
-def _panel(bar: SearchBar, view: QTableView) -> QWidget:
-    """The search bar over the message list."""
-    panel = QWidget()
-    panel.setObjectName("messagePanel")
-    column = QVBoxLayout(panel)
-    column.setContentsMargins(0, 0, 0, 0)
-    column.setSpacing(0)
-    column.addWidget(bar)
-    column.addWidget(view, 1)
-    return panel
-
-
-class _Results(SearchSource):
-    """Search results; those of all folders (or of a CRM view) come from every folder, so
-    the list shows the Folder column for them."""
-
-    @property
-    def shows_folder(self) -> bool:
-        return self.request.folder is None
-
-
-def _scope_key(folder: str) -> str:
-    """The key a folder's choices are remembered by (the window's layout memory's too)."""
-    return f"folder:{folder}"
 
 
 class MailView(QObject):
@@ -171,25 +89,17 @@ class MailView(QObject):
         self.flat_model = MessageListModel(self)
         #: The list grouped by conversation; shown instead of ``flat_model`` when grouped.
         self.conversations = ConversationListModel(self.flat_model, self)
-        self.grouping = GroupingMemory(app_settings())  # per folder: grouped or not
-        self._grouped = False
-        self._group_serial = 0  # bumped to drop a grouping under way
-        self._grouping_busy = False  # a grouping is being read or ordered
-        self.list = _message_list(self.flat_model)
+        self.list = message_list(self.flat_model)
         self.pane = ReadingPane(workers=workers)
-        self._base: RowSource | None = None  # the folder or CRM view the search narrows
-        self._results: SearchSource | None = None  # the search results shown, if any
         self._scope: tuple[str | None, tuple[TrackState, ...] | None] = (None, None)
         self.search_bar = SearchBar()
-        self.panel = _panel(self.search_bar, self.list)
-        self._search = SearchRunner(workers, self._worker_store, self)
-        self._search.found.connect(self._show_results)
-        self._search.failed.connect(lambda exc: self._host.say(f"Search failed. {describe(exc)}"))
+        self.panel = list_panel(self.search_bar, self.list)
+        self.list_search = ListSearch(self, host, workers)
+        self.conversation_glue = ConversationGlue(self, host, workers)
         self.list.doubleClicked.connect(self._double_clicked)
-        self.search_bar.changed.connect(self._search_changed)
-        self.conversations.sort_requested.connect(self._resort)
+        self.search_bar.changed.connect(self.list_search.changed)
         self.search_bar.leave.connect(lambda: self.list.setFocus(Qt.FocusReason.OtherFocusReason))
-        self.list.horizontalHeader().sortIndicatorChanged.connect(self._order_changed)
+        self.list.horizontalHeader().sortIndicatorChanged.connect(self.list_search.order_changed)
         self.shortcuts = [QShortcut(QKeySequence(k), self.panel) for k in ("Ctrl+F", "Ctrl+E")]
         for shortcut in self.shortcuts:
             shortcut.activated.connect(self.search_bar.focus)
@@ -206,6 +116,21 @@ class MailView(QObject):
         # result dropped) when the list's refresh moves the pane to another message.
         bus.changes_applied.connect(self._pane_follows_changes)
         bus.changes_applied.connect(self._list_follows_changes)
+
+    @property
+    def _search(self) -> SearchRunner:
+        """The search runner (tests and the benchmark wait for it)."""
+        return self.list_search.runner
+
+    @property
+    def grouping(self) -> GroupingMemory:
+        """Per folder: grouped by conversation or not (the window sets where it is kept)."""
+        return self.conversation_glue.memory
+
+    @property
+    def scope(self) -> tuple[str | None, tuple[TrackState, ...] | None]:
+        """The folder listed, or the states of the CRM view listed."""
+        return self._scope
 
     @property
     def model(self) -> MessageListModel | ConversationListModel:
@@ -225,29 +150,19 @@ class MailView(QObject):
     # --- workspace ------------------------------------------------------------------------------
     def detach(self) -> None:
         """The workspace is going: no source, no read connection, no search."""
-        self._search.request(None)
-        self.search_bar.clear(emit=False)
-        self._base = self._results = None
+        self.list_search.leave(None)
         self._store = None
-        self._group_serial += 1
-        self._grouping_busy = False
-        self._use_model(self.flat_model, select=False)
-        self._clear_conversations()
+        self.conversation_glue.drop()
+        self.use_model(self.flat_model, select=False)
+        self.conversation_glue.clear()
         self.flat_model.set_source(None)
-
-    def _worker_store(self) -> Store:
-        """The calling worker thread's connection (searches run there)."""
-        ws = self._host.workspace
-        if ws is None:
-            raise RuntimeError("no workspace")
-        return ws.store()
 
     # --- placement ------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         """The window put the bare list into its layout (instead of ``panel``): put the panel,
         search bar over the list, in its place once the window's layout is built. Grouped by
         conversation, the arrow keys and a click on a conversation's arrow fold it."""
-        if self.model is self.conversations and self._conversation_gesture(watched, event):
+        if self.model is self.conversations and self.conversation_glue.gesture(watched, event):
             return True
         if (
             watched is self.list
@@ -258,22 +173,7 @@ class MailView(QObject):
         return super().eventFilter(watched, event)
 
     def _adopt_list_slot(self) -> None:
-        holder = self.list.parentWidget()
-        if holder is None or holder is self.panel:
-            return
-        if isinstance(holder, QSplitter):
-            sizes = holder.sizes()
-            holder.replaceWidget(holder.indexOf(self.list), self.panel)
-            holder.setSizes(sizes)
-        elif (layout := holder.layout()) is not None:
-            layout.replaceWidget(self.list, self.panel)
-        else:
-            return
-        panel_layout = self.panel.layout()
-        assert isinstance(panel_layout, QLayout)
-        panel_layout.addWidget(self.list)
-        self.panel.show()
-        self.list.show()
+        adopt_list_slot(self.list, self.panel)
 
     def _double_clicked(self, index: QModelIndex) -> None:
         if self.model is self.conversations and self.conversations.is_expandable(index.row()):
@@ -282,7 +182,7 @@ class MailView(QObject):
             )
             return
         row_id = self.model.ids_at([index.row()])[0] if index.isValid() else None
-        store = self._read_store()
+        store = self.read_store()
         row = store.message(row_id) if store is not None and row_id is not None else None
         if row is None or row_id is None:
             return
@@ -291,30 +191,15 @@ class MailView(QObject):
         )
         self.message_opened.emit(row_id, row.header.ref.folder in drafts)
 
-    def _read_store(self) -> Store | None:
+    def read_store(self) -> Store | None:
+        """The GUI thread's read connection (list pages), opened on first use."""
         ws = self._host.workspace
         if ws is None:
             return None
         if self._store is None:
             self._store = ws.store()
-            self._index_backlog()
+            index_backlog_in_background(self._host, self._workers)
         return self._store
-
-    def _index_backlog(self) -> None:
-        """Bodies cached before the search index existed go into it in the background, one
-        short write at a time behind the other writers (the first search may miss them)."""
-        ws = self._host.workspace
-        if ws is None:
-            return
-
-        def more(indexed: int) -> None:
-            if indexed and self._host.workspace is ws:
-                self._index_backlog()
-
-        def failed(exc: BaseException) -> None:
-            log.warning("indexing cached bodies for search stopped: %r", exc)
-
-        self._workers.run(lambda: index_backlog(ws.store()), more, failed, serial=True)
 
     # --- change notices -------------------------------------------------------------------------
     def _pane_follows_changes(self, changes: Changes) -> None:
@@ -331,46 +216,39 @@ class MailView(QObject):
         if changes.messages and self._host.workspace is not None:
             self.flat_model.refresh()  # a layout change: the selection and the pane follow
             if changes.row_ids and (changes.flags_only or not changes.folders):
-                self._refresh_conversations(changes.row_ids)  # read, flagged, tracked
+                self.conversation_glue.refresh(changes.row_ids)  # read, flagged, tracked
             else:
-                self._regroup()  # grouped: the same, once the new grouping is read
+                self.conversation_glue.regroup()  # grouped: the same, once the new grouping is read
             if self.search_bar.active():
-                self._search_changed()  # results may have come or gone (a filter's state)
+                self.list_search.changed()  # results may have come or gone (a filter's state)
 
     # --- sources --------------------------------------------------------------------------------
     def show_folder(self, path: str, count_hint: int | None = None) -> None:
-        store = self._read_store()
+        store = self.read_store()
         if store is not None:
             self._scope = (path, None)
             self._show_source(StoreFolderSource(store, path, count_hint))
 
     def show_states(self, states: tuple[TrackState, ...]) -> None:
-        store = self._read_store()
+        store = self.read_store()
         if store is not None:
             self._scope = (None, states)
             self._show_source(StoreStatesSource(store, states))
 
     def _show_source(self, source: StoreFolderSource | StoreStatesSource) -> None:
         """Another folder or view: the search is left (as Outlook does)."""
-        self._search.request(None)
-        self.search_bar.clear(emit=False)
-        self._base, self._results = source, None
-        self._group_serial += 1  # a grouping of the folder left is not shown
-        self._grouping_busy = False
-        self._use_model(self.flat_model, select=False)
-        self._clear_conversations()
+        self.list_search.leave(source)
+        self.conversation_glue.drop()  # a grouping of the folder left is not shown
+        self.use_model(self.flat_model, select=False)
+        self.conversation_glue.clear()
         self.flat_model.set_source(source)
         self.clear_pane()
-        self._select_first()
+        self.select_first()
         self.selection_changed.emit()
-        folder = self._scope[0]
-        grouped = folder is not None and self.grouping.grouped(_scope_key(folder))
-        if grouped != self._grouped:
-            self._grouped = grouped
-            self.grouping_changed.emit(grouped)
-        self._regroup()
+        self.conversation_glue.folder_shown(self._scope[0])
 
-    def _select_first(self) -> None:
+    def select_first(self) -> None:
+        """The first row selected and current (none when the list is empty)."""
         if self.model.rowCount():
             self.list.selectionModel().setCurrentIndex(
                 self.model.index(0, Column.SUBJECT),
@@ -381,71 +259,7 @@ class MailView(QObject):
     # --- search ---------------------------------------------------------------------------------
     def searching(self) -> bool:
         """Whether the list shows search results."""
-        return self._results is not None
-
-    def _search_request(self) -> SearchRequest:
-        folder, states = self._scope
-        if self.search_bar.all_folders():
-            folder, states = None, None
-        header = self.list.horizontalHeader()
-        section = header.sortIndicatorSection()
-        order_by = SORT_KEYS.get(Column(section), "date") if 0 <= section < len(Column) else "date"
-        return SearchRequest(
-            text=self.search_bar.text(),
-            folder=folder,
-            states=states,
-            filters=self.search_bar.filters(),
-            order_by=order_by,
-            descending=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder,
-        )
-
-    def _search_changed(self) -> None:
-        """New words, scope or filters: search on a worker, or (none left) show the folder
-        again with the selection on the same messages."""
-        if self._host.workspace is None:
-            return
-        if self.search_bar.active():
-            self._search.request(self._search_request())
-            return
-        self._search.request(None)
-        self.search_bar.show_count(None)
-        if self._results is not None:
-            self._results = None
-            self.flat_model.replace_source(self._base)  # its layoutChanged: selection_changed
-            self.list.setColumnHidden(Column.FOLDER, not self.flat_model.shows_folder)
-            if self._grouped and self.conversations.rowCount():
-                self._use_model(self.conversations)  # this folder's, until regrouped
-            self._regroup()
-
-    def _order_changed(self, *_: object) -> None:
-        if self.search_bar.active():  # the results were ordered by the search: ask again
-            self._search_changed()
-
-    def _show_results(self, request: SearchRequest, row_ids: list[int], complete: bool) -> None:
-        """A search's first page (``complete`` False: the whole list follows) or its whole
-        list. The same rows again are left as they are (no re-layout, no repaint: while typing
-        a word, its first page often stays the same); the count waits for the whole list."""
-        store = self._read_store()
-        if store is None or not self.search_bar.active():
-            return
-        # Results are listed flat, even in a grouped folder.
-        switched = self.list.model() is not self.flat_model
-        self._use_model(self.flat_model, select=False)
-        if self._results is None or self._results.row_ids != row_ids:
-            self._results = _Results(store, request, row_ids)
-            self.flat_model.replace_source(self._results)  # its layoutChanged: selection_changed
-        if switched:
-            self.clear_pane()
-            self._select_first()
-            self.selection_changed.emit()
-        # All-folders results come from every folder: the Folder column says which.
-        self.list.setColumnHidden(Column.FOLDER, not self.flat_model.shows_folder)
-        if complete:
-            self.search_bar.show_count(len(row_ids))
-            self._host.say(results_text(len(row_ids)))
-        else:
-            self.search_bar.show_searching()
-        self.results_shown.emit(request, complete)
+        return self.list_search.searching()
 
     # --- selection ------------------------------------------------------------------------------
     def selected_rows(self) -> list[int]:
@@ -575,7 +389,7 @@ class MailView(QObject):
         def shown(view: MessageView) -> None:
             if serial == self._load_serial:  # ignore a slow load the user already left
                 self.pane.show_view(view, self.model.overlay_state(row_id))
-                self._conversation_banner()
+                self.conversation_glue.show_banner()
                 self.selection_changed.emit()
                 self.message_shown.emit(row_id)
 
@@ -599,112 +413,17 @@ class MailView(QObject):
 
     def grouped(self) -> bool:
         """Whether the folder shown is grouped by conversation (the user's choice for it)."""
-        return self._grouped
+        return self.conversation_glue.grouped
 
     def set_grouped(self, on: bool) -> None:
-        """Group the folder shown by conversation, or list it flat; remembered per folder.
-        The grouping is read on a worker: the flat list stays until it is ready."""
-        folder = self._scope[0]
-        on = on and folder is not None
-        if folder is not None:
-            self.grouping.remember(_scope_key(folder), on)
-        if on != self._grouped:
-            self._grouped = on
-            self.grouping_changed.emit(on)
-        if on:
-            self._regroup()
-        else:
-            self._group_serial += 1
-            self._grouping_busy = False
-            self._use_model(self.flat_model)
-            self._clear_conversations()
+        """Group the folder shown by conversation, or list it flat (see ``ConversationGlue``)."""
+        self.conversation_glue.set_grouped(on)
 
-    def _clear_conversations(self) -> None:
-        retired = self.conversations.clear()
-        self._workers.run(lambda: release(retired))
+    def conversation_banner_text(self) -> str | None:
+        """The conversation banner's words for the selected conversation row, if any."""
+        return self.conversation_glue.banner_text()
 
-    def _regroup(self) -> None:
-        """Group the folder on a worker; the result replaces the grouping shown (the
-        selection stays on its conversations and messages) unless it is stale by then."""
-        ws, folder = self._host.workspace, self._scope[0]
-        if ws is None or folder is None or not self._grouped:
-            return
-        from core.store.conversations import folder_conversations
-
-        header = self.list.horizontalHeader()
-        self.conversations.set_order(header.sortIndicatorSection(), header.sortIndicatorOrder())
-        self._prepare(lambda: folder_conversations(ws.store(), folder))
-
-    def _refresh_conversations(self, row_ids: frozenset[int]) -> None:
-        """A few messages changed state: their facts are read again on a worker and their
-        conversations summed up again (regrouping 100,000 messages each time a message is
-        opened and so marked read would keep a core busy); anything else regroups."""
-        ws, folder = self._host.workspace, self._scope[0]
-        if ws is None or folder is None or not self._grouped:
-            return
-        if self._grouping_busy:
-            self._regroup()  # the grouping under way may have read the old state
-            return
-        from core.store.conversations import thread_facts_of
-
-        serial, ids = self._group_serial, sorted(row_ids)
-
-        def read() -> list[ThreadFacts]:
-            return thread_facts_of(ws.store(), folder, ids)
-
-        def apply(facts: list[ThreadFacts]) -> None:
-            if serial != self._group_serial or self._host.workspace is not ws:
-                return  # a grouping started since reads the new state itself
-            if len(facts) == len(ids) and self.conversations.update_messages(facts):
-                self._conversation_banner()
-                self.conversations_shown.emit()
-            else:
-                self._regroup()
-
-        QueryOp(read, apply).failure(lambda _exc: self._regroup()).run_in_background(self._workers)
-
-    def _resort(self) -> None:
-        """The user sorted the conversations: ordered on a worker (a grouping under way
-        comes back in the new order anyway)."""
-        if not self._grouping_busy:
-            conversations = self.conversations.snapshot()
-            self._prepare(lambda: conversations)
-
-    def _prepare(self, read: Callable[[], list[Conversation]]) -> None:
-        """Read (or take) conversations and order them on a worker, then show them."""
-        ws = self._host.workspace
-        if ws is None:
-            return
-        self._group_serial += 1
-        serial, order = self._group_serial, self.conversations.order
-        self._grouping_busy = True
-
-        def grouped(grouping: Grouping) -> None:
-            if serial != self._group_serial or self._host.workspace is not ws:
-                return
-            if grouping.order != self.conversations.order:  # sorted again meanwhile
-                self._prepare(lambda: grouping.conversations)
-                return
-            self._grouping_busy = False
-            retired = self.conversations.set_conversations(grouping)
-            self._workers.run(lambda: release(retired))
-            if not self.searching():
-                self._use_model(self.conversations)
-            self._conversation_banner()
-            self.conversations_shown.emit()
-
-        def failed(exc: BaseException) -> None:
-            if serial == self._group_serial:
-                self._grouping_busy = False
-                self._host.say(f"The conversations could not be read. {describe(exc)}")
-
-        def build() -> Grouping:
-            with collector_paused():
-                return prepare(read(), order)
-
-        QueryOp(build, grouped).failure(failed).run_in_background(self._workers)
-
-    def _use_model(
+    def use_model(
         self, model: MessageListModel | ConversationListModel, select: bool = True
     ) -> None:
         """Put ``model`` on screen in the same view (header, widths and order kept); the
@@ -729,56 +448,5 @@ class MailView(QObject):
             self.list.scrollTo(model.index(row, Column.SUBJECT))
         else:
             self.clear_pane()
-            self._select_first()
+            self.select_first()
         self.selection_changed.emit()
-
-    def _conversation_gesture(self, watched: QObject, event: QEvent) -> bool:
-        """Right / Left (or + / -) unfold and fold the current conversation; a click on a
-        conversation's arrow does too. True when the event was used."""
-        model, current = self.conversations, self.list.currentIndex()
-        if watched is self.list and isinstance(event, QKeyEvent) and current.isValid():
-            if event.type() != QEvent.Type.KeyPress:
-                return False
-            key, row = event.key(), current.row()
-            if key in (Qt.Key.Key_Right, Qt.Key.Key_Plus) and model.is_expandable(row):
-                model.set_expanded(row, True)
-                return True
-            if key in (Qt.Key.Key_Left, Qt.Key.Key_Minus) and model.is_expanded(row):
-                model.set_expanded(row, False)
-                return True
-            parent = model.conversation_row(row)
-            if key == Qt.Key.Key_Left and parent is not None and parent != row:
-                self.select_rows([parent])  # from a message to its conversation
-                return True
-            return key in (Qt.Key.Key_Right, Qt.Key.Key_Left)  # no column moves in a tree
-        if watched is self.list.viewport() and isinstance(event, QMouseEvent):
-            if event.type() != QEvent.Type.MouseButtonPress:
-                return False
-            index = self.list.indexAt(event.position().toPoint())
-            if index.isValid() and index.column() == Column.SUBJECT:
-                left = self.list.visualRect(index).left()
-                if event.position().x() - left < ARROW_WIDTH and model.is_expandable(index.row()):
-                    model.set_expanded(index.row(), not model.is_expanded(index.row()))
-        return False
-
-    def _conversation_banner(self) -> None:
-        """One conversation row selected (of several messages): the pane shows its newest
-        message, and the banner says which of the conversation's mails are tracked."""
-        if self.model is not self.conversations or self.shown_row() is None:
-            return
-        rows = self.selected_rows()
-        conversation = self.conversations.conversation_at(rows[0]) if len(rows) == 1 else None
-        if conversation is not None and conversation.count > 1:
-            self.pane.banner.show_conversation(
-                banner_text(conversation),
-                COVERAGE_STATES[conversation.coverage],
-                coverage_icon(conversation.coverage),
-            )
-
-    def conversation_banner_text(self) -> str | None:
-        """The conversation banner's words for the selected conversation row, if any."""
-        rows = self.selected_rows()
-        if self.model is not self.conversations or len(rows) != 1:
-            return None
-        conversation = self.conversations.conversation_at(rows[0])
-        return banner_text(conversation) if conversation is not None else None

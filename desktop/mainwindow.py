@@ -44,6 +44,7 @@ from desktop.messages import Column
 from desktop.never_track import ConversationTracking
 from desktop.operations import CrmVerbs
 from desktop.ops import ChangeBus, QueryOp
+from desktop.pim_nav import PimNavigator
 from desktop.roles import FolderPathRole, ViewRole
 from desktop.signin import SignInBanner
 from desktop.statusbar import QueueWatch, StatusPanel
@@ -104,6 +105,9 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.folder_tree)
         outer.addWidget(right)
         outer.setSizes([220, 1060])
+        # Mail, Calendar, Contacts, Tasks (issue 20): a switcher under the folder tree, Ctrl+1…4.
+        self.pim_nav = PimNavigator(self, outer, right, workers)
+        self.mail_synced.connect(self.pim_nav.sync_now)  # a PIM pass after each mail sync
         # An expired Microsoft / AD FS sign-in: a strip over the panes, never a dialog.
         self.signin_banner = SignInBanner(workers, self)
         central = QWidget(self)
@@ -136,6 +140,7 @@ class MainWindow(QMainWindow):
         # --- the actions ---
         self.window_actions = actions_mod.make_actions(self)
         self.context_menu = actions_mod.install(self, self.window_actions)
+        self.pim_nav.install_menus()  # Go (Ctrl+1…4) and the shown PIM view's items
         # "Stop / Resume tracking this conversation" on the one selected message
         self.conversation_tracking = ConversationTracking(
             lambda: self.workspace, workers, self.bus, self.say, self
@@ -311,6 +316,7 @@ class MainWindow(QMainWindow):
         self.workspace = workspace
         self.sync.set_workspace(workspace)
         self.signin_banner.set_workspace(workspace)
+        self.pim_nav.set_workspace(workspace)
         self.setWindowTitle(f"Trackbox — {workspace.owner.display()}")
         self._show_connection()
         self.update_actions()
@@ -336,6 +342,7 @@ class MainWindow(QMainWindow):
         self.mail_verbs.undo_stack.clear()
         self.sync.set_workspace(None)
         self.signin_banner.set_workspace(None)
+        self.pim_nav.set_workspace(None)
         self.mail_view.detach()
 
     def apply_local_options(self, options: LocalOptions) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -49,6 +49,7 @@ class NeverTrackEditor(QWidget):
             "kept on this computer, not in the CRM."
         )
         intro.setWordWrap(True)
+        self.intro = intro
         self.entry = QLineEdit()
         self.entry.setObjectName("neverTrackEntry")
         self.entry.setAccessibleName("Address or domain to never track")
@@ -82,6 +83,15 @@ class NeverTrackEditor(QWidget):
         self.list.itemSelectionChanged.connect(
             lambda: self.remove_button.setEnabled(bool(self.list.selectedItems()))
         )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """The intro's wrapped lines are its minimum height: a tab page does not ask a
+        wrapped label's height for its width, and the Options dialog at its first size cut
+        the text off mid-line."""
+        super().resizeEvent(event)
+        need = self.intro.heightForWidth(self.intro.width())
+        if need > 0 and need != self.intro.minimumHeight():
+            self.intro.setMinimumHeight(need)
 
     def set_entries(self, entries: Sequence[str]) -> None:
         self.list.clear()

@@ -21,7 +21,18 @@ if TYPE_CHECKING:
     from desktop.compose import ComposeWindow
     from desktop.mainwindow import MainWindow
 
-DIALOGS = ("main", "regarding", "options", "compose", "addressbook", "queue", "conversation")
+DIALOGS = (
+    "main",
+    "regarding",
+    "options",
+    "compose",
+    "addressbook",
+    "queue",
+    "conversation",
+    "never-track",
+    "search",
+    "calendar",
+)
 
 #: Hands a filled widget on for grabbing (after a paint).
 Settle = Callable[[QWidget], None]
@@ -146,14 +157,30 @@ def _stage_compose(window: MainWindow, ws: Workspace, settle: Settle) -> None:
 
 
 def _fill_renewal_quote(compose: ComposeWindow) -> None:
-    """The demo's sample message: addressed to CRM contacts, about a renewal."""
+    """The demo's sample message: addressed to CRM contacts, about a renewal, in rich text
+    with two attachments (made up here: the shot shows names and sizes, not content)."""
+    from core.mail.drafts import DraftAttachment
+
     compose.to.setText("Jane Doe <jane.doe@fabrikam.example>")
     compose.cc.setText("Mark Chen <mark.chen@fabrikam.example>")
     compose.subject.setText("Renewal quote for 2027")
-    compose.body.setPlainText(
-        "Hi Jane,\n\nas promised, here is the renewal quote for next year: 25,000 EUR. "
-        "The price holds until the end of the month.\n\nBest regards,\nAlex"
+    compose.body.setHtml(
+        "<p>Hi Jane,</p><p>as promised, here is the <b>renewal quote</b> for next year: "
+        "25,000 EUR. The price holds until <i>the end of the month</i>.</p>"
+        "<ul><li>Quote (PDF)</li><li>Terms and conditions</li></ul>"
+        "<p>Best regards,<br>Alex</p>"
     )
+    compose.attachment_list.add(
+        [
+            DraftAttachment("Renewal quote 2027.pdf", bytes(402 * 1024), "application/pdf"),
+            DraftAttachment(
+                "Terms and conditions.docx",
+                bytes(84 * 1024),
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            ),
+        ]
+    )
+    compose.attachment_list.setVisible(True)
 
 
 def _stage_addressbook(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
@@ -206,6 +233,92 @@ def _stage_conversation(window: MainWindow, _ws: Workspace, settle: Settle) -> N
     view.set_grouped(True)
 
 
+#: What the never-track shot lists: a private address and an internal mailing-list domain.
+NEVER_TRACK_SHOWN = ("dana.private@outlook.example", "lists.contoso.example")
+
+
+def _stage_never_track(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
+    """Options › E-mail tracking once its values are read, with two entries added to the
+    "Never track" list as a user adds them (typed, then Add), the first selected."""
+    from desktop.options import OptionsDialog
+
+    window.dialogs.open_options()
+    options = window.dialogs.opened["options"]
+    assert isinstance(options, OptionsDialog)
+    options.resize(max(options.width(), 660), max(options.height(), 680))  # the list unclipped
+
+    def loaded() -> None:
+        options.tabs.setCurrentIndex(0)
+        editor = options.never_track
+        for entry in NEVER_TRACK_SHOWN:
+            editor.entry.setText(entry)
+            editor.add()
+        editor.list.setCurrentRow(0)
+        settle(options)
+
+    options.loaded.connect(loaded)
+
+
+#: The search the search shot types: words in mail of several folders.
+SEARCH_SHOWN = "invoice"
+
+
+def _stage_search(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
+    """The search bar over all folders with words typed, once every match is listed, the
+    first result open in the reading pane."""
+    view = window.mail_view
+    state = {"done": False}
+
+    def shown(_row_id: int) -> None:
+        window.message_shown.disconnect(shown)
+        settle(window)
+
+    def results(_request: object, complete: bool) -> None:
+        if complete and not state["done"]:
+            state["done"] = True
+            view.results_shown.disconnect(results)
+            if not view.model.rowCount():
+                settle(window)
+                return
+            window.message_shown.connect(shown)
+            window.select_rows([])
+            window.select_rows([0])
+
+    window.resize(max(window.width(), 1280), max(window.height(), 800))
+    view.results_shown.connect(results)
+    view.search_bar.set_all_folders(True)
+    view.search_bar.focus()
+    view.search_bar.edit.setText(SEARCH_SHOWN)
+
+
+def _stage_calendar(window: MainWindow, _ws: Workspace, settle: Settle) -> None:
+    """The calendar's week after the first PIM pass, the tracked appointment selected so
+    that its banner shows (issue 20)."""
+    nav = window.pim_nav
+    calendar = nav.calendar
+    state = {"switched": False, "shot": False}
+
+    def loaded() -> None:
+        if state["shot"]:
+            return
+        state["shot"] = True
+        found = [o.item for o in calendar.shown if o.item.crm_id and not o.recurring]
+        if found:  # one on the week shown
+            calendar.select_key(found[0].key)
+        settle(window)
+
+    def synced(_outcomes: object = None) -> None:
+        if not state["switched"]:
+            state["switched"] = True
+            calendar.loaded.connect(loaded)
+            nav.switch_to(1)  # Calendar; the switch refreshes it
+
+    window.resize(max(window.width(), 1280), max(window.height(), 800))
+    nav.synced.connect(synced)
+    if nav.passes:
+        synced()
+
+
 _STAGERS: dict[str, Callable[[MainWindow, Workspace, Settle], None]] = {
     "main": _stage_main,
     "regarding": _stage_regarding,
@@ -214,5 +327,8 @@ _STAGERS: dict[str, Callable[[MainWindow, Workspace, Settle], None]] = {
     "addressbook": _stage_addressbook,
     "queue": _stage_queue,
     "conversation": _stage_conversation,
+    "never-track": _stage_never_track,
+    "search": _stage_search,
+    "calendar": _stage_calendar,
 }
 assert tuple(_STAGERS) == DIALOGS

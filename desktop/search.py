@@ -14,7 +14,8 @@ act on row ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from array import array
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
@@ -37,8 +38,9 @@ from core.store.search import (
     SearchCancel,
     SearchCancelled,
     first_page,
+    id_position,
     rows_by_ids,
-    search,
+    search_ids,
 )
 from desktop.workers import Workers
 
@@ -77,13 +79,17 @@ class SearchRequest:
 class SearchSource:
     """A ``RowSource`` (desktop/messages.py) over search results: their row ids in the order
     the search gave (a new order is a new search: the order asked for is ignored here, as
-    ``StoreStatesSource`` does). Pages are read by primary key on the GUI thread's store."""
+    ``StoreStatesSource`` does). Pages are read by primary key on the GUI thread's store.
 
-    def __init__(self, store: Store, request: SearchRequest, row_ids: list[int]) -> None:
+    The ids stay packed (``array``, 8 bytes each): no Python int per result, and no dict of
+    every id (~30 ms of the GUI thread at 100,000 results); a message is placed by a byte
+    search of them (``id_position``)."""
+
+    def __init__(self, store: Store, request: SearchRequest, row_ids: Sequence[int]) -> None:
         self.store = store
         self.request = request
-        self.row_ids = row_ids
-        self._where: dict[int, int] | None = None
+        self.row_ids = row_ids if isinstance(row_ids, array) else array("q", row_ids)
+        self._packed: bytes | None = None
 
     def count(self) -> int:
         return len(self.row_ids)
@@ -91,22 +97,28 @@ class SearchSource:
     def rows(self, offset: int, limit: int, order_by: str, descending: bool) -> list[MessageRow]:
         return rows_by_ids(self.store, self.row_ids[offset : offset + limit])
 
-    def _positions(self) -> dict[int, int]:
-        if self._where is None:
-            self._where = {rid: row for row, rid in enumerate(self.row_ids)}
-        return self._where
+    def position(self, row_id: int) -> int | None:
+        """The row of ``row_id`` in the results (None: not among them)."""
+        if self._packed is None:
+            self._packed = self.row_ids.tobytes()
+        return id_position(self.row_ids, row_id, self._packed)
 
     def positions(
         self, row_ids: Collection[int], order_by: str, descending: bool
     ) -> dict[int, int]:
-        where = self._positions()
-        return {rid: where[rid] for rid in row_ids if rid in where}
+        found = {rid: self.position(rid) for rid in row_ids}
+        return {rid: row for rid, row in found.items() if row is not None}
 
     def ids(self, order_by: str, descending: bool) -> list[int]:
-        return list(self.row_ids)
+        return self.row_ids.tolist()
+
+    def same_ids(self, row_ids: Sequence[int]) -> bool:
+        """Whether these are the results listed, in the same order (a compare of bytes)."""
+        other = row_ids if isinstance(row_ids, array) else array("q", row_ids)
+        return self.row_ids == other
 
     def message(self, row_id: int) -> MessageRow | None:
-        return self.store.message(row_id) if row_id in self._positions() else None
+        return self.store.message(row_id) if self.position(row_id) is not None else None
 
 
 class SearchRunner(QObject):
@@ -162,7 +174,9 @@ class SearchRunner(QObject):
         self._running = stale
         store, size = self._store, self.page_size
 
-        def op() -> tuple[list[int], bool]:
+        def op() -> tuple[Sequence[int], bool]:
+            if request.folder is None:  # no index has the order: every match at once
+                return _every_match(store(), request, stale), True
             return first_page(
                 store(),
                 request.text,
@@ -175,7 +189,7 @@ class SearchRunner(QObject):
                 size=size,
             )
 
-        def page(ids: list[int], complete: bool) -> None:
+        def page(ids: Sequence[int], complete: bool) -> None:
             current = serial == self._serial
             if complete or not current:
                 self._finished(serial)
@@ -201,20 +215,10 @@ class SearchRunner(QObject):
         """The second step: every match, in the list's order."""
         store = self._store
 
-        def op() -> tuple[list[int], bool]:
-            ids = search(
-                store(),
-                request.text,
-                folder=request.folder,
-                states=request.states,
-                filters=request.filters,
-                order_by=request.order_by,
-                descending=request.descending,
-                cancel=stale,
-            )
-            return ids, True
+        def op() -> tuple[Sequence[int], bool]:
+            return _every_match(store(), request, stale), True
 
-        def done(ids: list[int], _complete: bool) -> None:
+        def done(ids: Sequence[int], _complete: bool) -> None:
             self._finished(serial)
             if serial == self._serial:
                 self.found.emit(request, ids, True)
@@ -223,19 +227,19 @@ class SearchRunner(QObject):
 
     def _step(
         self,
-        op: Callable[[], tuple[list[int], bool]],
-        then: Callable[[list[int], bool], None],
+        op: Callable[[], tuple[Sequence[int], bool]],
+        then: Callable[[Sequence[int], bool], None],
         serial: int,
     ) -> None:
         """Run one step on a worker; a cancelled step only makes way for the newest request."""
 
-        def run() -> tuple[list[int], bool] | None:
+        def run() -> tuple[Sequence[int], bool] | None:
             try:
                 return op()
             except SearchCancelled:
                 return None  # not a failure: a newer request is waiting
 
-        def done(result: tuple[list[int], bool] | None) -> None:
+        def done(result: tuple[Sequence[int], bool] | None) -> None:
             if result is None:
                 self._finished(serial)
             else:
@@ -252,6 +256,20 @@ class SearchRunner(QObject):
         self._running = None
         if serial != self._serial and self._wanted is not None:
             self._start()  # the newest request, now that the stale one stopped
+
+
+def _every_match(store: Store, request: SearchRequest, cancel: SearchCancel) -> array[int]:
+    """Every match of ``request`` in the list's order, packed (see ``search_ids``)."""
+    return search_ids(
+        store,
+        request.text,
+        folder=request.folder,
+        states=request.states,
+        filters=request.filters,
+        order_by=request.order_by,
+        descending=request.descending,
+        cancel=cancel,
+    )
 
 
 def _filter_button(label: str, tip: str) -> QToolButton:

@@ -33,4 +33,5 @@ pytest_plugins = [
     "tests.plugins.graph",
     "tests.plugins.ews_oauth",
     "tests.plugins.redis",
+    "tests.plugins.radicale",
 ]

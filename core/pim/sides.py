@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class PimKind(enum.StrEnum):
@@ -85,3 +85,45 @@ class PimSide(Protocol):
         ...
 
     def delete(self, key: str, version: str | None) -> None: ...
+
+
+# -- Additions for the engine (issue 20): additive, nothing above changes. -------------------
+
+#: Engine fields a *mailbox* side puts in ``PimRecord.fields`` next to the mapped columns and
+#: writes back on ``put``/``create_at`` when present (never merged as data):
+#: ``CRM_ID_FIELDS[kind]`` — the CRM record's id the item carries in its own data (vCard and
+#: iCalendar ``X-TRACKBOX-CRMID``; a Graph/EWS extended property), ``None`` when none;
+#: ``TRACK_FIELD`` — ``True`` when the user marked the item "Track in CRM" (vCard and
+#: iCalendar ``X-TRACKBOX-TRACK:1``; the desktop sets it).
+CRM_ID_FIELDS: dict[PimKind, str] = {
+    PimKind.CONTACT: "contactid",
+    PimKind.APPOINTMENT: "activityid",
+    PimKind.TASK: "activityid",
+}
+TRACK_FIELD = "trackincrm"
+
+
+@runtime_checkable
+class KeyedCreate(Protocol):
+    """Optional on a side: the engine names a new item's key before creating it, writes that
+    key to its pairing state, then creates; a create repeated after a crash lands on the same
+    item instead of making a second one (exactly once). A CRM side creates by ``PATCH`` on a
+    chosen id (Dataverse's upsert); a DAV side by ``PUT`` on a chosen href."""
+
+    def new_key(self) -> str:
+        """A fresh key this side will accept in ``create_at``."""
+        ...
+
+    def create_at(self, key: str, record: PimRecord) -> str:
+        """Create the item at ``key`` — or replace what an earlier, interrupted attempt put
+        there — and return its version."""
+        ...
+
+
+@runtime_checkable
+class FindsByEmail(Protocol):
+    """Optional on a side of contacts: the item in this side's scope whose primary e-mail
+    address is ``address`` (case-insensitive), so that a contact deleted and recreated is
+    paired again instead of duplicated."""
+
+    def find_by_email(self, address: str) -> SideChange | None: ...

@@ -10,7 +10,8 @@ in by the body cache (``index_body``, same transaction as the body) and, for bod
 before the index existed, by :func:`index_backlog` in the background. Searches run on a
 worker; a :class:`SearchCancel` interrupts one that a newer keystroke made stale. A keystroke
 first asks for :func:`first_page` (within a folder an index walk that stops after a page),
-then for every match (:func:`search`).
+then for every match (:func:`search_ids`: packed ids, next to no Python work on the worker
+while the window repaints).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import enum
 import json
 import re
 import sqlite3
+import sys
 import threading
+from array import array
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from email import message_from_bytes
@@ -167,12 +170,52 @@ def search(
     (``order_by`` as ``Store.message_rows``), within ``folder`` (None: all folders) and, when
     given, ``states`` (a CRM view). Text of only punctuation matches nothing. Raises
     :class:`SearchCancelled` when ``cancel`` was cancelled before or while it ran."""
+    statement = _statement(text, folder, states, filters, limit, offset, order_by, descending)
+    if statement is None:
+        return []
+    return _run(store.conn, *statement, cancel)
+
+
+def search_ids(
+    store: Store,
+    text: str = "",
+    *,
+    folder: str | None = None,
+    states: Sequence[TrackState] | None = None,
+    filters: Collection[QuickFilter] = (),
+    limit: int | None = None,
+    offset: int = 0,
+    order_by: str = "date",
+    descending: bool = True,
+    cancel: SearchCancel | None = None,
+) -> array[int]:
+    """:func:`search`'s ids as a packed array, for a worker that runs while the user types:
+    100,000 ids cost ~1 ms of the GIL this way instead of ~30 ms as Python ints (a JSON
+    array parsed in one C call that keeps the GIL), which stalled the window's repaints."""
+    statement = _statement(text, folder, states, filters, limit, offset, order_by, descending)
+    if statement is None:
+        return array("q")
+    return _run_packed(store.conn, *statement, cancel)
+
+
+def _statement(
+    text: str,
+    folder: str | None,
+    states: Sequence[TrackState] | None,
+    filters: Collection[QuickFilter],
+    limit: int | None,
+    offset: int,
+    order_by: str,
+    descending: bool,
+) -> tuple[str, list[object]] | None:
+    """The query of :func:`search` (one ``id`` column) and its parameters; None when the
+    text is only punctuation (nothing matches)."""
     column = _order(order_by)
     match: str | None = None
     if text.strip():
         match = fts_query(text)
         if match is None:
-            return []
+            return None
     where, args = _where(match, folder, states, filters)
     direction = "DESC" if descending else "ASC"
     if match is None:  # the order's index does it
@@ -195,7 +238,7 @@ def search(
     if limit is not None or offset:
         sql += " LIMIT ? OFFSET ?"
         args.extend((-1 if limit is None else int(limit), int(offset)))
-    return _run(store.conn, sql, args, cancel)
+    return sql, args
 
 
 def first_page(
@@ -259,9 +302,38 @@ def _run(
 ) -> list[int]:
     """The ids as one JSON array: the whole query is one step of C with the GIL released (a
     row at a time, the worker took the GIL back per row and waited for the GUI thread's)."""
-    query = f"SELECT json_group_array(id) FROM ({sql})"
+    found = _one_value(conn, f"SELECT json_group_array(id) FROM ({sql})", args, cancel)
+    return list(json.loads(found))
+
+
+#: Hex digits per id in :func:`_run_packed`'s text (a signed 64-bit id, two's complement).
+_HEX_ID = 16
+#: Ids decoded per step: each step keeps the GIL ~0.1 ms, so the GUI thread waits no longer.
+_DECODE_STEP = 8192
+
+
+def _run_packed(
+    conn: sqlite3.Connection, sql: str, args: Sequence[object], cancel: SearchCancel | None
+) -> array[int]:
+    """The ids as fixed-width hex in one text (SQLite builds it with the GIL released),
+    decoded in C a slice at a time into a packed array: no Python int per id."""
+    query = f"SELECT group_concat(printf('%016x', id), '') FROM ({sql})"
+    found = _one_value(conn, query, args, cancel) or ""
+    ids = array("q")
+    step = _HEX_ID * _DECODE_STEP
+    for start in range(0, len(found), step):
+        ids.frombytes(bytes.fromhex(found[start : start + step]))
+    if sys.byteorder == "little":  # the hex is big-endian
+        ids.byteswap()
+    return ids
+
+
+def _one_value(
+    conn: sqlite3.Connection, query: str, args: Sequence[object], cancel: SearchCancel | None
+) -> str:
+    """The one value of a one-row query, run under ``cancel``."""
     if cancel is None:
-        return list(json.loads(conn.execute(query, args).fetchone()[0]))
+        return str(conn.execute(query, args).fetchone()[0] or "")
     try:
         with cancel.running(conn):
             found = conn.execute(query, args).fetchone()[0]
@@ -269,7 +341,24 @@ def _run(
         if cancel.cancelled:
             raise SearchCancelled() from exc
         raise
-    return list(json.loads(found))
+    return str(found or "")
+
+
+def id_position(ids: array[int], row_id: int, packed: bytes | None = None) -> int | None:
+    """Where ``row_id`` is in ``ids`` (None: not there), by a byte search of the packed ids
+    (``packed``: ``ids.tobytes()``, kept by a caller that asks often): ~0.3 ms at 100,000
+    ids, where ``ids.index`` makes an int per id and a dict of every id costs ~30 ms."""
+    buf = ids.tobytes() if packed is None else packed
+    try:
+        key = int(row_id).to_bytes(ids.itemsize, sys.byteorder, signed=True)
+    except OverflowError:
+        return None
+    start = 0
+    while (at := buf.find(key, start)) >= 0:
+        if at % ids.itemsize == 0:
+            return at // ids.itemsize
+        start = at + 1
+    return None
 
 
 def rows_by_ids(store: Store, row_ids: Sequence[int]) -> list[MessageRow]:

@@ -38,7 +38,8 @@ def test_undo_copy_deletes_the_copy(qtbot, window, demo) -> None:
     assert mid not in _server(demo, target)
     window.mail_verbs.drop([rid], target, True)
     qtbot.waitUntil(lambda: mid in _server(demo, target), timeout=10_000)
-    assert f"Copied 1 message to {target}" in said
+    # the mailbox may show the copy before the window hears the verb finished
+    qtbot.waitUntil(lambda: f"Copied 1 message to {target}" in said, timeout=10_000)
     a = window.window_actions
     qtbot.waitUntil(lambda: a.undo.text() == "&Undo Copy" and a.undo.isEnabled(), timeout=10_000)
 
@@ -75,7 +76,7 @@ def test_undo_mark_read_restores_each_message(qtbot, window, demo) -> None:
     window.window_actions.mark_read.trigger()
     qtbot.waitUntil(lambda: all(store.message(i).header.is_read for i in ids), timeout=10_000)
     qtbot.waitUntil(lambda: all(_server(demo, "Inbox")[m] for m in mids), timeout=10_000)
-    assert "Marked 2 messages as read" in said
+    qtbot.waitUntil(lambda: "Marked 2 messages as read" in said, timeout=10_000)
     a = window.window_actions
     qtbot.waitUntil(lambda: a.undo.text() == "&Undo Mark as read", timeout=10_000)
 

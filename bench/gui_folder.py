@@ -11,6 +11,13 @@ accounts and leads) from the emulator on loopback (own process, as a CRM is), as
 against a 50 ms budget. Target: ratio <= 1. The idle stall (same timer, nothing running) is
 measured in the same run and printed beside it (``idle_stall_ms``).
 
+``first_paint_million`` and ``sort_million`` (issue 21, only at the default size): the
+300,000-message folder of a 1,000,000-message store (bench/memory.py's, built once and cached)
+opened vs the bare 100-row table (target <= 3), and sorted by sender with one message
+selected — header click → the first 100 rows of the new order read — vs a bare indexed
+``SELECT … ORDER BY sender_sort, id LIMIT 100`` on the same file (target <= 5); printed beside
+it: the same sort until painted (``painted_s``) and without a selection (``no_selection_s``).
+
 Run: ``python -m bench.gui_folder [--size N]`` or ``python -m bench gui_folder``.
 """
 
@@ -31,10 +38,11 @@ from PySide6.QtCore import QAbstractTableModel, QEventLoop, QModelIndex, Qt, QTi
 from PySide6.QtGui import QPaintEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 
-from bench._harness import figure, print_figures  # noqa: E402
+from bench._harness import figure, median_time, print_figures  # noqa: E402
 
 BENCH = "gui_folder"
 DEFAULT_SIZE = 100_000
+MILLION = 1_000_000
 SYNC_MESSAGES = 10_000
 SYNC_CONTACTS = 100_000
 STALL_BUDGET_MS = 50.0
@@ -159,6 +167,129 @@ def first_paint(app: QApplication, size: int) -> dict[str, Any]:
     )
 
 
+def _million_store() -> tuple[Path, str, int]:
+    """The cached 1,000,000-message store of bench/memory.py: its path, largest folder and
+    that folder's size."""
+    from bench.memory import cached_store, folder_sizes
+
+    folders = folder_sizes(MILLION)
+    return cached_store(folders), folders[0][0], folders[0][1]
+
+
+def _open_folder(app: QApplication, store: Any, folder: str) -> tuple[_PaintClock, Any, float]:
+    """A fresh view and model; the folder opened as a click opens it (counted on a worker
+    when the folder list was read). Returns the view, the model and the seconds to paint."""
+    from desktop.messages import MessageDelegate, MessageListModel, StoreFolderSource
+
+    view = _PaintClock()
+    view.resize(1000, 400)
+    model = MessageListModel(view)
+    view.setModel(model)
+    view.setItemDelegate(MessageDelegate(view))  # the message list's delegate
+    view.setSortingEnabled(True)
+    view.show()
+    app.processEvents()
+    view.painted_at = None
+    size_hint = store.message_count(folder)
+    start = time.perf_counter()
+    model.set_source(StoreFolderSource(store, folder, size_hint))  # the click
+    return view, model, _until_painted(app, view, start)
+
+
+def _bare_paint(app: QApplication) -> float:
+    view = _PaintClock()
+    view.resize(1000, 400)
+    view.show()
+    app.processEvents()
+    view.painted_at = None
+    start = time.perf_counter()
+    view.setModel(_Bare())
+    seconds = _until_painted(app, view, start)
+    view.close()
+    return seconds
+
+
+def _sorted(app: QApplication, view: _PaintClock, model: Any, select: bool) -> tuple[float, float]:
+    """Click the From header: seconds until the first 100 rows of the new order are read
+    (what the bare query reads), and until they are painted."""
+    from desktop.messages import Column
+
+    view.selectionModel().clear()  # no selection, no current message
+    if select:
+        view.selectRow(3)  # a user's list has a current message: it follows the sort
+    app.processEvents()
+    view.painted_at = None
+    start = time.perf_counter()
+    view.sortByColumn(Column.FROM, Qt.SortOrder.AscendingOrder)  # the header click
+    for row in range(100):
+        model.row_at(row)
+    read = time.perf_counter() - start
+    painted = _until_painted(app, view, start)
+    view.sortByColumn(Column.RECEIVED, Qt.SortOrder.DescendingOrder)  # back, for the next
+    app.processEvents()
+    return read, painted
+
+
+def million(app: QApplication) -> list[dict[str, Any]]:
+    """``first_paint_million``: the 300,000-message folder of a 1,000,000-message store vs
+    the bare 100-row table. ``sort_million``: that folder, one message selected, sorted by
+    sender (header click → the first 100 rows of the new order read) vs a bare indexed
+    ``SELECT … ORDER BY sender_sort LIMIT 100`` on the same table and file. Median of 7
+    after a warm-up round each."""
+    import sqlite3
+
+    from core.store import Store
+    from core.store.rows import ROW_SELECT
+
+    path, folder, size = _million_store()
+    store = Store.open(path)
+    bare_db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    sql = (
+        f"SELECT {ROW_SELECT} FROM messages WHERE folder = ? "
+        "ORDER BY sender_sort ASC, id ASC LIMIT 100"
+    )
+    rounds: list[tuple[float, ...]] = []
+    try:
+        for _ in range(REPEAT + 1):  # round 0 warms up (page caches, first calls), dropped
+            view, model, opened = _open_folder(app, store, folder)
+            assert model.rowCount() == size
+            read, painted = _sorted(app, view, model, select=True)
+            unselected, _ = _sorted(app, view, model, select=False)
+            view.close()
+            bare_sort = median_time(lambda: bare_db.execute(sql, (folder,)).fetchall(), 3)
+            rounds.append((opened, _bare_paint(app), read, bare_sort, painted, unselected))
+    finally:
+        bare_db.close()
+        store.close()
+    med = [statistics.median(column) for column in zip(*rounds[1:], strict=True)]
+    paint, base, sort, sort_base, painted, unselected = med
+    common = {"messages": MILLION, "folder_messages": size}
+    return [
+        figure(
+            BENCH,
+            "first_paint_million",
+            value=paint,
+            unit="s",
+            baseline=base,
+            ratio=paint / base,
+            target=3.0,
+            **common,
+        ),
+        figure(
+            BENCH,
+            "sort_million",
+            value=sort,
+            unit="s",
+            baseline=sort_base,
+            ratio=sort / sort_base,
+            target=5.0,
+            painted_s=round(painted, 4),
+            no_selection_s=round(unselected, 4),
+            **common,
+        ),
+    ]
+
+
 def _measure_gaps(app: QApplication, until: Any, timeout_s: float) -> float:
     ticks: list[float] = []
     timer = QTimer()
@@ -255,6 +386,8 @@ def run(size: int | None = None) -> list[dict[str, Any]]:
     app = QApplication.instance() or QApplication([])
     n = size or DEFAULT_SIZE
     figures = [first_paint(app, n)]
+    if size is None:  # the million-message figures need the issue's sizes
+        figures.extend(million(app))
     scale = n / DEFAULT_SIZE
     figures.append(
         max_stall(

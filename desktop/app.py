@@ -100,11 +100,8 @@ def run_demo(args: argparse.Namespace) -> int:
     headless = choose_platform()
     from PySide6.QtCore import QTimer, qInstallMessageHandler
 
-    from desktop.demo import default_demo_dir
-
     if headless:
         qInstallMessageHandler(_quiet_offscreen_messages)
-    data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
     app, workers, window = _start_window()
     window.show()
 
@@ -113,6 +110,9 @@ def run_demo(args: argparse.Namespace) -> int:
         app.exec()
         return 0
 
+    from desktop.demo import default_demo_dir  # after the window: the first paint needs none
+
+    data_dir: Path = (args.data_dir or default_demo_dir()).expanduser().resolve()
     run = _DemoRun(args, app, workers, window, data_dir, headless=headless)
     run.start()
     app.exec()

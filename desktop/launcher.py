@@ -10,29 +10,53 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from core import __version__
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.cli.parsers import Subparsers
 
+#: The commands that open a window: parsing them needs none of the headless commands'
+#: parsers (importing :mod:`core.cli` for them would delay the window).
+GUI_COMMANDS = frozenset({"demo", "open"})
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree; the headless commands come from :mod:`core.cli`."""
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: ``core.__version__`` reads the package
+    metadata (importlib.metadata), which every start-up would otherwise pay."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from core import __version__
+
+        print(f"trackbox {__version__}")
+        parser.exit()
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (its first argument that is not an option)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(headless: bool = True) -> argparse.ArgumentParser:
+    """The whole command tree; the headless commands come from :mod:`core.cli` (left out
+    with ``headless=False``, for a command line that opens a window)."""
     parser = argparse.ArgumentParser(
         prog="trackbox",
         description="A desktop mail client that tracks your e-mail in Dynamics 365 / Dataverse "
         "CRM. Run 'trackbox demo' to try it on an embedded demo CRM and mailbox.",
     )
-    parser.add_argument("--version", action="version", version=f"trackbox {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo_command(sub)
     _add_open_command(sub)
-    from core.cli import add_commands
+    if headless:
+        from core.cli import add_commands
 
-    add_commands(sub)
+        add_commands(sub)
     return parser
 
 
@@ -126,8 +150,9 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(headless=_command_of(words) not in GUI_COMMANDS)
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

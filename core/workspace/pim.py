@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # icalendar's dependency
+from dateutil.rrule import rrulestr  # type: ignore[import-untyped,unused-ignore]  # (icalendar)
 
 from core.crm import CrmClient
 from core.domain.changes import Changes

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from core.config.profiles import (
     CONNECTION_KEYS,
+    DAV_KEYS,
     Profile,
     account_name,
     connection_problems,
@@ -70,6 +71,25 @@ FIELDS = {  # key -> (label, objectName, placeholder)
     "crm_url": ("CRM address:", "accountCrmUrl", "https://contoso.crm.dynamics.com"),
     "crm_user": ("CRM user:", "accountCrmUser", "alex@contoso.com"),
 }
+#: An IMAP mailbox's contacts, calendar and tasks: its CardDAV/CalDAV collections.
+DAV_FIELDS = {  # key -> (label, objectName, placeholder)
+    "carddav_url": (
+        "Address book (CardDAV):",
+        "accountCarddavUrl",
+        "https://dav.example.com/alex/contacts/ (IMAP only; empty: not synced)",
+    ),
+    "caldav_url": (
+        "Calendar (CalDAV):",
+        "accountCaldavUrl",
+        "https://dav.example.com/alex/calendar/",
+    ),
+    "caldav_tasks_url": (
+        "Tasks (CalDAV):",
+        "accountCaldavTasksUrl",
+        "https://dav.example.com/alex/tasks/",
+    ),
+    "dav_user": ("CalDAV/CardDAV user:", "accountDavUser", "empty: the mail user"),
+}
 TOOLTIPS = {
     "mail_url": "Exchange: ews://host/EWS/Exchange.asmx, or ews+autodiscover:you@example.com.\n"
     "Add ?auth=basic for a server without NTLM, and ?mailbox=you@example.com when\n"
@@ -88,11 +108,12 @@ class ConnectionEdit:
     values: dict[str, str]
     crm_password: str
     mail_password: str
+    dav_password: str = ""
 
     @property
     def changed(self) -> bool:
         old = self.profile.config
-        return bool(self.crm_password or self.mail_password) or any(
+        return bool(self.crm_password or self.mail_password or self.dav_password) or any(
             getattr(old, k) != v for k, v in self.values.items()
         )
 
@@ -145,6 +166,7 @@ class AccountsTab(QWidget):
                 form.addRow("Mail password:", self.mail_password)
         self.crm_password = _password("accountCrmPassword", "unchanged")
         form.addRow("CRM password:", self.crm_password)
+        self._add_dav_rows(form)
         self.form = form
         self.mail_kind = _label("accountMailKind", NOTE_STYLE)
         for key in ("mail_url", "crm_user"):
@@ -178,6 +200,20 @@ class AccountsTab(QWidget):
         else:
             self._show_profile(self.profile)
 
+    def _add_dav_rows(self, form: QFormLayout) -> None:
+        """Contacts, calendar and tasks of an IMAP mailbox: where they sync (CalDAV/CardDAV)."""
+        for key, (label, name, placeholder) in DAV_FIELDS.items():
+            edit = QLineEdit()
+            edit.setObjectName(name)
+            edit.setPlaceholderText(placeholder)
+            edit.editingFinished.connect(self.check)
+            self.fields[key] = edit
+            self.errors[key] = _label(name + "Error", ERROR_STYLE)
+            form.addRow(label, edit)
+            form.addRow("", self.errors[key])
+        self.dav_password = _password("accountDavPassword", "unchanged")
+        form.addRow("CalDAV/CardDAV password:", self.dav_password)
+
     # --- showing ------------------------------------------------------------------------------
     def _show_profile(self, profile: Profile) -> None:
         for key, edit in self.fields.items():
@@ -202,7 +238,7 @@ class AccountsTab(QWidget):
         self.fields["crm_user"].setText(auth.user if isinstance(auth, BasicAuth) else "")
         self.fields["mail_url"].setText("built-in demo mailbox")
         self.fields["mail_user"].setText(ws.mailbox_name)
-        for w in (*self.fields.values(), self.mail_password, self.crm_password):
+        for w in (*self.fields.values(), self.mail_password, self.crm_password, self.dav_password):
             w.setReadOnly(True)
             w.setPlaceholderText("")
         self.note.setText(
@@ -246,14 +282,18 @@ class AccountsTab(QWidget):
 
     # --- the form's values -------------------------------------------------------------------
     def values(self) -> dict[str, str]:
-        return {k: self.fields[k].text().strip() for k in CONNECTION_KEYS}
+        return {k: self.fields[k].text().strip() for k in (*CONNECTION_KEYS, *DAV_KEYS)}
 
     def edit(self) -> ConnectionEdit | None:
         """The form's connection (None in the demo)."""
         if self.profile is None:
             return None
         return ConnectionEdit(
-            self.profile, self.values(), self.crm_password.text(), self.mail_password.text()
+            self.profile,
+            self.values(),
+            self.crm_password.text(),
+            self.mail_password.text(),
+            self.dav_password.text(),
         )
 
     def check(self) -> bool:
@@ -271,6 +311,7 @@ class AccountsTab(QWidget):
         self.profile = profile
         self.crm_password.clear()
         self.mail_password.clear()
+        self.dav_password.clear()
 
     # --- connection test ---------------------------------------------------------------------
     def test_connection(self) -> None:
@@ -538,6 +579,7 @@ def save_edit(workspace: Workspace, edit: ConnectionEdit) -> Profile:
         edit.values,
         crm_password=edit.crm_password,
         mail_password=edit.mail_password,
+        dav_password=edit.dav_password,
     )
     workspace.profile = profile
     return profile

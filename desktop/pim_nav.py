@@ -170,11 +170,12 @@ class PimNavigator(QObject):
         else:
             profile = workspace.profile
             ws = workspace
-            self.service = PimService(
-                Path(workspace.store_path).parent,
-                backend_of(profile.config.mail_url if profile is not None else None),
-                lambda: ws.crm,
-                ws.user_id,
+            folder = Path(workspace.store_path).parent
+            # A saved profile brings its DAV collections (IMAP); the demo has none.
+            self.service = (
+                PimService.for_profile(profile, folder, lambda: ws.crm, ws.user_id)
+                if profile is not None
+                else PimService(folder, backend_of(None), lambda: ws.crm, ws.user_id)
             )
         for view in self.views:
             view.set_service(self.service)

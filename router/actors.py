@@ -15,7 +15,9 @@ pass the actor:
 4. on an error: records it and raises a retry with exponential backoff; after
    ``max_retries`` failures it records that it gave up and returns (the next scheduled run
    tries again); a 429 (an error with ``retry_after``) pauses the identity for every worker
-   and retries after that wait, not counted as a failure.
+   and retries after that wait, not counted as a failure; so does a per-request window
+   too full to wait out under the lock (:class:`~router.limits.RequestWindowFull`, raised by
+   :mod:`router.request_limits`), pausing the identity only for a CRM window.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dramatiq.middleware import CurrentMessage
 
 from core.domain.mailbox_delivery import MailboxDelivery
 from router.broker import QUEUE, TIME_LIMIT_MS
-from router.limits import Limiter
+from router.limits import MAX_REQUEST_WAIT_S, Limiter, RequestWindowFull
 from router.locks import Locks, renewed
 from router.state import RouterState, RunOutcome
 
@@ -59,6 +61,9 @@ class JobSettings:
     max_deferrals: int = 1000
     crm_identity: str = "service"  # whom the CRM counts the requests against
     pending_ttl_s: float = 900.0  # how long the scheduler waits on a job before another
+    # Longest a request sleeps for a per-request window while its job holds the mailbox lock;
+    # a longer wait ends the pass and defers the job (router.request_limits).
+    max_request_wait_s: float = MAX_REQUEST_WAIT_S
 
 
 @dataclass
@@ -95,6 +100,26 @@ def current_limiter() -> Limiter | None:
     """This process's limiter, for the processing code's per-request windows
     (:meth:`router.limits.RedisLimiter.crm_request` and friends)."""
     return _runtime.limiter if _runtime is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPolicy:
+    """What the per-request hooks (:mod:`router.request_limits`) ask before each request."""
+
+    limiter: Limiter
+    crm_identity: str
+    max_wait_s: float
+
+
+def current_policy() -> RequestPolicy | None:
+    """This process's limiter with the CRM identity and the longest wait per request (None
+    before :func:`install`: the requests are not limited)."""
+    if _runtime is None:
+        return None
+    cfg = _runtime.settings
+    # One sleep never outlasts a renewal period of the lock, whatever --lock-ttl says.
+    max_wait = min(cfg.max_request_wait_s, cfg.lock_ttl_s / 3)
+    return RequestPolicy(_runtime.limiter, cfg.crm_identity, max_wait)
 
 
 def process_mailbox(mailbox_id: str) -> None:
@@ -215,6 +240,10 @@ def _run_locked(rt: RouterRuntime, mailbox_id: str, token: str, slot: str) -> No
 
 
 def _failed(rt: RouterRuntime, mailbox_id: str, exc: Exception) -> Exception:
+    if isinstance(exc, RequestWindowFull):  # a window to wait out without the lock
+        if exc.identity is not None:
+            rt.limiter.pause(exc.identity, exc.retry_after)
+        return _defer(rt, mailbox_id, exc.retry_after, str(exc))
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float) and retry_after > 0:
         rt.limiter.pause(rt.settings.crm_identity, float(retry_after))

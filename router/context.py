@@ -38,6 +38,9 @@ Graph with the ``[graph]`` application's app-only token (client credentials for
 ``https://graph.microsoft.com/.default``; application permissions Mail.ReadWrite and Mail.Send
 consented by the tenant's admin) at ``/users/{address}``, sending with ``sendMail``. Other
 profiles need a ``[mailboxes]`` entry.
+
+Both the service's CRM client and its Graph mailboxes ask the worker's per-request windows
+before every request (:mod:`router.request_limits`).
 """
 
 from __future__ import annotations
@@ -57,10 +60,13 @@ from core.config.credentials import SecretKind, get_secret
 from core.crm import CrmClient
 from core.crm.auth import BearerAuth
 from core.crm.errors import CrmAuthError
+from core.crm.throttle import Throttle
 from core.domain.mailbox_delivery import MailboxDelivery
 from core.mail import MailAuthError, MailBackend, open_backend
 from core.mail.graph import GraphBackend
 from core.mail.graph_http import DEFAULT_BASE_URL
+from router.limits import MAX_REQUEST_WAIT_S
+from router.request_limits import limit_graph, limited_crm_transport
 
 DEFAULT_PROFILE = "router"
 #: ``emailserverprofile.servertype`` of Exchange Online (processed through Graph).
@@ -146,7 +152,9 @@ class GraphAccess:
 
     def open(self, address: str) -> MailBackend:
         """The mailbox ``address`` through ``/users/{address}``."""
-        return GraphBackend(self.base_url, address, token=self._token, verify=self.verify)
+        backend = GraphBackend(self.base_url, address, token=self._token, verify=self.verify)
+        limit_graph(backend, address)  # the mailbox's request and send windows
+        return backend
 
     def _token(self) -> str:
         try:
@@ -291,7 +299,15 @@ def _service_client(section: Mapping[str, Any], profile: str) -> CrmClient:
         verify=verify,
     )
     auth = BearerAuth(token, on_unauthorized=token.forget, label=f"service {client_id}")
-    return CrmClient(url, auth, verify=verify)
+    # Every request asks the identity's window first; a 429 pauses the identity everywhere. The
+    # client's own gate waits out a Retry-After no longer than a job may hold its lock.
+    return CrmClient(
+        url,
+        auth,
+        verify=verify,
+        transport=limited_crm_transport(url, verify),
+        throttle=Throttle(background_wait=MAX_REQUEST_WAIT_S),
+    )
 
 
 def _server(key: str, value: Any) -> MailServer:

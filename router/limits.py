@@ -18,10 +18,12 @@ admin's other tools using the same application user):
   Graph's 4 concurrent requests per mailbox;
 - after a 429 seen by *any* worker, no worker starts a job for that identity until its
   ``Retry-After`` has passed (:meth:`Limiter.pause`), then the job is retried;
-- per-request sliding windows the processing code calls before each request
-  (:meth:`Limiter.crm_request`: 5,400 per 5 minutes; :meth:`Limiter.graph_request`: 9,000 per
-  10 minutes per mailbox; :meth:`Limiter.graph_send`: 27 per minute per mailbox). Each answers
-  0 (go) or the seconds to wait.
+- per-request sliding windows asked before each request the router's CRM client and Graph
+  mailboxes send (:mod:`router.request_limits`, a hook on their HTTP clients):
+  :meth:`Limiter.crm_request`: 5,400 per 5 minutes; :meth:`Limiter.graph_request`: 9,000 per
+  10 minutes per mailbox; :meth:`Limiter.graph_send`: 27 per minute per mailbox (``sendMail``,
+  counted besides its request). Each answers 0 (go) or the seconds to wait; a wait longer
+  than :data:`MAX_REQUEST_WAIT_S` defers the job (:class:`RequestWindowFull`).
 
 Leases (not counters) back the concurrency limit, so a worker killed mid-job frees its slot
 when the lease expires instead of leaking it. Redis version for the distributed mode, an
@@ -37,6 +39,11 @@ from typing import Any, Protocol
 
 from router import KEY_PREFIX
 from router.locks import new_token
+
+#: Longest one request sleeps for a window (or a pause) while its job holds the mailbox lock: a
+#: third of the lock's default TTL, one renewal period. A longer wait ends the pass and defers
+#: the job (:class:`RequestWindowFull`) rather than sitting on the lock and a job slot.
+MAX_REQUEST_WAIT_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,19 @@ end
 local oldest = redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 """
+
+
+class RequestWindowFull(Exception):
+    """A request would wait longer than a job may sleep while it holds its mailbox's lock (a
+    full window, or the identity paused after a 429): the pass ends here and its job is
+    deferred by ``retry_after`` seconds — not a failure. ``identity``: the CRM identity to pause
+    for every worker (a CRM window), or None (one mailbox's Graph window: only its job waits).
+    Deliberately not a ``CrmError``/``MailError``: no step or outbox may swallow it."""
+
+    def __init__(self, what: str, retry_after: float, identity: str | None = None) -> None:
+        super().__init__(f"{what}: the window admits the next request in {retry_after:.1f} s")
+        self.retry_after = retry_after
+        self.identity = identity
 
 
 class Limiter(Protocol):

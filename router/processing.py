@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.crm import CrmError
+from core.crm.throttle import CrmThrottled
 from core.domain.mailbox_delivery import (
     MAILBOX_COLUMNS,
     IncomingDelivery,
@@ -32,6 +33,7 @@ from core.outbox.results import Failure
 from core.store import Store
 from router import cases, forward, incoming, mailbox_status, outgoing, queues
 from router.context import RouterContext
+from router.limits import MAX_REQUEST_WAIT_S, RequestWindowFull
 
 log = logging.getLogger("trackbox.router")
 
@@ -85,9 +87,13 @@ class Pass:
     last_success: datetime | None = None
 
     def step(self, name: str, work: Callable[[], object]) -> None:
-        """Run one step; a failure is this pass's error, the next steps still run."""
+        """Run one step; a failure is this pass's error, the next steps still run. A 429 the
+        CRM client could not wait out ends the pass: the job waits for its Retry-After (and
+        pauses the identity for every worker), the steps left would only be throttled too."""
         try:
             work()
+        except CrmThrottled:
+            raise
         except (CrmError, MailError, OSError, sqlite3.Error) as exc:
             log.info("router mailbox=%s step=%s failed: %s", self.box.mailbox_id, name, exc)
             self.errors.append(f"{name}: {exc}")
@@ -185,9 +191,18 @@ def _replay(run: Pass) -> None:
         effects.parked(op, failure)
         run.errors.append(f"{op.kind} {op.key}: {failure.message}")
 
-    result = outbox.replay(applier, effects.commit, on_parked=parked, max_transient_wait=0)
+    result = outbox.replay(
+        applier,
+        effects.commit,
+        on_parked=parked,
+        max_transient_wait=0,
+        max_throttle_wait=MAX_REQUEST_WAIT_S,  # no longer than a job may sit on its lock
+    )
     run.add("promoted", sum(1 for i in result.done if kinds.get(i) == OpKind.PROMOTE))
     run.add("sent", sum(1 for i in result.done if kinds.get(i) == OpKind.SEND_PENDING))
+    if result.stopped == "throttled":  # the identity is paused already (the 429's hook)
+        wait = max(1.0, (result.resume_at or 0.0) - outbox.clock())
+        raise RequestWindowFull("the CRM throttled the mailbox's outbox", wait)
     if result.mail_offline or result.stopped in ("offline", "auth"):
         run.errors.append(f"the outbox stopped: {result.error or result.stopped or 'mail offline'}")
 

@@ -90,6 +90,8 @@ def account_add(args: argparse.Namespace) -> int:
     if oauth:
         data.update(_sign_in_new(name, config, args))
     stored = _store_secrets(name, args, mail_url, data["crm_user"], oauth)
+    if config.has_dav:
+        stored.append(_store_dav_secret(name, config))
     try:
         profile = profiles.save(name, data)
     except ProfileError as exc:
@@ -153,6 +155,10 @@ def _profile_data(
         data["mail_user"] = args.mail_user
     if args.smtp_url:
         data["smtp_url"] = args.smtp_url
+    for key in ("carddav_url", "caldav_url", "caldav_tasks_url", "dav_user"):
+        value = getattr(args, key, "") or ""
+        if value:
+            data[key] = value
     if args.folder:
         data["folders"] = list(args.folder)
     shared = getattr(args, "shared_mailbox", None)
@@ -179,6 +185,17 @@ def _store_secrets(
             CREDENTIALS,
         ) from None
     return stored
+
+
+def _store_dav_secret(name: str, config: ProfileConfig) -> bool:
+    """Ask for and store the CalDAV/CardDAV password (whether it was stored)."""
+    try:
+        return _store_secret(name, SecretKind.DAV, account_name(config, "dav"), "CalDAV/CardDAV")
+    except CredentialsError as exc:
+        raise CliError(
+            f"The passwords could not be stored, so profile {name!r} was not saved: {exc}",
+            CREDENTIALS,
+        ) from None
 
 
 def _sign_in_new(name: str, config: ProfileConfig, args: argparse.Namespace) -> dict[str, str]:

@@ -96,6 +96,7 @@ def _add_account_add(account_sub: Subparsers, common: argparse.ArgumentParser) -
     )
     _microsoft365_options(add)
     _connection_options(add)
+    _dav_options(add)
     _sign_in_options(add)
     add.add_argument(
         "--folder",
@@ -125,6 +126,36 @@ def _microsoft365_options(add: argparse.ArgumentParser) -> None:
         "under a folder named by its address (repeatable; asks for the Mail.ReadWrite.Shared "
         "and Mail.Send.Shared permissions). Only a shared mailbox, without your own: "
         "--mail-url graph:?mailbox=ADDRESS",
+    )
+
+
+def _dav_options(add: argparse.ArgumentParser) -> None:
+    """Contacts, calendar and tasks of an IMAP mailbox: its CardDAV/CalDAV collections."""
+    add.add_argument(
+        "--carddav-url",
+        metavar="URL",
+        default="",
+        help="with IMAP: the CardDAV address book that CRM contacts sync with "
+        "(https://…/addressbook/; http:// only on this machine)",
+    )
+    add.add_argument(
+        "--caldav-url",
+        metavar="URL",
+        default="",
+        help="with IMAP: the CalDAV calendar that CRM appointments sync with",
+    )
+    add.add_argument(
+        "--caldav-tasks-url",
+        metavar="URL",
+        default="",
+        help="with IMAP: the CalDAV task list that CRM tasks sync with",
+    )
+    add.add_argument(
+        "--dav-user",
+        metavar="NAME",
+        default="",
+        help="the CalDAV/CardDAV user name (default: the mail user); its password is asked "
+        "for and kept in the system keyring, or taken from TRACKBOX_DAV_PASSWORD",
     )
 
 

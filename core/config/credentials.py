@@ -2,7 +2,8 @@
 
 Rules (issue 6, "Credentials"):
 
-- ``TRACKBOX_CRM_PASSWORD`` / ``TRACKBOX_MAIL_PASSWORD`` take precedence for scripts and CI;
+- ``TRACKBOX_CRM_PASSWORD`` / ``TRACKBOX_MAIL_PASSWORD`` / ``TRACKBOX_DAV_PASSWORD`` take
+  precedence for scripts and CI;
   when set, the secret comes from there and nothing is stored.
 - Otherwise the keyring. keyring's own ``PYTHON_KEYRING_BACKEND`` is honoured.
 - No usable backend (``keyring.backends.fail.Keyring``, the default on a headless Linux box)
@@ -31,19 +32,24 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-ENV_VARS = {"crm": "TRACKBOX_CRM_PASSWORD", "mail": "TRACKBOX_MAIL_PASSWORD"}
+ENV_VARS = {
+    "crm": "TRACKBOX_CRM_PASSWORD",
+    "mail": "TRACKBOX_MAIL_PASSWORD",
+    "dav": "TRACKBOX_DAV_PASSWORD",
+}
 
 FIX_HINT = (
     "Install and unlock a Secret Service provider (for example gnome-keyring or KeePassXC; "
     "on a headless machine: dbus-run-session plus gnome-keyring-daemon --unlock), or select a "
     "keyring backend with the PYTHON_KEYRING_BACKEND environment variable, or set "
-    "TRACKBOX_CRM_PASSWORD / TRACKBOX_MAIL_PASSWORD for this process."
+    "TRACKBOX_CRM_PASSWORD / TRACKBOX_MAIL_PASSWORD / TRACKBOX_DAV_PASSWORD for this process."
 )
 
 
 class SecretKind(enum.StrEnum):
     CRM = "crm"
     MAIL = "mail"
+    DAV = "dav"  # the CalDAV/CardDAV server's password (IMAP profiles' contacts and calendar)
     TOKEN_CACHE = "token-cache"  # MSAL's serialised cache, in chunks (TokenCacheStore)
 
 

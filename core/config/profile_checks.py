@@ -26,6 +26,7 @@ from core.config.mail_urls import (
 from core.config.profile_config import (
     ADDRESS_BOOK_ENTITIES,
     AUTH_KINDS,
+    DAV_KEYS,
     DEFAULT_AUTHORITY,
     DEFAULT_CLIENT_ID,
     DEFAULT_DISCOVERY_URL,
@@ -255,6 +256,11 @@ def connection_problems(
             check(path, values, True)
         except ProfileConfigError as exc:
             problems[key] = exc.expected
+    for key in DAV_KEYS:
+        try:
+            _check_dav_key(path, values, key)
+        except ProfileConfigError as exc:
+            problems[key] = exc.expected
     return problems
 
 
@@ -267,6 +273,7 @@ def validate(data: Mapping[str, Any], path: Path | str) -> ProfileConfig:
         if f.name in data
     }
     check_connection(path, values)
+    check_dav(path, values)
     _check_sign_in(path, values)
     _check_extra_mailboxes(path, values)
     scope = values.get("contacts_scope", "owned")
@@ -328,6 +335,93 @@ def _typed(path: Path | str, key: str, value: Any) -> Any:
         _expect(path, key, value, isinstance(value, str), "Expected a string.")
         return value.strip()
     return value
+
+
+#: Hosts a DAV URL may reach over plain http (a server on this machine, e.g. Radicale).
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_DAV_LABELS = {
+    "carddav_url": "CardDAV address book",
+    "caldav_url": "CalDAV calendar",
+    "caldav_tasks_url": "CalDAV task list",
+}
+
+
+def check_dav(path: Path | str, values: Mapping[str, Any]) -> None:
+    """The CalDAV/CardDAV collections: IMAP profiles only (the other backends keep contacts
+    and calendars themselves), https (http only on this machine), no user or password in
+    the URL (the password is a keyring secret), a DAV user name without spaces."""
+    for key in DAV_KEYS:
+        _check_dav_key(path, values, key)
+
+
+def _check_dav_key(path: Path | str, values: Mapping[str, Any], key: str) -> None:
+    value = values.get(key, "")
+    if key == "dav_user":
+        _expect(
+            path, key, value, not _BLANK_INSIDE.search(value), "A user name cannot contain spaces."
+        )
+        return
+    if not value:
+        return
+    label = _DAV_LABELS[key]
+    _expect(
+        path,
+        key,
+        value,
+        mail_scheme(values["mail_url"]) in _IMAP_SCHEMES,
+        f"A {label} is used only with an IMAP mailbox: leave it empty.",
+    )
+    _check_dav_url(path, key, value, label)
+
+
+def _check_dav_url(path: Path | str, key: str, value: str, label: str) -> None:
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    shown = _without_userinfo(value)  # a password typed into the URL never reaches a message
+    _expect(
+        path,
+        key,
+        shown,
+        "@" not in parts.netloc,
+        "Leave the user name and password out of the URL: set dav_user; the password is "
+        "kept in the system keyring.",
+    )
+    _expect(
+        path,
+        key,
+        shown,
+        scheme in ("https", "http") and bool(host) and port != -1,
+        f"Not a valid {label} URL: expected https://host[:port]/path/to/collection/.",
+    )
+    _expect(
+        path,
+        key,
+        shown,
+        scheme == "https" or host in _LOOPBACK,
+        f"The {label} must use https:// (plain http:// sends the password in the clear; "
+        "it is allowed only for a server on this machine: localhost, 127.0.0.1, ::1).",
+    )
+    _expect(
+        path,
+        key,
+        shown,
+        not parts.query and not parts.fragment and bool(parts.path.strip("/")),
+        f"Expected the {label}'s own collection URL (a path, no query), "
+        "e.g. https://dav.example.com/user/calendar/.",
+    )
+
+
+def _without_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _check_https(path: Path | str, key: str, value: str, *, needs_path: bool) -> None:
@@ -419,6 +513,7 @@ __all__ = [
     "MAIL_SCHEMES",
     "SMTP_SCHEMES",
     "check_connection",
+    "check_dav",
     "connection_problems",
     "validate",
 ]

@@ -19,6 +19,9 @@ ADDRESS_BOOK_ENTITIES = EMAIL_ENABLED
 INSECURE_SCHEMES = ("imap+insecure", "smtp+insecure", "ews+http", "http")
 #: The keys of a profile that say where the mailbox and the CRM are and who signs in.
 CONNECTION_KEYS = ("mail_url", "smtp_url", "mail_user", "crm_url", "crm_user")
+#: The CalDAV/CardDAV keys of an IMAP profile (contacts, calendar and tasks, issue 20); the
+#: password of ``dav_user`` is a keyring secret (``SecretKind.DAV``), never a key.
+DAV_KEYS = ("carddav_url", "caldav_url", "caldav_tasks_url", "dav_user")
 #: How a profile signs in to the CRM (``crm_auth``): HTTP Basic with a password kept in the
 #: keyring; Microsoft Entra ID (Dynamics 365 online) or AD FS (on-premises, claims-based)
 #: through MSAL; Windows sign-in (NTLM/Negotiate, on-premises) with a password in the keyring.
@@ -58,6 +61,11 @@ class ProfileConfig:
     #: Shared or delegated mailboxes shown besides the user's own (Graph mailboxes only),
     #: each under a top-level folder named by its address (``core.mail.multi``).
     extra_mailboxes: tuple[str, ...] = ()
+    #: CardDAV address book, CalDAV calendar and task list (IMAP profiles; empty: not synced).
+    carddav_url: str = ""
+    caldav_url: str = ""
+    caldav_tasks_url: str = ""
+    dav_user: str = ""  # empty: the mail user (else the CRM user)
     options: Mapping[str, Any] = field(default_factory=dict)  # [options] table, free-form
 
     @property
@@ -76,6 +84,11 @@ class ProfileConfig:
         """The mailbox takes bearer tokens from the profile's Microsoft sign-in: Graph, or
         Exchange through EWS with ``?auth=oauth`` (hybrid tenants that still allow EWS)."""
         return is_graph(self.mail_url) or is_ews_oauth(self.mail_url)
+
+    @property
+    def has_dav(self) -> bool:
+        """Some CalDAV/CardDAV collection is set (contacts, calendar or tasks sync)."""
+        return bool(self.carddav_url or self.caldav_url or self.caldav_tasks_url)
 
     @property
     def crm_verify(self) -> str | bool:
@@ -128,15 +141,20 @@ def insecure_urls(*urls: str) -> list[str]:
 
 
 def account_name(config: ProfileConfig, kind: str) -> str:
-    """The user name a secret of ``kind`` ("crm"/"mail") is stored under: the mail user,
-    else the CRM user (as the CLI signs in)."""
-    return config.crm_user if kind == "crm" else (config.mail_user or config.crm_user)
+    """The user name a secret of ``kind`` ("crm"/"mail"/"dav") is stored under: the mail
+    user, else the CRM user (as the CLI signs in); for "dav" the DAV user first."""
+    if kind == "crm":
+        return config.crm_user
+    if kind == "dav" and config.dav_user:
+        return config.dav_user
+    return config.mail_user or config.crm_user
 
 
 __all__ = [
     "ADDRESS_BOOK_ENTITIES",
     "AUTH_KINDS",
     "CONNECTION_KEYS",
+    "DAV_KEYS",
     "DEFAULT_AUTHORITY",
     "DEFAULT_CLIENT_ID",
     "DEFAULT_DISCOVERY_URL",

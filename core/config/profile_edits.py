@@ -10,6 +10,7 @@ from typing import Any
 from core.config.profile_checks import check_connection, validate
 from core.config.profile_config import (
     CONNECTION_KEYS,
+    DAV_KEYS,
     SIGN_IN_KEYS,
     Profile,
     ProfileConfig,
@@ -23,11 +24,13 @@ from core.config.profile_store import Profiles
 def with_connection(
     config: ProfileConfig, changes: Mapping[str, str], path: Path | str = "<form>"
 ) -> ProfileConfig:
-    """``config`` with new connection values (validated; ProfileConfigError otherwise)."""
-    unknown = set(changes) - set(CONNECTION_KEYS)
+    """``config`` with new connection values, the CalDAV/CardDAV keys among them
+    (validated; ProfileConfigError otherwise)."""
+    keys = (*CONNECTION_KEYS, *DAV_KEYS)
+    unknown = set(changes) - set(keys)
     if unknown:
         raise ProfileConfigError(
-            path, sorted(unknown)[0], "…", f"Not a connection key: {', '.join(CONNECTION_KEYS)}."
+            path, sorted(unknown)[0], "…", f"Not a connection key: {', '.join(keys)}."
         )
     new = validate({**config.to_dict(), **{k: v.strip() for k, v in changes.items()}}, path)
     check_connection(path, new.to_dict(), editing=True)
@@ -53,6 +56,7 @@ def save_connection(
     *,
     crm_password: str = "",
     mail_password: str = "",
+    dav_password: str = "",
 ) -> Profile:
     """Write profile ``name`` with a new connection; passwords go to the keyring only.
 
@@ -77,6 +81,14 @@ def save_connection(
             account_name(old.config, "mail"),
             account_name(config, "mail"),
             mail_password,
+        )
+    if config.has_dav:
+        _keep_secret(
+            name,
+            SecretKind.DAV,
+            account_name(old.config, "dav"),
+            account_name(config, "dav"),
+            dav_password,
         )
     return profiles.save(name, config)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config.profile_checks import validate
-from core.config.profile_config import SIGN_IN_KEYS, ProfileConfig
+from core.config.profile_config import DAV_KEYS, SIGN_IN_KEYS, ProfileConfig
 from core.config.profile_errors import ProfileConfigError
 
 
@@ -27,12 +27,12 @@ def _toml_value(value: Any) -> str:
 
 
 def dumps(config: ProfileConfig) -> str:
-    """The config file's text. Sign-in keys at their defaults are left out, so a profile that
-    signs in with a password reads as it did before they existed."""
+    """The config file's text. Sign-in and DAV keys at their defaults are left out, so a
+    profile that does not use them reads as it did before they existed."""
     data = config.to_dict()
     options = data.pop("options")
     defaults = {f.name: f.default for f in dataclasses.fields(ProfileConfig)}
-    for key in SIGN_IN_KEYS:
+    for key in (*SIGN_IN_KEYS, *DAV_KEYS):
         if data[key] == defaults[key]:
             del data[key]
     if not data["extra_mailboxes"]:

@@ -9,6 +9,10 @@ logical column names (``core.pim.sides``), so one map serves every mailbox backe
 For contacts, ``parentcustomerid`` carries the company *name* (the account's name): the CRM
 side resolves a name to an account when it writes, which is why it is CRM → mailbox by default
 (a company typed in an address book would otherwise have to match an account exactly).
+
+For appointments and tasks, ``regardingobjectid`` (``entity:id``, set by Set Regarding in the
+client) goes from the mailbox to the CRM: the CRM sides bind it, and a mailbox side that cannot
+keep it (iCalendar has no such property yet) simply never changes it.
 """
 
 from __future__ import annotations
@@ -169,6 +173,7 @@ APPOINTMENT_MAP = FieldMap(
         _r("overrides", "Changed occurrences"),
         _r("statecode", "Status", Direction.TO_MAILBOX),
         _r("statuscode", "Status reason", Direction.TO_MAILBOX),
+        _r("regardingobjectid", "Regarding", Direction.TO_CRM),
     ),
 )
 
@@ -184,6 +189,7 @@ TASK_MAP = FieldMap(
         _r("statecode", "Status"),
         _r("statuscode", "Status reason"),
         _r("recurrence", "Recurrence"),
+        _r("regardingobjectid", "Regarding", Direction.TO_CRM),
     ),
 )
 

@@ -1,7 +1,8 @@
 """Runs the PIM passes of one profile: contacts, appointments, tasks (issue 20).
 
 The sides come from the profile's mail backend: for IMAP profiles a CardDAV address book and
-CalDAV calendar/task list (their URLs: ``PimSettings``, to become profile settings), for the
+CalDAV calendar/task list (the profile's ``carddav_url``/``caldav_url``/``caldav_tasks_url``,
+read into ``PimSettings`` by :func:`settings_for` with the password from the keyring), for the
 Maildir demo the local side kept in the profile's PIM file (``core.pim.local_side``).
 Exchange and Microsoft 365 sides are not written yet: those kinds are skipped with a reason.
 
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config.profile_config import ProfileConfig
 from core.crm import CrmClient
+from core.domain.model import RecordRef
 from core.pim.carddav_side import CardDavSide
 from core.pim.crm_contacts import CrmContactsSide
 from core.pim.engine import PassResult, PimEngine
@@ -114,6 +117,186 @@ for _backend in LOCAL_BACKENDS:
     register_sides(PimKind.CONTACT, _backend, _contacts_local)
 
 
+class _NoResolver:
+    """Attendees stay unresolved parties when no address book was given."""
+
+    def lookup(self, address_key: str) -> list[RecordRef]:
+        return []
+
+    def is_internal(self, address_key: str) -> bool:
+        return False
+
+
+NO_RESOLVER = _NoResolver()
+
+
+def crm_activities(ctx: SideContext, kind: PimKind) -> PimSide:
+    """The CRM side of appointments or tasks: the user's activities (default filter)."""
+    from core.pim.crm_activities import default_filter as activity_filter
+
+    if ctx.user_id is None:
+        raise SidesUnavailable("the CRM user is not known yet (no sync has run)")
+    side: PimSide = _merging_crm_activities()(
+        ctx.crm, kind, NO_RESOLVER, filter=activity_filter(kind, ctx.user_id)
+    )
+    return side
+
+
+def _merging_crm_activities() -> Any:
+    """CrmActivitiesSide whose update keeps the columns it is not given: the engine sends
+    only the fields that changed (a new subject, the regarding), and the side writes the
+    whole activity from what it gets (an absent subject or time would be cleared). Here
+    until ``core.pim.crm_activities`` merges updates itself (then this subclass goes)."""
+    from core.pim.crm_activities import CrmActivitiesSide
+
+    class MergingCrmActivitiesSide(CrmActivitiesSide):  # type: ignore[misc,unused-ignore]
+        def put(self, key: str | None, record: Any, version: str | None) -> tuple[str, str]:
+            if key is not None:
+                current = self.get(key)
+                if current is not None and current.record is not None:
+                    merged = {**current.record.fields, **record.fields}
+                    record = type(record)(record.kind, merged)
+            written: tuple[str, str] = super().put(key, record, version)
+            return written
+
+    return MergingCrmActivitiesSide
+
+
+def dav_collection(settings: PimSettings, kind: PimKind) -> str:
+    """The DAV collection URL of ``kind``; SidesUnavailable when the profile sets none."""
+    url, what = {
+        PimKind.CONTACT: (settings.carddav_url, "CardDAV address book"),
+        PimKind.APPOINTMENT: (settings.caldav_url, "CalDAV calendar"),
+        PimKind.TASK: (settings.tasks_url, "CalDAV task list"),
+    }[kind]
+    if not url:
+        raise SidesUnavailable(f"no {what} is set for this profile")
+    return url
+
+
+def dav_side(settings: PimSettings, kind: PimKind) -> PimSide:
+    """The mailbox side of an IMAP profile: its CardDAV book or CalDAV collection."""
+    url = dav_collection(settings, kind)
+    if kind is PimKind.CONTACT:
+        return CardDavSide(url, settings.dav_auth, verify=settings.dav_verify)
+    user, password = settings.dav_auth or (None, None)
+    side: PimSide = _regarding_caldav().connect(
+        url, kind, username=user, password=password, verify=settings.dav_verify
+    )
+    return side
+
+
+#: Set Regarding on a CalDAV item: ``regardingobjectid`` (``entity:id``) and its display name.
+X_REGARDING = "X-TRACKBOX-REGARDING"
+X_REGARDING_NAME = "X-TRACKBOX-REGARDING-NAME"
+_REGARDING = (("regardingobjectid", X_REGARDING), ("regardingname", X_REGARDING_NAME))
+
+
+def _regarding_caldav() -> Any:
+    """CalDavSide that (1) keeps Set Regarding in the item (``X-TRACKBOX-REGARDING``), so
+    that the engine finds it as a mailbox change and sends it to the CRM, and (2) merges an
+    update into the stored item: the engine writes only the fields that changed (the CRM id
+    after Track, one merged field), and a CalDAV PUT replaces the whole item. Built here
+    until ``core.pim.caldav_side``/``ical_map`` do both themselves (then this subclass goes)."""
+    from core.pim.caldav_side import CalDavSide
+    from core.pim.ical_map import IcalError, parse_calendar
+
+    class MergingCalDavSide(CalDavSide):  # type: ignore[misc,unused-ignore]
+        _outgoing: dict[str, Any] | None = None
+
+        def put(self, key: str | None, record: Any, version: str | None) -> tuple[str, str]:
+            if key is not None:
+                current = self.get(key)
+                if current is not None and current.record is not None:
+                    merged = {**current.record.fields, **record.fields}
+                    record = type(record)(record.kind, merged)
+                    version = version or current.version or None
+            fields = record.fields
+            self._outgoing = {n: fields.get(n) for n, _ in _REGARDING if fields.get(n)}
+            try:
+                written: tuple[str, str] = super().put(key, record, version)
+                return written
+            finally:
+                self._outgoing = None
+
+        def _request(self, key: str, method: str, body: str, headers: dict[str, str]) -> Any:
+            if method == "PUT" and self._outgoing:
+                body = _with_regarding(body, self.component, self._outgoing, parse_calendar)
+            return super()._request(key, method, body, headers)
+
+        def _record(self, key: str, data: str) -> Any:
+            record = super()._record(key, data)
+            if record is None:
+                return None
+            try:
+                found = _read_regarding(parse_calendar(data), self.component)
+            except IcalError:
+                return record
+            if found:
+                record = type(record)(record.kind, {**record.fields, **found})
+            return record
+
+    return MergingCalDavSide
+
+
+def _with_regarding(body: str, component: str, values: Mapping[str, Any], parse: Any) -> str:
+    calendar = parse(body)
+    for item in calendar.walk(component):
+        for name, prop in _REGARDING:
+            if values.get(name):
+                item.add(prop, str(values[name]))
+    return str(calendar.to_ical().decode())
+
+
+def _read_regarding(calendar: Any, component: str) -> dict[str, Any]:
+    for item in calendar.walk(component):
+        if item.get("RECURRENCE-ID") is not None:
+            continue  # an occurrence's override: the series' master carries it
+        return {n: str(item[p]) for n, p in _REGARDING if item.get(p) is not None}
+    return {}
+
+
+def _activities_dav(kind: PimKind) -> SideFactory:
+    def build(ctx: SideContext) -> tuple[PimSide, PimSide]:
+        mailbox = dav_side(ctx.settings, kind)  # SidesUnavailable first: no URL, no CRM call
+        try:
+            return crm_activities(ctx, kind), mailbox
+        except SidesUnavailable:
+            close_side(mailbox)
+            raise
+
+    return build
+
+
+for _kind in (PimKind.APPOINTMENT, PimKind.TASK):
+    register_sides(_kind, "imap", _activities_dav(_kind))
+
+
+def settings_for(profile: str, config: ProfileConfig, **choices: Any) -> PimSettings:
+    """A profile's PIM settings: its CalDAV/CardDAV collections and, when it has any, the
+    DAV password from the keyring (or ``TRACKBOX_DAV_PASSWORD``). ``choices``: the other
+    :class:`PimSettings` fields (filters, directions…). Raises ``SecretMissing`` when a
+    collection is set but no password is stored, ``CredentialsUnavailable`` without a
+    keyring."""
+    auth = None
+    if config.has_dav:
+        from core.config.credentials import SecretKind, SecretMissing, get_secret
+        from core.config.profile_config import account_name
+
+        user = account_name(config, "dav")
+        password = get_secret(profile, SecretKind.DAV, user)
+        if password is None:
+            raise SecretMissing(profile, SecretKind.DAV.value, user)
+        auth = (user, password)
+    return PimSettings(
+        carddav_url=config.carddav_url or None,
+        caldav_url=config.caldav_url or None,
+        tasks_url=config.caldav_tasks_url or None,
+        dav_auth=auth,
+        **choices,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class KindOutcome:
     """One kind's pass: its result, or why it did not run (``skipped``) or failed."""
@@ -170,21 +353,35 @@ def _run_kind(
         return KindOutcome(kind, error=exc)
     finally:
         for side in (crm_side, mailbox_side):
-            _close(side)
+            close_side(side)
 
 
-def _close(side: Any) -> None:
+def close_side(side: Any) -> None:
+    """Close what a side opened (its HTTP session), never the caller's CRM client."""
     close = getattr(side, "close", None)
     if callable(close) and not isinstance(side, CrmContactsSide):
         close()  # the CRM client belongs to the caller
+    client = getattr(side, "client", None)  # a CalDAV side's own DAVClient (its session)
+    if (
+        client is not None
+        and hasattr(side, "component")
+        and callable(getattr(client, "close", None))
+    ):
+        client.close()
 
 
 __all__ = [
+    "NO_RESOLVER",
     "KindOutcome",
     "PimSettings",
     "SideContext",
     "SideFactory",
     "SidesUnavailable",
+    "close_side",
+    "crm_activities",
+    "dav_collection",
+    "dav_side",
     "register_sides",
+    "settings_for",
     "sync_profile",
 ]

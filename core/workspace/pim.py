@@ -1,7 +1,8 @@
 """Contacts, appointments and tasks as the desktop's views need them (issue 20).
 
 The views list, create, edit and delete items in the profile's *mailbox side* (the Maildir
-demo: the local side kept in the profile's PIM file), mark an item "Track in CRM"
+demo: the local side kept in the profile's PIM file; an IMAP profile: its CalDAV calendar and
+task list and CardDAV address book, written on the caller's worker), mark an item "Track in CRM"
 (``sides.TRACK_FIELD``) or untrack it, and set what an appointment or task is regarding; a
 PIM pass (:meth:`PimService.sync`) carries that to the CRM through ``core.pim.sync``. The
 wording of the tracking banner and of task states lives here too, so ``desktop`` only shows
@@ -10,8 +11,8 @@ it.
 Untrack keeps both copies, as the CRM for Outlook did: the mailbox item becomes personal (no
 CRM id, no Track mark) and its pair is *detached* so the CRM record is not pushed back into
 it. Set Regarding is stored on the item (``regardingobjectid`` as ``entity:id`` and its
-display name) and written to the CRM record after each pass (the field maps of
-``core.pim.fields`` do not carry it yet).
+display name); the engine carries it to the CRM record (a mailbox → CRM field of
+``core.pim.fields``).
 
 Every method blocks on disk or network: the desktop runs them on workers.
 """
@@ -19,7 +20,8 @@ Every method blocks on disk or network: the desktop runs them on workers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -27,19 +29,34 @@ from typing import Any
 
 from dateutil.rrule import rrulestr  # type: ignore[import-untyped,unused-ignore]  # (icalendar)
 
+from core.config.credentials import CredentialsError
+from core.config.profile_config import Profile
 from core.crm import CrmClient
 from core.domain.changes import Changes
-from core.domain.entities import UnknownEntity, entity
 from core.domain.model import RecordRef
 from core.pim.local_side import LocalSide
-from core.pim.sides import CRM_ID_FIELDS, TRACK_FIELD, PimKind, PimRecord, SideChange
+from core.pim.sides import (
+    CRM_ID_FIELDS,
+    TRACK_FIELD,
+    PimKind,
+    PimRecord,
+    SideChange,
+    SideError,
+    VersionConflict,
+)
 from core.pim.state import FILE_NAME, PimState
 from core.pim.sync import (
+    DAV_BACKENDS,
     LOCAL_BACKENDS,
     KindOutcome,
     PimSettings,
     SideContext,
+    SidesUnavailable,
+    close_side,
+    crm_activities,
+    dav_side,
     register_sides,
+    settings_for,
     sync_profile,
 )
 
@@ -48,7 +65,6 @@ log = logging.getLogger("trackbox.pim")
 #: Local fields (never mapped, never sent by the engine) this module keeps on an item.
 REGARDING_FIELD = "regardingobjectid"
 REGARDING_NAME = "regardingname"
-REGARDING_SENT = "trackbox_regarding_sent"
 #: Task states (``statecode``): 0 open, 1 completed, 2 cancelled.
 TASK_OPEN, TASK_DONE, TASK_CANCELLED = 0, 1, 2
 PRIORITIES = {0: "Low", 1: "Normal", 2: "High"}
@@ -287,40 +303,77 @@ def _activity_sides(kind: PimKind) -> Callable[[SideContext], tuple[Any, Any]]:
     """The local backends' appointments or tasks: CRM activities and the local side."""
 
     def build(ctx: SideContext) -> tuple[Any, Any]:
-        from core.pim.crm_activities import CrmActivitiesSide, default_filter
-        from core.pim.sync import SidesUnavailable
-
-        if ctx.user_id is None:
-            raise SidesUnavailable("the CRM user is not known yet (no sync has run)")
-        crm = CrmActivitiesSide(
-            ctx.crm, kind, _NO_RESOLVER, filter=default_filter(kind, ctx.user_id)
-        )
-        return crm, LocalSide(ctx.profile_dir / FILE_NAME, kind)
+        return crm_activities(ctx, kind), LocalSide(ctx.profile_dir / FILE_NAME, kind)
 
     return build
 
-
-class _NoResolver:
-    """Attendees stay unresolved parties when no address book was given."""
-
-    def lookup(self, address_key: str) -> list[RecordRef]:
-        return []
-
-    def is_internal(self, address_key: str) -> bool:
-        return False
-
-
-_NO_RESOLVER = _NoResolver()
 
 for _backend in LOCAL_BACKENDS:
     for _kind in (PimKind.APPOINTMENT, PimKind.TASK):
         register_sides(_kind, _backend, _activity_sides(_kind))
 
 
+class _DavItems:
+    """A CalDAV/CardDAV side as the views use a local side: an update carries only the
+    fields that changed, so the item is read first and written back whole with its ETag
+    (a change made meanwhile on the server is a VersionConflict, not lost)."""
+
+    def __init__(self, side: Any, kind: PimKind) -> None:
+        self.side = side
+        self.kind = kind
+
+    def items(self) -> list[SideChange]:
+        return [c for c in self.side.changes(None).changes if c.record is not None]
+
+    def get(self, key: str) -> SideChange | None:
+        found: SideChange | None = self.side.get(key)
+        return found
+
+    def put(self, key: str | None, record: PimRecord, version: str | None) -> tuple[str, str]:
+        if key is None:
+            created: tuple[str, str] = self.side.put(None, record, None)
+            return created
+        current = self.side.get(key)
+        if current is None or current.record is None:
+            raise PimItemGone(f"the {_NOUN[self.kind]} was deleted meanwhile")
+        fields = {**current.record.fields, **record.fields}
+        written: tuple[str, str] = self.side.put(
+            key, PimRecord(self.kind, fields), current.version or None
+        )
+        return written
+
+    def delete(self, key: str, version: str | None) -> None:
+        self.side.delete(key, version)
+
+    def close(self) -> None:
+        close_side(self.side)
+
+
+@contextmanager
+def _dav_errors(kind: PimKind) -> Iterator[None]:
+    """A DAV server that is away or refuses: say so. The change is not kept for later (the
+    engine replays only what a side holds, and the server holds the items): the user tries
+    again when online."""
+    try:
+        yield
+    except VersionConflict:
+        raise PimUnavailable(
+            f"The {_NOUN[kind]} was changed on the server meanwhile: your change was not "
+            "saved. Synchronise and try again."
+        ) from None
+    except SideError as exc:
+        raise PimUnavailable(
+            f"The CalDAV/CardDAV server cannot take the change now ({exc}): your "
+            f"{_NOUN[kind]} was not saved. Try again when you are online."
+        ) from None
+
+
 class PimService:
     """One profile's contacts, appointments and tasks. ``backend``: the mail backend kind
     (``demo``, ``maildir``, ``imap``…); ``crm``: the CRM client (for a pass); ``user_id``:
-    the CRM user's id (from the workspace's WhoAmI snapshot)."""
+    the CRM user's id (from the workspace's WhoAmI snapshot); ``settings``: the profile's
+    PIM settings (:func:`core.pim.sync.settings_for`: its CalDAV/CardDAV collections and
+    password; read when needed, since it may ask the keyring)."""
 
     def __init__(
         self,
@@ -328,35 +381,85 @@ class PimService:
         backend: str,
         crm: Callable[[], CrmClient],
         user_id: Callable[[], str | None],
+        settings: Callable[[], PimSettings] | None = None,
+        *,
+        dav_configured: bool | None = None,
     ) -> None:
         self.profile_dir = Path(profile_dir)
         self.backend = backend
         self._crm = crm
         self._user_id = user_id
+        self._settings = settings
+        self._dav_configured = settings is not None if dav_configured is None else dav_configured
 
-    def _side(self, kind: PimKind) -> LocalSide:
-        if self.backend not in LOCAL_BACKENDS:
+    @classmethod
+    def for_profile(
+        cls,
+        profile: Profile,
+        profile_dir: Path | str,
+        crm: Callable[[], CrmClient],
+        user_id: Callable[[], str | None],
+    ) -> PimService:
+        """The service of a saved profile: its backend and, for IMAP, its DAV collections."""
+        config = profile.config
+        return cls(
+            profile_dir,
+            backend_of(config.mail_url),
+            crm,
+            user_id,
+            lambda: settings_for(profile.name, config),
+            dav_configured=config.has_dav,
+        )
+
+    def settings(self) -> PimSettings:
+        """The profile's PIM settings (PimUnavailable when the keyring has no DAV password)."""
+        if self._settings is None:
+            return PimSettings()
+        try:
+            return self._settings()
+        except CredentialsError as exc:
+            raise PimUnavailable(str(exc)) from None
+
+    def _side(self, kind: PimKind) -> Any:
+        if self.backend in LOCAL_BACKENDS:
+            return LocalSide(self.profile_dir / FILE_NAME, kind)
+        if self.backend not in DAV_BACKENDS:
             raise PimUnavailable(
-                f"{_NOUN[kind].capitalize()}s of {self.backend} profiles are edited on their "
-                "CalDAV/CardDAV server for now: the client shows the last synchronised copy"
+                f"{_NOUN[kind].capitalize()}s of {self.backend} profiles are not synchronised "
+                "yet: the client shows the last synchronised copy"
             )
-        return LocalSide(self.profile_dir / FILE_NAME, kind)
+        try:
+            return _DavItems(dav_side(self.settings(), kind), kind)
+        except SidesUnavailable as exc:
+            raise PimUnavailable(
+                f"{_NOUN[kind].capitalize()}s cannot be edited: {exc} (set it in "
+                "Options › Accounts, or with trackbox account add --carddav-url/--caldav-url)"
+            ) from None
 
     @property
     def editable(self) -> bool:
-        """Whether items can be edited here (the local side); other backends show the last
+        """Whether items can be edited here: the local side, or an IMAP profile with its
+        CalDAV/CardDAV collections set (edits go to the server); others show the last
         synced snapshot read-only."""
-        return self.backend in LOCAL_BACKENDS
+        if self.backend in LOCAL_BACKENDS:
+            return True
+        return self.backend in DAV_BACKENDS and self._dav_configured
 
     def items(self, kind: PimKind) -> list[PimItem]:
-        """The kind's items: the local side's, or for a server-side mailbox (IMAP with
-        CalDAV/CardDAV) the last synced snapshot kept in the pairing state, so the views
-        work offline (items never paired with the CRM are not in it)."""
+        """The kind's items: the local side's or the DAV server's; when the server cannot be
+        reached (or no collection is set), the last synced snapshot kept in the pairing
+        state, so the views work offline (items never paired with the CRM are not in it)."""
         if not self.editable:
             return self._snapshot(kind)
-        side = self._side(kind)
+        try:
+            side = self._side(kind)
+        except PimUnavailable:
+            return self._snapshot(kind)
         try:
             return [_item(c) for c in side.items()]
+        except SideError as exc:
+            log.info("%s server unreachable, showing the snapshot: %s", kind, exc)
+            return self._snapshot(kind)
         finally:
             side.close()
 
@@ -380,7 +483,8 @@ class PimService:
     def get(self, kind: PimKind, key: str) -> PimItem:
         side = self._side(kind)
         try:
-            found = side.get(key)
+            with _dav_errors(kind):
+                found = side.get(key)
         finally:
             side.close()
         if found is None or found.record is None:
@@ -392,8 +496,9 @@ class PimService:
         item with the Track mark cleared untracks it (:meth:`untrack`)."""
         side = self._side(kind)
         try:
-            side.put(key, PimRecord(kind, dict(fields)), None)
-            current = side.get(key) if key is not None else None
+            with _dav_errors(kind):
+                side.put(key, PimRecord(kind, dict(fields)), None)
+                current = side.get(key) if key is not None else None
         finally:
             side.close()
         record = current.record if current is not None else None
@@ -405,7 +510,8 @@ class PimService:
     def delete(self, kind: PimKind, key: str) -> Changes:
         side = self._side(kind)
         try:
-            side.delete(key, None)
+            with _dav_errors(kind):
+                side.delete(key, None)
         finally:
             side.close()
         return Changes()
@@ -427,13 +533,12 @@ class PimService:
                 state.save_pair(pair)
         finally:
             state.close()
-        return self.save(
-            kind, item.key, {TRACK_FIELD: False, CRM_ID_FIELDS[kind]: None, REGARDING_SENT: None}
-        )
+        return self.save(kind, item.key, {TRACK_FIELD: False, CRM_ID_FIELDS[kind]: None})
 
     def set_regarding(self, kind: PimKind, key: str, ref: RecordRef) -> Changes:
         """Set what an appointment or task is regarding (and mark it Track in CRM, as Set
-        Regarding on a mail does)."""
+        Regarding on a mail does); the next pass sends it (``regardingobjectid`` is a
+        mailbox → CRM field of ``core.pim.fields``)."""
         if kind is PimKind.CONTACT:
             raise ValueError("a contact has no Regarding")
         self.get(kind, key)
@@ -452,33 +557,11 @@ class PimService:
         return self.save(PimKind.TASK, key, fields)
 
     def sync(self, settings: PimSettings | None = None) -> list[KindOutcome]:
-        """One PIM pass of every kind, then the regarding records of tracked activities."""
+        """One PIM pass of every kind (Regarding travels with the activities' fields)."""
         crm = self._crm()
         user_id = self._user_id() or crm.who_am_i().user_id
-        outcomes = sync_profile(
-            crm, self.profile_dir, self.backend, settings or PimSettings(), user_id=user_id
-        )
-        if self.editable:
-            for kind in (PimKind.APPOINTMENT, PimKind.TASK):
-                self._send_regarding(crm, kind)
-        return outcomes
-
-    def _send_regarding(self, crm: CrmClient, kind: PimKind) -> None:
-        """Write the regarding record of each tracked activity whose regarding changed."""
-        for item in self.items(kind):
-            ref, crm_key = item.regarding, item.crm_id
-            wanted = item.fields.get(REGARDING_FIELD)
-            if ref is None or crm_key is None or item.fields.get(REGARDING_SENT) == wanted:
-                continue
-            logical, _, activity_id = crm_key.partition(":")
-            try:
-                table, target = entity(logical).entity_set, entity(ref.entity).entity_set
-            except UnknownEntity as exc:
-                log.warning("regarding of %s not sent: %s", crm_key, exc)
-                continue
-            bind = f"regardingobjectid_{ref.entity}_{logical}@odata.bind"
-            crm.update(table, activity_id, {bind: f"/{target}({ref.id})"})
-            self.save(kind, item.key, {REGARDING_SENT: wanted})
+        chosen = settings if settings is not None else self.settings()
+        return sync_profile(crm, self.profile_dir, self.backend, chosen, user_id=user_id)
 
 
 def _item(change: SideChange) -> PimItem:
@@ -491,7 +574,7 @@ def backend_of(mail_url: str | None) -> str:
     if not mail_url:
         return "demo"
     scheme = mail_url.split(":", 1)[0].lower()
-    return "imap" if scheme in ("imap", "imaps") else scheme
+    return "imap" if scheme in ("imap", "imaps", "imap+insecure") else scheme
 
 
 # -- the demo's items --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -70,14 +69,7 @@ class CalendarView(PimViewBase):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.week)
         self.pages.addWidget(self.month)
-        self.details = QTextBrowser()
-        self.details.setObjectName("appointmentDetails")
-        self.details.setAccessibleName("Appointment details")
-        right = QWidget()
-        column = QVBoxLayout(right)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addWidget(self.banner)
-        column.addWidget(self.details, 1)
+        right = self.details_column("appointmentDetails", "Appointment details")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.pages)
         split.addWidget(right)

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QSplitter,
-    QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -57,14 +56,7 @@ class ContactsView(PimViewBase):
         )
         self.list.currentItemChanged.connect(lambda cur, _prev: self._picked(cur))
         self.list.itemDoubleClicked.connect(lambda _i, _c: self._open_current())
-        self.details = QTextBrowser()
-        self.details.setObjectName("contactDetails")
-        self.details.setAccessibleName("Contact details")
-        right = QWidget()
-        column = QVBoxLayout(right)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addWidget(self.banner)
-        column.addWidget(self.details, 1)
+        right = self.details_column("contactDetails", "Contact details")
         split = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
         lcol = QVBoxLayout(left)

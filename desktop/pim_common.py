@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QTextBrowser,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.domain.model import TrackState
 from core.pim.sides import PimKind
@@ -94,6 +103,19 @@ class PimViewBase(QWidget):
         self.current: PimItem | None = None
         self.banner = PimBanner(self)
         self._make_actions()
+
+    def details_column(self, name: str, label: str) -> QWidget:
+        """The right-hand column every view has: the banner over the selected item's details
+        (``self.details``, named ``name`` for tests and ``label`` for screen readers)."""
+        self.details = QTextBrowser()
+        self.details.setObjectName(name)
+        self.details.setAccessibleName(label)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(self.banner)
+        column.addWidget(self.details, 1)
+        return right
 
     # -- actions -------------------------------------------------------------------------
     def _make_actions(self) -> None:

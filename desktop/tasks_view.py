@@ -11,7 +11,6 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHeaderView,
     QSplitter,
-    QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -55,14 +54,7 @@ class TasksView(PimViewBase):
         self.list.currentItemChanged.connect(lambda cur, _prev: self._picked(cur))
         self.list.itemChanged.connect(self._checked)
         self.list.itemDoubleClicked.connect(lambda _i, _c: self._open_current())
-        self.details = QTextBrowser()
-        self.details.setObjectName("taskDetails")
-        self.details.setAccessibleName("Task details")
-        right = QWidget()
-        column = QVBoxLayout(right)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addWidget(self.banner)
-        column.addWidget(self.details, 1)
+        right = self.details_column("taskDetails", "Task details")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.list)
         split.addWidget(right)

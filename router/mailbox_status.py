@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
 
 from core.crm import CrmClient, CrmError
 from core.domain.mailbox_delivery import MailboxDelivery
+from router.state import RunOutcome
 
 log = logging.getLogger("trackbox.router.status")
 
@@ -31,21 +31,6 @@ ALERT_ERROR = 3
 #: The ``tracecode`` prefix of the router's alerts.
 CODE_PREFIX = "trackbox-router:"
 MACHINE = "trackbox-router"
-
-
-class Outcome(Protocol):
-    @property
-    def finished(self) -> datetime: ...
-    @property
-    def promoted(self) -> int: ...
-    @property
-    def queued(self) -> int: ...
-    @property
-    def cases(self) -> int: ...
-    @property
-    def sent(self) -> int: ...
-    @property
-    def errors(self) -> tuple[str, ...]: ...
 
 
 def _iso(when: datetime) -> str:
@@ -67,7 +52,7 @@ def last_success(crm: CrmClient, box: MailboxDelivery) -> datetime | None:
     return _parse(row.get("lastsuccessfulsynccompletedon"))
 
 
-def result_text(run: Outcome) -> str:
+def result_text(run: RunOutcome) -> str:
     counts = f"promoted {run.promoted}, queued {run.queued}, cases {run.cases}, sent {run.sent}"
     if not run.errors:
         return f"OK: {counts}"
@@ -80,7 +65,9 @@ def alert_code(error: str) -> str:
     return f"{CODE_PREFIX}{digest}"
 
 
-def record(crm: CrmClient, box: MailboxDelivery, run: Outcome, *, since: datetime | None) -> None:
+def record(
+    crm: CrmClient, box: MailboxDelivery, run: RunOutcome, *, since: datetime | None
+) -> None:
     """The pass's status on the mailbox, and an alert for each error not alerted since
     ``since`` (the last success). Never raises: the run's own record has it anyway."""
     values: dict[str, object] = {"processingstatecode": IDLE, "tbx_lastrunresult": result_text(run)}

@@ -170,13 +170,15 @@ class CalDavSide:
             raise SideError(
                 f"a {self.kind} collection cannot hold a {record.kind}", retryable=False
             )
-        uid = record.fields.get("uid")
         if key is None:
-            uid = str(uid or uuid.uuid4())
+            uid = str(record.fields.get("uid") or uuid.uuid4())
             key = _path(urljoin(self.url, f"{uid}.ics"))
             headers = {"If-None-Match": "*"}
         else:
-            uid = uid or self._current_uid(key)
+            record, version = self._merged(key, record, version)
+            if not record.fields.get("uid"):
+                raise SideError(f"{key} has no UID", retryable=False)
+            uid = str(record.fields["uid"])
             headers = {"If-Match": version} if version else {}
         # RFC 4791 4.1: no METHOD in a calendar collection (an invitation is stored as
         # the plain event it stands for).
@@ -202,15 +204,19 @@ class CalDavSide:
             return  # already gone: what was asked for
         self._check(response, "DELETE", key, expected=(200, 204))
 
-    def _current_uid(self, key: str) -> str:
-        """The UID of the item at ``key`` (an update must keep it: RFC 4791 5.3.2)."""
+    def _merged(
+        self, key: str, record: PimRecord, version: str | None
+    ) -> tuple[PimRecord, str | None]:
+        """An update is partial (``core.pim.sides``: the engine sends the fields that
+        changed) but a PUT replaces the item: the stored item's fields under the new ones,
+        its UID kept (RFC 4791 5.3.2), and its ETag when the caller gave none."""
         current = self.get(key)
         if current is None or current.record is None:
-            raise SideError(f"{key} is no longer on the CalDAV server", retryable=False)
-        uid = current.record.fields.get("uid")
-        if not uid:
-            raise SideError(f"{key} has no UID", retryable=False)
-        return str(uid)
+            if not record.fields.get("uid"):
+                raise SideError(f"{key} is no longer on the CalDAV server", retryable=False)
+            return record, version
+        merged = PimRecord(record.kind, {**current.record.fields, **record.fields})
+        return merged, version or current.version or None
 
     # -- wire ------------------------------------------------------------------------------
 

@@ -462,6 +462,10 @@ class CrmActivitiesSide:
     def put(self, key: str | None, record: PimRecord, version: str | None) -> tuple[str, str]:
         if record.kind is not self.kind:
             raise SideError(f"the CRM's {self.kind}s cannot hold a {record.kind}", retryable=False)
+        if key is not None:  # partial (core.pim.sides); the body below is the whole activity
+            current = self.get(key)
+            if current is not None and current.record is not None:
+                record = PimRecord(record.kind, {**current.record.fields, **record.fields})
         table = self._target(key, record)
         body = self._body(table, record.fields)
         try:

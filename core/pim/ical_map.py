@@ -8,7 +8,9 @@ themselves are UTC), ``attendeestatus`` (PARTSTAT per attendee, NEEDS-ACTION lef
 ``recurrence`` / ``exdates`` / ``rdates`` / ``overrides`` (the series: RRULE, deleted and
 added starts, moved or changed instances keyed by ``recurrenceid``), ``activityid``
 (``X-TRACKBOX-CRMID``), ``trackincrm`` (``X-TRACKBOX-TRACK:1``: the user chose Track in
-CRM), ``activitytypecode`` (task, fax or letter) and ``method`` (``REQUEST`` for a
+CRM), ``regardingobjectid`` / ``regardingname`` (``X-TRACKBOX-REGARDING[-NAME]``: Set
+Regarding, ``entity:id``; present only when set, so an item without it changes nothing),
+``activitytypecode`` (task, fax or letter) and ``method`` (``REQUEST`` for a
 received meeting request).
 
 An exact ``statecode``/``statuscode`` that iCalendar's STATUS cannot say (a completed
@@ -37,6 +39,11 @@ X_ACTIVITY = "X-TRACKBOX-ACTIVITYTYPE"
 X_STATE = "X-TRACKBOX-STATE"
 #: The TZID again, for an item whose times all had to be written in UTC (see ``_ambiguous``).
 X_TZID = "X-TRACKBOX-TZID"
+#: Set Regarding on an item: the field and the property that keeps it.
+X_REGARDING = (
+    ("regardingobjectid", "X-TRACKBOX-REGARDING"),
+    ("regardingname", "X-TRACKBOX-REGARDING-NAME"),
+)
 #: The fields of an instance that an override may change.
 OVERRIDE_FIELDS = ("subject", "location", "description", "scheduledstart", "scheduledend")
 TASK_TYPES = ("task", "fax", "letter")
@@ -223,6 +230,9 @@ def _add_common(component: Component, fields: Mapping[str, Any], kind: str) -> N
         component.add(X_CRMID, str(fields["activityid"]))
     if fields.get("trackincrm"):
         component.add(X_TRACK, "1")
+    for key, prop in X_REGARDING:
+        if fields.get(key):
+            component.add(prop, str(fields[key]))
     if fields.get("tzid") and not fields.get("isalldayevent"):
         component.add(X_TZID, str(fields["tzid"]))
     _write_status(component, kind, fields)
@@ -454,6 +464,7 @@ def _common(component: Component, kind: str) -> dict[str, Any]:
         "prioritycode": _priority_from_ical(int(priority)) if priority is not None else None,
         "activityid": crm_id.lower() if crm_id else None,
         "trackincrm": (_text(component, X_TRACK) or "0").strip() == "1",
+        **{key: text for key, prop in X_REGARDING if (text := _text(component, prop))},
         **_read_status(component, kind),
     }
 

@@ -132,34 +132,13 @@ NO_RESOLVER = _NoResolver()
 
 def crm_activities(ctx: SideContext, kind: PimKind) -> PimSide:
     """The CRM side of appointments or tasks: the user's activities (default filter)."""
+    from core.pim.crm_activities import CrmActivitiesSide
     from core.pim.crm_activities import default_filter as activity_filter
 
     if ctx.user_id is None:
         raise SidesUnavailable("the CRM user is not known yet (no sync has run)")
-    side: PimSide = _merging_crm_activities()(
-        ctx.crm, kind, NO_RESOLVER, filter=activity_filter(kind, ctx.user_id)
-    )
-    return side
 
-
-def _merging_crm_activities() -> Any:
-    """CrmActivitiesSide whose update keeps the columns it is not given: the engine sends
-    only the fields that changed (a new subject, the regarding), and the side writes the
-    whole activity from what it gets (an absent subject or time would be cleared). Here
-    until ``core.pim.crm_activities`` merges updates itself (then this subclass goes)."""
-    from core.pim.crm_activities import CrmActivitiesSide
-
-    class MergingCrmActivitiesSide(CrmActivitiesSide):  # type: ignore[misc,unused-ignore]
-        def put(self, key: str | None, record: Any, version: str | None) -> tuple[str, str]:
-            if key is not None:
-                current = self.get(key)
-                if current is not None and current.record is not None:
-                    merged = {**current.record.fields, **record.fields}
-                    record = type(record)(record.kind, merged)
-            written: tuple[str, str] = super().put(key, record, version)
-            return written
-
-    return MergingCrmActivitiesSide
+    return CrmActivitiesSide(ctx.crm, kind, NO_RESOLVER, filter=activity_filter(kind, ctx.user_id))
 
 
 def dav_collection(settings: PimSettings, kind: PimKind) -> str:
@@ -179,81 +158,12 @@ def dav_side(settings: PimSettings, kind: PimKind) -> PimSide:
     url = dav_collection(settings, kind)
     if kind is PimKind.CONTACT:
         return CardDavSide(url, settings.dav_auth, verify=settings.dav_verify)
+    from core.pim.caldav_side import CalDavSide
+
     user, password = settings.dav_auth or (None, None)
-    side: PimSide = _regarding_caldav().connect(
+    return CalDavSide.connect(
         url, kind, username=user, password=password, verify=settings.dav_verify
     )
-    return side
-
-
-#: Set Regarding on a CalDAV item: ``regardingobjectid`` (``entity:id``) and its display name.
-X_REGARDING = "X-TRACKBOX-REGARDING"
-X_REGARDING_NAME = "X-TRACKBOX-REGARDING-NAME"
-_REGARDING = (("regardingobjectid", X_REGARDING), ("regardingname", X_REGARDING_NAME))
-
-
-def _regarding_caldav() -> Any:
-    """CalDavSide that (1) keeps Set Regarding in the item (``X-TRACKBOX-REGARDING``), so
-    that the engine finds it as a mailbox change and sends it to the CRM, and (2) merges an
-    update into the stored item: the engine writes only the fields that changed (the CRM id
-    after Track, one merged field), and a CalDAV PUT replaces the whole item. Built here
-    until ``core.pim.caldav_side``/``ical_map`` do both themselves (then this subclass goes)."""
-    from core.pim.caldav_side import CalDavSide
-    from core.pim.ical_map import IcalError, parse_calendar
-
-    class MergingCalDavSide(CalDavSide):  # type: ignore[misc,unused-ignore]
-        _outgoing: dict[str, Any] | None = None
-
-        def put(self, key: str | None, record: Any, version: str | None) -> tuple[str, str]:
-            if key is not None:
-                current = self.get(key)
-                if current is not None and current.record is not None:
-                    merged = {**current.record.fields, **record.fields}
-                    record = type(record)(record.kind, merged)
-                    version = version or current.version or None
-            fields = record.fields
-            self._outgoing = {n: fields.get(n) for n, _ in _REGARDING if fields.get(n)}
-            try:
-                written: tuple[str, str] = super().put(key, record, version)
-                return written
-            finally:
-                self._outgoing = None
-
-        def _request(self, key: str, method: str, body: str, headers: dict[str, str]) -> Any:
-            if method == "PUT" and self._outgoing:
-                body = _with_regarding(body, self.component, self._outgoing, parse_calendar)
-            return super()._request(key, method, body, headers)
-
-        def _record(self, key: str, data: str) -> Any:
-            record = super()._record(key, data)
-            if record is None:
-                return None
-            try:
-                found = _read_regarding(parse_calendar(data), self.component)
-            except IcalError:
-                return record
-            if found:
-                record = type(record)(record.kind, {**record.fields, **found})
-            return record
-
-    return MergingCalDavSide
-
-
-def _with_regarding(body: str, component: str, values: Mapping[str, Any], parse: Any) -> str:
-    calendar = parse(body)
-    for item in calendar.walk(component):
-        for name, prop in _REGARDING:
-            if values.get(name):
-                item.add(prop, str(values[name]))
-    return str(calendar.to_ical().decode())
-
-
-def _read_regarding(calendar: Any, component: str) -> dict[str, Any]:
-    for item in calendar.walk(component):
-        if item.get("RECURRENCE-ID") is not None:
-            continue  # an occurrence's override: the series' master carries it
-        return {n: str(item[p]) for n, p in _REGARDING if item.get(p) is not None}
-    return {}
 
 
 def _activities_dav(kind: PimKind) -> SideFactory:

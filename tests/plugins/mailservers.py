@@ -305,7 +305,7 @@ def start_dovecot(
 
 
 def stop_dovecot(server: DovecotServer, proc: subprocess.Popen[bytes]) -> None:
-    _stop(proc)
+    stop_process(proc)
     shutil.rmtree(server.root, ignore_errors=True)
 
 
@@ -316,7 +316,9 @@ def _fail(msg: str) -> None:
     raise RuntimeError(msg)
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server started in its own session (``start_new_session=True``): its whole
+    process group, politely first."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)

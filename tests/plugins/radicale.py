@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plugins.mailservers import free_port, require_binary, wait_for_port
+from tests.plugins.mailservers import free_port, require_binary, stop_process, wait_for_port
 
 USER = "pim-user"
 PASSWORD = "pim-password"  # a throwaway server's test password, not a secret
@@ -115,13 +115,7 @@ def start_radicale(root: Path) -> RadicaleServer:
 
 
 def stop_radicale(server: RadicaleServer) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+    stop_process(server.proc)
 
 
 @pytest.fixture(scope="session")

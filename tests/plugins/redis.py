@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.mailservers import free_port, require_binary, wait_for_port
+from tests.plugins.mailservers import free_port, require_binary, stop_process, wait_for_port
 
 
 @dataclass
@@ -67,13 +67,7 @@ def _launch(root: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def stop_redis(server: RedisServer) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+    stop_process(server.proc)
 
 
 @pytest.fixture(scope="session")
